@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * lvs_abi.h - every layout and name shared by the XDP data plane and the control plane.
+ *
+ * Contract:
+ *  - Plain C types only, explicit padding, no bitfields: the compiled object's BTF is the
+ *    reference the TypeScript codecs are checked against (test/unit/abi-btf.test.ts and at load).
+ *  - Counters and drop reasons are defined once, in LVS_COUNTER_LIST below. scripts/gen-abi.mjs
+ *    turns that list into src/abi/generated.ts and the README glossary; never copy it by hand.
+ *  - Addresses are 16 bytes in network order; an IPv4 address sits in the first 4 bytes, the
+ *    other 12 are zero. Ports are network order.
+ */
+#ifndef LVS_ABI_H
+#define LVS_ABI_H
+
+#include <linux/types.h>
+
+#define LVS_ABI_VERSION 1
+
+/* Address families as stored in keys and values (not AF_* numbers: these are stable). */
+#define LVS_FAMILY_IPV4 4
+#define LVS_FAMILY_IPV6 6
+
+/* Table slot value meaning "no realserver": a service with no usable realserver. */
+#define LVS_REAL_NONE 0xffffffffu
+
+/* ---- Virtual services: HASH lvs_services, key lvs_svc_key -> lvs_svc ---------------------- */
+
+struct lvs_svc_key {
+	__u8 addr[16];  /* VIP */
+	__u16 port;     /* network order; 0 = all-ports service (looked up second) */
+	__u8 proto;     /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;    /* LVS_FAMILY_* */
+};
+
+/* Which flow fields feed the scheduling hash (the service's table is indexed by it). */
+#define LVS_HF_SADDR (1u << 0)
+#define LVS_HF_SPORT (1u << 1)
+#define LVS_HF_DADDR (1u << 2)
+#define LVS_HF_DPORT (1u << 3)
+#define LVS_HF_PROTO (1u << 4)
+
+#define LVS_SVC_F_OPS     (1u << 0) /* one-packet scheduling: every packet scheduled, no conn entry */
+#define LVS_SVC_F_PERSIST (1u << 1) /* persistence templates (ipvsadm -p / -M) */
+#define LVS_SVC_F_ROTATE  (1u << 2) /* rr / wrr: table walked by a per-CPU cursor, not hashed */
+
+struct lvs_svc {
+	__u32 id;              /* index into lvs_svc_stats and lvs_rr_cursor; persistence key part */
+	__u32 table_slot;      /* index into lvs_tables (array of maps) holding this service's table */
+	__u32 table_size;      /* entries in that table; the hash is taken modulo this */
+	__u32 persist_timeout; /* seconds a persistence template lives after its last use */
+	__u8 persist_mask[16]; /* client netmask for persistence grouping (ipvsadm -M) */
+	__u16 flags;           /* LVS_SVC_F_* */
+	__u8 hash_fields;      /* LVS_HF_* */
+	__u8 pad;
+	__u32 reserved;
+};
+
+/* ---- Realservers (IPVS "destinations": one per service and RIP) : ARRAY lvs_reals --------- */
+
+#define LVS_FWD_DR  0 /* gatewaying: rewrite destination MAC, send on L2 */
+#define LVS_FWD_TUN 1 /* ipip: encapsulate in an outer IPv4 / IPv6 header to the RIP */
+
+#define LVS_REAL_F_ACTIVE   (1u << 0) /* slot in use; a deleted realserver has flags 0 */
+#define LVS_REAL_F_QUIESCED (1u << 1) /* weight 0: keeps its flows, gets no new ones */
+
+struct lvs_real {
+	__u8 addr[16];  /* RIP */
+	__u8 mac[6];    /* DR: the realserver's MAC; Tun: the next hop's MAC */
+	__u8 smac[6];   /* source MAC when ifindex != 0 (the egress interface's MAC) */
+	__u8 family;    /* LVS_FAMILY_* of the RIP */
+	__u8 method;    /* LVS_FWD_* */
+	__u16 flags;    /* LVS_REAL_F_* */
+	__u32 gen;      /* bumped by the control plane each time the slot is (re)assigned */
+	__u32 ifindex;  /* egress interface via lvs_tx_ports; 0 = back out the ingress one (XDP_TX) */
+	__u32 svc_id;   /* the service this destination belongs to */
+	__u32 reserved;
+};
+
+/* ---- Connection table: LRU_HASH lvs_conns, lvs_flow_key -> lvs_conn ------------------------ */
+
+struct lvs_flow_key {
+	__u8 saddr[16]; /* client */
+	__u8 daddr[16]; /* VIP */
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+/* Connection states, inferred from the client's packets only (as IPVS does for DR and Tun). */
+#define LVS_CS_NONE        0
+#define LVS_CS_SYN_RECV    1 /* SYN seen */
+#define LVS_CS_ESTABLISHED 2 /* ACK seen after the SYN, or a mid-stream packet of an unknown flow */
+#define LVS_CS_FIN_WAIT    3 /* FIN seen */
+#define LVS_CS_CLOSE       4 /* RST seen */
+#define LVS_CS_UDP         5
+#define LVS_CS_MAX         6
+
+struct lvs_conn {
+	__u64 last_seen_ns; /* bpf_ktime_get_ns() of the last packet, refreshed at most once a second */
+	__u32 real;         /* index into lvs_reals */
+	__u32 gen;          /* lvs_real.gen when scheduled: a reused slot does not inherit flows */
+	__u8 state;         /* LVS_CS_* */
+	__u8 pad[7];
+};
+
+/* ---- Persistence templates: LRU_HASH lvs_persist; fragments: LRU_HASH lvs_frags ----------- */
+
+struct lvs_persist_key {
+	__u8 caddr[16]; /* client address masked with lvs_svc.persist_mask */
+	__u32 svc_id;
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* A flow pinned to a realserver: persistence template or first-fragment state. */
+struct lvs_pin {
+	__u64 last_seen_ns;
+	__u32 real;
+	__u32 gen;
+};
+
+struct lvs_frag_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 id; /* IPv4 identification (16 bits) or IPv6 fragment identification */
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+/* ---- Runtime settings: ARRAY lvs_cfg, one entry (changeable without reload) --------------- */
+
+struct lvs_cfg {
+	__u8 tun_src4[4];         /* outer source address for IPv4 tunnels */
+	__u8 tun_src6[16];        /* outer source address for IPv6 tunnels */
+	__u32 hash_seed;          /* same on every director that must agree on flows */
+	__u32 timeout_s[LVS_CS_MAX]; /* idle timeout per connection state, seconds (index LVS_CS_*) */
+	__u16 tun_mtu;            /* MTU toward Tun realservers; larger packets get ICMP too-big */
+	__u8 tun_ttl;             /* outer TTL / hop limit */
+	__u8 pad;
+};
+
+/* ---- Statistics: PERCPU_ARRAY lvs_svc_stats (by svc id), lvs_real_stats (by real index) ---- */
+
+struct lvs_stats {
+	__u64 packets;
+	__u64 bytes;   /* L3 bytes (IP header and payload), as IPVS counts */
+	__u64 conns;   /* scheduling decisions: new connections, or packets of OPS services */
+};
+
+/*
+ * Named outcomes and drop reasons: PERCPU_ARRAY lvs_counters, one __u64 per entry.
+ * X(NAME, kind, description): kind is pass (handed to the kernel untouched), fwd (forwarded to a
+ * realserver), event (counted alongside a forward), drop (XDP_DROP), or tx (answered by the
+ * director itself). Append only: the numbers are the map indexes.
+ */
+#define LVS_COUNTER_LIST(X)                                                                        \
+	X(PASS_NOT_IP, pass, "not IPv4 or IPv6 (ARP, LLDP, ...): handed to the kernel")               \
+	X(PASS_NOT_VIP, pass, "IP traffic that matches no virtual service")                           \
+	X(PASS_FAMILY_DISABLED, pass, "IPv6 packet while IPv6 support is off at load time")           \
+	X(PASS_MALFORMED_L2, pass, "truncated Ethernet or VLAN header, or more than two VLAN tags")   \
+	X(PASS_MALFORMED_L3, pass, "truncated or inconsistent IPv4/IPv6 header (version, IHL, length)") \
+	X(PASS_MALFORMED_L4, pass, "TCP/UDP/ICMP header truncated or bad (data offset < 5)")          \
+	X(PASS_EXT_HDR_LIMIT, pass, "IPv6 extension header chain longer than the parser follows")     \
+	X(PASS_FRAG_NO_STATE, pass, "non-first fragment with no first fragment seen (or expired)")    \
+	X(FWD_DR, fwd, "forwarded by LVS-DR (MAC rewrite)")                                           \
+	X(FWD_TUN, fwd, "forwarded by LVS-Tun (encapsulated)")                                        \
+	X(FWD_REDIRECT, event, "forwarded through another interface (XDP_REDIRECT via lvs_tx_ports)") \
+	X(CONN_NEW, event, "new connection scheduled and entered in the connection table")            \
+	X(CONN_HIT, event, "packet of a connection found in the connection table")                    \
+	X(CONN_REUSED, event, "SYN on a closed connection entry: scheduled anew")                     \
+	X(CONN_EXPIRED, event, "connection entry older than its state's timeout: scheduled anew")     \
+	X(CONN_REAL_GONE, event, "connection's realserver was deleted: scheduled anew")               \
+	X(OPS_SCHEDULED, event, "packet of a one-packet-scheduling service scheduled")                \
+	X(PERSIST_HIT, event, "new connection sent to the realserver of a persistence template")      \
+	X(PERSIST_NEW, event, "persistence template created")                                         \
+	X(FRAG_FIRST, event, "first fragment scheduled; its state kept for the following fragments")  \
+	X(FRAG_FOLLOW, event, "non-first fragment sent after its first fragment")                     \
+	X(ICMP_ERR_FWD, event, "ICMP error about a virtual service's flow sent to its realserver")    \
+	X(TX_ICMP_TOO_BIG, tx, "answered the client with ICMP frag-needed / ICMPv6 packet-too-big")  \
+	X(DROP_NO_REAL, drop, "service has no realserver able to take new connections")               \
+	X(DROP_NO_TABLE, drop, "service's table is missing (control plane fault)")                    \
+	X(DROP_BAD_REAL, drop, "table or state points at an unusable realserver slot")                \
+	X(DROP_TOO_BIG, drop, "would exceed the tunnel MTU and may not get ICMP (no DF, or ICMP)")   \
+	X(DROP_ENCAP_FAILED, drop, "could not make room for the outer header")                       \
+	X(DROP_ICMP_FAILED, drop, "could not build the ICMP too-big answer")                          \
+	X(DROP_TUN_DISABLED, drop, "Tun realserver while Tun support is off at load time")            \
+	X(DROP_REDIRECT_FAILED, drop, "egress interface missing from lvs_tx_ports")
+
+#define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,
+enum lvs_counter { LVS_COUNTER_LIST(LVS_COUNTER_ENUM) LVS_C_MAX };
+#undef LVS_COUNTER_ENUM
+
+#endif /* LVS_ABI_H */
