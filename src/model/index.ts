@@ -1,0 +1,4 @@
+export * from './address.js';
+export * from './types.js';
+export * from './validate.js';
+export { ConfigError } from './config-error.js';

@@ -1,0 +1,161 @@
+/**
+ * The director's model: virtual services and their realservers, as ipvsadm rules and the
+ * declarative config file both describe them, and as the data plane is programmed from them.
+ */
+import { formatAddrPort } from './address.js';
+
+export type Protocol = 'tcp' | 'udp';
+export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
+
+/** Schedulers the XDP data plane implements. */
+export type Scheduler = 'mh' | 'sh' | 'dh' | 'rr' | 'wrr';
+export const SCHEDULERS: readonly Scheduler[] = ['mh', 'sh', 'dh', 'rr', 'wrr'];
+
+/** IPVS schedulers we recognise by name but cannot run (they need per-connection counts or state). */
+export const UNSUPPORTED_SCHEDULERS: readonly string[] = [
+  'lc', 'wlc', 'lblc', 'lblcr', 'sed', 'nq', 'fo', 'ovf', 'twos',
+];
+
+/** LVS-DR (ipvsadm -g, gatewaying) and LVS-Tun (-i, ipip). LVS-NAT (-m) is not supported. */
+export type ForwardingMethod = 'dr' | 'tun';
+export const FORWARDING_METHODS: readonly ForwardingMethod[] = ['dr', 'tun'];
+export const NAT_REFUSED =
+  'LVS-NAT (-m) is not supported by the XDP data plane; use -g (DR) or -i (Tun)';
+
+/**
+ * Scheduler flags (ipvsadm -b) in canonical order, the order ipvsadm prints them.
+ * The *-fallback flags are kept for a faithful save but have no data plane effect: a realserver
+ * with weight 0 simply owns no table slots, so there is nothing to fall back from.
+ */
+export type SchedFlag = 'sh-fallback' | 'sh-port' | 'mh-fallback' | 'mh-port';
+export const SCHED_FLAGS: readonly SchedFlag[] = ['sh-fallback', 'sh-port', 'mh-fallback', 'mh-port'];
+export const FLAG_SCHEDULER: Readonly<Record<SchedFlag, Scheduler>> = {
+  'sh-fallback': 'sh',
+  'sh-port': 'sh',
+  'mh-fallback': 'mh',
+  'mh-port': 'mh',
+};
+
+/** Maglev table sizes (primes); 65537 as Katran, the others as IPVS mh and Cilium. */
+export const TABLE_PRIMES: readonly number[] = [
+  251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 65537, 131071,
+];
+export const DEFAULT_TABLE_SIZE = 65537;
+
+/** ipvsadm -p without a value. */
+export const DEFAULT_PERSISTENCE_TIMEOUT = 300;
+export const MAX_PERSISTENCE_TIMEOUT = 2 ** 31;
+export const MAX_WEIGHT = 65535;
+
+export interface Persistence {
+  /** Seconds a persistence template lives after its last use. */
+  timeout: number;
+  /** Client grouping mask: dotted quad for IPv4 ("255.255.255.0"), prefix length for IPv6 ("64"). */
+  netmask: string;
+}
+
+export interface Realserver {
+  /** RIP, canonical text. Also the realserver's identity within its service. */
+  address: string;
+  /** Always the service port: DR and Tun cannot rewrite the destination port. */
+  port: number;
+  /** 0..65535; 0 = quiesced (keeps existing flows, gets no new ones). */
+  weight: number;
+  method: ForwardingMethod;
+  /** DR: the realserver's MAC; Tun: the next hop's MAC. Lower-case aa:bb:cc:dd:ee:ff. */
+  mac?: string;
+  /** Tun only: the router toward the RIP, when it is not on the director's link. */
+  nextHop?: string;
+  /** Egress interface, when not the ingress one. */
+  ifname?: string;
+  /** Opaque health-check settings, preserved for a later feature. */
+  healthCheck?: unknown;
+}
+
+export interface VirtualService {
+  protocol: Protocol;
+  /** VIP, canonical text (IPv6 compressed, lower case). */
+  vip: string;
+  /** 0 = all ports. */
+  port: number;
+  scheduler: Scheduler;
+  /** Scheduler flags in SCHED_FLAGS order. */
+  flags: SchedFlag[];
+  persistence?: Persistence;
+  /** One-packet scheduling (UDP only, as in ipvsadm). */
+  ops: boolean;
+  /** Lookup table size for mh/sh/dh; max sequence length for rr/wrr. */
+  tableSize?: number;
+  realservers: Realserver[];
+  healthCheck?: unknown;
+}
+
+export interface TunnelSettings {
+  /** Outer source address for IPv4 tunnels. */
+  source4?: string;
+  /** Outer source address for IPv6 tunnels. */
+  source6?: string;
+  /** MTU toward Tun realservers (outer packet). */
+  mtu?: number;
+  /** Outer TTL / hop limit. */
+  ttl?: number;
+}
+
+/** Idle timeouts in seconds, as ipvsadm --set tcp tcpfin udp. */
+export interface TimeoutSettings {
+  tcp?: number;
+  tcpFin?: number;
+  udp?: number;
+}
+
+/** Director-wide settings (config file only; ipvsadm rules do not carry them). */
+export interface DirectorSettings {
+  tunnel?: TunnelSettings;
+  /** Flow hash seed: directors that must agree on flows use the same one. */
+  hashSeed?: number;
+  timeouts?: TimeoutSettings;
+}
+
+export interface DirectorConfig {
+  services: VirtualService[];
+  settings?: DirectorSettings;
+}
+
+export function emptyConfig(): DirectorConfig {
+  return { services: [] };
+}
+
+/** Service identity, e.g. `tcp 10.0.0.1:80` or `tcp [2001:db8::1]:80`. */
+export function serviceId(s: Pick<VirtualService, 'protocol' | 'vip' | 'port'>): string {
+  return `${s.protocol} ${formatAddrPort(s.vip, s.port)}`;
+}
+
+/** Realserver identity within a service: its address (the port is the service's). */
+export function realserverKey(r: Pick<Realserver, 'address'>): string {
+  return r.address;
+}
+
+/** Why a scheduler name is refused, or null when the data plane implements it. */
+export function schedulerProblem(name: string): string | null {
+  if ((SCHEDULERS as readonly string[]).includes(name)) return null;
+  const supported = `supported: ${SCHEDULERS.join(', ')}`;
+  if (UNSUPPORTED_SCHEDULERS.includes(name)) {
+    return `scheduler ${name} is not supported by the XDP data plane (${supported})`;
+  }
+  return `unknown scheduler ${JSON.stringify(name)} (${supported})`;
+}
+
+/** Why a scheduler flag is refused for a scheduler, or null when fine. */
+export function schedFlagProblem(flag: string, scheduler: string): string | null {
+  if (!(SCHED_FLAGS as readonly string[]).includes(flag)) {
+    return `unknown scheduler flag ${JSON.stringify(flag)} (known: ${SCHED_FLAGS.join(', ')})`;
+  }
+  const owner = FLAG_SCHEDULER[flag as SchedFlag];
+  if (owner !== scheduler) return `scheduler flag ${flag} applies only to scheduler ${owner}, not ${scheduler}`;
+  return null;
+}
+
+/** Sort flags into canonical order, dropping duplicates. */
+export function canonicalFlags(flags: readonly string[]): SchedFlag[] {
+  return SCHED_FLAGS.filter((f) => flags.includes(f));
+}

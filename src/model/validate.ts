@@ -1,0 +1,272 @@
+/**
+ * validateConfig: check a DirectorConfig against what LVS and the XDP data plane accept, and return
+ * it in canonical form (canonical addresses, netmasks, MACs, flag order).
+ *
+ * Problems are collected as issues with the path of the offending field (as in the config file,
+ * e.g. services[1].realservers[0].weight) so that the config file parser can turn a path into
+ * file:line:col; validateConfig throws one ConfigError listing them.
+ */
+import {
+  canonicalAddress, canonicalMac, familyOf, formatNetmask, fullPrefix, isValidIfname, parseNetmask,
+  type Family,
+} from './address.js';
+import { ConfigError } from './config-error.js';
+import {
+  FORWARDING_METHODS, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED, PROTOCOLS, TABLE_PRIMES,
+  canonicalFlags, schedFlagProblem, schedulerProblem, serviceId,
+  type DirectorConfig, type DirectorSettings, type Realserver, type VirtualService,
+} from './types.js';
+
+export interface Limits {
+  maxServices?: number;
+  /** Total realservers (IPVS destinations) over all services. */
+  maxRealservers?: number;
+  maxTableSize?: number;
+}
+
+export type FieldPath = readonly (string | number)[];
+
+export interface ConfigIssue {
+  path: FieldPath;
+  message: string;
+}
+
+/** `services[1].realservers[0].weight` */
+export function formatFieldPath(path: FieldPath): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out;
+}
+
+export interface CheckResult {
+  config: DirectorConfig;
+  issues: ConfigIssue[];
+}
+
+function isInt(v: unknown, min: number, max: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+}
+
+function show(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/** Collects issues under a path prefix, naming the object they are about. */
+class Issues {
+  constructor(
+    private readonly list: ConfigIssue[],
+    private readonly base: FieldPath,
+    private readonly subject: string,
+  ) {}
+
+  add(field: string | undefined, message: string): void {
+    const path = field === undefined ? this.base : [...this.base, field];
+    this.list.push({ path, message: this.subject ? `${this.subject}: ${message}` : message });
+  }
+}
+
+function checkRealserver(
+  rs: Realserver, svc: VirtualService, vipFamily: Family | null, issues: Issues,
+): Realserver {
+  const out: Realserver = { ...rs };
+  const address = typeof rs.address === 'string' ? canonicalAddress(rs.address) : null;
+  if (address === null) issues.add('address', `${show(rs.address)} is not an IPv4 or IPv6 address`);
+  else out.address = address;
+  if (!isInt(rs.port, 0, 65535)) {
+    issues.add('port', `port ${show(rs.port)} out of range 0..65535`);
+  } else if (isInt(svc.port, 0, 65535) && rs.port !== svc.port) {
+    issues.add('port', `port ${rs.port} differs from the service port ${svc.port}; ` +
+      'DR and Tun forward to the service port and cannot change it');
+  }
+  if (!isInt(rs.weight, 0, MAX_WEIGHT)) issues.add('weight', `weight ${show(rs.weight)} out of range 0..${MAX_WEIGHT}`);
+  const method = rs.method as string;
+  if (method === 'nat' || method === 'masq' || method === 'masquerading') {
+    issues.add('method', NAT_REFUSED);
+  } else if (!(FORWARDING_METHODS as readonly string[]).includes(method)) {
+    issues.add('method', `unknown forwarding method ${show(method)} (use dr or tun)`);
+  }
+  const rsFamily = address ? familyOf(address) : null;
+  if (method === 'dr' && rsFamily !== null && vipFamily !== null && rsFamily !== vipFamily) {
+    issues.add('address', `LVS-DR cannot forward an IPv${vipFamily} VIP to an IPv${rsFamily} realserver ` +
+      '(only Tun may mix families)');
+  }
+  if (rs.mac !== undefined) {
+    const mac = typeof rs.mac === 'string' ? canonicalMac(rs.mac) : null;
+    if (mac === null) issues.add('mac', `${show(rs.mac)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+    else out.mac = mac;
+  }
+  if (rs.nextHop !== undefined) {
+    const hop = typeof rs.nextHop === 'string' ? canonicalAddress(rs.nextHop) : null;
+    if (hop === null) issues.add('nextHop', `${show(rs.nextHop)} is not an IPv4 or IPv6 address`);
+    else if (method === 'dr') issues.add('nextHop', 'a next hop applies only to Tun realservers (DR realservers share the director\'s link)');
+    else if (rsFamily !== null && familyOf(hop) !== rsFamily) {
+      issues.add('nextHop', `next hop ${hop} is IPv${familyOf(hop)} but the realserver is IPv${rsFamily}`);
+    } else out.nextHop = hop;
+  }
+  if (rs.ifname !== undefined && (typeof rs.ifname !== 'string' || !isValidIfname(rs.ifname))) {
+    issues.add('ifname', `${show(rs.ifname)} is not a valid interface name (1..15 characters, no spaces, '/' or ':')`);
+  }
+  return out;
+}
+
+function checkService(svc: VirtualService, limits: Limits, issues: Issues, path: FieldPath, list: ConfigIssue[]): VirtualService {
+  const out: VirtualService = { ...svc };
+  if (!(PROTOCOLS as readonly string[]).includes(svc.protocol)) {
+    issues.add('protocol', `protocol ${show(svc.protocol)} is not tcp or udp`);
+  }
+  const vip = typeof svc.vip === 'string' ? canonicalAddress(svc.vip) : null;
+  if (vip === null) issues.add('vip', `${show(svc.vip)} is not an IPv4 or IPv6 address (names are not resolved)`);
+  else out.vip = vip;
+  const family = vip ? familyOf(vip) : null;
+  if (!isInt(svc.port, 0, 65535)) issues.add('port', `port ${show(svc.port)} out of range 0..65535`);
+  const schedProblem = typeof svc.scheduler === 'string' ? schedulerProblem(svc.scheduler) : 'scheduler missing';
+  if (schedProblem) issues.add('scheduler', schedProblem);
+  const flags = Array.isArray(svc.flags) ? svc.flags : [];
+  flags.forEach((flag) => {
+    const p = schedFlagProblem(String(flag), String(svc.scheduler));
+    if (p && !schedProblem) issues.add('flags', p);
+  });
+  out.flags = canonicalFlags(flags);
+  if (svc.persistence !== undefined) {
+    const { timeout, netmask } = svc.persistence;
+    const persistence = { timeout, netmask };
+    if (!isInt(timeout, 1, MAX_PERSISTENCE_TIMEOUT)) {
+      issues.add('persistence', `persistence timeout ${show(timeout)} out of range 1..${MAX_PERSISTENCE_TIMEOUT}`);
+    }
+    if (family !== null) {
+      const plen = typeof netmask === 'string' ? parseNetmask(netmask, family) : 'netmask missing';
+      if (typeof plen === 'string') issues.add('persistence', `netmask: ${plen}`);
+      else persistence.netmask = formatNetmask(plen, family);
+    }
+    out.persistence = persistence;
+  }
+  if (typeof svc.ops !== 'boolean') issues.add('ops', `ops must be true or false, not ${show(svc.ops)}`);
+  else if (svc.ops && svc.protocol !== 'udp') issues.add('ops', 'one-packet scheduling (ops) is only for UDP services');
+  if (svc.tableSize !== undefined) {
+    const max = limits.maxTableSize ?? TABLE_PRIMES[TABLE_PRIMES.length - 1]!;
+    if (!TABLE_PRIMES.includes(svc.tableSize)) {
+      issues.add('tableSize', `table size ${show(svc.tableSize)} is not one of ${TABLE_PRIMES.join(', ')}`);
+    } else if (svc.tableSize > max) {
+      issues.add('tableSize', `table size ${svc.tableSize} exceeds the maximum ${max}`);
+    }
+  }
+  const seen = new Map<string, number>();
+  const realservers = Array.isArray(svc.realservers) ? svc.realservers : [];
+  if (!Array.isArray(svc.realservers)) issues.add('realservers', 'realservers must be a list');
+  out.realservers = realservers.map((rs, i) => {
+    const rsPath = [...path, 'realservers', i];
+    const name = `${safeServiceName(out)}, realserver ${typeof rs.address === 'string' ? rs.address : '#' + i}`;
+    const checked = checkRealserver(rs, out, family, new Issues(list, rsPath, name));
+    const before = seen.get(checked.address);
+    if (before !== undefined) {
+      list.push({ path: [...rsPath, 'address'], message: `${name}: duplicate realserver (also realservers[${before}])` });
+    } else {
+      seen.set(checked.address, i);
+    }
+    return checked;
+  });
+  return out;
+}
+
+function safeServiceName(svc: VirtualService): string {
+  try {
+    return `service ${serviceId(svc)}`;
+  } catch {
+    return `service ${String(svc.protocol)} ${String(svc.vip)}:${String(svc.port)}`;
+  }
+}
+
+function checkSettings(settings: DirectorSettings, list: ConfigIssue[]): DirectorSettings {
+  const out: DirectorSettings = structuredClone(settings);
+  const tun = settings.tunnel;
+  const issues = (field: string) => new Issues(list, ['settings', field], '');
+  if (tun) {
+    const t = new Issues(list, ['settings', 'tunnel'], 'tunnel');
+    for (const [field, family] of [['source4', 4], ['source6', 6]] as const) {
+      const v = tun[field];
+      if (v === undefined) continue;
+      const addr = canonicalAddress(v);
+      if (addr === null || familyOf(addr) !== family) t.add(field, `${show(v)} is not an IPv${family} address`);
+      else out.tunnel![field] = addr;
+    }
+    if (tun.mtu !== undefined && !isInt(tun.mtu, 68, 65535)) t.add('mtu', `mtu ${show(tun.mtu)} out of range 68..65535`);
+    if (tun.ttl !== undefined && !isInt(tun.ttl, 1, 255)) t.add('ttl', `ttl ${show(tun.ttl)} out of range 1..255`);
+  }
+  if (settings.hashSeed !== undefined && !isInt(settings.hashSeed, 0, 0xffffffff)) {
+    issues('hashSeed').add(undefined, `hash seed ${show(settings.hashSeed)} is not a 32-bit unsigned integer`);
+  }
+  for (const [field, v] of Object.entries(settings.timeouts ?? {})) {
+    if (v !== undefined && !isInt(v, 1, MAX_PERSISTENCE_TIMEOUT)) {
+      new Issues(list, ['settings', 'timeouts', field], '').add(undefined, `timeout ${show(v)} out of range 1..${MAX_PERSISTENCE_TIMEOUT} seconds`);
+    }
+  }
+  return out;
+}
+
+/** Check a config and return its canonical form together with every problem found. */
+export function checkConfig(cfg: DirectorConfig, limits: Limits = {}): CheckResult {
+  const list: ConfigIssue[] = [];
+  const services = Array.isArray(cfg.services) ? cfg.services : [];
+  if (!Array.isArray(cfg.services)) list.push({ path: ['services'], message: 'services must be a list' });
+  const seen = new Map<string, number>();
+  let totalRealservers = 0;
+  const out: DirectorConfig = {
+    services: services.map((svc, i) => {
+      const path = ['services', i];
+      const checked = checkService(svc, limits, new Issues(list, path, safeServiceName(svc)), path, list);
+      totalRealservers += checked.realservers.length;
+      const id = safeServiceName(checked);
+      const before = seen.get(id);
+      if (before !== undefined) list.push({ path, message: `${id}: duplicate service (also services[${before}])` });
+      else seen.set(id, i);
+      return checked;
+    }),
+  };
+  if (cfg.settings !== undefined) out.settings = checkSettings(cfg.settings, list);
+  if (limits.maxServices !== undefined && services.length > limits.maxServices) {
+    list.push({ path: ['services'], message: `${services.length} services exceed the limit of ${limits.maxServices}` });
+  }
+  if (limits.maxRealservers !== undefined && totalRealservers > limits.maxRealservers) {
+    list.push({ path: ['services'], message: `${totalRealservers} realservers in total exceed the limit of ${limits.maxRealservers}` });
+  }
+  return { config: out, issues: list };
+}
+
+export interface ValidateOptions {
+  /** Turns a field path into a location such as `director.yaml:12:9`. */
+  locate?: (path: FieldPath) => string | undefined;
+  /** Rename model fields for messages (e.g. tableSize -> table-size in the config file). */
+  fieldName?: (path: FieldPath) => string;
+}
+
+/** One ConfigError for a list of issues: the first one's location and field, all in the message. */
+export function issuesToError(issues: readonly ConfigIssue[], opts: ValidateOptions = {}): ConfigError {
+  const lines = issues.map((issue) => {
+    const loc = opts.locate?.(issue.path);
+    const field = opts.fieldName ? opts.fieldName(issue.path) : formatFieldPath(issue.path);
+    return `${loc ? `${loc}: ` : ''}${field ? `${field}: ` : ''}${issue.message}`;
+  });
+  const first = issues[0]!;
+  const shown = lines.slice(0, 20);
+  if (lines.length > shown.length) shown.push(`... and ${lines.length - shown.length} more problems`);
+  return new ConfigError(shown.join('\n'), {
+    location: opts.locate?.(first.path),
+    field: opts.fieldName ? opts.fieldName(first.path) : formatFieldPath(first.path),
+  });
+}
+
+/** Validate a config; returns its canonical form or throws ConfigError naming every problem. */
+export function validateConfig(cfg: DirectorConfig, limits: Limits = {}, opts: ValidateOptions = {}): DirectorConfig {
+  const { config, issues } = checkConfig(cfg, limits);
+  if (issues.length > 0) throw issuesToError(issues, opts);
+  return config;
+}
+
+/** The persistence mask as a prefix length (for the data plane's lvs_svc.persist_mask). */
+export function persistencePrefix(svc: VirtualService): number {
+  const family = familyOf(svc.vip);
+  if (!svc.persistence) return fullPrefix(family);
+  const plen = parseNetmask(svc.persistence.netmask, family);
+  if (typeof plen === 'string') throw new ConfigError(`${serviceId(svc)}: ${plen}`);
+  return plen;
+}
