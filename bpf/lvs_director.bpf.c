@@ -724,7 +724,7 @@ int lvs_director(struct xdp_md *ctx)
 	int verdict, is_icmp_err = 0;
 
 	verdict = lvs_parse(&p, data, data_end, cfg_enable_ipv6);
-	if (verdict) {
+	if (verdict != LVS_PARSE_OK) {
 		lvs_count(verdict);
 		return XDP_PASS;
 	}

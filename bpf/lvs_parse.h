@@ -3,8 +3,9 @@
  * lvs_parse.h - header parsing for the director. Every read is preceded by its bounds check.
  *
  * Contract: lvs_parse() fills struct lvs_pkt and returns 0 when the packet is IPv4/IPv6 with a
- * consistent L3 header (and, for TCP/UDP/ICMP not in a non-first fragment, a complete L4 header);
- * otherwise it returns the lvs_counter naming why the packet goes to the kernel untouched.
+ * consistent L3 header (and, for TCP/UDP/ICMP not in a non-first fragment, a complete L4 header)
+ * and returns LVS_PARSE_OK; otherwise it returns the lvs_counter naming why the packet goes to the
+ * kernel untouched. (LVS_PARSE_OK is not 0 because counter 0 is a reason too.)
  */
 #ifndef LVS_PARSE_H
 #define LVS_PARSE_H
@@ -18,6 +19,8 @@
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include "lvs_abi.h"
+
+#define LVS_PARSE_OK LVS_C_MAX
 
 #define LVS_MAX_VLANS    2
 #define LVS_MAX_EXT_HDRS 6
@@ -85,7 +88,7 @@ static __always_inline int lvs_parse_l4(struct lvs_pkt *p, void *l4, void *data_
 			return LVS_C_PASS_MALFORMED_L4;
 		p->icmp_type = ih[0];
 	}
-	return 0;
+	return LVS_PARSE_OK;
 }
 
 static __always_inline int lvs_parse_ipv4(struct lvs_pkt *p, void *data, void *data_end)
@@ -114,7 +117,7 @@ static __always_inline int lvs_parse_ipv4(struct lvs_pkt *p, void *data, void *d
 	__builtin_memcpy(p->flow.saddr, &iph->saddr, 4);
 	__builtin_memcpy(p->flow.daddr, &iph->daddr, 4);
 	p->l4_off = p->l3_off + iph->ihl * 4;
-	return 0;
+	return LVS_PARSE_OK;
 }
 
 struct lvs_ipv6_opt_hdr {
@@ -179,12 +182,12 @@ static __always_inline int lvs_parse_ipv6(struct lvs_pkt *p, void *data, void *d
 			if (off > p->l3_off + p->l3_len)
 				return LVS_C_PASS_MALFORMED_L3;
 			p->l4_off = off;
-			return 0;
+			return LVS_PARSE_OK;
 		}
 		if (p->frag == LVS_FRAG_LATER) {
 			p->proto = nexthdr;
 			p->l4_off = off;
-			return 0;
+			return LVS_PARSE_OK;
 		}
 	}
 	return LVS_C_PASS_EXT_HDR_LIMIT;
@@ -224,12 +227,12 @@ static __always_inline int lvs_parse(struct lvs_pkt *p, void *data, void *data_e
 	} else {
 		return LVS_C_PASS_NOT_IP;
 	}
-	if (rc)
+	if (rc != LVS_PARSE_OK)
 		return rc;
 	p->flow.family = p->family;
 	p->flow.proto = p->proto;
 	if (p->frag == LVS_FRAG_LATER)
-		return 0;
+		return LVS_PARSE_OK;
 	void *l4 = data + (p->l4_off & 0x3fff);
 	return lvs_parse_l4(p, l4, data_end);
 }
