@@ -43,6 +43,6 @@ if (existsSync(readme)) {
   const text = readFileSync(readme, 'utf8');
   const rows = counters.map((c) => `| \`${c.name.toLowerCase()}\` | ${c.kind} | ${c.description} |`);
   const table = ['| counter | kind | meaning |', '| --- | --- | --- |', ...rows].join('\n');
-  const next = text.replace(/(<!-- counters:begin -->\n)[\s\S]*?(\n<!-- counters:end -->)/, `$1${table}$2`);
+  const next = text.replace(/(<!-- counters:begin -->\n)[\s\S]*?(<!-- counters:end -->)/, `$1${table}\n$2`);
   if (next !== text) writeFileSync(readme, next);
 }

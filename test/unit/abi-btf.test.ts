@@ -40,3 +40,11 @@ test('encode/decode round trip', () => {
   assert.equal(back.svc_id, 5);
   assert.deepEqual([...(back.addr as Uint8Array)].slice(0, 4), [10, 0, 0, 1]);
 });
+
+test('README counter glossary lists every counter of the header, in order', async () => {
+  const { readFileSync } = await import('node:fs');
+  const text = readFileSync('README.md', 'utf8');
+  const block = text.split('<!-- counters:begin -->')[1]?.split('<!-- counters:end -->')[0] ?? '';
+  const names = [...block.matchAll(/^\| `([a-z0-9_]+)` \|/gm)].map((m) => m[1]!.toUpperCase());
+  assert.deepEqual(names, COUNTERS.map((c) => c.name));
+});
