@@ -9,6 +9,7 @@ import {
 } from '../../src/abi/layout.js';
 import { ABI, COUNTERS } from '../../src/abi/generated.js';
 import { addrBytes, familyOf, mac } from './frames.js';
+import type { CompiledDirector } from '../../src/dataplane/compile.js';
 
 const require = createRequire(import.meta.url);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -128,6 +129,24 @@ export class DirectorHarness {
       id, table_slot: slot, table_size: table.length, persist_timeout: s.persistTimeout ?? 0,
       persist_mask: mask, flags: s.flags ?? 0, hash_fields: s.hashFields ?? 0x1f,
     }), 0);
+  }
+
+  /** Writes a compiled director (src/dataplane/compile.ts) the way the loader does: realservers,
+   *  then each table into the service's spare slot, then the service entry (the switch). */
+  loadCompiled(c: CompiledDirector): void {
+    native.mapUpdate(this.fds.lvs_cfg, u32(0), c.cfg, 0);
+    for (const r of c.reals) native.mapUpdate(this.fds.lvs_reals, u32(r.index), r.value, 0);
+    for (const s of c.services) {
+      const inner = native.mapCreate({ type: BPF_MAP_TYPE_ARRAY, name: `lvs_t${s.svcId}`, keySize: 4, valueSize: 4, maxEntries: s.table.length, flags: BPF_F_INNER_MAP });
+      this.innerFds.push(inner);
+      const keys = Buffer.alloc(4 * s.table.length);
+      for (let i = 0; i < s.table.length; i++) keys.writeUInt32LE(i, i * 4);
+      native.mapUpdateBatch(inner, keys, Buffer.from(s.table.buffer, s.table.byteOffset, s.table.byteLength));
+      const toggle = (this.tableToggle.get(s.svcId) ?? 1) ^ 1;
+      this.tableToggle.set(s.svcId, toggle);
+      native.mapUpdate(this.fds.lvs_tables, u32(s.svcId * 2 + toggle), u32(inner), 0);
+      native.mapUpdate(this.fds.lvs_services, s.key, s.value(s.svcId * 2 + toggle), 0);
+    }
   }
 
   run(frame: Buffer): { action: number; out: Buffer } {

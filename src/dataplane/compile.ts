@@ -1,0 +1,182 @@
+/**
+ * The map compiler: a validated DirectorConfig -> the contents of the data plane's maps
+ * (service entries, realserver slots, lookup tables, runtime settings). Pure: MAC resolution is
+ * a function the caller passes in, and slot numbers come from the previous allocation so that a
+ * running director keeps its realserver indexes (and so its flows) across changes.
+ */
+import { encode, SVC_KEY, SVC, REAL, CFG } from '../abi/layout.js';
+import { ABI } from '../abi/generated.js';
+import { ConfigError } from '../model/config-error.js';
+import {
+  type DirectorConfig, type VirtualService, type Realserver, serviceId, realserverKey,
+} from '../model/types.js';
+import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
+import { buildTable, hashFieldsFor, REAL_NONE } from '../sched/index.js';
+
+/** Where each service and realserver lives in the maps; kept in the state snapshot. */
+export interface Allocation {
+  services: Record<string, number>; // serviceId -> svc id
+  reals: Record<string, { index: number; gen: number }>; // "serviceId/rip" -> slot
+  nextGen: number;
+}
+
+export function emptyAllocation(): Allocation {
+  return { services: {}, reals: {}, nextGen: 1 };
+}
+
+export interface L2Next { mac: string; smac?: string; ifindex?: number }
+/** Resolves the MAC to send to (DR: the realserver; Tun: its next hop) when the config has none. */
+export type MacResolver = (svc: VirtualService, rs: Realserver) => L2Next | undefined;
+
+export interface Limits { maxServices: number; maxReals: number; maxTableSize: number }
+
+export interface CompiledReal { id: string; index: number; gen: number; value: Buffer }
+export interface CompiledService {
+  id: string;
+  svcId: number;
+  key: Buffer;
+  table: Uint32Array; // slot -> lvs_reals index (or LVS_REAL_NONE)
+  /** The lvs_services value once the table sits in `tableSlot` of lvs_tables. */
+  value(tableSlot: number): Buffer;
+}
+export interface CompiledDirector {
+  services: CompiledService[];
+  reals: CompiledReal[];
+  cfg: Buffer;
+  allocation: Allocation;
+}
+
+export const DEFAULT_TIMEOUTS = { synRecv: 60, tcp: 900, tcpFin: 120, close: 10, udp: 300 } as const;
+
+function bytes16(addr: string): Uint8Array {
+  const p = parseAddress(addr);
+  if (!p) throw new ConfigError(`bad address ${addr}`);
+  const b = new Uint8Array(16);
+  b.set(p.bytes);
+  return b;
+}
+
+function macBytes(m: string): Uint8Array {
+  return Uint8Array.from(m.split(':').map((h) => parseInt(h, 16)));
+}
+
+function prefixMask(prefix: number): Uint8Array {
+  const b = new Uint8Array(16);
+  for (let i = 0; i < prefix; i++) b[i >> 3]! |= 0x80 >> (i & 7);
+  return b;
+}
+
+/** Lowest number not in `used`. */
+function lowestFree(used: Set<number>): number {
+  let i = 0;
+  while (used.has(i)) i++;
+  return i;
+}
+
+const FIELD_BITS = { saddr: ABI.LVS_HF_SADDR, sport: ABI.LVS_HF_SPORT, daddr: ABI.LVS_HF_DADDR, dport: ABI.LVS_HF_DPORT, proto: ABI.LVS_HF_PROTO } as const;
+
+export function compileDirector(cfg: DirectorConfig, resolve: MacResolver, limits: Limits, prev: Allocation = emptyAllocation()): CompiledDirector {
+  const alloc: Allocation = { services: {}, reals: {}, nextGen: prev.nextGen };
+  if (cfg.services.length > limits.maxServices) {
+    throw new ConfigError(`${cfg.services.length} services, the director was loaded for at most ${limits.maxServices}`, { hint: 'reload with a larger --max-services' });
+  }
+  const totalReals = cfg.services.reduce((n, s) => n + s.realservers.length, 0);
+  if (totalReals > limits.maxReals) {
+    throw new ConfigError(`${totalReals} realservers in all, the director was loaded for at most ${limits.maxReals}`, { hint: 'reload with a larger --max-reals' });
+  }
+
+  // Keep the ids of what still exists; new things take the lowest free ids.
+  const usedSvc = new Set<number>();
+  for (const s of cfg.services) {
+    const id = serviceId(s);
+    if (id in prev.services) { alloc.services[id] = prev.services[id]!; usedSvc.add(prev.services[id]!); }
+  }
+  const usedReal = new Set<number>();
+  for (const s of cfg.services) {
+    for (const r of s.realservers) {
+      const rid = `${serviceId(s)}/${realserverKey(r)}`;
+      const old = prev.reals[rid];
+      if (old) { alloc.reals[rid] = old; usedReal.add(old.index); }
+    }
+  }
+
+  const services: CompiledService[] = [];
+  const reals: CompiledReal[] = [];
+  for (const s of cfg.services) {
+    const sid = serviceId(s);
+    if (!(sid in alloc.services)) {
+      const id = lowestFree(usedSvc);
+      usedSvc.add(id);
+      alloc.services[sid] = id;
+    }
+    const svcId = alloc.services[sid]!;
+    const indexes: number[] = [];
+    for (const r of s.realservers) {
+      const rid = `${sid}/${realserverKey(r)}`;
+      if (!alloc.reals[rid]) {
+        const index = lowestFree(usedReal);
+        usedReal.add(index);
+        alloc.reals[rid] = { index, gen: alloc.nextGen++ };
+      }
+      const { index, gen } = alloc.reals[rid]!;
+      indexes.push(index);
+      const l2 = r.mac ? { mac: r.mac } : resolve(s, r);
+      if (!l2) {
+        throw new ConfigError(`${sid}: realserver ${r.address}: no MAC address for ${r.method === 'dr' ? 'the realserver' : 'its next hop'}`, {
+          field: 'mac', hint: 'give --mac, or make sure the director can reach it (ip neigh)',
+        });
+      }
+      reals.push({
+        id: rid, index, gen,
+        value: encode(REAL, {
+          addr: bytes16(r.address), mac: macBytes(l2.mac), smac: l2.smac ? macBytes(l2.smac) : new Uint8Array(6),
+          family: familyOf(r.address), method: r.method === 'dr' ? ABI.LVS_FWD_DR : ABI.LVS_FWD_TUN,
+          flags: ABI.LVS_REAL_F_ACTIVE | (r.weight === 0 ? ABI.LVS_REAL_F_QUIESCED : 0),
+          gen, ifindex: l2.ifindex ?? 0, svc_id: svcId,
+        }),
+      });
+    }
+    const local = buildTable(s);
+    if (local.length > limits.maxTableSize) {
+      throw new ConfigError(`${sid}: table of ${local.length} slots, the director allows at most ${limits.maxTableSize}`, { field: 'table-size' });
+    }
+    const table = local.map((i) => (i === REAL_NONE ? ABI.LVS_REAL_NONE : indexes[i]!));
+    const indexing = hashFieldsFor(s);
+    let hashFields = 0;
+    let flags = 0;
+    for (const f of indexing) {
+      if (f === 'rotate') flags |= ABI.LVS_SVC_F_ROTATE;
+      else hashFields |= FIELD_BITS[f];
+    }
+    if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
+    const fam = familyOf(s.vip);
+    let mask = prefixMask(fullPrefix(fam) + (fam === 4 ? 96 : 0));
+    if (s.persistence) {
+      flags |= ABI.LVS_SVC_F_PERSIST;
+      const plen = parseNetmask(s.persistence.netmask, fam);
+      if (typeof plen === 'string') throw new ConfigError(`${sid}: persistence netmask: ${plen}`, { field: 'netmask' });
+      mask = prefixMask(plen);
+    }
+    const key = encode(SVC_KEY, { addr: bytes16(s.vip), port: s.port, proto: s.protocol === 'tcp' ? 6 : 17, family: fam });
+    const persistTimeout = s.persistence?.timeout ?? 0;
+    services.push({
+      id: sid, svcId, key, table,
+      value: (tableSlot: number) => encode(SVC, {
+        id: svcId, table_slot: tableSlot, table_size: table.length, persist_timeout: persistTimeout,
+        persist_mask: mask, flags, hash_fields: hashFields,
+      }),
+    });
+  }
+
+  const st = cfg.settings ?? {};
+  const t = { ...DEFAULT_TIMEOUTS, ...st.timeouts };
+  const timeouts = Buffer.alloc(24);
+  // Index = LVS_CS_*: NONE, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE, UDP.
+  [0, t.synRecv, t.tcp, t.tcpFin, t.close, t.udp].forEach((v, i) => timeouts.writeUInt32LE(v, i * 4));
+  const cfgBuf = encode(CFG, {
+    tun_src4: st.tunnel?.source4 ? bytes16(st.tunnel.source4).subarray(0, 4) : new Uint8Array(4),
+    tun_src6: st.tunnel?.source6 ? bytes16(st.tunnel.source6) : new Uint8Array(16),
+    hash_seed: st.hashSeed ?? 0, timeout_s: timeouts, tun_mtu: st.tunnel?.mtu ?? 1500, tun_ttl: st.tunnel?.ttl ?? 64,
+  });
+  return { services, reals, cfg: cfgBuf, allocation: alloc };
+}
