@@ -30,12 +30,14 @@ if [ "$(id -u)" = 0 ] && ! mountpoint -q /sys/fs/bpf; then
   mount -t bpf bpf /sys/fs/bpf
 fi
 
-# npm ci only when package-lock.json changed since the last install.
+# Install only when package-lock.json changed since the last install. `npm install` rather than
+# `npm ci`: npm 11's ci rejects this lock over msgpackr's platform-only optional packages.
 stamp=node_modules/.lvs-lock-sha
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  log "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  log "npm install"
+  npm install --no-audit --no-fund --loglevel=error
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
   echo "$want" > "$stamp"
 fi
 
