@@ -1,0 +1,41 @@
+/** Typed ipvsadm rule commands, as parsed from -A/-E/-D/-C/-a/-e/-d lines. */
+import type { ForwardingMethod, Persistence, Protocol, SchedFlag, Scheduler } from '../model/types.js';
+
+/** -t / -u addr:port */
+export interface ServiceRef {
+  protocol: Protocol;
+  vip: string;
+  port: number;
+}
+
+/** What -A and -E set (IPVS replaces all of it on -E; realservers are kept). */
+export interface ServiceSpec extends ServiceRef {
+  scheduler: Scheduler;
+  flags: SchedFlag[];
+  persistence?: Persistence;
+  ops: boolean;
+}
+
+/** What -a and -e set. */
+export interface RealserverSpec {
+  address: string;
+  port: number;
+  weight: number;
+  method: ForwardingMethod;
+  /** --mac (lvs-xdp extension); on -e, absent keeps the current MAC. */
+  mac?: string;
+}
+
+interface Located {
+  /** e.g. `rules.txt:7`, for errors found when the command is applied. */
+  location?: string;
+}
+
+export type IpvsadmCommand =
+  | ({ op: 'add-service'; service: ServiceSpec } & Located)
+  | ({ op: 'edit-service'; service: ServiceSpec } & Located)
+  | ({ op: 'delete-service'; service: ServiceRef } & Located)
+  | ({ op: 'clear' } & Located)
+  | ({ op: 'add-server'; service: ServiceRef; realserver: RealserverSpec } & Located)
+  | ({ op: 'edit-server'; service: ServiceRef; realserver: RealserverSpec } & Located)
+  | ({ op: 'delete-server'; service: ServiceRef; address: string } & Located);

@@ -1,0 +1,316 @@
+/**
+ * ipvsadm rule syntax: parseRule for one command line, parseRules for an `ipvsadm -S` / `-R`
+ * file. Only the rule commands (-A -E -D -C -a -e -d) are accepted; everything is checked here,
+ * so that errors name the line, the option and the problem: `rules.txt:7: -w: weight 70000 out
+ * of range 0..65535`.
+ */
+import { canonicalAddress, canonicalMac, familyOf, formatNetmask, parseNetmask, type Family } from '../model/address.js';
+import { ConfigError } from '../model/config-error.js';
+import {
+  DEFAULT_PERSISTENCE_TIMEOUT, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED,
+  canonicalFlags, schedFlagProblem, schedulerProblem,
+  type ForwardingMethod, type Persistence, type Protocol, type Scheduler,
+} from '../model/types.js';
+import type { IpvsadmCommand, RealserverSpec, ServiceRef, ServiceSpec } from './commands.js';
+import { tokenize } from './tokenize.js';
+
+type Arity = 'none' | 'required' | 'optional';
+
+interface OptionDef {
+  /** Canonical short name used in messages (or the long one for extensions). */
+  name: string;
+  arity: Arity;
+}
+
+const OPTIONS: Record<string, OptionDef> = {};
+function def(short: string | null, long: string, arity: Arity): void {
+  const d = { name: short ? `-${short}` : `--${long}`, arity };
+  if (short) OPTIONS[`-${short}`] = d;
+  OPTIONS[`--${long}`] = d;
+}
+def('A', 'add-service', 'none');
+def('E', 'edit-service', 'none');
+def('D', 'delete-service', 'none');
+def('C', 'clear', 'none');
+def('a', 'add-server', 'none');
+def('e', 'edit-server', 'none');
+def('d', 'delete-server', 'none');
+def('t', 'tcp-service', 'required');
+def('u', 'udp-service', 'required');
+def('s', 'scheduler', 'required');
+def('p', 'persistent', 'optional');
+def('M', 'netmask', 'required');
+def('o', 'ops', 'none');
+def('b', 'sched-flags', 'required');
+def('r', 'real-server', 'required');
+def('g', 'gatewaying', 'none');
+def('i', 'ipip', 'none');
+def('m', 'masquerading', 'none');
+def('w', 'weight', 'required');
+def(null, 'mac', 'required');
+
+/** Options ipvsadm has that a rule for this director cannot use, with the reason. */
+const REFUSED: Record<string, string> = {
+  '-f': 'firewall-mark services are not supported; use -t or -u',
+  '--fwmark-service': 'firewall-mark services are not supported; use -t or -u',
+  '--sctp-service': 'SCTP services are not supported; use -t or -u',
+  '-x': 'connection thresholds are not supported',
+  '--u-threshold': 'connection thresholds are not supported',
+  '-y': 'connection thresholds are not supported',
+  '--l-threshold': 'connection thresholds are not supported',
+  '--pe': 'persistence engines are not supported',
+  '-6': 'fwmark services are not supported (the address family comes from the address)',
+};
+const NOT_RULES = ['-L', '-l', '--list', '-S', '--save', '-R', '--restore', '-Z', '--zero', '--set',
+  '--start-daemon', '--stop-daemon', '-h', '--help', '-v', '--version', '-n', '--numeric', '-c', '--connection',
+  '--stats', '--rate', '--exact', '--thresholds', '--persistent-conn', '--sort', '--nosort'];
+
+const COMMANDS: Record<string, IpvsadmCommand['op']> = {
+  '-A': 'add-service', '-E': 'edit-service', '-D': 'delete-service', '-C': 'clear',
+  '-a': 'add-server', '-e': 'edit-server', '-d': 'delete-server',
+};
+
+/** Which options each command takes (besides the service option). */
+const ALLOWED: Record<IpvsadmCommand['op'], readonly string[]> = {
+  'add-service': ['-s', '-p', '-M', '-o', '-b'],
+  'edit-service': ['-s', '-p', '-M', '-o', '-b'],
+  'delete-service': [],
+  'clear': [],
+  'add-server': ['-r', '-g', '-i', '-m', '-w', '--mac'],
+  'edit-server': ['-r', '-g', '-i', '-m', '-w', '--mac'],
+  'delete-server': ['-r'],
+};
+
+interface Given {
+  name: string;
+  value: string | undefined;
+}
+
+class RuleError extends Error {
+  constructor(readonly option: string | undefined, message: string) {
+    super(message);
+  }
+}
+
+function fail(option: string | undefined, message: string): never {
+  throw new RuleError(option, message);
+}
+
+/** Split argv into options with their values, resolving long forms and attached values. */
+function scanOptions(argv: readonly string[]): Given[] {
+  const given: Given[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    if (!tok.startsWith('-') || tok === '-' || tok === '--') fail(undefined, `unexpected argument ${JSON.stringify(tok)}`);
+    let key = tok;
+    let attached: string | undefined;
+    if (tok.startsWith('--')) {
+      const eq = tok.indexOf('=');
+      if (eq > 0) [key, attached] = [tok.slice(0, eq), tok.slice(eq + 1)];
+    } else if (tok.length > 2) {
+      [key, attached] = [tok.slice(0, 2), tok.slice(2)];
+    }
+    if (REFUSED[key]) fail(key, REFUSED[key]);
+    if (NOT_RULES.includes(key)) fail(key, 'not a rule command (rules may only use -A -E -D -C -a -e -d)');
+    const opt = OPTIONS[key];
+    if (!opt) fail(tok, 'unknown option');
+    if (opt.arity === 'none' && attached !== undefined) fail(tok, 'unknown option');
+    let value = attached;
+    if (value === undefined && opt.arity === 'required') {
+      if (i + 1 >= argv.length) fail(opt.name, 'needs a value');
+      value = argv[++i];
+    } else if (value === undefined && opt.arity === 'optional') {
+      // -p takes a value only when the next word is not another option.
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith('-')) value = argv[++i];
+    }
+    given.push({ name: opt.name, value });
+  }
+  return given;
+}
+
+const HOSTNAME_HINT = 'host names are not resolved (no DNS); use an IP address';
+
+function parseAddressText(option: string, text: string): string {
+  const addr = canonicalAddress(text);
+  if (addr !== null) return addr;
+  if (/^[a-zA-Z0-9.-]+$/.test(text) && /[a-zA-Z]/.test(text)) fail(option, `${JSON.stringify(text)}: ${HOSTNAME_HINT}`);
+  fail(option, `${JSON.stringify(text)} is not an IPv4 or IPv6 address`);
+}
+
+function parsePort(option: string, text: string): number {
+  if (/^\d+$/.test(text)) {
+    const port = Number(text);
+    if (port <= 65535) return port;
+    fail(option, `port ${text} out of range 0..65535`);
+  }
+  if (/^[a-zA-Z][\w-]*$/.test(text)) fail(option, `port ${JSON.stringify(text)}: service names are not resolved; use a port number`);
+  fail(option, `${JSON.stringify(text)} is not a port number`);
+}
+
+/** addr[:port] / [v6addr][:port] / v6addr (no port). */
+export function parseAddrPort(option: string, text: string): { address: string; port: number | undefined } {
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
+  if (bracketed) {
+    const address = parseAddressText(option, bracketed[1]!);
+    if (familyOf(address) !== 6) fail(option, `${text}: brackets are for IPv6 addresses`);
+    return { address, port: bracketed[2] === undefined ? undefined : parsePort(option, bracketed[2]) };
+  }
+  const colons = text.split(':').length - 1;
+  if (colons === 1) {
+    const [host, port] = text.split(':') as [string, string];
+    const address = parseAddressText(option, host);
+    return { address, port: parsePort(option, port) };
+  }
+  // No colon: IPv4 without port; several: IPv6 without port (a port needs [addr]:port).
+  return { address: parseAddressText(option, text), port: undefined };
+}
+
+function parseIntIn(option: string, what: string, text: string | undefined, min: number, max: number): number {
+  if (text === undefined || !/^\d+$/.test(text)) fail(option, `${what} ${JSON.stringify(text ?? '')} is not a number`);
+  const n = Number(text);
+  if (n < min || n > max) fail(option, `${what} ${text} out of range ${min}..${max}`);
+  return n;
+}
+
+function single(given: Given[], names: readonly string[]): Given | undefined {
+  const found = given.filter((g) => names.includes(g.name));
+  if (found.length > 1) fail(found[1]!.name, `given more than once (with ${found[0]!.name})`);
+  return found[0];
+}
+
+function serviceFrom(given: Given[], op: string): ServiceRef & { family: Family } {
+  const svc = single(given, ['-t', '-u']);
+  if (!svc) fail(op, 'a virtual service is required (-t addr:port or -u addr:port)');
+  const protocol: Protocol = svc.name === '-t' ? 'tcp' : 'udp';
+  const { address, port } = parseAddrPort(svc.name, svc.value!);
+  return { protocol, vip: address, port: port ?? 0, family: familyOf(address) };
+}
+
+function serviceSpecFrom(given: Given[], ref: ServiceRef & { family: Family }): ServiceSpec {
+  const s = single(given, ['-s']);
+  if (!s) fail('-s', 'no scheduler given; ipvsadm\'s default wlc is not supported by the XDP data plane (use mh, sh, dh, rr or wrr)');
+  const problem = schedulerProblem(s.value!);
+  if (problem) fail('-s', problem);
+  const scheduler = s.value as Scheduler;
+  const spec: ServiceSpec = { protocol: ref.protocol, vip: ref.vip, port: ref.port, scheduler, flags: [], ops: false };
+  const b = single(given, ['-b']);
+  if (b) {
+    const flags = b.value!.split(',').map((f) => f.trim()).filter((f) => f !== '');
+    for (const f of flags) {
+      const p = schedFlagProblem(f, scheduler);
+      if (p) fail('-b', p);
+    }
+    spec.flags = canonicalFlags(flags);
+  }
+  const p = single(given, ['-p']);
+  const m = single(given, ['-M']);
+  if (m && !p) fail('-M', 'a persistence netmask needs persistence (-p)');
+  if (p) {
+    const timeout = p.value === undefined
+      ? DEFAULT_PERSISTENCE_TIMEOUT
+      : parseIntIn('-p', 'persistence timeout', p.value, 1, MAX_PERSISTENCE_TIMEOUT);
+    const persistence: Persistence = { timeout, netmask: formatNetmask(ref.family === 4 ? 32 : 128, ref.family) };
+    if (m) {
+      const plen = parseNetmask(m.value!, ref.family);
+      if (typeof plen === 'string') fail('-M', plen);
+      persistence.netmask = formatNetmask(plen, ref.family);
+    }
+    spec.persistence = persistence;
+  }
+  if (single(given, ['-o'])) {
+    if (ref.protocol !== 'udp') fail('-o', 'one-packet scheduling is only for UDP services');
+    spec.ops = true;
+  }
+  return spec;
+}
+
+function realserverFrom(given: Given[], ref: ServiceRef & { family: Family }, op: string, full: boolean): RealserverSpec {
+  const r = single(given, ['-r']);
+  if (!r) fail(op, 'a realserver is required (-r addr[:port])');
+  const { address, port } = parseAddrPort('-r', r.value!);
+  if (port !== undefined && port !== ref.port) {
+    fail('-r', `port ${port} differs from the service port ${ref.port}; DR and Tun forward to the service port and cannot change it`);
+  }
+  const spec: RealserverSpec = { address, port: ref.port, weight: 1, method: 'dr' };
+  if (!full) return spec;
+  const fwd = single(given, ['-g', '-i', '-m']);
+  if (fwd?.name === '-m') fail('-m', NAT_REFUSED);
+  const method: ForwardingMethod = fwd?.name === '-i' ? 'tun' : 'dr';
+  if (method === 'dr' && familyOf(address) !== ref.family) {
+    fail('-r', `LVS-DR cannot forward an IPv${ref.family} VIP to an IPv${familyOf(address)} realserver (only Tun, -i, may mix families)`);
+  }
+  spec.method = method;
+  const w = single(given, ['-w']);
+  if (w) spec.weight = parseIntIn('-w', 'weight', w.value, 0, MAX_WEIGHT);
+  const mac = single(given, ['--mac']);
+  if (mac) {
+    const canonical = canonicalMac(mac.value!);
+    if (canonical === null) fail('--mac', `${JSON.stringify(mac.value)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+    spec.mac = canonical;
+  }
+  return spec;
+}
+
+function buildCommand(argv: readonly string[]): IpvsadmCommand {
+  const given = scanOptions(argv);
+  const cmds = given.filter((g) => COMMANDS[g.name]);
+  if (cmds.length === 0) fail(undefined, 'no command (one of -A -E -D -C -a -e -d)');
+  if (cmds.length > 1) fail(cmds[1]!.name, `only one command per rule (already ${cmds[0]!.name})`);
+  const opName = cmds[0]!.name;
+  const op = COMMANDS[opName]!;
+  for (const g of given) {
+    if (g === cmds[0] || ((g.name === '-t' || g.name === '-u') && op !== 'clear')) continue;
+    if (!ALLOWED[op].includes(g.name)) fail(g.name, `not valid with ${opName}`);
+  }
+  if (op === 'clear') return { op };
+  const ref = serviceFrom(given, opName);
+  const service: ServiceRef = { protocol: ref.protocol, vip: ref.vip, port: ref.port };
+  switch (op) {
+    case 'add-service':
+    case 'edit-service':
+      return { op, service: serviceSpecFrom(given, ref) };
+    case 'delete-service':
+      return { op, service };
+    case 'add-server':
+    case 'edit-server': {
+      const realserver = realserverFrom(given, ref, opName, true);
+      // -e without --mac keeps the current MAC: only carry it when given.
+      return { op, service, realserver };
+    }
+    case 'delete-server':
+      return { op, service, address: realserverFrom(given, ref, opName, false).address };
+  }
+}
+
+function toConfigError(e: unknown, location: string | undefined): never {
+  if (e instanceof RuleError) {
+    const prefix = [location, e.option].filter((x) => x !== undefined).join(': ');
+    throw new ConfigError(prefix ? `${prefix}: ${e.message}` : e.message, { location, field: e.option });
+  }
+  throw e;
+}
+
+/** Parse one rule, e.g. ['-a', '-t', '10.0.0.1:80', '-r', '192.168.1.10', '-g', '-w', '2']. */
+export function parseRule(argv: readonly string[], location?: string): IpvsadmCommand {
+  try {
+    const cmd = buildCommand(argv[0] === 'ipvsadm' ? argv.slice(1) : argv);
+    return location === undefined ? cmd : { ...cmd, location };
+  } catch (e) {
+    return toConfigError(e, location);
+  }
+}
+
+/** Parse a restore file: one rule a line, optional leading `ipvsadm`, blank lines and # comments. */
+export function parseRules(text: string, source: string): IpvsadmCommand[] {
+  const out: IpvsadmCommand[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
+    const location = `${source}:${i + 1}`;
+    const tokens = tokenize(trimmed);
+    if (!Array.isArray(tokens)) throw new ConfigError(`${location}: ${tokens.error}`, { location });
+    out.push(parseRule(tokens, location));
+  });
+  return out;
+}
