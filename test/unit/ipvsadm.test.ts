@@ -96,9 +96,9 @@ test('number scaling (print_largenum)', () => {
   assert.equal(formatLargeNumber(100_000_000), '  100000K');
   assert.equal(formatLargeNumber(999_999_999), '  999999K');
   assert.equal(formatLargeNumber(1_000_000_000), '    1000M');
-  assert.equal(formatLargeNumber(99_999_999_999), '    99999M');
-  assert.equal(formatLargeNumber(100_000_000_000), '      100G');
-  assert.equal(formatLargeNumber(100_000_000_000_000n), '      100T');
+  assert.equal(formatLargeNumber(99_999_999_999), '   99999M');
+  assert.equal(formatLargeNumber(100_000_000_000), '     100G');
+  assert.equal(formatLargeNumber(100_000_000_000_000n), '     100T');
   assert.equal(formatLargeNumber(12345, true), '    12345');
   assert.equal(formatLargeNumber(123_456_789, true), ' 123456789');
   assert.equal(formatLargeNumber(2n ** 64n - 1n, true), ' 18446744073709551615');
