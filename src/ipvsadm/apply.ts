@@ -14,9 +14,7 @@ const OPTION_OF: Record<IpvsadmCommand['op'], string> = {
 };
 
 function fail(cmd: IpvsadmCommand, message: string): never {
-  const option = OPTION_OF[cmd.op];
-  const prefix = cmd.location ? `${cmd.location}: ${option}` : option;
-  throw new ConfigError(`${prefix}: ${message}`, { location: cmd.location, field: option });
+  throw new ConfigError(message, { location: cmd.location, field: OPTION_OF[cmd.op] });
 }
 
 function sameService(a: ServiceRef, b: ServiceRef): boolean {

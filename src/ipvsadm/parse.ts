@@ -285,8 +285,7 @@ function buildCommand(argv: readonly string[]): IpvsadmCommand {
 
 function toConfigError(e: unknown, location: string | undefined): never {
   if (e instanceof RuleError) {
-    const prefix = [location, e.option].filter((x) => x !== undefined).join(': ');
-    throw new ConfigError(prefix ? `${prefix}: ${e.message}` : e.message, { location, field: e.option });
+    throw new ConfigError(e.message, { location, field: e.option });
   }
   throw e;
 }
@@ -309,7 +308,7 @@ export function parseRules(text: string, source: string): IpvsadmCommand[] {
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const location = `${source}:${i + 1}`;
     const tokens = tokenize(trimmed);
-    if (!Array.isArray(tokens)) throw new ConfigError(`${location}: ${tokens.error}`, { location });
+    if (!Array.isArray(tokens)) throw new ConfigError(tokens.error, { location });
     out.push(parseRule(tokens, location));
   });
   return out;

@@ -241,18 +241,17 @@ export interface ValidateOptions {
 
 /** One ConfigError for a list of issues: the first one's location and field, all in the message. */
 export function issuesToError(issues: readonly ConfigIssue[], opts: ValidateOptions = {}): ConfigError {
-  const lines = issues.map((issue) => {
-    const loc = opts.locate?.(issue.path);
-    const field = opts.fieldName ? opts.fieldName(issue.path) : formatFieldPath(issue.path);
-    return `${loc ? `${loc}: ` : ''}${field ? `${field}: ` : ''}${issue.message}`;
+  const where = (path: FieldPath) => ({
+    location: opts.locate?.(path) || undefined,
+    field: (opts.fieldName ? opts.fieldName(path) : formatFieldPath(path)) || undefined,
   });
-  const first = issues[0]!;
-  const shown = lines.slice(0, 20);
-  if (lines.length > shown.length) shown.push(`... and ${lines.length - shown.length} more problems`);
-  return new ConfigError(shown.join('\n'), {
-    location: opts.locate?.(first.path),
-    field: opts.fieldName ? opts.fieldName(first.path) : formatFieldPath(first.path),
+  // ConfigError prefixes the first line with its location and field; later lines carry their own.
+  const rest = issues.slice(1, 20).map((issue) => {
+    const { location, field } = where(issue.path);
+    return [location, field, issue.message].filter(Boolean).join(': ');
   });
+  if (issues.length > 20) rest.push(`... and ${issues.length - 20} more problems`);
+  return new ConfigError([issues[0]!.message, ...rest].join('\n'), where(issues[0]!.path));
 }
 
 /** Validate a config; returns its canonical form or throws ConfigError naming every problem. */
@@ -267,6 +266,6 @@ export function persistencePrefix(svc: VirtualService): number {
   const family = familyOf(svc.vip);
   if (!svc.persistence) return fullPrefix(family);
   const plen = parseNetmask(svc.persistence.netmask, family);
-  if (typeof plen === 'string') throw new ConfigError(`${serviceId(svc)}: ${plen}`);
+  if (typeof plen === 'string') throw new ConfigError(plen, { field: serviceId(svc) });
   return plen;
 }
