@@ -3,7 +3,8 @@
  * layouts (src/abi/layout.ts), runs frames through BPF_PROG_TEST_RUN and reads the per-CPU
  * counters back. Tests set maps directly here; the control plane's compiler is tested apart.
  */
-import { createRequire } from 'node:module';
+import { native as rawNative } from '../../src/native/index.js';
+import { loadDirector, type DirectorMap } from '../../src/dataplane/loader.js';
 import {
   encode, decode, SVC_KEY, SVC, REAL, CFG, STATS, FLOW_KEY,
 } from '../../src/abi/layout.js';
@@ -11,9 +12,9 @@ import { ABI, COUNTERS } from '../../src/abi/generated.js';
 import { addrBytes, familyOf, mac } from './frames.js';
 import type { CompiledDirector } from '../../src/dataplane/compile.js';
 
-const require = createRequire(import.meta.url);
+// Raw binding: tests poke maps below the facade on purpose.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const native: any = require('../../../build/Release/lvs_bpf.node');
+const native: any = rawNative();
 
 export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
 const BPF_MAP_TYPE_ARRAY = 2;
@@ -26,9 +27,7 @@ export interface SvcSpec {
 }
 export interface CfgSpec { tunSrc4: string; tunSrc6: string; seed: number; tunMtu: number; ttl: number }
 
-const MAPS = ['lvs_services', 'lvs_tables', 'lvs_reals', 'lvs_conns', 'lvs_persist', 'lvs_frags',
-  'lvs_cfg', 'lvs_svc_stats', 'lvs_real_stats', 'lvs_counters', 'lvs_rr_cursor'] as const;
-type MapName = (typeof MAPS)[number];
+type MapName = DirectorMap;
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -44,22 +43,13 @@ export class DirectorHarness {
   private constructor(private readonly obj: any, readonly progFd: number, private readonly fds: Record<MapName, number>) {}
 
   static async load(objPath = 'bpf/lvs_director.o', globals: Record<string, number> = {}): Promise<DirectorHarness> {
-    const obj = new native.BpfObject();
-    obj.open(objPath);
-    for (const [name, v] of Object.entries(globals)) obj.setGlobal(name, Buffer.from([v]));
+    const knobs = Object.fromEntries(Object.entries(globals).map(([k, v]) => [k.replace(/^cfg_enable_/, ''), v !== 0]));
     // Small sizes keep the per-test reset fast.
-    obj.setMaxEntries('lvs_conns', 4096);
-    obj.setMaxEntries('lvs_persist', 1024);
-    obj.setMaxEntries('lvs_frags', 1024);
-    obj.setMaxEntries('lvs_reals', 64);
-    obj.setMaxEntries('lvs_real_stats', 64);
-    obj.setMaxEntries('lvs_services', 16);
-    obj.setMaxEntries('lvs_svc_stats', 16);
-    obj.setMaxEntries('lvs_rr_cursor', 16);
-    obj.setMaxEntries('lvs_tables', 32);
-    await obj.load();
-    const fds = Object.fromEntries(MAPS.map((m) => [m, obj.mapFd(m)])) as Record<MapName, number>;
-    return new DirectorHarness(obj, obj.progFd('lvs_director'), fds);
+    const d = await loadDirector({
+      path: objPath, knobs,
+      sizes: { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024 },
+    });
+    return new DirectorHarness(d.obj, d.progFd, d.maps);
   }
 
   close(): void {
