@@ -419,7 +419,13 @@ class LoadWorker : public PromiseWorker {
 
 Napi::Value BpfObject::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Check(env, "load", Need::Unloaded);
+  try {
+    Check(env, "load", Need::Unloaded);
+  } catch (const Napi::Error& e) {  // an async API rejects rather than throws
+    Napi::Promise::Deferred d = Napi::Promise::Deferred::New(env);
+    d.Reject(e.Value());
+    return d.Promise();
+  }
   auto* w = new LoadWorker(this, Value());
   busy_ = true;
   Napi::Promise p = w->Promise();

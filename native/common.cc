@@ -25,6 +25,7 @@ std::string ErrnoName(int err) {
     case E2BIG: return "E2BIG";
     case ENOEXEC: return "ENOEXEC";
     case EBADF: return "EBADF";
+    case EBADFD: return "EBADFD";
     case EAGAIN: return "EAGAIN";
     case ENOMEM: return "ENOMEM";
     case EACCES: return "EACCES";

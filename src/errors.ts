@@ -126,9 +126,11 @@ export class LayoutError extends LvsError {
 export class ConfigError extends LvsError {
   readonly location?: string;
   readonly field?: string;
-  constructor(message: string, where: { location?: string; field?: string } = {}, opts: LvsErrorOptions = {}) {
+  /** `where.hint` is accepted as a shorthand for `opts.hint`. */
+  constructor(message: string, where: { location?: string; field?: string; hint?: string } = {}, opts: LvsErrorOptions = {}) {
     const prefix = [where.location, where.field].filter(Boolean).join(': ');
-    super(prefix ? `${prefix}: ${message}` : message, 'CONFIG', ExitCode.USAGE, opts);
+    const o = where.hint !== undefined && opts.hint === undefined ? { ...opts, hint: where.hint } : opts;
+    super(prefix ? `${prefix}: ${message}` : message, 'CONFIG', ExitCode.USAGE, o);
     if (where.location !== undefined) this.location = where.location;
     if (where.field !== undefined) this.field = where.field;
   }
@@ -180,6 +182,19 @@ export function isOnBpffs(path: string): boolean {
   }
 }
 
+/** Binding operations that look names up in an object (not syscalls). */
+const OBJECT_LOOKUPS = new Set([
+  'btfStruct',
+  'btfEnum',
+  'setGlobal',
+  'getGlobal',
+  'mapFd',
+  'progFd',
+  'mapDef',
+  'setMaxEntries',
+  'reuseMapFd',
+  'setPinPath',
+]);
 const PERMISSION_CODES = new Set(['EPERM', 'EACCES']);
 const UNSUPPORTED_CODES = new Set(['EOPNOTSUPP', 'ENOTSUPP', 'EINVAL', 'ERANGE']);
 
@@ -207,6 +222,12 @@ export function translateNativeError(e: unknown, context: NativeErrorContext = {
     if (raw.log && raw.log.length > 0) return new VerifierError(msg, raw.log, base);
     if (PERMISSION_CODES.has(code)) return new PermissionError(msg, base);
     return new LvsError(msg, 'KERNEL', ExitCode.KERNEL, base);
+  }
+
+  // The object lacks a type, global, map or program the control plane expects, or a global's
+  // size differs: the object and the code that drives it were built from different sources.
+  if (syscall && OBJECT_LOOKUPS.has(syscall) && (code === 'ENOENT' || code === 'EINVAL')) {
+    return new LayoutError(msg, base);
   }
 
   const iface = context.ifname ?? context.ifindex;

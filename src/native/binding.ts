@@ -158,6 +158,7 @@ export interface XdpQueryRaw {
 }
 
 export interface TestRunOptionsRaw {
+  /** Runs per call (duration is their average). Runs after the first see the previous output. */
   repeat?: number;
   /** BPF_F_TEST_XDP_LIVE_FRAMES = 2: frames really go out (no output data then). */
   flags?: number;

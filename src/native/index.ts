@@ -33,6 +33,7 @@ export type {
   MapDef,
   MapInfo,
   NativeBinding,
+  NativeBpfObject,
   NativeError,
   ProgInfo,
 } from './binding.js';
@@ -43,13 +44,18 @@ export function native(): NativeBinding {
   return loadNative();
 }
 
+/** Bad arguments (TypeError/RangeError) are caller bugs and pass through; the rest is typed. */
+function translate(e: unknown, ctx: NativeErrorContext): unknown {
+  return e instanceof TypeError || e instanceof RangeError ? e : translateNativeError(e, ctx);
+}
+
 /** Runs a native call, turning its failure into a typed LvsError. */
 function call<T>(ctx: NativeErrorContext, fn: (n: NativeBinding) => T): T {
   const n = loadNative();
   try {
     return fn(n);
   } catch (e) {
-    throw translateNativeError(e, ctx);
+    throw translate(e, ctx);
   }
 }
 
@@ -58,7 +64,7 @@ async function callAsync<T>(ctx: NativeErrorContext, fn: (n: NativeBinding) => P
   try {
     return await fn(n);
   } catch (e) {
-    throw translateNativeError(e, ctx);
+    throw translate(e, ctx);
   }
 }
 

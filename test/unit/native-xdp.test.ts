@@ -1,0 +1,141 @@
+// XDP links on a veth pair made for the test (the attach acts in this process's network
+// namespace, so the pair lives in the host namespace under a unique name and is deleted after).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  BpfObject,
+  LinkType,
+  XdpLink,
+  attachXdp,
+  ifIndex,
+  ifName,
+  native,
+  progInfo,
+  xdpQuery,
+  type XdpMode,
+} from '../../src/native/index.js';
+import { InterfaceNotFoundError, NotAttachedError, StateError } from '../../src/errors.js';
+
+function repoRoot(): string {
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'package.json')) || !existsSync(join(d, 'bpf'))) {
+    if (dirname(d) === d) throw new Error('repository root not found');
+    d = dirname(d);
+  }
+  return d;
+}
+
+const vethA = `lvt${process.pid}a`;
+const vethB = `lvt${process.pid}b`;
+let obj: BpfObject;
+let pinDir: string;
+
+function ip(...args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+before(async () => {
+  const root = repoRoot();
+  execFileSync('make', ['-s', '-C', join(root, 'bpf'), 'floors.o'], { stdio: 'inherit' });
+  obj = await BpfObject.open(join(root, 'bpf', 'floors.o'));
+  ip('link', 'add', vethA, 'type', 'veth', 'peer', 'name', vethB);
+  ip('link', 'set', vethA, 'up');
+  ip('link', 'set', vethB, 'up');
+  pinDir = mkdtempSync('/sys/fs/bpf/lvsnt-');
+});
+
+after(() => {
+  try {
+    ip('link', 'del', vethA);
+  } catch {
+    // already gone
+  }
+  if (pinDir) rmSync(pinDir, { recursive: true, force: true });
+  obj?.close();
+});
+
+for (const mode of ['native', 'generic', 'auto'] as XdpMode[]) {
+  test(`attach, query, update, pin, detach in ${mode} mode`, () => {
+    const pass = obj.progFd('floor_pass');
+    const drop = obj.progFd('floor_drop');
+    const link = attachXdp(pass, vethA, mode);
+    try {
+      const expected = mode === 'generic' ? 'generic' : 'native'; // veth has native XDP
+      assert.equal(link.mode, expected);
+      assert.equal(link.ifindex, ifIndex(vethA));
+      const q = xdpQuery(vethA);
+      assert.equal(q.attachMode, expected);
+      assert.equal(q.progId, progInfo(pass).id);
+      assert.equal(expected === 'native' ? q.driverProgId : q.skbProgId, q.progId);
+      const li = link.info();
+      assert.equal(li.type, LinkType.XDP);
+      assert.equal(li.ifindex, link.ifindex);
+      assert.equal(li.progId, q.progId);
+
+      // A second program cannot take the interface while the link holds it.
+      assert.throws(() => attachXdp(drop, vethA, mode), StateError);
+
+      link.update(drop);
+      assert.equal(xdpQuery(vethA).progId, progInfo(drop).id);
+      assert.throws(() => link.update(pass, pass), (e: unknown) => (e as { errno?: string }).errno === 'EPERM');
+      link.update(pass, drop);
+      assert.equal(xdpQuery(vethA).progId, progInfo(pass).id);
+
+      const pin = join(pinDir, `link-${mode}`);
+      link.pin(pin);
+      const reopened = XdpLink.fromPin(pin);
+      try {
+        assert.equal(reopened.mode, expected);
+        assert.equal(reopened.info().id, li.id);
+      } finally {
+        reopened.close();
+      }
+      rmSync(pin);
+
+      link.detach();
+      assert.equal(xdpQuery(vethA).attachMode, 'none');
+      assert.equal(link.info().ifindex, 0);
+    } finally {
+      link.close();
+    }
+    assert.throws(() => link.detach(), NotAttachedError);
+    assert.equal(xdpQuery(vethA).attachMode, 'none');
+  });
+}
+
+test('closing an unpinned link detaches the program', () => {
+  const link = attachXdp(obj.progFd('floor_pass'), vethA, 'generic');
+  assert.equal(xdpQuery(vethA).attachMode, 'generic');
+  link.close();
+  assert.equal(xdpQuery(vethA).attachMode, 'none');
+});
+
+test('interface names and indexes', () => {
+  const idx = ifIndex(vethA);
+  assert.ok(idx > 0);
+  assert.equal(ifName(idx), vethA);
+  assert.throws(() => ifIndex('lvtnosuch0'), InterfaceNotFoundError);
+});
+
+test('attaching to a missing interface is an InterfaceNotFoundError with the reason', () => {
+  const missing = 0x7ffffff0;
+  assert.throws(() => attachXdp(obj.progFd('floor_pass'), missing, 'auto'), (e: unknown) => {
+    assert.ok(e instanceof InterfaceNotFoundError, String(e));
+    assert.equal(e.errno, 'ENODEV');
+    assert.match(e.message, new RegExp(`ifindex ${missing}`));
+    assert.equal(e.exitCode, 2);
+    return true;
+  });
+  assert.throws(() => native().xdpAttachLink(obj.progFd('floor_pass'), missing, 'native'), (e: NodeJS.ErrnoException) => {
+    assert.equal(e.code, 'ENODEV');
+    assert.equal(e.syscall, 'bpf_link_create');
+    assert.match(e.message, /no network interface with ifindex/);
+    return true;
+  });
+  assert.throws(() => xdpQuery(missing), InterfaceNotFoundError);
+  assert.throws(() => attachXdp(obj.progFd('floor_pass'), 'lvtnosuch0'), InterfaceNotFoundError);
+});
