@@ -97,6 +97,11 @@ export class DirectorHarness {
     }), 0);
   }
 
+  /** Lets realservers use ifindex as egress (XDP_REDIRECT through the devmap). */
+  setTxPort(ifindex: number): void {
+    native.mapUpdate(this.fds.lvs_tx_ports, u32(ifindex), u32(ifindex), 0);
+  }
+
   deleteReal(idx: number): void {
     native.mapUpdate(this.fds.lvs_reals, u32(idx), Buffer.alloc(REAL.size), 0);
   }
