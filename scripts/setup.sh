@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One setup path for a fresh Debian 12 machine (as root) and for every later run: installs the
-# Debian packages the build and tests need when missing, runs `npm ci` when the lock file changed,
+# Debian packages the build and tests need when missing, runs `npm install` when the lock file changed,
 # mounts bpffs, and builds the BPF objects, the native addon and the TypeScript. Idempotent and
 # quick when everything is already in place.
 set -euo pipefail
