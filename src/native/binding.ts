@@ -185,6 +185,13 @@ export interface NativeBinding {
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags?: number): void;
   mapDelete(fd: number, key: Buffer): boolean;
   mapNextKey(fd: number, key: Buffer | null): Buffer | null;
+  /**
+   * Whole-map dump with BPF_MAP_LOOKUP_BATCH. Falls back to BPF_MAP_GET_NEXT_KEY + lookup
+   * (`batched: false`) when the kernel has no batch op for the map type: it answers ENOTSUPP
+   * (e.g. PROG_ARRAY; ARRAY_OF_MAPS/HASH_OF_MAPS on older kernels), or EINVAL/EOPNOTSUPP before
+   * any element was read. The same rule applies to the update/delete batch calls (e.g. ARRAY and
+   * PERCPU_ARRAY have no delete batch; their elements cannot be deleted anyway: EINVAL).
+   */
   mapLookupBatch(fd: number, opts?: { batchSize?: number }): MapDumpRaw;
   mapLookupBatchAsync(fd: number, opts?: { batchSize?: number }): Promise<MapDumpRaw>;
   /** keys / values: concatenated elements. */

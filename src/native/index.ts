@@ -115,17 +115,23 @@ export class BpfMap {
   /** Whether close() closes the fd. */
   readonly owned: boolean;
   private closed = false;
+  /** For borrowed fds: the owner, kept reachable so the GC cannot close the fd under us. */
+  private readonly keepAlive: unknown;
 
-  private constructor(fd: number, info: MapInfo, owned: boolean) {
+  private constructor(fd: number, info: MapInfo, owned: boolean, keepAlive: unknown) {
     this.fd = fd;
     this.info = info;
     this.owned = owned;
+    this.keepAlive = keepAlive;
   }
 
-  /** Wraps an fd. With owned=true (default) the BpfMap closes it. */
-  static fromFd(fd: number, opts: { owned?: boolean } = {}): BpfMap {
+  /**
+   * Wraps an fd. With owned=true (default) the BpfMap closes it. A borrowed fd's owner can be
+   * passed as keepAlive so it stays reachable as long as this BpfMap.
+   */
+  static fromFd(fd: number, opts: { owned?: boolean; keepAlive?: unknown } = {}): BpfMap {
     const info = call({ action: `read map info of fd ${fd}` }, (n) => n.mapInfo(fd));
-    return new BpfMap(fd, info, opts.owned ?? true);
+    return new BpfMap(fd, info, opts.owned ?? true, opts.keepAlive);
   }
 
   static create(opts: MapCreateOptions): BpfMap {
@@ -417,13 +423,13 @@ export class BpfObject {
     let m = this.maps.get(name);
     if (!m) {
       const fd = call(this.ctx(`get map ${name}`), () => this.obj.mapFd(name));
-      m = BpfMap.fromFd(fd, { owned: false });
+      m = BpfMap.fromFd(fd, { owned: false, keepAlive: this });
       this.maps.set(name, m);
     }
     return m;
   }
 
-  /** A loaded program's fd (borrowed: valid until close()). */
+  /** A loaded program's fd (borrowed: valid until close(); keep this object referenced). */
   progFd(name: string): number {
     return call(this.ctx(`get program ${name}`), () => this.obj.progFd(name));
   }

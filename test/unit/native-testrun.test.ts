@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BpfObject, XdpAction, testRun, testRunAsync, testRunEach, testRunEachAsync } from '../../src/native/index.js';
+import { BpfObject, TestRunFlag, XdpAction, testRun, testRunAsync, testRunEach, testRunEachAsync } from '../../src/native/index.js';
 import { LvsError } from '../../src/errors.js';
 
 function repoRoot(): string {
@@ -103,6 +103,13 @@ test('testRunEach: one kernel duration per run, each on the original frame', asy
   const a = await testRunEachAsync(obj.progFd('floor_drop'), f, 20);
   assert.equal(a.length, 20);
   assert.equal((await testRunEachAsync(obj.progFd('floor_drop'), f, 0)).length, 0);
+});
+
+test('live-frames mode runs without returning data', () => {
+  const r = testRun(obj.progFd('floor_drop'), frame(), { flags: TestRunFlag.XDP_LIVE_FRAMES, repeat: 100, batchSize: 16 });
+  assert.equal(r.data.length, 0);
+  // batchSize is only for live frames: the kernel refuses it otherwise.
+  assert.throws(() => testRun(obj.progFd('floor_drop'), frame(), { batchSize: 16 }), (e: unknown) => e instanceof LvsError && e.errno === 'EINVAL');
 });
 
 test('test run with a bad program fd fails with errno', () => {
