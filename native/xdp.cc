@@ -33,6 +33,27 @@ int TryAttach(int progFd, uint32_t ifindex, uint32_t flags, std::string* log) {
   return fd;
 }
 
+// BPF_LINK_CREATE cannot return the kernel's explanation (netlink extack) of a refused XDP
+// attach; the netlink attach can, and libbpf prints it ("Kernel error message: ..."). After a
+// refusal, repeat the attach over netlink only to capture that message. UPDATE_IF_NOEXIST means it
+// never replaces a program; should it succeed anyway, our program is detached again at once.
+void ProbeKernelMessage(int progFd, uint32_t ifindex, uint32_t flags, int err, std::string* log) {
+  if (err == ENODEV || err == EBADF || err == EPERM || err == ENOMEM) return;
+  LogCapture cap;
+  int r = bpf_xdp_attach(static_cast<int>(ifindex), progFd, flags | XDP_FLAGS_UPDATE_IF_NOEXIST, nullptr);
+  if (r == 0) {
+    LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
+    opts.old_prog_fd = progFd;
+    bpf_xdp_detach(static_cast<int>(ifindex), flags | XDP_FLAGS_REPLACE, &opts);
+    return;
+  }
+  const std::string& t = cap.text();
+  size_t at = t.find("Kernel error message:");
+  if (at == std::string::npos) return;
+  size_t end = t.find('\n', at);
+  *log += "kernel: " + t.substr(at + 22, end == std::string::npos ? std::string::npos : end - at - 22) + "\n";
+}
+
 // xdpAttachLink(progFd, ifindex, mode: 'native' | 'generic' | 'auto') -> {linkFd, mode}
 // 'auto' tries native first and falls back to generic, returning the mode it got.
 Napi::Value XdpAttachLink(const Napi::CallbackInfo& info) {
@@ -57,9 +78,11 @@ Napi::Value XdpAttachLink(const Napi::CallbackInfo& info) {
     flags = XDP_FLAGS_SKB_MODE;
     fd = TryAttach(progFd, ifindex, flags, &log);
   }
-  if (fd < 0)
+  if (fd < 0) {
+    ProbeKernelMessage(progFd, ifindex, flags, -fd, &log);
     ThrowErrno(env, fd, "bpf_link_create",
                detail + "XDP " + std::string(ModeName(flags)) + " mode, ifindex " + std::to_string(ifindex), log);
+  }
   Napi::Object o = Napi::Object::New(env);
   o.Set("linkFd", Napi::Number::New(env, fd));
   o.Set("mode", ModeName(flags));

@@ -88,7 +88,7 @@ export class XdpModeError extends LvsError {
   /** The kernel's / libbpf's own words, when it gave any. */
   readonly kernelMessage?: string;
   constructor(message: string, mode: string, kernelMessage?: string, opts: LvsErrorOptions = {}) {
-    super(kernelMessage ? `${message}: ${kernelMessage}` : message, 'XDP_MODE', ExitCode.KERNEL, {
+    super(kernelMessage && !message.includes(kernelMessage) ? `${message}: ${kernelMessage}` : message, 'XDP_MODE', ExitCode.KERNEL, {
       hint:
         mode === 'native'
           ? "the driver may not support native XDP: try mode 'generic' (slower) or 'auto'"
@@ -198,6 +198,14 @@ const OBJECT_LOOKUPS = new Set([
 const PERMISSION_CODES = new Set(['EPERM', 'EACCES']);
 const UNSUPPORTED_CODES = new Set(['EOPNOTSUPP', 'ENOTSUPP', 'EINVAL', 'ERANGE']);
 
+/** The kernel's own explanation from the binding's captured output ("kernel: ..." lines). */
+function kernelMessage(libbpfLog: string | undefined): string | undefined {
+  if (!libbpfLog) return undefined;
+  const lines = libbpfLog.split('\n').map((l) => l.trim()).filter(Boolean);
+  const k = lines.filter((l) => l.startsWith('kernel: ')).map((l) => l.slice('kernel: '.length));
+  return (k.length ? k.join('; ') : lines.at(-1)) || undefined;
+}
+
 /**
  * Maps a raw native error to a typed LvsError. Already-typed errors pass through; anything
  * unrecognised becomes an LvsError with code 'KERNEL' (syscall failures) or 'FAILURE'.
@@ -256,7 +264,7 @@ export function translateNativeError(e: unknown, context: NativeErrorContext = {
     }
     if (UNSUPPORTED_CODES.has(code)) {
       const mode = context.mode ?? 'native';
-      return new XdpModeError(msg, mode, raw.libbpfLog?.trim() || undefined, base);
+      return new XdpModeError(msg, mode, kernelMessage(raw.libbpfLog), base);
     }
   }
 

@@ -47,12 +47,13 @@ test('XDP attach errors', () => {
   assert.equal((translateNativeError(fromMsg) as InterfaceNotFoundError).iface, '42');
 
   const mode = translateNativeError(
-    raw('EOPNOTSUPP', 95, 'bpf_link_create', { libbpfLog: 'libbpf: native XDP not supported\n' }),
+    raw('EOPNOTSUPP', 95, 'bpf_link_create', { libbpfLog: 'libbpf: something\nkernel: native XDP not supported\n' }),
     { mode: 'native', ifname: 'lo' },
   );
   assert.ok(mode instanceof XdpModeError);
   assert.equal(mode.mode, 'native');
-  assert.equal(mode.kernelMessage, 'libbpf: native XDP not supported');
+  assert.equal(mode.kernelMessage, 'native XDP not supported');
+  assert.match(mode.message, /native XDP not supported$/);
   assert.match(mode.hint ?? '', /generic/);
   assert.ok(translateNativeError(raw('EBUSY', 16, 'bpf_link_create')) instanceof StateError);
   assert.ok(translateNativeError(raw('EEXIST', 17, 'bpf_link_create')) instanceof StateError);

@@ -18,7 +18,7 @@ import {
   xdpQuery,
   type XdpMode,
 } from '../../src/native/index.js';
-import { InterfaceNotFoundError, NotAttachedError, StateError } from '../../src/errors.js';
+import { InterfaceNotFoundError, NotAttachedError, StateError, XdpModeError } from '../../src/errors.js';
 
 function repoRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -77,7 +77,15 @@ for (const mode of ['native', 'generic', 'auto'] as XdpMode[]) {
       assert.equal(li.progId, q.progId);
 
       // A second program cannot take the interface while the link holds it.
-      assert.throws(() => attachXdp(drop, vethA, mode), StateError);
+      // The kernel's reason is fetched for the message (BPF_LINK_CREATE alone gives none).
+      assert.throws(() => attachXdp(drop, vethA, mode), (e: unknown) => {
+        assert.ok(e instanceof StateError, String(e));
+        assert.match(e.message, /kernel: Can't replace active BPF XDP link/);
+        return true;
+      });
+      const other = mode === 'generic' ? 'native' : 'generic';
+      assert.throws(() => attachXdp(drop, vethA, other), /Native and generic XDP can't be active at the same time/);
+      assert.equal(xdpQuery(vethA).progId, progInfo(pass).id, 'the failed attaches changed nothing');
 
       link.update(drop);
       assert.equal(xdpQuery(vethA).progId, progInfo(drop).id);
@@ -138,4 +146,31 @@ test('attaching to a missing interface is an InterfaceNotFoundError with the rea
   });
   assert.throws(() => xdpQuery(missing), InterfaceNotFoundError);
   assert.throws(() => attachXdp(obj.progFd('floor_pass'), 'lvtnosuch0'), InterfaceNotFoundError);
+});
+
+test('native mode refused by the driver: XdpModeError with the kernel message; auto falls back', () => {
+  // veth refuses native XDP when the peer's MTU is too large for a page.
+  ip('link', 'set', vethB, 'mtu', '9000');
+  ip('link', 'set', vethA, 'mtu', '9000');
+  try {
+    assert.throws(() => attachXdp(obj.progFd('floor_pass'), vethA, 'native'), (e: unknown) => {
+      assert.ok(e instanceof XdpModeError, String(e));
+      assert.equal(e.mode, 'native');
+      assert.match(e.kernelMessage ?? '', /MTU is too large/);
+      assert.match(e.hint ?? '', /generic/);
+      assert.equal(e.exitCode, 5);
+      return true;
+    });
+    assert.equal(xdpQuery(vethA).attachMode, 'none');
+    const link = attachXdp(obj.progFd('floor_pass'), vethA, 'auto');
+    try {
+      assert.equal(link.mode, 'generic');
+      assert.equal(xdpQuery(vethA).attachMode, 'generic');
+    } finally {
+      link.close();
+    }
+  } finally {
+    ip('link', 'set', vethA, 'mtu', '1500');
+    ip('link', 'set', vethB, 'mtu', '1500');
+  }
 });
