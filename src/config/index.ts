@@ -1,0 +1,3 @@
+export { parseConfigText } from './parse.js';
+export { formatConfigYaml } from './format.js';
+export { configFileSchema, type ConfigFile } from './schema.js';

@@ -1,0 +1,196 @@
+/**
+ * parseConfigText: the declarative config file (YAML, or JSON which YAML reads too) into a
+ * validated DirectorConfig. Every problem becomes a ConfigError naming `file:line:col` and the
+ * field's path as written in the file (services[1].realservers[0].weight); never a stack trace.
+ */
+import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../model/config-error.js';
+import { DEFAULT_PERSISTENCE_TIMEOUT, type DirectorConfig, type DirectorSettings, type Realserver, type VirtualService } from '../model/types.js';
+import { formatFieldPath, validateConfig, type FieldPath, type Limits } from '../model/validate.js';
+import { FILE_KEY, configFileSchema, type ConfigFile, type RealserverEntry, type ServiceEntry } from './schema.js';
+
+/** Locates paths of the parsed document in the source text. */
+class SourceMap {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+    private readonly filename: string,
+  ) {}
+
+  private where(offset: number): string {
+    const { line, col } = this.lines.linePos(offset);
+    return `${this.filename}:${line}:${col}`;
+  }
+
+  /** The node at `path`, or the deepest existing ancestor; `key` points at a map key instead. */
+  locate(path: FieldPath, key = false): string {
+    let node: unknown = this.doc.contents;
+    let offset = (node as Node | null)?.range?.[0] ?? 0;
+    for (let i = 0; i < path.length; i++) {
+      const seg = path[i]!;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+        if (!pair) break;
+        const keyNode = pair.key as Node;
+        const last = i === path.length - 1;
+        if ((last && key) || pair.value === null) {
+          offset = keyNode.range?.[0] ?? offset;
+          node = pair.value;
+          if (last && key) break;
+          continue;
+        }
+        node = pair.value;
+      } else if (isSeq(node) && typeof seg === 'number' && seg < node.items.length) {
+        node = node.items[seg];
+      } else {
+        break;
+      }
+      offset = (node as Node | null)?.range?.[0] ?? offset;
+    }
+    return this.where(offset);
+  }
+}
+
+/** Path as written in the file: model names mapped back to file keys. */
+function filePath(path: FieldPath): FieldPath {
+  return path.map((p) => (typeof p === 'string' ? FILE_KEY[p] ?? p : p));
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (v instanceof Uint8Array) return 'binary data';
+  switch (typeof v) {
+    case 'object': return 'a mapping';
+    case 'string': return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
+    case 'number': return Number.isInteger(v) ? `the number ${v}` : `the number ${v} (not an integer)`;
+    default: return typeof v;
+  }
+}
+
+function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let v = data;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[p as string];
+  }
+  return v;
+}
+
+const EXPECTED: Record<string, string> = {
+  number: 'an integer', int: 'an integer', string: 'a string', boolean: 'true or false', array: 'a list', object: 'a mapping',
+};
+
+/** One zod issue in operator words, with the path and key-or-value to point at. */
+function describeIssue(issue: z.core.$ZodIssue, data: unknown): { path: FieldPath; message: string; atKey: boolean } {
+  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+  const value = valueAt(data, path);
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const keys = issue.keys;
+      return { path: [...path, keys[0]!], message: `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')}`, atKey: true };
+    }
+    case 'invalid_type':
+      if (value === undefined) return { path, message: `missing (expected ${EXPECTED[issue.expected] ?? issue.expected})`, atKey: true };
+      return { path, message: `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${typeName(value)}`, atKey: false };
+    case 'invalid_union':
+      return { path, message: `unexpected ${typeName(value)}`, atKey: false };
+    default:
+      return { path, message: issue.message, atKey: false };
+  }
+}
+
+function toSettings(s: NonNullable<ConfigFile['settings']>): DirectorSettings {
+  const out: DirectorSettings = {};
+  if (s.tunnel) out.tunnel = { ...s.tunnel };
+  if (s['hash-seed'] !== undefined) out.hashSeed = s['hash-seed'];
+  if (s.timeouts) {
+    const t = s.timeouts;
+    out.timeouts = {};
+    if (t.tcp !== undefined) out.timeouts.tcp = t.tcp;
+    if (t['tcp-fin'] !== undefined) out.timeouts.tcpFin = t['tcp-fin'];
+    if (t.udp !== undefined) out.timeouts.udp = t.udp;
+  }
+  return out;
+}
+
+function toRealserver(r: RealserverEntry, svcPort: number): Realserver {
+  const out: Realserver = {
+    address: r.address,
+    port: r.port ?? svcPort,
+    weight: r.weight ?? 1,
+    method: (r.method ?? 'dr') as Realserver['method'],
+  };
+  if (r.mac !== undefined) out.mac = r.mac;
+  if (r['next-hop'] !== undefined) out.nextHop = r['next-hop'];
+  if (r.ifname !== undefined) out.ifname = r.ifname;
+  if (r['health-check'] !== undefined) out.healthCheck = r['health-check'];
+  return out;
+}
+
+/** File entry -> model with the file's defaults (tcp, mh, weight 1, dr, full netmask). */
+function toService(s: ServiceEntry): VirtualService {
+  const out: VirtualService = {
+    protocol: (s.protocol ?? 'tcp') as VirtualService['protocol'],
+    vip: s.vip,
+    port: s.port,
+    scheduler: (s.scheduler ?? 'mh') as VirtualService['scheduler'],
+    flags: (s.flags ?? []) as VirtualService['flags'],
+    ops: s.ops ?? false,
+    realservers: (s.realservers ?? []).map((r) => toRealserver(r, s.port)),
+  };
+  if (s.persistence !== undefined) {
+    const p = typeof s.persistence === 'number' ? { timeout: s.persistence } : s.persistence;
+    const full = s.vip.includes(':') ? '128' : '32';
+    out.persistence = { timeout: p.timeout ?? DEFAULT_PERSISTENCE_TIMEOUT, netmask: String(p.netmask ?? full) };
+  }
+  if (s['table-size'] !== undefined) out.tableSize = s['table-size'];
+  if (s['health-check'] !== undefined) out.healthCheck = s['health-check'];
+  return out;
+}
+
+function isJsonName(filename: string, text: string): boolean {
+  if (/\.json$/i.test(filename)) return true;
+  if (/\.ya?ml$/i.test(filename)) return false;
+  return /^\s*[{[]/.test(text);
+}
+
+/** Parse and validate a config file's text. `filename` is used for messages and the format. */
+export function parseConfigText(text: string, filename: string, limits: Limits = {}): DirectorConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    schema: isJsonName(filename, text) ? 'json' : 'core',
+    uniqueKeys: true,
+  });
+  const source = new SourceMap(doc, lines, filename);
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0]!;
+    const pos = err.linePos?.[0] ?? lines.linePos(err.pos[0]);
+    throw new ConfigError(err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''), {
+      location: `${filename}:${pos.line}:${pos.col}`,
+    });
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ConfigError(`cannot read the document: ${(e as Error).message}`, { location: `${filename}:1:1` });
+  }
+  if (data === null || data === undefined) data = {};
+  const parsed = configFileSchema.safeParse(data);
+  if (!parsed.success) {
+    // An unknown key is usually a typo that also causes a "missing" issue: report it first.
+    const issues = [...parsed.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
+    const { path, message, atKey } = describeIssue(issues[0]!, data);
+    throw new ConfigError(message, { location: source.locate(path, atKey), field: formatFieldPath(path) || undefined });
+  }
+  const model: DirectorConfig = { services: (parsed.data.services ?? []).map(toService) };
+  if (parsed.data.settings) model.settings = toSettings(parsed.data.settings);
+  return validateConfig(model, limits, {
+    locate: (path) => source.locate(filePath(path)),
+    fieldName: (path) => formatFieldPath(filePath(path)),
+  });
+}
