@@ -200,8 +200,8 @@ test('batch ops fall back to element ops where the kernel has none (PROG_ARRAY)'
 });
 
 test('pin and reopen through bpffs; pin errors are typed', () => {
-  const dir = mkdtempSync('/sys/fs/bpf/lvsnt-');
   const m = BpfMap.create({ type: MapType.HASH, name: 'nt_pinned', keySize: 4, valueSize: 4, maxEntries: 4 });
+  const dir = mkdtempSync('/sys/fs/bpf/lvsnt-');
   try {
     m.update(u32(7), u32(70));
     const path = join(dir, 'm');
