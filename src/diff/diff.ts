@@ -1,0 +1,198 @@
+/**
+ * diffConfig: what changes between the running config and a desired one, in the order a reload
+ * would apply it, and formatDiff for `lvs-xdp diff -f FILE` (human text plus JSON-able data,
+ * with, per service, the share of table slots whose realserver would change).
+ */
+import { compareAddresses } from '../model/address.js';
+import { serviceId, type DirectorConfig, type DirectorSettings, type Protocol, type Realserver, type VirtualService } from '../model/types.js';
+import { buildTable, slotShareMoved } from '../sched/table.js';
+
+export interface FieldChange {
+  field: string;
+  from: unknown;
+  to: unknown;
+}
+
+export type Change =
+  | { kind: 'settings-edited'; fields: FieldChange[] }
+  | { kind: 'service-removed'; service: string }
+  | { kind: 'service-added'; service: string; scheduler: string; realservers: number }
+  | { kind: 'service-edited'; service: string; fields: FieldChange[] }
+  | { kind: 'realserver-removed'; service: string; realserver: string }
+  | { kind: 'realserver-added'; service: string; realserver: string; method: string; weight: number }
+  | { kind: 'realserver-edited'; service: string; realserver: string; fields: FieldChange[] };
+
+const SERVICE_FIELDS = ['scheduler', 'flags', 'persistence', 'ops', 'tableSize', 'healthCheck'] as const;
+const REALSERVER_FIELDS = ['port', 'weight', 'method', 'mac', 'nextHop', 'ifname', 'healthCheck'] as const;
+
+/** Structural equality for plain config values (order of object keys ignored). */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+function fieldChanges<T extends object>(before: T, after: T, fields: readonly (keyof T & string)[]): FieldChange[] {
+  return fields
+    .filter((f) => !same(before[f], after[f]))
+    .map((f) => ({ field: f, from: before[f], to: after[f] }));
+}
+
+const PROTO_ORDER: Record<Protocol, number> = { tcp: 6, udp: 17 };
+
+function byListingOrder(a: VirtualService, b: VirtualService): number {
+  return PROTO_ORDER[a.protocol] - PROTO_ORDER[b.protocol] || compareAddresses(a.vip, b.vip) || a.port - b.port;
+}
+
+function settingsChanges(a: DirectorSettings = {}, b: DirectorSettings = {}): FieldChange[] {
+  const out: FieldChange[] = [];
+  for (const group of ['tunnel', 'timeouts'] as const) {
+    const ga = (a[group] ?? {}) as Record<string, unknown>;
+    const gb = (b[group] ?? {}) as Record<string, unknown>;
+    for (const k of [...new Set([...Object.keys(ga), ...Object.keys(gb)])].sort()) {
+      if (!same(ga[k], gb[k])) out.push({ field: `${group}.${k}`, from: ga[k], to: gb[k] });
+    }
+  }
+  if (!same(a.hashSeed, b.hashSeed)) out.push({ field: 'hashSeed', from: a.hashSeed, to: b.hashSeed });
+  return out;
+}
+
+function realserverChanges(id: string, before: readonly Realserver[], after: readonly Realserver[]): Change[] {
+  const old = new Map(before.map((r) => [r.address, r]));
+  const now = new Map(after.map((r) => [r.address, r]));
+  const order = (list: Realserver[]) => list.sort((x, y) => compareAddresses(x.address, y.address));
+  const out: Change[] = [];
+  for (const r of order(before.filter((r) => !now.has(r.address)))) {
+    out.push({ kind: 'realserver-removed', service: id, realserver: r.address });
+  }
+  for (const r of order(after.filter((r) => !old.has(r.address)))) {
+    out.push({ kind: 'realserver-added', service: id, realserver: r.address, method: r.method, weight: r.weight });
+  }
+  for (const r of order(after.filter((r) => old.has(r.address)))) {
+    const fields = fieldChanges(old.get(r.address)!, r, REALSERVER_FIELDS);
+    if (fields.length > 0) out.push({ kind: 'realserver-edited', service: id, realserver: r.address, fields });
+  }
+  return out;
+}
+
+/**
+ * Changes from `running` to `desired`: settings, removed services, added services (with their
+ * realservers), then edits of kept services and their realservers; services in listing order.
+ */
+export function diffConfig(running: DirectorConfig, desired: DirectorConfig): Change[] {
+  const out: Change[] = [];
+  const settings = settingsChanges(running.settings, desired.settings);
+  if (settings.length > 0) out.push({ kind: 'settings-edited', fields: settings });
+  const old = new Map(running.services.map((s) => [serviceId(s), s]));
+  const now = new Map(desired.services.map((s) => [serviceId(s), s]));
+  for (const s of running.services.filter((s) => !now.has(serviceId(s))).sort(byListingOrder)) {
+    out.push({ kind: 'service-removed', service: serviceId(s) });
+  }
+  for (const s of desired.services.filter((s) => !old.has(serviceId(s))).sort(byListingOrder)) {
+    const id = serviceId(s);
+    out.push({ kind: 'service-added', service: id, scheduler: s.scheduler, realservers: s.realservers.length });
+    out.push(...realserverChanges(id, [], s.realservers));
+  }
+  for (const s of desired.services.filter((s) => old.has(serviceId(s))).sort(byListingOrder)) {
+    const id = serviceId(s);
+    const before = old.get(id)!;
+    const fields = fieldChanges(before, s, SERVICE_FIELDS);
+    const rs = realserverChanges(id, before.realservers, s.realservers);
+    if (fields.length > 0 || rs.length > 0) out.push({ kind: 'service-edited', service: id, fields }, ...rs);
+  }
+  return out;
+}
+
+/**
+ * Per kept service, the share of flows (table slots) whose realserver would change. Services whose
+ * table cannot be built (an invalid config) are left out.
+ */
+export function tableMovesFor(running: DirectorConfig, desired: DirectorConfig): Map<string, number> {
+  const old = new Map(running.services.map((s) => [serviceId(s), s]));
+  const out = new Map<string, number>();
+  for (const s of desired.services) {
+    const before = old.get(serviceId(s));
+    if (!before) continue;
+    try {
+      const moved = slotShareMoved(
+        buildTable(before), before.realservers.map((r) => r.address),
+        buildTable(s), s.realservers.map((r) => r.address),
+      );
+      out.set(serviceId(s), moved);
+    } catch {
+      // Not buildable: validation reports why; the diff just has no share for it.
+    }
+  }
+  return out;
+}
+
+export interface DiffReport {
+  changes: Change[];
+  /** serviceId -> share (0..1) of table slots that move to another realserver. */
+  tableMoves: Record<string, number>;
+  summary: { services: { added: number; removed: number; edited: number }; realservers: { added: number; removed: number; edited: number } };
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'none';
+  if (Array.isArray(v)) return v.length === 0 ? 'none' : v.join(',');
+  if (v !== null && typeof v === 'object' && 'timeout' in v && 'netmask' in v) {
+    const p = v as { timeout: number; netmask: string };
+    return `${p.timeout}s mask ${p.netmask}`;
+  }
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+function showFields(fields: readonly FieldChange[]): string {
+  return fields.map((f) => `${f.field} ${show(f.from)} -> ${show(f.to)}`).join(', ');
+}
+
+function percent(share: number): string {
+  return `${(share * 100).toFixed(1)}%`;
+}
+
+function changeLine(c: Change): string {
+  switch (c.kind) {
+    case 'settings-edited': return `~ settings: ${showFields(c.fields)}`;
+    case 'service-removed': return `- service ${c.service}`;
+    case 'service-added': return `+ service ${c.service} (${c.scheduler}, ${c.realservers} realserver${c.realservers === 1 ? '' : 's'})`;
+    case 'service-edited': return `~ service ${c.service}${c.fields.length > 0 ? `: ${showFields(c.fields)}` : ''}`;
+    case 'realserver-removed': return `    - realserver ${c.realserver}`;
+    case 'realserver-added': return `    + realserver ${c.realserver} (${c.method}, weight ${c.weight})`;
+    case 'realserver-edited': return `    ~ realserver ${c.realserver}: ${showFields(c.fields)}`;
+  }
+}
+
+/** Text for people and data for --json; `tableMoves` from tableMovesFor (or the caller's own). */
+export function formatDiff(changes: readonly Change[], tableMoves: ReadonlyMap<string, number> = new Map()): { text: string; data: DiffReport } {
+  const count = (kind: Change['kind']) => changes.filter((c) => c.kind === kind).length;
+  const data: DiffReport = {
+    changes: [...changes],
+    tableMoves: Object.fromEntries([...tableMoves].filter(([, v]) => v > 0)),
+    summary: {
+      services: { added: count('service-added'), removed: count('service-removed'), edited: count('service-edited') },
+      realservers: { added: count('realserver-added'), removed: count('realserver-removed'), edited: count('realserver-edited') },
+    },
+  };
+  if (changes.length === 0) return { text: 'No changes.\n', data };
+  const lines: string[] = [];
+  changes.forEach((c, i) => {
+    lines.push(changeLine(c));
+    // After an edited service's last realserver change, the share of its flows that move.
+    const next = changes[i + 1];
+    const svc = 'service' in c ? c.service : undefined;
+    const lastOfService = svc !== undefined && (next === undefined || !('service' in next) || next.service !== svc);
+    const moved = svc !== undefined ? tableMoves.get(svc) : undefined;
+    if (lastOfService && moved !== undefined && moved > 0 && c.kind !== 'service-removed') {
+      lines.push(`    table: ${percent(moved)} of slots move to another realserver`);
+    }
+  });
+  const s = data.summary;
+  lines.push(`${s.services.added} service(s) added, ${s.services.removed} removed, ${s.services.edited} edited; `
+    + `${s.realservers.added} realserver(s) added, ${s.realservers.removed} removed, ${s.realservers.edited} edited.`);
+  return { text: `${lines.join('\n')}\n`, data };
+}

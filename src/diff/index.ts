@@ -1,0 +1,1 @@
+export { diffConfig, formatDiff, tableMovesFor, type Change, type FieldChange, type DiffReport } from './diff.js';
