@@ -187,6 +187,27 @@ static __always_inline __u64 lvs_timeout_ns(const struct lvs_cfg *cfg, __u8 st)
 	return (__u64)cfg->timeout_s[st] * NSEC_PER_SEC;
 }
 
+/* The client's persistence group: its address masked with the service's netmask. */
+static __always_inline void lvs_persist_key_of(struct lvs_persist_key *pk, const struct lvs_svc *svc,
+					       const struct lvs_pkt *p)
+{
+#pragma unroll
+	for (int i = 0; i < 16; i++)
+		pk->caddr[i] = p->flow.saddr[i] & svc->persist_mask[i];
+	pk->svc_id = svc->id;
+	pk->family = p->family;
+}
+
+/* Fragments of one datagram share addresses, protocol and IP identification. */
+static __always_inline void lvs_frag_key_of(struct lvs_frag_key *fk, const struct lvs_pkt *p)
+{
+	__builtin_memcpy(fk->saddr, p->flow.saddr, 16);
+	__builtin_memcpy(fk->daddr, p->flow.daddr, 16);
+	fk->id = p->frag_id;
+	fk->proto = p->proto;
+	fk->family = p->family;
+}
+
 /* New connection: persistence template first, then the table. */
 static __always_inline __u32 lvs_pick_new(const struct lvs_svc *svc, const struct lvs_pkt *p,
 					  const struct lvs_cfg *cfg, __u64 now, __u32 *why)
@@ -198,11 +219,7 @@ static __always_inline __u32 lvs_pick_new(const struct lvs_svc *svc, const struc
 	if (!(svc->flags & LVS_SVC_F_PERSIST))
 		return lvs_schedule(svc, &p->flow, cfg->hash_seed, why);
 
-#pragma unroll
-	for (int i = 0; i < 16; i++)
-		pk.caddr[i] = p->flow.saddr[i] & svc->persist_mask[i];
-	pk.svc_id = svc->id;
-	pk.family = p->family;
+	lvs_persist_key_of(&pk, svc, p);
 	tpl = bpf_map_lookup_elem(&lvs_persist, &pk);
 	if (tpl && now - tpl->last_seen_ns <= (__u64)svc->persist_timeout * NSEC_PER_SEC) {
 		struct lvs_real *r = lvs_real_get(tpl->real, tpl->gen);
@@ -234,11 +251,7 @@ static __always_inline void lvs_persist_touch(const struct lvs_svc *svc, const s
 	struct lvs_persist_key pk = {};
 	struct lvs_pin *tpl;
 
-#pragma unroll
-	for (int i = 0; i < 16; i++)
-		pk.caddr[i] = p->flow.saddr[i] & svc->persist_mask[i];
-	pk.svc_id = svc->id;
-	pk.family = p->family;
+	lvs_persist_key_of(&pk, svc, p);
 	tpl = bpf_map_lookup_elem(&lvs_persist, &pk);
 	if (tpl)
 		tpl->last_seen_ns = now;
@@ -327,11 +340,7 @@ static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_c
 		struct lvs_frag_key fk = {};
 		struct lvs_pin pin = { .last_seen_ns = now, .real = ri, .gen = r->gen };
 
-		__builtin_memcpy(fk.saddr, p->flow.saddr, 16);
-		__builtin_memcpy(fk.daddr, p->flow.daddr, 16);
-		fk.id = p->frag_id;
-		fk.proto = p->proto;
-		fk.family = p->family;
+		lvs_frag_key_of(&fk, p);
 		bpf_map_update_elem(&lvs_frags, &fk, &pin, BPF_ANY);
 		lvs_count(LVS_C_FRAG_FIRST);
 	}
@@ -357,11 +366,7 @@ static __always_inline int lvs_handle_frag_later(struct lvs_pkt *p, __u32 *real_
 
 	if (!cfg_enable_frag)
 		goto pass;
-	__builtin_memcpy(fk.saddr, p->flow.saddr, 16);
-	__builtin_memcpy(fk.daddr, p->flow.daddr, 16);
-	fk.id = p->frag_id;
-	fk.proto = p->proto;
-	fk.family = p->family;
+	lvs_frag_key_of(&fk, p);
 	pin = bpf_map_lookup_elem(&lvs_frags, &fk);
 	if (!pin || bpf_ktime_get_ns() - pin->last_seen_ns > LVS_FRAG_TIMEOUT)
 		goto pass;
