@@ -4,8 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import {
   BpfMap,
   BpfObject,
@@ -16,15 +15,8 @@ import {
   possibleCpus,
 } from '../../src/native/index.js';
 import { BpffsError, LvsError, StateError } from '../../src/errors.js';
+import { repoRoot } from '../lib/paths.js';
 
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json')) || !existsSync(join(d, 'bpf'))) {
-    if (dirname(d) === d) throw new Error('repository root not found');
-    d = dirname(d);
-  }
-  return d;
-}
 
 const u32 = (n: number): Buffer => {
   const b = Buffer.alloc(4);

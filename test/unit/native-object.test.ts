@@ -2,21 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { BpfObject, MapType, ProgType, native, progInfo } from '../../src/native/index.js';
 import { LayoutError, LvsError, VerifierError } from '../../src/errors.js';
+import { repoRoot } from '../lib/paths.js';
 
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json')) || !existsSync(join(d, 'bpf'))) {
-    if (dirname(d) === d) throw new Error('repository root not found');
-    d = dirname(d);
-  }
-  return d;
-}
 const root = repoRoot();
 const floors = join(root, 'bpf', 'floors.o');
 execFileSync('make', ['-s', '-C', join(root, 'bpf'), 'floors.o'], { stdio: 'inherit' });

@@ -2,20 +2,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { BpfObject, TestRunFlag, XdpAction, testRun, testRunAsync, testRunEach, testRunEachAsync } from '../../src/native/index.js';
 import { LvsError } from '../../src/errors.js';
+import { repoRoot } from '../lib/paths.js';
 
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json')) || !existsSync(join(d, 'bpf'))) {
-    if (dirname(d) === d) throw new Error('repository root not found');
-    d = dirname(d);
-  }
-  return d;
-}
 
 /** Ethernet + IPv4 (UDP-ish payload): dst 02:..:01, src 02:..:02. */
 function frame(payload = 26): Buffer {

@@ -3,9 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   BpfObject,
   LinkType,
@@ -19,15 +18,8 @@ import {
   type XdpMode,
 } from '../../src/native/index.js';
 import { InterfaceNotFoundError, NotAttachedError, StateError, XdpModeError } from '../../src/errors.js';
+import { repoRoot } from '../lib/paths.js';
 
-function repoRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json')) || !existsSync(join(d, 'bpf'))) {
-    if (dirname(d) === d) throw new Error('repository root not found');
-    d = dirname(d);
-  }
-  return d;
-}
 
 const vethA = `lvt${process.pid}a`;
 const vethB = `lvt${process.pid}b`;
