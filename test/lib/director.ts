@@ -106,15 +106,24 @@ export class DirectorHarness {
     native.mapUpdate(this.fds.lvs_reals, u32(idx), Buffer.alloc(REAL.size), 0);
   }
 
+  /** Fills a fresh inner table and puts it in the service's spare lvs_tables slot; returns the
+   *  slot, which the caller then switches the service entry to. */
+  private installTable(svcId: number, table: Uint32Array): number {
+    const inner = native.mapCreate({ type: BPF_MAP_TYPE_ARRAY, name: `lvs_t${svcId}`, keySize: 4, valueSize: 4, maxEntries: table.length, flags: BPF_F_INNER_MAP });
+    this.innerFds.push(inner);
+    const keys = Buffer.alloc(4 * table.length);
+    for (let i = 0; i < table.length; i++) keys.writeUInt32LE(i, i * 4);
+    native.mapUpdateBatch(inner, keys, Buffer.from(table.buffer, table.byteOffset, table.byteLength));
+    const toggle = (this.tableToggle.get(svcId) ?? 1) ^ 1;
+    this.tableToggle.set(svcId, toggle);
+    const slot = svcId * 2 + toggle;
+    native.mapUpdate(this.fds.lvs_tables, u32(slot), u32(inner), 0);
+    return slot;
+  }
+
   /** Fills a fresh table in the service's spare slot, then switches the service to it. */
   setService(s: SvcSpec, id: number, table: number[]): void {
-    const inner = native.mapCreate({ type: BPF_MAP_TYPE_ARRAY, name: `lvs_t${id}`, keySize: 4, valueSize: 4, maxEntries: table.length, flags: BPF_F_INNER_MAP });
-    this.innerFds.push(inner);
-    table.forEach((ri, slot) => native.mapUpdate(inner, u32(slot), u32(ri), 0));
-    const toggle = (this.tableToggle.get(id) ?? 1) ^ 1;
-    this.tableToggle.set(id, toggle);
-    const slot = id * 2 + toggle;
-    native.mapUpdate(this.fds.lvs_tables, u32(slot), u32(inner), 0);
+    const slot = this.installTable(id, Uint32Array.from(table));
     const fam = familyOf(s.vip);
     const mask = Buffer.alloc(16, 0xff);
     if (s.persistMask) addrBytes(s.persistMask).copy(mask);
@@ -132,15 +141,7 @@ export class DirectorHarness {
     native.mapUpdate(this.fds.lvs_cfg, u32(0), c.cfg, 0);
     for (const r of c.reals) native.mapUpdate(this.fds.lvs_reals, u32(r.index), r.value, 0);
     for (const s of c.services) {
-      const inner = native.mapCreate({ type: BPF_MAP_TYPE_ARRAY, name: `lvs_t${s.svcId}`, keySize: 4, valueSize: 4, maxEntries: s.table.length, flags: BPF_F_INNER_MAP });
-      this.innerFds.push(inner);
-      const keys = Buffer.alloc(4 * s.table.length);
-      for (let i = 0; i < s.table.length; i++) keys.writeUInt32LE(i, i * 4);
-      native.mapUpdateBatch(inner, keys, Buffer.from(s.table.buffer, s.table.byteOffset, s.table.byteLength));
-      const toggle = (this.tableToggle.get(s.svcId) ?? 1) ^ 1;
-      this.tableToggle.set(s.svcId, toggle);
-      native.mapUpdate(this.fds.lvs_tables, u32(s.svcId * 2 + toggle), u32(inner), 0);
-      native.mapUpdate(this.fds.lvs_services, s.key, s.value(s.svcId * 2 + toggle), 0);
+      native.mapUpdate(this.fds.lvs_services, s.key, s.value(this.installTable(s.svcId, s.table)), 0);
     }
   }
 
