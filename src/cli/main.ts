@@ -6,6 +6,11 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { LvsError, ExitCode } from '../errors.js';
 import { countersCommand } from './counters.js';
+import { attachCommand, detachCommand } from './attach.js';
+import { statusCommand } from './status.js';
+import { applyCommand, diffCommand, configCommand } from './apply.js';
+import { statsCommand } from './stats.js';
+import { isIpvsadmInvocation, runIpvsadm } from './ipvsadm.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -13,11 +18,26 @@ export function buildProgram(): Command {
   return new Command('lvs-xdp')
     .description('Linux Virtual Server director with an XDP data plane')
     .version(pkg.version)
+    .addHelpText('after', `
+ipvsadm-compatible rules and listings (see README):
+  lvs-xdp -A -t VIP:PORT -s mh|sh|dh|rr|wrr [-p [SECONDS]] [-M MASK] [-b FLAGS]
+  lvs-xdp -a -t VIP:PORT -r RIP -g|-i [-w WEIGHT] [--mac MAC]     (-E -D -e -d -C likewise)
+  lvs-xdp -L -n [--stats | --rate | -c] [--exact] [--json]
+  lvs-xdp -S -n > rules;  lvs-xdp -R < rules;  lvs-xdp -Z`)
+    .addCommand(attachCommand())
+    .addCommand(detachCommand())
+    .addCommand(statusCommand())
+    .addCommand(applyCommand())
+    .addCommand(diffCommand())
+    .addCommand(configCommand())
+    .addCommand(statsCommand())
     .addCommand(countersCommand());
 }
 
 try {
-  await buildProgram().parseAsync(process.argv);
+  const args = process.argv.slice(2);
+  if (isIpvsadmInvocation(args)) process.exitCode = await runIpvsadm(args);
+  else await buildProgram().parseAsync(process.argv);
 } catch (e) {
   if (e instanceof LvsError) {
     console.error(`lvs-xdp: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ''}`);

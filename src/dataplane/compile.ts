@@ -75,7 +75,26 @@ function lowestFree(used: Set<number>): number {
 
 const FIELD_BITS = { saddr: ABI.LVS_HF_SADDR, sport: ABI.LVS_HF_SPORT, daddr: ABI.LVS_HF_DADDR, dport: ABI.LVS_HF_DPORT, proto: ABI.LVS_HF_PROTO } as const;
 
-export function compileDirector(cfg: DirectorConfig, resolve: MacResolver, limits: Limits, prev: Allocation = emptyAllocation()): CompiledDirector {
+/**
+ * Ids not to hand to new services / realservers in this compile although no longer in use:
+ * what a running director frees in the same change stays referenced (by the old tables, until
+ * they are switched), so new things take other ids while there are any.
+ */
+export interface Reserved { services?: ReadonlySet<number>; reals?: ReadonlySet<number> }
+
+/** Lowest free id below `max`, avoiding `reserved` while that is possible. */
+function allocate(used: Set<number>, reserved: ReadonlySet<number> | undefined, max: number): number {
+  if (reserved?.size) {
+    const both = new Set([...used, ...reserved]);
+    const id = lowestFree(both);
+    if (id < max) return id;
+  }
+  return lowestFree(used);
+}
+
+export function compileDirector(
+  cfg: DirectorConfig, resolve: MacResolver, limits: Limits, prev: Allocation = emptyAllocation(), reserved: Reserved = {},
+): CompiledDirector {
   const alloc: Allocation = { services: {}, reals: {}, nextGen: prev.nextGen };
   if (cfg.services.length > limits.maxServices) {
     throw new ConfigError(`${cfg.services.length} services, the director was loaded for at most ${limits.maxServices}`, { hint: 'reload with a larger --max-services' });
@@ -105,7 +124,7 @@ export function compileDirector(cfg: DirectorConfig, resolve: MacResolver, limit
   for (const s of cfg.services) {
     const sid = serviceId(s);
     if (!(sid in alloc.services)) {
-      const id = lowestFree(usedSvc);
+      const id = allocate(usedSvc, reserved.services, limits.maxServices);
       usedSvc.add(id);
       alloc.services[sid] = id;
     }
@@ -114,7 +133,7 @@ export function compileDirector(cfg: DirectorConfig, resolve: MacResolver, limit
     for (const r of s.realservers) {
       const rid = `${sid}/${realserverKey(r)}`;
       if (!alloc.reals[rid]) {
-        const index = lowestFree(usedReal);
+        const index = allocate(usedReal, reserved.reals, limits.maxReals);
         usedReal.add(index);
         alloc.reals[rid] = { index, gen: alloc.nextGen++ };
       }

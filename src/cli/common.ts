@@ -1,0 +1,56 @@
+/** What the CLI commands share: the state-location options, opening the director, output helpers. */
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { Director, type DirectorOptions } from '../director/director.js';
+import { ConfigError } from '../errors.js';
+import { parseConfigText } from '../config/index.js';
+import { parseRules, applyCommands } from '../ipvsadm/index.js';
+import { emptyConfig, type DirectorConfig } from '../model/types.js';
+
+export const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface StateOpts { pinDir?: string; stateDir?: string }
+
+/** --pin-dir / --state-dir on a command (also read from the program, where they may be given first). */
+export function withStateOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--pin-dir <dir>', 'bpffs directory of the pinned state').env('LVS_XDP_PIN_DIR'))
+    .addOption(new Option('--state-dir <dir>', 'directory of the snapshot and lock').env('LVS_XDP_STATE_DIR'));
+}
+
+export function stateOptions(opts: StateOpts): DirectorOptions {
+  const o: DirectorOptions = {};
+  if (opts.pinDir) o.pinDir = opts.pinDir;
+  if (opts.stateDir) o.stateDir = opts.stateDir;
+  return o;
+}
+
+export function openDirector(opts: StateOpts): Director {
+  return Director.open(stateOptions(opts));
+}
+
+/** JSON with bigints as numbers when exact, else strings. */
+export function toJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString()) : x), 2);
+}
+
+/**
+ * A configuration file: YAML or JSON in lvs-xdp's format, or an ipvsadm rule file (as `-S`
+ * writes it), told apart by content. `-` reads standard input.
+ */
+export function readConfigFile(path: string): DirectorConfig {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { location: path });
+  }
+  const name = path === '-' ? '<stdin>' : path;
+  if (looksLikeIpvsadm(text)) return applyCommands(emptyConfig(), parseRules(text, name));
+  return parseConfigText(text, name);
+}
+
+export function looksLikeIpvsadm(text: string): boolean {
+  const first = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#'));
+  return first !== undefined && /^(ipvsadm\s+)?-[AaCEeDd](\s|$)/.test(first);
+}

@@ -1,0 +1,209 @@
+/**
+ * The ipvsadm-compatible front end: `lvs-xdp -A -t VIP:80 -s mh`, `lvs-xdp -L -n --stats`,
+ * `lvs-xdp -S -n > rules`, `lvs-xdp -R < rules`. Rule commands go through the same parser as
+ * restore files (src/ipvsadm); listings use ipvsadm's layouts byte for byte.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError, ExitCode } from '../errors.js';
+import {
+  parseRule, parseRules, parseAddrPort, formatSave, formatList, formatStats, formatRate, formatConnections,
+  destinationKey,
+} from '../ipvsadm/index.js';
+import type { ConnCounts, StatsRow, RateRow } from '../ipvsadm/format.js';
+import { serviceId, type DirectorConfig } from '../model/types.js';
+import type { Director, StatsSample } from '../director/director.js';
+import { openDirector, toJson, VERSION, type StateOpts } from './common.js';
+import { sampleRates } from './stats.js';
+
+/** Words that make an argv an ipvsadm invocation rather than a subcommand. */
+const IPVSADM_FIRST = /^(-[AEDCaedLlSRZc]|--(add|edit|delete)-(service|server)|--clear|--list|--save|--restore|--zero|--connection)/;
+
+export function isIpvsadmInvocation(argv: readonly string[]): boolean {
+  return argv.some((a) => IPVSADM_FIRST.test(a)) && !argv.some((a) => a === '--help' || a === '-h');
+}
+
+interface Parsed {
+  action: 'list' | 'save' | 'restore' | 'zero' | 'rule';
+  state: StateOpts;
+  json: boolean;
+  stats: boolean;
+  rate: boolean;
+  exact: boolean;
+  connections: boolean;
+  service?: { protocol: 'tcp' | 'udp'; vip: string; port: number };
+  rule: string[];
+}
+
+const INFO_FLAGS: Record<string, keyof Parsed | 'numeric'> = {
+  '-n': 'numeric', '--numeric': 'numeric', '--stats': 'stats', '--rate': 'rate', '--exact': 'exact',
+  '-c': 'connections', '--connection': 'connections', '--json': 'json',
+};
+const ACTIONS: Record<string, Parsed['action']> = {
+  '-L': 'list', '-l': 'list', '--list': 'list', '-S': 'save', '--save': 'save', '-R': 'restore', '--restore': 'restore',
+  '-Z': 'zero', '--zero': 'zero',
+};
+
+/** Pure: splits an ipvsadm argv into our action and options. `-Ln`, `-Lnc` are expanded. */
+export function parseIpvsadmArgv(argv: readonly string[]): Parsed {
+  const p: Parsed = { action: 'rule', state: {}, json: false, stats: false, rate: false, exact: false, connections: false, rule: [] };
+  const words: string[] = [];
+  for (const a of argv) {
+    if (/^-[LlnSRZc]{2,}$/.test(a)) for (const ch of a.slice(1)) words.push(`-${ch}`);
+    else words.push(a);
+  }
+  let info = words.some((w) => ACTIONS[w]) || (words.includes('-c') && !words.some((w) => /^-[AEDaed]$/.test(w)));
+  if (words.includes('-c') && !words.some((w) => ACTIONS[w])) {
+    // `lvs-xdp -c` alone means -L -c
+    info = true;
+    p.action = 'list';
+  }
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    const eq = w.indexOf('=');
+    const [key, attached] = w.startsWith('--') && eq > 0 ? [w.slice(0, eq), w.slice(eq + 1)] : [w, undefined];
+    if (key === '--pin-dir' || key === '--state-dir') {
+      const v = attached ?? words[++i];
+      if (!v) throw new ConfigError('needs a value', { field: key });
+      if (key === '--pin-dir') p.state.pinDir = v;
+      else p.state.stateDir = v;
+      continue;
+    }
+    if (!info) {
+      if (key === '--json') {
+        p.json = true;
+        continue;
+      }
+      p.rule.push(w);
+      continue;
+    }
+    if (ACTIONS[key]) {
+      if (p.action !== 'rule' && p.action !== ACTIONS[key] && !(p.action === 'list' && words.includes('-c'))) {
+        throw new ConfigError(`only one command at a time (already ${p.action})`, { field: key });
+      }
+      p.action = ACTIONS[key]!;
+      continue;
+    }
+    const flag = INFO_FLAGS[key];
+    if (flag) {
+      if (flag !== 'numeric') (p as unknown as Record<string, boolean>)[flag] = true;
+      continue;
+    }
+    if (key === '-t' || key === '-u' || key === '--tcp-service' || key === '--udp-service') {
+      const v = attached ?? words[++i];
+      if (!v) throw new ConfigError('needs a value', { field: key });
+      const { address, port } = parseAddrPort(key.startsWith('--') ? (key === '--tcp-service' ? '-t' : '-u') : key, v);
+      p.service = { protocol: key === '-t' || key === '--tcp-service' ? 'tcp' : 'udp', vip: address, port: port ?? 0 };
+      continue;
+    }
+    throw new ConfigError(`unknown or unsupported option with ${p.action === 'rule' ? '-L' : p.action}`, { field: w });
+  }
+  if (p.action === 'rule' && info) p.action = 'list';
+  return p;
+}
+
+function only(config: DirectorConfig, svc: Parsed['service']): DirectorConfig {
+  if (!svc) return config;
+  const s = config.services.filter((x) => serviceId(x) === serviceId(svc));
+  if (s.length === 0) throw new ConfigError(`service ${serviceId(svc)} does not exist`, { field: svc.protocol === 'tcp' ? '-t' : '-u' });
+  return { ...config, services: s };
+}
+
+function statsRows(sample: StatsSample, config: DirectorConfig): Map<string, StatsRow> {
+  const rows = new Map<string, StatsRow>();
+  for (const s of sample.services) {
+    rows.set(s.id, { conns: s.conns, inPkts: s.packets, outPkts: 0, inBytes: s.bytes, outBytes: 0 });
+    const svc = config.services.find((x) => serviceId(x) === s.id);
+    for (const r of s.realservers) {
+      if (svc) rows.set(destinationKey(svc, r), { conns: r.conns, inPkts: r.packets, outPkts: 0, inBytes: r.bytes, outBytes: 0 });
+    }
+  }
+  return rows;
+}
+
+async function list(d: Director, p: Parsed): Promise<string> {
+  const config = only(d.config, p.service);
+  const header = { version: VERSION, tableSizeLabel: d.sizes.maxConns };
+  if (p.connections) {
+    const entries = d.connections().filter((c) => !p.service || c.service === serviceId(p.service));
+    if (p.json) return `${toJson(entries)}\n`;
+    return formatConnections(entries.map((c) => ({
+      protocol: c.protocol, expire: c.expire, state: c.state, client: c.client, virtual: c.virtual,
+      realserver: c.realserver ?? { address: '0.0.0.0', port: 0 },
+    })));
+  }
+  if (p.rate) {
+    const v = await sampleRates(d, 1);
+    const rows = new Map<string, RateRow>();
+    for (const s of v.services) {
+      const r = (x: number) => BigInt(Math.round(x));
+      rows.set(s.id, { cps: r(s.rates.cps), inPps: r(s.rates.pps), outPps: 0, inBps: r(s.rates.bps), outBps: 0 });
+      const svc = config.services.find((x) => serviceId(x) === s.id);
+      for (const rs of s.realservers) {
+        if (svc) rows.set(destinationKey(svc, rs), { cps: r(rs.rates.cps), inPps: r(rs.rates.pps), outPps: 0, inBps: r(rs.rates.bps), outBps: 0 });
+      }
+    }
+    if (p.json) return `${toJson(v.services.filter((s) => config.services.some((x) => serviceId(x) === s.id)))}\n`;
+    return formatRate(config, { ...header, rows, exact: p.exact });
+  }
+  const sample = d.readStats();
+  if (p.stats) {
+    if (p.json) return `${toJson(sample.services.filter((s) => config.services.some((x) => serviceId(x) === s.id)))}\n`;
+    return formatStats(config, { ...header, rows: statsRows(sample, config), exact: p.exact });
+  }
+  const conns = new Map<string, ConnCounts>();
+  for (const s of sample.services) {
+    const svc = config.services.find((x) => serviceId(x) === s.id);
+    if (svc) for (const r of s.realservers) conns.set(destinationKey(svc, r), { active: r.active, inactive: r.inactive });
+  }
+  if (p.json) {
+    return `${toJson({
+      version: VERSION,
+      services: config.services.map((s) => ({
+        ...s,
+        realservers: s.realservers.map((r) => ({ ...r, ...conns.get(destinationKey(s, r)) })),
+      })),
+    })}\n`;
+  }
+  return formatList(config, { ...header, conns });
+}
+
+/** Runs an ipvsadm-style invocation; returns the exit code. */
+export async function runIpvsadm(argv: readonly string[]): Promise<number> {
+  const p = parseIpvsadmArgv(argv);
+  if (p.action === 'rule') {
+    const cmd = parseRule(p.rule, 'command line');
+    const d = openDirector(p.state);
+    try {
+      const r = await d.run([cmd]);
+      if (p.json) console.log(toJson(r.report));
+    } finally {
+      d.close();
+    }
+    return ExitCode.OK;
+  }
+  if (p.action === 'restore') {
+    const cmds = parseRules(readFileSync(0, 'utf8'), '<stdin>');
+    const d = openDirector(p.state);
+    try {
+      const r = await d.run(cmds);
+      if (p.json) console.log(toJson(r.report));
+    } finally {
+      d.close();
+    }
+    return ExitCode.OK;
+  }
+  const d = openDirector(p.state);
+  try {
+    if (p.action === 'save') {
+      const cfg = only(d.config, p.service);
+      process.stdout.write(p.json ? `${toJson(cfg)}\n` : formatSave(cfg));
+    } else if (p.action === 'zero') {
+      d.zeroStats(p.service ? serviceId(p.service) : undefined);
+    } else {
+      process.stdout.write(await list(d, p));
+    }
+  } finally {
+    d.close();
+  }
+  return ExitCode.OK;
+}

@@ -1,0 +1,55 @@
+/** `lvs-xdp status [--json]`: interfaces, mode, program, sizes, memory, fill levels. */
+import { Command } from 'commander';
+import { Director, type DirectorStatus } from '../director/director.js';
+import { statePaths } from '../director/paths.js';
+import { ExitCode } from '../errors.js';
+import { withStateOptions, stateOptions, toJson, VERSION, type StateOpts } from './common.js';
+
+function mib(n: number): string {
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+export function formatStatus(s: DirectorStatus): string {
+  if (!s.attached && s.interfaces.length === 0) return `lvs-xdp ${s.version}: not attached (pin dir ${s.pinDir})\n`;
+  const lines = [`lvs-xdp ${s.version}: ${s.attached ? 'attached' : 'loaded, attached to no interface'}`];
+  for (const i of s.interfaces) {
+    lines.push(`  interface   ${i.name} (ifindex ${i.ifindex}) ${i.mode}${i.linked ? '' : ' (LINK MISSING: run detach and attach again)'}, since ${i.attachedAt}`);
+  }
+  if (s.program) lines.push(`  program     ${s.program.name} id ${s.program.id} tag ${s.program.tag}`);
+  lines.push(`  services    ${s.services} services, ${s.realservers} realservers`);
+  if (s.connections) {
+    const pct = ((100 * s.connections.entries) / s.connections.max).toFixed(1);
+    lines.push(`  conn table  ${s.connections.entries} / ${s.connections.max} entries (${pct}%)`);
+  }
+  if (s.sizes) {
+    lines.push(`  sizes       services ${s.sizes.maxServices}, realservers ${s.sizes.maxReals}, conns ${s.sizes.maxConns}, persist ${s.sizes.maxPersist}, frags ${s.sizes.maxFrags}`);
+  }
+  if (s.knobs) lines.push(`  features    ${Object.entries(s.knobs).map(([k, v]) => `${k} ${v ? 'on' : 'off'}`).join(', ')}`);
+  if (s.memoryBytes !== undefined) lines.push(`  memory      ${mib(s.memoryBytes)} in maps (without lookup tables)`);
+  lines.push(`  state       ${s.pinDir} (pins), ${s.stateDir} (snapshot)`);
+  if (s.pendingApply) lines.push(`  WARNING     an apply started at ${s.pendingApply} did not finish; the next change completes it`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function statusCommand(): Command {
+  return withStateOptions(new Command('status'))
+    .description('show whether and where the director is attached (exit 4 when not attached)')
+    .option('--json', 'machine-readable output')
+    .action((o: StateOpts & { json?: boolean }) => {
+      const opts = stateOptions(o);
+      let s: DirectorStatus;
+      if (!Director.exists(opts)) {
+        const p = statePaths(opts);
+        s = { attached: false, pinDir: p.pinDir, stateDir: p.stateDir, interfaces: [], services: 0, realservers: 0, version: VERSION };
+      } else {
+        const d = Director.open(opts);
+        try {
+          s = d.status();
+        } finally {
+          d.close();
+        }
+      }
+      process.stdout.write(o.json ? `${toJson(s)}\n` : formatStatus(s));
+      if (!s.attached) process.exitCode = ExitCode.STATE;
+    });
+}

@@ -1,0 +1,107 @@
+/**
+ * The snapshot: what the pinned maps cannot say by themselves (the configuration as the operator
+ * wrote it, slot allocation, resolved MACs, load-time sizes), msgpackr-encoded with a format tag
+ * and version so that a corrupt or foreign file is a clear error. Written atomically (rename),
+ * mode 0600 in a 0700 directory. An apply in progress is recorded as `pending`, so that a
+ * process killed half-way leaves a record the next call can finish from.
+ */
+import { mkdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Packr } from 'msgpackr';
+import writeFileAtomic from 'write-file-atomic';
+import { StateError, translateNativeError } from '../errors.js';
+import type { DirectorConfig } from '../model/types.js';
+import type { Allocation, L2Next } from '../dataplane/compile.js';
+import type { DirectorSizes, Knobs } from '../dataplane/loader.js';
+
+export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
+export const SNAPSHOT_VERSION = 1;
+
+export interface AppliedState {
+  config: DirectorConfig;
+  allocation: Allocation;
+  /** "serviceId/rip" -> L2 next hop in use (resolved or given), so a re-apply does not re-probe. */
+  l2: Record<string, L2Next>;
+  /** serviceId -> digest of its table and service entry as written. */
+  digests: Record<string, string>;
+  /** "serviceId/rip" -> hex of the lvs_reals value as written. */
+  reals: Record<string, string>;
+}
+
+export interface InterfaceState {
+  ifindex: number;
+  mode: string;
+  attachedAt: string;
+}
+
+export interface Snapshot {
+  format: typeof SNAPSHOT_FORMAT;
+  version: number;
+  tool: string;
+  createdAt: string;
+  updatedAt: string;
+  sizes: DirectorSizes;
+  knobs: Knobs;
+  progId: number;
+  interfaces: Record<string, InterfaceState>;
+  applied: AppliedState;
+  /** Set while an apply runs; cleared when it has been written completely. */
+  pending?: AppliedState & { startedAt: string };
+}
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+
+export function encodeSnapshot(s: Snapshot): Buffer {
+  return packr.pack(s);
+}
+
+/** Decodes and checks the tag and version; `where` names the file in errors. */
+export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
+  let v: unknown;
+  try {
+    v = packr.unpack(buf);
+  } catch (e) {
+    throw new StateError(`state snapshot ${where} is corrupt (${e instanceof Error ? e.message : String(e)})`, {
+      hint: 'the data plane keeps forwarding with what is in its maps; `lvs-xdp detach` then attach again rebuilds the state',
+    });
+  }
+  const o = v as Partial<Snapshot> | null;
+  if (!o || typeof o !== 'object' || o.format !== SNAPSHOT_FORMAT) {
+    throw new StateError(`${where} is not an lvs-xdp state snapshot`, { hint: 'check --pin-dir / --state-dir (or LVS_XDP_PIN_DIR / LVS_XDP_STATE_DIR)' });
+  }
+  if (typeof o.version !== 'number' || o.version > SNAPSHOT_VERSION) {
+    throw new StateError(`state snapshot ${where} has version ${String(o.version)}, this lvs-xdp reads up to ${SNAPSHOT_VERSION}`, {
+      hint: `it was written by lvs-xdp ${String(o.tool)}; use that version or newer`,
+    });
+  }
+  if (!o.applied || !o.interfaces || !o.sizes) throw new StateError(`state snapshot ${where} is incomplete`);
+  return o as Snapshot;
+}
+
+export function readSnapshot(path: string): Snapshot | undefined {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw translateNativeError(e, { action: `read ${path}`, path });
+  }
+  return decodeSnapshot(buf, path);
+}
+
+export function writeSnapshot(path: string, s: Snapshot): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  chmodSync(dirname(path), 0o700);
+  try {
+    writeFileAtomic.sync(path, encodeSnapshot({ ...s, updatedAt: new Date().toISOString() }), { mode: 0o600 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new StateError(`could not write the state snapshot ${path}: ${code ?? (e as Error).message}`, {
+      hint: code === 'ENOSPC' ? 'the file system is full; the running data plane is unchanged where the write was not needed' : undefined,
+    });
+  }
+}
+
+export function removeSnapshot(path: string): void {
+  rmSync(path, { force: true });
+}
