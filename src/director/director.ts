@@ -10,7 +10,7 @@
  * processes at once are serialized.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, unlinkSync, chmodSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import lockfile from 'proper-lockfile';
@@ -323,7 +323,13 @@ export class Director {
 
   /** Detaches from `ifname` (or every interface); the last one removes every pinned object and the snapshot. */
   async detach(ifname?: string): Promise<{ detached: string[]; removed: boolean }> {
-    return withLock(this.paths, () => {
+    const r = await withLock(this.paths, () => this.detachLocked(ifname));
+    if (r.removed) rmSync(this.paths.stateDir, { recursive: true, force: true });
+    return r;
+  }
+
+  private detachLocked(ifname?: string): { detached: string[]; removed: boolean } {
+    {
       const snap = readSnapshot(this.paths.snapshot) ?? this.snap;
       const linkPins = existsSync(this.paths.pinDir)
         ? readdirSync(this.paths.pinDir).filter((f) => f.startsWith(LINK_PREFIX)).map((f) => f.slice(LINK_PREFIX.length))
@@ -362,12 +368,13 @@ export class Director {
           rmdirSync(this.paths.pinDir);
         }
         removeSnapshot(this.paths.snapshot);
+        rmSync(`${this.paths.stateDir}/state.msgpack.tmp`, { force: true });
         return { detached: targets, removed: true };
       }
       writeSnapshot(this.paths.snapshot, snap);
       this.snap = snap;
       return { detached: targets, removed: false };
-    });
+    }
   }
 
   /** What applying `desired` would change, without touching anything. */
