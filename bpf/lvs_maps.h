@@ -111,6 +111,20 @@ struct {
 	__type(value, __u32);
 } lvs_rr_cursor SEC(".maps");
 
+/* Per-CPU clock cache (internal, not part of the control plane's ABI): the coarse monotonic
+ * clock as last read on this CPU, and the jiffies64 value it was read at. */
+struct lvs_clock {
+	__u64 jiffies;
+	__u64 ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lvs_clock);
+} lvs_clock SEC(".maps");
+
 /* Egress interfaces for realservers behind another interface (XDP_REDIRECT). */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
