@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { LvsError, ExitCode } from '../errors.js';
 import { countersCommand } from './counters.js';
+import { realserverCommand } from './realserver.js';
 import { attachCommand, detachCommand } from './attach.js';
 import { statusCommand } from './status.js';
 import { applyCommand, diffCommand, configCommand } from './apply.js';
@@ -24,6 +25,7 @@ ipvsadm-compatible rules and listings (see README):
   lvs-xdp -a -t VIP:PORT -r RIP -g|-i [-w WEIGHT] [--mac MAC]     (-E -D -e -d -C likewise)
   lvs-xdp -L -n [--stats | --rate | -c] [--exact] [--json]
   lvs-xdp -S -n > rules;  lvs-xdp -R < rules;  lvs-xdp -Z`)
+    .addCommand(realserverCommand())
     .addCommand(attachCommand())
     .addCommand(detachCommand())
     .addCommand(statusCommand())
