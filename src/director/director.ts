@@ -566,6 +566,29 @@ export class Director {
     }
   }
 
+  /**
+   * The lookup tables as the kernel holds them: per service, slot -> realserver address (or
+   * null for an empty slot). Read back from the live inner maps, not from the snapshot.
+   */
+  readTables(): Map<string, (string | null)[]> {
+    const out = new Map<string, (string | null)[]>();
+    const byIndex = new Map<number, string>();
+    for (const [id, a] of Object.entries(this.snap.applied.allocation.reals)) byIndex.set(a.index, id.slice(id.indexOf('/') + 1));
+    for (const s of this.snap.applied.config.services) {
+      const live = this.maps.lvs_services.lookup(this.serviceKey(s));
+      if (!live) continue;
+      const idBuf = this.maps.lvs_tables.lookup(u32(decode(SVC, live).table_slot as number));
+      if (!idBuf) continue;
+      const inner = BpfMap.fromId(idBuf.readUInt32LE(0));
+      try {
+        out.set(serviceId(s), inner.entries().values.map((v) => byIndex.get(v.readUInt32LE(0)) ?? null));
+      } finally {
+        inner.close();
+      }
+    }
+    return out;
+  }
+
   /** ipvsadm -Z: zero the packet, byte and connection counters of one service (id) or all. */
   zeroStats(service?: string): void {
     const alloc = this.snap.applied.allocation;

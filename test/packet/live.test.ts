@@ -1,0 +1,293 @@
+// Live changes through the public CLI, each a separate process as an operator runs them, with
+// packets run through the attached program (BPF_PROG_TEST_RUN on the pinned program) after
+// every change: the data plane chooses as the new tables say, established flows keep their
+// realserver, weight 0 drains, and a failed change leaves everything exactly as it was.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { clientPacket, TCP, addrBytes } from '../lib/frames.js';
+import { XDP } from '../lib/director.js';
+import { repoRoot } from '../lib/paths.js';
+import { openPinned, closeFd, testRun } from '../../src/native/index.js';
+import { Director } from '../../src/director/director.js';
+import { flowHash, HASH_ALL } from '../../src/dataplane/flowhash.js';
+import { serviceId } from '../../src/model/types.js';
+
+const ROOT = repoRoot();
+const NS = `lvsc${process.pid}`;
+const PIN = `/sys/fs/bpf/lvsc-${process.pid}`;
+const STATE = `/run/lvs-xdp-test/lvsc-${process.pid}`;
+const env = { ...process.env, LVS_XDP_PIN_DIR: PIN, LVS_XDP_STATE_DIR: STATE };
+const VIP = '10.77.0.100';
+const SVC = `${VIP}:80`;
+
+interface Run { code: number; stdout: string; stderr: string }
+function cli(args: string[], input?: string): Run {
+  const r = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args], { env, input, encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+function ok(args: string[], input?: string): string {
+  const r = cli(args, input);
+  assert.equal(r.code, 0, `lvs-xdp ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+function sh(cmd: string, ...args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+}
+
+const macOf = (rip: string) => `02:00:00:00:01:${rip.split('.').pop()!.padStart(2, '0').slice(-2)}`;
+const ripOfMac = (m: Buffer) => `10.77.0.${parseInt(m.subarray(0, 6).toString('hex').slice(-2), 10)}`;
+
+let prog = -1;
+function send(client: string, sport: number, flags: number): { action: number; rip: string } {
+  const r = testRun(prog, clientPacket(client, VIP, { proto: 'tcp', sport, dport: 80, flags }), { dataSizeOut: 2048 });
+  return { action: r.retval, rip: r.retval === XDP.TX ? ripOfMac(r.data) : '' };
+}
+
+/** Which realserver the running tables give a new flow (read back from the kernel's maps). */
+function predicted(client: string, sport: number): string | null {
+  const d = Director.open({ pinDir: PIN, stateDir: STATE });
+  try {
+    const table = d.readTables().get(`tcp ${SVC}`)!;
+    const seed = d.config.settings?.hashSeed ?? 0;
+    const h = flowHash({ saddr: addrBytes(client), daddr: addrBytes(VIP), sport, dport: 80, proto: 6 }, HASH_ALL, seed);
+    return table[h % table.length]!;
+  } finally {
+    d.close();
+  }
+}
+
+let port = 20000;
+function flows(n: number): { client: string; sport: number }[] {
+  return Array.from({ length: n }, (_, i) => ({ client: `198.51.100.${1 + (i % 250)}`, sport: port++ }));
+}
+
+/** New flows go exactly where the kernel's table says (checked slot by slot for n flows). */
+function checkNewFlows(n: number): Map<string, number> {
+  const d = Director.open({ pinDir: PIN, stateDir: STATE });
+  let table: (string | null)[];
+  try {
+    table = d.readTables().get(`tcp ${SVC}`)!;
+  } finally {
+    d.close();
+  }
+  const spread = new Map<string, number>();
+  for (const f of flows(n)) {
+    const h = flowHash({ saddr: addrBytes(f.client), daddr: addrBytes(VIP), sport: f.sport, dport: 80, proto: 6 }, HASH_ALL, 0);
+    const want = table[h % table.length];
+    const got = send(f.client, f.sport, TCP.SYN);
+    assert.equal(got.action, XDP.TX);
+    assert.equal(got.rip, want, `flow ${f.client}:${f.sport}`);
+    spread.set(got.rip, (spread.get(got.rip) ?? 0) + 1);
+  }
+  return spread;
+}
+
+function addReal(last: number, weight = 1): void {
+  ok(['-a', '-t', SVC, '-r', `10.77.0.${last}`, '-g', '-w', String(weight), '--mac', macOf(`10.77.0.${last}`)]);
+}
+
+before(() => {
+  rmSync(PIN, { recursive: true, force: true });
+  sh('ip', 'netns', 'add', NS);
+  sh('ip', '-n', NS, 'link', 'add', 'lvsc0', 'type', 'veth', 'peer', 'name', 'lvsc1');
+  sh('ip', '-n', NS, 'link', 'set', 'lvsc0', 'up');
+  sh('ip', '-n', NS, 'link', 'set', 'lvsc1', 'up');
+  ok(['attach', 'lvsc0', '--preset', 'small', '--max-services', '8']);
+  prog = openPinned(`${PIN}/prog_lvs_director`);
+});
+
+let cleaned = false;
+function cleanup(): void {
+  if (cleaned) return;
+  cleaned = true;
+  if (prog >= 0) closeFd(prog);
+  cli(['detach']);
+  spawnSync('ip', ['netns', 'del', NS]);
+  rmSync(PIN, { recursive: true, force: true });
+  rmSync(STATE, { recursive: true, force: true });
+}
+// Also when a hook fails (the runner may skip `after` then).
+process.on('exit', cleanup);
+after(cleanup);
+
+test('each CLI change: new flows go where the new table says', () => {
+  ok(['-A', '-t', SVC, '-s', 'mh']);
+  for (const r of [11, 12, 13]) addReal(r);
+  let spread = checkNewFlows(300);
+  assert.deepEqual([...spread.keys()].sort(), ['10.77.0.11', '10.77.0.12', '10.77.0.13']);
+  addReal(14, 2);
+  spread = checkNewFlows(300);
+  assert.ok((spread.get('10.77.0.14') ?? 0) > (spread.get('10.77.0.11') ?? 0), 'weight 2 gets more than weight 1');
+  ok(['-e', '-t', SVC, '-r', '10.77.0.14', '-g', '-w', '1', '--mac', macOf('10.77.0.14')]);
+  checkNewFlows(200);
+  ok(['-d', '-t', SVC, '-r', '10.77.0.14']);
+  spread = checkNewFlows(200);
+  assert.equal(spread.get('10.77.0.14'), undefined);
+  assert.match(ok(['-L', '-n']), /TCP {2}10\.77\.0\.100:80 mh\n {2}-> 10\.77\.0\.11:80 {16}Route {3}1 /);
+});
+
+test('flows established before a change keep their realserver; weight 0 drains without cutting', () => {
+  const est = flows(120).map((f) => {
+    const syn = send(f.client, f.sport, TCP.SYN);
+    assert.equal(send(f.client, f.sport, TCP.ACK).rip, syn.rip);
+    return { ...f, rip: syn.rip };
+  });
+  // Changes to other realservers: add one, reweight one, quiesce one.
+  addReal(15, 3);
+  ok(['-e', '-t', SVC, '-r', '10.77.0.12', '-g', '-w', '2', '--mac', macOf('10.77.0.12')]);
+  ok(['-e', '-t', SVC, '-r', '10.77.0.13', '-g', '-w', '0', '--mac', macOf('10.77.0.13')]);
+  for (const f of est) assert.equal(send(f.client, f.sport, TCP.ACK | TCP.PSH).rip, f.rip, `established ${f.client}:${f.sport} moved`);
+  assert.ok(est.some((f) => f.rip === '10.77.0.13'), 'some flows were on the quiesced realserver');
+  const spread = checkNewFlows(300);
+  assert.equal(spread.get('10.77.0.13'), undefined, 'a quiesced realserver gets no new flows');
+  // -L shows its connections still counted.
+  const listing = ok(['-L', '-n']);
+  const line = listing.split('\n').find((l) => l.includes('10.77.0.13:80'))!;
+  assert.match(line, /Route {3}0 {6}[1-9]/);
+  // Deleting it stops its flows from reaching it.
+  ok(['-d', '-t', SVC, '-r', '10.77.0.13']);
+  for (const f of est.filter((x) => x.rip === '10.77.0.13')) assert.notEqual(send(f.client, f.sport, TCP.ACK).rip, '10.77.0.13');
+  ok(['-a', '-t', SVC, '-r', '10.77.0.13', '-g', '-w', '1', '--mac', macOf('10.77.0.13')]);
+});
+
+/** Digests of the kernel's tables and of the running configuration (short, for assertions). */
+function dataPlaneState(): string {
+  const d = Director.open({ pinDir: PIN, stateDir: STATE });
+  const sha = (x: unknown) => createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16);
+  try {
+    return `tables ${sha([...d.readTables()])} config ${sha(d.config)}`;
+  } finally {
+    d.close();
+  }
+}
+
+test('a failed change (bad rule in the middle of a restore or file) changes nothing', () => {
+  const before = dataPlaneState();
+  const saved = ok(['-S', '-n']);
+  let r = cli(['-R'], `-a -t ${SVC} -r 10.77.0.20 -g -w 1 --mac 02:00:00:00:01:20\n-a -t ${SVC} -r 10.77.0.21 -g -w 70000\n`);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /<stdin>:2: -w: weight 70000 out of range 0\.\.65535/);
+  r = cli(['-R'], `-a -t ${SVC} -r 10.77.0.20 -g -w 1 --mac 02:00:00:00:01:20\n-a -t 10.77.0.99:80 -r 10.77.0.21 -g\n`);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /<stdin>:2: -a: service tcp 10\.77\.0\.99:80 does not exist/);
+  const file = `${STATE}-bad.yaml`;
+  writeFileSync(file, `services:\n  - protocol: tcp\n    vip: ${VIP}\n    port: 80\n    scheduler: mh\n    realservers:\n      - address: 10.77.0.11\n        mac: "${macOf('10.77.0.11')}"\n      - address: 10.77.0.12\n        weight: -1\n`);
+  r = cli(['apply', '-f', file]);
+  rmSync(file);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /bad\.yaml:10/);
+  assert.equal(ok(['-S', '-n']), saved);
+  assert.equal(dataPlaneState(), before);
+});
+
+test('save and restore give the same tables', () => {
+  const saved = ok(['-S', '-n']);
+  const tables = dataPlaneState();
+  ok(['-C']);
+  assert.equal(ok(['-S', '-n']), '');
+  ok(['-R'], saved);
+  assert.equal(ok(['-S', '-n']), saved);
+  assert.equal(dataPlaneState().split(' config')[0], tables.split(' config')[0]);
+  checkNewFlows(100);
+});
+
+test('diff -f is a dry run that reports moved slots; apply -f then applies it', () => {
+  const yaml = ok(['config']);
+  const edited = yaml.replace(/(address: 10\.77\.0\.15,[^}]*weight: )3/, '$11');
+  assert.notEqual(edited, yaml);
+  const file = `${STATE}-edit.yaml`;
+  writeFileSync(file, edited);
+  try {
+    const before = dataPlaneState();
+    const diff = ok(['diff', '-f', file]);
+    assert.match(diff, /10\.77\.0\.15/);
+    assert.match(diff, /table: \d+(\.\d+)?% of slots move to another realserver/);
+    assert.equal(dataPlaneState(), before);
+    const report = JSON.parse(ok(['diff', '-f', file, '--json'])) as unknown;
+    assert.ok(report && typeof report === 'object');
+    ok(['apply', '-f', file]);
+    assert.notEqual(dataPlaneState(), before);
+    assert.equal(ok(['diff', '-f', file]).trim(), 'no changes');
+    checkNewFlows(100);
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
+test('two CLI processes at once are serialized: concurrent adds all land', async () => {
+  const adds = [30, 31, 32, 33, 34, 35].map((last) => new Promise<number>((resolve) => {
+    const p = spawn('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`,
+      '-a', '-t', SVC, '-r', `10.77.0.${last}`, '-g', '--mac', macOf(`10.77.0.${last}`)], { env, stdio: 'ignore' });
+    p.on('exit', (code) => resolve(code ?? -1));
+  }));
+  assert.deepEqual(await Promise.all(adds), [0, 0, 0, 0, 0, 0]);
+  const saved = ok(['-S', '-n']);
+  for (const last of [30, 31, 32, 33, 34, 35]) assert.match(saved, new RegExp(`-r 10\\.77\\.0\\.${last}:80 `));
+  checkNewFlows(200);
+  for (const last of [30, 31, 32, 33, 34, 35]) ok(['-d', '-t', SVC, '-r', `10.77.0.${last}`]);
+});
+
+test('bad input: each class gets a clear error naming what is wrong', () => {
+  const cases: [string[], RegExp][] = [
+    [['-A', '-t', '10.77.0.101:80', '-s', 'wlc'], /-s: scheduler wlc is not supported by the XDP data plane \(supported: mh, sh, dh, rr, wrr\)/],
+    [['-A', '-t', '10.77.0.101:80', '-s', 'foo'], /unknown scheduler "foo"/],
+    [['-A', '-t', '10.77.0.101:80', '-s', 'mh', '-b', 'sh-port'], /scheduler flag sh-port applies only to scheduler sh/],
+    [['-a', '-t', SVC, '-r', '10.77.0.40', '-m'], /LVS-NAT \(-m\) is not supported/],
+    [['-a', '-t', SVC, '-r', '10.77.0.40', '-g', '-w', '65536'], /weight 65536 out of range/],
+    [['-a', '-t', SVC, '-r', '2001:db8::1', '-g'], /LVS-DR cannot forward an IPv4 VIP to an IPv6 realserver/],
+    [['-A', '-t', SVC, '-s', 'mh'], /service tcp 10\.77\.0\.100:80 already exists/],
+    [['-a', '-t', SVC, '-r', '10.77.0.11', '-g'], /realserver 10\.77\.0\.11 of service tcp 10\.77\.0\.100:80 already exists/],
+    [['-A', '-t', '10.77.0.300:80', '-s', 'mh'], /"10\.77\.0\.300" is not an IPv4 or IPv6 address/],
+    [['-A', '-t', '10.77.0.101:70000', '-s', 'mh'], /port 70000 out of range/],
+    [['-d', '-t', SVC, '-r', '10.77.0.99'], /realserver 10\.77\.0\.99 of service tcp 10\.77\.0\.100:80 does not exist/],
+  ];
+  const before = dataPlaneState();
+  for (const [args, msg] of cases) {
+    const r = cli(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code} ${r.stderr}`);
+    assert.match(r.stderr, msg, args.join(' '));
+  }
+  // More services than the maps hold (attached with --max-services 8), refused before writing.
+  const rules = Array.from({ length: 9 }, (_, i) => `-A -t 10.77.1.${i}:80 -s mh`).join('\n');
+  const r = cli(['-R'], rules);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /10 services exceed the limit of 8/);
+  assert.equal(dataPlaneState(), before);
+});
+
+test('a corrupt or foreign snapshot is a clear error and the data plane keeps forwarding', () => {
+  const snap = `${STATE}/state.msgpack`;
+  const good = readFileSync(snap);
+  const f = flows(1)[0]!;
+  const rip = send(f.client, f.sport, TCP.SYN).rip;
+  try {
+    writeFileSync(snap, Buffer.from('this is not msgpack \x00\xc1\xc1'));
+    let r = cli(['-L', '-n']);
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /state snapshot .*state\.msgpack is corrupt/);
+    writeFileSync(snap, Buffer.from([0x81, 0xa1, 0x61, 0x01])); // msgpack {a: 1}
+    r = cli(['-a', '-t', SVC, '-r', '10.77.0.50', '-g']);
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /is not an lvs-xdp state snapshot/);
+    assert.equal(send(f.client, f.sport, TCP.ACK).rip, rip);
+  } finally {
+    writeFileSync(snap, good, { mode: 0o600 });
+  }
+  assert.equal(cli(['-L', '-n']).code, 0);
+});
+
+test('state is root-only: pins 0700 dir, snapshot 0600', () => {
+  assert.ok(existsSync(PIN));
+  const mode = (p: string) => spawnSync('stat', ['-c', '%a', p], { encoding: 'utf8' }).stdout.trim();
+  assert.equal(mode(PIN), '700');
+  assert.equal(mode(STATE), '700');
+  assert.equal(mode(`${STATE}/state.msgpack`), '600');
+  const st = JSON.parse(ok(['status', '--json'])) as { attached: boolean; interfaces: { name: string; mode: string }[]; services: number };
+  assert.equal(st.attached, true);
+  assert.deepEqual(st.interfaces.map((i) => i.name), ['lvsc0']);
+  void serviceId;
+});
