@@ -70,31 +70,64 @@ static __always_inline void lvs_count(__u32 c)
 }
 
 /*
- * Now, for connection, template and fragment timestamps: CLOCK_MONOTONIC_COARSE (what
- * bpf_ktime_get_coarse_ns() returns; the clock user space compares with CLOCK_MONOTONIC), read
- * at most once per jiffy on each CPU. bpf_jiffies64() is inlined by the JIT while a clock read is
- * a helper call (bpf_ktime_get_ns() measured ~42 ns per packet here, the coarse one ~24 ns, the
- * cached value ~2 ns). Timeouts are whole seconds, so a tick's resolution is plenty.
+ * Time, as bpf_ktime_get_ns() (CLOCK_MONOTONIC) for every timestamp written and every age
+ * compared, without calling it on most packets: a clock read is a helper call (~42 ns per packet
+ * measured here) while bpf_jiffies64() is inlined by the JIT. Each CPU caches the coarse clock
+ * (bpf_ktime_get_coarse_ns(), refreshed once per jiffy), which is never ahead of
+ * bpf_ktime_get_ns() and trails it by at most a tick or two (LVS_CLOCK_LAG_NS with room to
+ * spare). An age test whose answer is the same for every time in [coarse, coarse + lag] needs no
+ * clock read; only a test near its boundary, and a timestamp being written, read the real clock
+ * (once per packet). Ages are u64 differences, as before: a timestamp in the future is old.
  */
-static __always_inline __u64 lvs_now(void)
+#define LVS_CLOCK_LAG_NS (50 * 1000000ULL)
+
+struct lvs_time {
+	__u64 lo; /* cached coarse clock: <= bpf_ktime_get_ns() <= lo + LVS_CLOCK_LAG_NS */
+	__u64 ns; /* bpf_ktime_get_ns() once read, else 0 */
+};
+
+static __always_inline void lvs_time_init(struct lvs_time *t)
 {
 	__u32 zero = 0;
 	struct lvs_clock *c = bpf_map_lookup_elem(&lvs_clock, &zero);
 	__u64 j = bpf_jiffies64();
 
-	if (!c)
-		return bpf_ktime_get_coarse_ns();
+	t->ns = 0;
+	if (!c) {
+		t->ns = bpf_ktime_get_ns();
+		t->lo = t->ns;
+		return;
+	}
 	if (c->jiffies != j) {
 		c->jiffies = j;
 		c->ns = bpf_ktime_get_coarse_ns();
 	}
-	return c->ns;
+	t->lo = c->ns;
 }
 
-/* Age of a timestamp. Another CPU's cached clock can be a tick ahead of ours: never negative. */
-static __always_inline __u64 lvs_age(__u64 now, __u64 then)
+/* bpf_ktime_get_ns(), read once per packet. */
+static __always_inline __u64 lvs_time_now(struct lvs_time *t)
 {
-	return now > then ? now - then : 0;
+	if (!t->ns)
+		t->ns = bpf_ktime_get_ns();
+	return t->ns;
+}
+
+/* bpf_ktime_get_ns() - then > limit (u64), reading the clock only when the bounds disagree. */
+static __always_inline int lvs_older_than(struct lvs_time *t, __u64 then, __u64 limit)
+{
+	if (!t->ns) {
+		__u64 lo = t->lo - then;
+		__u64 hi = lo + LVS_CLOCK_LAG_NS;
+
+		if (hi >= lo) { /* the true age is in [lo, hi] */
+			if (lo > limit)
+				return 1;
+			if (hi <= limit)
+				return 0;
+		}
+	}
+	return lvs_time_now(t) - then > limit;
 }
 
 static __always_inline void lvs_account(void *stats_map, __u32 idx, __u32 bytes, int new_conn)
@@ -238,7 +271,7 @@ static __always_inline void lvs_frag_key_of(struct lvs_frag_key *fk, const struc
 
 /* New connection: persistence template first, then the table. */
 static __always_inline __u32 lvs_pick_new(const struct lvs_svc *svc, const struct lvs_pkt *p,
-					  const struct lvs_cfg *cfg, __u64 now, __u32 *why)
+					  const struct lvs_cfg *cfg, struct lvs_time *t, __u32 *why)
 {
 	struct lvs_persist_key pk = {};
 	struct lvs_pin *tpl, ntpl = {};
@@ -249,12 +282,12 @@ static __always_inline __u32 lvs_pick_new(const struct lvs_svc *svc, const struc
 
 	lvs_persist_key_of(&pk, svc, p);
 	tpl = bpf_map_lookup_elem(&lvs_persist, &pk);
-	if (tpl && lvs_age(now, tpl->last_seen_ns) <= (__u64)svc->persist_timeout * NSEC_PER_SEC) {
+	if (tpl && !lvs_older_than(t, tpl->last_seen_ns, (__u64)svc->persist_timeout * NSEC_PER_SEC)) {
 		struct lvs_real *r = lvs_real_get(tpl->real, tpl->gen);
 
 		/* A quiesced realserver takes no new connections, persistent clients included. */
 		if (r && !(r->flags & LVS_REAL_F_QUIESCED)) {
-			tpl->last_seen_ns = now;
+			tpl->last_seen_ns = lvs_time_now(t);
 			lvs_count(LVS_C_PERSIST_HIT);
 			return tpl->real;
 		}
@@ -265,7 +298,7 @@ static __always_inline __u32 lvs_pick_new(const struct lvs_svc *svc, const struc
 	struct lvs_real *r = bpf_map_lookup_elem(&lvs_reals, &ri);
 	if (!r)
 		return ri;
-	ntpl.last_seen_ns = now;
+	ntpl.last_seen_ns = lvs_time_now(t);
 	ntpl.real = ri;
 	ntpl.gen = r->gen;
 	bpf_map_update_elem(&lvs_persist, &pk, &ntpl, BPF_ANY);
@@ -292,14 +325,14 @@ static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_c
 	struct lvs_svc *svc = lvs_svc_lookup(&p->flow);
 	__u32 why = LVS_C_DROP_NO_REAL;
 	int new_conn = 0;
-	__u64 now;
+	struct lvs_time t;
 	__u32 ri;
 
 	if (!svc) {
 		lvs_count(LVS_C_PASS_NOT_VIP);
 		return XDP_PASS;
 	}
-	now = lvs_now();
+	lvs_time_init(&t);
 
 	if (svc->flags & LVS_SVC_F_OPS) {
 		ri = lvs_schedule(svc, &p->flow, cfg->hash_seed, &why);
@@ -323,7 +356,7 @@ static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_c
 				lvs_count(LVS_C_CONN_REUSED); /* client reuses the port: new connection */
 				c = NULL;
 			} else if (lvs_timeout_ns(cfg, st) &&
-				   lvs_age(now, c->last_seen_ns) > lvs_timeout_ns(cfg, st)) {
+				   lvs_older_than(&t, c->last_seen_ns, lvs_timeout_ns(cfg, st))) {
 				lvs_count(LVS_C_CONN_EXPIRED);
 				c = NULL;
 			} else {
@@ -331,7 +364,9 @@ static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_c
 
 				if (nst != st)
 					c->state = nst;
-				if (nst != st || lvs_age(now, c->last_seen_ns) > LVS_REFRESH_NS) {
+				if (nst != st || lvs_older_than(&t, c->last_seen_ns, LVS_REFRESH_NS)) {
+					__u64 now = lvs_time_now(&t);
+
 					c->last_seen_ns = now;
 					if (svc->flags & LVS_SVC_F_PERSIST)
 						lvs_persist_touch(svc, p, now);
@@ -344,13 +379,13 @@ static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_c
 			struct lvs_conn nc = {};
 			struct lvs_real *r;
 
-			ri = lvs_pick_new(svc, p, cfg, now, &why);
+			ri = lvs_pick_new(svc, p, cfg, &t, &why);
 			if (ri == LVS_REAL_NONE)
 				goto drop;
 			r = bpf_map_lookup_elem(&lvs_reals, &ri);
 			if (!r)
 				goto bad_real;
-			nc.last_seen_ns = now;
+			nc.last_seen_ns = lvs_time_now(&t);
 			nc.real = ri;
 			nc.gen = r->gen;
 			nc.state = tcp ? lvs_tcp_next_state(LVS_CS_NONE, fl) : LVS_CS_UDP;
@@ -366,7 +401,7 @@ static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_c
 
 	if (cfg_enable_frag && p->frag == LVS_FRAG_FIRST) {
 		struct lvs_frag_key fk = {};
-		struct lvs_pin pin = { .last_seen_ns = now, .real = ri, .gen = r->gen };
+		struct lvs_pin pin = { .last_seen_ns = lvs_time_now(&t), .real = ri, .gen = r->gen };
 
 		lvs_frag_key_of(&fk, p);
 		bpf_map_update_elem(&lvs_frags, &fk, &pin, BPF_ANY);
@@ -391,12 +426,14 @@ static __always_inline int lvs_handle_frag_later(struct lvs_pkt *p, __u32 *real_
 	struct lvs_frag_key fk = {};
 	struct lvs_pin *pin;
 	struct lvs_real *r;
+	struct lvs_time t;
 
 	if (!cfg_enable_frag)
 		goto pass;
 	lvs_frag_key_of(&fk, p);
 	pin = bpf_map_lookup_elem(&lvs_frags, &fk);
-	if (!pin || lvs_age(lvs_now(), pin->last_seen_ns) > LVS_FRAG_TIMEOUT)
+	lvs_time_init(&t);
+	if (!pin || lvs_older_than(&t, pin->last_seen_ns, LVS_FRAG_TIMEOUT))
 		goto pass;
 	r = lvs_real_get(pin->real, pin->gen);
 	if (!r) {
@@ -465,6 +502,11 @@ static __always_inline int lvs_handle_icmp(struct lvs_pkt *p, const struct lvs_c
 	f.sport = ports[1];
 	f.dport = ports[0];
 	f.family = p->family;
+	/* An error about a VIP's packet is addressed to that VIP (the quoted source). */
+#pragma unroll
+	for (int i = 0; i < 16; i++)
+		if (f.daddr[i] != p->flow.daddr[i])
+			goto not_ours;
 
 	struct lvs_svc *svc = lvs_svc_lookup(&f);
 	if (!svc)
