@@ -11,6 +11,7 @@ import { attachCommand, detachCommand } from './attach.js';
 import { statusCommand } from './status.js';
 import { applyCommand, diffCommand, configCommand } from './apply.js';
 import { statsCommand } from './stats.js';
+import { demoCommand } from './demo.js';
 import { isIpvsadmInvocation, runIpvsadm } from './ipvsadm.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -33,7 +34,8 @@ ipvsadm-compatible rules and listings (see README):
     .addCommand(diffCommand())
     .addCommand(configCommand())
     .addCommand(statsCommand())
-    .addCommand(countersCommand());
+    .addCommand(countersCommand())
+    .addCommand(demoCommand());
 }
 
 try {
