@@ -6,6 +6,7 @@
  * an interrupted setup still leaves an accurate record.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, readdirSync, rmdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import lockfile from 'proper-lockfile';
 import { z } from 'zod';
@@ -105,26 +106,31 @@ export function saveState(paths: RealserverPaths, s: RealserverState): void {
   }
 }
 
-/** Runs fn holding the namespace's realserver lock (one setup / teardown at a time). */
+/**
+ * Runs fn holding the namespace's realserver lock (one setup / teardown at a time). The lock sits
+ * beside the state directory, not in it, so that an empty state directory can be removed while
+ * another command waits for the lock.
+ */
 export async function withLock<T>(paths: RealserverPaths, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+  const lockPath = `${paths.stateDir.replace(/\/+$/, '')}.lock`;
+  mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
   let release: () => Promise<void>;
   try {
     release = await lockfile.lock(paths.stateDir, {
-      realpath: false, stale: 30_000, lockfilePath: `${paths.stateDir}/lock`,
+      realpath: false, stale: 30_000, lockfilePath: lockPath,
       retries: { retries: 100, minTimeout: 20, maxTimeout: 200, factor: 1.3 },
     });
   } catch (e) {
-    throw new StateError(`could not take the lock ${paths.stateDir}/lock: ${(e as Error).message}`, {
+    throw new StateError(`could not take the lock ${lockPath}: ${(e as Error).message}`, {
       hint: 'another lvs-xdp realserver command is running in this network namespace; retry when it has finished',
     });
   }
   try {
     return await fn();
   } finally {
-    await release();
     if (!existsSync(paths.stateFile) && existsSync(paths.stateDir) && readdirSync(paths.stateDir).length === 0) {
       rmdirSync(paths.stateDir);
     }
+    await release();
   }
 }
