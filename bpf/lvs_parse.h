@@ -190,7 +190,15 @@ static __always_inline int lvs_parse_ipv6(struct lvs_pkt *p, void *data, void *d
 			return LVS_PARSE_OK;
 		}
 	}
-	return LVS_C_PASS_EXT_HDR_LIMIT;
+	/* LVS_MAX_EXT_HDRS extension headers skipped: the upper-layer header must come now. */
+	if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING || nexthdr == IPPROTO_DSTOPTS ||
+	    nexthdr == IPPROTO_FRAGMENT)
+		return LVS_C_PASS_EXT_HDR_LIMIT;
+	p->proto = nexthdr;
+	if (off > p->l3_off + p->l3_len)
+		return LVS_C_PASS_MALFORMED_L3;
+	p->l4_off = off;
+	return LVS_PARSE_OK;
 }
 
 /* Parses L2 .. L4. Returns 0 or the lvs_counter (a PASS_*) naming why the packet is not ours. */
