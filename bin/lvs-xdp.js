@@ -2,7 +2,7 @@
 // Entry point: the compiled CLI (npm run setup builds it).
 import('../dist/src/cli/main.js').catch((e) => {
   if (e && e.code === 'ERR_MODULE_NOT_FOUND') {
-    console.error('lvs-xdp: not built yet; run `npm run setup` first');
+    console.error(`lvs-xdp: not built yet, or a module is missing (${e.message}); run \`npm run setup\` first`);
     process.exit(1);
   }
   throw e;

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { parse } from 'yaml';
 import { formatConfigYaml } from '../config/index.js';
-import { withStateOptions, openDirector, readConfigFile, toJson, type StateOpts } from './common.js';
+import { withStateOptions, openRepaired, readConfigFile, toJson, type StateOpts } from './common.js';
 
 interface FileOpts extends StateOpts { file: string; json?: boolean; dryRun?: boolean; refresh?: boolean }
 
@@ -15,7 +15,7 @@ export function applyCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (o: FileOpts) => {
       const desired = readConfigFile(o.file);
-      const d = openDirector(o);
+      const d = await openRepaired(o);
       try {
         const r = o.dryRun ? d.plan(desired) : await d.apply(desired, { refresh: o.refresh ?? false });
         if (o.json) console.log(toJson({ applied: r.applied, ...r.report }));
@@ -31,9 +31,9 @@ export function diffCommand(): Command {
     .description('dry run: what applying a file would change, and the share of new flows that would move')
     .requiredOption('-f, --file <file>', 'YAML, JSON or ipvsadm rules (- for standard input)')
     .option('--json', 'machine-readable output')
-    .action((o: FileOpts) => {
+    .action(async (o: FileOpts) => {
       const desired = readConfigFile(o.file);
-      const d = openDirector(o);
+      const d = await openRepaired(o);
       try {
         const r = d.plan(desired);
         if (o.json) console.log(toJson(r.report));
@@ -48,8 +48,8 @@ export function configCommand(): Command {
   return withStateOptions(new Command('config'))
     .description('print the running configuration in the file format (YAML, or --json)')
     .option('--json', 'JSON instead of YAML')
-    .action((o: StateOpts & { json?: boolean }) => {
-      const d = openDirector(o);
+    .action(async (o: StateOpts & { json?: boolean }) => {
+      const d = await openRepaired(o);
       try {
         // The JSON form is the YAML document's data: both read back with apply -f.
         if (o.json) console.log(JSON.stringify(parse(formatConfigYaml(d.config)), null, 2));

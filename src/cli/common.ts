@@ -29,6 +29,16 @@ export function openDirector(opts: StateOpts): Director {
   return Director.open(stateOptions(opts));
 }
 
+/** Opens the director and first completes an apply that a killed process left half-done. */
+export async function openRepaired(opts: StateOpts): Promise<Director> {
+  const d = Director.open(stateOptions(opts));
+  if (d.interruptedApply) {
+    process.stderr.write(`lvs-xdp: completing an apply that was interrupted at ${d.interruptedApply}\n`);
+    await d.repair();
+  }
+  return d;
+}
+
 /** JSON with bigints as numbers when exact, else strings. */
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString()) : x), 2);

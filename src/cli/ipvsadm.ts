@@ -12,7 +12,7 @@ import {
 import type { ConnCounts, StatsRow, RateRow } from '../ipvsadm/format.js';
 import { serviceId, type DirectorConfig } from '../model/types.js';
 import type { Director, StatsSample } from '../director/director.js';
-import { openDirector, toJson, VERSION, type StateOpts } from './common.js';
+import { openRepaired, toJson, VERSION, type StateOpts } from './common.js';
 import { sampleRates } from './stats.js';
 
 /** Words that make an argv an ipvsadm invocation rather than a subcommand. */
@@ -172,7 +172,7 @@ export async function runIpvsadm(argv: readonly string[]): Promise<number> {
   const p = parseIpvsadmArgv(argv);
   if (p.action === 'rule') {
     const cmd = parseRule(p.rule, 'command line');
-    const d = openDirector(p.state);
+    const d = await openRepaired(p.state);
     try {
       const r = await d.run([cmd]);
       if (p.json) console.log(toJson(r.report));
@@ -183,7 +183,7 @@ export async function runIpvsadm(argv: readonly string[]): Promise<number> {
   }
   if (p.action === 'restore') {
     const cmds = parseRules(readFileSync(0, 'utf8'), '<stdin>');
-    const d = openDirector(p.state);
+    const d = await openRepaired(p.state);
     try {
       const r = await d.run(cmds);
       if (p.json) console.log(toJson(r.report));
@@ -192,7 +192,7 @@ export async function runIpvsadm(argv: readonly string[]): Promise<number> {
     }
     return ExitCode.OK;
   }
-  const d = openDirector(p.state);
+  const d = await openRepaired(p.state);
   try {
     if (p.action === 'save') {
       const cfg = only(d.config, p.service);

@@ -11,6 +11,8 @@ import { attachCommand, detachCommand } from './attach.js';
 import { statusCommand } from './status.js';
 import { applyCommand, diffCommand, configCommand } from './apply.js';
 import { statsCommand } from './stats.js';
+import { runCommand } from './run.js';
+import { topCommand } from './top.js';
 import { demoCommand } from './demo.js';
 import { isIpvsadmInvocation, runIpvsadm } from './ipvsadm.js';
 
@@ -34,6 +36,8 @@ ipvsadm-compatible rules and listings (see README):
     .addCommand(diffCommand())
     .addCommand(configCommand())
     .addCommand(statsCommand())
+    .addCommand(runCommand())
+    .addCommand(topCommand())
     .addCommand(countersCommand())
     .addCommand(demoCommand());
 }

@@ -8,7 +8,7 @@ import type { Director, StatsSample } from '../director/director.js';
 import { COUNTERS } from '../abi/generated.js';
 import { formatAddrPort } from '../model/address.js';
 import { ConfigError } from '../errors.js';
-import { withStateOptions, openDirector, toJson, type StateOpts } from './common.js';
+import { withStateOptions, openRepaired, toJson, type StateOpts } from './common.js';
 
 export interface Rates { pps: number; bps: number; cps: number }
 export interface StatsView {
@@ -108,7 +108,7 @@ export function statsCommand(): Command {
     .option('-a, --all', 'show counters that are zero too')
     .option('--json', 'machine-readable output (one JSON document per interval with --watch)')
     .action(async (o: StateOpts & { watch?: boolean; interval: number; all?: boolean; json?: boolean }) => {
-      const d = openDirector(o);
+      const d = await openRepaired(o);
       try {
         let prev = d.readStats();
         if (!o.watch) {

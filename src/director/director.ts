@@ -13,7 +13,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, unlinkSync, chmodSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import lockfile from 'proper-lockfile';
 import {
   BpfMap, XdpLink, xdpQuery, ifIndex, openPinned, closeFd, progInfo, pinObject, possibleCpus, type XdpMode,
 } from '../native/index.js';
@@ -38,6 +37,7 @@ import {
   type Snapshot, type AppliedState,
 } from './snapshot.js';
 import { resolveAll } from './neigh.js';
+import { acquireLock } from './lock.js';
 
 const PKG_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -125,6 +125,19 @@ export interface ConnectionInfo {
 
 export const STATE_NAMES = ['NONE', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE', 'UDP'] as const;
 
+/**
+ * Fault injection for the crash tests: LVS_XDP_KILL_AT=<step> makes the process SIGKILL itself
+ * when it reaches that step (a name like `table-switch`, optionally `name#n` for the n-th time).
+ */
+const KILL_AT = process.env.LVS_XDP_KILL_AT;
+const faultSeen = new Map<string, number>();
+function faultPoint(step: string): void {
+  if (!KILL_AT) return;
+  const n = (faultSeen.get(step) ?? 0) + 1;
+  faultSeen.set(step, n);
+  if (KILL_AT === step || KILL_AT === `${step}#${n}`) process.kill(process.pid, 'SIGKILL');
+}
+
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(n >>> 0);
@@ -173,21 +186,11 @@ function isBpffs(dir: string): boolean {
 async function withLock<T>(paths: StatePaths, fn: () => Promise<T> | T): Promise<T> {
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   chmodSync(paths.stateDir, 0o700);
-  let release: (() => Promise<void>) | undefined;
-  try {
-    release = await lockfile.lock(paths.stateDir, {
-      realpath: false, stale: 30_000, lockfilePath: `${paths.stateDir}/lock`,
-      retries: { retries: 600, minTimeout: 20, maxTimeout: 200, factor: 1.3 },
-    });
-  } catch (e) {
-    throw new StateError(`could not take the lock ${paths.stateDir}/lock: ${(e as Error).message}`, {
-      hint: 'another lvs-xdp command is changing this director; retry when it has finished',
-    });
-  }
+  const release = await acquireLock(paths.stateDir);
   try {
     return await fn();
   } finally {
-    await release().catch(() => undefined);
+    release();
   }
 }
 
@@ -256,9 +259,12 @@ export class Director {
           execFileSync('ip', ['link', 'set', 'dev', ifname, 'xdpgeneric', 'off'], { stdio: 'ignore' });
           execFileSync('ip', ['link', 'set', 'dev', ifname, 'xdpdrv', 'off'], { stdio: 'ignore' });
         }
+        faultPoint('before-link');
         const link = XdpLink.attach(progFd, ifname, opts.mode ?? 'auto');
         try {
+          faultPoint('link-attached');
           link.pin(linkPin);
+          faultPoint('link-pinned');
         } finally {
           link.close();
         }
@@ -284,8 +290,12 @@ export class Director {
     const knobs: Knobs = { ...DEFAULT_KNOBS, ...opts.knobs };
     const d = await loadDirector({ sizes, knobs });
     try {
-      for (const m of DIRECTOR_MAPS) pinObject(d.maps[m], `${paths.pinDir}/${m}`);
+      for (const m of DIRECTOR_MAPS) {
+        pinObject(d.maps[m], `${paths.pinDir}/${m}`);
+        faultPoint('map-pinned');
+      }
       pinObject(d.progFd, `${paths.pinDir}/${PROG_PIN}`);
+      faultPoint('prog-pinned');
       const now = new Date().toISOString();
       const snap: Snapshot = {
         format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, tool: PKG_VERSION, createdAt: now, updatedAt: now,
@@ -377,6 +387,27 @@ export class Director {
     }
   }
 
+  /** When an apply was interrupted (process killed): its start time, until repaired. */
+  get interruptedApply(): string | undefined {
+    return this.snap.pending?.startedAt;
+  }
+
+  /**
+   * Completes an interrupted apply (every step is idempotent, and each service is switched in
+   * one step, so the data plane ran the old or the new table of each service, never a mix).
+   * Returns whether there was anything to repair.
+   */
+  async repair(): Promise<boolean> {
+    return withLock(this.paths, () => {
+      const fresh = readSnapshot(this.paths.snapshot);
+      if (!fresh) throw new NotAttachedError('the director was detached meanwhile');
+      this.snap = fresh;
+      if (!fresh.pending) return false;
+      this.recover();
+      return true;
+    });
+  }
+
   /** What applying `desired` would change, without touching anything. */
   plan(desired: DirectorConfig): ApplyResult {
     const running = this.snap.applied.config;
@@ -466,6 +497,7 @@ export class Director {
     };
     this.snap.pending = { ...target, startedAt: new Date().toISOString() };
     writeSnapshot(this.paths.snapshot, this.snap);
+    faultPoint('pending-written');
 
     const m = this.maps;
     m.lvs_cfg.update(u32(0), compiled.cfg);
@@ -480,7 +512,10 @@ export class Director {
       const old = prevIndexes.get(r.id);
       const isNew = !old || old.index !== r.index || old.gen !== r.gen;
       if (isNew) this.zeroPerCpu(m.lvs_real_stats, r.index, STATS.size);
-      if (isNew || prev.reals[r.id] !== r.value.toString('hex')) m.lvs_reals.update(u32(r.index), r.value);
+      if (isNew || prev.reals[r.id] !== r.value.toString('hex')) {
+        m.lvs_reals.update(u32(r.index), r.value);
+        faultPoint('real-written');
+      }
     }
 
     // 2. Services: table into the spare slot, then one update of the service entry.
@@ -497,7 +532,9 @@ export class Director {
       if (planned && live && liveSlot >= 0 && this.tableMatches(liveSlot, s.table) && live.equals(s.value(liveSlot))) continue;
       const spare = liveSlot === s.svcId * 2 ? s.svcId * 2 + 1 : s.svcId * 2;
       this.installTable(spare, s.svcId, s.table);
+      faultPoint('table-filled');
       m.lvs_services.update(s.key, s.value(spare));
+      faultPoint('table-switched');
     }
 
     // 3. Removals, now that no table names them.
@@ -508,6 +545,7 @@ export class Director {
       const svcId = prev.allocation.services[id];
       const key = this.serviceKey(old);
       m.lvs_services.delete(key);
+      faultPoint('service-removed');
       if (svcId !== undefined && !Object.values(compiled.allocation.services).includes(svcId)) {
         m.lvs_tables.delete(u32(svcId * 2));
         m.lvs_tables.delete(u32(svcId * 2 + 1));
@@ -521,9 +559,11 @@ export class Director {
       void id;
     }
 
+    faultPoint('before-commit');
     delete this.snap.pending;
     this.snap.applied = target;
     writeSnapshot(this.paths.snapshot, this.snap);
+    faultPoint('committed');
   }
 
   private serviceKey(s: VirtualService): Buffer {
@@ -617,6 +657,19 @@ export class Director {
       }
       return { name, ifindex: st.ifindex, mode, attachedAt: st.attachedAt, linked };
     });
+    // A link pinned by an attach that was killed before it wrote the snapshot.
+    const pins = existsSync(this.paths.pinDir) ? readdirSync(this.paths.pinDir).filter((f) => f.startsWith(LINK_PREFIX)) : [];
+    for (const f of pins) {
+      const name = f.slice(LINK_PREFIX.length);
+      if (snap.interfaces[name]) continue;
+      try {
+        const link = XdpLink.fromPin(`${this.paths.pinDir}/${f}`);
+        interfaces.push({ name, ifindex: link.ifindex, mode: link.mode, attachedAt: 'unknown (attach interrupted; not in the snapshot)', linked: link.mode !== 'unknown' });
+        link.close();
+      } catch {
+        // unreadable pin: detach removes it
+      }
+    }
     let program: DirectorStatus['program'];
     try {
       const fd = openPinned(`${this.paths.pinDir}/${PROG_PIN}`);

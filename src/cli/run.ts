@@ -1,0 +1,71 @@
+/**
+ * `lvs-xdp run -f FILE`: the long-running director service (systemd-friendly). Applies the file
+ * with health checks, keeps it applied, reloads it on SIGHUP, serves /metrics and the status
+ * page, logs one line per state change. SIGTERM / SIGINT stop it; the data plane keeps
+ * forwarding with the last configuration applied (`lvs-xdp detach` removes it). See src/ops/.
+ */
+import { Command, Option } from 'commander';
+import { ConfigError } from '../errors.js';
+import { Operator } from '../ops/operator.js';
+import { createLogger, type LogFormat } from '../ops/log.js';
+import { withStateOptions, stateOptions, type StateOpts } from './common.js';
+
+export const DEFAULT_LISTEN = '127.0.0.1:9469';
+
+/** "ADDR:PORT" / "[V6]:PORT" -> host and port. */
+export function parseListen(v: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:]+):(\d+)$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw new ConfigError(`--listen ${JSON.stringify(v)}: expected ADDR:PORT (e.g. 127.0.0.1:9469 or [::1]:9469)`, { field: '--listen' });
+  return { host: m[1]!, port };
+}
+
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 1 || n > 86400) throw new ConfigError(`--resync ${JSON.stringify(v)}: seconds between 1 and 86400`, { field: '--resync' });
+  return n;
+}
+
+interface RunOpts extends StateOpts {
+  file: string; interface?: string[]; mode: 'auto' | 'native' | 'generic'; preset: 'default' | 'small'; force?: boolean;
+  listen: string | false; logFormat: LogFormat; logLevel: string; resync: number;
+}
+
+export function runCommand(): Command {
+  return withStateOptions(new Command('run'))
+    .description('keep a configuration file applied, with health checks, metrics and a status page (SIGHUP reloads)')
+    .requiredOption('-f, --file <file>', 'YAML or JSON configuration (ipvsadm rules work too, without health checks)')
+    .option('-i, --interface <iface>', 'attach to this interface first when not attached yet (repeat for several); without it the director must be attached already', collect)
+    .addOption(new Option('--mode <mode>', 'XDP mode for --interface').choices(['auto', 'native', 'generic']).default('auto'))
+    .addOption(new Option('--preset <preset>', 'map sizes for a first attach').choices(['default', 'small']).default('default'))
+    .option('--force', 'with --interface: replace a foreign XDP program')
+    .option('--listen <addr:port>', 'HTTP listener for /metrics and the status page', DEFAULT_LISTEN)
+    .option('--no-listen', 'no HTTP listener')
+    .addOption(new Option('--log-format <format>', 'log lines as JSON or text').choices(['json', 'text']).default('text'))
+    .addOption(new Option('--log-level <level>', 'debug logs every check result').choices(['debug', 'info', 'warn', 'error']).default('info'))
+    .option('--resync <seconds>', 'how often to compare the running director with the wanted configuration', seconds, 30)
+    .action(async (o: RunOpts) => {
+      const log = createLogger(o.logFormat, { level: o.logLevel });
+      const listen = o.listen === false ? false : parseListen(o.listen);
+      const op = await Operator.start({
+        file: o.file, state: stateOptions(o), logger: log, listen, resyncMs: o.resync * 1000,
+        ...(o.interface?.length ? { interfaces: o.interface } : {}),
+        attach: { mode: o.mode, preset: o.preset, force: o.force ?? false },
+      });
+      await new Promise<void>((resolve) => {
+        process.on('SIGHUP', () => {
+          log.info({ event: 'sighup' }, 'SIGHUP: reloading');
+          void op.reload();
+        });
+        const stop = (sig: string) => () => {
+          void op.stop(sig).then(resolve, resolve);
+        };
+        process.once('SIGTERM', stop('SIGTERM'));
+        process.once('SIGINT', stop('SIGINT'));
+      });
+    });
+}

@@ -1,0 +1,104 @@
+/**
+ * `lvs-xdp top`: a terminal view of rates per service and realserver, refreshed every second
+ * (statsView over two readings, as `stats`), with the health state that a running `lvs-xdp run`
+ * publishes in <state dir>/ops-health.json, the connection-table fill and the busiest outcome
+ * and drop counters. q or Ctrl-C quits; --iterations N stops after N screens (scripts, tests).
+ */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import type { Director } from '../director/director.js';
+import { formatAddrPort } from '../model/address.js';
+import { ConfigError } from '../errors.js';
+import { statsView, type StatsView } from './stats.js';
+import { withStateOptions, openRepaired, type StateOpts } from './common.js';
+
+export interface HealthFile { pid: number; realservers: { service: string; address: string; state: string; effectiveWeight?: number }[] }
+
+export function readHealthFile(d: Director): HealthFile | undefined {
+  try {
+    const doc = JSON.parse(readFileSync(`${d.paths.stateDir}/ops-health.json`, 'utf8')) as HealthFile;
+    process.kill(doc.pid, 0); // a run that is gone publishes nothing
+    return doc;
+  } catch {
+    return undefined;
+  }
+}
+
+function human(n: number | bigint): string {
+  const v = Number(n);
+  if (v < 1e4) return String(Math.round(v));
+  for (const [d, u] of [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'K']] as const) if (v >= d) return `${(v / d).toFixed(v / d < 100 ? 1 : 0)}${u}`;
+  return String(v);
+}
+
+/** Pure: one screen. */
+export function formatTop(v: StatsView, health: HealthFile | undefined, at: Date, width = 120): string {
+  const hs = new Map(health?.realservers.map((r) => [`${r.service}/${r.address}`, r.state]));
+  const rows: string[][] = [['service / realserver', 'weight', 'health', 'pps', 'bit/s', 'conn/s', 'active', 'inact', 'conns']];
+  for (const s of v.services) {
+    rows.push([s.id, '', '', human(s.rates.pps), human(s.rates.bps * 8), human(s.rates.cps), '', '', human(s.conns)]);
+    for (const r of s.realservers) {
+      rows.push([`  ${formatAddrPort(r.address, r.port)}`, String(r.weight), hs.get(`${s.id}/${r.address}`) ?? (health ? 'sorry/-' : '-'),
+        human(r.rates.pps), human(r.rates.bps * 8), human(r.rates.cps), String(r.active), String(r.inactive), human(r.conns)]);
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((c, i) => (i === 0 || i === 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd().slice(0, width));
+  const pct = v.connections.max ? ((100 * v.connections.entries) / v.connections.max).toFixed(1) : '0';
+  const busy = Object.entries(v.counters).filter(([, c]) => c.rate > 0).sort((a, b) => b[1].rate - a[1].rate).slice(0, 6)
+    .map(([n, c]) => `${n} ${human(c.rate)}/s`).join('  ');
+  return [
+    `lvs-xdp top - ${at.toISOString()}  conn table ${v.connections.entries}/${v.connections.max} (${pct}%)  health: ${health ? `from run (pid ${health.pid})` : 'no run active'}`,
+    `counters/s: ${busy || 'idle'}`,
+    '',
+    ...lines,
+    ...(v.services.length ? [] : ['(no virtual services)']),
+  ].join('\n');
+}
+
+function positive(name: string, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0 || n > max) throw new ConfigError(`--${name} ${JSON.stringify(v)}: a number between 0 and ${max}`, { field: `--${name}` });
+    return n;
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function topCommand(): Command {
+  return withStateOptions(new Command('top'))
+    .description('live terminal view of rates per service and realserver (refreshed every second; q quits)')
+    .option('-d, --delay <seconds>', 'refresh interval', positive('delay', 3600), 1)
+    .option('-n, --iterations <n>', 'stop after n screens', positive('iterations', 1e9))
+    .action(async (o: StateOpts & { delay: number; iterations?: number }) => {
+      const d = await openRepaired(o);
+      const tty = process.stdout.isTTY === true;
+      let stop = false;
+      const quit = (): void => { stop = true; };
+      process.once('SIGINT', quit);
+      process.once('SIGTERM', quit);
+      if (tty && process.stdin.isTTY) {
+        process.stdin.setRawMode(true);
+        process.stdin.on('data', (b: Buffer) => { if (b[0] === 0x71 || b[0] === 0x03) quit(); });
+      }
+      if (tty) process.stdout.write('\x1b[?1049h\x1b[?25l');
+      try {
+        let prev = d.readStats();
+        for (let i = 0; !stop && (o.iterations === undefined || i < o.iterations); i++) {
+          const end = Date.now() + o.delay * 1000;
+          while (!stop && Date.now() < end) await sleep(Math.min(100, end - Date.now()));
+          if (stop) break;
+          const cur = d.readStats();
+          const screen = formatTop(statsView(cur, prev), readHealthFile(d), new Date(), tty ? process.stdout.columns : 200);
+          prev = cur;
+          process.stdout.write(tty ? `\x1b[H\x1b[2J${screen}\n` : `${screen}\n\n`);
+        }
+      } finally {
+        if (tty) process.stdout.write('\x1b[?25h\x1b[?1049l');
+        if (tty && process.stdin.isTTY) process.stdin.setRawMode(false);
+        process.stdin.pause();
+        d.close();
+      }
+    });
+}

@@ -1,0 +1,170 @@
+// Crash safety: the CLI is SIGKILLed at every step of a change (LVS_XDP_KILL_AT fault points in
+// src/director/director.ts) and of an attach. After each kill the data plane forwards every
+// service with its old or its new table, never a mix of the two, and the next CLI call completes
+// the interrupted change with a message. Packets run through the pinned program.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { rmSync, existsSync, readdirSync } from 'node:fs';
+import { clientPacket, TCP } from '../lib/frames.js';
+import { XDP } from '../lib/director.js';
+import { repoRoot } from '../lib/paths.js';
+import { openPinned, closeFd, testRun, BpfMap } from '../../src/native/index.js';
+
+const ROOT = repoRoot();
+const NS = `lvsf${process.pid}`;
+const PIN = `/sys/fs/bpf/lvsf-${process.pid}`;
+const STATE = `/run/lvs-xdp-test/lvsf-${process.pid}`;
+const baseEnv = { ...process.env, LVS_XDP_PIN_DIR: PIN, LVS_XDP_STATE_DIR: STATE };
+
+interface Run { code: number | null; signal: string | null; stdout: string; stderr: string }
+function cli(args: string[], input?: string, killAt?: string): Run {
+  const env = killAt ? { ...baseEnv, LVS_XDP_KILL_AT: killAt } : baseEnv;
+  const r = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args], { env, input, encoding: 'utf8' });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+function ok(args: string[], input?: string): Run {
+  const r = cli(args, input);
+  assert.equal(r.code, 0, `lvs-xdp ${args.join(' ')}: ${r.stderr}`);
+  return r;
+}
+
+const mac = (last: number) => `02:00:00:00:02:${String(last).padStart(2, '0')}`;
+const real = (svc: string, last: number, w = 1) => `-a -t ${svc} -r 10.78.0.${last} -g -w ${w} --mac ${mac(last)}`;
+const A = '10.78.1.1:80';
+const B = '10.78.1.2:80';
+const C = '10.78.1.3:80';
+const D = '10.78.1.4:80';
+const OLD = [
+  `-A -t ${A} -s mh`, real(A, 11), real(A, 12), real(A, 13),
+  `-A -t ${B} -s mh`, real(B, 21), real(B, 22),
+  `-A -t ${C} -s sh`, real(C, 31), real(C, 32),
+].join('\n');
+// One change touching everything: add to A, reweight in B, remove C, add D.
+const CHANGE = [
+  real(A, 14, 2), `-e -t ${B} -r 10.78.0.21 -g -w 3 --mac ${mac(21)}`, `-D -t ${C}`,
+  `-A -t ${D} -s mh`, real(D, 41), real(D, 42),
+].join('\n');
+
+let prog = -1;
+/** Per service: which realserver (last octet) each of a fixed set of new flows goes to. */
+function choices(): Record<string, string> {
+  // The same flows every time: forget them first so the tables, not the connection table, decide.
+  const conns = BpfMap.fromPin(`${PIN}/lvs_conns`);
+  try {
+    conns.deleteMany(conns.entries().keys);
+  } finally {
+    conns.close();
+  }
+  const out: Record<string, string> = {};
+  for (const vip of [A, B, C, D]) {
+    const [addr] = vip.split(':') as [string];
+    let row = '';
+    for (let i = 0; i < 64; i++) {
+      const r = testRun(prog, clientPacket(`203.0.113.${1 + i}`, addr, { proto: 'tcp', sport: 40000 + i, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 });
+      row += r.retval === XDP.TX ? `${r.data[5]!.toString(16).padStart(2, '0')},` : r.retval === XDP.PASS ? 'pass,' : 'drop,';
+    }
+    out[vip] = row;
+  }
+  return out;
+}
+
+let oldChoices: Record<string, string>;
+let newChoices: Record<string, string>;
+let newSave: string;
+
+/** Back to OLD in one call (apply reads ipvsadm rules from standard input). */
+function reset(): void {
+  ok(['apply', '-f', '-'], OLD);
+}
+
+before(() => {
+  rmSync(PIN, { recursive: true, force: true });
+  spawnSync('ip', ['netns', 'add', NS]);
+  spawnSync('ip', ['-n', NS, 'link', 'add', 'lvsf0', 'type', 'veth', 'peer', 'name', 'lvsf1']);
+  spawnSync('ip', ['-n', NS, 'link', 'set', 'lvsf0', 'up']);
+  spawnSync('ip', ['-n', NS, 'link', 'set', 'lvsf1', 'up']);
+  ok(['attach', 'lvsf0', '--preset', 'small']);
+  prog = openPinned(`${PIN}/prog_lvs_director`);
+  reset();
+  oldChoices = choices();
+  ok(['-R'], CHANGE);
+  newChoices = choices();
+  newSave = ok(['-S', '-n']).stdout;
+  assert.notEqual(oldChoices[A], newChoices[A]);
+  assert.notEqual(oldChoices[B], newChoices[B]);
+});
+
+let cleaned = false;
+function cleanup(): void {
+  if (cleaned) return;
+  cleaned = true;
+  if (prog >= 0) closeFd(prog);
+  cli(['detach']);
+  spawnSync('ip', ['netns', 'del', NS]);
+  rmSync(PIN, { recursive: true, force: true });
+  rmSync(STATE, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+after(cleanup);
+
+const STEPS = [
+  'pending-written', 'real-written#1', 'real-written#2', 'real-written#3', 'table-filled#1', 'table-switched#1',
+  'table-filled#2', 'table-switched#2', 'table-filled#3', 'table-switched#3', 'service-removed#1', 'before-commit', 'committed',
+];
+
+test('SIGKILL at every step of a change: each service old or new, never a mix; the next call completes it', () => {
+  for (const step of STEPS) {
+    reset();
+    const r = cli(['-R'], CHANGE, step);
+    assert.equal(r.signal, 'SIGKILL', `${step}: the fault point was not reached (exit ${r.code}: ${r.stderr})`);
+    const now = choices();
+    for (const vip of [A, B, C, D]) {
+      assert.ok(now[vip] === oldChoices[vip] || now[vip] === newChoices[vip], `${step}: service ${vip} forwards with a mix of old and new`);
+    }
+    const next = ok(['-S', '-n']);
+    if (step !== 'committed') assert.match(next.stderr, /completing an apply that was interrupted/, step);
+    else assert.equal(next.stderr, '');
+    assert.equal(next.stdout, newSave, `${step}: state after repair`);
+    assert.deepEqual(choices(), newChoices, `${step}: data plane after repair`);
+  }
+});
+
+test('SIGKILL during attach: status tells, the next attach works, detach removes everything', () => {
+  spawnSync('ip', ['-n', NS, 'link', 'add', 'lvsf2', 'type', 'veth', 'peer', 'name', 'lvsf3']);
+  spawnSync('ip', ['-n', NS, 'link', 'set', 'lvsf2', 'up']);
+  spawnSync('ip', ['-n', NS, 'link', 'set', 'lvsf3', 'up']);
+  for (const step of ['before-link', 'link-attached', 'link-pinned']) {
+    const r = cli(['attach', 'lvsf2'], undefined, step);
+    assert.equal(r.signal, 'SIGKILL', `${step}: ${r.stderr}`);
+    const st = JSON.parse(ok(['status', '--json']).stdout) as { interfaces: { name: string; linked: boolean }[] };
+    const l2 = st.interfaces.find((i) => i.name === 'lvsf2');
+    // A link held only by the killed process is gone; a pinned one is reported.
+    if (step === 'link-pinned') assert.equal(l2?.linked, true, step);
+    else assert.equal(l2, undefined, step);
+    ok(['attach', 'lvsf2']);
+    assert.deepEqual(choices(), newChoices, `${step}: forwarding unchanged`);
+    ok(['detach', 'lvsf2']);
+  }
+  // A first attach killed half-way (maps pinned, no snapshot) is cleaned up by the next attach.
+  const pin2 = `${PIN}-2`;
+  const env2 = { LVS_XDP_PIN_DIR: pin2, LVS_XDP_STATE_DIR: `${STATE}-2` };
+  const run2 = (args: string[], killAt?: string) => spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args],
+    { env: { ...process.env, ...env2, ...(killAt ? { LVS_XDP_KILL_AT: killAt } : {}) }, encoding: 'utf8' });
+  try {
+    for (const step of ['map-pinned#3', 'prog-pinned']) {
+      assert.equal(run2(['attach', 'lvsf2', '--preset', 'small'], step).signal, 'SIGKILL');
+      assert.ok(existsSync(pin2));
+      assert.equal(run2(['status']).status, 4, 'not attached');
+      const r = run2(['attach', 'lvsf2', '--preset', 'small']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(run2(['detach']).status, 0);
+      assert.equal(existsSync(pin2), false, 'detach removed the pin directory');
+    }
+  } finally {
+    run2(['detach']);
+    rmSync(pin2, { recursive: true, force: true });
+    rmSync(`${STATE}-2`, { recursive: true, force: true });
+  }
+  assert.deepEqual(readdirSync(PIN).filter((f) => f.startsWith('link_')), ['link_lvsf0']);
+});
