@@ -143,10 +143,11 @@ static __always_inline int lvs_parse_ipv6(struct lvs_pkt *p, void *data, void *d
 		return LVS_C_PASS_MALFORMED_L3;
 	if (ip6->version != 6)
 		return LVS_C_PASS_MALFORMED_L3;
-	p->l3_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
 	frame_l3 = data_end - (void *)ip6;
-	if (ip6->payload_len == 0 || p->l3_len > frame_l3) /* 0: jumbogram, not for us */
+	/* 0: jumbogram, not for us. Compared in 32 bits: payload + 40 overflows the u16 l3_len. */
+	if (ip6->payload_len == 0 || (__u32)bpf_ntohs(ip6->payload_len) + sizeof(*ip6) > frame_l3)
 		return LVS_C_PASS_MALFORMED_L3;
+	p->l3_len = bpf_ntohs(ip6->payload_len) + sizeof(*ip6);
 	p->family = LVS_FAMILY_IPV6;
 	p->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
 	p->df = 1;
