@@ -140,8 +140,32 @@ struct lvs_cfg {
 	__u32 timeout_s[LVS_CS_MAX]; /* idle timeout per connection state, seconds (index LVS_CS_*) */
 	__u16 tun_mtu;            /* MTU toward Tun realservers; larger packets get ICMP too-big */
 	__u8 tun_ttl;             /* outer TTL / hop limit */
-	__u8 pad;
+	__u8 flags;               /* LVS_CFG_F_* */
 };
+
+#define LVS_CFG_F_VIP_FILTER (1u << 0) /* lvs_vip_filter is maintained: use it before lookups */
+
+/* ---- VIP filter: ARRAY lvs_vip_filter, LVS_VIP_FILTER_WORDS x __u64 -------------------------
+ *
+ * A test that costs a few ns before the service lookup (~31 ns per lvs_services lookup here):
+ * traffic to addresses that carry no virtual service is passed without any hash lookup, and an
+ * address with only port services (or only all-ports services) is looked up once, not twice.
+ * Used only while lvs_cfg.flags has LVS_CFG_F_VIP_FILTER.
+ *
+ * Slot of an address: its 16 bytes as four little-endian u32 words w0..w3 (an IPv4 address is
+ * w0, the rest zero), slot = ((w0 ^ w1 ^ w2 ^ w3) * 0x9e3779b1 mod 2^32) >> (32 - SLOT_BITS).
+ * Word slot / 32 holds two bits per slot, at bit (slot % 32) * 2 + LVS_VF_*_SHIFT. Addresses
+ * that share a slot share its bits: a set bit means "maybe", a clear bit "certainly not".
+ *
+ * The control plane sets a service's bits before it writes its lvs_services entry, clears bits
+ * only after the entries that needed them are deleted, and sets LVS_CFG_F_VIP_FILTER only when
+ * the filter covers every service present.
+ */
+#define LVS_VIP_FILTER_SLOT_BITS 17
+#define LVS_VIP_FILTER_WORDS     4096 /* 2^17 slots x 2 bits / 64 */
+#define LVS_VIP_FILTER_MULT      0x9e3779b1
+#define LVS_VF_PORT_SHIFT        0    /* a service with a port (not 0) on this address */
+#define LVS_VF_ALLPORTS_SHIFT    1    /* an all-ports service (port 0) on this address */
 
 /* ---- Statistics: PERCPU_ARRAY lvs_svc_stats (by svc id), lvs_real_stats (by real index) ---- */
 

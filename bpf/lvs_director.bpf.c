@@ -159,18 +159,45 @@ static __always_inline __u32 lvs_flow_hash(const struct lvs_flow_key *f, __u8 fi
 	return lvs_jhash_10(k, seed);
 }
 
-static __always_inline struct lvs_svc *lvs_svc_lookup(const struct lvs_flow_key *f)
+/* The VIP filter's two bits for an address (lvs_abi.h); both set while the filter is off. */
+static __always_inline __u32 lvs_vip_bits(const struct lvs_cfg *cfg, const __u8 *addr)
 {
+	__u32 w[4], slot, word;
+	__u64 *bits;
+
+	if (!(cfg->flags & LVS_CFG_F_VIP_FILTER))
+		return 3;
+	__builtin_memcpy(w, addr, 16);
+	slot = ((w[0] ^ w[1] ^ w[2] ^ w[3]) * LVS_VIP_FILTER_MULT) >> (32 - LVS_VIP_FILTER_SLOT_BITS);
+	word = slot / 32;
+	bits = bpf_map_lookup_elem(&lvs_vip_filter, &word);
+	if (!bits)
+		return 3;
+	return (*bits >> ((slot % 32) * 2)) & 3;
+}
+
+/* (proto, VIP, port), then (proto, VIP, 0) for all-ports services; the VIP filter skips the
+ * lookups that cannot succeed. */
+static __always_inline struct lvs_svc *lvs_svc_lookup(const struct lvs_flow_key *f,
+						      const struct lvs_cfg *cfg)
+{
+	__u32 vf = lvs_vip_bits(cfg, f->daddr);
 	struct lvs_svc_key k = {};
 	struct lvs_svc *svc;
 
+	if (!vf)
+		return NULL;
 	__builtin_memcpy(k.addr, f->daddr, 16);
 	k.port = f->dport;
 	k.proto = f->proto;
 	k.family = f->family;
-	svc = bpf_map_lookup_elem(&lvs_services, &k);
-	if (svc)
-		return svc;
+	if (vf & (1u << LVS_VF_PORT_SHIFT)) {
+		svc = bpf_map_lookup_elem(&lvs_services, &k);
+		if (svc)
+			return svc;
+	}
+	if (!(vf & (1u << LVS_VF_ALLPORTS_SHIFT)))
+		return NULL;
 	k.port = 0; /* all-ports service */
 	return bpf_map_lookup_elem(&lvs_services, &k);
 }
@@ -322,7 +349,7 @@ static __always_inline void lvs_persist_touch(const struct lvs_svc *svc, const s
 static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_cfg *cfg,
 					   __u32 *real_idx, __u32 *gen)
 {
-	struct lvs_svc *svc = lvs_svc_lookup(&p->flow);
+	struct lvs_svc *svc = lvs_svc_lookup(&p->flow, cfg);
 	__u32 why = LVS_C_DROP_NO_REAL;
 	int new_conn = 0;
 	struct lvs_time t;
@@ -508,7 +535,7 @@ static __always_inline int lvs_handle_icmp(struct lvs_pkt *p, const struct lvs_c
 		if (f.daddr[i] != p->flow.daddr[i])
 			goto not_ours;
 
-	struct lvs_svc *svc = lvs_svc_lookup(&f);
+	struct lvs_svc *svc = lvs_svc_lookup(&f, cfg);
 	if (!svc)
 		goto not_ours;
 	struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, &f);

@@ -111,6 +111,14 @@ struct {
 	__type(value, __u32);
 } lvs_rr_cursor SEC(".maps");
 
+/* VIP filter (lvs_abi.h): two bits per address slot, checked before any service lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_VIP_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lvs_vip_filter SEC(".maps");
+
 /* Per-CPU clock cache (internal, not part of the control plane's ABI): the coarse monotonic
  * clock as last read on this CPU, and the jiffies64 value it was read at. */
 struct lvs_clock {

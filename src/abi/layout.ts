@@ -67,7 +67,7 @@ export const FRAG_KEY = struct('lvs_frag_key', 40, [
 ]);
 export const CFG = struct('lvs_cfg', 52, [
   ['tun_src4', 'bytes', 4], ['tun_src6', 'bytes', 16], ['hash_seed', 'u32'],
-  ['timeout_s', 'bytes', 24], ['tun_mtu', 'u16'], ['tun_ttl', 'u8'], ['pad', 'u8'],
+  ['timeout_s', 'bytes', 24], ['tun_mtu', 'u16'], ['tun_ttl', 'u8'], ['flags', 'u8'],
 ]);
 export const STATS = struct('lvs_stats', 24, [['packets', 'u64'], ['bytes', 'u64'], ['conns', 'u64']]);
 

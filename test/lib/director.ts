@@ -11,6 +11,7 @@ import {
 import { ABI, COUNTERS } from '../../src/abi/generated.js';
 import { addrBytes, familyOf, mac } from './frames.js';
 import type { CompiledDirector } from '../../src/dataplane/compile.js';
+import { vipFilterWords, vipWordValue } from '../../src/dataplane/vipfilter.js';
 
 // Raw binding: tests poke maps below the facade on purpose.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -38,6 +39,9 @@ function u32(n: number): Buffer {
 export class DirectorHarness {
   private tableToggle = new Map<number, number>();
   private innerFds: number[] = [];
+  /** Services' (address, port) by key, and the VIP filter words written from them. */
+  private vips = new Map<string, { addr: Buffer; port: number }>();
+  private vipWords = new Map<number, bigint>();
   private readonly cpus: number = native.possibleCpus();
 
   private constructor(private readonly obj: any, readonly progFd: number, private readonly fds: Record<MapName, number>) {}
@@ -77,6 +81,24 @@ export class DirectorHarness {
     for (const fd of this.innerFds) native.closeFd(fd);
     this.innerFds = [];
     this.tableToggle.clear();
+    this.vips.clear();
+    this.syncVipFilter();
+  }
+
+  /** Writes the VIP filter (src/dataplane/vipfilter.ts) for the services set so far. */
+  private syncVipFilter(): void {
+    const next = vipFilterWords(this.vips.values());
+    const fd = this.obj.mapFd('lvs_vip_filter');
+    for (const w of new Set([...this.vipWords.keys(), ...next.keys()])) {
+      if (this.vipWords.get(w) !== next.get(w)) native.mapUpdate(fd, u32(w), vipWordValue(next.get(w) ?? 0n), 0);
+    }
+    this.vipWords = next;
+  }
+
+  private addVip(key: Buffer): void {
+    const k = decode(SVC_KEY, key);
+    this.vips.set(key.toString('hex'), { addr: Buffer.from(k.addr as Uint8Array), port: k.port as number });
+    this.syncVipFilter();
   }
 
   setCfg(c: CfgSpec): void {
@@ -84,7 +106,7 @@ export class DirectorHarness {
     [0, 60, 900, 120, 10, 300].forEach((t, i) => timeouts.writeUInt32LE(t, i * 4));
     native.mapUpdate(this.fds.lvs_cfg, u32(0), encode(CFG, {
       tun_src4: addrBytes(c.tunSrc4), tun_src6: addrBytes(c.tunSrc6), hash_seed: c.seed,
-      timeout_s: timeouts, tun_mtu: c.tunMtu, tun_ttl: c.ttl,
+      timeout_s: timeouts, tun_mtu: c.tunMtu, tun_ttl: c.ttl, flags: ABI.LVS_CFG_F_VIP_FILTER,
     }), 0);
   }
 
@@ -127,9 +149,9 @@ export class DirectorHarness {
     const fam = familyOf(s.vip);
     const mask = Buffer.alloc(16, 0xff);
     if (s.persistMask) addrBytes(s.persistMask).copy(mask);
-    native.mapUpdate(this.fds.lvs_services, encode(SVC_KEY, {
-      addr: addrBytes(s.vip), port: s.port, proto: s.proto === 'tcp' ? 6 : 17, family: fam,
-    }), encode(SVC, {
+    const key = encode(SVC_KEY, { addr: addrBytes(s.vip), port: s.port, proto: s.proto === 'tcp' ? 6 : 17, family: fam });
+    this.addVip(key);
+    native.mapUpdate(this.fds.lvs_services, key, encode(SVC, {
       id, table_slot: slot, table_size: table.length, persist_timeout: s.persistTimeout ?? 0,
       persist_mask: mask, flags: s.flags ?? 0, hash_fields: s.hashFields ?? 0x1f,
     }), 0);
@@ -138,7 +160,10 @@ export class DirectorHarness {
   /** Writes a compiled director (src/dataplane/compile.ts) the way the loader does: realservers,
    *  then each table into the service's spare slot, then the service entry (the switch). */
   loadCompiled(c: CompiledDirector): void {
-    native.mapUpdate(this.fds.lvs_cfg, u32(0), c.cfg, 0);
+    for (const s of c.services) this.addVip(s.key);
+    const cfg = Buffer.from(c.cfg);
+    cfg[CFG.fields.find((f) => f.name === 'flags')!.offset]! |= ABI.LVS_CFG_F_VIP_FILTER;
+    native.mapUpdate(this.fds.lvs_cfg, u32(0), cfg, 0);
     for (const r of c.reals) native.mapUpdate(this.fds.lvs_reals, u32(r.index), r.value, 0);
     for (const s of c.services) {
       native.mapUpdate(this.fds.lvs_services, s.key, s.value(this.installTable(s.svcId, s.table)), 0);
