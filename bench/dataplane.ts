@@ -2,100 +2,137 @@
  * Data plane cost per packet through BPF_PROG_TEST_RUN, as ratios to floor programs measured in
  * the same run (these machines are shared and noisy: only ratios mean anything).
  *
- * Programs that leave the frame's length alone (pass, drop, MAC rewrite, DR) run with a repeat
- * count: the kernel's average over the loop. Encapsulating programs must see the original frame
- * every time, so they run once per BPF_PROG_TEST_RUN call with a fresh copy (progTestRunEach),
- * and new-flow cases use a different flow each call; such single runs carry a fixed timing
- * overhead, measured in the same run as (single-run XDP_DROP - repeated XDP_DROP) and
- * subtracted. Cases are interleaved over rounds; each figure is the median of round medians.
+ * Every case runs with a repeat count (the kernel's average over the loop), so all figures carry
+ * the same per-run overhead of the test-run loop. Programs that keep the frame as it is (pass,
+ * drop, MAC rewrite, DR) run directly. Programs that push a header, and new flows, run behind a
+ * wrapper (bench/bpf/wrap.bpf.c) that puts the original frame back before every run (and, for
+ * new flows, gives it the next source port / address) and then tail-calls the program; the
+ * wrapper's own cost is measured in front of XDP_DROP in the same round and subtracted.
+ * Cases are interleaved within each round; a figure is the median of the round figures, and a
+ * ratio is the median of the per-round ratios.
  */
 import { native } from '../src/native/index.js';
 import { clientPacket, ether, ipv4, TCP } from '../test/lib/frames.js';
-import { DirectorHarness } from '../test/lib/director.js';
 import { ABI } from '../src/abi/generated.js';
+import { DEFAULT_SIZES } from '../src/dataplane/loader.js';
+import { BenchDirector } from './lib/director.js';
+import { Wrapper } from './lib/wrap.js';
+import { median, summarize } from './lib/stats.js';
 
-export interface CaseResult { name: string; floor?: string; medianNs: number; minNs: number; maxNs: number; ratio?: number; target?: number }
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+export interface CaseResult {
+  name: string; object?: string; floor?: string; target?: number;
+  medianNs: number; minNs: number; maxNs: number;
+  ratio?: number; ratioMin?: number; ratioMax?: number;
 }
 
-export async function runDataplaneBench(opts: { rounds: number; perRound: number }): Promise<CaseResult[]> {
+const PAYLOAD = Buffer.alloc(64); // frames >= 96 bytes: the wrapper restores the first 96
+
+export const ack = (dst: string, sport = 1000) => clientPacket(dst.includes(':') ? '2001:db8:100::7' : '198.51.100.7', dst, { proto: 'tcp', sport, dport: 80, flags: TCP.ACK, payload: PAYLOAD });
+
+/** The benchmark configuration: DR, Tun 4in4, Tun 6in6 and an OPS UDP service. */
+export function setupBenchConfig(h: BenchDirector): void {
+  h.setCfg({ tunSrc4: '192.168.1.1', tunSrc6: '2001:db8:1::1', seed: 1 });
+  h.setReal(0, { addr: '192.168.1.10', mac: '02:00:00:00:01:0a', method: 'dr' }, 0);
+  h.setReal(1, { addr: '192.168.1.11', mac: '02:00:00:00:01:0b', method: 'tun' }, 1);
+  h.setReal(2, { addr: '2001:db8:1::10', mac: '02:00:00:00:01:0c', method: 'tun' }, 2);
+  h.setReal(3, { addr: '192.168.1.12', mac: '02:00:00:00:01:0d', method: 'dr' }, 3);
+  const table = (i: number) => new Uint32Array(65537).fill(i);
+  h.setService({ proto: 'tcp', vip: '10.0.0.1', port: 80 }, 0, table(0));
+  h.setService({ proto: 'tcp', vip: '10.0.0.2', port: 80 }, 1, table(1));
+  h.setService({ proto: 'tcp', vip: '2001:db8::2', port: 80 }, 2, table(2));
+  h.setService({ proto: 'udp', vip: '10.0.0.3', port: 53, flags: ABI.LVS_SVC_F_OPS }, 3, table(3));
+}
+
+type Mode = 'repeat' | 'restore' | 'newflow';
+interface Case { name: string; prog: number; frame: Buffer; mode: Mode; expect: number; floor?: string; target?: number; object?: string }
+const XDP = { DROP: 1, PASS: 2, TX: 3 } as const;
+
+export async function runDataplaneBench(opts: { rounds: number; perRound: number; objects?: { label: string; path?: string; vipFilter?: boolean }[] }): Promise<CaseResult[]> {
   const n = native();
   const floors = new n.BpfObject();
   floors.open(new URL('../../bpf/floors.o', import.meta.url).pathname);
   await floors.load();
-  const h = await DirectorHarness.load();
-  h.reset();
-  h.setCfg({ tunSrc4: '192.168.1.1', tunSrc6: '2001:db8:1::1', seed: 1, tunMtu: 1500, ttl: 64 });
-  h.setReal(0, { addr: '192.168.1.10', mac: '02:00:00:00:01:0a', method: 'dr' });
-  h.setReal(1, { addr: '192.168.1.11', mac: '02:00:00:00:01:0b', method: 'tun' });
-  h.setReal(2, { addr: '2001:db8:1::10', mac: '02:00:00:00:01:0c', method: 'tun' });
-  h.setReal(3, { addr: '2001:db8:1::11', mac: '02:00:00:00:01:0d', method: 'dr' });
-  const table = (i: number) => Array.from({ length: 65537 }, () => i);
-  h.setService({ proto: 'tcp', vip: '10.0.0.1', port: 80 }, 0, table(0));
-  h.setService({ proto: 'tcp', vip: '10.0.0.2', port: 80 }, 1, table(1));
-  h.setService({ proto: 'tcp', vip: '2001:db8::2', port: 80 }, 2, table(2));
-  h.setService({ proto: 'udp', vip: '10.0.0.3', port: 53, flags: ABI.LVS_SVC_F_OPS }, 3, table(0));
+  const wrap = await Wrapper.load();
+  const objects = opts.objects ?? [{ label: '' }];
+  const directors: BenchDirector[] = [];
 
-  const ack = (dst: string, sport = 1000) => clientPacket(dst.includes(':') ? '2001:db8:100::7' : '198.51.100.7', dst, { proto: 'tcp', sport, dport: 80, flags: TCP.ACK, payload: Buffer.alloc(22) });
-  // Establish the flows first, so the measured packets hit the connection table.
-  for (const d of ['10.0.0.1', '10.0.0.2', '2001:db8::2']) h.run(ack(d));
-  const quoted = Buffer.from(ack('10.0.0.1').subarray(14, 14 + 48));
-  quoted.writeUInt32BE(0x0a000001, 12); // VIP as source, client as destination: reversed
-  quoted.writeUInt32BE(0xc6336407, 16);
-  quoted.writeUInt16BE(80, 20); quoted.writeUInt16BE(1000, 22);
-  const icmpFrame = ether(0x0800, ipv4('203.0.113.1', '10.0.0.1', Buffer.concat([Buffer.from([3, 4, 0, 0, 0, 0, 5, 0x78]), quoted]), { proto: 1 }));
-
-  type Mode = 'repeat' | 'each' | 'fresh';
-  type Case = { name: string; prog: number; frame: () => Buffer; floor?: string; target?: number; mode: Mode };
+  const icmpFrame = (() => {
+    const quoted = Buffer.from(ack('10.0.0.1').subarray(14, 14 + 48));
+    quoted.writeUInt32BE(0x0a000001, 12); // VIP as source, client as destination: reversed
+    quoted.writeUInt32BE(0xc6336407, 16);
+    quoted.writeUInt16BE(80, 20); quoted.writeUInt16BE(1000, 22);
+    return ether(0x0800, ipv4('203.0.113.1', '10.0.0.1', Buffer.concat([Buffer.from([3, 4, 0, 0, 0, 0, 5, 0x78]), quoted]), { proto: 1 }));
+  })();
+  const syn = clientPacket('198.51.100.8', '10.0.0.1', { proto: 'tcp', sport: 1, dport: 80, flags: TCP.SYN, payload: PAYLOAD });
+  const udp = clientPacket('198.51.100.7', '10.0.0.3', { proto: 'udp', sport: 5, dport: 53, payload: PAYLOAD });
   const f = (name: string) => floors.progFd(name);
-  let sport = 2000;
+  const swap = 'floor: parse + swap MACs + XDP_TX';
+  const push = 'floor: parse + push IPv4 + XDP_TX';
   const cases: Case[] = [
-    { name: 'floor: XDP_PASS', prog: f('floor_pass'), frame: () => ack('10.9.9.9'), mode: 'repeat' },
-    { name: 'floor: XDP_DROP', prog: f('floor_drop'), frame: () => ack('10.9.9.9'), mode: 'repeat' },
-    { name: 'single-run XDP_DROP (overhead probe)', prog: f('floor_drop'), frame: () => ack('10.9.9.9'), mode: 'each' },
-    { name: 'floor: parse + swap MACs + XDP_TX', prog: f('floor_swap_tx'), frame: () => ack('10.0.0.1'), mode: 'repeat' },
-    { name: 'floor: parse + push IPv4 + XDP_TX', prog: f('floor_push_ipv4_tx'), frame: () => ack('10.0.0.2'), mode: 'each' },
-    { name: 'non-VIP packet (pass)', prog: h.progFd, frame: () => ack('10.9.9.9'), floor: 'floor: XDP_PASS', target: 1.3, mode: 'repeat' },
-    { name: 'established DR flow', prog: h.progFd, frame: () => ack('10.0.0.1'), floor: 'floor: parse + swap MACs + XDP_TX', target: 1.5, mode: 'repeat' },
-    { name: 'established Tun flow (IPv4 in IPv4)', prog: h.progFd, frame: () => ack('10.0.0.2'), floor: 'floor: parse + push IPv4 + XDP_TX', target: 1.5, mode: 'each' },
-    { name: 'established Tun flow (IPv6 in IPv6)', prog: h.progFd, frame: () => ack('2001:db8::2'), floor: 'floor: parse + push IPv4 + XDP_TX', target: 1.5, mode: 'each' },
-    { name: 'new flow (SYN: conn miss, table, insert)', prog: h.progFd, frame: () => clientPacket('198.51.100.8', '10.0.0.1', { proto: 'tcp', sport: (sport = (sport + 1) & 0xffff), dport: 80, flags: TCP.SYN }), floor: 'floor: parse + swap MACs + XDP_TX', target: 3, mode: 'fresh' },
-    { name: 'one-packet-scheduling UDP', prog: h.progFd, frame: () => clientPacket('198.51.100.7', '10.0.0.3', { proto: 'udp', sport: 5, dport: 53 }), floor: 'floor: parse + swap MACs + XDP_TX', mode: 'repeat' },
-    { name: 'ICMP error for a flow', prog: h.progFd, frame: () => icmpFrame, floor: 'floor: parse + swap MACs + XDP_TX', mode: 'repeat' },
+    { name: 'floor: XDP_PASS', prog: f('floor_pass'), frame: ack('10.9.9.9'), mode: 'repeat', expect: XDP.PASS },
+    { name: 'floor: XDP_DROP', prog: f('floor_drop'), frame: ack('10.9.9.9'), mode: 'repeat', expect: XDP.DROP },
+    { name: 'wrapper (restore) + XDP_DROP', prog: f('floor_drop'), frame: ack('10.9.9.9'), mode: 'restore', expect: XDP.DROP },
+    { name: 'wrapper (new flow) + XDP_DROP', prog: f('floor_drop'), frame: syn, mode: 'newflow', expect: XDP.DROP },
+    { name: swap, prog: f('floor_swap_tx'), frame: ack('10.0.0.1'), mode: 'repeat', expect: XDP.TX },
+    { name: push, prog: f('floor_push_ipv4_tx'), frame: ack('10.0.0.2'), mode: 'restore', expect: XDP.TX },
   ];
-  const samples = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+  for (const o of objects) {
+    const h = await BenchDirector.load({ path: o.path, vipFilter: o.vipFilter });
+    directors.push(h);
+    setupBenchConfig(h);
+    // Fill the connection table: new flows then evict, as on a busy director.
+    wrap.run('newflow', h.progFd, syn, DEFAULT_SIZES.maxConns + 1024, { sportOff: 34, saddrOff: 28 });
+    for (const d of ['10.0.0.1', '10.0.0.2', '2001:db8::2']) n.progTestRun(h.progFd, ack(d), { dataSizeOut: 2048 });
+    const p = (c: Omit<Case, 'prog' | 'object'>): Case => ({ ...c, prog: h.progFd, object: o.label, name: o.label ? `${c.name} [${o.label}]` : c.name });
+    cases.push(
+      p({ name: 'non-VIP packet (pass)', frame: ack('10.9.9.9'), floor: 'floor: XDP_PASS', target: 1.3, mode: 'repeat', expect: XDP.PASS }),
+      p({ name: 'established DR flow', frame: ack('10.0.0.1'), floor: swap, target: 1.5, mode: 'repeat', expect: XDP.TX }),
+      p({ name: 'established Tun flow (IPv4 in IPv4)', frame: ack('10.0.0.2'), floor: push, target: 1.5, mode: 'restore', expect: XDP.TX }),
+      p({ name: 'established Tun flow (IPv6 in IPv6)', frame: ack('2001:db8::2'), floor: push, target: 1.5, mode: 'restore', expect: XDP.TX }),
+      p({ name: 'new flow (SYN: conn miss, table, insert into a full LRU)', frame: syn, floor: swap, target: 3, mode: 'newflow', expect: XDP.TX }),
+      p({ name: 'one-packet-scheduling UDP', frame: udp, floor: swap, mode: 'repeat', expect: XDP.TX }),
+      p({ name: 'ICMP error for a flow', frame: icmpFrame, floor: swap, mode: 'repeat', expect: XDP.TX }),
+    );
+  }
+
+  const repeat = opts.perRound * 20;
+  const raw = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   for (let r = 0; r < opts.rounds; r++) {
     for (const c of cases) {
-      let m: number;
-      if (c.mode === 'fresh') {
-        const durs = [];
-        for (let i = 0; i < opts.perRound; i++) durs.push(n.progTestRun(c.prog, c.frame(), { dataSizeOut: 2048 }).duration);
-        m = median(durs);
-      } else if (c.mode === 'each') {
-        m = median(Array.from(n.progTestRunEach(c.prog, c.frame(), opts.perRound, { dataSizeOut: 2048 })));
-      } else {
-        m = n.progTestRun(c.prog, c.frame(), { repeat: opts.perRound * 20, dataSizeOut: 2048 }).duration;
+      let ns: number;
+      let retval: number;
+      if (c.mode === 'repeat') ({ duration: ns, retval } = n.progTestRun(c.prog, c.frame, { repeat, dataSizeOut: 2048 }));
+      else ({ ns, retval } = wrap.run(c.mode, c.prog, c.frame, repeat, c.mode === 'newflow' ? { sportOff: 34, saddrOff: 28 } : undefined));
+      if (retval !== c.expect) {
+        const k = directors.map((h) => Object.entries(h.counters()).filter(([, v]) => v > 0n).map(([x, v]) => `${x}=${v}`).join(' '));
+        throw new Error(`bench: ${c.name}: XDP action ${retval}, expected ${c.expect} (round ${r}); counters: ${k.join(' | ')}`);
       }
-      samples.get(c.name)!.push(m);
+      raw.get(c.name)!.push(ns);
     }
   }
-  const probe = median(samples.get('single-run XDP_DROP (overhead probe)')!);
-  const overhead = Math.max(0, probe - median(samples.get('floor: XDP_DROP')!));
-  const results: CaseResult[] = cases.filter((c) => c.mode !== 'each' || !c.name.startsWith('single-run')).map((c) => {
-    const s = samples.get(c.name)!.map((x) => (c.mode === 'repeat' ? x : x - overhead));
-    return { name: c.name, floor: c.floor, target: c.target, medianNs: median(s), minNs: Math.min(...s), maxNs: Math.max(...s) };
+  // Per round: subtract the wrapper's own cost (wrapped drop - drop) from wrapped cases.
+  const drop = raw.get('floor: XDP_DROP')!;
+  const over = { restore: raw.get('wrapper (restore) + XDP_DROP')!, newflow: raw.get('wrapper (new flow) + XDP_DROP')! };
+  const net = (c: Case) => raw.get(c.name)!.map((x, i) => (c.mode === 'repeat' ? x : x - Math.max(0, over[c.mode][i]! - drop[i]!)));
+  const nets = new Map(cases.map((c) => [c.name, net(c)]));
+  const results: CaseResult[] = cases.filter((c) => !c.name.startsWith('wrapper')).map((c) => {
+    const s = summarize(nets.get(c.name)!);
+    const out: CaseResult = { name: c.name, object: c.object, floor: c.floor, target: c.target, medianNs: s.median, minNs: s.min, maxNs: s.max };
+    if (c.floor) {
+      const fl = nets.get(c.floor)!;
+      const ratios = nets.get(c.name)!.map((x, i) => x / fl[i]!);
+      out.ratio = median(ratios);
+      out.ratioMin = Math.min(...ratios);
+      out.ratioMax = Math.max(...ratios);
+    }
+    return out;
   });
-  for (const r of results) {
-    if (!r.floor) continue;
-    r.ratio = r.medianNs / results.find((x) => x.name === r.floor)!.medianNs;
+  for (const h of directors) {
+    const k = h.counters();
+    if (k.ICMP_ERR_FWD === 0n || k.FWD_TUN === 0n || k.FWD_DR === 0n || k.CONN_NEW === 0n) throw new Error('bench: a case was not forwarded as intended');
+    h.close();
   }
-  const forwarded = h.counters();
-  h.close();
+  wrap.close();
   floors.close();
-  if (forwarded.ICMP_ERR_FWD === 0n) throw new Error('bench: the ICMP case was not forwarded');
-  if (forwarded.FWD_TUN === 0n || forwarded.FWD_DR === 0n) throw new Error('bench: DR / Tun cases were not forwarded');
   return results;
 }

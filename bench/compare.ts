@@ -1,0 +1,19 @@
+/**
+ * Compares director objects in one run (interleaved rounds): `node dist/bench/compare.js
+ * before=/path/a.o after=bpf/lvs_director.o [--rounds N]`; `path:nofilter` leaves the VIP filter off. Used to measure each optimization.
+ */
+import { runDataplaneBench } from './dataplane.js';
+
+const args = process.argv.slice(2);
+const ri = args.indexOf('--rounds');
+const rounds = ri >= 0 ? Number(args[ri + 1]) : 11;
+const objects = args.filter((a, i) => a.includes('=') && i !== ri + 1).map((a) => {
+  const [label, spec] = a.split('=');
+  const [path, opt] = spec!.split(':');
+  return { label: label!, path: path!, vipFilter: opt !== 'nofilter' };
+});
+const res = await runDataplaneBench({ rounds, perRound: 5000, objects });
+const f = (x: number) => x.toFixed(1);
+for (const r of res) {
+  console.log(`${r.name.padEnd(72)} ${f(r.medianNs).padStart(7)} [${f(r.minNs)}-${f(r.maxNs)}]${r.ratio ? `  ${r.ratio.toFixed(2)}x [${r.ratioMin!.toFixed(2)}-${r.ratioMax!.toFixed(2)}]` : ''}`);
+}

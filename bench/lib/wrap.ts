@@ -1,0 +1,41 @@
+/**
+ * Repeat-loop wrappers (bench/bpf/wrap.bpf.c): restore the original frame before every run (and
+ * optionally make it a new flow), then tail-call the program under test. Their cost is measured
+ * in front of XDP_DROP in the same run and subtracted by the caller.
+ */
+import { fileURLToPath } from 'node:url';
+import { native as rawNative } from '../../src/native/index.js';
+import { u32 } from './director.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const native: any = rawNative();
+export const WRAP_RESTORE = 96;
+const OBJ = fileURLToPath(new URL('../../../bench/bpf/wrap.o', import.meta.url));
+
+export class Wrapper {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private constructor(private readonly obj: any) {}
+
+  static async load(): Promise<Wrapper> {
+    const o = new (native.BpfObject)();
+    o.open(OBJ);
+    await o.load();
+    return new Wrapper(o);
+  }
+
+  /** Runs `target` on `frame` `repeat` times through the wrapper; kernel ns per run. */
+  run(kind: 'restore' | 'newflow', target: number, frame: Buffer, repeat: number, flow?: { sportOff: number; saddrOff: number }): { ns: number; retval: number } {
+    if (frame.length < WRAP_RESTORE) throw new RangeError(`wrapped frames must be at least ${WRAP_RESTORE} bytes`);
+    const st = Buffer.alloc(8 + WRAP_RESTORE);
+    st.writeUInt32LE(frame.length, 0);
+    st.writeUInt16LE(flow?.sportOff ?? 0, 4);
+    st.writeUInt16LE(flow?.saddrOff ?? 0, 6);
+    frame.copy(st, 8, 0, WRAP_RESTORE);
+    native.mapUpdate(this.obj.mapFd('wrap_state'), u32(0), st, 0);
+    native.mapUpdate(this.obj.mapFd('wrap_target'), u32(0), u32(target), 0);
+    const r = native.progTestRun(this.obj.progFd(kind === 'restore' ? 'wrap_restore' : 'wrap_newflow'), frame, { repeat, dataSizeOut: frame.length + 256 });
+    return { ns: r.duration, retval: r.retval };
+  }
+
+  close(): void { this.obj.close(); }
+}
