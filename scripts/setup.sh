@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 ethtool
-  tcpdump curl nginx-light python3 make g++ pkg-config chromium)
+  tcpdump curl nginx-light python3 make g++ pkg-config chromium iputils-ping)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

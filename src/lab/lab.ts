@@ -73,6 +73,11 @@ function u(n: number): string {
   return String(n);
 }
 
+/** Shell lines setting net.* sysctls of the namespace the script runs in (no procps needed). */
+function sysctl(values: Record<string, number>): string[] {
+  return Object.entries(values).map(([k, v]) => `echo ${v} > /proc/sys/net/${k.replace(/\./g, '/')}`);
+}
+
 /** `ip` in the host namespace, synchronously; never throws. */
 function ipSync(args: string[]): string {
   try {
@@ -280,9 +285,8 @@ export class Lab {
     for (const ns of this.namespaces) await check('ip', ['netns', 'add', ns]);
     // Before any interface exists: no DAD, no router solicitations; the switch has no IPv6 at all.
     await Promise.all(this.namespaces.map((ns) => shIn(ns, [
-      'sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0',
-      'sysctl -qw net.ipv6.conf.default.router_solicitations=0 net.ipv6.conf.default.accept_ra=0',
-      ...(ns === this.net ? ['sysctl -qw net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.all.disable_ipv6=1'] : []),
+      ...sysctl({ 'ipv6.conf.all.accept_dad': 0, 'ipv6.conf.default.accept_dad': 0, 'ipv6.conf.default.router_solicitations': 0, 'ipv6.conf.default.accept_ra': 0 }),
+      ...(ns === this.net ? sysctl({ 'ipv6.conf.default.disable_ipv6': 1, 'ipv6.conf.all.disable_ipv6': 1 }) : []),
       'ip link set lo up',
     ].join('\n'))));
     const remote = this.realservers.some((r) => r.remote);
@@ -344,10 +348,10 @@ export class Lab {
         `ip addr add ${NET.remote4}.1/24 dev eth1`,
         `ip -6 addr add ${NET.remote6}:1/64 dev eth1 nodad`,
         ...up('eth1'),
-        'sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1',
+        ...sysctl({ 'ipv4.ip_forward': 1, 'ipv6.conf.all.forwarding': 1 }),
         // Answers from a Tun realserver come from the VIP, which lives on the LAN side.
-        'sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.eth1.rp_filter=0',
-        'sysctl -qw net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0',
+        ...sysctl({ 'ipv4.conf.all.rp_filter': 0, 'ipv4.conf.default.rp_filter': 0, 'ipv4.conf.eth0.rp_filter': 0, 'ipv4.conf.eth1.rp_filter': 0 }),
+        ...sysctl({ 'ipv4.conf.all.send_redirects': 0, 'ipv4.conf.eth0.send_redirects': 0 }),
       ].join('\n')));
     }
     await Promise.all(jobs);
