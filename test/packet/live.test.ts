@@ -93,9 +93,13 @@ function addReal(last: number, weight = 1): void {
 before(() => {
   rmSync(PIN, { recursive: true, force: true });
   sh('ip', 'netns', 'add', NS);
-  sh('ip', '-n', NS, 'link', 'add', 'lvsc0', 'type', 'veth', 'peer', 'name', 'lvsc1');
+  sh('ip', 'netns', 'add', `${NS}r`);
+  sh('ip', '-n', NS, 'link', 'add', 'lvsc0', 'type', 'veth', 'peer', 'name', 'lvsc1', 'netns', `${NS}r`);
+  sh('ip', '-n', NS, 'addr', 'add', '10.77.0.1/24', 'dev', 'lvsc0');
   sh('ip', '-n', NS, 'link', 'set', 'lvsc0', 'up');
-  sh('ip', '-n', NS, 'link', 'set', 'lvsc1', 'up');
+  sh('ip', '-n', `${NS}r`, 'addr', 'add', '10.77.0.60/24', 'dev', 'lvsc1');
+  sh('ip', '-n', `${NS}r`, 'link', 'set', 'lvsc1', 'up');
+  sh('ip', '-n', NS, 'route', 'add', '10.88.0.0/24', 'via', '10.77.0.60');
   ok(['attach', 'lvsc0', '--preset', 'small', '--max-services', '8']);
   prog = openPinned(`${PIN}/prog_lvs_director`);
 });
@@ -107,6 +111,7 @@ function cleanup(): void {
   if (prog >= 0) closeFd(prog);
   cli(['detach']);
   spawnSync('ip', ['netns', 'del', NS]);
+  spawnSync('ip', ['netns', 'del', `${NS}r`]);
   rmSync(PIN, { recursive: true, force: true });
   rmSync(STATE, { recursive: true, force: true });
 }
@@ -290,4 +295,48 @@ test('state is root-only: pins 0700 dir, snapshot 0600', () => {
   assert.equal(st.attached, true);
   assert.deepEqual(st.interfaces.map((i) => i.name), ['lvsc0']);
   void serviceId;
+});
+
+test('MAC resolution: from the neighbour table (probed), clear errors naming each unresolvable realserver', () => {
+  const peerMac = spawnSync('ip', ['-n', `${NS}r`, '-j', 'link', 'show', 'lvsc1'], { encoding: 'utf8' }).stdout;
+  const want = (JSON.parse(peerMac) as { address: string }[])[0]!.address;
+  ok(['-A', '-t', '10.77.0.101:80', '-s', 'mh']);
+  ok(['-a', '-t', '10.77.0.101:80', '-r', '10.77.0.60', '-g']);
+  const r = testRun(prog, clientPacket('198.51.100.9', '10.77.0.101', { proto: 'tcp', sport: 999, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 });
+  assert.equal(r.retval, XDP.TX);
+  assert.equal([...r.data.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'), want);
+  const bad = cli(['-R'], '-a -t 10.77.0.101:80 -r 10.77.0.61 -g\n-a -t 10.77.0.101:80 -r 10.88.0.5 -g\n');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /cannot resolve the MAC address of 2 realservers/);
+  assert.match(bad.stderr, /realserver 10\.77\.0\.61 \(DR\): 10\.77\.0\.61 does not answer ARP\/ND on lvsc0/);
+  assert.match(bad.stderr, /realserver 10\.88\.0\.5 \(DR\): LVS-DR needs the realserver on a directly connected network, but 10\.88\.0\.5 is routed via 10\.77\.0\.60/);
+  // Tun goes through the next hop: the router's MAC.
+  ok(['-a', '-t', '10.77.0.101:80', '-r', '10.88.0.5', '-i']);
+  ok(['-D', '-t', '10.77.0.101:80']);
+});
+
+test('listings and stats follow the traffic', () => {
+  ok(['-Z']);
+  const before = JSON.parse(ok(['stats', '--json', '-i', '0'])) as { services: { id: string; packets: number }[] };
+  assert.equal(before.services.find((s) => s.id === `tcp ${SVC}`)!.packets, 0);
+  const fs = flows(40);
+  for (const f of fs) {
+    send(f.client, f.sport, TCP.SYN);
+    send(f.client, f.sport, TCP.ACK);
+  }
+  const st = JSON.parse(ok(['stats', '--json', '-i', '0'])) as { services: { id: string; packets: number; conns: number; realservers: { packets: number; active: number }[] }[]; counters: Record<string, { value: number }> };
+  const svc = st.services.find((s) => s.id === `tcp ${SVC}`)!;
+  assert.equal(svc.packets, 80);
+  assert.equal(svc.conns, 40);
+  assert.equal(svc.realservers.reduce((n, r) => n + r.packets, 0), 80);
+  assert.ok(svc.realservers.reduce((n, r) => n + r.active, 0) >= 40);
+  assert.ok(st.counters.fwd_dr!.value >= 80);
+  const stats = ok(['-L', '-n', '--stats', '--exact']);
+  assert.match(stats, /^Prot LocalAddress:Port {15}Conns {3}InPkts  OutPkts  InBytes OutBytes$/m);
+  assert.match(stats, new RegExp(`^TCP  10\\.77\\.0\\.100:80 {21}40 {7}80 {8}0 +\\d+ {8}0$`, 'm'));
+  const conns = ok(['-L', '-n', '-c']);
+  assert.match(conns, /^IPVS connection entries\npro expire state {7}source {13}virtual {12}destination\n/);
+  for (const f of fs.slice(0, 5)) assert.match(conns, new RegExp(`TCP \\d\\d:\\d\\d  ESTABLISHED ${f.client.replace(/\./g, '\\.')}:${f.sport} +10\\.77\\.0\\.100:80 +10\\.77\\.0\\.\\d+:80`));
+  const rate = ok(['-L', '-n', '--rate']);
+  assert.match(rate, /^Prot LocalAddress:Port {17}CPS {4}InPPS {3}OutPPS {4}InBPS {3}OutBPS$/m);
 });
