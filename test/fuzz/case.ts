@@ -1,0 +1,140 @@
+/**
+ * A fuzz case: one director configuration (knobs, settings, services, tables, realservers,
+ * pre-existing connections / templates / fragment pins with their ages) and the frames sent to
+ * it in order. Plain JSON, so a failing case is saved as a fixture (test/fixtures/fuzz/) and
+ * replayed exactly, independently of the generator that made it.
+ */
+import { encode, CFG, SVC_KEY, SVC, REAL, CONN, PIN } from '../../src/abi/layout.js';
+import type { Knobs, StaticConfig, DynamicState, Service, Real, Settings } from '../model/types.js';
+import { emptyDynamic } from '../model/types.js';
+import { serviceKeyHex } from '../model/keys.js';
+
+export interface CaseService {
+  addr: string; // hex, 16 bytes
+  port: number;
+  proto: number;
+  family: number;
+  id: number;
+  tableSlot: number;
+  tableSize: number;
+  persistTimeout: number;
+  persistMask: string; // hex, 16 bytes
+  flags: number;
+  hashFields: number;
+}
+
+export interface CaseReal {
+  index: number;
+  addr: string; // hex, 16 bytes
+  mac: string; // hex, 6 bytes
+  smac: string;
+  family: number;
+  method: number;
+  flags: number;
+  gen: number;
+  ifindex: number;
+  svcId: number;
+}
+
+/** A pre-existing entry; its timestamp is `ageNs` before the moment it is installed (negative:
+ *  in the future). `state` only for connections. */
+export interface CaseEntry { key: string; real: number; gen: number; state?: number; ageNs: string }
+
+export interface CaseConfig {
+  knobs: Knobs;
+  settings: { tunSrc4: string; tunSrc6: string; seed: number; timeouts: number[]; tunMtu: number; tunTtl: number };
+  services: CaseService[];
+  tables: { slot: number; entries: number[] }[];
+  reals: CaseReal[];
+  txPorts: number[];
+  cursors: { id: number; value: number }[];
+  conns: CaseEntry[];
+  persist: CaseEntry[];
+  frags: CaseEntry[];
+}
+
+export interface FuzzCase {
+  /** How to regenerate it: generator seed and configuration number. */
+  origin?: { seed: number; config: number };
+  note?: string;
+  config: CaseConfig;
+  frames: string[]; // hex
+}
+
+const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
+
+export function settingsOf(c: CaseConfig): Settings {
+  const s = c.settings;
+  return { tunSrc4: hex(s.tunSrc4), tunSrc6: hex(s.tunSrc6), seed: s.seed >>> 0, timeouts: s.timeouts, tunMtu: s.tunMtu, tunTtl: s.tunTtl };
+}
+
+export function serviceOf(s: CaseService): Service {
+  return {
+    key: { addr: hex(s.addr), port: s.port, proto: s.proto, family: s.family },
+    id: s.id, tableSlot: s.tableSlot, tableSize: s.tableSize, persistTimeout: s.persistTimeout,
+    persistMask: hex(s.persistMask), flags: s.flags, hashFields: s.hashFields,
+  };
+}
+
+export function realOf(r: CaseReal): Real {
+  return {
+    addr: hex(r.addr), mac: hex(r.mac), smac: hex(r.smac), family: r.family, method: r.method,
+    flags: r.flags, gen: r.gen, ifindex: r.ifindex, svcId: r.svcId,
+  };
+}
+
+export function staticConfig(c: CaseConfig, limits: StaticConfig['limits']): StaticConfig {
+  const services = new Map<string, Service>();
+  for (const s of c.services) services.set(serviceKeyHex(serviceOf(s).key), serviceOf(s));
+  const tables = new Map<number, Uint32Array>();
+  for (const t of c.tables) if (t.slot < limits.tableSlots && t.entries.length) tables.set(t.slot, Uint32Array.from(t.entries));
+  const reals = new Map<number, Real>();
+  for (const r of c.reals) if (r.index < limits.reals) reals.set(r.index, realOf(r));
+  return { knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts) };
+}
+
+/** The model's state right after installing the entries at monotonic time `at`. */
+export function initialDynamic(c: CaseConfig, at: bigint, limits: StaticConfig['limits']): DynamicState {
+  const d = emptyDynamic();
+  const when = (e: CaseEntry) => BigInt.asUintN(64, at - BigInt(e.ageNs));
+  for (const e of c.conns) d.conns.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen, state: e.state ?? 0 });
+  for (const e of c.persist) d.persist.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen });
+  for (const e of c.frags) d.frags.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen });
+  for (const cur of c.cursors) if (cur.id < limits.services) d.cursors.set(cur.id, cur.value >>> 0);
+  return d;
+}
+
+// ---- ABI encodings for the kernel maps --------------------------------------------------------
+
+export function encodeSettings(c: CaseConfig): Buffer {
+  const s = settingsOf(c);
+  const t = Buffer.alloc(24);
+  s.timeouts.forEach((v, i) => t.writeUInt32LE(v >>> 0, i * 4));
+  return encode(CFG, { tun_src4: s.tunSrc4, tun_src6: s.tunSrc6, hash_seed: s.seed, timeout_s: t, tun_mtu: s.tunMtu, tun_ttl: s.tunTtl });
+}
+
+export function encodeServiceKey(s: CaseService): Buffer {
+  return encode(SVC_KEY, { addr: hex(s.addr), port: s.port, proto: s.proto, family: s.family });
+}
+
+export function encodeService(s: CaseService): Buffer {
+  return encode(SVC, {
+    id: s.id, table_slot: s.tableSlot, table_size: s.tableSize, persist_timeout: s.persistTimeout,
+    persist_mask: hex(s.persistMask), flags: s.flags, hash_fields: s.hashFields,
+  });
+}
+
+export function encodeReal(r: CaseReal): Buffer {
+  return encode(REAL, {
+    addr: hex(r.addr), mac: hex(r.mac), smac: hex(r.smac), family: r.family, method: r.method,
+    flags: r.flags, gen: r.gen, ifindex: r.ifindex, svc_id: r.svcId,
+  });
+}
+
+export function encodeConn(lastSeen: bigint, real: number, gen: number, state: number): Buffer {
+  return encode(CONN, { last_seen_ns: lastSeen, real, gen, state });
+}
+
+export function encodePin(lastSeen: bigint, real: number, gen: number): Buffer {
+  return encode(PIN, { last_seen_ns: lastSeen, real, gen });
+}

@@ -1,0 +1,315 @@
+/**
+ * Differential execution: every frame of a case goes through the real program
+ * (BPF_PROG_TEST_RUN) and through the reference model (test/model), and everything observable is
+ * compared: XDP action, output bytes (TX / REDIRECT; PASS must be untouched), counter deltas,
+ * per-service and per-realserver stats deltas, the connection / persistence / fragment maps and
+ * the rr cursors.
+ *
+ * Time: the model runs at both ends of the run's monotonic-clock window. If the two answers differ
+ * (a timeout boundary fell inside the window) the frame is "ambiguous" and the program must agree
+ * with one of them. Timestamps the model writes must fall inside the window; all others must be
+ * unchanged to the nanosecond. The model then continues from the kernel's timestamps.
+ */
+import { DirectorState, FUZZ_SIZES, type DynamicMap } from '../lib/director-state.js';
+import { COUNTERS } from '../../src/abi/generated.js';
+import { step } from '../model/step.js';
+import {
+  applyWrites, cloneDynamic, type DynamicState, type Knobs, type Outcome, type StaticConfig, type Conn, type Pin,
+  type Limits, type StatsDelta, XDP_ACTION,
+} from '../model/types.js';
+import {
+  type FuzzCase, staticConfig, initialDynamic, encodeSettings, encodeServiceKey, encodeService, encodeReal,
+  encodeConn, encodePin,
+} from './case.js';
+
+export const LIMITS: Limits = { services: FUZZ_SIZES.maxServices, reals: FUZZ_SIZES.maxReals, tableSlots: 2 * FUZZ_SIZES.maxServices };
+const COUNTER_INDEX = new Map(COUNTERS.map((c) => [c.name as string, c.index]));
+const ACTION_NAME = ['ABORTED', 'DROP', 'PASS', 'TX', 'REDIRECT'];
+
+export interface Mismatch {
+  frameIndex: number;
+  frame: string; // hex
+  problems: string[];
+  modelPath: string[];
+}
+
+export interface CaseResult {
+  frames: number; // frames run
+  compared: number;
+  ambiguous: number; // compared against either end of the clock window
+  /** Counter increments of the compared frames (which paths the case exercised). */
+  hits: Map<string, number>;
+  mismatch?: Mismatch;
+}
+
+function signature(o: Outcome, now: bigint): string {
+  return JSON.stringify({
+    a: o.action,
+    o: o.out ? o.out.toString('hex') : null,
+    c: [...o.counters].sort(),
+    s: [...o.svcStats],
+    r: [...o.realStats],
+    w: o.writes.map((w) => (w.map === 'cursor' ? w : { ...w, value: { ...w.value, lastSeen: w.value.lastSeen === now ? 'now' : String(w.value.lastSeen) } })),
+  });
+}
+
+function decodeConn(b: Buffer): Conn & { pad: string } {
+  return { lastSeen: b.readBigUInt64LE(0), real: b.readUInt32LE(8), gen: b.readUInt32LE(12), state: b[16]!, pad: b.toString('hex', 17, 24) };
+}
+
+function decodePin(b: Buffer): Pin {
+  return { lastSeen: b.readBigUInt64LE(0), real: b.readUInt32LE(8), gen: b.readUInt32LE(12) };
+}
+
+const showEntry = (v: Conn | Pin | undefined) => (v ? JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? String(x) : x)) : 'absent');
+
+export class Differential {
+  private directors = new Map<string, DirectorState>();
+  /** Allowed distance (ns) between a written timestamp and the run's clock window. */
+  slackNs = 0n;
+
+  /** Changes the model's copy of each case's configuration (tests use it to check that the
+   *  comparison notices a model that differs from the program). */
+  tweakModel?: (cfg: StaticConfig) => void;
+
+  /** objectPath: another build of lvs_director.o (default: the repository's bpf/). */
+  constructor(private readonly objectPath?: string) {}
+
+  async director(knobs: Knobs): Promise<DirectorState> {
+    const id = JSON.stringify(knobs);
+    let d = this.directors.get(id);
+    if (!d) {
+      d = await DirectorState.load(knobs, undefined, this.objectPath);
+      this.directors.set(id, d);
+    }
+    return d;
+  }
+
+  close(): void {
+    for (const d of this.directors.values()) d.close();
+    this.directors.clear();
+  }
+
+  private install(d: DirectorState, c: FuzzCase): { cfg: StaticConfig; dyn: DynamicState } {
+    const k = c.config;
+    for (const m of ['lvs_conns', 'lvs_persist', 'lvs_frags', 'lvs_services'] as const) d.clear(m);
+    d.resetCursors();
+    d.setCfg(encodeSettings(k));
+    d.setReals(new Map(k.reals.filter((r) => r.index < LIMITS.reals).map((r) => [r.index, encodeReal(r)])));
+    // Tables left from earlier cases stay where no service of this case looks (unobservable).
+    const present = new Set<number>();
+    for (const t of k.tables) {
+      if (t.slot < LIMITS.tableSlots && t.entries.length) {
+        d.setTable(t.slot, Uint32Array.from(t.entries));
+        present.add(t.slot);
+      }
+    }
+    for (const s of k.services) if (!present.has(s.tableSlot)) d.deleteTable(s.tableSlot);
+    for (const s of k.services) d.setService(encodeServiceKey(s), encodeService(s));
+    d.setTxPorts(k.txPorts);
+    for (const cur of k.cursors) if (cur.id < LIMITS.services) d.setCursor(cur.id, cur.value);
+    const at = process.hrtime.bigint();
+    const cfg = staticConfig(k, LIMITS);
+    this.tweakModel?.(cfg);
+    const dyn = initialDynamic(k, at, LIMITS);
+    for (const [key, v] of dyn.conns) d.put('lvs_conns', key, encodeConn(v.lastSeen, v.real, v.gen, v.state));
+    for (const [key, v] of dyn.persist) d.put('lvs_persist', key, encodePin(v.lastSeen, v.real, v.gen));
+    for (const [key, v] of dyn.frags) d.put('lvs_frags', key, encodePin(v.lastSeen, v.real, v.gen));
+    return { cfg, dyn };
+  }
+
+  /** Runs a case; stops at the first mismatch (the states have diverged from there on).
+   *  perFrame: read stats and rr cursors after every frame (else once, at the end of the case;
+   *  a difference there is then pinpointed by running the case again with perFrame). */
+  async runCase(c: FuzzCase, opts: { perFrame?: boolean } = {}): Promise<CaseResult> {
+    const d = await this.director(c.config.knobs);
+    const { cfg, dyn: initial } = this.install(d, c);
+    const perFrame = opts.perFrame ?? false;
+    const rotating = c.config.services.some((s) => s.flags & 4) || c.config.cursors.length > 0;
+    let dyn = initial;
+    let counters = d.counters();
+    const stats0 = { svc: d.stats('lvs_svc_stats'), real: d.stats('lvs_real_stats') };
+    let statsPrev = stats0;
+    const expectStats = { svc: new Map<number, StatsDelta>(), real: new Map<number, StatsDelta>() };
+    let cursors = rotating ? d.cursors() : [];
+    const result: CaseResult = { frames: 0, compared: 0, ambiguous: 0, hits: new Map() };
+    const fail = (i: number, problems: string[], path: string[]): CaseResult => {
+      result.mismatch = { frameIndex: i, frame: i >= 0 ? c.frames[i]! : '', problems, modelPath: path };
+      return result;
+    };
+
+    for (let i = 0; i < c.frames.length; i++) {
+      const frame = Buffer.from(c.frames[i]!, 'hex');
+      const run = d.run(frame);
+      result.frames++;
+      const oLo = step(cfg, dyn, frame, run.lo);
+      const oHi = step(cfg, dyn, frame, run.hi);
+      const ambiguous = signature(oLo, run.lo) !== signature(oHi, run.hi);
+      const counters2 = d.counters();
+      const dumps = {
+        lvs_conns: d.dump('lvs_conns'), lvs_persist: d.dump('lvs_persist'), lvs_frags: d.dump('lvs_frags'),
+      } satisfies Record<DynamicMap, Map<string, Buffer>>;
+      const writesCursor = (o: Outcome) => o.writes.some((w) => w.map === 'cursor');
+      const readCursors = rotating && (perFrame || writesCursor(oLo) || writesCursor(oHi));
+      const cursors2 = readCursors ? d.cursors() : cursors;
+      const stats2 = perFrame ? { svc: d.stats('lvs_svc_stats'), real: d.stats('lvs_real_stats') } : statsPrev;
+
+      // The kernel read its clock somewhere in [lo, hi]: it must agree with the model at one end.
+      const check = (o: Outcome): string[] => {
+        const problems: string[] = [];
+        if (run.action !== o.action) problems.push(`action: model ${ACTION_NAME[o.action]}, program ${ACTION_NAME[run.action] ?? run.action}`);
+        if (o.out && run.action === o.action && !run.out.equals(o.out)) {
+          problems.push(`output bytes differ (first at ${firstDiff(run.out, o.out)}):\n    model   ${o.out.toString('hex')}\n    program ${run.out.toString('hex')}`);
+        }
+        const want = new Array<number>(COUNTERS.length).fill(0);
+        for (const n of o.counters) want[COUNTER_INDEX.get(n)!]! += 1;
+        for (const cdef of COUNTERS) {
+          const got = counters2[cdef.index]! - counters[cdef.index]!;
+          if (got !== want[cdef.index]) problems.push(`counter ${cdef.name}: model +${want[cdef.index]}, program +${got}`);
+        }
+        if (perFrame) {
+          compareStats('svc_stats', o.svcStats, statsPrev.svc, stats2.svc, problems);
+          compareStats('real_stats', o.realStats, statsPrev.real, stats2.real, problems);
+        }
+        this.compareMaps(o, dyn, dumps, run, problems);
+        if (readCursors) compareCursors(o, dyn, cursors, cursors2, problems, d.cpus);
+        return problems;
+      };
+      let chosen = oLo;
+      let problems = check(oLo);
+      if (problems.length && ambiguous && check(oHi).length === 0) {
+        chosen = oHi;
+        problems = [];
+      }
+      if (problems.length) return fail(i, problems, oLo.path);
+      if (ambiguous) result.ambiguous++;
+      result.compared++;
+      for (const n of chosen.counters) bump(result.hits, n);
+      bump(result.hits, `action ${ACTION_NAME[chosen.action]}`);
+      addStats(expectStats.svc, chosen.svcStats);
+      addStats(expectStats.real, chosen.realStats);
+
+      // The model continues from the kernel's state (same contents, the kernel's timestamps).
+      dyn = stateFromKernel(dumps, chosen, dyn);
+      if (readCursors) {
+        // The CPU that ran the frame advanced its cursor; put every CPU at the model's value so
+        // the next frame starts from it whichever CPU runs it.
+        for (const [id, v] of dyn.cursors) {
+          const row = cursors2[id];
+          if (row && row.some((x) => x !== v)) d.setCursor(id, v);
+        }
+        cursors = d.cursors();
+      }
+      counters = counters2;
+      statsPrev = stats2;
+    }
+
+    if (!perFrame) {
+      // Stats over the whole case, and every CPU's rr cursor where the model left it.
+      const problems: string[] = [];
+      compareStats('svc_stats (whole case)', expectStats.svc, stats0.svc, d.stats('lvs_svc_stats'), problems);
+      compareStats('real_stats (whole case)', expectStats.real, stats0.real, d.stats('lvs_real_stats'), problems);
+      if (rotating) {
+        d.cursors().forEach((row, id) => {
+          const want = dyn.cursors.get(id) ?? 0;
+          if (row.some((x) => x !== want)) problems.push(`rr cursor ${id} after the case: model ${want}, program ${row.join('/')}`);
+        });
+      }
+      if (problems.length) return fail(-1, problems, []);
+    }
+    return result;
+  }
+
+  /** Connection, persistence and fragment maps after a frame: what the model had plus what it
+   *  wrote; timestamps it wrote inside the run's window, all others unchanged. */
+  private compareMaps(o: Outcome, dyn: DynamicState, dumps: Record<DynamicMap, Map<string, Buffer>>, run: { lo: bigint; hi: bigint }, problems: string[]): void {
+    const expected = cloneDynamic(dyn);
+    applyWrites(expected, o.writes);
+    for (const m of ['lvs_conns', 'lvs_persist', 'lvs_frags'] as const) {
+      const short = m === 'lvs_conns' ? 'conns' : m === 'lvs_persist' ? 'persist' : 'frags';
+      const model: Map<string, Conn | Pin> = expected[short];
+      const written = new Set(o.writes.filter((w) => w.map === short).map((w) => (w as { key: string }).key));
+      for (const key of new Set([...model.keys(), ...dumps[m].keys()])) {
+        const raw = dumps[m].get(key);
+        const got = raw ? (m === 'lvs_conns' ? decodeConn(raw) : decodePin(raw)) : undefined;
+        const exp = model.get(key);
+        if (!got || !exp) {
+          problems.push(`${m} ${key}: model ${showEntry(exp)}, program ${showEntry(got)}`);
+          continue;
+        }
+        const fresh = written.has(key);
+        const timeOk = fresh ? got.lastSeen + this.slackNs >= run.lo && got.lastSeen <= run.hi + this.slackNs : got.lastSeen === exp.lastSeen;
+        const sameRest = got.real === exp.real && got.gen === exp.gen &&
+          (m !== 'lvs_conns' || ((got as Conn).state === (exp as Conn).state && (got as unknown as { pad: string }).pad === '00000000000000'));
+        if (!timeOk || !sameRest) {
+          problems.push(`${m} ${key}: model ${showEntry(exp)}${fresh ? ' (written now)' : ''}, program ${showEntry(got)}; window ${run.lo}..${run.hi}`);
+        }
+      }
+    }
+  }
+}
+
+function bump(m: Map<string, number>, k: string): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+function addStats(into: Map<number, StatsDelta>, from: Map<number, StatsDelta>): void {
+  for (const [i, v] of from) {
+    const s = into.get(i) ?? { packets: 0, bytes: 0, conns: 0 };
+    s.packets += v.packets;
+    s.bytes += v.bytes;
+    s.conns += v.conns;
+    into.set(i, s);
+  }
+}
+
+function firstDiff(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
+
+function compareStats(name: string, model: Map<number, { packets: number; bytes: number; conns: number }>,
+  before: { packets: number; bytes: number; conns: number }[], after: { packets: number; bytes: number; conns: number }[], problems: string[]): void {
+  for (let i = 0; i < after.length; i++) {
+    const a = after[i]!, b = before[i]!;
+    const got = { packets: a.packets - b.packets, bytes: a.bytes - b.bytes, conns: a.conns - b.conns };
+    const want = model.get(i) ?? { packets: 0, bytes: 0, conns: 0 };
+    if (got.packets !== want.packets || got.bytes !== want.bytes || got.conns !== want.conns) {
+      problems.push(`${name}[${i}]: model ${JSON.stringify(want)}, program ${JSON.stringify(got)}`);
+    }
+  }
+}
+
+/** Before a frame every CPU holds the model's cursor; after it, the CPU that ran the frame holds
+ *  the model's new value and the others the old one. */
+function compareCursors(o: Outcome, dyn: DynamicState, before: number[][], after: number[][], problems: string[], cpus: number): void {
+  const writes = new Map<number, number>();
+  for (const w of o.writes) if (w.map === 'cursor') writes.set(w.id, w.value);
+  for (let id = 0; id < after.length; id++) {
+    const row = after[id];
+    if (!row) continue;
+    const old = dyn.cursors.get(id) ?? 0;
+    const prev = before[id] ?? new Array<number>(cpus).fill(old);
+    const w = writes.get(id);
+    const changed = row.filter((x, c) => x !== prev[c]!).length;
+    if (w === undefined) {
+      if (changed) problems.push(`rr cursor ${id}: model unchanged (${old}), program ${row.join('/')}`);
+    } else if (w === old) {
+      if (changed) problems.push(`rr cursor ${id}: model ${w} (same), program ${row.join('/')}`);
+    } else if (changed !== 1 || !row.includes(w)) {
+      problems.push(`rr cursor ${id}: model ${old} -> ${w}, program ${prev.join('/')} -> ${row.join('/')}`);
+    }
+  }
+}
+
+function stateFromKernel(dumps: Record<DynamicMap, Map<string, Buffer>>, o: Outcome, prev: DynamicState): DynamicState {
+  const d: DynamicState = { conns: new Map(), persist: new Map(), frags: new Map(), cursors: new Map(prev.cursors) };
+  for (const [k, v] of dumps.lvs_conns) { const c = decodeConn(v); d.conns.set(k, { lastSeen: c.lastSeen, real: c.real, gen: c.gen, state: c.state }); }
+  for (const [k, v] of dumps.lvs_persist) d.persist.set(k, decodePin(v));
+  for (const [k, v] of dumps.lvs_frags) d.frags.set(k, decodePin(v));
+  for (const w of o.writes) if (w.map === 'cursor') d.cursors.set(w.id, w.value); // checked against the kernel's
+  return d;
+}
+
+export { XDP_ACTION };

@@ -1,0 +1,347 @@
+/**
+ * The reference model of the data plane's decision for one frame:
+ *   (frame, configuration, state, time) -> (XDP action, output bytes, counters, stats, map writes)
+ * written from the README's "Data plane" sections (packet path, fragments, knobs, counters).
+ * It reads `state` and never changes it: the caller applies `outcome.writes` (./types.ts).
+ *
+ * Time is bpf_ktime_get_ns(): every age is a u64 difference, so a timestamp in the future reads
+ * as very old.
+ */
+import { ABI } from '../../src/abi/generated.js';
+import { flowHash } from '../../src/dataplane/flowhash.js';
+import { parseFrame, type Packet } from './parse.js';
+import { buildDr, buildTooBig, buildTun, tunnelOuterLen } from './emit.js';
+import { flowKeyHex, fragKeyHex, persistKeyHex, serviceKeyHex, type FlowTuple } from './keys.js';
+import {
+  XDP_ACTION, PROTO, type CounterName, type DynamicState, type Outcome, type Real, type Service,
+  type StaticConfig, type StatsDelta, type Write,
+} from './types.js';
+
+const NS = 1_000_000_000n;
+export const CONN_REFRESH_NS = NS; // a connection's timestamp is rewritten at most once a second
+export const FRAG_TIMEOUT_NS = 30n * NS;
+const TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_ACK = 0x10;
+const CS = { NONE: 0, SYN_RECV: 1, ESTABLISHED: 2, FIN_WAIT: 3, CLOSE: 4, UDP: 5, MAX: 6 } as const;
+const MIN_IPV4_MTU = 68;
+
+const ZERO_REAL: Real = {
+  addr: new Uint8Array(16), mac: new Uint8Array(6), smac: new Uint8Array(6), family: 0, method: 0,
+  flags: 0, gen: 0, ifindex: 0, svcId: 0,
+};
+
+export function age(now: bigint, then: bigint): bigint {
+  return BigInt.asUintN(64, now - then);
+}
+
+/** TCP state from the client's packets (README step 4). */
+export function tcpNextState(state: number, flags: number): number {
+  if (flags & TCP_RST) return CS.CLOSE;
+  if (flags & TCP_FIN) return CS.FIN_WAIT;
+  if (flags & TCP_SYN) return state === CS.NONE ? CS.SYN_RECV : state;
+  return state === CS.NONE || state === CS.SYN_RECV ? CS.ESTABLISHED : state;
+}
+
+type Decision = { forward: number } | { action: number };
+
+/** One packet's bookkeeping: counters, stats and map writes, in the order they happen. */
+class Trace {
+  counters: CounterName[] = [];
+  writes: Write[] = [];
+  svcStats = new Map<number, StatsDelta>();
+  realStats = new Map<number, StatsDelta>();
+  path: string[] = [];
+
+  constructor(private readonly cfg: StaticConfig) {}
+
+  count(c: CounterName): void { this.counters.push(c); }
+  note(s: string): void { this.path.push(s); }
+  write(w: Write): void { this.writes.push(w); }
+
+  account(svcId: number, real: number, bytes: number, newConn: boolean): void {
+    const add = (m: Map<number, StatsDelta>, i: number) => {
+      const s = m.get(i) ?? { packets: 0, bytes: 0, conns: 0 };
+      s.packets += 1;
+      s.bytes += bytes;
+      if (newConn) s.conns += 1;
+      m.set(i, s);
+    };
+    if (svcId < this.cfg.limits.services) add(this.svcStats, svcId);
+    if (real < this.cfg.limits.reals) add(this.realStats, real);
+  }
+
+  pass(reason: CounterName): Decision { this.count(reason); return { action: XDP_ACTION.PASS }; }
+  drop(reason: CounterName): Decision { this.count(reason); return { action: XDP_ACTION.DROP }; }
+}
+
+class Director {
+  constructor(
+    private readonly cfg: StaticConfig,
+    private readonly state: DynamicState,
+    private readonly now: bigint,
+    private readonly t: Trace,
+  ) {}
+
+  /** The realserver slot at idx, as a lookup sees it (undefined past the array's end). */
+  slot(idx: number): Real | undefined {
+    if (idx >= this.cfg.limits.reals) return undefined;
+    return this.cfg.reals.get(idx) ?? ZERO_REAL;
+  }
+
+  /** A realserver that state (connection, template, fragment pin) may still point at: in use and
+   *  the same assignment of the slot (a deleted or reused slot keeps none of its old flows). */
+  stillServing(idx: number, gen: number): Real | undefined {
+    const r = this.slot(idx);
+    return r && (r.flags & ABI.LVS_REAL_F_ACTIVE) && r.gen === gen ? r : undefined;
+  }
+
+  service(f: FlowTuple): Service | undefined {
+    const k = { addr: f.daddr, proto: f.proto, family: f.family };
+    return this.cfg.services.get(serviceKeyHex({ ...k, port: f.dport })) ?? this.cfg.services.get(serviceKeyHex({ ...k, port: 0 }));
+  }
+
+  /** The service's lookup table at the flow's hash (or the rr cursor): a realserver index, or the
+   *  drop reason. */
+  fromTable(svc: Service, f: FlowTuple): number | CounterName {
+    if (svc.tableSize === 0) return 'DROP_NO_REAL';
+    let pos: number;
+    if (svc.flags & ABI.LVS_SVC_F_ROTATE) {
+      if (svc.id >= this.cfg.limits.services) return 'DROP_NO_TABLE';
+      const cursor = this.state.cursors.get(svc.id) ?? 0;
+      pos = cursor >= svc.tableSize ? 0 : cursor;
+      this.t.write({ map: 'cursor', id: svc.id, value: pos + 1 });
+      this.t.note(`rr cursor ${cursor} -> slot ${pos}`);
+    } else {
+      pos = flowHash(f, svc.hashFields, this.cfg.settings.seed) % svc.tableSize;
+      this.t.note(`hash slot ${pos}/${svc.tableSize}`);
+    }
+    const table = svc.tableSlot < this.cfg.limits.tableSlots ? this.cfg.tables.get(svc.tableSlot) : undefined;
+    if (!table || pos >= table.length) return 'DROP_NO_TABLE';
+    const real = table[pos]!;
+    return real === ABI.LVS_REAL_NONE ? 'DROP_NO_REAL' : real;
+  }
+
+  /** A new connection: the client's persistence template first (persistent services), else the
+   *  table; a new template records the table's choice. */
+  forNewConnection(svc: Service, p: Packet, f: FlowTuple): number | CounterName {
+    if (!(svc.flags & ABI.LVS_SVC_F_PERSIST)) return this.fromTable(svc, f);
+    const key = persistKeyHex(p.saddr, svc.persistMask, svc.id, p.family);
+    const tpl = this.state.persist.get(key);
+    if (tpl && age(this.now, tpl.lastSeen) <= BigInt(svc.persistTimeout) * NS) {
+      const r = this.stillServing(tpl.real, tpl.gen);
+      if (r && !(r.flags & ABI.LVS_REAL_F_QUIESCED)) {
+        this.t.write({ map: 'persist', key, value: { lastSeen: this.now, real: tpl.real, gen: tpl.gen } });
+        this.t.count('PERSIST_HIT');
+        return tpl.real;
+      }
+    }
+    const pick = this.fromTable(svc, f);
+    if (typeof pick !== 'number') return pick;
+    const r = this.slot(pick);
+    if (!r) return pick; // past the array: the caller drops it
+    this.t.write({ map: 'persist', key, value: { lastSeen: this.now, real: pick, gen: r.gen } });
+    this.t.count('PERSIST_NEW');
+    return pick;
+  }
+
+  /** Step 2-4 for TCP/UDP (whole packets and first fragments). */
+  flow(p: Packet): Decision {
+    const f: FlowTuple = { saddr: p.saddr, daddr: p.daddr, sport: p.sport, dport: p.dport, proto: p.proto, family: p.family };
+    const svc = this.service(f);
+    if (!svc) return this.t.pass('PASS_NOT_VIP');
+    this.t.note(`service id ${svc.id}`);
+    const tcp = p.proto === PROTO.TCP;
+    let real: number | undefined;
+    let scheduled = false;
+
+    if (svc.flags & ABI.LVS_SVC_F_OPS) {
+      const pick = this.fromTable(svc, f);
+      if (typeof pick !== 'number') return this.t.drop(pick);
+      this.t.count('OPS_SCHEDULED');
+      real = pick;
+      scheduled = true;
+    } else {
+      const key = flowKeyHex(f);
+      const c = this.state.conns.get(key);
+      if (c) {
+        const timeout = c.state < CS.MAX ? BigInt(this.cfg.settings.timeouts[c.state] ?? 0) * NS : 0n;
+        const idle = age(this.now, c.lastSeen);
+        if (!this.stillServing(c.real, c.gen)) {
+          this.t.count('CONN_REAL_GONE');
+        } else if (tcp && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (c.state === CS.FIN_WAIT || c.state === CS.CLOSE)) {
+          this.t.count('CONN_REUSED');
+        } else if (timeout !== 0n && idle > timeout) {
+          this.t.count('CONN_EXPIRED');
+        } else {
+          const next = tcp ? tcpNextState(c.state, p.tcpFlags) : CS.UDP;
+          const refresh = next !== c.state || idle > CONN_REFRESH_NS;
+          if (refresh) {
+            this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: c.real, gen: c.gen, state: next } });
+            if (svc.flags & ABI.LVS_SVC_F_PERSIST) {
+              // a used connection keeps its client's template alive
+              const pkey = persistKeyHex(p.saddr, svc.persistMask, svc.id, p.family);
+              const tpl = this.state.persist.get(pkey);
+              if (tpl) this.t.write({ map: 'persist', key: pkey, value: { ...tpl, lastSeen: this.now } });
+            }
+          }
+          this.t.count('CONN_HIT');
+          this.t.note(`conn hit state ${c.state}->${next}`);
+          real = c.real;
+        }
+      }
+      if (real === undefined) {
+        const pick = this.forNewConnection(svc, p, f);
+        if (typeof pick !== 'number') return this.t.drop(pick);
+        const r = this.slot(pick);
+        if (!r) return this.t.drop('DROP_BAD_REAL');
+        const state = tcp ? tcpNextState(CS.NONE, p.tcpFlags) : CS.UDP;
+        this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: pick, gen: r.gen, state } });
+        this.t.count('CONN_NEW');
+        real = pick;
+        scheduled = true;
+      }
+    }
+
+    const r = this.slot(real);
+    if (!r || !(r.flags & ABI.LVS_REAL_F_ACTIVE)) return this.t.drop('DROP_BAD_REAL');
+    if (this.cfg.knobs.frag && p.frag === 'first') {
+      this.t.write({ map: 'frags', key: fragKeyHex(p.saddr, p.daddr, p.fragId, p.proto, p.family), value: { lastSeen: this.now, real, gen: r.gen } });
+      this.t.count('FRAG_FIRST');
+    }
+    this.t.account(svc.id, real, p.l3Len, scheduled);
+    return { forward: real };
+  }
+
+  /** Fragments: a non-first fragment follows its first fragment's realserver. */
+  laterFragment(p: Packet): Decision {
+    if (!this.cfg.knobs.frag) return this.t.pass('PASS_FRAG_NO_STATE');
+    const pin = this.state.frags.get(fragKeyHex(p.saddr, p.daddr, p.fragId, p.proto, p.family));
+    if (!pin || age(this.now, pin.lastSeen) > FRAG_TIMEOUT_NS) return this.t.pass('PASS_FRAG_NO_STATE');
+    const r = this.stillServing(pin.real, pin.gen);
+    if (!r) return this.t.drop('DROP_BAD_REAL');
+    this.t.count('FRAG_FOLLOW');
+    this.t.account(r.svcId, pin.real, p.l3Len, false);
+    return { forward: pin.real };
+  }
+
+  /** Step 6: an ICMP error quoting VIP:port -> client:port goes where the client's flow goes. */
+  icmpError(frame: Uint8Array, p: Packet): Decision {
+    const q = quotedFlow(frame, p);
+    if (!q) return this.t.pass('PASS_NOT_VIP');
+    const svc = this.service(q);
+    if (!svc) return this.t.pass('PASS_NOT_VIP');
+    let real: number;
+    const c = this.state.conns.get(flowKeyHex(q));
+    if (c && this.stillServing(c.real, c.gen)) {
+      real = c.real;
+      this.t.note('icmp: conn');
+    } else {
+      const pick = this.fromTable(svc, q);
+      if (typeof pick !== 'number') return this.t.drop(pick);
+      real = pick;
+    }
+    const r = this.slot(real);
+    if (!r || !(r.flags & ABI.LVS_REAL_F_ACTIVE)) return this.t.drop('DROP_BAD_REAL');
+    this.t.count('ICMP_ERR_FWD');
+    this.t.account(svc.id, real, p.l3Len, false);
+    return { forward: real };
+  }
+}
+
+export function isIcmpError(p: Packet): boolean {
+  if (p.family === 4) return p.proto === PROTO.ICMP && [3, 11, 12].includes(p.icmpType);
+  return p.proto === PROTO.ICMPV6 && p.icmpType >= 1 && p.icmpType <= 4;
+}
+
+/** The client's flow an ICMP error is about: the quoted header (same family as the error) read
+ *  backwards. Undefined when the quote is not TCP/UDP, is cut short, or is not addressed from the
+ *  address the error is sent to (errors about a VIP's packets are addressed to that VIP). */
+export function quotedFlow(frame: Uint8Array, p: Packet): FlowTuple | undefined {
+  const at = p.l4Off + 8;
+  let proto: number, src: Uint8Array, dst: Uint8Array, portsAt: number;
+  if (p.family === 4) {
+    if (at + 20 > frame.length) return undefined;
+    const ihl = frame[at]! & 0xf;
+    if (frame[at]! >> 4 !== 4 || ihl < 5) return undefined;
+    proto = frame[at + 9]!;
+    src = new Uint8Array(16); src.set(frame.subarray(at + 12, at + 16));
+    dst = new Uint8Array(16); dst.set(frame.subarray(at + 16, at + 20));
+    portsAt = at + ihl * 4;
+  } else {
+    if (at + 40 > frame.length) return undefined;
+    proto = frame[at + 6]!;
+    src = Uint8Array.from(frame.subarray(at + 8, at + 24));
+    dst = Uint8Array.from(frame.subarray(at + 24, at + 40));
+    portsAt = at + 40;
+  }
+  if (proto !== PROTO.TCP && proto !== PROTO.UDP) return undefined;
+  if (portsAt + 4 > frame.length) return undefined;
+  if (!Buffer.from(src).equals(Buffer.from(p.daddr))) return undefined;
+  const qsport = (frame[portsAt]! << 8) | frame[portsAt + 1]!;
+  const qdport = (frame[portsAt + 2]! << 8) | frame[portsAt + 3]!;
+  return { saddr: dst, daddr: src, sport: qdport, dport: qsport, proto, family: p.family };
+}
+
+/** Runs one frame through the model. `state` is read, never written. */
+export function step(cfg: StaticConfig, state: DynamicState, frame: Buffer, now: bigint): Outcome {
+  const t = new Trace(cfg);
+  const finish = (action: number, out: Buffer | null): Outcome => ({
+    action, out, counters: t.counters, svcStats: t.svcStats, realStats: t.realStats, writes: t.writes, path: t.path,
+  });
+  const parsed = parseFrame(frame, cfg.knobs.ipv6);
+  if (!parsed.ok) {
+    t.count(parsed.reason);
+    return finish(XDP_ACTION.PASS, frame);
+  }
+  const p = parsed.pkt;
+  t.note(`v${p.family} proto ${p.proto} ${p.frag}`);
+  const d = new Director(cfg, state, now, t);
+  let decision: Decision;
+  let aboutIcmpError = false;
+  if (p.frag === 'later') decision = d.laterFragment(p);
+  else if (p.proto === PROTO.TCP || p.proto === PROTO.UDP) decision = d.flow(p);
+  else if (cfg.knobs.icmp && isIcmpError(p)) {
+    aboutIcmpError = true;
+    decision = d.icmpError(frame, p);
+  } else decision = t.pass('PASS_NOT_VIP');
+
+  if ('action' in decision) return finish(decision.action, decision.action === XDP_ACTION.PASS ? frame : null);
+  const r = d.slot(decision.forward)!;
+  t.note(`real ${decision.forward} method ${r.method} family ${r.family}`);
+
+  const transmit = (out: Buffer, fwd: CounterName): Outcome => {
+    if (r.ifindex === 0) {
+      t.count(fwd);
+      return finish(XDP_ACTION.TX, out);
+    }
+    if (!cfg.txPorts.has(r.ifindex)) {
+      t.count('DROP_REDIRECT_FAILED');
+      return finish(XDP_ACTION.DROP, null);
+    }
+    t.count(fwd);
+    t.count('FWD_REDIRECT');
+    return finish(XDP_ACTION.REDIRECT, out);
+  };
+
+  if (r.method !== ABI.LVS_FWD_TUN) {
+    if (r.family !== p.family) { // DR cannot change the address family
+      t.count('DROP_BAD_REAL');
+      return finish(XDP_ACTION.DROP, null);
+    }
+    return transmit(buildDr(frame, r), 'FWD_DR');
+  }
+  if (!cfg.knobs.tun) {
+    t.count('DROP_TUN_DISABLED');
+    return finish(XDP_ACTION.DROP, null);
+  }
+  const outer = tunnelOuterLen(r);
+  const mtu = cfg.settings.tunMtu || 1500;
+  if (p.l3Len + outer > mtu) {
+    if (aboutIcmpError || !p.df || !cfg.knobs.icmp || mtu <= outer + MIN_IPV4_MTU) {
+      t.count('DROP_TOO_BIG');
+      return finish(XDP_ACTION.DROP, null);
+    }
+    t.count('TX_ICMP_TOO_BIG');
+    return finish(XDP_ACTION.TX, buildTooBig(frame, p, mtu - outer));
+  }
+  return transmit(buildTun(frame, p, r, cfg.settings), 'FWD_TUN');
+}

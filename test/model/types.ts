@@ -1,0 +1,124 @@
+/**
+ * The reference model's view of a director: what the control plane configured (static during a
+ * run) and what the data plane keeps (connections, persistence templates, fragment pins, rr
+ * cursors). Written from the README's "Data plane" sections; see ./step.ts for the decision.
+ *
+ * Addresses are 16-byte arrays in network order (IPv4 in the first 4 bytes). Map keys are the
+ * hex of the key's ABI bytes (bpf/lvs_abi.h), so model and kernel maps compare key for key.
+ */
+import { COUNTERS } from '../../src/abi/generated.js';
+
+export type CounterName = (typeof COUNTERS)[number]['name'];
+
+export const XDP_ACTION = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
+
+export const FAMILY = { V4: 4, V6: 6 } as const;
+export const PROTO = { ICMP: 1, IPIP: 4, TCP: 6, UDP: 17, IPV6: 41, ICMPV6: 58 } as const;
+
+/** Load-time knobs (.rodata): the README's "Load-time knobs" table. */
+export interface Knobs { ipv6: boolean; tun: boolean; icmp: boolean; frag: boolean }
+export const ALL_KNOBS_ON: Knobs = { ipv6: true, tun: true, icmp: true, frag: true };
+
+/** Map sizes that bound array lookups (an index past the end finds nothing). */
+export interface Limits { services: number; reals: number; tableSlots: number }
+
+/** lvs_cfg: runtime settings. */
+export interface Settings {
+  tunSrc4: Uint8Array; // 4 bytes
+  tunSrc6: Uint8Array; // 16 bytes
+  seed: number;
+  timeouts: number[]; // seconds, by connection state (LVS_CS_*), 6 entries
+  tunMtu: number; // 0 = 1500
+  tunTtl: number; // 0 = 64
+}
+
+export interface ServiceKey { addr: Uint8Array; port: number; proto: number; family: number }
+
+export interface Service {
+  key: ServiceKey;
+  id: number;
+  tableSlot: number;
+  tableSize: number;
+  persistTimeout: number; // seconds
+  persistMask: Uint8Array; // 16 bytes
+  flags: number; // LVS_SVC_F_*
+  hashFields: number; // LVS_HF_*
+}
+
+export interface Real {
+  addr: Uint8Array; // 16
+  mac: Uint8Array; // 6
+  smac: Uint8Array; // 6
+  family: number;
+  method: number;
+  flags: number;
+  gen: number;
+  ifindex: number;
+  svcId: number;
+}
+
+/** A connection entry. lastSeen is bpf_ktime_get_ns() (u64) of its last refresh. */
+export interface Conn { lastSeen: bigint; real: number; gen: number; state: number }
+/** A persistence template or a first fragment's pin. */
+export interface Pin { lastSeen: bigint; real: number; gen: number }
+
+export interface StaticConfig {
+  knobs: Knobs;
+  limits: Limits;
+  settings: Settings;
+  services: Map<string, Service>; // serviceKeyId(key) -> service
+  tables: Map<number, Uint32Array>; // lvs_tables slot -> inner table
+  reals: Map<number, Real>; // index -> slot content; an absent index below limits.reals is all zero
+  txPorts: Set<number>; // ifindexes present in lvs_tx_ports
+}
+
+export interface DynamicState {
+  conns: Map<string, Conn>;
+  persist: Map<string, Pin>;
+  frags: Map<string, Pin>;
+  /** rr / wrr cursor per service id (the kernel keeps one per CPU; the model one per run). */
+  cursors: Map<number, number>;
+}
+
+export type Write =
+  | { map: 'conns'; key: string; value: Conn }
+  | { map: 'persist'; key: string; value: Pin }
+  | { map: 'frags'; key: string; value: Pin }
+  | { map: 'cursor'; id: number; value: number };
+
+export interface StatsDelta { packets: number; bytes: number; conns: number }
+
+/** Everything one packet does. */
+export interface Outcome {
+  action: number;
+  /** Output frame for TX / REDIRECT; the input (untouched) for PASS; null for DROP. */
+  out: Buffer | null;
+  /** Counters incremented, in order (a name may repeat). */
+  counters: CounterName[];
+  svcStats: Map<number, StatsDelta>;
+  realStats: Map<number, StatsDelta>;
+  writes: Write[];
+  /** Short trace of the decision, for failure reports. */
+  path: string[];
+}
+
+export function emptyDynamic(): DynamicState {
+  return { conns: new Map(), persist: new Map(), frags: new Map(), cursors: new Map() };
+}
+
+export function cloneDynamic(d: DynamicState): DynamicState {
+  return {
+    conns: new Map([...d.conns].map(([k, v]) => [k, { ...v }])),
+    persist: new Map([...d.persist].map(([k, v]) => [k, { ...v }])),
+    frags: new Map([...d.frags].map(([k, v]) => [k, { ...v }])),
+    cursors: new Map(d.cursors),
+  };
+}
+
+export function applyWrites(d: DynamicState, writes: readonly Write[]): void {
+  for (const w of writes) {
+    if (w.map === 'cursor') d.cursors.set(w.id, w.value);
+    else if (w.map === 'conns') d.conns.set(w.key, { ...w.value });
+    else d[w.map].set(w.key, { ...w.value });
+  }
+}
