@@ -161,6 +161,7 @@ export async function attachDecap(pins: DecapPins, dev: string, opts: { objectPa
     unlinkSync(pins.link); // defunct: its interface went away
   }
   mkdirSync(pins.dir, { recursive: true, mode: 0o700 });
+  const hadMaps = existsSync(pins.vips) || existsSync(pins.counters);
   const obj = inspectDecap(opts.objectPath);
   try {
     // Maps are pinned at load and reused by later loads (libbpf), so VIPs and counters survive.
@@ -177,6 +178,13 @@ export async function attachDecap(pins: DecapPins, dev: string, opts: { objectPa
       link.close();
     }
     return { attached: true, mode: link.mode, progId: progInfo(progFd).id };
+  } catch (e) {
+    // Nothing attached: do not leave behind map pins this call created.
+    if (!hadMaps) {
+      for (const p of [pins.vips, pins.counters]) rmSync(p, { force: true });
+      if (readdirSync(pins.dir).length === 0) rmdirSync(pins.dir);
+    }
+    throw e;
   } finally {
     obj.close();
   }

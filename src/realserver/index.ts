@@ -116,8 +116,7 @@ export async function setup(opts: SetupOptions): Promise<ChangeReport> {
       if (previous === undefined) throw new StateError(`sysctl ${w.key} does not exist`);
       const rec = state.sysctls.find((s) => s.key === w.key);
       if (rec) {
-        rec.value = w.value; // changed by someone since: the first previous value stays
-        if (rec.reason !== w.reason) rec.reason = 'arp';
+        rec.value = w.value; // changed by someone since setup: the first previous value stays
       } else {
         state.sysctls.push({ key: w.key, previous, value: w.value, reason: w.reason });
       }
