@@ -11,6 +11,7 @@ import { attachCommand, detachCommand } from './attach.js';
 import { statusCommand } from './status.js';
 import { applyCommand, diffCommand, configCommand } from './apply.js';
 import { statsCommand } from './stats.js';
+import { doctorCommand } from './doctor.js';
 import { runCommand } from './run.js';
 import { topCommand } from './top.js';
 import { demoCommand } from './demo.js';
@@ -36,6 +37,7 @@ ipvsadm-compatible rules and listings (see README):
     .addCommand(diffCommand())
     .addCommand(configCommand())
     .addCommand(statsCommand())
+    .addCommand(doctorCommand())
     .addCommand(runCommand())
     .addCommand(topCommand())
     .addCommand(countersCommand())

@@ -2,7 +2,7 @@
  * Where a running director keeps its state: pinned BPF objects under a bpffs directory, and the
  * msgpackr snapshot plus the lock in a directory of ordinary files beside it (bpffs holds only
  * BPF objects). Both are per network namespace, because interfaces (ifindexes) are: a director
- * in a namespace other than the host's gets its own directories by default, so
+ * in a named namespace (`ip netns add NS`) gets its own directories by default, so
  * `nsenter --net=/run/netns/NS lvs-xdp -L -n` finds the director of NS.
  */
 import { readdirSync, statSync } from 'node:fs';
@@ -29,13 +29,13 @@ function inode(path: string): number | undefined {
 }
 
 /**
- * '' in the host's network namespace; otherwise '@' + the namespace's name from /run/netns
- * (as `ip netns` names it) or its inode number.
+ * '' unless this process runs in a named network namespace (one `ip netns add` made, listed in
+ * /run/netns) other than pid 1's; then '@' + its name. Unnamed namespaces (containers) keep the
+ * plain default, as every other tool there would.
  */
 export function netnsSuffix(): string {
   const self = inode('/proc/self/ns/net');
-  const init = inode('/proc/1/ns/net');
-  if (self === undefined || self === init) return '';
+  if (self === undefined || self === inode('/proc/1/ns/net')) return '';
   try {
     for (const name of readdirSync('/run/netns')) {
       if (inode(`/run/netns/${name}`) === self) return `@${name}`;
@@ -43,7 +43,7 @@ export function netnsSuffix(): string {
   } catch {
     // no named namespaces
   }
-  return `@netns-${self}`;
+  return '';
 }
 
 /**
