@@ -8,7 +8,8 @@
  *   PREFIX-dir      the director: DIP and the VIPs on eth0 (it answers ARP / ND for the VIPs)
  *   PREFIX-rs1..    realservers on the LAN (DR or Tun), VIPs on lo via `lvs-xdp realserver setup`
  *   PREFIX-rt       a router to a second subnet (only with remote realservers)
- *   PREFIX-rsK..    remote realservers behind the router: LVS-Tun across L3
+ *   PREFIX-rsK..    remote realservers behind the router: LVS-Tun across L3 (with twoArmed the
+ *                   director has eth1 on their subnet too: separate in/out interfaces)
  *   PREFIX-net      the switch: bridge br0 (LAN) and br1 (remote subnet), one port per host
  *
  * Lab traps handled here: the director's bridge-side veth carries an XDP_PASS program (XDP_TX on a
@@ -50,6 +51,12 @@ export interface LabSpec {
   realservers?: number;
   /** Realservers on a second subnet behind a router, for LVS-Tun across L3 (default 0). */
   remoteRealservers?: number;
+  /**
+   * The director also has eth1 on the second subnet (203.0.113.2): separate in/out interfaces,
+   * the remote realservers directly connected to it (DR through XDP_REDIRECT). Needs remote
+   * realservers; their answers still go through the router.
+   */
+  twoArmed?: boolean;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -227,6 +234,7 @@ export class Lab {
     const nRs = spec.realservers ?? 3;
     const nRemote = spec.remoteRealservers ?? 0;
     if (nRs + nRemote < 1 || nRs + nRemote > 99) throw new Error('1..99 realservers');
+    if (spec.twoArmed && nRemote < 1) throw new Error('twoArmed needs remote realservers');
     this.prefix = p;
     this.dir = join(LAB_RUN_DIR, p);
     this.log = spec.log ?? (() => undefined);
@@ -295,8 +303,10 @@ export class Lab {
       ...(remote ? ['ip link add br1 type bridge stp_state 0 forward_delay 0 mcast_snooping 0'] : []),
     ].join('\n'));
     // veth pairs: eth0 (eth1) in the host's namespace, the port named after the host in the switch.
+    const twoArmed = this.spec.twoArmed === true;
     const ports: [string, string, string, string][] = [
       [this.director.ns, 'eth0', 'dir', 'br0'],
+      ...(twoArmed ? [[this.director.ns, 'eth1', 'dir1', 'br1']] as [string, string, string, string][] : []),
       ...this.clients.map((c): [string, string, string, string] => [c.ns, 'eth0', c.role, 'br0']),
       ...this.realservers.map((r): [string, string, string, string] => [r.ns, 'eth0', r.role, r.remote ? 'br1' : 'br0']),
       ...(this.router ? [[this.router.ns, 'eth0', 'rt0', 'br0'], [this.router.ns, 'eth1', 'rt1', 'br1']] as [string, string, string, string][] : []),
@@ -312,6 +322,8 @@ export class Lab {
       ...(remote ? ['ip link set br1 up'] : []),
       // XDP_TX on the director's veth is dropped unless this peer runs an XDP program.
       `ip link set dir xdpdrv obj ${floors} sec xdp program floor_pass`,
+      // ... and so is XDP_REDIRECT into the director's eth1.
+      ...(twoArmed ? [`ip link set dir1 xdpdrv obj ${floors} sec xdp program floor_pass`] : []),
     ].join('\n'));
 
     const lan = (h: Host, dev = 'eth0'): string[] => [
@@ -325,7 +337,9 @@ export class Lab {
       // The director owns the VIPs on the LAN: it answers ARP / ND for them (the realservers must not).
       ...[this.vips.dr4, this.vips.tun4].map((v) => `ip addr add ${v}/32 dev eth0`),
       ...[this.vips.dr6, this.vips.tun6].map((v) => `ip -6 addr add ${v}/128 dev eth0 nodad`),
-      ...(remote ? [`ip route add ${NET.remote4}.0/24 via ${this.router!.v4}`, `ip -6 route add ${NET.remote6}:/64 via ${this.router!.v6}`] : []),
+      ...(twoArmed
+        ? [`ip addr add ${NET.remote4}.2/24 dev eth1`, `ip -6 addr add ${NET.remote6}:2/64 dev eth1 nodad`, ...up('eth1')]
+        : remote ? [`ip route add ${NET.remote4}.0/24 via ${this.router!.v4}`, `ip -6 route add ${NET.remote6}:/64 via ${this.router!.v6}`] : []),
     ].join('\n')));
     for (const c of this.clients) {
       jobs.push(shIn(c.ns, [
