@@ -340,3 +340,22 @@ test('listings and stats follow the traffic', () => {
   const rate = ok(['-L', '-n', '--rate']);
   assert.match(rate, /^Prot LocalAddress:Port {17}CPS {4}InPPS {3}OutPPS {4}InBPS {3}OutBPS$/m);
 });
+
+test('doctor: attached interface, pinned state and realserver reachability, each with a verdict', () => {
+  const r = cli(['doctor', '--json']);
+  const fs = JSON.parse(r.stdout) as { verdict: string; check: string; detail: string; fix?: string }[];
+  const find = (c: string) => fs.find((f) => f.check === c);
+  assert.equal(find('pinned state')?.verdict, 'ok');
+  assert.equal(find('attached lvsc0')?.verdict, 'ok');
+  assert.match(find('interface lvsc0 driver')!.detail, /veth: native XDP/);
+  assert.equal(find('interface lvsc0 veth peer')?.verdict, 'info');
+  // Realservers given with --mac but not on the link: the configured MAC is used, with a warning.
+  const rs = fs.find((f) => f.check === `tcp ${SVC} -> 10.77.0.11`)!;
+  assert.equal(rs.verdict, 'warn');
+  assert.match(rs.detail, /does not answer ARP\/ND on lvsc0/);
+  assert.equal(r.code, 0);
+  // An interface that is not there is a failure with its fix.
+  const other = cli(['doctor', 'lvsc9']);
+  assert.match(other.stdout, /FAIL {2}interface lvsc9 +does not exist in this network namespace/);
+  assert.equal(other.code, 1);
+});
