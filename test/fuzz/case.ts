@@ -8,6 +8,7 @@ import { encode, CFG, SVC_KEY, SVC, REAL, CONN, PIN } from '../../src/abi/layout
 import type { Knobs, StaticConfig, DynamicState, Service, Real, Settings } from '../model/types.js';
 import { emptyDynamic } from '../model/types.js';
 import { serviceKeyHex } from '../model/keys.js';
+import { ABI } from '../../src/abi/generated.js';
 
 export interface CaseService {
   addr: string; // hex, 16 bytes
@@ -51,6 +52,10 @@ export interface CaseConfig {
   conns: CaseEntry[];
   persist: CaseEntry[];
   frags: CaseEntry[];
+  /** When present: the VIP filter (lvs_vip_filter) on, holding every service's bit plus these
+   *  extra "maybe" bits (slot * 2 + shift). The model ignores it: a filter that covers every
+   *  service must not change what any packet does. */
+  vipFilter?: { noise: number[] };
 }
 
 export interface FuzzCase {
@@ -110,7 +115,31 @@ export function encodeSettings(c: CaseConfig): Buffer {
   const s = settingsOf(c);
   const t = Buffer.alloc(24);
   s.timeouts.forEach((v, i) => t.writeUInt32LE(v >>> 0, i * 4));
-  return encode(CFG, { tun_src4: s.tunSrc4, tun_src6: s.tunSrc6, hash_seed: s.seed, timeout_s: t, tun_mtu: s.tunMtu, tun_ttl: s.tunTtl });
+  return encode(CFG, {
+    tun_src4: s.tunSrc4, tun_src6: s.tunSrc6, hash_seed: s.seed, timeout_s: t, tun_mtu: s.tunMtu, tun_ttl: s.tunTtl,
+    flags: c.vipFilter ? ABI.LVS_CFG_F_VIP_FILTER : 0,
+  });
+}
+
+/** The VIP filter's slot of an address, as bpf/lvs_abi.h defines it. */
+export function vipFilterSlot(addr16: Uint8Array): number {
+  const b = Buffer.from(addr16);
+  const fold = (b.readUInt32LE(0) ^ b.readUInt32LE(4) ^ b.readUInt32LE(8) ^ b.readUInt32LE(12)) >>> 0;
+  return Math.imul(fold, ABI.LVS_VIP_FILTER_MULT) >>> (32 - ABI.LVS_VIP_FILTER_SLOT_BITS);
+}
+
+/** The whole lvs_vip_filter array for a case (LVS_VIP_FILTER_WORDS little-endian u64). */
+export function vipFilterWords(c: CaseConfig): Buffer {
+  const words = Buffer.alloc(ABI.LVS_VIP_FILTER_WORDS * 8);
+  const set = (bit: number) => {
+    const byte = Math.floor(bit / 64) * 8 + Math.floor((bit % 64) / 8);
+    words[byte] = words[byte]! | (1 << (bit % 8));
+  };
+  for (const s of c.services) {
+    set(vipFilterSlot(hex(s.addr)) * 2 + (s.port === 0 ? ABI.LVS_VF_ALLPORTS_SHIFT : ABI.LVS_VF_PORT_SHIFT));
+  }
+  for (const bit of c.vipFilter?.noise ?? []) set(bit);
+  return words;
 }
 
 export function encodeServiceKey(s: CaseService): Buffer {

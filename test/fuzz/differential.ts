@@ -19,7 +19,7 @@ import {
 } from '../model/types.js';
 import {
   type FuzzCase, staticConfig, initialDynamic, encodeSettings, encodeServiceKey, encodeService, encodeReal,
-  encodeConn, encodePin,
+  encodeConn, encodePin, vipFilterWords,
 } from './case.js';
 
 export const LIMITS: Limits = { services: FUZZ_SIZES.maxServices, reals: FUZZ_SIZES.maxReals, tableSlots: 2 * FUZZ_SIZES.maxServices };
@@ -94,6 +94,7 @@ export class Differential {
     const k = c.config;
     for (const m of ['lvs_conns', 'lvs_persist', 'lvs_frags', 'lvs_services'] as const) d.clear(m);
     d.resetCursors();
+    if (k.vipFilter) d.setVipFilter(vipFilterWords(k)); // before the services and the flag, as the ABI says
     d.setCfg(encodeSettings(k));
     d.setReals(new Map(k.reals.filter((r) => r.index < LIMITS.reals).map((r) => [r.index, encodeReal(r)])));
     // Tables left from earlier cases stay where no service of this case looks (unobservable).

@@ -7,7 +7,7 @@
  * still behave as specified on them.
  */
 import { Rng } from './rng.js';
-import type { CaseConfig, CaseReal, CaseService, FuzzCase } from './case.js';
+import { vipFilterSlot, type CaseConfig, type CaseReal, type CaseService, type FuzzCase } from './case.js';
 import { flowKeyHex, fragKeyHex, persistKeyHex } from '../model/keys.js';
 import { internetChecksum } from '../model/emit.js';
 import { ABI } from '../../src/abi/generated.js';
@@ -160,6 +160,13 @@ export function genConfig(rng: Rng): CaseConfig {
   const cfg: CaseConfig = {
     knobs, settings, services, tables, reals, txPorts: [TX_PORT], cursors, conns: [], persist: [], frags: [],
   };
+  if (rng.chance(0.5)) {
+    // extra "maybe" bits: random, or on addresses that carry no service (so those take a lookup)
+    const others = [...VIPS4, ...OTHER4, ...VIPS6, ...OTHER6];
+    cfg.vipFilter = {
+      noise: Array.from({ length: rng.int(6) }, () => (rng.chance(0.5) ? vipFilterSlot(rng.pick(others)) * 2 + rng.int(2) : rng.int(1 << 18))),
+    };
+  }
   const u: Universe = { cfg, services };
   const pickReal = () => (realIdx.length && rng.chance(0.9) ? rng.pick(realIdx) : rng.int(70));
   const genFor = (ri: number) => (rng.chance(0.75) ? (reals.find((r) => r.index === ri)?.gen ?? 0) : rng.int(4));

@@ -48,7 +48,31 @@ export class DirectorState {
 
   static async load(knobs: Knobs, sizes: DirectorSizes = FUZZ_SIZES, path?: string): Promise<DirectorState> {
     const d = await loadDirector({ ...(path ? { path } : {}), knobs, sizes });
-    return new DirectorState(d.obj, d.progFd, d.maps, sizes, knobs);
+    const s = new DirectorState(d.obj, d.progFd, d.maps, sizes, knobs);
+    try {
+      s.vipFilterFd = d.obj.mapFd('lvs_vip_filter');
+    } catch {
+      s.vipFilterFd = -1; // an object without the VIP filter
+    }
+    return s;
+  }
+
+  private vipFilterFd = -1;
+  private vipFilterWords: Buffer | null = null;
+
+  /** The whole lvs_vip_filter array (LVS_VIP_FILTER_WORDS u64); written only where it changed. */
+  setVipFilter(words: Buffer): void {
+    if (this.vipFilterFd < 0) throw new Error('this object has no lvs_vip_filter map');
+    const n = words.length / 8;
+    const prev = this.vipFilterWords;
+    if (!prev) {
+      native.mapUpdateBatch(this.vipFilterFd, indexKeys(n), words);
+    } else {
+      for (let i = 0; i < n; i++) {
+        if (prev.compare(words, i * 8, i * 8 + 8, i * 8, i * 8 + 8) !== 0) native.mapUpdate(this.vipFilterFd, u32(i), words.subarray(i * 8, i * 8 + 8), 0);
+      }
+    }
+    this.vipFilterWords = Buffer.from(words);
   }
 
   close(): void {
