@@ -29,7 +29,7 @@ export interface Knobs { ipv6: boolean; tun: boolean; icmp: boolean; frag: boole
 export const DEFAULT_KNOBS: Knobs = { ipv6: true, tun: true, icmp: true, frag: true };
 
 export const DIRECTOR_MAPS = ['lvs_services', 'lvs_tables', 'lvs_reals', 'lvs_conns', 'lvs_persist', 'lvs_frags',
-  'lvs_cfg', 'lvs_svc_stats', 'lvs_real_stats', 'lvs_counters', 'lvs_rr_cursor', 'lvs_tx_ports'] as const;
+  'lvs_cfg', 'lvs_svc_stats', 'lvs_real_stats', 'lvs_counters', 'lvs_rr_cursor', 'lvs_tx_ports', 'lvs_vip_filter'] as const;
 export type DirectorMap = (typeof DIRECTOR_MAPS)[number];
 
 export interface LoadedDirector {

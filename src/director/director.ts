@@ -17,7 +17,8 @@ import {
   BpfMap, XdpLink, xdpQuery, ifIndex, openPinned, closeFd, progInfo, pinObject, possibleCpus, type XdpMode,
 } from '../native/index.js';
 import { StateError, NotAttachedError, BpffsError, ConfigError } from '../errors.js';
-import { decode, SVC, REAL, STATS, FLOW_KEY, CONN } from '../abi/layout.js';
+import { decode, SVC, REAL, STATS, FLOW_KEY, CONN, CFG } from '../abi/layout.js';
+import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
 import { ABI, COUNTERS } from '../abi/generated.js';
 import {
   loadDirector, DEFAULT_SIZES, SMALL_BOX_SIZES, DEFAULT_KNOBS, DIRECTOR_MAPS,
@@ -28,7 +29,7 @@ import {
 } from '../dataplane/compile.js';
 import { validateConfig } from '../model/validate.js';
 import { serviceId, emptyConfig, type DirectorConfig, type VirtualService, type Realserver } from '../model/types.js';
-import { formatAddress } from '../model/address.js';
+import { formatAddress, parseAddress } from '../model/address.js';
 import { applyCommands, type IpvsadmCommand } from '../ipvsadm/index.js';
 import { diffConfig, tableMovesFor, formatDiff, type Change, type DiffReport } from '../diff/index.js';
 import { statePaths, type StatePaths } from './paths.js';
@@ -500,6 +501,16 @@ export class Director {
     faultPoint('pending-written');
 
     const m = this.maps;
+    // VIP filter: bits for old and new services before any entry changes (a set bit only means
+    // "look it up"), then the filter is switched on; bits of removed services go at the end.
+    const filterOf = (cfg: DirectorConfig) => vipFilterWords(cfg.services.map((s) => ({ addr: parseAddress(s.vip)!.bytes, port: s.port })));
+    const oldWords = filterOf(prev.config);
+    const newWords = filterOf(desired);
+    const union = new Map(oldWords);
+    for (const [w, v] of newWords) union.set(w, (union.get(w) ?? 0n) | v);
+    this.writeFilter(union);
+    const cfgFlags = CFG.fields.find((f) => f.name === 'flags')!.offset;
+    compiled.cfg[cfgFlags] = compiled.cfg[cfgFlags]! | ABI.LVS_CFG_F_VIP_FILTER;
     m.lvs_cfg.update(u32(0), compiled.cfg);
     for (const st of Object.values(this.snap.interfaces)) m.lvs_tx_ports.update(u32(st.ifindex), u32(st.ifindex));
     for (const r of compiled.reals) {
@@ -559,11 +570,29 @@ export class Director {
       void id;
     }
 
+    this.writeFilter(newWords, union);
     faultPoint('before-commit');
     delete this.snap.pending;
     this.snap.applied = target;
     writeSnapshot(this.paths.snapshot, this.snap);
     faultPoint('committed');
+  }
+
+  /** Writes the filter words that differ from `known` (default: what the map holds). */
+  private writeFilter(words: Map<number, bigint>, known?: Map<number, bigint>): void {
+    const map = this.maps.lvs_vip_filter;
+    if (!known) {
+      known = new Map();
+      const { values } = map.entries();
+      values.forEach((v, i) => {
+        const x = v.readBigUInt64LE(0);
+        if (x) known!.set(i, x);
+      });
+    }
+    for (const w of new Set([...known.keys(), ...words.keys()])) {
+      const v = words.get(w) ?? 0n;
+      if ((known.get(w) ?? 0n) !== v) map.update(u32(w), vipWordValue(v));
+    }
   }
 
   private serviceKey(s: VirtualService): Buffer {

@@ -10,7 +10,9 @@ import { rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { clientPacket, TCP, addrBytes } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { repoRoot } from '../lib/paths.js';
-import { openPinned, closeFd, testRun } from '../../src/native/index.js';
+import { openPinned, closeFd, testRun, BpfMap } from '../../src/native/index.js';
+import { CFG } from '../../src/abi/layout.js';
+import { ABI } from '../../src/abi/generated.js';
 import { Director } from '../../src/director/director.js';
 import { flowHash, HASH_ALL } from '../../src/dataplane/flowhash.js';
 import { serviceId } from '../../src/model/types.js';
@@ -358,4 +360,22 @@ test('doctor: attached interface, pinned state and realserver reachability, each
   const other = cli(['doctor', 'lvsc9']);
   assert.match(other.stdout, /FAIL {2}interface lvsc9 +does not exist in this network namespace/);
   assert.equal(other.code, 1);
+});
+
+test('VIP filter: on after a change, and it follows services being removed and added', () => {
+  const cfg = BpfMap.fromPin(`${PIN}/lvs_cfg`);
+  try {
+    const flags = cfg.lookup(Buffer.alloc(4))![CFG.fields.find((f) => f.name === 'flags')!.offset]!;
+    assert.equal(flags & ABI.LVS_CFG_F_VIP_FILTER, ABI.LVS_CFG_F_VIP_FILTER);
+  } finally {
+    cfg.close();
+  }
+  const syn = (vip: string) => testRun(prog, clientPacket('198.51.100.77', vip, { proto: 'tcp', sport: 4444, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 }).retval;
+  assert.equal(syn('10.77.0.102'), XDP.PASS);
+  ok(['-A', '-t', '10.77.0.102:80', '-s', 'sh']);
+  ok(['-a', '-t', '10.77.0.102:80', '-r', '10.77.0.11', '-g', '--mac', macOf('10.77.0.11')]);
+  assert.equal(syn('10.77.0.102'), XDP.TX);
+  ok(['-D', '-t', '10.77.0.102:80']);
+  assert.equal(syn('10.77.0.102'), XDP.PASS);
+  assert.equal(syn(VIP), XDP.TX);
 });
