@@ -33,7 +33,7 @@ test('Tun: curl from every client address reaches every realserver (LAN and rout
   for (const six of [false, true]) {
     const vip = six ? l.vips.tun6 : l.vips.tun4;
     const c = l.clients[0]!;
-    const per = await Promise.all((six ? c.v6s : c.v4s).map((source) => l.curl(url(vip), { source, count: 8 })));
+    const per = await Promise.all((six ? c.v6s : c.v4s).map((source) => l.curl(url(vip), { source, count: 10 })));
     for (const names of per) assert.ok(!names.includes(''), `a request to ${vip} failed: ${JSON.stringify(names)}`);
     assert.deepEqual(Object.keys(tally(per.flat())).sort(), ['rs1', 'rs2', 'rs3', 'rs4'], `IPv${six ? 6 : 4}: ${JSON.stringify(tally(per.flat()))}`);
   }
@@ -62,8 +62,8 @@ test('Tun: mh over 360 connections gives each realserver between half and double
 
 test('Tun: UDP datagrams balanced over the four realservers and answered', { skip: NEEDS_ROOT, timeout: 120_000 }, async () => {
   const l = lab();
-  const r = await l.udp({ host: l.vips.tun4, port: 9000, sources: l.clients[0]!.v4s, count: 20 });
-  assert.equal(r.datagrams, 120);
+  const r = await l.udp({ host: l.vips.tun4, port: 9000, sources: l.clients[0]!.v4s, count: 60 });
+  assert.equal(r.datagrams, 360);
   assert.equal(r.lost, 0);
   assertShares(r.counts, weights(), 'Tun UDP');
   const list = await l.lvsOk(['-L', '-n', '-u', svc(l.vips.tun4, 9000)]);
