@@ -53,6 +53,12 @@ try {
     console.error(`lvs-xdp: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ''}`);
     process.exit(e.exitCode);
   }
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    // A file or directory of the state that only root may touch.
+    console.error(`lvs-xdp: ${(e as Error).message}\nhint: run as root (the pinned state and snapshot are root-only; BPF and XDP need CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON)`);
+    process.exit(ExitCode.PERMISSION);
+  }
   console.error(`lvs-xdp: ${e instanceof Error ? e.message : String(e)}`);
   process.exit(ExitCode.FAILURE);
 }

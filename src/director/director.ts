@@ -10,13 +10,13 @@
  * processes at once are serialized.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, unlinkSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, unlinkSync, chmodSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import {
   BpfMap, XdpLink, xdpQuery, ifIndex, openPinned, closeFd, progInfo, pinObject, possibleCpus, type XdpMode,
 } from '../native/index.js';
-import { StateError, NotAttachedError, BpffsError, ConfigError } from '../errors.js';
+import { StateError, NotAttachedError, BpffsError, ConfigError, translateNativeError } from '../errors.js';
 import { decode, SVC, REAL, STATS, FLOW_KEY, CONN, CFG } from '../abi/layout.js';
 import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
 import { ABI, COUNTERS } from '../abi/generated.js';
@@ -203,7 +203,14 @@ export class Director {
 
   /** Whether a director is running (its snapshot exists) for these paths. */
   static exists(opts: DirectorOptions = {}): boolean {
-    return existsSync(statePaths(opts).snapshot);
+    const p = statePaths(opts).snapshot;
+    try {
+      statSync(p);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw translateNativeError(e, { action: `read ${p}`, path: p });
+    }
   }
 
   /** Opens the running director; NotAttachedError when there is none. */
@@ -257,8 +264,7 @@ export class Director {
               hint: 'detach it (ip link set dev IFACE xdp off) or pass --force to replace it',
             });
           }
-          execFileSync('ip', ['link', 'set', 'dev', ifname, 'xdpgeneric', 'off'], { stdio: 'ignore' });
-          execFileSync('ip', ['link', 'set', 'dev', ifname, 'xdpdrv', 'off'], { stdio: 'ignore' });
+          detachForeign(ifindex, ifname, foreign);
         }
         faultPoint('before-link');
         const link = XdpLink.attach(progFd, ifname, opts.mode ?? 'auto');
@@ -335,7 +341,14 @@ export class Director {
   /** Detaches from `ifname` (or every interface); the last one removes every pinned object and the snapshot. */
   async detach(ifname?: string): Promise<{ detached: string[]; removed: boolean }> {
     const r = await withLock(this.paths, () => this.detachLocked(ifname));
-    if (r.removed) rmSync(this.paths.stateDir, { recursive: true, force: true });
+    if (r.removed) {
+      try {
+        rmSync(this.paths.stateDir, { recursive: true, force: true });
+      } catch {
+        // a mount point (or busy): leave the directory, empty
+        for (const f of readdirSync(this.paths.stateDir)) rmSync(`${this.paths.stateDir}/${f}`, { recursive: true, force: true });
+      }
+    }
     return r;
   }
 
@@ -825,6 +838,34 @@ export class Director {
       });
     });
     return out;
+  }
+}
+
+/**
+ * --force: removes whatever XDP program the interface carries. A bpf_link attachment (found with
+ * bpftool, by ifindex) is detached through the link; a netlink one is switched off with ip.
+ */
+function detachForeign(ifindex: number, ifname: string, progId: number): void {
+  try {
+    // Links are global: match the program (ids are unique) and the ifindex the link reports.
+    const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { id: number; type: string; prog_id?: number }[];
+    for (const l of links.filter((x) => x.type === 'xdp' && x.prog_id === progId)) {
+      const link = XdpLink.fromId(l.id);
+      try {
+        if (link.ifindex === ifindex) link.detach();
+      } finally {
+        link.close();
+      }
+    }
+  } catch {
+    // no bpftool or no links: netlink below
+  }
+  for (const mode of ['xdpgeneric', 'xdpdrv', 'xdpoffload']) {
+    try {
+      execFileSync('ip', ['link', 'set', 'dev', ifname, mode, 'off'], { stdio: 'ignore' });
+    } catch {
+      // not attached in that mode
+    }
   }
 }
 

@@ -43,7 +43,10 @@ export async function acquireLock(dir: string, timeoutMs = 60_000): Promise<() =
       return () => rmSync(lock, { recursive: true, force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new StateError(`could not create the lock ${lock}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new StateError(`could not create the lock ${lock}: ${code ?? (e as Error).message}`, {
+          hint: code === 'ENOSPC' ? 'the file system is full; nothing was changed' : 'check the state directory (--state-dir)',
+        });
       }
     }
     const alive = ownerAlive(lock);

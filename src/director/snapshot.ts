@@ -97,7 +97,9 @@ export function writeSnapshot(path: string, s: Snapshot): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new StateError(`could not write the state snapshot ${path}: ${code ?? (e as Error).message}`, {
-      hint: code === 'ENOSPC' ? 'the file system is full; the running data plane is unchanged where the write was not needed' : undefined,
+      hint: code === 'ENOSPC'
+        ? 'the file system is full: free space and run the command again (a change that got half-way is completed by the next command)'
+        : 'check the state directory (--state-dir)',
     });
   }
 }

@@ -1,0 +1,143 @@
+// Failure behaviour the README promises: a foreign XDP program is not replaced without --force,
+// a user without privileges is told what is missing, a full disk changes nothing, and a full
+// connection table keeps scheduling by the consistent table (so evicted flows land where they were).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { rmSync, mkdirSync, existsSync } from 'node:fs';
+import { clientPacket, TCP } from '../lib/frames.js';
+import { XDP } from '../lib/director.js';
+import { repoRoot } from '../lib/paths.js';
+import { openPinned, closeFd, testRun } from '../../src/native/index.js';
+
+const ROOT = repoRoot();
+const NS = `lvss${process.pid}`;
+const PIN = `/sys/fs/bpf/lvss-${process.pid}`;
+const STATE = `/run/lvs-xdp-test/lvss-${process.pid}`;
+const FOREIGN_PIN = `/sys/fs/bpf/lvss-${process.pid}-foreign`;
+
+interface Run { code: number | null; stdout: string; stderr: string }
+function cli(args: string[], o: { input?: string; env?: Record<string, string>; user?: boolean } = {}): Run {
+  const env = { ...process.env, LVS_XDP_PIN_DIR: PIN, LVS_XDP_STATE_DIR: STATE, ...o.env };
+  const argv = [`--net=/run/netns/${NS}`, ...(o.user ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []),
+    process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args];
+  const r = spawnSync('nsenter', argv, { env, input: o.input, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+function ok(args: string[], o: Parameters<typeof cli>[1] = {}): string {
+  const r = cli(args, o);
+  assert.equal(r.code, 0, `lvs-xdp ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+function ip(...args: string[]): void {
+  const r = spawnSync('ip', ['-n', NS, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+}
+
+before(() => {
+  spawnSync('ip', ['netns', 'add', NS]);
+  for (const [a, b] of [['lvss0', 'lvss1'], ['lvss2', 'lvss3']]) {
+    ip('link', 'add', a!, 'type', 'veth', 'peer', 'name', b!);
+    ip('link', 'set', a!, 'up');
+    ip('link', 'set', b!, 'up');
+  }
+});
+
+let cleaned = false;
+function cleanup(): void {
+  if (cleaned) return;
+  cleaned = true;
+  cli(['detach']);
+  spawnSync('umount', [STATE]);
+  rmSync(FOREIGN_PIN, { force: true });
+  spawnSync('ip', ['netns', 'del', NS]);
+  rmSync(PIN, { recursive: true, force: true });
+  rmSync(STATE, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+after(cleanup);
+
+test('a foreign XDP program is refused without --force and replaced with it', () => {
+  const r0 = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/dist/test/lib/foreign-xdp.js`, 'lvss2', FOREIGN_PIN], { encoding: 'utf8' });
+  assert.equal(r0.status, 0, r0.stderr);
+  const r = cli(['attach', 'lvss2']);
+  assert.equal(r.code, 4);
+  assert.match(r.stderr, /lvss2 already has an XDP program attached \(id \d+\) that is not this director's/);
+  assert.match(r.stderr, /--force/);
+  assert.equal(existsSync(FOREIGN_PIN), true);
+  ok(['attach', 'lvss2', '--force']);
+  const st = JSON.parse(ok(['status', '--json'])) as { interfaces: { name: string; linked: boolean }[] };
+  assert.deepEqual(st.interfaces.map((i) => [i.name, i.linked]), [['lvss2', true]]);
+  ok(['detach', 'lvss2']);
+});
+
+test('without privileges: each command says what is missing (exit 3)', () => {
+  ok(['attach', 'lvss0', '--preset', 'small']);
+  for (const args of [['-L', '-n'], ['status'], ['-A', '-t', '10.79.0.1:80', '-s', 'mh'], ['attach', 'lvss2'], ['stats']]) {
+    const r = cli(args, { user: true });
+    assert.equal(r.code, 3, `${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+    assert.match(r.stderr, /hint: run as root/, args.join(' '));
+    assert.doesNotMatch(r.stderr, /\n {4}at /, 'no stack trace');
+  }
+  ok(['detach']);
+});
+
+test('a full disk under the snapshot: the change fails clearly and nothing changes', () => {
+  mkdirSync(STATE, { recursive: true, mode: 0o700 });
+  assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', STATE]).status, 0);
+  try {
+    ok(['attach', 'lvss0', '--preset', 'small']);
+    ok(['-A', '-t', '10.79.0.1:80', '-s', 'mh']);
+    const saved = ok(['-S', '-n']);
+    // Fill what is left.
+    spawnSync('dd', ['if=/dev/zero', `of=${STATE}/filler`, 'bs=4k', 'count=100'], { stdio: 'ignore' });
+    const r = cli(['-a', '-t', '10.79.0.1:80', '-r', '10.79.0.11', '-g', '--mac', '02:00:00:00:03:11']);
+    assert.equal(r.code, 4, r.stderr);
+    // Whichever write hits the full disk first (the lock or the pending record), before any map.
+    assert.match(r.stderr, /could not (write the state snapshot|create the lock) .*ENOSPC/);
+    assert.match(r.stderr, /file system is full/);
+    rmSync(`${STATE}/filler`);
+    assert.equal(ok(['-S', '-n']), saved);
+    const prog = openPinned(`${PIN}/prog_lvs_director`);
+    try {
+      // The realserver was not added: the service still has none.
+      const t = testRun(prog, clientPacket('198.51.100.1', '10.79.0.1', { proto: 'tcp', sport: 1000, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 });
+      assert.equal(t.retval, XDP.DROP);
+    } finally {
+      closeFd(prog);
+    }
+    ok(['-a', '-t', '10.79.0.1:80', '-r', '10.79.0.11', '-g', '--mac', '02:00:00:00:03:11']);
+    ok(['detach']);
+  } finally {
+    spawnSync('umount', [STATE]);
+  }
+});
+
+test('a full connection table: flows are still scheduled by the consistent table; fill is shown', () => {
+  ok(['attach', 'lvss0', '--max-conns', '256']);
+  ok(['-R'], { input: ['-A -t 10.79.0.2:80 -s mh', ...[11, 12, 13].map((x) => `-a -t 10.79.0.2:80 -r 10.79.0.${x} -g --mac 02:00:00:00:03:${x}`)].join('\n') });
+  const prog = openPinned(`${PIN}/prog_lvs_director`);
+  const send = (i: number, flags: number) => {
+    const t = testRun(prog, clientPacket(`198.51.${100 + (i >> 8)}.${i & 255}`, '10.79.0.2', { proto: 'tcp', sport: 5000 + (i % 1000), dport: 80, flags }), { dataSizeOut: 2048 });
+    assert.equal(t.retval, XDP.TX);
+    return t.data[5]!;
+  };
+  try {
+    const first = Array.from({ length: 100 }, (_, i) => send(i, TCP.SYN));
+    // 4000 more flows: far more than the table holds.
+    for (let i = 100; i < 4100; i++) send(i, TCP.SYN);
+    // The first flows were evicted long ago, yet their packets reach the same realserver.
+    first.forEach((m, i) => assert.equal(send(i, TCP.ACK), m, `flow ${i}`));
+    const st = JSON.parse(ok(['status', '--json'])) as { connections: { entries: number; max: number } };
+    assert.equal(st.connections.max, 256);
+    assert.ok(st.connections.entries > 0 && st.connections.entries <= 512, `entries ${st.connections.entries}`);
+    const stats = JSON.parse(ok(['stats', '--json', '-i', '0'])) as { counters: Record<string, { value: number }>; connections: { entries: number } };
+    assert.ok(stats.counters.conn_new!.value >= 4100, 'every new flow counted');
+    assert.match(ok(['status']), /conn table {2}\d+ \/ 256 entries/);
+  } finally {
+    closeFd(prog);
+  }
+  ok(['detach']);
+});
+
+
