@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.js';
 import { runDemo, demoTeardown, DEMO_PREFIX } from '../lab/demo.js';
 
 function prefixArg(v: string): string {
-  if (!/^lvs[a-z0-9-]{1,20}$/.test(v)) throw new ConfigError(`--prefix ${JSON.stringify(v)}: lowercase letters, digits and '-', starting with 'lvs'`, { field: '--prefix' });
+  if (!/^lvs[a-z0-9-]{1,30}$/.test(v)) throw new ConfigError(`--prefix ${JSON.stringify(v)}: lowercase letters, digits and '-', starting with 'lvs'`, { field: '--prefix' });
   return v;
 }
 

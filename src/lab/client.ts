@@ -22,7 +22,12 @@ export interface BurstResult {
   bySource: Record<string, Record<string, number>>; errors: string[];
 }
 export interface LoopSpec { url: string; sources: string[]; workers: number; perConnection: number; maxSeconds: number; pauseMs?: number; timeoutMs?: number }
-export interface LoopFailure { t: number; source: string; realserver?: string; request: number; error: string }
+export interface LoopFailure {
+  /** When it failed, and when the connection's first request started (ms since the epoch). */
+  t: number; since: number; source: string;
+  /** The realserver that answered earlier on this connection (undefined for its first request). */
+  realserver?: string; request: number; error: string;
+}
 export interface LoopResult {
   requests: number; ok: number; connections: number; counts: Record<string, number>; failures: LoopFailure[];
   /** Connections whose responses came from more than one realserver (must never happen). */
@@ -88,6 +93,7 @@ export async function loop(spec: LoopSpec, stopped: () => boolean): Promise<Loop
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       r.connections++;
       let known: string | undefined;
+      const since = Date.now();
       try {
         for (let i = 0; i < spec.perConnection && !done(); i++) {
           r.requests++;
@@ -98,7 +104,7 @@ export async function loop(spec: LoopSpec, stopped: () => boolean): Promise<Loop
             if (known !== undefined && known !== name) r.switched++;
             known = name;
           } catch (e) {
-            const f: LoopFailure = { t: Date.now(), source, request: i, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message };
+            const f: LoopFailure = { t: Date.now(), since, source, request: i, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message };
             if (known !== undefined) f.realserver = known;
             r.failures.push(f);
             break;

@@ -9,7 +9,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { NEEDS_ROOT } from './helpers.js';
 import { cliArgv, labNamespaces, removeLab, run, runIn, testPrefix, waitFor } from '../../src/lab/index.js';
 
-const prefix = testPrefix('demo').replace(/^lvsl-lab-/, 'lvsl-demo-');
+const prefix = testPrefix('demo');
 after(() => {
   if (!NEEDS_ROOT) removeLab(prefix);
 });
