@@ -177,6 +177,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
         `  ${lvs(lab.director.ns, '-L -n')}`,
         `  ${lvs(lab.director.ns, 'stats --watch')}`,
         `  ${lvs(lab.director.ns, '-L -n -c')}`,
+        `  ${lvs(lab.director.ns, 'doctor')}`,
         `  nsenter --net=${netnsPath(c1.ns)} curl http://${v.dr4}/`,
         `  nsenter --net=${netnsPath(c1.ns)} curl --interface ${c1.v4s[1]} http://${v.tun4}/`,
         `  nsenter --net=${netnsPath(c1.ns)} curl 'http://[${v.dr6}]/'`,
