@@ -15,7 +15,7 @@ import { COUNTERS } from '../../src/abi/generated.js';
 import { step } from '../model/step.js';
 import {
   applyWrites, cloneDynamic, type DynamicState, type Knobs, type Outcome, type StaticConfig, type Conn, type Pin,
-  type Limits, type StatsDelta, XDP_ACTION,
+  type Limits, type StatsDelta,
 } from '../model/types.js';
 import {
   type FuzzCase, staticConfig, initialDynamic, encodeSettings, encodeServiceKey, encodeService, encodeReal,
@@ -313,4 +313,3 @@ function stateFromKernel(dumps: Record<DynamicMap, Map<string, Buffer>>, o: Outc
   return d;
 }
 
-export { XDP_ACTION };

@@ -60,7 +60,7 @@ async function main(): Promise<number> {
     }, diff);
     const secs = s.ms / 1000;
     console.log(`done: seed ${seed}, ${s.cases} cases in ${s.configs} configurations, ${secs.toFixed(1)} s, ${Math.round(s.cases / secs)} cases/s, ` +
-      `${s.mismatches} mismatches, ${s.ambiguous} ambiguous (time boundary inside a run; not compared)`);
+      `${s.mismatches} mismatches, ${s.ambiguous} ambiguous (a timeout boundary inside the run's clock window: matched against either end)`);
     if (s.fixtures.length) console.log(`fixtures: ${s.fixtures.join(' ')}`);
     if (args.coverage) {
       for (const c of COUNTERS) console.log(`  ${String(s.hits.get(c.name) ?? 0).padStart(9)} ${c.name}`);
