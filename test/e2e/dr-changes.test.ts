@@ -98,17 +98,14 @@ test('continuous requests while realservers are added, deleted and reweighted: n
     ['-e', '-t', s, '-r', a('rs2'), '-g', '-w', '2'],
     ['-d', '-t', s, '-r', a('rs4')],
     ['-E', '-t', s, '-s', 'mh'],
-    ['-e', '-t', s, '-r', a('rs3'), '-g', '-w', '5'],
     ['-a', '-t', s, '-r', a('rs4'), '-g', '-w', '2'],
     ['-d', '-t', s, '-r', a('rs1')],
     ['-e', '-t', s, '-r', a('rs4'), '-g', '-w', '1'],
     ['-a', '-t', s, '-r', a('rs1'), '-g', '-w', '1'],
     ['-E', '-t', s, '-s', 'wrr'],
-    ['-e', '-t', s, '-r', a('rs3'), '-g', '-w', '1'],
     ['-E', '-t', s, '-s', 'mh'],
     ['-d', '-t', s, '-r', a('rs2')],
     ['-a', '-t', s, '-r', a('rs2'), '-g', '-w', '1'],
-    ['-e', '-t', s, '-r', a('rs1'), '-g', '-w', '2'],
   ];
   const loop = l.startLoop({ url: url(l.vips.dr4), sources: l.clients[0]!.v4s, workers: 4, perConnection: 5, maxSeconds: 150, timeoutMs: 5000, pauseMs: 10 });
   const deletes: { rs: string; start: number; end: number }[] = [];
@@ -120,7 +117,7 @@ test('continuous requests while realservers are added, deleted and reweighted: n
       await l.lvsOk(op);
       const end = Date.now();
       if (op[0] === '-d') deletes.push({ rs: l.realservers.find((r) => r.v4 === op[4])!.role, start, end });
-      await sleep(150);
+      await sleep(100);
     }
     await sleep(500);
   } finally {
