@@ -27,7 +27,6 @@ export interface BenchSvc { proto: 'tcp' | 'udp'; vip: string; port: number; fla
 export class BenchDirector {
   private inner = new Map<number, number[]>();
   private toggle = new Map<number, number>();
-  private vips = new Map<string, { addr: Buffer; port: number }>();
   private vipWords = new Map<number, bigint>();
   readonly cpus: number = native.possibleCpus();
 
@@ -38,12 +37,12 @@ export class BenchDirector {
     return new BenchDirector(await loadDirector({ path: opts.path, sizes: opts.sizes }), opts.vipFilter ?? true);
   }
 
+  /** Sets the service's bit in the VIP filter (services are only added here, never removed). */
   private addVip(addr: Buffer, port: number): void {
-    this.vips.set(`${addr.toString('hex')}/${port}`, { addr, port });
-    const next = vipFilterWords(this.vips.values());
-    const fd = this.d.obj.mapFd('lvs_vip_filter');
-    for (const [w, v] of next) if (this.vipWords.get(w) !== v) native.mapUpdate(fd, u32(w), vipWordValue(v), 0);
-    this.vipWords = next;
+    const [[w, bit]] = [...vipFilterWords([{ addr, port }])] as [[number, bigint]];
+    const v = (this.vipWords.get(w) ?? 0n) | bit;
+    if (v !== this.vipWords.get(w)) native.mapUpdate(this.d.obj.mapFd('lvs_vip_filter'), u32(w), vipWordValue(v), 0);
+    this.vipWords.set(w, v);
   }
 
   get progFd(): number { return this.d.progFd; }

@@ -3,14 +3,17 @@
  * optionally make it a new flow), then tail-call the program under test. Their cost is measured
  * in front of XDP_DROP in the same run and subtracted by the caller.
  */
-import { fileURLToPath } from 'node:url';
 import { native as rawNative } from '../../src/native/index.js';
 import { u32 } from './director.js';
+import { benchObject } from './objects.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const native: any = rawNative();
 export const WRAP_RESTORE = 96;
-const OBJ = fileURLToPath(new URL('../../../bench/bpf/wrap.o', import.meta.url));
+
+/** How wrap_newflow varies the frame (bench/bpf/wrap.bpf.c); offsets for IPv4 in IPV4_FLOW. */
+export interface FlowWalk { sportOff: number; saddrOff: number; mod?: number; daddrOff?: number; ndst?: number }
+export const IPV4_FLOW = { sportOff: 34, saddrOff: 28, daddrOff: 32 } as const;
 
 export class Wrapper {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -18,19 +21,22 @@ export class Wrapper {
 
   static async load(): Promise<Wrapper> {
     const o = new (native.BpfObject)();
-    o.open(OBJ);
+    o.open(benchObject('wrap.o'));
     await o.load();
     return new Wrapper(o);
   }
 
   /** Runs `target` on `frame` `repeat` times through the wrapper; kernel ns per run. */
-  run(kind: 'restore' | 'newflow', target: number, frame: Buffer, repeat: number, flow?: { sportOff: number; saddrOff: number }): { ns: number; retval: number } {
+  run(kind: 'restore' | 'newflow', target: number, frame: Buffer, repeat: number, flow?: FlowWalk): { ns: number; retval: number } {
     if (frame.length < WRAP_RESTORE) throw new RangeError(`wrapped frames must be at least ${WRAP_RESTORE} bytes`);
-    const st = Buffer.alloc(8 + WRAP_RESTORE);
+    const st = Buffer.alloc(24 + WRAP_RESTORE);
     st.writeUInt32LE(frame.length, 0);
     st.writeUInt16LE(flow?.sportOff ?? 0, 4);
     st.writeUInt16LE(flow?.saddrOff ?? 0, 6);
-    frame.copy(st, 8, 0, WRAP_RESTORE);
+    st.writeUInt32LE(flow?.mod ?? 0, 8);
+    st.writeUInt16LE(flow?.daddrOff ?? 0, 12);
+    st.writeUInt32LE(flow?.ndst ?? 0, 16);
+    frame.copy(st, 24, 0, WRAP_RESTORE);
     native.mapUpdate(this.obj.mapFd('wrap_state'), u32(0), st, 0);
     native.mapUpdate(this.obj.mapFd('wrap_target'), u32(0), u32(target), 0);
     const r = native.progTestRun(this.obj.progFd(kind === 'restore' ? 'wrap_restore' : 'wrap_newflow'), frame, { repeat, dataSizeOut: frame.length + 256 });

@@ -1,7 +1,9 @@
-// The data-plane benchmark works (CI runs it short; how fast is not asserted here).
+// The benchmarks work (CI runs them short; how fast is not asserted here).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runDataplaneBench } from '../../bench/dataplane.js';
+import { runMemoryBench } from '../../bench/memory.js';
+import { barChart, chartGrid } from '../../bench/lib/svg.js';
 
 test('data-plane benchmark runs every case and reports ratios to floors', async () => {
   const r = await runDataplaneBench({ rounds: 2, perRound: 50 });
@@ -10,4 +12,20 @@ test('data-plane benchmark runs every case and reports ratios to floors', async 
     assert.ok(Number.isFinite(c.medianNs), c.name);
     if (c.floor) assert.ok(Number.isFinite(c.ratio), c.name);
   }
+  for (const name of ['non-VIP packet (pass)', 'established DR flow', 'established Tun flow (IPv6 in IPv6)']) {
+    assert.ok(r.some((c) => c.name === name), name);
+  }
+});
+
+test('map memory is read for both presets; charts render', async () => {
+  const m = await runMemoryBench();
+  assert.equal(m.presets.length, 2);
+  for (const p of m.presets) {
+    assert.ok(p.maps.some((x) => x.name === 'lvs_conns' && x.bytes > 0), p.preset);
+    assert.ok(p.totalBytes > 0);
+  }
+  assert.ok(m.presets[1]!.totalBytes < m.presets[0]!.totalBytes, 'the small box uses less');
+  const svg = chartGrid([{ title: 't', xLabel: 'x', yLabel: 'y', logX: true, series: [{ name: 's', points: [{ x: 1, y: 1 }, { x: 100, y: 1.1, lo: 1, hi: 1.2 }] }] }], 1);
+  assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<\/svg>\n$/);
+  assert.match(barChart('t', 'u', [{ label: 'a', value: 2, target: 1.5 }]), /<rect /);
 });
