@@ -111,19 +111,6 @@ function pidsIn(ns: string): number[] {
   return ipSync(['netns', 'pids', ns]).split(/\s+/).filter((x) => /^\d+$/.test(x)).map(Number).filter((p) => p !== process.pid);
 }
 
-/** lvs-xdp's per-namespace state directories (director and realserver) of namespace `ns`. */
-function stateDirsOf(ns: string): string[] {
-  const out: string[] = [];
-  for (const base of [BPFFS, LVS_RUN_DIR]) {
-    try {
-      for (const f of readdirSync(base)) if (f.endsWith(`@${ns}`)) out.push(join(base, f));
-    } catch {
-      // no such directory
-    }
-  }
-  return out;
-}
-
 /**
  * Removes every lab namespace named `${prefix}-*`, the processes in them, their lvs-xdp state
  * directories (also those of namespaces that are gone already) and the lab directory.
