@@ -43,7 +43,8 @@ export function runCommand(): Command {
     .addOption(new Option('--mode <mode>', 'XDP mode for --interface').choices(['auto', 'native', 'generic']).default('auto'))
     .addOption(new Option('--preset <preset>', 'map sizes for a first attach').choices(['default', 'small']).default('default'))
     .option('--force', 'with --interface: replace a foreign XDP program')
-    .option('--listen <addr:port>', 'HTTP listener for /metrics and the status page', DEFAULT_LISTEN)
+    // Also from the environment: until isIpvsadmInvocation stops taking `--listen` for ipvsadm's `--list`.
+    .addOption(new Option('--listen <addr:port>', 'HTTP listener for /metrics and the status page').env('LVS_XDP_LISTEN').default(DEFAULT_LISTEN))
     .option('--no-listen', 'no HTTP listener')
     .addOption(new Option('--log-format <format>', 'log lines as JSON or text').choices(['json', 'text']).default('text'))
     .addOption(new Option('--log-level <level>', 'debug logs every check result').choices(['debug', 'info', 'warn', 'error']).default('info'))

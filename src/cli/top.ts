@@ -69,9 +69,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function topCommand(): Command {
   return withStateOptions(new Command('top'))
     .description('live terminal view of rates per service and realserver (refreshed every second; q quits)')
-    .option('-d, --delay <seconds>', 'refresh interval', positive('delay', 3600), 1)
+    .option('-i, --interval <seconds>', 'refresh interval', positive('interval', 3600), 1)
     .option('-n, --iterations <n>', 'stop after n screens', positive('iterations', 1e9))
-    .action(async (o: StateOpts & { delay: number; iterations?: number }) => {
+    .action(async (o: StateOpts & { interval: number; iterations?: number }) => {
       const d = await openRepaired(o);
       const tty = process.stdout.isTTY === true;
       let stop = false;
@@ -86,7 +86,7 @@ export function topCommand(): Command {
       try {
         let prev = d.readStats();
         for (let i = 0; !stop && (o.iterations === undefined || i < o.iterations); i++) {
-          const end = Date.now() + o.delay * 1000;
+          const end = Date.now() + o.interval * 1000;
           while (!stop && Date.now() < end) await sleep(Math.min(100, end - Date.now()));
           if (stop) break;
           const cur = d.readStats();

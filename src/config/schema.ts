@@ -16,9 +16,13 @@
  *       persistence: { timeout: 300, netmask: 255.255.255.0 }   # or just: persistence: 300
  *       ops: false
  *       table-size: 65537
- *       health-check: { ... }       # opaque for now, kept as is
+ *       health-check: { type: http, path: /healthz, interval: 2s }   # defaults for its realservers
  *       realservers:
  *         - { address: 192.168.1.10, weight: 1, method: dr, mac: "02:00:00:00:00:0a" }
+ *         - { address: 192.168.1.11, health-check: { type: tcp, port: 8080 } }   # merged over the service's
+ *
+ * Health checks (used by `lvs-xdp run`, see src/ops/spec.ts and README "Operations") are checked
+ * here for shape only and kept in the model as written (kebab-case keys).
  */
 import { z } from 'zod';
 
@@ -29,6 +33,82 @@ export const persistenceSchema = z.union([
   z.strictObject({ timeout: int.optional(), netmask: z.union([z.string(), int]).optional() }),
 ]);
 
+/** "500ms", "2s", "1.5s", "1m", or a number of seconds. */
+export const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m)$/;
+const duration = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
+  const ok = typeof v === 'number' ? Number.isFinite(v) && v > 0 : DURATION_RE.test(v) && Number(DURATION_RE.exec(v)![1]) > 0;
+  if (!ok) ctx.addIssue({ code: 'custom', message: `expected a duration > 0: seconds (2, 0.5) or "500ms", "2s", "1m"; got ${JSON.stringify(v)}` });
+});
+const count = int.min(1).max(1000);
+
+export const HEALTH_CHECK_TYPES = ['tcp', 'http', 'https', 'udp', 'exec', 'none'] as const;
+
+/** Keys that only some check types use: an error where `type` is set at the same level and differs. */
+const TYPE_KEYS: Readonly<Record<string, readonly string[]>> = {
+  path: ['http', 'https'], host: ['http', 'https'], 'expect-status': ['http', 'https'], 'expect-body': ['http', 'https'],
+  'tls-verify': ['https'], payload: ['udp'], expect: ['udp'], command: ['exec'],
+};
+
+const healthCheckFields = {
+  type: z.enum(HEALTH_CHECK_TYPES).optional(),
+  port: int.min(1).max(65535).optional(),
+  interval: duration.optional(),
+  timeout: duration.optional(),
+  rise: count.optional(),
+  fall: count.optional(),
+  initial: z.enum(['up', 'down']).optional(),
+  via: z.enum(['direct', 'forwarding']).optional(),
+  'on-down': z.enum(['finish', 'cut']).optional(),
+  path: z.string().startsWith('/').optional(),
+  host: z.string().min(1).optional(),
+  'expect-status': z.union([int.min(100).max(599), z.array(int.min(100).max(599)).min(1)]).optional(),
+  'expect-body': z.string().superRefine((v, ctx) => {
+    try {
+      new RegExp(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: `not a regular expression: ${(e as Error).message}` });
+    }
+  }).optional(),
+  'tls-verify': z.boolean().optional(),
+  payload: z.string().optional(),
+  expect: z.string().optional(),
+  command: z.array(z.string().min(1)).min(1).optional(),
+};
+
+function typeKeysRefine(v: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  const type = v.type as string | undefined;
+  if (type === undefined) return;
+  for (const [key, types] of Object.entries(TYPE_KEYS)) {
+    if (v[key] !== undefined && !types.includes(type)) {
+      ctx.addIssue({ code: 'custom', path: [key], message: `${key} applies to type ${types.join(' / ')}, not ${type}` });
+    }
+  }
+  if (type === 'exec' && v.command === undefined) ctx.addIssue({ code: 'custom', path: ['type'], message: 'type exec needs command (an argv list, run without a shell)' });
+}
+
+export const sorryServerSchema = z.strictObject({
+  address: z.string(),
+  method: z.string().optional(),
+  mac: z.string().optional(),
+  'next-hop': z.string().optional(),
+  ifname: z.string().optional(),
+});
+
+/** A realserver's health check: merged key by key over its service's. */
+export const realserverHealthCheckSchema = z.strictObject(healthCheckFields).superRefine(typeKeysRefine);
+
+/** A service's health check: the defaults of its realservers, and what happens when all are down. */
+export const serviceHealthCheckSchema = z.strictObject({
+  ...healthCheckFields,
+  'all-down': z.enum(['keep-last', 'sorry-server']).optional(),
+  'sorry-server': sorryServerSchema.optional(),
+}).superRefine((v, ctx) => {
+  typeKeysRefine(v, ctx);
+  if (v['all-down'] === 'sorry-server' && !v['sorry-server']) {
+    ctx.addIssue({ code: 'custom', path: ['all-down'], message: 'all-down: sorry-server needs sorry-server: { address: ... }' });
+  }
+});
+
 export const realserverSchema = z.strictObject({
   address: z.string(),
   port: int.optional(),
@@ -37,7 +117,7 @@ export const realserverSchema = z.strictObject({
   mac: z.string().optional(),
   'next-hop': z.string().optional(),
   ifname: z.string().optional(),
-  'health-check': z.unknown().optional(),
+  'health-check': realserverHealthCheckSchema.optional(),
 });
 
 export const serviceSchema = z.strictObject({
@@ -49,7 +129,7 @@ export const serviceSchema = z.strictObject({
   persistence: persistenceSchema.optional(),
   ops: z.boolean().optional(),
   'table-size': int.optional(),
-  'health-check': z.unknown().optional(),
+  'health-check': serviceHealthCheckSchema.optional(),
   realservers: z.array(realserverSchema).optional(),
 });
 
@@ -72,6 +152,7 @@ export const configFileSchema = z.strictObject({
 export type ConfigFile = z.infer<typeof configFileSchema>;
 export type ServiceEntry = z.infer<typeof serviceSchema>;
 export type RealserverEntry = z.infer<typeof realserverSchema>;
+export type HealthCheckEntry = z.infer<typeof serviceHealthCheckSchema>;
 
 /** Model field name -> file key, for messages and locations. */
 export const FILE_KEY: Readonly<Record<string, string>> = {

@@ -1,0 +1,196 @@
+/**
+ * The forwarding-path check (via: forwarding, LVS-DR): the probe goes to the VIP:port, not to
+ * the realserver's address, in a frame addressed to that realserver's MAC, which is exactly
+ * what the data plane sends for a client's flow scheduled there. The realserver accepts it only
+ * if it holds the VIP (on lo, ARP-silent), so a realserver whose VIP is missing fails the check
+ * although its own address answers.
+ *
+ * How: per checked realserver a few local ports (a block above the kernel's ephemeral range)
+ * and a policy routing rule
+ *     ip rule add pref P from SRC ipproto tcp|udp sport LO-HI table T
+ *     ip route replace VIP/32 via RIP dev DEV onlink table T
+ * so a probe bound to SRC:port in that block is routed to the VIP through RIP's neighbour entry
+ * (the realserver's MAC). The answer comes back from the VIP to SRC (LVS-DR: the realserver
+ * answers directly) and the XDP program passes it to the kernel (not a VIP). Rules and tables
+ * are in a range of their own (default table/pref 19500..19999) and are removed on exit; a
+ * killed `run` leaves them, and the next `run` removes them first.
+ *
+ * The director must not hold the VIP as a local address (the local table would win); the probe
+ * then fails with that reason.
+ */
+import { execFileSync } from 'node:child_process';
+import { familyOf } from '../model/address.js';
+import { routeTo } from '../director/neigh.js';
+import type { Target } from './spec.js';
+
+export interface ForwardingOptions {
+  /** First routing table id and rule preference used (default 19500); `slots` of them. */
+  base?: number;
+  slots?: number;
+  /** First local port (default 61000, above Linux's default ephemeral range 32768-60999). */
+  portBase?: number;
+  portsPerTarget?: number;
+}
+
+export interface Route {
+  key: string;
+  source: string;
+  ports: [number, number];
+  table: number;
+  family: 4 | 6;
+  problem?: string;
+}
+
+type Exec = (args: string[]) => string;
+
+const defaultExec: Exec = (args) => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+export class ForwardingRoutes {
+  private readonly base: number;
+  private readonly slots: number;
+  private readonly portBase: number;
+  private readonly per: number;
+  private routes = new Map<string, Route & { slot: number; proto: string; vip: string; rip: string; dev?: string }>();
+  private next = new Map<string, number>();
+
+  constructor(opts: ForwardingOptions = {}, private readonly ip: Exec = defaultExec) {
+    this.base = opts.base ?? 19500;
+    this.slots = opts.slots ?? 500;
+    this.portBase = opts.portBase ?? 61000;
+    this.per = opts.portsPerTarget ?? 8;
+    if (this.portBase + this.slots * this.per > 65536) this.slots = Math.floor((65536 - this.portBase) / this.per);
+  }
+
+  private inRange(table: unknown): boolean {
+    return typeof table === 'number' ? table >= this.base && table < this.base + this.slots
+      : typeof table === 'string' && /^\d+$/.test(table) && this.inRange(Number(table));
+  }
+
+  /** Removes every rule and route in our range (also those a killed run left). */
+  clear(): void {
+    for (const fam of ['-4', '-6']) {
+      let rules: { priority?: number; table?: string | number }[] = [];
+      try {
+        rules = JSON.parse(this.ip(['-j', fam, 'rule', 'show']) || '[]') as typeof rules;
+      } catch {
+        rules = [];
+      }
+      const tables = new Set<string>();
+      for (const r of rules) {
+        if (r.priority !== undefined && this.inRange(r.priority) && this.inRange(r.table)) {
+          tables.add(String(r.table));
+          try {
+            this.ip([fam, 'rule', 'del', 'pref', String(r.priority)]);
+          } catch {
+            // gone meanwhile
+          }
+        }
+      }
+      for (const t of [...tables, ...[...this.routes.values()].map((r) => String(r.table))]) {
+        try {
+          this.ip([fam, 'route', 'flush', 'table', t]);
+        } catch {
+          // empty table
+        }
+      }
+    }
+    this.routes.clear();
+  }
+
+  /** Installs the routes of the forwarding-path targets, removes those no longer wanted. */
+  sync(targets: readonly Target[]): void {
+    const want = targets.filter((t) => t.spec.via === 'forwarding');
+    const keys = new Set(want.map((t) => t.key));
+    for (const [k, r] of this.routes) {
+      if (!keys.has(k)) {
+        this.remove(r);
+        this.routes.delete(k);
+      }
+    }
+    const used = new Set([...this.routes.values()].map((r) => r.slot));
+    for (const t of want) {
+      const proto = t.spec.type === 'udp' ? 'udp' : 'tcp';
+      const old = this.routes.get(t.key);
+      if (old && old.proto === proto && old.vip === t.vip && old.rip === t.address && !old.problem) continue;
+      if (old) {
+        this.remove(old);
+        this.routes.delete(t.key);
+        used.delete(old.slot);
+      }
+      let slot = 0;
+      while (used.has(slot)) slot++;
+      if (slot >= this.slots) {
+        this.routes.set(t.key, this.entry(t, slot, proto, 'no free forwarding-path slot (too many checks via: forwarding)'));
+        continue;
+      }
+      used.add(slot);
+      this.routes.set(t.key, this.install(t, slot, proto));
+    }
+  }
+
+  private entry(t: Target, slot: number, proto: string, problem?: string): Route & { slot: number; proto: string; vip: string; rip: string } {
+    const lo = this.portBase + slot * this.per;
+    const r = { key: t.key, source: '', ports: [lo, lo + this.per - 1] as [number, number], table: this.base + slot, family: familyOf(t.vip), slot, proto, vip: t.vip, rip: t.address };
+    return problem ? { ...r, problem } : r;
+  }
+
+  private install(t: Target, slot: number, proto: string): Route & { slot: number; proto: string; vip: string; rip: string; dev?: string } {
+    const e = this.entry(t, slot, proto);
+    const fam = e.family === 6 ? '-6' : '-4';
+    const route = routeTo(t.address);
+    if (!route) return { ...e, problem: `no route to ${t.address}` };
+    if (route.gateway) return { ...e, problem: `${t.address} is not on a link of the director (via ${route.gateway}): LVS-DR needs it on-link` };
+    if (!route.prefsrc) return { ...e, problem: `no source address toward ${t.address}` };
+    const full = e.family === 6 ? 128 : 32;
+    try {
+      this.ip([fam, 'route', 'replace', `${t.vip}/${full}`, 'via', t.address, 'dev', route.dev, 'onlink', 'table', String(e.table)]);
+      try {
+        this.ip([fam, 'rule', 'del', 'pref', String(e.table)]);
+      } catch {
+        // none left over
+      }
+      this.ip([fam, 'rule', 'add', 'pref', String(e.table), 'from', route.prefsrc, 'ipproto', proto, 'sport', `${e.ports[0]}-${e.ports[1]}`, 'table', String(e.table)]);
+    } catch (err) {
+      return { ...e, source: route.prefsrc, dev: route.dev, problem: `ip: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}` };
+    }
+    return { ...e, source: route.prefsrc, dev: route.dev };
+  }
+
+  private remove(r: Route): void {
+    const fam = r.family === 6 ? '-6' : '-4';
+    try {
+      this.ip([fam, 'rule', 'del', 'pref', String(r.table)]);
+    } catch {
+      // already gone
+    }
+    try {
+      this.ip([fam, 'route', 'flush', 'table', String(r.table)]);
+    } catch {
+      // already gone
+    }
+  }
+
+  /** The next source address and port for a target's probe (ports rotate within its block). */
+  endpoint(t: Target): { localAddress: string; localPort: number } | { problem: string } {
+    const r = this.routes.get(t.key);
+    if (!r) return { problem: 'forwarding path not set up' };
+    if (r.problem) return { problem: r.problem };
+    if (isLocal(this.ip, t.vip)) return { problem: `the VIP ${t.vip} is a local address of the director: the probe cannot leave toward the realserver` };
+    const n = this.next.get(t.key) ?? 0;
+    this.next.set(t.key, (n + 1) % this.per);
+    return { localAddress: r.source, localPort: r.ports[0] + n };
+  }
+
+  get list(): Route[] {
+    return [...this.routes.values()].map(({ key, source, ports, table, family, problem }) => ({ key, source, ports, table, family, ...(problem ? { problem } : {}) }));
+  }
+}
+
+function isLocal(ip: Exec, addr: string): boolean {
+  try {
+    const r = JSON.parse(ip(['-j', familyOf(addr) === 6 ? '-6' : '-4', 'route', 'show', 'table', 'local', addr]) || '[]') as unknown[];
+    return r.length > 0;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The health state machine (pure: no I/O, time passed in). Per checked realserver: up or down,
+ * with runs of consecutive successes and failures; `fall` failures in a row take an up
+ * realserver down, `rise` successes in a row bring a down one back. The effective config is the
+ * file's with every down realserver's weight set to 0 (on-down: finish, its flows go on) or
+ * removed (on-down: cut, its flows are rescheduled), and the service's all-down policy applied
+ * when none of its realservers that the file gives a weight is left:
+ *   - keep-last: the realservers that served last stay in the table (better than nothing);
+ *   - sorry-server: the sorry server (weight 1) gets every new flow.
+ */
+import { serviceId, type DirectorConfig, type Realserver, type VirtualService } from '../model/types.js';
+import { targetKey, type HealthPlan, type ServicePolicy, type Target } from './spec.js';
+
+export type HealthState = 'up' | 'down';
+
+export interface RealHealth {
+  key: string;
+  service: string;
+  address: string;
+  state: HealthState;
+  /** Consecutive successes / failures up to now. */
+  okRun: number;
+  failRun: number;
+  checks: number;
+  failures: number;
+  /** ms (the caller's clock) of the last state change, or of the start. */
+  since: number;
+  last?: { ok: boolean; detail: string; at: number };
+}
+
+export interface Transition {
+  key: string;
+  service: string;
+  address: string;
+  from: HealthState;
+  to: HealthState;
+  detail: string;
+}
+
+export interface ServiceHealth {
+  id: string;
+  policy: ServicePolicy['allDown'];
+  /** No realserver with a weight in the file is up: the all-down policy is in force. */
+  allDown: boolean;
+  sorryActive: boolean;
+  /** Addresses kept in the table by keep-last although down. */
+  keptDown: string[];
+}
+
+export interface Effective {
+  config: DirectorConfig;
+  services: Map<string, ServiceHealth>;
+}
+
+export class HealthModel {
+  private states = new Map<string, RealHealth>();
+  private targets = new Map<string, Target>();
+  private lastServing = new Map<string, Set<string>>();
+  private cfg: DirectorConfig = { services: [] };
+  private plan: HealthPlan = { targets: [], policies: new Map() };
+
+  constructor(cfg: DirectorConfig, plan: HealthPlan, now: number) {
+    this.setConfig(cfg, plan, now);
+  }
+
+  get config(): DirectorConfig {
+    return this.cfg;
+  }
+
+  get targetList(): Target[] {
+    return [...this.targets.values()];
+  }
+
+  /**
+   * A new file config (start or reload). Realservers still checked keep their state and runs;
+   * new ones start in their check's `initial` state; removed ones are forgotten.
+   */
+  setConfig(cfg: DirectorConfig, plan: HealthPlan, now: number): void {
+    this.cfg = cfg;
+    this.plan = plan;
+    const next = new Map<string, RealHealth>();
+    this.targets = new Map(plan.targets.map((t) => [t.key, t]));
+    for (const t of plan.targets) {
+      const old = this.states.get(t.key);
+      next.set(t.key, old ?? {
+        key: t.key, service: t.service, address: t.address, state: t.spec.initial, okRun: 0, failRun: 0, checks: 0, failures: 0, since: now,
+      });
+    }
+    this.states = next;
+    const ids = new Set(cfg.services.map(serviceId));
+    for (const id of [...this.lastServing.keys()]) if (!ids.has(id)) this.lastServing.delete(id);
+    this.refreshServing();
+  }
+
+  /** One probe result; returns the state change it caused, if any. */
+  report(key: string, ok: boolean, detail: string, now: number): Transition | undefined {
+    const h = this.states.get(key);
+    const t = this.targets.get(key);
+    if (!h || !t) return undefined;
+    h.checks++;
+    h.last = { ok, detail, at: now };
+    let tr: Transition | undefined;
+    if (ok) {
+      h.failRun = 0;
+      h.okRun++;
+      if (h.state === 'down' && h.okRun >= t.spec.rise) tr = this.change(h, 'up', detail, now);
+    } else {
+      h.failures++;
+      h.okRun = 0;
+      h.failRun++;
+      if (h.state === 'up' && h.failRun >= t.spec.fall) tr = this.change(h, 'down', detail, now);
+    }
+    if (tr) this.refreshServing();
+    return tr;
+  }
+
+  private change(h: RealHealth, to: HealthState, detail: string, now: number): Transition {
+    const tr: Transition = { key: h.key, service: h.service, address: h.address, from: h.state, to, detail };
+    h.state = to;
+    h.since = now;
+    return tr;
+  }
+
+  /** Health of one realserver of a service: its state, or undefined when it is not checked. */
+  stateOf(svc: VirtualService, rs: Pick<Realserver, 'address'>): RealHealth | undefined {
+    return this.states.get(targetKey(svc, rs.address));
+  }
+
+  get all(): RealHealth[] {
+    return [...this.states.values()];
+  }
+
+  private isDown(svc: VirtualService, rs: Realserver): boolean {
+    return this.stateOf(svc, rs)?.state === 'down';
+  }
+
+  /** Remembers, per service, the realservers that serve while at least one does. */
+  private refreshServing(): void {
+    for (const svc of this.cfg.services) {
+      const serving = svc.realservers.filter((r) => r.weight > 0 && !this.isDown(svc, r)).map((r) => r.address);
+      if (serving.length > 0) this.lastServing.set(serviceId(svc), new Set(serving));
+    }
+  }
+
+  /** The config to apply now, and each service's all-down status. */
+  effective(): Effective {
+    const services = new Map<string, ServiceHealth>();
+    const out: DirectorConfig = { ...this.cfg, services: [] };
+    for (const svc of this.cfg.services) {
+      const id = serviceId(svc);
+      const policy = this.plan.policies.get(id) ?? { allDown: 'keep-last' };
+      const weighted = svc.realservers.filter((r) => r.weight > 0);
+      const allDown = weighted.length > 0 && weighted.every((r) => this.isDown(svc, r));
+      const sh: ServiceHealth = { id, policy: policy.allDown, allDown, sorryActive: false, keptDown: [] };
+      let keep = new Set<string>();
+      if (allDown && policy.allDown === 'keep-last') {
+        const last = this.lastServing.get(id);
+        keep = new Set(weighted.map((r) => r.address).filter((a) => !last || last.has(a)));
+        sh.keptDown = [...keep];
+      }
+      const realservers: Realserver[] = [];
+      for (const r of svc.realservers) {
+        if (!this.isDown(svc, r) || keep.has(r.address)) {
+          realservers.push(r);
+          continue;
+        }
+        const spec = this.targets.get(targetKey(svc, r.address))?.spec;
+        if (spec?.onDown === 'cut') continue;
+        realservers.push({ ...r, weight: 0 });
+      }
+      if (allDown && policy.allDown === 'sorry-server' && policy.sorry) {
+        realservers.push({ ...policy.sorry, port: svc.port });
+        sh.sorryActive = true;
+      }
+      out.services.push({ ...svc, realservers });
+      services.set(id, sh);
+    }
+    return { config: out, services };
+  }
+}

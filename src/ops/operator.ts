@@ -1,0 +1,497 @@
+/**
+ * `lvs-xdp run`: keeps a configuration file applied to the director, with health checks.
+ *
+ * - Start: reads the file (a bad file: nothing changes, ConfigError), attaches to the given
+ *   interfaces that are not attached yet (without --interface the director must be attached
+ *   already), applies the effective configuration (file config with down realservers at weight 0
+ *   or removed, see health.ts) through Director.apply (diff-based, atomic table switch, locked).
+ * - Health checks run per checked realserver; a state change re-applies (only the difference).
+ * - reload() (SIGHUP): the file is read again; a bad file is logged and the running config kept;
+ *   health state of realservers still checked is kept.
+ * - Every `resyncMs` the running director is read again: a change made behind run's back
+ *   (another lvs-xdp command) is logged as drift and undone.
+ * - stop(): checks and HTTP end, forwarding-path routes are removed; the data plane keeps
+ *   forwarding with the last configuration applied (detach removes it).
+ */
+import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { Director, type AttachOptions, type DirectorOptions, type StatsSample } from '../director/director.js';
+import { NotAttachedError, LvsError } from '../errors.js';
+import { readConfigFile } from '../cli/common.js';
+import { statsView, type StatsView } from '../cli/stats.js';
+import { serviceId, type DirectorConfig } from '../model/types.js';
+import { healthPlan, type CheckSpec, type HealthPlan, type Target } from './spec.js';
+import { HealthModel, type Effective, type ServiceHealth } from './health.js';
+import { runProbe, type Endpoint, type ProbeResult } from './probes.js';
+import { ForwardingRoutes, type ForwardingOptions } from './forwarding.js';
+import { DirectorMetrics, type HealthRow } from './metrics.js';
+import { STATUS_PAGE } from './page.js';
+import type { Logger } from './log.js';
+
+export interface OperatorOptions {
+  file: string;
+  state?: DirectorOptions;
+  /** Interfaces to attach to when not attached yet. */
+  interfaces?: string[];
+  attach?: Omit<AttachOptions, keyof DirectorOptions>;
+  logger: Logger;
+  /** HTTP listener for /metrics, /api/status and the status page; false: none. */
+  listen?: { host: string; port: number } | false;
+  /** How often the running director is compared with the wanted config (default 30 s). */
+  resyncMs?: number;
+  forwarding?: ForwardingOptions;
+  processMetrics?: boolean;
+}
+
+interface Checker { target: Target; stopped: boolean; timer?: NodeJS.Timeout }
+
+export interface StatusRealserver {
+  address: string; port: number; method: string; weight: number; effectiveWeight: number | null;
+  health: 'up' | 'down' | 'unchecked'; since?: string; check?: string; last?: string; checks: number; failures: number;
+  sorry?: boolean; packets: string; bytes: string; conns: string; active: number; inactive: number;
+  rates: { pps: number; bps: number; cps: number };
+}
+export interface StatusService {
+  id: string; scheduler: string; policy: string; allDown: boolean; sorryActive: boolean;
+  packets: string; bytes: string; conns: string; rates: { pps: number; bps: number; cps: number };
+  realservers: StatusRealserver[];
+}
+export interface StatusDoc {
+  time: string; pid: number; file: string; startedAt: string;
+  interfaces: { name: string; mode: string; linked: boolean }[];
+  connections: { entries: number; max: number };
+  reloads: { ok: number; failed: number; last?: { at: string; ok: boolean; error?: string } };
+  services: StatusService[];
+  counters: Record<string, { value: string; rate: number; kind: string }>;
+}
+
+export function describeCheck(s: CheckSpec): string {
+  const what = s.type === 'http' || s.type === 'https' ? `${s.type} GET ${s.path}` : s.type === 'exec' ? `exec ${s.command?.[0] ?? ''}` : s.type;
+  const port = s.type === 'exec' ? '' : ` port ${s.port}`;
+  return `${what}${port}${s.via === 'forwarding' ? ' via the VIP (forwarding path)' : ''}, every ${s.intervalMs / 1000}s, rise ${s.rise}, fall ${s.fall}`;
+}
+
+function errMessage(e: unknown): string {
+  if (e instanceof LvsError) return `${e.message}${e.hint ? ` (hint: ${e.hint})` : ''}`;
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class Operator {
+  private d!: Director;
+  private model!: HealthModel;
+  private readonly fwd: ForwardingRoutes;
+  private readonly checkers = new Map<string, Checker>();
+  private readonly metrics: DirectorMetrics;
+  private server?: Server;
+  private resyncTimer?: NodeJS.Timeout;
+  private chain: Promise<unknown> = Promise.resolve();
+  private queued = false;
+  private stopped = false;
+  private lastServices = new Map<string, ServiceHealth>();
+  private lastEffective?: Effective;
+  private last?: { sample: StatsSample; view: StatsView; at: number };
+  readonly reloads: { ok: number; failed: number; last?: { at: string; ok: boolean; error?: string } } = { ok: 0, failed: 0 };
+  readonly applies = { ok: 0, failed: 0 };
+  readonly startedAt = new Date().toISOString();
+  private readonly log: Logger;
+
+  private constructor(private readonly opts: OperatorOptions) {
+    this.log = opts.logger;
+    this.fwd = new ForwardingRoutes(opts.forwarding);
+    this.metrics = new DirectorMetrics({ processMetrics: opts.processMetrics ?? true });
+  }
+
+  /** Reads the file, attaches if asked, applies, starts checks and the HTTP listener. */
+  static async start(opts: OperatorOptions): Promise<Operator> {
+    const op = new Operator(opts);
+    const { cfg, plan } = op.readFile();
+    op.d = await op.openDirector();
+    op.model = new HealthModel(cfg, plan, Date.now());
+    op.fwd.clear();
+    op.fwd.sync(op.model.targetList);
+    for (const r of op.fwd.list) if (r.problem) op.log.warn({ event: 'forwarding-path', target: r.key, problem: r.problem }, 'forwarding-path check cannot run');
+    op.log.info({
+      event: 'started', file: opts.file, services: cfg.services.length, checks: plan.targets.length,
+      interfaces: op.d.interfaces, pinDir: op.d.paths.pinDir,
+    }, `running ${opts.file}: ${cfg.services.length} service(s), ${plan.targets.length} health check(s)`);
+    const ok = await op.serial(() => op.applyEffective('start'));
+    if (!ok) {
+      await op.stop('start failed');
+      throw new Error('the configuration could not be applied (see the log line above)');
+    }
+    for (const t of op.model.targetList) op.startChecker(t);
+    if (opts.listen) await op.listen(opts.listen.host, opts.listen.port);
+    op.resyncTimer = setInterval(() => void op.resync(), opts.resyncMs ?? 30_000);
+    op.resyncTimer.unref();
+    op.writeHealthFile();
+    return op;
+  }
+
+  private readFile(): { cfg: DirectorConfig; plan: HealthPlan } {
+    const cfg = readConfigFile(this.opts.file);
+    return { cfg, plan: healthPlan(cfg) };
+  }
+
+  private async openDirector(): Promise<Director> {
+    const state = this.opts.state ?? {};
+    const ifaces = this.opts.interfaces ?? [];
+    if (ifaces.length > 0) {
+      const attached = Director.exists(state) ? Director.open(state) : undefined;
+      const have = new Set(attached?.interfaces ?? []);
+      attached?.close();
+      for (const i of ifaces) {
+        if (have.has(i)) continue;
+        const d = await Director.attach(i, { ...this.opts.attach, ...state });
+        this.log.info({ event: 'attached', interface: i, mode: d.status().interfaces.find((x) => x.name === i)?.mode }, `attached to ${i}`);
+        d.close();
+      }
+    }
+    const d = Director.open(state);
+    if (d.interruptedApply) {
+      this.log.warn({ event: 'repair', interruptedAt: d.interruptedApply }, 'completing an apply that was interrupted');
+      await d.repair();
+    }
+    return d;
+  }
+
+  /** Runs `fn` after every earlier serialized step (applies never overlap). */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn, fn);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private requestApply(reason: string): void {
+    if (this.queued || this.stopped) return;
+    this.queued = true;
+    void this.serial(async () => {
+      this.queued = false;
+      if (!this.stopped) await this.applyEffective(reason);
+    });
+  }
+
+  private async applyEffective(reason: string): Promise<boolean> {
+    const eff = this.model.effective();
+    try {
+      const r = await this.d.apply(eff.config);
+      this.applies.ok++;
+      if (r.changes.length > 0) {
+        this.log.info({ event: 'applied', reason, changes: r.changes, moved: Object.fromEntries(r.moves) }, `applied ${r.changes.length} change(s) (${reason}): ${r.text.trim().split('\n').join('; ')}`);
+      }
+      this.lastEffective = eff;
+      this.logServiceChanges(eff.services);
+      this.writeHealthFile();
+      return true;
+    } catch (e) {
+      this.applies.failed++;
+      this.log.error({ event: 'apply-failed', reason, error: errMessage(e) }, `apply failed (${reason}): ${errMessage(e)}`);
+      return false;
+    }
+  }
+
+  private logServiceChanges(now: Map<string, ServiceHealth>): void {
+    for (const [id, s] of now) {
+      const was = this.lastServices.get(id);
+      if ((was?.allDown ?? false) === s.allDown && (was?.sorryActive ?? false) === s.sorryActive) continue;
+      if (s.allDown) {
+        this.log.warn({ event: 'all-down', service: id, policy: s.policy, sorryActive: s.sorryActive, kept: s.keptDown },
+          s.sorryActive ? `${id}: every realserver is down: the sorry server takes new flows` : `${id}: every realserver is down: keeping the last set (${s.keptDown.join(', ') || 'none'})`);
+      } else if (was?.allDown) {
+        this.log.info({ event: 'service-recovered', service: id }, `${id}: a realserver is up again`);
+      }
+    }
+    this.lastServices = now;
+  }
+
+  // ---- health checks ---------------------------------------------------------------------------
+
+  private startChecker(t: Target): void {
+    const c: Checker = { target: t, stopped: false };
+    const tick = async (): Promise<void> => {
+      if (c.stopped) return;
+      const started = Date.now();
+      const r = await this.probe(c.target);
+      if (c.stopped || this.stopped) return;
+      this.onResult(c.target, r);
+      c.timer = setTimeout(() => void tick(), Math.max(0, c.target.spec.intervalMs - (Date.now() - started)));
+    };
+    // Spread the first checks over up to one interval (at most 1 s) so they do not all start together.
+    c.timer = setTimeout(() => void tick(), Math.floor(Math.random() * Math.min(t.spec.intervalMs, 1000)));
+    this.checkers.set(t.key, c);
+  }
+
+  private stopChecker(key: string): void {
+    const c = this.checkers.get(key);
+    if (!c) return;
+    c.stopped = true;
+    clearTimeout(c.timer);
+    this.checkers.delete(key);
+  }
+
+  private async probe(t: Target): Promise<ProbeResult> {
+    let ep: Endpoint = { host: t.address, port: t.spec.port };
+    if (t.spec.via === 'forwarding') {
+      const e = this.fwd.endpoint(t);
+      if ('problem' in e) return { ok: false, detail: `forwarding path: ${e.problem}` };
+      ep = { host: t.vip, port: t.spec.port, ...e };
+    }
+    try {
+      return await runProbe(t, ep);
+    } catch (e) {
+      return { ok: false, detail: `probe error: ${errMessage(e)}` };
+    }
+  }
+
+  private onResult(t: Target, r: ProbeResult): void {
+    const tr = this.model.report(t.key, r.ok, r.detail, Date.now());
+    this.log.debug({ event: 'check', service: t.service, realserver: t.address, ok: r.ok, detail: r.detail }, 'check');
+    if (!tr) return;
+    const level = tr.to === 'down' ? 'warn' : 'info';
+    this.log[level]({ event: 'health', service: tr.service, realserver: tr.address, from: tr.from, to: tr.to, detail: tr.detail },
+      `${tr.service}: realserver ${tr.address} is ${tr.to.toUpperCase()} (${tr.detail})`);
+    this.requestApply(`health: ${tr.address} ${tr.to}`);
+    this.writeHealthFile();
+  }
+
+  // ---- reload and resync -----------------------------------------------------------------------
+
+  /** SIGHUP: read the file again; a bad file is logged and the running config kept. */
+  reload(): Promise<boolean> {
+    return this.serial(async () => {
+      const at = new Date().toISOString();
+      let next: { cfg: DirectorConfig; plan: HealthPlan };
+      try {
+        next = this.readFile();
+      } catch (e) {
+        this.reloads.failed++;
+        this.reloads.last = { at, ok: false, error: errMessage(e) };
+        this.log.error({ event: 'reload-failed', file: this.opts.file, error: errMessage(e) }, `reload failed, keeping the running configuration: ${errMessage(e)}`);
+        return false;
+      }
+      const prevCfg = this.model.config;
+      const prevPlan = healthPlan(prevCfg);
+      this.model.setConfig(next.cfg, next.plan, Date.now());
+      if (!(await this.applyEffective('reload'))) {
+        this.model.setConfig(prevCfg, prevPlan, Date.now());
+        this.reloads.failed++;
+        this.reloads.last = { at, ok: false, error: 'apply failed' };
+        this.log.error({ event: 'reload-failed', file: this.opts.file }, 'reload failed (the new configuration could not be applied), keeping the running configuration');
+        return false;
+      }
+      this.syncCheckers(next.plan);
+      this.reloads.ok++;
+      this.reloads.last = { at, ok: true };
+      this.log.info({ event: 'reloaded', file: this.opts.file, services: next.cfg.services.length, checks: next.plan.targets.length }, `reloaded ${this.opts.file}`);
+      return true;
+    });
+  }
+
+  private syncCheckers(plan: HealthPlan): void {
+    const want = new Map(plan.targets.map((t) => [t.key, t]));
+    for (const key of [...this.checkers.keys()]) {
+      const c = this.checkers.get(key)!;
+      const t = want.get(key);
+      if (!t || JSON.stringify(t) !== JSON.stringify(c.target)) this.stopChecker(key);
+    }
+    this.fwd.sync(plan.targets);
+    for (const r of this.fwd.list) if (r.problem) this.log.warn({ event: 'forwarding-path', target: r.key, problem: r.problem }, 'forwarding-path check cannot run');
+    for (const t of plan.targets) if (!this.checkers.has(t.key)) this.startChecker(t);
+  }
+
+  /** Reads the running director again; undoes changes made behind run's back. */
+  resync(): Promise<void> {
+    return this.serial(async () => {
+      if (this.stopped) return;
+      let fresh: Director;
+      try {
+        // Never attaches again: a director detached behind run's back stays detached.
+        fresh = Director.open(this.opts.state ?? {});
+        if (fresh.interruptedApply) await fresh.repair();
+      } catch (e) {
+        this.log.error({ event: e instanceof NotAttachedError ? 'director-missing' : 'resync-failed', error: errMessage(e) }, `cannot open the director: ${errMessage(e)}`);
+        return;
+      }
+      this.d.close();
+      this.d = fresh;
+      const want = this.model.effective().config;
+      const p = this.d.plan(want);
+      if (p.changes.length > 0) {
+        this.log.warn({ event: 'drift', changes: p.changes }, `the running configuration was changed outside run: restoring (${p.changes.length} change(s))`);
+        await this.applyEffective('drift');
+      }
+    });
+  }
+
+  // ---- status, metrics, HTTP -------------------------------------------------------------------
+
+  private sample(): { sample: StatsSample; view: StatsView } {
+    const now = Date.now();
+    if (this.last && now - this.last.at < 500) return this.last;
+    const sample = this.d.readStats();
+    const view = statsView(sample, this.last?.sample);
+    this.last = { sample, view, at: now };
+    return this.last;
+  }
+
+  private healthRows(): HealthRow[] {
+    const eff = this.lastEffective ?? this.model.effective();
+    const rows: HealthRow[] = [];
+    for (const svc of this.model.config.services) {
+      const es = eff.config.services.find((s) => serviceId(s) === serviceId(svc));
+      for (const r of svc.realservers) {
+        const h = this.model.stateOf(svc, r);
+        const e = es?.realservers.find((x) => x.address === r.address);
+        const row: HealthRow = { service: serviceId(svc), address: r.address, configuredWeight: r.weight, checks: h?.checks ?? 0, failures: h?.failures ?? 0 };
+        if (h) row.up = h.state === 'up' ? 1 : 0;
+        if (e) row.effectiveWeight = e.weight;
+        rows.push(row);
+      }
+    }
+    return rows;
+  }
+
+  async metricsText(): Promise<string> {
+    const sample = this.d.readStats();
+    const eff = this.lastEffective ?? this.model.effective();
+    this.metrics.update({
+      sample, interfaces: this.d.status().interfaces, health: this.healthRows(),
+      services: [...eff.services.values()].map((s) => ({ service: s.id, allDown: s.allDown, sorryActive: s.sorryActive })),
+      reloads: this.reloads, applies: this.applies,
+    });
+    return this.metrics.text();
+  }
+
+  status(): StatusDoc {
+    const { view } = this.sample();
+    const eff = this.lastEffective ?? this.model.effective();
+    const targets = new Map(this.model.targetList.map((t) => [t.key, t]));
+    const services: StatusService[] = this.model.config.services.map((svc) => {
+      const id = serviceId(svc);
+      const v = view.services.find((s) => s.id === id);
+      const sh = eff.services.get(id);
+      const es = eff.config.services.find((s) => serviceId(s) === id);
+      const rates0 = { pps: 0, bps: 0, cps: 0 };
+      const row = (address: string, port: number, method: string, weight: number, sorry: boolean): StatusRealserver => {
+        const st = v?.realservers.find((r) => r.address === address);
+        const h = this.model.stateOf(svc, { address });
+        const t = targets.get(`${id}/${address}`);
+        const e = es?.realservers.find((r) => r.address === address);
+        const out: StatusRealserver = {
+          address, port, method, weight, effectiveWeight: e ? e.weight : null,
+          health: sorry ? 'up' : h ? h.state : 'unchecked', checks: h?.checks ?? 0, failures: h?.failures ?? 0,
+          packets: String(st?.packets ?? 0n), bytes: String(st?.bytes ?? 0n), conns: String(st?.conns ?? 0n),
+          active: st?.active ?? 0, inactive: st?.inactive ?? 0, rates: st?.rates ?? rates0,
+        };
+        if (sorry) out.sorry = true;
+        if (h) out.since = new Date(h.since).toISOString();
+        if (t) out.check = describeCheck(t.spec);
+        if (h?.last) out.last = `${h.last.ok ? 'ok' : 'FAILED'}: ${h.last.detail}`;
+        return out;
+      };
+      const realservers = svc.realservers.map((r) => row(r.address, r.port, r.method, r.weight, false));
+      for (const r of es?.realservers ?? []) {
+        if (!svc.realservers.some((x) => x.address === r.address)) realservers.push(row(r.address, r.port, r.method, r.weight, true));
+      }
+      return {
+        id, scheduler: svc.scheduler, policy: sh?.policy ?? 'keep-last', allDown: sh?.allDown ?? false, sorryActive: sh?.sorryActive ?? false,
+        packets: String(v?.packets ?? 0n), bytes: String(v?.bytes ?? 0n), conns: String(v?.conns ?? 0n), rates: v?.rates ?? rates0, realservers,
+      };
+    });
+    const counters: StatusDoc['counters'] = {};
+    for (const [k, c] of Object.entries(view.counters)) if (c.value > 0n) counters[k] = { value: String(c.value), rate: c.rate, kind: c.kind };
+    return {
+      time: new Date().toISOString(), pid: process.pid, file: this.opts.file, startedAt: this.startedAt,
+      interfaces: this.d.status().interfaces.map((i) => ({ name: i.name, mode: i.mode, linked: i.linked })),
+      connections: view.connections, reloads: this.reloads, services, counters,
+    };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD' }).end();
+      return;
+    }
+    try {
+      if (path === '/metrics') {
+        const text = await this.metricsText();
+        res.writeHead(200, { 'Content-Type': this.metrics.contentType }).end(text);
+      } else if (path === '/api/status') {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(this.status()));
+      } else if (path === '/' || path === '/index.html') {
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" }).end(STATUS_PAGE);
+      } else if (path === '/healthz') {
+        res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
+      } else {
+        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+      }
+    } catch (e) {
+      this.log.error({ event: 'http-error', path, error: errMessage(e) }, `HTTP ${path}: ${errMessage(e)}`);
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end(`error: ${errMessage(e)}\n`);
+    }
+  }
+
+  private listen(host: string, port: number): Promise<void> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        const a = server.address();
+        const where = typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : `${host}:${port}`;
+        this.log.info({ event: 'listening', address: where }, `metrics at http://${where}/metrics, status page at http://${where}/`);
+        resolve();
+      });
+    });
+  }
+
+  get address(): { address: string; port: number } | undefined {
+    const a = this.server?.address();
+    return typeof a === 'object' && a ? { address: a.address, port: a.port } : undefined;
+  }
+
+  /** Health state for other processes (`lvs-xdp top`): <state dir>/ops-health.json. */
+  private get healthFile(): string {
+    return `${this.d.paths.stateDir}/ops-health.json`;
+  }
+
+  private writeHealthFile(): void {
+    if (!this.d || !this.model) return;
+    try {
+      const doc = {
+        pid: process.pid, file: this.opts.file, updatedAt: new Date().toISOString(),
+        realservers: this.healthRows().map((r) => ({ ...r, state: r.up === undefined ? 'unchecked' : r.up ? 'up' : 'down' })),
+      };
+      const tmp = `${this.healthFile}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify(doc)}\n`, { mode: 0o644 });
+      renameSync(tmp, this.healthFile);
+    } catch {
+      // the state directory went away (detach): the next resync says so
+    }
+  }
+
+  /** Ends checks and the listener; the data plane keeps forwarding with the last configuration. */
+  async stop(reason = 'signal'): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const k of [...this.checkers.keys()]) this.stopChecker(k);
+    clearInterval(this.resyncTimer);
+    if (this.server) {
+      this.server.closeAllConnections();
+      await new Promise<void>((r) => this.server!.close(() => r()));
+    }
+    await this.chain.catch(() => undefined);
+    try {
+      this.fwd.clear();
+    } catch {
+      // best effort
+    }
+    if (this.d) {
+      rmSync(this.healthFile, { force: true });
+      this.d.close();
+    }
+    this.log.info({ event: 'stopped', reason }, 'stopped: the data plane keeps forwarding with the last configuration applied (lvs-xdp detach removes it)');
+  }
+}

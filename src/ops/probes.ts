@@ -1,0 +1,217 @@
+/**
+ * The health probes: TCP connect, HTTP(S) GET, UDP request/response and an external command
+ * (argv, never a shell). Each resolves to { ok, detail } within the check's timeout and never
+ * throws. A probe goes to the realserver's own address (via: direct) or, for the forwarding-path
+ * mode, to the VIP from a local source address and port that policy routing sends to that one
+ * realserver's MAC (see forwarding.ts).
+ */
+import { connect, isIPv6, type Socket } from 'node:net';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createSocket } from 'node:dgram';
+import { spawn } from 'node:child_process';
+import type { Target } from './spec.js';
+
+export interface ProbeResult { ok: boolean; detail: string }
+
+/** Where a probe connects from and to. */
+export interface Endpoint {
+  host: string;
+  port: number;
+  /** Local source (forwarding-path mode). */
+  localAddress?: string;
+  localPort?: number;
+}
+
+const MAX_BODY = 64 * 1024;
+
+function errText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err.code ?? err.message ?? String(e);
+}
+
+/**
+ * Closes without a FIN handshake, so that a fixed local port is free again at once (no TIME_WAIT
+ * on our side). Only on a socket open both ways: when the peer closed first it keeps the
+ * TIME_WAIT, and resetAndDestroy() on a half-closed socket made node 20 spin.
+ */
+function hardClose(s: Socket | null | undefined): void {
+  if (!s || s.destroyed) return;
+  if (s.readyState !== 'open') {
+    s.destroy();
+    return;
+  }
+  try {
+    s.resetAndDestroy();
+  } catch {
+    s.destroy();
+  }
+}
+
+export function probeTcp(ep: Endpoint, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const s = connect({ host: ep.host, port: ep.port, ...(ep.localAddress ? { localAddress: ep.localAddress } : {}), ...(ep.localPort ? { localPort: ep.localPort } : {}) });
+    let done = false;
+    const finish = (r: ProbeResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      hardClose(s);
+      resolve(r);
+    };
+    const t = setTimeout(() => finish({ ok: false, detail: `tcp connect timeout after ${timeoutMs} ms` }), timeoutMs);
+    s.once('connect', () => finish({ ok: true, detail: 'tcp connect ok' }));
+    s.once('error', (e) => finish({ ok: false, detail: `tcp connect: ${errText(e)}` }));
+  });
+}
+
+export interface HttpCheck { tls: boolean; path: string; host?: string; expectStatus: number[]; expectBody?: string; tlsVerify: boolean }
+
+export function probeHttp(ep: Endpoint, c: HttpCheck, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let done = false;
+    let sock: Socket | undefined;
+    const finish = (r: ProbeResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      hardClose(sock); // first: RST, so that a fixed local port is reusable at once
+      req.destroy();
+      resolve(r);
+    };
+    const scheme = c.tls ? 'https' : 'http';
+    const hostHeader = c.host ?? (isIPv6(ep.host) ? `[${ep.host}]` : ep.host);
+    const opts = {
+      host: ep.host, port: ep.port, path: c.path, method: 'GET', agent: false as const,
+      headers: { Host: hostHeader, 'User-Agent': 'lvs-xdp-health-check', Connection: 'close', Accept: '*/*' },
+      ...(ep.localAddress ? { localAddress: ep.localAddress } : {}),
+      ...(ep.localPort ? { localPort: ep.localPort } : {}),
+    };
+    const onResponse = (res: IncomingMessage): void => {
+      const status = res.statusCode ?? 0;
+      const okStatus = c.expectStatus.length ? c.expectStatus.includes(status) : status >= 200 && status < 400;
+      if (!okStatus) {
+        finish({ ok: false, detail: `${scheme} ${c.path}: status ${status}` });
+        return;
+      }
+      if (c.expectBody === undefined) {
+        finish({ ok: true, detail: `${scheme} ${c.path}: status ${status}` });
+        return;
+      }
+      const re = new RegExp(c.expectBody);
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        body += d;
+        if (body.length > MAX_BODY) body = body.slice(0, MAX_BODY);
+        if (re.test(body)) finish({ ok: true, detail: `${scheme} ${c.path}: status ${status}, body matches` });
+      });
+      res.on('end', () => finish(re.test(body)
+        ? { ok: true, detail: `${scheme} ${c.path}: status ${status}, body matches` }
+        : { ok: false, detail: `${scheme} ${c.path}: body does not match /${c.expectBody}/` }));
+      res.on('error', (e) => finish({ ok: false, detail: `${scheme} ${c.path}: ${errText(e)}` }));
+    };
+    const req = c.tls
+      ? httpsRequest({ ...opts, rejectUnauthorized: c.tlsVerify, ...(c.host && !isIPv6(c.host) && !/^[\d.]+$/.test(c.host) ? { servername: c.host } : {}) }, onResponse)
+      : httpRequest(opts, onResponse);
+    req.on('socket', (s: Socket) => { sock = s; });
+    req.on('error', (e) => finish({ ok: false, detail: `${scheme} ${c.path}: ${errText(e)}` }));
+    const t = setTimeout(() => finish({ ok: false, detail: `${scheme} ${c.path}: timeout after ${timeoutMs} ms` }), timeoutMs);
+    req.end();
+  });
+}
+
+export function probeUdp(ep: Endpoint, payload: string, expect: string | undefined, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const s = createSocket({ type: isIPv6(ep.host) ? 'udp6' : 'udp4' });
+    let done = false;
+    const finish = (r: ProbeResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      try {
+        s.close();
+      } catch {
+        // closed already
+      }
+      resolve(r);
+    };
+    const t = setTimeout(() => finish({ ok: false, detail: `udp: no answer within ${timeoutMs} ms` }), timeoutMs);
+    s.on('error', (e) => finish({ ok: false, detail: `udp: ${errText(e)}` }));
+    s.on('message', (msg) => {
+      const text = msg.toString('utf8');
+      if (expect === undefined || text.includes(expect)) finish({ ok: true, detail: `udp: answer of ${msg.length} bytes` });
+      else finish({ ok: false, detail: `udp: answer does not contain ${JSON.stringify(expect)}` });
+    });
+    s.bind({ port: ep.localPort ?? 0, ...(ep.localAddress ? { address: ep.localAddress } : {}), exclusive: true }, () => {
+      // A connected socket: an ICMP port unreachable fails the probe at once (ECONNREFUSED).
+      s.connect(ep.port, ep.host, () => {
+        s.send(Buffer.from(payload, 'utf8'), (e) => { if (e) finish({ ok: false, detail: `udp send: ${errText(e)}` }); });
+      });
+    });
+  });
+}
+
+/** Placeholders in an exec check's argv (whole words or parts): {address} {port} {vip} {vport} {service}. */
+export function expandArgv(argv: readonly string[], t: Target): string[] {
+  const vars: Record<string, string> = {
+    address: t.address, port: String(t.spec.port), vip: t.vip, vport: String(t.vport), service: t.service,
+  };
+  return argv.map((a) => a.replace(/\{(address|port|vip|vport|service)\}/g, (_m, k: string) => vars[k]!));
+}
+
+export function probeExec(t: Target, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const [cmd, ...args] = expandArgv(t.spec.command ?? [], t);
+    let out = '';
+    let done = false;
+    const finish = (r: ProbeResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(r);
+    };
+    const child = spawn(cmd!, args, {
+      stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+      env: {
+        ...process.env, LVS_REALSERVER: t.address, LVS_PORT: String(t.spec.port), LVS_VIP: t.vip, LVS_VPORT: String(t.vport),
+        LVS_SERVICE: t.service,
+      },
+    });
+    const keep = (d: Buffer): void => { if (out.length < 400) out += d.toString('utf8'); };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    const first = (): string => out.trim().split('\n')[0]?.slice(0, 200) ?? '';
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+      finish({ ok: false, detail: `exec ${cmd}: killed after ${timeoutMs} ms` });
+    }, timeoutMs);
+    child.on('error', (e) => finish({ ok: false, detail: `exec ${cmd}: ${errText(e)}` }));
+    child.on('close', (code, signal) => {
+      const why = first();
+      if (code === 0) finish({ ok: true, detail: `exec ${cmd}: exit 0${why ? `: ${why}` : ''}` });
+      else finish({ ok: false, detail: `exec ${cmd}: ${signal ? `signal ${signal}` : `exit ${code}`}${why ? `: ${why}` : ''}` });
+    });
+  });
+}
+
+/** Runs the target's check once against `ep` (already chosen: the realserver, or the VIP path). */
+export function runProbe(t: Target, ep: Endpoint): Promise<ProbeResult> {
+  const s = t.spec;
+  switch (s.type) {
+    case 'tcp': return probeTcp(ep, s.timeoutMs);
+    case 'http':
+    case 'https': {
+      const c: HttpCheck = { tls: s.type === 'https', path: s.path, expectStatus: s.expectStatus, tlsVerify: s.tlsVerify };
+      if (s.host !== undefined) c.host = s.host;
+      if (s.expectBody !== undefined) c.expectBody = s.expectBody;
+      return probeHttp(ep, c, s.timeoutMs);
+    }
+    case 'udp': return probeUdp(ep, s.payload, s.expect, s.timeoutMs);
+    case 'exec': return probeExec(t, s.timeoutMs);
+  }
+}
