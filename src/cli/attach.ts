@@ -7,7 +7,7 @@ import { withStateOptions, stateOptions, readConfigFile, type StateOpts } from '
 
 function count(name: string) {
   return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) < 1) throw new ConfigError(`--${name} ${JSON.stringify(v)}: not a positive integer`, { field: `--${name}` });
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new ConfigError(`${JSON.stringify(v)} is not a positive integer`, { field: `--${name}` });
     return Number(v);
   };
 }

@@ -15,12 +15,7 @@ import type { Director, StatsSample } from '../director/director.js';
 import { openRepaired, toJson, VERSION, type StateOpts } from './common.js';
 import { sampleRates } from './stats.js';
 
-/** Words that make an argv an ipvsadm invocation rather than a subcommand. */
-const IPVSADM_FIRST = /^(-[AEDCaedLlSRZc]|--(add|edit|delete)-(service|server)|--clear|--list|--save|--restore|--zero|--connection)/;
-
-export function isIpvsadmInvocation(argv: readonly string[]): boolean {
-  return argv.some((a) => IPVSADM_FIRST.test(a)) && !argv.some((a) => a === '--help' || a === '-h');
-}
+export { isIpvsadmInvocation } from './ipvsadm-detect.js';
 
 interface Parsed {
   action: 'list' | 'save' | 'restore' | 'zero' | 'rule';

@@ -3,24 +3,36 @@
  * map to documented exit codes (src/errors.ts) and are printed with their hint.
  */
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { LvsError, ExitCode } from '../errors.js';
-import { countersCommand } from './counters.js';
-import { realserverCommand } from './realserver.js';
-import { attachCommand, detachCommand } from './attach.js';
-import { statusCommand } from './status.js';
-import { applyCommand, diffCommand, configCommand } from './apply.js';
-import { statsCommand } from './stats.js';
-import { doctorCommand } from './doctor.js';
-import { runCommand } from './run.js';
-import { topCommand } from './top.js';
-import { demoCommand } from './demo.js';
-import { isIpvsadmInvocation, runIpvsadm } from './ipvsadm.js';
+import { isIpvsadmInvocation } from './ipvsadm-detect.js';
+
+type Loader = () => Promise<Command[]>;
+/**
+ * Command modules are loaded on demand: a rule command loads the director, not the health
+ * checker, metrics server and lab (each CLI call is a process of its own, so start-up counts).
+ * Order here is the order in --help.
+ */
+const COMMANDS: [string[], Loader][] = [
+  [['attach', 'detach'], async () => { const m = await import('./attach.js'); return [m.attachCommand(), m.detachCommand()]; }],
+  [['status'], async () => [(await import('./status.js')).statusCommand()]],
+  [['apply', 'diff', 'config'], async () => { const m = await import('./apply.js'); return [m.applyCommand(), m.diffCommand(), m.configCommand()]; }],
+  [['stats'], async () => [(await import('./stats.js')).statsCommand()]],
+  [['top'], async () => [(await import('./top.js')).topCommand()]],
+  [['run'], async () => [(await import('./run.js')).runCommand()]],
+  [['doctor'], async () => [(await import('./doctor.js')).doctorCommand()]],
+  [['realserver'], async () => [(await import('./realserver.js')).realserverCommand()]],
+  [['demo'], async () => [(await import('./demo.js')).demoCommand()]],
+  [['counters'], async () => [(await import('./counters.js')).countersCommand()]],
+];
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
-  return new Command('lvs-xdp')
+/** The program with the commands `argv` needs (all of them for help or an unknown word). */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  const wanted = COMMANDS.filter(([names]) => first !== undefined && names.includes(first));
+  const program = new Command('lvs-xdp')
     .description('Linux Virtual Server director with an XDP data plane')
     .version(pkg.version)
     .addHelpText('after', `
@@ -28,27 +40,23 @@ ipvsadm-compatible rules and listings (see README):
   lvs-xdp -A -t VIP:PORT -s mh|sh|dh|rr|wrr [-p [SECONDS]] [-M MASK] [-b FLAGS]
   lvs-xdp -a -t VIP:PORT -r RIP -g|-i [-w WEIGHT] [--mac MAC]     (-E -D -e -d -C likewise)
   lvs-xdp -L -n [--stats | --rate | -c] [--exact] [--json]
-  lvs-xdp -S -n > rules;  lvs-xdp -R < rules;  lvs-xdp -Z`)
-    .addCommand(realserverCommand())
-    .addCommand(attachCommand())
-    .addCommand(detachCommand())
-    .addCommand(statusCommand())
-    .addCommand(applyCommand())
-    .addCommand(diffCommand())
-    .addCommand(configCommand())
-    .addCommand(statsCommand())
-    .addCommand(doctorCommand())
-    .addCommand(runCommand())
-    .addCommand(topCommand())
-    .addCommand(countersCommand())
-    .addCommand(demoCommand());
+  lvs-xdp -S -n > rules;  lvs-xdp -R < rules;  lvs-xdp -Z`);
+  for (const [, load] of wanted.length ? wanted : COMMANDS) for (const c of await load()) program.addCommand(c);
+  // Usage errors (unknown command or option, missing argument) exit 2, as documented.
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  override(program);
+  return program;
 }
 
 try {
   const args = process.argv.slice(2);
-  if (isIpvsadmInvocation(args)) process.exitCode = await runIpvsadm(args);
-  else await buildProgram().parseAsync(process.argv);
+  if (isIpvsadmInvocation(args)) process.exitCode = await (await import('./ipvsadm.js')).runIpvsadm(args);
+  else await (await buildProgram(args)).parseAsync(process.argv);
 } catch (e) {
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE);
   if (e instanceof LvsError) {
     console.error(`lvs-xdp: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ''}`);
     process.exit(e.exitCode);
