@@ -20,7 +20,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { familyOf } from '../model/address.js';
-import { routeTo } from '../director/neigh.js';
 import type { Target } from './spec.js';
 
 export interface ForwardingOptions {
@@ -52,6 +51,7 @@ export class ForwardingRoutes {
   private readonly per: number;
   private routes = new Map<string, Route & { slot: number; proto: string; vip: string; rip: string; dev?: string }>();
   private next = new Map<string, number>();
+  private localCache = new Map<string, { at: number; local: boolean }>();
 
   constructor(opts: ForwardingOptions = {}, private readonly ip: Exec = defaultExec) {
     this.base = opts.base ?? 19500;
@@ -137,7 +137,7 @@ export class ForwardingRoutes {
   private install(t: Target, slot: number, proto: string): Route & { slot: number; proto: string; vip: string; rip: string; dev?: string } {
     const e = this.entry(t, slot, proto);
     const fam = e.family === 6 ? '-6' : '-4';
-    const route = routeTo(t.address);
+    const route = this.routeTo(t.address);
     if (!route) return { ...e, problem: `no route to ${t.address}` };
     if (route.gateway) return { ...e, problem: `${t.address} is not on a link of the director (via ${route.gateway}): LVS-DR needs it on-link` };
     if (!route.prefsrc) return { ...e, problem: `no source address toward ${t.address}` };
@@ -175,10 +175,29 @@ export class ForwardingRoutes {
     const r = this.routes.get(t.key);
     if (!r) return { problem: 'forwarding path not set up' };
     if (r.problem) return { problem: r.problem };
-    if (isLocal(this.ip, t.vip)) return { problem: `the VIP ${t.vip} is a local address of the director: the probe cannot leave toward the realserver` };
+    if (this.isLocal(t.vip)) return { problem: `the VIP ${t.vip} is a local address of the director: the probe cannot leave toward the realserver` };
     const n = this.next.get(t.key) ?? 0;
     this.next.set(t.key, (n + 1) % this.per);
     return { localAddress: r.source, localPort: r.ports[0] + n };
+  }
+
+  private routeTo(addr: string): { dev: string; gateway?: string; prefsrc?: string } | undefined {
+    try {
+      const r = (JSON.parse(this.ip(['-j', familyOf(addr) === 6 ? '-6' : '-4', 'route', 'get', addr]) || '[]') as { dev?: string; gateway?: string; prefsrc?: string }[])[0];
+      return r?.dev ? { dev: r.dev, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.prefsrc ? { prefsrc: r.prefsrc } : {}) } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether `addr` is local on the director (read at most every 5 s per address). */
+  private isLocal(addr: string): boolean {
+    const now = Date.now();
+    const c = this.localCache.get(addr);
+    if (c && now - c.at < 5000) return c.local;
+    const local = isLocal(this.ip, addr);
+    this.localCache.set(addr, { at: now, local });
+    return local;
   }
 
   get list(): Route[] {

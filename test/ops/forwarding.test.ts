@@ -1,0 +1,75 @@
+/** Forwarding-path routing (policy rule + route per checked realserver) against a fake `ip`. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ForwardingRoutes } from '../../src/ops/forwarding.js';
+import type { Target } from '../../src/ops/spec.js';
+
+function target(address: string, over: Partial<Target['spec']> = {}, vip = '10.0.0.1'): Target {
+  return {
+    key: `tcp ${vip}:80/${address}`, service: `tcp ${vip}:80`, vip, vport: 80, protocol: 'tcp', address, method: 'dr',
+    spec: { type: 'tcp', port: 80, intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 1, initial: 'up', via: 'forwarding', onDown: 'finish', path: '/', expectStatus: [], tlsVerify: false, payload: '', ...over },
+  };
+}
+
+function fakeIp(opts: { leftovers?: { priority: number; table: string }[]; local?: string[]; gateway?: Record<string, string> } = {}) {
+  const calls: string[] = [];
+  const exec = (args: string[]): string => {
+    const line = args.join(' ');
+    calls.push(line);
+    if (line === '-j -4 rule show') return JSON.stringify([{ priority: 0, table: 'local' }, ...(opts.leftovers ?? []), { priority: 32766, table: 'main' }]);
+    if (line === '-j -6 rule show') return '[]';
+    let m = /^-j -[46] route get (\S+)$/.exec(line);
+    if (m) {
+      const gw = opts.gateway?.[m[1]!];
+      return JSON.stringify([{ dst: m[1], dev: 'eth0', prefsrc: '192.168.1.2', ...(gw ? { gateway: gw } : {}) }]);
+    }
+    m = /^-j -[46] route show table local (\S+)$/.exec(line);
+    if (m) return (opts.local ?? []).includes(m[1]!) ? JSON.stringify([{ type: 'local', dst: m[1] }]) : '[]';
+    if (/ rule del pref /.test(line) && !calls.slice(0, -1).some((c) => c.includes(`rule add pref ${line.split(' ').pop()}`)) && !(opts.leftovers ?? []).some((l) => line.endsWith(String(l.priority)))) {
+      throw Object.assign(new Error('no such rule'), { stderr: 'RTNETLINK answers: No such file or directory' });
+    }
+    return '';
+  };
+  return { calls, exec };
+}
+
+test('one rule and route per forwarding-path target; ports rotate in its block; direct checks get none', () => {
+  const ip = fakeIp();
+  const f = new ForwardingRoutes({}, ip.exec);
+  f.sync([target('192.168.1.10'), target('192.168.1.11', { type: 'udp' }), target('192.168.1.12', { via: 'direct' })]);
+  assert.ok(ip.calls.includes('-4 route replace 10.0.0.1/32 via 192.168.1.10 dev eth0 onlink table 19500'));
+  assert.ok(ip.calls.includes('-4 rule add pref 19500 from 192.168.1.2 ipproto tcp sport 61000-61007 table 19500'));
+  assert.ok(ip.calls.includes('-4 route replace 10.0.0.1/32 via 192.168.1.11 dev eth0 onlink table 19501'));
+  assert.ok(ip.calls.includes('-4 rule add pref 19501 from 192.168.1.2 ipproto udp sport 61008-61015 table 19501'));
+  assert.ok(!ip.calls.some((c) => c.includes('192.168.1.12')));
+  const t = target('192.168.1.10');
+  const ports = Array.from({ length: 9 }, () => (f.endpoint(t) as { localPort: number }).localPort);
+  assert.deepEqual(ports, [61000, 61001, 61002, 61003, 61004, 61005, 61006, 61007, 61000]);
+  assert.deepEqual(f.endpoint(t), { localAddress: '192.168.1.2', localPort: 61001 });
+});
+
+test('sync removes what is no longer wanted and reuses its slot; clear removes leftovers of a killed run', () => {
+  const ip = fakeIp({ leftovers: [{ priority: 19507, table: '19507' }, { priority: 100, table: '100' }] });
+  const f = new ForwardingRoutes({}, ip.exec);
+  f.clear();
+  assert.ok(ip.calls.includes('-4 rule del pref 19507'));
+  assert.ok(ip.calls.includes('-4 route flush table 19507'));
+  assert.ok(!ip.calls.includes('-4 rule del pref 100'), 'rules outside the range are not ours');
+  f.sync([target('192.168.1.10'), target('192.168.1.11')]);
+  ip.calls.length = 0;
+  f.sync([target('192.168.1.11'), target('192.168.1.13')]);
+  assert.ok(ip.calls.includes('-4 rule del pref 19500'));
+  assert.ok(ip.calls.includes('-4 route flush table 19500'));
+  assert.ok(ip.calls.includes('-4 rule add pref 19500 from 192.168.1.2 ipproto tcp sport 61000-61007 table 19500'), ip.calls.join('\n'));
+  assert.ok(!ip.calls.some((c) => c.includes('via 192.168.1.11')), 'an unchanged target is left alone');
+  assert.deepEqual(f.list.map((r) => [r.key, r.table]), [['tcp 10.0.0.1:80/192.168.1.11', 19501], ['tcp 10.0.0.1:80/192.168.1.13', 19500]]);
+});
+
+test('problems: realserver not on-link, VIP local on the director, no free slot', () => {
+  const ip = fakeIp({ local: ['10.0.0.9'], gateway: { '192.168.7.7': '192.168.1.1' } });
+  const f = new ForwardingRoutes({ slots: 2 }, ip.exec);
+  f.sync([target('192.168.7.7'), target('192.168.1.10', {}, '10.0.0.9'), target('192.168.1.11'), target('192.168.1.12')]);
+  assert.match((f.endpoint(target('192.168.7.7')) as { problem: string }).problem, /not on a link/);
+  assert.match((f.endpoint(target('192.168.1.10', {}, '10.0.0.9')) as { problem: string }).problem, /local address of the director/);
+  assert.match((f.endpoint(target('192.168.1.12')) as { problem: string }).problem, /no free forwarding-path slot/);
+});
