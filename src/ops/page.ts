@@ -27,6 +27,7 @@ export const STATUS_PAGE = `<!doctype html>
   tr.alldown td { background: #f6b3b3; }
   .small { color: #666; font-size: 11px; }
   #counters td { text-align: right; }
+  #counters td.l { text-align: left; }
 </style>
 </head>
 <body>
@@ -45,6 +46,13 @@ function human(v) {
   var u = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'K']];
   for (var i = 0; i < u.length; i++) if (v >= u[i][0]) return (v / u[i][0]).toFixed(v / u[i][0] < 100 ? 1 : 0) + u[i][1];
   return String(v);
+}
+function ago(since, now) {
+  var s = Math.max(0, Math.round((Date.parse(now) - Date.parse(since)) / 1000));
+  if (s < 60) return s + 's';
+  if (s < 3600) return Math.floor(s / 60) + 'm' + (s % 60) + 's';
+  if (s < 86400) return Math.floor(s / 3600) + 'h' + Math.floor((s % 3600) / 60) + 'm';
+  return Math.floor(s / 86400) + 'd' + Math.floor((s % 86400) / 3600) + 'h';
 }
 function cell(v, cls, attr) { return '<td' + (cls ? ' class="' + cls + '"' : '') + (attr || '') + '>' + esc(v) + '</td>'; }
 function render(d) {
@@ -66,7 +74,7 @@ function render(d) {
       html += '<tr class="rs ' + cls + '" data-realserver="' + esc(r.address) + '" data-health="' + esc(r.health) + '">' +
         cell((r.sorry ? 'sorry ' : '') + r.address + ' (' + r.method + ')', 'l') +
         cell(r.weight) + cell(r.effectiveWeight === null ? 'removed' : r.effectiveWeight, 'inforce') +
-        cell(r.health.toUpperCase() + (r.since ? ' ' + r.since : ''), 'l health') +
+        '<td class="l health"' + (r.since ? ' title="since ' + esc(r.since) + '"' : '') + '>' + esc(r.health.toUpperCase() + (r.since ? ' ' + ago(r.since, d.time) : '')) + '</td>' +
         '<td class="l small">' + esc(r.check || '') + (r.last ? '<br>' + esc(r.last) : '') + '</td>' +
         cell(human(r.rates.pps)) + cell(human(r.rates.bps * 8)) + cell(human(r.rates.cps)) + cell(r.active) + cell(r.inactive) +
         cell(human(r.packets)) + cell(human(r.bytes)) + cell(human(r.conns)) + '</tr>';
