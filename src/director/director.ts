@@ -37,7 +37,7 @@ import {
   readSnapshot, writeSnapshot, removeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
   type Snapshot, type AppliedState,
 } from './snapshot.js';
-import { resolveAll } from './neigh.js';
+import { resolveAll, tunnelSources } from './neigh.js';
 import { acquireLock } from './lock.js';
 
 const PKG_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -483,6 +483,9 @@ export class Director {
       });
     const resolver = (s: VirtualService, r: Realserver): L2Next | undefined => l2.get(realId(s, r));
     const limits = this.limits();
+    // The data plane's view: Tun outer sources filled in from the routing table where not given.
+    const sources = tunnelSources(desired);
+    const effective: DirectorConfig = { ...desired, settings: { ...desired.settings, tunnel: { ...desired.settings?.tunnel, ...sources } } };
     // What the running tables still name is not handed out again in this change.
     const reserved = {
       services: new Set(Object.values(prev.allocation.services)),
@@ -490,16 +493,16 @@ export class Director {
     };
     let compiled: CompiledDirector;
     if (planned) {
-      compiled = compileDirector(desired, resolver, limits, planned.allocation, reserved);
+      compiled = compileDirector(effective, resolver, limits, planned.allocation, reserved);
     } else {
-      compiled = compileDirector(desired, resolver, limits, prev.allocation, reserved);
+      compiled = compileDirector(effective, resolver, limits, prev.allocation, reserved);
       // A realserver whose forwarding data changes (MAC, method, egress) gets a fresh slot and
       // generation: its flows are rescheduled instead of seeing a half-rewritten slot.
       const moved = compiled.reals.filter((r) => prev.reals[r.id] && forwardingBytes(prev.reals[r.id]!) !== forwardingBytes(r.value.toString('hex')));
       if (moved.length) {
         const alloc: Allocation = { ...prev.allocation, reals: { ...prev.allocation.reals } };
         for (const r of moved) delete alloc.reals[r.id];
-        compiled = compileDirector(desired, resolver, limits, alloc, reserved);
+        compiled = compileDirector(effective, resolver, limits, alloc, reserved);
       }
     }
     const target: AppliedState = {

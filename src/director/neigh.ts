@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { ConfigError } from '../errors.js';
 import { familyOf } from '../model/address.js';
-import { serviceId, type VirtualService, type Realserver } from '../model/types.js';
+import { serviceId, type VirtualService, type Realserver, type DirectorConfig } from '../model/types.js';
 import type { L2Next } from '../dataplane/compile.js';
 
 export interface RouteInfo { dev: string; gateway?: string; prefsrc?: string }
@@ -125,6 +125,32 @@ export function resolveAll(
     throw new ConfigError(`cannot resolve the MAC address of ${problems.length} realserver${problems.length > 1 ? 's' : ''}:\n  ${problems.join('\n  ')}`, {
       field: 'mac', hint: 'check that the realserver is up and reachable from the director, or give its MAC (--mac / mac:)',
     });
+  }
+  return out;
+}
+
+/**
+ * Outer source addresses for Tun: the configured ones, else the kernel's preferred source toward
+ * the first Tun realserver of each outer family (what `ip route get RIP` says). A Tun packet from
+ * 0.0.0.0 or :: would be dropped by the first router on its way.
+ */
+export function tunnelSources(cfg: DirectorConfig): { source4?: string; source6?: string } {
+  const out: { source4?: string; source6?: string } = {};
+  if (cfg.settings?.tunnel?.source4) out.source4 = cfg.settings.tunnel.source4;
+  if (cfg.settings?.tunnel?.source6) out.source6 = cfg.settings.tunnel.source6;
+  for (const s of cfg.services) {
+    for (const r of s.realservers) {
+      if (r.method !== 'tun') continue;
+      const key = familyOf(r.address) === 6 ? 'source6' : 'source4';
+      if (out[key]) continue;
+      const src = routeTo(r.address)?.prefsrc;
+      if (!src) {
+        throw new ConfigError(`${serviceId(s)}: realserver ${r.address} (Tun) needs an outer source address and no route to it gives one`, {
+          field: `settings.tunnel.${key}`, hint: `set settings.tunnel.${key === 'source4' ? 'source4' : 'source6'} in the configuration file (lvs-xdp apply -f)`,
+        });
+      }
+      out[key] = src;
+    }
   }
   return out;
 }

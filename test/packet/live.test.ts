@@ -314,6 +314,14 @@ test('MAC resolution: from the neighbour table (probed), clear errors naming eac
   assert.match(bad.stderr, /realserver 10\.88\.0\.5 \(DR\): LVS-DR needs the realserver on a directly connected network, but 10\.88\.0\.5 is routed via 10\.77\.0\.60/);
   // Tun goes through the next hop: the router's MAC.
   ok(['-a', '-t', '10.77.0.101:80', '-r', '10.88.0.5', '-i']);
+  // No tunnel source configured: the route's preferred source toward the realserver is used.
+  const cfg = BpfMap.fromPin(`${PIN}/lvs_cfg`);
+  try {
+    const src = cfg.lookup(Buffer.alloc(4))!.subarray(CFG.fields.find((f) => f.name === 'tun_src4')!.offset, 4);
+    assert.deepEqual([...src], [10, 77, 0, 1]);
+  } finally {
+    cfg.close();
+  }
   ok(['-D', '-t', '10.77.0.101:80']);
 });
 
