@@ -197,6 +197,7 @@ async function withLock<T>(paths: StatePaths, fn: () => Promise<T> | T): Promise
 
 export class Director {
   private maps: Record<DirectorMap, BpfMap>;
+  private snapMtime = -1;
   private constructor(readonly paths: StatePaths, private snap: Snapshot) {
     this.maps = Object.fromEntries(DIRECTOR_MAPS.map((m) => [m, BpfMap.fromPin(`${paths.pinDir}/${m}`)])) as Record<DirectorMap, BpfMap>;
   }
@@ -321,9 +322,27 @@ export class Director {
     }
   }
 
+  /**
+   * Re-reads the snapshot when another process changed it since (a long-lived Director, e.g.
+   * `lvs-xdp run` or an embedding daemon, sees changes made with the CLI).
+   */
+  private fresh(): Snapshot {
+    try {
+      const m = statSync(this.paths.snapshot).mtimeMs;
+      if (m !== this.snapMtime) {
+        const s = readSnapshot(this.paths.snapshot);
+        if (s) this.snap = s;
+        this.snapMtime = m;
+      }
+    } catch {
+      // detached meanwhile: keep what we have; map operations will say so
+    }
+    return this.snap;
+  }
+
   /** The configuration the data plane runs. */
   get config(): DirectorConfig {
-    return this.snap.applied.config;
+    return this.fresh().applied.config;
   }
 
   get sizes(): DirectorSizes {
@@ -452,6 +471,8 @@ export class Director {
       const desired = validateConfig(change(this.snap.applied.config), { maxServices: l.maxServices, maxRealservers: l.maxReals, maxTableSize: l.maxTableSize });
       const result = this.plan(desired);
       if (opts.dryRun) return result;
+      // Nothing to do: the maps and the snapshot stay untouched (--refresh rewrites anyway).
+      if (result.changes.length === 0 && !opts.refresh) return result;
       this.write(desired, opts);
       return { ...result, applied: true };
     });
@@ -656,6 +677,7 @@ export class Director {
    * null for an empty slot). Read back from the live inner maps, not from the snapshot.
    */
   readTables(): Map<string, (string | null)[]> {
+    this.fresh();
     const out = new Map<string, (string | null)[]>();
     const byIndex = new Map<number, string>();
     for (const [id, a] of Object.entries(this.snap.applied.allocation.reals)) byIndex.set(a.index, id.slice(id.indexOf('/') + 1));
@@ -688,6 +710,7 @@ export class Director {
 
   /** Interfaces, program, sizes, memory and fill levels. */
   status(): DirectorStatus {
+    this.fresh();
     const snap = this.snap;
     const interfaces: InterfaceStatus[] = Object.entries(snap.interfaces).map(([name, st]) => {
       let mode = st.mode;
@@ -759,6 +782,7 @@ export class Director {
 
   /** Per-CPU counters summed, per service and realserver, with connection-table counts. */
   readStats(): StatsSample {
+    this.fresh();
     const at = process.hrtime.bigint();
     const { byReal, entries } = this.connectionCounts(at);
     const alloc = this.snap.applied.allocation;
@@ -809,6 +833,7 @@ export class Director {
 
   /** The connection table, as `ipvsadm -L -n -c` shows it (live entries only). */
   connections(): ConnectionInfo[] {
+    this.fresh();
     const now = process.hrtime.bigint();
     const timeouts = this.timeouts();
     const bySlot = new Map<string, { svc: VirtualService; rs: Realserver }>();

@@ -19,6 +19,11 @@ test('ipvsadm invocations are told apart from subcommands', () => {
   assert.equal(isIpvsadmInvocation(['status']), false);
   assert.equal(isIpvsadmInvocation(['attach', 'eth0']), false);
   assert.equal(isIpvsadmInvocation(['-L', '--help']), false);
+  // Subcommands whose options look like ipvsadm's are not ipvsadm.
+  assert.equal(isIpvsadmInvocation(['run', '-f', 'x.yaml', '--listen', '127.0.0.1:9469']), false);
+  assert.equal(isIpvsadmInvocation(['top', '-d', '2']), false);
+  assert.equal(isIpvsadmInvocation(['--pin-dir', '/sys/fs/bpf/x', '-L', '-n']), true);
+  assert.equal(isIpvsadmInvocation(['--listing']), false);
 });
 
 test('listing options: combined short flags, service filter, state options', () => {
