@@ -18,7 +18,7 @@ export interface StatsView {
     realservers: { address: string; port: number; weight: number; packets: bigint; bytes: bigint; conns: bigint; active: number; inactive: number; rates: Rates }[];
   }[];
   counters: Record<string, { value: bigint; rate: number; kind: string }>;
-  connections: { entries: number; max: number };
+  connections: { entries: number; max: number; evicted: number };
 }
 
 function rate(now: bigint, before: bigint | undefined, seconds: number): number {
@@ -75,7 +75,7 @@ export function formatStatsView(v: StatsView, all = false): string {
   let out = rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
   if (v.services.length === 0) out += '\n(no virtual services)';
   const pct = v.connections.max ? ((100 * v.connections.entries) / v.connections.max).toFixed(1) : '0';
-  out += `\n\nconnection table: ${v.connections.entries} / ${v.connections.max} entries (${pct}%)\n`;
+  out += `\n\nconnection table: ${v.connections.entries} / ${v.connections.max} entries (${pct}%), ${v.connections.evicted} evicted since load\n`;
   const cs = Object.entries(v.counters).filter(([, c]) => all || c.value > 0n);
   if (cs.length) {
     const w = Math.max(...cs.map(([n]) => n.length));

@@ -19,7 +19,7 @@ export function formatStatus(s: DirectorStatus): string {
   lines.push(`  services    ${s.services} services, ${s.realservers} realservers`);
   if (s.connections) {
     const pct = ((100 * s.connections.entries) / s.connections.max).toFixed(1);
-    lines.push(`  conn table  ${s.connections.entries} / ${s.connections.max} entries (${pct}%)`);
+    lines.push(`  conn table  ${s.connections.entries} / ${s.connections.max} entries (${pct}%), ${s.connections.evicted} evicted since load`);
   }
   if (s.sizes) {
     lines.push(`  sizes       services ${s.sizes.maxServices}, realservers ${s.sizes.maxReals}, conns ${s.sizes.maxConns}, persist ${s.sizes.maxPersist}, frags ${s.sizes.maxFrags}`);

@@ -93,7 +93,7 @@ export interface DirectorStatus {
   knobs?: Knobs;
   services: number;
   realservers: number;
-  connections?: { entries: number; max: number };
+  connections?: { entries: number; max: number; evicted: number };
   memoryBytes?: number;
   maps?: MapUsage[];
   version: string;
@@ -110,7 +110,8 @@ export interface StatsSample {
   at: bigint;
   services: ServiceStats[];
   counters: Record<string, bigint>;
-  connections: { entries: number; max: number };
+  /** Connection-table fill; `evicted`: entries the LRU pushed out since load (table too small). */
+  connections: { entries: number; max: number; evicted: number };
 }
 
 export interface ConnectionInfo {
@@ -755,13 +756,31 @@ export class Director {
       attached: interfaces.length > 0, pinDir: this.paths.pinDir, stateDir: this.paths.stateDir, interfaces,
       sizes: snap.sizes, knobs: snap.knobs, services: snap.applied.config.services.length,
       realservers: snap.applied.config.services.reduce((n, s) => n + s.realservers.length, 0),
-      connections: { entries: this.countEntries(this.maps.lvs_conns), max: this.maps.lvs_conns.maxEntries },
+      connections: (() => {
+        const entries = this.countEntries(this.maps.lvs_conns);
+        return { entries, max: this.maps.lvs_conns.maxEntries, evicted: this.evictions(entries) };
+      })(),
       memoryBytes: maps.reduce((n, x) => n + x.memlock, 0), maps, version: PKG_VERSION,
       createdAt: snap.createdAt, updatedAt: snap.updatedAt,
     };
     if (program) st.program = program;
     if (snap.pending) st.pendingApply = snap.pending.startedAt;
     return st;
+  }
+
+  /** Sum of one named counter over all CPUs. */
+  private counter(name: string): bigint {
+    const c = COUNTERS.find((x) => x.name.toLowerCase() === name)!;
+    return (this.maps.lvs_counters.lookupPerCpu(u32(c.index)) ?? []).reduce((t, b) => t + b.readBigUInt64LE(0), 0n);
+  }
+
+  /**
+   * Entries the LRU evicted since load: every new flow inserts a key except those that replace
+   * an entry of the same flow (real gone, reused, expired); nothing else deletes entries.
+   */
+  private evictions(entries: number): number {
+    const inserts = this.counter('conn_new') - this.counter('conn_real_gone') - this.counter('conn_reused') - this.counter('conn_expired');
+    return Math.max(0, Number(inserts) - entries);
   }
 
   private countEntries(map: BpfMap): number {
@@ -804,7 +823,7 @@ export class Director {
     for (const c of COUNTERS) {
       counters[c.name.toLowerCase()] = (this.maps.lvs_counters.lookupPerCpu(u32(c.index)) ?? []).reduce((t, b) => t + b.readBigUInt64LE(0), 0n);
     }
-    return { at, services, counters, connections: { entries, max: this.maps.lvs_conns.maxEntries } };
+    return { at, services, counters, connections: { entries, max: this.maps.lvs_conns.maxEntries, evicted: this.evictions(entries) } };
   }
 
   private timeouts(): number[] {

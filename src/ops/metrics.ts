@@ -57,6 +57,7 @@ export class DirectorMetrics {
   private readonly connEntries: Gauge;
   private readonly connMax: Gauge;
   private readonly connFill: Gauge;
+  private readonly connEvicted: Gauge;
   private readonly ifaceMode: Gauge;
   private readonly reloads: Counter;
   private readonly applies: Counter;
@@ -86,6 +87,7 @@ export class DirectorMetrics {
     this.connEntries = g('conntrack_entries', 'Entries in the connection table (lvs_conns)', []);
     this.connMax = g('conntrack_max_entries', 'Size of the connection table', []);
     this.connFill = g('conntrack_fill_ratio', 'Connection table entries / size', []);
+    this.connEvicted = g('conntrack_evicted', 'Connection table entries evicted by the LRU since load (the table is too small when this grows)', []);
     this.ifaceMode = g('interface_info', 'XDP attachment per interface (mode: native, generic, ...; linked 1 when the program is on the interface)', ['interface', 'mode', 'linked']);
     this.reloads = c('config_reloads_total', 'Configuration reloads (SIGHUP) by result', ['result']);
     this.applies = c('config_applies_total', 'Applies of the effective configuration by result', ['result']);
@@ -131,6 +133,7 @@ export class DirectorMetrics {
     }
     this.connEntries.set(m.sample.connections.entries);
     this.connMax.set(m.sample.connections.max);
+    this.connEvicted.set(m.sample.connections.evicted);
     this.connFill.set(m.sample.connections.max ? m.sample.connections.entries / m.sample.connections.max : 0);
     for (const i of m.interfaces) this.ifaceMode.set({ interface: i.name, mode: i.mode, linked: i.linked ? '1' : '0' }, 1);
     this.reloads.inc({ result: 'ok' }, m.reloads.ok);

@@ -14,7 +14,7 @@ function sample(at: bigint, k: bigint): StatsSample {
   const counters: Record<string, bigint> = {};
   COUNTERS.forEach((c, i) => { counters[c.name.toLowerCase()] = BigInt(i) * k; });
   return {
-    at, counters, connections: { entries: 25, max: 100 },
+    at, counters, connections: { entries: 25, max: 100, evicted: 3 },
     services: [{
       id: 'tcp 10.0.0.1:80', packets: 100n * k, bytes: 6000n * k, conns: 10n * k,
       realservers: [

@@ -128,9 +128,12 @@ test('a full connection table: flows are still scheduled by the consistent table
     for (let i = 100; i < 4100; i++) send(i, TCP.SYN);
     // The first flows were evicted long ago, yet their packets reach the same realserver.
     first.forEach((m, i) => assert.equal(send(i, TCP.ACK), m, `flow ${i}`));
-    const st = JSON.parse(ok(['status', '--json'])) as { connections: { entries: number; max: number } };
+    const st = JSON.parse(ok(['status', '--json'])) as { connections: { entries: number; max: number; evicted: number } };
     assert.equal(st.connections.max, 256);
     assert.ok(st.connections.entries > 0 && st.connections.entries <= 512, `entries ${st.connections.entries}`);
+    // 4,100 flows went in, the table holds the rest of them: the difference was evicted (the
+    // first 100 came back as new entries after their eviction, so they count twice).
+    assert.equal(st.connections.evicted, 4200 - st.connections.entries);
     const stats = JSON.parse(ok(['stats', '--json', '-i', '0'])) as { counters: Record<string, { value: number }>; connections: { entries: number } };
     assert.ok(stats.counters.conn_new!.value >= 4100, 'every new flow counted');
     assert.match(ok(['status']), /conn table {2}\d+ \/ 256 entries/);

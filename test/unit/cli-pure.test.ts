@@ -100,7 +100,7 @@ function sample(at: bigint, pk: bigint, by: bigint, conns: bigint): StatsSample 
       realservers: [{ address: '10.0.0.2', port: 80, weight: 1, packets: pk, bytes: by, conns, active: 3, inactive: 1 }],
     }],
     counters: { fwd_dr: pk, pass_not_vip: 0n },
-    connections: { entries: 4, max: 100 },
+    connections: { entries: 4, max: 100, evicted: 2 },
   };
 }
 
@@ -121,7 +121,7 @@ test('stats text: one row per service and realserver, zero counters hidden unles
   assert.match(lines[0]!, /packets +bytes +conns +active +inact +pps +bit\/s +conn\/s/);
   assert.match(lines[1]!, /^tcp 10\.0\.0\.1:80 +20\.0K +2\.0M +30 +10\.0K +8\.0M +20$/);
   assert.match(lines[2]!, /^ {2}-> 10\.0\.0\.2:80 w1 +20\.0K +2\.0M +30 +3 +1 +10\.0K +8\.0M +20$/);
-  assert.match(text, /connection table: 4 \/ 100 entries \(4\.0%\)/);
+  assert.match(text, /connection table: 4 \/ 100 entries \(4\.0%\), 2 evicted since load/);
   assert.match(text, /fwd_dr +fwd +20000 +10\.0K/);
   assert.doesNotMatch(text, /pass_not_vip/);
   assert.match(formatStatsView(statsView(sample(1n, 1n, 1n, 1n)), true), /pass_not_vip/);
@@ -132,9 +132,9 @@ test('status text says not attached, or lists interfaces and fill levels', () =>
   const t = formatStatus({
     attached: true, pinDir: '/p', stateDir: '/s', version: '0.1.0', services: 2, realservers: 5,
     interfaces: [{ name: 'eth0', ifindex: 2, mode: 'native', attachedAt: 't', linked: true }],
-    connections: { entries: 50, max: 200 }, memoryBytes: 3 * 1048576, sizes: DEFAULT_SIZES, knobs: DEFAULT_KNOBS,
+    connections: { entries: 50, max: 200, evicted: 7 }, memoryBytes: 3 * 1048576, sizes: DEFAULT_SIZES, knobs: DEFAULT_KNOBS,
   });
   assert.match(t, /interface +eth0 \(ifindex 2\) native/);
-  assert.match(t, /conn table +50 \/ 200 entries \(25\.0%\)/);
+  assert.match(t, /conn table +50 \/ 200 entries \(25\.0%\), 7 evicted since load/);
   assert.match(t, /memory +3\.0 MiB/);
 });
