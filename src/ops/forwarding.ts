@@ -17,6 +17,11 @@
  *
  * The director must not hold the VIP as a local address (the local table would win); the probe
  * then fails with that reason.
+ *
+ * LVS-Tun realservers get a port block and a source address too, but no rule or route: their
+ * probe (tunprobe.ts) sends the IP-in-IP packet itself through a raw socket (outer destination
+ * the realserver, inner SRC:port -> VIP:port) and reads the direct answer from the VIP. The same
+ * constraint holds: a VIP local on the director makes the answer a martian.
  */
 import { execFileSync } from 'node:child_process';
 import { familyOf } from '../model/address.js';
@@ -37,6 +42,8 @@ export interface Route {
   ports: [number, number];
   table: number;
   family: 4 | 6;
+  /** LVS-Tun: no policy routing; the probe sends the encapsulated packet itself (tunprobe.ts). */
+  tun?: boolean;
   problem?: string;
 }
 
@@ -111,7 +118,7 @@ export class ForwardingRoutes {
     for (const t of want) {
       const proto = t.spec.type === 'udp' ? 'udp' : 'tcp';
       const old = this.routes.get(t.key);
-      if (old && old.proto === proto && old.vip === t.vip && old.rip === t.address && !old.problem) continue;
+      if (old && old.proto === proto && old.vip === t.vip && old.rip === t.address && !!old.tun === (t.method === 'tun') && !old.problem) continue;
       if (old) {
         this.remove(old);
         this.routes.delete(t.key);
@@ -130,13 +137,21 @@ export class ForwardingRoutes {
 
   private entry(t: Target, slot: number, proto: string, problem?: string): Route & { slot: number; proto: string; vip: string; rip: string } {
     const lo = this.portBase + slot * this.per;
-    const r = { key: t.key, source: '', ports: [lo, lo + this.per - 1] as [number, number], table: this.base + slot, family: familyOf(t.vip), slot, proto, vip: t.vip, rip: t.address };
+    const r = { key: t.key, source: '', ports: [lo, lo + this.per - 1] as [number, number], table: this.base + slot, family: familyOf(t.vip), slot, proto, vip: t.vip, rip: t.address, ...(t.method === 'tun' ? { tun: true } : {}) };
     return problem ? { ...r, problem } : r;
   }
 
   private install(t: Target, slot: number, proto: string): Route & { slot: number; proto: string; vip: string; rip: string; dev?: string } {
     const e = this.entry(t, slot, proto);
     const fam = e.family === 6 ? '-6' : '-4';
+    if (e.tun) {
+      // The inner source: this host's address toward the realserver (same family) or the VIP.
+      const via = familyOf(t.address) === e.family ? t.address : t.vip;
+      const r = this.routeTo(via);
+      if (!r) return { ...e, problem: `no route to ${via}` };
+      if (!r.prefsrc) return { ...e, problem: `no source address toward ${via}` };
+      return { ...e, source: r.prefsrc, dev: r.dev };
+    }
     const route = this.routeTo(t.address);
     if (!route) return { ...e, problem: `no route to ${t.address}` };
     if (route.gateway) return { ...e, problem: `${t.address} is not on a link of the director (via ${route.gateway}): LVS-DR needs it on-link` };
@@ -157,6 +172,7 @@ export class ForwardingRoutes {
   }
 
   private remove(r: Route): void {
+    if (r.tun) return;
     const fam = r.family === 6 ? '-6' : '-4';
     try {
       this.ip([fam, 'rule', 'del', 'pref', String(r.table)]);
@@ -201,7 +217,7 @@ export class ForwardingRoutes {
   }
 
   get list(): Route[] {
-    return [...this.routes.values()].map(({ key, source, ports, table, family, problem }) => ({ key, source, ports, table, family, ...(problem ? { problem } : {}) }));
+    return [...this.routes.values()].map(({ key, source, ports, table, family, tun, problem }) => ({ key, source, ports, table, family, ...(tun ? { tun } : {}), ...(problem ? { problem } : {}) }));
   }
 }
 

@@ -24,6 +24,7 @@ import { healthPlan, type CheckSpec, type HealthPlan, type Target } from './spec
 import { HealthModel, type Effective, type ServiceHealth } from './health.js';
 import { runProbe, type Endpoint, type ProbeResult } from './probes.js';
 import { ForwardingRoutes, type ForwardingOptions } from './forwarding.js';
+import { probeTun } from './tunprobe.js';
 import { DirectorMetrics, type HealthRow } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
 import type { Logger } from './log.js';
@@ -233,10 +234,35 @@ export class Operator {
     if (t.spec.via === 'forwarding') {
       const e = this.fwd.endpoint(t);
       if ('problem' in e) return { ok: false, detail: `forwarding path: ${e.problem}` };
+      if (t.method === 'tun') return this.probeTunPath(t, e.localAddress, e.localPort);
       ep = { host: t.vip, port: t.spec.port, ...e };
     }
     try {
       return await runProbe(t, ep);
+    } catch (e) {
+      return { ok: false, detail: `probe error: ${errMessage(e)}` };
+    }
+  }
+
+  /**
+   * LVS-Tun forwarding path: the encapsulated packet to VIP:port through the realserver
+   * (tunprobe.ts): a SYN for tcp, the payload for udp. http(s): the SYN through the tunnel, then
+   * the HTTP check on the realserver's own address within what is left of the timeout.
+   */
+  private async probeTunPath(t: Target, source: string, sport: number): Promise<ProbeResult> {
+    const s = t.spec;
+    const started = Date.now();
+    const udp = s.type === 'udp';
+    const r = await probeTun({
+      proto: udp ? 'udp' : 'tcp', rip: t.address, source, sport, vip: t.vip, port: s.port, timeoutMs: s.timeoutMs,
+      ...(udp ? { payload: s.payload } : {}), ...(udp && s.expect !== undefined ? { expect: s.expect } : {}),
+    });
+    if (!r.ok || (s.type !== 'http' && s.type !== 'https')) return r;
+    const left = s.timeoutMs - (Date.now() - started);
+    if (left <= 0) return { ok: false, detail: `${r.detail}; no time left for the ${s.type} check` };
+    try {
+      const h = await runProbe({ ...t, spec: { ...s, timeoutMs: left } }, { host: t.address, port: s.port });
+      return { ok: h.ok, detail: `${r.detail}; ${h.detail}` };
     } catch (e) {
       return { ok: false, detail: `probe error: ${errMessage(e)}` };
     }

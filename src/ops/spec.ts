@@ -101,7 +101,7 @@ export function checkSpecFor(svc: VirtualService, rs: Realserver, where = 'healt
   if (timeoutMs > intervalMs) fail(`${where}.timeout`, `timeout (${timeoutMs} ms) longer than interval (${intervalMs} ms)`);
   const via = (m.via ?? 'direct') as CheckSpec['via'];
   if (via === 'forwarding') {
-    if (rs.method !== 'dr') fail(`${where}.via`, `via: forwarding is implemented for LVS-DR realservers only (${rs.address} is ${rs.method})`);
+    if (rs.method !== 'dr' && rs.method !== 'tun') fail(`${where}.via`, `via: forwarding is implemented for LVS-DR and LVS-Tun realservers only (${rs.address} is ${rs.method})`);
     if (type === 'exec') fail(`${where}.via`, 'via: forwarding probes the VIP itself: use tcp, http(s) or udp, not exec');
     if (svc.port === 0 && m.port === undefined) fail(`${where}.port`, 'via: forwarding on an all-ports service needs port:');
   }

@@ -73,3 +73,20 @@ test('problems: realserver not on-link, VIP local on the director, no free slot'
   assert.match((f.endpoint(target('192.168.1.10', {}, '10.0.0.9')) as { problem: string }).problem, /local address of the director/);
   assert.match((f.endpoint(target('192.168.1.12')) as { problem: string }).problem, /no free forwarding-path slot/);
 });
+
+test('LVS-Tun targets: a port block and the source toward the realserver, no rule or route (the probe encapsulates itself)', () => {
+  const ip = fakeIp({ gateway: { '203.0.113.10': '192.168.1.1' }, local: ['10.0.0.9'] });
+  const f = new ForwardingRoutes({}, ip.exec);
+  const tun = { ...target('203.0.113.10'), method: 'tun' as const };
+  f.sync([tun, target('192.168.1.11')]);
+  assert.ok(!ip.calls.some((c) => c.includes('203.0.113.10') && /rule add|route replace/.test(c)), ip.calls.join('\n'));
+  assert.deepEqual(f.endpoint(tun), { localAddress: '192.168.1.2', localPort: 61000 }, 'behind a router is fine for Tun');
+  assert.deepEqual(f.list.find((r) => r.key === tun.key), { key: tun.key, source: '192.168.1.2', ports: [61000, 61007], table: 19500, family: 4, tun: true });
+  // Removing it touches no rule; a DR target then reusing the slot gets its rule.
+  ip.calls.length = 0;
+  f.sync([target('192.168.1.11')]);
+  assert.ok(!ip.calls.some((c) => c.includes('19500')), ip.calls.join('\n'));
+  const tunLocal = { ...target('203.0.113.10', {}, '10.0.0.9'), method: 'tun' as const };
+  f.sync([tunLocal]);
+  assert.match((f.endpoint(tunLocal) as { problem: string }).problem, /local address of the director/);
+});

@@ -71,14 +71,21 @@ test('schema errors name file, line, column and field', () => {
   }
 });
 
-test('plan refusals: timeout > interval, forwarding for tun or exec, bad sorry server', () => {
+test('plan refusals: timeout > interval, forwarding for exec, bad sorry server', () => {
   rejects(svc('{ type: tcp, interval: 1, timeout: 2 }'), /timeout .* longer than interval/);
-  rejects(svc('{ type: tcp, via: forwarding }', '      - { address: 192.168.1.10, method: tun }'), /LVS-DR realservers only/);
   rejects(svc('{ type: exec, command: [x], via: forwarding }'), /exec/);
   rejects(svc('{ type: tcp, sorry-server: { address: nope } }'), /not an IP address/);
   rejects(svc('{ type: tcp, sorry-server: { address: 192.168.1.10 } }'), /also a realserver/);
   rejects(svc('{ type: tcp, sorry-server: { address: "2001:db8::1" } }'), /address family/);
   rejects(svc('{ type: tcp, sorry-server: { address: 192.168.1.99, mac: zz } }'), /not a MAC/);
+});
+
+test('via: forwarding is accepted for LVS-Tun realservers (tcp, udp, http)', () => {
+  for (const type of ['tcp', 'udp', 'http']) {
+    const [t] = healthPlan(parseConfigText(svc(`{ type: ${type}, port: 80, via: forwarding }`, '      - { address: 192.168.1.10, method: tun }'), 'd.yaml')).targets;
+    assert.equal(t!.method, 'tun');
+    assert.equal(t!.spec.via, 'forwarding');
+  }
 });
 
 test('all-down defaults: keep-last, or sorry-server when a sorry server is given', () => {

@@ -1,0 +1,77 @@
+/**
+ * The forwarding-path probe for LVS-Tun realservers: src/ops/tun-probe.py (python3, standard
+ * library, raw sockets, which node lacks) sends the IP-in-IP packet the data plane would send
+ * for a client's flow (outer destination the realserver, inner SRC:SPORT -> VIP:PORT, a TCP SYN
+ * or a UDP datagram) and waits for the realserver's direct answer from the VIP. Run with
+ * execFile (argv, never a shell); killed at the check's timeout.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ProbeResult } from './probes.js';
+
+export interface TunProbe {
+  proto: 'tcp' | 'udp';
+  rip: string;
+  source: string;
+  sport: number;
+  vip: string;
+  port: number;
+  timeoutMs: number;
+  payload?: string;
+  expect?: string;
+}
+
+let scriptPath: string | undefined;
+
+/** src/ops/tun-probe.py of this installation (from src/ops or dist/src/ops). */
+export function tunProbeScript(): string {
+  if (scriptPath) return scriptPath;
+  let d = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const p = join(d, 'src', 'ops', 'tun-probe.py');
+    if (existsSync(p)) return (scriptPath = p);
+    if (existsSync(join(d, 'tun-probe.py'))) return (scriptPath = join(d, 'tun-probe.py'));
+    if (dirname(d) === d) throw new Error('src/ops/tun-probe.py not found');
+    d = dirname(d);
+  }
+}
+
+/** The helper's argv (without python3 itself). */
+export function tunProbeArgs(p: TunProbe): string[] {
+  // The helper's own deadline a little before ours, so that it reports what it saw.
+  const inner = Math.max(50, p.timeoutMs - 100);
+  const args = [tunProbeScript(), p.proto, p.rip, p.source, String(p.sport), p.vip, String(p.port), String(inner)];
+  if (p.proto === 'udp') {
+    args.push(Buffer.from(p.payload ?? '', 'utf8').toString('hex'));
+    if (p.expect !== undefined) args.push(Buffer.from(p.expect, 'utf8').toString('hex'));
+  }
+  return args;
+}
+
+export function probeTun(p: TunProbe, python = process.env.LVS_XDP_PYTHON ?? 'python3'): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let args: string[];
+    try {
+      args = tunProbeArgs(p);
+    } catch (e) {
+      resolve({ ok: false, detail: `tun probe: ${(e as Error).message}` });
+      return;
+    }
+    execFile(python, args, { timeout: p.timeoutMs + 200, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 64 * 1024 }, (err, stdout) => {
+      const line = stdout.trim().split('\n').pop() ?? '';
+      try {
+        const r = JSON.parse(line) as { ok?: unknown; detail?: unknown };
+        if (typeof r.ok === 'boolean' && typeof r.detail === 'string') {
+          resolve({ ok: r.ok, detail: r.detail });
+          return;
+        }
+      } catch {
+        // no JSON: below
+      }
+      const e = err as (NodeJS.ErrnoException & { killed?: boolean }) | null;
+      resolve({ ok: false, detail: e?.killed ? `tun probe: killed after ${p.timeoutMs} ms` : `tun probe: ${e?.code ?? e?.message ?? 'no result'}` });
+    });
+  });
+}
