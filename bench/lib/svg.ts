@@ -11,28 +11,31 @@ const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const fmt = (v: number) => (Math.abs(v) >= 1000 ? `${+(v / 1000).toPrecision(3)}k`.replace('000k', 'M') : `${+v.toPrecision(3)}`);
 
-function niceMax(v: number): number {
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+/** Axis top and tick step: at most 6 ticks at 1, 2 or 5 x 10^k. */
+function niceAxis(v: number): { max: number; step: number } {
+  const raw = v / 5;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * p).find((x) => x >= raw)!;
+  return { max: Math.ceil(v / step) * step, step };
 }
 
 /** One chart, w x h, as an SVG group (no outer <svg>). */
 export function lineChartGroup(c: LineChart, w: number, h: number): string {
-  const m = { l: 52, r: 12, t: 28, b: 40 };
+  const m = { l: 52, r: 22, t: 28, b: 40 };
   const pw = w - m.l - m.r, ph = h - m.t - m.b;
   const xs = c.series.flatMap((s) => s.points.map((p) => p.x));
   const ys = c.series.flatMap((s) => s.points.flatMap((p) => [p.y, p.hi ?? p.y])).concat(c.hline ? [c.hline.y] : []);
   const tx = (x: number) => (c.logX ? Math.log10(x) : x);
   const x0 = Math.min(...xs.map(tx)), x1 = Math.max(...xs.map(tx));
-  const y0 = c.yMin ?? 0, y1 = niceMax(Math.max(...ys) * 1.05);
+  const y0 = c.yMin ?? 0;
+  const ax = niceAxis(Math.max(...ys) * 1.05 - y0);
+  const y1 = y0 + ax.max;
   const X = (x: number) => m.l + (x1 === x0 ? pw / 2 : ((tx(x) - x0) / (x1 - x0)) * pw);
   const Y = (y: number) => m.t + ph - ((y - y0) / (y1 - y0)) * ph;
   const out: string[] = [];
   out.push(`<text x="${w / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">${esc(c.title)}</text>`);
   out.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
-  for (let i = 0; i <= 4; i++) {
-    const v = y0 + ((y1 - y0) * i) / 4;
+  for (let v = y0; v <= y1 + 1e-9; v += ax.step) {
     out.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${Y(v)}" y2="${Y(v)}" stroke="#eee"/>`);
     out.push(`<text x="${m.l - 4}" y="${Y(v) + 4}" text-anchor="end" font-size="10">${fmt(v)}</text>`);
   }
@@ -67,20 +70,26 @@ export function chartGrid(charts: LineChart[], cols: number, w = 360, h = 240): 
 
 export interface Bar { label: string; value: number; lo?: number; hi?: number; target?: number; note?: string }
 
-/** Horizontal bars with min-max whiskers and an optional target tick per bar. */
-export function barChart(title: string, unit: string, bars: Bar[], w = 760): string {
-  const rowH = 22, m = { l: 300, r: 70, t: 30, b: 30 };
+/** Horizontal bars with min-max whiskers and an optional target tick per bar; a log scale
+ *  (from 1) when the values span more than 20x. */
+export function barChart(title: string, unit: string, bars: Bar[], w = 860): string {
+  const rowH = 22, m = { l: 360, r: 130, t: 30, b: 30 };
   const h = m.t + m.b + bars.length * rowH;
-  const max = niceMax(Math.max(...bars.flatMap((b) => [b.hi ?? b.value, b.target ?? 0])) * 1.05);
+  const top = Math.max(...bars.flatMap((b) => [b.hi ?? b.value, b.target ?? 0]));
+  const low = Math.min(...bars.map((b) => b.value));
+  const log = low >= 1 && top / low > 20;
   const pw = w - m.l - m.r;
-  const X = (v: number) => m.l + (v / max) * pw;
+  const ax = niceAxis(top * 1.05);
+  const lmax = 10 ** Math.ceil(Math.log10(top * 1.05));
+  const X = log ? (v: number) => m.l + (Math.log10(Math.max(1, v)) / Math.log10(lmax)) * pw : (v: number) => m.l + (v / ax.max) * pw;
+  const ticks = log ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000].filter((t) => t <= lmax) : Array.from({ length: Math.round(ax.max / ax.step) + 1 }, (_, i) => i * ax.step);
   const out: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif">`, '<rect width="100%" height="100%" fill="white"/>'];
   out.push(`<text x="${w / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${esc(title)}</text>`);
-  for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4;
+  for (const v of ticks) {
     out.push(`<line x1="${X(v)}" x2="${X(v)}" y1="${m.t}" y2="${h - m.b}" stroke="#eee"/>`);
     out.push(`<text x="${X(v)}" y="${h - m.b + 14}" text-anchor="middle" font-size="10">${fmt(v)}</text>`);
   }
+  if (log) unit += ' (log scale)';
   out.push(`<text x="${m.l + pw / 2}" y="${h - 4}" text-anchor="middle" font-size="11">${esc(unit)}</text>`);
   bars.forEach((b, i) => {
     const y = m.t + i * rowH;
