@@ -36,7 +36,13 @@ export interface LoopResult {
 export interface UdpSpec { host: string; port: number; sources: string[]; count: number; timeoutMs?: number }
 export interface UdpResult { datagrams: number; answered: number; retried: number; counts: Record<string, number>; lost: number }
 
+/** One request; resolves with the realserver's name and the client port of the TCP connection
+ *  it went over (a keep-alive agent silently opens a new one when the old was reset while idle). */
 function get(url: URL, source: string, agent: Agent | false, close: boolean, timeoutMs: number): Promise<string> {
+  return getOn(url, source, agent, close, timeoutMs).then((r) => r.name);
+}
+
+function getOn(url: URL, source: string, agent: Agent | false, close: boolean, timeoutMs: number): Promise<{ name: string; port: number }> {
   return new Promise((resolve, reject) => {
     const req = request({
       host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || 80, path: `${url.pathname}${url.search}`,
@@ -45,7 +51,8 @@ function get(url: URL, source: string, agent: Agent | false, close: boolean, tim
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => { body += d; });
-      res.on('end', () => (res.statusCode === 200 ? resolve(body.trim()) : reject(new Error(`HTTP ${res.statusCode}`))));
+      const port = res.socket?.localPort ?? 0;
+      res.on('end', () => (res.statusCode === 200 ? resolve({ name: body.trim(), port }) : reject(new Error(`HTTP ${res.statusCode}`))));
       res.on('error', reject);
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
@@ -93,16 +100,24 @@ export async function loop(spec: LoopSpec, stopped: () => boolean): Promise<Loop
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       r.connections++;
       let known: string | undefined;
+      let knownPort: number | undefined;
       const since = Date.now();
       try {
         for (let i = 0; i < spec.perConnection && !done(); i++) {
           r.requests++;
           try {
-            const name = await get(url, source, agent, i === spec.perConnection - 1, spec.timeoutMs ?? 5000);
+            const { name, port } = await getOn(url, source, agent, i === spec.perConnection - 1, spec.timeoutMs ?? 5000);
             r.ok++;
             bump(r.counts, name);
+            if (knownPort !== undefined && port !== knownPort) {
+              // The agent replaced a connection that was reset while idle (e.g. after its
+              // realserver was deleted): a new connection, which may go anywhere.
+              r.connections++;
+              known = undefined;
+            }
             if (known !== undefined && known !== name) r.switched++;
             known = name;
+            knownPort = port;
           } catch (e) {
             const f: LoopFailure = { t: Date.now(), since, source, request: i, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message };
             if (known !== undefined) f.realserver = known;
