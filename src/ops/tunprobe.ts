@@ -3,7 +3,8 @@
  * library, raw sockets, which node lacks) sends the IP-in-IP packet the data plane would send
  * for a client's flow (outer destination the realserver, inner SRC:SPORT -> VIP:PORT, a TCP SYN
  * or a UDP datagram) and waits for the realserver's direct answer from the VIP. Run with
- * execFile (argv, never a shell); killed at the check's timeout.
+ * execFile (argv, never a shell, python3 -I -S: no user site, no site import, quicker start); it
+ * waits the check's timeout from its send, and is killed 2 s after that as a safety net.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -40,9 +41,8 @@ export function tunProbeScript(): string {
 
 /** The helper's argv (without python3 itself). */
 export function tunProbeArgs(p: TunProbe): string[] {
-  // The helper's own deadline a little before ours, so that it reports what it saw.
-  const inner = Math.max(50, p.timeoutMs - 100);
-  const args = [tunProbeScript(), p.proto, p.rip, p.source, String(p.sport), p.vip, String(p.port), String(inner)];
+  // The helper waits the check's timeout from its send (the interpreter's start is not counted).
+  const args = ['-I', '-S', tunProbeScript(), p.proto, p.rip, p.source, String(p.sport), p.vip, String(p.port), String(p.timeoutMs)];
   if (p.proto === 'udp') {
     args.push(Buffer.from(p.payload ?? '', 'utf8').toString('hex'));
     if (p.expect !== undefined) args.push(Buffer.from(p.expect, 'utf8').toString('hex'));
@@ -50,7 +50,15 @@ export function tunProbeArgs(p: TunProbe): string[] {
   return args;
 }
 
-export function probeTun(p: TunProbe, python = process.env.LVS_XDP_PYTHON ?? 'python3'): Promise<ProbeResult> {
+/** LVS_XDP_PYTHON, else /usr/bin/python3 (no version-manager shim to start), else python3 on PATH. */
+export function defaultPython(): string {
+  return process.env.LVS_XDP_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+}
+
+/** Slack for the interpreter's start on a busy host: the helper keeps the check's timeout itself. */
+const START_SLACK_MS = 2000;
+
+export function probeTun(p: TunProbe, python = defaultPython()): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let args: string[];
     try {
@@ -59,7 +67,7 @@ export function probeTun(p: TunProbe, python = process.env.LVS_XDP_PYTHON ?? 'py
       resolve({ ok: false, detail: `tun probe: ${(e as Error).message}` });
       return;
     }
-    execFile(python, args, { timeout: p.timeoutMs + 200, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 64 * 1024 }, (err, stdout) => {
+    execFile(python, args, { timeout: p.timeoutMs + START_SLACK_MS, killSignal: 'SIGKILL', encoding: 'utf8', maxBuffer: 64 * 1024 }, (err, stdout) => {
       const line = stdout.trim().split('\n').pop() ?? '';
       try {
         const r = JSON.parse(line) as { ok?: unknown; detail?: unknown };
@@ -71,7 +79,7 @@ export function probeTun(p: TunProbe, python = process.env.LVS_XDP_PYTHON ?? 'py
         // no JSON: below
       }
       const e = err as (NodeJS.ErrnoException & { killed?: boolean }) | null;
-      resolve({ ok: false, detail: e?.killed ? `tun probe: killed after ${p.timeoutMs} ms` : `tun probe: ${e?.code ?? e?.message ?? 'no result'}` });
+      resolve({ ok: false, detail: e?.killed ? `tun probe: killed after ${p.timeoutMs + START_SLACK_MS} ms` : `tun probe: ${e?.code ?? e?.message ?? 'no result'}` });
     });
   });
 }

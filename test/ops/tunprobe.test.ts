@@ -6,10 +6,10 @@ import { tunProbeArgs, tunProbeScript, probeTun } from '../../src/ops/tunprobe.j
 
 test('tun probe: argv for tcp and udp (payload and expect as hex), the script is found', () => {
   assert.ok(existsSync(tunProbeScript()));
-  const [, ...tcp] = tunProbeArgs({ proto: 'tcp', rip: '203.0.113.10', source: '198.51.100.2', sport: 61000, vip: '198.51.100.212', port: 80, timeoutMs: 400 });
-  assert.deepEqual(tcp, ['tcp', '203.0.113.10', '198.51.100.2', '61000', '198.51.100.212', '80', '300']);
-  const [, ...udp] = tunProbeArgs({ proto: 'udp', rip: '2001:db8::10', source: '2001:db8::2', sport: 61008, vip: '2001:db8::212', port: 53, timeoutMs: 1000, payload: 'ping', expect: 'pong' });
-  assert.deepEqual(udp, ['udp', '2001:db8::10', '2001:db8::2', '61008', '2001:db8::212', '53', '900', '70696e67', '706f6e67']);
+  const [, , , ...tcp] = tunProbeArgs({ proto: 'tcp', rip: '203.0.113.10', source: '198.51.100.2', sport: 61000, vip: '198.51.100.212', port: 80, timeoutMs: 400 });
+  assert.deepEqual(tcp, ['tcp', '203.0.113.10', '198.51.100.2', '61000', '198.51.100.212', '80', '400']);
+  const [, , , ...udp] = tunProbeArgs({ proto: 'udp', rip: '2001:db8::10', source: '2001:db8::2', sport: 61008, vip: '2001:db8::212', port: 53, timeoutMs: 1000, payload: 'ping', expect: 'pong' });
+  assert.deepEqual(udp, ['udp', '2001:db8::10', '2001:db8::2', '61008', '2001:db8::212', '53', '1000', '70696e67', '706f6e67']);
 });
 
 test('tun probe: bad arguments and a missing interpreter are failed results, never throws', async () => {
