@@ -1,0 +1,105 @@
+// A SYN flood with random client addresses, as live frames through a veth into lvs-xdp in native
+// mode, while the packets of established flows keep being checked: every one must still reach
+// its realserver. The connection table is small on purpose, so the flood evicts the established
+// entries; the consistent table sends their next packets to the same realserver anyway.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { clientPacket, TCP } from '../lib/frames.js';
+import { XDP } from '../lib/director.js';
+import { repoRoot } from '../lib/paths.js';
+import { openPinned, closeFd, testRun } from '../../src/native/index.js';
+
+const ROOT = repoRoot();
+const NS = `lvsy${process.pid}`;
+const PIN = `/sys/fs/bpf/lvsy-${process.pid}`;
+const STATE = `/run/lvs-xdp-test/lvsy-${process.pid}`;
+const env = { ...process.env, LVS_XDP_PIN_DIR: PIN, LVS_XDP_STATE_DIR: STATE };
+const VIP = '10.81.0.100';
+const FLOOD = Number(process.env.LVS_SYNFLOOD_FRAMES ?? 1_500_000);
+
+function cli(args: string[], input?: string): string {
+  const r = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args], { env, input, encoding: 'utf8' });
+  assert.equal(r.status, 0, `lvs-xdp ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+function ip(...args: string[]): string {
+  const r = spawnSync('ip', ['-n', NS, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+before(() => {
+  spawnSync('ip', ['netns', 'add', NS]);
+  ip('link', 'add', 'lvsy0', 'type', 'veth', 'peer', 'name', 'lvsy1');
+  ip('link', 'set', 'lvsy0', 'up');
+  ip('link', 'set', 'lvsy1', 'up');
+  cli(['attach', 'lvsy0', '--mode', 'native', '--max-conns', '4096']);
+  cli(['-R'], ['-A -t 10.81.0.100:80 -s mh', ...[11, 12, 13].map((x) => `-a -t ${VIP}:80 -r 10.81.0.${x} -g --mac 02:00:00:00:04:${x}`)].join('\n'));
+});
+
+let cleaned = false;
+function cleanup(): void {
+  if (cleaned) return;
+  cleaned = true;
+  spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`, 'detach'], { env });
+  spawnSync('ip', ['netns', 'del', NS]);
+  rmSync(PIN, { recursive: true, force: true });
+  rmSync(STATE, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+after(cleanup);
+
+test('SYN flood with random sources (live frames, native XDP): established flows keep their realservers', async (t) => {
+  const prog = openPinned(`${PIN}/prog_lvs_director`);
+  const send = (i: number, flags: number) => {
+    const r = testRun(prog, clientPacket(`198.51.100.${1 + (i % 250)}`, VIP, { proto: 'tcp', sport: 30000 + i, dport: 80, flags }), { dataSizeOut: 2048 });
+    assert.equal(r.retval, XDP.TX);
+    return r.data[5]!;
+  };
+  try {
+    const established = Array.from({ length: 300 }, (_, i) => {
+      const m = send(i, TCP.SYN);
+      assert.equal(send(i, TCP.ACK), m);
+      return m;
+    });
+    const before = JSON.parse(cli(['stats', '--json', '-i', '0'])) as { counters: Record<string, { value: number }> };
+    const dirMac = (JSON.parse(ip('-j', 'link', 'show', 'lvsy0')) as { address: string }[])[0]!.address;
+    const child = spawn('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/dist/test/lib/synflood-child.js`, 'lvsy1', dirMac, VIP, String(FLOOD)],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const exited = new Promise<number>((res) => child.on('exit', (c) => res(c ?? -1)));
+    let done = false;
+    void exited.then(() => { done = true; });
+    let checks = 0;
+    let rounds = 0;
+    // Check the established flows over and over while the flood runs.
+    while (!done) {
+      established.forEach((m, i) => {
+        assert.equal(send(i, TCP.ACK | TCP.PSH), m, `established flow ${i} moved during the flood`);
+        checks++;
+      });
+      rounds++;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(await exited, 0, err);
+    const flood = JSON.parse(out) as { sent: number; seconds: number; sunk: number };
+    established.forEach((m, i) => assert.equal(send(i, TCP.ACK), m, `established flow ${i} after the flood`));
+    const after = JSON.parse(cli(['stats', '--json', '-i', '0'])) as { counters: Record<string, { value: number }>; connections: { entries: number; max: number; evicted: number } };
+    const newFlows = after.counters.conn_new!.value - before.counters.conn_new!.value;
+    // Nearly every flood frame reached the director (veth may drop a few under load).
+    assert.ok(newFlows >= flood.sent * 0.9, `only ${newFlows} of ${flood.sent} SYNs were scheduled`);
+    assert.ok(after.connections.evicted > newFlows - 4096 * 2, 'the flood evicted entries');
+    assert.ok(flood.sunk >= newFlows * 0.9, `forwarded SYNs came back out of the director (${flood.sunk})`);
+    assert.ok(rounds >= 2, 'checks ran during the flood');
+    t.diagnostic(`SYN flood: ${flood.sent} frames in ${flood.seconds.toFixed(2)} s (${(flood.sent / flood.seconds / 1e6).toFixed(2)} Mpps offered), `
+      + `${newFlows} new flows scheduled, ${flood.sunk} forwarded back, ${after.connections.evicted} evictions (table ${after.connections.max}); `
+      + `${checks} checks of 300 established flows in ${rounds} rounds during the flood: all on their realservers`);
+  } finally {
+    closeFd(prog);
+  }
+});
