@@ -11,7 +11,7 @@ import {
   type DirectorConfig, type VirtualService, type Realserver, serviceId, realserverKey,
 } from '../model/types.js';
 import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
-import { buildTable, hashFieldsFor, REAL_NONE } from '../sched/index.js';
+import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE } from '../sched/index.js';
 
 /** Where each service and realserver lives in the maps; kept in the state snapshot. */
 export interface Allocation {
@@ -35,7 +35,10 @@ export interface CompiledService {
   id: string;
   svcId: number;
   key: Buffer;
-  table: Uint32Array; // slot -> lvs_reals index (or LVS_REAL_NONE)
+  /** slot -> lvs_reals index (or LVS_REAL_NONE); built on first access. */
+  readonly table: Uint32Array;
+  /** What the table is a function of: equal fingerprints, equal tables. */
+  fingerprint: string;
   /** The lvs_services value once the table sits in `tableSlot` of lvs_tables. */
   value(tableSlot: number): Buffer;
 }
@@ -155,11 +158,16 @@ export function compileDirector(
         }),
       });
     }
-    const local = buildTable(s);
-    if (local.length > limits.maxTableSize) {
-      throw new ConfigError(`${sid}: table of ${local.length} slots, the director allows at most ${limits.maxTableSize}`, { field: 'table-size' });
+    // The size is known without building the table (rr / wrr sequences are at most this long).
+    const size = s.tableSize ?? DEFAULT_TABLE_SIZE;
+    if (size > limits.maxTableSize) {
+      throw new ConfigError(`${sid}: table of ${size} slots, the director allows at most ${limits.maxTableSize}`, { field: 'table-size' });
     }
-    const table = local.map((i) => (i === REAL_NONE ? ABI.LVS_REAL_NONE : indexes[i]!));
+    // Built on first use: a change to one service of a thousand builds one table.
+    let built: Uint32Array | undefined;
+    const table = (): Uint32Array => (built ??= buildTable(s).map((i) => (i === REAL_NONE ? ABI.LVS_REAL_NONE : indexes[i]!)));
+    // Everything the table is a function of (tables are deterministic).
+    const fingerprint = JSON.stringify([s.scheduler, size, s.realservers.map((r, i) => [r.address, r.weight, indexes[i]]).sort()]);
     const indexing = hashFieldsFor(s);
     let hashFields = 0;
     let flags = 0;
@@ -179,9 +187,12 @@ export function compileDirector(
     const key = encode(SVC_KEY, { addr: bytes16(s.vip), port: s.port, proto: s.protocol === 'tcp' ? 6 : 17, family: fam });
     const persistTimeout = s.persistence?.timeout ?? 0;
     services.push({
-      id: sid, svcId, key, table,
+      id: sid, svcId, key, fingerprint,
+      get table() {
+        return table();
+      },
       value: (tableSlot: number) => encode(SVC, {
-        id: svcId, table_slot: tableSlot, table_size: table.length, persist_timeout: persistTimeout,
+        id: svcId, table_slot: tableSlot, table_size: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length : size, persist_timeout: persistTimeout,
         persist_mask: mask, flags, hash_fields: hashFields,
       }),
     });

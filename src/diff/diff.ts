@@ -117,6 +117,12 @@ export function tableMovesFor(running: DirectorConfig, desired: DirectorConfig):
   for (const s of desired.services) {
     const before = old.get(serviceId(s));
     if (!before) continue;
+    // Same scheduler, size and weighted realservers: the same table (tables are deterministic).
+    const inputs = (x: typeof s) => JSON.stringify([x.scheduler, x.tableSize, x.realservers.map((r) => [r.address, r.weight]).sort()]);
+    if (inputs(before) === inputs(s)) {
+      out.set(serviceId(s), 0);
+      continue;
+    }
     try {
       const moved = slotShareMoved(
         buildTable(before), before.realservers.map((r) => r.address),

@@ -150,8 +150,8 @@ function realId(svc: VirtualService, rs: Pick<Realserver, 'address'>): string {
   return `${serviceId(svc)}/${rs.address}`;
 }
 
-function digest(table: Uint32Array, value: Buffer): string {
-  return createHash('sha256').update(Buffer.from(table.buffer, table.byteOffset, table.byteLength)).update(value).digest('hex');
+function digest(fingerprint: string, value: Buffer): string {
+  return createHash('sha256').update(fingerprint).update(value).digest('hex');
 }
 
 /** lvs_reals value without the flags word: what must not change under an established flow. */
@@ -531,7 +531,7 @@ export class Director {
       config: desired,
       allocation: compiled.allocation,
       l2: Object.fromEntries(l2),
-      digests: Object.fromEntries(compiled.services.map((s) => [s.id, digest(s.table, s.value(0))])),
+      digests: Object.fromEntries(compiled.services.map((s) => [s.id, digest(s.fingerprint, s.value(0))])),
       reals: Object.fromEntries(compiled.reals.map((r) => [r.id, r.value.toString('hex')])),
     };
     this.snap.pending = { ...target, startedAt: new Date().toISOString() };
