@@ -6,7 +6,10 @@
  *   --short        a few seconds: the data-plane cases with tiny counts, nothing written (CI
  *                  checks that it works, not how fast)
  *   --only=a,b     run only these parts: probes, dataplane, scaling, live, controlplane, apply,
- *                  memory (results written, README not touched)
+ *                  memory, e2e (results written, README not touched)
+ *
+ * The end-to-end comparison (e2e) needs wrk, haproxy, nft and nginx: `bash scripts/bench-setup.sh`
+ * installs them; without them it is reported as skipped.
  */
 import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,6 +20,7 @@ import { runLiveBench, type LiveResult } from './live.js';
 import { runControlPlaneBench, MAGLEV_PAPER_MS, type CpResult } from './controlplane.js';
 import { runApplyBench, type ApplyBench } from './apply.js';
 import { runMemoryBench, type MemoryResult, type TableMemory } from './memory.js';
+import { runE2eBench, type E2eResult } from './e2e.js';
 import { chartGrid, barChart, type LineChart } from './lib/svg.js';
 
 const argv = process.argv.slice(2);
@@ -35,6 +39,7 @@ interface Results {
   probes?: ProbeResult[]; dataplane?: CaseResult[]; scaling?: ScaleCurve[];
   live?: { results: LiveResult[]; director: Record<string, string> };
   controlplane?: CpResult[]; apply?: ApplyBench; memory?: { presets: MemoryResult[]; tables: TableMemory[] };
+  e2e?: E2eResult;
 }
 const R: Results = { date: started.toISOString(), machine };
 
@@ -49,6 +54,7 @@ if (short) {
   if (want('controlplane')) { log('control plane'); R.controlplane = runControlPlaneBench(); }
   if (want('apply')) { log('apply on a running director'); R.apply = runApplyBench({ services: 1000, reals: 10, tableSize: 4093 }); }
   if (want('memory')) { log('memory'); R.memory = await runMemoryBench(); }
+  if (want('e2e')) { log('end to end (namespace lab, wrk)'); R.e2e = await runE2eBench({ seconds: 4, rounds: 3, log }); }
 }
 R.seconds = Math.round((Date.now() - t0) / 1000);
 
@@ -125,6 +131,18 @@ if (R.memory) {
   md.push(`| **total without lookup tables** | **${kib(d.totalBytes)}** | **${kib(s.totalBytes)}** |`);
   md.push('', `One lookup table (inner ARRAY map; values are stored 8 bytes apart): ${R.memory.tables.map((t) => `${t.slots.toLocaleString('en')} slots ${kib(t.bytes)}`).join(', ')}.`);
   if (R.apply) md.push(`The CLI process peaked at ${(Math.max(...R.apply.cli.map((c) => c.peakRssKiB)) / 1024).toFixed(0)} MiB resident while applying a change to ${R.apply.config.services} services.`);
+}
+if (R.e2e) {
+  md.push('', '#### End to end: lvs-xdp against nftables DNAT and HAProxy (namespace lab, nginx realservers, wrk)', '');
+  if ('skipped' in R.e2e) md.push(`Skipped: ${R.e2e.skipped}.`);
+  else {
+    md.push(`wrk, one thread, ${R.e2e.connections} connections, ${R.e2e.seconds} s per run, median [min-max] of 3 runs after a warm-up. CPU: the machine's busy time per request (/proc/stat); the director's share is that minus the baseline without a director.`, '',
+      "| director | connections | req/s | p50 / p99 ms | CPU µs per request | director's µs per request | req/s vs HAProxy | vs nftables |", '| --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of R.e2e.rows) {
+      md.push(`| ${r.director} | ${r.mode} | ${r.rps.toFixed(0)} [${r.rpsMin.toFixed(0)}-${r.rpsMax.toFixed(0)}] | ${r.p50Ms.toFixed(2)} / ${r.p99Ms.toFixed(1)} | ${r.cpuUsPerReq.toFixed(1)} | ${r.directorUsPerReq === undefined ? '' : r.directorUsPerReq.toFixed(1)} | ${r.vsHaproxy === undefined ? '' : `${f2(r.vsHaproxy)}x`} | ${r.vsNft === undefined ? '' : `${f2(r.vsNft)}x`} |`);
+    }
+    md.push('', 'Everything (wrk, two nginx, the veths and bridge, the director) shares the same 2 cores, and the machine is shared with other work: req/s is bound by the client and servers, not by an XDP director; the CPU figures include whatever else ran meanwhile. With DR and Tun the answers bypass the director; nftables and HAProxy carry both directions, and HAProxy terminates and opens a TCP connection per client connection.');
+  }
 }
 const text = md.join('\n');
 

@@ -47,15 +47,15 @@ async function build(o: { services: number; realsPer: number; tableSize: number;
     const reals = Array.from({ length: Math.min(4096, n - first) }, (_, i) => realOf(first + i));
     h.setRealsBatch(first, reals, (idx) => Math.floor(idx / o.realsPer));
   }
-  for (let s = 0; s < o.services; s++) {
-    const idx = Array.from({ length: o.realsPer }, (_, i) => s * o.realsPer + i);
-    h.setService({ proto: 'tcp', vip: vipOf(s), port: 80 }, s, table(o.tableSize, idx));
-  }
+  h.setServices(Array.from({ length: o.services }, (_, s) => ({
+    s: { proto: 'tcp' as const, vip: vipOf(s), port: 80 }, svcId: s,
+    table: table(o.tableSize, Array.from({ length: o.realsPer }, (__, i) => s * o.realsPer + i)),
+  })));
   return { h, walk: { ...IPV4_FLOW, mod: o.flows, ndst: o.services } };
 }
 
 async function curve(wrap: Wrapper, drop: number, axis: string, label: string, unit: string, note: string,
-  configs: Config[], opts: { rounds: number; repeat: number }): Promise<ScaleCurve> {
+  configs: Config[], opts: { rounds: number; repeat: number; keep?: boolean }): Promise<ScaleCurve> {
   const f = frame();
   for (const c of configs) {
     // Establish the working set: the first pass over the flows inserts them all.
@@ -80,7 +80,7 @@ async function curve(wrap: Wrapper, drop: number, axis: string, label: string, u
   for (const c of configs) {
     const k = c.h.counters();
     if (k.CONN_HIT === 0n) throw new Error(`scaling ${axis}=${c.x}: no connection hits`);
-    c.h.close();
+    if (!opts.keep) c.h.close();
   }
   return { axis, label, unit, target: 1.2, points, note };
 }
@@ -109,9 +109,10 @@ export async function runScalingBench(opts: { rounds: number; perRound: number; 
   for (const x of services) {
     const b = await build({ services: x, realsPer: 2, tableSize: 251, flows: K });
     sc.push({ x, h: b.h, walk: { ...b.walk, ndst: 1 } });
+    sa.push({ x, h: b.h, walk: b.walk });
   }
-  out.push(await curve(wrap, drop, 'services', 'virtual services configured', 'services', `N services of 2 realservers (251-slot tables), ${K} established flows to one of them`, sc, o));
-  for (const x of services) sa.push({ x, ...(await build({ services: x, realsPer: 2, tableSize: 251, flows: K })) });
+  // The same directors for both curves: first traffic to one service, then to all of them.
+  out.push(await curve(wrap, drop, 'services', 'virtual services configured', 'services', `N services of 2 realservers (251-slot tables), ${K} established flows to one of them`, sc, { ...o, keep: true }));
   out.push(await curve(wrap, drop, 'services-active', 'virtual services with traffic', 'services', `${K} established flows spread over all N services (flow i to service i mod N)`, sa, o));
 
   const reals = opts.short ? [2, 10] : [2, 10, 100, 1000];

@@ -1,0 +1,181 @@
+/**
+ * End to end, against what users would pick instead: the same client and realservers (nginx,
+ * one worker each) in a namespace lab (src/lab, prefix lvsb-e2e), the director role played in
+ * turn by lvs-xdp DR, lvs-xdp Tun, an nftables DNAT load balancer (numgen) and HAProxy in TCP
+ * mode (before nftables, so that no conntrack runs in the director's namespace for it), with the client talking straight to one realserver as the baseline. wrk measures
+ * requests per second and latency, with keep-alive and with a new connection per request. CPU:
+ * the whole machine's busy time from /proc/stat during each run, per request; the director's
+ * share is that minus the baseline's (the client, servers and veths cost the same in every
+ * role; what differs is the director). Needs wrk, haproxy, nft and nginx (scripts/bench-setup.sh).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab } from '../src/lab/lab.js';
+import { spawnIn, shIn, sleep } from '../src/lab/exec.js';
+import { median } from './lib/stats.js';
+
+export interface E2eRun { rps: number; p50Ms: number; p99Ms: number; requests: number; errors: number; cpuUsPerReq: number }
+export interface E2eRow {
+  director: string; mode: string;
+  rps: number; rpsMin: number; rpsMax: number; p50Ms: number; p99Ms: number; cpuUsPerReq: number; directorUsPerReq?: number;
+  errors: number; vsHaproxy?: number; vsNft?: number;
+}
+export type E2eResult = { rows: E2eRow[]; seconds: number; connections: number } | { skipped: string };
+
+const TOOLS = ['wrk', 'haproxy', 'nft', 'nginx'];
+
+function missingTools(): string[] {
+  return TOOLS.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+}
+
+function cpuBusy(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3]! + f[4]!;
+  return f.reduce((a, b) => a + b, 0) - idle; // USER_HZ ticks
+}
+
+function parseWrk(out: string): { requests: number; rps: number; p50Ms: number; p99Ms: number; errors: number } {
+  const ms = (s: string | undefined) => {
+    const m = /([\d.]+)(us|ms|s)/.exec(s ?? '');
+    if (!m) return NaN;
+    return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+  };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  return {
+    requests, rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p50Ms: ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1]), p99Ms: ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1]),
+    errors: non2xx + (errs ? errs.slice(1).map(Number).reduce((a, b) => a + b, 0) : 0),
+  };
+}
+
+/** Waits until something listens on addr:port in the namespace (ss), or throws with `why()`. */
+async function listening(ns: string, addrPort: string, why: () => string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const out = await shIn(ns, 'ss -ltnH');
+    if (out.split('\n').some((l) => l.split(/\s+/)[3] === addrPort)) return;
+    await sleep(50);
+  }
+  let detail = '';
+  try { detail = why(); } catch { /* no log */ }
+  throw new Error(`nothing listens on ${addrPort} in ${ns}: ${detail.slice(-1000)}`);
+}
+
+export async function runE2eBench(opts: { seconds: number; rounds: number; connections?: number; log?: (s: string) => void }): Promise<E2eResult> {
+  const missing = missingTools();
+  if (missing.length) return { skipped: `missing ${missing.join(', ')}: run bash scripts/bench-setup.sh` };
+  const log = opts.log ?? (() => undefined);
+  const conns = opts.connections ?? 32;
+  const lab = await Lab.create({ prefix: 'lvsb-e2e', clients: 1, clientAddresses: 1, realservers: 2 });
+  try {
+    const rs = lab.realservers;
+    const v = lab.vips;
+    const client = lab.clients[0]!;
+    // nginx, one worker, on every realserver: answers its name on port 80 (RIP and the VIPs on lo).
+    for (const r of rs) {
+      const conf = join(lab.dir, `nginx-${r.role}.conf`);
+      writeFileSync(conf, [
+        'worker_processes 1;', `pid ${lab.dir}/nginx-${r.role}.pid;`, `error_log ${lab.dir}/nginx-${r.role}.err;`, 'daemon off;',
+        'events { worker_connections 4096; }',
+        'http { access_log off; keepalive_requests 1000000;',
+        `  client_body_temp_path ${lab.dir}/nb-${r.role}; proxy_temp_path ${lab.dir}/np-${r.role};`,
+        `  server { listen 80 backlog=4096; location / { return 200 "${r.role}\\n"; } } }`, '',
+      ].join('\n'));
+      spawnIn(r.ns, 'nginx', ['-c', conf], { detached: true, stdio: 'ignore' }).unref();
+    }
+    for (const r of rs) await listening(r.ns, '0.0.0.0:80', () => readFileSync(join(lab.dir, `nginx-${r.role}.err`), 'utf8'));
+
+    const wrk = async (url: string, close: boolean): Promise<E2eRun> => {
+      const args = ['-t1', `-c${conns}`, `-d${opts.seconds}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), url];
+      const c0 = cpuBusy();
+      const r = await lab.inClient(0, 'wrk', args, (opts.seconds + 30) * 1000);
+      const busy = cpuBusy() - c0;
+      if (r.code !== 0) throw new Error(`wrk ${args.join(' ')}: ${r.stderr || r.stdout}`);
+      const w = parseWrk(r.stdout);
+      if (!(w.requests > 0)) throw new Error(`wrk: no requests: ${r.stdout}`);
+      return { ...w, cpuUsPerReq: (busy * 1e6) / 100 / w.requests };
+    };
+    const rows: E2eRow[] = [];
+    const measure = async (director: string, url: string) => {
+      for (const [mode, close] of [['keep-alive', false], ['new connection per request', true]] as const) {
+        await wrk(url, close); // warm-up (connections, ARP, conntrack)
+        const runs: E2eRun[] = [];
+        for (let i = 0; i < opts.rounds; i++) runs.push(await wrk(url, close));
+        const rps = runs.map((x) => x.rps);
+        rows.push({
+          director, mode, rps: median(rps), rpsMin: Math.min(...rps), rpsMax: Math.max(...rps),
+          p50Ms: median(runs.map((x) => x.p50Ms)), p99Ms: median(runs.map((x) => x.p99Ms)),
+          cpuUsPerReq: median(runs.map((x) => x.cpuUsPerReq)), errors: runs.reduce((a, x) => a + x.errors, 0),
+        });
+        log(`e2e ${director} ${mode}: ${median(rps).toFixed(0)} req/s`);
+      }
+    };
+
+    // Baseline: the client straight to one realserver.
+    await measure('none (client to one realserver directly)', `http://${rs[0]!.v4}/`);
+
+    // lvs-xdp, DR and Tun at once (two VIPs), realservers set up for both.
+    await lab.attachDirector({ mode: 'native' });
+    for (const r of rs) {
+      await lab.setupRealserver(r, 'dr', [v.dr4]);
+      await lab.setupRealserver(r, 'tun', [v.tun4]);
+    }
+    const rules = [`-A -t ${v.dr4}:80 -s mh`, ...rs.map((r) => `-a -t ${v.dr4}:80 -r ${r.v4} -g`),
+      `-A -t ${v.tun4}:80 -s mh`, ...rs.map((r) => `-a -t ${v.tun4}:80 -r ${r.v4} -i`)];
+    await lab.lvsOk(['-R'], lab.director.ns, `${rules.join('\n')}\n`);
+    await measure('lvs-xdp DR', `http://${v.dr4}/`);
+    await measure('lvs-xdp Tun', `http://${v.tun4}/`);
+    await lab.lvsOk(['detach']);
+
+    // HAProxy, TCP mode, round robin, one thread.
+    const hcfg = join(lab.dir, 'haproxy.cfg');
+    writeFileSync(hcfg, [
+      'global', '  maxconn 8000', '  nbthread 1', 'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s',
+      'frontend f', `  bind ${v.dr4}:80`, '  default_backend b', 'backend b', '  balance roundrobin',
+      ...rs.map((r) => `  server ${r.role} ${r.v4}:80`), '',
+    ].join('\n'));
+    const hlog = join(lab.dir, 'haproxy.log');
+    const fd = openSync(hlog, 'a');
+    spawnIn(lab.director.ns, 'haproxy', ['-f', hcfg, '-db'], { detached: true, stdio: ['ignore', fd, fd] }).unref();
+    closeSync(fd);
+    await listening(lab.director.ns, `${v.dr4}:80`, () => readFileSync(hlog, 'utf8'));
+    await measure('HAProxy (TCP mode)', `http://${v.dr4}/`);
+    await shIn(lab.director.ns, `kill $(pidof haproxy) 2>/dev/null; true`);
+
+    // nftables: DNAT to numgen inc mod 2 in prerouting; answers back through the director.
+    await shIn(lab.director.ns, [
+      'sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0',
+      `nft -f - <<'EOF'
+table ip lvsb_lb {
+  chain pre {
+    type nat hook prerouting priority dstnat; policy accept;
+    ip daddr ${v.dr4} tcp dport 80 dnat to numgen inc mod ${rs.length} map { ${rs.map((r, i) => `${i} : ${r.v4}`).join(', ')} }
+  }
+}
+EOF`,
+    ].join('\n'));
+    for (const r of rs) await shIn(r.ns, `ip route replace ${client.v4}/32 via ${lab.director.v4}`);
+    await measure('nftables DNAT (numgen)', `http://${v.dr4}/`);
+    await shIn(lab.director.ns, 'nft delete table ip lvsb_lb');
+
+    // Director's share of CPU per request, and ratios to HAProxy and nftables.
+    for (const row of rows) {
+      const base = rows.find((x) => x.director.startsWith('none') && x.mode === row.mode)!;
+      if (row !== base) row.directorUsPerReq = row.cpuUsPerReq - base.cpuUsPerReq;
+    }
+    for (const row of rows) {
+      const hap = rows.find((x) => x.director.startsWith('HAProxy') && x.mode === row.mode)!;
+      const nft = rows.find((x) => x.director.startsWith('nftables') && x.mode === row.mode)!;
+      if (row.director.startsWith('lvs-xdp')) {
+        row.vsHaproxy = row.rps / hap.rps;
+        row.vsNft = row.rps / nft.rps;
+      }
+    }
+    return { rows, seconds: opts.seconds, connections: conns };
+  } finally {
+    lab.destroy();
+    execFileSync('sh', ['-c', 'ip netns list | grep -q "^lvsb-e2e" && echo leftover || true']);
+  }
+}
