@@ -5,6 +5,7 @@
  *
  *   --short        a few seconds: the data-plane cases with tiny counts, nothing written (CI
  *                  checks that it works, not how fast)
+ *   --render       no measurement: markdown, charts and README again from latest.json
  *   --only=a,b     run only these parts: probes, dataplane, scaling, live, controlplane, apply,
  *                  memory, e2e (results written, README not touched)
  *
@@ -25,6 +26,7 @@ import { chartGrid, barChart, type LineChart } from './lib/svg.js';
 
 const argv = process.argv.slice(2);
 const short = argv.includes('--short');
+const render = argv.includes('--render');
 const only = argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (p: string) => !short && (!only || only.includes(p));
 const started = new Date();
@@ -41,10 +43,13 @@ interface Results {
   controlplane?: CpResult[]; apply?: ApplyBench; memory?: { presets: MemoryResult[]; tables: TableMemory[] };
   e2e?: E2eResult;
 }
-const R: Results = { date: started.toISOString(), machine };
+let R: Results = { date: started.toISOString(), machine };
+if (render) R = JSON.parse(readFileSync(new URL('../../bench/results/latest.json', import.meta.url), 'utf8')) as Results;
 
 const DP_ROUNDS = 15;
-if (short) {
+if (render) {
+  log('rendering bench/results/latest.json');
+} else if (short) {
   R.dataplane = await runDataplaneBench({ rounds: 3, perRound: 200 });
 } else {
   if (want('probes')) { log('cost probes'); R.probes = await runProbeBench({ rounds: 11, repeat: 100000 }); }
@@ -56,14 +61,14 @@ if (short) {
   if (want('memory')) { log('memory'); R.memory = await runMemoryBench(); }
   if (want('e2e')) { log('end to end (namespace lab, wrk)'); R.e2e = await runE2eBench({ seconds: 4, rounds: 3, log }); }
 }
-R.seconds = Math.round((Date.now() - t0) / 1000);
+if (!render) R.seconds = Math.round((Date.now() - t0) / 1000);
 
 // ---- Markdown ----------------------------------------------------------------------------
 const f1 = (x: number) => x.toFixed(1);
 const f2 = (x: number) => x.toFixed(2);
 const kib = (b: number) => (b >= 1 << 20 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
 const md: string[] = [];
-md.push(`Measured ${started.toISOString().slice(0, 10)} on ${machine}${short ? ' (short run)' : ''}, in ${R.seconds} s. Figures: median [min-max] over rounds; ratios: median [min-max] of per-round ratios, measured in the same run.`);
+md.push(`Measured ${R.date.slice(0, 10)} on ${R.machine}${short ? ' (short run)' : ''}, in ${R.seconds} s. Figures: median [min-max] over rounds; ratios: median [min-max] of per-round ratios, measured in the same run.`);
 
 if (R.dataplane) {
   md.push('', '#### Data plane cost per packet (BPF_PROG_TEST_RUN, repeat loop; see bench/dataplane.ts)', '',
@@ -106,7 +111,9 @@ if (R.live) {
     perCore = `Per core on a real NIC: at 10GbE line rate (14.88 Mpps, 64 B) a core has 67 ns per packet. The program alone (director minus the test-run loop's own cost, XDP_DROP) takes ${f1(progDr)} ns for an established DR flow and ${f1(progTun)} ns for Tun here, so one core forwards at most ${f2(1000 / progDr)} / ${f2(1000 / progTun)} Mpps before any driver cost (RX descriptor, XDP_TX ring, not measurable on this machine): line rate needs at least ${Math.ceil(14.88 / (1000 / progDr))} (DR) / ${Math.ceil(14.88 / (1000 / progTun))} (Tun) cores with RSS, more with the driver's share.`;
   }
   const bound = R.live.results.find((x) => x.name.startsWith('receiver'));
-  md.push('', `What bounds these figures: everything runs on the one CPU that makes the BPF_PROG_TEST_RUN call (the other core is shared with the rest of the machine): the generator, the veth transmit to the peer, the receiving veth's NAPI poll with the program under test, its XDP_TX back through veth and the counting program. With the receiver simply dropping, this setup moves ${bound ? f2(bound.mpps) : '?'} Mpps: the two veth hops and the generator cost more per packet than the director itself, so the ratio to the floor understates the director's own cost difference (see the data-plane table).`);
+  const ns = (name: string) => 1000 / (R.live!.results.find((x) => x.name === name)?.mpps ?? NaN);
+  const swapNs = ns('floor: parse + swap MACs + XDP_TX'), drNs = ns('lvs-xdp DR (established flow)');
+  md.push('', `What bounds these figures: everything runs on the one CPU that makes the BPF_PROG_TEST_RUN call (the other core is shared with the rest of the machine): the generator, the veth transmit to the peer, the receiving veth's NAPI poll with the program under test, its XDP_TX back through veth and the counting program. With the receiver simply dropping, this setup moves ${bound ? f2(bound.mpps) : '?'} Mpps. A forwarded packet costs ${f1(swapNs)} ns of that CPU with the floor program and ${f1(drNs)} ns with lvs-xdp DR: the director's extra ${f1(drNs - swapNs)} ns is its own cost (as in the data-plane table), the rest is generator and veth, which is why the ratio sits at ${f2(R.live.results.find((x) => x.name.startsWith('lvs-xdp DR'))?.ratio ?? NaN)}x and not lower.`);
   if (perCore) md.push('', perCore);
 }
 if (R.controlplane || R.apply) {
@@ -171,7 +178,7 @@ if (!short) {
   const prev = (() => { try { return JSON.parse(readFileSync(new URL('latest.json', dir), 'utf8')) as Results; } catch { return undefined; } })();
   // A partial run (--only) keeps the other parts of the previous results.
   const merged: Results = only && prev ? { ...prev, ...Object.fromEntries(Object.entries(R).filter(([, v]) => v !== undefined)) } as Results : R;
-  writeFileSync(new URL('latest.json', dir), JSON.stringify(merged, null, 2) + '\n');
+  if (!render) writeFileSync(new URL('latest.json', dir), JSON.stringify(merged, null, 2) + '\n');
   writeFileSync(new URL('latest.md', dir), text + '\n');
   for (const [name, svg] of Object.entries(charts)) writeFileSync(new URL(name, dir), svg);
   if (!only) {
