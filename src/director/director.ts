@@ -567,22 +567,40 @@ export class Director {
       }
     }
 
-    // 2. Services: table into the spare slot, then one update of the service entry.
-    for (const s of compiled.services) {
-      const d = target.digests[s.id];
-      const live = m.lvs_services.lookup(s.key);
-      if (live && prev.digests[s.id] === d && !planned) continue;
-      const wasNew = !(s.id in prev.allocation.services) || prev.allocation.services[s.id] !== s.svcId;
-      if (wasNew && !live) {
-        this.zeroPerCpu(m.lvs_svc_stats, s.svcId, STATS.size);
-        this.zeroPerCpu(m.lvs_rr_cursor, s.svcId, 4);
+    // 2. Services: each changed table into its spare slot, then one update of each service
+    // entry (the switch). The spare slots are written in one batch: every map-in-map update
+    // waits for an RCU grace period (~8 ms here), a batch waits once.
+    const switches: { key: Buffer; value: Buffer }[] = [];
+    const inners: BpfMap[] = [];
+    try {
+      const slots: Buffer[] = [];
+      const fds: Buffer[] = [];
+      for (const s of compiled.services) {
+        const d = target.digests[s.id];
+        const live = m.lvs_services.lookup(s.key);
+        if (live && prev.digests[s.id] === d && !planned) continue;
+        const wasNew = !(s.id in prev.allocation.services) || prev.allocation.services[s.id] !== s.svcId;
+        if (wasNew && !live) {
+          this.zeroPerCpu(m.lvs_svc_stats, s.svcId, STATS.size);
+          this.zeroPerCpu(m.lvs_rr_cursor, s.svcId, 4);
+        }
+        const liveSlot = live ? (decode(SVC, live).table_slot as number) : -1;
+        if (planned && live && liveSlot >= 0 && this.tableMatches(liveSlot, s.table) && live.equals(s.value(liveSlot))) continue;
+        const spare = liveSlot === s.svcId * 2 ? s.svcId * 2 + 1 : s.svcId * 2;
+        const inner = this.fillTable(s.svcId, s.table);
+        inners.push(inner);
+        slots.push(u32(spare));
+        fds.push(u32(inner.fd));
+        switches.push({ key: s.key, value: s.value(spare) });
+        faultPoint('table-filled');
       }
-      const liveSlot = live ? (decode(SVC, live).table_slot as number) : -1;
-      if (planned && live && liveSlot >= 0 && this.tableMatches(liveSlot, s.table) && live.equals(s.value(liveSlot))) continue;
-      const spare = liveSlot === s.svcId * 2 ? s.svcId * 2 + 1 : s.svcId * 2;
-      this.installTable(spare, s.svcId, s.table);
-      faultPoint('table-filled');
-      m.lvs_services.update(s.key, s.value(spare));
+      if (slots.length) m.lvs_tables.updateMany(slots, fds);
+    } finally {
+      // The outer map holds its own references to the inner maps.
+      for (const i of inners) i.close();
+    }
+    for (const sw of switches) {
+      m.lvs_services.update(sw.key, sw.value);
       faultPoint('table-switched');
     }
 
@@ -655,7 +673,8 @@ export class Director {
     }
   }
 
-  private installTable(slot: number, svcId: number, table: Uint32Array): void {
+  /** A new inner map holding `table` (the caller puts it in lvs_tables, then closes it). */
+  private fillTable(svcId: number, table: Uint32Array): BpfMap {
     const inner = BpfMap.create({
       type: BPF_MAP_TYPE_ARRAY, name: `lvs_t${svcId}`, keySize: 4, valueSize: 4, maxEntries: table.length, flags: BPF_F_INNER_MAP,
     });
@@ -667,9 +686,10 @@ export class Director {
         values[i] = u32(table[i]!);
       }
       inner.updateMany(keys, values);
-      this.maps.lvs_tables.update(u32(slot), u32(inner.fd));
-    } finally {
+      return inner;
+    } catch (e) {
       inner.close();
+      throw e;
     }
   }
 

@@ -30,7 +30,7 @@ const logs: Record<string, unknown>[] = [];
 
 function config(): string {
   const rs = lab.realservers;
-  const check = (type: string) => `{ type: ${type}, interval: 0.5, timeout: 0.4, rise: 2, fall: 2, via: forwarding }`;
+  const check = (type: string) => `{ type: ${type}, interval: 1, timeout: 0.9, rise: 2, fall: 2, via: forwarding }`;
   return `# written by test/e2e/ops-tun.test.ts
 services:
   - vip: ${T4}
