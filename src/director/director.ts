@@ -258,6 +258,13 @@ export class Director {
           throw new StateError(`lvs-xdp is already attached to ${ifname}`, { hint: 'detach it first to change the mode' });
         }
         if (existsSync(linkPin)) unlinkSync(linkPin); // left by a killed attach
+        // Our program on the interface without a pinned link: the link of a killed attach (or of
+        // the pin just removed), which the kernel releases asynchronously. Give it a moment.
+        for (let i = 0; i < 50; i++) {
+          const q0 = xdpQuery(ifname);
+          if (![q0.driverProgId, q0.skbProgId].includes(snap.progId)) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
         const q = xdpQuery(ifname);
         const foreign = [q.driverProgId, q.skbProgId, q.hwProgId].find((id) => id && id !== snap.progId);
         if (foreign) {
