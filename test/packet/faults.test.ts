@@ -4,26 +4,19 @@
 // the interrupted change with a message. Packets run through the pinned program.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { rmSync, existsSync, readdirSync } from 'node:fs';
 import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
-import { repoRoot } from '../lib/paths.js';
+import { CliNamespace, type CliRun } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun, BpfMap } from '../../src/native/index.js';
 
-const ROOT = repoRoot();
-const NS = `lvsf${process.pid}`;
-const PIN = `/sys/fs/bpf/lvsf-${process.pid}`;
-const STATE = `/run/lvs-xdp-test/lvsf-${process.pid}`;
-const baseEnv = { ...process.env, LVS_XDP_PIN_DIR: PIN, LVS_XDP_STATE_DIR: STATE };
+const L = new CliNamespace('lvsf');
+const { pin: PIN, state: STATE } = L;
 
-interface Run { code: number | null; signal: string | null; stdout: string; stderr: string }
-function cli(args: string[], input?: string, killAt?: string): Run {
-  const env = killAt ? { ...baseEnv, LVS_XDP_KILL_AT: killAt } : baseEnv;
-  const r = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args], { env, input, encoding: 'utf8' });
-  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[], input?: string, killAt?: string): CliRun {
+  return L.run(args, { input, env: killAt ? { LVS_XDP_KILL_AT: killAt } : {} });
 }
-function ok(args: string[], input?: string): Run {
+function ok(args: string[], input?: string): CliRun {
   const r = cli(args, input);
   assert.equal(r.code, 0, `lvs-xdp ${args.join(' ')}: ${r.stderr}`);
   return r;
@@ -79,13 +72,13 @@ function reset(): void {
 }
 
 before(() => {
-  rmSync(PIN, { recursive: true, force: true });
-  spawnSync('ip', ['netns', 'add', NS]);
-  spawnSync('ip', ['-n', NS, 'link', 'add', 'lvsf0', 'type', 'veth', 'peer', 'name', 'lvsf1']);
-  spawnSync('ip', ['-n', NS, 'link', 'set', 'lvsf0', 'up']);
-  spawnSync('ip', ['-n', NS, 'link', 'set', 'lvsf1', 'up']);
+  L.create();
+  L.ip('link', 'add', 'lvsf0', 'type', 'veth', 'peer', 'name', 'lvsf1');
+  L.ip('link', 'set', 'lvsf0', 'up');
+  L.ip('link', 'set', 'lvsf1', 'up');
   ok(['attach', 'lvsf0', '--preset', 'small']);
   prog = openPinned(`${PIN}/prog_lvs_director`);
+  L.onCleanup(() => closeFd(prog));
   reset();
   oldChoices = choices();
   ok(['-R'], CHANGE);
@@ -95,18 +88,7 @@ before(() => {
   assert.notEqual(oldChoices[B], newChoices[B]);
 });
 
-let cleaned = false;
-function cleanup(): void {
-  if (cleaned) return;
-  cleaned = true;
-  if (prog >= 0) closeFd(prog);
-  cli(['detach']);
-  spawnSync('ip', ['netns', 'del', NS]);
-  rmSync(PIN, { recursive: true, force: true });
-  rmSync(STATE, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-after(cleanup);
+after(() => L.cleanup());
 
 const STEPS = [
   'pending-written', 'real-written#1', 'real-written#2', 'real-written#3', 'table-filled#1', 'table-switched#1',
@@ -131,9 +113,9 @@ test('SIGKILL at every step of a change: each service old or new, never a mix; t
 });
 
 test('SIGKILL during attach: status tells, the next attach works, detach removes everything', () => {
-  spawnSync('ip', ['-n', NS, 'link', 'add', 'lvsf2', 'type', 'veth', 'peer', 'name', 'lvsf3']);
-  spawnSync('ip', ['-n', NS, 'link', 'set', 'lvsf2', 'up']);
-  spawnSync('ip', ['-n', NS, 'link', 'set', 'lvsf3', 'up']);
+  L.ip('link', 'add', 'lvsf2', 'type', 'veth', 'peer', 'name', 'lvsf3');
+  L.ip('link', 'set', 'lvsf2', 'up');
+  L.ip('link', 'set', 'lvsf3', 'up');
   for (const step of ['before-link', 'link-attached', 'link-pinned']) {
     const r = cli(['attach', 'lvsf2'], undefined, step);
     assert.equal(r.signal, 'SIGKILL', `${step}: ${r.stderr}`);
@@ -149,16 +131,15 @@ test('SIGKILL during attach: status tells, the next attach works, detach removes
   // A first attach killed half-way (maps pinned, no snapshot) is cleaned up by the next attach.
   const pin2 = `${PIN}-2`;
   const env2 = { LVS_XDP_PIN_DIR: pin2, LVS_XDP_STATE_DIR: `${STATE}-2` };
-  const run2 = (args: string[], killAt?: string) => spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args],
-    { env: { ...process.env, ...env2, ...(killAt ? { LVS_XDP_KILL_AT: killAt } : {}) }, encoding: 'utf8' });
+  const run2 = (args: string[], killAt?: string) => L.run(args, { env: { ...env2, ...(killAt ? { LVS_XDP_KILL_AT: killAt } : {}) } });
   try {
     for (const step of ['map-pinned#3', 'prog-pinned']) {
       assert.equal(run2(['attach', 'lvsf2', '--preset', 'small'], step).signal, 'SIGKILL');
       assert.ok(existsSync(pin2));
-      assert.equal(run2(['status']).status, 4, 'not attached');
+      assert.equal(run2(['status']).code, 4, 'not attached');
       const r = run2(['attach', 'lvsf2', '--preset', 'small']);
-      assert.equal(r.status, 0, r.stderr);
-      assert.equal(run2(['detach']).status, 0);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(run2(['detach']).code, 0);
       assert.equal(existsSync(pin2), false, 'detach removed the pin directory');
     }
   } finally {

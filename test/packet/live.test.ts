@@ -10,6 +10,7 @@ import { rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { clientPacket, TCP, addrBytes } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { repoRoot } from '../lib/paths.js';
+import { CliNamespace } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun, BpfMap } from '../../src/native/index.js';
 import { CFG } from '../../src/abi/layout.js';
 import { ABI } from '../../src/abi/generated.js';
@@ -17,28 +18,17 @@ import { Director } from '../../src/director/director.js';
 import { flowHash, HASH_ALL } from '../../src/dataplane/flowhash.js';
 import { serviceId } from '../../src/model/types.js';
 
+const L = new CliNamespace('lvsc');
+const { ns: NS, pin: PIN, state: STATE, env } = L;
 const ROOT = repoRoot();
-const NS = `lvsc${process.pid}`;
-const PIN = `/sys/fs/bpf/lvsc-${process.pid}`;
-const STATE = `/run/lvs-xdp-test/lvsc-${process.pid}`;
-const env = { ...process.env, LVS_XDP_PIN_DIR: PIN, LVS_XDP_STATE_DIR: STATE };
 const VIP = '10.77.0.100';
 const SVC = `${VIP}:80`;
 
-interface Run { code: number; stdout: string; stderr: string }
-function cli(args: string[], input?: string): Run {
-  const r = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args], { env, input, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+  const r = L.run(args, { input });
+  return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
-function ok(args: string[], input?: string): string {
-  const r = cli(args, input);
-  assert.equal(r.code, 0, `lvs-xdp ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-function sh(cmd: string, ...args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-}
+const ok = (args: string[], input?: string): string => L.ok(args, { input });
 
 const macOf = (rip: string) => `02:00:00:00:01:${rip.split('.').pop()!.padStart(2, '0').slice(-2)}`;
 const ripOfMac = (m: Buffer) => `10.77.0.${parseInt(m.subarray(0, 6).toString('hex').slice(-2), 10)}`;
@@ -93,33 +83,20 @@ function addReal(last: number, weight = 1): void {
 }
 
 before(() => {
-  rmSync(PIN, { recursive: true, force: true });
-  sh('ip', 'netns', 'add', NS);
-  sh('ip', 'netns', 'add', `${NS}r`);
-  sh('ip', '-n', NS, 'link', 'add', 'lvsc0', 'type', 'veth', 'peer', 'name', 'lvsc1', 'netns', `${NS}r`);
-  sh('ip', '-n', NS, 'addr', 'add', '10.77.0.1/24', 'dev', 'lvsc0');
-  sh('ip', '-n', NS, 'link', 'set', 'lvsc0', 'up');
-  sh('ip', '-n', `${NS}r`, 'addr', 'add', '10.77.0.60/24', 'dev', 'lvsc1');
-  sh('ip', '-n', `${NS}r`, 'link', 'set', 'lvsc1', 'up');
-  sh('ip', '-n', NS, 'route', 'add', '10.88.0.0/24', 'via', '10.77.0.60');
+  L.create();
+  const rs = L.addNamespace('r');
+  L.ip('link', 'add', 'lvsc0', 'type', 'veth', 'peer', 'name', 'lvsc1', 'netns', rs);
+  L.ip('addr', 'add', '10.77.0.1/24', 'dev', 'lvsc0');
+  L.ip('link', 'set', 'lvsc0', 'up');
+  L.sh('ip', '-n', rs, 'addr', 'add', '10.77.0.60/24', 'dev', 'lvsc1');
+  L.sh('ip', '-n', rs, 'link', 'set', 'lvsc1', 'up');
+  L.ip('route', 'add', '10.88.0.0/24', 'via', '10.77.0.60');
   ok(['attach', 'lvsc0', '--preset', 'small', '--max-services', '8']);
   prog = openPinned(`${PIN}/prog_lvs_director`);
+  L.onCleanup(() => closeFd(prog));
 });
 
-let cleaned = false;
-function cleanup(): void {
-  if (cleaned) return;
-  cleaned = true;
-  if (prog >= 0) closeFd(prog);
-  cli(['detach']);
-  spawnSync('ip', ['netns', 'del', NS]);
-  spawnSync('ip', ['netns', 'del', `${NS}r`]);
-  rmSync(PIN, { recursive: true, force: true });
-  rmSync(STATE, { recursive: true, force: true });
-}
-// Also when a hook fails (the runner may skip `after` then).
-process.on('exit', cleanup);
-after(cleanup);
+after(() => L.cleanup());
 
 test('each CLI change: new flows go where the new table says', () => {
   ok(['-A', '-t', SVC, '-s', 'mh']);

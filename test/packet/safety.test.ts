@@ -8,54 +8,29 @@ import { rmSync, mkdirSync, existsSync } from 'node:fs';
 import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { repoRoot } from '../lib/paths.js';
+import { CliNamespace, type CliOptions, type CliRun } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun } from '../../src/native/index.js';
 
 const ROOT = repoRoot();
-const NS = `lvss${process.pid}`;
-const PIN = `/sys/fs/bpf/lvss-${process.pid}`;
-const STATE = `/run/lvs-xdp-test/lvss-${process.pid}`;
-const FOREIGN_PIN = `/sys/fs/bpf/lvss-${process.pid}-foreign`;
+const L = new CliNamespace('lvss');
+const { ns: NS, pin: PIN, state: STATE } = L;
+const FOREIGN_PIN = `${PIN}-foreign`;
 
-interface Run { code: number | null; stdout: string; stderr: string }
-function cli(args: string[], o: { input?: string; env?: Record<string, string>; user?: boolean } = {}): Run {
-  const env = { ...process.env, LVS_XDP_PIN_DIR: PIN, LVS_XDP_STATE_DIR: STATE, ...o.env };
-  const argv = [`--net=/run/netns/${NS}`, ...(o.user ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []),
-    process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args];
-  const r = spawnSync('nsenter', argv, { env, input: o.input, encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-function ok(args: string[], o: Parameters<typeof cli>[1] = {}): string {
-  const r = cli(args, o);
-  assert.equal(r.code, 0, `lvs-xdp ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-function ip(...args: string[]): void {
-  const r = spawnSync('ip', ['-n', NS, ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-}
+const cli = (args: string[], o: CliOptions = {}): CliRun => L.run(args, o);
+const ok = (args: string[], o: CliOptions = {}): string => L.ok(args, o);
 
 before(() => {
-  spawnSync('ip', ['netns', 'add', NS]);
+  L.create();
+  L.onCleanup(() => rmSync(FOREIGN_PIN, { force: true }));
+  L.onCleanup(() => spawnSync('umount', [STATE]));
   for (const [a, b] of [['lvss0', 'lvss1'], ['lvss2', 'lvss3']]) {
-    ip('link', 'add', a!, 'type', 'veth', 'peer', 'name', b!);
-    ip('link', 'set', a!, 'up');
-    ip('link', 'set', b!, 'up');
+    L.ip('link', 'add', a!, 'type', 'veth', 'peer', 'name', b!);
+    L.ip('link', 'set', a!, 'up');
+    L.ip('link', 'set', b!, 'up');
   }
 });
 
-let cleaned = false;
-function cleanup(): void {
-  if (cleaned) return;
-  cleaned = true;
-  cli(['detach']);
-  spawnSync('umount', [STATE]);
-  rmSync(FOREIGN_PIN, { force: true });
-  spawnSync('ip', ['netns', 'del', NS]);
-  rmSync(PIN, { recursive: true, force: true });
-  rmSync(STATE, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-after(cleanup);
+after(() => L.cleanup());
 
 test('a foreign XDP program is refused without --force and replaced with it', () => {
   const r0 = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/dist/test/lib/foreign-xdp.js`, 'lvss2', FOREIGN_PIN], { encoding: 'utf8' });

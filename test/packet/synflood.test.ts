@@ -4,34 +4,24 @@
 // entries; the consistent table sends their next packets to the same realserver anyway.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { repoRoot } from '../lib/paths.js';
+import { CliNamespace } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun } from '../../src/native/index.js';
 
 const ROOT = repoRoot();
-const NS = `lvsy${process.pid}`;
-const PIN = `/sys/fs/bpf/lvsy-${process.pid}`;
-const STATE = `/run/lvs-xdp-test/lvsy-${process.pid}`;
-const env = { ...process.env, LVS_XDP_PIN_DIR: PIN, LVS_XDP_STATE_DIR: STATE };
+const L = new CliNamespace('lvsy');
+const { ns: NS, pin: PIN } = L;
 const VIP = '10.81.0.100';
 const FLOOD = Number(process.env.LVS_SYNFLOOD_FRAMES ?? 1_500_000);
 
-function cli(args: string[], input?: string): string {
-  const r = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args], { env, input, encoding: 'utf8' });
-  assert.equal(r.status, 0, `lvs-xdp ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-function ip(...args: string[]): string {
-  const r = spawnSync('ip', ['-n', NS, ...args], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const cli = (args: string[], input?: string): string => L.ok(args, { input });
+const ip = (...args: string[]): string => L.ip(...args);
 
 before(() => {
-  spawnSync('ip', ['netns', 'add', NS]);
+  L.create();
   ip('link', 'add', 'lvsy0', 'type', 'veth', 'peer', 'name', 'lvsy1');
   ip('link', 'set', 'lvsy0', 'up');
   ip('link', 'set', 'lvsy1', 'up');
@@ -39,17 +29,7 @@ before(() => {
   cli(['-R'], ['-A -t 10.81.0.100:80 -s mh', ...[11, 12, 13].map((x) => `-a -t ${VIP}:80 -r 10.81.0.${x} -g --mac 02:00:00:00:04:${x}`)].join('\n'));
 });
 
-let cleaned = false;
-function cleanup(): void {
-  if (cleaned) return;
-  cleaned = true;
-  spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/bin/lvs-xdp.js`, 'detach'], { env });
-  spawnSync('ip', ['netns', 'del', NS]);
-  rmSync(PIN, { recursive: true, force: true });
-  rmSync(STATE, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-after(cleanup);
+after(() => L.cleanup());
 
 test('SYN flood with random sources (live frames, native XDP): established flows keep their realservers', async (t) => {
   const prog = openPinned(`${PIN}/prog_lvs_director`);
