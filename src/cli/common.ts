@@ -7,7 +7,7 @@ import { parseConfigText } from '../config/index.js';
 import { parseRules, applyCommands } from '../ipvsadm/index.js';
 import { emptyConfig, type DirectorConfig } from '../model/types.js';
 
-export const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export { VERSION } from '../version.js';
 
 export interface StateOpts { pinDir?: string; stateDir?: string }
 
@@ -32,10 +32,9 @@ export function openDirector(opts: StateOpts): Director {
 /** Opens the director and first completes an apply that a killed process left half-done. */
 export async function openRepaired(opts: StateOpts): Promise<Director> {
   const d = Director.open(stateOptions(opts));
-  if (d.interruptedApply) {
-    process.stderr.write(`lvs-xdp: completing an apply that was interrupted at ${d.interruptedApply}\n`);
-    await d.repair();
-  }
+  // A pending record may also be a change running right now: repair() decides under the lock
+  // (and says so when it completes one).
+  if (d.interruptedApply) await d.repair();
   return d;
 }
 

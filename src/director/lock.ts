@@ -25,9 +25,10 @@ function ownerAlive(lock: string): boolean | undefined {
   } catch {
     return undefined; // being created, or its creator died before writing the owner
   }
-  const [pid, start] = text.trim().split(' ');
-  const now = startTime(Number(pid));
-  return now !== undefined && now === start;
+  // Caught between the owner's create and write: empty or partial, so not yet known.
+  const m = /^(\d+) (\d+)\n$/.exec(text);
+  if (!m) return undefined;
+  return startTime(Number(m[1])) === m[2];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
