@@ -2,7 +2,7 @@
  * The lvs-xdp command line. One module per command under src/cli/; errors are LvsErrors that
  * map to documented exit codes (src/errors.ts) and are printed with their hint.
  */
-import { readFileSync } from 'node:fs';
+import { VERSION } from '../version.js';
 import { Command, CommanderError } from 'commander';
 import { LvsError, ExitCode } from '../errors.js';
 import { isIpvsadmInvocation } from './ipvsadm-detect.js';
@@ -26,7 +26,6 @@ const COMMANDS: [string[], Loader][] = [
   [['counters'], async () => [(await import('./counters.js')).countersCommand()]],
 ];
 
-const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** The program with the commands `argv` needs (all of them for help or an unknown word). */
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
@@ -34,7 +33,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   const wanted = COMMANDS.filter(([names]) => first !== undefined && names.includes(first));
   const program = new Command('lvs-xdp')
     .description('Linux Virtual Server director with an XDP data plane')
-    .version(pkg.version)
+    .version(VERSION)
     .addHelpText('after', `
 ipvsadm-compatible rules and listings (see README):
   lvs-xdp -A -t VIP:PORT -s mh|sh|dh|rr|wrr [-p [SECONDS]] [-M MASK] [-b FLAGS]

@@ -24,6 +24,16 @@ export function emptyAllocation(): Allocation {
   return { services: {}, reals: {}, nextGen: 1 };
 }
 
+/** Allocation key of a realserver: `serviceId/rip` (the snapshot's and the compiler's). */
+export function realId(svc: Pick<VirtualService, 'protocol' | 'vip' | 'port'>, rs: Pick<Realserver, 'address'>): string {
+  return `${serviceId(svc)}/${realserverKey(rs)}`;
+}
+
+/** The lvs_services key of a service. */
+export function serviceKey(s: Pick<VirtualService, 'protocol' | 'vip' | 'port'>): Buffer {
+  return encode(SVC_KEY, { addr: bytes16(s.vip), port: s.port, proto: s.protocol === 'tcp' ? 6 : 17, family: familyOf(s.vip) });
+}
+
 export interface L2Next { mac: string; smac?: string; ifindex?: number }
 /** Resolves the MAC to send to (DR: the realserver; Tun: its next hop) when the config has none. */
 export type MacResolver = (svc: VirtualService, rs: Realserver) => L2Next | undefined;
@@ -116,7 +126,7 @@ export function compileDirector(
   const usedReal = new Set<number>();
   for (const s of cfg.services) {
     for (const r of s.realservers) {
-      const rid = `${serviceId(s)}/${realserverKey(r)}`;
+      const rid = realId(s, r);
       const old = prev.reals[rid];
       if (old) { alloc.reals[rid] = old; usedReal.add(old.index); }
     }
@@ -134,7 +144,7 @@ export function compileDirector(
     const svcId = alloc.services[sid]!;
     const indexes: number[] = [];
     for (const r of s.realservers) {
-      const rid = `${sid}/${realserverKey(r)}`;
+      const rid = realId(s, r);
       if (!alloc.reals[rid]) {
         const index = allocate(usedReal, reserved.reals, limits.maxReals);
         usedReal.add(index);
@@ -184,7 +194,7 @@ export function compileDirector(
       if (typeof plen === 'string') throw new ConfigError(`${sid}: persistence netmask: ${plen}`, { field: 'netmask' });
       mask = prefixMask(plen);
     }
-    const key = encode(SVC_KEY, { addr: bytes16(s.vip), port: s.port, proto: s.protocol === 'tcp' ? 6 : 17, family: fam });
+    const key = serviceKey(s);
     const persistTimeout = s.persistence?.timeout ?? 0;
     services.push({
       id: sid, svcId, key, fingerprint,

@@ -25,7 +25,7 @@ import {
   type DirectorMap, type DirectorSizes, type Knobs,
 } from '../dataplane/loader.js';
 import {
-  compileDirector, emptyAllocation, DEFAULT_TIMEOUTS, type Allocation, type CompiledDirector, type L2Next,
+  compileDirector, emptyAllocation, realId, serviceKey, DEFAULT_TIMEOUTS, type Allocation, type CompiledDirector, type L2Next,
 } from '../dataplane/compile.js';
 import { validateConfig } from '../model/validate.js';
 import { serviceId, emptyConfig, type DirectorConfig, type VirtualService, type Realserver } from '../model/types.js';
@@ -39,8 +39,8 @@ import {
 } from './snapshot.js';
 import { resolveAll, tunnelSources } from './neigh.js';
 import { acquireLock } from './lock.js';
+import { VERSION } from '../version.js';
 
-const PKG_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const BPF_MAP_TYPE_ARRAY = 2;
 const BPF_F_INNER_MAP = 0x1000;
@@ -146,9 +146,6 @@ function u32(n: number): Buffer {
   return b;
 }
 
-function realId(svc: VirtualService, rs: Pick<Realserver, 'address'>): string {
-  return `${serviceId(svc)}/${rs.address}`;
-}
 
 function digest(fingerprint: string, value: Buffer): string {
   return createHash('sha256').update(fingerprint).update(value).digest('hex');
@@ -314,7 +311,7 @@ export class Director {
       faultPoint('prog-pinned');
       const now = new Date().toISOString();
       const snap: Snapshot = {
-        format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, tool: PKG_VERSION, createdAt: now, updatedAt: now,
+        format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, tool: VERSION, createdAt: now, updatedAt: now,
         sizes, knobs, progId: progInfo(d.progFd).id, interfaces: {}, applied: emptyApplied(),
       };
       // Runtime settings from the start, so a director with no services still has sane timeouts.
@@ -494,7 +491,7 @@ export class Director {
   /** A previous apply was killed half-way: write its target again (every step is idempotent). */
   private recover(): void {
     const p = this.snap.pending!;
-    process.stderr.write(`lvs-xdp: finishing an apply interrupted at ${p.startedAt}\n`);
+    process.stderr.write(`lvs-xdp: completing an apply that was interrupted at ${p.startedAt}\n`);
     this.write(p.config, {}, p);
   }
 
@@ -617,7 +614,7 @@ export class Director {
       const id = serviceId(old);
       if (keep.has(id)) continue;
       const svcId = prev.allocation.services[id];
-      const key = this.serviceKey(old);
+      const key = serviceKey(old);
       m.lvs_services.delete(key);
       faultPoint('service-removed');
       if (svcId !== undefined && !Object.values(compiled.allocation.services).includes(svcId)) {
@@ -658,10 +655,6 @@ export class Director {
     }
   }
 
-  private serviceKey(s: VirtualService): Buffer {
-    const c = compileDirector({ services: [{ ...s, realservers: [] }] }, () => undefined, { maxServices: 1, maxReals: 1, maxTableSize: 1 << 20 });
-    return c.services[0]!.key;
-  }
 
   private zeroPerCpu(map: BpfMap, index: number, size: number): void {
     map.update(u32(index), Buffer.alloc(Math.ceil(size / 8) * 8 * possibleCpus()));
@@ -710,7 +703,7 @@ export class Director {
     const byIndex = new Map<number, string>();
     for (const [id, a] of Object.entries(this.snap.applied.allocation.reals)) byIndex.set(a.index, id.slice(id.indexOf('/') + 1));
     for (const s of this.snap.applied.config.services) {
-      const live = this.maps.lvs_services.lookup(this.serviceKey(s));
+      const live = this.maps.lvs_services.lookup(serviceKey(s));
       if (!live) continue;
       const idBuf = this.maps.lvs_tables.lookup(u32(decode(SVC, live).table_slot as number));
       if (!idBuf) continue;
@@ -785,9 +778,9 @@ export class Director {
       realservers: snap.applied.config.services.reduce((n, s) => n + s.realservers.length, 0),
       connections: (() => {
         const entries = this.countEntries(this.maps.lvs_conns);
-        return { entries, max: this.maps.lvs_conns.maxEntries, evicted: this.evictions(entries) };
+        return { entries, max: this.maps.lvs_conns.maxEntries, evicted: Director.evictions(entries, this.readCounters()) };
       })(),
-      memoryBytes: maps.reduce((n, x) => n + x.memlock, 0), maps, version: PKG_VERSION,
+      memoryBytes: maps.reduce((n, x) => n + x.memlock, 0), maps, version: VERSION,
       createdAt: snap.createdAt, updatedAt: snap.updatedAt,
     };
     if (program) st.program = program;
@@ -795,18 +788,21 @@ export class Director {
     return st;
   }
 
-  /** Sum of one named counter over all CPUs. */
-  private counter(name: string): bigint {
-    const c = COUNTERS.find((x) => x.name.toLowerCase() === name)!;
-    return (this.maps.lvs_counters.lookupPerCpu(u32(c.index)) ?? []).reduce((t, b) => t + b.readBigUInt64LE(0), 0n);
+  /** The named counters, each summed over all CPUs (names in lower case). */
+  private readCounters(): Record<string, bigint> {
+    const counters: Record<string, bigint> = {};
+    for (const c of COUNTERS) {
+      counters[c.name.toLowerCase()] = (this.maps.lvs_counters.lookupPerCpu(u32(c.index)) ?? []).reduce((t, b) => t + b.readBigUInt64LE(0), 0n);
+    }
+    return counters;
   }
 
   /**
    * Entries the LRU evicted since load: every new flow inserts a key except those that replace
    * an entry of the same flow (real gone, reused, expired); nothing else deletes entries.
    */
-  private evictions(entries: number): number {
-    const inserts = this.counter('conn_new') - this.counter('conn_real_gone') - this.counter('conn_reused') - this.counter('conn_expired');
+  private static evictions(entries: number, c: Record<string, bigint>): number {
+    const inserts = c.conn_new! - c.conn_real_gone! - c.conn_reused! - c.conn_expired!;
     return Math.max(0, Number(inserts) - entries);
   }
 
@@ -846,11 +842,8 @@ export class Director {
         }),
       };
     });
-    const counters: Record<string, bigint> = {};
-    for (const c of COUNTERS) {
-      counters[c.name.toLowerCase()] = (this.maps.lvs_counters.lookupPerCpu(u32(c.index)) ?? []).reduce((t, b) => t + b.readBigUInt64LE(0), 0n);
-    }
-    return { at, services, counters, connections: { entries, max: this.maps.lvs_conns.maxEntries, evicted: this.evictions(entries) } };
+    const counters = this.readCounters();
+    return { at, services, counters, connections: { entries, max: this.maps.lvs_conns.maxEntries, evicted: Director.evictions(entries, counters) } };
   }
 
   private timeouts(): number[] {

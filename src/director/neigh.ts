@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { ConfigError } from '../errors.js';
 import { familyOf } from '../model/address.js';
 import { serviceId, type VirtualService, type Realserver, type DirectorConfig } from '../model/types.js';
-import type { L2Next } from '../dataplane/compile.js';
+import { realId, type L2Next } from '../dataplane/compile.js';
 
 export interface RouteInfo { dev: string; gateway?: string; prefsrc?: string }
 
@@ -38,14 +38,10 @@ export function neighbourMac(addr: string, dev: string): string | undefined {
   return e?.lladdr?.toLowerCase();
 }
 
-export function linkMac(dev: string): string | undefined {
+/** The interface's index and MAC address. */
+export function linkInfo(dev: string): { ifindex?: number; mac?: string } {
   const l = ipJson(['link', 'show', 'dev', dev])[0] as { address?: string; ifindex?: number } | undefined;
-  return l?.address?.toLowerCase();
-}
-
-export function linkIndex(dev: string): number | undefined {
-  const l = ipJson(['link', 'show', 'dev', dev])[0] as { ifindex?: number } | undefined;
-  return l?.ifindex;
+  return { ifindex: l?.ifindex, mac: l?.address?.toLowerCase() };
 }
 
 /** One ping so the kernel resolves the neighbour; failures are expected and ignored. */
@@ -83,8 +79,7 @@ export function resolveRealserver(svc: VirtualService, rs: Realserver, attached:
   if (!mac) return { dev, problem: `${hop} does not answer ARP/ND on ${dev}` };
   const l2: L2Next = { mac };
   if (!(attached.length === 1 && attached[0] === dev)) {
-    const ifindex = linkIndex(dev);
-    const smac = linkMac(dev);
+    const { ifindex, mac: smac } = linkInfo(dev);
     if (ifindex !== undefined) l2.ifindex = ifindex;
     if (smac) l2.smac = smac;
   }
@@ -101,7 +96,7 @@ export function resolveAll(
   const cache = new Map<string, Resolution>();
   for (const s of services) {
     for (const r of s.realservers) {
-      const id = `${serviceId(s)}/${r.address}`;
+      const id = realId(s, r);
       if (r.mac) {
         out.set(id, { mac: r.mac });
         continue;
