@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
-import { Lab, installCleanupHandlers, testPrefix, type LabSpec, type RealserverHost } from '../../src/lab/index.js';
+import type { ChildProcess } from 'node:child_process';
+import { Lab, installCleanupHandlers, testPrefix, cliArgv, spawnIn, labEnv, type LabSpec, type RealserverHost } from '../../src/lab/index.js';
 
 export const NEEDS_ROOT = process.getuid?.() !== 0 ? 'needs root (network namespaces, XDP)' : false;
 
@@ -80,4 +81,31 @@ export function tally(names: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const n of names) out[n || 'FAILED'] = (out[n || 'FAILED'] ?? 0) + 1;
   return out;
+}
+
+/**
+ * Starts `lvs-xdp run ARGS` (with --log-format json) in the lab director's namespace; each JSON
+ * log line is pushed onto `logs` (a line that is not JSON as `{ raw }`), and a failed exit as
+ * `{ event: 'exited', code, err }`.
+ */
+export function startRun(lab: Lab, args: string[], env: Record<string, string>, logs: Record<string, unknown>[]): { child: ChildProcess; stderr: () => string } {
+  const [node, argv] = cliArgv(['run', ...args]);
+  const child = spawnIn(lab.director.ns, node, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: labEnv(env) });
+  let buf = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    const lines = buf.split('\n');
+    buf = lines.pop()!;
+    for (const l of lines) {
+      try {
+        logs.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        logs.push({ raw: l });
+      }
+    }
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  child.on('exit', (code) => { if (code !== 0 && code !== null) logs.push({ event: 'exited', code, err }); });
+  return { child, stderr: () => err };
 }

@@ -13,10 +13,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { Lab, installCleanupHandlers, testPrefix, cliArgv, spawnIn, checkIn, runIn, waitFor, labEnv } from '../../src/lab/index.js';
+import { Lab, installCleanupHandlers, testPrefix, checkIn, runIn, waitFor } from '../../src/lab/index.js';
+import { startRun, NEEDS_ROOT } from './helpers.js';
 import { Director } from '../../src/director/director.js';
 
-const NEEDS_ROOT = process.getuid?.() !== 0 ? 'needs root (network namespaces, XDP)' : false;
 const T4 = '198.51.100.212';
 const T6 = '2001:db8:100::212';
 const ST4 = `tcp ${T4}:80`;
@@ -95,26 +95,10 @@ before(async () => {
     await lab.startServers({ httpPort: 80, udpVips: [T4] });
     const file = join(lab.dir, 'ops-tun.yaml');
     writeFileSync(file, config());
-    const [node, args] = cliArgv(['run', '-f', file, '-i', 'eth0', '--mode', 'native', '--log-format', 'json', '--log-level', 'debug']);
-    run = spawnIn(lab.director.ns, node, args, { stdio: ['ignore', 'pipe', 'pipe'], env: labEnv({ LVS_XDP_LISTEN: '127.0.0.1:9470' }) });
-    let buf = '';
-    run.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const l of lines) {
-        try {
-          logs.push(JSON.parse(l) as Record<string, unknown>);
-        } catch {
-          logs.push({ raw: l });
-        }
-      }
-    });
-    let err = '';
-    run.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-    run.on('exit', (code) => { if (code !== 0 && code !== null) logs.push({ event: 'exited', code, err }); });
+    const started = startRun(lab, ['-f', file, '-i', 'eth0', '--mode', 'native', '--log-format', 'json', '--log-level', 'debug'], { LVS_XDP_LISTEN: '127.0.0.1:9470' }, logs);
+    run = started.child;
     await waitLog('run listening', (l) => l.event === 'listening' || l.event === 'exited');
-    assert.equal(findLog((l) => l.event === 'exited'), undefined, `run exited: ${err}`);
+    assert.equal(findLog((l) => l.event === 'exited'), undefined, `run exited: ${started.stderr()}`);
   } catch (e) {
     lab.destroy();
     throw e;

@@ -15,12 +15,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { Lab, installCleanupHandlers, testPrefix, cliArgv, spawnIn, checkIn, runIn, waitFor, sleep, labEnv } from '../../src/lab/index.js';
+import { Lab, installCleanupHandlers, testPrefix, checkIn, runIn, waitFor, sleep } from '../../src/lab/index.js';
+import { startRun, NEEDS_ROOT } from './helpers.js';
 import { Director } from '../../src/director/director.js';
 import { parseExposition } from '../../src/ops/metrics.js';
 import { COUNTERS } from '../../src/abi/generated.js';
 
-const NEEDS_ROOT = process.getuid?.() !== 0 ? 'needs root (network namespaces, XDP)' : false;
 const CHROMIUM = '/usr/bin/chromium';
 const V1 = '198.51.100.210';
 const V2 = '198.51.100.211';
@@ -123,27 +123,11 @@ before(async () => {
     await lab.startServers({ httpPort: 80 });
     file = join(lab.dir, 'ops.yaml');
     writeFileSync(file, config());
-    // LVS_XDP_LISTEN rather than --listen: the CLI's ipvsadm detection takes `--listen` for `--list`.
-    const [node, args] = cliArgv(['run', '-f', file, '-i', 'eth0', '--mode', 'native', '--log-format', 'json', '--resync', '5']);
-    run = spawnIn(lab.director.ns, node, args, { stdio: ['ignore', 'pipe', 'pipe'], env: labEnv({ LVS_XDP_LISTEN: '127.0.0.1:9469' }) });
-    let buf = '';
-    run.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const l of lines) {
-        try {
-          logs.push(JSON.parse(l) as Record<string, unknown>);
-        } catch {
-          logs.push({ raw: l });
-        }
-      }
-    });
-    let err = '';
-    run.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
-    run.on('exit', (code) => { if (code !== 0 && code !== null) logs.push({ event: 'exited', code, err }); });
+    // LVS_XDP_LISTEN: the environment form of --listen.
+    const started = startRun(lab, ['-f', file, '-i', 'eth0', '--mode', 'native', '--log-format', 'json', '--resync', '5'], { LVS_XDP_LISTEN: '127.0.0.1:9469' }, logs);
+    run = started.child;
     await waitLog('run listening', (l) => l.event === 'listening' || l.event === 'exited');
-    assert.equal(findLog((l) => l.event === 'exited'), undefined, `run exited: ${err}`);
+    assert.equal(findLog((l) => l.event === 'exited'), undefined, `run exited: ${started.stderr()}`);
   } catch (e) {
     lab.destroy();
     throw e;
