@@ -364,3 +364,20 @@ test('VIP filter: on after a change, and it follows services being removed and a
   assert.equal(syn('10.77.0.102'), XDP.PASS);
   assert.equal(syn(VIP), XDP.TX);
 });
+
+test('stats --watch --json: one document per interval until interrupted', async () => {
+  const p = spawn('nsenter', L.argv([process.execPath, `${ROOT}/bin/lvs-xdp.js`, 'stats', '--watch', '--json', '-i', '0.2']), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<number | null>((res) => p.on('exit', (c) => res(c)));
+  const deadline = Date.now() + 30_000;
+  while (out.split('\n').filter((l) => l.trim()).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  p.kill('SIGINT');
+  assert.equal(await exited, 0);
+  const docs = out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { seconds: number; services: { id: string }[] });
+  assert.ok(docs.length >= 3, `${docs.length} documents`);
+  for (const d of docs) {
+    assert.ok(d.seconds > 0, 'rates over a measured interval');
+    assert.ok(d.services.some((s) => s.id === `tcp ${SVC}`));
+  }
+});
