@@ -106,11 +106,16 @@ test('a full connection table: flows are still scheduled by the consistent table
     const st = JSON.parse(ok(['status', '--json'])) as { connections: { entries: number; max: number; evicted: number } };
     assert.equal(st.connections.max, 256);
     assert.ok(st.connections.entries > 0 && st.connections.entries <= 512, `entries ${st.connections.entries}`);
-    // 4,100 flows went in, the table holds the rest of them: the difference was evicted (the
-    // first 100 came back as new entries after their eviction, so they count twice).
-    assert.equal(st.connections.evicted, 4200 - st.connections.entries);
     const stats = JSON.parse(ok(['stats', '--json', '-i', '0'])) as { counters: Record<string, { value: number }>; connections: { entries: number } };
-    assert.ok(stats.counters.conn_new!.value >= 4100, 'every new flow counted');
+    // The kernel's LRU is approximate: a first flow's entry can outlive 4,000 younger ones when it
+    // sits on another CPU's pending list, and then its ACK is a hit, not a new flow. So: 4,100
+    // SYNs plus the first flows' ACKs that missed went in; the table holds `entries`; the rest
+    // was evicted.
+    const hits = stats.counters.conn_hit!.value;
+    assert.ok(hits <= 100, `hits ${hits}`);
+    assert.equal(stats.counters.conn_expired!.value, 0, 'no entry of a 2-second test expired');
+    assert.equal(stats.counters.conn_new!.value, 4200 - hits, 'every new flow counted');
+    assert.equal(st.connections.evicted, 4200 - hits - st.connections.entries);
     assert.match(ok(['status']), /conn table {2}\d+ \/ 256 entries/);
   } finally {
     closeFd(prog);
