@@ -113,10 +113,14 @@ static __always_inline __u64 lvs_time_now(struct lvs_time *t)
 	return t->ns;
 }
 
-/* bpf_ktime_get_ns() - then > limit (u64), reading the clock only when the bounds disagree. */
+/*
+ * bpf_ktime_get_ns() - then > limit (u64), reading the clock only when the bounds disagree.
+ * A timestamp ahead of the cached coarse clock (written since this CPU's last refresh, or the
+ * coarse clock stalled beyond the lag in a descheduled VM) has no usable bound: read the clock.
+ */
 static __always_inline int lvs_older_than(struct lvs_time *t, __u64 then, __u64 limit)
 {
-	if (!t->ns) {
+	if (!t->ns && t->lo >= then) {
 		__u64 lo = t->lo - then;
 		__u64 hi = lo + LVS_CLOCK_LAG_NS;
 

@@ -181,6 +181,19 @@ export class DirectorHarness {
     return Array.from({ length: this.cpus }, (_, c) => v.subarray(c * stride, c * stride + size));
   }
 
+  /**
+   * Sets every CPU's cached coarse clock (lvs_clock: jiffies, ns) to `ns`, keeping its jiffies,
+   * so a packet run within the same jiffy uses the stale value. Returns a check that says whether
+   * the cache was still untouched (no CPU refreshed it) afterwards.
+   */
+  staleClock(ns: bigint): () => boolean {
+    const fd = this.obj.mapFd('lvs_clock');
+    const v: Buffer = Buffer.from(native.mapLookup(fd, u32(0)));
+    for (let c = 0; c < this.cpus; c++) v.writeBigUInt64LE(ns, c * 16 + 8);
+    native.mapUpdate(fd, u32(0), v, 0);
+    return () => (native.mapLookup(fd, u32(0)) as Buffer).equals(v);
+  }
+
   counters(): Record<string, bigint> {
     const out: Record<string, bigint> = {};
     for (const c of COUNTERS) {

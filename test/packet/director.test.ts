@@ -369,6 +369,25 @@ test('the connection table keeps a flow on its realserver after the table change
   assert.equal(h.counters().CONN_HIT, 1n);
 });
 
+test('a connection younger than the cached coarse clock is not taken for expired', () => {
+  // The per-CPU coarse clock can trail a timestamp written with the exact clock (written since
+  // the last refresh, or a stalled tick in a descheduled VM): such an age must not wrap to "old".
+  h.setReal(0, { ...RS[0]!, method: 'dr' });
+  h.setService({ proto: 'tcp', vip: VIP4, port: 80 }, 0, [0]);
+  for (let attempt = 0, port = 45000; ; attempt++, port++) {
+    assert.ok(attempt < 200, 'never ran within one jiffy of making the clock cache stale');
+    const before = h.counters();
+    h.run(syn4(port)); // refreshes this CPU's cache and stamps the entry with the exact clock
+    const untouched = h.staleClock(1n);
+    h.run(clientPacket(CLIENT4, VIP4, { proto: 'tcp', sport: port, dport: 80, flags: TCP.ACK }));
+    if (!untouched()) continue; // a tick passed or the thread moved CPU: the cache was refreshed
+    const after = h.counters();
+    assert.equal(after.CONN_EXPIRED! - before.CONN_EXPIRED!, 0n);
+    assert.equal(after.CONN_HIT! - before.CONN_HIT!, 1n);
+    break;
+  }
+});
+
 test('a quiesced (weight 0) realserver keeps its flows; a deleted one loses them', () => {
   h.setReal(0, { ...RS[0]!, method: 'dr' });
   h.setReal(1, { ...RS[1]!, method: 'dr' });
