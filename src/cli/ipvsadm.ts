@@ -10,7 +10,9 @@ import {
   destinationKey,
 } from '../ipvsadm/index.js';
 import type { ConnCounts, StatsRow, RateRow } from '../ipvsadm/format.js';
-import { serviceId, type DirectorConfig } from '../model/types.js';
+import { MAX_PERSISTENCE_TIMEOUT, serviceId, type DirectorConfig } from '../model/types.js';
+import { expandShortOptions } from '../ipvsadm/argv.js';
+import { DEFAULT_TIMEOUTS } from '../dataplane/compile.js';
 import type { Director, StatsSample } from '../director/director.js';
 import { openRepaired, toJson, VERSION, type StateOpts } from './common.js';
 import { sampleRates } from './stats.js';
@@ -18,7 +20,7 @@ import { sampleRates } from './stats.js';
 export { isIpvsadmInvocation } from './ipvsadm-detect.js';
 
 interface Parsed {
-  action: 'list' | 'save' | 'restore' | 'zero' | 'rule';
+  action: 'list' | 'save' | 'restore' | 'zero' | 'rule' | 'timeout' | 'set' | 'version';
   state: StateOpts;
   json: boolean;
   stats: boolean;
@@ -27,25 +29,36 @@ interface Parsed {
   connections: boolean;
   service?: { protocol: 'tcp' | 'udp'; vip: string; port: number };
   rule: string[];
+  /** --set tcp tcpfin udp (0 = unchanged). */
+  timeouts?: [number, number, number];
 }
 
-const INFO_FLAGS: Record<string, keyof Parsed | 'numeric'> = {
+/** List options; `--sort` / `--nosort` are accepted and change nothing (listings are always sorted). */
+const INFO_FLAGS: Record<string, keyof Parsed | 'numeric' | 'ignored'> = {
   '-n': 'numeric', '--numeric': 'numeric', '--stats': 'stats', '--rate': 'rate', '--exact': 'exact',
-  '-c': 'connections', '--connection': 'connections', '--json': 'json',
+  '-c': 'connections', '--connection': 'connections', '--json': 'json', '--sort': 'ignored', '--nosort': 'ignored',
 };
 const ACTIONS: Record<string, Parsed['action']> = {
   '-L': 'list', '-l': 'list', '--list': 'list', '-S': 'save', '--save': 'save', '-R': 'restore', '--restore': 'restore',
-  '-Z': 'zero', '--zero': 'zero',
+  '-Z': 'zero', '--zero': 'zero', '--timeout': 'timeout', '--set': 'set', '-v': 'version',
 };
 
-/** Pure: splits an ipvsadm argv into our action and options. `-Ln`, `-Lnc` are expanded. */
+/** `--set tcp tcpfin udp`: three whole seconds, 0 = leave unchanged (as ipvsadm). */
+function setTimeouts(words: readonly string[], at: number): [number, number, number] {
+  const v = words.slice(at, at + 3);
+  if (v.length < 3 || v.some((x) => !/^\d+$/.test(x))) {
+    throw new ConfigError(`needs three timeouts in seconds (tcp tcpfin udp; 0 leaves one unchanged), got ${JSON.stringify(v.join(' '))}`, { field: '--set' });
+  }
+  const n = v.map(Number) as [number, number, number];
+  const bad = n.findIndex((x) => x > MAX_PERSISTENCE_TIMEOUT);
+  if (bad >= 0) throw new ConfigError(`${['tcp', 'tcpfin', 'udp'][bad]} timeout ${n[bad]} out of range 0..${MAX_PERSISTENCE_TIMEOUT}`, { field: '--set' });
+  return n;
+}
+
+/** Pure: splits an ipvsadm argv into our action and options. Bundles (`-Ln`, `-Lnt VIP`) are expanded. */
 export function parseIpvsadmArgv(argv: readonly string[]): Parsed {
   const p: Parsed = { action: 'rule', state: {}, json: false, stats: false, rate: false, exact: false, connections: false, rule: [] };
-  const words: string[] = [];
-  for (const a of argv) {
-    if (/^-[LlnSRZc]{2,}$/.test(a)) for (const ch of a.slice(1)) words.push(`-${ch}`);
-    else words.push(a);
-  }
+  const words = expandShortOptions(argv);
   let info = words.some((w) => ACTIONS[w]) || (words.includes('-c') && !words.some((w) => /^-[AEDaed]$/.test(w)));
   if (words.includes('-c') && !words.some((w) => ACTIONS[w])) {
     // `lvs-xdp -c` alone means -L -c
@@ -72,15 +85,22 @@ export function parseIpvsadmArgv(argv: readonly string[]): Parsed {
       continue;
     }
     if (ACTIONS[key]) {
-      if (p.action !== 'rule' && p.action !== ACTIONS[key] && !(p.action === 'list' && words.includes('-c'))) {
-        throw new ConfigError(`only one command at a time (already ${p.action})`, { field: key });
+      const next = ACTIONS[key]!;
+      // `-L --timeout` lists the timeouts; `-c` alone already made the action a listing.
+      const pair = new Set([p.action, next]);
+      const merged = p.action === 'rule' || p.action === next ? next
+        : pair.has('list') && pair.has('timeout') ? 'timeout' : undefined;
+      if (merged === undefined) throw new ConfigError(`only one command at a time (already ${p.action})`, { field: key });
+      p.action = merged;
+      if (next === 'set') {
+        p.timeouts = setTimeouts(words, i + 1);
+        i += 3;
       }
-      p.action = ACTIONS[key]!;
       continue;
     }
     const flag = INFO_FLAGS[key];
     if (flag) {
-      if (flag !== 'numeric') (p as unknown as Record<string, boolean>)[flag] = true;
+      if (flag !== 'numeric' && flag !== 'ignored') (p as unknown as Record<string, boolean>)[flag] = true;
       continue;
     }
     if (key === '-t' || key === '-u' || key === '--tcp-service' || key === '--udp-service') {
@@ -93,6 +113,9 @@ export function parseIpvsadmArgv(argv: readonly string[]): Parsed {
     throw new ConfigError(`unknown or unsupported option with ${p.action === 'rule' ? '-L' : p.action}`, { field: w });
   }
   if (p.action === 'rule' && info) p.action = 'list';
+  if (p.connections && (p.stats || p.rate)) {
+    throw new ConfigError('options conflict in the list command: -c lists connections, --stats / --rate list counters', { field: '-c' });
+  }
   return p;
 }
 
@@ -117,7 +140,8 @@ function statsRows(sample: StatsSample, config: DirectorConfig): Map<string, Sta
 
 async function list(d: Director, p: Parsed): Promise<string> {
   const config = only(d.config, p.service);
-  const header = { version: VERSION, tableSizeLabel: d.sizes.maxConns };
+  // As ipvsadm: listing one service (-t / -u) prints no version line.
+  const header = { version: VERSION, tableSizeLabel: d.sizes.maxConns, noVersionLine: p.service !== undefined };
   if (p.connections) {
     const entries = d.connections().filter((c) => !p.service || c.service === serviceId(p.service));
     if (p.json) return `${toJson(entries)}\n`;
@@ -165,6 +189,21 @@ async function list(d: Director, p: Parsed): Promise<string> {
 /** Runs an ipvsadm-style invocation; returns the exit code. */
 export async function runIpvsadm(argv: readonly string[]): Promise<number> {
   const p = parseIpvsadmArgv(argv);
+  if (p.action === 'version') {
+    console.log(`lvs-xdp v${VERSION} (ipvsadm-compatible rules; XDP data plane)`);
+    return ExitCode.OK;
+  }
+  if (p.action === 'set') {
+    const [tcp, tcpFin, udp] = p.timeouts!;
+    const d = await openRepaired(p.state);
+    try {
+      const r = await d.setTimeouts({ ...(tcp ? { tcp } : {}), ...(tcpFin ? { tcpFin } : {}), ...(udp ? { udp } : {}) });
+      if (p.json) console.log(toJson(r.report));
+    } finally {
+      d.close();
+    }
+    return ExitCode.OK;
+  }
   if (p.action === 'rule') {
     const cmd = parseRule(p.rule, 'command line');
     const d = await openRepaired(p.state);
@@ -192,6 +231,9 @@ export async function runIpvsadm(argv: readonly string[]): Promise<number> {
     if (p.action === 'save') {
       const cfg = only(d.config, p.service);
       process.stdout.write(p.json ? `${toJson(cfg)}\n` : formatSave(cfg));
+    } else if (p.action === 'timeout') {
+      const t = { ...DEFAULT_TIMEOUTS, ...d.config.settings?.timeouts };
+      process.stdout.write(p.json ? `${toJson({ tcp: t.tcp, tcpFin: t.tcpFin, udp: t.udp })}\n` : `Timeout (tcp tcpfin udp): ${t.tcp} ${t.tcpFin} ${t.udp}\n`);
     } else if (p.action === 'zero') {
       d.zeroStats(p.service ? serviceId(p.service) : undefined);
     } else {

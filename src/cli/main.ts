@@ -39,7 +39,8 @@ ipvsadm-compatible rules and listings (see README):
   lvs-xdp -A -t VIP:PORT -s mh|sh|dh|rr|wrr [-p [SECONDS]] [-M MASK] [-b FLAGS]
   lvs-xdp -a -t VIP:PORT -r RIP -g|-i [-w WEIGHT] [--mac MAC]     (-E -D -e -d -C likewise)
   lvs-xdp -L -n [--stats | --rate | -c] [--exact] [--json]
-  lvs-xdp -S -n > rules;  lvs-xdp -R < rules;  lvs-xdp -Z`);
+  lvs-xdp -S -n > rules;  lvs-xdp -R < rules;  lvs-xdp -Z
+  lvs-xdp -L --timeout;  lvs-xdp --set TCP TCPFIN UDP`);
   for (const [, load] of wanted.length ? wanted : COMMANDS) for (const c of await load()) program.addCommand(c);
   // Usage errors (unknown command or option, missing argument) exit 2, as documented.
   const override = (c: Command): void => {

@@ -28,7 +28,7 @@ import {
   compileDirector, emptyAllocation, realId, serviceKey, DEFAULT_TIMEOUTS, type Allocation, type CompiledDirector, type L2Next,
 } from '../dataplane/compile.js';
 import { validateConfig } from '../model/validate.js';
-import { serviceId, emptyConfig, type DirectorConfig, type VirtualService, type Realserver } from '../model/types.js';
+import { serviceId, emptyConfig, type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings } from '../model/types.js';
 import { formatAddress, parseAddress } from '../model/address.js';
 import { applyCommands, type IpvsadmCommand } from '../ipvsadm/index.js';
 import { diffConfig, tableMovesFor, formatDiff, type Change, type DiffReport } from '../diff/index.js';
@@ -465,6 +465,13 @@ export class Director {
     return this.mutate(() => desired, opts);
   }
 
+  /** `ipvsadm --set`: changes the given idle timeouts (seconds), keeps the others. */
+  async setTimeouts(t: TimeoutSettings, opts: ApplyOptions = {}): Promise<ApplyResult> {
+    return this.mutate((running) => ({
+      ...running, settings: { ...running.settings, timeouts: { ...running.settings?.timeouts, ...t } },
+    }), opts);
+  }
+
   private async mutate(change: (running: DirectorConfig) => DirectorConfig, opts: ApplyOptions): Promise<ApplyResult> {
     return withLock(this.paths, () => {
       // Another process may have changed the director since we opened it.
@@ -851,7 +858,8 @@ export class Director {
     return [0, t.synRecv, t.tcp, t.tcpFin, t.close, t.udp];
   }
 
-  /** ActiveConn (ESTABLISHED) / InActConn (other live states) per realserver slot "index/gen". */
+  /** ActiveConn (TCP ESTABLISHED) / InActConn (other live states, UDP included: IPVS starts every
+   *  connection inactive and only TCP's state machine makes it active) per slot "index/gen". */
   private connectionCounts(now: bigint): { byReal: Map<string, { active: number; inactive: number }>; entries: number } {
     const byReal = new Map<string, { active: number; inactive: number }>();
     const { values } = this.maps.lvs_conns.entries();
@@ -863,7 +871,7 @@ export class Director {
       if (age > (timeouts[state] ?? 0)) continue;
       const k = `${c.real as number}/${c.gen as number}`;
       const e = byReal.get(k) ?? { active: 0, inactive: 0 };
-      if (state === ABI.LVS_CS_ESTABLISHED || state === ABI.LVS_CS_UDP) e.active++;
+      if (state === ABI.LVS_CS_ESTABLISHED) e.active++;
       else e.inactive++;
       byReal.set(k, e);
     }

@@ -82,9 +82,12 @@ export interface HeaderOptions {
   tableSizeLabel?: number;
   /** Program name on the first line (default lvs-xdp). */
   product?: string;
+  /** No version line: ipvsadm prints none when listing one service (`-L -t VIP:PORT`). */
+  noVersionLine?: boolean;
 }
 
 function versionLine(opts: HeaderOptions): string {
+  if (opts.noVersionLine) return '';
   const size = opts.tableSizeLabel === undefined ? '' : ` (size=${opts.tableSizeLabel})`;
   return `${opts.product ?? 'lvs-xdp'} version ${opts.version}${size}\n`;
 }
@@ -223,17 +226,18 @@ function two(n: number): string {
 }
 
 /**
- * `ipvsadm -L -n -c`: `%-3s %02ld:%02ld  %-11s %-18s %-18s %-18s` per entry, in the given order
- * (ipvsadm prints /proc order, unsorted).
+ * `ipvsadm -L -n -c`: `%-3s %-6s %-11s %-18s %-18s %s` of protocol, `%02d:%02d` expiry
+ * (minutes:seconds), state, client, virtual and destination, in the given order (ipvsadm prints
+ * the kernel's order, unsorted).
  */
 export function formatConnections(entries: readonly ConnectionEntry[]): string {
   let out = 'IPVS connection entries\n';
   out += 'pro expire state       source             virtual            destination\n';
   for (const e of entries) {
     const expire = Math.max(0, Math.floor(e.expire));
-    const ep = (p: Endpoint): string => formatAddrPort(p.address, p.port).padEnd(18);
-    out += `${e.protocol.toUpperCase().padEnd(3)} ${two(Math.floor(expire / 60))}:${two(expire % 60)}  `
-      + `${e.state.padEnd(11)} ${ep(e.client)} ${ep(e.virtual)} ${ep(e.realserver)}\n`;
+    const ep = (p: Endpoint): string => formatAddrPort(p.address, p.port);
+    out += `${e.protocol.toUpperCase().padEnd(3)} ${`${two(Math.floor(expire / 60))}:${two(expire % 60)}`.padEnd(6)} `
+      + `${e.state.padEnd(11)} ${ep(e.client).padEnd(18)} ${ep(e.virtual).padEnd(18)} ${ep(e.realserver)}\n`;
   }
   return out;
 }

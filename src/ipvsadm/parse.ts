@@ -13,6 +13,7 @@ import {
 } from '../model/types.js';
 import type { IpvsadmCommand, RealserverSpec, ServiceRef, ServiceSpec } from './commands.js';
 import { tokenize } from './tokenize.js';
+import { expandShortOptions } from './argv.js';
 
 type Arity = 'none' | 'required' | 'optional';
 
@@ -97,8 +98,9 @@ function fail(option: string | undefined, message: string): never {
 }
 
 /** Split argv into options with their values, resolving long forms and attached values. */
-function scanOptions(argv: readonly string[]): Given[] {
+function scanOptions(words: readonly string[]): Given[] {
   const given: Given[] = [];
+  const argv = expandShortOptions(words);
   for (let i = 0; i < argv.length; i++) {
     const tok = argv[i]!;
     if (!tok.startsWith('-') || tok === '-' || tok === '--') fail(undefined, `unexpected argument ${JSON.stringify(tok)}`);
@@ -107,8 +109,6 @@ function scanOptions(argv: readonly string[]): Given[] {
     if (tok.startsWith('--')) {
       const eq = tok.indexOf('=');
       if (eq > 0) [key, attached] = [tok.slice(0, eq), tok.slice(eq + 1)];
-    } else if (tok.length > 2) {
-      [key, attached] = [tok.slice(0, 2), tok.slice(2)];
     }
     if (REFUSED[key]) fail(key, REFUSED[key]);
     if (NOT_RULES.includes(key)) fail(key, 'not a rule command (rules may only use -A -E -D -C -a -e -d)');
@@ -179,15 +179,15 @@ function single(given: Given[], names: readonly string[]): Given | undefined {
   return found[0];
 }
 
-function serviceFrom(given: Given[], op: string): ServiceRef & { family: Family } {
+function serviceFrom(given: Given[], op: string): ServiceRef & { family: Family; portGiven: boolean } {
   const svc = single(given, ['-t', '-u']);
   if (!svc) fail(op, 'a virtual service is required (-t addr:port or -u addr:port)');
   const protocol: Protocol = svc.name === '-t' ? 'tcp' : 'udp';
   const { address, port } = parseAddrPort(svc.name, svc.value!);
-  return { protocol, vip: address, port: port ?? 0, family: familyOf(address) };
+  return { protocol, vip: address, port: port ?? 0, family: familyOf(address), portGiven: port !== undefined };
 }
 
-function serviceSpecFrom(given: Given[], ref: ServiceRef & { family: Family }): ServiceSpec {
+function serviceSpecFrom(given: Given[], ref: ServiceRef & { family: Family; portGiven: boolean }): ServiceSpec {
   const s = single(given, ['-s']);
   if (!s) fail('-s', 'no scheduler given; ipvsadm\'s default wlc is not supported by the XDP data plane (use mh, sh, dh, rr or wrr)');
   const problem = schedulerProblem(s.value!);
@@ -205,6 +205,11 @@ function serviceSpecFrom(given: Given[], ref: ServiceRef & { family: Family }): 
   }
   const p = single(given, ['-p']);
   const m = single(given, ['-M']);
+  // As ipvsadm: a service without a port must be persistent (VIP:0 says "all ports" explicitly).
+  if (!ref.portGiven && !p) {
+    const opt = ref.protocol === 'tcp' ? '-t' : '-u';
+    fail(opt, `no port given for a non-persistent service (ipvsadm: "Zero port specified"); use VIP:PORT, or VIP:0 to take every port`);
+  }
   if (m && !p) fail('-M', 'a persistence netmask needs persistence (-p)');
   if (p) {
     const timeout = p.value === undefined

@@ -74,8 +74,8 @@ export class DirectorMetrics {
     this.rsPackets = c('realserver_packets_total', 'Packets forwarded to the realserver', rs);
     this.rsBytes = c('realserver_bytes_total', 'L3 bytes forwarded to the realserver', rs);
     this.rsConns = c('realserver_connections_total', 'Connections scheduled to the realserver', rs);
-    this.rsActive = g('realserver_active_connections', 'Connection table entries to the realserver in ESTABLISHED (TCP) or UDP state (ipvsadm ActiveConn)', rs);
-    this.rsInactive = g('realserver_inactive_connections', 'Other live connection table entries to the realserver (ipvsadm InActConn)', rs);
+    this.rsActive = g('realserver_active_connections', 'Connection table entries to the realserver in TCP ESTABLISHED state (ipvsadm ActiveConn)', rs);
+    this.rsInactive = g('realserver_inactive_connections', 'Other live connection table entries to the realserver, UDP included (ipvsadm InActConn)', rs);
     this.rsWeight = g('realserver_weight', 'Weight in the data plane now (0 while down or quiesced; absent when removed)', rs);
     this.rsConfWeight = g('realserver_configured_weight', 'Weight in the configuration file', rs);
     this.rsUp = g('realserver_up', 'Health check state: 1 up, 0 down (absent when the realserver is not checked)', rs);

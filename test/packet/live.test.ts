@@ -12,7 +12,7 @@ import { XDP } from '../lib/director.js';
 import { repoRoot } from '../lib/paths.js';
 import { CliNamespace } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun, BpfMap } from '../../src/native/index.js';
-import { CFG } from '../../src/abi/layout.js';
+import { CFG, decode } from '../../src/abi/layout.js';
 import { ABI } from '../../src/abi/generated.js';
 import { Director } from '../../src/director/director.js';
 import { flowHash, HASH_ALL } from '../../src/dataplane/flowhash.js';
@@ -363,6 +363,45 @@ test('VIP filter: on after a change, and it follows services being removed and a
   ok(['-D', '-t', '10.77.0.102:80']);
   assert.equal(syn('10.77.0.102'), XDP.PASS);
   assert.equal(syn(VIP), XDP.TX);
+});
+
+test('ipvsadm extras: --set / -L --timeout reach the data plane, UDP counts as InActConn, -L -t has no version line, bundles', () => {
+  const timeoutsInMaps = (): number[] => {
+    const cfg = BpfMap.fromPin(`${PIN}/lvs_cfg`);
+    try {
+      const v = decode(CFG, cfg.lookup(Buffer.alloc(4))!).timeout_s as Uint8Array;
+      const b = Buffer.from(v);
+      // Index = LVS_CS_*: ESTABLISHED (tcp), FIN_WAIT (tcpfin), UDP.
+      return [ABI.LVS_CS_ESTABLISHED, ABI.LVS_CS_FIN_WAIT, ABI.LVS_CS_UDP].map((i) => b.readUInt32LE(i * 4));
+    } finally {
+      cfg.close();
+    }
+  };
+  assert.equal(ok(['-L', '--timeout']), 'Timeout (tcp tcpfin udp): 900 120 300\n');
+  ok(['--set', '1000', '0', '40']); // 0 leaves tcpfin as it is
+  assert.equal(ok(['-L', '--timeout']), 'Timeout (tcp tcpfin udp): 1000 120 40\n');
+  assert.deepEqual(timeoutsInMaps(), [1000, 120, 40]);
+  const bad = cli(['--set', '1000', '120']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--set: needs three timeouts/);
+  ok(['--set', '900', '120', '300']);
+  assert.deepEqual(timeoutsInMaps(), [900, 120, 300]);
+
+  // A UDP flow is InActConn, as in IPVS (only TCP's state machine makes a connection active).
+  ok(['-Au', '10.77.0.103:53', '-s', 'sh']);
+  ok(['-au', '10.77.0.103:53', '-r10.77.0.12', '-gw', '2', '--mac', macOf('10.77.0.12')]);
+  const dns = testRun(prog, clientPacket('198.51.100.78', '10.77.0.103', { proto: 'udp', sport: 5353, dport: 53 }), { dataSizeOut: 2048 });
+  assert.equal(dns.retval, XDP.TX);
+  const one = ok(['-Lnu', '10.77.0.103:53']);
+  assert.equal(one, [
+    'Prot LocalAddress:Port Scheduler Flags',
+    '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
+    'UDP  10.77.0.103:53 sh',
+    '  -> 10.77.0.12:53                Route   2      0          1         ',
+    '',
+  ].join('\n'));
+  assert.match(ok(['-L', '-n']), /^lvs-xdp version /);
+  ok(['-Du', '10.77.0.103:53']);
 });
 
 test('stats --watch --json: one document per interval until interrupted', async () => {

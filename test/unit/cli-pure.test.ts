@@ -52,6 +52,31 @@ test('rule argv keeps the rule words and strips our options', () => {
   assert.equal(p.json, true);
 });
 
+test('bundles, --timeout, --set, -v and the no-op sort options', () => {
+  assert.equal(isIpvsadmInvocation(['-At', '1.2.3.4:80', '-s', 'mh']), true);
+  assert.equal(isIpvsadmInvocation(['-Lnt', '1.2.3.4:80']), true);
+  assert.equal(isIpvsadmInvocation(['--set', '900', '120', '300']), true);
+  assert.equal(isIpvsadmInvocation(['-v']), true);
+  assert.equal(isIpvsadmInvocation(['-V']), false, 'commander\'s --version');
+  let p = parseIpvsadmArgv(['-Lnt', '10.0.0.1:80', '--sort']);
+  assert.equal(p.action, 'list');
+  assert.deepEqual(p.service, { protocol: 'tcp', vip: '10.0.0.1', port: 80 });
+  p = parseIpvsadmArgv(['-L', '-n', '-t10.0.0.1:80', '--nosort']);
+  assert.deepEqual(p.service, { protocol: 'tcp', vip: '10.0.0.1', port: 80 });
+  assert.equal(parseIpvsadmArgv(['-L', '--timeout']).action, 'timeout');
+  assert.equal(parseIpvsadmArgv(['--timeout', '-L', '-n']).action, 'timeout');
+  p = parseIpvsadmArgv(['--set', '900', '0', '30']);
+  assert.equal(p.action, 'set');
+  assert.deepEqual(p.timeouts, [900, 0, 30]);
+  assert.throws(() => parseIpvsadmArgv(['--set', '900', '120']), /--set: needs three timeouts/);
+  assert.throws(() => parseIpvsadmArgv(['--set', '900', 'x', '1']), /--set: needs three timeouts/);
+  assert.throws(() => parseIpvsadmArgv(['--set', '900', '1', '99999999999']), /udp timeout 99999999999 out of range/);
+  assert.equal(parseIpvsadmArgv(['-v']).action, 'version');
+  assert.throws(() => parseIpvsadmArgv(['-L', '-c', '--stats']), /-c: options conflict/);
+  assert.throws(() => parseIpvsadmArgv(['-Lc', '--rate']), /-c: options conflict/);
+  assert.throws(() => parseIpvsadmArgv(['-L', '-S']), /only one command/);
+});
+
 test('listing errors name the option', () => {
   assert.throws(() => parseIpvsadmArgv(['-L', '--bogus']), (e: unknown) => e instanceof ConfigError && /--bogus/.test(e.message));
   assert.throws(() => parseIpvsadmArgv(['-L', '-S']), ConfigError);

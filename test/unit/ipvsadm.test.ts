@@ -10,6 +10,7 @@ import {
   parseRule, parseRules, tokenize, type ConnectionEntry, type RateRow, type StatsRow,
 } from '../../src/ipvsadm/index.js';
 import { ConfigError } from '../../src/model/config-error.js';
+import { expandShortOptions } from '../../src/ipvsadm/argv.js';
 import { emptyConfig, type DirectorConfig } from '../../src/model/types.js';
 import { validateConfig } from '../../src/model/validate.js';
 
@@ -114,7 +115,7 @@ test('-L -n -c matches the notes example and the fixture', () => {
   assert.equal(out.split('\n').slice(0, 3).join('\n'), [
     'IPVS connection entries',
     'pro expire state       source             virtual            destination',
-    'TCP 14:56  ESTABLISHED 203.0.113.7:51234  10.0.0.1:80        192.168.1.10:80   ',
+    'TCP 14:56  ESTABLISHED 203.0.113.7:51234  10.0.0.1:80        192.168.1.10:80',
   ].join('\n'));
   assert.equal(out, fixture('connections.txt'));
 });
@@ -174,6 +175,25 @@ test('every class of bad input is refused with line, option and problem', () => 
   rejects('-A -t 10.0.0.1:80 -s', 'rules.txt:1: -s: needs a value');
   rejects("-A -t '10.0.0.1:80 -s sh", 'rules.txt:1: unterminated single quote');
   rejects('-x 1', 'rules.txt:1: -x: connection thresholds are not supported');
+  rejects('-A -t 10.0.0.1 -s sh', 'rules.txt:1: -t: no port given for a non-persistent service (ipvsadm: "Zero port specified"); use VIP:PORT, or VIP:0 to take every port');
+  rejects('-A -u [2001:db8::1] -s sh', 'rules.txt:1: -u: no port given for a non-persistent service (ipvsadm: "Zero port specified"); use VIP:PORT, or VIP:0 to take every port');
+  rejects('-Aq -t 10.0.0.1:80 -s sh', 'rules.txt:1: -q: unknown option');
+  rejects('-a -t 10.0.0.1:80 -r 192.168.1.10 -gw', 'rules.txt:1: -w: needs a value');
+});
+
+test('bundled short options and attached values, as popt reads them', () => {
+  const svc = { protocol: 'tcp', vip: '10.0.0.1', port: 80 } as const;
+  assert.deepEqual(parseRule(['-At', '10.0.0.1:80', '-s', 'mh']), { op: 'add-service', service: { ...svc, scheduler: 'mh', flags: [], ops: false } });
+  assert.deepEqual(parseRule(['-At10.0.0.1:80', '-smh']), parseRule(['-A', '-t', '10.0.0.1:80', '-s', 'mh']));
+  assert.deepEqual(parseRule(['-a', '-t', '10.0.0.1:80', '-r', '192.168.1.10', '-gw', '2']),
+    { op: 'add-server', service: svc, realserver: { address: '192.168.1.10', port: 80, weight: 2, method: 'dr' } });
+  assert.deepEqual(parseRule(['-at', '10.0.0.1:80', '-r192.168.1.10', '-iw3']),
+    { op: 'add-server', service: svc, realserver: { address: '192.168.1.10', port: 80, weight: 3, method: 'tun' } });
+  // A value is never read as options, even when it starts with a dash.
+  assert.throws(() => parseRule(['-a', '-t', '10.0.0.1:80', '-r', '192.168.1.10', '-w', '-gi']), /weight "-gi" is not a number/);
+  assert.deepEqual(expandShortOptions(['-Lnt', '10.0.0.1:80', '--mac', '-x', '-p300', '-Lq']), ['-L', '-n', '-t', '10.0.0.1:80', '--mac', '-x', '-p', '300', '-L', '-q']);
+  // ipvsadm's all-ports service: no port with persistence (as before), or VIP:0 explicitly.
+  assert.equal(restore('-A -t 10.0.0.1:0 -s sh\n').services[0]!.port, 0);
 });
 
 test('option forms: long, =value, attached short values, quotes, -p with and without a value', () => {
