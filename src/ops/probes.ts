@@ -27,6 +27,9 @@ const MAX_BODY = 64 * 1024;
 
 function errText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
+  // Socket errors read well as their code (ECONNREFUSED); TLS codes need their text
+  // (DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate).
+  if (err.code && err.message && !/^E[A-Z]+$/.test(err.code)) return `${err.code}: ${err.message}`;
   return err.code ?? err.message ?? String(e);
 }
 
