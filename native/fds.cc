@@ -48,6 +48,8 @@ Napi::Value ProgInfo(const Napi::CallbackInfo& info) {
   o.Set("type", Napi::Number::New(env, pi.type));
   o.Set("name", std::string(pi.name, strnlen(pi.name, sizeof pi.name)));
   o.Set("tag", std::string(tag));
+  // 0 when the program runs interpreted (JIT off, or it failed to JIT).
+  o.Set("jitedLen", Napi::Number::New(env, pi.jited_prog_len));
   // Only non-zero while kernel.bpf_stats_enabled=1.
   o.Set("runTimeNs", Napi::Number::New(env, static_cast<double>(pi.run_time_ns)));
   o.Set("runCount", Napi::Number::New(env, static_cast<double>(pi.run_cnt)));

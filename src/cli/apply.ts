@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { parse } from 'yaml';
 import { formatConfigYaml } from '../config/index.js';
-import { withStateOptions, openRepaired, readConfigFile, toJson, type StateOpts } from './common.js';
+import { withStateOptions, openRepaired, readConfigFileKind, desiredConfig, toJson, type StateOpts } from './common.js';
 
 interface FileOpts extends StateOpts { file: string; json?: boolean; dryRun?: boolean; refresh?: boolean }
 
@@ -14,9 +14,10 @@ export function applyCommand(): Command {
     .option('--refresh', 'resolve every realserver MAC again')
     .option('--json', 'machine-readable output')
     .action(async (o: FileOpts) => {
-      const desired = readConfigFile(o.file);
+      const file = readConfigFileKind(o.file);
       const d = await openRepaired(o);
       try {
+        const desired = desiredConfig(file, d.config);
         const r = o.dryRun ? d.plan(desired) : await d.apply(desired, { refresh: o.refresh ?? false });
         if (o.json) console.log(toJson({ applied: r.applied, ...r.report }));
         else console.log(r.changes.length ? r.text.trimEnd() : 'no changes');
@@ -32,10 +33,10 @@ export function diffCommand(): Command {
     .requiredOption('-f, --file <file>', 'YAML, JSON or ipvsadm rules (- for standard input)')
     .option('--json', 'machine-readable output')
     .action(async (o: FileOpts) => {
-      const desired = readConfigFile(o.file);
+      const file = readConfigFileKind(o.file);
       const d = await openRepaired(o);
       try {
-        const r = d.plan(desired);
+        const r = d.plan(desiredConfig(file, d.config));
         if (o.json) console.log(toJson(r.report));
         else console.log(r.changes.length ? r.text.trimEnd() : 'no changes');
       } finally {

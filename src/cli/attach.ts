@@ -1,9 +1,11 @@
 /** `lvs-xdp attach IFACE [-f FILE]` and `lvs-xdp detach [IFACE]`. */
 import { Command, Option } from 'commander';
 import { Director } from '../director/director.js';
-import { ConfigError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { ConfigError, NotAttachedError, StateError } from '../errors.js';
+import { statePaths } from '../director/paths.js';
 import type { DirectorSizes } from '../dataplane/loader.js';
-import { withStateOptions, stateOptions, readConfigFile, type StateOpts } from './common.js';
+import { withStateOptions, stateOptions, readConfigFileKind, desiredConfig, type StateOpts } from './common.js';
 
 function count(name: string) {
   return (v: string): number => {
@@ -37,7 +39,7 @@ export function attachCommand(): Command {
     .option('--force', 'replace a foreign XDP program already on the interface')
     .action(async (iface: string, o: AttachOpts) => {
       // Read the file first: a bad file attaches nothing.
-      const config = o.file === undefined ? undefined : readConfigFile(o.file);
+      const file = o.file === undefined ? undefined : readConfigFileKind(o.file);
       const sizes: Partial<DirectorSizes> = {};
       if (o.maxServices) sizes.maxServices = o.maxServices;
       if (o.maxReals) sizes.maxReals = o.maxReals;
@@ -50,10 +52,26 @@ export function attachCommand(): Command {
       });
       try {
         const st = d.status().interfaces.find((i) => i.name === iface);
-        console.log(`attached to ${iface} (${st?.mode ?? 'unknown'} mode)`);
-        if (config) {
-          const r = await d.apply(config);
-          console.log(r.changes.length ? r.text.trimEnd() : 'configuration already applied');
+        if (file) {
+          try {
+            const r = await d.apply(desiredConfig(file, d.config));
+            console.log(`attached to ${iface} (${st?.mode ?? 'unknown'} mode)`);
+            console.log(r.changes.length ? r.text.trimEnd() : 'configuration already applied');
+          } catch (e) {
+            // All or nothing: a file that cannot be applied (e.g. a realserver's MAC does not
+            // resolve) leaves the interface as it was, not attached with no services.
+            await d.detach(iface);
+            console.error(`lvs-xdp: ${iface} not attached: the configuration could not be applied`);
+            throw e;
+          }
+        } else {
+          console.log(`attached to ${iface} (${st?.mode ?? 'unknown'} mode)`);
+        }
+        const ignored = Object.keys(sizes).filter((k) => sizes[k as keyof DirectorSizes] !== d.sizes[k as keyof DirectorSizes]);
+        if (ignored.length > 0) {
+          const flag = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+          const what = ignored.map((k) => `${flag(k)} ${sizes[k as keyof DirectorSizes]} ignored (it has ${d.sizes[k as keyof DirectorSizes]})`);
+          console.error(`lvs-xdp: warning: the director was already loaded: ${what.join(', ')}; sizes are set by the first attach (detach every interface to change them)`);
         }
       } finally {
         d.close();
@@ -66,7 +84,20 @@ export function detachCommand(): Command {
     .description('detach from an interface; detaching the last one removes every pinned object and the snapshot')
     .argument('[iface]', 'interface (default: all)')
     .action(async (iface: string | undefined, o: StateOpts) => {
-      const d = Director.open(stateOptions(o));
+      const opts = stateOptions(o);
+      let d: Director;
+      try {
+        d = Director.open(opts);
+      } catch (e) {
+        // A state that cannot be opened (corrupt snapshot, a pin removed by hand, or pins without
+        // a snapshot) must not block the way out: release the pinned links and remove our pins.
+        const broken = e instanceof StateError || (e instanceof NotAttachedError && existsSync(statePaths(opts).pinDir));
+        if (!broken) throw e;
+        console.error(`lvs-xdp: the pinned state cannot be used (${(e as Error).message}); detaching by the pinned links`);
+        const r = await Director.forceDetach(opts, iface);
+        console.log(`detached from ${r.detached.join(', ') || 'nothing'}${r.removed ? '; removed the pinned state and snapshot' : ''}`);
+        return;
+      }
       const r = await d.detach(iface);
       console.log(`detached from ${r.detached.join(', ') || 'nothing'}${r.removed ? '; removed the pinned state and snapshot' : ''}`);
     });

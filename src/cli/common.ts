@@ -48,6 +48,20 @@ export function toJson(v: unknown): string {
  * writes it), told apart by content. `-` reads standard input.
  */
 export function readConfigFile(path: string): DirectorConfig {
+  return readConfigFileKind(path).config;
+}
+
+/**
+ * The configuration a file asks for, given the running one: an ipvsadm rule file says nothing
+ * about settings (tunnel sources, hash seed, timeouts: `-S` cannot express them), so the running
+ * settings stay, as with `-C` followed by `-R`; a YAML / JSON file is the whole configuration.
+ */
+export function desiredConfig(file: { config: DirectorConfig; rules: boolean }, running: DirectorConfig): DirectorConfig {
+  if (!file.rules || running.settings === undefined) return file.config;
+  return { ...file.config, settings: running.settings };
+}
+
+export function readConfigFileKind(path: string): { config: DirectorConfig; rules: boolean } {
   let text: string;
   try {
     text = readFileSync(path === '-' ? 0 : path, 'utf8');
@@ -55,8 +69,8 @@ export function readConfigFile(path: string): DirectorConfig {
     throw new ConfigError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { location: path });
   }
   const name = path === '-' ? '<stdin>' : path;
-  if (looksLikeIpvsadm(text)) return applyCommands(emptyConfig(), parseRules(text, name));
-  return parseConfigText(text, name);
+  if (looksLikeIpvsadm(text)) return { config: applyCommands(emptyConfig(), parseRules(text, name)), rules: true };
+  return { config: parseConfigText(text, name), rules: false };
 }
 
 export function looksLikeIpvsadm(text: string): boolean {

@@ -143,11 +143,12 @@ async function list(d: Director, p: Parsed): Promise<string> {
   // As ipvsadm: listing one service (-t / -u) prints no version line.
   const header = { version: VERSION, tableSizeLabel: d.sizes.maxConns, noVersionLine: p.service !== undefined };
   if (p.connections) {
-    const entries = d.connections().filter((c) => !p.service || c.service === serviceId(p.service));
+    // Entries whose realserver was deleted are dead (their next packet is scheduled anew): IPVS
+    // lists no connection without a destination, so neither do we.
+    const entries = d.connections().filter((c) => c.realserver !== undefined && (!p.service || c.service === serviceId(p.service)));
     if (p.json) return `${toJson(entries)}\n`;
     return formatConnections(entries.map((c) => ({
-      protocol: c.protocol, expire: c.expire, state: c.state, client: c.client, virtual: c.virtual,
-      realserver: c.realserver ?? { address: '0.0.0.0', port: 0 },
+      protocol: c.protocol, expire: c.expire, state: c.state, client: c.client, virtual: c.virtual, realserver: c.realserver!,
     })));
   }
   if (p.rate) {

@@ -179,7 +179,9 @@ export function parseConfigText(text: string, filename: string, limits: Limits =
   } catch (e) {
     throw new ConfigError(`cannot read the document: ${(e as Error).message}`, { location: `${filename}:1:1` });
   }
-  if (data === null || data === undefined) data = {};
+  if (data === null || data === undefined) {
+    throw new ConfigError('the file is empty; a configuration lists its services (`services: []` removes them all)', { location: `${filename}:1:1` });
+  }
   const parsed = configFileSchema.safeParse(data);
   if (!parsed.success) {
     // An unknown key is usually a typo that also causes a "missing" issue: report it first.
@@ -187,7 +189,7 @@ export function parseConfigText(text: string, filename: string, limits: Limits =
     const { path, message, atKey } = describeIssue(issues[0]!, data);
     throw new ConfigError(message, { location: source.locate(path, atKey), field: formatFieldPath(path) || undefined });
   }
-  const model: DirectorConfig = { services: (parsed.data.services ?? []).map(toService) };
+  const model: DirectorConfig = { services: parsed.data.services.map(toService) };
   if (parsed.data.settings) model.settings = toSettings(parsed.data.settings);
   return validateConfig(model, limits, {
     locate: (path) => source.locate(filePath(path)),

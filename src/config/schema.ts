@@ -146,7 +146,8 @@ export const settingsSchema = z.strictObject({
 
 export const configFileSchema = z.strictObject({
   settings: settingsSchema.optional(),
-  services: z.array(serviceSchema).optional(),
+  // Required: a file without it (empty, truncated, settings only) must not mean "no services".
+  services: z.array(serviceSchema),
 });
 
 export type ConfigFile = z.infer<typeof configFileSchema>;

@@ -88,7 +88,7 @@ export interface DirectorStatus {
   pinDir: string;
   stateDir: string;
   interfaces: InterfaceStatus[];
-  program?: { id: number; name: string; tag: string };
+  program?: { id: number; name: string; tag: string; jitedLen: number };
   sizes?: DirectorSizes;
   knobs?: Knobs;
   services: number;
@@ -179,6 +179,16 @@ function isBpffs(dir: string): boolean {
     return type === 'bpf';
   } catch {
     return false;
+  }
+}
+
+/** After the last detach (lock released): the state directory goes too. */
+function removeStateDir(paths: StatePaths): void {
+  try {
+    rmSync(paths.stateDir, { recursive: true, force: true });
+  } catch {
+    // a mount point (or busy): leave the directory, empty
+    for (const f of readdirSync(paths.stateDir)) rmSync(`${paths.stateDir}/${f}`, { recursive: true, force: true });
   }
 }
 
@@ -365,14 +375,7 @@ export class Director {
   /** Detaches from `ifname` (or every interface); the last one removes every pinned object and the snapshot. */
   async detach(ifname?: string): Promise<{ detached: string[]; removed: boolean }> {
     const r = await withLock(this.paths, () => this.detachLocked(ifname));
-    if (r.removed) {
-      try {
-        rmSync(this.paths.stateDir, { recursive: true, force: true });
-      } catch {
-        // a mount point (or busy): leave the directory, empty
-        for (const f of readdirSync(this.paths.stateDir)) rmSync(`${this.paths.stateDir}/${f}`, { recursive: true, force: true });
-      }
-    }
+    if (r.removed) removeStateDir(this.paths);
     return r;
   }
 
@@ -423,6 +426,51 @@ export class Director {
       this.snap = snap;
       return { detached: targets, removed: false };
     }
+  }
+
+  /**
+   * Detach when the state cannot be opened (corrupt, foreign or newer snapshot, a pinned map
+   * removed by hand): releases the pinned XDP links (all, or `ifname`'s) and, when none is left,
+   * removes what lvs-xdp pinned (only its own names) and the snapshot. Reads nothing but the pin
+   * directory, so it works whatever state the snapshot is in.
+   */
+  static async forceDetach(opts: DirectorOptions = {}, ifname?: string): Promise<{ detached: string[]; removed: boolean }> {
+    const paths = statePaths(opts);
+    const pins = (): string[] => (existsSync(paths.pinDir) ? readdirSync(paths.pinDir) : []);
+    const r = await withLock(paths, () => {
+      const links = pins().filter((f) => f.startsWith(LINK_PREFIX)).map((f) => f.slice(LINK_PREFIX.length));
+      if (ifname !== undefined && !links.includes(ifname)) {
+        throw new NotAttachedError(`lvs-xdp is not attached to ${ifname} (no link pinned at ${paths.pinDir})`, { hint: `pinned links: ${links.join(', ') || 'none'}` });
+      }
+      const targets = ifname === undefined ? links : [ifname];
+      for (const name of targets) {
+        const pin = `${paths.pinDir}/${LINK_PREFIX}${name}`;
+        try {
+          const link = XdpLink.fromPin(pin);
+          try {
+            link.detach();
+          } catch {
+            // the interface is gone: its link went with it
+          } finally {
+            link.close();
+          }
+        } catch {
+          // a defunct link pin
+        }
+        unlinkSync(pin);
+      }
+      const own = new Set<string>([...DIRECTOR_MAPS, PROG_PIN]);
+      const removed = !pins().some((f) => f.startsWith(LINK_PREFIX));
+      if (removed) {
+        for (const f of pins()) if (own.has(f)) unlinkSync(`${paths.pinDir}/${f}`);
+        if (existsSync(paths.pinDir) && pins().length === 0) rmdirSync(paths.pinDir);
+        rmSync(paths.snapshot, { force: true });
+        rmSync(`${paths.stateDir}/state.msgpack.tmp`, { force: true });
+      }
+      return { detached: targets, removed };
+    });
+    if (r.removed) removeStateDir(paths);
+    return r;
   }
 
   /** When an apply was interrupted (process killed): its start time, until repaired. */
@@ -771,7 +819,7 @@ export class Director {
       const fd = openPinned(`${this.paths.pinDir}/${PROG_PIN}`);
       try {
         const p = progInfo(fd);
-        program = { id: p.id, name: p.name, tag: p.tag };
+        program = { id: p.id, name: p.name, tag: p.tag, jitedLen: p.jitedLen };
       } finally {
         closeFd(fd);
       }

@@ -167,6 +167,7 @@ export function parseAddrPort(option: string, text: string): { address: string; 
 }
 
 function parseIntIn(option: string, what: string, text: string | undefined, min: number, max: number): number {
+  if (text !== undefined && /^-\d+$/.test(text)) fail(option, `${what} ${text} out of range ${min}..${max}`);
   if (text === undefined || !/^\d+$/.test(text)) fail(option, `${what} ${JSON.stringify(text ?? '')} is not a number`);
   const n = Number(text);
   if (n < min || n > max) fail(option, `${what} ${text} out of range ${min}..${max}`);

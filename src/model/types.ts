@@ -140,7 +140,7 @@ export function schedulerProblem(name: string): string | null {
   if ((SCHEDULERS as readonly string[]).includes(name)) return null;
   const supported = `supported: ${SCHEDULERS.join(', ')}`;
   if (UNSUPPORTED_SCHEDULERS.includes(name)) {
-    return `scheduler ${name} is not supported by the XDP data plane (${supported})`;
+    return `scheduler ${name} is not supported by the XDP data plane: it decides on live per-realserver state (connection counts, locality) that a table lookup does not keep (${supported})`;
   }
   return `unknown scheduler ${JSON.stringify(name)} (${supported})`;
 }

@@ -134,6 +134,8 @@ export interface ProgInfo {
   name: string;
   /** Hex of the program's 8-byte tag. */
   tag: string;
+  /** Bytes of JIT-compiled code; 0 when the program runs interpreted. */
+  jitedLen: number;
   /** Totals kept while sysctl kernel.bpf_stats_enabled=1, else 0. */
   runTimeNs: number;
   runCount: number;

@@ -4,12 +4,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync, mkdirSync, existsSync } from 'node:fs';
+import { rmSync, mkdirSync, existsSync, writeFileSync } from 'node:fs';
 import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { repoRoot } from '../lib/paths.js';
 import { CliNamespace, type CliOptions, type CliRun } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun } from '../../src/native/index.js';
+
+/** Programs on an interface in the test namespace (ip -j link: xdp prog id or none). */
+function xdpProgOn(ifname: string): number | undefined {
+  const r = spawnSync('ip', ['-n', NS, '-j', '-d', 'link', 'show', ifname], { encoding: 'utf8' });
+  const l = (JSON.parse(r.stdout) as { xdp?: { prog?: { id: number } } }[])[0];
+  return l?.xdp?.prog?.id;
+}
 
 const ROOT = repoRoot();
 const L = new CliNamespace('lvss');
@@ -54,6 +61,70 @@ test('without privileges: each command says what is missing (exit 3)', () => {
     assert.match(r.stderr, /hint: run as root/, args.join(' '));
     assert.doesNotMatch(r.stderr, /\n {4}at /, 'no stack trace');
   }
+  ok(['detach']);
+});
+
+test('a broken state never blocks the way out: detach works with a corrupt snapshot or a pin removed by hand', () => {
+  // Corrupt snapshot: every command refuses (exit 4) and points at detach; detach then works
+  // from the pinned links alone, and attach starts afresh.
+  ok(['attach', 'lvss0', '--preset', 'small']);
+  ok(['attach', 'lvss2']);
+  assert.ok(xdpProgOn('lvss0') !== undefined && xdpProgOn('lvss2') !== undefined);
+  writeFileSync(`${STATE}/state.msgpack`, 'garbage\u0000\u00c1');
+  for (const args of [['-L', '-n'], ['status'], ['attach', 'lvss0']]) {
+    const r = cli(args);
+    assert.equal(r.code, 4, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /corrupt/);
+    assert.match(r.stderr, /lvs-xdp detach/);
+  }
+  let r = cli(['detach', 'lvss2']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /the pinned state cannot be used/);
+  assert.equal(xdpProgOn('lvss2'), undefined, 'lvss2 detached');
+  assert.notEqual(xdpProgOn('lvss0'), undefined, 'lvss0 untouched');
+  r = cli(['detach']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /detached from lvss0; removed the pinned state and snapshot/);
+  assert.equal(xdpProgOn('lvss0'), undefined);
+  assert.equal(existsSync(PIN), false);
+  assert.equal(existsSync(`${STATE}/state.msgpack`), false);
+
+  // A pinned map removed behind lvs-xdp's back.
+  ok(['attach', 'lvss0', '--preset', 'small']);
+  rmSync(`${PIN}/lvs_frags`);
+  r = cli(['-L', '-n']);
+  assert.equal(r.code, 4);
+  assert.match(r.stderr, /pinned map .*lvs_frags is missing/);
+  r = cli(['detach']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(xdpProgOn('lvss0'), undefined);
+  assert.equal(existsSync(PIN), false);
+  ok(['attach', 'lvss0', '--preset', 'small']);
+  ok(['detach']);
+});
+
+test('attach -f is all or nothing; sizes given to a later attach are reported as ignored', () => {
+  // 10.79.9.9 has no route and no neighbour here: its MAC cannot be resolved.
+  const file = `${STATE}-bad.yaml`;
+  L.onCleanup(() => rmSync(file, { force: true }));
+  writeFileSync(file, 'services:\n  - { vip: 10.79.0.5, port: 80, realservers: [{ address: 10.79.9.9 }] }\n');
+  let r = cli(['attach', 'lvss0', '-f', file]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /10\.79\.9\.9/);
+  assert.match(r.stderr, /lvss0 not attached/);
+  assert.equal(xdpProgOn('lvss0'), undefined, 'nothing left attached');
+  assert.equal(existsSync(PIN), false, 'nothing left pinned');
+  // The same on a running director: only the new interface is rolled back.
+  ok(['attach', 'lvss0', '--preset', 'small']);
+  ok(['-A', '-t', '10.79.0.6:80', '-s', 'mh']);
+  r = cli(['attach', 'lvss2', '-f', file]);
+  assert.notEqual(r.code, 0);
+  assert.equal(xdpProgOn('lvss2'), undefined);
+  assert.notEqual(xdpProgOn('lvss0'), undefined);
+  assert.match(ok(['-S', '-n']), /^-A -t 10\.79\.0\.6:80 -s mh$/m);
+  r = cli(['attach', 'lvss2', '--max-conns', '1000']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /warning: the director was already loaded: --max-conns 1000 ignored \(it has 16384\); sizes are set by the first attach/);
   ok(['detach']);
 });
 

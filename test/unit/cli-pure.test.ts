@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIpvsadmArgv, isIpvsadmInvocation } from '../../src/cli/ipvsadm.js';
-import { looksLikeIpvsadm } from '../../src/cli/common.js';
+import { looksLikeIpvsadm, desiredConfig } from '../../src/cli/common.js';
 import { statsView, formatStatsView } from '../../src/cli/stats.js';
 import { formatStatus } from '../../src/cli/status.js';
 import { encodeSnapshot, decodeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot } from '../../src/director/snapshot.js';
@@ -82,6 +82,14 @@ test('listing errors name the option', () => {
   assert.throws(() => parseIpvsadmArgv(['-L', '-S']), ConfigError);
   assert.throws(() => parseIpvsadmArgv(['-L', '-t', '10.0.0.1:99999']), /port 99999 out of range/);
   assert.throws(() => parseIpvsadmArgv(['-L', '--pin-dir']), /needs a value/);
+});
+
+test('a rules file keeps the running settings (it cannot express them); a YAML file is the whole configuration', () => {
+  const running = { services: [], settings: { hashSeed: 7, timeouts: { tcp: 1000 } } };
+  const fromFile = { services: [] };
+  assert.deepEqual(desiredConfig({ config: fromFile, rules: true }, running), { services: [], settings: running.settings });
+  assert.deepEqual(desiredConfig({ config: fromFile, rules: false }, running), fromFile);
+  assert.deepEqual(desiredConfig({ config: fromFile, rules: true }, { services: [] }), fromFile);
 });
 
 test('file kind: ipvsadm rules versus YAML/JSON', () => {

@@ -41,9 +41,13 @@ test('good.json reads as JSON, with the same model rules', () => {
   assert.equal(cfg.services[0]!.protocol, 'tcp');
   assert.equal(cfg.services[0]!.scheduler, 'wrr');
   assert.equal(cfg.services[0]!.realservers[1]!.port, 0);
-  // Unnamed input that looks like JSON is JSON too; an empty file is an empty director.
+  // Unnamed input that looks like JSON is JSON too. Removing every service takes `services: []`:
+  // an empty, truncated or settings-only file is refused, never read as "no services".
   assert.deepEqual(parseConfigText('{"services": []}', '-'), { services: [] });
-  assert.deepEqual(parseConfigText('', 'empty.yaml'), { services: [] });
+  assert.throws(() => parseConfigText('', 'empty.yaml'), /^ConfigError: empty\.yaml:1:1: the file is empty; a configuration lists its services/);
+  assert.throws(() => parseConfigText('# only a comment\n', 'c.yaml'), /c\.yaml:1:1: the file is empty/);
+  assert.throws(() => parseConfigText('settings:\n  hash-seed: 3\n', 's.yaml'), /s\.yaml:1:1: services: missing \(expected a list\)/);
+  assert.throws(() => parseConfigText('{"settings": {}}', 's.json'), /s\.json:1:1: services: missing/);
 });
 
 test('formatConfigYaml reads back to the same config', () => {
@@ -95,7 +99,7 @@ test('model rules report the file location and the file\'s field names', () => {
   rejects(svc('', '      - { address: 192.168.1.10, weight: 70000 }\n'),
     'd.yaml:5:42: services[0].realservers[0].weight: service tcp 10.0.0.1:80, realserver 192.168.1.10: weight 70000 out of range 0..65535');
   rejects(svc('    table-size: 1000\n'), 'd.yaml:4:17: services[0].table-size: service tcp 10.0.0.1:80: table size 1000 is not one of 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 65537, 131071');
-  rejects(svc('    scheduler: wlc\n'), 'd.yaml:4:16: services[0].scheduler: service tcp 10.0.0.1:80: scheduler wlc is not supported by the XDP data plane (supported: mh, sh, dh, rr, wrr)');
+  rejects(svc('    scheduler: wlc\n'), 'd.yaml:4:16: services[0].scheduler: service tcp 10.0.0.1:80: scheduler wlc is not supported by the XDP data plane: it decides on live per-realserver state (connection counts, locality) that a table lookup does not keep (supported: mh, sh, dh, rr, wrr)');
   rejects(svc('', '      - { address: 192.168.1.10, method: nat }\n'),
     'd.yaml:5:42: services[0].realservers[0].method: service tcp 10.0.0.1:80, realserver 192.168.1.10: LVS-NAT (-m) is not supported by the XDP data plane; use -g (DR) or -i (Tun)');
   rejects(svc('', '      - { address: "2001:db8::1" }\n'),
@@ -109,7 +113,7 @@ test('model rules report the file location and the file\'s field names', () => {
   rejects(`${svc('')}  - vip: 10.0.0.1\n    port: 80\n`, 'd.yaml:6:5: services[1]: service tcp 10.0.0.1:80: duplicate service (also services[0])');
   rejects(svc('', '      - { address: 192.168.1.10 }\n      - { address: 192.168.1.10 }\n'),
     'd.yaml:6:20: services[0].realservers[1].address: service tcp 10.0.0.1:80, realserver 192.168.1.10: duplicate realserver (also realservers[0])');
-  rejects('settings:\n  tunnel: { source4: "2001:db8::5" }\n', 'd.yaml:2:22: settings.tunnel.source4: tunnel: "2001:db8::5" is not an IPv4 address');
+  rejects('services: []\nsettings:\n  tunnel: { source4: "2001:db8::5" }\n', 'd.yaml:3:22: settings.tunnel.source4: tunnel: "2001:db8::5" is not an IPv4 address');
   rejects('services:\n  - vip: www.example.com\n    port: 80\n', 'd.yaml:2:10: services[0].vip: service tcp www.example.com:80: "www.example.com" is not an IPv4 or IPv6 address (names are not resolved)');
 });
 

@@ -147,8 +147,8 @@ test('every class of bad input is refused with line, option and problem', () => 
   rejects('-E -t 10.0.0.1:80 -s rr', 'rules.txt:1: -E: service tcp 10.0.0.1:80 does not exist');
   rejects('-D -u 10.0.0.1:80', 'rules.txt:1: -D: service udp 10.0.0.1:80 does not exist');
   rejects('-A -t 10.0.0.1:80', 'rules.txt:1: -s: no scheduler given; ipvsadm\'s default wlc is not supported by the XDP data plane (use mh, sh, dh, rr or wrr)');
-  rejects('-A -t 10.0.0.1:80 -s wlc', 'rules.txt:1: -s: scheduler wlc is not supported by the XDP data plane (supported: mh, sh, dh, rr, wrr)');
-  rejects('-A -t 10.0.0.1:80 -s lblcr', 'rules.txt:1: -s: scheduler lblcr is not supported by the XDP data plane (supported: mh, sh, dh, rr, wrr)');
+  rejects('-A -t 10.0.0.1:80 -s wlc', 'rules.txt:1: -s: scheduler wlc is not supported by the XDP data plane: it decides on live per-realserver state (connection counts, locality) that a table lookup does not keep (supported: mh, sh, dh, rr, wrr)');
+  rejects('-A -t 10.0.0.1:80 -s lblcr', 'rules.txt:1: -s: scheduler lblcr is not supported by the XDP data plane: it decides on live per-realserver state (connection counts, locality) that a table lookup does not keep (supported: mh, sh, dh, rr, wrr)');
   rejects('-A -t 10.0.0.1:80 -s random', 'rules.txt:1: -s: unknown scheduler "random" (supported: mh, sh, dh, rr, wrr)');
   rejects('-A -t 10.0.0.1:80 -s mh -b sh-port', 'rules.txt:1: -b: scheduler flag sh-port applies only to scheduler sh, not mh');
   rejects('-A -t 10.0.0.1:80 -s sh -b flag-1', 'rules.txt:1: -b: unknown scheduler flag "flag-1" (known: sh-fallback, sh-port, mh-fallback, mh-port)');
@@ -179,6 +179,7 @@ test('every class of bad input is refused with line, option and problem', () => 
   rejects('-A -u [2001:db8::1] -s sh', 'rules.txt:1: -u: no port given for a non-persistent service (ipvsadm: "Zero port specified"); use VIP:PORT, or VIP:0 to take every port');
   rejects('-Aq -t 10.0.0.1:80 -s sh', 'rules.txt:1: -q: unknown option');
   rejects('-a -t 10.0.0.1:80 -r 192.168.1.10 -gw', 'rules.txt:1: -w: needs a value');
+  rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10 -w -1`, 'rules.txt:2: -w: weight -1 out of range 0..65535');
 });
 
 test('bundled short options and attached values, as popt reads them', () => {

@@ -1,6 +1,9 @@
 // BpfObject against the kernel: open, configure, load, BTF, verifier failures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+
+const JIT_SYSCTL = '/proc/sys/net/core/bpf_jit_enable';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,6 +103,11 @@ test('setGlobal: right size applies at load; wrong size or name is a LayoutError
     assert.equal(info.name, 'floor_drop');
     assert.equal(info.type, ProgType.XDP);
     assert.match(info.tag, /^[0-9a-f]{16}$/);
+    // JIT on (the lab's kernel): machine code exists exactly when the sysctl says so.
+    // (The sysctl exists only in the initial network namespace.)
+    const jit = existsSync(JIT_SYSCTL) ? readFileSync(JIT_SYSCTL, 'utf8').trim() : undefined;
+    assert.ok(Number.isInteger(info.jitedLen));
+    if (jit !== undefined) assert.equal(info.jitedLen > 0, jit !== '0', `jitedLen ${info.jitedLen}, bpf_jit_enable ${jit}`);
     assert.throws(() => o.progFd('nope'), LayoutError);
   } finally {
     o.close();
