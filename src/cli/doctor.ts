@@ -101,9 +101,7 @@ export function interfaceFindings(ifname: string, ownProgId?: number): Finding[]
   }
   const mtu = Number(read(`/sys/class/net/${ifname}/mtu`) ?? 0);
   if (mtu > 3498) out.push({ verdict: 'warn', check: `${c} MTU`, detail: `MTU ${mtu}: many drivers allow native XDP only up to about 3498 bytes (one page per frame)`, fix: `ip link set dev ${ifname} mtu 1500` });
-  if (driver === 'veth') {
-    out.push({ verdict: 'info', check: `${c} veth peer`, detail: 'on veth, XDP_TX and XDP_REDIRECT need an XDP program (any, e.g. XDP_PASS) on the peer device, or forwarded frames are dropped' });
-  }
+  if (driver === 'veth') out.push(vethPeerFinding(ifname, c));
   try {
     const q = xdpQuery(ifname);
     const ids = [q.driverProgId, q.skbProgId, q.hwProgId].filter((x) => x);
@@ -114,6 +112,26 @@ export function interfaceFindings(ifname: string, ownProgId?: number): Finding[]
     out.push({ verdict: 'warn', check: `${c} XDP`, detail: `cannot query: ${(e as Error).message}` });
   }
   return out;
+}
+
+/** veth drops XDP_TX / XDP_REDIRECT frames unless the peer runs an XDP program (any). */
+function vethPeerFinding(ifname: string, c: string): Finding {
+  const need = 'on veth, XDP_TX and XDP_REDIRECT need an XDP program (any, e.g. XDP_PASS) on the peer device, or forwarded frames are dropped';
+  let peer: string | undefined;
+  try {
+    // `link` names the peer only when it is in this network namespace.
+    peer = (JSON.parse(run('ip', ['-j', '-d', 'link', 'show', 'dev', ifname]) ?? '[]') as { link?: string }[])[0]?.link;
+  } catch {
+    peer = undefined;
+  }
+  if (peer === undefined) return { verdict: 'info', check: `${c} veth peer`, detail: `${need} (the peer is in another network namespace: check it there)` };
+  try {
+    const q = xdpQuery(peer);
+    if (q.driverProgId) return { verdict: 'ok', check: `${c} veth peer`, detail: `${peer} runs an XDP program (id ${q.driverProgId}), so forwarded frames are delivered` };
+  } catch {
+    // fall through: not known to run one
+  }
+  return { verdict: 'fail', check: `${c} veth peer`, detail: `${peer} runs no native XDP program: ${need}`, fix: `attach any native XDP program to ${peer} (e.g. ip link set dev ${peer} xdp obj PROG.o sec xdp)` };
 }
 
 export function stateFindings(opts: StateOpts): { findings: Finding[]; director?: Director } {

@@ -345,6 +345,23 @@ test('doctor: attached interface, pinned state and realserver reachability, each
   const other = cli(['doctor', 'lvsc9']);
   assert.match(other.stdout, /FAIL {2}interface lvsc9 +does not exist in this network namespace/);
   assert.equal(other.code, 1);
+  // A veth whose peer (here, in the same namespace) runs no XDP program drops every forwarded
+  // frame: a failure naming the peer; with a program on the peer it is fine.
+  L.ip('link', 'add', 'lvsc6', 'type', 'veth', 'peer', 'name', 'lvsc7');
+  const peerCheck = () => (JSON.parse(cli(['doctor', 'lvsc6', '--json']).stdout) as { verdict: string; check: string; detail: string; fix?: string }[])
+    .find((f) => f.check === 'interface lvsc6 veth peer')!;
+  let v = peerCheck();
+  assert.equal(v.verdict, 'fail');
+  assert.match(v.detail, /lvsc7 runs no native XDP program/);
+  assert.match(v.fix!, /lvsc7/);
+  const pin = `${PIN}-peer-link`;
+  L.onCleanup(() => rmSync(pin, { force: true }));
+  const r0 = spawnSync('nsenter', [`--net=/run/netns/${NS}`, process.execPath, `${ROOT}/dist/test/lib/foreign-xdp.js`, 'lvsc7', pin], { encoding: 'utf8' });
+  assert.equal(r0.status, 0, r0.stderr);
+  v = peerCheck();
+  assert.equal(v.verdict, 'ok', v.detail);
+  rmSync(pin);
+  L.ip('link', 'del', 'lvsc6');
 });
 
 test('VIP filter: on after a change, and it follows services being removed and added', () => {
