@@ -6,6 +6,9 @@
 import { compareAddresses } from '../model/address.js';
 import { serviceId, type DirectorConfig, type DirectorSettings, type Protocol, type Realserver, type VirtualService } from '../model/types.js';
 import { buildTable, slotShareMoved } from '../sched/table.js';
+import { DEFAULT_TABLE_SIZE } from '../model/types.js';
+import { FILE_KEY } from '../config/schema.js';
+import { DEFAULT_TIMEOUTS } from '../dataplane/compile.js';
 
 export interface FieldChange {
   field: string;
@@ -153,8 +156,21 @@ function show(v: unknown): string {
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
+/** A field as the file spells it (`timeouts.tcp-fin`, `hash-seed`), the JSON report keeps the model's. */
+function fileName(field: string): string {
+  return field.split('.').map((k) => FILE_KEY[k] ?? k).join('.');
+}
+
+/** Unset timeouts and table sizes are their defaults, not "none". */
+function showValue(field: string, v: unknown): string {
+  const t = /^timeouts\.(\w+)$/.exec(field)?.[1] as keyof typeof DEFAULT_TIMEOUTS | undefined;
+  if (v === undefined && t !== undefined && t in DEFAULT_TIMEOUTS) return `default (${DEFAULT_TIMEOUTS[t]})`;
+  if (v === undefined && field === 'tableSize') return `default (${DEFAULT_TABLE_SIZE})`;
+  return show(v);
+}
+
 function showFields(fields: readonly FieldChange[]): string {
-  return fields.map((f) => `${f.field} ${show(f.from)} -> ${show(f.to)}`).join(', ');
+  return fields.map((f) => `${fileName(f.field)} ${showValue(f.field, f.from)} -> ${showValue(f.field, f.to)}`).join(', ');
 }
 
 function percent(share: number): string {

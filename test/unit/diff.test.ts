@@ -94,5 +94,5 @@ test('service field changes are shown with readable values', () => {
   b.services[0]!.tableSize = 4093;
   const { text } = formatDiff(diffConfig(a, b));
   assert.equal(text.split('\n')[0],
-    '~ service udp 10.0.0.2:53: scheduler sh -> dh, persistence 300s mask 255.255.255.255 -> 60s mask 255.255.255.0, ops false -> true, tableSize none -> 4093');
+    '~ service udp 10.0.0.2:53: scheduler sh -> dh, persistence 300s mask 255.255.255.255 -> 60s mask 255.255.255.0, ops false -> true, table-size default (65537) -> 4093');
 });
