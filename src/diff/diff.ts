@@ -4,7 +4,7 @@
  * with, per service, the share of table slots whose realserver would change).
  */
 import { compareAddresses } from '../model/address.js';
-import { serviceId, type DirectorConfig, type DirectorSettings, type Protocol, type Realserver, type VirtualService } from '../model/types.js';
+import { compareServices, serviceId, type DirectorConfig, type DirectorSettings, type Realserver } from '../model/types.js';
 import { buildTable, slotShareMoved } from '../sched/table.js';
 import { DEFAULT_TABLE_SIZE } from '../model/types.js';
 import { FILE_KEY } from '../config/schema.js';
@@ -45,11 +45,6 @@ function fieldChanges<T extends object>(before: T, after: T, fields: readonly (k
     .map((f) => ({ field: f, from: before[f], to: after[f] }));
 }
 
-const PROTO_ORDER: Record<Protocol, number> = { tcp: 6, udp: 17 };
-
-function byListingOrder(a: VirtualService, b: VirtualService): number {
-  return PROTO_ORDER[a.protocol] - PROTO_ORDER[b.protocol] || compareAddresses(a.vip, b.vip) || a.port - b.port;
-}
 
 function settingsChanges(a: DirectorSettings = {}, b: DirectorSettings = {}): FieldChange[] {
   const out: FieldChange[] = [];
@@ -92,15 +87,15 @@ export function diffConfig(running: DirectorConfig, desired: DirectorConfig): Ch
   if (settings.length > 0) out.push({ kind: 'settings-edited', fields: settings });
   const old = new Map(running.services.map((s) => [serviceId(s), s]));
   const now = new Map(desired.services.map((s) => [serviceId(s), s]));
-  for (const s of running.services.filter((s) => !now.has(serviceId(s))).sort(byListingOrder)) {
+  for (const s of running.services.filter((s) => !now.has(serviceId(s))).sort(compareServices)) {
     out.push({ kind: 'service-removed', service: serviceId(s) });
   }
-  for (const s of desired.services.filter((s) => !old.has(serviceId(s))).sort(byListingOrder)) {
+  for (const s of desired.services.filter((s) => !old.has(serviceId(s))).sort(compareServices)) {
     const id = serviceId(s);
     out.push({ kind: 'service-added', service: id, scheduler: s.scheduler, realservers: s.realservers.length });
     out.push(...realserverChanges(id, [], s.realservers));
   }
-  for (const s of desired.services.filter((s) => old.has(serviceId(s))).sort(byListingOrder)) {
+  for (const s of desired.services.filter((s) => old.has(serviceId(s))).sort(compareServices)) {
     const id = serviceId(s);
     const before = old.get(id)!;
     const fields = fieldChanges(before, s, SERVICE_FIELDS);

@@ -28,7 +28,7 @@ import {
   compileDirector, emptyAllocation, realId, serviceKey, DEFAULT_TIMEOUTS, type Allocation, type CompiledDirector, type L2Next,
 } from '../dataplane/compile.js';
 import { validateConfig } from '../model/validate.js';
-import { serviceId, emptyConfig, type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings } from '../model/types.js';
+import { compareServices, serviceId, emptyConfig, type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings } from '../model/types.js';
 import { formatAddress, parseAddress } from '../model/address.js';
 import { applyCommands, type IpvsadmCommand } from '../ipvsadm/index.js';
 import { diffConfig, tableMovesFor, formatDiff, type Change, type DiffReport } from '../diff/index.js';
@@ -883,7 +883,7 @@ export class Director {
     const at = process.hrtime.bigint();
     const { byReal, entries } = this.connectionCounts(at);
     const alloc = this.snap.applied.allocation;
-    const services: ServiceStats[] = this.snap.applied.config.services.map((s) => {
+    const services: ServiceStats[] = [...this.snap.applied.config.services].sort(compareServices).map((s) => {
       const id = serviceId(s);
       const svcId = alloc.services[id];
       const sum = svcId === undefined ? { packets: 0n, bytes: 0n, conns: 0n } : this.sumPerCpu(this.maps.lvs_svc_stats, svcId);

@@ -4,14 +4,7 @@
  * Column layouts follow ipvsadm's printf formats, noted at each function.
  */
 import { compareAddresses, formatAddrPort } from '../model/address.js';
-import { serviceId, type DirectorConfig, type Protocol, type Realserver, type VirtualService } from '../model/types.js';
-
-const PROTOCOL_NUMBER: Record<Protocol, number> = { tcp: 6, udp: 17 };
-
-/** ipvsadm's order: protocol, address (IPv4 first), port. */
-function compareServices(a: VirtualService, b: VirtualService): number {
-  return PROTOCOL_NUMBER[a.protocol] - PROTOCOL_NUMBER[b.protocol] || compareAddresses(a.vip, b.vip) || a.port - b.port;
-}
+import { compareServices, serviceId, type DirectorConfig, type Protocol, type Realserver, type VirtualService } from '../model/types.js';
 
 function compareRealservers(a: Realserver, b: Realserver): number {
   return compareAddresses(a.address, b.address) || a.port - b.port;

@@ -2,7 +2,7 @@
  * The director's model: virtual services and their realservers, as ipvsadm rules and the
  * declarative config file both describe them, and as the data plane is programmed from them.
  */
-import { formatAddrPort } from './address.js';
+import { compareAddresses, formatAddrPort } from './address.js';
 
 export type Protocol = 'tcp' | 'udp';
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
@@ -158,4 +158,11 @@ export function schedFlagProblem(flag: string, scheduler: string): string | null
 /** Sort flags into canonical order, dropping duplicates. */
 export function canonicalFlags(flags: readonly string[]): SchedFlag[] {
   return SCHED_FLAGS.filter((f) => flags.includes(f));
+}
+
+const PROTOCOL_NUMBER: Readonly<Record<Protocol, number>> = { tcp: 6, udp: 17 };
+
+/** Listing order (ipvsadm -L): protocol, address (IPv4 first), port. */
+export function compareServices(a: Pick<VirtualService, 'protocol' | 'vip' | 'port'>, b: Pick<VirtualService, 'protocol' | 'vip' | 'port'>): number {
+  return PROTOCOL_NUMBER[a.protocol] - PROTOCOL_NUMBER[b.protocol] || compareAddresses(a.vip, b.vip) || a.port - b.port;
 }

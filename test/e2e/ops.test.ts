@@ -94,8 +94,6 @@ function waitLog(what: string, pred: (l: Record<string, unknown>) => boolean, fr
   return waitFor(what, () => findLog(pred, from), BOUND_MS, 50);
 }
 
-const rsName = (addr: string): string => lab.realservers.find((r) => r.v4 === addr)?.role ?? addr;
-
 async function stopServer(role: string): Promise<void> {
   const r = lab.realservers.find((x) => x.role === role)!;
   const pids = execFileSync('ip', ['netns', 'pids', r.ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);

@@ -39,19 +39,6 @@ function send(client: string, sport: number, flags: number): { action: number; r
   return { action: r.retval, rip: r.retval === XDP.TX ? ripOfMac(r.data) : '' };
 }
 
-/** Which realserver the running tables give a new flow (read back from the kernel's maps). */
-function predicted(client: string, sport: number): string | null {
-  const d = Director.open({ pinDir: PIN, stateDir: STATE });
-  try {
-    const table = d.readTables().get(`tcp ${SVC}`)!;
-    const seed = d.config.settings?.hashSeed ?? 0;
-    const h = flowHash({ saddr: addrBytes(client), daddr: addrBytes(VIP), sport, dport: 80, proto: 6 }, HASH_ALL, seed);
-    return table[h % table.length]!;
-  } finally {
-    d.close();
-  }
-}
-
 let port = 20000;
 function flows(n: number): { client: string; sport: number }[] {
   return Array.from({ length: n }, (_, i) => ({ client: `198.51.100.${1 + (i % 250)}`, sport: port++ }));
