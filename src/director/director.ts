@@ -355,6 +355,11 @@ export class Director {
     return this.snap;
   }
 
+  /** The L2 next hop the data plane sends a service's realserver to (DR: its MAC; Tun: the next hop's). */
+  nextHop(service: string, rip: string): L2Next | undefined {
+    return this.fresh().applied.l2[`${service}/${rip}`];
+  }
+
   /** The configuration the data plane runs. */
   get config(): DirectorConfig {
     return this.fresh().applied.config;

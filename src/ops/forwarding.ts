@@ -15,13 +15,15 @@
  * are in a range of their own (default table/pref 19500..19999) and are removed on exit; a
  * killed `run` leaves them, and the next `run` removes them first.
  *
- * The director must not hold the VIP as a local address (the local table would win); the probe
- * then fails with that reason.
+ * When the director holds the VIP as a local address (the usual one-armed LVS-DR, where it
+ * answers ARP for the VIP) the local table wins over the rule, and the answer from the VIP would
+ * be a martian: the probe then sends the frame itself and reads the answer off the interface
+ * (pathprobe.ts, mode dr).
  *
  * LVS-Tun realservers get a port block and a source address too, but no rule or route: their
- * probe (tunprobe.ts) sends the IP-in-IP packet itself through a raw socket (outer destination
- * the realserver, inner SRC:port -> VIP:port) and reads the direct answer from the VIP. The same
- * constraint holds: a VIP local on the director makes the answer a martian.
+ * probe (pathprobe.ts, mode tun) sends the IP-in-IP packet itself through a raw socket (outer
+ * destination the realserver, inner SRC:port -> VIP:port) and reads the direct answer from the
+ * VIP off the interface toward the realserver.
  */
 import { execFileSync } from 'node:child_process';
 import { familyOf } from '../model/address.js';
@@ -42,7 +44,7 @@ export interface Route {
   ports: [number, number];
   table: number;
   family: 4 | 6;
-  /** LVS-Tun: no policy routing; the probe sends the encapsulated packet itself (tunprobe.ts). */
+  /** LVS-Tun: no policy routing; the probe sends the encapsulated packet itself (pathprobe.ts). */
   tun?: boolean;
   problem?: string;
 }
@@ -150,7 +152,10 @@ export class ForwardingRoutes {
       const r = this.routeTo(via);
       if (!r) return { ...e, problem: `no route to ${via}` };
       if (!r.prefsrc) return { ...e, problem: `no source address toward ${via}` };
-      return { ...e, source: r.prefsrc, dev: r.dev };
+      // The answer is read where the realserver's packets arrive: the link toward it.
+      const toRs = via === t.address ? r : this.routeTo(t.address);
+      if (!toRs) return { ...e, problem: `no route to ${t.address}` };
+      return { ...e, source: r.prefsrc, dev: toRs.dev };
     }
     const route = this.routeTo(t.address);
     if (!route) return { ...e, problem: `no route to ${t.address}` };
@@ -186,15 +191,20 @@ export class ForwardingRoutes {
     }
   }
 
-  /** The next source address and port for a target's probe (ports rotate within its block). */
-  endpoint(t: Target): { localAddress: string; localPort: number } | { problem: string } {
+  /**
+   * The next source address and port for a target's probe (ports rotate within its block).
+   * `raw`: the probe must build its packets itself (path-probe.py, reading the answer on `dev`):
+   * always for Tun, and for DR when the VIP is a local address of the director (the local
+   * routing table would keep a kernel socket's probe at home, and the answer is a martian).
+   */
+  endpoint(t: Target): { localAddress: string; localPort: number; dev: string; raw: boolean } | { problem: string } {
     const r = this.routes.get(t.key);
     if (!r) return { problem: 'forwarding path not set up' };
     if (r.problem) return { problem: r.problem };
-    if (this.isLocal(t.vip)) return { problem: `the VIP ${t.vip} is a local address of the director: the probe cannot leave toward the realserver` };
+    if (!r.dev) return { problem: `no interface toward ${t.address}` };
     const n = this.next.get(t.key) ?? 0;
     this.next.set(t.key, (n + 1) % this.per);
-    return { localAddress: r.source, localPort: r.ports[0] + n };
+    return { localAddress: r.source, localPort: r.ports[0] + n, dev: r.dev, raw: !!r.tun || this.isLocal(t.vip) };
   }
 
   private routeTo(addr: string): { dev: string; gateway?: string; prefsrc?: string } | undefined {
@@ -204,6 +214,12 @@ export class ForwardingRoutes {
     } catch {
       return undefined;
     }
+  }
+
+  /** Whether `vip` is local on the director now (read again, bypassing the cache). */
+  vipIsLocalNow(vip: string): boolean {
+    this.localCache.delete(vip);
+    return this.isLocal(vip);
   }
 
   /** Whether `addr` is local on the director (read at most every 5 s per address). */

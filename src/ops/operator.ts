@@ -24,7 +24,8 @@ import { healthPlan, type CheckSpec, type HealthPlan, type Target } from './spec
 import { HealthModel, type Effective, type ServiceHealth } from './health.js';
 import { runProbe, type Endpoint, type ProbeResult } from './probes.js';
 import { ForwardingRoutes, type ForwardingOptions } from './forwarding.js';
-import { probeTun } from './tunprobe.js';
+import { probePath } from './pathprobe.js';
+import { neighbourMac } from '../director/neigh.js';
 import { DirectorMetrics, type HealthRow } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
 import type { Logger } from './log.js';
@@ -231,30 +232,45 @@ export class Operator {
 
   private async probe(t: Target): Promise<ProbeResult> {
     let ep: Endpoint = { host: t.address, port: t.spec.port };
+    let raw: (() => Promise<ProbeResult>) | undefined;
     if (t.spec.via === 'forwarding') {
       const e = this.fwd.endpoint(t);
       if ('problem' in e) return { ok: false, detail: `forwarding path: ${e.problem}` };
-      if (t.method === 'tun') return this.probeTunPath(t, e.localAddress, e.localPort);
-      ep = { host: t.vip, port: t.spec.port, ...e };
+      raw = () => this.probeRawPath(t, e.localAddress, e.localPort, e.dev);
+      if (e.raw) return raw();
+      ep = { host: t.vip, port: t.spec.port, localAddress: e.localAddress, localPort: e.localPort };
     }
+    let r: ProbeResult;
     try {
-      return await runProbe(t, ep);
+      r = await runProbe(t, ep);
     } catch (e) {
-      return { ok: false, detail: `probe error: ${errMessage(e)}` };
+      r = { ok: false, detail: `probe error: ${errMessage(e)}` };
     }
+    // The VIP may have become local since it was last looked up (the kernel then answered the
+    // probe itself): look again, and probe the way a local VIP needs.
+    if (!r.ok && raw && this.fwd.vipIsLocalNow(t.vip)) return raw();
+    return r;
   }
 
   /**
-   * LVS-Tun forwarding path: the encapsulated packet to VIP:port through the realserver
-   * (tunprobe.ts): a SYN for tcp, the payload for udp. http(s): the SYN through the tunnel, then
-   * the HTTP check on the realserver's own address within what is left of the timeout.
+   * Forwarding path built by the probe itself (pathprobe.ts): LVS-Tun's encapsulated packet, or
+   * LVS-DR's frame to the realserver's MAC when the VIP is local here; a SYN for tcp, the payload
+   * for udp. http(s): the SYN through the path, then the HTTP check on the realserver's own
+   * address within what is left of the timeout.
    */
-  private async probeTunPath(t: Target, source: string, sport: number): Promise<ProbeResult> {
+  private async probeRawPath(t: Target, source: string, sport: number, dev: string): Promise<ProbeResult> {
     const s = t.spec;
     const started = Date.now();
     const udp = s.type === 'udp';
-    const r = await probeTun({
-      proto: udp ? 'udp' : 'tcp', rip: t.address, source, sport, vip: t.vip, port: s.port, timeoutMs: s.timeoutMs,
+    let mac: string | undefined;
+    if (t.method !== 'tun') {
+      // The MAC the data plane sends this realserver's flows to; else the neighbour table's.
+      mac = this.d?.nextHop(t.service, t.address)?.mac ?? neighbourMac(t.address, dev);
+      if (!mac) return { ok: false, detail: `forwarding path: no MAC known for ${t.address} on ${dev}` };
+    }
+    const r = await probePath({
+      mode: t.method === 'tun' ? 'tun' : 'dr', proto: udp ? 'udp' : 'tcp', dev, rip: t.address, ...(mac ? { mac } : {}),
+      source, sport, vip: t.vip, port: s.port, timeoutMs: s.timeoutMs,
       ...(udp ? { payload: s.payload } : {}), ...(udp && s.expect !== undefined ? { expect: s.expect } : {}),
     });
     if (!r.ok || (s.type !== 'http' && s.type !== 'https')) return r;

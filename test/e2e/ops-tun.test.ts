@@ -1,9 +1,9 @@
 // `lvs-xdp run` with forwarding-path checks on LVS-Tun realservers, in a namespace lab: two
 // realservers on the director's LAN and one behind a router, each decapsulating with the XDP
 // program (`realserver setup --mode tun`; there is no ipip module here, on either side). The
-// probe (src/ops/tun-probe.py) sends the IP-in-IP packet itself and waits for the realserver's
-// direct answer from the VIP. VIPs routed to the director (it does not hold them, as in
-// ops.test.ts):
+// probe (src/ops/path-probe.py, mode tun) sends the IP-in-IP packet itself and reads the
+// realserver's direct answer from the VIP off the interface. VIPs routed to the director (one
+// step also makes T4 local on it):
 //   T4 198.51.100.212:80 tcp, T6 [2001:db8:100::212]:80 tcp, U4 198.51.100.212:9000 udp
 // Steps: all up; rs2's decapsulation detached -> down in every service although its own address
 // answers; T4 removed from rs3's lo -> rs3 down in T4 and U4 only; rs1 up throughout; both
@@ -127,6 +127,21 @@ test('ops Tun: every forwarding-path check through the tunnel passes (LAN and ro
   const b = await lab.burst({ url: `http://${T4}/`, sources: lab.clients[0]!.v4s, count: 12, concurrency: 4, timeoutMs: 5000 });
   assert.equal(b.failed, 0, b.errors.join('; '));
   assert.deepEqual(Object.keys(b.counts).sort(), ['rs1', 'rs2', 'rs3']);
+});
+
+test('ops Tun: with the VIP local on the director the checks still pass (the answer, a martian here, is read off the interface)', { skip: NEEDS_ROOT, timeout: 120_000 }, async () => {
+  await checkIn(lab.director.ns, 'ip', ['addr', 'add', `${T4}/32`, 'dev', 'eth0']);
+  try {
+    const mark = logs.length;
+    for (const r of lab.realservers) {
+      for (const svc of [ST4, SU4]) {
+        await waitLog(`a passing check of ${r.role} in ${svc} with ${T4} local`, (l) => l.event === 'check' && l.service === svc && l.realserver === r.v4 && l.ok === true, mark);
+      }
+    }
+    assert.equal(findLog((l) => l.event === 'health' && l.to === 'down', mark), undefined, JSON.stringify(findLog((l) => l.event === 'health', mark)));
+  } finally {
+    await runIn(lab.director.ns, 'ip', ['addr', 'del', `${T4}/32`, 'dev', 'eth0']);
+  }
 });
 
 test('ops Tun: a realserver whose decapsulation is detached goes down in every service although its own address answers', { skip: NEEDS_ROOT, timeout: 120_000 }, async () => {

@@ -6,7 +6,7 @@
 // Steps (in order, one lab): a stopped server leaves the tables within a generous bound of
 // interval x fall and no request fails afterwards; started again it comes back after rise; the
 // forwarding-path check takes out a realserver whose VIP was removed although its own address
-// answers; every realserver down gives keep-last (S1) and the sorry server (S2); SIGHUP applies
+// answers, also with the VIP local on the director (the probe then builds its frames itself); every realserver down gives keep-last (S1) and the sorry server (S2); SIGHUP applies
 // only the edited difference and a bad file keeps the running config; /metrics equals
 // Director.readStats; the status page in headless Chromium shows the services, realservers and
 // health and follows a change live; stopping run leaves the data plane forwarding.
@@ -364,6 +364,33 @@ test('ops: lvs-xdp top shows rates and the health that run publishes', { skip: N
   assert.match(r.stdout, /health: from run \(pid \d+\)/);
   assert.match(r.stdout, new RegExp(`${S1.replace(/\./g, '\\.')}`));
   assert.match(r.stdout, /198\.51\.100\.101:80\s+1\s+up/);
+});
+
+test('ops: with the VIP local on the director (one-armed DR as usual) the forwarding-path check still works', { skip: NEEDS_ROOT, timeout: 180_000 }, async () => {
+  // The local table would keep a kernel socket's probe at home and the realserver's answer from
+  // the VIP is a martian here: the probe builds the frame itself and reads the answer off eth0.
+  const rs3 = lab.realservers[2]!;
+  await checkIn(lab.director.ns, 'ip', ['addr', 'add', `${V1}/32`, 'dev', 'eth0']);
+  try {
+    const mark = logs.length;
+    await sleep(4000); // 8 intervals of checks through the raw path
+    assert.equal(findLog((l) => l.event === 'health' && l.service === S1 && l.to === 'down', mark), undefined,
+      JSON.stringify(findLog((l) => l.event === 'health', mark)));
+    assert.equal(owners(S1).size, 3);
+    await checkIn(rs3.ns, 'ip', ['addr', 'del', `${V1}/32`, 'dev', 'lo']);
+    const down = await waitLog('rs3 down in S1 with the VIP local', (l) => l.event === 'health' && l.service === S1 && l.realserver === rs3.v4 && l.to === 'down', mark);
+    assert.match(String(down.detail), new RegExp(`no SYN-ACK from ${V1.replace(/\./g, '\\.')}:80 via ${rs3.v4.replace(/\./g, '\\.')} \\([0-9a-f:]{17}\\) on eth0`));
+    await waitFor('rs3 out of the S1 table', () => !owners(S1).has(rs3.v4), BOUND_MS);
+    const mark2 = logs.length;
+    await checkIn(rs3.ns, 'ip', ['addr', 'add', `${V1}/32`, 'dev', 'lo']);
+    const up = await waitLog('rs3 up again', (l) => l.event === 'health' && l.service === S1 && l.realserver === rs3.v4 && l.to === 'up', mark2);
+    assert.match(String(up.detail), /tcp via .* on eth0: SYN-ACK from .*; http \/: status 200/);
+    await waitFor('rs3 back in the S1 table', () => owners(S1).has(rs3.v4), BOUND_MS);
+    const r = await burst(V1, 12);
+    assert.equal(r.failed, 0, r.errors.join('; '));
+  } finally {
+    await runIn(lab.director.ns, 'ip', ['addr', 'del', `${V1}/32`, 'dev', 'eth0']);
+  }
 });
 
 test('ops: SIGTERM stops run; the data plane keeps forwarding with the last configuration', { skip: NEEDS_ROOT, timeout: 60_000 }, async () => {

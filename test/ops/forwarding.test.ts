@@ -34,7 +34,8 @@ function fakeIp(opts: { leftovers?: { priority: number; table: string }[]; local
 }
 
 test('one rule and route per forwarding-path target; ports rotate in its block; direct checks get none', () => {
-  const ip = fakeIp();
+  const local: string[] = [];
+  const ip = fakeIp({ local });
   const f = new ForwardingRoutes({}, ip.exec);
   f.sync([target('192.168.1.10'), target('192.168.1.11', { type: 'udp' }), target('192.168.1.12', { via: 'direct' })]);
   assert.ok(ip.calls.includes('-4 route replace 10.0.0.1/32 via 192.168.1.10 dev eth0 onlink table 19500'));
@@ -45,7 +46,12 @@ test('one rule and route per forwarding-path target; ports rotate in its block; 
   const t = target('192.168.1.10');
   const ports = Array.from({ length: 9 }, () => (f.endpoint(t) as { localPort: number }).localPort);
   assert.deepEqual(ports, [61000, 61001, 61002, 61003, 61004, 61005, 61006, 61007, 61000]);
-  assert.deepEqual(f.endpoint(t), { localAddress: '192.168.1.2', localPort: 61001 });
+  assert.deepEqual(f.endpoint(t), { localAddress: '192.168.1.2', localPort: 61001, dev: 'eth0', raw: false }, 'a kernel socket through the policy route');
+  // The VIP made local meanwhile: the cached answer stays for a while, a fresh look sees it.
+  local.push('10.0.0.1');
+  assert.equal((f.endpoint(t) as { raw: boolean }).raw, false, 'cached');
+  assert.equal(f.vipIsLocalNow('10.0.0.1'), true);
+  assert.equal((f.endpoint(t) as { raw: boolean }).raw, true);
 });
 
 test('sync removes what is no longer wanted and reuses its slot; clear removes leftovers of a killed run', () => {
@@ -65,12 +71,12 @@ test('sync removes what is no longer wanted and reuses its slot; clear removes l
   assert.deepEqual(f.list.map((r) => [r.key, r.table]), [['tcp 10.0.0.1:80/192.168.1.11', 19501], ['tcp 10.0.0.1:80/192.168.1.13', 19500]]);
 });
 
-test('problems: realserver not on-link, VIP local on the director, no free slot', () => {
+test('problems: realserver not on-link, no free slot; a VIP local on the director makes the probe raw', () => {
   const ip = fakeIp({ local: ['10.0.0.9'], gateway: { '192.168.7.7': '192.168.1.1' } });
   const f = new ForwardingRoutes({ slots: 2 }, ip.exec);
   f.sync([target('192.168.7.7'), target('192.168.1.10', {}, '10.0.0.9'), target('192.168.1.11'), target('192.168.1.12')]);
   assert.match((f.endpoint(target('192.168.7.7')) as { problem: string }).problem, /not on a link/);
-  assert.match((f.endpoint(target('192.168.1.10', {}, '10.0.0.9')) as { problem: string }).problem, /local address of the director/);
+  assert.deepEqual(f.endpoint(target('192.168.1.10', {}, '10.0.0.9')), { localAddress: '192.168.1.2', localPort: 61008, dev: 'eth0', raw: true });
   assert.match((f.endpoint(target('192.168.1.12')) as { problem: string }).problem, /no free forwarding-path slot/);
 });
 
@@ -80,7 +86,7 @@ test('LVS-Tun targets: a port block and the source toward the realserver, no rul
   const tun = { ...target('203.0.113.10'), method: 'tun' as const };
   f.sync([tun, target('192.168.1.11')]);
   assert.ok(!ip.calls.some((c) => c.includes('203.0.113.10') && /rule add|route replace/.test(c)), ip.calls.join('\n'));
-  assert.deepEqual(f.endpoint(tun), { localAddress: '192.168.1.2', localPort: 61000 }, 'behind a router is fine for Tun');
+  assert.deepEqual(f.endpoint(tun), { localAddress: '192.168.1.2', localPort: 61000, dev: 'eth0', raw: true }, 'behind a router is fine for Tun');
   assert.deepEqual(f.list.find((r) => r.key === tun.key), { key: tun.key, source: '192.168.1.2', ports: [61000, 61007], table: 19500, family: 4, tun: true });
   // Removing it touches no rule; a DR target then reusing the slot gets its rule.
   ip.calls.length = 0;
@@ -88,5 +94,5 @@ test('LVS-Tun targets: a port block and the source toward the realserver, no rul
   assert.ok(!ip.calls.some((c) => c.includes('19500')), ip.calls.join('\n'));
   const tunLocal = { ...target('203.0.113.10', {}, '10.0.0.9'), method: 'tun' as const };
   f.sync([tunLocal]);
-  assert.match((f.endpoint(tunLocal) as { problem: string }).problem, /local address of the director/);
+  assert.deepEqual(f.endpoint(tunLocal), { localAddress: '192.168.1.2', localPort: 61000, dev: 'eth0', raw: true }, 'a local VIP is fine: the answer is read off the interface');
 });
