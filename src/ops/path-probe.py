@@ -79,6 +79,39 @@ def out(ok, detail, code=0):
     sys.exit(code)
 
 
+def attach_filter(sock, vip):
+    """Keep only packets from the VIP and ICMP / ICMPv6 messages of either family (classic BPF,
+    SO_ATTACH_FILTER): the capture then copies nothing else of a busy interface. Offsets are
+    from the IP header (SOCK_DGRAM); the ethertype is the ancillary load SKF_AD_PROTOCOL."""
+    import ctypes
+    LD_W, LDB, JEQ, RET = 0x20, 0x30, 0x15, 0x06
+    words = [int.from_bytes(vip.packed[i:i + 4], 'big') for i in range(0, len(vip.packed), 4)]
+    # (code, jump-if-true label, jump-if-false label, k); labels resolved below.
+    prog = [(LD_W, None, None, (-0x1000) & 0xffffffff),          # ld #proto
+            (JEQ, None, 'v6', ETH_P_IP),
+            (LDB, None, None, 9), (JEQ, 'accept', None, ICMP)]
+    if vip.version == 4:
+        prog += [(LD_W, None, None, 12), (JEQ, 'accept', 'reject', words[0])]
+    else:
+        prog += [(JEQ, 'reject', 'reject', 0)]
+    prog += ['v6', (JEQ, None, 'reject', ETH_P_IPV6),
+             (LDB, None, None, 6), (JEQ, 'accept', None, ICMPV6)]
+    if vip.version == 6:
+        for i, w in enumerate(words):
+            prog += [(LD_W, None, None, 8 + 4 * i), (JEQ, 'accept' if i == 3 else None, 'reject', w)]
+    prog += ['reject', (RET, None, None, 0), 'accept', (RET, None, None, 0x40000)]
+    at, code = {}, []
+    for x in prog:
+        if isinstance(x, str):
+            at[x] = len(code)
+        else:
+            code.append(x)
+    rel = lambda lab, i: 0 if lab is None else at[lab] - i - 1
+    raw = b''.join(struct.pack('HBBI', c, rel(t, i), rel(f, i), k) for i, (c, t, f, k) in enumerate(code))
+    buf = ctypes.create_string_buffer(raw)
+    sock.setsockopt(socket.SOL_SOCKET, 26, struct.pack('HL', len(code), ctypes.addressof(buf)))  # SO_ATTACH_FILTER
+
+
 def parse_ip(ethertype, data):
     """(version, src, proto, payload) of a captured IP packet, or None (no extension headers)."""
     if ethertype == ETH_P_IP and len(data) >= 20 and data[0] >> 4 == 4:
@@ -139,6 +172,7 @@ def main(argv):
     via = ('the tunnel to %s' % rip) if mode == 'tun' else ('%s (%s) on %s' % (rip, mac, dev))
     try:
         rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+        attach_filter(rx, vip)
         rx.bind((dev, ETH_P_ALL))
         if mode == 'tun':
             tx = socket.socket(socket.AF_INET if rip.version == 4 else socket.AF_INET6, socket.SOCK_RAW, encap)

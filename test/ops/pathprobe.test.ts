@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { pathProbeArgs, pathProbeScript, probePath } from '../../src/ops/pathprobe.js';
 
 test('path probe: argv for tun and dr, tcp and udp (payload and expect as hex), the script is found', () => {
@@ -25,4 +26,30 @@ test('path probe: bad arguments and a missing interpreter are failed results, ne
   const none = await probePath({ mode: 'tun', proto: 'tcp', dev: 'lo', rip: '203.0.113.10', source: '198.51.100.2', sport: 61000, vip: '198.51.100.212', port: 80, timeoutMs: 2000 }, '/nonexistent/python3');
   assert.equal(none.ok, false);
   assert.match(none.detail, /ENOENT/);
+});
+
+test('path probe: the capture filter keeps packets from the VIP and ICMP, nothing else (on lo)', { skip: process.getuid?.() !== 0 && 'needs root (AF_PACKET)' }, () => {
+  // Loads path-probe.py as a module and watches lo: a datagram from 127.0.0.1 is dropped by
+  // the filter (the ICMP port unreachable it causes is kept), one from the VIP is kept.
+  const script = `
+import importlib.util, socket, ipaddress, select, sys
+spec = importlib.util.spec_from_file_location('pp', sys.argv[1]); pp = importlib.util.module_from_spec(spec); spec.loader.exec_module(pp)
+rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(pp.ETH_P_ALL))
+pp.attach_filter(rx, ipaddress.ip_address('127.0.0.5')); rx.bind(('lo', pp.ETH_P_ALL))
+while select.select([rx], [], [], 0.2)[0]: rx.recv(65535)
+def seen():
+    out = []
+    while select.select([rx], [], [], 0.3)[0]:
+        d = rx.recv(65535); out.append((d[9], str(ipaddress.ip_address(d[12:16]))))
+    return out
+for src in ('127.0.0.1', '127.0.0.5'):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((src, 0)); s.sendto(b'x', ('127.0.0.1', 9))
+    print(src, sorted(set(seen())))
+`;
+  const r = spawnSync('python3', ['-c', script, pathProbeScript()], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const [fromOther, fromVip] = r.stdout.trim().split('\n');
+  assert.doesNotMatch(fromOther!, /\(17, /, 'the datagram from elsewhere is filtered out');
+  assert.match(fromOther!, /\(1, '127\.0\.0\.1'\)/, 'the ICMP error it caused is kept');
+  assert.match(fromVip!, /\(17, '127\.0\.0\.5'\)/, 'the datagram from the VIP');
 });
