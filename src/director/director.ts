@@ -182,6 +182,28 @@ function isBpffs(dir: string): boolean {
   }
 }
 
+/** Interfaces with a pinned XDP link in `pinDir` (`link_<ifname>`). */
+function pinnedLinks(pinDir: string): string[] {
+  return existsSync(pinDir) ? readdirSync(pinDir).filter((f) => f.startsWith(LINK_PREFIX)).map((f) => f.slice(LINK_PREFIX.length)) : [];
+}
+
+/** Detaches the XDP link pinned at `pin` (if it still holds one) and removes the pin. */
+function releaseLinkPin(pin: string): void {
+  try {
+    const link = XdpLink.fromPin(pin);
+    try {
+      link.detach();
+    } catch {
+      // the interface is gone: its link went with it
+    } finally {
+      link.close();
+    }
+  } catch {
+    // a defunct link pin
+  }
+  unlinkSync(pin);
+}
+
 /** After the last detach (lock released): the state directory goes too. */
 function removeStateDir(paths: StatePaths): void {
   try {
@@ -387,9 +409,7 @@ export class Director {
   private detachLocked(ifname?: string): { detached: string[]; removed: boolean } {
     {
       const snap = readSnapshot(this.paths.snapshot) ?? this.snap;
-      const linkPins = existsSync(this.paths.pinDir)
-        ? readdirSync(this.paths.pinDir).filter((f) => f.startsWith(LINK_PREFIX)).map((f) => f.slice(LINK_PREFIX.length))
-        : [];
+      const linkPins = pinnedLinks(this.paths.pinDir);
       const known = [...new Set([...Object.keys(snap.interfaces), ...linkPins])];
       if (ifname !== undefined && !known.includes(ifname)) {
         throw new NotAttachedError(`lvs-xdp is not attached to ${ifname}`, { hint: `attached: ${known.join(', ') || 'none'}` });
@@ -397,21 +417,7 @@ export class Director {
       const targets = ifname === undefined ? known : [ifname];
       for (const name of targets) {
         const pin = `${this.paths.pinDir}/${LINK_PREFIX}${name}`;
-        if (existsSync(pin)) {
-          try {
-            const link = XdpLink.fromPin(pin);
-            try {
-              link.detach();
-            } catch {
-              // the interface is gone: its link went with it
-            } finally {
-              link.close();
-            }
-          } catch {
-            // a defunct link pin
-          }
-          unlinkSync(pin);
-        }
+        if (existsSync(pin)) releaseLinkPin(pin);
         const st = snap.interfaces[name];
         if (st) this.maps.lvs_tx_ports.delete(u32(st.ifindex));
         delete snap.interfaces[name];
@@ -443,29 +449,16 @@ export class Director {
     const paths = statePaths(opts);
     const pins = (): string[] => (existsSync(paths.pinDir) ? readdirSync(paths.pinDir) : []);
     const r = await withLock(paths, () => {
-      const links = pins().filter((f) => f.startsWith(LINK_PREFIX)).map((f) => f.slice(LINK_PREFIX.length));
+      const links = pinnedLinks(paths.pinDir);
       if (ifname !== undefined && !links.includes(ifname)) {
         throw new NotAttachedError(`lvs-xdp is not attached to ${ifname} (no link pinned at ${paths.pinDir})`, { hint: `pinned links: ${links.join(', ') || 'none'}` });
       }
       const targets = ifname === undefined ? links : [ifname];
       for (const name of targets) {
-        const pin = `${paths.pinDir}/${LINK_PREFIX}${name}`;
-        try {
-          const link = XdpLink.fromPin(pin);
-          try {
-            link.detach();
-          } catch {
-            // the interface is gone: its link went with it
-          } finally {
-            link.close();
-          }
-        } catch {
-          // a defunct link pin
-        }
-        unlinkSync(pin);
+        releaseLinkPin(`${paths.pinDir}/${LINK_PREFIX}${name}`);
       }
       const own = new Set<string>([...DIRECTOR_MAPS, PROG_PIN]);
-      const removed = !pins().some((f) => f.startsWith(LINK_PREFIX));
+      const removed = pinnedLinks(paths.pinDir).length === 0;
       if (removed) {
         for (const f of pins()) if (own.has(f)) unlinkSync(`${paths.pinDir}/${f}`);
         if (existsSync(paths.pinDir) && pins().length === 0) rmdirSync(paths.pinDir);
@@ -807,12 +800,10 @@ export class Director {
       return { name, ifindex: st.ifindex, mode, attachedAt: st.attachedAt, linked };
     });
     // A link pinned by an attach that was killed before it wrote the snapshot.
-    const pins = existsSync(this.paths.pinDir) ? readdirSync(this.paths.pinDir).filter((f) => f.startsWith(LINK_PREFIX)) : [];
-    for (const f of pins) {
-      const name = f.slice(LINK_PREFIX.length);
+    for (const name of pinnedLinks(this.paths.pinDir)) {
       if (snap.interfaces[name]) continue;
       try {
-        const link = XdpLink.fromPin(`${this.paths.pinDir}/${f}`);
+        const link = XdpLink.fromPin(`${this.paths.pinDir}/${LINK_PREFIX}${name}`);
         interfaces.push({ name, ifindex: link.ifindex, mode: link.mode, attachedAt: 'unknown (attach interrupted; not in the snapshot)', linked: link.mode !== 'unknown' });
         link.close();
       } catch {
