@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
-import { Lab, installCleanupHandlers, testPrefix, cliArgv, spawnIn, labEnv, type LabSpec, type RealserverHost } from '../../src/lab/index.js';
+import { Lab, installCleanupHandlers, testPrefix, cliArgv, spawnIn, labEnv, waitFor, type LabSpec, type RealserverHost } from '../../src/lab/index.js';
 
 export const NEEDS_ROOT = process.getuid?.() !== 0 ? 'needs root (network namespaces, XDP)' : false;
 
@@ -108,4 +108,12 @@ export function startRun(lab: Lab, args: string[], env: Record<string, string>, 
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
   child.on('exit', (code) => { if (code !== 0 && code !== null) logs.push({ event: 'exited', code, err }); });
   return { child, stderr: () => err };
+}
+
+/** startRun, then waits until `run` listens (its JSON log says so); fails with its stderr if it exited. */
+export async function startRunListening(lab: Lab, args: string[], env: Record<string, string>, logs: Record<string, unknown>[], boundMs: number): Promise<ChildProcess> {
+  const started = startRun(lab, args, env, logs);
+  await waitFor('run listening', () => logs.find((l) => l.event === 'listening' || l.event === 'exited'), boundMs, 50);
+  assert.equal(logs.find((l) => l.event === 'exited'), undefined, `run exited: ${started.stderr()}`);
+  return started.child;
 }

@@ -14,7 +14,7 @@ import { writeFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Lab, installCleanupHandlers, testPrefix, checkIn, runIn, waitFor } from '../../src/lab/index.js';
-import { startRun, NEEDS_ROOT } from './helpers.js';
+import { startRunListening, NEEDS_ROOT } from './helpers.js';
 import { Director } from '../../src/director/director.js';
 
 const T4 = '198.51.100.212';
@@ -95,10 +95,7 @@ before(async () => {
     await lab.startServers({ httpPort: 80, udpVips: [T4] });
     const file = join(lab.dir, 'ops-tun.yaml');
     writeFileSync(file, config());
-    const started = startRun(lab, ['-f', file, '-i', 'eth0', '--mode', 'native', '--log-format', 'json', '--log-level', 'debug'], { LVS_XDP_LISTEN: '127.0.0.1:9470' }, logs);
-    run = started.child;
-    await waitLog('run listening', (l) => l.event === 'listening' || l.event === 'exited');
-    assert.equal(findLog((l) => l.event === 'exited'), undefined, `run exited: ${started.stderr()}`);
+    run = await startRunListening(lab, ['-f', file, '-i', 'eth0', '--mode', 'native', '--log-format', 'json', '--log-level', 'debug'], { LVS_XDP_LISTEN: '127.0.0.1:9470' }, logs, BOUND_MS);
   } catch (e) {
     lab.destroy();
     throw e;

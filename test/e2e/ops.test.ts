@@ -16,7 +16,7 @@ import { writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { Lab, installCleanupHandlers, testPrefix, checkIn, runIn, waitFor, sleep } from '../../src/lab/index.js';
-import { startRun, NEEDS_ROOT } from './helpers.js';
+import { startRunListening, NEEDS_ROOT } from './helpers.js';
 import { Director } from '../../src/director/director.js';
 import { parseExposition } from '../../src/ops/metrics.js';
 import { COUNTERS } from '../../src/abi/generated.js';
@@ -122,10 +122,7 @@ before(async () => {
     file = join(lab.dir, 'ops.yaml');
     writeFileSync(file, config());
     // LVS_XDP_LISTEN: the environment form of --listen.
-    const started = startRun(lab, ['-f', file, '-i', 'eth0', '--mode', 'native', '--log-format', 'json', '--resync', '5'], { LVS_XDP_LISTEN: '127.0.0.1:9469' }, logs);
-    run = started.child;
-    await waitLog('run listening', (l) => l.event === 'listening' || l.event === 'exited');
-    assert.equal(findLog((l) => l.event === 'exited'), undefined, `run exited: ${started.stderr()}`);
+    run = await startRunListening(lab, ['-f', file, '-i', 'eth0', '--mode', 'native', '--log-format', 'json', '--resync', '5'], { LVS_XDP_LISTEN: '127.0.0.1:9469' }, logs, BOUND_MS);
   } catch (e) {
     lab.destroy();
     throw e;
