@@ -43,10 +43,7 @@ export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString()) : x), 2);
 }
 
-/**
- * A configuration file: YAML or JSON in lvs-xdp's format, or an ipvsadm rule file (as `-S`
- * writes it), told apart by content. `-` reads standard input.
- */
+/** The configuration in a file (see readConfigFileKind). */
 export function readConfigFile(path: string): DirectorConfig {
   return readConfigFileKind(path).config;
 }
@@ -61,6 +58,10 @@ export function desiredConfig(file: { config: DirectorConfig; rules: boolean }, 
   return { ...file.config, settings: running.settings };
 }
 
+/**
+ * A configuration file: YAML or JSON in lvs-xdp's format, or an ipvsadm rule file (as `-S`
+ * writes it, `rules`), told apart by content. `-` reads standard input.
+ */
 export function readConfigFileKind(path: string): { config: DirectorConfig; rules: boolean } {
   let text: string;
   try {

@@ -13,7 +13,7 @@ import type { ConnCounts, StatsRow, RateRow } from '../ipvsadm/format.js';
 import { MAX_PERSISTENCE_TIMEOUT, serviceId, type DirectorConfig } from '../model/types.js';
 import { expandShortOptions } from '../ipvsadm/argv.js';
 import { DEFAULT_TIMEOUTS } from '../dataplane/compile.js';
-import type { Director, StatsSample } from '../director/director.js';
+import type { ApplyResult, Director, StatsSample } from '../director/director.js';
 import { openRepaired, toJson, VERSION, type StateOpts } from './common.js';
 import { sampleRates } from './stats.js';
 
@@ -187,6 +187,18 @@ async function list(d: Director, p: Parsed): Promise<string> {
   return formatList(config, { ...header, conns });
 }
 
+/** A change (its input already parsed): applied on the running director, its report with --json. */
+async function change(p: Parsed, apply: (d: Director) => Promise<ApplyResult>): Promise<number> {
+  const d = await openRepaired(p.state);
+  try {
+    const r = await apply(d);
+    if (p.json) console.log(toJson(r.report));
+  } finally {
+    d.close();
+  }
+  return ExitCode.OK;
+}
+
 /** Runs an ipvsadm-style invocation; returns the exit code. */
 export async function runIpvsadm(argv: readonly string[]): Promise<number> {
   const p = parseIpvsadmArgv(argv);
@@ -196,36 +208,16 @@ export async function runIpvsadm(argv: readonly string[]): Promise<number> {
   }
   if (p.action === 'set') {
     const [tcp, tcpFin, udp] = p.timeouts!;
-    const d = await openRepaired(p.state);
-    try {
-      const r = await d.setTimeouts({ ...(tcp ? { tcp } : {}), ...(tcpFin ? { tcpFin } : {}), ...(udp ? { udp } : {}) });
-      if (p.json) console.log(toJson(r.report));
-    } finally {
-      d.close();
-    }
-    return ExitCode.OK;
+    const t = { ...(tcp ? { tcp } : {}), ...(tcpFin ? { tcpFin } : {}), ...(udp ? { udp } : {}) };
+    return change(p, (d) => d.setTimeouts(t));
   }
   if (p.action === 'rule') {
     const cmd = parseRule(p.rule, 'command line');
-    const d = await openRepaired(p.state);
-    try {
-      const r = await d.run([cmd]);
-      if (p.json) console.log(toJson(r.report));
-    } finally {
-      d.close();
-    }
-    return ExitCode.OK;
+    return change(p, (d) => d.run([cmd]));
   }
   if (p.action === 'restore') {
     const cmds = parseRules(readFileSync(0, 'utf8'), '<stdin>');
-    const d = await openRepaired(p.state);
-    try {
-      const r = await d.run(cmds);
-      if (p.json) console.log(toJson(r.report));
-    } finally {
-      d.close();
-    }
-    return ExitCode.OK;
+    return change(p, (d) => d.run(cmds));
   }
   const d = await openRepaired(p.state);
   try {
