@@ -10,7 +10,7 @@ import { release } from 'node:os';
 import { Command } from 'commander';
 import { Director } from '../director/director.js';
 import { statePaths } from '../director/paths.js';
-import { resolveRealserver } from '../director/neigh.js';
+import { linkInfo, resolveRealserver } from '../director/neigh.js';
 import { DIRECTOR_MAPS } from '../dataplane/loader.js';
 import { xdpQuery, ifIndex } from '../native/index.js';
 import { serviceId } from '../model/types.js';
@@ -117,13 +117,7 @@ export function interfaceFindings(ifname: string, ownProgId?: number): Finding[]
 /** veth drops XDP_TX / XDP_REDIRECT frames unless the peer runs an XDP program (any). */
 function vethPeerFinding(ifname: string, c: string): Finding {
   const need = 'on veth, XDP_TX and XDP_REDIRECT need an XDP program (any, e.g. XDP_PASS) on the peer device, or forwarded frames are dropped';
-  let peer: string | undefined;
-  try {
-    // `link` names the peer only when it is in this network namespace.
-    peer = (JSON.parse(run('ip', ['-j', '-d', 'link', 'show', 'dev', ifname]) ?? '[]') as { link?: string }[])[0]?.link;
-  } catch {
-    peer = undefined;
-  }
+  const peer = linkInfo(ifname).peer;
   if (peer === undefined) return { verdict: 'info', check: `${c} veth peer`, detail: `${need} (the peer is in another network namespace: check it there)` };
   try {
     const q = xdpQuery(peer);

@@ -38,10 +38,10 @@ export function neighbourMac(addr: string, dev: string): string | undefined {
   return e?.lladdr?.toLowerCase();
 }
 
-/** The interface's index and MAC address. */
-export function linkInfo(dev: string): { ifindex?: number; mac?: string } {
-  const l = ipJson(['link', 'show', 'dev', dev])[0] as { address?: string; ifindex?: number } | undefined;
-  return { ifindex: l?.ifindex, mac: l?.address?.toLowerCase() };
+/** The interface's index and MAC address, and (veth) its peer when that is in this namespace. */
+export function linkInfo(dev: string): { ifindex?: number; mac?: string; peer?: string } {
+  const l = ipJson(['link', 'show', 'dev', dev])[0] as { address?: string; ifindex?: number; link?: string } | undefined;
+  return { ifindex: l?.ifindex, mac: l?.address?.toLowerCase(), ...(l?.link ? { peer: l.link } : {}) };
 }
 
 /** One ping so the kernel resolves the neighbour; failures are expected and ignored. */
