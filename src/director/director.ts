@@ -378,8 +378,8 @@ export class Director {
   }
 
   /** The L2 next hop the data plane sends a service's realserver to (DR: its MAC; Tun: the next hop's). */
-  nextHop(service: string, rip: string): L2Next | undefined {
-    return this.fresh().applied.l2[`${service}/${rip}`];
+  nextHop(svc: Pick<VirtualService, 'protocol' | 'vip' | 'port'>, rs: Pick<Realserver, 'address'>): L2Next | undefined {
+    return this.fresh().applied.l2[realId(svc, rs)];
   }
 
   /** The configuration the data plane runs. */

@@ -265,7 +265,7 @@ export class Operator {
     let mac: string | undefined;
     if (t.method !== 'tun') {
       // The MAC the data plane sends this realserver's flows to; else the neighbour table's.
-      mac = this.d?.nextHop(t.service, t.address)?.mac ?? neighbourMac(t.address, dev);
+      mac = this.d?.nextHop({ protocol: t.protocol, vip: t.vip, port: t.vport }, { address: t.address })?.mac ?? neighbourMac(t.address, dev);
       if (!mac) return { ok: false, detail: `forwarding path: no MAC known for ${t.address} on ${dev}` };
     }
     const r = await probePath({
