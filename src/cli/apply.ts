@@ -2,9 +2,22 @@
 import { Command } from 'commander';
 import { parse } from 'yaml';
 import { formatConfigYaml } from '../config/index.js';
+import { formatSteps, stepsJson } from '../director/plan.js';
+import type { ApplyResult } from '../director/director.js';
 import { withStateOptions, openRepaired, readConfigFileKind, desiredConfig, toJson, type StateOpts } from './common.js';
 
-interface FileOpts extends StateOpts { file: string; json?: boolean; dryRun?: boolean; refresh?: boolean }
+interface FileOpts extends StateOpts { file: string; json?: boolean; dryRun?: boolean; refresh?: boolean; steps?: boolean }
+
+/** The change report, with the plan's steps when asked for (--steps). */
+function report(r: ApplyResult, o: FileOpts, extra: Record<string, unknown> = {}): void {
+  const steps = o.steps && r.steps ? r.steps : undefined;
+  if (o.json) {
+    console.log(toJson({ ...extra, ...r.report, ...(steps ? { steps: stepsJson(steps) } : {}) }));
+    return;
+  }
+  console.log(r.changes.length ? r.text.trimEnd() : 'no changes');
+  if (steps) console.log(steps.length ? `steps:\n${formatSteps(steps)}` : 'steps: none');
+}
 
 export function applyCommand(): Command {
   return withStateOptions(new Command('apply'))
@@ -12,15 +25,15 @@ export function applyCommand(): Command {
     .requiredOption('-f, --file <file>', 'YAML, JSON or ipvsadm rules (- for standard input)')
     .option('--dry-run', 'print what would change, change nothing')
     .option('--refresh', 'resolve every realserver MAC again')
+    .option('--steps', 'also print the plan: the ordered map writes (resolves MACs in a dry run)')
     .option('--json', 'machine-readable output')
     .action(async (o: FileOpts) => {
       const file = readConfigFileKind(o.file);
       const d = await openRepaired(o);
       try {
         const desired = desiredConfig(file, d.config);
-        const r = o.dryRun ? d.plan(desired) : await d.apply(desired, { refresh: o.refresh ?? false });
-        if (o.json) console.log(toJson({ applied: r.applied, ...r.report }));
-        else console.log(r.changes.length ? r.text.trimEnd() : 'no changes');
+        const r = await d.apply(desired, { refresh: o.refresh ?? false, dryRun: o.dryRun ?? false, steps: o.steps ?? false });
+        report(r, o, { applied: r.applied });
       } finally {
         d.close();
       }
@@ -31,14 +44,13 @@ export function diffCommand(): Command {
   return withStateOptions(new Command('diff'))
     .description('dry run: what applying a file would change, and the share of new flows that would move')
     .requiredOption('-f, --file <file>', 'YAML, JSON or ipvsadm rules (- for standard input)')
+    .option('--steps', 'also print the plan: the ordered map writes (resolves MACs)')
     .option('--json', 'machine-readable output')
     .action(async (o: FileOpts) => {
       const file = readConfigFileKind(o.file);
       const d = await openRepaired(o);
       try {
-        const r = d.plan(desiredConfig(file, d.config));
-        if (o.json) console.log(toJson(r.report));
-        else console.log(r.changes.length ? r.text.trimEnd() : 'no changes');
+        report(d.plan(desiredConfig(file, d.config), { steps: o.steps ?? false }), o);
       } finally {
         d.close();
       }

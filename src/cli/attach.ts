@@ -46,27 +46,28 @@ export function attachCommand(): Command {
       if (o.maxConns) sizes.maxConns = o.maxConns;
       if (o.maxPersist) sizes.maxPersist = o.maxPersist;
       if (o.maxFrags) sizes.maxFrags = o.maxFrags;
-      const d = await Director.attach(iface, {
+      const attachOpts = {
         ...stateOptions(o), mode: o.mode, preset: o.preset, sizes, force: o.force ?? false,
         knobs: { ipv6: o.ipv6, tun: o.tun, icmp: o.icmp, frag: o.frag },
-      });
-      try {
-        const st = d.status().interfaces.find((i) => i.name === iface);
-        if (file) {
-          try {
-            const r = await d.apply(desiredConfig(file, d.config));
-            console.log(`attached to ${iface} (${st?.mode ?? 'unknown'} mode)`);
-            console.log(r.changes.length ? r.text.trimEnd() : 'configuration already applied');
-          } catch (e) {
-            // All or nothing: a file that cannot be applied (e.g. a realserver's MAC does not
-            // resolve) leaves the interface as it was, not attached with no services.
-            await d.detach(iface);
-            console.error(`lvs-xdp: ${iface} not attached: the configuration could not be applied`);
-            throw e;
-          }
-        } else {
-          console.log(`attached to ${iface} (${st?.mode ?? 'unknown'} mode)`);
+      };
+      let d: Director;
+      if (file) {
+        try {
+          // All or nothing (Director.attachWith): a file that cannot be applied leaves the
+          // interface as it was, not attached with no services.
+          const { director, result } = await Director.attachWith(iface, (running) => desiredConfig(file, running), attachOpts);
+          d = director;
+          console.log(`attached to ${iface} (${d.linkStatus().find((i) => i.name === iface)?.mode ?? 'unknown'} mode)`);
+          console.log(result.changes.length ? result.text.trimEnd() : 'configuration already applied');
+        } catch (e) {
+          console.error(`lvs-xdp: ${iface} not attached: the configuration could not be applied`);
+          throw e;
         }
+      } else {
+        d = await Director.attach(iface, attachOpts);
+        console.log(`attached to ${iface} (${d.linkStatus().find((i) => i.name === iface)?.mode ?? 'unknown'} mode)`);
+      }
+      try {
         const ignored = Object.keys(sizes).filter((k) => sizes[k as keyof DirectorSizes] !== d.sizes[k as keyof DirectorSizes]);
         if (ignored.length > 0) {
           const flag = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

@@ -8,7 +8,7 @@ import { encode, SVC_KEY, SVC, REAL, CFG } from '../abi/layout.js';
 import { ABI } from '../abi/generated.js';
 import { ConfigError } from '../model/config-error.js';
 import {
-  type DirectorConfig, type VirtualService, type Realserver, serviceId, realserverKey,
+  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, serviceId, realserverKey,
 } from '../model/types.js';
 import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
 import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE } from '../sched/index.js';
@@ -77,6 +77,48 @@ function prefixMask(prefix: number): Uint8Array {
   const b = new Uint8Array(16);
   for (let i = 0; i < prefix; i++) b[i >> 3]! |= 0x80 >> (i & 7);
   return b;
+}
+
+/** An lvs_reals value (struct lvs_real), from its fields. */
+export interface RealFields {
+  addr: string; mac: string; smac?: string; method: 'dr' | 'tun'; quiesced?: boolean; gen: number; ifindex?: number; svcId: number;
+}
+export function encodeReal(f: RealFields): Buffer {
+  return encode(REAL, {
+    addr: bytes16(f.addr), mac: macBytes(f.mac), smac: f.smac ? macBytes(f.smac) : new Uint8Array(6),
+    family: familyOf(f.addr), method: f.method === 'dr' ? ABI.LVS_FWD_DR : ABI.LVS_FWD_TUN,
+    flags: ABI.LVS_REAL_F_ACTIVE | (f.quiesced ? ABI.LVS_REAL_F_QUIESCED : 0),
+    gen: f.gen, ifindex: f.ifindex ?? 0, svc_id: f.svcId,
+  });
+}
+
+/** An lvs_services value (struct lvs_svc): the service entry once its table is in `tableSlot`. */
+export interface ServiceFields {
+  svcId: number; tableSlot: number; tableSize: number; persistTimeout?: number;
+  /** 16 bytes: the client address mask of persistence templates (IPv4 in the first 4). */
+  persistMask: Uint8Array; flags: number; hashFields: number;
+}
+export function encodeService(f: ServiceFields): Buffer {
+  return encode(SVC, {
+    id: f.svcId, table_slot: f.tableSlot, table_size: f.tableSize, persist_timeout: f.persistTimeout ?? 0,
+    persist_mask: f.persistMask, flags: f.flags, hash_fields: f.hashFields,
+  });
+}
+
+/** The lvs_cfg value (struct lvs_cfg): runtime settings. Timeouts in seconds, unset ones default. */
+export interface SettingsFields {
+  tunSrc4?: string; tunSrc6?: string; hashSeed?: number; timeouts?: TimeoutSettings; tunMtu?: number; tunTtl?: number; flags?: number;
+}
+export function encodeSettings(f: SettingsFields): Buffer {
+  const t = { ...DEFAULT_TIMEOUTS, ...f.timeouts };
+  const timeouts = Buffer.alloc(24);
+  // Index = LVS_CS_*: NONE, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE, UDP.
+  [0, t.synRecv, t.tcp, t.tcpFin, t.close, t.udp].forEach((v, i) => timeouts.writeUInt32LE(v, i * 4));
+  return encode(CFG, {
+    tun_src4: f.tunSrc4 ? bytes16(f.tunSrc4).subarray(0, 4) : new Uint8Array(4),
+    tun_src6: f.tunSrc6 ? bytes16(f.tunSrc6) : new Uint8Array(16),
+    hash_seed: f.hashSeed ?? 0, timeout_s: timeouts, tun_mtu: f.tunMtu ?? 1500, tun_ttl: f.tunTtl ?? 64, flags: f.flags ?? 0,
+  });
 }
 
 /** Lowest number not in `used`. */
@@ -160,11 +202,9 @@ export function compileDirector(
       }
       reals.push({
         id: rid, index, gen,
-        value: encode(REAL, {
-          addr: bytes16(r.address), mac: macBytes(l2.mac), smac: l2.smac ? macBytes(l2.smac) : new Uint8Array(6),
-          family: familyOf(r.address), method: r.method === 'dr' ? ABI.LVS_FWD_DR : ABI.LVS_FWD_TUN,
-          flags: ABI.LVS_REAL_F_ACTIVE | (r.weight === 0 ? ABI.LVS_REAL_F_QUIESCED : 0),
-          gen, ifindex: l2.ifindex ?? 0, svc_id: svcId,
+        value: encodeReal({
+          addr: r.address, mac: l2.mac, ...(l2.smac ? { smac: l2.smac } : {}), method: r.method, quiesced: r.weight === 0,
+          gen, ...(l2.ifindex ? { ifindex: l2.ifindex } : {}), svcId,
         }),
       });
     }
@@ -201,22 +241,17 @@ export function compileDirector(
       get table() {
         return table();
       },
-      value: (tableSlot: number) => encode(SVC, {
-        id: svcId, table_slot: tableSlot, table_size: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length : size, persist_timeout: persistTimeout,
-        persist_mask: mask, flags, hash_fields: hashFields,
+      value: (tableSlot: number) => encodeService({
+        svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length : size, persistTimeout,
+        persistMask: mask, flags, hashFields,
       }),
     });
   }
 
   const st = cfg.settings ?? {};
-  const t = { ...DEFAULT_TIMEOUTS, ...st.timeouts };
-  const timeouts = Buffer.alloc(24);
-  // Index = LVS_CS_*: NONE, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE, UDP.
-  [0, t.synRecv, t.tcp, t.tcpFin, t.close, t.udp].forEach((v, i) => timeouts.writeUInt32LE(v, i * 4));
-  const cfgBuf = encode(CFG, {
-    tun_src4: st.tunnel?.source4 ? bytes16(st.tunnel.source4).subarray(0, 4) : new Uint8Array(4),
-    tun_src6: st.tunnel?.source6 ? bytes16(st.tunnel.source6) : new Uint8Array(16),
-    hash_seed: st.hashSeed ?? 0, timeout_s: timeouts, tun_mtu: st.tunnel?.mtu ?? 1500, tun_ttl: st.tunnel?.ttl ?? 64,
+  const cfgBuf = encodeSettings({
+    ...(st.tunnel?.source4 ? { tunSrc4: st.tunnel.source4 } : {}), ...(st.tunnel?.source6 ? { tunSrc6: st.tunnel.source6 } : {}),
+    hashSeed: st.hashSeed ?? 0, ...(st.timeouts ? { timeouts: st.timeouts } : {}), tunMtu: st.tunnel?.mtu ?? 1500, tunTtl: st.tunnel?.ttl ?? 64,
   });
   return { services, reals, cfg: cfgBuf, allocation: alloc };
 }

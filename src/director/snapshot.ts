@@ -13,9 +13,14 @@ import { StateError, translateNativeError } from '../errors.js';
 import type { DirectorConfig } from '../model/types.js';
 import type { Allocation, L2Next } from '../dataplane/compile.js';
 import type { DirectorSizes, Knobs } from '../dataplane/loader.js';
+import type { Step } from './plan.js';
 
 export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
-export const SNAPSHOT_VERSION = 1;
+/**
+ * 2: `applied.tableSlots`; `pending` holds the plan (target and steps) instead of the target
+ * alone. Version 1 snapshots are read and migrated (see migrate()).
+ */
+export const SNAPSHOT_VERSION = 2;
 
 export interface AppliedState {
   config: DirectorConfig;
@@ -26,6 +31,19 @@ export interface AppliedState {
   digests: Record<string, string>;
   /** "serviceId/rip" -> hex of the lvs_reals value as written. */
   reals: Record<string, string>;
+  /** serviceId -> the lvs_tables slot its entry points at (the other one of its two is spare).
+   *  Absent in a migrated version 1 snapshot until the director reads it from the maps. */
+  tableSlots?: Record<string, number>;
+  /** Tun outer sources in effect (configured, or from the routing table when applied). */
+  tunnel?: { source4?: string; source6?: string };
+}
+
+/** An apply in progress: its target and steps; `<state dir>/apply.journal` counts the steps written. */
+export interface PendingPlan {
+  target: AppliedState;
+  /** Absent when migrated from version 1 (which recorded the target only): replay all. */
+  steps?: Step[];
+  startedAt: string;
 }
 
 export interface InterfaceState {
@@ -46,7 +64,7 @@ export interface Snapshot {
   interfaces: Record<string, InterfaceState>;
   applied: AppliedState;
   /** Set while an apply runs; cleared when it has been written completely. */
-  pending?: AppliedState & { startedAt: string };
+  pending?: PendingPlan;
 }
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -75,7 +93,20 @@ export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
     });
   }
   if (!o.applied || !o.interfaces || !o.sizes) throw new StateError(`state snapshot ${where} is incomplete`);
-  return o as Snapshot;
+  return migrate(o as Snapshot);
+}
+
+/** Older snapshot versions, brought to the current one (in memory; written back on the next change). */
+function migrate(s: Snapshot): Snapshot {
+  if (s.version === 1) {
+    const p = s.pending as (AppliedState & { startedAt: string }) | undefined;
+    if (p) {
+      const { startedAt, ...target } = p;
+      s.pending = { target, startedAt };
+    }
+    s.version = SNAPSHOT_VERSION;
+  }
+  return s;
 }
 
 export function readSnapshot(path: string): Snapshot | undefined {

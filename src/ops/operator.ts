@@ -144,7 +144,7 @@ export class Operator {
       for (const i of ifaces) {
         if (have.has(i)) continue;
         const d = await Director.attach(i, { ...this.opts.attach, ...state });
-        this.log.info({ event: 'attached', interface: i, mode: d.status().interfaces.find((x) => x.name === i)?.mode }, `attached to ${i}`);
+        this.log.info({ event: 'attached', interface: i, mode: d.linkStatus().find((x) => x.name === i)?.mode }, `attached to ${i}`);
         d.close();
       }
     }
@@ -396,7 +396,7 @@ export class Operator {
     const sample = this.d.readStats();
     const eff = this.lastEffective ?? this.model.effective();
     this.metrics.update({
-      sample, interfaces: this.d.status().interfaces, health: this.healthRows(),
+      sample, interfaces: this.d.linkStatus(), health: this.healthRows(),
       services: [...eff.services.values()].map((s) => ({ service: s.id, allDown: s.allDown, sorryActive: s.sorryActive })),
       reloads: this.reloads, applies: this.applies,
     });
@@ -443,7 +443,7 @@ export class Operator {
     for (const [k, c] of Object.entries(view.counters)) if (c.value > 0n) counters[k] = { value: String(c.value), rate: c.rate, kind: c.kind };
     return {
       time: new Date().toISOString(), pid: process.pid, file: this.opts.file, startedAt: this.startedAt,
-      interfaces: this.d.status().interfaces.map((i) => ({ name: i.name, mode: i.mode, linked: i.linked })),
+      interfaces: this.d.linkStatus().map((i) => ({ name: i.name, mode: i.mode, linked: i.linked })),
       connections: view.connections, reloads: this.reloads, services, counters,
     };
   }

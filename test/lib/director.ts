@@ -1,25 +1,25 @@
 /**
- * Test harness around the loaded lvs_director program: writes map entries with the shared
- * layouts (src/abi/layout.ts), runs frames through BPF_PROG_TEST_RUN and reads the per-CPU
- * counters back. Tests set maps directly here; the control plane's compiler is tested apart.
+ * Test harness around the loaded lvs_director program. Maps are written only through the
+ * production map writer (src/director/writer.ts): a configuration through the same plan an
+ * apply builds (`apply`), or hand-built steps with values from the production encoders for the
+ * states the packet tests need one piece at a time (`setReal`, `setService`, ...). Frames run
+ * through BPF_PROG_TEST_RUN; per-CPU counters are read back summed.
  */
-import { native as rawNative } from '../../src/native/index.js';
-import { loadDirector, type DirectorMap } from '../../src/dataplane/loader.js';
+import { BpfMap, testRun, possibleCpus } from '../../src/native/index.js';
+import { loadDirector, type LoadedDirector } from '../../src/dataplane/loader.js';
+import { decode, SVC_KEY, STATS, FLOW_KEY } from '../../src/abi/layout.js';
+import { COUNTERS } from '../../src/abi/generated.js';
+import { addrBytes } from './frames.js';
 import {
-  encode, decode, SVC_KEY, SVC, REAL, CFG, STATS, FLOW_KEY,
-} from '../../src/abi/layout.js';
-import { ABI, COUNTERS } from '../../src/abi/generated.js';
-import { addrBytes, familyOf, mac } from './frames.js';
-import type { CompiledDirector } from '../../src/dataplane/compile.js';
-import { vipFilterWords, vipWordValue } from '../../src/dataplane/vipfilter.js';
-
-// Raw binding: tests poke maps below the facade on purpose.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const native: any = rawNative();
+  encodeReal, encodeService, encodeSettings, serviceKey, realId, type MacResolver, type L2Next,
+} from '../../src/dataplane/compile.js';
+import { vipFilterWords } from '../../src/dataplane/vipfilter.js';
+import { MapWriter, u32 } from '../../src/director/writer.js';
+import { buildPlan, emptyApplied, filterStep, settingsWithFilter, type Plan, type Step } from '../../src/director/plan.js';
+import type { AppliedState } from '../../src/director/snapshot.js';
+import type { DirectorConfig } from '../../src/model/types.js';
 
 export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
-const BPF_MAP_TYPE_ARRAY = 2;
-const BPF_F_INNER_MAP = 0x1000;
 
 export interface RealSpec { addr: string; mac: string; method: 'dr' | 'tun'; quiesced?: boolean; ifindex?: number; smac?: string }
 export interface SvcSpec {
@@ -28,183 +28,179 @@ export interface SvcSpec {
 }
 export interface CfgSpec { tunSrc4: string; tunSrc6: string; seed: number; tunMtu: number; ttl: number }
 
-type MapName = DirectorMap;
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0);
-  return b;
-}
+const SIZES = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024 };
 
 export class DirectorHarness {
   private tableToggle = new Map<number, number>();
-  private innerFds: number[] = [];
   /** Services' (address, port) by key, and the VIP filter words written from them. */
-  private vips = new Map<string, { addr: Buffer; port: number }>();
+  private vips = new Map<string, { addr: Uint8Array; port: number }>();
   private vipWords = new Map<number, bigint>();
-  private readonly cpus: number = native.possibleCpus();
+  /** What `apply` last wrote: the next apply is planned against it, as the director does. */
+  private applied: AppliedState = emptyApplied();
+  readonly writer: MapWriter;
 
-  private constructor(private readonly obj: any, readonly progFd: number, private readonly fds: Record<MapName, number>) {}
+  private constructor(private readonly d: LoadedDirector) {
+    this.writer = MapWriter.fromLoaded(d);
+  }
+
+  get progFd(): number {
+    return this.d.progFd;
+  }
 
   static async load(objPath = 'bpf/lvs_director.o', globals: Record<string, number> = {}): Promise<DirectorHarness> {
     const knobs = Object.fromEntries(Object.entries(globals).map(([k, v]) => [k.replace(/^cfg_enable_/, ''), v !== 0]));
     // Small sizes keep the per-test reset fast.
-    const d = await loadDirector({
-      path: objPath, knobs,
-      sizes: { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024 },
-    });
-    return new DirectorHarness(d.obj, d.progFd, d.maps);
+    return new DirectorHarness(await loadDirector({ path: objPath, knobs, sizes: SIZES }));
   }
 
   close(): void {
-    for (const fd of this.innerFds) native.closeFd(fd);
-    this.obj.close();
+    this.d.obj.close();
+  }
+
+  private exec(...steps: (Step | undefined)[]): void {
+    this.writer.execute(steps.filter((s): s is Step => s !== undefined));
   }
 
   /** Empties every map (connections, templates, counters, services, realservers). */
   reset(): void {
-    for (const m of ['lvs_services', 'lvs_conns', 'lvs_persist', 'lvs_frags'] as const) {
-      let k: Buffer | null;
-      while ((k = native.mapNextKey(this.fds[m], null))) native.mapDelete(this.fds[m], k);
-    }
-    const zeroArray = (m: MapName, n: number, size: number) => {
-      const v = Buffer.alloc(size);
-      for (let i = 0; i < n; i++) native.mapUpdate(this.fds[m], u32(i), v, 0);
-    };
-    const per = (size: number) => Math.ceil(size / 8) * 8 * this.cpus;
-    zeroArray('lvs_reals', 64, REAL.size);
-    zeroArray('lvs_real_stats', 64, per(STATS.size));
-    zeroArray('lvs_svc_stats', 16, per(STATS.size));
-    zeroArray('lvs_rr_cursor', 16, per(4));
-    zeroArray('lvs_counters', COUNTERS.length, per(8));
-    for (let i = 0; i < 32; i++) native.mapDelete(this.fds.lvs_tables, u32(i));
-    for (const fd of this.innerFds) native.closeFd(fd);
-    this.innerFds = [];
+    for (const m of ['lvs_services', 'lvs_conns', 'lvs_persist', 'lvs_frags'] as const) this.writer.clear(m);
+    const reals = Array.from({ length: SIZES.maxReals }, (_, i) => i);
+    const services = Array.from({ length: SIZES.maxServices }, (_, i) => i);
+    this.exec(
+      { op: 'clear-reals', indexes: reals },
+      { op: 'zero', services, reals },
+      { op: 'free-tables', slots: Array.from({ length: 2 * SIZES.maxServices }, (_, i) => i) },
+    );
+    this.writer.zeroCounters(COUNTERS.map((c) => c.index));
     this.tableToggle.clear();
     this.vips.clear();
+    this.applied = emptyApplied();
     this.syncVipFilter();
   }
 
   /** Writes the VIP filter (src/dataplane/vipfilter.ts) for the services set so far. */
   private syncVipFilter(): void {
     const next = vipFilterWords(this.vips.values());
-    const fd = this.obj.mapFd('lvs_vip_filter');
-    for (const w of new Set([...this.vipWords.keys(), ...next.keys()])) {
-      if (this.vipWords.get(w) !== next.get(w)) native.mapUpdate(fd, u32(w), vipWordValue(next.get(w) ?? 0n), 0);
-    }
+    this.exec(filterStep(this.vipWords, next));
     this.vipWords = next;
   }
 
   private addVip(key: Buffer): void {
     const k = decode(SVC_KEY, key);
-    this.vips.set(key.toString('hex'), { addr: Buffer.from(k.addr as Uint8Array), port: k.port as number });
+    this.vips.set(key.toString('hex'), { addr: k.addr as Uint8Array, port: k.port as number });
     this.syncVipFilter();
   }
 
   setCfg(c: CfgSpec): void {
-    const timeouts = Buffer.alloc(24);
-    [0, 60, 900, 120, 10, 300].forEach((t, i) => timeouts.writeUInt32LE(t, i * 4));
-    native.mapUpdate(this.fds.lvs_cfg, u32(0), encode(CFG, {
-      tun_src4: addrBytes(c.tunSrc4), tun_src6: addrBytes(c.tunSrc6), hash_seed: c.seed,
-      timeout_s: timeouts, tun_mtu: c.tunMtu, tun_ttl: c.ttl, flags: ABI.LVS_CFG_F_VIP_FILTER,
-    }), 0);
+    this.exec({
+      op: 'settings',
+      value: settingsWithFilter(encodeSettings({ tunSrc4: c.tunSrc4, tunSrc6: c.tunSrc6, hashSeed: c.seed, tunMtu: c.tunMtu, tunTtl: c.ttl })),
+    });
   }
 
   setReal(idx: number, r: RealSpec, gen = 1, svcId = 0): void {
-    native.mapUpdate(this.fds.lvs_reals, u32(idx), encode(REAL, {
-      addr: addrBytes(r.addr), mac: mac(r.mac), smac: r.smac ? mac(r.smac) : Buffer.alloc(6),
-      family: familyOf(r.addr), method: r.method === 'dr' ? ABI.LVS_FWD_DR : ABI.LVS_FWD_TUN,
-      flags: ABI.LVS_REAL_F_ACTIVE | (r.quiesced ? ABI.LVS_REAL_F_QUIESCED : 0), gen,
-      ifindex: r.ifindex ?? 0, svc_id: svcId,
-    }), 0);
+    this.exec({
+      op: 'reals',
+      writes: [{
+        index: idx,
+        value: encodeReal({
+          addr: r.addr, mac: r.mac, ...(r.smac ? { smac: r.smac } : {}), method: r.method, quiesced: r.quiesced ?? false,
+          gen, ...(r.ifindex ? { ifindex: r.ifindex } : {}), svcId,
+        }),
+      }],
+    });
   }
 
   /** Lets realservers use ifindex as egress (XDP_REDIRECT through the devmap). */
   setTxPort(ifindex: number): void {
-    native.mapUpdate(this.fds.lvs_tx_ports, u32(ifindex), u32(ifindex), 0);
+    this.exec({ op: 'tx-ports', ifindexes: [ifindex] });
   }
 
   deleteReal(idx: number): void {
-    native.mapUpdate(this.fds.lvs_reals, u32(idx), Buffer.alloc(REAL.size), 0);
-  }
-
-  /** Fills a fresh inner table and puts it in the service's spare lvs_tables slot; returns the
-   *  slot, which the caller then switches the service entry to. */
-  private installTable(svcId: number, table: Uint32Array): number {
-    const inner = native.mapCreate({ type: BPF_MAP_TYPE_ARRAY, name: `lvs_t${svcId}`, keySize: 4, valueSize: 4, maxEntries: table.length, flags: BPF_F_INNER_MAP });
-    this.innerFds.push(inner);
-    const keys = Buffer.alloc(4 * table.length);
-    for (let i = 0; i < table.length; i++) keys.writeUInt32LE(i, i * 4);
-    native.mapUpdateBatch(inner, keys, Buffer.from(table.buffer, table.byteOffset, table.byteLength));
-    const toggle = (this.tableToggle.get(svcId) ?? 1) ^ 1;
-    this.tableToggle.set(svcId, toggle);
-    const slot = svcId * 2 + toggle;
-    native.mapUpdate(this.fds.lvs_tables, u32(slot), u32(inner), 0);
-    return slot;
+    this.exec({ op: 'clear-reals', indexes: [idx] });
   }
 
   /** Fills a fresh table in the service's spare slot, then switches the service to it. */
   setService(s: SvcSpec, id: number, table: number[]): void {
-    const slot = this.installTable(id, Uint32Array.from(table));
-    const fam = familyOf(s.vip);
+    const toggle = (this.tableToggle.get(id) ?? 1) ^ 1;
+    this.tableToggle.set(id, toggle);
+    const slot = id * 2 + toggle;
+    const key = serviceKey({ protocol: s.proto, vip: s.vip, port: s.port });
     const mask = Buffer.alloc(16, 0xff);
     if (s.persistMask) addrBytes(s.persistMask).copy(mask);
-    const key = encode(SVC_KEY, { addr: addrBytes(s.vip), port: s.port, proto: s.proto === 'tcp' ? 6 : 17, family: fam });
     this.addVip(key);
-    native.mapUpdate(this.fds.lvs_services, key, encode(SVC, {
-      id, table_slot: slot, table_size: table.length, persist_timeout: s.persistTimeout ?? 0,
-      persist_mask: mask, flags: s.flags ?? 0, hash_fields: s.hashFields ?? 0x1f,
-    }), 0);
+    this.exec(
+      { op: 'tables', fills: [{ service: s.vip, svcId: id, slot, table: Uint32Array.from(table) }] },
+      {
+        op: 'switch',
+        writes: [{
+          service: s.vip, key,
+          value: encodeService({
+            svcId: id, tableSlot: slot, tableSize: table.length, persistTimeout: s.persistTimeout ?? 0,
+            persistMask: mask, flags: s.flags ?? 0, hashFields: s.hashFields ?? 0x1f,
+          }),
+        }],
+      },
+    );
   }
 
-  /** Writes a compiled director (src/dataplane/compile.ts) the way the loader does: realservers,
-   *  then each table into the service's spare slot, then the service entry (the switch). */
-  loadCompiled(c: CompiledDirector): void {
-    for (const s of c.services) this.addVip(s.key);
-    const cfg = Buffer.from(c.cfg);
-    cfg[CFG.fields.find((f) => f.name === 'flags')!.offset]! |= ABI.LVS_CFG_F_VIP_FILTER;
-    native.mapUpdate(this.fds.lvs_cfg, u32(0), cfg, 0);
-    for (const r of c.reals) native.mapUpdate(this.fds.lvs_reals, u32(r.index), r.value, 0);
-    for (const s of c.services) {
-      native.mapUpdate(this.fds.lvs_services, s.key, s.value(this.installTable(s.svcId, s.table)), 0);
+  /**
+   * Applies a configuration the way the director does: a plan against what the previous apply
+   * wrote (slots and generations kept), executed by the map writer. Returns the plan.
+   */
+  apply(desired: DirectorConfig, resolve: MacResolver): Plan {
+    const l2 = new Map<string, L2Next>();
+    for (const s of desired.services) {
+      for (const r of s.realservers) {
+        const hop = resolve(s, r);
+        if (hop) l2.set(realId(s, r), hop);
+      }
     }
+    const plan = buildPlan({
+      running: this.applied, desired, l2, limits: { ...SIZES, maxTableSize: 131071 }, interfaces: [], tunnel: desired.settings?.tunnel ?? {},
+    });
+    this.writer.execute(plan.steps, { tableOf: (id) => plan.compiled!.services.find((x) => x.id === id)!.table });
+    this.applied = plan.target;
+    return plan;
   }
 
   run(frame: Buffer): { action: number; out: Buffer } {
-    const r = native.progTestRun(this.progFd, frame, { dataSizeOut: frame.length + 256 });
+    const r = testRun(this.progFd, frame, { dataSizeOut: frame.length + 256 });
     return { action: r.retval, out: r.data };
   }
 
-  private perCpu(m: MapName, idx: number, size: number): Buffer[] {
-    const v: Buffer = native.mapLookup(this.fds[m], u32(idx));
-    const stride = Math.ceil(size / 8) * 8;
-    return Array.from({ length: this.cpus }, (_, c) => v.subarray(c * stride, c * stride + size));
+  private map(name: string): BpfMap {
+    return BpfMap.fromFd(this.d.obj.mapFd(name), { owned: false, keepAlive: this.d.obj });
   }
 
   /**
    * Sets every CPU's cached coarse clock (lvs_clock: jiffies, ns) to `ns`, keeping its jiffies,
    * so a packet run within the same jiffy uses the stale value. Returns a check that says whether
-   * the cache was still untouched (no CPU refreshed it) afterwards.
+   * the cache was still untouched (no CPU refreshed it) afterwards. The clock cache is the
+   * program's own scratch state, not the director's: no plan step writes it.
    */
   staleClock(ns: bigint): () => boolean {
-    const fd = this.obj.mapFd('lvs_clock');
-    const v: Buffer = Buffer.from(native.mapLookup(fd, u32(0)));
-    for (let c = 0; c < this.cpus; c++) v.writeBigUInt64LE(ns, c * 16 + 8);
-    native.mapUpdate(fd, u32(0), v, 0);
-    return () => (native.mapLookup(fd, u32(0)) as Buffer).equals(v);
+    const clock = this.map('lvs_clock');
+    const v = Buffer.from(clock.lookup(u32(0))!);
+    for (let c = 0; c < possibleCpus(); c++) v.writeBigUInt64LE(ns, c * 16 + 8);
+    clock.update(u32(0), v);
+    return () => clock.lookup(u32(0))!.equals(v);
+  }
+
+  private perCpu(m: 'lvs_counters' | 'lvs_svc_stats' | 'lvs_real_stats', idx: number): Buffer[] {
+    const map = this.writer.maps[m];
+    return map.lookupPerCpu(u32(idx)) ?? [];
   }
 
   counters(): Record<string, bigint> {
     const out: Record<string, bigint> = {};
-    for (const c of COUNTERS) {
-      out[c.name] = this.perCpu('lvs_counters', c.index, 8).reduce((s, b) => s + b.readBigUInt64LE(0), 0n);
-    }
+    for (const c of COUNTERS) out[c.name] = this.perCpu('lvs_counters', c.index).reduce((s, b) => s + b.readBigUInt64LE(0), 0n);
     return out;
   }
 
-  private stats(m: MapName, idx: number): { packets: bigint; bytes: bigint; conns: bigint } {
+  private stats(m: 'lvs_svc_stats' | 'lvs_real_stats', idx: number): { packets: bigint; bytes: bigint; conns: bigint } {
     const sum = { packets: 0n, bytes: 0n, conns: 0n };
-    for (const b of this.perCpu(m, idx, STATS.size)) {
+    for (const b of this.perCpu(m, idx)) {
       const v = decode(STATS, b);
       sum.packets += v.packets as bigint;
       sum.bytes += v.bytes as bigint;
@@ -217,16 +213,11 @@ export class DirectorHarness {
   realStats(idx: number) { return this.stats('lvs_real_stats', idx); }
 
   connCount(): number {
-    let n = 0;
-    let k: Buffer | null = null;
-    while ((k = native.mapNextKey(this.fds.lvs_conns, k))) n++;
-    return n;
+    return this.writer.maps.lvs_conns.entries().keys.length;
   }
 
   conns(): { key: Record<string, unknown>; value: Buffer }[] {
-    const out = [];
-    let k: Buffer | null = null;
-    while ((k = native.mapNextKey(this.fds.lvs_conns, k))) out.push({ key: decode(FLOW_KEY, k), value: native.mapLookup(this.fds.lvs_conns, k) });
-    return out;
+    const { keys, values } = this.writer.maps.lvs_conns.entries();
+    return keys.map((k, i) => ({ key: decode(FLOW_KEY, k), value: Buffer.from(values[i]!) }));
   }
 }

@@ -1,16 +1,15 @@
-// The map compiler's output, loaded the way the loader writes it, makes the data plane choose
-// exactly as the compiled tables say, and a recompile keeps realserver slots (so flows).
+// A configuration applied through the director's plan and map writer makes the data plane
+// choose exactly as the compiled tables say, and a second plan keeps realserver slots (so flows).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { clientPacket, TCP, mac, addrBytes } from '../lib/frames.js';
 import { DirectorHarness, XDP } from '../lib/director.js';
-import { compileDirector, type MacResolver } from '../../src/dataplane/compile.js';
+import type { MacResolver } from '../../src/dataplane/compile.js';
 import { flowHash } from '../../src/dataplane/flowhash.js';
 import type { DirectorConfig } from '../../src/model/types.js';
 
 const macOf = (addr: string) => `02:00:00:00:00:${addr.split('.').pop()!.padStart(2, '0').slice(-2)}`;
 const resolve: MacResolver = (_s, r) => ({ mac: macOf(r.address) });
-const limits = { maxServices: 16, maxReals: 64, maxTableSize: 65537 };
 
 function config(weights: number[]): DirectorConfig {
   return {
@@ -27,8 +26,7 @@ before(async () => { h = await DirectorHarness.load(); h.reset(); });
 after(() => h?.close());
 
 test('compiled mh service: every flow goes where the compiled table says; all realservers used', () => {
-  const c = compileDirector(config([1, 1, 1]), resolve, limits);
-  h.loadCompiled(c);
+  const c = h.apply(config([1, 1, 1]), resolve).compiled!;
   const svc = c.services[0]!;
   const byIndex = new Map(c.reals.map((r) => [r.index, r]));
   const hits = new Map<string, number>();
@@ -47,20 +45,21 @@ test('compiled mh service: every flow goes where the compiled table says; all re
   for (const n of hits.values()) assert.ok(n > 50 && n < 200, `balanced enough: ${[...hits.values()]}`);
 });
 
-test('recompiling with the previous allocation keeps slots; quiesced realserver keeps its flow', () => {
+test('a second plan keeps slots; quiesced realserver keeps its flow', () => {
   h.reset();
-  const c1 = compileDirector(config([1, 1, 1]), resolve, limits);
-  h.loadCompiled(c1);
+  const c1 = h.apply(config([1, 1, 1]), resolve).compiled!;
   // find a flow that lands on realserver .11
   let sport = 20000;
   for (;; sport++) {
     const r = h.run(clientPacket('203.0.113.5', '10.0.0.1', { proto: 'tcp', sport, dport: 80, flags: TCP.SYN }));
     if (r.out.subarray(0, 6).equals(mac(macOf('192.168.1.11')))) break;
   }
-  const c2 = compileDirector(config([0, 1, 1]), resolve, limits, c1.allocation);
+  const p2 = h.apply(config([0, 1, 1]), resolve);
+  const c2 = p2.compiled!;
   assert.deepEqual(c2.allocation.reals, c1.allocation.reals, 'same slots and generations');
   assert.ok(!c2.services[0]!.table.includes(c1.reals[0]!.index), 'quiesced realserver has no slots');
-  h.loadCompiled(c2);
+  // Only what changed is written: the quiesced flag of one slot, one table, one switch.
+  assert.deepEqual(p2.steps.map((s) => s.op), ['settings', 'reals', 'tables', 'switch']);
   const ack = h.run(clientPacket('203.0.113.5', '10.0.0.1', { proto: 'tcp', sport, dport: 80, flags: TCP.ACK }));
   assert.deepEqual(ack.out.subarray(0, 6), mac(macOf('192.168.1.11')));
   const fresh = h.run(clientPacket('203.0.113.5', '10.0.0.1', { proto: 'tcp', sport: 50001, dport: 80, flags: TCP.SYN }));

@@ -1,5 +1,6 @@
-// Crash safety: the CLI is SIGKILLed at every step of a change (LVS_XDP_KILL_AT fault points in
-// src/director/director.ts) and of an attach. After each kill the data plane forwards every
+// Crash safety: the CLI is SIGKILLed at every step boundary of a change's plan (LVS_XDP_KILL_AT
+// fault points, src/director/faults.ts; the steps as `apply --dry-run --steps` lists them) and
+// of an attach. After each kill the data plane forwards every
 // service with its old or its new table, never a mix of the two, and the next CLI call completes
 // the interrupted change with a message. Packets run through the pinned program.
 import { test, before, after } from 'node:test';
@@ -90,13 +91,39 @@ before(() => {
 
 after(() => L.cleanup());
 
-const STEPS = [
-  'pending-written', 'real-written#1', 'real-written#2', 'real-written#3', 'table-filled#1', 'table-switched#1',
-  'table-filled#2', 'table-switched#2', 'table-filled#3', 'table-switched#3', 'service-removed#1', 'before-commit', 'committed',
-];
+/** Fault points of the change: one after each step of its plan, as the dry run lists them. */
+function faultPoints(): string[] {
+  reset();
+  const dry = JSON.parse(ok(['apply', '-f', '-', '--dry-run', '--steps', '--json'], newSave).stdout) as { steps: { op: string }[] };
+  const seen = new Map<string, number>();
+  const points = dry.steps.map((s) => {
+    const n = (seen.get(s.op) ?? 0) + 1;
+    seen.set(s.op, n);
+    return `step:${s.op}#${n}`;
+  });
+  return ['pending-written', ...points, 'before-commit', 'committed'];
+}
+
+test('the dry run lists the change as ordered steps, and writes nothing', () => {
+  reset();
+  const before = ok(['-S', '-n']).stdout;
+  const dry = JSON.parse(ok(['apply', '-f', '-', '--dry-run', '--steps', '--json'], newSave).stdout) as { steps: { op: string }[] };
+  // Widen the VIP filter, settings, new slots' statistics, realservers, tables, switch, removal
+  // of C (its entry, its table slots, its realserver slots), narrow the filter.
+  assert.deepEqual(dry.steps.map((s) => s.op), [
+    'vip-filter', 'settings', 'tx-ports', 'zero', 'reals', 'tables', 'switch', 'remove', 'free-tables', 'clear-reals', 'vip-filter',
+  ]);
+  const text = ok(['diff', '-f', '-', '--steps'], newSave).stdout;
+  assert.match(text, /steps:\n +1\. vip-filter/);
+  assert.match(text, /switch +switch 3 services to their new table/);
+  assert.equal(ok(['-S', '-n']).stdout, before);
+  assert.deepEqual(choices(), oldChoices);
+});
 
 test('SIGKILL at every step of a change: each service old or new, never a mix; the next call completes it', () => {
-  for (const step of STEPS) {
+  const points = faultPoints();
+  assert.ok(points.length >= 12, points.join(' '));
+  for (const step of points) {
     reset();
     const r = cli(['-R'], CHANGE, step);
     assert.equal(r.signal, 'SIGKILL', `${step}: the fault point was not reached (exit ${r.code}: ${r.stderr})`);

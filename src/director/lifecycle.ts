@@ -1,0 +1,327 @@
+/**
+ * The director's lifecycle: loading and pinning the program and maps on the first attach, XDP
+ * links (one pinned link per interface, `link_<ifname>`), detaching, and the way out of a broken
+ * state (force detach from the pinned links alone). Everything here holds the lock.
+ */
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, unlinkSync, chmodSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  BpfMap, XdpLink, xdpQuery, ifIndex, openPinned, closeFd, progInfo, pinObject,
+} from '../native/index.js';
+import { StateError, NotAttachedError, BpffsError } from '../errors.js';
+import { loadDirector, DEFAULT_SIZES, SMALL_BOX_SIZES, DEFAULT_KNOBS, DIRECTOR_MAPS, type DirectorSizes, type Knobs } from '../dataplane/loader.js';
+import { compileDirector } from '../dataplane/compile.js';
+import { emptyConfig } from '../model/types.js';
+import type { StatePaths } from './paths.js';
+import { readSnapshot, writeSnapshot, removeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot } from './snapshot.js';
+import { acquireLock } from './lock.js';
+import { emptyApplied } from './plan.js';
+import { faultPoint } from './faults.js';
+import { u32 } from './writer.js';
+import type { AttachOptions, InterfaceStatus } from './types.js';
+import { VERSION } from '../version.js';
+
+export const PROG_PIN = 'prog_lvs_director';
+export const LINK_PREFIX = 'link_';
+
+export async function withLock<T>(paths: StatePaths, fn: () => Promise<T> | T): Promise<T> {
+  mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
+  chmodSync(paths.stateDir, 0o700);
+  const release = await acquireLock(paths.stateDir);
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
+}
+
+function isBpffs(dir: string): boolean {
+  try {
+    // BPF_FS_MAGIC: statfs is not in node; a bpffs directory refuses regular files, so test the mount table.
+    const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' '));
+    let best = '';
+    let type = '';
+    for (const m of mounts) {
+      const mp = m[1];
+      if (mp && (dir === mp || dir.startsWith(mp.endsWith('/') ? mp : `${mp}/`)) && mp.length >= best.length) {
+        best = mp;
+        type = m[2] ?? '';
+      }
+    }
+    return type === 'bpf';
+  } catch {
+    return false;
+  }
+}
+
+/** Interfaces with a pinned XDP link in `pinDir` (`link_<ifname>`). */
+export function pinnedLinks(pinDir: string): string[] {
+  return existsSync(pinDir) ? readdirSync(pinDir).filter((f) => f.startsWith(LINK_PREFIX)).map((f) => f.slice(LINK_PREFIX.length)) : [];
+}
+
+/** Detaches the XDP link pinned at `pin` (if it still holds one) and removes the pin. */
+function releaseLinkPin(pin: string): void {
+  try {
+    const link = XdpLink.fromPin(pin);
+    try {
+      link.detach();
+    } catch {
+      // the interface is gone: its link went with it
+    } finally {
+      link.close();
+    }
+  } catch {
+    // a defunct link pin
+  }
+  unlinkSync(pin);
+}
+
+/** After the last detach (lock released): the state directory goes too. */
+export function removeStateDir(paths: StatePaths): void {
+  try {
+    rmSync(paths.stateDir, { recursive: true, force: true });
+  } catch {
+    // a mount point (or busy): leave the directory, empty
+    for (const f of readdirSync(paths.stateDir)) rmSync(`${paths.stateDir}/${f}`, { recursive: true, force: true });
+  }
+}
+
+/** Removes every pinned object and the snapshot (the last interface went). */
+function removeState(paths: StatePaths, only?: ReadonlySet<string>): void {
+  if (existsSync(paths.pinDir)) {
+    for (const f of readdirSync(paths.pinDir)) if (!only || only.has(f)) unlinkSync(`${paths.pinDir}/${f}`);
+    if (readdirSync(paths.pinDir).length === 0) rmdirSync(paths.pinDir);
+  }
+  removeSnapshot(paths.snapshot);
+  rmSync(`${paths.stateDir}/state.msgpack.tmp`, { force: true });
+}
+
+/**
+ * Attaches the director to an interface (lock held): loads and pins the program and maps on
+ * first use, or attaches the running program to one more interface. Refuses an interface that
+ * already has another XDP program unless `force`.
+ */
+export async function attachLocked(paths: StatePaths, ifname: string, opts: AttachOptions): Promise<Snapshot> {
+  const ifindex = ifIndex(ifname);
+  const parent = paths.pinDir.replace(/\/[^/]+\/?$/, '') || '/';
+  if (!isBpffs(parent)) {
+    throw new BpffsError(`${parent} is not a BPF file system, so ${paths.pinDir} cannot hold pinned maps`, {
+      hint: 'mount it: mount -t bpf bpf /sys/fs/bpf (inside `ip netns exec` /sys is remounted: use nsenter --net=/run/netns/NS instead)',
+    });
+  }
+  let snap = readSnapshot(paths.snapshot);
+  if (!snap) snap = await create(paths, opts);
+  const progFd = openPinned(`${paths.pinDir}/${PROG_PIN}`);
+  try {
+    const linkPin = `${paths.pinDir}/${LINK_PREFIX}${ifname}`;
+    if (snap.interfaces[ifname] && existsSync(linkPin)) {
+      throw new StateError(`lvs-xdp is already attached to ${ifname}`, { hint: 'detach it first to change the mode' });
+    }
+    if (existsSync(linkPin)) unlinkSync(linkPin); // left by a killed attach
+    // Our program on the interface without a pinned link: the link of a killed attach (or of
+    // the pin just removed), which the kernel releases asynchronously. Give it a moment.
+    for (let i = 0; i < 50; i++) {
+      const q0 = xdpQuery(ifname);
+      if (![q0.driverProgId, q0.skbProgId].includes(snap.progId)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const q = xdpQuery(ifname);
+    const foreign = [q.driverProgId, q.skbProgId, q.hwProgId].find((id) => id && id !== snap.progId);
+    if (foreign) {
+      if (!opts.force) {
+        throw new StateError(`${ifname} already has an XDP program attached (id ${foreign}) that is not this director's`, {
+          hint: 'detach it (ip link set dev IFACE xdp off) or pass --force to replace it',
+        });
+      }
+      detachForeign(ifindex, ifname, foreign);
+    }
+    faultPoint('before-link');
+    const link = XdpLink.attach(progFd, ifname, opts.mode ?? 'auto');
+    try {
+      faultPoint('link-attached');
+      link.pin(linkPin);
+      faultPoint('link-pinned');
+    } finally {
+      link.close();
+    }
+    const tx = BpfMap.fromPin(`${paths.pinDir}/lvs_tx_ports`);
+    try {
+      tx.update(u32(ifindex), u32(ifindex));
+    } finally {
+      tx.close();
+    }
+    snap.interfaces[ifname] = { ifindex, mode: link.mode, attachedAt: new Date().toISOString() };
+    writeSnapshot(paths.snapshot, snap);
+  } finally {
+    closeFd(progFd);
+  }
+  return snap;
+}
+
+/** First attach: load, pin maps and program, write an empty snapshot. */
+async function create(paths: StatePaths, opts: AttachOptions): Promise<Snapshot> {
+  if (existsSync(paths.pinDir)) {
+    // Pins without a snapshot: a killed first attach. Nothing references them; start over.
+    for (const f of readdirSync(paths.pinDir)) unlinkSync(`${paths.pinDir}/${f}`);
+  } else {
+    mkdirSync(paths.pinDir, { mode: 0o700 });
+  }
+  const sizes: DirectorSizes = { ...(opts.preset === 'small' ? SMALL_BOX_SIZES : DEFAULT_SIZES), ...opts.sizes };
+  const knobs: Knobs = { ...DEFAULT_KNOBS, ...opts.knobs };
+  const d = await loadDirector({ sizes, knobs });
+  try {
+    for (const m of DIRECTOR_MAPS) {
+      pinObject(d.maps[m], `${paths.pinDir}/${m}`);
+      faultPoint('map-pinned');
+    }
+    pinObject(d.progFd, `${paths.pinDir}/${PROG_PIN}`);
+    faultPoint('prog-pinned');
+    const now = new Date().toISOString();
+    const snap: Snapshot = {
+      format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, tool: VERSION, createdAt: now, updatedAt: now,
+      sizes, knobs, progId: progInfo(d.progFd).id, interfaces: {}, applied: emptyApplied(),
+    };
+    // Runtime settings from the start, so a director with no services still has sane timeouts.
+    const compiled = compileDirector(emptyConfig(), () => undefined, { maxServices: 1, maxReals: 1, maxTableSize: 1 });
+    BpfMap.fromFd(d.maps.lvs_cfg, { owned: false, keepAlive: d.obj }).update(u32(0), compiled.cfg);
+    writeSnapshot(paths.snapshot, snap);
+    return snap;
+  } catch (e) {
+    for (const f of readdirSync(paths.pinDir)) unlinkSync(`${paths.pinDir}/${f}`);
+    throw e;
+  } finally {
+    d.obj.close();
+  }
+}
+
+export interface DetachResult { detached: string[]; removed: boolean }
+
+/** Detaches from `ifname` (or every interface), lock held; the last one removes the pinned state. */
+export function detachLocked(paths: StatePaths, fallback: Snapshot, ifname?: string): DetachResult {
+  const snap = readSnapshot(paths.snapshot) ?? fallback;
+  const known = [...new Set([...Object.keys(snap.interfaces), ...pinnedLinks(paths.pinDir)])];
+  if (ifname !== undefined && !known.includes(ifname)) {
+    throw new NotAttachedError(`lvs-xdp is not attached to ${ifname}`, { hint: `attached: ${known.join(', ') || 'none'}` });
+  }
+  const targets = ifname === undefined ? known : [ifname];
+  const gone: number[] = [];
+  for (const name of targets) {
+    const pin = `${paths.pinDir}/${LINK_PREFIX}${name}`;
+    if (existsSync(pin)) releaseLinkPin(pin);
+    const st = snap.interfaces[name];
+    if (st) gone.push(st.ifindex);
+    delete snap.interfaces[name];
+  }
+  if (Object.keys(snap.interfaces).length === 0) {
+    removeState(paths);
+    return { detached: targets, removed: true };
+  }
+  const tx = BpfMap.fromPin(`${paths.pinDir}/lvs_tx_ports`);
+  try {
+    for (const i of gone) tx.delete(u32(i));
+  } finally {
+    tx.close();
+  }
+  writeSnapshot(paths.snapshot, snap);
+  return { detached: targets, removed: false };
+}
+
+/**
+ * Detach when the state cannot be opened (corrupt, foreign or newer snapshot, a pinned map
+ * removed by hand), lock held: releases the pinned XDP links (all, or `ifname`'s) and, when none
+ * is left, removes what lvs-xdp pinned (only its own names) and the snapshot. Reads nothing but
+ * the pin directory, so it works whatever state the snapshot is in.
+ */
+export function forceDetachLocked(paths: StatePaths, ifname?: string): DetachResult {
+  const links = pinnedLinks(paths.pinDir);
+  if (ifname !== undefined && !links.includes(ifname)) {
+    throw new NotAttachedError(`lvs-xdp is not attached to ${ifname} (no link pinned at ${paths.pinDir})`, { hint: `pinned links: ${links.join(', ') || 'none'}` });
+  }
+  const targets = ifname === undefined ? links : [ifname];
+  for (const name of targets) releaseLinkPin(`${paths.pinDir}/${LINK_PREFIX}${name}`);
+  const removed = pinnedLinks(paths.pinDir).length === 0;
+  if (removed) removeState(paths, new Set<string>([...DIRECTOR_MAPS, PROG_PIN]));
+  return { detached: targets, removed };
+}
+
+/** The interfaces as the kernel sees them now: mode in use, and whether our program is there. */
+export function linkStatus(paths: StatePaths, snap: Snapshot): InterfaceStatus[] {
+  const interfaces: InterfaceStatus[] = Object.entries(snap.interfaces).map(([name, st]) => {
+    let mode = st.mode;
+    let linked = existsSync(`${paths.pinDir}/${LINK_PREFIX}${name}`);
+    try {
+      const q = xdpQuery(st.ifindex);
+      if (q.driverProgId === snap.progId) mode = 'native';
+      else if (q.skbProgId === snap.progId) mode = 'generic';
+      else linked = false;
+    } catch {
+      linked = false;
+    }
+    return { name, ifindex: st.ifindex, mode, attachedAt: st.attachedAt, linked };
+  });
+  // A link pinned by an attach that was killed before it wrote the snapshot.
+  for (const name of pinnedLinks(paths.pinDir)) {
+    if (snap.interfaces[name]) continue;
+    try {
+      const link = XdpLink.fromPin(`${paths.pinDir}/${LINK_PREFIX}${name}`);
+      interfaces.push({ name, ifindex: link.ifindex, mode: link.mode, attachedAt: 'unknown (attach interrupted; not in the snapshot)', linked: link.mode !== 'unknown' });
+      link.close();
+    } catch {
+      // unreadable pin: detach removes it
+    }
+  }
+  return interfaces;
+}
+
+/** The pinned program's identity, or undefined when it cannot be read. */
+export function programInfo(paths: StatePaths): { id: number; name: string; tag: string; jitedLen: number } | undefined {
+  try {
+    const fd = openPinned(`${paths.pinDir}/${PROG_PIN}`);
+    try {
+      const p = progInfo(fd);
+      return { id: p.id, name: p.name, tag: p.tag, jitedLen: p.jitedLen };
+    } finally {
+      closeFd(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * --force: removes whatever XDP program the interface carries. A bpf_link attachment (found with
+ * bpftool, by ifindex) is detached through the link; a netlink one is switched off with ip.
+ */
+function detachForeign(ifindex: number, ifname: string, progId: number): void {
+  try {
+    // Links are global: match the program (ids are unique) and the ifindex the link reports.
+    const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { id: number; type: string; prog_id?: number }[];
+    for (const l of links.filter((x) => x.type === 'xdp' && x.prog_id === progId)) {
+      const link = XdpLink.fromId(l.id);
+      try {
+        if (link.ifindex === ifindex) link.detach();
+      } finally {
+        link.close();
+      }
+    }
+  } catch {
+    // no bpftool or no links: netlink below
+  }
+  for (const mode of ['xdpgeneric', 'xdpdrv', 'xdpoffload']) {
+    try {
+      execFileSync('ip', ['link', 'set', 'dev', ifname, mode, 'off'], { stdio: 'ignore' });
+    } catch {
+      // not attached in that mode
+    }
+  }
+}
+
+/** Kernel memory charged to a map (fdinfo memlock). */
+export function memlockOf(fd: number): number {
+  try {
+    const m = /memlock:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}

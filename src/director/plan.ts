@@ -1,0 +1,292 @@
+/**
+ * A change to the director as data: the resolved inputs, the compiled output, the slot
+ * allocation and the ordered steps that take the maps from the running state to the target.
+ * Pure: nothing here reads or writes a map, spawns a process or touches a file, so a plan can be
+ * printed before it runs (`apply --dry-run --steps`), stored in the snapshot and replayed after a
+ * crash, and built by the test harnesses. src/director/writer.ts executes plans.
+ *
+ * Step order (no packet ever sees a half-written state; see design-facts: ARRAY slots are copied
+ * in place, HASH entries and map-in-map slots are swapped whole):
+ *   vip-filter (old | new bits)  a set bit only means "look it up", so widen first
+ *   settings                    lvs_cfg, with the filter switched on (it covers every service)
+ *   tx-ports                    egress interfaces for XDP_REDIRECT
+ *   zero                        statistics of slots that start life in this change
+ *   reals                       realserver slots: new ones are unreferenced until a table names them
+ *   tables                      each changed service's table into its spare lvs_tables slot
+ *   switch                      each changed service entry points at its new table (one HASH update)
+ *   remove                      services that went, now that nothing refers to them
+ *   free-tables                 the lvs_tables slots of removed services
+ *   clear-reals                 realserver slots no table names any more (their flows reschedule)
+ *   vip-filter (new)            bits of removed services go last
+ */
+import { createHash } from 'node:crypto';
+import {
+  compileDirector, emptyAllocation, realId, serviceKey, type Allocation, type CompiledDirector, type L2Next, type Limits, type MacResolver,
+} from '../dataplane/compile.js';
+import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
+import { decode, CFG, REAL, SVC, SVC_KEY } from '../abi/layout.js';
+import { ABI } from '../abi/generated.js';
+import { emptyConfig, serviceId, type DirectorConfig } from '../model/types.js';
+import type { AppliedState } from './snapshot.js';
+
+export interface RealWrite {
+  /** Allocation key (`serviceId/rip`), for printing; harness steps may leave it out. */
+  id?: string;
+  index: number;
+  value: Buffer;
+  /** A slot that starts life here: its statistics are zeroed first. */
+  fresh?: boolean;
+}
+export interface TableFill {
+  service: string;
+  svcId: number;
+  /** lvs_tables slot (the service's spare one: 2*svcId or 2*svcId+1). */
+  slot: number;
+  /** Inline entries (harnesses); otherwise the plan's compiled table of `service`. */
+  table?: Uint32Array;
+}
+export interface ServiceWrite { service: string; key: Buffer; value: Buffer }
+
+export type Step =
+  | { op: 'vip-filter'; words: [number, Buffer][] }
+  | { op: 'settings'; value: Buffer }
+  | { op: 'tx-ports'; ifindexes: number[] }
+  | { op: 'zero'; services: number[]; reals: number[] }
+  | { op: 'reals'; writes: RealWrite[] }
+  | { op: 'tables'; fills: TableFill[] }
+  | { op: 'switch'; writes: ServiceWrite[] }
+  | { op: 'remove'; services: { service: string; key: Buffer }[] }
+  | { op: 'free-tables'; slots: number[] }
+  | { op: 'clear-reals'; indexes: number[] };
+
+export type StepOp = Step['op'];
+
+export interface Plan {
+  /** What the snapshot records once every step is written. */
+  target: AppliedState;
+  steps: Step[];
+  /** Tables of the target, built on first use (a change to one service builds one table). */
+  compiled?: CompiledDirector;
+}
+
+/** Everything a plan is a function of, resolved beforehand (MACs, routes: outside the lock). */
+export interface PlanInputs {
+  running: AppliedState;
+  desired: DirectorConfig;
+  /** `serviceId/rip` -> next hop, for every realserver of `desired`. */
+  l2: ReadonlyMap<string, L2Next>;
+  /** Tun outer sources in effect (configured or from the routing table). */
+  tunnel: { source4?: string; source6?: string };
+  limits: Limits;
+  /** ifindexes of the attached interfaces (always allowed as egress). */
+  interfaces: readonly number[];
+  /** Replay an interrupted plan's allocation instead of allocating anew. */
+  allocation?: Allocation;
+}
+
+export function emptyApplied(): AppliedState {
+  return { config: emptyConfig(), allocation: emptyAllocation(), l2: {}, digests: {}, reals: {}, tableSlots: {} };
+}
+
+function digest(fingerprint: string, value: Buffer): string {
+  return createHash('sha256').update(fingerprint).update(value).digest('hex');
+}
+
+/** lvs_reals value without the flags word: what must not change under an established flow. */
+function forwardingBytes(hex: string): string {
+  const b = Buffer.from(hex, 'hex');
+  const flags = REAL.fields.find((f) => f.name === 'flags')!;
+  b.fill(0, flags.offset, flags.offset + flags.size);
+  return b.toString('hex');
+}
+
+/** The data plane's view of a configuration: Tun outer sources filled in. */
+function effective(cfg: DirectorConfig, tunnel: PlanInputs['tunnel']): DirectorConfig {
+  return { ...cfg, settings: { ...cfg.settings, tunnel: { ...cfg.settings?.tunnel, ...tunnel } } };
+}
+
+/** Compiles the target, keeping every slot the running tables use (see compileDirector). */
+export function compileTarget(inputs: PlanInputs): CompiledDirector {
+  const { running, limits } = inputs;
+  const cfg = effective(inputs.desired, inputs.tunnel);
+  const resolver: MacResolver = (s, r) => inputs.l2.get(realId(s, r));
+  if (inputs.allocation) return compileDirector(cfg, resolver, limits, inputs.allocation);
+  // What the running tables still name is not handed out again in this change.
+  const reserved = {
+    services: new Set(Object.values(running.allocation.services)),
+    reals: new Set(Object.values(running.allocation.reals).map((x) => x.index)),
+  };
+  let compiled = compileDirector(cfg, resolver, limits, running.allocation, reserved);
+  // A realserver whose forwarding data changes (MAC, method, egress) gets a fresh slot and
+  // generation: its flows are rescheduled instead of seeing a half-rewritten slot.
+  const moved = compiled.reals.filter((r) => running.reals[r.id] && forwardingBytes(running.reals[r.id]!) !== forwardingBytes(r.value.toString('hex')));
+  if (moved.length) {
+    const alloc: Allocation = { ...running.allocation, reals: { ...running.allocation.reals } };
+    for (const r of moved) delete alloc.reals[r.id];
+    compiled = compileDirector(cfg, resolver, limits, alloc, reserved);
+  }
+  return compiled;
+}
+
+/** VIP filter words of a set of lvs_services keys. */
+function filterWordsOf(keys: Iterable<Buffer>): Map<number, bigint> {
+  const list: { addr: Uint8Array; port: number }[] = [];
+  for (const k of keys) {
+    const d = decode(SVC_KEY, k);
+    list.push({ addr: d.addr as Uint8Array, port: d.port as number });
+  }
+  return vipFilterWords(list);
+}
+
+/** Filter words to write to go from `from` to `to` (every word that differs). */
+export function filterStep(from: ReadonlyMap<number, bigint>, to: ReadonlyMap<number, bigint>): Step | undefined {
+  const words: [number, Buffer][] = [];
+  for (const w of [...new Set([...from.keys(), ...to.keys()])].sort((a, b) => a - b)) {
+    const v = to.get(w) ?? 0n;
+    if ((from.get(w) ?? 0n) !== v) words.push([w, vipWordValue(v)]);
+  }
+  return words.length ? { op: 'vip-filter', words } : undefined;
+}
+
+/** lvs_cfg with the VIP filter switched on (callers write it only once the filter is complete). */
+export function settingsWithFilter(cfg: Buffer): Buffer {
+  const out = Buffer.from(cfg);
+  const at = CFG.fields.find((f) => f.name === 'flags')!.offset;
+  out[at] = out[at]! | ABI.LVS_CFG_F_VIP_FILTER;
+  return out;
+}
+
+/**
+ * The plan that takes the maps from `inputs.running` to `inputs.desired`. Only what changed is
+ * written: a service whose table and entry digests are unchanged is not touched.
+ */
+export function buildPlan(inputs: PlanInputs): Plan {
+  const { running } = inputs;
+  const compiled = compileTarget(inputs);
+  const tableSlots: Record<string, number> = {};
+  const target: AppliedState = {
+    config: inputs.desired,
+    allocation: compiled.allocation,
+    l2: Object.fromEntries(compiled.reals.map((r) => [r.id, inputs.l2.get(r.id)!]).filter(([, v]) => v !== undefined)),
+    digests: Object.fromEntries(compiled.services.map((s) => [s.id, digest(s.fingerprint, s.value(0))])),
+    reals: Object.fromEntries(compiled.reals.map((r) => [r.id, r.value.toString('hex')])),
+    tableSlots,
+    tunnel: inputs.tunnel,
+  };
+  const steps: Step[] = [];
+  const runningKeys = new Map<string, Buffer>();
+  const oldWords = filterWordsOf(Object.keys(running.allocation.services).map((id) => {
+    // The running key, re-encoded from the running config (same function as the compiler's).
+    const k = compiledKeyOf(running, id);
+    runningKeys.set(id, k);
+    return k;
+  }));
+  const newWords = filterWordsOf(compiled.services.map((s) => s.key));
+  const union = new Map(oldWords);
+  for (const [w, v] of newWords) union.set(w, (union.get(w) ?? 0n) | v);
+  const widen = filterStep(oldWords, union);
+  if (widen) steps.push(widen);
+
+  steps.push({ op: 'settings', value: settingsWithFilter(compiled.cfg) });
+  const tx = new Set(inputs.interfaces);
+  for (const r of compiled.reals) {
+    const ifindex = inputs.l2.get(r.id)?.ifindex;
+    if (ifindex) tx.add(ifindex);
+  }
+  if (tx.size) steps.push({ op: 'tx-ports', ifindexes: [...tx].sort((a, b) => a - b) });
+
+  // Slots that start life in this change: statistics zeroed before anything refers to them.
+  const zeroServices: number[] = [];
+  const zeroReals: number[] = [];
+  const reals: RealWrite[] = [];
+  for (const r of compiled.reals) {
+    const old = running.allocation.reals[r.id];
+    const fresh = !old || old.index !== r.index || old.gen !== r.gen;
+    if (fresh) zeroReals.push(r.index);
+    if (fresh || running.reals[r.id] !== r.value.toString('hex')) reals.push({ id: r.id, index: r.index, value: r.value, fresh });
+  }
+  const fills: TableFill[] = [];
+  const switches: ServiceWrite[] = [];
+  for (const s of compiled.services) {
+    const liveSlot = running.tableSlots?.[s.id];
+    const unchanged = running.digests[s.id] === target.digests[s.id] && liveSlot !== undefined;
+    if (unchanged) {
+      tableSlots[s.id] = liveSlot;
+      continue;
+    }
+    if (running.allocation.services[s.id] !== s.svcId) zeroServices.push(s.svcId);
+    const spare = liveSlot === s.svcId * 2 ? s.svcId * 2 + 1 : s.svcId * 2;
+    tableSlots[s.id] = spare;
+    fills.push({ service: s.id, svcId: s.svcId, slot: spare });
+    switches.push({ service: s.id, key: s.key, value: s.value(spare) });
+  }
+  if (zeroServices.length || zeroReals.length) steps.push({ op: 'zero', services: zeroServices, reals: zeroReals });
+  if (reals.length) steps.push({ op: 'reals', writes: reals });
+  if (fills.length) steps.push({ op: 'tables', fills });
+  if (switches.length) steps.push({ op: 'switch', writes: switches });
+
+  // Removals, now that no table names them.
+  const keep = new Set(compiled.services.map((s) => s.id));
+  const keptIds = new Set(Object.values(compiled.allocation.services));
+  const removed = Object.keys(running.allocation.services).filter((id) => !keep.has(id));
+  if (removed.length) {
+    steps.push({ op: 'remove', services: removed.map((id) => ({ service: id, key: runningKeys.get(id)! })) });
+    const slots = removed.map((id) => running.allocation.services[id]!).filter((svcId) => !keptIds.has(svcId)).flatMap((svcId) => [svcId * 2, svcId * 2 + 1]);
+    if (slots.length) steps.push({ op: 'free-tables', slots });
+  }
+  const liveIndexes = new Set(compiled.reals.map((r) => r.index));
+  const cleared = [...new Set(Object.values(running.allocation.reals).map((a) => a.index))].filter((i) => !liveIndexes.has(i)).sort((a, b) => a - b);
+  // An emptied slot: flows still pointing at it are rescheduled (conn_real_gone).
+  if (cleared.length) steps.push({ op: 'clear-reals', indexes: cleared });
+  const narrow = filterStep(union, newWords);
+  if (narrow) steps.push(narrow);
+  return { target, steps, compiled };
+}
+
+/** The lvs_services key a running service was written under. */
+function compiledKeyOf(running: AppliedState, id: string): Buffer {
+  const s = running.config.services.find((x) => serviceId(x) === id);
+  if (!s) throw new Error(`internal: the running allocation names ${id}, the running configuration does not`);
+  return serviceKey(s);
+}
+
+/** What the lvs_services value of a written service says (table slot), for printing. */
+function slotOf(value: Buffer): number {
+  return decode(SVC, value).table_slot as number;
+}
+
+/** One line per step, as `apply --dry-run --steps` prints them. */
+export function formatSteps(steps: readonly Step[], tableSize: (service: string) => number | undefined = () => undefined): string {
+  const lines = steps.map((s, i) => `${String(i + 1).padStart(3)}. ${s.op.padEnd(11)} ${describeStep(s, tableSize)}`);
+  return lines.join('\n');
+}
+
+function list(items: string[], max = 6): string {
+  return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')}, ... (${items.length} in all)`;
+}
+
+export function describeStep(s: Step, tableSize: (service: string) => number | undefined = () => undefined): string {
+  switch (s.op) {
+    case 'vip-filter': return `set ${s.words.length} filter word${s.words.length === 1 ? '' : 's'} (${list(s.words.map(([w]) => String(w)))})`;
+    case 'settings': return 'lvs_cfg: timeouts, hash seed, tunnel settings; VIP filter on';
+    case 'tx-ports': return `egress interfaces ${s.ifindexes.map((i) => `#${i}`).join(' ')}`;
+    case 'zero': return `statistics of new slots: ${s.services.length} service${s.services.length === 1 ? '' : 's'}, ${s.reals.length} realserver${s.reals.length === 1 ? '' : 's'}`;
+    case 'reals': return `write ${s.writes.length} realserver slot${s.writes.length === 1 ? '' : 's'}: ${list(s.writes.map((w) => `${w.id ?? '?'} -> ${w.index}${w.fresh ? ' (new)' : ''}`), 4)}`;
+    case 'tables': return `fill ${s.fills.length} table${s.fills.length === 1 ? '' : 's'}: ${list(s.fills.map((f) => `${f.service} -> slot ${f.slot}${tableSize(f.service) ? ` (${tableSize(f.service)} entries)` : ''}`), 4)}`;
+    case 'switch': return `switch ${s.writes.length} service${s.writes.length === 1 ? '' : 's'} to their new table: ${list(s.writes.map((w) => `${w.service} -> slot ${slotOf(w.value)}`), 4)}`;
+    case 'remove': return `delete ${s.services.length} service${s.services.length === 1 ? '' : 's'}: ${list(s.services.map((x) => x.service))}`;
+    case 'free-tables': return `free lvs_tables slots ${list(s.slots.map(String), 8)}`;
+    case 'clear-reals': return `empty realserver slots ${list(s.indexes.map(String), 8)} (their flows reschedule)`;
+  }
+}
+
+/** JSON form of the steps (`--steps --json`): values as hex. */
+export function stepsJson(steps: readonly Step[]): unknown[] {
+  return steps.map((s) => JSON.parse(JSON.stringify(s, (_k, v: unknown) => {
+    if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+      return Buffer.from((v as { data: number[] }).data).toString('hex');
+    }
+    if (v instanceof Uint32Array) return Array.from(v);
+    return v;
+  })) as unknown);
+}

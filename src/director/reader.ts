@@ -1,0 +1,184 @@
+/**
+ * Reading a running director: counters summed over CPUs, per service and realserver statistics,
+ * the connection table as ipvsadm -L -c shows it, and the lookup tables as the kernel holds them.
+ * Each map is dumped at most once per sample (one batch syscall series, not a lookup per index),
+ * so a /metrics scrape costs one pass over the connection table.
+ */
+import { BpfMap } from '../native/index.js';
+import { decode, SVC, STATS, FLOW_KEY, CONN } from '../abi/layout.js';
+import { ABI, COUNTERS } from '../abi/generated.js';
+import { compareServices, serviceId, type VirtualService, type Realserver } from '../model/types.js';
+import { realId, serviceKey, DEFAULT_TIMEOUTS } from '../dataplane/compile.js';
+import { formatAddress } from '../model/address.js';
+import { u32, type DirectorMaps } from './writer.js';
+import type { AppliedState } from './snapshot.js';
+import type { ConnectionInfo, Numbers, ServiceStats, StatsSample } from './types.js';
+
+export const STATE_NAMES = ['NONE', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE', 'UDP'] as const;
+
+const ZERO: Numbers = { packets: 0n, bytes: 0n, conns: 0n };
+
+/** Per-CPU STATS values of one map, summed: index -> totals. */
+function sumStats(map: BpfMap): Map<number, Numbers> {
+  const out = new Map<number, Numbers>();
+  const { keys, values } = map.entries();
+  keys.forEach((k, i) => {
+    const t = { packets: 0n, bytes: 0n, conns: 0n };
+    for (const b of map.splitPerCpu(values[i]!)) {
+      const v = decode(STATS, b);
+      t.packets += v.packets as bigint;
+      t.bytes += v.bytes as bigint;
+      t.conns += v.conns as bigint;
+    }
+    out.set(k.readUInt32LE(0), t);
+  });
+  return out;
+}
+
+/** Idle timeout per connection state (index = LVS_CS_*), as the data plane applies them. */
+export function stateTimeouts(applied: AppliedState): number[] {
+  const t = { ...DEFAULT_TIMEOUTS, ...applied.config.settings?.timeouts };
+  return [0, t.synRecv, t.tcp, t.tcpFin, t.close, t.udp];
+}
+
+export class DirectorReader {
+  constructor(private readonly maps: DirectorMaps) {}
+
+  /** The named counters, each summed over all CPUs (names in lower case). */
+  counters(): Record<string, bigint> {
+    const map = this.maps.lvs_counters;
+    const byIndex = new Map<number, bigint>();
+    const { keys, values } = map.entries();
+    keys.forEach((k, i) => byIndex.set(k.readUInt32LE(0), map.splitPerCpu(values[i]!).reduce((t, b) => t + b.readBigUInt64LE(0), 0n)));
+    return Object.fromEntries(COUNTERS.map((c) => [c.name.toLowerCase(), byIndex.get(c.index) ?? 0n]));
+  }
+
+  /**
+   * Entries the LRU evicted since load: every new flow inserts a key except those that replace
+   * an entry of the same flow (real gone, reused, expired); nothing else deletes entries.
+   */
+  static evictions(entries: number, c: Record<string, bigint>): number {
+    const inserts = c.conn_new! - c.conn_real_gone! - c.conn_reused! - c.conn_expired!;
+    return Math.max(0, Number(inserts) - entries);
+  }
+
+  /** Connection-table fill: entries present, size, LRU evictions since load. */
+  fill(counters = this.counters()): { entries: number; max: number; evicted: number } {
+    const entries = this.maps.lvs_conns.entries().keys.length;
+    return { entries, max: this.maps.lvs_conns.maxEntries, evicted: DirectorReader.evictions(entries, counters) };
+  }
+
+  /** Per-CPU counters summed, per service and realserver, with connection-table counts. */
+  stats(applied: AppliedState): StatsSample {
+    const at = process.hrtime.bigint();
+    const { byReal, entries } = this.connectionCounts(applied, at);
+    const svcStats = sumStats(this.maps.lvs_svc_stats);
+    const realStats = sumStats(this.maps.lvs_real_stats);
+    const alloc = applied.allocation;
+    const services: ServiceStats[] = [...applied.config.services].sort(compareServices).map((s) => {
+      const id = serviceId(s);
+      const svcId = alloc.services[id];
+      return {
+        id, ...(svcId === undefined ? ZERO : svcStats.get(svcId) ?? ZERO),
+        realservers: s.realservers.map((r) => {
+          const a = alloc.reals[realId(s, r)];
+          const n = a ? realStats.get(a.index) ?? ZERO : ZERO;
+          const c = a ? byReal.get(`${a.index}/${a.gen}`) : undefined;
+          return { address: r.address, port: r.port, weight: r.weight, ...n, active: c?.active ?? 0, inactive: c?.inactive ?? 0 };
+        }),
+      };
+    });
+    const counters = this.counters();
+    return { at, services, counters, connections: { entries, max: this.maps.lvs_conns.maxEntries, evicted: DirectorReader.evictions(entries, counters) } };
+  }
+
+  /** ActiveConn (TCP ESTABLISHED) / InActConn (other live states, UDP included: IPVS starts every
+   *  connection inactive and only TCP's state machine makes it active) per slot "index/gen". */
+  private connectionCounts(applied: AppliedState, now: bigint): { byReal: Map<string, { active: number; inactive: number }>; entries: number } {
+    const byReal = new Map<string, { active: number; inactive: number }>();
+    const { values } = this.maps.lvs_conns.entries();
+    const timeouts = stateTimeouts(applied);
+    for (const v of values) {
+      const c = decode(CONN, v);
+      const state = c.state as number;
+      const age = Number((now - (c.last_seen_ns as bigint)) / 1_000_000_000n);
+      if (age > (timeouts[state] ?? 0)) continue;
+      const k = `${c.real as number}/${c.gen as number}`;
+      const e = byReal.get(k) ?? { active: 0, inactive: 0 };
+      if (state === ABI.LVS_CS_ESTABLISHED) e.active++;
+      else e.inactive++;
+      byReal.set(k, e);
+    }
+    return { byReal, entries: values.length };
+  }
+
+  /** The connection table, as `ipvsadm -L -n -c` shows it (live entries only). */
+  connections(applied: AppliedState): ConnectionInfo[] {
+    const now = process.hrtime.bigint();
+    const timeouts = stateTimeouts(applied);
+    const bySlot = new Map<string, { svc: VirtualService; rs: Realserver }>();
+    for (const s of applied.config.services) {
+      for (const r of s.realservers) {
+        const a = applied.allocation.reals[realId(s, r)];
+        if (a) bySlot.set(`${a.index}/${a.gen}`, { svc: s, rs: r });
+      }
+    }
+    const { keys, values } = this.maps.lvs_conns.entries();
+    const out: ConnectionInfo[] = [];
+    keys.forEach((kb, i) => {
+      const k = decode(FLOW_KEY, kb);
+      const c = decode(CONN, values[i]!);
+      const state = c.state as number;
+      const age = Number(now - (c.last_seen_ns as bigint)) / 1e9;
+      const expire = (timeouts[state] ?? 0) - age;
+      if (expire < 0) return;
+      const fam = k.family as number;
+      const addr = (b: Uint8Array) => formatAddress({ family: fam === 6 ? 6 : 4, bytes: fam === 6 ? b : b.subarray(0, 4) } as never);
+      const owner = bySlot.get(`${c.real as number}/${c.gen as number}`);
+      out.push({
+        protocol: (k.proto as number) === 6 ? 'tcp' : 'udp',
+        state: state === ABI.LVS_CS_UDP ? 'UDP' : STATE_NAMES[state] ?? String(state),
+        expire,
+        client: { address: addr(k.saddr as Uint8Array), port: k.sport as number },
+        virtual: { address: addr(k.daddr as Uint8Array), port: k.dport as number },
+        realserver: owner ? { address: owner.rs.address, port: (k.dport as number) } : undefined,
+        service: owner ? serviceId(owner.svc) : undefined,
+      });
+    });
+    return out;
+  }
+
+  /**
+   * The lookup tables as the kernel holds them: per service, slot -> realserver address (or
+   * null for an empty slot). Read back from the live inner maps, not from the snapshot.
+   */
+  tables(applied: AppliedState): Map<string, (string | null)[]> {
+    const out = new Map<string, (string | null)[]>();
+    const byIndex = new Map<number, string>();
+    for (const [id, a] of Object.entries(applied.allocation.reals)) byIndex.set(a.index, id.slice(id.indexOf('/') + 1));
+    for (const s of applied.config.services) {
+      const live = this.maps.lvs_services.lookup(serviceKey(s));
+      if (!live) continue;
+      const idBuf = this.maps.lvs_tables.lookup(u32(decode(SVC, live).table_slot as number));
+      if (!idBuf) continue;
+      const inner = BpfMap.fromId(idBuf.readUInt32LE(0));
+      try {
+        out.set(serviceId(s), inner.entries().values.map((v) => byIndex.get(v.readUInt32LE(0)) ?? null));
+      } finally {
+        inner.close();
+      }
+    }
+    return out;
+  }
+
+  /** The lvs_tables slot each service's entry points at now (snapshots written before the
+   *  plan/commit split did not record it). */
+  liveTableSlots(applied: AppliedState): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const s of applied.config.services) {
+      const live = this.maps.lvs_services.lookup(serviceKey(s));
+      if (live) out[serviceId(s)] = decode(SVC, live).table_slot as number;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,87 @@
+/** The director's public types: options, results and what the readers return. */
+import type { XdpMode } from '../native/index.js';
+import type { DirectorSizes, Knobs } from '../dataplane/loader.js';
+import type { Change, DiffReport } from '../diff/index.js';
+import type { Step } from './plan.js';
+
+export interface DirectorOptions {
+  /** bpffs directory of the pinned state (default /sys/fs/bpf/lvs-xdp, env LVS_XDP_PIN_DIR). */
+  pinDir?: string;
+  /** Directory of the snapshot and lock (default /run/lvs-xdp/<pin dir name>, env LVS_XDP_STATE_DIR). */
+  stateDir?: string;
+}
+
+export type SizePreset = 'default' | 'small';
+export interface AttachOptions extends DirectorOptions {
+  mode?: XdpMode;
+  /** Map sizes, fixed at the first attach (a preset and/or explicit values). */
+  sizes?: Partial<DirectorSizes>;
+  preset?: SizePreset;
+  knobs?: Partial<Knobs>;
+  /** Replace a foreign XDP program already attached to the interface. */
+  force?: boolean;
+}
+
+export interface ApplyOptions {
+  /** Compute and report only (with `steps`, the plan is built: MACs are resolved). */
+  dryRun?: boolean;
+  /** Resolve every realserver's MAC again instead of reusing what the snapshot has. */
+  refresh?: boolean;
+  /** Build the plan's steps (for printing) also in a dry run. */
+  steps?: boolean;
+}
+
+export interface ApplyResult {
+  changes: Change[];
+  /** serviceId -> share of table slots (so of new flows) that move to another realserver. */
+  moves: Map<string, number>;
+  report: DiffReport;
+  text: string;
+  applied: boolean;
+  /** The plan's steps, when built (an apply that wrote something, or a dry run with `steps`). */
+  steps?: Step[];
+}
+
+export interface InterfaceStatus { name: string; ifindex: number; mode: string; attachedAt: string; linked: boolean }
+export interface MapUsage { name: string; maxEntries: number; memlock: number }
+export interface DirectorStatus {
+  attached: boolean;
+  pinDir: string;
+  stateDir: string;
+  interfaces: InterfaceStatus[];
+  program?: { id: number; name: string; tag: string; jitedLen: number };
+  sizes?: DirectorSizes;
+  knobs?: Knobs;
+  services: number;
+  realservers: number;
+  connections?: { entries: number; max: number; evicted: number };
+  memoryBytes?: number;
+  maps?: MapUsage[];
+  version: string;
+  createdAt?: string;
+  updatedAt?: string;
+  pendingApply?: string;
+}
+
+export interface Numbers { packets: bigint; bytes: bigint; conns: bigint }
+export interface RealserverStats extends Numbers { address: string; port: number; weight: number; active: number; inactive: number }
+export interface ServiceStats extends Numbers { id: string; realservers: RealserverStats[] }
+export interface StatsSample {
+  /** CLOCK_MONOTONIC ns when read (the clock the data plane stamps connections with). */
+  at: bigint;
+  services: ServiceStats[];
+  counters: Record<string, bigint>;
+  /** Connection-table fill; `evicted`: entries the LRU pushed out since load (table too small). */
+  connections: { entries: number; max: number; evicted: number };
+}
+
+export interface ConnectionInfo {
+  protocol: 'tcp' | 'udp';
+  state: string;
+  /** Seconds until the entry times out. */
+  expire: number;
+  client: { address: string; port: number };
+  virtual: { address: string; port: number };
+  realserver: { address: string; port: number } | undefined;
+  service: string | undefined;
+}

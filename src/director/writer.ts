@@ -1,0 +1,207 @@
+/**
+ * The map writer: the only code that writes the director's maps. It executes plans
+ * (src/director/plan.ts) step by step, and offers typed functions for the dynamic maps
+ * (connections, persistence templates, fragments, rr cursors, counters being zeroed). The
+ * director, the packet-test harnesses, the differential fuzzer and the benchmarks all write
+ * through it, so every map gets its bytes the way production writes them.
+ */
+import { BpfMap, possibleCpus, MapType, MapFlag } from '../native/index.js';
+import { STATS } from '../abi/layout.js';
+import { DIRECTOR_MAPS, type DirectorMap, type LoadedDirector } from '../dataplane/loader.js';
+import type { Step, TableFill } from './plan.js';
+
+export type DirectorMaps = Record<DirectorMap, BpfMap>;
+export type DynamicMap = 'lvs_conns' | 'lvs_persist' | 'lvs_frags';
+
+export function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+}
+
+export interface ExecuteOptions {
+  /** First step to run (0-based): a replay after a crash skips what is already written. */
+  from?: number;
+  /** A service's compiled table, for table fills without inline entries. */
+  tableOf?: (service: string) => Uint32Array;
+  /**
+   * Leave a table slot alone when the inner map there already holds exactly these entries
+   * (a replay after a crash, a harness re-installing the same tables): every lvs_tables write
+   * waits an RCU grace period, reading a table back does not.
+   */
+  reuseEqualTables?: boolean;
+  /** Called after each step has been written (journal, fault injection). */
+  afterStep?: (index: number, step: Step) => void;
+}
+
+function sameTable(a: Uint32Array | undefined, b: Uint32Array): boolean {
+  return a !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+export class MapWriter {
+  private readonly cpus = possibleCpus();
+
+  constructor(readonly maps: DirectorMaps) {}
+
+  /** Opens the pinned maps of a running director. */
+  static fromPins(pinDir: string): MapWriter {
+    const maps: Partial<DirectorMaps> = {};
+    try {
+      for (const m of DIRECTOR_MAPS) maps[m] = BpfMap.fromPin(`${pinDir}/${m}`);
+    } catch (e) {
+      for (const m of Object.values(maps)) m.close();
+      throw e;
+    }
+    return new MapWriter(maps as DirectorMaps);
+  }
+
+  /** The maps of a freshly loaded object (harnesses, first attach); the object keeps them open. */
+  static fromLoaded(d: LoadedDirector): MapWriter {
+    return new MapWriter(Object.fromEntries(DIRECTOR_MAPS.map((m) => [m, BpfMap.fromFd(d.maps[m], { owned: false, keepAlive: d.obj })])) as DirectorMaps);
+  }
+
+  close(): void {
+    for (const m of Object.values(this.maps)) m.close();
+  }
+
+  execute(steps: readonly Step[], opts: ExecuteOptions = {}): void {
+    for (let i = opts.from ?? 0; i < steps.length; i++) {
+      this.step(steps[i]!, opts);
+      opts.afterStep?.(i, steps[i]!);
+    }
+  }
+
+  private step(s: Step, opts: ExecuteOptions): void {
+    const m = this.maps;
+    switch (s.op) {
+      case 'vip-filter':
+        for (const [w, v] of s.words) m.lvs_vip_filter.update(u32(w), v);
+        return;
+      case 'settings':
+        m.lvs_cfg.update(u32(0), s.value);
+        return;
+      case 'tx-ports':
+        for (const i of s.ifindexes) m.lvs_tx_ports.update(u32(i), u32(i));
+        return;
+      case 'zero':
+        this.zeroPerCpu(m.lvs_svc_stats, s.services, STATS.size);
+        this.zeroPerCpu(m.lvs_rr_cursor, s.services, 4);
+        this.zeroPerCpu(m.lvs_real_stats, s.reals, STATS.size);
+        return;
+      case 'reals':
+        if (s.writes.length) m.lvs_reals.updateMany(s.writes.map((w) => u32(w.index)), s.writes.map((w) => w.value));
+        return;
+      case 'tables':
+        this.fillTables(s.fills, opts);
+        return;
+      case 'switch':
+        // Each entry is one HASH update: a lookup sees the old entry or the new, whole.
+        if (s.writes.length) m.lvs_services.updateMany(s.writes.map((w) => w.key), s.writes.map((w) => w.value));
+        return;
+      case 'remove':
+        for (const x of s.services) m.lvs_services.delete(x.key);
+        return;
+      case 'free-tables':
+        for (const slot of s.slots) m.lvs_tables.delete(u32(slot));
+        return;
+      case 'clear-reals': {
+        const zero = Buffer.alloc(m.lvs_reals.valueSize);
+        if (s.indexes.length) m.lvs_reals.updateMany(s.indexes.map(u32), s.indexes.map(() => zero));
+        return;
+      }
+    }
+  }
+
+  /**
+   * Each table into a new inner array, then all of them into their lvs_tables slots in one
+   * batch: every map-in-map update waits for an RCU grace period (~8 ms here), a batch waits once.
+   */
+  private fillTables(fills: readonly TableFill[], opts: ExecuteOptions): void {
+    const inners: BpfMap[] = [];
+    try {
+      const slots: Buffer[] = [];
+      const fds: Buffer[] = [];
+      for (const f of fills) {
+        const table = f.table ?? opts.tableOf?.(f.service);
+        if (!table) throw new Error(`internal: no table for ${f.service}`);
+        if (opts.reuseEqualTables && sameTable(this.tableAt(f.slot), table)) continue;
+        const inner = BpfMap.create({
+          type: MapType.ARRAY, name: `lvs_t${f.svcId}`, keySize: 4, valueSize: 4, maxEntries: table.length, flags: MapFlag.INNER_MAP,
+        });
+        inners.push(inner);
+        const keys: Buffer[] = new Array(table.length);
+        const values: Buffer[] = new Array(table.length);
+        for (let i = 0; i < table.length; i++) {
+          keys[i] = u32(i);
+          values[i] = u32(table[i]!);
+        }
+        inner.updateMany(keys, values);
+        slots.push(u32(f.slot));
+        fds.push(u32(inner.fd));
+      }
+      if (slots.length) this.maps.lvs_tables.updateMany(slots, fds);
+    } finally {
+      // The outer map holds its own references to the inner maps.
+      for (const i of inners) i.close();
+    }
+  }
+
+  /** The entries of the inner array in lvs_tables[slot], or undefined when the slot is empty. */
+  tableAt(slot: number): Uint32Array | undefined {
+    const idBuf = this.maps.lvs_tables.lookup(u32(slot));
+    if (!idBuf) return undefined;
+    const inner = BpfMap.fromId(idBuf.readUInt32LE(0));
+    try {
+      const { values } = inner.entries();
+      return Uint32Array.from(values, (v) => v.readUInt32LE(0));
+    } finally {
+      inner.close();
+    }
+  }
+
+  private zeroPerCpu(map: BpfMap, indexes: readonly number[], size: number): void {
+    if (!indexes.length) return;
+    const zero = Buffer.alloc(Math.ceil(size / 8) * 8 * this.cpus);
+    map.updateMany(indexes.map(u32), indexes.map(() => zero));
+  }
+
+  // ---- dynamic maps: typed writes outside plans ------------------------------------------
+
+  /** ipvsadm -Z: zero service and realserver counters (indexes into lvs_svc_stats / lvs_real_stats). */
+  zeroStats(services: readonly number[], reals: readonly number[]): void {
+    this.zeroPerCpu(this.maps.lvs_svc_stats, services, STATS.size);
+    this.zeroPerCpu(this.maps.lvs_real_stats, reals, STATS.size);
+  }
+
+  /** Zeroes the named counters (indexes into lvs_counters). */
+  zeroCounters(indexes: readonly number[]): void {
+    this.zeroPerCpu(this.maps.lvs_counters, indexes, 8);
+  }
+
+  /** The same rr cursor value on every CPU. */
+  setRrCursor(svcId: number, value: number): void {
+    const v = Buffer.alloc(8 * this.cpus);
+    for (let c = 0; c < this.cpus; c++) v.writeUInt32LE(value >>> 0, 8 * c);
+    this.maps.lvs_rr_cursor.update(u32(svcId), v);
+  }
+
+  /** Inserts or replaces an entry of the connection, persistence or fragment table. */
+  putEntry(map: DynamicMap, key: Buffer, value: Buffer): void {
+    this.maps[map].update(key, value);
+  }
+
+  deleteEntries(map: DynamicMap, keys: readonly Buffer[]): void {
+    if (keys.length) this.maps[map].deleteMany([...keys]);
+  }
+
+  /** Empties a dynamic map (or every service entry: harnesses start each case from nothing). */
+  clear(map: DynamicMap | 'lvs_services'): void {
+    const { keys } = this.maps[map].entries();
+    if (keys.length) this.maps[map].deleteMany(keys);
+  }
+
+  /** Egress interfaces no longer allowed (detach). */
+  removeTxPorts(ifindexes: readonly number[]): void {
+    for (const i of ifindexes) this.maps.lvs_tx_ports.delete(u32(i));
+  }
+}
