@@ -12,7 +12,7 @@ import {
 import type { ConnCounts, StatsRow, RateRow } from '../ipvsadm/format.js';
 import { MAX_PERSISTENCE_TIMEOUT, serviceId, type DirectorConfig } from '../model/types.js';
 import { expandShortOptions } from '../ipvsadm/argv.js';
-import { DEFAULT_TIMEOUTS } from '../dataplane/compile.js';
+import { effectiveTimeouts } from '../model/timeouts.js';
 import type { ApplyResult, Director, StatsSample } from '../director/director.js';
 import { openRepaired, toJson, VERSION, type StateOpts } from './common.js';
 import { sampleRates } from './stats.js';
@@ -225,7 +225,7 @@ export async function runIpvsadm(argv: readonly string[]): Promise<number> {
       const cfg = only(d.config, p.service);
       process.stdout.write(p.json ? `${toJson(cfg)}\n` : formatSave(cfg));
     } else if (p.action === 'timeout') {
-      const t = { ...DEFAULT_TIMEOUTS, ...d.config.settings?.timeouts };
+      const t = effectiveTimeouts(d.config.settings?.timeouts);
       process.stdout.write(p.json ? `${toJson({ tcp: t.tcp, tcpFin: t.tcpFin, udp: t.udp })}\n` : `Timeout (tcp tcpfin udp): ${t.tcp} ${t.tcpFin} ${t.udp}\n`);
     } else if (p.action === 'zero') {
       d.zeroStats(p.service ? serviceId(p.service) : undefined);

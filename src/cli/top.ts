@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import type { Director } from '../director/director.js';
 import { formatAddrPort } from '../model/address.js';
 import { ConfigError } from '../errors.js';
-import { statsView, type StatsView } from './stats.js';
+import { statsView, humanCount, type StatsView } from '../view/stats.js';
 import { withStateOptions, openRepaired, type StateOpts } from './common.js';
 
 export interface HealthFile { pid: number; realservers: { service: string; address: string; state: string; effectiveWeight?: number }[] }
@@ -24,29 +24,22 @@ export function readHealthFile(d: Director): HealthFile | undefined {
   }
 }
 
-function human(n: number | bigint): string {
-  const v = Number(n);
-  if (v < 1e4) return String(Math.round(v));
-  for (const [d, u] of [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'K']] as const) if (v >= d) return `${(v / d).toFixed(v / d < 100 ? 1 : 0)}${u}`;
-  return String(v);
-}
-
 /** Pure: one screen. */
 export function formatTop(v: StatsView, health: HealthFile | undefined, at: Date, width = 120): string {
   const hs = new Map(health?.realservers.map((r) => [`${r.service}/${r.address}`, r.state]));
   const rows: string[][] = [['service / realserver', 'weight', 'health', 'pps', 'bit/s', 'conn/s', 'active', 'inact', 'conns']];
   for (const s of v.services) {
-    rows.push([s.id, '', '', human(s.rates.pps), human(s.rates.bps * 8), human(s.rates.cps), '', '', human(s.conns)]);
+    rows.push([s.id, '', '', humanCount(s.rates.pps), humanCount(s.rates.bps * 8), humanCount(s.rates.cps), '', '', humanCount(s.conns)]);
     for (const r of s.realservers) {
       rows.push([`  ${formatAddrPort(r.address, r.port)}`, String(r.weight), hs.get(`${s.id}/${r.address}`) ?? (health ? 'sorry/-' : '-'),
-        human(r.rates.pps), human(r.rates.bps * 8), human(r.rates.cps), String(r.active), String(r.inactive), human(r.conns)]);
+        humanCount(r.rates.pps), humanCount(r.rates.bps * 8), humanCount(r.rates.cps), String(r.active), String(r.inactive), humanCount(r.conns)]);
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i === 0 || i === 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd().slice(0, width));
   const pct = v.connections.max ? ((100 * v.connections.entries) / v.connections.max).toFixed(1) : '0';
   const busy = Object.entries(v.counters).filter(([, c]) => c.rate > 0).sort((a, b) => b[1].rate - a[1].rate).slice(0, 6)
-    .map(([n, c]) => `${n} ${human(c.rate)}/s`).join('  ');
+    .map(([n, c]) => `${n} ${humanCount(c.rate)}/s`).join('  ');
   return [
     `lvs-xdp top - ${at.toISOString()}  conn table ${v.connections.entries}/${v.connections.max} (${pct}%)  health: ${health ? `from run (pid ${health.pid})` : 'no run active'}`,
     `counters/s: ${busy || 'idle'}`,

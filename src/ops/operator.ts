@@ -17,8 +17,8 @@ import { createServer, type Server, type IncomingMessage, type ServerResponse } 
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Director, type AttachOptions, type DirectorOptions, type StatsSample } from '../director/director.js';
 import { NotAttachedError, LvsError } from '../errors.js';
-import { readConfigFile } from '../cli/common.js';
-import { statsView, type StatsView } from '../cli/stats.js';
+import { readConfigFile } from '../config/file.js';
+import { statsView, type StatsView } from '../view/stats.js';
 import { serviceId, type DirectorConfig } from '../model/types.js';
 import { healthPlan, type CheckSpec, type HealthPlan, type Target } from './spec.js';
 import { HealthModel, type Effective, type ServiceHealth } from './health.js';

@@ -3,6 +3,8 @@
  * (with extension headers), TCP, UDP, ICMP. Checksums are computed here independently of the
  * data plane, so tests can verify the bytes the program writes.
  */
+// ipaddr.js, not src/model/address.ts: the bytes are built independently of the code under test
+// (a dev dependency for that reason). It reads "::a.b.c.d" as ::ffff:a.b.c.d: write ::/96 in hex.
 import ipaddr from 'ipaddr.js';
 
 export function mac(s: string): Buffer {

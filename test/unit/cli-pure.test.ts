@@ -1,16 +1,12 @@
-// The CLI's pure parts: ipvsadm argv handling, file-kind detection, the snapshot codec, and the
-// stats view (rates from two readings) with its text layout.
+// The CLI's pure parts: ipvsadm argv handling, the snapshot codec and the status text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIpvsadmArgv, isIpvsadmInvocation } from '../../src/cli/ipvsadm.js';
-import { looksLikeIpvsadm, desiredConfig } from '../../src/cli/common.js';
-import { statsView, formatStatsView } from '../../src/cli/stats.js';
 import { formatStatus } from '../../src/cli/status.js';
 import { encodeSnapshot, decodeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot } from '../../src/director/snapshot.js';
 import { emptyAllocation } from '../../src/dataplane/compile.js';
 import { DEFAULT_SIZES, DEFAULT_KNOBS } from '../../src/dataplane/loader.js';
 import { StateError, ConfigError } from '../../src/errors.js';
-import type { StatsSample } from '../../src/director/director.js';
 
 test('ipvsadm invocations are told apart from subcommands', () => {
   assert.equal(isIpvsadmInvocation(['-A', '-t', '1.2.3.4:80', '-s', 'mh']), true);
@@ -84,22 +80,6 @@ test('listing errors name the option', () => {
   assert.throws(() => parseIpvsadmArgv(['-L', '--pin-dir']), /needs a value/);
 });
 
-test('a rules file keeps the running settings (it cannot express them); a YAML file is the whole configuration', () => {
-  const running = { services: [], settings: { hashSeed: 7, timeouts: { tcp: 1000 } } };
-  const fromFile = { services: [] };
-  assert.deepEqual(desiredConfig({ config: fromFile, rules: true }, running), { services: [], settings: running.settings });
-  assert.deepEqual(desiredConfig({ config: fromFile, rules: false }, running), fromFile);
-  assert.deepEqual(desiredConfig({ config: fromFile, rules: true }, { services: [] }), fromFile);
-});
-
-test('file kind: ipvsadm rules versus YAML/JSON', () => {
-  assert.equal(looksLikeIpvsadm('# saved\n\n-A -t 10.0.0.1:80 -s mh\n'), true);
-  assert.equal(looksLikeIpvsadm('ipvsadm -A -t 10.0.0.1:80 -s mh\n'), true);
-  assert.equal(looksLikeIpvsadm('services:\n  - vip: 10.0.0.1\n'), false);
-  assert.equal(looksLikeIpvsadm('{"services": []}'), false);
-  assert.equal(looksLikeIpvsadm(''), false);
-});
-
 function snapshot(): Snapshot {
   return {
     format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, tool: '0.1.0', createdAt: 'x', updatedAt: 'y',
@@ -123,41 +103,6 @@ test('snapshot: round trip; corrupt, foreign, newer and incomplete files are Sta
   const partial = { ...s } as Partial<Snapshot>;
   delete partial.applied;
   bad(encodeSnapshot(partial as Snapshot), /incomplete/);
-});
-
-function sample(at: bigint, pk: bigint, by: bigint, conns: bigint): StatsSample {
-  return {
-    at,
-    services: [{
-      id: 'tcp 10.0.0.1:80', packets: pk, bytes: by, conns,
-      realservers: [{ address: '10.0.0.2', port: 80, weight: 1, packets: pk, bytes: by, conns, active: 3, inactive: 1 }],
-    }],
-    counters: { fwd_dr: pk, pass_not_vip: 0n },
-    connections: { entries: 4, max: 100, evicted: 2 },
-  };
-}
-
-test('stats view: rates are deltas over the measured interval', () => {
-  const v = statsView(sample(3_000_000_000n, 3000n, 300000n, 30n), sample(1_000_000_000n, 1000n, 100000n, 10n));
-  assert.equal(v.seconds, 2);
-  assert.deepEqual(v.services[0]!.rates, { pps: 1000, bps: 100000, cps: 10 });
-  assert.deepEqual(v.services[0]!.realservers[0]!.rates, { pps: 1000, bps: 100000, cps: 10 });
-  assert.equal(v.counters.fwd_dr!.rate, 1000);
-  // Without a previous reading (or after a counter reset) rates are 0, never negative.
-  assert.equal(statsView(sample(1n, 5n, 5n, 5n)).services[0]!.rates.pps, 0);
-  assert.equal(statsView(sample(2_000_000_000n, 5n, 5n, 5n), sample(1_000_000_000n, 50n, 50n, 50n)).services[0]!.rates.pps, 0);
-});
-
-test('stats text: one row per service and realserver, zero counters hidden unless asked', () => {
-  const text = formatStatsView(statsView(sample(2_000_000_000n, 20000n, 2_000_000n, 30n), sample(1_000_000_000n, 10000n, 1_000_000n, 10n)));
-  const lines = text.split('\n');
-  assert.match(lines[0]!, /packets +bytes +conns +active +inact +pps +bit\/s +conn\/s/);
-  assert.match(lines[1]!, /^tcp 10\.0\.0\.1:80 +20\.0K +2\.0M +30 +10\.0K +8\.0M +20$/);
-  assert.match(lines[2]!, /^ {2}-> 10\.0\.0\.2:80 w1 +20\.0K +2\.0M +30 +3 +1 +10\.0K +8\.0M +20$/);
-  assert.match(text, /connection table: 4 \/ 100 entries \(4\.0%\), 2 evicted since load/);
-  assert.match(text, /fwd_dr +fwd +20000 +10\.0K/);
-  assert.doesNotMatch(text, /pass_not_vip/);
-  assert.match(formatStatsView(statsView(sample(1n, 1n, 1n, 1n)), true), /pass_not_vip/);
 });
 
 test('status text says not attached, or lists interfaces and fill levels', () => {

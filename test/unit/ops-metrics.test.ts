@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { DirectorMetrics, parseExposition } from '../../src/ops/metrics.js';
 import { COUNTERS } from '../../src/abi/generated.js';
 import type { StatsSample } from '../../src/director/director.js';
-import { statsView } from '../../src/cli/stats.js';
+import { statsView } from '../../src/view/stats.js';
 import { formatTop } from '../../src/cli/top.js';
 import { parseListen } from '../../src/cli/run.js';
 import { STATUS_PAGE } from '../../src/ops/page.js';
