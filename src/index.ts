@@ -14,10 +14,11 @@ export {
   type DirectorOptions, type AttachOptions, type ApplyOptions, type ApplyResult, type DirectorStatus,
   type InterfaceStatus, type StatsSample, type ServiceStats, type RealserverStats, type ConnectionInfo, type SizePreset,
 } from './director/director.js';
+export { formatSteps, stepsJson, type Step, type StepOp } from './director/plan.js';
 export { statePaths, netnsSuffix, PIN_DIR_ENV, STATE_DIR_ENV, type StatePaths } from './director/paths.js';
 export { DEFAULT_SIZES, SMALL_BOX_SIZES, DEFAULT_KNOBS, type DirectorSizes, type Knobs } from './dataplane/loader.js';
 export * from './model/index.js';
-export { parseConfigText, formatConfigYaml } from './config/index.js';
+export { parseConfigText, formatConfigYaml, readConfigFile, desiredConfig } from './config/index.js';
 export { parseRule, parseRules, applyCommands, formatSave, formatList, type IpvsadmCommand } from './ipvsadm/index.js';
 export { diffConfig, tableMovesFor, formatDiff, type Change, type DiffReport } from './diff/index.js';
 export { buildTable } from './sched/index.js';

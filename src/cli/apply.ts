@@ -4,7 +4,8 @@ import { parse } from 'yaml';
 import { formatConfigYaml } from '../config/index.js';
 import { formatSteps, stepsJson } from '../director/plan.js';
 import type { ApplyResult } from '../director/director.js';
-import { withStateOptions, openRepaired, readConfigFileKind, desiredConfig, toJson, type StateOpts } from './common.js';
+import { readConfigFileKind, desiredConfig } from '../config/file.js';
+import { withStateOptions, openRepaired, toJson, type StateOpts } from './common.js';
 
 interface FileOpts extends StateOpts { file: string; json?: boolean; dryRun?: boolean; refresh?: boolean; steps?: boolean }
 

@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { ConfigError, NotAttachedError, StateError } from '../errors.js';
 import { statePaths } from '../director/paths.js';
 import type { DirectorSizes } from '../dataplane/loader.js';
-import { withStateOptions, stateOptions, readConfigFileKind, desiredConfig, type StateOpts } from './common.js';
+import { readConfigFileKind, desiredConfig } from '../config/file.js';
+import { withStateOptions, stateOptions, type StateOpts } from './common.js';
 
 function count(name: string) {
   return (v: string): number => {

@@ -3,9 +3,6 @@ import { Command, Option } from 'commander';
 import { Director, type DirectorOptions } from '../director/director.js';
 
 export { VERSION } from '../version.js';
-// Reading a configuration file is the library's (src/config), shared with `run`; re-exported for
-// the commands that take `-f`.
-export { readConfigFileKind, desiredConfig } from '../config/file.js';
 
 export interface StateOpts { pinDir?: string; stateDir?: string }
 

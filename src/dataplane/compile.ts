@@ -11,6 +11,7 @@ import {
   type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, serviceId, realserverKey,
 } from '../model/types.js';
 import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
+import { effectiveTimeouts } from '../model/timeouts.js';
 import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE } from '../sched/index.js';
 
 /** Where each service and realserver lives in the maps; kept in the state snapshot. */
@@ -59,7 +60,11 @@ export interface CompiledDirector {
   allocation: Allocation;
 }
 
-export const DEFAULT_TIMEOUTS = { synRecv: 60, tcp: 900, tcpFin: 120, close: 10, udp: 300 } as const;
+/** Idle timeout per connection state, index = LVS_CS_* (lvs_cfg.timeout_s's order). */
+export function timeoutsByState(settings?: TimeoutSettings): number[] {
+  const t = effectiveTimeouts(settings);
+  return [0, t.synRecv, t.tcp, t.tcpFin, t.close, t.udp];
+}
 
 function bytes16(addr: string): Uint8Array {
   const p = parseAddress(addr);
@@ -110,10 +115,8 @@ export interface SettingsFields {
   tunSrc4?: string; tunSrc6?: string; hashSeed?: number; timeouts?: TimeoutSettings; tunMtu?: number; tunTtl?: number; flags?: number;
 }
 export function encodeSettings(f: SettingsFields): Buffer {
-  const t = { ...DEFAULT_TIMEOUTS, ...f.timeouts };
   const timeouts = Buffer.alloc(24);
-  // Index = LVS_CS_*: NONE, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE, UDP.
-  [0, t.synRecv, t.tcp, t.tcpFin, t.close, t.udp].forEach((v, i) => timeouts.writeUInt32LE(v, i * 4));
+  timeoutsByState(f.timeouts).forEach((v, i) => timeouts.writeUInt32LE(v, i * 4));
   return encode(CFG, {
     tun_src4: f.tunSrc4 ? bytes16(f.tunSrc4).subarray(0, 4) : new Uint8Array(4),
     tun_src6: f.tunSrc6 ? bytes16(f.tunSrc6) : new Uint8Array(16),

@@ -8,7 +8,7 @@ import { compareServices, serviceId, type DirectorConfig, type DirectorSettings,
 import { buildTable, slotShareMoved } from '../sched/table.js';
 import { DEFAULT_TABLE_SIZE } from '../model/types.js';
 import { FILE_KEY } from '../config/schema.js';
-import { DEFAULT_TIMEOUTS } from '../dataplane/compile.js';
+import { DEFAULT_TIMEOUTS } from '../model/timeouts.js';
 
 export interface FieldChange {
   field: string;

@@ -8,7 +8,7 @@ import { BpfMap } from '../native/index.js';
 import { decode, SVC, STATS, FLOW_KEY, CONN } from '../abi/layout.js';
 import { ABI, COUNTERS } from '../abi/generated.js';
 import { compareServices, serviceId, type VirtualService, type Realserver } from '../model/types.js';
-import { realId, serviceKey, DEFAULT_TIMEOUTS } from '../dataplane/compile.js';
+import { realId, serviceKey, timeoutsByState } from '../dataplane/compile.js';
 import { formatAddress } from '../model/address.js';
 import { u32, type DirectorMaps } from './writer.js';
 import type { AppliedState } from './snapshot.js';
@@ -37,8 +37,7 @@ function sumStats(map: BpfMap): Map<number, Numbers> {
 
 /** Idle timeout per connection state (index = LVS_CS_*), as the data plane applies them. */
 export function stateTimeouts(applied: AppliedState): number[] {
-  const t = { ...DEFAULT_TIMEOUTS, ...applied.config.settings?.timeouts };
-  return [0, t.synRecv, t.tcp, t.tcpFin, t.close, t.udp];
+  return timeoutsByState(applied.config.settings?.timeouts);
 }
 
 export class DirectorReader {

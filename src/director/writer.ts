@@ -185,6 +185,11 @@ export class MapWriter {
     this.maps.lvs_rr_cursor.update(u32(svcId), v);
   }
 
+  /** rr cursors back to the start of their sequence. */
+  resetRrCursors(svcIds: readonly number[]): void {
+    this.zeroPerCpu(this.maps.lvs_rr_cursor, svcIds, 4);
+  }
+
   /** Inserts or replaces an entry of the connection, persistence or fragment table. */
   putEntry(map: DynamicMap, key: Buffer, value: Buffer): void {
     this.maps[map].update(key, value);
