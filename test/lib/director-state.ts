@@ -50,7 +50,7 @@ export class DirectorState {
     const d = await loadDirector({ ...(path ? { path } : {}), knobs, sizes });
     const s = new DirectorState(d.obj, d.progFd, d.maps, sizes, knobs);
     try {
-      s.vipFilterFd = d.obj.mapFd('lvs_vip_filter');
+      s.vipFilterFd = d.obj.map('lvs_vip_filter').fd;
     } catch {
       s.vipFilterFd = -1; // an object without the VIP filter
     }

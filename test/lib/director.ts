@@ -88,7 +88,7 @@ export class DirectorHarness {
   /** Writes the VIP filter (src/dataplane/vipfilter.ts) for the services set so far. */
   private syncVipFilter(): void {
     const next = vipFilterWords(this.vips.values());
-    const fd = this.obj.mapFd('lvs_vip_filter');
+    const fd = this.obj.map('lvs_vip_filter').fd;
     for (const w of new Set([...this.vipWords.keys(), ...next.keys()])) {
       if (this.vipWords.get(w) !== next.get(w)) native.mapUpdate(fd, u32(w), vipWordValue(next.get(w) ?? 0n), 0);
     }
@@ -187,7 +187,7 @@ export class DirectorHarness {
    * the cache was still untouched (no CPU refreshed it) afterwards.
    */
   staleClock(ns: bigint): () => boolean {
-    const fd = this.obj.mapFd('lvs_clock');
+    const fd = this.obj.map('lvs_clock').fd;
     const v: Buffer = Buffer.from(native.mapLookup(fd, u32(0)));
     for (let c = 0; c < this.cpus; c++) v.writeBigUInt64LE(ns, c * 16 + 8);
     native.mapUpdate(fd, u32(0), v, 0);
