@@ -147,3 +147,9 @@ test('a changed header changes the skeleton: a new map, knob, size and state app
   // An unclassified global is refused rather than silently left out of the skeleton.
   assert.throws(() => g.directorSource(read('bpf/lvs_abi.h'), maps.replace('cfg_enable_nat', 'cfg_nat_mode'), read('bpf/lvs_director.bpf.c')), /cfg_nat_mode/);
 });
+
+test('README knob table lists the skeleton\'s knobs with their defaults', () => {
+  const block = read('README.md').split('<!-- knobs:begin -->')[1]?.split('<!-- knobs:end -->')[0] ?? '';
+  const rows = [...block.matchAll(/^\| `(\w+)` \| (\d+) \|/gm)].map((m) => [m[1], Number(m[2])]);
+  assert.deepEqual(rows, DIRECTOR_SKELETON.globals.filter((g) => g.role === 'knob').map((g) => [g.name, g.default]));
+});
