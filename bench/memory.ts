@@ -25,8 +25,8 @@ export async function runMemoryBench(): Promise<{ presets: MemoryResult[]; table
   for (const [preset, sizes] of [['default', DEFAULT_SIZES], ['small box', SMALL_BOX_SIZES]] as const) {
     const d = await loadDirector({ sizes });
     try {
-      const maps = (d.obj.mapNames() as string[]).map((name) => {
-        const i = fdinfo(d.obj.mapFd(name));
+      const maps = d.obj.mapNames().map((name) => {
+        const i = fdinfo(d.obj.map(name).fd);
         return { name, type: i.type, entries: i.entries, bytes: i.memlock };
       }).sort((a, b) => b.bytes - a.bytes);
       presets.push({ preset, sizes, maps, totalBytes: maps.reduce((s, m) => s + m.bytes, 0) });

@@ -5,8 +5,10 @@
  * Contract:
  *  - Plain C types only, explicit padding, no bitfields: the compiled object's BTF is the
  *    reference the TypeScript codecs are checked against (test/unit/abi-btf.test.ts and at load).
- *  - Counters and drop reasons are defined once, in LVS_COUNTER_LIST below. scripts/gen-abi.mjs
- *    turns that list into src/abi/generated.ts and the README glossary; never copy it by hand.
+ *  - Counters and drop reasons (LVS_COUNTER_LIST) and connection states (LVS_CONN_STATE_LIST)
+ *    are defined once, below; the maps, their default sizes and the load-time knobs once, in
+ *    lvs_maps.h. scripts/gen-abi.mjs turns them into src/abi/generated.ts (the object's typed
+ *    skeleton) and the README glossary; never copy them by hand.
  *  - Addresses are 16 bytes in network order; an IPv4 address sits in the first 4 bytes, the
  *    other 12 are zero. Ports are network order.
  */
@@ -89,14 +91,23 @@ struct lvs_flow_key {
 	__u16 pad;
 };
 
-/* Connection states, inferred from the client's packets only (as IPVS does for DR and Tun). */
-#define LVS_CS_NONE        0
-#define LVS_CS_SYN_RECV    1 /* SYN seen */
-#define LVS_CS_ESTABLISHED 2 /* ACK seen after the SYN, or a mid-stream packet of an unknown flow */
-#define LVS_CS_FIN_WAIT    3 /* FIN seen */
-#define LVS_CS_CLOSE       4 /* RST seen */
-#define LVS_CS_UDP         5
-#define LVS_CS_MAX         6
+/*
+ * Connection states, inferred from the client's packets only (as IPVS does for DR and Tun).
+ * X(NAME, timeout, description): timeout is the control plane's name of the idle timeout that
+ * lvs_cfg.timeout_s[LVS_CS_NAME] holds (none: the state is never stored). scripts/gen-abi.mjs
+ * turns the list into STATE_NAMES and TIMEOUT_STATES (src/abi/generated.ts). Append only.
+ */
+#define LVS_CONN_STATE_LIST(X)                                                                     \
+	X(NONE, none, "no state yet (never stored in an entry)")                                      \
+	X(SYN_RECV, synRecv, "SYN seen")                                                              \
+	X(ESTABLISHED, tcp, "ACK seen after the SYN, or a mid-stream packet of an unknown flow")      \
+	X(FIN_WAIT, tcpFin, "FIN seen")                                                               \
+	X(CLOSE, close, "RST seen")                                                                   \
+	X(UDP, udp, "UDP flow")
+
+#define LVS_CONN_STATE_ENUM(name, timeout, desc) LVS_CS_##name,
+enum lvs_conn_state { LVS_CONN_STATE_LIST(LVS_CONN_STATE_ENUM) LVS_CS_MAX };
+#undef LVS_CONN_STATE_ENUM
 
 struct lvs_conn {
 	__u64 last_seen_ns; /* bpf_ktime_get_ns() of the last packet, refreshed at most once a second */

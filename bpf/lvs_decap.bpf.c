@@ -26,6 +26,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "lvs_decap.h"
+#include "lvs_decap_maps.h"
 #include "lvs_csum.h"
 
 #ifndef ETH_P_8021AD
@@ -38,29 +39,7 @@
 #define ECN_NOT_ECT   0x0
 #define ECN_CE        0x3
 
-const volatile __u32 cfg_decap_abi_version = LVS_DECAP_ABI_VERSION;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LVS_DECAP_MAX_VIPS);
-	__type(key, struct lvs_decap_vip_key);
-	__type(value, struct lvs_decap_vip_stats);
-} lvs_decap_vips SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LVS_DC_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} lvs_decap_counters SEC(".maps");
-
-/* Keeps the ABI types in BTF for the layout check. */
-struct lvs_decap_abi_anchor {
-	struct lvs_decap_vip_key vip_key;
-	struct lvs_decap_vip_stats vip_stats;
-	enum lvs_decap_counter counter;
-};
-const volatile struct lvs_decap_abi_anchor lvs_decap_abi_anchor;
+/* Maps, cfg_decap_abi_version: lvs_decap_maps.h. */
 
 static __always_inline int lvs_decap_count(__u32 c, int verdict)
 {

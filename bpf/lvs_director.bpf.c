@@ -30,12 +30,7 @@
 #include "lvs_hash.h"
 #include "lvs_csum.h"
 
-/* Load-time knobs (.rodata): the verifier prunes what is switched off, so it costs nothing. */
-const volatile __u8 cfg_enable_ipv6 = 1;
-const volatile __u8 cfg_enable_tun = 1;
-const volatile __u8 cfg_enable_icmp = 1; /* ICMP error forwarding and too-big answers */
-const volatile __u8 cfg_enable_frag = 1; /* track first fragments for the ones that follow */
-const volatile __u32 cfg_abi_version = LVS_ABI_VERSION;
+/* Load-time knobs and cfg_abi_version: lvs_maps.h. */
 
 #define NSEC_PER_SEC       1000000000ULL
 #define LVS_REFRESH_NS     NSEC_PER_SEC       /* conn timestamps are written at most this often */
@@ -44,22 +39,6 @@ const volatile __u32 cfg_abi_version = LVS_ABI_VERSION;
 #define LVS_L2_MAX         22                  /* Ethernet + two VLAN tags */
 
 #define LVS_FORWARD 0x100 /* handler verdict: forward to the realserver it chose */
-
-/* Keeps ABI types in BTF for the layout check even when the compiler folds their uses. */
-struct lvs_abi_anchor {
-	struct lvs_svc_key svc_key;
-	struct lvs_svc svc;
-	struct lvs_real real;
-	struct lvs_flow_key flow_key;
-	struct lvs_conn conn;
-	struct lvs_persist_key persist_key;
-	struct lvs_pin pin;
-	struct lvs_frag_key frag_key;
-	struct lvs_cfg cfg;
-	struct lvs_stats stats;
-	enum lvs_counter counter;
-};
-const volatile struct lvs_abi_anchor lvs_abi_anchor;
 
 static __always_inline void lvs_count(__u32 c)
 {

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * lvs_maps.h - the director's maps. Sizes below are defaults; the loader resizes every map
- * (bpf_map__set_max_entries) before load, so small boxes and large directors use one object.
- * The control plane pins all of them under one bpffs directory.
+ * lvs_maps.h - the director's maps and load-time knobs: the object's interface to the control
+ * plane, generated for TypeScript as its typed skeleton (scripts/gen-abi.mjs ->
+ * src/abi/generated.ts: DIRECTOR_MAPS, DirectorSizes and the presets, Knobs) and checked against
+ * the object's BTF at every load. The control plane pins every map except the private ones.
+ *
+ * Sizes: a max_entries of [N *] LVS_DEFAULT_MAX_<X> makes the map a load-time size (maxX in
+ * DirectorSizes); the loader resizes it (bpf_map__set_max_entries) before load, so small boxes
+ * and large directors use one object. Any other max_entries is fixed.
  */
 #ifndef LVS_MAPS_H
 #define LVS_MAPS_H
@@ -16,7 +21,46 @@
 #define LVS_DEFAULT_MAX_CONNS    262144
 #define LVS_DEFAULT_MAX_PERSIST  65536
 #define LVS_DEFAULT_MAX_FRAGS    8192
-#define LVS_DEFAULT_MAX_TX_PORTS 64
+
+/* The small-box preset (attach --preset small): fits a 128 MB box, about 3 MiB of maps plus
+ * tables. Not used by the program: kept beside the defaults it shrinks. */
+#define LVS_SMALL_MAX_SERVICES 64
+#define LVS_SMALL_MAX_REALS    512
+#define LVS_SMALL_MAX_CONNS    16384
+#define LVS_SMALL_MAX_PERSIST  4096
+#define LVS_SMALL_MAX_FRAGS    1024
+
+#define LVS_MAX_TX_PORTS 64 /* egress interfaces: fixed, not a load-time size */
+
+/*
+ * ---- Load-time knobs (.rodata) --------------------------------------------------------------
+ * Set before load (loadDirector({ knobs })); the verifier prunes what is switched off, so a
+ * disabled feature costs nothing. cfg_enable_<x> is the boolean knob <x> in TypeScript; the
+ * comment says what 0 does (the README's knob table is generated from it).
+ */
+const volatile __u8 cfg_enable_ipv6 = 1; /* IPv6 packets are passed (`pass_family_disabled`) and the IPv6 code is pruned */
+const volatile __u8 cfg_enable_tun = 1;  /* Tun realservers are dropped (`drop_tun_disabled`) */
+const volatile __u8 cfg_enable_icmp = 1; /* no ICMP error forwarding, no too-big answers */
+const volatile __u8 cfg_enable_frag = 1; /* no fragment tracking: non-first fragments are passed */
+/* Not a knob: the ABI this object was built for, read back from a running director. */
+const volatile __u32 cfg_abi_version = LVS_ABI_VERSION;
+
+/* Keeps ABI types in BTF for the layout check even when the compiler folds their uses. */
+struct lvs_abi_anchor {
+	struct lvs_svc_key svc_key;
+	struct lvs_svc svc;
+	struct lvs_real real;
+	struct lvs_flow_key flow_key;
+	struct lvs_conn conn;
+	struct lvs_persist_key persist_key;
+	struct lvs_pin pin;
+	struct lvs_frag_key frag_key;
+	struct lvs_cfg cfg;
+	struct lvs_stats stats;
+	enum lvs_counter counter;
+	enum lvs_conn_state conn_state;
+};
+const volatile struct lvs_abi_anchor lvs_abi_anchor;
 
 /* (proto, VIP, port) -> service. A HASH map: an update replaces the whole value under RCU, so
  * switching a service to a new table (table_slot + table_size together) is one atomic step. */
@@ -111,6 +155,14 @@ struct {
 	__type(value, __u32);
 } lvs_rr_cursor SEC(".maps");
 
+/* Egress interfaces for realservers behind another interface (XDP_REDIRECT). */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, LVS_MAX_TX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} lvs_tx_ports SEC(".maps");
+
 /* VIP filter (lvs_abi.h): two bits per address slot, checked before any service lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -119,7 +171,7 @@ struct {
 	__type(value, __u64);
 } lvs_vip_filter SEC(".maps");
 
-/* Per-CPU clock cache (internal, not part of the control plane's ABI): the coarse monotonic
+/* Per-CPU clock cache (private: not part of the control plane's ABI): the coarse monotonic
  * clock as last read on this CPU, and the jiffies64 value it was read at. */
 struct lvs_clock {
 	__u64 jiffies;
@@ -131,14 +183,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct lvs_clock);
-} lvs_clock SEC(".maps");
+} lvs_clock SEC(".maps"); /* private: not pinned, not in DIRECTOR_MAPS */
 
-/* Egress interfaces for realservers behind another interface (XDP_REDIRECT). */
-struct {
-	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
-	__uint(max_entries, LVS_DEFAULT_MAX_TX_PORTS);
-	__type(key, __u32);
-	__type(value, __u32);
-} lvs_tx_ports SEC(".maps");
 
 #endif /* LVS_MAPS_H */

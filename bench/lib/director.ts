@@ -41,7 +41,7 @@ export class BenchDirector {
   private addVip(addr: Buffer, port: number): void {
     const [[w, bit]] = [...vipFilterWords([{ addr, port }])] as [[number, bigint]];
     const v = (this.vipWords.get(w) ?? 0n) | bit;
-    if (v !== this.vipWords.get(w)) native.mapUpdate(this.d.obj.mapFd('lvs_vip_filter'), u32(w), vipWordValue(v), 0);
+    if (v !== this.vipWords.get(w)) native.mapUpdate(this.d.obj.map('lvs_vip_filter').fd, u32(w), vipWordValue(v), 0);
     this.vipWords.set(w, v);
   }
 

@@ -1,8 +1,8 @@
 /**
  * Byte layouts of the structs shared with the kernel (bpf/lvs_abi.h). Each struct is described
  * once here as fields with offsets; encoders and decoders are derived from the description, and
- * the description is checked against the compiled object's BTF (test/unit/abi-btf.test.ts and
- * checkLayouts() at load time), so a layout drift is an error, never silent corruption.
+ * the description is checked against the compiled object's BTF (test/unit/abi-btf.test.ts, and
+ * src/abi/skeleton.ts at every load), so a layout drift is an error, never silent corruption.
  */
 
 export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'bytes';
@@ -119,10 +119,11 @@ export function decode(def: StructDef, buf: Uint8Array, at = 0): StructValue {
 export interface BtfMember { name: string; offset: number; size: number }
 export interface BtfStructInfo { size: number; members: BtfMember[] }
 
-/** Differences between our descriptions and the object's BTF, one line each ([] = agree). */
-export function layoutDrift(lookup: (name: string) => BtfStructInfo | undefined): string[] {
+/** Differences between struct descriptions (default: the director's) and an object's BTF, one
+ *  line each ([] = agree). The decapsulator's layouts are checked by the same function. */
+export function layoutDrift(lookup: (name: string) => BtfStructInfo | undefined, defs: readonly StructDef[] = STRUCTS): string[] {
   const problems: string[] = [];
-  for (const def of STRUCTS) {
+  for (const def of defs) {
     const btf = lookup(def.name);
     if (!btf) { problems.push(`struct ${def.name}: not in the object's BTF`); continue; }
     if (btf.size !== def.size) problems.push(`struct ${def.name}: size ${btf.size} in BTF, ${def.size} here`);
@@ -133,8 +134,9 @@ export function layoutDrift(lookup: (name: string) => BtfStructInfo | undefined)
     for (const f of def.fields) {
       const m = btf.members.find((x) => x.name === f.name);
       if (!m) { problems.push(`struct ${def.name}: field ${f.name} not in BTF`); continue; }
-      if (m.offset !== f.offset) problems.push(`struct ${def.name}.${f.name}: offset ${m.offset} in BTF, ${f.offset} here`);
-      if (m.size !== f.size) problems.push(`struct ${def.name}.${f.name}: size ${m.size} in BTF, ${f.size} here`);
+      if (m.offset !== f.offset || m.size !== f.size) {
+        problems.push(`struct ${def.name}.${f.name}: offset ${m.offset} size ${m.size} in BTF, offset ${f.offset} size ${f.size} here`);
+      }
     }
   }
   return problems;

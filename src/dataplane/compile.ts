@@ -5,7 +5,7 @@
  * running director keeps its realserver indexes (and so its flows) across changes.
  */
 import { encode, SVC_KEY, SVC, REAL, CFG } from '../abi/layout.js';
-import { ABI } from '../abi/generated.js';
+import { ABI, TIMEOUT_STATES } from '../abi/generated.js';
 import { ConfigError } from '../model/config-error.js';
 import {
   type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, serviceId, realserverKey,
@@ -63,7 +63,7 @@ export interface CompiledDirector {
 /** Idle timeout per connection state, index = LVS_CS_* (lvs_cfg.timeout_s's order). */
 export function timeoutsByState(settings?: TimeoutSettings): number[] {
   const t = effectiveTimeouts(settings);
-  return [0, t.synRecv, t.tcp, t.tcpFin, t.close, t.udp];
+  return TIMEOUT_STATES.map((k) => (k === null ? 0 : t[k]));
 }
 
 function bytes16(addr: string): Uint8Array {

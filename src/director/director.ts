@@ -32,7 +32,7 @@ import type {
 import { VERSION } from '../version.js';
 
 export type * from './types.js';
-export { STATE_NAMES } from './reader.js';
+export { STATE_NAMES } from '../abi/generated.js';
 
 /** Limits the loaded maps impose; enforced before anything is written. */
 function limitsOf(snap: Snapshot): { maxServices: number; maxReals: number; maxTableSize: number } {

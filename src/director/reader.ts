@@ -6,7 +6,7 @@
  */
 import { BpfMap } from '../native/index.js';
 import { decode, SVC, STATS, FLOW_KEY, CONN } from '../abi/layout.js';
-import { ABI, COUNTERS } from '../abi/generated.js';
+import { ABI, COUNTERS, STATE_NAMES } from '../abi/generated.js';
 import { compareServices, serviceId, type VirtualService, type Realserver } from '../model/types.js';
 import { realId, serviceKey, timeoutsByState } from '../dataplane/compile.js';
 import { formatAddress } from '../model/address.js';
@@ -14,7 +14,6 @@ import { u32, type DirectorMaps } from './writer.js';
 import type { AppliedState } from './snapshot.js';
 import type { ConnectionInfo, Numbers, ServiceStats, StatsSample } from './types.js';
 
-export const STATE_NAMES = ['NONE', 'SYN_RECV', 'ESTABLISHED', 'FIN_WAIT', 'CLOSE', 'UDP'] as const;
 
 const ZERO: Numbers = { packets: 0n, bytes: 0n, conns: 0n };
 

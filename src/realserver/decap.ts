@@ -10,10 +10,11 @@ import { fileURLToPath } from 'node:url';
 import {
   BpfMap, BpfObject, XdpLink, closeFd, ifIndex, ifName, progFdById, progInfo, xdpQuery, type XdpMode,
 } from '../native/index.js';
-import { BpffsError, LayoutError, StateError, isOnBpffs } from '../errors.js';
-import { DECAP_COUNTERS } from '../abi/decap-generated.js';
+import { BpffsError, StateError, isOnBpffs } from '../errors.js';
+import { DECAP_COUNTERS, DECAP_SKELETON } from '../abi/decap-generated.js';
+import { checkSkeleton } from '../abi/skeleton.js';
 import type { ParsedAddress } from '../model/address.js';
-import { DECAP_MAPS, DECAP_PROGRAM, decapAbiDrift, decodeVipStats, vipFromKey, vipKey } from './decap-abi.js';
+import { DECAP_MAPS, DECAP_PROGRAM, DECAP_STRUCTS, decodeVipStats, vipFromKey, vipKey } from './decap-abi.js';
 import type { DecapStatus } from './model.js';
 
 export const DECAP_OBJECT = fileURLToPath(new URL('../../../bpf/lvs_decap.o', import.meta.url));
@@ -29,27 +30,12 @@ export function decapPins(pinDir: string): DecapPins {
   return { dir: pinDir, link: `${pinDir}/link`, vips: `${pinDir}/${DECAP_MAPS.vips}`, counters: `${pinDir}/${DECAP_MAPS.counters}` };
 }
 
-/** Opens the object, refuses it when its BTF disagrees with src/realserver/decap-abi.ts. */
+/** Opens the object, refuses it (LayoutError) when it differs from the generated skeleton or
+ *  src/realserver/decap-abi.ts's layouts: the check the director's loader makes, same code. */
 export function inspectDecap(path = DECAP_OBJECT): BpfObject {
   const obj = BpfObject.inspect(path);
   try {
-    const problems = decapAbiDrift(
-      (n) => {
-        try {
-          return obj.btfStruct(n);
-        } catch {
-          return undefined;
-        }
-      },
-      (n) => {
-        try {
-          return obj.btfEnum(n);
-        } catch {
-          return undefined;
-        }
-      },
-    );
-    if (problems.length) throw new LayoutError(`${path} does not match the control plane:\n  ${problems.join('\n  ')}`);
+    checkSkeleton(obj, DECAP_SKELETON, DECAP_STRUCTS, path);
     return obj;
   } catch (e) {
     obj.close();

@@ -5,7 +5,7 @@
  * states the packet tests need one piece at a time (`setReal`, `setService`, ...). Frames run
  * through BPF_PROG_TEST_RUN; per-CPU counters are read back summed.
  */
-import { BpfMap, testRun, possibleCpus } from '../../src/native/index.js';
+import { testRun, possibleCpus } from '../../src/native/index.js';
 import { loadDirector, type LoadedDirector } from '../../src/dataplane/loader.js';
 import { decode, SVC_KEY, STATS, FLOW_KEY } from '../../src/abi/layout.js';
 import { COUNTERS } from '../../src/abi/generated.js';
@@ -169,9 +169,6 @@ export class DirectorHarness {
     return { action: r.retval, out: r.data };
   }
 
-  private map(name: string): BpfMap {
-    return BpfMap.fromFd(this.d.obj.mapFd(name), { owned: false, keepAlive: this.d.obj });
-  }
 
   /**
    * Sets every CPU's cached coarse clock (lvs_clock: jiffies, ns) to `ns`, keeping its jiffies,
@@ -180,7 +177,7 @@ export class DirectorHarness {
    * program's own scratch state, not the director's: no plan step writes it.
    */
   staleClock(ns: bigint): () => boolean {
-    const clock = this.map('lvs_clock');
+    const clock = this.d.obj.map('lvs_clock');
     const v = Buffer.from(clock.lookup(u32(0))!);
     for (let c = 0; c < possibleCpus(); c++) v.writeBigUInt64LE(ns, c * 16 + 8);
     clock.update(u32(0), v);
