@@ -5,7 +5,7 @@
  * samples (each the mean of many calls), median with min and max.
  */
 import Benchmark from 'benchmark';
-import { native as rawNative } from '../src/native/index.js';
+import { native as rawNative } from '../src/native/testing.js';
 import { maglev, rotation, buildTable } from '../src/sched/index.js';
 import { compileDirector } from '../src/dataplane/compile.js';
 import type { DirectorConfig, VirtualService, Realserver } from '../src/model/types.js';

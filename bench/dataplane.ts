@@ -11,7 +11,7 @@
  * Cases are interleaved within each round; a figure is the median of the round figures, and a
  * ratio is the median of the per-round ratios.
  */
-import { native } from '../src/native/index.js';
+import { native } from '../src/native/testing.js';
 import { clientPacket, ether, ipv4, TCP } from '../test/lib/frames.js';
 import { ABI } from '../src/abi/generated.js';
 import { DEFAULT_SIZES } from '../src/dataplane/loader.js';

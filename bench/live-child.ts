@@ -5,7 +5,8 @@
  * BPF_PROG_TEST_RUN live-frames mode. Prints one JSON line with the results.
  */
 import { execFileSync } from 'node:child_process';
-import { native as rawNative, TestRunFlag } from '../src/native/index.js';
+import { TestRunFlag } from '../src/native/index.js';
+import { native as rawNative } from '../src/native/testing.js';
 import { clientPacket, TCP } from '../test/lib/frames.js';
 import { BenchDirector } from './lib/director.js';
 import { setupBenchConfig } from './dataplane.js';

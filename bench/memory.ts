@@ -4,7 +4,7 @@
  * lookup table of each common size.
  */
 import { readFileSync } from 'node:fs';
-import { native as rawNative } from '../src/native/index.js';
+import { native as rawNative } from '../src/native/testing.js';
 import { loadDirector, DEFAULT_SIZES, SMALL_BOX_SIZES, type DirectorSizes } from '../src/dataplane/loader.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -4,7 +4,7 @@
  * ns/packet minus the parse-only probe's, measured interleaved in the same run. These are the
  * measured causes behind the data-plane ratios.
  */
-import { native as rawNative } from '../src/native/index.js';
+import { native as rawNative } from '../src/native/testing.js';
 import { clientPacket, TCP } from '../test/lib/frames.js';
 import { median } from './lib/stats.js';
 import { benchObject } from './lib/objects.js';

@@ -9,7 +9,7 @@
  * established first (every flow inserted), then measured as hits. The wrapper's own cost (same
  * walk in front of XDP_DROP) is subtracted.
  */
-import { native } from '../src/native/index.js';
+import { native } from '../src/native/testing.js';
 import { clientPacket, TCP } from '../test/lib/frames.js';
 import { BenchDirector, type BenchReal } from './lib/director.js';
 import { Wrapper, IPV4_FLOW, type FlowWalk } from './lib/wrap.js';

@@ -4,7 +4,7 @@
  * loaded: the CLI, the library API and the packet tests all come through here.
  */
 import { fileURLToPath } from 'node:url';
-import { native } from '../native/index.js';
+import { loadNative as native } from '../native/load.js';
 import type { NativeBpfObject } from '../native/binding.js';
 import { LayoutError, translateNativeError } from '../errors.js';
 import { layoutDrift } from '../abi/layout.js';

@@ -5,7 +5,7 @@
  * window each run happened in (bpf_ktime_get_ns() is CLOCK_MONOTONIC, as process.hrtime).
  * test/lib/director.ts is the packet tests' harness; this one trades convenience for syscalls.
  */
-import { native as rawNative } from '../../src/native/index.js';
+import { native as rawNative } from '../../src/native/testing.js';
 import { loadDirector, type DirectorMap, type DirectorSizes, type Knobs } from '../../src/dataplane/loader.js';
 import { REAL, STATS } from '../../src/abi/layout.js';
 import { COUNTERS } from '../../src/abi/generated.js';

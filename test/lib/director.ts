@@ -3,7 +3,7 @@
  * layouts (src/abi/layout.ts), runs frames through BPF_PROG_TEST_RUN and reads the per-CPU
  * counters back. Tests set maps directly here; the control plane's compiler is tested apart.
  */
-import { native as rawNative } from '../../src/native/index.js';
+import { native as rawNative } from '../../src/native/testing.js';
 import { loadDirector, type DirectorMap } from '../../src/dataplane/loader.js';
 import {
   encode, decode, SVC_KEY, SVC, REAL, CFG, STATS, FLOW_KEY,

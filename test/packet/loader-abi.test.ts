@@ -1,7 +1,7 @@
 // The load-time ABI check refuses an object whose BTF disagrees with our layouts or counters.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { native } from '../../src/native/index.js';
+import { native } from '../../src/native/testing.js';
 import { checkAbi, DIRECTOR_OBJECT } from '../../src/dataplane/loader.js';
 import { LayoutError } from '../../src/errors.js';
 
