@@ -32,8 +32,9 @@ const SAME_IN_GENERIC: ReadonlySet<string> = new Set(['EBADF', 'EPERM', 'EEXIST'
 
 /** True when a failed native attach (raw binding error) justifies generic mode for 'auto'. */
 export function nativeRefusalAllowsGeneric(e: unknown): boolean {
-  const code = (e as Partial<NativeError> | null)?.code;
-  return e instanceof Error && !(e instanceof TypeError || e instanceof RangeError) && typeof code === 'string' && !SAME_IN_GENERIC.has(code);
+  if (!(e instanceof Error) || e instanceof TypeError || e instanceof RangeError) return false; // a caller bug
+  const code = (e as Partial<NativeError>).code;
+  return typeof code === 'string' && !SAME_IN_GENERIC.has(code);
 }
 
 /** Why an 'auto' attach runs in generic mode. */
