@@ -5,7 +5,8 @@
  * samples (each the mean of many calls), median with min and max.
  */
 import Benchmark from 'benchmark';
-import { native as rawNative } from '../src/native/index.js';
+import { MapType } from '../src/native/index.js';
+import { native as rawNative } from '../src/native/testing.js';
 import { maglev, rotation, buildTable } from '../src/sched/index.js';
 import { compileDirector } from '../src/dataplane/compile.js';
 import type { DirectorConfig, VirtualService, Realserver } from '../src/model/types.js';
@@ -78,7 +79,7 @@ export function runControlPlaneBench(opts: { short?: boolean } = {}): CpResult[]
   // Reading and summing every per-CPU counter: 1,000 services x 10 realservers.
   const cpus = n.possibleCpus();
   const stride = Math.ceil(STATS.size / 8) * 8;
-  const mk = (name: string, entries: number, valueSize: number) => n.mapCreate({ type: 6 /* PERCPU_ARRAY */, name, keySize: 4, valueSize, maxEntries: entries });
+  const mk = (name: string, entries: number, valueSize: number) => n.mapCreate({ type: MapType.PERCPU_ARRAY, name, keySize: 4, valueSize, maxEntries: entries });
   const svcFd = mk('lvsb_svc_stats', 1000, STATS.size);
   const realFd = mk('lvsb_real_stats', 10000, STATS.size);
   const cntFd = mk('lvsb_counters', COUNTERS.length, 8);

@@ -11,7 +11,8 @@
  * Cases are interleaved within each round; a figure is the median of the round figures, and a
  * ratio is the median of the per-round ratios.
  */
-import { native } from '../src/native/index.js';
+import { XdpAction } from '../src/native/index.js';
+import { native } from '../src/native/testing.js';
 import { clientPacket, ether, ipv4, TCP } from '../test/lib/frames.js';
 import { ABI } from '../src/abi/generated.js';
 import { DEFAULT_SIZES } from '../src/dataplane/loader.js';
@@ -45,7 +46,6 @@ export function setupBenchConfig(h: BenchDirector): void {
 
 type Mode = 'repeat' | 'restore' | 'newflow';
 interface Case { name: string; prog: number; frame: Buffer; mode: Mode; expect: number; floor?: string; target?: number; object?: string }
-const XDP = { DROP: 1, PASS: 2, TX: 3 } as const;
 
 export async function runDataplaneBench(opts: { rounds: number; perRound: number; objects?: { label: string; path?: string; vipFilter?: boolean }[] }): Promise<CaseResult[]> {
   const n = native();
@@ -69,12 +69,12 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
   const swap = 'floor: parse + swap MACs + XDP_TX';
   const push = 'floor: parse + push IPv4 + XDP_TX';
   const cases: Case[] = [
-    { name: 'floor: XDP_PASS', prog: f('floor_pass'), frame: ack('10.9.9.9'), mode: 'repeat', expect: XDP.PASS },
-    { name: 'floor: XDP_DROP', prog: f('floor_drop'), frame: ack('10.9.9.9'), mode: 'repeat', expect: XDP.DROP },
-    { name: 'wrapper (restore) + XDP_DROP', prog: f('floor_drop'), frame: ack('10.9.9.9'), mode: 'restore', expect: XDP.DROP },
-    { name: 'wrapper (new flow) + XDP_DROP', prog: f('floor_drop'), frame: syn, mode: 'newflow', expect: XDP.DROP },
-    { name: swap, prog: f('floor_swap_tx'), frame: ack('10.0.0.1'), mode: 'repeat', expect: XDP.TX },
-    { name: push, prog: f('floor_push_ipv4_tx'), frame: ack('10.0.0.2'), mode: 'restore', expect: XDP.TX },
+    { name: 'floor: XDP_PASS', prog: f('floor_pass'), frame: ack('10.9.9.9'), mode: 'repeat', expect: XdpAction.PASS },
+    { name: 'floor: XDP_DROP', prog: f('floor_drop'), frame: ack('10.9.9.9'), mode: 'repeat', expect: XdpAction.DROP },
+    { name: 'wrapper (restore) + XDP_DROP', prog: f('floor_drop'), frame: ack('10.9.9.9'), mode: 'restore', expect: XdpAction.DROP },
+    { name: 'wrapper (new flow) + XDP_DROP', prog: f('floor_drop'), frame: syn, mode: 'newflow', expect: XdpAction.DROP },
+    { name: swap, prog: f('floor_swap_tx'), frame: ack('10.0.0.1'), mode: 'repeat', expect: XdpAction.TX },
+    { name: push, prog: f('floor_push_ipv4_tx'), frame: ack('10.0.0.2'), mode: 'restore', expect: XdpAction.TX },
   ];
   for (const o of objects) {
     const h = await BenchDirector.load({ path: o.path, vipFilter: o.vipFilter });
@@ -85,13 +85,13 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
     for (const d of ['10.0.0.1', '10.0.0.2', '2001:db8::2']) n.progTestRun(h.progFd, ack(d), { dataSizeOut: 2048 });
     const p = (c: Omit<Case, 'prog' | 'object'>): Case => ({ ...c, prog: h.progFd, object: o.label, name: o.label ? `${c.name} [${o.label}]` : c.name });
     cases.push(
-      p({ name: 'non-VIP packet (pass)', frame: ack('10.9.9.9'), floor: 'floor: XDP_PASS', target: 1.3, mode: 'repeat', expect: XDP.PASS }),
-      p({ name: 'established DR flow', frame: ack('10.0.0.1'), floor: swap, target: 1.5, mode: 'repeat', expect: XDP.TX }),
-      p({ name: 'established Tun flow (IPv4 in IPv4)', frame: ack('10.0.0.2'), floor: push, target: 1.5, mode: 'restore', expect: XDP.TX }),
-      p({ name: 'established Tun flow (IPv6 in IPv6)', frame: ack('2001:db8::2'), floor: push, target: 1.5, mode: 'restore', expect: XDP.TX }),
-      p({ name: 'new flow (SYN: conn miss, table, insert into a full LRU)', frame: syn, floor: swap, target: 3, mode: 'newflow', expect: XDP.TX }),
-      p({ name: 'one-packet-scheduling UDP', frame: udp, floor: swap, mode: 'repeat', expect: XDP.TX }),
-      p({ name: 'ICMP error for a flow', frame: icmpFrame, floor: swap, mode: 'repeat', expect: XDP.TX }),
+      p({ name: 'non-VIP packet (pass)', frame: ack('10.9.9.9'), floor: 'floor: XDP_PASS', target: 1.3, mode: 'repeat', expect: XdpAction.PASS }),
+      p({ name: 'established DR flow', frame: ack('10.0.0.1'), floor: swap, target: 1.5, mode: 'repeat', expect: XdpAction.TX }),
+      p({ name: 'established Tun flow (IPv4 in IPv4)', frame: ack('10.0.0.2'), floor: push, target: 1.5, mode: 'restore', expect: XdpAction.TX }),
+      p({ name: 'established Tun flow (IPv6 in IPv6)', frame: ack('2001:db8::2'), floor: push, target: 1.5, mode: 'restore', expect: XdpAction.TX }),
+      p({ name: 'new flow (SYN: conn miss, table, insert into a full LRU)', frame: syn, floor: swap, target: 3, mode: 'newflow', expect: XdpAction.TX }),
+      p({ name: 'one-packet-scheduling UDP', frame: udp, floor: swap, mode: 'repeat', expect: XdpAction.TX }),
+      p({ name: 'ICMP error for a flow', frame: icmpFrame, floor: swap, mode: 'repeat', expect: XdpAction.TX }),
     );
   }
 

@@ -5,7 +5,8 @@
  * BPF_PROG_TEST_RUN live-frames mode. Prints one JSON line with the results.
  */
 import { execFileSync } from 'node:child_process';
-import { native as rawNative, TestRunFlag } from '../src/native/index.js';
+import { TestRunFlag, UpdateFlag } from '../src/native/index.js';
+import { native as rawNative } from '../src/native/testing.js';
 import { clientPacket, TCP } from '../test/lib/frames.js';
 import { BenchDirector } from './lib/director.js';
 import { setupBenchConfig } from './dataplane.js';
@@ -64,7 +65,7 @@ for (let r = 0; r < opts.rounds; r++) {
     const c = cases[i]!;
     const tpl = Buffer.alloc(64);
     c.frame.copy(tpl);
-    n.mapUpdate(live.mapFd('live_tpl'), u32(0), tpl, 0);
+    n.mapUpdate(live.mapFd('live_tpl'), u32(0), tpl, UpdateFlag.ANY);
     const before = counted();
     const t0 = process.hrtime.bigint();
     n.progTestRun(live.progFd('live_gen'), c.frame, { flags: TestRunFlag.XDP_LIVE_FRAMES, repeat: opts.frames, batchSize: opts.batch, ingressIfindex: pairs[i]!.gi });

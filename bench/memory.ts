@@ -4,7 +4,8 @@
  * lookup table of each common size.
  */
 import { readFileSync } from 'node:fs';
-import { native as rawNative } from '../src/native/index.js';
+import { MapFlag, MapType } from '../src/native/index.js';
+import { native as rawNative } from '../src/native/testing.js';
 import { loadDirector, DEFAULT_SIZES, SMALL_BOX_SIZES, type DirectorSizes } from '../src/dataplane/loader.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -35,7 +36,7 @@ export async function runMemoryBench(): Promise<{ presets: MemoryResult[]; table
     }
   }
   const tables = [251, 4093, 65537, 131071].map((slots) => {
-    const fd = n.mapCreate({ type: 2 /* ARRAY */, name: 'lvsb_table', keySize: 4, valueSize: 4, maxEntries: slots, flags: 0x1000 });
+    const fd = n.mapCreate({ type: MapType.ARRAY, name: 'lvsb_table', keySize: 4, valueSize: 4, maxEntries: slots, flags: MapFlag.INNER_MAP });
     try {
       return { slots, bytes: fdinfo(fd).memlock };
     } finally {

@@ -4,7 +4,8 @@
  * ns/packet minus the parse-only probe's, measured interleaved in the same run. These are the
  * measured causes behind the data-plane ratios.
  */
-import { native as rawNative } from '../src/native/index.js';
+import { UpdateFlag } from '../src/native/index.js';
+import { native as rawNative } from '../src/native/testing.js';
 import { clientPacket, TCP } from '../test/lib/frames.js';
 import { median } from './lib/stats.js';
 import { benchObject } from './lib/objects.js';
@@ -45,8 +46,8 @@ export async function runProbeBench(opts: { rounds: number; repeat: number }): P
     // The frame's flow in the conn maps (so lookups hit), a few services (so the hash has entries).
     const key = Buffer.alloc(40);
     fr.copy(key, 0, 26, 30); fr.copy(key, 16, 30, 34); fr.copy(key, 32, 34, 38); key[36] = 6; key[37] = 4;
-    for (const m of ['p_lru', 'p_lru_nc', 'p_hash']) n.mapUpdate(o.mapFd(m), key, Buffer.alloc(24), 0);
-    n.mapUpdate(o.mapFd('p_lru_pc'), key, Buffer.alloc(24 * n.possibleCpus()), 0);
+    for (const m of ['p_lru', 'p_lru_nc', 'p_hash']) n.mapUpdate(o.mapFd(m), key, Buffer.alloc(24), UpdateFlag.ANY);
+    n.mapUpdate(o.mapFd('p_lru_pc'), key, Buffer.alloc(24 * n.possibleCpus()), UpdateFlag.ANY);
     for (let i = 0; i < 8; i++) {
       const k = Buffer.alloc(20); k[0] = 10; k[3] = 100 + i; k.writeUInt16BE(80, 16); k[18] = 6; k[19] = 4;
       n.mapUpdate(o.mapFd('p_svc'), k, Buffer.alloc(40), 0);

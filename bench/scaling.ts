@@ -9,7 +9,8 @@
  * established first (every flow inserted), then measured as hits. The wrapper's own cost (same
  * walk in front of XDP_DROP) is subtracted.
  */
-import { native } from '../src/native/index.js';
+import { XdpAction } from '../src/native/index.js';
+import { native } from '../src/native/testing.js';
 import { clientPacket, TCP } from '../test/lib/frames.js';
 import { BenchDirector, type BenchReal } from './lib/director.js';
 import { Wrapper, IPV4_FLOW, type FlowWalk } from './lib/wrap.js';
@@ -18,7 +19,6 @@ import { median, summarize } from './lib/stats.js';
 export interface ScalePoint { x: number; medianNs: number; minNs: number; maxNs: number; ratio: number; ratioMin: number; ratioMax: number }
 export interface ScaleCurve { axis: string; label: string; unit: string; target: number; points: ScalePoint[]; note: string }
 
-const XDP_TX = 3;
 const VIP_BASE = '10.1.0.0'; // service i: 10.1.(i >> 8).(i & 255)
 const vipOf = (i: number) => `10.1.${i >> 8}.${i & 255}`;
 const realOf = (i: number): BenchReal => ({ addr: `10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, mac: `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, method: 'dr' });
@@ -61,14 +61,14 @@ async function curve(wrap: Wrapper, drop: number, axis: string, label: string, u
     // Establish the working set: the first pass over the flows inserts them all.
     const e = c.establish ?? c.walk;
     const est = wrap.run('newflow', c.h.progFd, f, e.mod! + 16, e);
-    if (est.retval !== XDP_TX) throw new Error(`scaling ${axis}=${c.x}: XDP action ${est.retval}`);
+    if (est.retval !== XdpAction.TX) throw new Error(`scaling ${axis}=${c.x}: XDP action ${est.retval}`);
   }
   const net: number[][] = configs.map(() => []);
   for (let r = 0; r < opts.rounds; r++) {
     configs.forEach((c, i) => {
       const over = wrap.run('newflow', drop, f, opts.repeat, c.walk).ns;
       const run = wrap.run('newflow', c.h.progFd, f, opts.repeat, c.walk);
-      if (run.retval !== XDP_TX) throw new Error(`scaling ${axis}=${c.x}: XDP action ${run.retval}`);
+      if (run.retval !== XdpAction.TX) throw new Error(`scaling ${axis}=${c.x}: XDP action ${run.retval}`);
       net[i]!.push(run.ns - over + dropNs(drop, f, opts.repeat));
     });
   }

@@ -13,12 +13,6 @@
 namespace lvs {
 namespace {
 
-const char* ModeName(uint32_t flags) {
-  if (flags & XDP_FLAGS_DRV_MODE) return "native";
-  if (flags & XDP_FLAGS_SKB_MODE) return "generic";
-  return "auto";
-}
-
 bool IfExists(uint32_t ifindex) {
   char name[IF_NAMESIZE + 1];
   return if_indextoname(ifindex, name) != nullptr;
@@ -54,38 +48,31 @@ void ProbeKernelMessage(int progFd, uint32_t ifindex, uint32_t flags, int err, s
   *log += "kernel: " + t.substr(at + 22, end == std::string::npos ? std::string::npos : end - at - 22) + "\n";
 }
 
-// xdpAttachLink(progFd, ifindex, mode: 'native' | 'generic' | 'auto') -> {linkFd, mode}
-// 'auto' tries native first and falls back to generic, returning the mode it got.
+// xdpAttachLink(progFd, ifindex, mode: 'native' | 'generic') -> {linkFd, mode}
+// Attaches in exactly that mode; whether a refused native attach justifies generic mode is the
+// caller's decision (src/native/xdp.ts), made from the errno and kernel message thrown here.
 Napi::Value XdpAttachLink(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int progFd = ArgFd(info, 0, "progFd");
   uint32_t ifindex = ArgU32(info, 1, "ifindex");
-  std::string mode = HasArg(info, 2) ? ArgString(info, 2, "mode") : "auto";
+  std::string mode = ArgString(info, 2, "mode");
   uint32_t flags;
   if (mode == "native") flags = XDP_FLAGS_DRV_MODE;
   else if (mode == "generic") flags = XDP_FLAGS_SKB_MODE;
-  else if (mode == "auto") flags = XDP_FLAGS_DRV_MODE;
-  else throw Napi::TypeError::New(env, "mode must be 'native', 'generic' or 'auto'");
+  else throw Napi::TypeError::New(env, "mode must be 'native' or 'generic'");
 
-  std::string log, detail;
+  std::string log;
   int fd = TryAttach(progFd, ifindex, flags, &log);
   // The kernel answers EINVAL, not ENODEV, for a missing device: tell the two apart here.
   if (fd == -EINVAL && !IfExists(ifindex))
     ThrowErrno(env, ENODEV, "bpf_link_create", "XDP: no network interface with ifindex " + std::to_string(ifindex), log);
-  // A bad program or a busy device fails the same way in generic mode: no fallback then.
-  if (fd < 0 && mode == "auto" && fd != -EBADF && fd != -EPERM && fd != -EEXIST && fd != -EBUSY) {
-    detail = "native mode failed with " + ErrnoName(fd) + ", then ";
-    flags = XDP_FLAGS_SKB_MODE;
-    fd = TryAttach(progFd, ifindex, flags, &log);
-  }
   if (fd < 0) {
     ProbeKernelMessage(progFd, ifindex, flags, -fd, &log);
-    ThrowErrno(env, fd, "bpf_link_create",
-               detail + "XDP " + std::string(ModeName(flags)) + " mode, ifindex " + std::to_string(ifindex), log);
+    ThrowErrno(env, fd, "bpf_link_create", "XDP " + mode + " mode, ifindex " + std::to_string(ifindex), log);
   }
   Napi::Object o = Napi::Object::New(env);
   o.Set("linkFd", Napi::Number::New(env, fd));
-  o.Set("mode", ModeName(flags));
+  o.Set("mode", mode);
   return o;
 }
 

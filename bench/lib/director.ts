@@ -3,7 +3,7 @@
  * the shared layouts (src/abi/layout.ts) the way the control plane writes them (realservers,
  * each table into the service's spare slot, then the service entry).
  */
-import { native as rawNative } from '../../src/native/index.js';
+import { native as rawNative } from '../../src/native/testing.js';
 import { loadDirector, type DirectorSizes, type LoadedDirector } from '../../src/dataplane/loader.js';
 import { encode, SVC_KEY, SVC, REAL, CFG } from '../../src/abi/layout.js';
 import { ABI, COUNTERS } from '../../src/abi/generated.js';

@@ -3,7 +3,7 @@
  * optionally make it a new flow), then tail-call the program under test. Their cost is measured
  * in front of XDP_DROP in the same run and subtracted by the caller.
  */
-import { native as rawNative } from '../../src/native/index.js';
+import { native as rawNative } from '../../src/native/testing.js';
 import { u32 } from './director.js';
 import { benchObject } from './objects.js';
 

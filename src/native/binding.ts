@@ -1,6 +1,6 @@
 /**
  * Raw types of build/Release/lvs_bpf.node (native/*.cc), in one place. Type declarations only:
- * the facade in ./index.ts is what the rest of the project uses.
+ * the facade (./index.ts and the modules it re-exports) is what the rest of the project uses.
  *
  * Conventions of the raw layer:
  *  - fds are plain numbers; whoever created one closes it (closeFd), except fds owned by a
@@ -149,7 +149,8 @@ export interface LinkInfo {
   ifindex?: number;
 }
 
-export type XdpModeRaw = 'native' | 'generic' | 'auto';
+/** The raw attach takes exactly one mode; 'auto' (try native, then generic) is src/native/xdp.ts. */
+export type XdpModeRaw = 'native' | 'generic';
 
 export interface XdpQueryRaw {
   attachMode: 'none' | 'native' | 'generic' | 'offload' | 'multi';
@@ -216,7 +217,12 @@ export interface NativeBinding {
   ifNameToIndex(name: string): number;
   ifIndexToName(ifindex: number): string;
 
-  xdpAttachLink(progFd: number, ifindex: number, mode?: XdpModeRaw): { linkFd: number; mode: 'native' | 'generic' };
+  /**
+   * Attaches in exactly `mode`. A refusal throws with the errno and, when the kernel gave one,
+   * its reason as a "kernel: ..." line in libbpfLog (fetched by repeating the attach over
+   * netlink, since BPF_LINK_CREATE returns no extack).
+   */
+  xdpAttachLink(progFd: number, ifindex: number, mode: XdpModeRaw): { linkFd: number; mode: XdpModeRaw };
   linkDetach(linkFd: number): void;
   linkUpdate(linkFd: number, newProgFd: number, oldProgFd?: number): void;
   xdpQuery(ifindex: number): XdpQueryRaw;

@@ -3,7 +3,7 @@
 // Live frames (BPF_PROG_TEST_RUN, BPF_F_TEST_XDP_LIVE_FRAMES) of bpf/testgen.o's syn_gen go out
 // IFACE with random client addresses (10.200.0.0/16) and ports; gen_sink counts the director's
 // XDP_TX answers coming back. Prints one JSON line.
-import { BpfObject, BpfMap, attachXdp, ifIndex, testRun } from '../../src/native/index.js';
+import { BpfObject, BpfMap, TestRunFlag, attachXdp, ifIndex, testRun } from '../../src/native/index.js';
 import { clientPacket, TCP } from './frames.js';
 import { repoRoot } from './paths.js';
 
@@ -26,7 +26,7 @@ try {
   const chunk = 250_000;
   while (sent < count) {
     const n = Math.min(chunk, count - sent);
-    testRun(obj.progFd('syn_gen'), frame, { flags: 2, repeat: n, ingressIfindex: ifIndex(iface), batchSize: 64 });
+    testRun(obj.progFd('syn_gen'), frame, { flags: TestRunFlag.XDP_LIVE_FRAMES, repeat: n, ingressIfindex: ifIndex(iface), batchSize: 64 });
     sent += n;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -8,12 +8,13 @@
  * as very old.
  */
 import { ABI } from '../../src/abi/generated.js';
+import { XdpAction } from '../../src/native/constants.js';
 import { flowHash } from '../../src/dataplane/flowhash.js';
 import { parseFrame, type Packet } from './parse.js';
 import { buildDr, buildTooBig, buildTun, tunnelOuterLen } from './emit.js';
 import { flowKeyHex, fragKeyHex, persistKeyHex, serviceKeyHex, type FlowTuple } from './keys.js';
 import {
-  XDP_ACTION, PROTO, type CounterName, type DynamicState, type Outcome, type Real, type Service,
+  PROTO, type CounterName, type DynamicState, type Outcome, type Real, type Service,
   type StaticConfig, type StatsDelta, type Write,
 } from './types.js';
 
@@ -69,8 +70,8 @@ class Trace {
     if (real < this.cfg.limits.reals) add(this.realStats, real);
   }
 
-  pass(reason: CounterName): Decision { this.count(reason); return { action: XDP_ACTION.PASS }; }
-  drop(reason: CounterName): Decision { this.count(reason); return { action: XDP_ACTION.DROP }; }
+  pass(reason: CounterName): Decision { this.count(reason); return { action: XdpAction.PASS }; }
+  drop(reason: CounterName): Decision { this.count(reason); return { action: XdpAction.DROP }; }
 }
 
 class Director {
@@ -290,7 +291,7 @@ export function step(cfg: StaticConfig, state: DynamicState, frame: Buffer, now:
   const parsed = parseFrame(frame, cfg.knobs.ipv6);
   if (!parsed.ok) {
     t.count(parsed.reason);
-    return finish(XDP_ACTION.PASS, frame);
+    return finish(XdpAction.PASS, frame);
   }
   const p = parsed.pkt;
   t.note(`v${p.family} proto ${p.proto} ${p.frag}`);
@@ -304,44 +305,44 @@ export function step(cfg: StaticConfig, state: DynamicState, frame: Buffer, now:
     decision = d.icmpError(frame, p);
   } else decision = t.pass('PASS_NOT_VIP');
 
-  if ('action' in decision) return finish(decision.action, decision.action === XDP_ACTION.PASS ? frame : null);
+  if ('action' in decision) return finish(decision.action, decision.action === XdpAction.PASS ? frame : null);
   const r = d.slot(decision.forward)!;
   t.note(`real ${decision.forward} method ${r.method} family ${r.family}`);
 
   const transmit = (out: Buffer, fwd: CounterName): Outcome => {
     if (r.ifindex === 0) {
       t.count(fwd);
-      return finish(XDP_ACTION.TX, out);
+      return finish(XdpAction.TX, out);
     }
     if (!cfg.txPorts.has(r.ifindex)) {
       t.count('DROP_REDIRECT_FAILED');
-      return finish(XDP_ACTION.DROP, null);
+      return finish(XdpAction.DROP, null);
     }
     t.count(fwd);
     t.count('FWD_REDIRECT');
-    return finish(XDP_ACTION.REDIRECT, out);
+    return finish(XdpAction.REDIRECT, out);
   };
 
   if (r.method !== ABI.LVS_FWD_TUN) {
     if (r.family !== p.family) { // DR cannot change the address family
       t.count('DROP_BAD_REAL');
-      return finish(XDP_ACTION.DROP, null);
+      return finish(XdpAction.DROP, null);
     }
     return transmit(buildDr(frame, r), 'FWD_DR');
   }
   if (!cfg.knobs.tun) {
     t.count('DROP_TUN_DISABLED');
-    return finish(XDP_ACTION.DROP, null);
+    return finish(XdpAction.DROP, null);
   }
   const outer = tunnelOuterLen(r);
   const mtu = cfg.settings.tunMtu || 1500;
   if (p.l3Len + outer > mtu) {
     if (aboutIcmpError || !p.df || !cfg.knobs.icmp || mtu <= outer + MIN_IPV4_MTU) {
       t.count('DROP_TOO_BIG');
-      return finish(XDP_ACTION.DROP, null);
+      return finish(XdpAction.DROP, null);
     }
     t.count('TX_ICMP_TOO_BIG');
-    return finish(XDP_ACTION.TX, buildTooBig(frame, p, mtu - outer));
+    return finish(XdpAction.TX, buildTooBig(frame, p, mtu - outer));
   }
   return transmit(buildTun(frame, p, r, cfg.settings), 'FWD_TUN');
 }

@@ -10,8 +10,6 @@ import { COUNTERS } from '../../src/abi/generated.js';
 
 export type CounterName = (typeof COUNTERS)[number]['name'];
 
-export const XDP_ACTION = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
-
 export const FAMILY = { V4: 4, V6: 6 } as const;
 export const PROTO = { ICMP: 1, IPIP: 4, TCP: 6, UDP: 17, IPV6: 41, ICMPV6: 58 } as const;
 

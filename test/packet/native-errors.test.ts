@@ -15,7 +15,7 @@ import {
   isOnBpffs,
   translateNativeError,
 } from '../../src/errors.js';
-import { loadNative } from '../../src/native/index.js';
+import { loadNative } from '../../src/native/testing.js';
 
 function raw(code: string, errno: number, syscall: string, extra: Record<string, string> = {}): Error {
   return Object.assign(new Error(`${syscall}: failed`), { code, errno, syscall, ...extra });

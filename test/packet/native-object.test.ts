@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BpfObject, MapType, ProgType, native, progInfo } from '../../src/native/index.js';
+import { BpfObject, MapType, ProgType, progInfo } from '../../src/native/index.js';
+import { native } from '../../src/native/testing.js';
 import { LayoutError, LvsError, VerifierError } from '../../src/errors.js';
 import { repoRoot } from '../lib/paths.js';
 

@@ -3,7 +3,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BpfObject, TestRunFlag, XdpAction, testRun, testRunAsync, testRunEach, testRunEachAsync } from '../../src/native/index.js';
+import { BpfObject, TestRunFlag, XdpAction, testRun, testRunEach } from '../../src/native/index.js';
+import { testRunAsync, testRunEachAsync } from '../../src/native/testing.js';
 import { LvsError } from '../../src/errors.js';
 import { repoRoot } from '../lib/paths.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { clientPacket, TCP, mac } from '../lib/frames.js';
 import { DirectorHarness, XDP } from '../lib/director.js';
-import { native } from '../../src/native/index.js';
+import { native } from '../../src/native/testing.js';
 
 test('DR realserver behind another interface is reached by XDP_REDIRECT', async () => {
   const a = `lvr${process.pid % 100000}a`;
