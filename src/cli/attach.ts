@@ -21,6 +21,12 @@ interface AttachOpts extends StateOpts {
   ipv6: boolean; tun: boolean; icmp: boolean; frag: boolean;
 }
 
+/** "attached to eth0 (native mode)", with the driver's refusal when auto fell back to generic. */
+function attachedLine(d: Director, iface: string): string {
+  const st = d.linkStatus().find((i) => i.name === iface);
+  return `attached to ${iface} (${st?.mode ?? 'unknown'} mode${st?.genericBecause ? `: ${st.genericBecause}` : ''})`;
+}
+
 export function attachCommand(): Command {
   return withStateOptions(new Command('attach'))
     .description('load the director (first time) and attach it to an interface')
@@ -58,7 +64,7 @@ export function attachCommand(): Command {
           // interface as it was, not attached with no services.
           const { director, result } = await Director.attachWith(iface, (running) => desiredConfig(file, running), attachOpts);
           d = director;
-          console.log(`attached to ${iface} (${d.linkStatus().find((i) => i.name === iface)?.mode ?? 'unknown'} mode)`);
+          console.log(attachedLine(d, iface));
           console.log(result.changes.length ? result.text.trimEnd() : 'configuration already applied');
         } catch (e) {
           console.error(`lvs-xdp: ${iface} not attached: the configuration could not be applied`);
@@ -66,7 +72,7 @@ export function attachCommand(): Command {
         }
       } else {
         d = await Director.attach(iface, attachOpts);
-        console.log(`attached to ${iface} (${d.linkStatus().find((i) => i.name === iface)?.mode ?? 'unknown'} mode)`);
+        console.log(attachedLine(d, iface));
       }
       try {
         const ignored = Object.keys(sizes).filter((k) => sizes[k as keyof DirectorSizes] !== d.sizes[k as keyof DirectorSizes]);

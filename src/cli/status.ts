@@ -14,6 +14,7 @@ export function formatStatus(s: DirectorStatus): string {
   const lines = [`lvs-xdp ${s.version}: ${s.attached ? 'attached' : 'loaded, attached to no interface'}`];
   for (const i of s.interfaces) {
     lines.push(`  interface   ${i.name} (ifindex ${i.ifindex}) ${i.mode}${i.linked ? '' : ' (LINK MISSING: run detach and attach again)'}, since ${i.attachedAt}`);
+    if (i.genericBecause) lines.push(`              generic because ${i.genericBecause}`);
   }
   if (s.program) lines.push(`  program     ${s.program.name} id ${s.program.id} tag ${s.program.tag}`);
   lines.push(`  services    ${s.services} services, ${s.realservers} realservers`);

@@ -150,7 +150,9 @@ export async function attachLocked(paths: StatePaths, ifname: string, opts: Atta
     } finally {
       tx.close();
     }
-    snap.interfaces[ifname] = { ifindex, mode: link.mode, attachedAt: new Date().toISOString() };
+    snap.interfaces[ifname] = {
+      ifindex, mode: link.mode, attachedAt: new Date().toISOString(), ...(link.fallback ? { genericBecause: link.fallback.reason } : {}),
+    };
     writeSnapshot(paths.snapshot, snap);
   } finally {
     closeFd(progFd);
@@ -257,7 +259,7 @@ export function linkStatus(paths: StatePaths, snap: Snapshot): InterfaceStatus[]
     } catch {
       linked = false;
     }
-    return { name, ifindex: st.ifindex, mode, attachedAt: st.attachedAt, linked };
+    return { name, ifindex: st.ifindex, mode, attachedAt: st.attachedAt, linked, ...(st.genericBecause ? { genericBecause: st.genericBecause } : {}) };
   });
   // A link pinned by an attach that was killed before it wrote the snapshot.
   for (const name of pinnedLinks(paths.pinDir)) {

@@ -50,6 +50,8 @@ export interface InterfaceState {
   ifindex: number;
   mode: string;
   attachedAt: string;
+  /** Why an `auto` attach runs in generic mode (the native attempt's refusal). */
+  genericBecause?: string;
 }
 
 export interface Snapshot {

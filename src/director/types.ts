@@ -42,7 +42,11 @@ export interface ApplyResult {
   steps?: Step[];
 }
 
-export interface InterfaceStatus { name: string; ifindex: number; mode: string; attachedAt: string; linked: boolean }
+export interface InterfaceStatus {
+  name: string; ifindex: number; mode: string; attachedAt: string; linked: boolean;
+  /** Why an `auto` attach runs in generic mode (the driver refused native XDP). */
+  genericBecause?: string;
+}
 export interface MapUsage { name: string; maxEntries: number; memlock: number }
 export interface DirectorStatus {
   attached: boolean;
