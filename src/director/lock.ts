@@ -33,8 +33,19 @@ function ownerAlive(lock: string): boolean | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The director's lock: `<state dir>/lock`. */
 export async function acquireLock(dir: string, timeoutMs = 60_000): Promise<() => void> {
-  const lock = `${dir}/lock`;
+  return acquireLockAt(`${dir}/lock`, {
+    timeoutMs, busyHint: 'another lvs-xdp command is changing this director; retry when it has finished',
+  });
+}
+
+/**
+ * Takes the lock directory `lock` (created with mkdir, owner recorded inside), waiting while a
+ * live process holds it; the realserver commands use the same lock with their own path.
+ */
+export async function acquireLockAt(lock: string, opts: { timeoutMs?: number; busyHint: string }): Promise<() => void> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   const deadline = Date.now() + timeoutMs;
   let wait = 10;
   for (;;) {
@@ -71,9 +82,7 @@ export async function acquireLock(dir: string, timeoutMs = 60_000): Promise<() =
       continue;
     }
     if (Date.now() > deadline) {
-      throw new StateError(`the lock ${lock} has been held for over ${Math.round(timeoutMs / 1000)} s`, {
-        hint: 'another lvs-xdp command is changing this director; retry when it has finished',
-      });
+      throw new StateError(`the lock ${lock} has been held for over ${Math.round(timeoutMs / 1000)} s`, { hint: opts.busyHint });
     }
     await sleep(wait);
     wait = Math.min(wait * 2, 200);

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, readdirSync, rmdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import lockfile from 'proper-lockfile';
+import { acquireLockAt } from '../director/lock.js';
 import { z } from 'zod';
 import { StateError } from '../errors.js';
 import { BPFFS, PIN_DIR_ENV, RUN_DIR, STATE_DIR_ENV, netnsSuffix, statePaths } from '../director/paths.js';
@@ -114,23 +114,16 @@ export function saveState(paths: RealserverPaths, s: RealserverState): void {
 export async function withLock<T>(paths: RealserverPaths, fn: () => Promise<T>): Promise<T> {
   const lockPath = `${paths.stateDir.replace(/\/+$/, '')}.lock`;
   mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(paths.stateDir, {
-      realpath: false, stale: 30_000, lockfilePath: lockPath,
-      retries: { retries: 100, minTimeout: 20, maxTimeout: 200, factor: 1.3 },
-    });
-  } catch (e) {
-    throw new StateError(`could not take the lock ${lockPath}: ${(e as Error).message}`, {
-      hint: 'another lvs-xdp realserver command is running in this network namespace; retry when it has finished',
-    });
-  }
+  // The director's lock implementation (a dead owner's lock is taken over at once).
+  const release = await acquireLockAt(lockPath, {
+    busyHint: 'another lvs-xdp realserver command is running in this network namespace; retry when it has finished',
+  });
   try {
     return await fn();
   } finally {
     if (!existsSync(paths.stateFile) && existsSync(paths.stateDir) && readdirSync(paths.stateDir).length === 0) {
       rmdirSync(paths.stateDir);
     }
-    await release();
+    release();
   }
 }
