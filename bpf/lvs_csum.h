@@ -58,10 +58,12 @@ static __always_inline __u64 lvs_csum_add_buf(const void *buf, int nwords, __u64
 }
 
 /* sum plus nwords 32-bit words of the packet from start, each read bounds-checked: stops at
- * data_end. max (a constant, >= any nwords) bounds the loop for the verifier. */
+ * data_end. max (a constant, >= any nwords) bounds the loop for the verifier; not unrolled, as
+ * both callers' bounds (an IPv4 header's 15 words, an ICMP quote's 34) would make it large. */
 static __always_inline __u64 lvs_csum_pkt_words(void *start, __u32 nwords, __u32 max,
 						void *data_end, __u64 sum)
 {
+#pragma clang loop unroll(disable)
 	for (int i = 0; i < (int)max; i++) {
 		__u32 *w = start + i * 4;
 
