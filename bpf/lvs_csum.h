@@ -64,10 +64,10 @@ static __always_inline __u64 lvs_csum_pkt_words(void *start, __u32 nwords, __u32
 						void *data_end, __u64 sum)
 {
 #pragma clang loop unroll(disable)
-	for (int i = 0; i < (int)max; i++) {
+	for (__u32 i = 0; i < max && i < nwords; i++) {
 		__u32 *w = start + i * 4;
 
-		if (i >= nwords || (void *)(w + 1) > data_end)
+		if ((void *)(w + 1) > data_end)
 			break;
 		sum += *w;
 	}
