@@ -59,30 +59,6 @@ struct lvs_outer {
 	__u8 family;   /* LVS_DECAP_FAMILY_* of the outer header */
 };
 
-/* An IPv4 header (with options) is valid when the one's complement sum of all its words,
- * check field included, is 0xffff. Summed as 32-bit words into 64 bits, then folded. */
-static __always_inline int lvs_decap_ipv4_csum_ok(struct iphdr *iph, __u32 ihl, void *data_end)
-{
-	__u32 *w = (__u32 *)iph;
-	__u64 sum = 0;
-
-	/* A bounded loop (not unrolled): at most 15 words (IHL 15). */
-	for (__u32 i = 0; i < 15; i++) {
-		if (i >= ihl)
-			break;
-		/* Hides w's induction from clang, which would otherwise compare against a computed
-		 * data_end + k (pointer arithmetic the verifier refuses on pkt_end). */
-		asm volatile("" : "+r"(w));
-		if ((void *)(w + 1) > data_end)
-			return 0;
-		sum += *w;
-		w++;
-	}
-	sum = (sum & 0xffffffff) + (sum >> 32);
-	sum = (sum & 0xffffffff) + (sum >> 32);
-	return lvs_csum_fold(sum) == 0;
-}
-
 static __always_inline int lvs_decap_outer4(void *l3, void *data_end, struct lvs_outer *o)
 {
 	struct iphdr *iph = l3;
@@ -100,7 +76,9 @@ static __always_inline int lvs_decap_outer4(void *l3, void *data_end, struct lvs
 		return LVS_DC_PASS_MALFORMED_OUTER;
 	if (iph->frag_off & bpf_htons(IP_MF_BIT | IP_OFFSET_MSK))
 		return LVS_DC_PASS_OUTER_FRAGMENT;
-	if (!lvs_decap_ipv4_csum_ok(iph, iph->ihl, data_end))
+	/* Valid when the sum of all its words, check field included, folds to 0 (all in the frame:
+	 * tot_len was checked against it). IHL is at most 15 words. */
+	if (lvs_csum_fold64(lvs_csum_pkt_words(iph, iph->ihl, 15, data_end, 0)))
 		return LVS_DC_PASS_MALFORMED_OUTER;
 	o->len = hl;
 	o->payload = tot - hl;
@@ -160,12 +138,9 @@ static __always_inline void lvs_decap_set_ce4(struct iphdr *iph)
 {
 	__u16 old = bpf_ntohs(*(__be16 *)iph);
 	__u16 new = old | ECN_CE;
-	__u32 sum = (__u16)~bpf_ntohs(iph->check) + (__u16)~old + (__u32)new;
 
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
 	*(__be16 *)iph = bpf_htons(new);
-	iph->check = bpf_htons((__u16)~sum);
+	iph->check = bpf_htons(lvs_csum_replace16(bpf_ntohs(iph->check), old, new));
 }
 
 SEC("xdp")

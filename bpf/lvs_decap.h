@@ -28,7 +28,7 @@
 /* Outer IPv6 extension headers (hop-by-hop, routing, destination options) skipped at most. */
 #define LVS_DECAP_MAX_EXT_HDRS 4
 
-/* Outer header cost per family, as the director writes it (bpf/lvs_director.bpf.c). */
+/* Outer header cost per family, as the director writes it (bpf/lvs_fwd.h). */
 #define LVS_DECAP_OUTER4_LEN 20
 #define LVS_DECAP_OUTER6_LEN 40
 

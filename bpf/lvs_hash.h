@@ -3,11 +3,16 @@
  * lvs_hash.h - the scheduling hash. Bob Jenkins' lookup3 as the kernel's jhash2(), over a fixed
  * 10-word key; src/hash/jhash.ts is the TypeScript twin and the packet tests check that both
  * pick the same table slot for the same flow.
+ *
+ * Provides: lvs_jhash_10() (the hash of a 10-word key) and lvs_flow_hash() (the hash of a flow's
+ * fields that a service hashes, LVS_HF_*: the table slot before the modulo, and the Tun flow
+ * label). Expects nothing but lvs_abi.h's flow key.
  */
 #ifndef LVS_HASH_H
 #define LVS_HASH_H
 
 #include <linux/types.h>
+#include "lvs_abi.h"
 
 #define LVS_JHASH_INITVAL 0xdeadbeef
 
@@ -57,6 +62,24 @@ static __always_inline __u32 lvs_jhash_10(const __u32 *k, __u32 initval)
 	a += k[9];
 	lvs_jhash_final(a, b, c);
 	return c;
+}
+
+/* src/dataplane/flowhash.ts builds the same key to predict a flow's table slot. */
+static __always_inline __u32 lvs_flow_hash(const struct lvs_flow_key *f, __u8 fields, __u32 seed)
+{
+	__u32 k[LVS_HASH_WORDS] = {};
+
+	if (fields & LVS_HF_SADDR)
+		__builtin_memcpy(&k[0], f->saddr, 16);
+	if (fields & LVS_HF_DADDR)
+		__builtin_memcpy(&k[4], f->daddr, 16);
+	if (fields & LVS_HF_SPORT)
+		k[8] |= f->sport;
+	if (fields & LVS_HF_DPORT)
+		k[8] |= (__u32)f->dport << 16;
+	if (fields & LVS_HF_PROTO)
+		k[9] = f->proto;
+	return lvs_jhash_10(k, seed);
 }
 
 #endif /* LVS_HASH_H */

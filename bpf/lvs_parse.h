@@ -2,10 +2,11 @@
 /*
  * lvs_parse.h - header parsing for the director. Every read is preceded by its bounds check.
  *
- * Contract: lvs_parse() fills struct lvs_pkt and returns 0 when the packet is IPv4/IPv6 with a
- * consistent L3 header (and, for TCP/UDP/ICMP not in a non-first fragment, a complete L4 header)
- * and returns LVS_PARSE_OK; otherwise it returns the lvs_counter naming why the packet goes to the
- * kernel untouched. (LVS_PARSE_OK is not 0 because counter 0 is a reason too.)
+ * Contract: lvs_parse() fills struct lvs_pkt and returns LVS_PARSE_OK when the packet is
+ * IPv4/IPv6 with a consistent L3 header (and, for TCP/UDP/ICMP not in a non-first fragment, a
+ * complete L4 header); otherwise it returns the lvs_counter naming why the packet goes to the
+ * kernel untouched. (LVS_PARSE_OK is not 0 because counter 0 is a reason too.) Also provides the
+ * L2 size bound (LVS_L2_MAX) that code rewriting headers in front of L3 copies.
  */
 #ifndef LVS_PARSE_H
 #define LVS_PARSE_H
@@ -24,6 +25,7 @@
 
 #define LVS_MAX_VLANS    2
 #define LVS_MAX_EXT_HDRS 6
+#define LVS_L2_MAX       (ETH_HLEN + LVS_MAX_VLANS * 4) /* 22: Ethernet + two VLAN tags */
 
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
@@ -202,7 +204,8 @@ static __always_inline int lvs_parse_ipv6(struct lvs_pkt *p, void *data, void *d
 	return LVS_PARSE_OK;
 }
 
-/* Parses L2 .. L4. Returns 0 or the lvs_counter (a PASS_*) naming why the packet is not ours. */
+/* Parses L2 .. L4. Returns LVS_PARSE_OK or the lvs_counter (a PASS_*) naming why the packet
+ * is not ours. */
 static __always_inline int lvs_parse(struct lvs_pkt *p, void *data, void *data_end, int ipv6_on)
 {
 	struct ethhdr *eth = data;

@@ -1,6 +1,6 @@
 /**
  * The data plane's scheduling hash, computed in TypeScript: jhash2 over the same 10 words that
- * lvs_flow_hash() in bpf/lvs_director.bpf.c builds. Used to predict which table slot a flow
+ * lvs_flow_hash() in bpf/lvs_hash.h builds. Used to predict which table slot a flow
  * takes (tests, the reference model, `lvs-xdp` explanations).
  */
 import { jhash2 } from '../hash/jhash.js';

@@ -2,7 +2,7 @@
  * The VIP filter (bpf/lvs_abi.h, map lvs_vip_filter): two bits per address slot that let the data
  * plane pass traffic to non-VIP addresses without a hash lookup, and look up an address with only
  * port services (or only all-ports services) once instead of twice. TypeScript twin of
- * lvs_vip_bits() in bpf/lvs_director.bpf.c; the packet tests run with it on.
+ * lvs_vip_bits() in bpf/lvs_sched.h; the packet tests run with it on.
  *
  * Order of writes for a change (the filter may say "maybe" wrongly, never "no" wrongly):
  * union of old and new words before the service entries change, the new words after; set
