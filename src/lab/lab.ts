@@ -22,8 +22,7 @@
  * directories that belonged to them. `Lab.create` first removes a previous lab of the same prefix
  * (a killed run, or one left up with `demo --keep`).
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   check, cliArgv, installRoot, lvsIn, netnsPath, runIn, shIn, spawnIn, waitFor,
@@ -31,9 +30,10 @@ import {
 } from './exec.js';
 import type { BurstResult, BurstSpec, LoopResult, LoopSpec, UdpResult, UdpSpec } from './client.js';
 
-export const LAB_RUN_DIR = '/run/lvs-xdp-lab';
-const BPFFS = '/sys/fs/bpf';
-const LVS_RUN_DIR = '/run/lvs-xdp';
+import { removeLab } from './namespaces.js';
+import { LAB_RUN_DIR, NAME_RE } from './paths.js';
+export { LAB_RUN_DIR } from './paths.js';
+export { labNamespaces, removeLab, existingLabs, testPrefix } from './namespaces.js';
 
 /** Addressing (documentation ranges: RFC 5737 / RFC 3849; they exist only inside the lab). */
 export const NET = {
@@ -74,7 +74,6 @@ export interface ServerOptions {
   udpVips?: string[];
 }
 
-const NAME_RE = /^lvs[a-z0-9-]{1,40}$/;
 
 function u(n: number): string {
   return String(n);
@@ -86,85 +85,6 @@ function sysctl(values: Record<string, number>): string[] {
 }
 
 /** `ip` in the host namespace, synchronously; never throws. */
-function ipSync(args: string[]): string {
-  try {
-    return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return '';
-  }
-}
-
-/** Namespaces (from /run/netns) whose name starts with `${prefix}-`. */
-export function labNamespaces(prefix: string): string[] {
-  try {
-    return readdirSync('/run/netns').filter((n) => n.startsWith(`${prefix}-`)).sort();
-  } catch {
-    return [];
-  }
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function pidsIn(ns: string): number[] {
-  return ipSync(['netns', 'pids', ns]).split(/\s+/).filter((x) => /^\d+$/.test(x)).map(Number).filter((p) => p !== process.pid);
-}
-
-/**
- * Removes every lab namespace named `${prefix}-*`, the processes in them, their lvs-xdp state
- * directories (also those of namespaces that are gone already) and the lab directory.
- * Synchronous and idempotent. Returns the namespaces removed.
- */
-export function removeLab(prefix: string): string[] {
-  if (!NAME_RE.test(prefix)) throw new Error(`bad lab prefix ${JSON.stringify(prefix)}`);
-  const namespaces = labNamespaces(prefix);
-  // Kill first: a namespace with processes outlives `ip netns del` (and so would its servers).
-  for (let round = 0; round < 20; round++) {
-    const pids = namespaces.flatMap(pidsIn);
-    if (pids.length === 0) break;
-    for (const p of pids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-    sleepSync(20);
-  }
-  for (const ns of namespaces) ipSync(['netns', 'del', ns]);
-  // State of this lab's namespaces, including namespaces deleted by an earlier, killed teardown.
-  for (const base of [BPFFS, LVS_RUN_DIR]) {
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(base);
-    } catch {
-      continue;
-    }
-    for (const f of entries) {
-      const at = f.lastIndexOf('@');
-      if (at >= 0 && f.slice(at + 1).startsWith(`${prefix}-`)) rmSync(join(base, f), { recursive: true, force: true });
-    }
-  }
-  rmSync(join(LAB_RUN_DIR, prefix), { recursive: true, force: true });
-  return namespaces;
-}
-
-/** Labs (prefixes) whose namespaces or directories exist, among those starting with `start`. */
-export function existingLabs(start: string): string[] {
-  const out = new Set<string>();
-  try {
-    for (const d of readdirSync(LAB_RUN_DIR)) if (d.startsWith(start)) out.add(d);
-  } catch {
-    // none
-  }
-  for (const ns of labNamespaces(start.replace(/-$/, ''))) {
-    const m = /^(.*)-[a-z0-9]+$/.exec(ns);
-    if (m && m[1]!.startsWith(start)) out.add(m[1]!);
-  }
-  return [...out].sort();
-}
-
 const live = new Set<Lab>();
 let handlersInstalled = false;
 
@@ -187,6 +107,7 @@ export function installCleanupHandlers(): void {
     });
   }
 }
+
 
 export interface StreamHandle {
   /** Lines received so far. */
@@ -521,20 +442,3 @@ export class Lab {
     await waitFor(`${n} streamed lines`, () => h.lines.length >= n, timeoutMs, 20);
   }
 }
-
-/** For tests: a unique prefix `lvsl-lab-TAG-PID`, after removing labs of dead test processes. */
-export function testPrefix(tag: string): string {
-  for (const lab of existingLabs('lvsl-lab-')) {
-    const m = /^lvsl-lab-[a-z0-9]+-(\d+)$/.exec(lab);
-    if (!m) continue;
-    let alive = true;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch {
-      alive = false;
-    }
-    if (!alive) removeLab(lab);
-  }
-  return `lvsl-lab-${tag}-${process.pid}`;
-}
-

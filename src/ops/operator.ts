@@ -20,7 +20,7 @@ import { NotAttachedError, LvsError } from '../errors.js';
 import { readConfigFile } from '../config/file.js';
 import { statsView, type StatsView } from '../view/stats.js';
 import { serviceId, type DirectorConfig } from '../model/types.js';
-import { healthPlan, type CheckSpec, type HealthPlan, type Target } from './spec.js';
+import { healthPlan, type HealthPlan, type Target } from './spec.js';
 import { HealthModel, type Effective, type ServiceHealth } from './health.js';
 import { runProbe, type Endpoint, type ProbeResult } from './probes.js';
 import { ForwardingRoutes, type ForwardingOptions } from './forwarding.js';
@@ -28,6 +28,7 @@ import { probePath } from './pathprobe.js';
 import { neighbourMac } from '../director/neigh.js';
 import { DirectorMetrics, type HealthRow } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
+import { buildStatusDoc, type StatusDoc } from './status-doc.js';
 import type { Logger } from './log.js';
 
 export interface OperatorOptions {
@@ -46,32 +47,6 @@ export interface OperatorOptions {
 }
 
 interface Checker { target: Target; stopped: boolean; timer?: NodeJS.Timeout }
-
-export interface StatusRealserver {
-  address: string; port: number; method: string; weight: number; effectiveWeight: number | null;
-  health: 'up' | 'down' | 'unchecked'; since?: string; check?: string; last?: string; checks: number; failures: number;
-  sorry?: boolean; packets: string; bytes: string; conns: string; active: number; inactive: number;
-  rates: { pps: number; bps: number; cps: number };
-}
-export interface StatusService {
-  id: string; scheduler: string; policy: string; allDown: boolean; sorryActive: boolean;
-  packets: string; bytes: string; conns: string; rates: { pps: number; bps: number; cps: number };
-  realservers: StatusRealserver[];
-}
-export interface StatusDoc {
-  time: string; pid: number; file: string; startedAt: string;
-  interfaces: { name: string; mode: string; linked: boolean }[];
-  connections: { entries: number; max: number };
-  reloads: { ok: number; failed: number; last?: { at: string; ok: boolean; error?: string } };
-  services: StatusService[];
-  counters: Record<string, { value: string; rate: number; kind: string }>;
-}
-
-export function describeCheck(s: CheckSpec): string {
-  const what = s.type === 'http' || s.type === 'https' ? `${s.type} GET ${s.path}` : s.type === 'exec' ? `exec ${s.command?.[0] ?? ''}` : s.type;
-  const port = s.type === 'exec' ? '' : ` port ${s.port}`;
-  return `${what}${port}${s.via === 'forwarding' ? ' via the VIP (forwarding path)' : ''}, every ${s.intervalMs / 1000}s, rise ${s.rise}, fall ${s.fall}`;
-}
 
 function errMessage(e: unknown): string {
   if (e instanceof LvsError) return `${e.message}${e.hint ? ` (hint: ${e.hint})` : ''}`;
@@ -404,48 +379,10 @@ export class Operator {
   }
 
   status(): StatusDoc {
-    const { view } = this.sample();
-    const eff = this.lastEffective ?? this.model.effective();
-    const targets = new Map(this.model.targetList.map((t) => [t.key, t]));
-    const services: StatusService[] = this.model.config.services.map((svc) => {
-      const id = serviceId(svc);
-      const v = view.services.find((s) => s.id === id);
-      const sh = eff.services.get(id);
-      const es = eff.config.services.find((s) => serviceId(s) === id);
-      const rates0 = { pps: 0, bps: 0, cps: 0 };
-      const row = (address: string, port: number, method: string, weight: number, sorry: boolean): StatusRealserver => {
-        const st = v?.realservers.find((r) => r.address === address);
-        const h = this.model.stateOf(svc, { address });
-        const t = targets.get(`${id}/${address}`);
-        const e = es?.realservers.find((r) => r.address === address);
-        const out: StatusRealserver = {
-          address, port, method, weight, effectiveWeight: e ? e.weight : null,
-          health: sorry ? 'up' : h ? h.state : 'unchecked', checks: h?.checks ?? 0, failures: h?.failures ?? 0,
-          packets: String(st?.packets ?? 0n), bytes: String(st?.bytes ?? 0n), conns: String(st?.conns ?? 0n),
-          active: st?.active ?? 0, inactive: st?.inactive ?? 0, rates: st?.rates ?? rates0,
-        };
-        if (sorry) out.sorry = true;
-        if (h) out.since = new Date(h.since).toISOString();
-        if (t) out.check = describeCheck(t.spec);
-        if (h?.last) out.last = `${h.last.ok ? 'ok' : 'FAILED'}: ${h.last.detail}`;
-        return out;
-      };
-      const realservers = svc.realservers.map((r) => row(r.address, r.port, r.method, r.weight, false));
-      for (const r of es?.realservers ?? []) {
-        if (!svc.realservers.some((x) => x.address === r.address)) realservers.push(row(r.address, r.port, r.method, r.weight, true));
-      }
-      return {
-        id, scheduler: svc.scheduler, policy: sh?.policy ?? 'keep-last', allDown: sh?.allDown ?? false, sorryActive: sh?.sorryActive ?? false,
-        packets: String(v?.packets ?? 0n), bytes: String(v?.bytes ?? 0n), conns: String(v?.conns ?? 0n), rates: v?.rates ?? rates0, realservers,
-      };
+    return buildStatusDoc({
+      view: this.sample().view, model: this.model, effective: this.lastEffective ?? this.model.effective(),
+      file: this.opts.file, startedAt: this.startedAt, reloads: this.reloads, interfaces: this.d.linkStatus(),
     });
-    const counters: StatusDoc['counters'] = {};
-    for (const [k, c] of Object.entries(view.counters)) if (c.value > 0n) counters[k] = { value: String(c.value), rate: c.rate, kind: c.kind };
-    return {
-      time: new Date().toISOString(), pid: process.pid, file: this.opts.file, startedAt: this.startedAt,
-      interfaces: this.d.linkStatus().map((i) => ({ name: i.name, mode: i.mode, linked: i.linked })),
-      connections: view.connections, reloads: this.reloads, services, counters,
-    };
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

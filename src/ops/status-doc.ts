@@ -1,0 +1,91 @@
+/**
+ * The status document of `run` (GET /api/status, the status page's data): per service and
+ * realserver the configured and effective weights, health with its last check, counters and
+ * rates. Pure: built from a stats view, the health model and the effective configuration.
+ */
+import { serviceId } from '../model/types.js';
+import type { StatsView } from '../view/stats.js';
+import type { InterfaceStatus } from '../director/director.js';
+import type { CheckSpec } from './spec.js';
+import type { HealthModel, Effective } from './health.js';
+
+export interface StatusRealserver {
+  address: string; port: number; method: string; weight: number; effectiveWeight: number | null;
+  health: 'up' | 'down' | 'unchecked'; since?: string; check?: string; last?: string; checks: number; failures: number;
+  sorry?: boolean; packets: string; bytes: string; conns: string; active: number; inactive: number;
+  rates: { pps: number; bps: number; cps: number };
+}
+export interface StatusService {
+  id: string; scheduler: string; policy: string; allDown: boolean; sorryActive: boolean;
+  packets: string; bytes: string; conns: string; rates: { pps: number; bps: number; cps: number };
+  realservers: StatusRealserver[];
+}
+export interface StatusDoc {
+  time: string; pid: number; file: string; startedAt: string;
+  interfaces: { name: string; mode: string; linked: boolean }[];
+  connections: { entries: number; max: number };
+  reloads: { ok: number; failed: number; last?: { at: string; ok: boolean; error?: string } };
+  services: StatusService[];
+  counters: Record<string, { value: string; rate: number; kind: string }>;
+}
+
+export function describeCheck(s: CheckSpec): string {
+  const what = s.type === 'http' || s.type === 'https' ? `${s.type} GET ${s.path}` : s.type === 'exec' ? `exec ${s.command?.[0] ?? ''}` : s.type;
+  const port = s.type === 'exec' ? '' : ` port ${s.port}`;
+  return `${what}${port}${s.via === 'forwarding' ? ' via the VIP (forwarding path)' : ''}, every ${s.intervalMs / 1000}s, rise ${s.rise}, fall ${s.fall}`;
+}
+
+export interface StatusInput {
+  view: StatsView;
+  model: HealthModel;
+  effective: Effective;
+  file: string;
+  startedAt: string;
+  reloads: StatusDoc['reloads'];
+  interfaces: InterfaceStatus[];
+}
+
+export function buildStatusDoc(i: StatusInput): StatusDoc {
+  const { view, model } = i;
+  const eff = i.effective;
+  const targets = new Map(model.targetList.map((t) => [t.key, t]));
+  const services: StatusService[] = model.config.services.map((svc) => {
+    const id = serviceId(svc);
+    const v = view.services.find((s) => s.id === id);
+    const sh = eff.services.get(id);
+    const es = eff.config.services.find((s) => serviceId(s) === id);
+    const rates0 = { pps: 0, bps: 0, cps: 0 };
+    const row = (address: string, port: number, method: string, weight: number, sorry: boolean): StatusRealserver => {
+      const st = v?.realservers.find((r) => r.address === address);
+      const h = model.stateOf(svc, { address });
+      const t = targets.get(`${id}/${address}`);
+      const e = es?.realservers.find((r) => r.address === address);
+      const out: StatusRealserver = {
+        address, port, method, weight, effectiveWeight: e ? e.weight : null,
+        health: sorry ? 'up' : h ? h.state : 'unchecked', checks: h?.checks ?? 0, failures: h?.failures ?? 0,
+        packets: String(st?.packets ?? 0n), bytes: String(st?.bytes ?? 0n), conns: String(st?.conns ?? 0n),
+        active: st?.active ?? 0, inactive: st?.inactive ?? 0, rates: st?.rates ?? rates0,
+      };
+      if (sorry) out.sorry = true;
+      if (h) out.since = new Date(h.since).toISOString();
+      if (t) out.check = describeCheck(t.spec);
+      if (h?.last) out.last = `${h.last.ok ? 'ok' : 'FAILED'}: ${h.last.detail}`;
+      return out;
+    };
+    const realservers = svc.realservers.map((r) => row(r.address, r.port, r.method, r.weight, false));
+    for (const r of es?.realservers ?? []) {
+      if (!svc.realservers.some((x) => x.address === r.address)) realservers.push(row(r.address, r.port, r.method, r.weight, true));
+    }
+    return {
+      id, scheduler: svc.scheduler, policy: sh?.policy ?? 'keep-last', allDown: sh?.allDown ?? false, sorryActive: sh?.sorryActive ?? false,
+      packets: String(v?.packets ?? 0n), bytes: String(v?.bytes ?? 0n), conns: String(v?.conns ?? 0n), rates: v?.rates ?? rates0, realservers,
+    };
+  });
+  const counters: StatusDoc['counters'] = {};
+  for (const [k, c] of Object.entries(view.counters)) if (c.value > 0n) counters[k] = { value: String(c.value), rate: c.rate, kind: c.kind };
+  return {
+    time: new Date().toISOString(), pid: process.pid, file: i.file, startedAt: i.startedAt,
+    interfaces: i.interfaces.map((x) => ({ name: x.name, mode: x.mode, linked: x.linked })),
+    connections: view.connections, reloads: i.reloads, services, counters,
+  };
+}
