@@ -9,7 +9,7 @@
  * in place, HASH entries and map-in-map slots are swapped whole):
  *   vip-filter (old | new bits)  a set bit only means "look it up", so widen first
  *   settings                    lvs_cfg, with the filter switched on (it covers every service)
- *   tx-ports                    egress interfaces for XDP_REDIRECT
+ *   tx-ports                    new egress interfaces for XDP_REDIRECT
  *   zero                        statistics of slots that start life in this change
  *   reals                       realserver slots: new ones are unreferenced until a table names them
  *   tables                      each changed service's table into its spare lvs_tables slot
@@ -78,8 +78,6 @@ export interface PlanInputs {
   /** Tun outer sources in effect (configured or from the routing table). */
   tunnel: { source4?: string; source6?: string };
   limits: Limits;
-  /** ifindexes of the attached interfaces (always allowed as egress). */
-  interfaces: readonly number[];
   /** Replay an interrupted plan's allocation instead of allocating anew. */
   allocation?: Allocation;
 }
@@ -188,10 +186,13 @@ export function buildPlan(inputs: PlanInputs): Plan {
   if (widen) steps.push(widen);
 
   steps.push({ op: 'settings', value: settingsWithFilter(compiled.cfg) });
-  const tx = new Set(inputs.interfaces);
+  // Egress interfaces of realservers reached through another interface (XDP_REDIRECT); the
+  // attached interfaces are added by attach.
+  const egress = new Set(Object.values(running.l2).map((x) => x.ifindex).filter((i): i is number => !!i));
+  const tx = new Set<number>();
   for (const r of compiled.reals) {
     const ifindex = inputs.l2.get(r.id)?.ifindex;
-    if (ifindex) tx.add(ifindex);
+    if (ifindex && !egress.has(ifindex)) tx.add(ifindex);
   }
   if (tx.size) steps.push({ op: 'tx-ports', ifindexes: [...tx].sort((a, b) => a - b) });
 
@@ -273,7 +274,7 @@ export function describeStep(s: Step, tableSize: (service: string) => number | u
     case 'zero': return `statistics of new slots: ${s.services.length} service${s.services.length === 1 ? '' : 's'}, ${s.reals.length} realserver${s.reals.length === 1 ? '' : 's'}`;
     case 'reals': return `write ${s.writes.length} realserver slot${s.writes.length === 1 ? '' : 's'}: ${list(s.writes.map((w) => `${w.id ?? '?'} -> ${w.index}${w.fresh ? ' (new)' : ''}`), 4)}`;
     case 'tables': return `fill ${s.fills.length} table${s.fills.length === 1 ? '' : 's'}: ${list(s.fills.map((f) => `${f.service} -> slot ${f.slot}${tableSize(f.service) ? ` (${tableSize(f.service)} entries)` : ''}`), 4)}`;
-    case 'switch': return `switch ${s.writes.length} service${s.writes.length === 1 ? '' : 's'} to their new table: ${list(s.writes.map((w) => `${w.service} -> slot ${slotOf(w.value)}`), 4)}`;
+    case 'switch': return `switch ${s.writes.length} service${s.writes.length === 1 ? ' to its' : 's to their'} new table: ${list(s.writes.map((w) => `${w.service} -> slot ${slotOf(w.value)}`), 4)}`;
     case 'remove': return `delete ${s.services.length} service${s.services.length === 1 ? '' : 's'}: ${list(s.services.map((x) => x.service))}`;
     case 'free-tables': return `free lvs_tables slots ${list(s.slots.map(String), 8)}`;
     case 'clear-reals': return `empty realserver slots ${list(s.indexes.map(String), 8)} (their flows reschedule)`;

@@ -75,7 +75,6 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 export function planFor(snap: Snapshot, desired: DirectorConfig, resolved: Resolved, limits: Limits): Plan {
   return buildPlan({
     running: snap.applied, desired, l2: resolved.l2, tunnel: resolved.tunnel, limits,
-    interfaces: Object.values(snap.interfaces).map((i) => i.ifindex),
   });
 }
 
@@ -156,7 +155,6 @@ export function recoverPending(paths: StatePaths, snap: Snapshot, writer: MapWri
     l2: new Map(Object.entries(target.l2)),
     tunnel: target.tunnel ?? tunnelSources(target.config),
     limits,
-    interfaces: Object.values(snap.interfaces).map((i) => i.ifindex),
     allocation: target.allocation,
   });
   if (p.steps) {

@@ -157,7 +157,7 @@ export class DirectorHarness {
       }
     }
     const plan = buildPlan({
-      running: this.applied, desired, l2, limits: { ...SIZES, maxTableSize: 131071 }, interfaces: [], tunnel: desired.settings?.tunnel ?? {},
+      running: this.applied, desired, l2, limits: { ...SIZES, maxTableSize: 131071 }, tunnel: desired.settings?.tunnel ?? {},
     });
     this.writer.execute(plan.steps, { tableOf: (id) => plan.compiled!.services.find((x) => x.id === id)!.table });
     this.applied = plan.target;

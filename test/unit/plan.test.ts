@@ -16,9 +16,9 @@ function svc(vip: string, rips: [string, number][], scheduler: VirtualService['s
   };
 }
 
-function plan(running: AppliedState, desired: DirectorConfig, interfaces: number[] = []): Plan {
+function plan(running: AppliedState, desired: DirectorConfig): Plan {
   const l2 = new Map(desired.services.flatMap((s) => s.realservers.map((r) => [realId(s, r), { mac: r.mac! }] as const)));
-  const inputs: PlanInputs = { running, desired, l2, tunnel: {}, limits: LIMITS, interfaces };
+  const inputs: PlanInputs = { running, desired, l2, tunnel: {}, limits: LIMITS };
   return buildPlan(inputs);
 }
 
@@ -26,8 +26,8 @@ const A = svc('10.0.0.1', [['10.1.0.1', 1], ['10.1.0.2', 1]]);
 const B = svc('10.0.0.2', [['10.1.0.3', 1]], 'rr');
 
 test('first plan: filter, settings, new slots zeroed, realservers, tables, one switch per service', () => {
-  const p = plan(emptyApplied(), { services: [A, B] }, [7]);
-  assert.deepEqual(p.steps.map((s) => s.op), ['vip-filter', 'settings', 'tx-ports', 'zero', 'reals', 'tables', 'switch']);
+  const p = plan(emptyApplied(), { services: [A, B] });
+  assert.deepEqual(p.steps.map((s) => s.op), ['vip-filter', 'settings', 'zero', 'reals', 'tables', 'switch']);
   const tables = p.steps.find((s) => s.op === 'tables');
   assert.ok(tables?.op === 'tables');
   assert.deepEqual(tables.fills.map((f) => f.slot), [0, 2], 'each service in its first slot');
@@ -82,12 +82,23 @@ test('a realserver whose MAC changes gets a fresh slot and generation; weight 0 
   assert.ok(reals?.op === 'reals' && reals.writes.length === 1 && reals.writes[0]!.fresh === false);
 });
 
+test('a realserver behind another interface adds its egress once', () => {
+  const desired = { services: [A] };
+  const l2 = new Map(A.realservers.map((r) => [realId(A, r), { mac: r.mac!, ifindex: 9, smac: '02:00:00:00:00:aa' }] as const));
+  const first = buildPlan({ running: emptyApplied(), desired, l2, tunnel: {}, limits: LIMITS });
+  const tx = first.steps.find((s) => s.op === 'tx-ports');
+  assert.ok(tx?.op === 'tx-ports');
+  assert.deepEqual(tx.ifindexes, [9]);
+  const again = buildPlan({ running: first.target, desired, l2, tunnel: {}, limits: LIMITS });
+  assert.equal(again.steps.find((s) => s.op === 'tx-ports'), undefined);
+});
+
 test('steps print one line each and serialize with values as hex', () => {
   const p = plan(emptyApplied(), { services: [A] });
   const text = formatSteps(p.steps);
   assert.equal(text.split('\n').length, p.steps.length);
   assert.match(text, /^ {2}1\. vip-filter/);
-  assert.match(text, /switch +switch 1 service to their new table: tcp 10\.0\.0\.1:80 -> slot 0/);
+  assert.match(text, /switch +switch 1 service to its new table: tcp 10\.0\.0\.1:80 -> slot 0/);
   const json = stepsJson(p.steps) as { op: string; value?: string }[];
   const settings = json.find((s) => s.op === 'settings');
   assert.match(settings!.value!, /^[0-9a-f]+$/);
