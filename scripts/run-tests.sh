@@ -52,11 +52,11 @@ for t in "${tiers[@]}"; do
   t_files[$t]=0 t_pass[$t]=0 t_fail[$t]=0 t_skip[$t]=0 t_ms[$t]=0
   for f in ${files_of[$t]}; do
     printf '\n[tests] %s\n' "$f"
-    t0=${EPOCHREALTIME/./}
+    t0=${EPOCHREALTIME//[^0-9]/}
     rc=0
     node --test --test-reporter=spec --test-reporter-destination=stdout \
       --test-reporter=tap --test-reporter-destination="$tap" "$f" || rc=$?
-    ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
+    ms=$(((${EPOCHREALTIME//[^0-9]/} - t0) / 1000))
     pass=$(last pass) fail=$(last fail) cancelled=$(last cancelled) skip=$(last skipped) todo=$(last todo)
     pass=${pass:-0} fail=$((${fail:-0} + ${cancelled:-0})) skip=$((${skip:-0} + ${todo:-0}))
     # A runner that died before its summary (crash, signal) still fails the run.
