@@ -1,44 +1,49 @@
 #!/usr/bin/env bash
-# One setup path for a fresh Debian 12 machine (as root) and for every later run: installs the
-# Debian packages the build and tests need when missing, runs `npm install` when the lock file changed,
-# mounts bpffs, and builds the BPF objects, the native addon and the TypeScript. Idempotent and
-# quick when everything is already in place.
+# What building and the demo need, on a fresh Debian 12 machine (as root) and on every later run:
+# installs the missing Debian packages, runs `npm ci` when package-lock.json changed since the last
+# install, mounts bpffs, and builds the BPF objects, the native addon and the TypeScript (and
+# removes compiled files whose source is gone). Idempotent and quick when everything is in place.
+# `--build-only` skips the installs. What only the tests need is scripts/setup-test.sh's; the
+# benchmark's own tools are scripts/bench-setup.sh's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 ethtool
-  tcpdump curl nginx-light python3 make g++ pkg-config chromium iputils-ping)
+build_only=0
+[ "${1:-}" = --build-only ] && build_only=1
+
+# Build: clang (BPF objects), libbpf/libelf/zlib headers, make, g++ and python3 (node-gyp; python3
+# also runs src/ops/path-probe.py), bpftool (BTF checks, detach). Run: iproute2, ethtool, curl and
+# ping (the director's neighbour resolution, the demo's lab and its checks); nsenter and mount are
+# util-linux, always installed.
+APT_PACKAGES=(clang libbpf-dev libelf-dev zlib1g-dev make g++ python3 bpftool
+  iproute2 ethtool curl iputils-ping)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  if [ "$(id -u)" != 0 ]; then
-    log "missing Debian packages: ${missing[*]} (run as root so setup can install them)"; exit 3
+if ((!build_only)); then
+  bash scripts/apt-ensure.sh setup "${APT_PACKAGES[@]}"
+
+  if [ "$(id -u)" = 0 ] && ! mountpoint -q /sys/fs/bpf; then
+    log "mounting bpffs on /sys/fs/bpf"
+    mount -t bpf bpf /sys/fs/bpf
   fi
-  log "installing Debian packages: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
 
-if [ "$(id -u)" = 0 ] && ! mountpoint -q /sys/fs/bpf; then
-  log "mounting bpffs on /sys/fs/bpf"
-  mount -t bpf bpf /sys/fs/bpf
-fi
-
-# Install only when package-lock.json changed since the last install. `npm install` rather than
-# `npm ci`: npm 11's ci rejects this lock over msgpackr's platform-only optional packages.
-stamp=node_modules/.lvs-lock-sha
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  log "npm install"
-  npm install --no-audit --no-fund --loglevel=error
+  # `npm ci` only when package-lock.json changed since the last install: it installs exactly the
+  # lock (refusing a lock out of step with package.json) and never rewrites it. A node_modules
+  # linked from another checkout is that checkout's to install.
+  stamp=node_modules/.lvs-lock-sha
   want=$(sha256sum package-lock.json | cut -d' ' -f1)
-  echo "$want" > "$stamp"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    if [ -L node_modules ]; then
+      log "node_modules links to $(readlink node_modules), installed from another package-lock.json: run npm ci there"
+    else
+      log "npm ci"
+      nodedir_env=()
+      [ -f /usr/include/node/node_api.h ] && nodedir_env=(npm_config_nodedir=/usr)
+      env "${nodedir_env[@]}" npm ci --no-audit --no-fund --loglevel=error >/dev/null
+      echo "$want" > "$stamp"
+    fi
+  fi
 fi
 
 log "building BPF objects"
@@ -59,3 +64,13 @@ fi
 
 log "compiling TypeScript"
 npx --no-install tsc -p tsconfig.json
+# tsc never deletes: the output of a deleted or moved .ts would stay importable, and a deleted
+# test would keep running from dist/.
+if [ -d dist ]; then
+  while IFS= read -r -d '' out; do
+    rel=${out#dist/}
+    src=${rel%.map}; src=${src%.js}; src=${src%.d.ts}
+    [ -f "$src.ts" ] || rm -f -- "$out"
+  done < <(find dist -type f \( -name '*.js' -o -name '*.js.map' -o -name '*.d.ts' \) -print0)
+  find dist -mindepth 1 -type d -empty -delete
+fi

@@ -315,7 +315,7 @@ test('ops: /metrics values equal Director.readStats (services, realservers, name
   assert.equal(m.get(`lvs_xdp_service_all_down{service="${S1}"}`), 0);
 });
 
-test('ops: the status page in headless Chromium shows services, realservers and health, and follows a change live', { skip: NEEDS_ROOT || (!existsSync(CHROMIUM) && 'needs Debian\'s chromium (scripts/setup.sh installs it)'), timeout: 180_000 }, async () => {
+test('ops: the status page in headless Chromium shows services, realservers and health, and follows a change live', { skip: NEEDS_ROOT || (!existsSync(CHROMIUM) && 'needs Debian\'s chromium (scripts/setup-test.sh installs it)'), timeout: 180_000 }, async () => {
   const { chromium } = await import('playwright-core');
   // Chromium runs in the director's namespace, where run listens on loopback.
   const wrapper = join(lab.dir, 'chromium-in-director');
