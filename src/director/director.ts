@@ -42,7 +42,8 @@ function limitsOf(snap: Snapshot): { maxServices: number; maxReals: number; maxT
 export class Director {
   private readonly writer: MapWriter;
   private readonly reader: DirectorReader;
-  private snapMtime = -1;
+  /** Inode and mtime of the snapshot last read: each write renames a new file into place. */
+  private snapStamp = '';
 
   private constructor(readonly paths: StatePaths, private snap: Snapshot) {
     this.writer = MapWriter.fromPins(paths.pinDir);
@@ -131,16 +132,21 @@ export class Director {
    */
   private fresh(): Snapshot {
     try {
-      const m = statSync(this.paths.snapshot).mtimeMs;
-      if (m !== this.snapMtime) {
+      const stamp = this.stamp();
+      if (stamp !== this.snapStamp) {
         const s = readSnapshot(this.paths.snapshot);
         if (s) this.snap = s;
-        this.snapMtime = m;
+        this.snapStamp = stamp;
       }
     } catch {
       // detached meanwhile: keep what we have; map operations will say so
     }
     return this.snap;
+  }
+
+  private stamp(): string {
+    const st = statSync(this.paths.snapshot);
+    return `${st.ino}/${st.mtimeMs}`;
   }
 
   /** The L2 next hop the data plane sends a service's realserver to (DR: its MAC; Tun: the next hop's). */
@@ -203,6 +209,7 @@ export class Director {
     const s = readSnapshot(this.paths.snapshot);
     if (!s) throw new NotAttachedError('the director was detached meanwhile');
     this.snap = s;
+    this.snapStamp = this.stamp();
     // Snapshots from before the plan/commit split do not record the live table slots.
     if (!s.applied.tableSlots) s.applied.tableSlots = this.reader.liveTableSlots(s.applied);
     return s;
@@ -266,20 +273,25 @@ export class Director {
       if (opts.dryRun) return opts.steps ? this.plan(desired, opts) : preview;
       if (preview.changes.length === 0 && !opts.refresh) return preview;
       earlier = resolveInputs(this.snap.applied, desired, Object.keys(this.snap.interfaces), { refresh: opts.refresh ?? false, earlier });
+      const seen = this.snapStamp;
       const done = await withLock(this.paths, (): ApplyResult | undefined => {
-        const locked = this.lockedSnapshot();
+        // Unchanged since it was read (no other process wrote in between): what was computed
+        // stands; otherwise the change is computed again against what is there now.
+        const unchanged = this.stamp() === seen && !this.snap.pending;
+        const locked = unchanged ? this.snap : this.lockedSnapshot();
+        if (!locked.applied.tableSlots) locked.applied.tableSlots = this.reader.liveTableSlots(locked.applied);
         if (locked.pending) recoverPending(this.paths, locked, this.writer, this.reader, limitsOf(locked));
-        const want = validateConfig(change(locked.applied.config), this.validationLimits(locked));
+        const want = unchanged ? desired : validateConfig(change(locked.applied.config), this.validationLimits(locked));
         let resolved: Resolved;
         try {
-          resolved = resolveInputs(locked.applied, want, Object.keys(locked.interfaces), { refresh: opts.refresh ?? false, offline: true, earlier });
+          resolved = unchanged ? earlier! : resolveInputs(locked.applied, want, Object.keys(locked.interfaces), { refresh: opts.refresh ?? false, offline: true, earlier });
         } catch (e) {
           if (e instanceof NeedsResolution && attempt < 20) return undefined;
           if (!(e instanceof NeedsResolution)) throw e;
           // Twenty rounds of other processes changing what this one needs: resolve under the lock.
           resolved = resolveInputs(locked.applied, want, Object.keys(locked.interfaces), { refresh: opts.refresh ?? false, earlier });
         }
-        const result = this.plan(want);
+        const result = unchanged ? preview : this.plan(want);
         if (result.changes.length === 0 && !opts.refresh) return result;
         const plan = planFor(locked, want, resolved, limitsOf(locked));
         executePlan(this.paths, locked, plan, this.writer);
