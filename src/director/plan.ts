@@ -172,11 +172,11 @@ export function buildPlan(inputs: PlanInputs): Plan {
     tunnel: inputs.tunnel,
   };
   const steps: Step[] = [];
-  const runningKeys = new Map<string, Buffer>();
+  // The running services' lvs_services keys, re-encoded from the running configuration.
+  const runningKeys = new Map(running.config.services.map((x) => [serviceId(x), serviceKey(x)] as const));
   const oldWords = filterWordsOf(Object.keys(running.allocation.services).map((id) => {
-    // The running key, re-encoded from the running config (same function as the compiler's).
-    const k = compiledKeyOf(running, id);
-    runningKeys.set(id, k);
+    const k = runningKeys.get(id);
+    if (!k) throw new Error(`internal: the running allocation names ${id}, the running configuration does not`);
     return k;
   }));
   const newWords = filterWordsOf(compiled.services.map((s) => s.key));
@@ -242,13 +242,6 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const narrow = filterStep(union, newWords);
   if (narrow) steps.push(narrow);
   return { target, steps, compiled };
-}
-
-/** The lvs_services key a running service was written under. */
-function compiledKeyOf(running: AppliedState, id: string): Buffer {
-  const s = running.config.services.find((x) => serviceId(x) === id);
-  if (!s) throw new Error(`internal: the running allocation names ${id}, the running configuration does not`);
-  return serviceKey(s);
 }
 
 /** What the lvs_services value of a written service says (table slot), for printing. */
