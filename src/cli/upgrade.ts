@@ -32,7 +32,7 @@ export function formatUpgrade(r: UpgradeResult): string {
 export function upgradeCommand(): Command {
   return withStateOptions(new Command('upgrade'))
     .description('take over the running director with this version (configuration and connection table kept)')
-    .option('-n, --dry-run', 'compare and say what would be done; change nothing')
+    .option('--dry-run', 'compare and say what would be done; change nothing')
     .option('--json', 'machine-readable output')
     .action(async (o: StateOpts & { dryRun?: boolean; json?: boolean }) => {
       const r = await Director.upgrade({ ...stateOptions(o), dryRun: o.dryRun ?? false });

@@ -15,7 +15,7 @@
  * refuses the upgrade before anything is written.
  *
  * Nothing the running program uses is written before the link switch: the new maps and program
- * are staged under `<pinDir>/upgrade.<name>`, the snapshot records the staged upgrade, then every
+ * are staged under `<pinDir>/upgrade_<name>`, the snapshot records the staged upgrade, then every
  * pinned XDP link switches to the new program (bpf_link_update: atomic, no packet sees no
  * program), connection entries the old program made meanwhile are copied across, the staged pins
  * replace the live ones (rename), and the snapshot commits. A process killed before the record
@@ -42,8 +42,8 @@ import { faultPoint } from './faults.js';
 import type { StatePaths } from './paths.js';
 import { VERSION } from '../version.js';
 
-/** Staged pins of an upgrade in progress: `<pinDir>/upgrade.<map>` and `upgrade.prog_lvs_director`. */
-export const STAGE_PREFIX = 'upgrade.';
+/** Staged pins of an upgrade in progress: `<pinDir>/upgrade_<map>` and `upgrade_prog_lvs_director` (bpffs refuses dots in names). */
+export const STAGE_PREFIX = 'upgrade_';
 
 /** Rebuilt from the snapshot's configuration when any of them changes layout (all together). */
 const CONFIG_MAPS: ReadonlySet<DirectorMap> = new Set<DirectorMap>(['lvs_services', 'lvs_tables', 'lvs_reals', 'lvs_cfg', 'lvs_vip_filter', 'lvs_tx_ports']);

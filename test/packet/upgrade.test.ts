@@ -1,0 +1,287 @@
+// Upgrade in place across a layout change, with live connections. The "older lvs-xdp" is the
+// director built with -DLVS_TEST_OLD_ABI=0 (bpf/lvs_abi.h: ABI version 0, other lvs_conn and
+// lvs_real layouts; `make -C bpf test-objects`). It is put in place with library primitives the
+// way lifecycle.ts pins a director: the CLI attaches and configures, then the old program and its
+// two maps of other layouts replace the pins (lvs_reals converted field by field, the other
+// maps shared), the pinned link switches to it and the snapshot names it. Connections are made
+// by BPF_PROG_TEST_RUN frames through the pinned program; then `lvs-xdp upgrade` runs through
+// the CLI and the same flows must reach the same realservers through the connection table.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { clientPacket, TCP } from '../lib/frames.js';
+import { XDP } from '../lib/director.js';
+import { CliNamespace, type CliRun } from '../lib/cli-ns.js';
+import { repoRoot } from '../lib/paths.js';
+import { BpfMap, BpfObject, XdpLink, closeFd, openPinned, pinObject, progFdById, progInfo, testRun } from '../../src/native/index.js';
+import { BtfJson } from '../../src/abi/btf.js';
+import { COUNTERS, DIRECTOR_SKELETON } from '../../src/abi/generated.js';
+import { knobGlobals, mapSizes } from '../../src/abi/skeleton.js';
+import { DIRECTOR_MAPS } from '../../src/dataplane/loader.js';
+import { readSnapshot, writeSnapshot } from '../../src/director/snapshot.js';
+import { convert, fieldMap } from '../../src/director/upgrade.js';
+
+const ROOT = repoRoot();
+const OLD = `${ROOT}/bpf/test-objects/lvs_director_abi0.o`;
+const OLD_EXTRA = `${ROOT}/bpf/test-objects/lvs_director_abi0_extra.o`;
+const L = new CliNamespace('lvsu');
+const { pin: PIN, state: STATE } = L;
+const IF = 'lvsu0';
+
+function cli(args: string[], input?: string, killAt?: string): CliRun {
+  return L.run(args, { input, env: killAt ? { LVS_XDP_KILL_AT: killAt } : {} });
+}
+function ok(args: string[], input?: string): CliRun {
+  const r = cli(args, input);
+  assert.equal(r.code, 0, `lvs-xdp ${args.join(' ')}: ${r.stderr}`);
+  return r;
+}
+
+const mac = (last: number) => `02:00:00:00:03:${String(last).padStart(2, '0')}`;
+const A = '10.79.1.1:80';
+const B = '10.79.1.2:80';
+const RULES = [
+  `-A -t ${A} -s mh`, ...[11, 12, 13].map((l) => `-a -t ${A} -r 10.79.0.${l} -g --mac ${mac(l)}`),
+  `-A -t ${B} -s sh`, ...[21, 22].map((l) => `-a -t ${B} -r 10.79.0.${l} -g --mac ${mac(l)}`),
+].join('\n');
+const FLOWS = 24;
+
+let rules = '';
+
+/** The pinned program's fd (the caller closes it). */
+const pinnedProg = (): number => openPinned(`${PIN}/prog_lvs_director`);
+/** The program the pinned link runs (what packets on the interface see). */
+function linkProgId(): number {
+  const link = XdpLink.fromPin(`${PIN}/link_${IF}`);
+  try {
+    return link.info().progId;
+  } finally {
+    link.close();
+  }
+}
+
+/** Sends each flow's packet through the program the link runs; returns each flow's destination MAC. */
+function send(flags: number): string[] {
+  const fd = progFdById(linkProgId());
+  try {
+    const out: string[] = [];
+    for (let i = 0; i < FLOWS; i++) {
+      const vip = (i % 2 ? B : A).split(':')[0]!;
+      const r = testRun(fd, clientPacket(`198.51.100.${1 + i}`, vip, { proto: 'tcp', sport: 41000 + i, dport: 80, flags }), { dataSizeOut: 2048 });
+      assert.equal(r.retval, XDP.TX, `flow ${i}: verdict ${r.retval}`);
+      out.push(r.data.subarray(0, 6).toString('hex'));
+    }
+    return out;
+  } finally {
+    closeFd(fd);
+  }
+}
+
+function counter(name: string): bigint {
+  const idx = COUNTERS.findIndex((c) => c.name === name);
+  const m = BpfMap.fromPin(`${PIN}/lvs_counters`);
+  try {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(idx);
+    return m.lookupPerCpu(b)!.reduce((n, v) => n + v.readBigUInt64LE(0), 0n);
+  } finally {
+    m.close();
+  }
+}
+
+/**
+ * A director of the "older version" (object `objPath`), configured with RULES, attached to IF:
+ * attach and configure with the CLI, then swap in the old program with lvs_reals and lvs_conns
+ * in its layouts (every other map shared, as the layouts agree) and write its snapshot.
+ */
+async function oldDirector(objPath: string): Promise<number> {
+  if (existsSync(PIN)) cli(['detach']); // what a failed test before left
+  ok(['attach', IF, '--preset', 'small']);
+  ok(['-R'], RULES);
+  const snap = readSnapshot(`${STATE}/state.msgpack`)!;
+  const shared = Object.fromEntries(DIRECTOR_MAPS.filter((m) => m !== 'lvs_reals' && m !== 'lvs_conns').map((m) => [m, BpfMap.fromPin(`${PIN}/${m}`)]));
+  const obj = BpfObject.inspect(objPath);
+  try {
+    obj.configure({
+      globals: knobGlobals(DIRECTOR_SKELETON, { ...snap.knobs }), maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }), reuseMaps: shared,
+    });
+    await obj.load();
+    // The configuration's realserver slots in the old layout, field by field.
+    const toOld = fieldMap(new BtfJson(`${ROOT}/bpf/lvs_director.o`).struct('lvs_real')!, new BtfJson(objPath).struct('lvs_real')!, 'lvs_real');
+    assert.deepEqual(toOld.problems, []);
+    const reals = BpfMap.fromPin(`${PIN}/lvs_reals`);
+    try {
+      const { keys, values } = reals.entries();
+      obj.map('lvs_reals').updateMany(keys.map((k) => Buffer.from(k)), values.map((v) => convert(toOld.map!, v)));
+    } finally {
+      reals.close();
+    }
+    // Pinned the way lifecycle.ts pins: the maps and the program by name (rename replaces a pin).
+    for (const m of ['lvs_reals', 'lvs_conns']) {
+      pinObject(obj.map(m).fd, `${PIN}/tmp_${m}`);
+      renameSync(`${PIN}/tmp_${m}`, `${PIN}/${m}`);
+    }
+    const progFd = obj.progFd('lvs_director');
+    pinObject(progFd, `${PIN}/tmp_prog`);
+    renameSync(`${PIN}/tmp_prog`, `${PIN}/prog_lvs_director`);
+    const link = XdpLink.fromPin(`${PIN}/link_${IF}`);
+    try {
+      link.update(progFd);
+    } finally {
+      link.close();
+    }
+    const id = progInfo(progFd).id;
+    // The older version's snapshot: its program and tool, no ABI version recorded.
+    snap.progId = id;
+    snap.tool = '0.0.1-old';
+    delete snap.abiVersion;
+    writeSnapshot(`${STATE}/state.msgpack`, snap);
+    return id;
+  } finally {
+    obj.close();
+    for (const m of Object.values(shared)) m.close();
+  }
+}
+
+/** Establishes the flows on the old director: SYN then ACK; returns each flow's realserver MAC. */
+function establish(): string[] {
+  const first = send(TCP.SYN);
+  assert.deepEqual(send(TCP.ACK), first, 'the old director keeps its flows');
+  // The old program forwards to the configured MACs (its lvs_reals layout was written right).
+  const macs = new Set([11, 12, 13, 21, 22].map((l) => mac(l).replaceAll(':', '')));
+  for (const m of first) assert.ok(macs.has(m), `unexpected destination ${m}`);
+  assert.ok(new Set(first).size >= 3, 'flows spread over realservers');
+  return first;
+}
+
+function reset(): void {
+  const r = cli(['detach']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(existsSync(PIN), false, `detach removed the pins: ${existsSync(PIN) ? readdirSync(PIN).join(' ') : ''}`);
+}
+
+/** After a completed upgrade: the flows go where they went, through the connection table. */
+function assertCarriedOver(oldProg: number, flows: string[], connNew: bigint): void {
+  const fd = pinnedProg();
+  let id: number;
+  try {
+    id = progInfo(fd).id;
+  } finally {
+    closeFd(fd);
+  }
+  assert.notEqual(id, oldProg, 'a new program is pinned');
+  assert.equal(linkProgId(), id, 'the link runs the pinned program');
+  const hits = counter('CONN_HIT');
+  assert.deepEqual(send(TCP.ACK), flows, 'every flow keeps its realserver');
+  assert.equal(counter('CONN_NEW'), connNew, 'no flow was scheduled anew');
+  assert.equal(counter('CONN_HIT') - hits, BigInt(FLOWS), 'every packet found its connection entry');
+  assert.equal(ok(['-S', '-n']).stdout, rules, 'the configuration is unchanged');
+  const conns = ok(['-L', '-n', '-c']).stdout.split('\n').filter((l) => l.includes('198.51.100.'));
+  assert.equal(conns.length, FLOWS, 'the connection table lists every flow');
+  assert.ok(readdirSync(PIN).every((f) => !f.startsWith('upgrade_')), 'no staged pin is left');
+}
+
+before(() => {
+  execFileSync('make', ['-s', '-C', `${ROOT}/bpf`, 'test-objects'], { stdio: 'inherit' });
+  L.create();
+  L.ip('link', 'add', IF, 'type', 'veth', 'peer', 'name', 'lvsu1');
+  L.ip('link', 'set', IF, 'up');
+  L.ip('link', 'set', 'lvsu1', 'up');
+  ok(['attach', IF, '--preset', 'small']);
+  ok(['-R'], RULES);
+  rules = ok(['-S', '-n']).stdout;
+  reset();
+});
+
+after(() => L.cleanup());
+
+test('upgrade across a layout change: program and links switch, connections, configuration and counters carry over', async () => {
+  const oldProg = await oldDirector(OLD);
+  const flows = establish();
+  // Commands of this build refuse to write an older layout, naming the way out.
+  const refused = cli(['-S', '-n']);
+  assert.equal(refused.code, 4, refused.stderr);
+  assert.match(refused.stderr, /ABI 0.*\n.*lvs-xdp upgrade/);
+  const connNew = counter('CONN_NEW');
+  const fwd = counter('FWD_DR');
+  assert.equal(connNew, BigInt(FLOWS));
+
+  const dry = ok(['upgrade', '--dry-run']).stdout;
+  assert.match(dry, /would upgrade lvs-xdp 0\.0\.1-old \(ABI 0/);
+  assert.match(dry, /lvs_conns +migrated field by field: .*struct lvs_conn layout/);
+  assert.match(dry, /lvs_reals +rebuilt from the configuration/);
+  assert.match(dry, /lvs_svc_stats +reused as it is/);
+  assert.equal(linkProgId(), oldProg, 'a dry run changes nothing');
+
+  const up = ok(['upgrade', '--json']);
+  const r = JSON.parse(up.stdout) as { status: string; maps: { name: string; action: string; entries?: number }[]; links: string[] };
+  assert.equal(r.status, 'upgraded');
+  assert.deepEqual(r.links, [IF]);
+  assert.equal(r.maps.find((m) => m.name === 'lvs_conns')?.entries, FLOWS);
+  assert.deepEqual(r.maps.filter((m) => m.action === 'rebuild').map((m) => m.name).sort(),
+    ['lvs_cfg', 'lvs_reals', 'lvs_services', 'lvs_tables', 'lvs_tx_ports', 'lvs_vip_filter']);
+  assert.equal(counter('FWD_DR'), fwd, 'counters carried over');
+  assertCarriedOver(oldProg, flows, connNew);
+  assert.equal(counter('FWD_DR'), fwd + BigInt(FLOWS));
+  const stats = ok(['-L', '-n', '--stats', '--exact', '--json']).stdout;
+  assert.match(stats, /"conns": 12\b/, 'per-service connection counts carried over');
+
+  // The snapshot records the new program, the tool and the migration.
+  const snap = readSnapshot(`${STATE}/state.msgpack`)!;
+  assert.equal(snap.abiVersion, 1);
+  assert.equal(snap.upgrades?.length, 1);
+  assert.equal(snap.upgrades![0]!.from.progId, oldProg);
+  const again = ok(['upgrade']).stdout;
+  assert.match(again, /already runs this build.*nothing changed/);
+  assert.equal(linkProgId(), snap.progId);
+  reset();
+});
+
+test('a field that cannot be carried over refuses the upgrade before anything changes, naming it', async () => {
+  const oldProg = await oldDirector(OLD_EXTRA);
+  const flows = establish();
+  const before = readFileSync(`${STATE}/state.msgpack`);
+  const pins = readdirSync(PIN).sort();
+  const r = cli(['upgrade']);
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /map lvs_conns, struct lvs_conn: field test_cookie \(4 bytes\) is not in the new layout/);
+  assert.match(r.stderr, /nothing was changed/);
+  assert.match(r.stderr, /hint: keep running lvs-xdp 0\.0\.1-old, or detach and attach/);
+  assert.deepEqual(readFileSync(`${STATE}/state.msgpack`), before, 'snapshot untouched');
+  assert.deepEqual(readdirSync(PIN).sort(), pins, 'pins untouched');
+  assert.equal(linkProgId(), oldProg);
+  const news = counter('CONN_NEW');
+  assert.deepEqual(send(TCP.ACK), flows, 'the old director still runs with its connections');
+  assert.equal(counter('CONN_NEW'), news);
+  reset();
+});
+
+test('SIGKILL at every upgrade boundary: the old program with its state, or a recorded upgrade the next `upgrade` completes', async () => {
+  const points = ['upgrade-filled', 'upgrade-staged', 'upgrade-recorded', 'upgrade-link-switched', 'upgrade-caught-up', 'upgrade-pin-replaced#1', 'upgrade-pin-replaced#7', 'upgrade-committed'];
+  for (const point of points) {
+    const oldProg = await oldDirector(OLD);
+    const flows = establish();
+    const connNew = counter('CONN_NEW');
+    const k = cli(['upgrade'], undefined, point);
+    assert.equal(k.signal, 'SIGKILL', `${point}: the fault point was not reached (exit ${k.code}: ${k.stderr})`);
+    const recorded = !['upgrade-filled', 'upgrade-staged'].includes(point);
+    if (!recorded) assert.equal(linkProgId(), oldProg, `${point}: the old program still runs`);
+    // Whichever program the link runs, the flows keep their realservers.
+    assert.deepEqual(send(TCP.ACK), flows, `${point}: forwarding after the kill`);
+    assert.equal(counter('CONN_NEW'), connNew, `${point}: no flow scheduled anew`);
+    const next = cli(['-S', '-n']);
+    if (point === 'upgrade-committed') {
+      assert.equal(next.code, 0, next.stderr);
+    } else {
+      assert.equal(next.code, 4, `${point}: ${next.stderr}`);
+      assert.match(next.stderr, recorded ? /upgrade .* was interrupted[^]*lvs-xdp upgrade/ : /ABI 0[^]*lvs-xdp upgrade/, point);
+    }
+    const done = ok(['upgrade']);
+    if (point === 'upgrade-committed') assert.match(done.stdout, /already runs this build/, point);
+    else if (recorded) assert.match(done.stdout, /completed the interrupted upgrade/, point);
+    else assert.match(done.stdout, /upgraded in place/, point);
+    assertCarriedOver(oldProg, flows, connNew);
+    reset();
+  }
+});
