@@ -62,13 +62,13 @@ function linkProgId(): number {
 }
 
 /** Sends each flow's packet through the program the link runs; returns each flow's destination MAC. */
-function send(flags: number): string[] {
+function send(flags: number, base = 1): string[] {
   const fd = progFdById(linkProgId());
   try {
     const out: string[] = [];
     for (let i = 0; i < FLOWS; i++) {
       const vip = (i % 2 ? B : A).split(':')[0]!;
-      const r = testRun(fd, clientPacket(`198.51.100.${1 + i}`, vip, { proto: 'tcp', sport: 41000 + i, dport: 80, flags }), { dataSizeOut: 2048 });
+      const r = testRun(fd, clientPacket(`198.51.100.${base + i}`, vip, { proto: 'tcp', sport: 41000 + i, dport: 80, flags }), { dataSizeOut: 2048 });
       assert.equal(r.retval, XDP.TX, `flow ${i}: verdict ${r.retval}`);
       out.push(r.data.subarray(0, 6).toString('hex'));
     }
@@ -162,7 +162,7 @@ function reset(): void {
 }
 
 /** After a completed upgrade: the flows go where they went, through the connection table. */
-function assertCarriedOver(oldProg: number, flows: string[], connNew: bigint): void {
+function assertCarriedOver(oldProg: number, flows: string[], connNew: bigint, extra?: string[]): void {
   const fd = pinnedProg();
   let id: number;
   try {
@@ -175,10 +175,11 @@ function assertCarriedOver(oldProg: number, flows: string[], connNew: bigint): v
   const hits = counter('CONN_HIT');
   assert.deepEqual(send(TCP.ACK), flows, 'every flow keeps its realserver');
   assert.equal(counter('CONN_NEW'), connNew, 'no flow was scheduled anew');
-  assert.equal(counter('CONN_HIT') - hits, BigInt(FLOWS), 'every packet found its connection entry');
+  if (extra) assert.deepEqual(send(TCP.ACK, 101), extra, 'flows made during the upgrade keep their realservers');
+  assert.equal(counter('CONN_HIT') - hits, BigInt(extra ? 2 * FLOWS : FLOWS), 'every packet found its connection entry');
   assert.equal(ok(['-S', '-n']).stdout, rules, 'the configuration is unchanged');
   const conns = ok(['-L', '-n', '-c']).stdout.split('\n').filter((l) => l.includes('198.51.100.'));
-  assert.equal(conns.length, FLOWS, 'the connection table lists every flow');
+  assert.equal(conns.length, extra ? 2 * FLOWS : FLOWS, 'the connection table lists every flow');
   assert.ok(readdirSync(PIN).every((f) => !f.startsWith('upgrade_')), 'no staged pin is left');
 }
 
@@ -270,6 +271,11 @@ test('SIGKILL at every upgrade boundary: the old program with its state, or a re
     // Whichever program the link runs, the flows keep their realservers.
     assert.deepEqual(send(TCP.ACK), flows, `${point}: forwarding after the kill`);
     assert.equal(counter('CONN_NEW'), connNew, `${point}: no flow scheduled anew`);
+    // New flows while the upgrade is half-way: made by whichever program runs (the old one's
+    // entries after the copy reach the new table by the catch-up after the switch).
+    const extra = send(TCP.SYN, 101);
+    const connNewAll = connNew + BigInt(FLOWS);
+    assert.equal(counter('CONN_NEW'), connNewAll, point);
     const next = cli(['-S', '-n']);
     if (point === 'upgrade-committed') {
       assert.equal(next.code, 0, next.stderr);
@@ -281,7 +287,7 @@ test('SIGKILL at every upgrade boundary: the old program with its state, or a re
     if (point === 'upgrade-committed') assert.match(done.stdout, /already runs this build/, point);
     else if (recorded) assert.match(done.stdout, /completed the interrupted upgrade/, point);
     else assert.match(done.stdout, /upgraded in place/, point);
-    assertCarriedOver(oldProg, flows, connNew);
+    assertCarriedOver(oldProg, flows, connNewAll, extra);
     reset();
   }
 });
