@@ -410,11 +410,11 @@ export async function upgradeLocked(paths: StatePaths, limitsOf: (s: Snapshot) =
       // The running allocation is kept: slots and generations, so connection entries stay valid.
       const plan = buildPlan({
         running: emptyApplied(), desired: snap.applied.config, l2: new Map(Object.entries(snap.applied.l2)),
-        tunnel: snap.applied.tunnel ?? {}, limits: limitsOf(snap),
-        interfaces: Object.values(snap.interfaces).map((i) => i.ifindex), allocation: snap.applied.allocation,
+        tunnel: snap.applied.tunnel ?? {}, limits: limitsOf(snap), allocation: snap.applied.allocation,
       });
       // Statistics are not zeroed: the slots are the running ones, their counters carry over.
-      const steps = plan.steps.filter((s) => s.op !== 'zero');
+      // The attached interfaces are egress ports too (attach adds them; plans do not).
+      const steps = [...plan.steps.filter((s) => s.op !== 'zero'), { op: 'tx-ports' as const, ifindexes: Object.values(snap.interfaces).map((i) => i.ifindex) }];
       new MapWriter(maps).execute(steps, {
         tableOf: (service) => {
           const s = plan.compiled?.services.find((x) => x.id === service);

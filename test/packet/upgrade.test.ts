@@ -181,6 +181,14 @@ function assertCarriedOver(oldProg: number, flows: string[], connNew: bigint, ex
   const conns = ok(['-L', '-n', '-c']).stdout.split('\n').filter((l) => l.includes('198.51.100.'));
   assert.equal(conns.length, extra ? 2 * FLOWS : FLOWS, 'the connection table lists every flow');
   assert.ok(readdirSync(PIN).every((f) => !f.startsWith('upgrade_')), 'no staged pin is left');
+  // The attached interface is still an egress port of the rebuilt lvs_tx_ports.
+  const tx = BpfMap.fromPin(`${PIN}/lvs_tx_ports`);
+  try {
+    const ifindex = readSnapshot(`${STATE}/state.msgpack`)!.interfaces[IF]!.ifindex;
+    assert.deepEqual(tx.entries().keys.map((k) => k.readUInt32LE(0)), [ifindex]);
+  } finally {
+    tx.close();
+  }
 }
 
 before(() => {
