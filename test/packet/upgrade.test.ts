@@ -1,30 +1,20 @@
 // Upgrade in place across a layout change, with live connections. The "older lvs-xdp" is the
 // director built with -DLVS_TEST_OLD_ABI=0 (bpf/lvs_abi.h: ABI version 0, other lvs_conn and
-// lvs_real layouts; `make -C bpf test-objects`). It is put in place with library primitives the
-// way lifecycle.ts pins a director: the CLI attaches and configures, then the old program and its
-// two maps of other layouts replace the pins (lvs_reals converted field by field, the other
-// maps shared), the pinned link switches to it and the snapshot names it. Connections are made
+// lvs_real layouts; `make -C bpf test-objects`): the CLI attaches and configures, then
+// test/lib/old-director.ts swaps in the old program with its two maps of other layouts, pinned
+// the way lifecycle.ts pins them, and writes its snapshot. Connections are made
 // by BPF_PROG_TEST_RUN frames through the pinned program; then `lvs-xdp upgrade` runs through
 // the CLI and the same flows must reach the same realservers through the connection table.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { CliNamespace, type CliRun } from '../lib/cli-ns.js';
-import { repoRoot } from '../lib/paths.js';
-import { BpfMap, BpfObject, XdpLink, closeFd, openPinned, pinObject, progFdById, progInfo, testRun } from '../../src/native/index.js';
-import { BtfJson } from '../../src/abi/btf.js';
-import { COUNTERS, DIRECTOR_SKELETON } from '../../src/abi/generated.js';
-import { knobGlobals, mapSizes } from '../../src/abi/skeleton.js';
-import { DIRECTOR_MAPS } from '../../src/dataplane/loader.js';
-import { readSnapshot, writeSnapshot } from '../../src/director/snapshot.js';
-import { convert, fieldMap } from '../../src/director/upgrade.js';
-
-const ROOT = repoRoot();
-const OLD = `${ROOT}/bpf/test-objects/lvs_director_abi0.o`;
-const OLD_EXTRA = `${ROOT}/bpf/test-objects/lvs_director_abi0_extra.o`;
+import { buildOldObjects, swapInOldDirector, OLD_OBJECT as OLD, OLD_OBJECT_EXTRA as OLD_EXTRA } from '../lib/old-director.js';
+import { BpfMap, XdpLink, closeFd, openPinned, progFdById, progInfo, testRun } from '../../src/native/index.js';
+import { COUNTERS } from '../../src/abi/generated.js';
+import { readSnapshot } from '../../src/director/snapshot.js';
 const L = new CliNamespace('lvsu');
 const { pin: PIN, state: STATE } = L;
 const IF = 'lvsu0';
@@ -90,58 +80,12 @@ function counter(name: string): bigint {
   }
 }
 
-/**
- * A director of the "older version" (object `objPath`), configured with RULES, attached to IF:
- * attach and configure with the CLI, then swap in the old program with lvs_reals and lvs_conns
- * in its layouts (every other map shared, as the layouts agree) and write its snapshot.
- */
+/** A director of the older version (object `objPath`) configured with RULES, attached to IF. */
 async function oldDirector(objPath: string): Promise<number> {
   if (existsSync(PIN)) cli(['detach']); // what a failed test before left
   ok(['attach', IF, '--preset', 'small']);
   ok(['-R'], RULES);
-  const snap = readSnapshot(`${STATE}/state.msgpack`)!;
-  const shared = Object.fromEntries(DIRECTOR_MAPS.filter((m) => m !== 'lvs_reals' && m !== 'lvs_conns').map((m) => [m, BpfMap.fromPin(`${PIN}/${m}`)]));
-  const obj = BpfObject.inspect(objPath);
-  try {
-    obj.configure({
-      globals: knobGlobals(DIRECTOR_SKELETON, { ...snap.knobs }), maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }), reuseMaps: shared,
-    });
-    await obj.load();
-    // The configuration's realserver slots in the old layout, field by field.
-    const toOld = fieldMap(new BtfJson(`${ROOT}/bpf/lvs_director.o`).struct('lvs_real')!, new BtfJson(objPath).struct('lvs_real')!, 'lvs_real');
-    assert.deepEqual(toOld.problems, []);
-    const reals = BpfMap.fromPin(`${PIN}/lvs_reals`);
-    try {
-      const { keys, values } = reals.entries();
-      obj.map('lvs_reals').updateMany(keys.map((k) => Buffer.from(k)), values.map((v) => convert(toOld.map!, v)));
-    } finally {
-      reals.close();
-    }
-    // Pinned the way lifecycle.ts pins: the maps and the program by name (rename replaces a pin).
-    for (const m of ['lvs_reals', 'lvs_conns']) {
-      pinObject(obj.map(m).fd, `${PIN}/tmp_${m}`);
-      renameSync(`${PIN}/tmp_${m}`, `${PIN}/${m}`);
-    }
-    const progFd = obj.progFd('lvs_director');
-    pinObject(progFd, `${PIN}/tmp_prog`);
-    renameSync(`${PIN}/tmp_prog`, `${PIN}/prog_lvs_director`);
-    const link = XdpLink.fromPin(`${PIN}/link_${IF}`);
-    try {
-      link.update(progFd);
-    } finally {
-      link.close();
-    }
-    const id = progInfo(progFd).id;
-    // The older version's snapshot: its program and tool, no ABI version recorded.
-    snap.progId = id;
-    snap.tool = '0.0.1-old';
-    delete snap.abiVersion;
-    writeSnapshot(`${STATE}/state.msgpack`, snap);
-    return id;
-  } finally {
-    obj.close();
-    for (const m of Object.values(shared)) m.close();
-  }
+  return swapInOldDirector(objPath, PIN, `${STATE}/state.msgpack`);
 }
 
 /** Establishes the flows on the old director: SYN then ACK; returns each flow's realserver MAC. */
@@ -192,7 +136,7 @@ function assertCarriedOver(oldProg: number, flows: string[], connNew: bigint, ex
 }
 
 before(() => {
-  execFileSync('make', ['-s', '-C', `${ROOT}/bpf`, 'test-objects'], { stdio: 'inherit' });
+  buildOldObjects();
   L.create();
   L.ip('link', 'add', IF, 'type', 'veth', 'peer', 'name', 'lvsu1');
   L.ip('link', 'set', IF, 'up');
