@@ -471,8 +471,11 @@ function completeUpgrade(paths: StatePaths, snap: Snapshot): UpgradeResult {
     for (const name of pinnedLinks(paths.pinDir)) {
       const link = XdpLink.fromPin(`${paths.pinDir}/${LINK_PREFIX}${name}`);
       try {
+        const info = link.info();
+        // A link whose interface went away is defunct: detach removes its pin.
+        if (!info.ifindex) continue;
         // One bpf_link_update per interface: the old program until then, the new one after.
-        if (link.info().progId !== up.to.progId) link.update(progFd);
+        if (info.progId !== up.to.progId) link.update(progFd);
       } finally {
         link.close();
       }

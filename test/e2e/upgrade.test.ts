@@ -8,6 +8,20 @@ import assert from 'node:assert/strict';
 import { NEEDS_ROOT, useLab, standardSetup, serviceRules, url } from './helpers.js';
 import { waitFor, sleep, type StreamHandle, type Lab } from '../../src/lab/index.js';
 import { buildOldObjects, swapInOldDirector, OLD_OBJECT } from '../lib/old-director.js';
+import { BpfMap } from '../../src/native/index.js';
+import { COUNTERS } from '../../src/abi/generated.js';
+
+/** A data plane counter summed over CPUs, read from the pinned map (the CLI refuses the old ABI). */
+function counter(pinDir: string, name: string): bigint {
+  const m = BpfMap.fromPin(`${pinDir}/lvs_counters`);
+  try {
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(COUNTERS.findIndex((c) => c.name === name));
+    return m.lookupPerCpu(k)!.reduce((n, v) => n + v.readBigUInt64LE(0), 0n);
+  } finally {
+    m.close();
+  }
+}
 
 before(() => {
   if (!NEEDS_ROOT) buildOldObjects();
@@ -30,7 +44,8 @@ test('lvs-xdp upgrade across a layout change keeps every open TCP connection on 
   await l.lvsOk(['-R'], l.director.ns, `${serviceRules('tcp', l.vips.dr4, 80, 'mh', l.realservers.map((r) => ({ addr: r.v4, method: 'g', weight: 1 })))}\n`);
   const rules = await l.lvsOk(['-S', '-n']);
   const ns = l.director.ns;
-  const oldProg = await swapInOldDirector(OLD_OBJECT, `/sys/fs/bpf/lvs-xdp@${ns}`, `/run/lvs-xdp/lvs-xdp@${ns}/state.msgpack`);
+  const pin = `/sys/fs/bpf/lvs-xdp@${ns}`;
+  const oldProg = await swapInOldDirector(OLD_OBJECT, pin, `/run/lvs-xdp/lvs-xdp@${ns}/state.msgpack`);
   t.diagnostic(`old program ${oldProg}`);
   const refused = await l.lvs(['-L', '-n']);
   assert.equal(refused.code, 4);
@@ -46,10 +61,13 @@ test('lvs-xdp upgrade across a layout change keeps every open TCP connection on 
   try {
     assert.ok(new Set(streams.map((s) => s.rs)).size >= 2, streams.map((s) => s.rs).join(' '));
     await assertFlowing(streams, 'on the old director');
+    const connNew = counter(pin, 'CONN_NEW');
     const out = await l.lvsOk(['upgrade']);
     assert.match(out, /upgraded in place: lvs-xdp 0\.0\.1-old \(ABI 0/);
     assert.match(out, /lvs_conns +migrated field by field \((\d+) entries\)/);
     await assertFlowing(streams, 'after the upgrade');
+    // Carried by their migrated entries, not scheduled anew (mh would pick the same realserver).
+    assert.equal(counter(pin, 'CONN_NEW'), connNew, 'no open connection was scheduled anew');
     for (const s of streams) {
       const code = await Promise.race([s.h.exited, sleep(0).then(() => 'running' as const)]);
       assert.equal(code, 'running', `a stream on ${s.rs} ended`);
