@@ -16,7 +16,7 @@ import { DIRECTOR_SKELETON } from '../../src/abi/generated.js';
 import { knobGlobals, mapSizes } from '../../src/abi/skeleton.js';
 import { DIRECTOR_MAPS, DIRECTOR_OBJECT } from '../../src/dataplane/loader.js';
 import { readSnapshot, writeSnapshot } from '../../src/director/snapshot.js';
-import { convert, fieldMap } from '../../src/director/upgrade.js';
+import { convert, fieldMap } from '../../src/director/migrate.js';
 import { repoRoot } from './paths.js';
 
 export const OLD_OBJECT = `${repoRoot()}/bpf/test-objects/lvs_director_abi0.o`;

@@ -1,9 +1,9 @@
-// Field-by-field migration of a struct between two layouts (src/director/upgrade.ts): same-named
+// Field-by-field migration of a struct between two layouts (src/director/migrate.ts): same-named
 // fields copied to their new offsets, new fields zero, padding dropped, a removed or narrower
 // field refused with its name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { convert, fieldMap, sameLayout, type StructLayout } from '../../src/director/upgrade.js';
+import { convert, fieldMap, sameLayout, type StructLayout } from '../../src/director/migrate.js';
 
 const OLD: StructLayout = {
   size: 32,
