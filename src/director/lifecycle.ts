@@ -20,6 +20,8 @@ import { faultPoint } from './faults.js';
 import { u32 } from './writer.js';
 import type { AttachOptions, InterfaceStatus } from './types.js';
 import { VERSION } from '../version.js';
+import { ABI_VERSION } from '../abi/generated.js';
+import { assertRunsThisAbi, STAGE_PREFIX } from './upgrade.js';
 
 export const PROG_PIN = 'prog_lvs_director';
 export const LINK_PREFIX = 'link_';
@@ -110,7 +112,9 @@ export async function attachLocked(paths: StatePaths, ifname: string, opts: Atta
     });
   }
   let snap = readSnapshot(paths.snapshot);
-  if (!snap) snap = await create(paths, opts);
+  // Another version's program: one more interface is an upgrade's business, not attach's.
+  if (snap) assertRunsThisAbi(paths, snap);
+  else snap = await create(paths, opts);
   const progFd = openPinned(`${paths.pinDir}/${PROG_PIN}`);
   try {
     const linkPin = `${paths.pinDir}/${LINK_PREFIX}${ifname}`;
@@ -181,7 +185,7 @@ async function create(paths: StatePaths, opts: AttachOptions): Promise<Snapshot>
     const now = new Date().toISOString();
     const snap: Snapshot = {
       format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, tool: VERSION, createdAt: now, updatedAt: now,
-      sizes, knobs, progId: progInfo(d.progFd).id, interfaces: {}, applied: emptyApplied(),
+      sizes, knobs, progId: progInfo(d.progFd).id, abiVersion: ABI_VERSION, interfaces: {}, applied: emptyApplied(),
     };
     // Runtime settings from the start, so a director with no services still has sane timeouts.
     const compiled = compileDirector(emptyConfig(), () => undefined, { maxServices: 1, maxReals: 1, maxTableSize: 1 });
@@ -242,7 +246,10 @@ export function forceDetachLocked(paths: StatePaths, ifname?: string): DetachRes
   const targets = ifname === undefined ? links : [ifname];
   for (const name of targets) releaseLinkPin(`${paths.pinDir}/${LINK_PREFIX}${name}`);
   const removed = pinnedLinks(paths.pinDir).length === 0;
-  if (removed) removeState(paths, new Set<string>([...DIRECTOR_MAPS, PROG_PIN]));
+  if (removed) {
+    const ours = [...DIRECTOR_MAPS, PROG_PIN];
+    removeState(paths, new Set<string>([...ours, ...ours.map((n) => `${STAGE_PREFIX}${n}`)]));
+  }
   return { detached: targets, removed };
 }
 
