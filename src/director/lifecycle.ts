@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, unlinkSync, chmodSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import {
-  BpfMap, XdpLink, xdpQuery, ifIndex, openPinned, closeFd, progInfo, pinObject,
+  XdpLink, xdpQuery, ifIndex, openPinned, closeFd, progInfo, pinObject,
 } from '../native/index.js';
 import { StateError, NotAttachedError, BpffsError } from '../errors.js';
 import { loadDirector, DEFAULT_SIZES, SMALL_BOX_SIZES, DEFAULT_KNOBS, DIRECTOR_MAPS, type DirectorSizes, type Knobs } from '../dataplane/loader.js';
@@ -17,7 +17,7 @@ import { readSnapshot, writeSnapshot, removeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_
 import { acquireLock } from './lock.js';
 import { emptyApplied } from './plan.js';
 import { faultPoint } from './faults.js';
-import { u32 } from './writer.js';
+import { MapWriter } from './writer.js';
 import type { AttachOptions, InterfaceStatus } from './types.js';
 import { VERSION } from '../version.js';
 import { ABI_VERSION } from '../abi/generated.js';
@@ -148,11 +148,11 @@ export async function attachLocked(paths: StatePaths, ifname: string, opts: Atta
     } finally {
       link.close();
     }
-    const tx = BpfMap.fromPin(`${paths.pinDir}/lvs_tx_ports`);
+    const writer = MapWriter.fromPins(paths.pinDir);
     try {
-      tx.update(u32(ifindex), u32(ifindex));
+      writer.execute([{ op: 'tx-ports', ifindexes: [ifindex] }]);
     } finally {
-      tx.close();
+      writer.close();
     }
     snap.interfaces[ifname] = {
       ifindex, mode: link.mode, attachedAt: new Date().toISOString(), ...(link.fallback ? { genericBecause: link.fallback.reason } : {}),
@@ -189,7 +189,7 @@ async function create(paths: StatePaths, opts: AttachOptions): Promise<Snapshot>
     };
     // Runtime settings from the start, so a director with no services still has sane timeouts.
     const compiled = compileDirector(emptyConfig(), () => undefined, { maxServices: 1, maxReals: 1, maxTableSize: 1 });
-    BpfMap.fromFd(d.maps.lvs_cfg, { owned: false, keepAlive: d.obj }).update(u32(0), compiled.cfg);
+    MapWriter.fromLoaded(d).execute([{ op: 'settings', value: compiled.cfg }]);
     writeSnapshot(paths.snapshot, snap);
     return snap;
   } catch (e) {
@@ -222,11 +222,11 @@ export function detachLocked(paths: StatePaths, fallback: Snapshot, ifname?: str
     removeState(paths);
     return { detached: targets, removed: true };
   }
-  const tx = BpfMap.fromPin(`${paths.pinDir}/lvs_tx_ports`);
+  const writer = MapWriter.fromPins(paths.pinDir);
   try {
-    for (const i of gone) tx.delete(u32(i));
+    writer.removeTxPorts(gone);
   } finally {
-    tx.close();
+    writer.close();
   }
   writeSnapshot(paths.snapshot, snap);
   return { detached: targets, removed: false };

@@ -6,10 +6,10 @@
  * over (the upgrade refuses before anything is written). Layouts come from BTF: the running
  * map's from the kernel by its BTF id, the new object's from the object.
  */
-import { BpfMap, BpfObject, possibleCpus, perCpuStride, MapType, UpdateFlag } from '../native/index.js';
+import { BpfMap, BpfObject, possibleCpus, perCpuStride, MapType } from '../native/index.js';
 import { BtfJson } from '../abi/btf.js';
 import { COUNTERS, DIRECTOR_SKELETON } from '../abi/generated.js';
-import { u32 } from './writer.js';
+import { u32, writeEntries } from './writer.js';
 
 export interface StructLayout { size: number; members: { name: string; offset: number; size: number }[] }
 /** How the bytes of one layout become the other's: copies of same-named fields, the rest zero. */
@@ -110,7 +110,7 @@ export function migrateMap(name: string, from: BpfMap, to: BpfMap, c: MapConvers
     outV.push(v);
   }
   if (dropped) notes.push(`${name}: ${dropped} non-zero entr${dropped === 1 ? 'y has' : 'ies have'} no place in the new map (a counter this build does not have)`);
-  if (outK.length) to.updateMany(outK, outV, UpdateFlag.ANY);
+  writeEntries(to, outK, outV);
   return outK.length;
 }
 
