@@ -10,6 +10,7 @@ import { release } from 'node:os';
 import { Command } from 'commander';
 import { Director } from '../director/director.js';
 import { statePaths } from '../director/paths.js';
+import { assertBpffs } from '../director/lifecycle.js';
 import { linkInfo, resolveRealserver } from '../director/neigh.js';
 import { DIRECTOR_MAPS } from '../dataplane/loader.js';
 import { xdpQuery, ifIndex } from '../native/index.js';
@@ -131,6 +132,12 @@ function vethPeerFinding(ifname: string, c: string): Finding {
 export function stateFindings(opts: StateOpts): { findings: Finding[]; director?: Director } {
   const paths = statePaths(stateOptions(opts));
   const out: Finding[] = [];
+  try {
+    assertBpffs(paths);
+  } catch (e) {
+    // The pins cannot be seen from here: say nothing about them (a "missing" pin would advise a detach).
+    return { findings: [{ verdict: 'fail', check: 'pinned state', detail: (e as Error).message, fix: 'use nsenter --net=/run/netns/NS instead of ip netns exec, or mount bpffs' }] };
+  }
   const hasSnap = existsSync(paths.snapshot);
   const hasPins = existsSync(paths.pinDir);
   if (!hasSnap && !hasPins) return { findings: [{ verdict: 'info', check: 'pinned state', detail: `not attached (nothing at ${paths.pinDir})` }] };

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { Director, type DirectorStatus } from '../director/director.js';
 import { statePaths } from '../director/paths.js';
+import { assertBpffs } from '../director/lifecycle.js';
 import { ExitCode } from '../errors.js';
 import { withStateOptions, stateOptions, toJson, resolvePending, VERSION, type StateOpts } from './common.js';
 
@@ -40,6 +41,8 @@ export function statusCommand(): Command {
     .option('--json', 'machine-readable output')
     .action(async (o: StateOpts & { json?: boolean }) => {
       const opts = stateOptions(o);
+      // Under `ip netns exec` the pins are hidden: "not attached" would be wrong.
+      assertBpffs(statePaths(opts));
       let s: DirectorStatus;
       if (!Director.exists(opts)) {
         const p = statePaths(opts);

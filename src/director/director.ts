@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import { statePaths, type StatePaths } from './paths.js';
 import { readSnapshot, type Snapshot } from './snapshot.js';
 import {
-  withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, programInfo, memlockOf, type DetachResult,
+  withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, programInfo, memlockOf, assertBpffs, type DetachResult,
 } from './lifecycle.js';
 import { MapWriter } from './writer.js';
 import { DirectorReader } from './reader.js';
@@ -41,11 +41,9 @@ function sameDrains(a: Drains, b: Drains | undefined): boolean {
   return Object.keys(a).length === Object.keys(bk).length && Object.keys(a).every((k) => k in bk);
 }
 
-/** Whether a resolution's unresolved realservers are the running ones (undefined: not resolved yet, none expected). */
-function sameKeys(ids: string[] | undefined, running: Record<string, unknown> | undefined): boolean {
-  const r = Object.keys(running ?? {});
-  if (ids === undefined) return r.length === 0;
-  return ids.length === r.length && ids.every((k) => k in (running ?? {}));
+/** Whether a resolution's unresolved realservers are the running ones. */
+function sameKeys(ids: string[], running: Record<string, unknown> | undefined): boolean {
+  return ids.length === Object.keys(running ?? {}).length && ids.every((k) => k in (running ?? {}));
 }
 
 /** Entries of a `serviceId/rip` record, with the service and address split back out. */
@@ -92,6 +90,7 @@ export class Director {
   /** Opens the running director; NotAttachedError when there is none. */
   static open(opts: DirectorOptions = {}): Director {
     const paths = statePaths(opts);
+    assertBpffs(paths);
     const snap = readSnapshot(paths.snapshot);
     if (!snap) {
       throw new NotAttachedError(`no director is attached (no state at ${paths.snapshot})`, {
@@ -115,8 +114,25 @@ export class Director {
    */
   static async attach(ifname: string, opts: AttachOptions = {}): Promise<Director> {
     const paths = statePaths(opts);
-    const snap = await withLock(paths, () => attachLocked(paths, ifname, opts));
-    return new Director(paths, snap);
+    assertBpffs(paths);
+    const fresh = !existsSync(paths.stateDir);
+    const out: { reattachedFrom?: number } = {};
+    let snap: Snapshot;
+    try {
+      snap = await withLock(paths, () => attachLocked(paths, ifname, opts, out));
+    } catch (e) {
+      // A refused attach leaves nothing behind: not even the state directory it made for its lock.
+      if (fresh && !existsSync(paths.snapshot)) removeStateDir(paths);
+      throw e;
+    }
+    const d = new Director(paths, snap);
+    // Realservers sent out through an interface that came back under a new ifindex: their
+    // egress is resolved again (everything else of the running configuration stands).
+    const from = out.reattachedFrom;
+    if (from !== undefined && from !== snap.interfaces[ifname]?.ifindex && Object.values(snap.applied.l2).some((x) => x.ifindex === from)) {
+      await d.apply(d.config, { refresh: true });
+    }
+    return d;
   }
 
   /**
@@ -148,6 +164,7 @@ export class Director {
    */
   static async forceDetach(opts: DirectorOptions = {}, ifname?: string): Promise<DetachResult> {
     const paths = statePaths(opts);
+    assertBpffs(paths);
     const r = await withLock(paths, () => forceDetachLocked(paths, ifname));
     if (r.removed) removeStateDir(paths);
     return r;
@@ -184,6 +201,11 @@ export class Director {
   /** The configuration the data plane runs. */
   get config(): DirectorConfig {
     return this.fresh().applied.config;
+  }
+
+  /** When the snapshot was last written (ISO): the age of what it says was applied. */
+  get updatedAt(): string {
+    return this.fresh().updatedAt;
   }
 
   get sizes(): DirectorSizes {
@@ -285,7 +307,7 @@ export class Director {
    */
   async resolvePending(): Promise<string[]> {
     if (Object.keys(this.fresh().applied.unresolved ?? {}).length === 0) return [];
-    const r = await this.mutate((running) => running, {});
+    const r = await this.mutate((running) => running, {}, undefined, true);
     return r.resolved ?? [];
   }
 
@@ -335,6 +357,7 @@ export class Director {
   private async mutate(
     change: (running: DirectorConfig) => DirectorConfig, opts: ApplyOptions,
     drainChange?: (running: DirectorConfig, drains: Drains) => { config: DirectorConfig; drains: Drains },
+    retryUnresolved = false,
   ): Promise<ApplyResult> {
     // The configuration wanted from a snapshot: the change, with the drains (changed or not) laid over it.
     const wanted = (snap: Snapshot): { desired: DirectorConfig; drains: Drains } => {
@@ -349,12 +372,14 @@ export class Director {
       const { desired, drains } = wanted(this.snap);
       const preview = this.preview(desired);
       if (opts.dryRun) return opts.steps ? this.preview(desired, opts) : preview;
-      const idle = (s: Snapshot, r: Resolved | undefined): boolean => preview.changes.length === 0 && !opts.refresh
-        && sameDrains(drains, s.applied.drains) && sameKeys(r ? [...r.unresolved.keys()] : undefined, s.applied.unresolved);
-      if (idle(this.snap, undefined)) return preview;
-      earlier = await resolveInputsAsync(this.snap.applied, desired, Object.keys(this.snap.interfaces), { refresh: opts.refresh ?? false, earlier });
-      // Nothing to write: no change, and the unresolved realservers still do not answer.
-      if (idle(this.snap, earlier)) return preview;
+      // Nothing to write: no change, no drain changed, and the same realservers unresolved (a
+      // plain change leaves the unresolved ones as they are; resolvePending asks them again).
+      const idle = (s: Snapshot, unresolved: string[]): boolean => preview.changes.length === 0 && !opts.refresh
+        && sameDrains(drains, s.applied.drains) && sameKeys(unresolved, s.applied.unresolved);
+      if (idle(this.snap, retryUnresolved ? [] : Object.keys(this.snap.applied.unresolved ?? {}))) return preview;
+      const how = { refresh: opts.refresh ?? false, retryUnresolved };
+      earlier = await resolveInputsAsync(this.snap.applied, desired, Object.keys(this.snap.interfaces), { ...how, earlier });
+      if (idle(this.snap, [...earlier.unresolved.keys()])) return preview;
       const seen = this.snapStamp;
       const done = await withLock(this.paths, (): ApplyResult | undefined => {
         // Unchanged since it was read (no other process wrote in between): what was computed
@@ -366,12 +391,12 @@ export class Director {
         const w = unchanged ? { desired, drains } : wanted(locked);
         let resolved: Resolved;
         try {
-          resolved = unchanged ? earlier! : resolveInputs(locked.applied, w.desired, Object.keys(locked.interfaces), { refresh: opts.refresh ?? false, offline: true, earlier });
+          resolved = unchanged ? earlier! : resolveInputs(locked.applied, w.desired, Object.keys(locked.interfaces), { ...how, offline: true, earlier });
         } catch (e) {
           if (e instanceof NeedsResolution && attempt < 20) return undefined;
           if (!(e instanceof NeedsResolution)) throw e;
           // Twenty rounds of other processes changing what this one needs: resolve under the lock.
-          resolved = resolveInputs(locked.applied, w.desired, Object.keys(locked.interfaces), { refresh: opts.refresh ?? false, earlier });
+          resolved = resolveInputs(locked.applied, w.desired, Object.keys(locked.interfaces), { ...how, earlier });
         }
         const result = unchanged ? preview : this.preview(w.desired);
         if (result.changes.length === 0 && !opts.refresh && sameDrains(w.drains, locked.applied.drains)

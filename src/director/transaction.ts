@@ -32,12 +32,20 @@ export class NeedsResolution extends Error {}
 
 /** A running realserver's next hop is reused when nothing that decides it changed. */
 function reusable(running: AppliedState, s: VirtualService, r: Realserver): L2Next | undefined {
-  const old = running.config.services.find((x) => serviceId(x) === serviceId(s))?.realservers.find((x) => x.address === r.address);
-  if (!old || old.method !== r.method || old.nextHop !== r.nextHop || old.ifname !== r.ifname || old.mac !== r.mac) return undefined;
-  return running.l2[realId(s, r)];
+  return sameHop(running, s, r) ? running.l2[realId(s, r)] : undefined;
 }
 
-interface ResolveOpts { refresh?: boolean; offline?: boolean; earlier?: Resolved }
+/** Whether what decides a realserver's next hop is as in the running configuration. */
+function sameHop(running: AppliedState, s: VirtualService, r: Realserver): boolean {
+  const old = running.config.services.find((x) => serviceId(x) === serviceId(s))?.realservers.find((x) => x.address === r.address);
+  return !!old && old.method === r.method && old.nextHop === r.nextHop && old.ifname === r.ifname && old.mac === r.mac;
+}
+
+interface ResolveOpts {
+  refresh?: boolean; offline?: boolean; earlier?: Resolved;
+  /** Ask the realservers installed unresolved again (else they stay unresolved: a change does not wait for them). */
+  retryUnresolved?: boolean;
+}
 
 /** What is known without asking the kernel, and what a failed re-resolution falls back to. */
 function knowledge(running: AppliedState, desired: DirectorConfig, interfaces: string[], opts: ResolveOpts) {
@@ -48,8 +56,11 @@ function knowledge(running: AppliedState, desired: DirectorConfig, interfaces: s
     if (e) return e;
     const u = earlier?.unresolved.get(id);
     if (u !== undefined) return { unresolved: u };
-    // An unresolved realserver has no next hop in the running state: it is always asked again.
-    return opts.refresh ? undefined : reusable(running, s, r);
+    if (opts.refresh) return undefined;
+    // Installed unresolved: asked again only when asked for (Director.resolvePending, a refresh).
+    const was = running.unresolved?.[id];
+    if (was && !opts.retryUnresolved && sameHop(running, s, r)) return { unresolved: was.problem };
+    return reusable(running, s, r);
   };
   if (opts.offline) {
     for (const s of desired.services) {
