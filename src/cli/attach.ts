@@ -6,7 +6,7 @@ import { ConfigError, NotAttachedError, StateError } from '../errors.js';
 import { statePaths } from '../director/paths.js';
 import type { DirectorSizes } from '../dataplane/loader.js';
 import { readConfigFileKind, desiredConfig } from '../config/file.js';
-import { withStateOptions, stateOptions, type StateOpts } from './common.js';
+import { withStateOptions, stateOptions, warnUnresolved, type StateOpts } from './common.js';
 
 function count(name: string) {
   return (v: string): number => {
@@ -64,6 +64,7 @@ export function attachCommand(): Command {
           // interface as it was, not attached with no services.
           const { director, result } = await Director.attachWith(iface, (running) => desiredConfig(file, running), attachOpts);
           d = director;
+          warnUnresolved(result);
           console.log(attachedLine(d, iface));
           console.log(result.changes.length ? result.text.trimEnd() : 'configuration already applied');
         } catch (e) {

@@ -1,6 +1,7 @@
 /** What the CLI commands share: the state-location options, opening the director, output helpers. */
 import { Command, Option } from 'commander';
-import { Director, type DirectorOptions } from '../director/director.js';
+import { Director, type ApplyResult, type DirectorOptions } from '../director/director.js';
+import { LvsError } from '../errors.js';
 
 export { VERSION } from '../version.js';
 
@@ -30,7 +31,28 @@ export async function openRepaired(opts: StateOpts): Promise<Director> {
   // A pending record may also be a change running right now: repair() decides under the lock
   // (and says so when it completes one).
   if (d.interruptedApply) await d.repair();
+  await resolvePending(d);
   return d;
+}
+
+/**
+ * Realservers installed unresolved are asked again by every command, before its own work (and
+ * its lock): one that answers now gets its slot and table share. A failure here (a route that
+ * went away meanwhile) is reported and does not stop the command.
+ */
+export async function resolvePending(d: Director): Promise<void> {
+  try {
+    for (const id of await d.resolvePending()) console.error(`lvs-xdp: realserver ${id.replace(/\/([^/]+)$/, ' -> $1')} answers now: it takes new flows`);
+  } catch (e) {
+    console.error(`lvs-xdp: warning: resolving the unresolved realservers failed: ${e instanceof LvsError ? e.message : String(e)}`);
+  }
+}
+
+/** After a change: the realservers it installed unresolved, one warning line each (stderr). */
+export function warnUnresolved(r: Pick<ApplyResult, 'unresolved'>): void {
+  for (const [id, problem] of Object.entries(r.unresolved ?? {})) {
+    console.error(`lvs-xdp: warning: ${id.replace(/\/([^/]+)$/, ': realserver $1')} is installed unresolved (${problem}): it takes no new flows until it answers; lvs-xdp run and every lvs-xdp command try again`);
+  }
 }
 
 /** JSON with bigints as numbers when exact, else strings. */

@@ -10,6 +10,7 @@ import { release } from 'node:os';
 import { Command } from 'commander';
 import { Director } from '../director/director.js';
 import { statePaths } from '../director/paths.js';
+import { assertBpffs } from '../director/lifecycle.js';
 import { linkInfo, resolveRealserver } from '../director/neigh.js';
 import { DIRECTOR_MAPS } from '../dataplane/loader.js';
 import { xdpQuery, ifIndex } from '../native/index.js';
@@ -131,6 +132,12 @@ function vethPeerFinding(ifname: string, c: string): Finding {
 export function stateFindings(opts: StateOpts): { findings: Finding[]; director?: Director } {
   const paths = statePaths(stateOptions(opts));
   const out: Finding[] = [];
+  try {
+    assertBpffs(paths);
+  } catch (e) {
+    // The pins cannot be seen from here: say nothing about them (a "missing" pin would advise a detach).
+    return { findings: [{ verdict: 'fail', check: 'pinned state', detail: (e as Error).message, fix: 'use nsenter --net=/run/netns/NS instead of ip netns exec, or mount bpffs' }] };
+  }
   const hasSnap = existsSync(paths.snapshot);
   const hasPins = existsSync(paths.pinDir);
   if (!hasSnap && !hasPins) return { findings: [{ verdict: 'info', check: 'pinned state', detail: `not attached (nothing at ${paths.pinDir})` }] };
@@ -153,7 +160,7 @@ export function stateFindings(opts: StateOpts): { findings: Finding[]; director?
   for (const i of st.interfaces) {
     out.push(i.linked
       ? { verdict: 'ok', check: `attached ${i.name}`, detail: `${i.mode} mode` }
-      : { verdict: 'fail', check: `attached ${i.name}`, detail: 'in the snapshot but its link or program is gone (interface removed or program replaced)', fix: `lvs-xdp detach ${i.name}; lvs-xdp attach ${i.name}` });
+      : { verdict: 'fail', check: `attached ${i.name}`, detail: 'in the snapshot but its link or program is gone (interface removed and created again, or program replaced)', fix: `lvs-xdp attach ${i.name} (attaches it again, keeping the running configuration)` });
   }
   if (st.connections && st.connections.entries > 0.9 * st.connections.max) {
     out.push({ verdict: 'warn', check: 'connection table', detail: `${st.connections.entries} / ${st.connections.max} entries: the LRU evicts idle flows early`, fix: 'attach with a larger --max-conns (after detach)' });
@@ -164,12 +171,16 @@ export function stateFindings(opts: StateOpts): { findings: Finding[]; director?
 export function realserverFindings(d: Director): Finding[] {
   const out: Finding[] = [];
   const attached = d.interfaces;
+  const installed = new Map(d.unresolved.map((u) => [`${u.service} -> ${u.address}`, u]));
   for (const s of d.config.services) {
     for (const r of s.realservers) {
       const check = `${serviceId(s)} -> ${r.address}`;
       const res = resolveRealserver(s, r, attached);
       if (res.problem) {
-        out.push({ verdict: r.mac ? 'warn' : 'fail', check, detail: res.problem, fix: r.mac ? 'the configured MAC is used, but the director cannot reach the realserver itself' : 'bring the realserver up on the director\'s link, or give its MAC' });
+        // A realserver that does not answer is down (installed unresolved), not misconfigured.
+        const u = installed.get(check);
+        const detail = u ? `${res.problem}; installed unresolved since ${u.since}: takes no new flows` : res.problem;
+        out.push({ verdict: r.mac || res.unresolved ? 'warn' : 'fail', check, detail, fix: r.mac ? 'the configured MAC is used, but the director cannot reach the realserver itself' : res.unresolved ? 'bring the realserver up on the director\'s link, or give its MAC; until then it takes no new flows' : 'LVS-DR needs the realserver on a network the director is directly connected to; Tun needs a route' });
       } else if (r.mac && res.l2 && res.l2.mac !== r.mac) {
         out.push({ verdict: 'warn', check, detail: `configured MAC ${r.mac} but the neighbour table has ${res.l2.mac}`, fix: 'fix --mac, or drop it to use the neighbour table' });
       } else {

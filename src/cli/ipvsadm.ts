@@ -14,7 +14,8 @@ import { MAX_PERSISTENCE_TIMEOUT, serviceId, type DirectorConfig } from '../mode
 import { expandShortOptions } from '../ipvsadm/argv.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
 import type { ApplyResult, Director, StatsSample } from '../director/director.js';
-import { openRepaired, toJson, VERSION, type StateOpts } from './common.js';
+import { openRepaired, toJson, warnUnresolved, VERSION, type StateOpts } from './common.js';
+import { drainOf } from '../director/drain.js';
 import { sampleRates } from './stats.js';
 
 export { isIpvsadmInvocation } from './ipvsadm-detect.js';
@@ -175,14 +176,32 @@ async function list(d: Director, p: Parsed): Promise<string> {
     const svc = config.services.find((x) => serviceId(x) === s.id);
     if (svc) for (const r of s.realservers) conns.set(destinationKey(svc, r), { active: r.active, inactive: r.inactive });
   }
+  const unresolved = new Map(d.unresolved.map((u) => [`${u.service}/${u.address}`, u]));
+  const drains = d.drains;
   if (p.json) {
     return `${toJson({
       version: VERSION,
       services: config.services.map((s) => ({
         ...s,
-        realservers: s.realservers.map((r) => ({ ...r, ...conns.get(destinationKey(s, r)) })),
+        realservers: s.realservers.map((r) => {
+          const u = unresolved.get(`${serviceId(s)}/${r.address}`);
+          const dr = drainOf(drains, s, r.address);
+          return {
+            ...r, ...conns.get(destinationKey(s, r)),
+            ...(u ? { unresolved: { problem: u.problem, since: u.since } } : {}), ...(dr ? { drained: { since: dr.since } } : {}),
+          };
+        }),
       })),
     })}\n`;
+  }
+  // ipvsadm's layout on stdout stays byte for byte; what it has no column for goes to stderr.
+  for (const s of config.services) {
+    for (const r of s.realservers) {
+      const u = unresolved.get(`${serviceId(s)}/${r.address}`);
+      if (u) process.stderr.write(`lvs-xdp: ${serviceId(s)} -> ${r.address}: UNRESOLVED since ${u.since} (${u.problem}): takes no new flows\n`);
+      const dr = drainOf(drains, s, r.address);
+      if (dr) process.stderr.write(`lvs-xdp: ${serviceId(s)} -> ${r.address}: DRAINED since ${dr.since} (lvs-xdp undrain ends it)\n`);
+    }
   }
   return formatList(config, { ...header, conns });
 }
@@ -192,6 +211,7 @@ async function change(p: Parsed, apply: (d: Director) => Promise<ApplyResult>): 
   const d = await openRepaired(p.state);
   try {
     const r = await apply(d);
+    warnUnresolved(r);
     if (p.json) console.log(toJson(r.report));
   } finally {
     d.close();

@@ -21,6 +21,7 @@ const COMMANDS: [string[], Loader][] = [
   [['stats'], async () => [(await import('./stats.js')).statsCommand()]],
   [['top'], async () => [(await import('./top.js')).topCommand()]],
   [['run'], async () => [(await import('./run.js')).runCommand()]],
+  [['drain', 'undrain'], async () => { const m = await import('./drain.js'); return [m.drainCommand(), m.undrainCommand()]; }],
   [['doctor'], async () => [(await import('./doctor.js')).doctorCommand()]],
   [['realserver'], async () => [(await import('./realserver.js')).realserverCommand()]],
   [['demo'], async () => [(await import('./demo.js')).demoCommand()]],

@@ -2,8 +2,9 @@
 import { Command } from 'commander';
 import { Director, type DirectorStatus } from '../director/director.js';
 import { statePaths } from '../director/paths.js';
+import { assertBpffs } from '../director/lifecycle.js';
 import { ExitCode } from '../errors.js';
-import { withStateOptions, stateOptions, toJson, VERSION, type StateOpts } from './common.js';
+import { withStateOptions, stateOptions, toJson, resolvePending, VERSION, type StateOpts } from './common.js';
 
 function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`;
@@ -13,7 +14,7 @@ export function formatStatus(s: DirectorStatus): string {
   if (!s.attached && s.interfaces.length === 0) return `lvs-xdp ${s.version}: not attached (pin dir ${s.pinDir})\n`;
   const lines = [`lvs-xdp ${s.version}: ${s.attached ? 'attached' : 'loaded, attached to no interface'}`];
   for (const i of s.interfaces) {
-    lines.push(`  interface   ${i.name} (ifindex ${i.ifindex}) ${i.mode}${i.linked ? '' : ' (LINK MISSING: run detach and attach again)'}, since ${i.attachedAt}`);
+    lines.push(`  interface   ${i.name} (ifindex ${i.ifindex}) ${i.mode}${i.linked ? '' : ` (LINK MISSING: lvs-xdp attach ${i.name} attaches it again, keeping the configuration)`}, since ${i.attachedAt}`);
     if (i.genericBecause) lines.push(`              generic because ${i.genericBecause}`);
   }
   if (s.program) lines.push(`  program     ${s.program.name} id ${s.program.id} tag ${s.program.tag}`);
@@ -29,6 +30,8 @@ export function formatStatus(s: DirectorStatus): string {
   if (s.memoryBytes !== undefined) lines.push(`  memory      ${mib(s.memoryBytes)} in maps (without lookup tables)`);
   lines.push(`  state       ${s.pinDir} (pins), ${s.stateDir} (snapshot)`);
   if (s.pendingApply) lines.push(`  WARNING     an apply started at ${s.pendingApply} did not finish; the next change completes it`);
+  for (const u of s.unresolved ?? []) lines.push(`  UNRESOLVED  ${u.service} -> ${u.address} since ${u.since}: ${u.problem} (takes no new flows until it answers)`);
+  for (const d of s.drains ?? []) lines.push(`  drained     ${d.address === undefined ? `${d.service} (every realserver)` : `${d.service} -> ${d.address}`} since ${d.since} (lvs-xdp undrain ends it)`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -36,8 +39,10 @@ export function statusCommand(): Command {
   return withStateOptions(new Command('status'))
     .description('show whether and where the director is attached (exit 4 when not attached)')
     .option('--json', 'machine-readable output')
-    .action((o: StateOpts & { json?: boolean }) => {
+    .action(async (o: StateOpts & { json?: boolean }) => {
       const opts = stateOptions(o);
+      // Under `ip netns exec` the pins are hidden: "not attached" would be wrong.
+      assertBpffs(statePaths(opts));
       let s: DirectorStatus;
       if (!Director.exists(opts)) {
         const p = statePaths(opts);
@@ -45,6 +50,7 @@ export function statusCommand(): Command {
       } else {
         const d = Director.open(opts);
         try {
+          await resolvePending(d);
           s = d.status();
         } finally {
           d.close();

@@ -12,13 +12,13 @@ import { ConfigError } from '../errors.js';
 import { statsView, humanCount, type StatsView } from '../view/stats.js';
 import { withStateOptions, openRepaired, type StateOpts } from './common.js';
 
-export interface HealthFile { pid: number; realservers: { service: string; address: string; state: string; effectiveWeight?: number }[] }
+export interface HealthFile { pid: number; stoppedAt?: string; realservers: { service: string; address: string; state: string; effectiveWeight?: number }[] }
 
 export function readHealthFile(d: Director): HealthFile | undefined {
   try {
     const doc = JSON.parse(readFileSync(`${d.paths.stateDir}/ops-health.json`, 'utf8')) as HealthFile;
     process.kill(doc.pid, 0); // a run that is gone publishes nothing
-    return doc;
+    return doc.stoppedAt ? undefined : doc;
   } catch {
     return undefined;
   }

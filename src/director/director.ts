@@ -14,26 +14,51 @@ import { translateNativeError, NotAttachedError, StateError, ConfigError } from 
 import { DIRECTOR_MAPS, type DirectorSizes } from '../dataplane/loader.js';
 import { realId, type L2Next } from '../dataplane/compile.js';
 import { validateConfig } from '../model/validate.js';
-import type { DirectorConfig, VirtualService, Realserver, TimeoutSettings } from '../model/types.js';
+import { serviceId, type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings } from '../model/types.js';
 import { applyCommands, type IpvsadmCommand } from '../ipvsadm/index.js';
 import { diffConfig, tableMovesFor, formatDiff } from '../diff/index.js';
 import { existsSync } from 'node:fs';
 import { statePaths, type StatePaths } from './paths.js';
 import { readSnapshot, type Snapshot } from './snapshot.js';
 import {
-  withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, programInfo, memlockOf, type DetachResult,
+  withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, programInfo, memlockOf, assertBpffs, type DetachResult,
 } from './lifecycle.js';
 import { MapWriter } from './writer.js';
 import { DirectorReader } from './reader.js';
-import { resolveInputs, planFor, executePlan, recoverPending, NeedsResolution, type Resolved } from './transaction.js';
+import { resolveInputs, resolveInputsAsync, planFor, executePlan, recoverPending, keptDrains, NeedsResolution, type Resolved } from './transaction.js';
+import { overlayDrains, addDrain, removeDrain, drainsFromCommands, type Drains, type DrainScope } from './drain.js';
 import type {
-  DirectorOptions, AttachOptions, ApplyOptions, ApplyResult, DirectorStatus, InterfaceStatus, StatsSample, ConnectionInfo,
+  DirectorOptions, AttachOptions, ApplyOptions, ApplyResult, DirectorStatus, InterfaceStatus, StatsSample, ConnectionInfo, RealserverNote,
 } from './types.js';
 import { VERSION } from '../version.js';
 import { assertRunsThisAbi, upgrade, type UpgradeOptions, type UpgradeResult } from './upgrade.js';
 
 export type * from './types.js';
 export type { UpgradeResult, MapAction } from './upgrade.js';
+export type { DrainScope } from './drain.js';
+
+/** Whether two drain sets record the same drains. */
+function sameDrains(a: Drains, b: Drains | undefined): boolean {
+  const bk = b ?? {};
+  return Object.keys(a).length === Object.keys(bk).length && Object.keys(a).every((k) => k in bk);
+}
+
+/** Whether a resolution's unresolved realservers are the running ones. */
+function sameKeys(ids: string[], running: Record<string, unknown> | undefined): boolean {
+  return ids.length === Object.keys(running ?? {}).length && ids.every((k) => k in (running ?? {}));
+}
+
+/** Entries of a `serviceId/rip` record, with the service and address split back out. */
+function notes<T>(cfg: DirectorConfig, rec: Record<string, T>): { service: string; address: string; v: T }[] {
+  const out: { service: string; address: string; v: T }[] = [];
+  for (const s of cfg.services) {
+    for (const r of s.realservers) {
+      const v = rec[realId(s, r)];
+      if (v !== undefined) out.push({ service: serviceId(s), address: r.address, v });
+    }
+  }
+  return out;
+}
 export { STATE_NAMES } from '../abi/generated.js';
 
 /** Limits the loaded maps impose; enforced before anything is written. */
@@ -67,12 +92,15 @@ export class Director {
   /** Opens the running director; NotAttachedError when there is none. */
   static open(opts: DirectorOptions = {}): Director {
     const paths = statePaths(opts);
+    assertBpffs(paths);
     const snap = readSnapshot(paths.snapshot);
     if (!snap) {
       throw new NotAttachedError(`no director is attached (no state at ${paths.snapshot})`, {
         hint: 'attach one with `lvs-xdp attach IFACE`; a director in another network namespace or pin directory needs --pin-dir / LVS_XDP_PIN_DIR',
       });
     }
+    // Another version's director has other maps: `upgrade` is the way, not "maps missing".
+    assertRunsThisAbi(paths, snap);
     for (const m of DIRECTOR_MAPS) {
       if (!existsSync(`${paths.pinDir}/${m}`)) {
         throw new StateError(`pinned map ${paths.pinDir}/${m} is missing although ${paths.snapshot} exists`, {
@@ -80,7 +108,6 @@ export class Director {
         });
       }
     }
-    assertRunsThisAbi(paths, snap);
     return new Director(paths, snap);
   }
 
@@ -100,8 +127,25 @@ export class Director {
    */
   static async attach(ifname: string, opts: AttachOptions = {}): Promise<Director> {
     const paths = statePaths(opts);
-    const snap = await withLock(paths, () => attachLocked(paths, ifname, opts));
-    return new Director(paths, snap);
+    assertBpffs(paths);
+    const fresh = !existsSync(paths.stateDir);
+    const out: { reattachedFrom?: number } = {};
+    let snap: Snapshot;
+    try {
+      snap = await withLock(paths, () => attachLocked(paths, ifname, opts, out));
+    } catch (e) {
+      // A refused attach leaves nothing behind: not even the state directory it made for its lock.
+      if (fresh && !existsSync(paths.snapshot)) removeStateDir(paths);
+      throw e;
+    }
+    const d = new Director(paths, snap);
+    // Realservers sent out through an interface that came back under a new ifindex: their
+    // egress is resolved again (everything else of the running configuration stands).
+    const from = out.reattachedFrom;
+    if (from !== undefined && from !== snap.interfaces[ifname]?.ifindex && Object.values(snap.applied.l2).some((x) => x.ifindex === from)) {
+      await d.apply(d.config, { refresh: true });
+    }
+    return d;
   }
 
   /**
@@ -133,6 +177,7 @@ export class Director {
    */
   static async forceDetach(opts: DirectorOptions = {}, ifname?: string): Promise<DetachResult> {
     const paths = statePaths(opts);
+    assertBpffs(paths);
     const r = await withLock(paths, () => forceDetachLocked(paths, ifname));
     if (r.removed) removeStateDir(paths);
     return r;
@@ -169,6 +214,11 @@ export class Director {
   /** The configuration the data plane runs. */
   get config(): DirectorConfig {
     return this.fresh().applied.config;
+  }
+
+  /** When the snapshot was last written (ISO): the age of what it says was applied. */
+  get updatedAt(): string {
+    return this.fresh().updatedAt;
   }
 
   get sizes(): DirectorSizes {
@@ -232,6 +282,11 @@ export class Director {
    * built too (next hops are resolved, as an apply would) and its steps are returned.
    */
   plan(desired: DirectorConfig, opts: Pick<ApplyOptions, 'steps' | 'refresh'> = {}): ApplyResult {
+    // Manual drains hold whatever is applied: a configuration is compared with them laid over it.
+    return this.preview(overlayDrains(desired, this.fresh().applied.drains), opts);
+  }
+
+  private preview(desired: DirectorConfig, opts: Pick<ApplyOptions, 'steps' | 'refresh'> = {}): ApplyResult {
     const snap = this.fresh();
     const running = snap.applied.config;
     const changes = diffConfig(running, desired);
@@ -247,9 +302,46 @@ export class Director {
     return result;
   }
 
+  /** Realservers installed unresolved: they take no new flows until their next hop answers. */
+  get unresolved(): RealserverNote[] {
+    const applied = this.fresh().applied;
+    return notes(applied.config, applied.unresolved ?? {}).map(({ service, address, v }) => ({ service, address, since: v.since, problem: v.problem }));
+  }
+
+  /** Manual drains in force. */
+  get drains(): Drains {
+    return this.fresh().applied.drains ?? {};
+  }
+
+  /**
+   * Resolves the realservers installed unresolved (outside the lock, every next hop at once) and
+   * installs those that answer now; nothing is written when none does. Every CLI command calls
+   * it before its own work, and `lvs-xdp run` on a timer.
+   */
+  async resolvePending(): Promise<string[]> {
+    if (Object.keys(this.fresh().applied.unresolved ?? {}).length === 0) return [];
+    const r = await this.mutate((running) => running, {}, undefined, true);
+    return r.resolved ?? [];
+  }
+
+  /** `lvs-xdp drain`: the realserver (or every realserver of the service) at weight 0 until undrained. */
+  async drain(scope: DrainScope, opts: ApplyOptions = {}): Promise<ApplyResult> {
+    const now = new Date().toISOString();
+    return this.mutate((running) => running, opts, (running, drains) => ({ config: running, drains: addDrain(running, drains, scope, now) }));
+  }
+
+  /** `lvs-xdp undrain`: the weights from before the drain come back. */
+  async undrain(scope: DrainScope, opts: ApplyOptions = {}): Promise<ApplyResult> {
+    return this.mutate((running) => running, opts, (running, drains) => removeDrain(running, drains, scope));
+  }
+
   /** Applies ipvsadm commands (-A -E -D -C -a -e -d) to the running configuration. */
   async run(commands: readonly IpvsadmCommand[], opts: ApplyOptions = {}): Promise<ApplyResult> {
-    return this.mutate((running) => applyCommands(running, commands), opts);
+    const now = new Date().toISOString();
+    // `-e -w 0` is a manual drain (kept until `-e -w N` or undrain), not a weight `run` reverts.
+    return this.mutate((running) => applyCommands(running, commands), opts, (running, drains) => ({
+      config: running, drains: drainsFromCommands(running, drains, commands, now),
+    }));
   }
 
   /** Makes `desired` the running configuration (validated and compiled before anything is written). */
@@ -275,16 +367,32 @@ export class Director {
    * everything it needs is already resolved (another process may have changed the director in
    * between: then the missing next hops are resolved, again without the lock, and it retries).
    */
-  private async mutate(change: (running: DirectorConfig) => DirectorConfig, opts: ApplyOptions): Promise<ApplyResult> {
+  private async mutate(
+    change: (running: DirectorConfig) => DirectorConfig, opts: ApplyOptions,
+    drainChange?: (running: DirectorConfig, drains: Drains) => { config: DirectorConfig; drains: Drains },
+    retryUnresolved = false,
+  ): Promise<ApplyResult> {
+    // The configuration wanted from a snapshot: the change, with the drains (changed or not) laid over it.
+    const wanted = (snap: Snapshot): { desired: DirectorConfig; drains: Drains } => {
+      const d = drainChange ? drainChange(snap.applied.config, snap.applied.drains ?? {}) : { config: snap.applied.config, drains: snap.applied.drains ?? {} };
+      const desired = validateConfig(overlayDrains(change(d.config), d.drains), this.validationLimits(snap));
+      return { desired, drains: keptDrains(d.drains, desired) ?? {} };
+    };
     let earlier: Resolved | undefined;
     for (let attempt = 0; ; attempt++) {
       const snap = this.fresh();
       if (snap.pending) await this.repair();
-      const desired = validateConfig(change(this.snap.applied.config), this.validationLimits(this.snap));
-      const preview = this.plan(desired);
-      if (opts.dryRun) return opts.steps ? this.plan(desired, opts) : preview;
-      if (preview.changes.length === 0 && !opts.refresh) return preview;
-      earlier = resolveInputs(this.snap.applied, desired, Object.keys(this.snap.interfaces), { refresh: opts.refresh ?? false, earlier });
+      const { desired, drains } = wanted(this.snap);
+      const preview = this.preview(desired);
+      if (opts.dryRun) return opts.steps ? this.preview(desired, opts) : preview;
+      // Nothing to write: no change, no drain changed, and the same realservers unresolved (a
+      // plain change leaves the unresolved ones as they are; resolvePending asks them again).
+      const idle = (s: Snapshot, unresolved: string[]): boolean => preview.changes.length === 0 && !opts.refresh
+        && sameDrains(drains, s.applied.drains) && sameKeys(unresolved, s.applied.unresolved);
+      if (idle(this.snap, retryUnresolved ? [] : Object.keys(this.snap.applied.unresolved ?? {}))) return preview;
+      const how = { refresh: opts.refresh ?? false, retryUnresolved };
+      earlier = await resolveInputsAsync(this.snap.applied, desired, Object.keys(this.snap.interfaces), { ...how, earlier });
+      if (idle(this.snap, [...earlier.unresolved.keys()])) return preview;
       const seen = this.snapStamp;
       const done = await withLock(this.paths, (): ApplyResult | undefined => {
         // Unchanged since it was read (no other process wrote in between): what was computed
@@ -293,21 +401,27 @@ export class Director {
         const locked = unchanged ? this.snap : this.lockedSnapshot();
         if (!locked.applied.tableSlots) locked.applied.tableSlots = this.reader.liveTableSlots(locked.applied);
         if (locked.pending) recoverPending(this.paths, locked, this.writer, this.reader, limitsOf(locked));
-        const want = unchanged ? desired : validateConfig(change(locked.applied.config), this.validationLimits(locked));
+        const w = unchanged ? { desired, drains } : wanted(locked);
         let resolved: Resolved;
         try {
-          resolved = unchanged ? earlier! : resolveInputs(locked.applied, want, Object.keys(locked.interfaces), { refresh: opts.refresh ?? false, offline: true, earlier });
+          resolved = unchanged ? earlier! : resolveInputs(locked.applied, w.desired, Object.keys(locked.interfaces), { ...how, offline: true, earlier });
         } catch (e) {
           if (e instanceof NeedsResolution && attempt < 20) return undefined;
           if (!(e instanceof NeedsResolution)) throw e;
           // Twenty rounds of other processes changing what this one needs: resolve under the lock.
-          resolved = resolveInputs(locked.applied, want, Object.keys(locked.interfaces), { refresh: opts.refresh ?? false, earlier });
+          resolved = resolveInputs(locked.applied, w.desired, Object.keys(locked.interfaces), { ...how, earlier });
         }
-        const result = unchanged ? preview : this.plan(want);
-        if (result.changes.length === 0 && !opts.refresh) return result;
-        const plan = planFor(locked, want, resolved, limitsOf(locked));
+        const result = unchanged ? preview : this.preview(w.desired);
+        if (result.changes.length === 0 && !opts.refresh && sameDrains(w.drains, locked.applied.drains)
+          && sameKeys([...resolved.unresolved.keys()], locked.applied.unresolved)) return result;
+        const before = Object.keys(locked.applied.unresolved ?? {});
+        const plan = planFor(locked, w.desired, resolved, limitsOf(locked), w.drains);
         executePlan(this.paths, locked, plan, this.writer);
-        return { ...result, applied: true, steps: plan.steps };
+        const out: ApplyResult = { ...result, applied: true, steps: plan.steps };
+        if (resolved.unresolved.size) out.unresolved = Object.fromEntries(resolved.unresolved);
+        const now = before.filter((id) => plan.target.l2[id]);
+        if (now.length) out.resolved = now;
+        return out;
       });
       if (done) return done;
     }
@@ -359,6 +473,10 @@ export class Director {
     };
     if (program) st.program = program;
     if (snap.pending) st.pendingApply = snap.pending.startedAt;
+    const unresolved = this.unresolved;
+    if (unresolved.length) st.unresolved = unresolved;
+    const drains = Object.values(snap.applied.drains ?? {});
+    if (drains.length) st.drains = drains.map((d) => ({ service: d.service, ...(d.realserver !== undefined ? { address: d.realserver } : {}), since: d.since }));
     return st;
   }
 

@@ -56,6 +56,21 @@ function isBpffs(dir: string): boolean {
   }
 }
 
+/**
+ * Refuses to work on a pin directory that is not on a BPF file system: under `ip netns exec`
+ * /sys is remounted without the host's bpffs, so the pins are invisible while the snapshot (in
+ * /run) is not, and acting on that view (detach "from nothing", a first attach) would orphan a
+ * program that keeps forwarding. Every command that opens the state checks it first.
+ */
+export function assertBpffs(paths: StatePaths): void {
+  const parent = paths.pinDir.replace(/\/[^/]+\/?$/, '') || '/';
+  if (!isBpffs(parent)) {
+    throw new BpffsError(`${parent} is not a BPF file system here, so the pinned state under ${paths.pinDir} cannot be seen`, {
+      hint: 'inside `ip netns exec` /sys is remounted without the host\'s bpffs: use nsenter --net=/run/netns/NS lvs-xdp ... instead; elsewhere mount it: mount -t bpf bpf /sys/fs/bpf',
+    });
+  }
+}
+
 /** Interfaces with a pinned XDP link in `pinDir` (`link_<ifname>`). */
 export function pinnedLinks(pinDir: string): string[] {
   return existsSync(pinDir) ? readdirSync(pinDir).filter((f) => f.startsWith(LINK_PREFIX)).map((f) => f.slice(LINK_PREFIX.length)) : [];
@@ -103,24 +118,52 @@ function removeState(paths: StatePaths, only?: ReadonlySet<string>): void {
  * first use, or attaches the running program to one more interface. Refuses an interface that
  * already has another XDP program unless `force`.
  */
-export async function attachLocked(paths: StatePaths, ifname: string, opts: AttachOptions): Promise<Snapshot> {
+export async function attachLocked(paths: StatePaths, ifname: string, opts: AttachOptions, out: { reattachedFrom?: number } = {}): Promise<Snapshot> {
+  assertBpffs(paths);
   const ifindex = ifIndex(ifname);
-  const parent = paths.pinDir.replace(/\/[^/]+\/?$/, '') || '/';
-  if (!isBpffs(parent)) {
-    throw new BpffsError(`${parent} is not a BPF file system, so ${paths.pinDir} cannot hold pinned maps`, {
-      hint: 'mount it: mount -t bpf bpf /sys/fs/bpf (inside `ip netns exec` /sys is remounted: use nsenter --net=/run/netns/NS instead)',
-    });
-  }
   let snap = readSnapshot(paths.snapshot);
+  const created = !snap;
   // Another version's program: one more interface is an upgrade's business, not attach's.
   if (snap) assertRunsThisAbi(paths, snap);
   else snap = await create(paths, opts);
+  try {
+    return await attachLink(paths, snap, ifname, ifindex, opts, out);
+  } catch (e) {
+    // A refused first attach leaves nothing: no loaded program, no pins, no snapshot.
+    if (created) removeState(paths);
+    throw e;
+  }
+}
+
+/**
+ * Whether the pinned link of `ifname` still carries our program on the interface of that name.
+ * After the interface was deleted and created again the pin is left holding a defunct link (no
+ * device) and the new interface, with a new ifindex, has no program.
+ */
+function linkIsLive(linkPin: string, ifindex: number): boolean {
+  try {
+    const link = XdpLink.fromPin(linkPin);
+    try {
+      return link.ifindex === ifindex && link.mode !== 'unknown';
+    } finally {
+      link.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function attachLink(paths: StatePaths, snap: Snapshot, ifname: string, ifindex: number, opts: AttachOptions, out: { reattachedFrom?: number }): Promise<Snapshot> {
   const progFd = openPinned(`${paths.pinDir}/${PROG_PIN}`);
   try {
     const linkPin = `${paths.pinDir}/${LINK_PREFIX}${ifname}`;
-    if (snap.interfaces[ifname] && existsSync(linkPin)) {
-      throw new StateError(`lvs-xdp is already attached to ${ifname}`, { hint: 'detach it first to change the mode' });
+    const known = snap.interfaces[ifname];
+    if (known && existsSync(linkPin)) {
+      if (linkIsLive(linkPin, ifindex)) throw new StateError(`lvs-xdp is already attached to ${ifname}`, { hint: 'detach it first to change the mode' });
+      // The interface went away and came back: attach again, keeping the running configuration.
+      releaseLinkPin(linkPin);
     }
+    if (known) out.reattachedFrom = known.ifindex;
     if (existsSync(linkPin)) unlinkSync(linkPin); // left by a killed attach
     // Our program on the interface without a pinned link: the link of a killed attach (or of
     // the pin just removed), which the kernel releases asynchronously. Give it a moment.
@@ -140,7 +183,7 @@ export async function attachLocked(paths: StatePaths, ifname: string, opts: Atta
       detachForeign(ifindex, ifname, foreign);
     }
     faultPoint('before-link');
-    const link = XdpLink.attach(progFd, ifname, opts.mode ?? 'auto');
+    const link = XdpLink.attach(progFd, ifname, opts.mode ?? (known ? known.mode as AttachOptions['mode'] : 'auto'));
     try {
       faultPoint('link-attached');
       link.pin(linkPin);
@@ -150,6 +193,7 @@ export async function attachLocked(paths: StatePaths, ifname: string, opts: Atta
     }
     const writer = MapWriter.fromPins(paths.pinDir);
     try {
+      if (known && known.ifindex !== ifindex) writer.removeTxPorts([known.ifindex]);
       writer.execute([{ op: 'tx-ports', ifindexes: [ifindex] }]);
     } finally {
       writer.close();

@@ -20,8 +20,30 @@ export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
 /**
  * 2: `applied.tableSlots`; `pending` holds the plan (target and steps) instead of the target
  * alone. Version 1 snapshots are read and migrated (see migrate()).
+ * 3 (issue 12, unresolved realservers and drains): `applied.unresolved`, `applied.drains`.
  */
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
+
+/** A realserver installed without a next hop (it does not answer ARP/ND): no table slots until it does. */
+export interface UnresolvedReal {
+  /** Why, as the last resolution said. */
+  problem: string;
+  /** When it was first found unresolved (ISO time). */
+  since: string;
+}
+
+/**
+ * A manual drain (`lvs-xdp drain`, `-e -w 0`): the realserver (or every realserver of the
+ * service) runs at weight 0 until `undrain` gives back the weights it had.
+ */
+export interface Drain {
+  service: string;
+  /** Absent: the whole service. */
+  realserver?: string;
+  since: string;
+  /** rip -> the weight before the drain (what undrain restores). */
+  weights: Record<string, number>;
+}
 
 export interface AppliedState {
   config: DirectorConfig;
@@ -37,6 +59,10 @@ export interface AppliedState {
   tableSlots?: Record<string, number>;
   /** Tun outer sources in effect (configured, or from the routing table when applied). */
   tunnel?: { source4?: string; source6?: string };
+  /** "serviceId/rip" -> realservers installed unresolved (version 3). They have no entry in `l2`. */
+  unresolved?: Record<string, UnresolvedReal>;
+  /** Manual drains in force, by "serviceId/rip" (a realserver) or serviceId (a service) (version 3). */
+  drains?: Record<string, Drain>;
 }
 
 /** An apply in progress: its target and steps; `<state dir>/apply.journal` counts the steps written. */
@@ -114,8 +140,10 @@ function migrate(s: Snapshot): Snapshot {
       const { startedAt, ...target } = p;
       s.pending = { target, startedAt };
     }
-    s.version = SNAPSHOT_VERSION;
+    s.version = 2;
   }
+  // 2 -> 3 (issue 12, unresolved and drains): both are optional and absent means none.
+  if (s.version === 2) s.version = 3;
   return s;
 }
 

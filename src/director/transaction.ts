@@ -10,8 +10,8 @@ import { realId, type L2Next, type Limits } from '../dataplane/compile.js';
 import { serviceId, type DirectorConfig, type Realserver, type VirtualService } from '../model/types.js';
 import { familyOf } from '../model/address.js';
 import { buildPlan, type Plan } from './plan.js';
-import { resolveAll, tunnelSources } from './neigh.js';
-import { writeSnapshot, type AppliedState, type Snapshot } from './snapshot.js';
+import { resolveAll, resolveAllAsync, tunnelSources, tunnelSourcesAsync, type Known, type Resolutions } from './neigh.js';
+import { writeSnapshot, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
 import { faultPoint } from './faults.js';
 import type { MapWriter } from './writer.js';
 import type { DirectorReader } from './reader.js';
@@ -20,6 +20,8 @@ import type { StatePaths } from './paths.js';
 /** What a change needs from outside the process: next hops and Tun outer sources. */
 export interface Resolved {
   l2: Map<string, L2Next>;
+  /** Realservers whose next hop does not answer (`serviceId/rip` -> why): installed unresolved. */
+  unresolved: Map<string, string>;
   tunnel: { source4?: string; source6?: string };
   /** Attached interfaces the next hops were resolved for (egress choice depends on them). */
   interfaces: string[];
@@ -30,52 +32,157 @@ export class NeedsResolution extends Error {}
 
 /** A running realserver's next hop is reused when nothing that decides it changed. */
 function reusable(running: AppliedState, s: VirtualService, r: Realserver): L2Next | undefined {
+  return sameHop(running, s, r) ? running.l2[realId(s, r)] : undefined;
+}
+
+/** Whether what decides a realserver's next hop is as in the running configuration. */
+function sameHop(running: AppliedState, s: VirtualService, r: Realserver): boolean {
   const old = running.config.services.find((x) => serviceId(x) === serviceId(s))?.realservers.find((x) => x.address === r.address);
-  if (!old || old.method !== r.method || old.nextHop !== r.nextHop || old.ifname !== r.ifname || old.mac !== r.mac) return undefined;
-  return running.l2[realId(s, r)];
+  return !!old && old.method === r.method && old.nextHop === r.nextHop && old.ifname === r.ifname && old.mac === r.mac;
+}
+
+interface ResolveOpts {
+  refresh?: boolean; offline?: boolean; earlier?: Resolved;
+  /** Ask the realservers installed unresolved again (else they stay unresolved: a change does not wait for them). */
+  retryUnresolved?: boolean;
+}
+
+/** What is known without asking the kernel, and what a failed re-resolution falls back to. */
+function knowledge(running: AppliedState, desired: DirectorConfig, interfaces: string[], opts: ResolveOpts) {
+  const earlier = opts.earlier && sameList(opts.earlier.interfaces, interfaces) ? opts.earlier : undefined;
+  const known = (s: VirtualService, r: Realserver): Known => {
+    const id = realId(s, r);
+    const e = earlier?.l2.get(id);
+    if (e) return e;
+    const u = earlier?.unresolved.get(id);
+    if (u !== undefined) return { unresolved: u };
+    if (opts.refresh) return undefined;
+    // Installed unresolved: asked again only when asked for (Director.resolvePending, a refresh).
+    const was = running.unresolved?.[id];
+    if (was && !opts.retryUnresolved && sameHop(running, s, r)) return { unresolved: was.problem };
+    return reusable(running, s, r);
+  };
+  if (opts.offline) {
+    for (const s of desired.services) {
+      for (const r of s.realservers) if (!r.mac && !known(s, r)) throw new NeedsResolution(realId(s, r));
+    }
+  }
+  return known;
+}
+
+/**
+ * A next hop that stopped answering on a refresh keeps the one in use: its flows go on, as with
+ * IPVS, and a realserver becomes unresolved only when it never answered (or its route changed).
+ */
+function keepRunning(running: AppliedState, desired: DirectorConfig, res: Resolutions): Resolutions {
+  for (const s of desired.services) {
+    for (const r of s.realservers) {
+      const id = realId(s, r);
+      const old = res.unresolved.has(id) ? reusable(running, s, r) : undefined;
+      if (old) {
+        res.unresolved.delete(id);
+        res.l2.set(id, old);
+      }
+    }
+  }
+  return res;
+}
+
+function offlineTunnel(desired: DirectorConfig, earlier: Resolved | undefined): Resolved['tunnel'] {
+  const tunnel = { ...earlier?.tunnel, ...desired.settings?.tunnel };
+  for (const s of desired.services) {
+    for (const r of s.realservers) {
+      if (r.method === 'tun' && !tunnel[familyOf(r.address) === 6 ? 'source6' : 'source4']) throw new NeedsResolution('tunnel source');
+    }
+  }
+  return tunnel;
 }
 
 /**
  * Next hops and Tun sources for `desired`. `earlier`: what a previous (unlocked) resolution
  * found. `offline`: use only what is known (earlier, running, given MACs and sources) and throw
  * NeedsResolution instead of spawning anything; the locked part of a change runs offline.
+ * A realserver whose next hop does not answer is returned in `unresolved`, not thrown.
  */
-export function resolveInputs(
-  running: AppliedState, desired: DirectorConfig, interfaces: string[],
-  opts: { refresh?: boolean; offline?: boolean; earlier?: Resolved },
-): Resolved {
-  const earlier = opts.earlier && sameList(opts.earlier.interfaces, interfaces) ? opts.earlier : undefined;
-  const known = (s: VirtualService, r: Realserver): L2Next | undefined =>
-    earlier?.l2.get(realId(s, r)) ?? (opts.refresh ? undefined : reusable(running, s, r));
-  if (opts.offline) {
-    for (const s of desired.services) {
-      for (const r of s.realservers) if (!r.mac && !known(s, r)) throw new NeedsResolution(realId(s, r));
-    }
-  }
-  const l2 = resolveAll(desired.services, interfaces, known);
-  const given = desired.settings?.tunnel ?? {};
-  let tunnel: Resolved['tunnel'];
-  if (opts.offline) {
-    tunnel = { ...earlier?.tunnel, ...given };
-    for (const s of desired.services) {
-      for (const r of s.realservers) {
-        if (r.method === 'tun' && !tunnel[familyOf(r.address) === 6 ? 'source6' : 'source4']) throw new NeedsResolution('tunnel source');
-      }
-    }
-  } else {
-    tunnel = tunnelSources(desired);
-  }
-  return { l2, tunnel, interfaces };
+export function resolveInputs(running: AppliedState, desired: DirectorConfig, interfaces: string[], opts: ResolveOpts): Resolved {
+  const known = knowledge(running, desired, interfaces, opts);
+  const res = keepRunning(running, desired, resolveAll(desired.services, interfaces, known));
+  const tunnel = opts.offline ? offlineTunnel(desired, opts.earlier) : tunnelSources(desired);
+  return { l2: res.l2, unresolved: res.unresolved, tunnel, interfaces };
+}
+
+/** resolveInputs without blocking the event loop: every next hop is asked at once. */
+export async function resolveInputsAsync(running: AppliedState, desired: DirectorConfig, interfaces: string[], opts: ResolveOpts): Promise<Resolved> {
+  const known = knowledge(running, desired, interfaces, opts);
+  const res = keepRunning(running, desired, await resolveAllAsync(desired.services, interfaces, known));
+  const tunnel = opts.offline ? offlineTunnel(desired, opts.earlier) : await tunnelSourcesAsync(desired);
+  return { l2: res.l2, unresolved: res.unresolved, tunnel, interfaces };
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-export function planFor(snap: Snapshot, desired: DirectorConfig, resolved: Resolved, limits: Limits): Plan {
-  return buildPlan({
-    running: snap.applied, desired, l2: resolved.l2, tunnel: resolved.tunnel, limits,
-  });
+/** The MAC an unresolved realserver's slot carries: none a frame could be sent to. */
+export const NO_MAC = '00:00:00:00:00:00';
+
+/**
+ * What the compiler is given for a configuration with unresolved realservers: each takes no
+ * table slots (weight 0, as a quiesced realserver) and its slot carries no usable MAC. The
+ * snapshot keeps the configuration as written (weights, for -S) and lists the unresolved ones.
+ */
+function compileView(desired: DirectorConfig, l2: ReadonlyMap<string, L2Next>, unresolved: ReadonlySet<string>): { config: DirectorConfig; l2: Map<string, L2Next> } {
+  if (unresolved.size === 0) return { config: desired, l2: new Map(l2) };
+  const all = new Map(l2);
+  for (const id of unresolved) all.set(id, { mac: NO_MAC });
+  return {
+    config: {
+      ...desired,
+      services: desired.services.map((s) => ({ ...s, realservers: s.realservers.map((r) => (unresolved.has(realId(s, r)) ? { ...r, weight: 0 } : r)) })),
+    },
+    l2: all,
+  };
+}
+
+/** The plan's target as the snapshot records it: the configuration as written, unresolved ones listed. */
+function recordTarget(plan: Plan, desired: DirectorConfig, unresolved: Record<string, UnresolvedReal> | undefined, drains: AppliedState['drains']): Plan {
+  plan.target.config = desired;
+  if (unresolved && Object.keys(unresolved).length) {
+    plan.target.unresolved = unresolved;
+    for (const id of Object.keys(unresolved)) delete plan.target.l2[id];
+  } else {
+    delete plan.target.unresolved;
+  }
+  if (drains && Object.keys(drains).length) plan.target.drains = drains;
+  else delete plan.target.drains;
+  return plan;
+}
+
+/**
+ * The plan taking `snap` to `desired`. `drains`: the manual drains the target records (default:
+ * the running ones, of the services and realservers that are still there).
+ */
+export function planFor(snap: Snapshot, desired: DirectorConfig, resolved: Resolved, limits: Limits, drains?: AppliedState['drains']): Plan {
+  const now = new Date().toISOString();
+  const was = snap.applied.unresolved ?? {};
+  const unresolved: Record<string, UnresolvedReal> = {};
+  for (const [id, problem] of resolved.unresolved) unresolved[id] = { problem, since: was[id]?.since ?? now };
+  const view = compileView(desired, resolved.l2, new Set(resolved.unresolved.keys()));
+  const plan = buildPlan({ running: snap.applied, desired: view.config, l2: view.l2, tunnel: resolved.tunnel, limits });
+  return recordTarget(plan, desired, unresolved, drains ?? keptDrains(snap.applied.drains, desired));
+}
+
+/** Drains of services and realservers that are still configured. */
+export function keptDrains(drains: AppliedState['drains'], cfg: DirectorConfig): AppliedState['drains'] {
+  const out: NonNullable<AppliedState['drains']> = {};
+  const ids = new Set(cfg.services.map(serviceId));
+  const reals = new Set(cfg.services.flatMap((s) => s.realservers.map((r) => realId(s, r))));
+  for (const [k, d] of Object.entries(drains ?? {})) {
+    if (!ids.has(d.service)) continue;
+    if (d.realserver !== undefined && !reals.has(k)) continue;
+    out[k] = d;
+  }
+  return out;
 }
 
 function journalPath(paths: StatePaths): string {
@@ -148,15 +255,16 @@ export function recoverPending(paths: StatePaths, snap: Snapshot, writer: MapWri
   const p = snap.pending!;
   process.stderr.write(`lvs-xdp: completing an apply that was interrupted at ${p.startedAt}\n`);
   const target = p.target;
-  const rebuilt = buildPlan({
+  const view = compileView(target.config, new Map(Object.entries(target.l2)), new Set(Object.keys(target.unresolved ?? {})));
+  const rebuilt = recordTarget(buildPlan({
     // The slots the service entries point at now (a legacy record's replay starts from the maps).
     running: { ...snap.applied, tableSlots: p.steps ? snap.applied.tableSlots ?? {} : reader.liveTableSlots(snap.applied) },
-    desired: target.config,
-    l2: new Map(Object.entries(target.l2)),
+    desired: view.config,
+    l2: view.l2,
     tunnel: target.tunnel ?? tunnelSources(target.config),
     limits,
     allocation: target.allocation,
-  });
+  }), target.config, target.unresolved, target.drains);
   if (p.steps) {
     const plan: Plan = { target, steps: p.steps, compiled: rebuilt.compiled };
     executePlan(paths, snap, plan, writer, { from: Math.min(journaled(paths), plan.steps.length), replay: true });

@@ -40,7 +40,14 @@ export interface ApplyResult {
   applied: boolean;
   /** The plan's steps, when built (an apply that wrote something, or a dry run with `steps`). */
   steps?: Step[];
+  /** After a write: realservers installed unresolved ("serviceId/rip" -> why); they take no new flows. */
+  unresolved?: Record<string, string>;
+  /** After a write: realservers that were unresolved and now have a next hop. */
+  resolved?: string[];
 }
+
+/** A realserver in a listing of unresolved or drained ones. */
+export interface RealserverNote { service: string; address: string; since: string; problem?: string }
 
 export interface InterfaceStatus {
   name: string; ifindex: number; mode: string; attachedAt: string; linked: boolean;
@@ -65,6 +72,10 @@ export interface DirectorStatus {
   createdAt?: string;
   updatedAt?: string;
   pendingApply?: string;
+  /** Realservers installed without a next hop (they do not answer ARP/ND): no new flows. */
+  unresolved?: RealserverNote[];
+  /** Manual drains in force (`lvs-xdp drain`, `-e -w 0`): a service's drain has no address. */
+  drains?: { service: string; address?: string; since: string }[];
 }
 
 export interface Numbers { packets: bigint; bytes: bigint; conns: bigint }

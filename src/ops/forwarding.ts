@@ -25,7 +25,7 @@
  * destination the realserver, inner SRC:port -> VIP:port) and reads the direct answer from the
  * VIP off the interface toward the realserver.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { familyOf } from '../model/address.js';
 import type { Target } from './spec.js';
 
@@ -51,7 +51,13 @@ export interface Route {
 
 type Exec = (args: string[]) => string;
 
+/** Lookups on the probe path (is the VIP local?): never a synchronous spawn there. */
+type AsyncExec = (args: string[]) => Promise<string>;
+
 const defaultExec: Exec = (args) => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const defaultAsyncExec: AsyncExec = (args) => new Promise((resolve, reject) => {
+  execFile('ip', args, { encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+});
 
 export class ForwardingRoutes {
   private readonly base: number;
@@ -62,7 +68,11 @@ export class ForwardingRoutes {
   private next = new Map<string, number>();
   private localCache = new Map<string, { at: number; local: boolean }>();
 
-  constructor(opts: ForwardingOptions = {}, private readonly ip: Exec = defaultExec) {
+  private readonly lookup: AsyncExec;
+
+  /** `ip`: route and rule changes (start and reload); `lookup`: reads on the probe path (default: `ip` run asynchronously). */
+  constructor(opts: ForwardingOptions = {}, private readonly ip: Exec = defaultExec, lookup?: AsyncExec) {
+    this.lookup = lookup ?? (ip === defaultExec ? defaultAsyncExec : async (args) => ip(args));
     this.base = opts.base ?? 19500;
     this.slots = opts.slots ?? 500;
     this.portBase = opts.portBase ?? 61000;
@@ -197,14 +207,14 @@ export class ForwardingRoutes {
    * always for Tun, and for DR when the VIP is a local address of the director (the local
    * routing table would keep a kernel socket's probe at home, and the answer is a martian).
    */
-  endpoint(t: Target): { localAddress: string; localPort: number; dev: string; raw: boolean } | { problem: string } {
+  async endpoint(t: Target): Promise<{ localAddress: string; localPort: number; dev: string; raw: boolean } | { problem: string }> {
     const r = this.routes.get(t.key);
     if (!r) return { problem: 'forwarding path not set up' };
     if (r.problem) return { problem: r.problem };
     if (!r.dev) return { problem: `no interface toward ${t.address}` };
     const n = this.next.get(t.key) ?? 0;
     this.next.set(t.key, (n + 1) % this.per);
-    return { localAddress: r.source, localPort: r.ports[0] + n, dev: r.dev, raw: !!r.tun || this.isLocal(t.vip) };
+    return { localAddress: r.source, localPort: r.ports[0] + n, dev: r.dev, raw: !!r.tun || await this.isLocal(t.vip) };
   }
 
   private routeTo(addr: string): { dev: string; gateway?: string; prefsrc?: string } | undefined {
@@ -217,17 +227,17 @@ export class ForwardingRoutes {
   }
 
   /** Whether `vip` is local on the director now (read again, bypassing the cache). */
-  vipIsLocalNow(vip: string): boolean {
+  vipIsLocalNow(vip: string): Promise<boolean> {
     this.localCache.delete(vip);
     return this.isLocal(vip);
   }
 
   /** Whether `addr` is local on the director (read at most every 5 s per address). */
-  private isLocal(addr: string): boolean {
+  private async isLocal(addr: string): Promise<boolean> {
     const now = Date.now();
     const c = this.localCache.get(addr);
     if (c && now - c.at < 5000) return c.local;
-    const local = isLocal(this.ip, addr);
+    const local = await isLocal(this.lookup, addr);
     this.localCache.set(addr, { at: now, local });
     return local;
   }
@@ -237,9 +247,9 @@ export class ForwardingRoutes {
   }
 }
 
-function isLocal(ip: Exec, addr: string): boolean {
+async function isLocal(ip: AsyncExec, addr: string): Promise<boolean> {
   try {
-    const r = JSON.parse(ip(['-j', familyOf(addr) === 6 ? '-6' : '-4', 'route', 'show', 'table', 'local', addr]) || '[]') as unknown[];
+    const r = JSON.parse(await ip(['-j', familyOf(addr) === 6 ? '-6' : '-4', 'route', 'show', 'table', 'local', addr]) || '[]') as unknown[];
     return r.length > 0;
   } catch {
     return false;

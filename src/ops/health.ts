@@ -47,6 +47,12 @@ export interface ServiceHealth {
   keptDown: string[];
 }
 
+/** What a failed reload goes back to (HealthModel.save). */
+export interface SavedHealth { states: ReadonlyMap<string, RealHealth>; lastServing: ReadonlyMap<string, ReadonlySet<string>> }
+
+/** A realserver's last known state, from a previous run (ops-health.json) or the snapshot. */
+export interface SeedState { key: string; state: HealthState; since: number }
+
 export interface Effective {
   config: DirectorConfig;
   services: Map<string, ServiceHealth>;
@@ -75,21 +81,48 @@ export class HealthModel {
    * A new file config (start or reload). Realservers still checked keep their state and runs;
    * new ones start in their check's `initial` state; removed ones are forgotten.
    */
-  setConfig(cfg: DirectorConfig, plan: HealthPlan, now: number): void {
+  setConfig(cfg: DirectorConfig, plan: HealthPlan, now: number, saved?: SavedHealth): void {
     this.cfg = cfg;
     this.plan = plan;
     const next = new Map<string, RealHealth>();
     this.targets = new Map(plan.targets.map((t) => [t.key, t]));
     for (const t of plan.targets) {
-      const old = this.states.get(t.key);
+      // `saved`: the state from before a reload that failed, for realservers that reload dropped.
+      const old = this.states.get(t.key) ?? saved?.states.get(t.key);
       next.set(t.key, old ?? {
         key: t.key, service: t.service, address: t.address, state: t.spec.initial, okRun: 0, failRun: 0, checks: 0, failures: 0, since: now,
       });
     }
     this.states = next;
+    for (const [id, set] of saved?.lastServing ?? []) if (!this.lastServing.has(id)) this.lastServing.set(id, new Set(set));
     const ids = new Set(cfg.services.map(serviceId));
     for (const id of [...this.lastServing.keys()]) if (!ids.has(id)) this.lastServing.delete(id);
     this.refreshServing();
+  }
+
+  /** The health state as it is, to go back to when a reload cannot be applied. */
+  save(): SavedHealth {
+    return {
+      states: new Map([...this.states].map(([k, h]) => [k, { ...h, ...(h.last ? { last: { ...h.last } } : {}) }])),
+      lastServing: new Map([...this.lastServing].map(([k, v]) => [k, new Set(v)])),
+    };
+  }
+
+  /**
+   * A restart of `run`: the last known state of each realserver still checked (its runs start
+   * again; a realserver without one keeps its check's `initial`). Returns how many were seeded.
+   */
+  seed(known: readonly SeedState[]): number {
+    let n = 0;
+    for (const k of known) {
+      const h = this.states.get(k.key);
+      if (!h) continue;
+      h.state = k.state;
+      h.since = k.since;
+      n++;
+    }
+    if (n) this.refreshServing();
+    return n;
   }
 
   /** One probe result; returns the state change it caused, if any. */

@@ -19,6 +19,12 @@ export interface HealthRow {
   effectiveWeight?: number;
   checks: number;
   failures: number;
+  /** Installed without a next hop (it does not answer ARP/ND): takes no new flows. */
+  unresolved?: boolean;
+  /** Drained by hand (`lvs-xdp drain`, `-e -w 0`) until undrained. */
+  drained?: boolean;
+  /** Since when in its health state (ISO), when checked. */
+  since?: string;
 }
 
 export interface ServiceRow { service: string; allDown: boolean; sorryActive: boolean }
@@ -51,6 +57,8 @@ export class DirectorMetrics {
   private readonly rsUp: Gauge;
   private readonly rsChecks: Counter;
   private readonly rsCheckFailures: Counter;
+  private readonly rsUnresolved: Gauge;
+  private readonly rsDrained: Gauge;
   private readonly svcAllDown: Gauge;
   private readonly svcSorry: Gauge;
   private readonly counter: Counter;
@@ -81,6 +89,8 @@ export class DirectorMetrics {
     this.rsUp = g('realserver_up', 'Health check state: 1 up, 0 down (absent when the realserver is not checked)', rs);
     this.rsChecks = c('realserver_health_checks_total', 'Health checks run', rs);
     this.rsCheckFailures = c('realserver_health_check_failures_total', 'Health checks that failed', rs);
+    this.rsUnresolved = g('realserver_unresolved', '1 while the realserver\'s next hop does not answer ARP/ND: installed without table slots, it takes no new flows', rs);
+    this.rsDrained = g('realserver_drained', '1 while the realserver is drained by hand (lvs-xdp drain, -e -w 0) until undrained', rs);
     this.svcAllDown = g('service_all_down', '1 when every realserver with a weight is down (the all-down policy is in force)', svc);
     this.svcSorry = g('service_sorry_server_active', '1 while the sorry server takes the service\'s new flows', svc);
     this.counter = c('counter_total', `Data plane outcome and event counters (per-CPU sums): ${COUNTERS.map((x) => x.name.toLowerCase()).join(', ')}`, ['counter', 'kind']);
@@ -98,7 +108,7 @@ export class DirectorMetrics {
   update(m: MetricsInput): void {
     for (const x of [this.svcPackets, this.svcBytes, this.svcConns, this.rsPackets, this.rsBytes, this.rsConns, this.rsChecks,
       this.rsCheckFailures, this.counter, this.reloads, this.applies]) x.reset();
-    for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.svcAllDown, this.svcSorry, this.ifaceMode]) x.reset();
+    for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.rsUnresolved, this.rsDrained, this.svcAllDown, this.svcSorry, this.ifaceMode]) x.reset();
     for (const s of m.sample.services) {
       const l = { service: s.id };
       this.svcPackets.inc(l, num(s.packets));
@@ -117,6 +127,8 @@ export class DirectorMetrics {
     for (const h of m.health) {
       const rl = { service: h.service, realserver: h.address };
       this.rsConfWeight.set(rl, h.configuredWeight);
+      this.rsUnresolved.set(rl, h.unresolved ? 1 : 0);
+      this.rsDrained.set(rl, h.drained ? 1 : 0);
       if (h.up !== undefined) {
         this.rsUp.set(rl, h.up);
         this.rsChecks.inc(rl, h.checks);

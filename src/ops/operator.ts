@@ -7,14 +7,20 @@
  *   or removed, see health.ts) through Director.apply (diff-based, atomic table switch, locked).
  * - Health checks run per checked realserver; a state change re-applies (only the difference).
  * - reload() (SIGHUP): the file is read again; a bad file is logged and the running config kept;
- *   health state of realservers still checked is kept.
+ *   health state of realservers still checked is kept, and a reload that cannot be applied
+ *   changes no health state at all.
  * - Every `resyncMs` the running director is read again: a change made behind run's back
- *   (another lvs-xdp command) is logged as drift and undone.
+ *   (another lvs-xdp command) is logged as drift and undone. Manual drains (`lvs-xdp drain`,
+ *   `-e -w 0`) are not drift: the director lays them over every configuration applied.
+ * - One run per director (<state dir>/run.json); a restart seeds health from the last known
+ *   state (ops-health.json, else the snapshot) unless it is older than `healthMaxAgeMs`.
+ * - Realservers installed unresolved (their next hop does not answer) are resolved again on a
+ *   timer with backoff (1 s doubling to 30 s) and take flows as soon as they answer.
  * - stop(): checks and HTTP end, forwarding-path routes are removed; the data plane keeps
  *   forwarding with the last configuration applied (detach removes it).
  */
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Director, type AttachOptions, type DirectorOptions, type StatsSample } from '../director/director.js';
 import { NotAttachedError, LvsError } from '../errors.js';
 import { readConfigFile } from '../config/file.js';
@@ -25,7 +31,12 @@ import { HealthModel, type Effective, type ServiceHealth } from './health.js';
 import { runProbe, type Endpoint, type ProbeResult } from './probes.js';
 import { ForwardingRoutes, type ForwardingOptions } from './forwarding.js';
 import { probePath } from './pathprobe.js';
-import { neighbourMac } from '../director/neigh.js';
+import { neighbourMacAsync } from '../director/neigh.js';
+import { statePaths } from '../director/paths.js';
+import { realId } from '../dataplane/compile.js';
+import { drainOf } from '../director/drain.js';
+import { acquireRunLock } from './runlock.js';
+import { seedFromHealthFile, seedFromSnapshot, type HealthFileDoc, type Seed } from './seed.js';
 import { DirectorMetrics, type HealthRow } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
 import { buildStatusDoc, type StatusDoc } from './status-doc.js';
@@ -44,7 +55,13 @@ export interface OperatorOptions {
   resyncMs?: number;
   forwarding?: ForwardingOptions;
   processMetrics?: boolean;
+  /** A restart seeds health from a last known state at most this old (default 10 min); older: each check's `initial`. */
+  healthMaxAgeMs?: number;
 }
+
+/** Backoff of the resolution of unresolved realservers: first try after 1 s, doubling up to 30 s. */
+const RESOLVE_FIRST_MS = 1000;
+const RESOLVE_MAX_MS = 30_000;
 
 interface Checker { target: Target; stopped: boolean; timer?: NodeJS.Timeout }
 
@@ -71,6 +88,11 @@ export class Operator {
   readonly applies = { ok: 0, failed: 0 };
   readonly startedAt = new Date().toISOString();
   private readonly log: Logger;
+  private releaseRun?: () => void;
+  private resolveTimer?: NodeJS.Timeout;
+  private resolveDelay = RESOLVE_FIRST_MS;
+  /** What seeded health at start (for the status document and tests). */
+  seeded?: Omit<Seed, 'states'> & { count: number };
 
   private constructor(private readonly opts: OperatorOptions) {
     this.log = opts.logger;
@@ -82,8 +104,16 @@ export class Operator {
   static async start(opts: OperatorOptions): Promise<Operator> {
     const op = new Operator(opts);
     const { cfg, plan } = op.readFile();
-    op.d = await op.openDirector();
+    // Before anything changes: a second run on the same director is refused, naming the first.
+    op.releaseRun = acquireRunLock(statePaths(opts.state ?? {}).stateDir, opts.file, op.startedAt);
+    try {
+      op.d = await op.openDirector();
+    } catch (e) {
+      op.releaseRun();
+      throw e;
+    }
     op.model = new HealthModel(cfg, plan, Date.now());
+    op.seedHealth();
     op.fwd.clear();
     op.fwd.sync(op.model.targetList);
     for (const r of op.fwd.list) if (r.problem) op.log.warn({ event: 'forwarding-path', target: r.key, problem: r.problem }, 'forwarding-path check cannot run');
@@ -102,6 +132,34 @@ export class Operator {
     op.resyncTimer.unref();
     op.writeHealthFile();
     return op;
+  }
+
+  /** A restart: the last known health (ops-health.json, else the snapshot), unless too old. */
+  private seedHealth(): void {
+    const now = Date.now();
+    const max = this.opts.healthMaxAgeMs ?? 600_000;
+    const targets = this.model.targetList;
+    if (targets.length === 0) return;
+    let seed: Seed | undefined;
+    try {
+      seed = seedFromHealthFile(JSON.parse(readFileSync(this.healthFile, 'utf8')) as HealthFileDoc, targets, now, max);
+    } catch {
+      // no health file (first run here, or removed): the snapshot says what was applied
+    }
+    seed ??= seedFromSnapshot(this.model.config, this.d.config, this.d.drains, targets, this.d.updatedAt, now, max);
+    if (!seed) return;
+    const age = `${(seed.ageMs / 1000).toFixed(0)} s`;
+    if (seed.stale) {
+      this.seeded = { from: seed.from, ageMs: seed.ageMs, stale: true, count: 0 };
+      this.log.warn({ event: 'health-not-seeded', from: seed.from, ageMs: seed.ageMs, maxAgeMs: max },
+        `the last known health (${seed.from}) is ${age} old, more than ${max / 1000} s: every check starts in its initial state`);
+      return;
+    }
+    const count = this.model.seed(seed.states);
+    this.seeded = { from: seed.from, ageMs: seed.ageMs, stale: false, count };
+    const down = seed.states.filter((x) => x.state === 'down').map((x) => x.key);
+    this.log.info({ event: 'health-seeded', from: seed.from, ageMs: seed.ageMs, seeded: count, down },
+      `health of ${count} realserver(s) from the ${seed.from} (${age} old)${down.length ? `; down: ${down.join(', ')}` : ''}`);
   }
 
   private readFile(): { cfg: DirectorConfig; plan: HealthPlan } {
@@ -155,6 +213,10 @@ export class Operator {
       if (r.changes.length > 0) {
         this.log.info({ event: 'applied', reason, changes: r.changes, moved: Object.fromEntries(r.moves) }, `applied ${r.changes.length} change(s) (${reason}): ${r.text.trim().split('\n').join('; ')}`);
       }
+      for (const [id, problem] of Object.entries(r.unresolved ?? {})) {
+        this.log.warn({ event: 'unresolved', realserver: id, problem }, `${id}: installed unresolved (${problem}): it takes no new flows until it answers`);
+      }
+      this.scheduleResolve(r.unresolved !== undefined);
       this.lastEffective = eff;
       this.logServiceChanges(eff.services);
       this.writeHealthFile();
@@ -209,7 +271,7 @@ export class Operator {
     let ep: Endpoint = { host: t.address, port: t.spec.port };
     let raw: (() => Promise<ProbeResult>) | undefined;
     if (t.spec.via === 'forwarding') {
-      const e = this.fwd.endpoint(t);
+      const e = await this.fwd.endpoint(t);
       if ('problem' in e) return { ok: false, detail: `forwarding path: ${e.problem}` };
       raw = () => this.probeRawPath(t, e.localAddress, e.localPort, e.dev);
       if (e.raw) return raw();
@@ -223,7 +285,7 @@ export class Operator {
     }
     // The VIP may have become local since it was last looked up (the kernel then answered the
     // probe itself): look again, and probe the way a local VIP needs.
-    if (!r.ok && raw && this.fwd.vipIsLocalNow(t.vip)) return raw();
+    if (!r.ok && raw && await this.fwd.vipIsLocalNow(t.vip)) return raw();
     return r;
   }
 
@@ -240,7 +302,7 @@ export class Operator {
     let mac: string | undefined;
     if (t.method !== 'tun') {
       // The MAC the data plane sends this realserver's flows to; else the neighbour table's.
-      mac = this.d?.nextHop({ protocol: t.protocol, vip: t.vip, port: t.vport }, { address: t.address })?.mac ?? neighbourMac(t.address, dev);
+      mac = this.d?.nextHop({ protocol: t.protocol, vip: t.vip, port: t.vport }, { address: t.address })?.mac ?? await neighbourMacAsync(t.address, dev);
       if (!mac) return { ok: false, detail: `forwarding path: no MAC known for ${t.address} on ${dev}` };
     }
     const r = await probePath({
@@ -287,9 +349,13 @@ export class Operator {
       }
       const prevCfg = this.model.config;
       const prevPlan = healthPlan(prevCfg);
+      // A reload that cannot be applied changes no health state: the states of realservers the
+      // new file dropped come back with the old file (not their check's `initial`).
+      const saved = this.model.save();
       this.model.setConfig(next.cfg, next.plan, Date.now());
       if (!(await this.applyEffective('reload'))) {
-        this.model.setConfig(prevCfg, prevPlan, Date.now());
+        this.model.setConfig(prevCfg, prevPlan, Date.now(), saved);
+        this.lastEffective = this.model.effective();
         this.reloads.failed++;
         this.reloads.last = { at, ok: false, error: 'apply failed' };
         this.log.error({ event: 'reload-failed', file: this.opts.file }, 'reload failed (the new configuration could not be applied), keeping the running configuration');
@@ -339,6 +405,35 @@ export class Operator {
     });
   }
 
+  /**
+   * Realservers installed unresolved are asked again on a timer: after 1 s, then backing off to
+   * 30 s while they still do not answer (`reset`: a change installed new ones, start over).
+   */
+  private scheduleResolve(reset: boolean): void {
+    if (this.stopped) return;
+    if (reset) {
+      this.resolveDelay = RESOLVE_FIRST_MS;
+      clearTimeout(this.resolveTimer);
+      this.resolveTimer = undefined;
+    }
+    if (this.resolveTimer || this.d.unresolved.length === 0) return;
+    this.resolveTimer = setTimeout(() => {
+      void this.serial(async () => {
+        this.resolveTimer = undefined;
+        if (this.stopped) return;
+        try {
+          for (const id of await this.d.resolvePending()) this.log.info({ event: 'resolved', realserver: id }, `${id}: answers now, takes new flows`);
+        } catch (e) {
+          this.log.error({ event: 'resolve-failed', error: errMessage(e) }, `resolving the unresolved realservers failed: ${errMessage(e)}`);
+        }
+        this.writeHealthFile();
+        this.resolveDelay = Math.min(this.resolveDelay * 2, RESOLVE_MAX_MS);
+        this.scheduleResolve(false);
+      });
+    }, this.resolveDelay);
+    this.resolveTimer.unref();
+  }
+
   // ---- status, metrics, HTTP -------------------------------------------------------------------
 
   private sample(): { sample: StatsSample; view: StatsView } {
@@ -353,6 +448,8 @@ export class Operator {
   private healthRows(): HealthRow[] {
     const eff = this.lastEffective ?? this.model.effective();
     const rows: HealthRow[] = [];
+    const unresolved = new Set(this.d.unresolved.map((u) => `${u.service}/${u.address}`));
+    const drains = this.d.drains;
     for (const svc of this.model.config.services) {
       const es = eff.config.services.find((s) => serviceId(s) === serviceId(svc));
       for (const r of svc.realservers) {
@@ -360,7 +457,10 @@ export class Operator {
         const e = es?.realservers.find((x) => x.address === r.address);
         const row: HealthRow = { service: serviceId(svc), address: r.address, configuredWeight: r.weight, checks: h?.checks ?? 0, failures: h?.failures ?? 0 };
         if (h) row.up = h.state === 'up' ? 1 : 0;
-        if (e) row.effectiveWeight = e.weight;
+        if (e) row.effectiveWeight = drainOf(drains, svc, r.address) ? 0 : e.weight;
+        row.unresolved = unresolved.has(realId(svc, r));
+        row.drained = drainOf(drains, svc, r.address) !== undefined;
+        if (h) row.since = new Date(h.since).toISOString();
         rows.push(row);
       }
     }
@@ -379,9 +479,18 @@ export class Operator {
   }
 
   status(): StatusDoc {
+    const drained = new Map<string, string>();
+    const drains = this.d.drains;
+    for (const svc of this.model.config.services) {
+      for (const r of svc.realservers) {
+        const dr = drainOf(drains, svc, r.address);
+        if (dr) drained.set(realId(svc, r), dr.since);
+      }
+    }
     return buildStatusDoc({
       view: this.sample().view, model: this.model, effective: this.lastEffective ?? this.model.effective(),
       file: this.opts.file, startedAt: this.startedAt, reloads: this.reloads, interfaces: this.d.linkStatus(),
+      unresolved: new Map(this.d.unresolved.map((u) => [`${u.service}/${u.address}`, { since: u.since, problem: u.problem ?? '' }])), drained,
     });
   }
 
@@ -436,11 +545,12 @@ export class Operator {
     return `${this.d.paths.stateDir}/ops-health.json`;
   }
 
-  private writeHealthFile(): void {
+  /** Also the last known state for the next run (kept at stop, with `stoppedAt`). */
+  private writeHealthFile(stoppedAt?: string): void {
     if (!this.d || !this.model) return;
     try {
-      const doc = {
-        pid: process.pid, file: this.opts.file, updatedAt: new Date().toISOString(),
+      const doc: HealthFileDoc & Record<string, unknown> = {
+        pid: process.pid, file: this.opts.file, updatedAt: new Date().toISOString(), ...(stoppedAt ? { stoppedAt } : {}),
         realservers: this.healthRows().map((r) => ({ ...r, state: r.up === undefined ? 'unchecked' : r.up ? 'up' : 'down' })),
       };
       const tmp = `${this.healthFile}.tmp`;
@@ -457,6 +567,7 @@ export class Operator {
     this.stopped = true;
     for (const k of [...this.checkers.keys()]) this.stopChecker(k);
     clearInterval(this.resyncTimer);
+    clearTimeout(this.resolveTimer);
     if (this.server) {
       this.server.closeAllConnections();
       await new Promise<void>((r) => this.server!.close(() => r()));
@@ -468,9 +579,11 @@ export class Operator {
       // best effort
     }
     if (this.d) {
-      rmSync(this.healthFile, { force: true });
+      // The health file stays: the next run starts from it (`lvs-xdp top` ignores a stopped run's).
+      this.writeHealthFile(new Date().toISOString());
       this.d.close();
     }
+    this.releaseRun?.();
     this.log.info({ event: 'stopped', reason }, 'stopped: the data plane keeps forwarding with the last configuration applied (lvs-xdp detach removes it)');
   }
 }

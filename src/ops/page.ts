@@ -71,9 +71,9 @@ function render(d) {
       cell(human(s.packets)) + cell(human(s.bytes)) + cell(human(s.conns)) + '</tr>';
     s.realservers.forEach(function (r) {
       var cls = r.sorry ? 'sorry' : r.health;
-      html += '<tr class="rs ' + cls + '" data-realserver="' + esc(r.address) + '" data-health="' + esc(r.health) + '">' +
+      html += '<tr class="rs ' + cls + '" data-realserver="' + esc(r.address) + '" data-health="' + esc(r.health) + '"' + (r.drained ? ' data-drained="1" title="drained by hand since ' + esc(r.drained.since) + '"' : '') + (r.unresolved ? ' data-unresolved="1" title="unresolved since ' + esc(r.unresolved.since) + ': ' + esc(r.unresolved.problem) + '"' : '') + '>' +
         cell((r.sorry ? 'sorry ' : '') + r.address + ' (' + r.method + ')', 'l') +
-        cell(r.weight) + cell(r.effectiveWeight === null ? 'removed' : r.effectiveWeight, 'inforce') +
+        cell(r.weight) + cell((r.effectiveWeight === null ? 'removed' : r.effectiveWeight) + (r.drained ? ' DRAINED' : '') + (r.unresolved ? ' UNRESOLVED' : ''), 'inforce') +
         '<td class="l health"' + (r.since ? ' title="since ' + esc(r.since) + '"' : '') + '>' + esc(r.health.toUpperCase() + (r.since ? ' ' + ago(r.since, d.time) : '')) + '</td>' +
         '<td class="l small">' + esc(r.check || '') + (r.last ? '<br>' + esc(r.last) : '') + '</td>' +
         cell(human(r.rates.pps)) + cell(human(r.rates.bps * 8)) + cell(human(r.rates.cps)) + cell(r.active) + cell(r.inactive) +

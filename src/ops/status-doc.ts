@@ -12,7 +12,12 @@ import type { HealthModel, Effective } from './health.js';
 export interface StatusRealserver {
   address: string; port: number; method: string; weight: number; effectiveWeight: number | null;
   health: 'up' | 'down' | 'unchecked'; since?: string; check?: string; last?: string; checks: number; failures: number;
-  sorry?: boolean; packets: string; bytes: string; conns: string; active: number; inactive: number;
+  sorry?: boolean;
+  /** Installed without a next hop (does not answer ARP/ND): since, and why. */
+  unresolved?: { since: string; problem: string };
+  /** Drained by hand until undrained: since. */
+  drained?: { since: string };
+  packets: string; bytes: string; conns: string; active: number; inactive: number;
   rates: { pps: number; bps: number; cps: number };
 }
 export interface StatusService {
@@ -43,6 +48,10 @@ export interface StatusInput {
   startedAt: string;
   reloads: StatusDoc['reloads'];
   interfaces: InterfaceStatus[];
+  /** "serviceId/rip" -> realservers installed unresolved. */
+  unresolved?: ReadonlyMap<string, { since: string; problem: string }>;
+  /** "serviceId/rip" -> since when drained by hand (a service's drain: each of its realservers). */
+  drained?: ReadonlyMap<string, string>;
 }
 
 export function buildStatusDoc(i: StatusInput): StatusDoc {
@@ -67,6 +76,13 @@ export function buildStatusDoc(i: StatusInput): StatusDoc {
         active: st?.active ?? 0, inactive: st?.inactive ?? 0, rates: st?.rates ?? rates0,
       };
       if (sorry) out.sorry = true;
+      const u = i.unresolved?.get(`${id}/${address}`);
+      if (u) out.unresolved = { since: u.since, problem: u.problem };
+      const dr = i.drained?.get(`${id}/${address}`);
+      if (dr) {
+        out.drained = { since: dr };
+        if (out.effectiveWeight !== null) out.effectiveWeight = 0;
+      }
       if (h) out.since = new Date(h.since).toISOString();
       if (t) out.check = describeCheck(t.spec);
       if (h?.last) out.last = `${h.last.ok ? 'ok' : 'FAILED'}: ${h.last.detail}`;

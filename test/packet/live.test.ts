@@ -271,11 +271,29 @@ test('MAC resolution: from the neighbour table (probed), clear errors naming eac
   const r = testRun(prog, clientPacket('198.51.100.9', '10.77.0.101', { proto: 'tcp', sport: 999, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 });
   assert.equal(r.retval, XDP.TX);
   assert.equal([...r.data.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'), want);
+  // A configuration error (DR via a gateway) refuses the whole restore, naming the realserver.
   const bad = cli(['-R'], '-a -t 10.77.0.101:80 -r 10.77.0.61 -g\n-a -t 10.77.0.101:80 -r 10.88.0.5 -g\n');
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /cannot resolve the MAC address of 2 realservers/);
-  assert.match(bad.stderr, /realserver 10\.77\.0\.61 \(DR\): 10\.77\.0\.61 does not answer ARP\/ND on lvsc0/);
+  assert.match(bad.stderr, /cannot resolve the next hop of 1 realserver:/);
   assert.match(bad.stderr, /realserver 10\.88\.0\.5 \(DR\): LVS-DR needs the realserver on a directly connected network, but 10\.88\.0\.5 is routed via 10\.77\.0\.60/);
+  assert.doesNotMatch(ok(['-S', '-n']), /10\.77\.0\.61/, 'nothing of the refused restore was applied');
+  // A realserver that does not answer is down, not an error: installed unresolved, without
+  // table slots (every new flow goes to the one that answers), listed as such.
+  const down = cli(['-a', '-t', '10.77.0.101:80', '-r', '10.77.0.61', '-g']);
+  assert.equal(down.code, 0, down.stderr);
+  assert.match(down.stderr, /tcp 10\.77\.0\.101:80: realserver 10\.77\.0\.61 is installed unresolved \(10\.77\.0\.61 does not answer ARP\/ND on lvsc0\)/);
+  assert.match(ok(['-S', '-n']), /^-a -t 10\.77\.0\.101:80 -r 10\.77\.0\.61:80 -g -w 1$/m);
+  const listed = cli(['-L', '-n']);
+  assert.match(listed.stdout, /^ {2}-> 10\.77\.0\.61:80 +Route +1 +0 +0 *$/m);
+  assert.match(listed.stderr, /tcp 10\.77\.0\.101:80 -> 10\.77\.0\.61: UNRESOLVED since \S+ \(10\.77\.0\.61 does not answer ARP\/ND on lvsc0\)/);
+  const st = JSON.parse(ok(['status', '--json'])) as { unresolved?: { service: string; address: string }[] };
+  assert.deepEqual(st.unresolved?.map((u) => `${u.service}/${u.address}`), ['tcp 10.77.0.101:80/10.77.0.61']);
+  for (let sport = 2000; sport < 2040; sport++) {
+    const r2 = testRun(prog, clientPacket('198.51.100.9', '10.77.0.101', { proto: 'tcp', sport, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 });
+    assert.equal([...r2.data.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'), want, `sport ${sport}: only the realserver that answers takes new flows`);
+  }
+  ok(['-d', '-t', '10.77.0.101:80', '-r', '10.77.0.61']);
+  assert.equal(JSON.parse(ok(['status', '--json'])).unresolved, undefined);
   // Tun goes through the next hop: the router's MAC.
   ok(['-a', '-t', '10.77.0.101:80', '-r', '10.88.0.5', '-i']);
   // No tunnel source configured: the route's preferred source toward the realserver is used.

@@ -33,7 +33,7 @@ function fakeIp(opts: { leftovers?: { priority: number; table: string }[]; local
   return { calls, exec };
 }
 
-test('one rule and route per forwarding-path target; ports rotate in its block; direct checks get none', () => {
+test('one rule and route per forwarding-path target; ports rotate in its block; direct checks get none', async () => {
   const local: string[] = [];
   const ip = fakeIp({ local });
   const f = new ForwardingRoutes({}, ip.exec);
@@ -44,17 +44,18 @@ test('one rule and route per forwarding-path target; ports rotate in its block; 
   assert.ok(ip.calls.includes('-4 rule add pref 19501 from 192.168.1.2 ipproto udp sport 61008-61015 table 19501'));
   assert.ok(!ip.calls.some((c) => c.includes('192.168.1.12')));
   const t = target('192.168.1.10');
-  const ports = Array.from({ length: 9 }, () => (f.endpoint(t) as { localPort: number }).localPort);
+  const ports = [] as number[];
+  for (let i = 0; i < 9; i++) ports.push(((await f.endpoint(t)) as { localPort: number }).localPort);
   assert.deepEqual(ports, [61000, 61001, 61002, 61003, 61004, 61005, 61006, 61007, 61000]);
-  assert.deepEqual(f.endpoint(t), { localAddress: '192.168.1.2', localPort: 61001, dev: 'eth0', raw: false }, 'a kernel socket through the policy route');
+  assert.deepEqual(await f.endpoint(t), { localAddress: '192.168.1.2', localPort: 61001, dev: 'eth0', raw: false }, 'a kernel socket through the policy route');
   // The VIP made local meanwhile: the cached answer stays for a while, a fresh look sees it.
   local.push('10.0.0.1');
-  assert.equal((f.endpoint(t) as { raw: boolean }).raw, false, 'cached');
-  assert.equal(f.vipIsLocalNow('10.0.0.1'), true);
-  assert.equal((f.endpoint(t) as { raw: boolean }).raw, true);
+  assert.equal(((await f.endpoint(t)) as { raw: boolean }).raw, false, 'cached');
+  assert.equal(await f.vipIsLocalNow('10.0.0.1'), true);
+  assert.equal(((await f.endpoint(t)) as { raw: boolean }).raw, true);
 });
 
-test('sync removes what is no longer wanted and reuses its slot; clear removes leftovers of a killed run', () => {
+test('sync removes what is no longer wanted and reuses its slot; clear removes leftovers of a killed run', async () => {
   const ip = fakeIp({ leftovers: [{ priority: 19507, table: '19507' }, { priority: 100, table: '100' }] });
   const f = new ForwardingRoutes({}, ip.exec);
   f.clear();
@@ -71,22 +72,22 @@ test('sync removes what is no longer wanted and reuses its slot; clear removes l
   assert.deepEqual(f.list.map((r) => [r.key, r.table]), [['tcp 10.0.0.1:80/192.168.1.11', 19501], ['tcp 10.0.0.1:80/192.168.1.13', 19500]]);
 });
 
-test('problems: realserver not on-link, no free slot; a VIP local on the director makes the probe raw', () => {
+test('problems: realserver not on-link, no free slot; a VIP local on the director makes the probe raw', async () => {
   const ip = fakeIp({ local: ['10.0.0.9'], gateway: { '192.168.7.7': '192.168.1.1' } });
   const f = new ForwardingRoutes({ slots: 2 }, ip.exec);
   f.sync([target('192.168.7.7'), target('192.168.1.10', {}, '10.0.0.9'), target('192.168.1.11'), target('192.168.1.12')]);
-  assert.match((f.endpoint(target('192.168.7.7')) as { problem: string }).problem, /not on a link/);
-  assert.deepEqual(f.endpoint(target('192.168.1.10', {}, '10.0.0.9')), { localAddress: '192.168.1.2', localPort: 61008, dev: 'eth0', raw: true });
-  assert.match((f.endpoint(target('192.168.1.12')) as { problem: string }).problem, /no free forwarding-path slot/);
+  assert.match(((await f.endpoint(target('192.168.7.7'))) as { problem: string }).problem, /not on a link/);
+  assert.deepEqual(await f.endpoint(target('192.168.1.10', {}, '10.0.0.9')), { localAddress: '192.168.1.2', localPort: 61008, dev: 'eth0', raw: true });
+  assert.match(((await f.endpoint(target('192.168.1.12'))) as { problem: string }).problem, /no free forwarding-path slot/);
 });
 
-test('LVS-Tun targets: a port block and the source toward the realserver, no rule or route (the probe encapsulates itself)', () => {
+test('LVS-Tun targets: a port block and the source toward the realserver, no rule or route (the probe encapsulates itself)', async () => {
   const ip = fakeIp({ gateway: { '203.0.113.10': '192.168.1.1' }, local: ['10.0.0.9'] });
   const f = new ForwardingRoutes({}, ip.exec);
   const tun = { ...target('203.0.113.10'), method: 'tun' as const };
   f.sync([tun, target('192.168.1.11')]);
   assert.ok(!ip.calls.some((c) => c.includes('203.0.113.10') && /rule add|route replace/.test(c)), ip.calls.join('\n'));
-  assert.deepEqual(f.endpoint(tun), { localAddress: '192.168.1.2', localPort: 61000, dev: 'eth0', raw: true }, 'behind a router is fine for Tun');
+  assert.deepEqual(await f.endpoint(tun), { localAddress: '192.168.1.2', localPort: 61000, dev: 'eth0', raw: true }, 'behind a router is fine for Tun');
   assert.deepEqual(f.list.find((r) => r.key === tun.key), { key: tun.key, source: '192.168.1.2', ports: [61000, 61007], table: 19500, family: 4, tun: true });
   // Removing it touches no rule; a DR target then reusing the slot gets its rule.
   ip.calls.length = 0;
@@ -94,5 +95,5 @@ test('LVS-Tun targets: a port block and the source toward the realserver, no rul
   assert.ok(!ip.calls.some((c) => c.includes('19500')), ip.calls.join('\n'));
   const tunLocal = { ...target('203.0.113.10', {}, '10.0.0.9'), method: 'tun' as const };
   f.sync([tunLocal]);
-  assert.deepEqual(f.endpoint(tunLocal), { localAddress: '192.168.1.2', localPort: 61000, dev: 'eth0', raw: true }, 'a local VIP is fine: the answer is read off the interface');
+  assert.deepEqual(await f.endpoint(tunLocal), { localAddress: '192.168.1.2', localPort: 61000, dev: 'eth0', raw: true }, 'a local VIP is fine: the answer is read off the interface');
 });

@@ -20,7 +20,7 @@ test('offline: given MACs need nothing; an unknown next hop is NeedsResolution, 
 });
 
 test('offline: what an earlier round resolved for the same interfaces is used; other interfaces need a new round', () => {
-  const earlier = { l2: new Map([['tcp 10.0.0.1:80/10.1.0.1', { mac: '02:00:00:00:00:07' }]]), tunnel: {}, interfaces: ['eth0'] };
+  const earlier = { l2: new Map([['tcp 10.0.0.1:80/10.1.0.1', { mac: '02:00:00:00:00:07' }]]), unresolved: new Map<string, string>(), tunnel: {}, interfaces: ['eth0'] };
   const r = resolveInputs(emptyApplied(), cfg(), ['eth0'], { offline: true, earlier });
   assert.deepEqual([...r.l2.values()], [{ mac: '02:00:00:00:00:07' }]);
   assert.throws(() => resolveInputs(emptyApplied(), cfg(), ['eth0', 'eth1'], { offline: true, earlier }), NeedsResolution);

@@ -1,0 +1,116 @@
+// State that heals (namespace lab, real TCP): one client, two LVS-DR realservers behind VIP
+// dr4:80. In order, one lab:
+//   - under `ip netns exec` (which hides the host's bpffs) every command that reads the state is
+//     refused with the nsenter hint, and detach does not "detach from nothing": the director
+//     keeps forwarding with its configuration;
+//   - a refused attach leaves nothing behind (no state directory, no pins);
+//   - the director's interface is deleted and created again (new ifindex): doctor says so and
+//     advises `attach`, `attach eth0` attaches it again with the running configuration kept (the
+//     same -S), and the director serves.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab, installCleanupHandlers, testPrefix, run, cliArgv, shIn, installRoot, labEnv } from '../../src/lab/index.js';
+import { NEEDS_ROOT } from './helpers.js';
+
+let lab: Lab;
+let vip = '';
+
+async function burst(count = 20) {
+  return lab.burst({ url: `http://${vip}/`, sources: lab.clients[0]!.v4s, count, concurrency: 4, timeoutMs: 5000 });
+}
+
+/** lvs-xdp under `ip netns exec NS` (the way the README tells people not to). */
+function ipNetnsExec(args: string[], env: Record<string, string> = {}) {
+  const [node, argv] = cliArgv(args);
+  return run('ip', ['netns', 'exec', lab.director.ns, node, ...argv], { env: labEnv(env) });
+}
+
+before(async () => {
+  if (NEEDS_ROOT) return;
+  installCleanupHandlers();
+  lab = await Lab.create({ prefix: testPrefix('flap'), clients: 1, clientAddresses: 4, realservers: 2 });
+  try {
+    vip = lab.vips.dr4;
+    await lab.attachDirector({ mode: 'native' });
+    await Promise.all(lab.realservers.map((r) => lab.setupRealserver(r, 'dr', [vip])));
+    await lab.startServers({ httpPort: 80 });
+    await lab.lvsOk(['-R'], lab.director.ns, `-A -t ${vip}:80 -s mh\n${lab.realservers.map((r) => `-a -t ${vip}:80 -r ${r.v4} -g -w 1`).join('\n')}\n`);
+  } catch (e) {
+    lab.destroy();
+    throw e;
+  }
+}, { timeout: 180_000 });
+
+after(() => lab?.destroy());
+
+test('flap: under ip netns exec the hidden bpffs is refused with the nsenter hint; detach leaves the director running', { skip: NEEDS_ROOT, timeout: 60_000 }, async () => {
+  const saved = await lab.lvsOk(['-S', '-n']);
+  for (const args of [['detach'], ['-L', '-n'], ['status'], ['-C']]) {
+    const r = await ipNetnsExec(args);
+    assert.notEqual(r.code, 0, `${args.join(' ')}: ${r.stdout}`);
+    assert.match(r.stderr, /is not a BPF file system here/, args.join(' '));
+    assert.match(r.stderr, /nsenter --net=\/run\/netns\/NS/, args.join(' '));
+    assert.doesNotMatch(r.stdout, /detached/);
+  }
+  // Nothing changed: the same configuration, the program on eth0, and it serves.
+  assert.equal(await lab.lvsOk(['-S', '-n']), saved);
+  assert.match(await lab.lvsOk(['status']), /interface +eth0 \(ifindex \d+\) native, since/);
+  const b = await burst();
+  assert.equal(b.failed, 0, b.errors.join('; '));
+});
+
+test('flap: a refused attach leaves nothing behind', { skip: NEEDS_ROOT, timeout: 60_000 }, async () => {
+  const pinDir = `/sys/fs/bpf/lvs-xdp-flap-${process.pid}`;
+  const stateDir = `/run/lvs-xdp/lvs-xdp-flap-${process.pid}`;
+  const env = { LVS_XDP_PIN_DIR: pinDir, LVS_XDP_STATE_DIR: stateDir };
+  // An interface that does not exist, a hidden bpffs: refused, and neither directory is made.
+  const [node, argv] = cliArgv(['attach', 'nosuch0']);
+  const r1 = await run('nsenter', [`--net=/run/netns/${lab.director.ns}`, '--', node, ...argv], { env: { ...process.env, ...env } });
+  assert.notEqual(r1.code, 0);
+  assert.match(r1.stderr, /nosuch0/);
+  assert.equal(existsSync(stateDir), false, 'no state directory left');
+  assert.equal(existsSync(pinDir), false, 'no pin directory left');
+  const r3 = await run('ip', ['netns', 'exec', lab.director.ns, node, ...cliArgv(['attach', 'eth0'])[1]], { env: { ...process.env, ...env } });
+  assert.notEqual(r3.code, 0);
+  assert.match(r3.stderr, /is not a BPF file system here/);
+  assert.equal(existsSync(stateDir), false, 'no state directory left under ip netns exec');
+  // Another XDP program on the interface refuses a first attach: no program loaded, no pins.
+  await shIn(lab.clients[0]!.ns, `ip link add fl0 type veth peer name fl1 && ip link set fl0 up && ip link set fl1 up && ip link set fl0 xdpdrv obj ${join(installRoot(), 'bpf', 'floors.o')} sec xdp program floor_pass`);
+  const [n2, a2] = cliArgv(['attach', 'fl0']);
+  const r4 = await run('nsenter', [`--net=/run/netns/${lab.clients[0]!.ns}`, '--', n2, ...a2], { env: { ...process.env, ...env } });
+  assert.notEqual(r4.code, 0);
+  assert.match(r4.stderr, /already has an XDP program attached/);
+  assert.equal(existsSync(stateDir), false, 'no state directory left after a foreign program refused the attach');
+  assert.equal(existsSync(pinDir), false, 'no pins left');
+});
+
+test('flap: an interface deleted and created again is attached again by attach, with the running configuration kept', { skip: NEEDS_ROOT, timeout: 120_000 }, async () => {
+  const saved = await lab.lvsOk(['-S', '-n']);
+  const d = lab.director;
+  const floors = join(installRoot(), 'bpf', 'floors.o');
+  // The flap: eth0 (and its switch port) gone, then a new pair wired the way the lab builds it.
+  await shIn(d.ns, 'ip link del eth0');
+  await run('ip', ['link', 'add', 'eth0', 'netns', d.ns, 'type', 'veth', 'peer', 'name', 'dir', 'netns', lab.net]);
+  await shIn(lab.net, `ip link set dir master br0 up && ip link set dir xdpdrv obj ${floors} sec xdp program floor_pass`);
+  await shIn(d.ns, [
+    `ip addr add ${d.v4}/24 dev eth0`, `ip addr add ${vip}/32 dev eth0`, 'ethtool -K eth0 tx off >/dev/null', 'ip link set eth0 up',
+  ].join(' && '));
+  const doctor = JSON.parse((await lab.lvs(['doctor', '--json'])).stdout) as { verdict: string; check: string; fix?: string }[];
+  const f = doctor.find((x) => x.check === 'attached eth0')!;
+  assert.equal(f.verdict, 'fail');
+  assert.match(f.fix!, /^lvs-xdp attach eth0 \(attaches it again, keeping the running configuration\)/);
+  const out = await lab.lvsOk(['attach', 'eth0', '--mode', 'native']);
+  assert.match(out, /attached to eth0 \(native mode\)/);
+  assert.equal(await lab.lvsOk(['-S', '-n']), saved, 'the configuration is kept');
+  const st = JSON.parse(await lab.lvsOk(['status', '--json'])) as { interfaces: { name: string; linked: boolean }[] };
+  assert.deepEqual(st.interfaces.map((i) => [i.name, i.linked]), [['eth0', true]]);
+  const b = await burst(30);
+  assert.equal(b.failed, 0, b.errors.join('; '));
+  assert.deepEqual(Object.keys(b.counts).sort(), ['rs1', 'rs2']);
+  // Attached once more: now it really is attached.
+  const again = await lab.lvs(['attach', 'eth0']);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /already attached to eth0/);
+});
