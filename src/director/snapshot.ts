@@ -18,9 +18,10 @@ import type { Step } from './plan.js';
 export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
 /**
  * 2: `applied.tableSlots`; `pending` holds the plan (target and steps) instead of the target
- * alone. Version 1 snapshots are read and migrated (see migrate()).
+ * alone. 3: `applied.ghosts` (deleted services and realservers whose connections may live).
+ * Older snapshots are read and migrated (see migrate()).
  */
-export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 3;
 
 export interface AppliedState {
   config: DirectorConfig;
@@ -36,6 +37,22 @@ export interface AppliedState {
   tableSlots?: Record<string, number>;
   /** Tun outer sources in effect (configured, or from the routing table when applied). */
   tunnel?: { source4?: string; source6?: string };
+  /** Deleted services and realservers whose connection entries may still live (absent: none). */
+  ghosts?: Ghosts;
+}
+
+/**
+ * What a deletion leaves in the maps until the longest timeout has passed (src/director/plan.ts):
+ * a service's tombstone (its lvs_services entry flagged LVS_SVC_F_GONE, its id and VIP filter
+ * bits kept) and a realserver's slot flagged LVS_REAL_F_GONE (index, generation and forwarding
+ * data kept). The same service or realserver added again gets them back and its connections
+ * resume. Times are milliseconds since the epoch.
+ */
+export interface Ghosts {
+  /** serviceId -> tombstone. */
+  services: Record<string, { svcId: number; key: string; deletedAt: number }>;
+  /** "serviceId/rip" -> deleted slot: the lvs_reals value as written (hex, LVS_REAL_F_GONE). */
+  reals: Record<string, { index: number; gen: number; value: string; deletedAt: number }>;
 }
 
 /** An apply in progress: its target and steps; `<state dir>/apply.journal` counts the steps written. */
@@ -106,6 +123,10 @@ function migrate(s: Snapshot): Snapshot {
       const { startedAt, ...target } = p;
       s.pending = { target, startedAt };
     }
+    s.version = 2;
+  }
+  if (s.version === 2) {
+    // No ghosts: what version 2 deleted was cleared at once.
     s.version = SNAPSHOT_VERSION;
   }
   return s;

@@ -74,7 +74,7 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 
 export function planFor(snap: Snapshot, desired: DirectorConfig, resolved: Resolved, limits: Limits): Plan {
   return buildPlan({
-    running: snap.applied, desired, l2: resolved.l2, tunnel: resolved.tunnel, limits,
+    running: snap.applied, desired, l2: resolved.l2, tunnel: resolved.tunnel, limits, now: Date.now(),
   });
 }
 
@@ -156,6 +156,7 @@ export function recoverPending(paths: StatePaths, snap: Snapshot, writer: MapWri
     tunnel: target.tunnel ?? tunnelSources(target.config),
     limits,
     allocation: target.allocation,
+    now: Date.now(),
   });
   if (p.steps) {
     const plan: Plan = { target, steps: p.steps, compiled: rebuilt.compiled };
