@@ -95,7 +95,7 @@ export class DirectorReader {
   /** ActiveConn (TCP ESTABLISHED) / InActConn (other live states, UDP included: IPVS starts every
    *  connection inactive and only TCP's state machine makes it active; live strays, TCP flows
    *  seen without a SYN and not yet shown to be real, count as inactive) per slot "index/gen". */
-  private connectionCounts(applied: AppliedState, now: bigint): { byReal: Map<string, { active: number; inactive: number }>; entries: number } {
+  connectionCounts(applied: AppliedState, now: bigint): { byReal: Map<string, { active: number; inactive: number }>; entries: number } {
     const byReal = new Map<string, { active: number; inactive: number }>();
     const timeouts = stateTimeouts(applied);
     const count = (v: Buffer, timeout: (state: number) => number) => {
