@@ -109,9 +109,9 @@ struct lvs_flow_key {
  * turns the list into STATE_NAMES and TIMEOUT_STATES (src/abi/generated.ts). Append only.
  */
 #define LVS_CONN_STATE_LIST(X)                                                                     \
-	X(NONE, none, "no state yet (never stored in an entry)")                                      \
+	X(NONE, none, "no state yet: a stray (lvs_strays), never a connection entry")                                      \
 	X(SYN_RECV, synRecv, "SYN seen")                                                              \
-	X(ESTABLISHED, tcp, "ACK seen after the SYN, or a mid-stream packet of an unknown flow")      \
+	X(ESTABLISHED, tcp, "ACK seen after the SYN, or a stray seen again (promoted)")      \
 	X(FIN_WAIT, tcpFin, "FIN seen")                                                               \
 	X(CLOSE, close, "RST seen")                                                                   \
 	X(UDP, udp, "UDP flow")
@@ -227,7 +227,7 @@ struct lvs_stats {
 	X(CONN_HIT, event, "packet of a connection found in the connection table")                    \
 	X(CONN_REUSED, event, "SYN on a closed connection entry: scheduled anew")                     \
 	X(CONN_EXPIRED, event, "connection entry older than its state's timeout: scheduled anew")     \
-	X(CONN_REAL_GONE, event, "connection's realserver was deleted: scheduled anew")               \
+	X(CONN_REAL_GONE, event, "connection's realserver slot was emptied or reused: scheduled anew")               \
 	X(OPS_SCHEDULED, event, "packet of a one-packet-scheduling service scheduled")                \
 	X(PERSIST_HIT, event, "new connection sent to the realserver of a persistence template")      \
 	X(PERSIST_NEW, event, "persistence template created")                                         \
