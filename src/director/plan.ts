@@ -34,14 +34,14 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  compileDirector, emptyAllocation, realId, serviceKey, type Allocation, type CompiledDirector, type L2Next, type Limits, type MacResolver,
+  compileDirector, emptyAllocation, encodeService, realId, serviceKey, timeoutsByState,
+  type Allocation, type CompiledDirector, type L2Next, type Limits, type MacResolver,
 } from '../dataplane/compile.js';
 import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
 import { decode, CFG, REAL, SVC, SVC_KEY } from '../abi/layout.js';
 import { ABI } from '../abi/generated.js';
 import { emptyConfig, serviceId, type DirectorConfig } from '../model/types.js';
 import type { AppliedState, Ghosts } from './snapshot.js';
-import { encodeService, timeoutsByState } from '../dataplane/compile.js';
 
 export interface RealWrite {
   /** Allocation key (`serviceId/rip`), for printing; harness steps may leave it out. */
