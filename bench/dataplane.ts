@@ -82,7 +82,12 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
     setupBenchConfig(h);
     // Fill the connection table: new flows then evict, as on a busy director.
     wrap.run('newflow', h.progFd, syn, DEFAULT_SIZES.maxConns + 1024, { sportOff: 34, saddrOff: 28 });
-    for (const d of ['10.0.0.1', '10.0.0.2', '2001:db8::2']) n.progTestRun(h.progFd, ack(d), { dataSizeOut: 2048 });
+    // Established flows: SYN, then ACK (a lone ACK would be a stray, not a connection).
+    for (const d of ['10.0.0.1', '10.0.0.2', '2001:db8::2']) {
+      const client = d.includes(':') ? '2001:db8:100::7' : '198.51.100.7';
+      n.progTestRun(h.progFd, clientPacket(client, d, { proto: 'tcp', sport: 1000, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 });
+      n.progTestRun(h.progFd, ack(d), { dataSizeOut: 2048 });
+    }
     const p = (c: Omit<Case, 'prog' | 'object'>): Case => ({ ...c, prog: h.progFd, object: o.label, name: o.label ? `${c.name} [${o.label}]` : c.name });
     cases.push(
       p({ name: 'non-VIP packet (pass)', frame: ack('10.9.9.9'), floor: 'floor: XDP_PASS', target: 1.3, mode: 'repeat', expect: XdpAction.PASS }),
@@ -90,6 +95,8 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
       p({ name: 'established Tun flow (IPv4 in IPv4)', frame: ack('10.0.0.2'), floor: push, target: 1.5, mode: 'restore', expect: XdpAction.TX }),
       p({ name: 'established Tun flow (IPv6 in IPv6)', frame: ack('2001:db8::2'), floor: push, target: 1.5, mode: 'restore', expect: XdpAction.TX }),
       p({ name: 'new flow (SYN: conn miss, table, insert into a full LRU)', frame: syn, floor: swap, target: 3, mode: 'newflow', expect: XdpAction.TX }),
+      // TCP without SYN and without entry (failover, ACK flood): a stray (issue 12).
+      p({ name: 'stray (lone ACK: conn miss, stray miss, table, insert into the stray LRU)', frame: ack('10.0.0.1', 2000), floor: swap, mode: 'newflow', expect: XdpAction.TX }),
       p({ name: 'one-packet-scheduling UDP', frame: udp, floor: swap, mode: 'repeat', expect: XdpAction.TX }),
       p({ name: 'ICMP error for a flow', frame: icmpFrame, floor: swap, mode: 'repeat', expect: XdpAction.TX }),
     );

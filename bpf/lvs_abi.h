@@ -17,7 +17,10 @@
 
 #include <linux/types.h>
 
-#define LVS_ABI_VERSION 1
+/* Bumped whenever a pinned map, a struct or a flag's meaning changes: a director running another
+ * version is taken over by `lvs-xdp upgrade`. 2: lvs_strays, service tombstones and gone
+ * realserver slots (connections survive deletions), lvs_l2_addrs (own-frames filter). */
+#define LVS_ABI_VERSION 2
 
 /*
  * Test only: `make -C bpf test-objects` builds the director with -DLVS_TEST_OLD_ABI=<version>
@@ -56,6 +59,12 @@ struct lvs_svc_key {
 #define LVS_SVC_F_OPS     (1u << 0) /* one-packet scheduling: every packet scheduled, no conn entry */
 #define LVS_SVC_F_PERSIST (1u << 1) /* persistence templates (ipvsadm -p / -M) */
 #define LVS_SVC_F_ROTATE  (1u << 2) /* rr / wrr: table walked by a per-CPU cursor, not hashed */
+/* ---- connection survival (issue 12): appended flags ---- */
+/* Tombstone of a deleted service whose connection entries have not all expired: packets of
+ * those entries are dropped (drop_service_gone), a flow without one is not this service's (the
+ * all-ports service of the VIP, else the kernel). No table; the control plane removes it once
+ * the longest timeout has passed, or turns it back into the service when it is added again. */
+#define LVS_SVC_F_GONE    (1u << 3)
 
 struct lvs_svc {
 	__u32 id;              /* index into lvs_svc_stats and lvs_rr_cursor; persistence key part */
@@ -76,6 +85,11 @@ struct lvs_svc {
 
 #define LVS_REAL_F_ACTIVE   (1u << 0) /* slot in use; a deleted realserver has flags 0 */
 #define LVS_REAL_F_QUIESCED (1u << 1) /* weight 0: keeps its flows, gets no new ones */
+/* ---- connection survival (issue 12): appended flags ---- */
+/* Deleted realserver whose entries wait for it (ACTIVE clear, gen and forwarding data kept):
+ * their packets are dropped (drop_real_gone), never rescheduled; the same realserver added again
+ * gets the slot back and its connections resume. */
+#define LVS_REAL_F_GONE     (1u << 2)
 
 #ifndef LVS_TEST_OLD_ABI
 struct lvs_real {
@@ -125,9 +139,9 @@ struct lvs_flow_key {
  * turns the list into STATE_NAMES and TIMEOUT_STATES (src/abi/generated.ts). Append only.
  */
 #define LVS_CONN_STATE_LIST(X)                                                                     \
-	X(NONE, none, "no state yet (never stored in an entry)")                                      \
+	X(NONE, none, "no state yet: a stray (lvs_strays), never a connection entry")                                      \
 	X(SYN_RECV, synRecv, "SYN seen")                                                              \
-	X(ESTABLISHED, tcp, "ACK seen after the SYN, or a mid-stream packet of an unknown flow")      \
+	X(ESTABLISHED, tcp, "ACK seen after the SYN, or a stray seen again (promoted)")      \
 	X(FIN_WAIT, tcpFin, "FIN seen")                                                               \
 	X(CLOSE, close, "RST seen")                                                                   \
 	X(UDP, udp, "UDP flow")
@@ -135,6 +149,10 @@ struct lvs_flow_key {
 #define LVS_CONN_STATE_ENUM(name, timeout, desc) LVS_CS_##name,
 enum lvs_conn_state { LVS_CONN_STATE_LIST(LVS_CONN_STATE_ENUM) LVS_CS_MAX };
 #undef LVS_CONN_STATE_ENUM
+
+/* ---- connection survival (issue 12): strays (lvs_strays, lvs_maps.h) ---- */
+#define LVS_STRAY_PROMOTE_S 1  /* a stray seen again more than this later is a flow: ESTABLISHED */
+#define LVS_STRAY_TIMEOUT_S 10 /* a stray not promoted by then is forgotten */
 
 #ifndef LVS_TEST_OLD_ABI
 struct lvs_conn {
@@ -198,6 +216,10 @@ struct lvs_cfg {
 };
 
 #define LVS_CFG_F_VIP_FILTER (1u << 0) /* lvs_vip_filter is maintained: use it before lookups */
+/* ---- connection survival (issue 12): appended flags ---- */
+/* IPVS's expire_quiescent_template: a template to a quiesced realserver is not used (its client
+ * is scheduled anew); without it persistent clients stay on a quiesced realserver, as in IPVS. */
+#define LVS_CFG_F_EXPIRE_QUIESCENT (1u << 1)
 
 /* ---- VIP filter: ARRAY lvs_vip_filter, LVS_VIP_FILTER_WORDS x __u64 -------------------------
  *
@@ -251,7 +273,7 @@ struct lvs_stats {
 	X(CONN_HIT, event, "packet of a connection found in the connection table")                    \
 	X(CONN_REUSED, event, "SYN on a closed connection entry: scheduled anew")                     \
 	X(CONN_EXPIRED, event, "connection entry older than its state's timeout: scheduled anew")     \
-	X(CONN_REAL_GONE, event, "connection's realserver was deleted: scheduled anew")               \
+	X(CONN_REAL_GONE, event, "connection's realserver slot was emptied or reused: scheduled anew")               \
 	X(OPS_SCHEDULED, event, "packet of a one-packet-scheduling service scheduled")                \
 	X(PERSIST_HIT, event, "new connection sent to the realserver of a persistence template")      \
 	X(PERSIST_NEW, event, "persistence template created")                                         \
@@ -266,7 +288,12 @@ struct lvs_stats {
 	X(DROP_ENCAP_FAILED, drop, "could not make room for the outer header")                       \
 	X(DROP_ICMP_FAILED, drop, "could not build the ICMP too-big answer")                          \
 	X(DROP_TUN_DISABLED, drop, "Tun realserver while Tun support is off at load time")            \
-	X(DROP_REDIRECT_FAILED, drop, "egress interface missing from lvs_tx_ports")
+	X(DROP_REDIRECT_FAILED, drop, "egress interface missing from lvs_tx_ports")                \
+	/* ---- connection survival (issue 12) ---- */                                               \
+	X(DROP_SERVICE_GONE, drop, "packet of a connection whose service was deleted (kept until it expires or the service is back)") \
+	X(DROP_REAL_GONE, drop, "packet of a connection whose realserver was deleted (kept until it expires or the realserver is back)") \
+	X(CONN_STRAY, event, "TCP packet without SYN and without connection entry: forwarded as a stray (lvs_strays)") \
+	X(CONN_PROMOTED, event, "stray seen again more than LVS_STRAY_PROMOTE_S later: entered as ESTABLISHED")
 
 #define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,
 enum lvs_counter { LVS_COUNTER_LIST(LVS_COUNTER_ENUM) LVS_C_MAX };

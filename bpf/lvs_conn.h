@@ -4,9 +4,11 @@
  * state as IPVS infers it for DR and Tun (from the client's packets only).
  *
  * Provides: lvs_conn_hit() (an established flow's realserver; the entry moved on by the packet),
- * lvs_conn_add() (a newly scheduled flow entered) and lvs_conn_peek() (a flow's entry, read only).
- * Expects: lvs_conns (a shared LRU, lvs_maps.h), the idle timeouts of lvs_cfg, the packet's
- * lvs_time; persistence templates (lvs_persist.h) are refreshed along with their connections.
+ * lvs_conn_held() (a deleted service's flow still has its entry), lvs_stray() (TCP without SYN
+ * and without entry), lvs_conn_add() (a newly scheduled flow entered) and lvs_conn_peek() (a
+ * flow's entry, read only).
+ * Expects: lvs_conns and lvs_strays (shared LRUs, lvs_maps.h), the idle timeouts of lvs_cfg, the
+ * packet's lvs_time; persistence templates (lvs_persist.h) live as long as their connections.
  * Counts CONN_* events.
  */
 #ifndef LVS_CONN_H
@@ -46,36 +48,61 @@ static __always_inline __u64 lvs_timeout_ns(const struct lvs_cfg *cfg, __u8 st)
 	return (__u64)cfg->timeout_s[st] * NSEC_PER_SEC;
 }
 
+#define LVS_STRAY_PROMOTE_NS (LVS_STRAY_PROMOTE_S * NSEC_PER_SEC)
+#define LVS_STRAY_TIMEOUT_NS (LVS_STRAY_TIMEOUT_S * NSEC_PER_SEC)
+
+/* What lvs_conn_hit() found. */
+#define LVS_CONN_MISS 0 /* no usable entry: schedule (or take as a stray) */
+#define LVS_CONN_HIT  1 /* *ri is the flow's realserver */
+#define LVS_CONN_GONE 2 /* the flow's realserver was deleted, its entry waits for it: drop */
+
+static __always_inline int lvs_syn_closed(const struct lvs_pkt *p, __u8 st)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & (LVS_TCP_SYN | LVS_TCP_ACK)) == LVS_TCP_SYN &&
+	       (st == LVS_CS_FIN_WAIT || st == LVS_CS_CLOSE);
+}
+
 /*
  * The flow's entry, if it still holds: its realserver in *ri, its state moved on by this packet,
- * its timestamp (and its persistence template's) refreshed. Returns 0 when the flow must be
- * scheduled anew: no entry, its realserver gone, a SYN on a closed connection's port (the client
- * reuses it), or an entry idle beyond its state's timeout.
+ * its timestamp (and its persistence template's) refreshed. LVS_CONN_MISS when the flow must be
+ * scheduled anew: no entry, its realserver slot emptied or reused, a SYN on a closed connection's
+ * port (the client reuses it), or an entry idle beyond its state's timeout; *stale is set when
+ * such an entry is there. LVS_CONN_GONE when the realserver was deleted with its entries kept
+ * (LVS_REAL_F_GONE): the entry is neither refreshed nor moved on, so it expires on its own.
  */
 static __always_inline int lvs_conn_hit(const struct lvs_svc *svc, const struct lvs_pkt *p,
-					const struct lvs_cfg *cfg, struct lvs_time *t, __u32 *ri)
+					const struct lvs_cfg *cfg, struct lvs_time *t, __u32 *ri,
+					int *stale)
 {
 	struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, &p->flow);
 	int tcp = p->proto == IPPROTO_TCP;
 	__u8 fl = p->tcp_flags;
+	struct lvs_real *r;
+	__u32 idx;
 	__u8 st, nst;
 
 	if (!c)
-		return 0;
+		return LVS_CONN_MISS;
 	st = c->state;
-	if (!lvs_real_get(c->real, c->gen)) {
+	idx = c->real;
+	r = bpf_map_lookup_elem(&lvs_reals, &idx);
+	if (!r || r->gen != c->gen || !(r->flags & (LVS_REAL_F_ACTIVE | LVS_REAL_F_GONE))) {
 		lvs_count(LVS_C_CONN_REAL_GONE);
-		return 0;
+		*stale = 1;
+		return LVS_CONN_MISS;
 	}
-	if (tcp && (fl & (LVS_TCP_SYN | LVS_TCP_ACK)) == LVS_TCP_SYN &&
-	    (st == LVS_CS_FIN_WAIT || st == LVS_CS_CLOSE)) {
+	if (lvs_syn_closed(p, st)) {
 		lvs_count(LVS_C_CONN_REUSED);
-		return 0;
+		*stale = 1;
+		return LVS_CONN_MISS;
 	}
 	if (lvs_timeout_ns(cfg, st) && lvs_older_than(t, c->last_seen_ns, lvs_timeout_ns(cfg, st))) {
 		lvs_count(LVS_C_CONN_EXPIRED);
-		return 0;
+		*stale = 1;
+		return LVS_CONN_MISS;
 	}
+	if (!(r->flags & LVS_REAL_F_ACTIVE))
+		return LVS_CONN_GONE;
 	nst = tcp ? lvs_tcp_next_state(st, fl) : LVS_CS_UDP;
 	if (nst != st)
 		c->state = nst;
@@ -84,11 +111,86 @@ static __always_inline int lvs_conn_hit(const struct lvs_svc *svc, const struct 
 
 		c->last_seen_ns = now;
 		if (svc->flags & LVS_SVC_F_PERSIST)
-			lvs_persist_touch(svc, p, now);
+			lvs_persist_touch(svc, p, now, lvs_timeout_ns(cfg, nst));
 	}
 	*ri = c->real;
 	lvs_count(LVS_C_CONN_HIT);
+	return LVS_CONN_HIT;
+}
+
+/* A deleted service's flow whose entry still holds (not expired, not a SYN reusing a closed
+ * one, its realserver slot still the entry's, in use or deleted): its packets are dropped.
+ * Nothing is counted, refreshed or moved on. */
+static __always_inline int lvs_conn_held(const struct lvs_pkt *p, const struct lvs_cfg *cfg,
+					 struct lvs_time *t)
+{
+	struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, &p->flow);
+	struct lvs_real *r;
+	__u32 idx;
+
+	if (!c)
+		return 0;
+	idx = c->real;
+	r = bpf_map_lookup_elem(&lvs_reals, &idx);
+	if (!r || r->gen != c->gen || !(r->flags & (LVS_REAL_F_ACTIVE | LVS_REAL_F_GONE)))
+		return 0;
+	if (lvs_syn_closed(p, c->state))
+		return 0;
+	if (lvs_timeout_ns(cfg, c->state) &&
+	    lvs_older_than(t, c->last_seen_ns, lvs_timeout_ns(cfg, c->state)))
+		return 0;
 	return 1;
+}
+
+/*
+ * A TCP packet without SYN of a flow with no usable entry (sloppy_tcp off, as IPVS, but still
+ * forwarded: a director taking over a pair's flows must not cut them). Its realserver is the
+ * stray entry's (lvs_strays) while that is younger than LVS_STRAY_TIMEOUT_NS and its slot
+ * unchanged, else a template's or the table's, recorded as a new stray. A stray seen again more
+ * than LVS_STRAY_PROMOTE_NS after it was recorded, by a packet without FIN or RST, is a flow:
+ * entered in lvs_conns as ESTABLISHED (*promoted set). Returns LVS_REAL_NONE with *why when no
+ * realserver can take it.
+ */
+static __always_inline __u32 lvs_stray(const struct lvs_svc *svc, const struct lvs_pkt *p,
+				       const struct lvs_cfg *cfg, struct lvs_time *t, __u32 *why,
+				       int *promoted)
+{
+	struct lvs_conn *s = bpf_map_lookup_elem(&lvs_strays, &p->flow);
+	struct lvs_conn nc = {};
+	struct lvs_real *r;
+	__u32 ri;
+
+	if (s && !lvs_older_than(t, s->last_seen_ns, LVS_STRAY_TIMEOUT_NS) &&
+	    lvs_real_get(s->real, s->gen)) {
+		ri = s->real;
+		if ((p->tcp_flags & (LVS_TCP_FIN | LVS_TCP_RST)) ||
+		    !lvs_older_than(t, s->last_seen_ns, LVS_STRAY_PROMOTE_NS)) {
+			lvs_count(LVS_C_CONN_STRAY);
+			return ri;
+		}
+		nc.last_seen_ns = lvs_time_now(t);
+		nc.real = ri;
+		nc.gen = s->gen;
+		nc.state = LVS_CS_ESTABLISHED;
+		bpf_map_update_elem(&lvs_conns, &p->flow, &nc, BPF_ANY);
+		bpf_map_delete_elem(&lvs_strays, &p->flow);
+		lvs_count(LVS_C_CONN_PROMOTED);
+		*promoted = 1;
+		return ri;
+	}
+	ri = lvs_pick_stray(svc, p, cfg, t, why);
+	if (ri == LVS_REAL_NONE)
+		return ri;
+	r = bpf_map_lookup_elem(&lvs_reals, &ri);
+	if (!r)
+		return ri; /* the caller drops it (drop_bad_real) */
+	nc.last_seen_ns = lvs_time_now(t);
+	nc.real = ri;
+	nc.gen = r->gen;
+	nc.state = LVS_CS_NONE;
+	bpf_map_update_elem(&lvs_strays, &p->flow, &nc, BPF_ANY);
+	lvs_count(LVS_C_CONN_STRAY);
+	return ri;
 }
 
 /* A new flow, scheduled to realserver ri of generation gen, entered in the table. */

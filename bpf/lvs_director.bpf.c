@@ -7,8 +7,11 @@
  *   non-first fragment   -> realserver of its first fragment (lvs_frags)
  *   ICMP error quoting a virtual service's flow -> that flow's realserver (never creates state)
  *   TCP/UDP to a virtual service:
- *     connection table hit -> its realserver;  miss -> persistence template or the service's
- *     lookup table indexed by the scheduling hash (or rr cursor); entered in the connection table
+ *     connection table hit -> its realserver (its realserver deleted: dropped until it is back);
+ *     miss -> persistence template or the service's lookup table indexed by the scheduling hash
+ *     (or rr cursor); entered in the connection table, or, TCP without SYN, as a stray
+ *     (lvs_strays) until the flow shows it is real
+ *   a deleted service's tombstone: its connections' packets dropped, other flows passed
  *   forward: DR (MAC rewrite, XDP_TX / XDP_REDIRECT) or Tun (IPIP / IPv6 encapsulation, with
  *   ICMP too-big back to the client when the tunnel MTU would be exceeded)
  *
@@ -41,15 +44,25 @@ static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_c
 {
 	struct lvs_svc *svc = lvs_svc_lookup(&p->flow, cfg);
 	__u32 why = LVS_C_DROP_NO_REAL;
-	int new_conn = 0;
+	int new_conn = 0, stale = 0;
 	struct lvs_time t;
 	__u32 ri;
 
-	if (!svc) {
-		lvs_count(LVS_C_PASS_NOT_VIP);
-		return XDP_PASS;
-	}
+	if (!svc)
+		goto pass;
 	lvs_time_init(&t);
+
+	if (svc->flags & LVS_SVC_F_GONE) {
+		/* A deleted service: its connections wait (dropped, never answered by the local
+		 * stack with RST); any other flow is not its. */
+		if (lvs_conn_held(p, cfg, &t)) {
+			why = LVS_C_DROP_SERVICE_GONE;
+			goto drop;
+		}
+		svc = lvs_svc_allports(&p->flow, cfg);
+		if (!svc || (svc->flags & LVS_SVC_F_GONE))
+			goto pass;
+	}
 
 	if (svc->flags & LVS_SVC_F_OPS) {
 		/* One-packet scheduling: every packet scheduled, no connection entry. */
@@ -58,17 +71,33 @@ static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_c
 			goto drop;
 		lvs_count(LVS_C_OPS_SCHEDULED);
 		new_conn = 1;
-	} else if (!lvs_conn_hit(svc, p, cfg, &t, &ri)) {
-		struct lvs_real *r;
+	} else {
+		int hit = lvs_conn_hit(svc, p, cfg, &t, &ri, &stale);
 
-		ri = lvs_pick_new(svc, p, cfg, &t, &why);
-		if (ri == LVS_REAL_NONE)
+		if (hit == LVS_CONN_GONE) {
+			why = LVS_C_DROP_REAL_GONE;
 			goto drop;
-		r = bpf_map_lookup_elem(&lvs_reals, &ri);
-		if (!r)
-			goto bad_real;
-		lvs_conn_add(p, ri, r->gen, &t);
-		new_conn = 1;
+		}
+		if (hit == LVS_CONN_MISS &&
+		    p->proto == IPPROTO_TCP && (p->tcp_flags & (LVS_TCP_SYN | LVS_TCP_RST)) != LVS_TCP_SYN) {
+			/* No SYN, no entry: forwarded as a stray, entered only once it proves a flow. */
+			if (stale)
+				bpf_map_delete_elem(&lvs_conns, &p->flow);
+			ri = lvs_stray(svc, p, cfg, &t, &why, &new_conn);
+			if (ri == LVS_REAL_NONE)
+				goto drop;
+		} else if (hit == LVS_CONN_MISS) {
+			struct lvs_real *r;
+
+			ri = lvs_pick_new(svc, p, cfg, &t, &why);
+			if (ri == LVS_REAL_NONE)
+				goto drop;
+			r = bpf_map_lookup_elem(&lvs_reals, &ri);
+			if (!r)
+				goto bad_real;
+			lvs_conn_add(p, ri, r->gen, &t);
+			new_conn = 1;
+		}
 	}
 
 	struct lvs_real *r = bpf_map_lookup_elem(&lvs_reals, &ri);
@@ -83,6 +112,9 @@ static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_c
 	*gen = r->gen;
 	return LVS_FORWARD;
 
+pass:
+	lvs_count(LVS_C_PASS_NOT_VIP);
+	return XDP_PASS;
 bad_real:
 	why = LVS_C_DROP_BAD_REAL;
 drop:

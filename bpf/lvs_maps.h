@@ -171,6 +171,21 @@ struct {
 	__type(value, __u64);
 } lvs_vip_filter SEC(".maps");
 
+/* ---- connection survival (issue 12) ------------------------------------------------------
+ * Strays: TCP packets without SYN of flows with no connection entry (a director taking over a
+ * pair's flows, or an ACK flood). Kept apart from lvs_conns so that a flood of them evicts only
+ * other strays, never an established flow; a stray seen again LVS_STRAY_PROMOTE_NS later moves
+ * to lvs_conns as ESTABLISHED (lvs_conn.h). Values are struct lvs_conn (state NONE). */
+#define LVS_DEFAULT_MAX_STRAYS 16384
+#define LVS_SMALL_MAX_STRAYS   1024
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LVS_DEFAULT_MAX_STRAYS);
+	__type(key, struct lvs_flow_key);
+	__type(value, struct lvs_conn);
+} lvs_strays SEC(".maps");
+
 /* Per-CPU clock cache (private: not part of the control plane's ABI): the coarse monotonic
  * clock as last read on this CPU, and the jiffies64 value it was read at. */
 struct lvs_clock {

@@ -3,7 +3,9 @@
  * lvs_sched.h - virtual service lookup and realserver scheduling.
  *
  * Provides: lvs_svc_lookup() (the virtual service a flow is addressed to, behind the VIP filter),
- * lvs_real_get() (a realserver slot, only while it is the generation a flow was scheduled to) and
+ * lvs_svc_allports() (the all-ports service a flow falls to when its port's service is a
+ * tombstone), lvs_real_get() (a realserver slot, only while it is the generation a flow was
+ * scheduled to), lvs_real_gone() (the same slot deleted, its entries waiting for it) and
  * lvs_schedule() (the realserver the service's lookup table gives a new flow).
  * Expects: lvs_services, lvs_tables, lvs_reals, lvs_rr_cursor and lvs_vip_filter (lvs_maps.h),
  * kept by the control plane as lvs_abi.h describes. Counts nothing: a failed schedule says why.
@@ -61,6 +63,21 @@ static __always_inline struct lvs_svc *lvs_svc_lookup(const struct lvs_flow_key 
 	return bpf_map_lookup_elem(&lvs_services, &k);
 }
 
+/* (proto, VIP, 0) for a flow whose (proto, VIP, port) entry is a tombstone (LVS_SVC_F_GONE):
+ * without an entry of the deleted service the flow is not its, exactly as if it were absent. */
+static __always_inline struct lvs_svc *lvs_svc_allports(const struct lvs_flow_key *f,
+							const struct lvs_cfg *cfg)
+{
+	struct lvs_svc_key k = {};
+
+	if (f->dport == 0 || !(lvs_vip_bits(cfg, f->daddr) & (1u << LVS_VF_ALLPORTS_SHIFT)))
+		return NULL; /* port 0 was the all-ports key already */
+	__builtin_memcpy(k.addr, f->daddr, 16);
+	k.proto = f->proto;
+	k.family = f->family;
+	return bpf_map_lookup_elem(&lvs_services, &k);
+}
+
 static __always_inline struct lvs_real *lvs_real_get(__u32 idx, __u32 gen)
 {
 	struct lvs_real *r = bpf_map_lookup_elem(&lvs_reals, &idx);
@@ -68,6 +85,12 @@ static __always_inline struct lvs_real *lvs_real_get(__u32 idx, __u32 gen)
 	if (!r || !(r->flags & LVS_REAL_F_ACTIVE) || r->gen != gen)
 		return NULL;
 	return r;
+}
+
+/* The slot of generation gen, deleted with its entries kept (LVS_REAL_F_GONE, not in use). */
+static __always_inline int lvs_real_gone(const struct lvs_real *r, __u32 gen)
+{
+	return r && !(r->flags & LVS_REAL_F_ACTIVE) && (r->flags & LVS_REAL_F_GONE) && r->gen == gen;
 }
 
 /* The service's table at the slot the flow hashes to (or the rr cursor points at). Returns the
@@ -80,6 +103,10 @@ static __always_inline __u32 lvs_schedule(const struct lvs_svc *svc, const struc
 	__u32 slot, *ri;
 	void *table;
 
+	if (svc->flags & LVS_SVC_F_GONE) { /* a tombstone schedules nothing */
+		*why = LVS_C_DROP_SERVICE_GONE;
+		return LVS_REAL_NONE;
+	}
 	if (size == 0) {
 		*why = LVS_C_DROP_NO_REAL;
 		return LVS_REAL_NONE;

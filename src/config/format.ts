@@ -17,6 +17,8 @@ function settingsEntry(s: DirectorSettings): Record<string, unknown> {
     if (s.timeouts.udp !== undefined) t.udp = s.timeouts.udp;
     out.timeouts = t;
   }
+  if (s.expireNodestConn !== undefined) out['expire-nodest-conn'] = s.expireNodestConn;
+  if (s.expireQuiescentTemplate !== undefined) out['expire-quiescent-template'] = s.expireQuiescentTemplate;
   return out;
 }
 

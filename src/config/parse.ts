@@ -105,6 +105,8 @@ function toSettings(s: NonNullable<ConfigFile['settings']>): DirectorSettings {
   const out: DirectorSettings = {};
   if (s.tunnel) out.tunnel = { ...s.tunnel };
   if (s['hash-seed'] !== undefined) out.hashSeed = s['hash-seed'];
+  if (s['expire-nodest-conn'] !== undefined) out.expireNodestConn = s['expire-nodest-conn'];
+  if (s['expire-quiescent-template'] !== undefined) out.expireQuiescentTemplate = s['expire-quiescent-template'];
   if (s.timeouts) {
     const t = s.timeouts;
     out.timeouts = {};

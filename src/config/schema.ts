@@ -7,6 +7,8 @@
  *     tunnel: { source4: 10.0.0.5, source6: "2001:db8::5", mtu: 1500, ttl: 64 }
  *     hash-seed: 12345
  *     timeouts: { tcp: 900, tcp-fin: 120, udp: 300 }
+ *     expire-nodest-conn: false       # IPVS sysctls of the same names
+ *     expire-quiescent-template: false
  *   services:
  *     - vip: 10.0.0.1
  *       port: 80                    # 0 = all ports
@@ -142,6 +144,8 @@ export const settingsSchema = z.strictObject({
   }).optional(),
   'hash-seed': int.optional(),
   timeouts: z.strictObject({ tcp: int.optional(), 'tcp-fin': int.optional(), udp: int.optional() }).optional(),
+  'expire-nodest-conn': z.boolean().optional(),
+  'expire-quiescent-template': z.boolean().optional(),
 });
 
 export const configFileSchema = z.strictObject({
@@ -162,4 +166,6 @@ export const FILE_KEY: Readonly<Record<string, string>> = {
   healthCheck: 'health-check',
   hashSeed: 'hash-seed',
   tcpFin: 'tcp-fin',
+  expireNodestConn: 'expire-nodest-conn',
+  expireQuiescentTemplate: 'expire-quiescent-template',
 };

@@ -136,18 +136,40 @@ const FIELD_BITS = { saddr: ABI.LVS_HF_SADDR, sport: ABI.LVS_HF_SPORT, daddr: AB
 /**
  * Ids not to hand to new services / realservers in this compile although no longer in use:
  * what a running director frees in the same change stays referenced (by the old tables, until
- * they are switched), so new things take other ids while there are any.
+ * they are switched), so new things take other ids while there are any. Ghosts (id -> deletion
+ * time) are the ids of deleted services and realservers whose connection entries may still
+ * live: kept for their own service or realserver, taken by others only when nothing else is
+ * free, the longest-deleted first.
  */
-export interface Reserved { services?: ReadonlySet<number>; reals?: ReadonlySet<number> }
+export interface Reserved {
+  services?: ReadonlySet<number>;
+  reals?: ReadonlySet<number>;
+  ghostServices?: ReadonlyMap<number, number>;
+  ghostReals?: ReadonlyMap<number, number>;
+}
 
-/** Lowest free id below `max`, avoiding `reserved` while that is possible. */
-function allocate(used: Set<number>, reserved: ReadonlySet<number> | undefined, max: number): number {
-  if (reserved?.size) {
-    const both = new Set([...used, ...reserved]);
-    const id = lowestFree(both);
-    if (id < max) return id;
+/** Hands out ids below `max`: the lowest one neither used, reserved nor a ghost's; when there is
+ *  none, the oldest ghost's; then the lowest unused one (reserved or not). */
+class IdAllocator {
+  private next = 0;
+  constructor(
+    private readonly used: Set<number>, private readonly reserved: ReadonlySet<number> = new Set(),
+    private readonly ghosts: ReadonlyMap<number, number> = new Map(), private readonly max: number,
+  ) {}
+
+  take(): number {
+    // `used` only grows during a compile: the lowest free id never moves back.
+    while (this.next < this.max && (this.used.has(this.next) || this.reserved.has(this.next) || this.ghosts.has(this.next))) this.next++;
+    let id = this.next;
+    if (id >= this.max) {
+      let at = Infinity;
+      id = -1;
+      for (const [g, when] of this.ghosts) if (!this.used.has(g) && !this.reserved.has(g) && when < at) { id = g; at = when; }
+      if (id < 0) id = lowestFree(this.used);
+    }
+    this.used.add(id);
+    return id;
   }
-  return lowestFree(used);
 }
 
 export function compileDirector(
@@ -177,24 +199,18 @@ export function compileDirector(
     }
   }
 
+  const svcIds = new IdAllocator(usedSvc, reserved.services, reserved.ghostServices, limits.maxServices);
+  const realIds = new IdAllocator(usedReal, reserved.reals, reserved.ghostReals, limits.maxReals);
   const services: CompiledService[] = [];
   const reals: CompiledReal[] = [];
   for (const s of cfg.services) {
     const sid = serviceId(s);
-    if (!(sid in alloc.services)) {
-      const id = allocate(usedSvc, reserved.services, limits.maxServices);
-      usedSvc.add(id);
-      alloc.services[sid] = id;
-    }
+    if (!(sid in alloc.services)) alloc.services[sid] = svcIds.take();
     const svcId = alloc.services[sid]!;
     const indexes: number[] = [];
     for (const r of s.realservers) {
       const rid = realId(s, r);
-      if (!alloc.reals[rid]) {
-        const index = allocate(usedReal, reserved.reals, limits.maxReals);
-        usedReal.add(index);
-        alloc.reals[rid] = { index, gen: alloc.nextGen++ };
-      }
+      if (!alloc.reals[rid]) alloc.reals[rid] = { index: realIds.take(), gen: alloc.nextGen++ };
       const { index, gen } = alloc.reals[rid]!;
       indexes.push(index);
       const l2 = r.mac ? { mac: r.mac } : resolve(s, r);
@@ -255,6 +271,7 @@ export function compileDirector(
   const cfgBuf = encodeSettings({
     ...(st.tunnel?.source4 ? { tunSrc4: st.tunnel.source4 } : {}), ...(st.tunnel?.source6 ? { tunSrc6: st.tunnel.source6 } : {}),
     hashSeed: st.hashSeed ?? 0, ...(st.timeouts ? { timeouts: st.timeouts } : {}), tunMtu: st.tunnel?.mtu ?? 1500, tunTtl: st.tunnel?.ttl ?? 64,
+    flags: st.expireQuiescentTemplate ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0,
   });
   return { services, reals, cfg: cfgBuf, allocation: alloc };
 }

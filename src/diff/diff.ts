@@ -56,6 +56,9 @@ function settingsChanges(a: DirectorSettings = {}, b: DirectorSettings = {}): Fi
     }
   }
   if (!same(a.hashSeed, b.hashSeed)) out.push({ field: 'hashSeed', from: a.hashSeed, to: b.hashSeed });
+  for (const f of ['expireNodestConn', 'expireQuiescentTemplate'] as const) {
+    if (!same(a[f], b[f])) out.push({ field: f, from: a[f], to: b[f] });
+  }
   return out;
 }
 

@@ -13,21 +13,35 @@
  *   zero                        statistics of slots that start life in this change
  *   reals                       realserver slots: new ones are unreferenced until a table names them
  *   tables                      each changed service's table into its spare lvs_tables slot
+ *   remove                      tombstones whose time is up, or whose id a new service takes
  *   switch                      each changed service entry points at its new table (one HASH update)
- *   remove                      services that went, now that nothing refers to them
+ *   tombstones                  services that went: their entries flagged gone (connections wait)
+ *   remove                      services that went with expire-nodest-conn, now nothing refers to them
  *   free-tables                 the lvs_tables slots of removed services
- *   clear-reals                 realserver slots no table names any more (their flows reschedule)
- *   vip-filter (new)            bits of removed services go last
+ *   gone-reals                  realserver slots no table names any more, flagged gone (their
+ *                               connections wait: dropped, not rescheduled, until they come back)
+ *   clear-reals                 slots emptied for good (ghosts whose time is up, moved realservers,
+ *                               expire-nodest-conn): their flows reschedule
+ *   vip-filter (new)            bits of removed services and tombstones go last
+ *
+ * Deleted is not forgotten (IPVS keeps a deleted service's connections until they expire): a
+ * deleted service leaves a tombstone, a deleted realserver a "gone" slot, recorded as ghosts in
+ * the applied state with their deletion time. The same service / realserver (same forwarding
+ * data) added again gets its id, slot and generation back, so its connections resume. Ghosts go
+ * once the longest timeout has passed since their deletion (the plan's `now`), when their id or
+ * slot is needed because the maps are full (the oldest first), or at once with
+ * settings.expire-nodest-conn.
  */
 import { createHash } from 'node:crypto';
 import {
-  compileDirector, emptyAllocation, realId, serviceKey, type Allocation, type CompiledDirector, type L2Next, type Limits, type MacResolver,
+  compileDirector, emptyAllocation, encodeService, realId, serviceKey, timeoutsByState,
+  type Allocation, type CompiledDirector, type L2Next, type Limits, type MacResolver,
 } from '../dataplane/compile.js';
 import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
 import { decode, CFG, REAL, SVC, SVC_KEY } from '../abi/layout.js';
 import { ABI } from '../abi/generated.js';
 import { emptyConfig, serviceId, type DirectorConfig } from '../model/types.js';
-import type { AppliedState } from './snapshot.js';
+import type { AppliedState, Ghosts } from './snapshot.js';
 
 export interface RealWrite {
   /** Allocation key (`serviceId/rip`), for printing; harness steps may leave it out. */
@@ -57,7 +71,9 @@ export type Step =
   | { op: 'switch'; writes: ServiceWrite[] }
   | { op: 'remove'; services: { service: string; key: Buffer }[] }
   | { op: 'free-tables'; slots: number[] }
-  | { op: 'clear-reals'; indexes: number[] };
+  | { op: 'clear-reals'; indexes: number[] }
+  | { op: 'tombstones'; writes: ServiceWrite[] }
+  | { op: 'gone-reals'; writes: RealWrite[] };
 
 export type StepOp = Step['op'];
 
@@ -80,6 +96,8 @@ export interface PlanInputs {
   limits: Limits;
   /** Replay an interrupted plan's allocation instead of allocating anew. */
   allocation?: Allocation;
+  /** The time of the change (ms since the epoch): ghosts are dated and expired with it. */
+  now?: number;
 }
 
 export function emptyApplied(): AppliedState {
@@ -98,28 +116,73 @@ function forwardingBytes(hex: string): string {
   return b.toString('hex');
 }
 
+/** lvs_reals value of a deleted realserver whose entries wait for it: LVS_REAL_F_GONE only. */
+export function goneValue(hex: string): Buffer {
+  const b = Buffer.from(hex, 'hex');
+  const flags = REAL.fields.find((f) => f.name === 'flags')!;
+  b.writeUInt16LE(ABI.LVS_REAL_F_GONE, flags.offset);
+  return b;
+}
+
+/** lvs_services value of a deleted service's tombstone: its id, no table. */
+export function tombstoneValue(svcId: number): Buffer {
+  return encodeService({ svcId, tableSlot: 0, tableSize: 0, persistMask: new Uint8Array(16), flags: ABI.LVS_SVC_F_GONE, hashFields: 0 });
+}
+
+/** How long (ms) after its deletion a ghost may still have live entries: the longest idle
+ *  timeout (entries of a deleted service or realserver are never refreshed), plus the clock's slack. */
+export function ghostLifetimeMs(cfg: DirectorConfig): number {
+  return Math.max(...timeoutsByState(cfg.settings?.timeouts)) * 1000 + 2000;
+}
+
+function emptyGhosts(): Ghosts {
+  return { services: {}, reals: {} };
+}
+
+/** The ghosts still in their lifetime at `now` (all gone with expire-nodest-conn). */
+function liveGhosts(running: AppliedState, desired: DirectorConfig, now: number): Ghosts {
+  const g = running.ghosts ?? emptyGhosts();
+  if (desired.settings?.expireNodestConn) return emptyGhosts();
+  const life = ghostLifetimeMs(desired);
+  const keep = <T extends { deletedAt: number }>(r: Record<string, T>) => Object.fromEntries(Object.entries(r).filter(([, v]) => now - v.deletedAt <= life));
+  return { services: keep(g.services), reals: keep(g.reals) };
+}
+
 /** The data plane's view of a configuration: Tun outer sources filled in. */
 function effective(cfg: DirectorConfig, tunnel: PlanInputs['tunnel']): DirectorConfig {
   return { ...cfg, settings: { ...cfg.settings, tunnel: { ...cfg.settings?.tunnel, ...tunnel } } };
 }
 
-/** Compiles the target, keeping every slot the running tables use (see compileDirector). */
-export function compileTarget(inputs: PlanInputs): CompiledDirector {
+/**
+ * Compiles the target, keeping every slot the running tables use (see compileDirector) and
+ * giving ghosts (`ghosts`: those still in their lifetime) back to their own service / realserver.
+ */
+export function compileTarget(inputs: PlanInputs, ghosts: Ghosts = emptyGhosts()): CompiledDirector {
   const { running, limits } = inputs;
   const cfg = effective(inputs.desired, inputs.tunnel);
   const resolver: MacResolver = (s, r) => inputs.l2.get(realId(s, r));
   if (inputs.allocation) return compileDirector(cfg, resolver, limits, inputs.allocation);
-  // What the running tables still name is not handed out again in this change.
+  // What the running tables still name is not handed out again in this change; ghosts' ids
+  // only when nothing else is free.
   const reserved = {
     services: new Set(Object.values(running.allocation.services)),
     reals: new Set(Object.values(running.allocation.reals).map((x) => x.index)),
+    ghostServices: new Map(Object.values(ghosts.services).map((g) => [g.svcId, g.deletedAt] as const)),
+    ghostReals: new Map(Object.values(ghosts.reals).map((g) => [g.index, g.deletedAt] as const)),
   };
-  let compiled = compileDirector(cfg, resolver, limits, running.allocation, reserved);
+  const prev: Allocation = {
+    services: { ...Object.fromEntries(Object.entries(ghosts.services).map(([id, g]) => [id, g.svcId])), ...running.allocation.services },
+    reals: { ...Object.fromEntries(Object.entries(ghosts.reals).map(([id, g]) => [id, { index: g.index, gen: g.gen }])), ...running.allocation.reals },
+    nextGen: running.allocation.nextGen,
+  };
+  let compiled = compileDirector(cfg, resolver, limits, prev, reserved);
   // A realserver whose forwarding data changes (MAC, method, egress) gets a fresh slot and
-  // generation: its flows are rescheduled instead of seeing a half-rewritten slot.
-  const moved = compiled.reals.filter((r) => running.reals[r.id] && forwardingBytes(running.reals[r.id]!) !== forwardingBytes(r.value.toString('hex')));
+  // generation: its flows are rescheduled instead of seeing a half-rewritten slot. A ghost
+  // comes back into its slot only with the forwarding data it had.
+  const before = (id: string) => running.reals[id] ?? ghosts.reals[id]?.value;
+  const moved = compiled.reals.filter((r) => before(r.id) && forwardingBytes(before(r.id)!) !== forwardingBytes(r.value.toString('hex')));
   if (moved.length) {
-    const alloc: Allocation = { ...running.allocation, reals: { ...running.allocation.reals } };
+    const alloc: Allocation = { ...prev, reals: { ...prev.reals } };
     for (const r of moved) delete alloc.reals[r.id];
     compiled = compileDirector(cfg, resolver, limits, alloc, reserved);
   }
@@ -160,8 +223,49 @@ export function settingsWithFilter(cfg: Buffer): Buffer {
  */
 export function buildPlan(inputs: PlanInputs): Plan {
   const { running } = inputs;
-  const compiled = compileTarget(inputs);
+  const now = inputs.now ?? 0;
+  const nodest = inputs.desired.settings?.expireNodestConn ?? false;
+  // Ghosts still in their lifetime (a replay keeps the interrupted plan's target and allocation).
+  const alive = inputs.allocation ? (running.ghosts ?? emptyGhosts()) : liveGhosts(running, inputs.desired, now);
+  const compiled = compileTarget(inputs, alive);
   const tableSlots: Record<string, number> = {};
+  const steps: Step[] = [];
+  // The running services' lvs_services keys, re-encoded from the running configuration.
+  const runningKeys = new Map(running.config.services.map((x) => [serviceId(x), serviceKey(x)] as const));
+  const liveSvc = new Set(compiled.services.map((s) => s.id));
+  const liveSvcIds = new Set(compiled.services.map((s) => s.svcId));
+  const liveReal = new Map(compiled.reals.map((r) => [r.id, r] as const));
+  const liveIndexes = new Set(compiled.reals.map((r) => r.index));
+
+  // Ghosts after this change: the surviving old ones not back and not evicted (their id or slot
+  // taken by something else), plus what this change deletes (unless expire-nodest-conn).
+  const ghosts = emptyGhosts();
+  for (const [id, g] of Object.entries(alive.services)) {
+    if (!liveSvc.has(id) && !liveSvcIds.has(g.svcId)) ghosts.services[id] = g;
+  }
+  for (const [id, g] of Object.entries(alive.reals)) {
+    if (!liveReal.has(id) && !liveIndexes.has(g.index)) ghosts.reals[id] = g;
+  }
+  const removed = Object.keys(running.allocation.services).filter((id) => !liveSvc.has(id));
+  const tombstones: ServiceWrite[] = [];
+  const gone: RealWrite[] = [];
+  if (!nodest) {
+    for (const id of removed) {
+      const svcId = running.allocation.services[id]!;
+      if (liveSvcIds.has(svcId)) continue; // taken by a new service at once (maps full)
+      const key = runningKeys.get(id)!;
+      ghosts.services[id] = { svcId, key: key.toString('hex'), deletedAt: now };
+      tombstones.push({ service: id, key, value: tombstoneValue(svcId) });
+    }
+    for (const [id, a] of Object.entries(running.allocation.reals)) {
+      if (liveReal.has(id) || liveIndexes.has(a.index) || !running.reals[id]) continue;
+      const value = goneValue(running.reals[id]!);
+      ghosts.reals[id] = { index: a.index, gen: a.gen, value: value.toString('hex'), deletedAt: now };
+      gone.push({ id, index: a.index, value });
+    }
+  }
+  const ghostKeys = (g: Ghosts) => Object.values(g.services).map((x) => Buffer.from(x.key, 'hex'));
+
   const target: AppliedState = {
     config: inputs.desired,
     allocation: compiled.allocation,
@@ -170,16 +274,14 @@ export function buildPlan(inputs: PlanInputs): Plan {
     reals: Object.fromEntries(compiled.reals.map((r) => [r.id, r.value.toString('hex')])),
     tableSlots,
     tunnel: inputs.tunnel,
+    ...(Object.keys(ghosts.services).length || Object.keys(ghosts.reals).length ? { ghosts } : {}),
   };
-  const steps: Step[] = [];
-  // The running services' lvs_services keys, re-encoded from the running configuration.
-  const runningKeys = new Map(running.config.services.map((x) => [serviceId(x), serviceKey(x)] as const));
-  const oldWords = filterWordsOf(Object.keys(running.allocation.services).map((id) => {
+  const oldWords = filterWordsOf([...Object.keys(running.allocation.services).map((id) => {
     const k = runningKeys.get(id);
     if (!k) throw new Error(`internal: the running allocation names ${id}, the running configuration does not`);
     return k;
-  }));
-  const newWords = filterWordsOf(compiled.services.map((s) => s.key));
+  }), ...ghostKeys(running.ghosts ?? emptyGhosts())]);
+  const newWords = filterWordsOf([...compiled.services.map((s) => s.key), ...ghostKeys(ghosts)]);
   const union = new Map(oldWords);
   for (const [w, v] of newWords) union.set(w, (union.get(w) ?? 0n) | v);
   const widen = filterStep(oldWords, union);
@@ -224,19 +326,30 @@ export function buildPlan(inputs: PlanInputs): Plan {
   if (zeroServices.length || zeroReals.length) steps.push({ op: 'zero', services: zeroServices, reals: zeroReals });
   if (reals.length) steps.push({ op: 'reals', writes: reals });
   if (fills.length) steps.push({ op: 'tables', fills });
+  // Tombstones that go (time up, expire-nodest-conn, id taken), before any entry takes their
+  // place in lvs_services (a full hash map refuses new keys). One that is this change's
+  // service again is overwritten by its switch instead.
+  const buried = Object.entries(running.ghosts?.services ?? {}).filter(([id]) => !ghosts.services[id] && !liveSvc.has(id));
+  if (buried.length) steps.push({ op: 'remove', services: buried.map(([id, g]) => ({ service: id, key: Buffer.from(g.key, 'hex') })) });
   if (switches.length) steps.push({ op: 'switch', writes: switches });
 
   // Removals, now that no table names them.
-  const keep = new Set(compiled.services.map((s) => s.id));
-  const keptIds = new Set(Object.values(compiled.allocation.services));
-  const removed = Object.keys(running.allocation.services).filter((id) => !keep.has(id));
+  if (tombstones.length) steps.push({ op: 'tombstones', writes: tombstones });
+  const dropped = removed.filter((id) => !ghosts.services[id]);
+  if (dropped.length) steps.push({ op: 'remove', services: dropped.map((id) => ({ service: id, key: runningKeys.get(id)! })) });
   if (removed.length) {
-    steps.push({ op: 'remove', services: removed.map((id) => ({ service: id, key: runningKeys.get(id)! })) });
-    const slots = removed.map((id) => running.allocation.services[id]!).filter((svcId) => !keptIds.has(svcId)).flatMap((svcId) => [svcId * 2, svcId * 2 + 1]);
+    const slots = removed.map((id) => running.allocation.services[id]!).filter((svcId) => !liveSvcIds.has(svcId)).flatMap((svcId) => [svcId * 2, svcId * 2 + 1]);
     if (slots.length) steps.push({ op: 'free-tables', slots });
   }
-  const liveIndexes = new Set(compiled.reals.map((r) => r.index));
-  const cleared = [...new Set(Object.values(running.allocation.reals).map((a) => a.index))].filter((i) => !liveIndexes.has(i)).sort((a, b) => a - b);
+  // A deleted realserver's slot: its flows wait for it (dropped, drop_real_gone).
+  if (gone.length) steps.push({ op: 'gone-reals', writes: gone.sort((a, b) => a.index - b.index) });
+  const goneIndexes = new Set(gone.map((g) => g.index));
+  const ghostIndexes = new Set(Object.values(ghosts.reals).map((g) => g.index));
+  const emptied = [
+    ...Object.values(running.allocation.reals).map((a) => a.index),
+    ...Object.values(running.ghosts?.reals ?? {}).map((g) => g.index),
+  ];
+  const cleared = [...new Set(emptied)].filter((i) => !liveIndexes.has(i) && !goneIndexes.has(i) && !ghostIndexes.has(i)).sort((a, b) => a - b);
   // An emptied slot: flows still pointing at it are rescheduled (conn_real_gone).
   if (cleared.length) steps.push({ op: 'clear-reals', indexes: cleared });
   const narrow = filterStep(union, newWords);
@@ -271,6 +384,8 @@ export function describeStep(s: Step, tableSize: (service: string) => number | u
     case 'remove': return `delete ${s.services.length} service${s.services.length === 1 ? '' : 's'}: ${list(s.services.map((x) => x.service))}`;
     case 'free-tables': return `free lvs_tables slots ${list(s.slots.map(String), 8)}`;
     case 'clear-reals': return `empty realserver slots ${list(s.indexes.map(String), 8)} (their flows reschedule)`;
+    case 'tombstones': return `${s.writes.length} deleted service${s.writes.length === 1 ? '' : 's'} kept as tombstone${s.writes.length === 1 ? '' : 's'} (connections wait): ${list(s.writes.map((w) => w.service))}`;
+    case 'gone-reals': return `${s.writes.length} deleted realserver slot${s.writes.length === 1 ? '' : 's'} kept (connections wait): ${list(s.writes.map((w) => `${w.id ?? '?'} -> ${w.index}`), 4)}`;
   }
 }
 

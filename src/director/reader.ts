@@ -52,11 +52,13 @@ export class DirectorReader {
   }
 
   /**
-   * Entries the LRU evicted since load: every new flow inserts a key except those that replace
-   * an entry of the same flow (real gone, reused, expired); nothing else deletes entries.
+   * Entries the LRU evicted since load: every new flow (and every promoted stray) inserts a key,
+   * except those that replace an entry of the same flow (real gone, reused, expired); an entry
+   * found stale by a packet without SYN is deleted instead (the packet is a stray), which leaves
+   * the difference the same.
    */
   static evictions(entries: number, c: Record<string, bigint>): number {
-    const inserts = c.conn_new! - c.conn_real_gone! - c.conn_reused! - c.conn_expired!;
+    const inserts = c.conn_new! + (c.conn_promoted ?? 0n) - c.conn_real_gone! - c.conn_reused! - c.conn_expired!;
     return Math.max(0, Number(inserts) - entries);
   }
 
@@ -91,22 +93,26 @@ export class DirectorReader {
   }
 
   /** ActiveConn (TCP ESTABLISHED) / InActConn (other live states, UDP included: IPVS starts every
-   *  connection inactive and only TCP's state machine makes it active) per slot "index/gen". */
-  private connectionCounts(applied: AppliedState, now: bigint): { byReal: Map<string, { active: number; inactive: number }>; entries: number } {
+   *  connection inactive and only TCP's state machine makes it active; live strays, TCP flows
+   *  seen without a SYN and not yet shown to be real, count as inactive) per slot "index/gen". */
+  connectionCounts(applied: AppliedState, now: bigint): { byReal: Map<string, { active: number; inactive: number }>; entries: number } {
     const byReal = new Map<string, { active: number; inactive: number }>();
-    const { values } = this.maps.lvs_conns.entries();
     const timeouts = stateTimeouts(applied);
-    for (const v of values) {
+    const count = (v: Buffer, timeout: (state: number) => number) => {
       const c = decode(CONN, v);
       const state = c.state as number;
       const age = Number((now - (c.last_seen_ns as bigint)) / 1_000_000_000n);
-      if (age > (timeouts[state] ?? 0)) continue;
+      if (age > timeout(state)) return;
       const k = `${c.real as number}/${c.gen as number}`;
       const e = byReal.get(k) ?? { active: 0, inactive: 0 };
-      if (state === ABI.LVS_CS_ESTABLISHED) e.active++;
+      if (state === ABI.LVS_CS_ESTABLISHED && timeout === byState) e.active++;
       else e.inactive++;
       byReal.set(k, e);
-    }
+    };
+    const byState = (state: number) => timeouts[state] ?? 0;
+    const { values } = this.maps.lvs_conns.entries();
+    for (const v of values) count(v, byState);
+    for (const v of this.maps.lvs_strays.entries().values) count(v, () => ABI.LVS_STRAY_TIMEOUT_S);
     return { byReal, entries: values.length };
   }
 

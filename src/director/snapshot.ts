@@ -19,8 +19,9 @@ import type { PendingUpgrade, UpgradeRecord } from './upgrade.js';
 export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
 /**
  * 2: `applied.tableSlots`; `pending` holds the plan (target and steps) instead of the target
- * alone. Version 1 snapshots are read and migrated (see migrate()).
- * 3 (issue 12, unresolved realservers and drains): `applied.unresolved`, `applied.drains`.
+ * alone. 3 (issue 12): `applied.ghosts` (deleted services and realservers whose connections may
+ * live), `applied.unresolved` (realservers installed without a next hop), `applied.drains`.
+ * Older snapshots are read and migrated (see migrate()).
  */
 export const SNAPSHOT_VERSION = 3;
 
@@ -63,6 +64,22 @@ export interface AppliedState {
   unresolved?: Record<string, UnresolvedReal>;
   /** Manual drains in force, by "serviceId/rip" (a realserver) or serviceId (a service) (version 3). */
   drains?: Record<string, Drain>;
+  /** Deleted services and realservers whose connection entries may still live (absent: none). */
+  ghosts?: Ghosts;
+}
+
+/**
+ * What a deletion leaves in the maps until the longest timeout has passed (src/director/plan.ts):
+ * a service's tombstone (its lvs_services entry flagged LVS_SVC_F_GONE, its id and VIP filter
+ * bits kept) and a realserver's slot flagged LVS_REAL_F_GONE (index, generation and forwarding
+ * data kept). The same service or realserver added again gets them back and its connections
+ * resume. Times are milliseconds since the epoch.
+ */
+export interface Ghosts {
+  /** serviceId -> tombstone. */
+  services: Record<string, { svcId: number; key: string; deletedAt: number }>;
+  /** "serviceId/rip" -> deleted slot: the lvs_reals value as written (hex, LVS_REAL_F_GONE). */
+  reals: Record<string, { index: number; gen: number; value: string; deletedAt: number }>;
 }
 
 /** An apply in progress: its target and steps; `<state dir>/apply.journal` counts the steps written. */
@@ -142,7 +159,8 @@ function migrate(s: Snapshot): Snapshot {
     }
     s.version = 2;
   }
-  // 2 -> 3 (issue 12, unresolved and drains): both are optional and absent means none.
+  // 2 -> 3 (issue 12): ghosts, unresolved and drains are optional, absent means none (what
+  // version 2 deleted was cleared at once).
   if (s.version === 2) s.version = 3;
   return s;
 }

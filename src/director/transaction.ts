@@ -168,7 +168,7 @@ export function planFor(snap: Snapshot, desired: DirectorConfig, resolved: Resol
   const unresolved: Record<string, UnresolvedReal> = {};
   for (const [id, problem] of resolved.unresolved) unresolved[id] = { problem, since: was[id]?.since ?? now };
   const view = compileView(desired, resolved.l2, new Set(resolved.unresolved.keys()));
-  const plan = buildPlan({ running: snap.applied, desired: view.config, l2: view.l2, tunnel: resolved.tunnel, limits });
+  const plan = buildPlan({ running: snap.applied, desired: view.config, l2: view.l2, tunnel: resolved.tunnel, limits, now: Date.now() });
   return recordTarget(plan, desired, unresolved, drains ?? keptDrains(snap.applied.drains, desired));
 }
 
@@ -264,6 +264,7 @@ export function recoverPending(paths: StatePaths, snap: Snapshot, writer: MapWri
     tunnel: target.tunnel ?? tunnelSources(target.config),
     limits,
     allocation: target.allocation,
+    now: Date.now(),
   }), target.config, target.unresolved, target.drains);
   if (p.steps) {
     const plan: Plan = { target, steps: p.steps, compiled: rebuilt.compiled };

@@ -11,7 +11,7 @@ import { DIRECTOR_MAPS, type DirectorMap, type LoadedDirector } from '../datapla
 import type { Step, TableFill } from './plan.js';
 
 export type DirectorMaps = Record<DirectorMap, BpfMap>;
-export type DynamicMap = 'lvs_conns' | 'lvs_persist' | 'lvs_frags';
+export type DynamicMap = 'lvs_conns' | 'lvs_strays' | 'lvs_persist' | 'lvs_frags';
 
 export function u32(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -111,6 +111,13 @@ export class MapWriter {
         return;
       case 'free-tables':
         for (const slot of s.slots) m.lvs_tables.delete(u32(slot));
+        return;
+      case 'tombstones':
+        // One HASH update each: a packet sees the service or its tombstone, whole.
+        if (s.writes.length) m.lvs_services.updateMany(s.writes.map((w) => w.key), s.writes.map((w) => w.value));
+        return;
+      case 'gone-reals':
+        if (s.writes.length) m.lvs_reals.updateMany(s.writes.map((w) => u32(w.index)), s.writes.map((w) => w.value));
         return;
       case 'clear-reals': {
         const zero = Buffer.alloc(m.lvs_reals.valueSize);

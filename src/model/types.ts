@@ -114,6 +114,12 @@ export interface DirectorSettings {
   /** Flow hash seed: directors that must agree on flows use the same one. */
   hashSeed?: number;
   timeouts?: TimeoutSettings;
+  /** IPVS's expire_nodest_conn: a deleted realserver's (or service's) connection entries end at
+   *  once (their packets are rescheduled) instead of waiting for it to come back. */
+  expireNodestConn?: boolean;
+  /** IPVS's expire_quiescent_template: persistent clients of a quiesced (weight 0) realserver
+   *  are scheduled anew instead of staying on it. */
+  expireQuiescentTemplate?: boolean;
 }
 
 export interface DirectorConfig {

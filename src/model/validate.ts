@@ -195,6 +195,9 @@ function checkSettings(settings: DirectorSettings, list: ConfigIssue[]): Directo
   if (settings.hashSeed !== undefined && !isInt(settings.hashSeed, 0, 0xffffffff)) {
     issues('hashSeed').add(undefined, `hash seed ${show(settings.hashSeed)} is not a 32-bit unsigned integer`);
   }
+  for (const f of ['expireNodestConn', 'expireQuiescentTemplate'] as const) {
+    if (settings[f] !== undefined && typeof settings[f] !== 'boolean') issues(f).add(undefined, `${show(settings[f])} is not true or false`);
+  }
   for (const [field, v] of Object.entries(settings.timeouts ?? {})) {
     if (v !== undefined && !isInt(v, 1, MAX_PERSISTENCE_TIMEOUT)) {
       new Issues(list, ['settings', 'timeouts', field], '').add(undefined, `timeout ${show(v)} out of range 1..${MAX_PERSISTENCE_TIMEOUT} seconds`);

@@ -1,10 +1,14 @@
 // Rule changes on a running LVS-DR director with live connections, through the public CLI only:
-// quiescing a realserver (-e -w 0) keeps its open connections and sends new ones elsewhere,
-// deleting it ends its connections (as IPVS does); adding a fourth realserver keeps every open
-// connection; and many adds / deletes / reweights / scheduler edits under a continuous request
-// loop fail no request except those on connections to a realserver being deleted.
+// quiescing a realserver (-e -w 0) keeps its open connections and sends new ones elsewhere;
+// adding a fourth realserver keeps every open connection; deleting a realserver holds its
+// connections (their packets dropped, never rescheduled) until it is added back, when they
+// resume, as IPVS does; with settings.expire-nodest-conn (IPVS's expire_nodest_conn) deleting it
+// ends them at once; and many adds / deletes / reweights / scheduler edits under a continuous
+// request loop, every deleted realserver added back within a second or two, fail no request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { NEEDS_ROOT, useLab, standardSetup, serviceRules, url, svc } from './helpers.js';
 import { waitFor, sleep, type StreamHandle, type Lab, type LoopFailure } from '../../src/lab/index.js';
 
@@ -43,7 +47,7 @@ async function assertFlowing(streams: OpenStream[], what: string): Promise<void>
   }
 }
 
-test('quiesce (-e -w 0) keeps B\'s open connections, new ones avoid B; adding a 4th realserver keeps all; deleting B ends B\'s connections', { skip: NEEDS_ROOT, timeout: 120_000 }, async (t) => {
+test('quiesce (-e -w 0) keeps B\'s open connections, new ones avoid B; adding a 4th realserver keeps all; deleting B holds B\'s connections until it is back; with expire-nodest-conn deleting B ends them', { skip: NEEDS_ROOT, timeout: 120_000 }, async (t) => {
   const l = lab();
   await threeRealservers(l);
   const streams = await openStreams(l, 6);
@@ -71,21 +75,53 @@ test('quiesce (-e -w 0) keeps B\'s open connections, new ones avoid B; adding a 
     assert.equal(r2.counts[b] ?? 0, 0);
 
     await l.lvsOk(['-d', '-t', svc(l.vips.dr4), '-r', rsAddr(l, b)]);
-    // The next ACK of a connection to B is scheduled anew to another realserver, which resets it.
+    // B's connections are held: their packets dropped (never rescheduled to another realserver,
+    // which would reset them), so they stall without ending while the others flow.
+    await assertFlowing(others, `after deleting ${b}`);
+    await sleep(2000);
+    for (const s of onB) {
+      const code = await Promise.race([s.h.exited, sleep(10).then(() => 'still running' as const)]);
+      assert.equal(code, 'still running', `a connection to deleted ${b} ended (exit ${code})`);
+    }
+    let st = await l.lvsOk(['stats', '-i', '0']);
+    assert.match(st, /^drop_real_gone\s+drop\s+[1-9]/m, st);
+    assert.doesNotMatch(st, /^conn_real_gone\s+event\s+[1-9]/m, st);
+    // B added back: its connections resume, on B.
+    await l.lvsOk(['-a', '-t', svc(l.vips.dr4), '-r', rsAddr(l, b), '-g', '-w', '1']);
+    await assertFlowing(streams, `after adding ${b} back`);
+
+    // settings.expire-nodest-conn: deleting B ends its connections at once (their next packet is
+    // scheduled to another realserver, which resets it), as IPVS with expire_nodest_conn.
+    const file = `${tmpdir()}/lvs-xdp-${process.pid}-nodest.yaml`;
+    const yaml = await l.lvsOk(['config']);
+    writeFileSync(file, yaml.startsWith('settings:') ? yaml.replace(/^settings:\n/, 'settings:\n  expire-nodest-conn: true\n') : `settings:\n  expire-nodest-conn: true\n${yaml}`);
+    try {
+      await l.lvsOk(['apply', '-f', file]);
+    } finally {
+      rmSync(file, { force: true });
+    }
+    await l.lvsOk(['-d', '-t', svc(l.vips.dr4), '-r', rsAddr(l, b)]);
     for (const s of onB) {
       const code = await Promise.race([s.h.exited, sleep(15_000).then(() => 'still running' as const)]);
       assert.notEqual(code, 'still running', `a connection to deleted ${b} still runs`);
       assert.notEqual(code, 0, `a connection to deleted ${b} ended cleanly instead of being cut`);
     }
-    await assertFlowing(others, `after deleting ${b}`);
-    const st = await l.lvsOk(['stats', '-i', '0']);
+    await assertFlowing(others, `after deleting ${b} with expire-nodest-conn`);
+    st = await l.lvsOk(['stats', '-i', '0']);
     assert.match(st, /^conn_real_gone\s+event\s+[1-9]/m, st);
+    // Back to the default for the next test (settings outlive -C / -R).
+    writeFileSync(file, yaml);
+    try {
+      await l.lvsOk(['apply', '-f', file]);
+    } finally {
+      rmSync(file, { force: true });
+    }
   } finally {
     for (const s of streams) s.h.kill();
   }
 });
 
-test('continuous requests while realservers are added, deleted and reweighted: no failure except on connections to a deleted realserver', { skip: NEEDS_ROOT, timeout: 180_000 }, async (t) => {
+test('continuous requests while realservers are added, deleted (and added back) and reweighted: no request fails', { skip: NEEDS_ROOT, timeout: 180_000 }, async (t) => {
   const l = lab();
   await threeRealservers(l);
   const s = svc(l.vips.dr4);
@@ -129,10 +165,14 @@ test('continuous requests while realservers are added, deleted and reweighted: n
   const excused = (f: LoopFailure): boolean => deletes.some((d) => (f.realserver === d.rs && f.since <= d.end && f.t >= d.start)
     || (f.realserver === undefined && f.t >= d.start && f.t <= d.end + 1000));
   const bad = result.failures.filter((f) => !excused(f));
+  // Every deleted realserver comes back within a second or two: its connections were held, not
+  // cut, so not even the excused failures happen.
+  const held = result.failures.filter((f) => excused(f) && f.realserver !== undefined);
   t.diagnostic(`${result.requests} requests on ${result.connections} connections in ${((result.endedAt - result.startedAt) / 1000).toFixed(1)} s, `
     + `${ops.length} changes (${deletes.length} deletes); answers ${JSON.stringify(result.counts)}; failures ${result.failures.length} (${result.failures.length - bad.length} on connections to a deleted realserver, `
     + `${result.failures.filter((f) => f.realserver === undefined).length} of them first requests)`);
   assert.deepEqual(bad, [], `failures not explained by a deletion: ${JSON.stringify(bad.slice(0, 10))}`);
+  assert.deepEqual(held, [], `requests failed on connections to a realserver deleted and added back: ${JSON.stringify(held.slice(0, 10))}`);
   assert.equal(result.switched, 0, 'a connection got answers from two realservers');
   assert.ok(result.ok >= 300, `only ${result.ok} requests succeeded`);
   for (const n of ['rs1', 'rs2', 'rs3', 'rs4']) assert.ok((result.counts[n] ?? 0) > 0, `${n} never answered: ${JSON.stringify(result.counts)}`);

@@ -43,13 +43,16 @@ export interface CaseEntry { key: string; real: number; gen: number; state?: num
 
 export interface CaseConfig {
   knobs: Knobs;
-  settings: { tunSrc4: string; tunSrc6: string; seed: number; timeouts: number[]; tunMtu: number; tunTtl: number };
+  /** flags: LVS_CFG_F_* the model acts on (expire-quiescent-template); absent = 0. */
+  settings: { tunSrc4: string; tunSrc6: string; seed: number; timeouts: number[]; tunMtu: number; tunTtl: number; flags?: number };
   services: CaseService[];
   tables: { slot: number; entries: number[] }[];
   reals: CaseReal[];
   txPorts: number[];
   cursors: { id: number; value: number }[];
   conns: CaseEntry[];
+  /** lvs_strays entries (absent in fixtures older than the stray table). */
+  strays?: CaseEntry[];
   persist: CaseEntry[];
   frags: CaseEntry[];
   /** When present: the VIP filter (lvs_vip_filter) on, holding every service's bit plus these
@@ -70,7 +73,7 @@ const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 
 export function settingsOf(c: CaseConfig): Settings {
   const s = c.settings;
-  return { tunSrc4: hex(s.tunSrc4), tunSrc6: hex(s.tunSrc6), seed: s.seed >>> 0, timeouts: s.timeouts, tunMtu: s.tunMtu, tunTtl: s.tunTtl };
+  return { tunSrc4: hex(s.tunSrc4), tunSrc6: hex(s.tunSrc6), seed: s.seed >>> 0, timeouts: s.timeouts, tunMtu: s.tunMtu, tunTtl: s.tunTtl, flags: s.flags ?? 0 };
 }
 
 export function serviceOf(s: CaseService): Service {
@@ -103,6 +106,7 @@ export function initialDynamic(c: CaseConfig, at: bigint, limits: StaticConfig['
   const d = emptyDynamic();
   const when = (e: CaseEntry) => BigInt.asUintN(64, at - BigInt(e.ageNs));
   for (const e of c.conns) d.conns.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen, state: e.state ?? 0 });
+  for (const e of c.strays ?? []) d.strays.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen, state: e.state ?? 0 });
   for (const e of c.persist) d.persist.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen });
   for (const e of c.frags) d.frags.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen });
   for (const cur of c.cursors) if (cur.id < limits.services) d.cursors.set(cur.id, cur.value >>> 0);
@@ -117,7 +121,7 @@ export function encodeSettings(c: CaseConfig): Buffer {
   s.timeouts.forEach((v, i) => t.writeUInt32LE(v >>> 0, i * 4));
   return encode(CFG, {
     tun_src4: s.tunSrc4, tun_src6: s.tunSrc6, hash_seed: s.seed, timeout_s: t, tun_mtu: s.tunMtu, tun_ttl: s.tunTtl,
-    flags: c.vipFilter ? ABI.LVS_CFG_F_VIP_FILTER : 0,
+    flags: (c.vipFilter ? ABI.LVS_CFG_F_VIP_FILTER : 0) | (s.flags & ~ABI.LVS_CFG_F_VIP_FILTER),
   });
 }
 

@@ -42,6 +42,14 @@ export interface CaseResult {
   mismatch?: Mismatch;
 }
 
+/** A written timestamp relative to the model's clock: `now`, `now+<ns>` (a template a
+ *  connection keeps valid), else absolute. */
+function relTime(t: bigint, now: bigint): string {
+  if (t === now) return 'now';
+  const d = BigInt.asUintN(64, t - now);
+  return d < 1n << 62n ? `now+${d}` : String(t);
+}
+
 function signature(o: Outcome, now: bigint): string {
   return JSON.stringify({
     a: o.action,
@@ -49,7 +57,7 @@ function signature(o: Outcome, now: bigint): string {
     c: [...o.counters].sort(),
     s: [...o.svcStats],
     r: [...o.realStats],
-    w: o.writes.map((w) => (w.map === 'cursor' ? w : { ...w, value: { ...w.value, lastSeen: w.value.lastSeen === now ? 'now' : String(w.value.lastSeen) } })),
+    w: o.writes.map((w) => (w.map === 'cursor' || !w.value ? w : { ...w, value: { ...w.value, lastSeen: relTime(w.value.lastSeen, now) } })),
   });
 }
 
@@ -92,7 +100,7 @@ export class Differential {
 
   private install(d: DirectorState, c: FuzzCase): { cfg: StaticConfig; dyn: DynamicState } {
     const k = c.config;
-    for (const m of ['lvs_conns', 'lvs_persist', 'lvs_frags', 'lvs_services'] as const) d.clear(m);
+    for (const m of ['lvs_conns', 'lvs_strays', 'lvs_persist', 'lvs_frags', 'lvs_services'] as const) d.clear(m);
     d.resetCursors();
     if (k.vipFilter) d.setVipFilter(vipFilterWords(k)); // before the services and the flag, as the ABI says
     d.setCfg(encodeSettings(k));
@@ -114,6 +122,7 @@ export class Differential {
     this.tweakModel?.(cfg);
     const dyn = initialDynamic(k, at, LIMITS);
     for (const [key, v] of dyn.conns) d.put('lvs_conns', key, encodeConn(v.lastSeen, v.real, v.gen, v.state));
+    for (const [key, v] of dyn.strays) d.put('lvs_strays', key, encodeConn(v.lastSeen, v.real, v.gen, v.state));
     for (const [key, v] of dyn.persist) d.put('lvs_persist', key, encodePin(v.lastSeen, v.real, v.gen));
     for (const [key, v] of dyn.frags) d.put('lvs_frags', key, encodePin(v.lastSeen, v.real, v.gen));
     return { cfg, dyn };
@@ -148,7 +157,7 @@ export class Differential {
       const ambiguous = signature(oLo, run.lo) !== signature(oHi, run.hi);
       const counters2 = d.counters();
       const dumps = {
-        lvs_conns: d.dump('lvs_conns'), lvs_persist: d.dump('lvs_persist'), lvs_frags: d.dump('lvs_frags'),
+        lvs_conns: d.dump('lvs_conns'), lvs_strays: d.dump('lvs_strays'), lvs_persist: d.dump('lvs_persist'), lvs_frags: d.dump('lvs_frags'),
       } satisfies Record<DynamicMap, Map<string, Buffer>>;
       const writesCursor = (o: Outcome) => o.writes.some((w) => w.map === 'cursor');
       const readCursors = rotating && (perFrame || writesCursor(oLo) || writesCursor(oHi));
@@ -156,7 +165,7 @@ export class Differential {
       const stats2 = perFrame ? { svc: d.stats('lvs_svc_stats'), real: d.stats('lvs_real_stats') } : statsPrev;
 
       // The kernel read its clock somewhere in [lo, hi]: it must agree with the model at one end.
-      const check = (o: Outcome): string[] => {
+      const check = (o: Outcome, now: bigint): string[] => {
         const problems: string[] = [];
         if (run.action !== o.action) problems.push(`action: model ${ACTION_NAME[o.action]}, program ${ACTION_NAME[run.action] ?? run.action}`);
         if (o.out && run.action === o.action && !run.out.equals(o.out)) {
@@ -172,13 +181,13 @@ export class Differential {
           compareStats('svc_stats', o.svcStats, statsPrev.svc, stats2.svc, problems);
           compareStats('real_stats', o.realStats, statsPrev.real, stats2.real, problems);
         }
-        this.compareMaps(o, dyn, dumps, run, problems);
+        this.compareMaps(o, now, dyn, dumps, run, problems);
         if (readCursors) compareCursors(o, dyn, cursors, cursors2, problems, d.cpus);
         return problems;
       };
       let chosen = oLo;
-      let problems = check(oLo);
-      if (problems.length && ambiguous && check(oHi).length === 0) {
+      let problems = check(oLo, run.lo);
+      if (problems.length && ambiguous && check(oHi, run.hi).length === 0) {
         chosen = oHi;
         problems = [];
       }
@@ -223,25 +232,30 @@ export class Differential {
 
   /** Connection, persistence and fragment maps after a frame: what the model had plus what it
    *  wrote; timestamps it wrote inside the run's window, all others unchanged. */
-  private compareMaps(o: Outcome, dyn: DynamicState, dumps: Record<DynamicMap, Map<string, Buffer>>, run: { lo: bigint; hi: bigint }, problems: string[]): void {
+  private compareMaps(o: Outcome, now: bigint, dyn: DynamicState, dumps: Record<DynamicMap, Map<string, Buffer>>, run: { lo: bigint; hi: bigint }, problems: string[]): void {
     const expected = cloneDynamic(dyn);
     applyWrites(expected, o.writes);
-    for (const m of ['lvs_conns', 'lvs_persist', 'lvs_frags'] as const) {
-      const short = m === 'lvs_conns' ? 'conns' : m === 'lvs_persist' ? 'persist' : 'frags';
+    const SHORT = { lvs_conns: 'conns', lvs_strays: 'strays', lvs_persist: 'persist', lvs_frags: 'frags' } as const;
+    for (const m of ['lvs_conns', 'lvs_strays', 'lvs_persist', 'lvs_frags'] as const) {
+      const short = SHORT[m];
+      const isConn = m === 'lvs_conns' || m === 'lvs_strays';
       const model: Map<string, Conn | Pin> = expected[short];
       const written = new Set(o.writes.filter((w) => w.map === short).map((w) => (w as { key: string }).key));
       for (const key of new Set([...model.keys(), ...dumps[m].keys()])) {
         const raw = dumps[m].get(key);
-        const got = raw ? (m === 'lvs_conns' ? decodeConn(raw) : decodePin(raw)) : undefined;
+        const got = raw ? (isConn ? decodeConn(raw) : decodePin(raw)) : undefined;
         const exp = model.get(key);
         if (!got || !exp) {
           problems.push(`${m} ${key}: model ${showEntry(exp)}, program ${showEntry(got)}`);
           continue;
         }
         const fresh = written.has(key);
-        const timeOk = fresh ? got.lastSeen + this.slackNs >= run.lo && got.lastSeen <= run.hi + this.slackNs : got.lastSeen === exp.lastSeen;
+        // a written timestamp is the kernel's clock plus what the model added to its own
+        const delta = BigInt.asUintN(64, exp.lastSeen - now);
+        const at = BigInt.asUintN(64, got.lastSeen - delta);
+        const timeOk = fresh ? at + this.slackNs >= run.lo && at <= run.hi + this.slackNs : got.lastSeen === exp.lastSeen;
         const sameRest = got.real === exp.real && got.gen === exp.gen &&
-          (m !== 'lvs_conns' || ((got as Conn).state === (exp as Conn).state && (got as unknown as { pad: string }).pad === '00000000000000'));
+          (!isConn || ((got as Conn).state === (exp as Conn).state && (got as unknown as { pad: string }).pad === '00000000000000'));
         if (!timeOk || !sameRest) {
           problems.push(`${m} ${key}: model ${showEntry(exp)}${fresh ? ' (written now)' : ''}, program ${showEntry(got)}; window ${run.lo}..${run.hi}`);
         }
@@ -305,8 +319,9 @@ function compareCursors(o: Outcome, dyn: DynamicState, before: number[][], after
 }
 
 function stateFromKernel(dumps: Record<DynamicMap, Map<string, Buffer>>, o: Outcome, prev: DynamicState): DynamicState {
-  const d: DynamicState = { conns: new Map(), persist: new Map(), frags: new Map(), cursors: new Map(prev.cursors) };
+  const d: DynamicState = { conns: new Map(), strays: new Map(), persist: new Map(), frags: new Map(), cursors: new Map(prev.cursors) };
   for (const [k, v] of dumps.lvs_conns) { const c = decodeConn(v); d.conns.set(k, { lastSeen: c.lastSeen, real: c.real, gen: c.gen, state: c.state }); }
+  for (const [k, v] of dumps.lvs_strays) { const c = decodeConn(v); d.strays.set(k, { lastSeen: c.lastSeen, real: c.real, gen: c.gen, state: c.state }); }
   for (const [k, v] of dumps.lvs_persist) d.persist.set(k, decodePin(v));
   for (const [k, v] of dumps.lvs_frags) d.frags.set(k, decodePin(v));
   for (const w of o.writes) if (w.map === 'cursor') d.cursors.set(w.id, w.value); // checked against the kernel's

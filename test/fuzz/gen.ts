@@ -82,6 +82,7 @@ export function genConfig(rng: Rng): CaseConfig {
     timeouts: rng.chance(0.4) ? DEFAULT_TIMEOUTS.slice() : Array.from({ length: 6 }, () => rng.pick(TIMEOUTS)),
     tunMtu: rng.weighted([[5, 1500], [1, 0], [1, 1280], [1, 576], [1, 9000], [0.5, 88], [0.5, 108], [0.3, 89], [0.3, 109], [1, 200], [0.5, rng.int(65536)]] as const),
     tunTtl: rng.weighted([[4, 64], [1, 0], [1, 1], [1, 255], [1, rng.int(256)]] as const),
+    flags: rng.chance(0.3) ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0,
   };
 
   // realservers
@@ -100,7 +101,10 @@ export function genConfig(rng: Rng): CaseConfig {
       smac: rng.chance(0.5) ? '020000000002' : rng.bytes(6).toString('hex'),
       family: rng.chance(0.97) ? family : rng.int(256),
       method: rng.weighted([[45, ABI.LVS_FWD_DR], [45, ABI.LVS_FWD_TUN], [10, rng.range(2, 255)]] as const),
-      flags: rng.weighted([[70, ABI.LVS_REAL_F_ACTIVE], [12, ABI.LVS_REAL_F_ACTIVE | ABI.LVS_REAL_F_QUIESCED], [10, 0], [8, rng.int(0x10000)]] as const),
+      flags: rng.weighted([
+        [64, ABI.LVS_REAL_F_ACTIVE], [12, ABI.LVS_REAL_F_ACTIVE | ABI.LVS_REAL_F_QUIESCED], [8, 0], [8, ABI.LVS_REAL_F_GONE],
+        [2, ABI.LVS_REAL_F_GONE | ABI.LVS_REAL_F_QUIESCED], [2, ABI.LVS_REAL_F_ACTIVE | ABI.LVS_REAL_F_GONE], [6, rng.int(0x10000)],
+      ] as const),
       gen: rng.int(4),
       ifindex: rng.weighted([[85, 0], [8, TX_PORT], [7, ABSENT_PORT]] as const),
       svcId: rng.int(18),
@@ -135,7 +139,8 @@ export function genConfig(rng: Rng): CaseConfig {
       tables.push({ slot: tableSlot, entries });
     }
     const flags = rng.chance(0.02) ? rng.int(0x10000)
-      : (rng.chance(0.15) ? ABI.LVS_SVC_F_OPS : 0) | (rng.chance(0.3) ? ABI.LVS_SVC_F_PERSIST : 0) | (rng.chance(0.2) ? ABI.LVS_SVC_F_ROTATE : 0);
+      : (rng.chance(0.15) ? ABI.LVS_SVC_F_OPS : 0) | (rng.chance(0.3) ? ABI.LVS_SVC_F_PERSIST : 0) | (rng.chance(0.2) ? ABI.LVS_SVC_F_ROTATE : 0) |
+        (rng.chance(0.12) ? ABI.LVS_SVC_F_GONE : 0); // tombstone of a deleted service
     const tableSize = rng.weighted([[85, size], [4, 0], [5, size + rng.range(1, 5)], [6, rng.range(1, size)]] as const);
     const bits = family === 4 ? rng.pick([32, 24, 16, 0, rng.int(33)]) : rng.pick([128, 64, 48, 0, rng.int(129)]);
     const persistMask = rng.chance(0.95) ? prefixMask(bits, family === 4 ? 4 : 16) : rng.bytes(16);
@@ -182,6 +187,16 @@ export function genConfig(rng: Rng): CaseConfig {
     cfg.conns.push({
       key: flowKeyHex(f), real, gen: genFor(real), ageNs: age(),
       state: rng.weighted([[90, rng.int(6)], [10, rng.range(6, 255)]] as const),
+    });
+  }
+  // strays (not yet promoted): around the 1 s promotion gap and the 10 s lifetime
+  cfg.strays = [];
+  for (let i = rng.int(10); i > 0; i--) {
+    const f = flowTuple(rng, u);
+    const real = pickReal();
+    cfg.strays.push({
+      key: flowKeyHex(f), real, gen: genFor(real), state: rng.chance(0.9) ? 0 : rng.int(256),
+      ageNs: rng.chance(0.7) ? ageNs(rng.pick([0.25, 0.5, 0.95, 1.05, 1.5, 5.5, 9.5, 10.5, 60.5, -5.5])) : age(),
     });
   }
   for (let i = rng.int(6); i > 0; i--) {

@@ -26,9 +26,9 @@ export interface SvcSpec {
   proto: 'tcp' | 'udp'; vip: string; port: number; hashFields?: number; flags?: number;
   persistTimeout?: number; persistMask?: string;
 }
-export interface CfgSpec { tunSrc4: string; tunSrc6: string; seed: number; tunMtu: number; ttl: number }
+export interface CfgSpec { tunSrc4: string; tunSrc6: string; seed: number; tunMtu: number; ttl: number; flags?: number }
 
-const SIZES = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024 };
+const SIZES = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 256 };
 
 export class DirectorHarness {
   private tableToggle = new Map<number, number>();
@@ -63,7 +63,7 @@ export class DirectorHarness {
 
   /** Empties every map (connections, templates, counters, services, realservers). */
   reset(): void {
-    for (const m of ['lvs_services', 'lvs_conns', 'lvs_persist', 'lvs_frags'] as const) this.writer.clear(m);
+    for (const m of ['lvs_services', 'lvs_conns', 'lvs_strays', 'lvs_persist', 'lvs_frags'] as const) this.writer.clear(m);
     const reals = Array.from({ length: SIZES.maxReals }, (_, i) => i);
     const services = Array.from({ length: SIZES.maxServices }, (_, i) => i);
     this.exec(
@@ -94,7 +94,7 @@ export class DirectorHarness {
   setCfg(c: CfgSpec): void {
     this.exec({
       op: 'settings',
-      value: settingsWithFilter(encodeSettings({ tunSrc4: c.tunSrc4, tunSrc6: c.tunSrc6, hashSeed: c.seed, tunMtu: c.tunMtu, tunTtl: c.ttl })),
+      value: settingsWithFilter(encodeSettings({ tunSrc4: c.tunSrc4, tunSrc6: c.tunSrc6, hashSeed: c.seed, tunMtu: c.tunMtu, tunTtl: c.ttl, flags: c.flags ?? 0 })),
     });
   }
 

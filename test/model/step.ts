@@ -21,6 +21,8 @@ import {
 const NS = 1_000_000_000n;
 export const CONN_REFRESH_NS = NS; // a connection's timestamp is rewritten at most once a second
 export const FRAG_TIMEOUT_NS = 30n * NS;
+export const STRAY_PROMOTE_NS = NS; // a stray seen again more than this later is a flow
+export const STRAY_TIMEOUT_NS = 10n * NS; // a stray not promoted by then is forgotten
 const TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_ACK = 0x10;
 const CS = { NONE: 0, SYN_RECV: 1, ESTABLISHED: 2, FIN_WAIT: 3, CLOSE: 4, UDP: 5, MAX: 6 } as const;
 const MIN_IPV4_MTU = 68;
@@ -95,14 +97,58 @@ class Director {
     return r && (r.flags & ABI.LVS_REAL_F_ACTIVE) && r.gen === gen ? r : undefined;
   }
 
+  /** The entry's slot, in use or deleted with its entries kept (LVS_REAL_F_GONE), same
+   *  generation: undefined when it was emptied or reused. */
+  entrySlot(idx: number, gen: number): Real | undefined {
+    const r = this.slot(idx);
+    return r && r.gen === gen && (r.flags & (ABI.LVS_REAL_F_ACTIVE | ABI.LVS_REAL_F_GONE)) ? r : undefined;
+  }
+
   service(f: FlowTuple): Service | undefined {
     const k = { addr: f.daddr, proto: f.proto, family: f.family };
     return this.cfg.services.get(serviceKeyHex({ ...k, port: f.dport })) ?? this.cfg.services.get(serviceKeyHex({ ...k, port: 0 }));
   }
 
+  /** The all-ports service a flow falls to when its port's entry is a tombstone. */
+  allPorts(f: FlowTuple): Service | undefined {
+    if (f.dport === 0) return undefined;
+    return this.cfg.services.get(serviceKeyHex({ addr: f.daddr, proto: f.proto, family: f.family, port: 0 }));
+  }
+
+  /** The entry's idle timeout by state (0: never expires). */
+  timeoutNs(state: number): bigint {
+    return state < CS.MAX ? BigInt(this.cfg.settings.timeouts[state] ?? 0) * NS : 0n;
+  }
+
+  /** A SYN without ACK on a FIN_WAIT / CLOSE entry: the client reuses its port. */
+  synOnClosed(p: Packet, state: number): boolean {
+    return p.proto === PROTO.TCP && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (state === CS.FIN_WAIT || state === CS.CLOSE);
+  }
+
+  /** A deleted service's flow whose entry still holds: not expired, not reused, slot unchanged. */
+  held(p: Packet, f: FlowTuple): boolean {
+    const c = this.state.conns.get(flowKeyHex(f));
+    if (!c || !this.entrySlot(c.real, c.gen) || this.synOnClosed(p, c.state)) return false;
+    const timeout = this.timeoutNs(c.state);
+    return timeout === 0n || age(this.now, c.lastSeen) <= timeout;
+  }
+
+  /** A template whose persistence timeout counts from lastSeen is valid until lastSeen + timeout
+   *  (a lastSeen in the future is valid); its realserver in use, and not quiesced when the
+   *  settings expire quiescent templates. */
+  templateReal(svc: Service, tpl: { lastSeen: bigint; real: number; gen: number } | undefined): Real | undefined {
+    if (!tpl) return undefined;
+    const limit = BigInt(svc.persistTimeout) * NS;
+    if (!(tpl.lastSeen >= this.now || this.now - tpl.lastSeen <= limit)) return undefined;
+    const r = this.stillServing(tpl.real, tpl.gen);
+    if (r && (r.flags & ABI.LVS_REAL_F_QUIESCED) && (this.cfg.settings.flags & ABI.LVS_CFG_F_EXPIRE_QUIESCENT)) return undefined;
+    return r;
+  }
+
   /** The service's lookup table at the flow's hash (or the rr cursor): a realserver index, or the
    *  drop reason. */
   fromTable(svc: Service, f: FlowTuple): number | CounterName {
+    if (svc.flags & ABI.LVS_SVC_F_GONE) return 'DROP_SERVICE_GONE';
     if (svc.tableSize === 0) return 'DROP_NO_REAL';
     let pos: number;
     if (svc.flags & ABI.LVS_SVC_F_ROTATE) {
@@ -127,13 +173,11 @@ class Director {
     if (!(svc.flags & ABI.LVS_SVC_F_PERSIST)) return this.fromTable(svc, f);
     const key = persistKeyHex(p.saddr, svc.persistMask, svc.id, p.family);
     const tpl = this.state.persist.get(key);
-    if (tpl && age(this.now, tpl.lastSeen) <= BigInt(svc.persistTimeout) * NS) {
-      const r = this.stillServing(tpl.real, tpl.gen);
-      if (r && !(r.flags & ABI.LVS_REAL_F_QUIESCED)) {
-        this.t.write({ map: 'persist', key, value: { lastSeen: this.now, real: tpl.real, gen: tpl.gen } });
-        this.t.count('PERSIST_HIT');
-        return tpl.real;
-      }
+    if (tpl && this.templateReal(svc, tpl)) {
+      // never shortens what a connection under it set
+      if (tpl.lastSeen < this.now) this.t.write({ map: 'persist', key, value: { lastSeen: this.now, real: tpl.real, gen: tpl.gen } });
+      this.t.count('PERSIST_HIT');
+      return tpl.real;
     }
     const pick = this.fromTable(svc, f);
     if (typeof pick !== 'number') return pick;
@@ -144,11 +188,53 @@ class Director {
     return pick;
   }
 
+  /** A stray's realserver: a valid template's (not written), else the table's. */
+  forStray(svc: Service, p: Packet, f: FlowTuple): number | CounterName {
+    if (svc.flags & ABI.LVS_SVC_F_PERSIST) {
+      const tpl = this.state.persist.get(persistKeyHex(p.saddr, svc.persistMask, svc.id, p.family));
+      if (tpl && this.templateReal(svc, tpl)) return tpl.real;
+    }
+    return this.fromTable(svc, f);
+  }
+
+  /** TCP without SYN and no usable entry: forwarded as a stray, promoted once it shows it is a
+   *  flow. Returns the realserver (and whether this packet made a connection) or the drop reason. */
+  stray(svc: Service, p: Packet, f: FlowTuple, key: string): { real: number; promoted: boolean } | CounterName {
+    const s = this.state.strays.get(key);
+    if (s && age(this.now, s.lastSeen) <= STRAY_TIMEOUT_NS && this.stillServing(s.real, s.gen)) {
+      if ((p.tcpFlags & (TCP_FIN | TCP_RST)) || age(this.now, s.lastSeen) <= STRAY_PROMOTE_NS) {
+        this.t.count('CONN_STRAY');
+        this.t.note('stray again');
+        return { real: s.real, promoted: false };
+      }
+      this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: s.real, gen: s.gen, state: CS.ESTABLISHED } });
+      this.t.write({ map: 'strays', key, value: null });
+      this.t.count('CONN_PROMOTED');
+      this.t.note('stray promoted');
+      return { real: s.real, promoted: true };
+    }
+    const pick = this.forStray(svc, p, f);
+    if (typeof pick !== 'number') return pick;
+    const r = this.slot(pick);
+    if (!r) return { real: pick, promoted: false }; // past the array: dropped below
+    this.t.write({ map: 'strays', key, value: { lastSeen: this.now, real: pick, gen: r.gen, state: CS.NONE } });
+    this.t.count('CONN_STRAY');
+    this.t.note('stray new');
+    return { real: pick, promoted: false };
+  }
+
   /** Step 2-4 for TCP/UDP (whole packets and first fragments). */
   flow(p: Packet): Decision {
     const f: FlowTuple = { saddr: p.saddr, daddr: p.daddr, sport: p.sport, dport: p.dport, proto: p.proto, family: p.family };
-    const svc = this.service(f);
+    let svc = this.service(f);
     if (!svc) return this.t.pass('PASS_NOT_VIP');
+    if (svc.flags & ABI.LVS_SVC_F_GONE) {
+      // a deleted service: its connections wait, other flows are not its
+      if (this.held(p, f)) return this.t.drop('DROP_SERVICE_GONE');
+      svc = this.allPorts(f);
+      if (!svc || (svc.flags & ABI.LVS_SVC_F_GONE)) return this.t.pass('PASS_NOT_VIP');
+      this.t.note('tombstone: all-ports service');
+    }
     this.t.note(`service id ${svc.id}`);
     const tcp = p.proto === PROTO.TCP;
     let real: number | undefined;
@@ -163,25 +249,36 @@ class Director {
     } else {
       const key = flowKeyHex(f);
       const c = this.state.conns.get(key);
+      let stale = false;
       if (c) {
-        const timeout = c.state < CS.MAX ? BigInt(this.cfg.settings.timeouts[c.state] ?? 0) * NS : 0n;
+        const timeout = this.timeoutNs(c.state);
         const idle = age(this.now, c.lastSeen);
-        if (!this.stillServing(c.real, c.gen)) {
+        const r = this.entrySlot(c.real, c.gen);
+        if (!r) {
           this.t.count('CONN_REAL_GONE');
-        } else if (tcp && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (c.state === CS.FIN_WAIT || c.state === CS.CLOSE)) {
+          stale = true;
+        } else if (this.synOnClosed(p, c.state)) {
           this.t.count('CONN_REUSED');
+          stale = true;
         } else if (timeout !== 0n && idle > timeout) {
           this.t.count('CONN_EXPIRED');
+          stale = true;
+        } else if (!(r.flags & ABI.LVS_REAL_F_ACTIVE)) {
+          // deleted realserver, entry kept for it: neither refreshed nor moved on
+          return this.t.drop('DROP_REAL_GONE');
         } else {
           const next = tcp ? tcpNextState(c.state, p.tcpFlags) : CS.UDP;
           const refresh = next !== c.state || idle > CONN_REFRESH_NS;
           if (refresh) {
             this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: c.real, gen: c.gen, state: next } });
             if (svc.flags & ABI.LVS_SVC_F_PERSIST) {
-              // a used connection keeps its client's template alive
+              // the template stays valid at least as long as this connection
               const pkey = persistKeyHex(p.saddr, svc.persistMask, svc.id, p.family);
               const tpl = this.state.persist.get(pkey);
-              if (tpl) this.t.write({ map: 'persist', key: pkey, value: { ...tpl, lastSeen: this.now } });
+              const persistNs = BigInt(svc.persistTimeout) * NS;
+              const connNs = this.timeoutNs(next);
+              const from = BigInt.asUintN(64, connNs > persistNs ? this.now + (connNs - persistNs) : this.now);
+              if (tpl && tpl.lastSeen < from) this.t.write({ map: 'persist', key: pkey, value: { ...tpl, lastSeen: from } });
             }
           }
           this.t.count('CONN_HIT');
@@ -189,7 +286,13 @@ class Director {
           real = c.real;
         }
       }
-      if (real === undefined) {
+      if (real === undefined && tcp && (p.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
+        if (stale) this.t.write({ map: 'conns', key, value: null });
+        const got = this.stray(svc, p, f, key);
+        if (typeof got !== 'object') return this.t.drop(got);
+        real = got.real;
+        scheduled = got.promoted;
+      } else if (real === undefined) {
         const pick = this.forNewConnection(svc, p, f);
         if (typeof pick !== 'number') return this.t.drop(pick);
         const r = this.slot(pick);

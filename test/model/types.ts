@@ -28,6 +28,7 @@ export interface Settings {
   timeouts: number[]; // seconds, by connection state (LVS_CS_*), 6 entries
   tunMtu: number; // 0 = 1500
   tunTtl: number; // 0 = 64
+  flags: number; // LVS_CFG_F_* the data plane acts on (LVS_CFG_F_EXPIRE_QUIESCENT)
 }
 
 export interface ServiceKey { addr: Uint8Array; port: number; proto: number; family: number }
@@ -72,6 +73,8 @@ export interface StaticConfig {
 
 export interface DynamicState {
   conns: Map<string, Conn>;
+  /** lvs_strays: TCP flows seen without SYN and not yet promoted (state NONE). */
+  strays: Map<string, Conn>;
   persist: Map<string, Pin>;
   frags: Map<string, Pin>;
   /** rr / wrr cursor per service id (the kernel keeps one per CPU; the model one per run). */
@@ -79,7 +82,8 @@ export interface DynamicState {
 }
 
 export type Write =
-  | { map: 'conns'; key: string; value: Conn }
+  | { map: 'conns'; key: string; value: Conn | null } // null: deleted
+  | { map: 'strays'; key: string; value: Conn | null }
   | { map: 'persist'; key: string; value: Pin }
   | { map: 'frags'; key: string; value: Pin }
   | { map: 'cursor'; id: number; value: number };
@@ -101,12 +105,13 @@ export interface Outcome {
 }
 
 export function emptyDynamic(): DynamicState {
-  return { conns: new Map(), persist: new Map(), frags: new Map(), cursors: new Map() };
+  return { conns: new Map(), strays: new Map(), persist: new Map(), frags: new Map(), cursors: new Map() };
 }
 
 export function cloneDynamic(d: DynamicState): DynamicState {
   return {
     conns: new Map([...d.conns].map(([k, v]) => [k, { ...v }])),
+    strays: new Map([...d.strays].map(([k, v]) => [k, { ...v }])),
     persist: new Map([...d.persist].map(([k, v]) => [k, { ...v }])),
     frags: new Map([...d.frags].map(([k, v]) => [k, { ...v }])),
     cursors: new Map(d.cursors),
@@ -116,7 +121,9 @@ export function cloneDynamic(d: DynamicState): DynamicState {
 export function applyWrites(d: DynamicState, writes: readonly Write[]): void {
   for (const w of writes) {
     if (w.map === 'cursor') d.cursors.set(w.id, w.value);
-    else if (w.map === 'conns') d.conns.set(w.key, { ...w.value });
-    else d[w.map].set(w.key, { ...w.value });
+    else if (w.map === 'conns' || w.map === 'strays') {
+      if (w.value) d[w.map].set(w.key, { ...w.value });
+      else d[w.map].delete(w.key);
+    } else d[w.map].set(w.key, { ...w.value });
   }
 }

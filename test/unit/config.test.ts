@@ -162,3 +162,14 @@ test('fuzz: random text, random JSON/YAML values and mutated files only ever rai
     onlyConfigErrors(t, 'h.yaml');
   }
 });
+
+test('settings expire-nodest-conn / expire-quiescent-template (IPVS sysctls): parsed, written back, only booleans', () => {
+  const text = 'settings:\n  expire-nodest-conn: true\n  expire-quiescent-template: false\nservices: []\n';
+  const cfg = parseConfigText(text, 'x.yaml');
+  assert.deepEqual(cfg.settings, { expireNodestConn: true, expireQuiescentTemplate: false });
+  const back = formatConfigYaml(cfg);
+  assert.match(back, /expire-nodest-conn: true/);
+  assert.match(back, /expire-quiescent-template: false/);
+  assert.deepEqual(parseConfigText(back, 'back.yaml').settings, cfg.settings);
+  assert.throws(() => parseConfigText('settings:\n  expire-nodest-conn: 1\nservices: []\n', 'b.yaml'), /b\.yaml:2:\d+: settings\.expire-nodest-conn/);
+});
