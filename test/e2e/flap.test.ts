@@ -6,12 +6,13 @@
 //   - a refused attach leaves nothing behind (no state directory, no pins);
 //   - the director's interface is deleted and created again (new ifindex): doctor says so and
 //     advises `attach`, `attach eth0` attaches it again with the running configuration kept (the
-//     same -S), and the director serves.
+//     same -S), and the director serves; long-lived TCP downloads open across the flap continue
+//     on their realservers (the pinned connection table outlived the interface).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, installCleanupHandlers, testPrefix, run, cliArgv, shIn, installRoot, labEnv } from '../../src/lab/index.js';
+import { Lab, installCleanupHandlers, testPrefix, run, cliArgv, shIn, installRoot, labEnv, waitFor } from '../../src/lab/index.js';
 import { NEEDS_ROOT } from './helpers.js';
 
 let lab: Lab;
@@ -88,6 +89,14 @@ test('flap: a refused attach leaves nothing behind', { skip: NEEDS_ROOT, timeout
 
 test('flap: an interface deleted and created again is attached again by attach, with the running configuration kept', { skip: NEEDS_ROOT, timeout: 120_000 }, async () => {
   const saved = await lab.lvsOk(['-S', '-n']);
+  // Downloads that stay open across the flap: one line "<realserver> <i>" every 50 ms.
+  const c = lab.clients[0]!;
+  const streams = c.v4s.map((source) => ({ h: lab.stream(`http://${vip}/stream?seconds=120&ms=50`, { source }), rs: '', exit: undefined as number | undefined }));
+  await waitFor('every download started', () => streams.every((x) => x.h.lines.length > 0), 15_000, 50);
+  for (const x of streams) {
+    x.rs = x.h.lines[0]!.split(' ')[0]!;
+    void x.h.exited.then((code) => { x.exit = code; });
+  }
   const d = lab.director;
   const floors = join(installRoot(), 'bpf', 'floors.o');
   // The flap: eth0 (and its switch port) gone, then a new pair wired the way the lab builds it.
@@ -109,6 +118,13 @@ test('flap: an interface deleted and created again is attached again by attach, 
   const b = await burst(30);
   assert.equal(b.failed, 0, b.errors.join('; '));
   assert.deepEqual(Object.keys(b.counts).sort(), ['rs1', 'rs2']);
+  // The downloads opened before the flap: every one gets data again, from its own realserver.
+  const from = streams.map((x) => x.h.lines.length);
+  await waitFor('every download receives data after the flap', () => streams.every((x, i) => x.exit !== undefined || x.h.lines.length >= from[i]! + 5), 30_000, 50);
+  const reset = streams.filter((x) => x.exit !== undefined).length;
+  const switched = streams.filter((x, i) => x.h.lines.slice(from[i]).some((line) => line.split(' ')[0] !== x.rs)).length;
+  assert.deepEqual({ reset, switched }, { reset: 0, switched: 0 }, `${streams.length} downloads across the interface flap`);
+  for (const x of streams) x.h.kill();
   // Attached once more: now it really is attached.
   const again = await lab.lvs(['attach', 'eth0']);
   assert.notEqual(again.code, 0);
