@@ -178,6 +178,30 @@ struct lvs_cfg {
 #define LVS_VF_PORT_SHIFT        0    /* a service with a port (not 0) on this address */
 #define LVS_VF_ALLPORTS_SHIFT    1    /* an all-ports service (port 0) on this address */
 
+/* ---- Accepted destination MACs: HASH lvs_l2_addrs, lvs_l2_key -> lvs_l2_addr --------------
+ *
+ * A frame is forwarded only when its destination MAC is one its ingress interface accepts: the
+ * attached interface's own, those of the devices stacked on it (macvlan and VRRP vmac uppers,
+ * VLANs, the bridge or bond it is a port of) and, for a bond, its slaves'. The control plane
+ * writes only unicast MACs; the data plane refuses group MACs (broadcast, multicast) anyway.
+ */
+struct lvs_l2_key {
+	__u32 ifindex;  /* ctx->ingress_ifindex (a bond's slave, when the bond runs XDP natively) */
+	__u8 mac[6];    /* destination MAC of the frame */
+	__u16 pad;
+};
+
+#define LVS_L2_OWN   0 /* the attached interface's own MAC */
+#define LVS_L2_UPPER 1 /* a device stacked on it: macvlan, VLAN, bridge or bond master */
+#define LVS_L2_VRRP  2 /* a VRRP virtual MAC (00:00:5e:00:01:VRID, 00:00:5e:00:02:VRID for v6) */
+#define LVS_L2_LOWER 3 /* a bond's slave (balance-alb / -tlb hand out the slaves' own MACs) */
+
+struct lvs_l2_addr {
+	__u8 egress[6]; /* source MAC of frames sent back out (XDP_TX): the attached interface's */
+	__u8 kind;      /* LVS_L2_*: why it is accepted (shown by status and doctor) */
+	__u8 pad;
+};
+
 /* ---- Statistics: PERCPU_ARRAY lvs_svc_stats (by svc id), lvs_real_stats (by real index) ---- */
 
 struct lvs_stats {
@@ -223,7 +247,8 @@ struct lvs_stats {
 	X(DROP_ENCAP_FAILED, drop, "could not make room for the outer header")                       \
 	X(DROP_ICMP_FAILED, drop, "could not build the ICMP too-big answer")                          \
 	X(DROP_TUN_DISABLED, drop, "Tun realserver while Tun support is off at load time")            \
-	X(DROP_REDIRECT_FAILED, drop, "egress interface missing from lvs_tx_ports")
+	X(DROP_REDIRECT_FAILED, drop, "egress interface missing from lvs_tx_ports")                   \
+	X(PASS_NOT_OUR_MAC, pass, "for a virtual service but sent to a MAC the interface does not accept (another host's, broadcast, multicast)")
 
 #define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,
 enum lvs_counter { LVS_COUNTER_LIST(LVS_COUNTER_ENUM) LVS_C_MAX };

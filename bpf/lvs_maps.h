@@ -31,6 +31,7 @@
 #define LVS_SMALL_MAX_FRAGS    1024
 
 #define LVS_MAX_TX_PORTS 64 /* egress interfaces: fixed, not a load-time size */
+#define LVS_MAX_L2_ADDRS 1024 /* accepted (interface, MAC) pairs: fixed, not a load-time size */
 
 /*
  * ---- Load-time knobs (.rodata) --------------------------------------------------------------
@@ -59,6 +60,8 @@ struct lvs_abi_anchor {
 	struct lvs_stats stats;
 	enum lvs_counter counter;
 	enum lvs_conn_state conn_state;
+	struct lvs_l2_key l2_key;
+	struct lvs_l2_addr l2_addr;
 };
 const volatile struct lvs_abi_anchor lvs_abi_anchor;
 
@@ -170,6 +173,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } lvs_vip_filter SEC(".maps");
+
+/* Accepted destination MACs per ingress interface (lvs_abi.h), checked before any forward. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LVS_MAX_L2_ADDRS);
+	__type(key, struct lvs_l2_key);
+	__type(value, struct lvs_l2_addr);
+} lvs_l2_addrs SEC(".maps");
 
 /* Per-CPU clock cache (private: not part of the control plane's ABI): the coarse monotonic
  * clock as last read on this CPU, and the jiffies64 value it was read at. */

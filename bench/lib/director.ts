@@ -11,7 +11,11 @@ import { decode, SVC_KEY } from '../../src/abi/layout.js';
 import { encodeReal, encodeService, encodeSettings, serviceKey } from '../../src/dataplane/compile.js';
 import { vipFilterWords } from '../../src/dataplane/vipfilter.js';
 import { MapWriter, u32 } from '../../src/director/writer.js';
-import { filterStep, settingsWithFilter, type ServiceWrite, type Step, type TableFill } from '../../src/director/plan.js';
+import { filterStep, settingsWithFilter, acceptStep, type ServiceWrite, type Step, type TableFill } from '../../src/director/plan.js';
+import type { AcceptedMac } from '../../src/dataplane/l2addrs.js';
+
+/** The MAC benchmark frames are sent to (test/lib/frames.ts's DIRECTOR_MAC). */
+export const BENCH_DIRECTOR_MAC = '02:00:00:00:00:01';
 
 export { u32 } from '../../src/director/writer.js';
 
@@ -23,6 +27,7 @@ export class BenchDirector {
   private vips: { addr: Uint8Array; port: number }[] = [];
   private vipWords = new Map<number, bigint>();
   private readonly writer: MapWriter;
+  private accepted: AcceptedMac[] = [];
 
   private constructor(readonly d: LoadedDirector, readonly vipFilter: boolean) {
     this.writer = MapWriter.fromLoaded(d);
@@ -30,7 +35,17 @@ export class BenchDirector {
 
   /** vipFilter: maintain lvs_vip_filter and turn it on (LVS_CFG_F_VIP_FILTER); default on. */
   static async load(opts: { path?: string; sizes?: Partial<DirectorSizes>; vipFilter?: boolean } = {}): Promise<BenchDirector> {
-    return new BenchDirector(await loadDirector({ ...(opts.path ? { path: opts.path } : {}), ...(opts.sizes ? { sizes: opts.sizes } : {}) }), opts.vipFilter ?? true);
+    const h = new BenchDirector(await loadDirector({ ...(opts.path ? { path: opts.path } : {}), ...(opts.sizes ? { sizes: opts.sizes } : {}) }), opts.vipFilter ?? true);
+    // BPF_PROG_TEST_RUN without a context receives on the loopback (ifindex 1).
+    h.acceptOn([1]);
+    return h;
+  }
+
+  /** The director's MAC accepted on these ingress interfaces (and only there). */
+  acceptOn(ifindexes: number[]): void {
+    const want: AcceptedMac[] = ifindexes.map((ifindex) => ({ ifindex, mac: BENCH_DIRECTOR_MAC, egress: BENCH_DIRECTOR_MAC, kind: 'own' }));
+    this.exec(acceptStep(this.accepted, want));
+    this.accepted = want;
   }
 
   get progFd(): number { return this.d.progFd; }

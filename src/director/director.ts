@@ -21,8 +21,11 @@ import { existsSync } from 'node:fs';
 import { statePaths, type StatePaths } from './paths.js';
 import { readSnapshot, type Snapshot } from './snapshot.js';
 import {
-  withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, programInfo, memlockOf, type DetachResult,
+  withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, programInfo, memlockOf, syncAcceptedLocked, type DetachResult,
 } from './lifecycle.js';
+import { acceptedMacs } from './neigh.js';
+import type { AcceptedMac } from '../dataplane/l2addrs.js';
+import type { Step } from './plan.js';
 import { MapWriter } from './writer.js';
 import { DirectorReader } from './reader.js';
 import { resolveInputs, planFor, executePlan, recoverPending, NeedsResolution, type Resolved } from './transaction.js';
@@ -235,6 +238,27 @@ export class Director {
     return result;
   }
 
+  /**
+   * Re-reads the attached interfaces' MACs and uppers (one `ip -j -d link`, outside the lock)
+   * and brings the accepted destination MACs in lvs_l2_addrs up to date. Every change command
+   * and `run`'s resync call it. Returns the step written, if anything had changed.
+   */
+  async refreshAccepted(): Promise<Step | undefined> {
+    const names = Object.keys(this.fresh().interfaces);
+    const desired = acceptedMacs(names);
+    return withLock(this.paths, () => {
+      const now = Object.keys(this.lockedSnapshot().interfaces);
+      // An attach or detach in between: read the interfaces again (rare; ip is quick).
+      const same = now.length === names.length && now.every((n, i) => n === names[i]);
+      return syncAcceptedLocked(this.writer, same ? desired : acceptedMacs(now));
+    });
+  }
+
+  /** The accepted destination MACs as the data plane holds them (lvs_l2_addrs). */
+  accepted(): AcceptedMac[] {
+    return this.reader.accepted();
+  }
+
   /** Applies ipvsadm commands (-A -E -D -C -a -e -d) to the running configuration. */
   async run(commands: readonly IpvsadmCommand[], opts: ApplyOptions = {}): Promise<ApplyResult> {
     return this.mutate((running) => applyCommands(running, commands), opts);
@@ -265,6 +289,8 @@ export class Director {
    */
   private async mutate(change: (running: DirectorConfig) => DirectorConfig, opts: ApplyOptions): Promise<ApplyResult> {
     let earlier: Resolved | undefined;
+    // A command finds the interfaces as they are now: a new MAC or upper is accepted from here on.
+    if (!opts.dryRun) await this.refreshAccepted();
     for (let attempt = 0; ; attempt++) {
       const snap = this.fresh();
       if (snap.pending) await this.repair();
@@ -347,6 +373,8 @@ export class Director {
     };
     if (program) st.program = program;
     if (snap.pending) st.pendingApply = snap.pending.startedAt;
+    const names = new Map(Object.entries(snap.interfaces).map(([n, i]) => [i.ifindex, n]));
+    st.accepted = this.reader.accepted().map((a) => ({ ...a, ...(names.has(a.ifindex) ? { interface: names.get(a.ifindex)! } : {}) }));
     return st;
   }
 

@@ -15,9 +15,12 @@ import { emptyConfig } from '../model/types.js';
 import type { StatePaths } from './paths.js';
 import { readSnapshot, writeSnapshot, removeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot } from './snapshot.js';
 import { acquireLock } from './lock.js';
-import { emptyApplied } from './plan.js';
+import { emptyApplied, acceptStep, type Step } from './plan.js';
 import { faultPoint } from './faults.js';
-import { u32 } from './writer.js';
+import { u32, MapWriter } from './writer.js';
+import { DirectorReader } from './reader.js';
+import { acceptedMacs } from './neigh.js';
+import type { AcceptedMac } from '../dataplane/l2addrs.js';
 import type { AttachOptions, InterfaceStatus } from './types.js';
 import { VERSION } from '../version.js';
 
@@ -97,6 +100,27 @@ function removeState(paths: StatePaths, only?: ReadonlySet<string>): void {
 }
 
 /**
+ * Brings lvs_l2_addrs to `desired` (the accepted MACs of the attached interfaces, lock held):
+ * compared with what the map holds, not with a record of it, so an interrupted write is made
+ * good by the next call. Returns the step written, if anything differed.
+ */
+export function syncAcceptedLocked(writer: MapWriter, desired: readonly AcceptedMac[]): Step | undefined {
+  const step = acceptStep(new DirectorReader(writer.maps).accepted(), desired);
+  if (step) writer.execute([step]);
+  return step;
+}
+
+/** The same, for the lifecycle's own commands: reads the interfaces (one `ip`, no probing). */
+function syncAcceptedFor(paths: StatePaths, interfaces: readonly string[]): void {
+  const writer = MapWriter.fromPins(paths.pinDir);
+  try {
+    syncAcceptedLocked(writer, acceptedMacs(interfaces));
+  } finally {
+    writer.close();
+  }
+}
+
+/**
  * Attaches the director to an interface (lock held): loads and pins the program and maps on
  * first use, or attaches the running program to one more interface. Refuses an interface that
  * already has another XDP program unless `force`.
@@ -135,8 +159,16 @@ export async function attachLocked(paths: StatePaths, ifname: string, opts: Atta
       }
       detachForeign(ifindex, ifname, foreign);
     }
+    // The interface's accepted MACs go in before its link: its first frames are forwarded.
+    syncAcceptedFor(paths, [...Object.keys(snap.interfaces), ifname]);
     faultPoint('before-link');
-    const link = XdpLink.attach(progFd, ifname, opts.mode ?? 'auto');
+    let link: XdpLink;
+    try {
+      link = XdpLink.attach(progFd, ifname, opts.mode ?? 'auto');
+    } catch (e) {
+      syncAcceptedFor(paths, Object.keys(snap.interfaces)); // a refused attach accepts nothing new
+      throw e;
+    }
     try {
       faultPoint('link-attached');
       link.pin(linkPin);
@@ -224,6 +256,7 @@ export function detachLocked(paths: StatePaths, fallback: Snapshot, ifname?: str
   } finally {
     tx.close();
   }
+  syncAcceptedFor(paths, Object.keys(snap.interfaces));
   writeSnapshot(paths.snapshot, snap);
   return { detached: targets, removed: false };
 }

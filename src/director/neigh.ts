@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.js';
 import { familyOf } from '../model/address.js';
 import { serviceId, type VirtualService, type Realserver, type DirectorConfig } from '../model/types.js';
 import { realId, type L2Next } from '../dataplane/compile.js';
+import { acceptedSet, type AcceptedMac, type LinkDesc } from '../dataplane/l2addrs.js';
 
 export interface RouteInfo { dev: string; gateway?: string; prefsrc?: string }
 
@@ -42,6 +43,21 @@ export function neighbourMac(addr: string, dev: string): string | undefined {
 export function linkInfo(dev: string): { ifindex?: number; mac?: string; peer?: string } {
   const l = ipJson(['link', 'show', 'dev', dev])[0] as { address?: string; ifindex?: number; link?: string } | undefined;
   return { ifindex: l?.ifindex, mac: l?.address?.toLowerCase(), ...(l?.link ? { peer: l.link } : {}) };
+}
+
+/**
+ * The destination MACs the attached interfaces accept now (src/dataplane/l2addrs.ts): one
+ * `ip -j -d link show` (no probing). Throws when the links cannot be read: an empty answer would
+ * stop every forward.
+ */
+export function acceptedMacs(attached: readonly string[]): AcceptedMac[] {
+  let links: LinkDesc[];
+  try {
+    links = JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as LinkDesc[];
+  } catch (e) {
+    throw new Error(`cannot read the interfaces (ip -j -d link show): ${(e as Error).message}`);
+  }
+  return acceptedSet(links, attached);
 }
 
 /** One ping so the kernel resolves the neighbour; failures are expected and ignored. */

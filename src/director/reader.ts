@@ -13,6 +13,7 @@ import { formatAddress } from '../model/address.js';
 import { u32, type DirectorMaps } from './writer.js';
 import type { AppliedState } from './snapshot.js';
 import type { ConnectionInfo, Numbers, ServiceStats, StatsSample } from './types.js';
+import { decodeAccepted, type AcceptedMac } from '../dataplane/l2addrs.js';
 
 
 const ZERO: Numbers = { packets: 0n, bytes: 0n, conns: 0n };
@@ -58,6 +59,12 @@ export class DirectorReader {
   static evictions(entries: number, c: Record<string, bigint>): number {
     const inserts = c.conn_new! - c.conn_real_gone! - c.conn_reused! - c.conn_expired!;
     return Math.max(0, Number(inserts) - entries);
+  }
+
+  /** The accepted destination MACs as lvs_l2_addrs holds them. */
+  accepted(): AcceptedMac[] {
+    const { keys, values } = this.maps.lvs_l2_addrs.entries();
+    return keys.map((k, i) => decodeAccepted(k, values[i]!)).sort((a, b) => a.ifindex - b.ifindex || a.mac.localeCompare(b.mac));
   }
 
   /** Connection-table fill: entries present, size, LRU evictions since load. */

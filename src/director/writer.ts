@@ -9,6 +9,7 @@ import { BpfMap, possibleCpus, MapType, MapFlag } from '../native/index.js';
 import { STATS } from '../abi/layout.js';
 import { DIRECTOR_MAPS, type DirectorMap, type LoadedDirector } from '../dataplane/loader.js';
 import type { Step, TableFill } from './plan.js';
+import { encodeL2Addr, encodeL2Key } from '../dataplane/l2addrs.js';
 
 export type DirectorMaps = Record<DirectorMap, BpfMap>;
 export type DynamicMap = 'lvs_conns' | 'lvs_persist' | 'lvs_frags';
@@ -109,6 +110,11 @@ export class MapWriter {
         if (s.indexes.length) m.lvs_reals.updateMany(s.indexes.map(u32), s.indexes.map(() => zero));
         return;
       }
+      case 'l2-addrs':
+        // Each entry is one HASH update: a frame sees the old egress MAC or the new one.
+        if (s.put.length) m.lvs_l2_addrs.updateMany(s.put.map((a) => encodeL2Key(a.ifindex, a.mac)), s.put.map(encodeL2Addr));
+        for (const a of s.remove) m.lvs_l2_addrs.delete(encodeL2Key(a.ifindex, a.mac));
+        return;
     }
   }
 

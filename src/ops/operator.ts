@@ -26,6 +26,7 @@ import { runProbe, type Endpoint, type ProbeResult } from './probes.js';
 import { ForwardingRoutes, type ForwardingOptions } from './forwarding.js';
 import { probePath } from './pathprobe.js';
 import { neighbourMac } from '../director/neigh.js';
+import { describeStep } from '../director/plan.js';
 import { DirectorMetrics, type HealthRow } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
 import { buildStatusDoc, type StatusDoc } from './status-doc.js';
@@ -330,6 +331,9 @@ export class Operator {
       }
       this.d.close();
       this.d = fresh;
+      // An interface's new MAC or upper (macvlan, VRRP vmac) is accepted within one resync.
+      const l2 = await this.d.refreshAccepted().catch((e: unknown) => this.log.error({ event: 'resync-failed', error: errMessage(e) }, `cannot read the interfaces: ${errMessage(e)}`));
+      if (l2) this.log.info({ event: 'accepted-macs' }, `accepted MACs changed: ${describeStep(l2)}`);
       const want = this.model.effective().config;
       const p = this.d.plan(want);
       if (p.changes.length > 0) {
