@@ -41,9 +41,13 @@ export class BenchDirector {
     return h;
   }
 
-  /** The director's MAC accepted on these ingress interfaces (and only there). */
-  acceptOn(ifindexes: number[]): void {
-    const want: AcceptedMac[] = ifindexes.map((ifindex) => ({ ifindex, mac: BENCH_DIRECTOR_MAC, egress: BENCH_DIRECTOR_MAC, kind: 'own' }));
+  /**
+   * The director's MAC accepted on these ingress interfaces (and only there), plus `also`: a
+   * repeated BPF_PROG_TEST_RUN runs the program on its own output, whose destination is the
+   * realserver's MAC by then, so the benchmark accepts those too to keep measuring the forward.
+   */
+  acceptOn(ifindexes: number[], also: string[] = []): void {
+    const want: AcceptedMac[] = ifindexes.flatMap((ifindex) => [BENCH_DIRECTOR_MAC, ...also].map((mac) => ({ ifindex, mac, egress: BENCH_DIRECTOR_MAC, kind: 'own' as const })));
     this.exec(acceptStep(this.accepted, want));
     this.accepted = want;
   }

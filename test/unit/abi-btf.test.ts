@@ -9,7 +9,7 @@ const btf = new BtfJson('bpf/lvs_director.o');
 
 test('every shared struct matches BTF in size and field offsets', () => {
   assert.deepEqual(layoutDrift((n) => btf.struct(n)), []);
-  assert.equal(STRUCTS.length, 10);
+  assert.equal(STRUCTS.length, 12);
 });
 
 test('a drifted description is reported, not ignored', () => {
@@ -139,7 +139,7 @@ test('a changed header changes the skeleton: a new map, knob, size and state app
 #endif`);
   const abi = read('bpf/lvs_abi.h').replace('X(UDP, udp, "UDP flow")', 'X(UDP, udp, "UDP flow") \\\n\tX(TIME_WAIT, tcpTimeWait, "both FINs seen")');
   const src = g.directorSource(abi, maps, read('bpf/lvs_director.bpf.c'));
-  assert.match(src, /"lvs_vip_filter",\n {2}"lvs_quotas",\n\] as const/);
+  assert.match(src, /"lvs_l2_addrs",\n {2}"lvs_quotas",\n\] as const/);
   assert.match(src, /maxQuotas: number;/);
   assert.match(src, /nat: boolean;/);
   assert.match(src, /export const DEFAULT_KNOBS: Knobs = \{ ipv6: true, tun: true, icmp: true, frag: true, nat: false \}/);
