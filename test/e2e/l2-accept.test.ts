@@ -20,13 +20,17 @@ const lab = useLab('l2', { clients: 2, clientAddresses: 1, realservers: 1 }, asy
   await shIn(l.net, 'ip link set br0 type bridge ageing_time 0');
 });
 
-const macOf = async (ns: string, dev = 'eth0') => (await shIn(ns, `cat /sys/class/net/${dev}/address`)).trim();
+// ip, not /sys/class/net: nsenter --net does not remount sysfs, which shows the host's interfaces.
+const macOf = async (ns: string, dev = 'eth0') => (JSON.parse(await shIn(ns, `ip -j link show dev ${dev}`)) as { address: string }[])[0]!.address;
 const noPorts = async (ns: string) => {
   const lines = (await shIn(ns, 'cat /proc/net/snmp')).split('\n').filter((x) => x.startsWith('Udp:'));
   const names = lines[0]!.split(/\s+/);
   return Number(lines[1]!.split(/\s+/)[names.indexOf('NoPorts')]);
 };
-const counters = async (l: ReturnType<typeof lab>) => JSON.parse(await l.lvsOk(['counters', '--json'])) as Record<string, number | string>;
+const counters = async (l: ReturnType<typeof lab>): Promise<Record<string, number>> => {
+  const v = JSON.parse(await l.lvsOk(['stats', '--json'])) as { counters: Record<string, { value: string | number }> };
+  return Object.fromEntries(Object.entries(v.counters).map(([k, c]) => [k, Number(c.value)]));
+};
 
 test('frames flooded to another host\'s MAC are not forwarded: the realserver gets each datagram once', { skip: NEEDS_ROOT, timeout: 120_000 }, async () => {
   const l = lab();
@@ -34,7 +38,7 @@ test('frames flooded to another host\'s MAC are not forwarded: the realserver ge
   const other = l.clients[1]!;
   const rsMac = await macOf(rs.ns);
   const before = await noPorts(rs.ns);
-  const passed0 = Number((await counters(l)).pass_not_our_mac ?? 0);
+  const passed0 = (await counters(l)).pass_not_our_mac!;
   // c2 plays a director that already forwarded by DR: IP destination the VIP, MAC the realserver's.
   await shIn(other.ns, `ip neigh replace ${l.vips.dr4} lladdr ${rsMac} dev eth0 nud permanent`);
   const N = 200;
@@ -48,7 +52,7 @@ for i in range(${N}):
   await new Promise((r) => setTimeout(r, 300));
   const got = (await noPorts(rs.ns)) - before;
   assert.equal(got, N, `the realserver received ${got} datagrams for ${N} sent (a second copy means the director forwarded frames addressed to it)`);
-  const passed = Number((await counters(l)).pass_not_our_mac) - passed0;
+  const passed = (await counters(l)).pass_not_our_mac! - passed0;
   assert.ok(passed >= N, `pass_not_our_mac rose by ${passed}, expected at least ${N}`);
   // Clients that address the director still reach the service through the flooding switch.
   const names = await l.curl(url(l.vips.dr4), { count: 5 });
@@ -68,14 +72,14 @@ test('a VRRP vmac macvlan created after attach is accepted from the next command
   assert.match(st, new RegExp(`accepts +eth0: .*${VMAC} \\(vrrp\\).*; sends from ${eth0Mac}`), st);
   assert.match(st, new RegExp(`${eth0Mac} \\(own\\)`), st);
   await shIn(c.ns, `ip neigh replace ${l.vips.dr4} lladdr ${VMAC} dev eth0 nud permanent`);
-  const fwd0 = Number((await counters(l)).fwd_dr);
+  const fwd0 = (await counters(l)).fwd_dr!;
   try {
     const names = await l.curl(url(l.vips.dr4), { count: 5 });
     assert.deepEqual(names, ['rs1', 'rs1', 'rs1', 'rs1', 'rs1']);
   } finally {
     await shIn(c.ns, `ip neigh del ${l.vips.dr4} dev eth0 || true`);
   }
-  assert.ok(Number((await counters(l)).fwd_dr) - fwd0 >= 10, 'the requests went through the director');
+  assert.ok((await counters(l)).fwd_dr! - fwd0 >= 10, 'the requests went through the director');
   // The macvlan goes: so does its MAC, at the next command.
   await shIn(l.director.ns, 'ip link del vrrp.7');
   await l.lvsOk(['-E', '-t', `${l.vips.dr4}:80`, '-s', 'mh']);

@@ -10,10 +10,7 @@ import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { CliNamespace, type CliRun } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun, BpfMap } from '../../src/native/index.js';
-import { MapWriter } from '../../src/director/writer.js';
-import { acceptStep } from '../../src/director/plan.js';
-import { DIRECTOR_MAC } from '../lib/frames.js';
-import { TEST_IFINDEX } from '../lib/director.js';
+import { acceptTestRunFrames } from '../lib/accept.js';
 
 const L = new CliNamespace('lvsf');
 const { pin: PIN, state: STATE } = L;
@@ -54,14 +51,7 @@ function choices(): Record<string, string> {
   } finally {
     conns.close();
   }
-  // The frames run as received on this process's loopback, not on lvsf0: accept them there (each
-  // CLI command reads the interfaces again and takes this entry away).
-  const w = MapWriter.fromPins(PIN);
-  try {
-    w.execute([acceptStep([], [{ ifindex: TEST_IFINDEX, mac: DIRECTOR_MAC, egress: DIRECTOR_MAC, kind: 'own' }])!]);
-  } finally {
-    w.close();
-  }
+  acceptTestRunFrames(PIN);
   const out: Record<string, string> = {};
   for (const vip of [A, B, C, D]) {
     const [addr] = vip.split(':') as [string];
