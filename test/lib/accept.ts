@@ -18,7 +18,7 @@ export function acceptTestRunFrames(pinDir: string): void {
   const m = BpfMap.fromPin(`${pinDir}/lvs_l2_addrs`);
   let present: boolean;
   try {
-    present = m.lookup(encodeL2Key(ENTRY.ifindex, ENTRY.mac)) !== undefined;
+    present = m.lookup(encodeL2Key(ENTRY.ifindex, ENTRY.mac)) !== null;
   } finally {
     m.close();
   }
