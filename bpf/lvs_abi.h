@@ -19,6 +19,17 @@
 
 #define LVS_ABI_VERSION 1
 
+/*
+ * Test only: `make -C bpf test-objects` builds the director with -DLVS_TEST_OLD_ABI=<version>
+ * to stand in for an older lvs-xdp whose lvs_conn and lvs_real had other layouts, so the upgrade
+ * tests (test/packet/upgrade.test.ts) migrate across a real layout change. LVS_TEST_CONN_EXTRA
+ * adds an lvs_conn field this build does not have (an upgrade must refuse it). Never in a release.
+ */
+#ifdef LVS_TEST_OLD_ABI
+#undef LVS_ABI_VERSION
+#define LVS_ABI_VERSION LVS_TEST_OLD_ABI
+#endif
+
 /* Address families as stored in keys and values (not AF_* numbers: these are stable). */
 #define LVS_FAMILY_IPV4 4
 #define LVS_FAMILY_IPV6 6
@@ -66,6 +77,7 @@ struct lvs_svc {
 #define LVS_REAL_F_ACTIVE   (1u << 0) /* slot in use; a deleted realserver has flags 0 */
 #define LVS_REAL_F_QUIESCED (1u << 1) /* weight 0: keeps its flows, gets no new ones */
 
+#ifndef LVS_TEST_OLD_ABI
 struct lvs_real {
 	__u8 addr[16];  /* RIP */
 	__u8 mac[6];    /* DR: the realserver's MAC; Tun: the next hop's MAC */
@@ -78,6 +90,21 @@ struct lvs_real {
 	__u32 svc_id;   /* the service this destination belongs to */
 	__u32 reserved;
 };
+#else
+struct lvs_real { /* test only: the "older" layout (gen after ifindex, one more reserved word) */
+	__u8 addr[16];
+	__u8 mac[6];
+	__u8 smac[6];
+	__u8 family;
+	__u8 method;
+	__u16 flags;
+	__u32 ifindex;
+	__u32 gen;
+	__u32 svc_id;
+	__u32 reserved;
+	__u32 reserved2;
+};
+#endif
 
 /* ---- Connection table: LRU_HASH lvs_conns, lvs_flow_key -> lvs_conn ------------------------ */
 
@@ -109,6 +136,7 @@ struct lvs_flow_key {
 enum lvs_conn_state { LVS_CONN_STATE_LIST(LVS_CONN_STATE_ENUM) LVS_CS_MAX };
 #undef LVS_CONN_STATE_ENUM
 
+#ifndef LVS_TEST_OLD_ABI
 struct lvs_conn {
 	__u64 last_seen_ns; /* bpf_ktime_get_ns() of the last packet, refreshed at most once a second */
 	__u32 real;         /* index into lvs_reals */
@@ -116,6 +144,21 @@ struct lvs_conn {
 	__u8 state;         /* LVS_CS_* */
 	__u8 pad[7];
 };
+#else
+struct lvs_conn { /* test only: the "older" layout (other order, 32 bytes) */
+	__u32 real;
+	__u32 gen;
+	__u64 last_seen_ns;
+	__u8 state;
+#ifdef LVS_TEST_CONN_EXTRA
+	__u8 pad[3];
+	__u32 test_cookie; /* a field this build does not carry: the upgrade refuses */
+	__u8 pad2[8];
+#else
+	__u8 pad[15];
+#endif
+};
+#endif
 
 /* ---- Persistence templates: LRU_HASH lvs_persist; fragments: LRU_HASH lvs_frags ----------- */
 

@@ -13,6 +13,7 @@ export {
   Director, STATE_NAMES,
   type DirectorOptions, type AttachOptions, type ApplyOptions, type ApplyResult, type DirectorStatus,
   type InterfaceStatus, type StatsSample, type ServiceStats, type RealserverStats, type ConnectionInfo, type SizePreset,
+  type UpgradeResult, type MapAction,
 } from './director/director.js';
 export { formatSteps, stepsJson, type Step, type StepOp } from './director/plan.js';
 export { statePaths, netnsSuffix, PIN_DIR_ENV, STATE_DIR_ENV, type StatePaths } from './director/paths.js';

@@ -16,6 +16,7 @@ type Loader = () => Promise<Command[]>;
 const COMMANDS: [string[], Loader][] = [
   [['attach', 'detach'], async () => { const m = await import('./attach.js'); return [m.attachCommand(), m.detachCommand()]; }],
   [['status'], async () => [(await import('./status.js')).statusCommand()]],
+  [['upgrade'], async () => [(await import('./upgrade.js')).upgradeCommand()]],
   [['apply', 'diff', 'config'], async () => { const m = await import('./apply.js'); return [m.applyCommand(), m.diffCommand(), m.configCommand()]; }],
   [['stats'], async () => [(await import('./stats.js')).statsCommand()]],
   [['top'], async () => [(await import('./top.js')).topCommand()]],

@@ -33,8 +33,10 @@ import type {
   DirectorOptions, AttachOptions, ApplyOptions, ApplyResult, DirectorStatus, InterfaceStatus, StatsSample, ConnectionInfo,
 } from './types.js';
 import { VERSION } from '../version.js';
+import { assertRunsThisAbi, upgrade, type UpgradeOptions, type UpgradeResult } from './upgrade.js';
 
 export type * from './types.js';
+export type { UpgradeResult, MapAction } from './upgrade.js';
 export { STATE_NAMES } from '../abi/generated.js';
 
 /** Limits the loaded maps impose; enforced before anything is written. */
@@ -81,7 +83,17 @@ export class Director {
         });
       }
     }
+    assertRunsThisAbi(paths, snap);
     return new Director(paths, snap);
+  }
+
+  /**
+   * This build's data plane takes over the running director (another version's, or the same
+   * ABI with other code), keeping its configuration and connection table, or refuses before
+   * anything changes (src/director/upgrade.ts). Completes an upgrade that was interrupted.
+   */
+  static async upgrade(opts: DirectorOptions & UpgradeOptions = {}): Promise<UpgradeResult> {
+    return upgrade(statePaths(opts), limitsOf, opts);
   }
 
   /**

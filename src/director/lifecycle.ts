@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, unlinkSync, chmodSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import {
-  BpfMap, XdpLink, xdpQuery, ifIndex, openPinned, closeFd, progInfo, pinObject,
+  XdpLink, xdpQuery, ifIndex, openPinned, closeFd, progInfo, pinObject,
 } from '../native/index.js';
 import { StateError, NotAttachedError, BpffsError } from '../errors.js';
 import { loadDirector, DEFAULT_SIZES, SMALL_BOX_SIZES, DEFAULT_KNOBS, DIRECTOR_MAPS, type DirectorSizes, type Knobs } from '../dataplane/loader.js';
@@ -17,12 +17,14 @@ import { readSnapshot, writeSnapshot, removeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_
 import { acquireLock } from './lock.js';
 import { emptyApplied, acceptStep, type Step } from './plan.js';
 import { faultPoint } from './faults.js';
-import { u32, MapWriter } from './writer.js';
+import { MapWriter } from './writer.js';
 import { DirectorReader } from './reader.js';
 import { acceptedMacs } from './neigh.js';
 import type { AcceptedMac } from '../dataplane/l2addrs.js';
 import type { AttachOptions, InterfaceStatus } from './types.js';
 import { VERSION } from '../version.js';
+import { ABI_VERSION } from '../abi/generated.js';
+import { assertRunsThisAbi, STAGE_PREFIX } from './upgrade.js';
 
 export const PROG_PIN = 'prog_lvs_director';
 export const LINK_PREFIX = 'link_';
@@ -134,7 +136,9 @@ export async function attachLocked(paths: StatePaths, ifname: string, opts: Atta
     });
   }
   let snap = readSnapshot(paths.snapshot);
-  if (!snap) snap = await create(paths, opts);
+  // Another version's program: one more interface is an upgrade's business, not attach's.
+  if (snap) assertRunsThisAbi(paths, snap);
+  else snap = await create(paths, opts);
   const progFd = openPinned(`${paths.pinDir}/${PROG_PIN}`);
   try {
     const linkPin = `${paths.pinDir}/${LINK_PREFIX}${ifname}`;
@@ -176,11 +180,11 @@ export async function attachLocked(paths: StatePaths, ifname: string, opts: Atta
     } finally {
       link.close();
     }
-    const tx = BpfMap.fromPin(`${paths.pinDir}/lvs_tx_ports`);
+    const writer = MapWriter.fromPins(paths.pinDir);
     try {
-      tx.update(u32(ifindex), u32(ifindex));
+      writer.execute([{ op: 'tx-ports', ifindexes: [ifindex] }]);
     } finally {
-      tx.close();
+      writer.close();
     }
     snap.interfaces[ifname] = {
       ifindex, mode: link.mode, attachedAt: new Date().toISOString(), ...(link.fallback ? { genericBecause: link.fallback.reason } : {}),
@@ -213,11 +217,11 @@ async function create(paths: StatePaths, opts: AttachOptions): Promise<Snapshot>
     const now = new Date().toISOString();
     const snap: Snapshot = {
       format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, tool: VERSION, createdAt: now, updatedAt: now,
-      sizes, knobs, progId: progInfo(d.progFd).id, interfaces: {}, applied: emptyApplied(),
+      sizes, knobs, progId: progInfo(d.progFd).id, abiVersion: ABI_VERSION, interfaces: {}, applied: emptyApplied(),
     };
     // Runtime settings from the start, so a director with no services still has sane timeouts.
     const compiled = compileDirector(emptyConfig(), () => undefined, { maxServices: 1, maxReals: 1, maxTableSize: 1 });
-    BpfMap.fromFd(d.maps.lvs_cfg, { owned: false, keepAlive: d.obj }).update(u32(0), compiled.cfg);
+    MapWriter.fromLoaded(d).execute([{ op: 'settings', value: compiled.cfg }]);
     writeSnapshot(paths.snapshot, snap);
     return snap;
   } catch (e) {
@@ -250,11 +254,11 @@ export function detachLocked(paths: StatePaths, fallback: Snapshot, ifname?: str
     removeState(paths);
     return { detached: targets, removed: true };
   }
-  const tx = BpfMap.fromPin(`${paths.pinDir}/lvs_tx_ports`);
+  const writer = MapWriter.fromPins(paths.pinDir);
   try {
-    for (const i of gone) tx.delete(u32(i));
+    writer.removeTxPorts(gone);
   } finally {
-    tx.close();
+    writer.close();
   }
   syncAcceptedFor(paths, Object.keys(snap.interfaces));
   writeSnapshot(paths.snapshot, snap);
@@ -275,7 +279,10 @@ export function forceDetachLocked(paths: StatePaths, ifname?: string): DetachRes
   const targets = ifname === undefined ? links : [ifname];
   for (const name of targets) releaseLinkPin(`${paths.pinDir}/${LINK_PREFIX}${name}`);
   const removed = pinnedLinks(paths.pinDir).length === 0;
-  if (removed) removeState(paths, new Set<string>([...DIRECTOR_MAPS, PROG_PIN]));
+  if (removed) {
+    const ours = [...DIRECTOR_MAPS, PROG_PIN];
+    removeState(paths, new Set<string>([...ours, ...ours.map((n) => `${STAGE_PREFIX}${n}`)]));
+  }
   return { detached: targets, removed };
 }
 

@@ -14,6 +14,7 @@ import type { DirectorConfig } from '../model/types.js';
 import type { Allocation, L2Next } from '../dataplane/compile.js';
 import type { DirectorSizes, Knobs } from '../dataplane/loader.js';
 import type { Step } from './plan.js';
+import type { PendingUpgrade, UpgradeRecord } from './upgrade.js';
 
 export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
 /**
@@ -67,6 +68,13 @@ export interface Snapshot {
   applied: AppliedState;
   /** Set while an apply runs; cleared when it has been written completely. */
   pending?: PendingPlan;
+  /** The running program's data plane ABI version (absent in snapshots of lvs-xdp before
+   *  upgrades in place: then it is read from the program). Optional, so no version bump. */
+  abiVersion?: number;
+  /** An upgrade staged and recorded, not yet completed (`lvs-xdp upgrade` completes it). */
+  upgrade?: PendingUpgrade;
+  /** Upgrades done in place, oldest first (src/director/upgrade.ts). */
+  upgrades?: UpgradeRecord[];
 }
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });

@@ -20,6 +20,14 @@ export function u32(n: number): Buffer {
   return b;
 }
 
+/**
+ * Bulk insert into one map that is being built (an upgrade's staged map, filled before any program
+ * reads it): the migration's only write.
+ */
+export function writeEntries(map: BpfMap, keys: Buffer[], values: Buffer[]): void {
+  if (keys.length) map.updateMany(keys, values);
+}
+
 export interface ExecuteOptions {
   /** First step to run (0-based): a replay after a crash skips what is already written. */
   from?: number;
