@@ -6,7 +6,7 @@
  *   parse (L2, VLANs, IPv4/IPv6 + extension headers, L4)   -> not ours: XDP_PASS + PASS_* counter
  *   on every path that could forward (a virtual service's packet, found before any state is
  *   touched; a non-first fragment; an ICMP error): a destination MAC the ingress interface does
- *   not accept (lvs_l2_addrs) -> XDP_PASS + PASS_NOT_OUR_MAC
+ *   not accept (lvs_l2_ifs, lvs_l2_addrs past it) -> XDP_PASS + PASS_NOT_OUR_MAC
  *   non-first fragment   -> realserver of its first fragment (lvs_frags)
  *   ICMP error quoting a virtual service's flow -> that flow's realserver (never creates state)
  *   TCP/UDP to a virtual service:
@@ -39,11 +39,11 @@
 
 /* Load-time knobs, cfg_abi_version and the ABI anchor: lvs_maps.h (the skeleton's source). */
 
-/* TCP / UDP to a virtual service. Returns LVS_FORWARD with *real_idx and *l2 set, or an XDP
- * action. */
+/* TCP / UDP to a virtual service. Returns LVS_FORWARD with *real_idx and *egress (the ingress
+ * interface's own MAC) set, or an XDP action. */
 static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p,
 					   const struct lvs_cfg *cfg, __u32 *real_idx, __u32 *gen,
-					   const struct lvs_l2_addr **l2)
+					   const __u8 **egress)
 {
 	struct lvs_svc *svc = lvs_svc_lookup(&p->flow, cfg);
 	__u32 why = LVS_C_DROP_NO_REAL;
@@ -56,8 +56,8 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 		return XDP_PASS;
 	}
 	/* Checked only now (traffic to no service never pays the lookup) and before any state. */
-	*l2 = lvs_l2_accepted(ctx);
-	if (!*l2)
+	*egress = lvs_l2_accepted(ctx);
+	if (!*egress)
 		return lvs_l2_pass();
 	lvs_time_init(&t);
 
@@ -130,7 +130,7 @@ int lvs_director(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct lvs_pkt p = {};
-	const struct lvs_l2_addr *l2 = NULL;
+	const __u8 *egress = NULL;
 	__u32 zero = 0, ri = 0, gen = 0;
 	struct lvs_cfg *cfg;
 	int verdict, is_icmp_err = 0;
@@ -145,15 +145,15 @@ int lvs_director(struct xdp_md *ctx)
 		return XDP_PASS;
 
 	if (p.frag == LVS_FRAG_LATER) {
-		l2 = lvs_l2_accepted(ctx);
-		if (!l2)
+		egress = lvs_l2_accepted(ctx);
+		if (!egress)
 			return lvs_l2_pass();
 		verdict = lvs_handle_frag_later(&p, cfg_enable_frag, &ri, &gen);
 	} else if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) {
-		verdict = lvs_handle_flow(ctx, &p, cfg, &ri, &gen, &l2);
+		verdict = lvs_handle_flow(ctx, &p, cfg, &ri, &gen, &egress);
 	} else if (cfg_enable_icmp && lvs_icmp_is_error(&p)) {
-		l2 = lvs_l2_accepted(ctx);
-		if (!l2)
+		egress = lvs_l2_accepted(ctx);
+		if (!egress)
 			return lvs_l2_pass();
 		is_icmp_err = 1;
 		verdict = lvs_handle_icmp(&p, cfg, data, data_end, &ri, &gen);
@@ -161,7 +161,7 @@ int lvs_director(struct xdp_md *ctx)
 		lvs_count(LVS_C_PASS_NOT_VIP);
 		return XDP_PASS;
 	}
-	if (verdict != LVS_FORWARD || !l2)
+	if (verdict != LVS_FORWARD || !egress)
 		return verdict;
 
 	struct lvs_real *r = bpf_map_lookup_elem(&lvs_reals, &ri);
@@ -170,8 +170,8 @@ int lvs_director(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	if (r->method == LVS_FWD_TUN)
-		return lvs_forward_tun(ctx, &p, r, cfg, l2->egress, is_icmp_err);
-	return lvs_fwd_dr(ctx, &p, r, l2->egress);
+		return lvs_forward_tun(ctx, &p, r, cfg, egress, is_icmp_err);
+	return lvs_fwd_dr(ctx, &p, r, egress);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -7,7 +7,8 @@
  * Provides: lvs_fwd_dr(), lvs_fwd_tun(), and lvs_tun_outer_len() / lvs_tun_mtu(), with which the
  * caller checks that the encapsulated packet fits before calling lvs_fwd_tun().
  * Expects: a parsed packet (lvs_parse.h) still as parsed, the chosen lvs_real, the ingress
- * interface's own MAC (its lvs_l2_addrs entry, lvs_l2.h), lvs_tx_ports (lvs_maps.h). Counts the packet's FWD_* counter, FWD_REDIRECT, or the drop reason.
+ * interface's own MAC (from its accepted-MAC entry, lvs_l2.h), lvs_tx_ports (lvs_maps.h). Counts
+ * the packet's FWD_* counter, FWD_REDIRECT, or the drop reason.
  */
 #ifndef LVS_FWD_H
 #define LVS_FWD_H

@@ -62,6 +62,7 @@ struct lvs_abi_anchor {
 	enum lvs_conn_state conn_state;
 	struct lvs_l2_key l2_key;
 	struct lvs_l2_addr l2_addr;
+	struct lvs_l2_if l2_if;
 };
 const volatile struct lvs_abi_anchor lvs_abi_anchor;
 
@@ -174,13 +175,23 @@ struct {
 	__type(value, __u64);
 } lvs_vip_filter SEC(".maps");
 
-/* Accepted destination MACs per ingress interface (lvs_abi.h), checked before any forward. */
+#ifndef LVS_TEST_NO_L2
+/* Accepted destination MACs (lvs_abi.h), checked before any forward: by ingress ifindex, inline... */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_L2_IF_SLOTS);
+	__type(key, __u32);
+	__type(value, struct lvs_l2_if);
+} lvs_l2_ifs SEC(".maps");
+
+/* ... and every accepted (ifindex, MAC) pair, looked up only past lvs_l2_ifs's reach. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, LVS_MAX_L2_ADDRS);
 	__type(key, struct lvs_l2_key);
 	__type(value, struct lvs_l2_addr);
 } lvs_l2_addrs SEC(".maps");
+#endif
 
 /* Per-CPU clock cache (private: not part of the control plane's ABI): the coarse monotonic
  * clock as last read on this CPU, and the jiffies64 value it was read at. */

@@ -11,7 +11,8 @@ import { decode, SVC_KEY } from '../../src/abi/layout.js';
 import { encodeReal, encodeService, encodeSettings, serviceKey } from '../../src/dataplane/compile.js';
 import { vipFilterWords } from '../../src/dataplane/vipfilter.js';
 import { MapWriter, u32 } from '../../src/director/writer.js';
-import { filterStep, settingsWithFilter, acceptStep, type ServiceWrite, type Step, type TableFill } from '../../src/director/plan.js';
+import { filterStep, settingsWithFilter, type ServiceWrite, type Step, type TableFill } from '../../src/director/plan.js';
+import { syncAcceptedLocked } from '../../src/director/lifecycle.js';
 import type { AcceptedMac } from '../../src/dataplane/l2addrs.js';
 
 /** The MAC benchmark frames are sent to (test/lib/frames.ts's DIRECTOR_MAC). */
@@ -27,7 +28,6 @@ export class BenchDirector {
   private vips: { addr: Uint8Array; port: number }[] = [];
   private vipWords = new Map<number, bigint>();
   private readonly writer: MapWriter;
-  private accepted: AcceptedMac[] = [];
 
   private constructor(readonly d: LoadedDirector, readonly vipFilter: boolean) {
     this.writer = MapWriter.fromLoaded(d);
@@ -48,8 +48,7 @@ export class BenchDirector {
    */
   acceptOn(ifindexes: number[], also: string[] = []): void {
     const want: AcceptedMac[] = ifindexes.flatMap((ifindex) => [BENCH_DIRECTOR_MAC, ...also].map((mac) => ({ ifindex, mac, egress: BENCH_DIRECTOR_MAC, kind: 'own' as const })));
-    this.exec(acceptStep(this.accepted, want));
-    this.accepted = want;
+    syncAcceptedLocked(this.writer, want);
   }
 
   get progFd(): number { return this.d.progFd; }

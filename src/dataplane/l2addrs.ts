@@ -1,14 +1,20 @@
 /**
- * Accepted destination MACs (lvs_l2_addrs): which frames are the director's. An attached
+ * Accepted destination MACs (lvs_l2_addrs, and lvs_l2_ifs for the check): which frames are the director's. An attached
  * interface accepts its own MAC, the MACs of the devices stacked on it (macvlan and VRRP vmac
  * uppers, VLANs, the bridge or bond it is a port of, and what is stacked on those) and, when it
  * is a bond, its slaves' MACs, under the bond's ifindex and each slave's (with native XDP on a
  * bond the program sees the slave as the ingress interface). Every entry carries the attached
  * interface's own MAC: the source of what is sent back out of it. Pure: the links come from
  * `ip -j -d link` (src/director/neigh.ts).
+ *
+ * The data plane checks an interface's first LVS_L2_IF_MACS MACs inline (its lvs_l2_ifs entry,
+ * ingress ifindex below LVS_L2_IF_SLOTS) and looks the others up in lvs_l2_addrs, which holds
+ * every pair (bpf/lvs_abi.h). An ARRAY value is rewritten in place, so a frame racing the write
+ * may read a mix of the old and the new entry: placeSlots keeps every MAC that stays accepted in
+ * its slot, so only frames to a MAC being added or removed can see that mix (and be passed).
  */
 import { ABI } from '../abi/generated.js';
-import { decode, encode, L2_ADDR, L2_KEY } from '../abi/layout.js';
+import { decode, encode, L2_ADDR, L2_IF, L2_KEY } from '../abi/layout.js';
 
 export type AcceptKind = 'own' | 'upper' | 'vrrp' | 'lower';
 export interface AcceptedMac {
@@ -120,4 +126,81 @@ export function decodeAccepted(key: Uint8Array, value: Uint8Array): AcceptedMac 
 /** Same entry in the map: same key and value (`dev` is not in the map). */
 export function sameAccepted(a: AcceptedMac, b: AcceptedMac): boolean {
   return a.ifindex === b.ifindex && a.mac === b.mac && a.egress === b.egress && a.kind === b.kind;
+}
+
+/** An lvs_l2_ifs entry: accepted MACs by slot ('' = empty), the egress MAC, more in lvs_l2_addrs. */
+export interface AcceptedIf {
+  ifindex: number;
+  slots: string[];
+  egress: string;
+  more: boolean;
+}
+
+/** Fills an empty slot below `count`: a group MAC, which the data plane refuses before comparing. */
+const EMPTY_SLOT = 'ff:ff:ff:ff:ff:ff';
+
+/**
+ * Slot placement of one interface's accepted MACs: the attached interface's own first (slot 0),
+ * a MAC accepted before keeps its slot, new ones take free slots in order; what does not fit is
+ * looked up in lvs_l2_addrs (`more`).
+ */
+export function placeSlots(prev: readonly string[], list: readonly AcceptedMac[]): { slots: string[]; more: boolean } {
+  const n = ABI.LVS_L2_IF_MACS;
+  const slots: string[] = Array.from({ length: n }, () => '');
+  const own = list.filter((a) => a.kind === 'own').map((a) => a.mac);
+  const rest = list.filter((a) => a.kind !== 'own').map((a) => a.mac);
+  let first = 0;
+  if (own.length) slots[first++] = own.shift()!;
+  const others = [...own, ...rest];
+  const wanted = new Set(others);
+  for (let i = first; i < n; i++) if (prev[i] && wanted.has(prev[i]!) && !slots.includes(prev[i]!)) slots[i] = prev[i]!;
+  const left = others.filter((m) => !slots.includes(m));
+  for (let i = first; i < n && left.length; i++) if (!slots[i]) slots[i] = left.shift()!;
+  return { slots, more: left.length > 0 };
+}
+
+/**
+ * The lvs_l2_ifs entries that take `desired` from the entries held now (`held`, by ifindex):
+ * changed ones, and an empty entry for an interface that accepts nothing any more. Every MAC of
+ * an interface has the same egress MAC (its attached interface's); a list that disagrees is a bug.
+ */
+export function ifEntries(held: ReadonlyMap<number, AcceptedIf>, desired: readonly AcceptedMac[]): AcceptedIf[] {
+  const byIf = new Map<number, AcceptedMac[]>();
+  for (const a of desired) if (a.ifindex < ABI.LVS_L2_IF_SLOTS) byIf.set(a.ifindex, [...(byIf.get(a.ifindex) ?? []), a]);
+  const out: AcceptedIf[] = [];
+  for (const [ifindex, list] of byIf) {
+    const egress = (list.find((a) => a.kind === 'own') ?? list[0]!).egress;
+    const other = list.find((a) => a.egress !== egress);
+    if (other) throw new Error(`internal: ifindex ${ifindex} accepts ${other.mac} with egress ${other.egress}, its others with ${egress}`);
+    const prev = held.get(ifindex);
+    const e: AcceptedIf = { ifindex, ...placeSlots(prev?.slots ?? [], list), egress };
+    if (!prev || !sameIf(prev, e)) out.push(e);
+  }
+  for (const [ifindex, prev] of held) if (!byIf.has(ifindex) && (prev.slots.some(Boolean) || prev.more)) out.push({ ifindex, slots: [], egress: '00:00:00:00:00:00', more: false });
+  return out.sort((a, b) => a.ifindex - b.ifindex);
+}
+
+function sameIf(a: AcceptedIf, b: AcceptedIf): boolean {
+  const n = ABI.LVS_L2_IF_MACS;
+  return a.egress === b.egress && a.more === b.more && Array.from({ length: n }).every((_, i) => (a.slots[i] ?? '') === (b.slots[i] ?? ''));
+}
+
+export function encodeL2If(e: AcceptedIf): Buffer {
+  const n = ABI.LVS_L2_IF_MACS;
+  let count = 0;
+  for (let i = 0; i < n; i++) if (e.slots[i]) count = i + 1;
+  const macs = Buffer.alloc(8 * n);
+  for (let i = 0; i < count; i++) macs.set(macBuf(e.slots[i] || EMPTY_SLOT), 8 * i);
+  return encode(L2_IF, { macs, egress: macBuf(e.egress), count, more: e.more ? 1 : 0 });
+}
+
+export function decodeL2If(ifindex: number, value: Uint8Array): AcceptedIf {
+  const v = decode(L2_IF, value);
+  const macs = v.macs as Uint8Array;
+  const count = v.count as number;
+  const slots = Array.from({ length: ABI.LVS_L2_IF_MACS }, (_, i) => {
+    const m = i < count ? macStr(macs.subarray(8 * i, 8 * i + 6)) : '';
+    return m === EMPTY_SLOT ? '' : m;
+  });
+  return { ifindex, slots, egress: macStr(v.egress as Uint8Array), more: v.more === 1 };
 }

@@ -107,7 +107,8 @@ function removeState(paths: StatePaths, only?: ReadonlySet<string>): void {
  * good by the next call. Returns the step written, if anything differed.
  */
 export function syncAcceptedLocked(writer: MapWriter, desired: readonly AcceptedMac[]): Step | undefined {
-  const step = acceptStep(new DirectorReader(writer.maps).accepted(), desired);
+  const { current, held } = new DirectorReader(writer.maps).acceptedState(desired.map((a) => a.ifindex));
+  const step = acceptStep(current, desired, held);
   if (step) writer.execute([step]);
   return step;
 }

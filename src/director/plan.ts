@@ -31,7 +31,7 @@ import { decode, CFG, REAL, SVC, SVC_KEY } from '../abi/layout.js';
 import { ABI } from '../abi/generated.js';
 import { emptyConfig, serviceId, type DirectorConfig } from '../model/types.js';
 import type { AppliedState } from './snapshot.js';
-import { sameAccepted, type AcceptedMac } from '../dataplane/l2addrs.js';
+import { sameAccepted, ifEntries, type AcceptedMac, type AcceptedIf } from '../dataplane/l2addrs.js';
 
 export interface RealWrite {
   /** Allocation key (`serviceId/rip`), for printing; harness steps may leave it out. */
@@ -62,8 +62,9 @@ export type Step =
   | { op: 'remove'; services: { service: string; key: Buffer }[] }
   | { op: 'free-tables'; slots: number[] }
   | { op: 'clear-reals'; indexes: number[] }
-  /** Accepted destination MACs: new and changed entries, then those that went. */
-  | { op: 'l2-addrs'; put: AcceptedMac[]; remove: { ifindex: number; mac: string }[] };
+  /** Accepted destination MACs: new and changed lvs_l2_addrs entries, then the changed lvs_l2_ifs
+   *  entries (what the data plane checks first), then the lvs_l2_addrs entries that went. */
+  | { op: 'l2-addrs'; put: AcceptedMac[]; ifs: AcceptedIf[]; remove: { ifindex: number; mac: string }[] };
 
 export type StepOp = Step['op'];
 
@@ -251,17 +252,19 @@ export function buildPlan(inputs: PlanInputs): Plan {
 }
 
 /**
- * The accepted-MAC writes that take lvs_l2_addrs from `current` (read from the map) to `desired`
+ * The accepted-MAC writes that take lvs_l2_addrs from `current` and lvs_l2_ifs from `held` (both
+ * read from the maps; `held` at least for the ifindexes of `current` and `desired`) to `desired`
  * (read from the interfaces): additions and changes first, so a MAC accepted before and after is
  * never missing in between.
  */
-export function acceptStep(current: readonly AcceptedMac[], desired: readonly AcceptedMac[]): Step | undefined {
+export function acceptStep(current: readonly AcceptedMac[], desired: readonly AcceptedMac[], held: ReadonlyMap<number, AcceptedIf>): Step | undefined {
   const key = (a: { ifindex: number; mac: string }) => `${a.ifindex}/${a.mac}`;
   const now = new Map(current.map((a) => [key(a), a]));
   const want = new Set(desired.map(key));
   const put = desired.filter((a) => { const c = now.get(key(a)); return !c || !sameAccepted(c, a); });
   const remove = current.filter((a) => !want.has(key(a))).map((a) => ({ ifindex: a.ifindex, mac: a.mac }));
-  return put.length || remove.length ? { op: 'l2-addrs', put, remove } : undefined;
+  const ifs = ifEntries(held, desired);
+  return put.length || remove.length || ifs.length ? { op: 'l2-addrs', put, ifs, remove } : undefined;
 }
 
 /** What the lvs_services value of a written service says (table slot), for printing. */
@@ -291,7 +294,7 @@ export function describeStep(s: Step, tableSize: (service: string) => number | u
     case 'remove': return `delete ${s.services.length} service${s.services.length === 1 ? '' : 's'}: ${list(s.services.map((x) => x.service))}`;
     case 'free-tables': return `free lvs_tables slots ${list(s.slots.map(String), 8)}`;
     case 'clear-reals': return `empty realserver slots ${list(s.indexes.map(String), 8)} (their flows reschedule)`;
-    case 'l2-addrs': return `accept ${s.put.length} MAC${s.put.length === 1 ? '' : 's'}${s.put.length ? ` (${list(s.put.map((a) => `#${a.ifindex} ${a.mac} ${a.kind}`), 4)})` : ''}, stop accepting ${s.remove.length}${s.remove.length ? ` (${list(s.remove.map((a) => `#${a.ifindex} ${a.mac}`), 4)})` : ''}`;
+    case 'l2-addrs': return `${s.ifs.length ? `interfaces ${list(s.ifs.map((e) => `#${e.ifindex}`), 4)} check ${list(s.ifs.map((e) => String(e.slots.filter(Boolean).length)), 4)} MACs inline${s.ifs.some((e) => e.more) ? ' (more in lvs_l2_addrs)' : ''}; ` : ''}accept ${s.put.length} MAC${s.put.length === 1 ? '' : 's'}${s.put.length ? ` (${list(s.put.map((a) => `#${a.ifindex} ${a.mac} ${a.kind}`), 4)})` : ''}, stop accepting ${s.remove.length}${s.remove.length ? ` (${list(s.remove.map((a) => `#${a.ifindex} ${a.mac}`), 4)})` : ''}`;
   }
 }
 

@@ -9,7 +9,7 @@ import { BpfMap, possibleCpus, MapType, MapFlag } from '../native/index.js';
 import { STATS } from '../abi/layout.js';
 import { DIRECTOR_MAPS, type DirectorMap, type LoadedDirector } from '../dataplane/loader.js';
 import type { Step, TableFill } from './plan.js';
-import { encodeL2Addr, encodeL2Key } from '../dataplane/l2addrs.js';
+import { encodeL2Addr, encodeL2If, encodeL2Key } from '../dataplane/l2addrs.js';
 
 export type DirectorMaps = Record<DirectorMap, BpfMap>;
 export type DynamicMap = 'lvs_conns' | 'lvs_persist' | 'lvs_frags';
@@ -119,8 +119,12 @@ export class MapWriter {
         return;
       }
       case 'l2-addrs':
-        // Each entry is one HASH update: a frame sees the old egress MAC or the new one.
+        // Each lvs_l2_addrs entry is one HASH update (a frame sees the old value or the new one);
+        // the full set is there before lvs_l2_ifs points past its slots to it (`more`), and stays
+        // until lvs_l2_ifs no longer does. An lvs_l2_ifs value is rewritten in place: its slots
+        // are placed so that MACs accepted before and after keep theirs (placeSlots).
         if (s.put.length) m.lvs_l2_addrs.updateMany(s.put.map((a) => encodeL2Key(a.ifindex, a.mac)), s.put.map(encodeL2Addr));
+        if (s.ifs.length) m.lvs_l2_ifs.updateMany(s.ifs.map((e) => u32(e.ifindex)), s.ifs.map(encodeL2If));
         for (const a of s.remove) m.lvs_l2_addrs.delete(encodeL2Key(a.ifindex, a.mac));
         return;
     }

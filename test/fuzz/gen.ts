@@ -245,6 +245,9 @@ function fragTuple(rng: Rng, u: Universe): { saddr: Buffer; daddr: Buffer; id: n
 function acceptedMacs(rng: Rng): NonNullable<CaseConfig['accepted']> {
   const egress = rng.chance(0.8) ? CASE_DIRECTOR_MAC : '0200000000e0';
   const out = [{ ifindex: TEST_RUN_IFINDEX, mac: CASE_DIRECTOR_MAC, egress }];
+  // Uppers no frame is sent to, before the others: past LVS_L2_IF_MACS the upper's and the
+  // vmac's MACs are checked in lvs_l2_addrs, not inline in lvs_l2_ifs.
+  for (let i = rng.chance(0.35) ? rng.int(5) + 1 : 0; i > 0; i--) out.push({ ifindex: TEST_RUN_IFINDEX, mac: `0200000cc0${String(i).padStart(2, '0')}`, egress });
   if (rng.chance(0.8)) out.push({ ifindex: TEST_RUN_IFINDEX, mac: UPPER_MAC, egress });
   if (rng.chance(0.5)) out.push({ ifindex: TEST_RUN_IFINDEX, mac: VRRP_MAC, egress });
   out.push({ ifindex: OTHER_IFINDEX, mac: OTHER_IF_MAC, egress });

@@ -7,7 +7,8 @@
  */
 import { BpfMap } from '../../src/native/index.js';
 import { MapWriter } from '../../src/director/writer.js';
-import { acceptStep } from '../../src/director/plan.js';
+import { syncAcceptedLocked } from '../../src/director/lifecycle.js';
+import { DirectorReader } from '../../src/director/reader.js';
 import { encodeL2Key, type AcceptedMac } from '../../src/dataplane/l2addrs.js';
 import { DIRECTOR_MAC } from './frames.js';
 import { TEST_IFINDEX } from './director.js';
@@ -25,7 +26,7 @@ export function acceptTestRunFrames(pinDir: string): void {
   if (present) return;
   const w = MapWriter.fromPins(pinDir);
   try {
-    w.execute([acceptStep([], [ENTRY])!]);
+    syncAcceptedLocked(w, [...new DirectorReader(w.maps).accepted(), ENTRY]);
   } finally {
     w.close();
   }

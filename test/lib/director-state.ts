@@ -13,7 +13,8 @@ import { testRun, possibleCpus, type BpfMap } from '../../src/native/index.js';
 import { loadDirector, type DirectorSizes, type Knobs, type LoadedDirector } from '../../src/dataplane/loader.js';
 import { COUNTERS } from '../../src/abi/generated.js';
 import { MapWriter, type DynamicMap } from '../../src/director/writer.js';
-import { acceptStep, type Step } from '../../src/director/plan.js';
+import type { Step } from '../../src/director/plan.js';
+import { syncAcceptedLocked } from '../../src/director/lifecycle.js';
 import type { AcceptedMac } from '../../src/dataplane/l2addrs.js';
 
 export type { DynamicMap };
@@ -28,7 +29,6 @@ export class DirectorState {
   /** lvs_tables slots holding a table. */
   private tables = new Set<number>();
   private txPorts: number[] = [];
-  private accepted: AcceptedMac[] = [];
   private vipFilterWords: Buffer | null = null;
 
   private constructor(private readonly d: LoadedDirector, readonly sizes: DirectorSizes, readonly knobs: Knobs) {
@@ -112,13 +112,11 @@ export class DirectorState {
     this.exec({ op: 'reals', writes });
   }
 
-  /** lvs_l2_addrs exactly as given (MACs as hex): what is not listed is removed. */
+  /** The accepted MACs (lvs_l2_addrs, lvs_l2_ifs) exactly as given (MACs as hex): what is not listed is removed. */
   setAccepted(list: readonly { ifindex: number; mac: string; egress: string }[]): void {
     const colon = (h: string) => h.match(/../g)!.join(':');
     const want: AcceptedMac[] = list.map((a) => ({ ifindex: a.ifindex, mac: colon(a.mac), egress: colon(a.egress), kind: 'own' }));
-    const step = acceptStep(this.accepted, want);
-    if (step) this.exec(step);
-    this.accepted = want;
+    syncAcceptedLocked(this.writer, want);
   }
 
   setTxPorts(ifindexes: Iterable<number>): void {

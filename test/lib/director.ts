@@ -15,8 +15,9 @@ import {
 } from '../../src/dataplane/compile.js';
 import { vipFilterWords } from '../../src/dataplane/vipfilter.js';
 import { MapWriter, u32 } from '../../src/director/writer.js';
-import { buildPlan, emptyApplied, filterStep, settingsWithFilter, acceptStep, type Plan, type Step } from '../../src/director/plan.js';
+import { buildPlan, emptyApplied, filterStep, settingsWithFilter, type Plan, type Step } from '../../src/director/plan.js';
 import type { AcceptedMac } from '../../src/dataplane/l2addrs.js';
+import { syncAcceptedLocked } from '../../src/director/lifecycle.js';
 import type { AppliedState } from '../../src/director/snapshot.js';
 import type { DirectorConfig } from '../../src/model/types.js';
 
@@ -41,7 +42,6 @@ export class DirectorHarness {
   private vipWords = new Map<number, bigint>();
   /** What `apply` last wrote: the next apply is planned against it, as the director does. */
   private applied: AppliedState = emptyApplied();
-  private acceptedNow: AcceptedMac[] = [];
   readonly writer: MapWriter;
 
   private constructor(private readonly d: LoadedDirector) {
@@ -89,8 +89,7 @@ export class DirectorHarness {
   /** The accepted destination MACs (lvs_l2_addrs), exactly these; reset() leaves the director's
    *  own MAC on the test-run interface. */
   setAccepted(list: AcceptedMac[]): void {
-    this.exec(acceptStep(this.acceptedNow, list));
-    this.acceptedNow = list;
+    syncAcceptedLocked(this.writer, list);
   }
 
   /** Writes the VIP filter (src/dataplane/vipfilter.ts) for the services set so far. */

@@ -2,7 +2,8 @@
 // `ip -j -d link` describes them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { acceptedSet, isUnicastMac, type LinkDesc } from '../../src/dataplane/l2addrs.js';
+import { acceptedSet, isUnicastMac, placeSlots, ifEntries, encodeL2If, decodeL2If, type LinkDesc, type AcceptedMac, type AcceptedIf } from '../../src/dataplane/l2addrs.js';
+import { ABI } from '../../src/abi/generated.js';
 import { acceptStep } from '../../src/director/plan.js';
 
 const L = (ifindex: number, ifname: string, address: string, extra: Partial<LinkDesc> = {}): LinkDesc => ({ ifindex, ifname, address, ...extra });
@@ -59,7 +60,43 @@ test('group and zero MACs are never accepted', () => {
 test('the l2-addrs step adds and changes before it removes, and is absent when nothing changed', () => {
   const a = { ifindex: 2, mac: '02:00:00:00:00:01', egress: '02:00:00:00:00:01', kind: 'own' as const };
   const b = { ifindex: 2, mac: '02:00:00:00:0a:01', egress: '02:00:00:00:00:01', kind: 'upper' as const };
-  assert.equal(acceptStep([a, b], [b, a]), undefined);
-  const moved = { ...a, egress: '02:00:00:00:00:09' };
-  assert.deepEqual(acceptStep([a, b], [moved]), { op: 'l2-addrs', put: [moved], remove: [{ ifindex: 2, mac: b.mac }] });
+  const held = new Map<number, AcceptedIf>([[2, { ifindex: 2, slots: [a.mac, b.mac, '', ''], egress: a.egress, more: false }]]);
+  assert.equal(acceptStep([a, b], [b, a], held), undefined);
+  const moved = { ...a, mac: '02:00:00:00:00:09', egress: '02:00:00:00:00:09' };
+  assert.deepEqual(acceptStep([a, b], [moved], held), {
+    op: 'l2-addrs', put: [moved], ifs: [{ ifindex: 2, slots: [moved.mac, '', '', ''], egress: moved.egress, more: false }], remove: [{ ifindex: 2, mac: a.mac }, { ifindex: 2, mac: b.mac }],
+  });
+  // The inline entry missing (a new map, a write cut short): written though lvs_l2_addrs agrees.
+  assert.deepEqual(acceptStep([a, b], [a, b], new Map())?.op, 'l2-addrs');
+  // An interface that accepts nothing any more gets an empty entry (count 0).
+  assert.deepEqual(acceptStep([a, b], [], held), { op: 'l2-addrs', put: [], ifs: [{ ifindex: 2, slots: [], egress: '00:00:00:00:00:00', more: false }], remove: [{ ifindex: 2, mac: a.mac }, { ifindex: 2, mac: b.mac }] });
+});
+
+const acc = (mac: string, kind: AcceptedMac['kind'] = 'upper', ifindex = 2): AcceptedMac => ({ ifindex, mac, egress: '02:00:00:00:00:01', kind });
+const m = (i: number) => `02:00:00:00:0a:${String(i).padStart(2, '0')}`;
+
+test(`slots: the own MAC first, ${ABI.LVS_L2_IF_MACS} inline, the rest in lvs_l2_addrs; a MAC that stays keeps its slot`, () => {
+  assert.equal(ABI.LVS_L2_IF_MACS, 4);
+  const own = acc('02:00:00:00:00:01', 'own');
+  assert.deepEqual(placeSlots([], [acc(m(1)), own, acc(m(2))]), { slots: [own.mac, m(1), m(2), ''], more: false });
+  assert.deepEqual(placeSlots([], [own, acc(m(1)), acc(m(2)), acc(m(3)), acc(m(4))]), { slots: [own.mac, m(1), m(2), m(3)], more: true });
+  // m(1) goes, m(5) comes: m(2) and m(3) stay where a frame racing the rewrite looks for them.
+  assert.deepEqual(placeSlots([own.mac, m(1), m(2), m(3)], [own, acc(m(2)), acc(m(3)), acc(m(5))]), { slots: [own.mac, m(5), m(2), m(3)], more: false });
+  // A hole below the last used slot is filled with a group MAC (never compared equal) and counted.
+  const e = decodeL2If(2, encodeL2If({ ifindex: 2, slots: [own.mac, '', m(3), ''], egress: own.mac, more: false }));
+  assert.deepEqual(e, { ifindex: 2, slots: [own.mac, '', m(3), ''], egress: own.mac, more: false });
+  const raw = encodeL2If({ ifindex: 2, slots: [own.mac, '', m(3), ''], egress: own.mac, more: true });
+  assert.equal(raw.length, 40);
+  assert.equal(raw.subarray(8, 14).toString('hex'), 'ffffffffffff');
+  assert.equal(raw[38], 3, 'count');
+  assert.equal(raw[39], 1, 'more');
+});
+
+test('lvs_l2_ifs entries: only changed interfaces, none at or above LVS_L2_IF_SLOTS, one egress per interface', () => {
+  const own = acc('02:00:00:00:00:01', 'own');
+  const big = acc(m(7), 'own', ABI.LVS_L2_IF_SLOTS);
+  assert.deepEqual(ifEntries(new Map(), [own, big]).map((e) => e.ifindex), [2]);
+  const held = new Map(ifEntries(new Map(), [own, acc(m(1))]).map((e) => [e.ifindex, e]));
+  assert.deepEqual(ifEntries(held, [own, acc(m(1))]), []);
+  assert.throws(() => ifEntries(new Map(), [own, { ...acc(m(1)), egress: '02:00:00:00:00:02' }]), /egress/);
 });
