@@ -25,7 +25,7 @@
 #include "lvs_maps.h"
 #include "lvs_count.h"
 
-#ifndef LVS_TEST_NO_L2
+#if !defined(LVS_TEST_NO_L2) && !defined(LVS_BENCH_L2_HASH)
 static __always_inline const __u8 *lvs_l2_accepted(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -59,9 +59,28 @@ static __always_inline const __u8 *lvs_l2_accepted(struct xdp_md *ctx)
 	const struct lvs_l2_addr *a = bpf_map_lookup_elem(&lvs_l2_addrs, &k);
 	return a ? a->egress : NULL;
 }
+#elif defined(LVS_BENCH_L2_HASH)
+/* Benchmark only (`make -C bpf bench-objects`): the first form of the check, one lvs_l2_addrs
+ * hash lookup per packet, to measure lvs_l2_ifs against it in one run (bench/compare.ts). */
+static __always_inline const __u8 *lvs_l2_accepted(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct lvs_l2_key k = {};
+
+	if (data + ETH_ALEN > data_end)
+		return NULL;
+	__builtin_memcpy(k.mac, data, ETH_ALEN);
+	if (k.mac[0] & 1)
+		return NULL;
+	k.ifindex = ctx->ingress_ifindex;
+	const struct lvs_l2_addr *a = bpf_map_lookup_elem(&lvs_l2_addrs, &k);
+	return a ? a->egress : NULL;
+}
 #else
-/* Test only (an older lvs-xdp, lvs_abi.h): every destination is accepted, and the frame's source
- * becomes its old destination, as before accepted MACs. */
+/* Test only (an older lvs-xdp, lvs_abi.h; and bench-objects' lvs_director_nol2.o, which keeps the
+ * maps): every destination is accepted, the frame's source becomes its old destination, as before
+ * accepted MACs. */
 static __always_inline const __u8 *lvs_l2_accepted(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;

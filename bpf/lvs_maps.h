@@ -175,7 +175,7 @@ struct {
 	__type(value, __u64);
 } lvs_vip_filter SEC(".maps");
 
-#ifndef LVS_TEST_NO_L2
+#if !defined(LVS_TEST_NO_L2) || defined(LVS_BENCH_KEEP_L2_MAPS)
 /* Accepted destination MACs (lvs_abi.h), checked before any forward: by ingress ifindex, inline... */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

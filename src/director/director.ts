@@ -78,6 +78,8 @@ export class Director {
     }
     for (const m of DIRECTOR_MAPS) {
       if (!existsSync(`${paths.pinDir}/${m}`)) {
+        // An older director lacks maps this build added (ABI 2: lvs_l2_ifs, lvs_l2_addrs): say that.
+        assertRunsThisAbi(paths, snap);
         throw new StateError(`pinned map ${paths.pinDir}/${m} is missing although ${paths.snapshot} exists`, {
           hint: 'the pinned state was removed behind lvs-xdp\'s back: `lvs-xdp detach` cleans up, then attach again',
         });

@@ -51,13 +51,16 @@ export function linkInfo(dev: string): { ifindex?: number; mac?: string; peer?: 
  * stop every forward.
  */
 export function acceptedMacs(attached: readonly string[]): AcceptedMac[] {
-  let links: LinkDesc[];
+  return acceptedSet(readLinks(), attached);
+}
+
+/** The links of this namespace as `ip -j -d link show` describes them (one process, no probing). */
+export function readLinks(): LinkDesc[] {
   try {
-    links = JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as LinkDesc[];
+    return JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as LinkDesc[];
   } catch (e) {
     throw new Error(`cannot read the interfaces (ip -j -d link show): ${(e as Error).message}`);
   }
-  return acceptedSet(links, attached);
 }
 
 /** One ping so the kernel resolves the neighbour; failures are expected and ignored. */
