@@ -23,8 +23,8 @@ import { readSnapshot, type Snapshot } from './snapshot.js';
 import {
   withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, programInfo, memlockOf, syncAcceptedLocked, type DetachResult,
 } from './lifecycle.js';
-import { acceptedMacs } from './neigh.js';
-import type { AcceptedMac } from '../dataplane/l2addrs.js';
+import { readLinks } from './neigh.js';
+import { acceptedSet, type AcceptedMac } from '../dataplane/l2addrs.js';
 import type { Step } from './plan.js';
 import { MapWriter } from './writer.js';
 import { DirectorReader } from './reader.js';
@@ -105,7 +105,9 @@ export class Director {
    */
   static async attach(ifname: string, opts: AttachOptions = {}): Promise<Director> {
     const paths = statePaths(opts);
-    const snap = await withLock(paths, () => attachLocked(paths, ifname, opts));
+    // The links (MACs, uppers) are read before the lock: nothing slow runs under it.
+    const links = readLinks();
+    const snap = await withLock(paths, () => attachLocked(paths, ifname, opts, links));
     return new Director(paths, snap);
   }
 
@@ -190,8 +192,10 @@ export class Director {
 
   /** Detaches from `ifname` (or every interface); the last one removes every pinned object and the snapshot. */
   async detach(ifname?: string): Promise<DetachResult> {
+    // Before the lock, like attach: the remaining interfaces' set is computed under it from these.
+    const links = readLinks();
     const r = await withLock(this.paths, () => {
-      const res = detachLocked(this.paths, this.snap, ifname);
+      const res = detachLocked(this.paths, this.snap, links, ifname);
       if (!res.removed) this.snap = readSnapshot(this.paths.snapshot) ?? this.snap;
       return res;
     });
@@ -258,14 +262,10 @@ export class Director {
    * and `run`'s resync call it. Returns the step written, if anything had changed.
    */
   async refreshAccepted(): Promise<Step | undefined> {
-    const names = Object.keys(this.fresh().interfaces);
-    const desired = acceptedMacs(names);
-    return withLock(this.paths, () => {
-      const now = Object.keys(this.lockedSnapshot().interfaces);
-      // An attach or detach in between: read the interfaces again (rare; ip is quick).
-      const same = now.length === names.length && now.every((n, i) => n === names[i]);
-      return syncAcceptedLocked(this.writer, same ? desired : acceptedMacs(now));
-    });
+    const links = readLinks();
+    // The set is computed under the lock for the interfaces the snapshot names then (an attach
+    // or detach in between is covered without reading again: the links are the namespace's).
+    return withLock(this.paths, () => syncAcceptedLocked(this.writer, acceptedSet(links, Object.keys(this.lockedSnapshot().interfaces))));
   }
 
   /** The accepted destination MACs as the data plane holds them (lvs_l2_addrs). */

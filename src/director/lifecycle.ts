@@ -19,8 +19,7 @@ import { emptyApplied, acceptStep, type Step } from './plan.js';
 import { faultPoint } from './faults.js';
 import { MapWriter } from './writer.js';
 import { DirectorReader } from './reader.js';
-import { acceptedMacs } from './neigh.js';
-import type { AcceptedMac } from '../dataplane/l2addrs.js';
+import { acceptedSet, type AcceptedMac, type LinkDesc } from '../dataplane/l2addrs.js';
 import type { AttachOptions, InterfaceStatus } from './types.js';
 import { VERSION } from '../version.js';
 import { ABI_VERSION } from '../abi/generated.js';
@@ -113,22 +112,31 @@ export function syncAcceptedLocked(writer: MapWriter, desired: readonly Accepted
   return step;
 }
 
-/** The same, for the lifecycle's own commands: reads the interfaces (one `ip`, no probing). */
-function syncAcceptedFor(paths: StatePaths, interfaces: readonly string[]): void {
-  const writer = MapWriter.fromPins(paths.pinDir);
+/**
+ * The same, for the lifecycle's own commands, from links read before the lock was taken (nothing
+ * slow runs under it): the set is computed for the interfaces as the snapshot says now, from the
+ * links as they were a moment ago. A change of the links in between (a vmac added) is accepted
+ * by the next command or `run`'s resync, as any later change is. A director of an older ABI has
+ * no accepted-MAC maps (only detach reaches here then): nothing to write.
+ */
+function syncAcceptedFor(paths: StatePaths, interfaces: readonly string[], links: readonly LinkDesc[]): void {
+  if (!L2_MAPS.every((m) => existsSync(`${paths.pinDir}/${m}`))) return;
+  const writer = MapWriter.fromPins(paths.pinDir, L2_MAPS);
   try {
-    syncAcceptedLocked(writer, acceptedMacs(interfaces));
+    syncAcceptedLocked(writer, acceptedSet(links, interfaces));
   } finally {
     writer.close();
   }
 }
+
+const L2_MAPS = ['lvs_l2_ifs', 'lvs_l2_addrs'] as const;
 
 /**
  * Attaches the director to an interface (lock held): loads and pins the program and maps on
  * first use, or attaches the running program to one more interface. Refuses an interface that
  * already has another XDP program unless `force`.
  */
-export async function attachLocked(paths: StatePaths, ifname: string, opts: AttachOptions): Promise<Snapshot> {
+export async function attachLocked(paths: StatePaths, ifname: string, opts: AttachOptions, links: readonly LinkDesc[]): Promise<Snapshot> {
   const ifindex = ifIndex(ifname);
   const parent = paths.pinDir.replace(/\/[^/]+\/?$/, '') || '/';
   if (!isBpffs(parent)) {
@@ -165,13 +173,13 @@ export async function attachLocked(paths: StatePaths, ifname: string, opts: Atta
       detachForeign(ifindex, ifname, foreign);
     }
     // The interface's accepted MACs go in before its link: its first frames are forwarded.
-    syncAcceptedFor(paths, [...Object.keys(snap.interfaces), ifname]);
+    syncAcceptedFor(paths, [...Object.keys(snap.interfaces), ifname], links);
     faultPoint('before-link');
     let link: XdpLink;
     try {
       link = XdpLink.attach(progFd, ifname, opts.mode ?? 'auto');
     } catch (e) {
-      syncAcceptedFor(paths, Object.keys(snap.interfaces)); // a refused attach accepts nothing new
+      syncAcceptedFor(paths, Object.keys(snap.interfaces), links); // a refused attach accepts nothing new
       throw e;
     }
     try {
@@ -236,7 +244,7 @@ async function create(paths: StatePaths, opts: AttachOptions): Promise<Snapshot>
 export interface DetachResult { detached: string[]; removed: boolean }
 
 /** Detaches from `ifname` (or every interface), lock held; the last one removes the pinned state. */
-export function detachLocked(paths: StatePaths, fallback: Snapshot, ifname?: string): DetachResult {
+export function detachLocked(paths: StatePaths, fallback: Snapshot, links: readonly LinkDesc[], ifname?: string): DetachResult {
   const snap = readSnapshot(paths.snapshot) ?? fallback;
   const known = [...new Set([...Object.keys(snap.interfaces), ...pinnedLinks(paths.pinDir)])];
   if (ifname !== undefined && !known.includes(ifname)) {
@@ -255,13 +263,13 @@ export function detachLocked(paths: StatePaths, fallback: Snapshot, ifname?: str
     removeState(paths);
     return { detached: targets, removed: true };
   }
-  const writer = MapWriter.fromPins(paths.pinDir);
+  const writer = MapWriter.fromPins(paths.pinDir, ['lvs_tx_ports']);
   try {
     writer.removeTxPorts(gone);
   } finally {
     writer.close();
   }
-  syncAcceptedFor(paths, Object.keys(snap.interfaces));
+  syncAcceptedFor(paths, Object.keys(snap.interfaces), links);
   writeSnapshot(paths.snapshot, snap);
   return { detached: targets, removed: false };
 }

@@ -53,10 +53,12 @@ export class MapWriter {
   constructor(readonly maps: DirectorMaps) {}
 
   /** Opens the pinned maps of a running director. */
-  static fromPins(pinDir: string): MapWriter {
+  /** The pinned maps (`only`: just these, for a step that writes no other; a director of an
+   *  older ABI may lack the others). */
+  static fromPins(pinDir: string, only: readonly DirectorMap[] = DIRECTOR_MAPS): MapWriter {
     const maps: Partial<DirectorMaps> = {};
     try {
-      for (const m of DIRECTOR_MAPS) maps[m] = BpfMap.fromPin(`${pinDir}/${m}`);
+      for (const m of only) maps[m] = BpfMap.fromPin(`${pinDir}/${m}`);
     } catch (e) {
       for (const m of Object.values(maps)) m.close();
       throw e;
