@@ -7,7 +7,7 @@ import { runDataplaneBench } from './dataplane.js';
 const args = process.argv.slice(2);
 const ri = args.indexOf('--rounds');
 const rounds = ri >= 0 ? Number(args[ri + 1]) : 11;
-const objects = args.filter((a, i) => a.includes('=') && i !== ri + 1).map((a) => {
+const objects = args.filter((a, i) => a.includes('=') && (ri < 0 || i !== ri + 1)).map((a) => {
   const [label, spec] = a.split('=');
   const [path, opt] = spec!.split(':');
   return { label: label!, path: path!, vipFilter: opt !== 'nofilter' };

@@ -51,6 +51,8 @@ const pairs = cases.map((c, i) => {
   links.push(n.xdpAttachLink(c.prog, ri, 'native').linkFd);
   return { gi, ri };
 });
+// The director's receive side of each pair accepts the frames' destination MAC.
+h.acceptOn(pairs.filter((_, i) => cases[i]!.prog === h.progFd).map((p) => p.ri));
 
 const counted = () => {
   const v: Buffer = n.mapLookup(live.mapFd('live_counted'), u32(0));

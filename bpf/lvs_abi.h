@@ -19,18 +19,25 @@
 
 /* Bumped whenever a pinned map, a struct or a flag's meaning changes: a director running another
  * version is taken over by `lvs-xdp upgrade`. 2: lvs_strays, service tombstones and gone
- * realserver slots (connections survive deletions), lvs_l2_addrs (own-frames filter). */
+ * realserver slots (connections survive deletions), accepted destination MACs (lvs_l2_ifs,
+ * lvs_l2_addrs). */
 #define LVS_ABI_VERSION 2
 
 /*
  * Test only: `make -C bpf test-objects` builds the director with -DLVS_TEST_OLD_ABI=<version>
- * to stand in for an older lvs-xdp whose lvs_conn and lvs_real had other layouts, so the upgrade
- * tests (test/packet/upgrade.test.ts) migrate across a real layout change. LVS_TEST_CONN_EXTRA
- * adds an lvs_conn field this build does not have (an upgrade must refuse it). Never in a release.
+ * to stand in for an older lvs-xdp: every older version forwards whatever destination MAC a frame
+ * has (no lvs_l2_ifs / lvs_l2_addrs, LVS_TEST_NO_L2); version 0 also had other lvs_conn and
+ * lvs_real layouts (LVS_TEST_OLD_LAYOUT), so the upgrade tests (test/packet/upgrade.test.ts)
+ * migrate across a real layout change. LVS_TEST_CONN_EXTRA adds an lvs_conn field this build does
+ * not have (an upgrade must refuse it). Never in a release.
  */
 #ifdef LVS_TEST_OLD_ABI
 #undef LVS_ABI_VERSION
 #define LVS_ABI_VERSION LVS_TEST_OLD_ABI
+#define LVS_TEST_NO_L2
+#if LVS_TEST_OLD_ABI == 0
+#define LVS_TEST_OLD_LAYOUT
+#endif
 #endif
 
 /* Address families as stored in keys and values (not AF_* numbers: these are stable). */
@@ -91,7 +98,7 @@ struct lvs_svc {
  * gets the slot back and its connections resume. */
 #define LVS_REAL_F_GONE     (1u << 2)
 
-#ifndef LVS_TEST_OLD_ABI
+#ifndef LVS_TEST_OLD_LAYOUT
 struct lvs_real {
 	__u8 addr[16];  /* RIP */
 	__u8 mac[6];    /* DR: the realserver's MAC; Tun: the next hop's MAC */
@@ -154,7 +161,7 @@ enum lvs_conn_state { LVS_CONN_STATE_LIST(LVS_CONN_STATE_ENUM) LVS_CS_MAX };
 #define LVS_STRAY_PROMOTE_S 1  /* a stray seen again more than this later is a flow: ESTABLISHED */
 #define LVS_STRAY_TIMEOUT_S 10 /* a stray not promoted by then is forgotten */
 
-#ifndef LVS_TEST_OLD_ABI
+#ifndef LVS_TEST_OLD_LAYOUT
 struct lvs_conn {
 	__u64 last_seen_ns; /* bpf_ktime_get_ns() of the last packet, refreshed at most once a second */
 	__u32 real;         /* index into lvs_reals */
@@ -243,6 +250,54 @@ struct lvs_cfg {
 #define LVS_VF_PORT_SHIFT        0    /* a service with a port (not 0) on this address */
 #define LVS_VF_ALLPORTS_SHIFT    1    /* an all-ports service (port 0) on this address */
 
+/* ---- Accepted destination MACs: ARRAY lvs_l2_ifs (by ingress ifindex) -> lvs_l2_if,
+ *      and HASH lvs_l2_addrs, lvs_l2_key -> lvs_l2_addr -----------------------------------------
+ *
+ * A frame is forwarded only when its destination MAC is one its ingress interface accepts: the
+ * attached interface's own, those of the devices stacked on it (macvlan and VRRP vmac uppers,
+ * VLANs, the bridge or bond it is a port of) and, for a bond, its slaves'. The control plane
+ * writes only unicast MACs; the data plane refuses group MACs (broadcast, multicast) anyway.
+ *
+ * lvs_l2_addrs holds every accepted pair (the record status and doctor read). The check itself
+ * reads lvs_l2_ifs: an ARRAY lookup (inlined by the JIT) of the ingress ifindex, whose entry holds
+ * the first LVS_L2_IF_MACS accepted MACs, the attached interface's own in slot 0, compared inline.
+ * Only an interface with more accepted MACs than that (`more`, for the rest) or an ingress ifindex
+ * of LVS_L2_IF_SLOTS or above pays the lvs_l2_addrs hash lookup.
+ */
+#define LVS_L2_IF_SLOTS 4096 /* ingress ifindexes checked through lvs_l2_ifs; above: lvs_l2_addrs */
+#define LVS_L2_IF_MACS  4    /* accepted MACs held inline per interface: its own + 3 uppers */
+
+/* One MAC as two loads of the frame's first 6 bytes: bytes 0-3 and 4-5 in frame order. */
+struct lvs_l2_mac {
+	__u32 hi;
+	__u16 lo;
+	__u16 pad;
+};
+
+struct lvs_l2_if {
+	struct lvs_l2_mac macs[LVS_L2_IF_MACS]; /* the first `count` are accepted */
+	__u8 egress[6]; /* source MAC of frames sent back out (XDP_TX): the attached interface's */
+	__u8 count;     /* 0: this interface accepts nothing (not attached) */
+	__u8 more;      /* 1: more accepted MACs than macs[] holds: look the rest up in lvs_l2_addrs */
+};
+
+struct lvs_l2_key {
+	__u32 ifindex;  /* ctx->ingress_ifindex (a bond's slave, when the bond runs XDP natively) */
+	__u8 mac[6];    /* destination MAC of the frame */
+	__u16 pad;
+};
+
+#define LVS_L2_OWN   0 /* the attached interface's own MAC */
+#define LVS_L2_UPPER 1 /* a device stacked on it: macvlan, VLAN, bridge or bond master */
+#define LVS_L2_VRRP  2 /* a VRRP virtual MAC (00:00:5e:00:01:VRID, 00:00:5e:00:02:VRID for v6) */
+#define LVS_L2_LOWER 3 /* a bond's slave (balance-alb / -tlb hand out the slaves' own MACs) */
+
+struct lvs_l2_addr {
+	__u8 egress[6]; /* source MAC of frames sent back out (XDP_TX): the attached interface's */
+	__u8 kind;      /* LVS_L2_*: why it is accepted (shown by status and doctor) */
+	__u8 pad;
+};
+
 /* ---- Statistics: PERCPU_ARRAY lvs_svc_stats (by svc id), lvs_real_stats (by real index) ---- */
 
 struct lvs_stats {
@@ -293,7 +348,9 @@ struct lvs_stats {
 	X(DROP_SERVICE_GONE, drop, "packet of a connection whose service was deleted (kept until it expires or the service is back)") \
 	X(DROP_REAL_GONE, drop, "packet of a connection whose realserver was deleted (kept until it expires or the realserver is back)") \
 	X(CONN_STRAY, event, "TCP packet without SYN and without connection entry: forwarded as a stray (lvs_strays)") \
-	X(CONN_PROMOTED, event, "stray seen again more than LVS_STRAY_PROMOTE_S later: entered as ESTABLISHED")
+	X(CONN_PROMOTED, event, "stray seen again more than LVS_STRAY_PROMOTE_S later: entered as ESTABLISHED") \
+	/* ---- own frames only (issue 12) ---- */                                                     \
+	X(PASS_NOT_OUR_MAC, pass, "for a virtual service but sent to a MAC the interface does not accept (another host's, broadcast, multicast)")
 
 #define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,
 enum lvs_counter { LVS_COUNTER_LIST(LVS_COUNTER_ENUM) LVS_C_MAX };

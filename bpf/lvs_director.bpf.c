@@ -4,6 +4,9 @@
  *
  * Packet path:
  *   parse (L2, VLANs, IPv4/IPv6 + extension headers, L4)   -> not ours: XDP_PASS + PASS_* counter
+ *   on every path that could forward (a virtual service's packet, found before any state is
+ *   touched; a non-first fragment; an ICMP error): a destination MAC the ingress interface does
+ *   not accept (lvs_l2_ifs, lvs_l2_addrs past it) -> XDP_PASS + PASS_NOT_OUR_MAC
  *   non-first fragment   -> realserver of its first fragment (lvs_frags)
  *   ICMP error quoting a virtual service's flow -> that flow's realserver (never creates state)
  *   TCP/UDP to a virtual service:
@@ -17,7 +20,7 @@
  *
  * Every packet increments exactly one pass / fwd / drop / tx counter in lvs_counters, plus any
  * number of event counters. The steps live in headers of their own, one concern each:
- * lvs_parse.h, lvs_sched.h (+ lvs_hash.h), lvs_conn.h, lvs_persist.h, lvs_frag.h, lvs_icmp.h,
+ * lvs_parse.h, lvs_l2.h, lvs_sched.h (+ lvs_hash.h), lvs_conn.h, lvs_persist.h, lvs_frag.h, lvs_icmp.h,
  * lvs_fwd.h, on lvs_count.h, lvs_clock.h and lvs_csum.h; this file reads as the path above.
  */
 #include <linux/bpf.h>
@@ -29,6 +32,7 @@
 #include "lvs_parse.h"
 #include "lvs_count.h"
 #include "lvs_clock.h"
+#include "lvs_l2.h"
 #include "lvs_sched.h"
 #include "lvs_persist.h"
 #include "lvs_conn.h"
@@ -38,9 +42,11 @@
 
 /* Load-time knobs, cfg_abi_version and the ABI anchor: lvs_maps.h (the skeleton's source). */
 
-/* TCP / UDP to a virtual service. Returns LVS_FORWARD with *real_idx set, or an XDP action. */
-static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_cfg *cfg,
-					   __u32 *real_idx, __u32 *gen)
+/* TCP / UDP to a virtual service. Returns LVS_FORWARD with *real_idx and *egress (the ingress
+ * interface's own MAC) set, or an XDP action. */
+static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p,
+					   const struct lvs_cfg *cfg, __u32 *real_idx, __u32 *gen,
+					   const __u8 **egress)
 {
 	struct lvs_svc *svc = lvs_svc_lookup(&p->flow, cfg);
 	__u32 why = LVS_C_DROP_NO_REAL;
@@ -50,6 +56,10 @@ static __always_inline int lvs_handle_flow(struct lvs_pkt *p, const struct lvs_c
 
 	if (!svc)
 		goto pass;
+	/* Checked only now (traffic to no service never pays the lookup) and before any state. */
+	*egress = lvs_l2_accepted(ctx);
+	if (!*egress)
+		return lvs_l2_pass();
 	lvs_time_init(&t);
 
 	if (svc->flags & LVS_SVC_F_GONE) {
@@ -126,7 +136,7 @@ drop:
  * MTU left inside the tunnel, if it will listen. */
 static __always_inline int lvs_forward_tun(struct xdp_md *ctx, const struct lvs_pkt *p,
 					   const struct lvs_real *r, const struct lvs_cfg *cfg,
-					   int is_icmp_err)
+					   const __u8 *egress, int is_icmp_err)
 {
 	__u32 outer = lvs_tun_outer_len(r);
 	__u32 mtu = lvs_tun_mtu(cfg);
@@ -143,7 +153,7 @@ static __always_inline int lvs_forward_tun(struct xdp_md *ctx, const struct lvs_
 		}
 		return lvs_send_too_big(ctx, p, mtu - outer);
 	}
-	return lvs_fwd_tun(ctx, p, r, cfg);
+	return lvs_fwd_tun(ctx, p, r, cfg, egress);
 }
 
 SEC("xdp")
@@ -152,6 +162,7 @@ int lvs_director(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct lvs_pkt p = {};
+	const __u8 *egress = NULL;
 	__u32 zero = 0, ri = 0, gen = 0;
 	struct lvs_cfg *cfg;
 	int verdict, is_icmp_err = 0;
@@ -166,17 +177,23 @@ int lvs_director(struct xdp_md *ctx)
 		return XDP_PASS;
 
 	if (p.frag == LVS_FRAG_LATER) {
+		egress = lvs_l2_accepted(ctx);
+		if (!egress)
+			return lvs_l2_pass();
 		verdict = lvs_handle_frag_later(&p, cfg_enable_frag, &ri, &gen);
 	} else if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) {
-		verdict = lvs_handle_flow(&p, cfg, &ri, &gen);
+		verdict = lvs_handle_flow(ctx, &p, cfg, &ri, &gen, &egress);
 	} else if (cfg_enable_icmp && lvs_icmp_is_error(&p)) {
+		egress = lvs_l2_accepted(ctx);
+		if (!egress)
+			return lvs_l2_pass();
 		is_icmp_err = 1;
 		verdict = lvs_handle_icmp(&p, cfg, data, data_end, &ri, &gen);
 	} else {
 		lvs_count(LVS_C_PASS_NOT_VIP);
 		return XDP_PASS;
 	}
-	if (verdict != LVS_FORWARD)
+	if (verdict != LVS_FORWARD || !egress)
 		return verdict;
 
 	struct lvs_real *r = bpf_map_lookup_elem(&lvs_reals, &ri);
@@ -185,8 +202,8 @@ int lvs_director(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	if (r->method == LVS_FWD_TUN)
-		return lvs_forward_tun(ctx, &p, r, cfg, is_icmp_err);
-	return lvs_fwd_dr(ctx, &p, r);
+		return lvs_forward_tun(ctx, &p, r, cfg, egress, is_icmp_err);
+	return lvs_fwd_dr(ctx, &p, r, egress);
 }
 
 char LICENSE[] SEC("license") = "GPL";

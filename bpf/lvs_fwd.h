@@ -6,8 +6,9 @@
  *
  * Provides: lvs_fwd_dr(), lvs_fwd_tun(), and lvs_tun_outer_len() / lvs_tun_mtu(), with which the
  * caller checks that the encapsulated packet fits before calling lvs_fwd_tun().
- * Expects: a parsed packet (lvs_parse.h) still as parsed, the chosen lvs_real, lvs_tx_ports
- * (lvs_maps.h). Counts the packet's FWD_* counter, FWD_REDIRECT, or the drop reason.
+ * Expects: a parsed packet (lvs_parse.h) still as parsed, the chosen lvs_real, the ingress
+ * interface's own MAC (from its accepted-MAC entry, lvs_l2.h), lvs_tx_ports (lvs_maps.h). Counts
+ * the packet's FWD_* counter, FWD_REDIRECT, or the drop reason.
  */
 #ifndef LVS_FWD_H
 #define LVS_FWD_H
@@ -41,19 +42,21 @@ static __always_inline int lvs_xmit(const struct lvs_real *r, __u32 fwd_counter)
 	return XDP_REDIRECT;
 }
 
-/* New Ethernet addresses: to the realserver (or next hop) from the egress interface. On XDP_TX
- * the egress interface is the one the packet was addressed to, so its MAC is the old dest. */
-static __always_inline void lvs_set_macs(__u8 *eth, const struct lvs_real *r)
+/* New Ethernet addresses: to the realserver (or next hop) from the egress interface's own MAC,
+ * never from the MAC the frame was sent to (a macvlan's or VRRP vmac would be learned on this
+ * port). XDP_TX leaves by the ingress interface: `egress` is its MAC, from the accepted-MAC entry
+ * (lvs_l2.h); XDP_REDIRECT leaves by r->ifindex, whose MAC is r->smac. */
+static __always_inline void lvs_set_macs(__u8 *eth, const struct lvs_real *r, const __u8 *egress)
 {
 	if (r->ifindex)
 		__builtin_memcpy(eth + ETH_ALEN, r->smac, ETH_ALEN);
 	else
-		__builtin_memcpy(eth + ETH_ALEN, eth, ETH_ALEN);
+		__builtin_memcpy(eth + ETH_ALEN, egress, ETH_ALEN);
 	__builtin_memcpy(eth, r->mac, ETH_ALEN);
 }
 
 static __always_inline int lvs_fwd_dr(struct xdp_md *ctx, const struct lvs_pkt *p,
-				      const struct lvs_real *r)
+				      const struct lvs_real *r, const __u8 *egress)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -64,7 +67,7 @@ static __always_inline int lvs_fwd_dr(struct xdp_md *ctx, const struct lvs_pkt *
 		lvs_count(LVS_C_DROP_BAD_REAL);
 		return XDP_DROP;
 	}
-	lvs_set_macs(data, r);
+	lvs_set_macs(data, r, egress);
 	return lvs_xmit(r, LVS_C_FWD_DR);
 }
 
@@ -82,7 +85,8 @@ static __always_inline __u32 lvs_tun_mtu(const struct lvs_cfg *cfg)
 
 /* Encapsulates the packet (which fits the tunnel MTU) and sends it to the realserver. */
 static __always_inline int lvs_fwd_tun(struct xdp_md *ctx, const struct lvs_pkt *p,
-				       const struct lvs_real *r, const struct lvs_cfg *cfg)
+				       const struct lvs_real *r, const struct lvs_cfg *cfg,
+				       const __u8 *egress)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -95,7 +99,7 @@ static __always_inline int lvs_fwd_tun(struct xdp_md *ctx, const struct lvs_pkt 
 	if (data + LVS_L2_MAX > data_end)
 		goto fail;
 	__builtin_memcpy(l2, data, LVS_L2_MAX);
-	lvs_set_macs(l2, r);
+	lvs_set_macs(l2, r, egress);
 	if (bpf_xdp_adjust_head(ctx, -(int)outer))
 		goto fail;
 	data = (void *)(long)ctx->data;

@@ -31,6 +31,7 @@
 #define LVS_SMALL_MAX_FRAGS    1024
 
 #define LVS_MAX_TX_PORTS 64 /* egress interfaces: fixed, not a load-time size */
+#define LVS_MAX_L2_ADDRS 1024 /* accepted (interface, MAC) pairs: fixed, not a load-time size */
 
 /*
  * ---- Load-time knobs (.rodata) --------------------------------------------------------------
@@ -59,6 +60,9 @@ struct lvs_abi_anchor {
 	struct lvs_stats stats;
 	enum lvs_counter counter;
 	enum lvs_conn_state conn_state;
+	struct lvs_l2_key l2_key;
+	struct lvs_l2_addr l2_addr;
+	struct lvs_l2_if l2_if;
 };
 const volatile struct lvs_abi_anchor lvs_abi_anchor;
 
@@ -185,6 +189,24 @@ struct {
 	__type(key, struct lvs_flow_key);
 	__type(value, struct lvs_conn);
 } lvs_strays SEC(".maps");
+
+#if !defined(LVS_TEST_NO_L2) || defined(LVS_BENCH_KEEP_L2_MAPS)
+/* Accepted destination MACs (lvs_abi.h), checked before any forward: by ingress ifindex, inline... */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_L2_IF_SLOTS);
+	__type(key, __u32);
+	__type(value, struct lvs_l2_if);
+} lvs_l2_ifs SEC(".maps");
+
+/* ... and every accepted (ifindex, MAC) pair, looked up only past lvs_l2_ifs's reach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LVS_MAX_L2_ADDRS);
+	__type(key, struct lvs_l2_key);
+	__type(value, struct lvs_l2_addr);
+} lvs_l2_addrs SEC(".maps");
+#endif
 
 /* Per-CPU clock cache (private: not part of the control plane's ABI): the coarse monotonic
  * clock as last read on this CPU, and the jiffies64 value it was read at. */

@@ -12,6 +12,11 @@ import { encodeReal, encodeService, encodeSettings, serviceKey } from '../../src
 import { vipFilterWords } from '../../src/dataplane/vipfilter.js';
 import { MapWriter, u32 } from '../../src/director/writer.js';
 import { filterStep, settingsWithFilter, type ServiceWrite, type Step, type TableFill } from '../../src/director/plan.js';
+import { syncAcceptedLocked } from '../../src/director/lifecycle.js';
+import type { AcceptedMac } from '../../src/dataplane/l2addrs.js';
+
+/** The MAC benchmark frames are sent to (test/lib/frames.ts's DIRECTOR_MAC). */
+export const BENCH_DIRECTOR_MAC = '02:00:00:00:00:01';
 
 export { u32 } from '../../src/director/writer.js';
 
@@ -30,7 +35,20 @@ export class BenchDirector {
 
   /** vipFilter: maintain lvs_vip_filter and turn it on (LVS_CFG_F_VIP_FILTER); default on. */
   static async load(opts: { path?: string; sizes?: Partial<DirectorSizes>; vipFilter?: boolean } = {}): Promise<BenchDirector> {
-    return new BenchDirector(await loadDirector({ ...(opts.path ? { path: opts.path } : {}), ...(opts.sizes ? { sizes: opts.sizes } : {}) }), opts.vipFilter ?? true);
+    const h = new BenchDirector(await loadDirector({ ...(opts.path ? { path: opts.path } : {}), ...(opts.sizes ? { sizes: opts.sizes } : {}) }), opts.vipFilter ?? true);
+    // BPF_PROG_TEST_RUN without a context receives on the loopback (ifindex 1).
+    h.acceptOn([1]);
+    return h;
+  }
+
+  /**
+   * The director's MAC accepted on these ingress interfaces (and only there), plus `also`: a
+   * repeated BPF_PROG_TEST_RUN runs the program on its own output, whose destination is the
+   * realserver's MAC by then, so the benchmark accepts those too to keep measuring the forward.
+   */
+  acceptOn(ifindexes: number[], also: string[] = []): void {
+    const want: AcceptedMac[] = ifindexes.flatMap((ifindex) => [BENCH_DIRECTOR_MAC, ...also].map((mac) => ({ ifindex, mac, egress: BENCH_DIRECTOR_MAC, kind: 'own' as const })));
+    syncAcceptedLocked(this.writer, want);
   }
 
   get progFd(): number { return this.d.progFd; }

@@ -71,8 +71,14 @@ export const CFG = struct('lvs_cfg', 52, [
 ]);
 export const STATS = struct('lvs_stats', 24, [['packets', 'u64'], ['bytes', 'u64'], ['conns', 'u64']]);
 
+export const L2_KEY = struct('lvs_l2_key', 12, [['ifindex', 'u32'], ['mac', 'bytes', 6], ['pad', 'u16']]);
+export const L2_ADDR = struct('lvs_l2_addr', 8, [['egress', 'bytes', 6], ['kind', 'u8'], ['pad', 'u8']]);
+/** `macs`: LVS_L2_IF_MACS struct lvs_l2_mac of 8 bytes each (the MAC's 6 bytes, 2 of padding). */
+export const L2_IF = struct('lvs_l2_if', 40, [['macs', 'bytes', 32], ['egress', 'bytes', 6], ['count', 'u8'], ['more', 'u8']]);
+
 export const STRUCTS: readonly StructDef[] = [
   SVC_KEY, SVC, REAL, FLOW_KEY, CONN, PERSIST_KEY, PIN, FRAG_KEY, CFG, STATS,
+  L2_KEY, L2_ADDR, L2_IF,
 ];
 
 export type StructValue = Record<string, number | bigint | Uint8Array>;

@@ -11,12 +11,14 @@ import { Command } from 'commander';
 import { Director } from '../director/director.js';
 import { statePaths } from '../director/paths.js';
 import { assertBpffs } from '../director/lifecycle.js';
-import { linkInfo, resolveRealserver } from '../director/neigh.js';
+import { linkInfo, resolveRealserver, acceptedMacs } from '../director/neigh.js';
+import { sameAccepted } from '../dataplane/l2addrs.js';
 import { DIRECTOR_MAPS } from '../dataplane/loader.js';
 import { xdpQuery, ifIndex } from '../native/index.js';
 import { serviceId } from '../model/types.js';
 import { ExitCode } from '../errors.js';
 import { withStateOptions, stateOptions, toJson, type StateOpts } from './common.js';
+import type { AcceptedMac } from '../dataplane/l2addrs.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail' | 'info';
 export interface Finding { verdict: Verdict; check: string; detail: string; fix?: string }
@@ -162,10 +164,30 @@ export function stateFindings(opts: StateOpts): { findings: Finding[]; director?
       ? { verdict: 'ok', check: `attached ${i.name}`, detail: `${i.mode} mode` }
       : { verdict: 'fail', check: `attached ${i.name}`, detail: 'in the snapshot but its link or program is gone (interface removed and created again, or program replaced)', fix: `lvs-xdp attach ${i.name} (attaches it again, keeping the running configuration)` });
   }
+  out.push(...acceptedFindings(st.accepted ?? [], d.interfaces));
   if (st.connections && st.connections.entries > 0.9 * st.connections.max) {
     out.push({ verdict: 'warn', check: 'connection table', detail: `${st.connections.entries} / ${st.connections.max} entries: the LRU evicts idle flows early`, fix: 'attach with a larger --max-conns (after detach)' });
   }
   return { findings: out, director: d };
+}
+
+/** The accepted destination MACs the data plane holds, against what the interfaces say now. */
+export function acceptedFindings(held: readonly AcceptedMac[], interfaces: readonly string[]): Finding[] {
+  let want: AcceptedMac[];
+  try {
+    want = acceptedMacs(interfaces);
+  } catch (e) {
+    return [{ verdict: 'warn', check: 'accepted MACs', detail: (e as Error).message }];
+  }
+  const list = held.map((a) => `#${a.ifindex} ${a.mac} (${a.kind}${a.dev ? ` ${a.dev}` : ''})`).join(', ') || 'none';
+  const stale = want.filter((w) => !held.some((h) => sameAccepted(h, w))).map((w) => `${w.mac} (${w.kind} ${w.dev ?? ''}) on #${w.ifindex}`);
+  const extra = held.filter((h) => !want.some((w) => sameAccepted(h, w))).map((h) => `${h.mac} on #${h.ifindex}`);
+  if (!stale.length && !extra.length) return [{ verdict: 'ok', check: 'accepted MACs', detail: `frames forwarded only when sent to: ${list}` }];
+  return [{
+    verdict: 'warn', check: 'accepted MACs',
+    detail: `the interfaces changed since they were read: ${stale.length ? `not yet accepted ${stale.join(', ')}` : ''}${stale.length && extra.length ? '; ' : ''}${extra.length ? `still accepted ${extra.join(', ')}` : ''} (held: ${list})`,
+    fix: 'any change command reads them again (e.g. lvs-xdp apply -f FILE, or run\'s resync within 30 s)',
+  }];
 }
 
 export function realserverFindings(d: Director): Finding[] {

@@ -10,6 +10,15 @@ function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`;
 }
 
+/** One line per ingress interface: the destination MACs it forwards frames for, and why. */
+export function formatAccepted(acc: NonNullable<DirectorStatus['accepted']>, ifs: DirectorStatus['interfaces']): string[] {
+  if (acc.length === 0) return ['  accepts     no destination MAC: nothing is forwarded (run any change command to read the interfaces)'];
+  const byIf = new Map<number, typeof acc>();
+  for (const a of acc) byIf.set(a.ifindex, [...(byIf.get(a.ifindex) ?? []), a]);
+  const name = (i: number) => acc.find((a) => a.ifindex === i)?.interface ?? ifs.find((x) => x.ifindex === i)?.name ?? `ifindex ${i} (a bond slave)`;
+  return [...byIf].map(([i, list]) => `  accepts     ${name(i)}: ${list.map((a) => `${a.mac} (${a.kind})`).join(', ')}; sends from ${list[0]!.egress}`);
+}
+
 export function formatStatus(s: DirectorStatus): string {
   if (!s.attached && s.interfaces.length === 0) return `lvs-xdp ${s.version}: not attached (pin dir ${s.pinDir})\n`;
   const lines = [`lvs-xdp ${s.version}: ${s.attached ? 'attached' : 'loaded, attached to no interface'}`];
@@ -17,6 +26,7 @@ export function formatStatus(s: DirectorStatus): string {
     lines.push(`  interface   ${i.name} (ifindex ${i.ifindex}) ${i.mode}${i.linked ? '' : ` (LINK MISSING: lvs-xdp attach ${i.name} attaches it again, keeping the configuration)`}, since ${i.attachedAt}`);
     if (i.genericBecause) lines.push(`              generic because ${i.genericBecause}`);
   }
+  if (s.accepted) lines.push(...formatAccepted(s.accepted, s.interfaces));
   if (s.program) lines.push(`  program     ${s.program.name} id ${s.program.id} tag ${s.program.tag}`);
   lines.push(`  services    ${s.services} services, ${s.realservers} realservers`);
   if (s.connections) {

@@ -10,6 +10,7 @@ import { withStateOptions, stateOptions, toJson, type StateOpts } from './common
 const ACTION: Record<string, string> = {
   reuse: 'reused as it is',
   rebuild: 'rebuilt from the configuration',
+  create: 'created',
   migrate: 'migrated field by field',
 };
 

@@ -21,8 +21,12 @@ import { existsSync } from 'node:fs';
 import { statePaths, type StatePaths } from './paths.js';
 import { readSnapshot, type Snapshot } from './snapshot.js';
 import {
-  withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, programInfo, memlockOf, assertBpffs, type DetachResult,
+  withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, programInfo, memlockOf, assertBpffs, syncAcceptedLocked,
+  type DetachResult,
 } from './lifecycle.js';
+import { readLinks } from './neigh.js';
+import { acceptedSet, type AcceptedMac } from '../dataplane/l2addrs.js';
+import type { Step } from './plan.js';
 import { MapWriter } from './writer.js';
 import { DirectorReader } from './reader.js';
 import { resolveInputs, resolveInputsAsync, planFor, executePlan, recoverPending, keptDrains, NeedsResolution, type Resolved } from './transaction.js';
@@ -130,9 +134,11 @@ export class Director {
     assertBpffs(paths);
     const fresh = !existsSync(paths.stateDir);
     const out: { reattachedFrom?: number } = {};
+    // The links (MACs, uppers) are read before the lock: nothing slow runs under it.
+    const links = readLinks();
     let snap: Snapshot;
     try {
-      snap = await withLock(paths, () => attachLocked(paths, ifname, opts, out));
+      snap = await withLock(paths, () => attachLocked(paths, ifname, opts, links, out));
     } catch (e) {
       // A refused attach leaves nothing behind: not even the state directory it made for its lock.
       if (fresh && !existsSync(paths.snapshot)) removeStateDir(paths);
@@ -235,8 +241,10 @@ export class Director {
 
   /** Detaches from `ifname` (or every interface); the last one removes every pinned object and the snapshot. */
   async detach(ifname?: string): Promise<DetachResult> {
+    // Before the lock, like attach: the remaining interfaces' set is computed under it from these.
+    const links = readLinks();
     const r = await withLock(this.paths, () => {
-      const res = detachLocked(this.paths, this.snap, ifname);
+      const res = detachLocked(this.paths, this.snap, links, ifname);
       if (!res.removed) this.snap = readSnapshot(this.paths.snapshot) ?? this.snap;
       return res;
     });
@@ -335,6 +343,23 @@ export class Director {
     return this.mutate((running) => running, opts, (running, drains) => removeDrain(running, drains, scope));
   }
 
+  /**
+   * Re-reads the attached interfaces' MACs and uppers (one `ip -j -d link`, outside the lock)
+   * and brings the accepted destination MACs in lvs_l2_addrs up to date. Every change command
+   * and `run`'s resync call it. Returns the step written, if anything had changed.
+   */
+  async refreshAccepted(): Promise<Step | undefined> {
+    const links = readLinks();
+    // The set is computed under the lock for the interfaces the snapshot names then (an attach
+    // or detach in between is covered without reading again: the links are the namespace's).
+    return withLock(this.paths, () => syncAcceptedLocked(this.writer, acceptedSet(links, Object.keys(this.lockedSnapshot().interfaces))));
+  }
+
+  /** The accepted destination MACs as the data plane holds them (lvs_l2_addrs). */
+  accepted(): AcceptedMac[] {
+    return this.reader.accepted();
+  }
+
   /** Applies ipvsadm commands (-A -E -D -C -a -e -d) to the running configuration. */
   async run(commands: readonly IpvsadmCommand[], opts: ApplyOptions = {}): Promise<ApplyResult> {
     const now = new Date().toISOString();
@@ -379,6 +404,8 @@ export class Director {
       return { desired, drains: keptDrains(d.drains, desired) ?? {} };
     };
     let earlier: Resolved | undefined;
+    // A command finds the interfaces as they are now: a new MAC or upper is accepted from here on.
+    if (!opts.dryRun) await this.refreshAccepted();
     for (let attempt = 0; ; attempt++) {
       const snap = this.fresh();
       if (snap.pending) await this.repair();
@@ -477,6 +504,8 @@ export class Director {
     if (unresolved.length) st.unresolved = unresolved;
     const drains = Object.values(snap.applied.drains ?? {});
     if (drains.length) st.drains = drains.map((d) => ({ service: d.service, ...(d.realserver !== undefined ? { address: d.realserver } : {}), since: d.since }));
+    const names = new Map(Object.entries(snap.interfaces).map(([n, i]) => [i.ifindex, n]));
+    st.accepted = this.reader.accepted().map((a) => ({ ...a, ...(names.has(a.ifindex) ? { interface: names.get(a.ifindex)! } : {}) }));
     return st;
   }
 

@@ -15,9 +15,11 @@ import { emptyConfig } from '../model/types.js';
 import type { StatePaths } from './paths.js';
 import { readSnapshot, writeSnapshot, removeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot } from './snapshot.js';
 import { acquireLock } from './lock.js';
-import { emptyApplied } from './plan.js';
+import { emptyApplied, acceptStep, type Step } from './plan.js';
 import { faultPoint } from './faults.js';
 import { MapWriter } from './writer.js';
+import { DirectorReader } from './reader.js';
+import { acceptedSet, type AcceptedMac, type LinkDesc } from '../dataplane/l2addrs.js';
 import type { AttachOptions, InterfaceStatus } from './types.js';
 import { VERSION } from '../version.js';
 import { ABI_VERSION } from '../abi/generated.js';
@@ -114,11 +116,44 @@ function removeState(paths: StatePaths, only?: ReadonlySet<string>): void {
 }
 
 /**
+ * Brings lvs_l2_addrs to `desired` (the accepted MACs of the attached interfaces, lock held):
+ * compared with what the map holds, not with a record of it, so an interrupted write is made
+ * good by the next call. Returns the step written, if anything differed.
+ */
+export function syncAcceptedLocked(writer: MapWriter, desired: readonly AcceptedMac[]): Step | undefined {
+  const { current, held } = new DirectorReader(writer.maps).acceptedState(desired.map((a) => a.ifindex));
+  const step = acceptStep(current, desired, held);
+  if (step) writer.execute([step]);
+  return step;
+}
+
+/**
+ * The same, for the lifecycle's own commands, from links read before the lock was taken (nothing
+ * slow runs under it): the set is computed for the interfaces as the snapshot says now, from the
+ * links as they were a moment ago. A change of the links in between (a vmac added) is accepted
+ * by the next command or `run`'s resync, as any later change is. A director of an older ABI has
+ * no accepted-MAC maps (only detach reaches here then): nothing to write.
+ */
+function syncAcceptedFor(paths: StatePaths, interfaces: readonly string[], links: readonly LinkDesc[]): void {
+  if (!L2_MAPS.every((m) => existsSync(`${paths.pinDir}/${m}`))) return;
+  const writer = MapWriter.fromPins(paths.pinDir, L2_MAPS);
+  try {
+    syncAcceptedLocked(writer, acceptedSet(links, interfaces));
+  } finally {
+    writer.close();
+  }
+}
+
+const L2_MAPS = ['lvs_l2_ifs', 'lvs_l2_addrs'] as const;
+
+/**
  * Attaches the director to an interface (lock held): loads and pins the program and maps on
  * first use, or attaches the running program to one more interface. Refuses an interface that
  * already has another XDP program unless `force`.
  */
-export async function attachLocked(paths: StatePaths, ifname: string, opts: AttachOptions, out: { reattachedFrom?: number } = {}): Promise<Snapshot> {
+export async function attachLocked(
+  paths: StatePaths, ifname: string, opts: AttachOptions, links: readonly LinkDesc[], out: { reattachedFrom?: number } = {},
+): Promise<Snapshot> {
   assertBpffs(paths);
   const ifindex = ifIndex(ifname);
   let snap = readSnapshot(paths.snapshot);
@@ -127,7 +162,7 @@ export async function attachLocked(paths: StatePaths, ifname: string, opts: Atta
   if (snap) assertRunsThisAbi(paths, snap);
   else snap = await create(paths, opts);
   try {
-    return await attachLink(paths, snap, ifname, ifindex, opts, out);
+    return await attachLink(paths, snap, ifname, ifindex, opts, links, out);
   } catch (e) {
     // A refused first attach leaves nothing: no loaded program, no pins, no snapshot.
     if (created) removeState(paths);
@@ -153,7 +188,9 @@ function linkIsLive(linkPin: string, ifindex: number): boolean {
   }
 }
 
-async function attachLink(paths: StatePaths, snap: Snapshot, ifname: string, ifindex: number, opts: AttachOptions, out: { reattachedFrom?: number }): Promise<Snapshot> {
+async function attachLink(
+  paths: StatePaths, snap: Snapshot, ifname: string, ifindex: number, opts: AttachOptions, links: readonly LinkDesc[], out: { reattachedFrom?: number },
+): Promise<Snapshot> {
   const progFd = openPinned(`${paths.pinDir}/${PROG_PIN}`);
   try {
     const linkPin = `${paths.pinDir}/${LINK_PREFIX}${ifname}`;
@@ -182,8 +219,16 @@ async function attachLink(paths: StatePaths, snap: Snapshot, ifname: string, ifi
       }
       detachForeign(ifindex, ifname, foreign);
     }
+    // The interface's accepted MACs go in before its link: its first frames are forwarded.
+    syncAcceptedFor(paths, [...Object.keys(snap.interfaces), ifname], links);
     faultPoint('before-link');
-    const link = XdpLink.attach(progFd, ifname, opts.mode ?? (known ? known.mode as AttachOptions['mode'] : 'auto'));
+    let link: XdpLink;
+    try {
+      link = XdpLink.attach(progFd, ifname, opts.mode ?? (known ? known.mode as AttachOptions['mode'] : 'auto'));
+    } catch (e) {
+      syncAcceptedFor(paths, Object.keys(snap.interfaces), links); // a refused attach accepts nothing new
+      throw e;
+    }
     try {
       faultPoint('link-attached');
       link.pin(linkPin);
@@ -247,7 +292,7 @@ async function create(paths: StatePaths, opts: AttachOptions): Promise<Snapshot>
 export interface DetachResult { detached: string[]; removed: boolean }
 
 /** Detaches from `ifname` (or every interface), lock held; the last one removes the pinned state. */
-export function detachLocked(paths: StatePaths, fallback: Snapshot, ifname?: string): DetachResult {
+export function detachLocked(paths: StatePaths, fallback: Snapshot, links: readonly LinkDesc[], ifname?: string): DetachResult {
   const snap = readSnapshot(paths.snapshot) ?? fallback;
   const known = [...new Set([...Object.keys(snap.interfaces), ...pinnedLinks(paths.pinDir)])];
   if (ifname !== undefined && !known.includes(ifname)) {
@@ -266,12 +311,13 @@ export function detachLocked(paths: StatePaths, fallback: Snapshot, ifname?: str
     removeState(paths);
     return { detached: targets, removed: true };
   }
-  const writer = MapWriter.fromPins(paths.pinDir);
+  const writer = MapWriter.fromPins(paths.pinDir, ['lvs_tx_ports']);
   try {
     writer.removeTxPorts(gone);
   } finally {
     writer.close();
   }
+  syncAcceptedFor(paths, Object.keys(snap.interfaces), links);
   writeSnapshot(paths.snapshot, snap);
   return { detached: targets, removed: false };
 }

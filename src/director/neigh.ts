@@ -17,6 +17,7 @@ import { ConfigError } from '../errors.js';
 import { familyOf } from '../model/address.js';
 import { serviceId, type VirtualService, type Realserver, type DirectorConfig } from '../model/types.js';
 import { realId, type L2Next } from '../dataplane/compile.js';
+import { acceptedSet, type AcceptedMac, type LinkDesc } from '../dataplane/l2addrs.js';
 
 export interface RouteInfo { dev: string; gateway?: string; prefsrc?: string }
 
@@ -83,6 +84,24 @@ function* linkFlow(dev: string): Flow<{ ifindex?: number; mac?: string; peer?: s
 
 export function routeTo(addr: string): RouteInfo | undefined {
   return runSync(routeFlow(addr));
+}
+
+/**
+ * The destination MACs the attached interfaces accept now (src/dataplane/l2addrs.ts): one
+ * `ip -j -d link show` (no probing). Throws when the links cannot be read: an empty answer would
+ * stop every forward.
+ */
+export function acceptedMacs(attached: readonly string[]): AcceptedMac[] {
+  return acceptedSet(readLinks(), attached);
+}
+
+/** The links of this namespace as `ip -j -d link show` describes them (one process, no probing). */
+export function readLinks(): LinkDesc[] {
+  try {
+    return JSON.parse(execFileSync('ip', ['-j', '-d', 'link', 'show'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as LinkDesc[];
+  } catch (e) {
+    throw new Error(`cannot read the interfaces (ip -j -d link show): ${(e as Error).message}`);
+  }
 }
 
 export function neighbourMac(addr: string, dev: string): string | undefined {

@@ -31,6 +31,9 @@
  * once the longest timeout has passed since their deletion (the plan's `now`), when their id or
  * slot is needed because the maps are full (the oldest first), or at once with
  * settings.expire-nodest-conn.
+ *
+ * Not part of a configuration's plan: `l2-addrs` (the accepted destination MACs, see
+ * acceptStep) is written by the lifecycle whenever the interfaces are read again.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -42,6 +45,7 @@ import { decode, CFG, REAL, SVC, SVC_KEY } from '../abi/layout.js';
 import { ABI } from '../abi/generated.js';
 import { emptyConfig, serviceId, type DirectorConfig } from '../model/types.js';
 import type { AppliedState, Ghosts } from './snapshot.js';
+import { sameAccepted, ifEntries, type AcceptedMac, type AcceptedIf } from '../dataplane/l2addrs.js';
 
 export interface RealWrite {
   /** Allocation key (`serviceId/rip`), for printing; harness steps may leave it out. */
@@ -73,7 +77,10 @@ export type Step =
   | { op: 'free-tables'; slots: number[] }
   | { op: 'clear-reals'; indexes: number[] }
   | { op: 'tombstones'; writes: ServiceWrite[] }
-  | { op: 'gone-reals'; writes: RealWrite[] };
+  | { op: 'gone-reals'; writes: RealWrite[] }
+  /** Accepted destination MACs: new and changed lvs_l2_addrs entries, then the changed lvs_l2_ifs
+   *  entries (what the data plane checks first), then the lvs_l2_addrs entries that went. */
+  | { op: 'l2-addrs'; put: AcceptedMac[]; ifs: AcceptedIf[]; remove: { ifindex: number; mac: string }[] };
 
 export type StepOp = Step['op'];
 
@@ -357,6 +364,22 @@ export function buildPlan(inputs: PlanInputs): Plan {
   return { target, steps, compiled };
 }
 
+/**
+ * The accepted-MAC writes that take lvs_l2_addrs from `current` and lvs_l2_ifs from `held` (both
+ * read from the maps; `held` at least for the ifindexes of `current` and `desired`) to `desired`
+ * (read from the interfaces): additions and changes first, so a MAC accepted before and after is
+ * never missing in between.
+ */
+export function acceptStep(current: readonly AcceptedMac[], desired: readonly AcceptedMac[], held: ReadonlyMap<number, AcceptedIf>): Step | undefined {
+  const key = (a: { ifindex: number; mac: string }) => `${a.ifindex}/${a.mac}`;
+  const now = new Map(current.map((a) => [key(a), a]));
+  const want = new Set(desired.map(key));
+  const put = desired.filter((a) => { const c = now.get(key(a)); return !c || !sameAccepted(c, a); });
+  const remove = current.filter((a) => !want.has(key(a))).map((a) => ({ ifindex: a.ifindex, mac: a.mac }));
+  const ifs = ifEntries(held, desired);
+  return put.length || remove.length || ifs.length ? { op: 'l2-addrs', put, ifs, remove } : undefined;
+}
+
 /** What the lvs_services value of a written service says (table slot), for printing. */
 function slotOf(value: Buffer): number {
   return decode(SVC, value).table_slot as number;
@@ -386,6 +409,7 @@ export function describeStep(s: Step, tableSize: (service: string) => number | u
     case 'clear-reals': return `empty realserver slots ${list(s.indexes.map(String), 8)} (their flows reschedule)`;
     case 'tombstones': return `${s.writes.length} deleted service${s.writes.length === 1 ? '' : 's'} kept as tombstone${s.writes.length === 1 ? '' : 's'} (connections wait): ${list(s.writes.map((w) => w.service))}`;
     case 'gone-reals': return `${s.writes.length} deleted realserver slot${s.writes.length === 1 ? '' : 's'} kept (connections wait): ${list(s.writes.map((w) => `${w.id ?? '?'} -> ${w.index}`), 4)}`;
+    case 'l2-addrs': return `${s.ifs.length ? `interfaces ${list(s.ifs.map((e) => `#${e.ifindex}`), 4)} check ${list(s.ifs.map((e) => String(e.slots.filter(Boolean).length)), 4)} MACs inline${s.ifs.some((e) => e.more) ? ' (more in lvs_l2_addrs)' : ''}; ` : ''}accept ${s.put.length} MAC${s.put.length === 1 ? '' : 's'}${s.put.length ? ` (${list(s.put.map((a) => `#${a.ifindex} ${a.mac} ${a.kind}`), 4)})` : ''}, stop accepting ${s.remove.length}${s.remove.length ? ` (${list(s.remove.map((a) => `#${a.ifindex} ${a.mac}`), 4)})` : ''}`;
   }
 }
 

@@ -13,6 +13,7 @@ import { formatAddress } from '../model/address.js';
 import { u32, type DirectorMaps } from './writer.js';
 import type { AppliedState } from './snapshot.js';
 import type { ConnectionInfo, Numbers, ServiceStats, StatsSample } from './types.js';
+import { decodeAccepted, decodeL2If, type AcceptedMac, type AcceptedIf } from '../dataplane/l2addrs.js';
 
 
 const ZERO: Numbers = { packets: 0n, bytes: 0n, conns: 0n };
@@ -60,6 +61,30 @@ export class DirectorReader {
   static evictions(entries: number, c: Record<string, bigint>): number {
     const inserts = c.conn_new! + (c.conn_promoted ?? 0n) - c.conn_real_gone! - c.conn_reused! - c.conn_expired!;
     return Math.max(0, Number(inserts) - entries);
+  }
+
+  /** The accepted destination MACs as lvs_l2_addrs holds them. */
+  accepted(): AcceptedMac[] {
+    const { keys, values } = this.maps.lvs_l2_addrs.entries();
+    return keys.map((k, i) => decodeAccepted(k, values[i]!)).sort((a, b) => a.ifindex - b.ifindex || a.mac.localeCompare(b.mac));
+  }
+
+  /** The lvs_l2_ifs entries of these ingress ifindexes (those below LVS_L2_IF_SLOTS). */
+  acceptedIfs(ifindexes: Iterable<number>): Map<number, AcceptedIf> {
+    const out = new Map<number, AcceptedIf>();
+    for (const i of new Set(ifindexes)) {
+      if (i >= ABI.LVS_L2_IF_SLOTS) continue;
+      const v = this.maps.lvs_l2_ifs.lookup(u32(i));
+      if (v) out.set(i, decodeL2If(i, v));
+    }
+    return out;
+  }
+
+  /** The accepted-MAC state acceptStep starts from: lvs_l2_addrs, and lvs_l2_ifs for its
+   *  ifindexes and `also`'s. */
+  acceptedState(also: Iterable<number> = []): { current: AcceptedMac[]; held: Map<number, AcceptedIf> } {
+    const current = this.accepted();
+    return { current, held: this.acceptedIfs([...current.map((a) => a.ifindex), ...also]) };
   }
 
   /** Connection-table fill: entries present, size, LRU evictions since load. */

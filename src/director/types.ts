@@ -3,6 +3,7 @@ import type { XdpMode } from '../native/index.js';
 import type { DirectorSizes, Knobs } from '../dataplane/loader.js';
 import type { Change, DiffReport } from '../diff/index.js';
 import type { Step } from './plan.js';
+import type { AcceptedMac } from '../dataplane/l2addrs.js';
 
 export interface DirectorOptions {
   /** bpffs directory of the pinned state (default /sys/fs/bpf/lvs-xdp, env LVS_XDP_PIN_DIR). */
@@ -76,6 +77,8 @@ export interface DirectorStatus {
   unresolved?: RealserverNote[];
   /** Manual drains in force (`lvs-xdp drain`, `-e -w 0`): a service's drain has no address. */
   drains?: { service: string; address?: string; since: string }[];
+  /** Accepted destination MACs (lvs_l2_addrs), with the attached interface's name. */
+  accepted?: (AcceptedMac & { interface?: string })[];
 }
 
 export interface Numbers { packets: bigint; bytes: bigint; conns: bigint }

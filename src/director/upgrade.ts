@@ -40,7 +40,9 @@ import {
 import { DirectorReader } from './reader.js';
 import { recoverPending } from './transaction.js';
 import { readSnapshot, writeSnapshot, type AppliedState, type Snapshot } from './snapshot.js';
-import { PROG_PIN, LINK_PREFIX, pinnedLinks, withLock } from './lifecycle.js';
+import { PROG_PIN, LINK_PREFIX, pinnedLinks, withLock, syncAcceptedLocked } from './lifecycle.js';
+import { readLinks } from './neigh.js';
+import { acceptedSet, type LinkDesc } from '../dataplane/l2addrs.js';
 import { faultPoint } from './faults.js';
 import type { StatePaths } from './paths.js';
 import { VERSION } from '../version.js';
@@ -50,6 +52,8 @@ export const STAGE_PREFIX = 'upgrade_';
 
 /** Rebuilt from the snapshot's configuration when any of them changes layout (all together). */
 const CONFIG_MAPS: ReadonlySet<DirectorMap> = new Set<DirectorMap>(['lvs_services', 'lvs_tables', 'lvs_reals', 'lvs_cfg', 'lvs_vip_filter', 'lvs_tx_ports']);
+/** Filled from the interfaces (their accepted MACs), not from the configuration nor the old maps. */
+const L2_MAPS: ReadonlySet<DirectorMap> = new Set<DirectorMap>(['lvs_l2_ifs', 'lvs_l2_addrs']);
 /** Hash maps the data plane fills while it runs: copied again after the switch (catch-up). */
 const DYNAMIC_MAPS: ReadonlySet<DirectorMap> = new Set<DirectorMap>(['lvs_conns', 'lvs_persist', 'lvs_frags']);
 
@@ -79,8 +83,9 @@ export interface UpgradeRecord {
 
 export interface MapAction {
   name: string;
-  /** reuse: the running map as it is; rebuild: from the configuration; migrate: field by field. */
-  action: 'reuse' | 'rebuild' | 'migrate';
+  /** reuse: the running map as it is; rebuild: from the configuration (the accepted MACs: from
+   *  the interfaces); migrate: field by field; create: a map the running director does not have. */
+  action: 'reuse' | 'rebuild' | 'migrate' | 'create';
   why?: string;
   /** Entries carried over (migrate). */
   entries?: number;
@@ -174,7 +179,13 @@ function inspect(paths: StatePaths, snap: Snapshot, objectPath: string): Inspect
     };
     let configChanged = false;
     const changed = new Map<string, string>();
+    const missing = new Set<string>();
     for (const spec of specs) {
+      // A map this build added (lvs_l2_ifs and lvs_l2_addrs with ABI 2): created and filled.
+      if (!existsSync(`${paths.pinDir}/${spec.name}`) && L2_MAPS.has(spec.name as DirectorMap)) {
+        missing.add(spec.name);
+        continue;
+      }
       const old = BpfMap.fromPin(`${paths.pinDir}/${spec.name}`);
       try {
         const nd = obj.mapDef(spec.name);
@@ -189,6 +200,7 @@ function inspect(paths: StatePaths, snap: Snapshot, objectPath: string): Inspect
         }
         if (!diffs.length) continue;
         changed.set(spec.name, diffs.join('; '));
+        if (L2_MAPS.has(spec.name as DirectorMap)) continue;
         if (CONFIG_MAPS.has(spec.name as DirectorMap)) {
           configChanged = true;
           continue;
@@ -218,7 +230,11 @@ function inspect(paths: StatePaths, snap: Snapshot, objectPath: string): Inspect
     }
     for (const spec of specs) {
       const why = changed.get(spec.name);
-      if (configChanged && CONFIG_MAPS.has(spec.name as DirectorMap)) {
+      if (missing.has(spec.name)) {
+        actions.push({ name: spec.name, action: 'create', why: 'not in the running director: filled with the attached interfaces\' accepted MACs' });
+      } else if (why && L2_MAPS.has(spec.name as DirectorMap)) {
+        actions.push({ name: spec.name, action: 'rebuild', why: `${why}: filled with the attached interfaces' accepted MACs` });
+      } else if (configChanged && CONFIG_MAPS.has(spec.name as DirectorMap)) {
         actions.push({ name: spec.name, action: 'rebuild', why: why ?? 'rebuilt with the other configuration maps' });
       } else if (why) {
         actions.push({ name: spec.name, action: 'migrate', why });
@@ -239,6 +255,9 @@ export interface UpgradeOptions {
   dryRun?: boolean;
   /** The object to take over with (default: this build's bpf/lvs_director.o). */
   objectPath?: string;
+  /** The links of the namespace (`ip -j -d link`), read before the lock: the accepted MACs of
+   *  new accepted-MAC maps are computed from them for the interfaces the snapshot names. */
+  links?: readonly LinkDesc[];
 }
 
 /** Runs under the lock: compare, refuse or load and stage, record, switch, commit. */
@@ -325,6 +344,12 @@ export async function upgradeLocked(paths: StatePaths, limitsOf: (s: Snapshot) =
         },
       });
       applied = plan.target;
+    }
+    // Accepted MACs in a new lvs_l2_ifs / lvs_l2_addrs before any link switches: the new program
+    // forwards only frames to them, so an empty map would pass every frame for a moment.
+    if (ins.actions.some((a) => L2_MAPS.has(a.name as DirectorMap) && a.action !== 'reuse')) {
+      const links = opts.links ?? readLinks();
+      syncAcceptedLocked(new MapWriter(maps), acceptedSet(links, Object.keys(snap.interfaces)));
     }
     const migrated: string[] = [];
     for (const a of ins.actions) {
@@ -424,5 +449,7 @@ function completeUpgrade(paths: StatePaths, snap: Snapshot): UpgradeResult {
 
 /** `lvs-xdp upgrade`: takes the lock, then upgradeLocked. */
 export async function upgrade(paths: StatePaths, limitsOf: (s: Snapshot) => Limits, opts: UpgradeOptions = {}): Promise<UpgradeResult> {
-  return withLock(paths, () => upgradeLocked(paths, limitsOf, opts));
+  // `ip` runs before the lock (nothing slow under it); the set is computed under it.
+  const links = opts.links ?? (opts.dryRun ? [] : readLinks());
+  return withLock(paths, () => upgradeLocked(paths, limitsOf, { ...opts, links }));
 }

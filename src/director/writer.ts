@@ -9,6 +9,7 @@ import { BpfMap, possibleCpus, MapType, MapFlag } from '../native/index.js';
 import { STATS } from '../abi/layout.js';
 import { DIRECTOR_MAPS, type DirectorMap, type LoadedDirector } from '../dataplane/loader.js';
 import type { Step, TableFill } from './plan.js';
+import { encodeL2Addr, encodeL2If, encodeL2Key } from '../dataplane/l2addrs.js';
 
 export type DirectorMaps = Record<DirectorMap, BpfMap>;
 export type DynamicMap = 'lvs_conns' | 'lvs_strays' | 'lvs_persist' | 'lvs_frags';
@@ -52,10 +53,12 @@ export class MapWriter {
   constructor(readonly maps: DirectorMaps) {}
 
   /** Opens the pinned maps of a running director. */
-  static fromPins(pinDir: string): MapWriter {
+  /** The pinned maps (`only`: just these, for a step that writes no other; a director of an
+   *  older ABI may lack the others). */
+  static fromPins(pinDir: string, only: readonly DirectorMap[] = DIRECTOR_MAPS): MapWriter {
     const maps: Partial<DirectorMaps> = {};
     try {
-      for (const m of DIRECTOR_MAPS) maps[m] = BpfMap.fromPin(`${pinDir}/${m}`);
+      for (const m of only) maps[m] = BpfMap.fromPin(`${pinDir}/${m}`);
     } catch (e) {
       for (const m of Object.values(maps)) m.close();
       throw e;
@@ -124,6 +127,15 @@ export class MapWriter {
         if (s.indexes.length) m.lvs_reals.updateMany(s.indexes.map(u32), s.indexes.map(() => zero));
         return;
       }
+      case 'l2-addrs':
+        // Each lvs_l2_addrs entry is one HASH update (a frame sees the old value or the new one);
+        // the full set is there before lvs_l2_ifs points past its slots to it (`more`), and stays
+        // until lvs_l2_ifs no longer does. An lvs_l2_ifs value is rewritten in place: its slots
+        // are placed so that MACs accepted before and after keep theirs (placeSlots).
+        if (s.put.length) m.lvs_l2_addrs.updateMany(s.put.map((a) => encodeL2Key(a.ifindex, a.mac)), s.put.map(encodeL2Addr));
+        if (s.ifs.length) m.lvs_l2_ifs.updateMany(s.ifs.map((e) => u32(e.ifindex)), s.ifs.map(encodeL2If));
+        for (const a of s.remove) m.lvs_l2_addrs.delete(encodeL2Key(a.ifindex, a.mac));
+        return;
     }
   }
 

@@ -37,6 +37,7 @@ import { realId } from '../dataplane/compile.js';
 import { drainOf } from '../director/drain.js';
 import { acquireRunLock } from './runlock.js';
 import { seedFromHealthFile, seedFromSnapshot, type HealthFileDoc, type Seed } from './seed.js';
+import { describeStep } from '../director/plan.js';
 import { DirectorMetrics, type HealthRow } from './metrics.js';
 import { STATUS_PAGE } from './page.js';
 import { buildStatusDoc, type StatusDoc } from './status-doc.js';
@@ -396,6 +397,9 @@ export class Operator {
       }
       this.d.close();
       this.d = fresh;
+      // An interface's new MAC or upper (macvlan, VRRP vmac) is accepted within one resync.
+      const l2 = await this.d.refreshAccepted().catch((e: unknown) => this.log.error({ event: 'resync-failed', error: errMessage(e) }, `cannot read the interfaces: ${errMessage(e)}`));
+      if (l2) this.log.info({ event: 'accepted-macs' }, `accepted MACs changed: ${describeStep(l2)}`);
       const want = this.model.effective().config;
       const p = this.d.plan(want);
       if (p.changes.length > 0) {

@@ -6,7 +6,7 @@
  */
 import { encode, CFG, SVC_KEY, SVC, REAL, CONN, PIN } from '../../src/abi/layout.js';
 import type { Knobs, StaticConfig, DynamicState, Service, Real, Settings } from '../model/types.js';
-import { emptyDynamic } from '../model/types.js';
+import { emptyDynamic, TEST_RUN_IFINDEX } from '../model/types.js';
 import { serviceKeyHex } from '../model/keys.js';
 import { ABI } from '../../src/abi/generated.js';
 
@@ -55,6 +55,9 @@ export interface CaseConfig {
   strays?: CaseEntry[];
   persist: CaseEntry[];
   frags: CaseEntry[];
+  /** lvs_l2_addrs: accepted destination MACs (hex) per ingress ifindex, with their egress MAC.
+   *  Absent (cases saved before it existed): the director's own MAC on the test-run interface. */
+  accepted?: { ifindex: number; mac: string; egress: string }[];
   /** When present: the VIP filter (lvs_vip_filter) on, holding every service's bit plus these
    *  extra "maybe" bits (slot * 2 + shift). The model ignores it: a filter that covers every
    *  service must not change what any packet does. */
@@ -98,7 +101,15 @@ export function staticConfig(c: CaseConfig, limits: StaticConfig['limits']): Sta
   for (const t of c.tables) if (t.slot < limits.tableSlots && t.entries.length) tables.set(t.slot, Uint32Array.from(t.entries));
   const reals = new Map<number, Real>();
   for (const r of c.reals) if (r.index < limits.reals) reals.set(r.index, realOf(r));
-  return { knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts) };
+  const accepted = new Map(acceptedOf(c).map((a) => [`${a.ifindex}/${a.mac}`, hex(a.egress)]));
+  return { knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX };
+}
+
+/** The director's MAC in generated frames (and the accepted set of cases that name none). */
+export const CASE_DIRECTOR_MAC = '020000000001';
+
+export function acceptedOf(c: CaseConfig): { ifindex: number; mac: string; egress: string }[] {
+  return c.accepted ?? [{ ifindex: TEST_RUN_IFINDEX, mac: CASE_DIRECTOR_MAC, egress: CASE_DIRECTOR_MAC }];
 }
 
 /** The model's state right after installing the entries at monotonic time `at`. */

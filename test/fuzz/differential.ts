@@ -19,7 +19,7 @@ import {
 } from '../model/types.js';
 import {
   type FuzzCase, staticConfig, initialDynamic, encodeSettings, encodeServiceKey, encodeService, encodeReal,
-  encodeConn, encodePin, vipFilterWords,
+  encodeConn, encodePin, vipFilterWords, acceptedOf,
 } from './case.js';
 
 export const LIMITS: Limits = { services: FUZZ_SIZES.maxServices, reals: FUZZ_SIZES.maxReals, tableSlots: 2 * FUZZ_SIZES.maxServices };
@@ -116,6 +116,7 @@ export class Differential {
     for (const s of k.services) if (!present.has(s.tableSlot)) d.deleteTable(s.tableSlot);
     for (const s of k.services) d.setService(encodeServiceKey(s), encodeService(s));
     d.setTxPorts(k.txPorts);
+    d.setAccepted(acceptedOf(k));
     for (const cur of k.cursors) if (cur.id < LIMITS.services) d.setCursor(cur.id, cur.value);
     const at = process.hrtime.bigint();
     const cfg = staticConfig(k, LIMITS);

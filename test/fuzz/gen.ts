@@ -7,7 +7,8 @@
  * still behave as specified on them.
  */
 import { Rng } from './rng.js';
-import { vipFilterSlot, type CaseConfig, type CaseReal, type CaseService, type FuzzCase } from './case.js';
+import { vipFilterSlot, CASE_DIRECTOR_MAC, type CaseConfig, type CaseReal, type CaseService, type FuzzCase } from './case.js';
+import { TEST_RUN_IFINDEX } from '../model/types.js';
 import { flowKeyHex, fragKeyHex, persistKeyHex } from '../model/keys.js';
 import { internetChecksum } from '../model/emit.js';
 import { ABI } from '../../src/abi/generated.js';
@@ -40,7 +41,15 @@ const CLIENTS6 = [
 const CPORTS = [40000, 40001, 1024, 65535];
 const IPID4 = [0x1234, 0x0001, 0xbeef];
 const IPID6 = [0x12345678, 0x00000001, 0xdeadbeef];
-const DIRECTOR_MAC = Buffer.from('020000000001', 'hex');
+const DIRECTOR_MAC = Buffer.from(CASE_DIRECTOR_MAC, 'hex');
+/** Accepted-MAC universe: a macvlan upper's, a VRRP vmac, one accepted only on another
+ *  interface, and group MACs (never forwarded, even when the map holds them). */
+const UPPER_MAC = '0200000aa001';
+const VRRP_MAC = '00005e000107';
+const OTHER_IF_MAC = '0200000bb001';
+const OTHER_IFINDEX = 7;
+const BROADCAST_MAC = 'ffffffffffff';
+const MULTICAST_MAC = '01005e000001';
 /** Ages (s) of pre-existing entries: half-way between the whole-second thresholds (timeouts,
  *  the 1 s refresh, the 30 s fragment lifetime), some very old, some in the future. */
 const AGES = [0.25, 0.5, 1.5, 5.5, 10.5, 29.5, 30.5, 59.5, 60.5, 119.5, 120.5, 299.5, 300.5, 899.5, 900.5, 3600.5, 1e7 + 0.5, -100.5];
@@ -164,6 +173,7 @@ export function genConfig(rng: Rng): CaseConfig {
 
   const cfg: CaseConfig = {
     knobs, settings, services, tables, reals, txPorts: [TX_PORT], cursors, conns: [], persist: [], frags: [],
+    accepted: acceptedMacs(rng),
   };
   if (rng.chance(0.5)) {
     // extra "maybe" bits: random, or on addresses that carry no service (so those take a lookup)
@@ -245,12 +255,39 @@ function fragTuple(rng: Rng, u: Universe): { saddr: Buffer; daddr: Buffer; id: n
   };
 }
 
+/** The test-run interface's accepted MACs: its own always (with its own egress MAC, or another
+ *  one so that a source copied from the destination shows), the others by chance. */
+function acceptedMacs(rng: Rng): NonNullable<CaseConfig['accepted']> {
+  const egress = rng.chance(0.8) ? CASE_DIRECTOR_MAC : '0200000000e0';
+  const out = [{ ifindex: TEST_RUN_IFINDEX, mac: CASE_DIRECTOR_MAC, egress }];
+  // Uppers no frame is sent to, before the others: past LVS_L2_IF_MACS the upper's and the
+  // vmac's MACs are checked in lvs_l2_addrs, not inline in lvs_l2_ifs.
+  for (let i = rng.chance(0.35) ? rng.int(5) + 1 : 0; i > 0; i--) out.push({ ifindex: TEST_RUN_IFINDEX, mac: `0200000cc0${String(i).padStart(2, '0')}`, egress });
+  if (rng.chance(0.8)) out.push({ ifindex: TEST_RUN_IFINDEX, mac: UPPER_MAC, egress });
+  if (rng.chance(0.5)) out.push({ ifindex: TEST_RUN_IFINDEX, mac: VRRP_MAC, egress });
+  out.push({ ifindex: OTHER_IFINDEX, mac: OTHER_IF_MAC, egress });
+  if (rng.chance(0.3)) out.push({ ifindex: TEST_RUN_IFINDEX, mac: rng.pick([BROADCAST_MAC, MULTICAST_MAC]), egress });
+  return out;
+}
+
+/** A frame's destination MAC: mostly the director's, else an upper's, a VRRP vmac, another
+ *  host's, one accepted only elsewhere, broadcast, multicast, or any six bytes. */
+function dstMac(rng: Rng): Buffer {
+  const foreign = rng.bytes(6);
+  foreign[0] = foreign[0]! & 0xfe;
+  return rng.weighted([
+    [70, DIRECTOR_MAC], [8, Buffer.from(UPPER_MAC, 'hex')], [3, Buffer.from(VRRP_MAC, 'hex')], [5, foreign],
+    [3, Buffer.from(OTHER_IF_MAC, 'hex')], [3, Buffer.from(BROADCAST_MAC, 'hex')], [3, Buffer.from(MULTICAST_MAC, 'hex')],
+    [5, rng.bytes(6)],
+  ] as const);
+}
+
 // ---- frames ------------------------------------------------------------------------------------
 
 function l2(rng: Rng, ethertype: number): Buffer {
   const nTags = rng.weighted([[12, 0], [4, 1], [3, 2], [1, 3]] as const);
   const h = Buffer.alloc(14 + 4 * nTags);
-  (rng.chance(0.9) ? DIRECTOR_MAC : rng.bytes(6)).copy(h, 0);
+  dstMac(rng).copy(h, 0);
   Buffer.from([2, 0, 0, 0, 0, rng.pick([0xfe, 0xfd, rng.int(256)])]).copy(h, 6);
   let at = 12;
   for (let i = 0; i < nTags; i++) {

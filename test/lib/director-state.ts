@@ -14,6 +14,8 @@ import { loadDirector, type DirectorSizes, type Knobs, type LoadedDirector } fro
 import { COUNTERS } from '../../src/abi/generated.js';
 import { MapWriter, type DynamicMap } from '../../src/director/writer.js';
 import type { Step } from '../../src/director/plan.js';
+import { syncAcceptedLocked } from '../../src/director/lifecycle.js';
+import type { AcceptedMac } from '../../src/dataplane/l2addrs.js';
 
 export type { DynamicMap };
 export interface StatsSum { packets: number; bytes: number; conns: number }
@@ -108,6 +110,13 @@ export class DirectorState {
     const zero = Buffer.alloc(this.writer.maps.lvs_reals.valueSize);
     const writes = Array.from({ length: this.sizes.maxReals }, (_, i) => ({ index: i, value: values.get(i) ?? zero }));
     this.exec({ op: 'reals', writes });
+  }
+
+  /** The accepted MACs (lvs_l2_addrs, lvs_l2_ifs) exactly as given (MACs as hex): what is not listed is removed. */
+  setAccepted(list: readonly { ifindex: number; mac: string; egress: string }[]): void {
+    const colon = (h: string) => h.match(/../g)!.join(':');
+    const want: AcceptedMac[] = list.map((a) => ({ ifindex: a.ifindex, mac: colon(a.mac), egress: colon(a.egress), kind: 'own' }));
+    syncAcceptedLocked(this.writer, want);
   }
 
   setTxPorts(ifindexes: Iterable<number>): void {

@@ -9,17 +9,22 @@ import { testRun, possibleCpus } from '../../src/native/index.js';
 import { loadDirector, type LoadedDirector } from '../../src/dataplane/loader.js';
 import { decode, SVC_KEY, STATS, FLOW_KEY } from '../../src/abi/layout.js';
 import { COUNTERS } from '../../src/abi/generated.js';
-import { addrBytes } from './frames.js';
+import { addrBytes, DIRECTOR_MAC } from './frames.js';
 import {
   encodeReal, encodeService, encodeSettings, serviceKey, realId, type MacResolver, type L2Next,
 } from '../../src/dataplane/compile.js';
 import { vipFilterWords } from '../../src/dataplane/vipfilter.js';
 import { MapWriter, u32 } from '../../src/director/writer.js';
 import { buildPlan, emptyApplied, filterStep, settingsWithFilter, type Plan, type Step } from '../../src/director/plan.js';
+import type { AcceptedMac } from '../../src/dataplane/l2addrs.js';
+import { syncAcceptedLocked } from '../../src/director/lifecycle.js';
 import type { AppliedState } from '../../src/director/snapshot.js';
 import type { DirectorConfig } from '../../src/model/types.js';
 
 export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
+/** BPF_PROG_TEST_RUN without a context runs frames as received on the namespace's loopback. */
+export const TEST_IFINDEX = 1;
+const DEFAULT_ACCEPTED: AcceptedMac[] = [{ ifindex: TEST_IFINDEX, mac: DIRECTOR_MAC, egress: DIRECTOR_MAC, kind: 'own' }];
 
 export interface RealSpec { addr: string; mac: string; method: 'dr' | 'tun'; quiesced?: boolean; ifindex?: number; smac?: string }
 export interface SvcSpec {
@@ -50,7 +55,9 @@ export class DirectorHarness {
   static async load(objPath = 'bpf/lvs_director.o', globals: Record<string, number> = {}): Promise<DirectorHarness> {
     const knobs = Object.fromEntries(Object.entries(globals).map(([k, v]) => [k.replace(/^cfg_enable_/, ''), v !== 0]));
     // Small sizes keep the per-test reset fast.
-    return new DirectorHarness(await loadDirector({ path: objPath, knobs, sizes: SIZES }));
+    const h = new DirectorHarness(await loadDirector({ path: objPath, knobs, sizes: SIZES }));
+    h.setAccepted(DEFAULT_ACCEPTED);
+    return h;
   }
 
   close(): void {
@@ -76,6 +83,13 @@ export class DirectorHarness {
     this.vips.clear();
     this.applied = emptyApplied();
     this.syncVipFilter();
+    this.setAccepted(DEFAULT_ACCEPTED);
+  }
+
+  /** The accepted destination MACs (lvs_l2_addrs), exactly these; reset() leaves the director's
+   *  own MAC on the test-run interface. */
+  setAccepted(list: AcceptedMac[]): void {
+    syncAcceptedLocked(this.writer, list);
   }
 
   /** Writes the VIP filter (src/dataplane/vipfilter.ts) for the services set so far. */

@@ -1,15 +1,16 @@
 /**
  * Stands in for an older lvs-xdp in the upgrade tests: replaces a running director's program
- * with bpf/test-objects/lvs_director_abi0*.o (ABI version 0, other lvs_conn and lvs_real layouts:
- * bpf/lvs_abi.h, `make -C bpf test-objects`), loaded without the skeleton check as that version
- * would load it. Maps whose layout agrees are shared; lvs_reals is converted field by field into
+ * with bpf/test-objects/lvs_director_abi0*.o (ABI version 0, other lvs_conn and lvs_real layouts)
+ * or lvs_director_abi1.o (ABI 1: no accepted-MAC maps; bpf/lvs_abi.h, `make -C bpf test-objects`),
+ * loaded without the skeleton check as that version would load it. Maps the old object does not
+ * have are unpinned (that version never had them); maps whose layout agrees are shared; lvs_reals is converted field by field into
  * the old layout and lvs_conns starts empty in it. The program and the two maps are pinned the
  * way lifecycle.ts pins them, every pinned link switches to the program, and the snapshot names
  * it and an older tool, with no ABI version recorded (as snapshots before upgrades were).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, renameSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { BpfMap, BpfObject, XdpLink, pinObject, progInfo } from '../../src/native/index.js';
 import { BtfJson } from '../../src/abi/btf.js';
 import { DIRECTOR_SKELETON } from '../../src/abi/generated.js';
@@ -22,6 +23,8 @@ import { repoRoot } from './paths.js';
 export const OLD_OBJECT = `${repoRoot()}/bpf/test-objects/lvs_director_abi0.o`;
 /** The same with an lvs_conn field this build does not have (test_cookie): an upgrade refuses it. */
 export const OLD_OBJECT_EXTRA = `${repoRoot()}/bpf/test-objects/lvs_director_abi0_extra.o`;
+/** ABI version 1: this build's layouts, without the accepted-MAC maps (lvs_l2_ifs, lvs_l2_addrs). */
+export const OLD_OBJECT_NO_L2 = `${repoRoot()}/bpf/test-objects/lvs_director_abi1.o`;
 export const OLD_TOOL = '0.0.1-old';
 
 export function buildOldObjects(): void {
@@ -31,8 +34,11 @@ export function buildOldObjects(): void {
 /** Turns the director at `pinDir` / `snapshot` into one of the older version; returns its program id. */
 export async function swapInOldDirector(objPath: string, pinDir: string, snapshot: string): Promise<number> {
   const snap = readSnapshot(snapshot)!;
-  const shared = Object.fromEntries(DIRECTOR_MAPS.filter((m) => m !== 'lvs_reals' && m !== 'lvs_conns').map((m) => [m, BpfMap.fromPin(`${pinDir}/${m}`)]));
   const obj = BpfObject.inspect(objPath);
+  // Maps of this build the older version does not have (the accepted-MAC maps): not pinned by it.
+  const has = (m: string): boolean => { try { obj.mapDef(m); return true; } catch { return false; } };
+  const absent = DIRECTOR_MAPS.filter((m) => !has(m));
+  const shared = Object.fromEntries(DIRECTOR_MAPS.filter((m) => m !== 'lvs_reals' && m !== 'lvs_conns' && !absent.includes(m)).map((m) => [m, BpfMap.fromPin(`${pinDir}/${m}`)]));
   try {
     obj.configure({
       globals: knobGlobals(DIRECTOR_SKELETON, { ...snap.knobs }), maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }), reuseMaps: shared,
@@ -63,6 +69,7 @@ export async function swapInOldDirector(objPath: string, pinDir: string, snapsho
         link.close();
       }
     }
+    for (const m of absent) rmSync(`${pinDir}/${m}`);
     const id = progInfo(progFd).id;
     snap.progId = id;
     snap.tool = OLD_TOOL;

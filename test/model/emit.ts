@@ -25,16 +25,16 @@ export function internetChecksum(...parts: Uint8Array[]): number {
 }
 
 /** Ethernet addresses toward a realserver: destination = its MAC (or its next hop's); source =
- *  the egress interface's MAC, which for XDP_TX is the MAC the packet was sent to. */
-function rewriteMacs(l2: Buffer, r: Real): void {
-  const ingressMac = Buffer.from(l2.subarray(0, 6));
+ *  the egress interface's own MAC: for XDP_TX the ingress interface's (`egress`, from its
+ *  accepted-MAC entry), never the MAC the frame was sent to; for a redirect the realserver's smac. */
+function rewriteMacs(l2: Buffer, r: Real, egress: Uint8Array): void {
   Buffer.from(r.mac).copy(l2, 0);
-  (r.ifindex !== 0 ? Buffer.from(r.smac) : ingressMac).copy(l2, 6);
+  Buffer.from(r.ifindex !== 0 ? r.smac : egress).copy(l2, 6);
 }
 
-export function buildDr(frame: Buffer, r: Real): Buffer {
+export function buildDr(frame: Buffer, r: Real, egress: Uint8Array): Buffer {
   const out = Buffer.from(frame);
-  rewriteMacs(out, r);
+  rewriteMacs(out, r, egress);
   return out;
 }
 
@@ -44,9 +44,9 @@ export function tunnelOuterLen(r: Real): number {
 
 /** Tun: L2 (MACs rewritten, ethertype of the outer family, VLAN tags kept), the outer header,
  *  then everything from the inner IP header on, unchanged. */
-export function buildTun(frame: Buffer, p: Packet, r: Real, s: Settings): Buffer {
+export function buildTun(frame: Buffer, p: Packet, r: Real, s: Settings, egress: Uint8Array): Buffer {
   const l2 = Buffer.from(frame.subarray(0, p.l3Off));
-  rewriteMacs(l2, r);
+  rewriteMacs(l2, r, egress);
   const ttl = s.tunTtl || 64;
   const innerProto = p.family === 4 ? PROTO.IPIP : PROTO.IPV6;
   let outer: Buffer;

@@ -46,6 +46,16 @@ export function tcpNextState(state: number, flags: number): number {
 
 type Decision = { forward: number } | { action: number };
 
+/**
+ * Only frames for the director: the egress MAC of the ingress interface's entry for the frame's
+ * destination MAC, or undefined when the interface does not accept it. A group MAC (broadcast,
+ * multicast) is never accepted, whatever the map holds.
+ */
+export function acceptedEgress(cfg: StaticConfig, frame: Uint8Array): Uint8Array | undefined {
+  if (frame.length < 6 || (frame[0]! & 1)) return undefined;
+  return cfg.accepted.get(`${cfg.ingressIfindex}/${Buffer.from(frame.subarray(0, 6)).toString('hex')}`);
+}
+
 /** One packet's bookkeeping: counters, stats and map writes, in the order they happen. */
 class Trace {
   counters: CounterName[] = [];
@@ -223,11 +233,13 @@ class Director {
     return { real: pick, promoted: false };
   }
 
-  /** Step 2-4 for TCP/UDP (whole packets and first fragments). */
-  flow(p: Packet): Decision {
+  /** Step 2-4 for TCP/UDP (whole packets and first fragments). The destination MAC is checked
+   *  once the packet is known to be for a service, before any state. */
+  flow(frame: Uint8Array, p: Packet): Decision {
     const f: FlowTuple = { saddr: p.saddr, daddr: p.daddr, sport: p.sport, dport: p.dport, proto: p.proto, family: p.family };
     let svc = this.service(f);
     if (!svc) return this.t.pass('PASS_NOT_VIP');
+    if (!acceptedEgress(this.cfg, frame)) return this.t.pass('PASS_NOT_OUR_MAC');
     if (svc.flags & ABI.LVS_SVC_F_GONE) {
       // a deleted service: its connections wait, other flows are not its
       if (this.held(p, f)) return this.t.drop('DROP_SERVICE_GONE');
@@ -401,11 +413,14 @@ export function step(cfg: StaticConfig, state: DynamicState, frame: Buffer, now:
   const d = new Director(cfg, state, now, t);
   let decision: Decision;
   let aboutIcmpError = false;
-  if (p.frag === 'later') decision = d.laterFragment(p);
-  else if (p.proto === PROTO.TCP || p.proto === PROTO.UDP) decision = d.flow(p);
+  // Non-first fragments and ICMP errors are checked before their handlers (they have no
+  // service lookup of their own in front).
+  const egress = acceptedEgress(cfg, frame);
+  if (p.frag === 'later') decision = egress ? d.laterFragment(p) : t.pass('PASS_NOT_OUR_MAC');
+  else if (p.proto === PROTO.TCP || p.proto === PROTO.UDP) decision = d.flow(frame, p);
   else if (cfg.knobs.icmp && isIcmpError(p)) {
     aboutIcmpError = true;
-    decision = d.icmpError(frame, p);
+    decision = egress ? d.icmpError(frame, p) : t.pass('PASS_NOT_OUR_MAC');
   } else decision = t.pass('PASS_NOT_VIP');
 
   if ('action' in decision) return finish(decision.action, decision.action === XdpAction.PASS ? frame : null);
@@ -431,7 +446,7 @@ export function step(cfg: StaticConfig, state: DynamicState, frame: Buffer, now:
       t.count('DROP_BAD_REAL');
       return finish(XdpAction.DROP, null);
     }
-    return transmit(buildDr(frame, r), 'FWD_DR');
+    return transmit(buildDr(frame, r, egress!), 'FWD_DR');
   }
   if (!cfg.knobs.tun) {
     t.count('DROP_TUN_DISABLED');
@@ -447,5 +462,5 @@ export function step(cfg: StaticConfig, state: DynamicState, frame: Buffer, now:
     t.count('TX_ICMP_TOO_BIG');
     return finish(XdpAction.TX, buildTooBig(frame, p, mtu - outer));
   }
-  return transmit(buildTun(frame, p, r, cfg.settings), 'FWD_TUN');
+  return transmit(buildTun(frame, p, r, cfg.settings, egress!), 'FWD_TUN');
 }

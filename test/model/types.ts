@@ -69,7 +69,14 @@ export interface StaticConfig {
   tables: Map<number, Uint32Array>; // lvs_tables slot -> inner table
   reals: Map<number, Real>; // index -> slot content; an absent index below limits.reals is all zero
   txPorts: Set<number>; // ifindexes present in lvs_tx_ports
+  /** lvs_l2_addrs: `${ifindex}/${mac hex}` -> egress MAC (the source of what goes back out). */
+  accepted: Map<string, Uint8Array>;
+  /** The interface frames arrive on (ctx->ingress_ifindex). */
+  ingressIfindex: number;
 }
+
+/** BPF_PROG_TEST_RUN without a context runs frames as received on the namespace's loopback. */
+export const TEST_RUN_IFINDEX = 1;
 
 export interface DynamicState {
   conns: Map<string, Conn>;

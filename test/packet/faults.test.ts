@@ -10,6 +10,7 @@ import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { CliNamespace, type CliRun } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun, BpfMap } from '../../src/native/index.js';
+import { acceptTestRunFrames } from '../lib/accept.js';
 
 const L = new CliNamespace('lvsf');
 const { pin: PIN, state: STATE } = L;
@@ -50,6 +51,7 @@ function choices(): Record<string, string> {
   } finally {
     conns.close();
   }
+  acceptTestRunFrames(PIN);
   const out: Record<string, string> = {};
   for (const vip of [A, B, C, D]) {
     const [addr] = vip.split(':') as [string];

@@ -11,6 +11,7 @@ import { clientPacket, TCP, addrBytes } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { repoRoot } from '../lib/paths.js';
 import { CliNamespace } from '../lib/cli-ns.js';
+import { acceptTestRunFrames } from '../lib/accept.js';
 import { openPinned, closeFd, testRun, BpfMap } from '../../src/native/index.js';
 import { CFG, decode } from '../../src/abi/layout.js';
 import { ABI } from '../../src/abi/generated.js';
@@ -35,6 +36,7 @@ const ripOfMac = (m: Buffer) => `10.77.0.${parseInt(m.subarray(0, 6).toString('h
 
 let prog = -1;
 function send(client: string, sport: number, flags: number): { action: number; rip: string } {
+  acceptTestRunFrames(PIN);
   const r = testRun(prog, clientPacket(client, VIP, { proto: 'tcp', sport, dport: 80, flags }), { dataSizeOut: 2048 });
   return { action: r.retval, rip: r.retval === XDP.TX ? ripOfMac(r.data) : '' };
 }
@@ -271,6 +273,7 @@ test('MAC resolution: from the neighbour table (probed), clear errors naming eac
   const want = (JSON.parse(peerMac) as { address: string }[])[0]!.address;
   ok(['-A', '-t', '10.77.0.101:80', '-s', 'mh']);
   ok(['-a', '-t', '10.77.0.101:80', '-r', '10.77.0.60', '-g']);
+  acceptTestRunFrames(PIN);
   const r = testRun(prog, clientPacket('198.51.100.9', '10.77.0.101', { proto: 'tcp', sport: 999, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 });
   assert.equal(r.retval, XDP.TX);
   assert.equal([...r.data.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'), want);
@@ -380,7 +383,7 @@ test('VIP filter: on after a change, and it follows services being removed and a
   } finally {
     cfg.close();
   }
-  const syn = (vip: string) => testRun(prog, clientPacket('198.51.100.77', vip, { proto: 'tcp', sport: 4444, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 }).retval;
+  const syn = (vip: string) => (acceptTestRunFrames(PIN), testRun(prog, clientPacket('198.51.100.77', vip, { proto: 'tcp', sport: 4444, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 })).retval;
   assert.equal(syn('10.77.0.102'), XDP.PASS);
   ok(['-A', '-t', '10.77.0.102:80', '-s', 'sh']);
   ok(['-a', '-t', '10.77.0.102:80', '-r', '10.77.0.11', '-g', '--mac', macOf('10.77.0.11')]);
@@ -418,6 +421,7 @@ test('ipvsadm extras: --set / -L --timeout reach the data plane, UDP counts as I
   // A UDP flow is InActConn, as in IPVS (only TCP's state machine makes a connection active).
   ok(['-Au', '10.77.0.103:53', '-s', 'sh']);
   ok(['-au', '10.77.0.103:53', '-r10.77.0.12', '-gw', '2', '--mac', macOf('10.77.0.12')]);
+  acceptTestRunFrames(PIN);
   const dns = testRun(prog, clientPacket('198.51.100.78', '10.77.0.103', { proto: 'udp', sport: 5353, dport: 53 }), { dataSizeOut: 2048 });
   assert.equal(dns.retval, XDP.TX);
   const one = ok(['-Lnu', '10.77.0.103:53']);

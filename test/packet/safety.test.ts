@@ -8,6 +8,7 @@ import { rmSync, mkdirSync, existsSync, writeFileSync } from 'node:fs';
 import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { repoRoot } from '../lib/paths.js';
+import { acceptTestRunFrames } from '../lib/accept.js';
 import { CliNamespace, type CliOptions, type CliRun } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun } from '../../src/native/index.js';
 
@@ -147,6 +148,7 @@ test('a full disk under the snapshot: the change fails clearly and nothing chang
     const prog = openPinned(`${PIN}/prog_lvs_director`);
     try {
       // The realserver was not added: the service still has none.
+      acceptTestRunFrames(PIN);
       const t = testRun(prog, clientPacket('198.51.100.1', '10.79.0.1', { proto: 'tcp', sport: 1000, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 });
       assert.equal(t.retval, XDP.DROP);
     } finally {
@@ -164,6 +166,7 @@ test('a full connection table: flows are still scheduled by the consistent table
   ok(['-R'], { input: ['-A -t 10.79.0.2:80 -s mh', ...[11, 12, 13].map((x) => `-a -t 10.79.0.2:80 -r 10.79.0.${x} -g --mac 02:00:00:00:03:${x}`)].join('\n') });
   const prog = openPinned(`${PIN}/prog_lvs_director`);
   const send = (i: number, flags: number) => {
+    acceptTestRunFrames(PIN);
     const t = testRun(prog, clientPacket(`198.51.${100 + (i >> 8)}.${i & 255}`, '10.79.0.2', { proto: 'tcp', sport: 5000 + (i % 1000), dport: 80, flags }), { dataSizeOut: 2048 });
     assert.equal(t.retval, XDP.TX);
     return t.data[5]!;

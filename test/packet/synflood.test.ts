@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { repoRoot } from '../lib/paths.js';
+import { acceptTestRunFrames } from '../lib/accept.js';
 import { CliNamespace } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun } from '../../src/native/index.js';
 
@@ -34,6 +35,7 @@ after(() => L.cleanup());
 test('SYN flood with random sources (live frames, native XDP): established flows keep their realservers', async (t) => {
   const prog = openPinned(`${PIN}/prog_lvs_director`);
   const send = (i: number, flags: number) => {
+    acceptTestRunFrames(PIN);
     const r = testRun(prog, clientPacket(`198.51.100.${1 + (i % 250)}`, VIP, { proto: 'tcp', sport: 30000 + i, dport: 80, flags }), { dataSizeOut: 2048 });
     assert.equal(r.retval, XDP.TX);
     return r.data[5]!;

@@ -11,9 +11,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { CliNamespace, type CliRun } from '../lib/cli-ns.js';
-import { buildOldObjects, swapInOldDirector, OLD_OBJECT as OLD, OLD_OBJECT_EXTRA as OLD_EXTRA } from '../lib/old-director.js';
+import { buildOldObjects, swapInOldDirector, OLD_OBJECT as OLD, OLD_OBJECT_EXTRA as OLD_EXTRA, OLD_OBJECT_NO_L2 as OLD_NO_L2 } from '../lib/old-director.js';
+import { acceptTestRunFrames } from '../lib/accept.js';
+import { decodeL2If, encodeL2Key } from '../../src/dataplane/l2addrs.js';
 import { BpfMap, XdpLink, closeFd, openPinned, progFdById, progInfo, testRun } from '../../src/native/index.js';
-import { COUNTERS } from '../../src/abi/generated.js';
+import { ABI_VERSION, COUNTERS } from '../../src/abi/generated.js';
 import { readSnapshot } from '../../src/director/snapshot.js';
 const L = new CliNamespace('lvsu');
 const { pin: PIN, state: STATE } = L;
@@ -51,8 +53,12 @@ function linkProgId(): number {
   }
 }
 
-/** Sends each flow's packet through the program the link runs; returns each flow's destination MAC. */
+/** Sends each flow's packet through the program the link runs; returns each flow's destination MAC.
+ *  Test-run frames arrive on the test process's loopback: accepted there in whichever accepted-MAC
+ *  maps exist (live, or staged by an upgrade half-way), as the attached interface's MAC is on it. */
 function send(flags: number, base = 1): string[] {
+  acceptTestRunFrames(PIN);
+  acceptTestRunFrames(PIN, 'upgrade_');
   const fd = progFdById(linkProgId());
   try {
     const out: string[] = [];
@@ -182,7 +188,7 @@ test('upgrade across a layout change: program and links switch, connections, con
 
   // The snapshot records the new program, the tool and the migration.
   const snap = readSnapshot(`${STATE}/state.msgpack`)!;
-  assert.equal(snap.abiVersion, 1);
+  assert.equal(snap.abiVersion, ABI_VERSION);
   assert.equal(snap.upgrades?.length, 1);
   assert.equal(snap.upgrades![0]!.from.progId, oldProg);
   const again = ok(['upgrade']).stdout;
@@ -242,4 +248,64 @@ test('SIGKILL at every upgrade boundary: the old program with its state, or a re
     assertCarriedOver(oldProg, flows, connNewAll, extra);
     reset();
   }
+});
+
+/** The interface's accepted MACs in the accepted-MAC maps pinned under `prefix`. */
+function acceptedOf(prefix: string): { slots: string[]; egress: string; inHash: boolean } {
+  const ifindex = readSnapshot(`${STATE}/state.msgpack`)!.interfaces[IF]!.ifindex;
+  const own = L.ip('-j', 'link', 'show', IF);
+  const mac = (JSON.parse(own) as { address: string }[])[0]!.address;
+  const ifs = BpfMap.fromPin(`${PIN}/${prefix}lvs_l2_ifs`);
+  const addrs = BpfMap.fromPin(`${PIN}/${prefix}lvs_l2_addrs`);
+  try {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(ifindex);
+    const e = decodeL2If(ifindex, ifs.lookup(b)!);
+    assert.equal(e.egress, mac);
+    return { slots: e.slots, egress: e.egress, inHash: addrs.lookup(encodeL2Key(ifindex, mac)) !== null };
+  } finally {
+    ifs.close();
+    addrs.close();
+  }
+}
+
+test('a director without accepted-MAC maps (ABI 1): the maps are created and filled before the link switches, flows carry over', async () => {
+  const oldProg = await oldDirector(OLD_NO_L2);
+  assert.ok(!existsSync(`${PIN}/lvs_l2_ifs`) && !existsSync(`${PIN}/lvs_l2_addrs`), 'the older director has no accepted-MAC maps');
+  const flows = establish();
+  const connNew = counter('CONN_NEW');
+  const dry = ok(['upgrade', '--dry-run']).stdout;
+  assert.match(dry, /would upgrade lvs-xdp 0\.0\.1-old \(ABI 1/);
+  assert.match(dry, /lvs_l2_ifs +created: not in the running director/);
+  assert.match(dry, /lvs_l2_addrs +created/);
+  assert.match(dry, /lvs_conns +reused as it is/);
+
+  // Killed at the last point before the link switch: the staged maps already hold the
+  // interface's own MAC (inline, slot 0, and in lvs_l2_addrs); the old program still runs.
+  const k = cli(['upgrade'], undefined, 'upgrade-recorded');
+  assert.equal(k.signal, 'SIGKILL', k.stderr);
+  assert.equal(linkProgId(), oldProg, 'no link switched yet');
+  const mac = (JSON.parse(L.ip('-j', 'link', 'show', IF)) as { address: string }[])[0]!.address;
+  const staged = acceptedOf('upgrade_');
+  assert.equal(staged.slots[0], mac);
+  assert.ok(staged.inHash);
+  assert.deepEqual(send(TCP.ACK), flows, 'the old program forwards meanwhile');
+
+  const done = ok(['upgrade']);
+  assert.match(done.stdout, /completed the interrupted upgrade/);
+  assert.equal(acceptedOf('').slots[0], mac, 'the live maps are the filled ones');
+  assertCarriedOver(oldProg, flows, connNew);
+  // Foreign frames are passed by the new program (it checks), while the old one forwarded them.
+  const fd = progFdById(linkProgId());
+  try {
+    const before = counter('PASS_NOT_OUR_MAC');
+    const foreign = clientPacket('198.51.100.1', A.split(':')[0]!, { proto: 'tcp', sport: 41000, dport: 80, flags: TCP.ACK });
+    foreign.set([0x02, 0, 0, 0, 0x77, 0x77], 0);
+    assert.equal(testRun(fd, foreign, { dataSizeOut: 2048 }).retval, XDP.PASS);
+    assert.equal(counter('PASS_NOT_OUR_MAC'), before + 1n);
+  } finally {
+    closeFd(fd);
+  }
+  assert.equal(readSnapshot(`${STATE}/state.msgpack`)!.abiVersion, ABI_VERSION);
+  reset();
 });
