@@ -365,6 +365,25 @@ export function buildPlan(inputs: PlanInputs): Plan {
 }
 
 /**
+ * Steps that write existing ghosts again into empty maps (an upgrade rebuilding the configuration
+ * maps): tombstones, gone realserver slots, and the VIP filter words of the live services and the
+ * tombstones together (the plan that rebuilt the live services wrote only theirs).
+ */
+export function ghostSteps(ghosts: Ghosts | undefined, liveKeys: readonly Buffer[]): Step[] {
+  const steps: Step[] = [];
+  const g = ghosts ?? emptyGhosts();
+  const tombstones = Object.entries(g.services).map(([id, t]) => ({ service: id, key: Buffer.from(t.key, 'hex'), value: tombstoneValue(t.svcId) }));
+  const gone = Object.entries(g.reals).map(([id, r]) => ({ id, index: r.index, value: Buffer.from(r.value, 'hex') }));
+  if (tombstones.length) steps.push({ op: 'tombstones', writes: tombstones });
+  if (gone.length) steps.push({ op: 'gone-reals', writes: gone.sort((a, b) => a.index - b.index) });
+  const live = filterWordsOf(liveKeys);
+  const words = filterWordsOf([...liveKeys, ...tombstones.map((t) => t.key)]);
+  const widen = filterStep(live, words);
+  if (widen) steps.push(widen);
+  return steps;
+}
+
+/**
  * The accepted-MAC writes that take lvs_l2_addrs from `current` and lvs_l2_ifs from `held` (both
  * read from the maps; `held` at least for the ifindexes of `current` and `desired`) to `desired`
  * (read from the interfaces): additions and changes first, so a MAC accepted before and after is

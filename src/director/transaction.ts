@@ -131,7 +131,7 @@ export const NO_MAC = '00:00:00:00:00:00';
  * table slots (weight 0, as a quiesced realserver) and its slot carries no usable MAC. The
  * snapshot keeps the configuration as written (weights, for -S) and lists the unresolved ones.
  */
-function compileView(desired: DirectorConfig, l2: ReadonlyMap<string, L2Next>, unresolved: ReadonlySet<string>): { config: DirectorConfig; l2: Map<string, L2Next> } {
+export function compileView(desired: DirectorConfig, l2: ReadonlyMap<string, L2Next>, unresolved: ReadonlySet<string>): { config: DirectorConfig; l2: Map<string, L2Next> } {
   if (unresolved.size === 0) return { config: desired, l2: new Map(l2) };
   const all = new Map(l2);
   for (const id of unresolved) all.set(id, { mac: NO_MAC });
@@ -145,7 +145,7 @@ function compileView(desired: DirectorConfig, l2: ReadonlyMap<string, L2Next>, u
 }
 
 /** The plan's target as the snapshot records it: the configuration as written, unresolved ones listed. */
-function recordTarget(plan: Plan, desired: DirectorConfig, unresolved: Record<string, UnresolvedReal> | undefined, drains: AppliedState['drains']): Plan {
+export function recordTarget(plan: Plan, desired: DirectorConfig, unresolved: Record<string, UnresolvedReal> | undefined, drains: AppliedState['drains']): Plan {
   plan.target.config = desired;
   if (unresolved && Object.keys(unresolved).length) {
     plan.target.unresolved = unresolved;

@@ -32,13 +32,13 @@ import { ABI_VERSION, DIRECTOR_SKELETON, type DirectorMap } from '../abi/generat
 import { knobGlobals, mapSizes, type MapSpec } from '../abi/skeleton.js';
 import { checkAbi, DIRECTOR_MAPS, DIRECTOR_OBJECT } from '../dataplane/loader.js';
 import type { Limits } from '../dataplane/compile.js';
-import { buildPlan, emptyApplied } from './plan.js';
+import { buildPlan, emptyApplied, ghostSteps } from './plan.js';
 import { MapWriter, type DirectorMaps } from './writer.js';
 import {
   SCALARS, btfLayout, counterIndex, dynamicConv, fieldMap, migrateMap, objLayout, sameLayout, scalarLayout, type MapConversion, type StructLayout,
 } from './migrate.js';
 import { DirectorReader } from './reader.js';
-import { recoverPending } from './transaction.js';
+import { recoverPending, compileView, recordTarget } from './transaction.js';
 import { readSnapshot, writeSnapshot, type AppliedState, type Snapshot } from './snapshot.js';
 import { PROG_PIN, LINK_PREFIX, pinnedLinks, withLock, syncAcceptedLocked } from './lifecycle.js';
 import { readLinks } from './neigh.js';
@@ -181,9 +181,11 @@ function inspect(paths: StatePaths, snap: Snapshot, objectPath: string): Inspect
     const changed = new Map<string, string>();
     const missing = new Set<string>();
     for (const spec of specs) {
-      // A map this build added (lvs_l2_ifs and lvs_l2_addrs with ABI 2): created and filled.
-      if (!existsSync(`${paths.pinDir}/${spec.name}`) && L2_MAPS.has(spec.name as DirectorMap)) {
+      // A map this build added (ABI 2: lvs_l2_ifs and lvs_l2_addrs, created and filled with the
+      // accepted MACs; lvs_strays, created empty; a configuration map, rebuilt with the others).
+      if (!existsSync(`${paths.pinDir}/${spec.name}`)) {
         missing.add(spec.name);
+        if (CONFIG_MAPS.has(spec.name as DirectorMap)) configChanged = true;
         continue;
       }
       const old = BpfMap.fromPin(`${paths.pinDir}/${spec.name}`);
@@ -231,7 +233,9 @@ function inspect(paths: StatePaths, snap: Snapshot, objectPath: string): Inspect
     for (const spec of specs) {
       const why = changed.get(spec.name);
       if (missing.has(spec.name)) {
-        actions.push({ name: spec.name, action: 'create', why: 'not in the running director: filled with the attached interfaces\' accepted MACs' });
+        const fill = L2_MAPS.has(spec.name as DirectorMap) ? 'filled with the attached interfaces\' accepted MACs'
+          : CONFIG_MAPS.has(spec.name as DirectorMap) ? 'filled from the configuration' : 'starts empty';
+        actions.push({ name: spec.name, action: 'create', why: `not in the running director: ${fill}` });
       } else if (why && L2_MAPS.has(spec.name as DirectorMap)) {
         actions.push({ name: spec.name, action: 'rebuild', why: `${why}: filled with the attached interfaces' accepted MACs` });
       } else if (configChanged && CONFIG_MAPS.has(spec.name as DirectorMap)) {
@@ -329,13 +333,22 @@ export async function upgradeLocked(paths: StatePaths, limitsOf: (s: Snapshot) =
     let applied = snap.applied;
     if (ins.actions.some((a) => a.action === 'rebuild')) {
       // The running allocation is kept: slots and generations, so connection entries stay valid.
-      const plan = buildPlan({
-        running: emptyApplied(), desired: snap.applied.config, l2: new Map(Object.entries(snap.applied.l2)),
-        tunnel: snap.applied.tunnel ?? {}, limits: limitsOf(snap), allocation: snap.applied.allocation,
-      });
+      // Unresolved realservers compile as they run (no slots, no MAC); ghosts (deleted services
+      // and realservers whose connections may still live) are written again after the plan.
+      const cur = snap.applied;
+      const view = compileView(cur.config, new Map(Object.entries(cur.l2)), new Set(Object.keys(cur.unresolved ?? {})));
+      const plan = recordTarget(buildPlan({
+        running: emptyApplied(), desired: view.config, l2: view.l2,
+        tunnel: cur.tunnel ?? {}, limits: limitsOf(snap), allocation: cur.allocation, now: Date.now(),
+      }), cur.config, cur.unresolved, cur.drains);
+      if (cur.ghosts) plan.target.ghosts = cur.ghosts;
       // Statistics are not zeroed: the slots are the running ones, their counters carry over.
       // The attached interfaces are egress ports too (attach adds them; plans do not).
-      const steps = [...plan.steps.filter((s) => s.op !== 'zero'), { op: 'tx-ports' as const, ifindexes: Object.values(snap.interfaces).map((i) => i.ifindex) }];
+      const steps = [
+        ...plan.steps.filter((s) => s.op !== 'zero'),
+        ...ghostSteps(cur.ghosts, plan.compiled?.services.map((s) => s.key) ?? []),
+        { op: 'tx-ports' as const, ifindexes: Object.values(snap.interfaces).map((i) => i.ifindex) },
+      ];
       new MapWriter(maps).execute(steps, {
         tableOf: (service) => {
           const s = plan.compiled?.services.find((x) => x.id === service);
