@@ -14,14 +14,14 @@ import { translateNativeError, NotAttachedError, StateError, ConfigError } from 
 import { DIRECTOR_MAPS, type DirectorSizes } from '../dataplane/loader.js';
 import { realId, type L2Next } from '../dataplane/compile.js';
 import { validateConfig } from '../model/validate.js';
-import { serviceId, type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings } from '../model/types.js';
+import { type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings } from '../model/types.js';
 import { applyCommands, type IpvsadmCommand } from '../ipvsadm/index.js';
 import { diffConfig, tableMovesFor, formatDiff } from '../diff/index.js';
 import { existsSync } from 'node:fs';
 import { statePaths, type StatePaths } from './paths.js';
 import { readSnapshot, type Snapshot } from './snapshot.js';
 import {
-  withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, programInfo, memlockOf, assertBpffs, syncAcceptedLocked,
+  withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, assertBpffs, syncAcceptedLocked,
   type DetachResult,
 } from './lifecycle.js';
 import { readLinks } from './neigh.js';
@@ -34,35 +34,13 @@ import { overlayDrains, addDrain, removeDrain, drainsFromCommands, type Drains, 
 import type {
   DirectorOptions, AttachOptions, ApplyOptions, ApplyResult, DirectorStatus, InterfaceStatus, StatsSample, ConnectionInfo, RealserverNote,
 } from './types.js';
-import { VERSION } from '../version.js';
+import { directorStatus, notes, sameDrains, sameKeys } from './status.js';
 import { assertRunsThisAbi, upgrade, type UpgradeOptions, type UpgradeResult } from './upgrade.js';
 
 export type * from './types.js';
 export type { UpgradeResult, MapAction } from './upgrade.js';
 export type { DrainScope } from './drain.js';
 
-/** Whether two drain sets record the same drains. */
-function sameDrains(a: Drains, b: Drains | undefined): boolean {
-  const bk = b ?? {};
-  return Object.keys(a).length === Object.keys(bk).length && Object.keys(a).every((k) => k in bk);
-}
-
-/** Whether a resolution's unresolved realservers are the running ones. */
-function sameKeys(ids: string[], running: Record<string, unknown> | undefined): boolean {
-  return ids.length === Object.keys(running ?? {}).length && ids.every((k) => k in (running ?? {}));
-}
-
-/** Entries of a `serviceId/rip` record, with the service and address split back out. */
-function notes<T>(cfg: DirectorConfig, rec: Record<string, T>): { service: string; address: string; v: T }[] {
-  const out: { service: string; address: string; v: T }[] = [];
-  for (const s of cfg.services) {
-    for (const r of s.realservers) {
-      const v = rec[realId(s, r)];
-      if (v !== undefined) out.push({ service: serviceId(s), address: r.address, v });
-    }
-  }
-  return out;
-}
 export { STATE_NAMES } from '../abi/generated.js';
 
 /** Limits the loaded maps impose; enforced before anything is written. */
@@ -486,27 +464,7 @@ export class Director {
    * connection-table fill is reused instead of dumping the table again.
    */
   status(sample?: StatsSample): DirectorStatus {
-    const snap = this.fresh();
-    const interfaces = linkStatus(this.paths, snap);
-    const program = programInfo(this.paths);
-    const maps = DIRECTOR_MAPS.map((n) => ({ name: n, maxEntries: this.writer.maps[n].maxEntries, memlock: memlockOf(this.writer.maps[n].fd) }));
-    const st: DirectorStatus = {
-      attached: interfaces.length > 0, pinDir: this.paths.pinDir, stateDir: this.paths.stateDir, interfaces,
-      sizes: snap.sizes, knobs: snap.knobs, services: snap.applied.config.services.length,
-      realservers: snap.applied.config.services.reduce((n, s) => n + s.realservers.length, 0),
-      connections: sample?.connections ?? this.reader.fill(),
-      memoryBytes: maps.reduce((n, x) => n + x.memlock, 0), maps, version: VERSION,
-      createdAt: snap.createdAt, updatedAt: snap.updatedAt,
-    };
-    if (program) st.program = program;
-    if (snap.pending) st.pendingApply = snap.pending.startedAt;
-    const unresolved = this.unresolved;
-    if (unresolved.length) st.unresolved = unresolved;
-    const drains = Object.values(snap.applied.drains ?? {});
-    if (drains.length) st.drains = drains.map((d) => ({ service: d.service, ...(d.realserver !== undefined ? { address: d.realserver } : {}), since: d.since }));
-    const names = new Map(Object.entries(snap.interfaces).map(([n, i]) => [i.ifindex, n]));
-    st.accepted = this.reader.accepted().map((a) => ({ ...a, ...(names.has(a.ifindex) ? { interface: names.get(a.ifindex)! } : {}) }));
-    return st;
+    return directorStatus(this.paths, this.fresh(), this.writer.maps, this.reader, sample);
   }
 
   /** Per-CPU counters summed, per service and realserver, with connection-table counts. */

@@ -1,0 +1,63 @@
+/**
+ * What `status` reports about a running director (interfaces, program, sizes, memory, fill
+ * levels, unresolved realservers, drains, accepted MACs), and the small record helpers the
+ * facade shares with it.
+ */
+import { DIRECTOR_MAPS } from '../dataplane/loader.js';
+import { realId } from '../dataplane/compile.js';
+import { serviceId, type DirectorConfig } from '../model/types.js';
+import { linkStatus, programInfo, memlockOf } from './lifecycle.js';
+import type { DirectorReader } from './reader.js';
+import type { DirectorMaps } from './writer.js';
+import type { Snapshot } from './snapshot.js';
+import type { StatePaths } from './paths.js';
+import type { Drains } from './drain.js';
+import type { DirectorStatus, StatsSample } from './types.js';
+import { VERSION } from '../version.js';
+
+/** Whether two drain sets record the same drains. */
+export function sameDrains(a: Drains, b: Drains | undefined): boolean {
+  const bk = b ?? {};
+  return Object.keys(a).length === Object.keys(bk).length && Object.keys(a).every((k) => k in bk);
+}
+
+/** Whether a resolution's unresolved realservers are the running ones. */
+export function sameKeys(ids: string[], running: Record<string, unknown> | undefined): boolean {
+  return ids.length === Object.keys(running ?? {}).length && ids.every((k) => k in (running ?? {}));
+}
+
+/** Entries of a `serviceId/rip` record, with the service and address split back out. */
+export function notes<T>(cfg: DirectorConfig, rec: Record<string, T>): { service: string; address: string; v: T }[] {
+  const out: { service: string; address: string; v: T }[] = [];
+  for (const s of cfg.services) {
+    for (const r of s.realservers) {
+      const v = rec[realId(s, r)];
+      if (v !== undefined) out.push({ service: serviceId(s), address: r.address, v });
+    }
+  }
+  return out;
+}
+
+/** Interfaces, program, sizes, memory and fill levels; `sample`'s connection fill is reused. */
+export function directorStatus(paths: StatePaths, snap: Snapshot, maps: DirectorMaps, reader: DirectorReader, sample?: StatsSample): DirectorStatus {
+  const interfaces = linkStatus(paths, snap);
+  const program = programInfo(paths);
+  const usage = DIRECTOR_MAPS.map((n) => ({ name: n, maxEntries: maps[n].maxEntries, memlock: memlockOf(maps[n].fd) }));
+  const st: DirectorStatus = {
+    attached: interfaces.length > 0, pinDir: paths.pinDir, stateDir: paths.stateDir, interfaces,
+    sizes: snap.sizes, knobs: snap.knobs, services: snap.applied.config.services.length,
+    realservers: snap.applied.config.services.reduce((n, s) => n + s.realservers.length, 0),
+    connections: sample?.connections ?? reader.fill(),
+    memoryBytes: usage.reduce((n, x) => n + x.memlock, 0), maps: usage, version: VERSION,
+    createdAt: snap.createdAt, updatedAt: snap.updatedAt,
+  };
+  if (program) st.program = program;
+  if (snap.pending) st.pendingApply = snap.pending.startedAt;
+  const unresolved = notes(snap.applied.config, snap.applied.unresolved ?? {}).map(({ service, address, v }) => ({ service, address, since: v.since, problem: v.problem }));
+  if (unresolved.length) st.unresolved = unresolved;
+  const drains = Object.values(snap.applied.drains ?? {});
+  if (drains.length) st.drains = drains.map((d) => ({ service: d.service, ...(d.realserver !== undefined ? { address: d.realserver } : {}), since: d.since }));
+  const names = new Map(Object.entries(snap.interfaces).map(([n, i]) => [i.ifindex, n]));
+  st.accepted = reader.accepted().map((a) => ({ ...a, ...(names.has(a.ifindex) ? { interface: names.get(a.ifindex)! } : {}) }));
+  return st;
+}
