@@ -271,3 +271,9 @@ export function translateNativeError(e: unknown, context: NativeErrorContext = {
   if (PERMISSION_CODES.has(code)) return new PermissionError(msg, base);
   return new LvsError(msg, 'KERNEL', ExitCode.KERNEL, base);
 }
+
+/** One line for a log or an answer: the message, with an LvsError's hint. */
+export function errorText(e: unknown): string {
+  if (e instanceof LvsError) return `${e.message}${e.hint ? ` (hint: ${e.hint})` : ''}`;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -19,10 +19,12 @@
  * - stop(): checks and HTTP end, forwarding-path routes are removed; the data plane keeps
  *   forwarding with the last configuration applied (detach removes it).
  */
-import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
+import { serveHttp } from './http.js';
+import { checkTarget } from './check.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Director, type AttachOptions, type DirectorOptions, type StatsSample } from '../director/director.js';
-import { NotAttachedError, LvsError } from '../errors.js';
+import { NotAttachedError, LvsError, errorText } from '../errors.js';
 import { readConfigFile } from '../config/file.js';
 import { statsView, type StatsView } from '../view/stats.js';
 import { serviceId, type DirectorConfig } from '../model/types.js';
@@ -39,7 +41,6 @@ import { acquireRunLock } from './runlock.js';
 import { seedFromHealthFile, seedFromSnapshot, type HealthFileDoc, type Seed } from './seed.js';
 import { describeStep } from '../director/plan.js';
 import { DirectorMetrics, type HealthRow } from './metrics.js';
-import { STATUS_PAGE } from './page.js';
 import { buildStatusDoc, type StatusDoc } from './status-doc.js';
 import type { Logger } from './log.js';
 
@@ -65,11 +66,6 @@ const RESOLVE_FIRST_MS = 1000;
 const RESOLVE_MAX_MS = 30_000;
 
 interface Checker { target: Target; stopped: boolean; timer?: NodeJS.Timeout }
-
-function errMessage(e: unknown): string {
-  if (e instanceof LvsError) return `${e.message}${e.hint ? ` (hint: ${e.hint})` : ''}`;
-  return e instanceof Error ? e.message : String(e);
-}
 
 export class Operator {
   private d!: Director;
@@ -224,7 +220,7 @@ export class Operator {
       return true;
     } catch (e) {
       this.applies.failed++;
-      this.log.error({ event: 'apply-failed', reason, error: errMessage(e) }, `apply failed (${reason}): ${errMessage(e)}`);
+      this.log.error({ event: 'apply-failed', reason, error: errorText(e) }, `apply failed (${reason}): ${errorText(e)}`);
       return false;
     }
   }
@@ -268,58 +264,8 @@ export class Operator {
     this.checkers.delete(key);
   }
 
-  private async probe(t: Target): Promise<ProbeResult> {
-    let ep: Endpoint = { host: t.address, port: t.spec.port };
-    let raw: (() => Promise<ProbeResult>) | undefined;
-    if (t.spec.via === 'forwarding') {
-      const e = await this.fwd.endpoint(t);
-      if ('problem' in e) return { ok: false, detail: `forwarding path: ${e.problem}` };
-      raw = () => this.probeRawPath(t, e.localAddress, e.localPort, e.dev);
-      if (e.raw) return raw();
-      ep = { host: t.vip, port: t.spec.port, localAddress: e.localAddress, localPort: e.localPort };
-    }
-    let r: ProbeResult;
-    try {
-      r = await runProbe(t, ep);
-    } catch (e) {
-      r = { ok: false, detail: `probe error: ${errMessage(e)}` };
-    }
-    // The VIP may have become local since it was last looked up (the kernel then answered the
-    // probe itself): look again, and probe the way a local VIP needs.
-    if (!r.ok && raw && await this.fwd.vipIsLocalNow(t.vip)) return raw();
-    return r;
-  }
-
-  /**
-   * Forwarding path built by the probe itself (pathprobe.ts): LVS-Tun's encapsulated packet, or
-   * LVS-DR's frame to the realserver's MAC when the VIP is local here; a SYN for tcp, the payload
-   * for udp. http(s): the SYN through the path, then the HTTP check on the realserver's own
-   * address within what is left of the timeout.
-   */
-  private async probeRawPath(t: Target, source: string, sport: number, dev: string): Promise<ProbeResult> {
-    const s = t.spec;
-    const started = Date.now();
-    const udp = s.type === 'udp';
-    let mac: string | undefined;
-    if (t.method !== 'tun') {
-      // The MAC the data plane sends this realserver's flows to; else the neighbour table's.
-      mac = this.d?.nextHop({ protocol: t.protocol, vip: t.vip, port: t.vport }, { address: t.address })?.mac ?? await neighbourMacAsync(t.address, dev);
-      if (!mac) return { ok: false, detail: `forwarding path: no MAC known for ${t.address} on ${dev}` };
-    }
-    const r = await probePath({
-      mode: t.method === 'tun' ? 'tun' : 'dr', proto: udp ? 'udp' : 'tcp', dev, rip: t.address, ...(mac ? { mac } : {}),
-      source, sport, vip: t.vip, port: s.port, timeoutMs: s.timeoutMs,
-      ...(udp ? { payload: s.payload } : {}), ...(udp && s.expect !== undefined ? { expect: s.expect } : {}),
-    });
-    if (!r.ok || (s.type !== 'http' && s.type !== 'https')) return r;
-    const left = s.timeoutMs - (Date.now() - started);
-    if (left <= 0) return { ok: false, detail: `${r.detail}; no time left for the ${s.type} check` };
-    try {
-      const h = await runProbe({ ...t, spec: { ...s, timeoutMs: left } }, { host: t.address, port: s.port });
-      return { ok: h.ok, detail: `${r.detail}; ${h.detail}` };
-    } catch (e) {
-      return { ok: false, detail: `probe error: ${errMessage(e)}` };
-    }
+  private probe(t: Target): Promise<ProbeResult> {
+    return checkTarget(t, { fwd: this.fwd, nextHop: (svc, rs) => this.d?.nextHop(svc, rs) });
   }
 
   private onResult(t: Target, r: ProbeResult): void {
@@ -344,8 +290,8 @@ export class Operator {
         next = this.readFile();
       } catch (e) {
         this.reloads.failed++;
-        this.reloads.last = { at, ok: false, error: errMessage(e) };
-        this.log.error({ event: 'reload-failed', file: this.opts.file, error: errMessage(e) }, `reload failed, keeping the running configuration: ${errMessage(e)}`);
+        this.reloads.last = { at, ok: false, error: errorText(e) };
+        this.log.error({ event: 'reload-failed', file: this.opts.file, error: errorText(e) }, `reload failed, keeping the running configuration: ${errorText(e)}`);
         return false;
       }
       const prevCfg = this.model.config;
@@ -392,13 +338,13 @@ export class Operator {
         fresh = Director.open(this.opts.state ?? {});
         if (fresh.interruptedApply) await fresh.repair();
       } catch (e) {
-        this.log.error({ event: e instanceof NotAttachedError ? 'director-missing' : 'resync-failed', error: errMessage(e) }, `cannot open the director: ${errMessage(e)}`);
+        this.log.error({ event: e instanceof NotAttachedError ? 'director-missing' : 'resync-failed', error: errorText(e) }, `cannot open the director: ${errorText(e)}`);
         return;
       }
       this.d.close();
       this.d = fresh;
       // An interface's new MAC or upper (macvlan, VRRP vmac) is accepted within one resync.
-      const l2 = await this.d.refreshAccepted().catch((e: unknown) => this.log.error({ event: 'resync-failed', error: errMessage(e) }, `cannot read the interfaces: ${errMessage(e)}`));
+      const l2 = await this.d.refreshAccepted().catch((e: unknown) => this.log.error({ event: 'resync-failed', error: errorText(e) }, `cannot read the interfaces: ${errorText(e)}`));
       if (l2) this.log.info({ event: 'accepted-macs' }, `accepted MACs changed: ${describeStep(l2)}`);
       const want = this.model.effective().config;
       const p = this.d.plan(want);
@@ -428,7 +374,7 @@ export class Operator {
         try {
           for (const id of await this.d.resolvePending()) this.log.info({ event: 'resolved', realserver: id }, `${id}: answers now, takes new flows`);
         } catch (e) {
-          this.log.error({ event: 'resolve-failed', error: errMessage(e) }, `resolving the unresolved realservers failed: ${errMessage(e)}`);
+          this.log.error({ event: 'resolve-failed', error: errorText(e) }, `resolving the unresolved realservers failed: ${errorText(e)}`);
         }
         this.writeHealthFile();
         this.resolveDelay = Math.min(this.resolveDelay * 2, RESOLVE_MAX_MS);
@@ -498,45 +444,11 @@ export class Operator {
     });
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { Allow: 'GET, HEAD' }).end();
-      return;
-    }
-    try {
-      if (path === '/metrics') {
-        const text = await this.metricsText();
-        res.writeHead(200, { 'Content-Type': this.metrics.contentType }).end(text);
-      } else if (path === '/api/status') {
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(this.status()));
-      } else if (path === '/' || path === '/index.html') {
-        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" }).end(STATUS_PAGE);
-      } else if (path === '/healthz') {
-        res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
-      } else {
-        res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
-      }
-    } catch (e) {
-      this.log.error({ event: 'http-error', path, error: errMessage(e) }, `HTTP ${path}: ${errMessage(e)}`);
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
-      res.end(`error: ${errMessage(e)}\n`);
-    }
-  }
-
-  private listen(host: string, port: number): Promise<void> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    this.server = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        const a = server.address();
-        const where = typeof a === 'object' && a ? `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : `${host}:${port}`;
-        this.log.info({ event: 'listening', address: where }, `metrics at http://${where}/metrics, status page at http://${where}/`);
-        resolve();
-      });
-    });
+  private async listen(host: string, port: number): Promise<void> {
+    this.server = await serveHttp({
+      metrics: async () => ({ text: await this.metricsText(), contentType: this.metrics.contentType }),
+      status: () => this.status(), log: this.log,
+    }, host, port);
   }
 
   get address(): { address: string; port: number } | undefined {
