@@ -24,7 +24,7 @@ import { serveHttp } from './http.js';
 import { checkTarget } from './check.js';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Director, type AttachOptions, type DirectorOptions, type StatsSample } from '../director/director.js';
-import { NotAttachedError, LvsError, errorText } from '../errors.js';
+import { NotAttachedError, errorText } from '../errors.js';
 import { readConfigFile } from '../config/file.js';
 import { statsView, type StatsView } from '../view/stats.js';
 import { serviceId, type DirectorConfig } from '../model/types.js';
