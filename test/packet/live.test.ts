@@ -294,6 +294,7 @@ test('MAC resolution: from the neighbour table (probed), clear errors naming eac
   assert.match(listed.stderr, /tcp 10\.77\.0\.101:80 -> 10\.77\.0\.61: UNRESOLVED since \S+ \(10\.77\.0\.61 does not answer ARP\/ND on lvsc0\)/);
   const st = JSON.parse(ok(['status', '--json'])) as { unresolved?: { service: string; address: string }[] };
   assert.deepEqual(st.unresolved?.map((u) => `${u.service}/${u.address}`), ['tcp 10.77.0.101:80/10.77.0.61']);
+  acceptTestRunFrames(PIN);
   for (let sport = 2000; sport < 2040; sport++) {
     const r2 = testRun(prog, clientPacket('198.51.100.9', '10.77.0.101', { proto: 'tcp', sport, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 });
     assert.equal([...r2.data.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'), want, `sport ${sport}: only the realserver that answers takes new flows`);

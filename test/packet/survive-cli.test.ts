@@ -11,9 +11,10 @@ import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { CliNamespace } from '../lib/cli-ns.js';
 import { openPinned, closeFd, testRun } from '../../src/native/index.js';
+import { acceptTestRunFrames } from '../lib/accept.js';
 
 const L = new CliNamespace('lvsk');
-const { state: STATE } = L;
+const { state: STATE, pin: PIN } = L;
 const VIP = '10.79.0.100';
 const SVC = `${VIP}:80`;
 const REALS = [11, 12, 13];
@@ -23,6 +24,8 @@ const rules = (reals = REALS) => [`-A -t ${SVC} -s mh`, ...reals.map((r) => `-a 
 
 let prog = -1;
 function send(client: string, sport: number, flags: number): string {
+  // Test-run frames arrive on loopback: accepted again after every CLI command re-read the links.
+  acceptTestRunFrames(PIN);
   const r = testRun(prog, clientPacket(client, VIP, { proto: 'tcp', sport, dport: 80, flags }), { dataSizeOut: 2048 });
   if (r.retval === XDP.TX) return String(parseInt(r.data.subarray(5, 6).toString('hex'), 10));
   return r.retval === XDP.DROP ? 'drop' : r.retval === XDP.PASS ? 'pass' : `action ${r.retval}`;
