@@ -6,19 +6,9 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync, rmdirSync, readdirSync } from 'node:fs';
 import { StateError } from '../errors.js';
+import { startTime } from '../director/lock.js';
 
 export interface RunHolder { pid: number; since: string; file: string; starttime?: string }
-
-/** Field 22 of /proc/PID/stat (start time in clock ticks since boot), or undefined. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 /** Whether the run recorded in `h` is still running. */
 export function holderAlive(h: RunHolder): boolean {
