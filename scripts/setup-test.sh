@@ -5,4 +5,4 @@
 # 12, as root); idempotent and quick when everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/apt-ensure.sh setup-test chromium
+bash scripts/apt-ensure.sh setup-test chromium bird2
