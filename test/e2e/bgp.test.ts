@@ -8,7 +8,8 @@
 //   - the realserver's server stopped: both withdrawn (no-healthy-realserver); back: announced;
 //   - `lvs-xdp drain -t dr4:80`: dr4 withdrawn (drained), dr6 stays; undrain: back;
 //   - SIGKILL of run: both withdrawn within WITHDRAW_BOUND_MS (the guard flushes the table);
-//   - a new run announces again; SIGTERM: withdrawn (stopped).
+//   - a new run announces again; SIGTERM: withdrawn (stopped);
+//   - `lvs-xdp detach` under a running run: withdrawn (detached) at its next resync.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
@@ -215,4 +216,14 @@ test(`bgp: SIGKILL of run -> both VIPs withdrawn within ${WITHDRAW_BOUND_MS} ms;
   await routerUntil('withdrawn at stop', { v4: false, v6: false }, 5000);
   times.stopWithdrawMs = Date.now() - t1;
   assert.ok(logs.slice(mark).some((l) => l.event === 'withdrawn' && l.reason === 'stopped'), 'the log says why');
+});
+
+test('bgp: lvs-xdp detach while run runs -> withdrawn (detached) at run\'s next resync', { skip: NEEDS_ROOT, timeout: 60_000 }, async () => {
+  runChild = await startRun();
+  await routerUntil('announced', { v4: true, v6: true });
+  const t0 = Date.now();
+  await lab.lvsOk(['detach']);
+  await routerUntil('withdrawn after detach', { v4: false, v6: false });
+  times.detachWithdrawMs = Date.now() - t0;
+  assert.deepEqual(await announcements(), { [lab.vips.dr4]: '-detached', [lab.vips.dr6]: '-detached' });
 });
