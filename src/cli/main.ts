@@ -22,6 +22,7 @@ const COMMANDS: [string[], Loader][] = [
   [['top'], async () => [(await import('./top.js')).topCommand()]],
   [['run'], async () => [(await import('./run.js')).runCommand()]],
   [['drain', 'undrain'], async () => { const m = await import('./drain.js'); return [m.drainCommand(), m.undrainCommand()]; }],
+  [['announce'], async () => [(await import('./announce.js')).announceCommand()]],
   [['doctor'], async () => [(await import('./doctor.js')).doctorCommand()]],
   [['realserver'], async () => [(await import('./realserver.js')).realserverCommand()]],
   [['demo'], async () => [(await import('./demo.js')).demoCommand()]],

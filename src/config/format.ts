@@ -19,6 +19,7 @@ function settingsEntry(s: DirectorSettings): Record<string, unknown> {
   }
   if (s.expireNodestConn !== undefined) out['expire-nodest-conn'] = s.expireNodestConn;
   if (s.expireQuiescentTemplate !== undefined) out['expire-quiescent-template'] = s.expireQuiescentTemplate;
+  if (s.announce) out.announce = { ...s.announce };
   return out;
 }
 

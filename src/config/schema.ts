@@ -9,6 +9,7 @@
  *     timeouts: { tcp: 900, tcp-fin: 120, udp: 300 }
  *     expire-nodest-conn: false       # IPVS sysctls of the same names
  *     expire-quiescent-template: false
+ *     announce: { table: 201, protocol: 201 }   # lvs-xdp run: VIP routes for BIRD (README)
  *   services:
  *     - vip: 10.0.0.1
  *       port: 80                    # 0 = all ports
@@ -146,6 +147,12 @@ export const settingsSchema = z.strictObject({
   timeouts: z.strictObject({ tcp: int.optional(), 'tcp-fin': int.optional(), udp: int.optional() }).optional(),
   'expire-nodest-conn': z.boolean().optional(),
   'expire-quiescent-template': z.boolean().optional(),
+  // `lvs-xdp run` announces VIPs through a routing daemon (src/ops/announce.ts): the kernel
+  // table its routes go to (not 0 or the kernel's 253-255) and their protocol number.
+  announce: z.strictObject({
+    table: int.min(1).max(0xfffffff0).refine((t) => t < 253 || t > 255, 'tables 253-255 are the kernel\'s (default, main, local)'),
+    protocol: int.min(5).max(255).optional(),
+  }).optional(),
 });
 
 export const configFileSchema = z.strictObject({

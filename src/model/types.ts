@@ -120,6 +120,9 @@ export interface DirectorSettings {
   /** IPVS's expire_quiescent_template: persistent clients of a quiesced (weight 0) realserver
    *  are scheduled anew instead of staying on it. */
   expireQuiescentTemplate?: boolean;
+  /** `lvs-xdp run` announces VIPs through a routing daemon: the kernel table of its VIP routes
+   *  and their protocol number (default 201); not a data plane setting. */
+  announce?: { table: number; protocol?: number };
 }
 
 export interface DirectorConfig {

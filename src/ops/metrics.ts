@@ -36,6 +36,8 @@ export interface MetricsInput {
   services: ServiceRow[];
   reloads: { ok: number; failed: number };
   applies: { ok: number; failed: number };
+  /** Per VIP with settings.announce (src/ops/announce.ts). */
+  announcements?: { vip: string; announced: boolean; reason: string }[];
 }
 
 function num(v: bigint | number): number {
@@ -69,6 +71,7 @@ export class DirectorMetrics {
   private readonly ifaceMode: Gauge;
   private readonly reloads: Counter;
   private readonly applies: Counter;
+  private readonly vipAnnounced: Gauge;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -101,6 +104,7 @@ export class DirectorMetrics {
     this.ifaceMode = g('interface_info', 'XDP attachment per interface (mode: native, generic, ...; linked 1 when the program is on the interface)', ['interface', 'mode', 'linked']);
     this.reloads = c('config_reloads_total', 'Configuration reloads (SIGHUP) by result', ['result']);
     this.applies = c('config_applies_total', 'Applies of the effective configuration by result', ['result']);
+    this.vipAnnounced = g('vip_announced', 'VIP announcement through the routing daemon: 1 announced, 0 withdrawn; reason: serving, sorry-server, no-healthy-realserver, drained, detached, stopped', ['vip', 'reason']);
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
 
@@ -108,7 +112,8 @@ export class DirectorMetrics {
   update(m: MetricsInput): void {
     for (const x of [this.svcPackets, this.svcBytes, this.svcConns, this.rsPackets, this.rsBytes, this.rsConns, this.rsChecks,
       this.rsCheckFailures, this.counter, this.reloads, this.applies]) x.reset();
-    for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.rsUnresolved, this.rsDrained, this.svcAllDown, this.svcSorry, this.ifaceMode]) x.reset();
+    for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.rsUnresolved, this.rsDrained, this.svcAllDown, this.svcSorry, this.ifaceMode, this.vipAnnounced]) x.reset();
+    for (const a of m.announcements ?? []) this.vipAnnounced.set({ vip: a.vip, reason: a.reason }, a.announced ? 1 : 0);
     for (const s of m.sample.services) {
       const l = { service: s.id };
       this.svcPackets.inc(l, num(s.packets));

@@ -43,6 +43,7 @@ import { describeStep } from '../director/plan.js';
 import { DirectorMetrics, type HealthRow } from './metrics.js';
 import { buildStatusDoc, type StatusDoc } from './status-doc.js';
 import type { Logger } from './log.js';
+import { announceInput, announcerFor, type Announcer } from './announce.js';
 
 export interface OperatorOptions {
   file: string;
@@ -88,6 +89,8 @@ export class Operator {
   private releaseRun?: () => void;
   private resolveTimer?: NodeJS.Timeout;
   private resolveDelay = RESOLVE_FIRST_MS;
+  private announcer?: Announcer;
+  private attached = true;
   /** What seeded health at start (for the status document and tests). */
   seeded?: Omit<Seed, 'states'> & { count: number };
 
@@ -118,6 +121,8 @@ export class Operator {
       event: 'started', file: opts.file, services: cfg.services.length, checks: plan.targets.length,
       interfaces: op.d.interfaces, pinDir: op.d.paths.pinDir,
     }, `running ${opts.file}: ${cfg.services.length} service(s), ${plan.targets.length} health check(s)`);
+    op.announcer = announcerFor(cfg, { log: op.log });
+    await op.announcer?.start();
     const ok = await op.serial(() => op.applyEffective('start'));
     if (!ok) {
       await op.stop('start failed');
@@ -217,6 +222,7 @@ export class Operator {
       this.lastEffective = eff;
       this.logServiceChanges(eff.services);
       this.writeHealthFile();
+      this.announce();
       return true;
     } catch (e) {
       this.applies.failed++;
@@ -339,6 +345,7 @@ export class Operator {
         if (fresh.interruptedApply) await fresh.repair();
       } catch (e) {
         this.log.error({ event: e instanceof NotAttachedError ? 'director-missing' : 'resync-failed', error: errorText(e) }, `cannot open the director: ${errorText(e)}`);
+        if (e instanceof NotAttachedError) this.announce(false);
         return;
       }
       this.d.close();
@@ -352,6 +359,7 @@ export class Operator {
         this.log.warn({ event: 'drift', changes: p.changes }, `the running configuration was changed outside run: restoring (${p.changes.length} change(s))`);
         await this.applyEffective('drift');
       }
+      this.announce(true);
     });
   }
 
@@ -377,11 +385,18 @@ export class Operator {
           this.log.error({ event: 'resolve-failed', error: errorText(e) }, `resolving the unresolved realservers failed: ${errorText(e)}`);
         }
         this.writeHealthFile();
+        this.announce();
         this.resolveDelay = Math.min(this.resolveDelay * 2, RESOLVE_MAX_MS);
         this.scheduleResolve(false);
       });
     }, this.resolveDelay);
     this.resolveTimer.unref();
+  }
+
+  /** The VIP routes follow the state (drains by other commands show at a resync); applies never wait for them. */
+  private announce(attached = this.attached): void {
+    this.attached = attached;
+    void this.announcer?.update(announceInput(this.model.config, this.lastEffective ?? this.model.effective(), this.attached, () => this.healthRows()));
   }
 
   // ---- status, metrics, HTTP -------------------------------------------------------------------
@@ -423,7 +438,7 @@ export class Operator {
     this.metrics.update({
       sample, interfaces: this.d.linkStatus(), health: this.healthRows(),
       services: [...eff.services.values()].map((s) => ({ service: s.id, allDown: s.allDown, sorryActive: s.sorryActive })),
-      reloads: this.reloads, applies: this.applies,
+      reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(),
     });
     return this.metrics.text();
   }
@@ -437,11 +452,11 @@ export class Operator {
         if (dr) drained.set(realId(svc, r), dr.since);
       }
     }
-    return buildStatusDoc({
+    return { ...(this.announcer ? { announcements: this.announcer.state() } : {}), ...buildStatusDoc({
       view: this.sample().view, model: this.model, effective: this.lastEffective ?? this.model.effective(),
       file: this.opts.file, startedAt: this.startedAt, reloads: this.reloads, interfaces: this.d.linkStatus(),
       unresolved: new Map(this.d.unresolved.map((u) => [`${u.service}/${u.address}`, { since: u.since, problem: u.problem ?? '' }])), drained,
-    });
+    }) };
   }
 
   private async listen(host: string, port: number): Promise<void> {
@@ -489,6 +504,7 @@ export class Operator {
       await new Promise<void>((r) => this.server!.close(() => r()));
     }
     await this.chain.catch(() => undefined);
+    await this.announcer?.stop();
     try {
       this.fwd.clear();
     } catch {

@@ -8,6 +8,7 @@ import type { StatsView } from '../view/stats.js';
 import type { InterfaceStatus } from '../director/director.js';
 import type { CheckSpec } from './spec.js';
 import type { HealthModel, Effective } from './health.js';
+import type { Announcement } from './announce.js';
 
 export interface StatusRealserver {
   address: string; port: number; method: string; weight: number; effectiveWeight: number | null;
@@ -32,6 +33,8 @@ export interface StatusDoc {
   reloads: { ok: number; failed: number; last?: { at: string; ok: boolean; error?: string } };
   services: StatusService[];
   counters: Record<string, { value: string; rate: number; kind: string }>;
+  /** Per VIP, with settings.announce: announced (its route is in the table) or withdrawn, and why. */
+  announcements?: Announcement[];
 }
 
 export function describeCheck(s: CheckSpec): string {
