@@ -11,6 +11,7 @@ import { realId } from '../../src/dataplane/compile.js';
 import { decode, SVC } from '../../src/abi/layout.js';
 import { DEFAULT_TABLE_SIZE, type DirectorConfig, type VirtualService } from '../../src/model/types.js';
 import type { AppliedState } from '../../src/director/snapshot.js';
+import { DirectorMetrics, parseExposition } from '../../src/ops/metrics.js';
 import { planTables, serviceDigest, tablesDigest, type ServiceTable, type TablesView } from '../../src/director/digest.js';
 
 const LIMITS = { maxServices: 8, maxReals: 32, maxTableSize: 131071 };
@@ -172,4 +173,21 @@ test('the digest does not see realserver slot indexes: two allocations of the sa
   assert.notDeepEqual(other.target.allocation.reals, a.target.allocation.reals, 'indexes differ');
   assert.notDeepEqual([...other.compiled!.services[0]!.table], [...a.compiled!.services[0]!.table], 'so do the raw tables');
   assert.equal(tablesDigest(planTables(other.target, other.compiled!)).digest, tablesDigest(planTables(a.target, a.compiled!)).digest);
+});
+
+test('lvs_xdp_table_digest_info: one series overall (service "") and one per service; none without a digest', async () => {
+  const m = new DirectorMetrics({ processMetrics: false });
+  const base = {
+    sample: { at: 0n, services: [], counters: {}, connections: { entries: 0, max: 1, evicted: 0 } },
+    interfaces: [], health: [], services: [], reloads: { ok: 0, failed: 0 }, applies: { ok: 0, failed: 0 },
+  };
+  const d = tablesDigest({ hashSeed: 1, services: [T] });
+  m.update({ ...base, tables: d });
+  const series = [...parseExposition(await m.text())].filter(([k]) => k.startsWith('lvs_xdp_table_digest_info'));
+  assert.deepEqual(series.sort(), [
+    [`lvs_xdp_table_digest_info{service="",digest="${d.digest}"}`, 1],
+    [`lvs_xdp_table_digest_info{service="tcp 10.0.0.1:80",digest="${d.services[0]!.digest}"}`, 1],
+  ].sort());
+  m.update(base);
+  assert.ok(![...parseExposition(await m.text()).keys()].some((k) => k.startsWith('lvs_xdp_table_digest_info')), 'a stale digest is not kept');
 });
