@@ -12,6 +12,7 @@ import { decode, SVC } from '../../src/abi/layout.js';
 import { DEFAULT_TABLE_SIZE, type DirectorConfig, type VirtualService } from '../../src/model/types.js';
 import type { AppliedState } from '../../src/director/snapshot.js';
 import { DirectorMetrics, parseExposition } from '../../src/ops/metrics.js';
+import { validateConfig } from '../../src/model/validate.js';
 import { planTables, serviceDigest, tablesDigest, type ServiceTable, type TablesView } from '../../src/director/digest.js';
 
 const LIMITS = { maxServices: 8, maxReals: 32, maxTableSize: 131071 };
@@ -190,4 +191,14 @@ test('lvs_xdp_table_digest_info: one series overall (service "") and one per ser
   ].sort());
   m.update(base);
   assert.ok(![...parseExposition(await m.text()).keys()].some((k) => k.startsWith('lvs_xdp_table_digest_info')), 'a stale digest is not kept');
+});
+
+test('addresses spelt differently on two directors give the same tables (validation makes them canonical first)', () => {
+  const spelt = (rips: string[]): DirectorConfig => validateConfig({
+    services: [{ protocol: 'udp', vip: '2001:db8::1', port: 53, scheduler: 'mh', flags: [], ops: false, tableSize: 251,
+      realservers: rips.map((address, i) => ({ address, port: 53, weight: 1, method: 'dr' as const, mac: `02:00:00:00:00:0${i}` })) }],
+  });
+  const a = plan(emptyApplied(), spelt(['2001:db8:1::1', '2001:db8:1::2', '2001:db8:1::a']), 0);
+  const b = plan(emptyApplied(), spelt(['2001:DB8:1:0:0:0:0:A', '2001:0db8:1::2', '2001:db8:1:0::1']), 0);
+  assert.deepEqual(slotTables(planTables(b.target, b.compiled!)), slotTables(planTables(a.target, a.compiled!)));
 });
