@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { parse } from 'yaml';
 import { formatConfigYaml } from '../config/index.js';
+import { formatDigest } from '../director/digest.js';
 import { formatSteps, stepsJson } from '../director/plan.js';
 import type { ApplyResult } from '../director/director.js';
 import { readConfigFileKind, desiredConfig } from '../config/file.js';
@@ -63,9 +64,15 @@ export function configCommand(): Command {
   return withStateOptions(new Command('config'))
     .description('print the running configuration in the file format (YAML, or --json)')
     .option('--json', 'JSON instead of YAML')
-    .action(async (o: StateOpts & { json?: boolean }) => {
+    .option('--digest', 'print the digest of the live lookup tables instead (compare it across directors)')
+    .action(async (o: StateOpts & { json?: boolean; digest?: boolean }) => {
       const d = await openRepaired(o);
       try {
+        if (o.digest) {
+          const t = d.tableDigest();
+          process.stdout.write(o.json ? `${JSON.stringify(t, null, 2)}\n` : formatDigest(t));
+          return;
+        }
         // The JSON form is the YAML document's data: both read back with apply -f.
         if (o.json) console.log(JSON.stringify(parse(formatConfigYaml(d.config)), null, 2));
         else process.stdout.write(formatConfigYaml(d.config));

@@ -38,6 +38,7 @@ export function formatStatus(s: DirectorStatus): string {
   }
   if (s.knobs) lines.push(`  features    ${Object.entries(s.knobs).map(([k, v]) => `${k} ${v ? 'on' : 'off'}`).join(', ')}`);
   if (s.memoryBytes !== undefined) lines.push(`  memory      ${mib(s.memoryBytes)} in maps (without lookup tables)`);
+  if (s.tableDigest) lines.push(`  tables      digest ${s.tableDigest} (lvs-xdp config --digest: per service)`);
   lines.push(`  state       ${s.pinDir} (pins), ${s.stateDir} (snapshot)`);
   if (s.pendingApply) lines.push(`  WARNING     an apply started at ${s.pendingApply} did not finish; the next change completes it`);
   for (const u of s.unresolved ?? []) lines.push(`  UNRESOLVED  ${u.service} -> ${u.address} since ${u.since}: ${u.problem} (takes no new flows until it answers)`);
@@ -62,6 +63,7 @@ export function statusCommand(): Command {
         try {
           await resolvePending(d);
           s = d.status();
+          s.tableDigest = d.tableDigest().digest;
         } finally {
           d.close();
         }

@@ -29,6 +29,7 @@ import { acceptedSet, type AcceptedMac } from '../dataplane/l2addrs.js';
 import type { Step } from './plan.js';
 import { MapWriter } from './writer.js';
 import { DirectorReader } from './reader.js';
+import { tablesDigest, type TableDigest } from './digest.js';
 import { resolveInputs, resolveInputsAsync, planFor, executePlan, recoverPending, keptDrains, NeedsResolution, type Resolved } from './transaction.js';
 import { overlayDrains, addDrain, removeDrain, drainsFromCommands, type Drains, type DrainScope } from './drain.js';
 import type {
@@ -443,6 +444,11 @@ export class Director {
    */
   readTables(): Map<string, (string | null)[]> {
     return this.reader.tables(this.fresh().applied);
+  }
+
+  /** The digest of the live tables that directors given the same configuration share (digest.ts). */
+  tableDigest(): TableDigest {
+    return tablesDigest(this.reader.tableViews(this.fresh().applied));
   }
 
   /** ipvsadm -Z: zero the packet, byte and connection counters of one service (id) or all. */

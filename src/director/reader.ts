@@ -5,7 +5,7 @@
  * so a /metrics scrape costs one pass over the connection table.
  */
 import { BpfMap } from '../native/index.js';
-import { decode, SVC, STATS, FLOW_KEY, CONN } from '../abi/layout.js';
+import { decode, SVC, STATS, FLOW_KEY, CONN, REAL, CFG } from '../abi/layout.js';
 import { ABI, COUNTERS, STATE_NAMES } from '../abi/generated.js';
 import { compareServices, serviceId, type VirtualService, type Realserver } from '../model/types.js';
 import { realId, serviceKey, timeoutsByState } from '../dataplane/compile.js';
@@ -13,6 +13,7 @@ import { formatAddress } from '../model/address.js';
 import { u32, type DirectorMaps } from './writer.js';
 import type { AppliedState } from './snapshot.js';
 import type { ConnectionInfo, Numbers, ServiceStats, StatsSample } from './types.js';
+import { realsByIndex, type ServiceTable, type SlotReal, type TablesView } from './digest.js';
 import { decodeAccepted, decodeL2If, type AcceptedMac, type AcceptedIf } from '../dataplane/l2addrs.js';
 
 
@@ -198,6 +199,71 @@ export class DirectorReader {
       }
     }
     return out;
+  }
+
+  /**
+   * What decides a flow's realserver, as the kernel holds it (for the table digest): the hash
+   * seed from lvs_cfg, each service's lvs_services entry and table, each slot's realserver
+   * address and state from lvs_reals. Only the port comes from the applied configuration (the
+   * data plane does not rewrite ports). Services without a live entry or table are left out,
+   * so a director whose maps lost one shows another digest.
+   */
+  tableViews(applied: AppliedState): TablesView {
+    const cfg = this.maps.lvs_cfg.lookup(u32(0));
+    const hashSeed = cfg ? (decode(CFG, cfg).hash_seed as number) : 0;
+    const ports = realsByIndex(applied);
+    const reals = new Map<number, { address: string; active: boolean }>();
+    const { keys: rk, values: rv } = this.maps.lvs_reals.entries();
+    rk.forEach((k, i) => {
+      const r = decode(REAL, rv[i]!);
+      const fam = r.family as number;
+      if (fam !== 4 && fam !== 6) return;
+      const b = r.addr as Uint8Array;
+      reals.set(k.readUInt32LE(0), {
+        address: formatAddress({ family: fam, bytes: fam === 6 ? b : b.subarray(0, 4) } as never),
+        active: ((r.flags as number) & ABI.LVS_REAL_F_ACTIVE) !== 0,
+      });
+    });
+    // One object per realserver slot: the digest hashes each realserver once, not each table slot.
+    const made = new Map<number, SlotReal>();
+    const slot = (i: number): SlotReal => {
+      let x = made.get(i);
+      if (!x) {
+        const r = reals.get(i);
+        // An index lvs_reals does not hold: shown as such, never as a realserver.
+        x = r ? { address: r.address, port: ports.get(i)?.port ?? 0, active: r.active } : { address: `index ${i}`, port: 0, active: false };
+        made.set(i, x);
+      }
+      return x;
+    };
+    const services: ServiceTable[] = [];
+    for (const s of applied.config.services) {
+      const live = this.maps.lvs_services.lookup(serviceKey(s));
+      if (!live) continue;
+      const v = decode(SVC, live);
+      const idBuf = this.maps.lvs_tables.lookup(u32(v.table_slot as number));
+      if (!idBuf) continue;
+      const inner = BpfMap.fromId(idBuf.readUInt32LE(0));
+      let entries: number[];
+      try {
+        const { keys, values } = inner.entries();
+        entries = new Array<number>(keys.length);
+        keys.forEach((k, i) => { entries[k.readUInt32LE(0)] = values[i]!.readUInt32LE(0); });
+      } finally {
+        inner.close();
+      }
+      services.push({
+        service: serviceId(s),
+        scheduler: s.scheduler,
+        tableSize: v.table_size as number,
+        hashFields: v.hash_fields as number,
+        flags: v.flags as number,
+        persistMask: Buffer.from(v.persist_mask as Uint8Array).toString('hex'),
+        persistTimeout: v.persist_timeout as number,
+        slots: entries.map((i) => (i === ABI.LVS_REAL_NONE ? null : slot(i))),
+      });
+    }
+    return { hashSeed, services };
   }
 
   /** The lvs_tables slot each service's entry points at now (snapshots written before the

@@ -79,6 +79,8 @@ export interface DirectorStatus {
   drains?: { service: string; address?: string; since: string }[];
   /** Accepted destination MACs (lvs_l2_addrs), with the attached interface's name. */
   accepted?: (AcceptedMac & { interface?: string })[];
+  /** Digest of the live lookup tables (`config --digest`): equal on directors that agree on every flow. */
+  tableDigest?: string;
 }
 
 export interface Numbers { packets: bigint; bytes: bigint; conns: bigint }

@@ -6,6 +6,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COUNTERS } from '../abi/generated.js';
 import type { StatsSample, InterfaceStatus } from '../director/director.js';
+import type { TableDigest } from '../director/digest.js';
 
 export const METRIC_PREFIX = 'lvs_xdp_';
 
@@ -38,6 +39,8 @@ export interface MetricsInput {
   applies: { ok: number; failed: number };
   /** Per VIP with settings.announce (src/ops/announce.ts). */
   announcements?: { vip: string; announced: boolean; reason: string }[];
+  /** The live tables' digest (Director.tableDigest); no series without it. */
+  tables?: TableDigest;
 }
 
 function num(v: bigint | number): number {
@@ -72,6 +75,7 @@ export class DirectorMetrics {
   private readonly reloads: Counter;
   private readonly applies: Counter;
   private readonly vipAnnounced: Gauge;
+  private readonly tableDigest: Gauge;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -105,6 +109,7 @@ export class DirectorMetrics {
     this.reloads = c('config_reloads_total', 'Configuration reloads (SIGHUP) by result', ['result']);
     this.applies = c('config_applies_total', 'Applies of the effective configuration by result', ['result']);
     this.vipAnnounced = g('vip_announced', 'VIP announcement through the routing daemon: 1 announced, 0 withdrawn; reason: serving, sorry-server, no-healthy-realserver, drained, detached, stopped', ['vip', 'reason']);
+    this.tableDigest = g('table_digest_info', 'Digest of the live lookup tables (slot -> realserver address and port, hash seed, hash fields, persistence): equal on directors that pick the same realserver for every flow; service "" is the overall digest', ['service', 'digest']);
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
 
@@ -112,7 +117,7 @@ export class DirectorMetrics {
   update(m: MetricsInput): void {
     for (const x of [this.svcPackets, this.svcBytes, this.svcConns, this.rsPackets, this.rsBytes, this.rsConns, this.rsChecks,
       this.rsCheckFailures, this.counter, this.reloads, this.applies]) x.reset();
-    for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.rsUnresolved, this.rsDrained, this.svcAllDown, this.svcSorry, this.ifaceMode, this.vipAnnounced]) x.reset();
+    for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.rsUnresolved, this.rsDrained, this.svcAllDown, this.svcSorry, this.ifaceMode, this.vipAnnounced, this.tableDigest]) x.reset();
     for (const a of m.announcements ?? []) this.vipAnnounced.set({ vip: a.vip, reason: a.reason }, a.announced ? 1 : 0);
     for (const s of m.sample.services) {
       const l = { service: s.id };
@@ -153,6 +158,10 @@ export class DirectorMetrics {
     this.connEvicted.set(m.sample.connections.evicted);
     this.connFill.set(m.sample.connections.max ? m.sample.connections.entries / m.sample.connections.max : 0);
     for (const i of m.interfaces) this.ifaceMode.set({ interface: i.name, mode: i.mode, linked: i.linked ? '1' : '0' }, 1);
+    if (m.tables) {
+      this.tableDigest.set({ service: '', digest: m.tables.digest }, 1);
+      for (const s of m.tables.services) this.tableDigest.set({ service: s.service, digest: s.digest }, 1);
+    }
     this.reloads.inc({ result: 'ok' }, m.reloads.ok);
     this.reloads.inc({ result: 'error' }, m.reloads.failed);
     this.applies.inc({ result: 'ok' }, m.applies.ok);

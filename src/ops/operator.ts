@@ -438,7 +438,7 @@ export class Operator {
     this.metrics.update({
       sample, interfaces: this.d.linkStatus(), health: this.healthRows(),
       services: [...eff.services.values()].map((s) => ({ service: s.id, allDown: s.allDown, sorryActive: s.sorryActive })),
-      reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(),
+      reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(), tables: this.d.tableDigest(),
     });
     return this.metrics.text();
   }
