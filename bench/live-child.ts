@@ -30,6 +30,9 @@ floors.open(new URL('../../bpf/floors.o', import.meta.url).pathname);
 await floors.load();
 const h = await BenchDirector.load();
 setupBenchConfig(h);
+// The measured flows are established first (a SYN each): a lone ACK would be a stray until its
+// flow shows up again a second later (lvs_strays).
+for (const d of ['10.0.0.1', '10.0.0.2']) n.progTestRun(h.progFd, clientPacket('198.51.100.7', d, { proto: 'tcp', sport: 1000, dport: 80, flags: TCP.SYN }), { dataSizeOut: 2048 });
 
 // 64-byte frames (60 + FCS on a wire would be 64): Ethernet + IPv4 + TCP + 10 bytes.
 const frame = (dst: string) => clientPacket('198.51.100.7', dst, { proto: 'tcp', sport: 1000, dport: 80, flags: TCP.ACK, payload: Buffer.alloc(10) });

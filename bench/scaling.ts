@@ -25,7 +25,7 @@ const realOf = (i: number): BenchReal => ({ addr: `10.${128 + (i >> 16)}.${(i >>
 
 interface Config { x: number; h: BenchDirector; walk: FlowWalk; establish?: FlowWalk }
 
-const frame = () => clientPacket('198.51.0.7', VIP_BASE, { proto: 'tcp', sport: 1, dport: 80, flags: TCP.ACK, payload: Buffer.alloc(64) });
+const frame = (flags: number = TCP.ACK) => clientPacket('198.51.0.7', VIP_BASE, { proto: 'tcp', sport: 1, dport: 80, flags, payload: Buffer.alloc(64) });
 
 function table(size: number, reals: number[]): Uint32Array {
   const t = new Uint32Array(size);
@@ -58,9 +58,10 @@ async function curve(wrap: Wrapper, drop: number, axis: string, label: string, u
   configs: Config[], opts: { rounds: number; repeat: number; keep?: boolean }): Promise<ScaleCurve> {
   const f = frame();
   for (const c of configs) {
-    // Establish the working set: the first pass over the flows inserts them all.
+    // Establish the working set: a first pass of SYNs enters every flow in the connection table
+    // (a lone ACK would only be a stray: lvs_strays, promoted when seen again a second later).
     const e = c.establish ?? c.walk;
-    const est = wrap.run('newflow', c.h.progFd, f, e.mod! + 16, e);
+    const est = wrap.run('newflow', c.h.progFd, frame(TCP.SYN), e.mod! + 16, e);
     if (est.retval !== XdpAction.TX) throw new Error(`scaling ${axis}=${c.x}: XDP action ${est.retval}`);
   }
   const net: number[][] = configs.map(() => []);
