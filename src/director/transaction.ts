@@ -35,9 +35,21 @@ function reusable(running: AppliedState, s: VirtualService, r: Realserver): L2Ne
   return sameHop(running, s, r) ? running.l2[realId(s, r)] : undefined;
 }
 
+/** The running realservers by `serviceId/rip`, built once per applied state (a change asks for
+ *  every realserver of the desired configuration: a scan per question would be quadratic). */
+const runningIndex = new WeakMap<AppliedState, Map<string, Realserver>>();
+function runningReal(running: AppliedState, id: string): Realserver | undefined {
+  let index = runningIndex.get(running);
+  if (!index) {
+    index = new Map(running.config.services.flatMap((x) => x.realservers.map((r) => [realId(x, r), r] as const)));
+    runningIndex.set(running, index);
+  }
+  return index.get(id);
+}
+
 /** Whether what decides a realserver's next hop is as in the running configuration. */
 function sameHop(running: AppliedState, s: VirtualService, r: Realserver): boolean {
-  const old = running.config.services.find((x) => serviceId(x) === serviceId(s))?.realservers.find((x) => x.address === r.address);
+  const old = runningReal(running, realId(s, r));
   return !!old && old.method === r.method && old.nextHop === r.nextHop && old.ifname === r.ifname && old.mac === r.mac;
 }
 
