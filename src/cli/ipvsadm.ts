@@ -10,7 +10,7 @@ import {
   destinationKey,
 } from '../ipvsadm/index.js';
 import type { ConnCounts, StatsRow, RateRow } from '../ipvsadm/format.js';
-import { MAX_PERSISTENCE_TIMEOUT, serviceId, type DirectorConfig } from '../model/types.js';
+import { MAX_PERSISTENCE_TIMEOUT, serviceId, servicesById, type DirectorConfig } from '../model/types.js';
 import { expandShortOptions } from '../ipvsadm/argv.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
 import type { ApplyResult, Director, StatsSample } from '../director/director.js';
@@ -129,9 +129,10 @@ function only(config: DirectorConfig, svc: Parsed['service']): DirectorConfig {
 
 function statsRows(sample: StatsSample, config: DirectorConfig): Map<string, StatsRow> {
   const rows = new Map<string, StatsRow>();
+  const byId = servicesById(config.services);
   for (const s of sample.services) {
     rows.set(s.id, { conns: s.conns, inPkts: s.packets, outPkts: 0, inBytes: s.bytes, outBytes: 0 });
-    const svc = config.services.find((x) => serviceId(x) === s.id);
+    const svc = byId.get(s.id);
     for (const r of s.realservers) {
       if (svc) rows.set(destinationKey(svc, r), { conns: r.conns, inPkts: r.packets, outPkts: 0, inBytes: r.bytes, outBytes: 0 });
     }
@@ -141,6 +142,7 @@ function statsRows(sample: StatsSample, config: DirectorConfig): Map<string, Sta
 
 async function list(d: Director, p: Parsed): Promise<string> {
   const config = only(d.config, p.service);
+  const byId = servicesById(config.services);
   // As ipvsadm: listing one service (-t / -u) prints no version line.
   const header = { version: VERSION, tableSizeLabel: d.sizes.maxConns, noVersionLine: p.service !== undefined };
   if (p.connections) {
@@ -158,22 +160,22 @@ async function list(d: Director, p: Parsed): Promise<string> {
     for (const s of v.services) {
       const r = (x: number) => BigInt(Math.round(x));
       rows.set(s.id, { cps: r(s.rates.cps), inPps: r(s.rates.pps), outPps: 0, inBps: r(s.rates.bps), outBps: 0 });
-      const svc = config.services.find((x) => serviceId(x) === s.id);
+      const svc = byId.get(s.id);
       for (const rs of s.realservers) {
         if (svc) rows.set(destinationKey(svc, rs), { cps: r(rs.rates.cps), inPps: r(rs.rates.pps), outPps: 0, inBps: r(rs.rates.bps), outBps: 0 });
       }
     }
-    if (p.json) return `${toJson(v.services.filter((s) => config.services.some((x) => serviceId(x) === s.id)))}\n`;
+    if (p.json) return `${toJson(v.services.filter((s) => byId.has(s.id)))}\n`;
     return formatRate(config, { ...header, rows, exact: p.exact });
   }
   const sample = d.readStats();
   if (p.stats) {
-    if (p.json) return `${toJson(sample.services.filter((s) => config.services.some((x) => serviceId(x) === s.id)))}\n`;
+    if (p.json) return `${toJson(sample.services.filter((s) => byId.has(s.id)))}\n`;
     return formatStats(config, { ...header, rows: statsRows(sample, config), exact: p.exact });
   }
   const conns = new Map<string, ConnCounts>();
   for (const s of sample.services) {
-    const svc = config.services.find((x) => serviceId(x) === s.id);
+    const svc = byId.get(s.id);
     if (svc) for (const r of s.realservers) conns.set(destinationKey(svc, r), { active: r.active, inactive: r.inactive });
   }
   const unresolved = new Map(d.unresolved.map((u) => [`${u.service}/${u.address}`, u]));

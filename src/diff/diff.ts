@@ -4,7 +4,7 @@
  * with, per service, the share of table slots whose realserver would change).
  */
 import { compareAddresses } from '../model/address.js';
-import { compareServices, serviceId, type DirectorConfig, type DirectorSettings, type Realserver } from '../model/types.js';
+import { compareServices, serviceId, servicesById, type DirectorConfig, type DirectorSettings, type Realserver } from '../model/types.js';
 import { buildTable, slotShareMoved } from '../sched/table.js';
 import { DEFAULT_TABLE_SIZE } from '../model/types.js';
 import { FILE_KEY } from '../config/schema.js';
@@ -88,8 +88,8 @@ export function diffConfig(running: DirectorConfig, desired: DirectorConfig): Ch
   const out: Change[] = [];
   const settings = settingsChanges(running.settings, desired.settings);
   if (settings.length > 0) out.push({ kind: 'settings-edited', fields: settings });
-  const old = new Map(running.services.map((s) => [serviceId(s), s]));
-  const now = new Map(desired.services.map((s) => [serviceId(s), s]));
+  const old = servicesById(running.services);
+  const now = servicesById(desired.services);
   for (const s of running.services.filter((s) => !now.has(serviceId(s))).sort(compareServices)) {
     out.push({ kind: 'service-removed', service: serviceId(s) });
   }
@@ -113,7 +113,7 @@ export function diffConfig(running: DirectorConfig, desired: DirectorConfig): Ch
  * table cannot be built (an invalid config) are left out.
  */
 export function tableMovesFor(running: DirectorConfig, desired: DirectorConfig): Map<string, number> {
-  const old = new Map(running.services.map((s) => [serviceId(s), s]));
+  const old = servicesById(running.services);
   const out = new Map<string, number>();
   for (const s of desired.services) {
     const before = old.get(serviceId(s));

@@ -140,6 +140,11 @@ export function serviceId(s: Pick<VirtualService, 'protocol' | 'vip' | 'port'>):
 }
 
 /** Realserver identity within a service: its address (the port is the service's). */
+/** A configuration's services by serviceId: one pass, for code that looks many of them up. */
+export function servicesById<S extends Pick<VirtualService, 'protocol' | 'vip' | 'port'>>(services: readonly S[]): Map<string, S> {
+  return new Map(services.map((s) => [serviceId(s), s] as const));
+}
+
 export function realserverKey(r: Pick<Realserver, 'address'>): string {
   return r.address;
 }

@@ -27,7 +27,7 @@ import { Director, type AttachOptions, type DirectorOptions, type StatsSample } 
 import { NotAttachedError, errorText } from '../errors.js';
 import { readConfigFile } from '../config/file.js';
 import { statsView, type StatsView } from '../view/stats.js';
-import { serviceId, type DirectorConfig } from '../model/types.js';
+import { serviceId, servicesById, type DirectorConfig } from '../model/types.js';
 import { healthPlan, type HealthPlan, type Target } from './spec.js';
 import { HealthModel, type Effective, type ServiceHealth } from './health.js';
 import { runProbe, type Endpoint, type ProbeResult } from './probes.js';
@@ -415,8 +415,9 @@ export class Operator {
     const rows: HealthRow[] = [];
     const unresolved = new Set(this.d.unresolved.map((u) => `${u.service}/${u.address}`));
     const drains = this.d.drains;
+    const effective = servicesById(eff.config.services);
     for (const svc of this.model.config.services) {
-      const es = eff.config.services.find((s) => serviceId(s) === serviceId(svc));
+      const es = effective.get(serviceId(svc));
       for (const r of svc.realservers) {
         const h = this.model.stateOf(svc, r);
         const e = es?.realservers.find((x) => x.address === r.address);

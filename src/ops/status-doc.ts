@@ -3,7 +3,7 @@
  * realserver the configured and effective weights, health with its last check, counters and
  * rates. Pure: built from a stats view, the health model and the effective configuration.
  */
-import { serviceId } from '../model/types.js';
+import { serviceId, servicesById } from '../model/types.js';
 import type { StatsView } from '../view/stats.js';
 import type { InterfaceStatus } from '../director/director.js';
 import type { CheckSpec } from './spec.js';
@@ -61,11 +61,13 @@ export function buildStatusDoc(i: StatusInput): StatusDoc {
   const { view, model } = i;
   const eff = i.effective;
   const targets = new Map(model.targetList.map((t) => [t.key, t]));
+  const effective = servicesById(eff.config.services);
+  const viewed = new Map(view.services.map((s) => [s.id, s]));
   const services: StatusService[] = model.config.services.map((svc) => {
     const id = serviceId(svc);
-    const v = view.services.find((s) => s.id === id);
+    const v = viewed.get(id);
     const sh = eff.services.get(id);
-    const es = eff.config.services.find((s) => serviceId(s) === id);
+    const es = effective.get(id);
     const rates0 = { pps: 0, bps: 0, cps: 0 };
     const row = (address: string, port: number, method: string, weight: number, sorry: boolean): StatusRealserver => {
       const st = v?.realservers.find((r) => r.address === address);
