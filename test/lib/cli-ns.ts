@@ -15,6 +15,8 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** Run as nobody (setpriv), to see what an unprivileged user gets. */
   user?: boolean;
+  /** Fault injection: the process SIGKILLs itself at this point (LVS_XDP_KILL_AT, src/director/faults.ts). */
+  killAt?: string;
 }
 
 const ROOT = repoRoot();
@@ -61,15 +63,20 @@ export class CliNamespace {
   run(args: string[], o: CliOptions = {}): CliRun {
     const user = o.user ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
     const r = spawnSync('nsenter', this.argv([...user, process.execPath, `${ROOT}/bin/lvs-xdp.js`, ...args]),
-      { env: { ...this.env, ...o.env }, input: o.input, encoding: 'utf8' });
+      { env: { ...this.env, ...o.env, ...(o.killAt ? { LVS_XDP_KILL_AT: o.killAt } : {}) }, input: o.input, encoding: 'utf8' });
     return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Runs and asserts success; returns the whole run (standard error too). */
+  check(args: string[], o: CliOptions = {}): CliRun {
+    const r = this.run(args, o);
+    assert.equal(r.code, 0, `lvs-xdp ${args.join(' ')} failed: ${r.stderr}`);
+    return r;
   }
 
   /** Runs and asserts success; returns standard output. */
   ok(args: string[], o: CliOptions = {}): string {
-    const r = this.run(args, o);
-    assert.equal(r.code, 0, `lvs-xdp ${args.join(' ')} failed: ${r.stderr}`);
-    return r.stdout;
+    return this.check(args, o).stdout;
   }
 
   /** `ip -n NS ...`; throws on failure. */

@@ -21,14 +21,8 @@ const L = new CliNamespace('lvsu');
 const { pin: PIN, state: STATE } = L;
 const IF = 'lvsu0';
 
-function cli(args: string[], input?: string, killAt?: string): CliRun {
-  return L.run(args, { input, env: killAt ? { LVS_XDP_KILL_AT: killAt } : {} });
-}
-function ok(args: string[], input?: string): CliRun {
-  const r = cli(args, input);
-  assert.equal(r.code, 0, `lvs-xdp ${args.join(' ')}: ${r.stderr}`);
-  return r;
-}
+const cli = (args: string[], input?: string, killAt?: string): CliRun => L.run(args, { input, ...(killAt ? { killAt } : {}) });
+const ok = (args: string[], input?: string): CliRun => L.check(args, { input });
 
 const mac = (last: number) => `02:00:00:00:03:${String(last).padStart(2, '0')}`;
 const A = '10.79.1.1:80';
