@@ -177,7 +177,7 @@ export class Director {
       const stamp = this.stamp();
       if (stamp !== this.snapStamp) {
         const s = readSnapshot(this.paths.snapshot);
-        if (s) this.snap = s;
+        if (s) this.adopt(s);
         this.snapStamp = stamp;
       }
     } catch {
@@ -257,10 +257,15 @@ export class Director {
   private lockedSnapshot(): Snapshot {
     const s = readSnapshot(this.paths.snapshot);
     if (!s) throw new NotAttachedError('the director was detached meanwhile');
-    this.snap = s;
     this.snapStamp = this.stamp();
-    // Snapshots from before the plan/commit split do not record the live table slots.
+    return this.adopt(s);
+  }
+
+  /** Makes `s` the snapshot in use. Snapshots from before the plan/commit split do not record the
+   *  live table slots: they are read from the maps once, here. */
+  private adopt(s: Snapshot): Snapshot {
     if (!s.applied.tableSlots) s.applied.tableSlots = this.reader.liveTableSlots(s.applied);
+    this.snap = s;
     return s;
   }
 
@@ -282,7 +287,6 @@ export class Director {
     const result: ApplyResult = { changes, moves, report: data, text, applied: false };
     if (opts.steps) {
       const valid = validateConfig(desired, this.validationLimits(snap));
-      if (!snap.applied.tableSlots) snap.applied.tableSlots = this.reader.liveTableSlots(snap.applied);
       const resolved = resolveInputs(snap.applied, valid, Object.keys(snap.interfaces), { refresh: opts.refresh ?? false });
       result.steps = planFor(snap, valid, resolved, limitsOf(snap)).steps;
     }
@@ -405,7 +409,6 @@ export class Director {
         // stands; otherwise the change is computed again against what is there now.
         const unchanged = this.stamp() === seen && !this.snap.pending;
         const locked = unchanged ? this.snap : this.lockedSnapshot();
-        if (!locked.applied.tableSlots) locked.applied.tableSlots = this.reader.liveTableSlots(locked.applied);
         if (locked.pending) recoverPending(this.paths, locked, this.writer, this.reader, limitsOf(locked));
         const w = unchanged ? { desired, drains } : wanted(locked);
         let resolved: Resolved;
