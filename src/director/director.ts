@@ -35,7 +35,7 @@ import { overlayDrains, addDrain, removeDrain, drainsFromCommands, type Drains, 
 import type {
   DirectorOptions, AttachOptions, ApplyOptions, ApplyResult, DirectorStatus, InterfaceStatus, StatsSample, ConnectionInfo, RealserverNote,
 } from './types.js';
-import { directorStatus, notes, sameDrains, sameKeys } from './status.js';
+import { directorStatus, notes, sameKeys } from './status.js';
 import { assertRunsThisAbi, upgrade, type UpgradeOptions, type UpgradeResult } from './upgrade.js';
 
 export type * from './types.js';
@@ -398,7 +398,7 @@ export class Director {
       // Nothing to write: no change, no drain changed, and the same realservers unresolved (a
       // plain change leaves the unresolved ones as they are; resolvePending asks them again).
       const idle = (s: Snapshot, unresolved: string[]): boolean => preview.changes.length === 0 && !opts.refresh
-        && sameDrains(drains, s.applied.drains) && sameKeys(unresolved, s.applied.unresolved);
+        && sameKeys(Object.keys(drains), s.applied.drains) && sameKeys(unresolved, s.applied.unresolved);
       if (idle(this.snap, retryUnresolved ? [] : Object.keys(this.snap.applied.unresolved ?? {}))) return preview;
       const how = { refresh: opts.refresh ?? false, retryUnresolved };
       earlier = await resolveInputsAsync(this.snap.applied, desired, Object.keys(this.snap.interfaces), { ...how, earlier });
@@ -421,7 +421,7 @@ export class Director {
           resolved = resolveInputs(locked.applied, w.desired, Object.keys(locked.interfaces), { ...how, earlier });
         }
         const result = unchanged ? preview : this.preview(w.desired);
-        if (result.changes.length === 0 && !opts.refresh && sameDrains(w.drains, locked.applied.drains)
+        if (result.changes.length === 0 && !opts.refresh && sameKeys(Object.keys(w.drains), locked.applied.drains)
           && sameKeys([...resolved.unresolved.keys()], locked.applied.unresolved)) return result;
         const before = Object.keys(locked.applied.unresolved ?? {});
         const plan = planFor(locked, w.desired, resolved, limitsOf(locked), w.drains);

@@ -11,17 +11,10 @@ import type { DirectorReader } from './reader.js';
 import type { DirectorMaps } from './writer.js';
 import type { Snapshot } from './snapshot.js';
 import type { StatePaths } from './paths.js';
-import type { Drains } from './drain.js';
 import type { DirectorStatus, StatsSample } from './types.js';
 import { VERSION } from '../version.js';
 
-/** Whether two drain sets record the same drains. */
-export function sameDrains(a: Drains, b: Drains | undefined): boolean {
-  const bk = b ?? {};
-  return Object.keys(a).length === Object.keys(bk).length && Object.keys(a).every((k) => k in bk);
-}
-
-/** Whether a resolution's unresolved realservers are the running ones. */
+/** Whether `ids` are exactly the keys of `running` (the same drains, the same unresolved realservers). */
 export function sameKeys(ids: string[], running: Record<string, unknown> | undefined): boolean {
   return ids.length === Object.keys(running ?? {}).length && ids.every((k) => k in (running ?? {}));
 }
