@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
 import { birdConfig, DEFAULT_ANNOUNCE_PROTOCOL } from '../ops/announce.js';
 
-interface BirdOpts { routerId: string; asn: string; neighbor: string[]; neighborAs: string; table: string; protocol: string; holdTime: string; keepaliveTime: string }
+interface BirdOpts { routerId: string; asn: string; neighbor: string[]; neighborAs: string; table: string; protocol: string; holdTime: string; keepaliveTime: string; bfd?: string; errorWait?: string }
 
 function intOption(flag: string, v: string, min: number, max: number): number {
   const n = Number(v);
@@ -26,7 +26,17 @@ export function birdConfigFromOptions(o: BirdOpts): string {
     routerId: o.routerId, asn: asn('--asn', o.asn), neighbors: o.neighbor.map((address) => ({ address, asn: asn('--neighbor-as', o.neighborAs) })),
     table: intOption('--table', o.table, 1, 0xfffffff0), protocol: intOption('--protocol', o.protocol, 5, 255),
     holdTime: hold, keepaliveTime: intOption('--keepalive-time', o.keepaliveTime, 1, Math.floor(hold / 3)),
+    ...(o.bfd !== undefined ? { bfdMs: intOption('--bfd', o.bfd, 10, 10_000) } : {}),
+    ...(o.errorWait !== undefined ? { errorWait: errorWait(o.errorWait) } : {}),
   });
+}
+
+function errorWait(v: string): [number, number] {
+  const [a, b = a] = v.split(',');
+  const min = intOption('--error-wait', a!, 1, 3600);
+  const max = intOption('--error-wait', b!, 1, 3600);
+  if (max < min) throw new ConfigError(`--error-wait ${v}: the maximum is below the minimum`, { field: '--error-wait' });
+  return [min, max];
 }
 
 export function announceCommand(): Command {
@@ -41,6 +51,8 @@ export function announceCommand(): Command {
     .option('--protocol <n>', 'route protocol number of the VIP routes (settings.announce.protocol)', String(DEFAULT_ANNOUNCE_PROTOCOL))
     .option('--hold-time <s>', 'BGP hold time: a dead director\'s routes go after at most this long', '9')
     .option('--keepalive-time <s>', 'BGP keepalive time (at most a third of the hold time)', '3')
+    .option('--error-wait <min[,max]>', 'seconds a failed session waits before it restarts (BIRD\'s error wait time; default 60,300)')
+    .option('--bfd <ms>', 'BFD on the BGP sessions with this interval (ms; down after 3 missed): a dead link withdraws in 3 intervals')
     .action((o: BirdOpts) => { process.stdout.write(birdConfigFromOptions(o)); });
   return cmd;
 }

@@ -19,7 +19,9 @@ function settingsEntry(s: DirectorSettings): Record<string, unknown> {
   }
   if (s.expireNodestConn !== undefined) out['expire-nodest-conn'] = s.expireNodestConn;
   if (s.expireQuiescentTemplate !== undefined) out['expire-quiescent-template'] = s.expireQuiescentTemplate;
-  if (s.announce) out.announce = { ...s.announce };
+  if (s.announce) {
+    out.announce = { table: s.announce.table, ...(s.announce.protocol !== undefined ? { protocol: s.announce.protocol } : {}), ...(s.announce.birdSocket ? { 'bird-socket': s.announce.birdSocket } : {}) };
+  }
   return out;
 }
 

@@ -107,7 +107,12 @@ function toSettings(s: NonNullable<ConfigFile['settings']>): DirectorSettings {
   if (s['hash-seed'] !== undefined) out.hashSeed = s['hash-seed'];
   if (s['expire-nodest-conn'] !== undefined) out.expireNodestConn = s['expire-nodest-conn'];
   if (s['expire-quiescent-template'] !== undefined) out.expireQuiescentTemplate = s['expire-quiescent-template'];
-  if (s.announce) out.announce = { table: s.announce.table, ...(s.announce.protocol !== undefined ? { protocol: s.announce.protocol } : {}) };
+  if (s.announce) {
+    out.announce = {
+      table: s.announce.table, ...(s.announce.protocol !== undefined ? { protocol: s.announce.protocol } : {}),
+      ...(s.announce['bird-socket'] !== undefined ? { birdSocket: s.announce['bird-socket'] } : {}),
+    };
+  }
   if (s.timeouts) {
     const t = s.timeouts;
     out.timeouts = {};

@@ -152,6 +152,8 @@ export const settingsSchema = z.strictObject({
   announce: z.strictObject({
     table: int.min(1).max(0xfffffff0).refine((t) => t < 253 || t > 255, 'tables 253-255 are the kernel\'s (default, main, local)'),
     protocol: int.min(5).max(255).optional(),
+    // BIRD's control socket: run reads the BGP sessions' state from it for status and metrics.
+    'bird-socket': z.string().min(1).refine((p) => p.startsWith('/'), 'an absolute path').optional(),
   }).optional(),
 });
 

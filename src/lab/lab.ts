@@ -85,8 +85,17 @@ function sysctl(values: Record<string, number>): string[] {
 }
 
 /** `ip` in the host namespace, synchronously; never throws. */
-const live = new Set<Lab>();
+const live = new Set<{ destroy(): void }>();
 let handlersInstalled = false;
+
+/** Labs of other shapes (src/lab/ha.ts) join the same exit and signal cleanup. */
+export function trackLab(l: { destroy(): void }): void {
+  live.add(l);
+}
+
+export function untrackLab(l: { destroy(): void }): void {
+  live.delete(l);
+}
 
 /**
  * Removes every lab of this process on exit, SIGINT, SIGTERM and SIGHUP (then exits 130 / 143 /

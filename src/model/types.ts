@@ -122,7 +122,7 @@ export interface DirectorSettings {
   expireQuiescentTemplate?: boolean;
   /** `lvs-xdp run` announces VIPs through a routing daemon: the kernel table of its VIP routes
    *  and their protocol number (default 201); not a data plane setting. */
-  announce?: { table: number; protocol?: number };
+  announce?: { table: number; protocol?: number; birdSocket?: string };
 }
 
 export interface DirectorConfig {

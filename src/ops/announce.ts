@@ -30,13 +30,15 @@ export interface AnnounceSettings {
 
 export const DEFAULT_ANNOUNCE_PROTOCOL = 201;
 
-export type AnnounceReason = 'serving' | 'sorry-server' | 'no-healthy-realserver' | 'drained' | 'detached' | 'stopped';
+export type AnnounceReason = 'serving' | 'sorry-server' | 'no-healthy-realserver' | 'drained' | 'director-drained' | 'detached' | 'stopped';
 
 export interface VipDecision { vip: string; announce: boolean; reason: AnnounceReason }
 
 export interface AnnounceInput {
   /** The data plane is attached (run could open the director at its last look). */
   attached: boolean;
+  /** `lvs-xdp drain --director`: every VIP withdrawn while the data plane goes on forwarding. */
+  directorDrained?: boolean;
   services: { id: string; vip: string; sorryActive: boolean }[];
   rows: HealthRow[];
 }
@@ -59,6 +61,7 @@ export function decideAnnouncements(input: AnnounceInput): VipDecision[] {
   }
   return [...byVip.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([vip, v]): VipDecision => {
     if (!input.attached) return { vip, announce: false, reason: 'detached' };
+    if (input.directorDrained) return { vip, announce: false, reason: 'director-drained' };
     if (v.serving) return { vip, announce: true, reason: 'serving' };
     if (v.sorry) return { vip, announce: true, reason: 'sorry-server' };
     return { vip, announce: false, reason: v.drained ? 'drained' : 'no-healthy-realserver' };
@@ -222,6 +225,10 @@ export interface BirdConfigOptions {
   protocol: number;
   holdTime: number;
   keepaliveTime: number;
+  /** BFD on the sessions (tx/rx interval in ms, down after 3 missed): a dead link is seen in 3 intervals, not the hold time. */
+  bfdMs?: number;
+  /** BIRD's `error wait time` (s, min and max): how long a session that failed waits before it restarts (BIRD's default 60, 300). */
+  errorWait?: [number, number];
 }
 
 /**
@@ -250,13 +257,17 @@ export function birdConfig(o: BirdConfigOptions): string {
       '',
     );
   }
+  if (o.bfdMs !== undefined) {
+    lines.push(`protocol bfd lvs_bfd { interface "*" { min rx interval ${o.bfdMs} ms; min tx interval ${o.bfdMs} ms; multiplier 3; }; }`, '');
+  }
   o.neighbors.forEach((n, i) => {
     const f = isIPv6(n.address) ? 6 : 4;
     lines.push(
       `protocol bgp upstream${i + 1} {`,
       `  local as ${o.asn};`,
       `  neighbor ${n.address} as ${n.asn};`,
-      `  hold time ${o.holdTime}; keepalive time ${o.keepaliveTime}; connect retry time 1;`,
+      `  hold time ${o.holdTime}; keepalive time ${o.keepaliveTime}; connect retry time 1;${o.bfdMs !== undefined ? ' bfd on;' : ''}`,
+      ...(o.errorWait ? [`  error wait time ${o.errorWait[0]}, ${o.errorWait[1]};   # back soon after a link or BFD failure`] : []),
       '  graceful restart off; long lived graceful restart off;   # a dead director\'s routes must not linger',
       `  ipv${f} { import none; export where proto = "lvs_xdp${f}"; next hop self; };`,
       '}',
@@ -267,9 +278,9 @@ export function birdConfig(o: BirdConfigOptions): string {
 }
 
 /** The decision input from run's state (rows only while attached: a detached director has none). */
-export function announceInput(cfg: DirectorConfig, eff: Effective, attached: boolean, rows: () => HealthRow[]): AnnounceInput {
+export function announceInput(cfg: DirectorConfig, eff: Effective, attached: boolean, rows: () => HealthRow[], directorDrained = false): AnnounceInput {
   return {
-    attached, rows: attached ? rows() : [],
+    attached, directorDrained, rows: attached ? rows() : [],
     services: cfg.services.map((s) => ({ id: serviceId(s), vip: s.vip, sorryActive: eff.services.get(serviceId(s))?.sorryActive ?? false })),
   };
 }

@@ -41,6 +41,10 @@ export interface MetricsInput {
   announcements?: { vip: string; announced: boolean; reason: string }[];
   /** The live tables' digest (Director.tableDigest); no series without it. */
   tables?: TableDigest;
+  /** With settings.announce: whether the director is drained (lvs-xdp drain --director). */
+  directorDrained?: boolean;
+  /** With settings.announce.bird-socket: BIRD's BGP sessions. */
+  bgpSessions?: { name: string; established: boolean }[];
 }
 
 function num(v: bigint | number): number {
@@ -75,6 +79,8 @@ export class DirectorMetrics {
   private readonly reloads: Counter;
   private readonly applies: Counter;
   private readonly vipAnnounced: Gauge;
+  private readonly directorDrained: Gauge;
+  private readonly bgpUp: Gauge;
   private readonly tableDigest: Gauge;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
@@ -108,7 +114,9 @@ export class DirectorMetrics {
     this.ifaceMode = g('interface_info', 'XDP attachment per interface (mode: native, generic, ...; linked 1 when the program is on the interface)', ['interface', 'mode', 'linked']);
     this.reloads = c('config_reloads_total', 'Configuration reloads (SIGHUP) by result', ['result']);
     this.applies = c('config_applies_total', 'Applies of the effective configuration by result', ['result']);
-    this.vipAnnounced = g('vip_announced', 'VIP announcement through the routing daemon: 1 announced, 0 withdrawn; reason: serving, sorry-server, no-healthy-realserver, drained, detached, stopped', ['vip', 'reason']);
+    this.vipAnnounced = g('vip_announced', 'VIP announcement through the routing daemon: 1 announced, 0 withdrawn; reason: serving, sorry-server, no-healthy-realserver, drained, director-drained, detached, stopped', ['vip', 'reason']);
+    this.directorDrained = g('director_drained', '1 while the director is drained (lvs-xdp drain --director): every VIP withdrawn, forwarding goes on', []);
+    this.bgpUp = g('bgp_session_established', 'BGP session of the routing daemon (BIRD, settings.announce.bird-socket): 1 Established, 0 otherwise', ['session']);
     this.tableDigest = g('table_digest_info', 'Digest of the live lookup tables (slot -> realserver address and port, hash seed, hash fields, persistence): equal on directors that pick the same realserver for every flow; service "" is the overall digest', ['service', 'digest']);
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
@@ -118,6 +126,10 @@ export class DirectorMetrics {
     for (const x of [this.svcPackets, this.svcBytes, this.svcConns, this.rsPackets, this.rsBytes, this.rsConns, this.rsChecks,
       this.rsCheckFailures, this.counter, this.reloads, this.applies]) x.reset();
     for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.rsUnresolved, this.rsDrained, this.svcAllDown, this.svcSorry, this.ifaceMode, this.vipAnnounced, this.tableDigest]) x.reset();
+    this.directorDrained.reset();
+    this.bgpUp.reset();
+    if (m.directorDrained !== undefined) this.directorDrained.set(m.directorDrained ? 1 : 0);
+    for (const s of m.bgpSessions ?? []) this.bgpUp.set({ session: s.name }, s.established ? 1 : 0);
     for (const a of m.announcements ?? []) this.vipAnnounced.set({ vip: a.vip, reason: a.reason }, a.announced ? 1 : 0);
     for (const s of m.sample.services) {
       const l = { service: s.id };

@@ -44,6 +44,8 @@ import { DirectorMetrics, type HealthRow } from './metrics.js';
 import { buildStatusDoc, type StatusDoc } from './status-doc.js';
 import type { Logger } from './log.js';
 import { announceInput, announcerFor, type Announcer } from './announce.js';
+import { BirdSessions } from './bird.js';
+import { readDirectorDrain, type DirectorDrain } from '../director/director-drain.js';
 
 export interface OperatorOptions {
   file: string;
@@ -90,7 +92,10 @@ export class Operator {
   private resolveTimer?: NodeJS.Timeout;
   private resolveDelay = RESOLVE_FIRST_MS;
   private announcer?: Announcer;
+  private bird?: BirdSessions;
   private attached = true;
+  private directorDrain?: DirectorDrain;
+  private drainTimer?: NodeJS.Timeout;
   /** What seeded health at start (for the status document and tests). */
   seeded?: Omit<Seed, 'states'> & { count: number };
 
@@ -123,6 +128,8 @@ export class Operator {
     }, `running ${opts.file}: ${cfg.services.length} service(s), ${plan.targets.length} health check(s)`);
     op.announcer = announcerFor(cfg, { log: op.log });
     await op.announcer?.start();
+    op.directorDrain = readDirectorDrain(op.d.paths.stateDir);
+    if (op.announcer) op.watchAnnounceInputs(cfg.settings?.announce?.birdSocket);
     const ok = await op.serial(() => op.applyEffective('start'));
     if (!ok) {
       await op.stop('start failed');
@@ -393,10 +400,31 @@ export class Operator {
     this.resolveTimer.unref();
   }
 
+  /**
+   * `lvs-xdp drain --director` is seen within 250 ms (a file in the state directory: a stat per
+   * poll), BIRD's sessions every second (their state changes are logged).
+   */
+  private watchAnnounceInputs(birdSocket: string | undefined): void {
+    this.drainTimer = setInterval(() => {
+      const now = readDirectorDrain(this.d.paths.stateDir);
+      if (now?.since === this.directorDrain?.since) return;
+      this.directorDrain = now;
+      this.log.warn({ event: now ? 'director-drained' : 'director-undrained', ...(now ? { since: now.since } : {}) },
+        now ? 'the director is drained: every VIP is withdrawn, forwarding goes on' : 'the director drain ended: VIPs are announced again');
+      this.announce();
+    }, 250);
+    this.drainTimer.unref();
+    if (!birdSocket) return;
+    this.bird = new BirdSessions(birdSocket, ({ session: s, was }) => this.log[s.established ? 'info' : 'warn'](
+      { event: 'bgp-session', session: s.name, state: s.bgp, info: s.info, ...(was ? { was: was.bgp } : {}) },
+      `BGP session ${s.name}: ${was ? `${was.bgp} -> ` : ''}${s.bgp}${s.info ? ` (${s.info})` : ''}`));
+    this.bird.start();
+  }
+
   /** The VIP routes follow the state (drains by other commands show at a resync); applies never wait for them. */
   private announce(attached = this.attached): void {
     this.attached = attached;
-    void this.announcer?.update(announceInput(this.model.config, this.lastEffective ?? this.model.effective(), this.attached, () => this.healthRows()));
+    void this.announcer?.update(announceInput(this.model.config, this.lastEffective ?? this.model.effective(), this.attached, () => this.healthRows(), this.directorDrain !== undefined));
   }
 
   // ---- status, metrics, HTTP -------------------------------------------------------------------
@@ -440,6 +468,7 @@ export class Operator {
       sample, interfaces: this.d.linkStatus(), health: this.healthRows(),
       services: [...eff.services.values()].map((s) => ({ service: s.id, allDown: s.allDown, sorryActive: s.sorryActive })),
       reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(), tables: this.d.tableDigest(),
+      ...(this.announcer ? { directorDrained: this.directorDrain !== undefined } : {}), ...(this.bird ? { bgpSessions: this.bird.sessions ?? [] } : {}),
     });
     return this.metrics.text();
   }
@@ -453,7 +482,10 @@ export class Operator {
         if (dr) drained.set(realId(svc, r), dr.since);
       }
     }
-    return { ...(this.announcer ? { announcements: this.announcer.state() } : {}), ...buildStatusDoc({
+    return {
+      ...(this.announcer ? { announcements: this.announcer.state(), directorDrain: this.directorDrain ?? null } : {}),
+      ...(this.bird ? { bgp: this.bird.sessions ?? [], ...(this.bird.error ? { bgpError: this.bird.error } : {}) } : {}),
+      ...buildStatusDoc({
       view: this.sample().view, model: this.model, effective: this.lastEffective ?? this.model.effective(),
       file: this.opts.file, startedAt: this.startedAt, reloads: this.reloads, interfaces: this.d.linkStatus(),
       unresolved: new Map(this.d.unresolved.map((u) => [`${u.service}/${u.address}`, { since: u.since, problem: u.problem ?? '' }])), drained,
@@ -499,6 +531,8 @@ export class Operator {
     this.stopped = true;
     for (const k of [...this.checkers.keys()]) this.stopChecker(k);
     clearInterval(this.resyncTimer);
+    clearInterval(this.drainTimer);
+    this.bird?.stop();
     clearTimeout(this.resolveTimer);
     if (this.server) {
       this.server.closeAllConnections();

@@ -3,6 +3,7 @@
  * realserver the configured and effective weights, health with its last check, counters and
  * rates. Pure: built from a stats view, the health model and the effective configuration.
  */
+import type { BgpSession } from './bird.js';
 import { serviceId, servicesById } from '../model/types.js';
 import type { StatsView } from '../view/stats.js';
 import type { InterfaceStatus } from '../director/director.js';
@@ -35,6 +36,11 @@ export interface StatusDoc {
   counters: Record<string, { value: string; rate: number; kind: string }>;
   /** Per VIP, with settings.announce: announced (its route is in the table) or withdrawn, and why. */
   announcements?: Announcement[];
+  /** With settings.announce: the director's drain (lvs-xdp drain --director), null when not drained. */
+  directorDrain?: { since: string } | null;
+  /** With settings.announce.bird-socket: BIRD's BGP sessions (bgpError while BIRD does not answer). */
+  bgp?: BgpSession[];
+  bgpError?: string;
 }
 
 export function describeCheck(s: CheckSpec): string {
