@@ -9,6 +9,8 @@ import { ConfigError } from '../errors.js';
 import { Operator } from '../ops/operator.js';
 import { createLogger, type LogFormat } from '../ops/log.js';
 import { withStateOptions, stateOptions, type StateOpts } from './common.js';
+import { takeOverRun } from '../ops/runlock.js';
+import { statePaths } from '../director/paths.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9469';
 
@@ -24,15 +26,17 @@ function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
 
-function seconds(v: string): number {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 1 || n > 86400) throw new ConfigError(`--resync ${JSON.stringify(v)}: seconds between 1 and 86400`, { field: '--resync' });
-  return n;
+function secondsOf(flag: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 1 || n > 86400) throw new ConfigError(`${flag} ${JSON.stringify(v)}: seconds between 1 and 86400`, { field: flag });
+    return n;
+  };
 }
 
 interface RunOpts extends StateOpts {
   file: string; interface?: string[]; mode: 'auto' | 'native' | 'generic'; preset: 'default' | 'small'; force?: boolean;
-  listen: string | false; logFormat: LogFormat; logLevel: string; resync: number;
+  listen: string | false; logFormat: LogFormat; logLevel: string; resync: number; takeover?: boolean; handoverGrace: number;
 }
 
 export function runCommand(): Command {
@@ -48,11 +52,17 @@ export function runCommand(): Command {
     .option('--no-listen', 'no HTTP listener')
     .addOption(new Option('--log-format <format>', 'log lines as JSON or text').choices(['json', 'text']).default('text'))
     .addOption(new Option('--log-level <level>', 'debug logs every check result').choices(['debug', 'info', 'warn', 'error']).default('info'))
-    .option('--resync <seconds>', 'how often to compare the running director with the wanted configuration', seconds, 30)
+    .option('--resync <seconds>', 'how often to compare the running director with the wanted configuration', secondsOf('--resync'), 30)
+    .option('--takeover', 'replace the lvs-xdp run already running on this director without withdrawing its VIPs (an upgrade or restart without a route flap)')
+    .option('--handover-grace <seconds>', 'after a handover (SIGUSR2, or a new run --takeover) the VIPs stay announced this long for the next run', secondsOf('--handover-grace'), 10)
     .action(async (o: RunOpts) => {
       const log = createLogger(o.logFormat, { level: o.logLevel });
       const listen = o.listen === false ? false : parseListen(o.listen);
-      const op = await Operator.start({
+      if (o.takeover) {
+        const old = await takeOverRun(statePaths(stateOptions(o)).stateDir);
+        log.info({ event: 'takeover', ...(old ? { from: old.pid } : {}) }, old ? `took over from lvs-xdp run pid ${old.pid}` : 'no lvs-xdp run to take over: starting');
+      }
+      const op = await Operator.start({ handoverGraceS: o.handoverGrace,
         file: o.file, state: stateOptions(o), logger: log, listen, resyncMs: o.resync * 1000,
         ...(o.interface?.length ? { interfaces: o.interface } : {}),
         attach: { mode: o.mode, preset: o.preset, force: o.force ?? false },
@@ -66,6 +76,8 @@ export function runCommand(): Command {
           void op.stop(sig).then(resolve, resolve);
         };
         process.once('SIGTERM', stop('SIGTERM'));
+        // A handover: a new run (run --takeover) takes the announced VIPs over; nothing is withdrawn.
+        process.once('SIGUSR2', () => void op.stop('SIGUSR2', { handover: true }).then(resolve, resolve));
         process.once('SIGINT', stop('SIGINT'));
       });
     });

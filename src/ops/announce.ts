@@ -15,6 +15,7 @@
  *   milliseconds plus its own export delay.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import type { Logger } from './log.js';
 import type { HealthRow } from './metrics.js';
@@ -79,10 +80,18 @@ export function listArgs(s: AnnounceSettings, family: 4 | 6): string[] {
   return ['-j', `-${family}`, 'route', 'show', 'table', String(s.table), 'proto', String(s.protocol)];
 }
 
-/** The guard's shell script: wait for EOF on stdin (run gone), then flush both families. */
-export function guardScript(s: AnnounceSettings): string {
+/** argv[0] of the guard's shell: how a new run recognises an old run's guard (never another process). */
+export const GUARD_NAME = 'lvs-xdp-announce-guard';
+
+/**
+ * The guard's shell script: wait for a line or EOF on stdin. EOF (run gone, SIGKILL included):
+ * flush both families now. "handover" (run hands the routes to a new run, `run --takeover` or
+ * SIGUSR2): keep them for `graceS` seconds, then flush, unless the new run ends this guard first
+ * (it kills the guard's process group once its own guard runs).
+ */
+export function guardScript(s: AnnounceSettings, graceS = 10): string {
   const flush = (f: 4 | 6) => `ip -${f} route flush table ${s.table} proto ${s.protocol} 2>/dev/null`;
-  return `cat >/dev/null; ${flush(4)}; ${flush(6)}; exit 0`;
+  return `read -r line; if [ "$line" = handover ]; then sleep ${graceS}; fi; ${flush(4)}; ${flush(6)}; exit 0`;
 }
 
 export interface IpResult { code: number | null; stdout: string; stderr: string }
@@ -99,16 +108,41 @@ export const spawnIp: IpRunner = (args) => new Promise((resolve) => {
   p.on('close', (code) => resolve({ code, stdout, stderr }));
 });
 
-export interface Guard { close(): void }
+export interface Guard {
+  pid?: number;
+  /** Run stops: the guard flushes now. */
+  close(): void;
+  /** Run hands over: the guard keeps the routes for its grace time (a new run ends it sooner). */
+  handover(): void;
+}
 
 /** The guard process: its own process group (a terminal's ^C to run does not kill it first). */
-export function spawnGuard(s: AnnounceSettings): Guard {
-  const p = spawn('sh', ['-c', guardScript(s)], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+export function spawnGuard(s: AnnounceSettings, graceS = 10): Guard {
+  const p = spawn('sh', ['-c', guardScript(s, graceS), GUARD_NAME], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
   p.on('error', () => undefined);
   p.stdin.on('error', () => undefined);
   p.unref();
   (p.stdin as unknown as { unref?: () => void }).unref?.();
-  return { close: () => p.stdin.end() };
+  return { ...(p.pid !== undefined ? { pid: p.pid } : {}), close: () => p.stdin.end(), handover: () => p.stdin.end('handover\n') };
+}
+
+/** Ends the guard an earlier run left lingering after a handover (its pid file names it). */
+export function endOldGuard(pidFile: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return undefined;
+  try {
+    // Only a guard: pids are reused, and the group kill must never hit anything else.
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(GUARD_NAME)) return undefined;
+    process.kill(-pid, 'SIGTERM');
+    return pid;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface Announcement { vip: string; announced: boolean; reason: AnnounceReason; since: string; error?: string }
@@ -116,7 +150,11 @@ export interface Announcement { vip: string; announced: boolean; reason: Announc
 export interface AnnouncerOptions {
   log: Logger;
   ip?: IpRunner;
-  guard?: (s: AnnounceSettings) => Guard;
+  guard?: (s: AnnounceSettings, graceS: number) => Guard;
+  /** Where the guard's pid is kept, so that the run after a handover can end it (state dir). */
+  guardPidFile?: string;
+  /** Seconds a handed-over guard keeps the routes for a new run (default 10). */
+  handoverGraceS?: number;
   now?: () => Date;
 }
 
@@ -144,7 +182,28 @@ export class Announcer {
         // not JSON (an old ip): the first sync replaces what it wants; strays go at stop
       }
     }
-    this.guard = (this.opts.guard ?? spawnGuard)(this.settings);
+    // Our guard first, then the old one ends: at no moment is nobody guarding the routes.
+    this.guard = (this.opts.guard ?? spawnGuard)(this.settings, this.opts.handoverGraceS ?? 10);
+    if (this.opts.guardPidFile) {
+      const old = endOldGuard(this.opts.guardPidFile);
+      if (old !== undefined) this.opts.log.info({ event: 'took-over-routes', guard: old }, `took over the announced routes from the previous run's guard (pid ${old})`);
+      if (this.guard.pid !== undefined) {
+        try {
+          writeFileSync(this.opts.guardPidFile, `${this.guard.pid}\n`);
+        } catch {
+          // no state directory: no handover possible, the routes are still guarded
+        }
+      }
+    }
+  }
+
+  /**
+   * Hands the routes over to the next run (`run --takeover`, SIGUSR2): nothing is withdrawn; the
+   * guard keeps them for its grace time and flushes them unless a new run ends it first.
+   */
+  async handover(): Promise<void> {
+    await this.chain;
+    this.guard?.handover();
   }
 
   /** Wanted state from `input`; the routes follow asynchronously (the latest wanted state wins). */

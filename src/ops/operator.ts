@@ -62,6 +62,8 @@ export interface OperatorOptions {
   processMetrics?: boolean;
   /** A restart seeds health from a last known state at most this old (default 10 min); older: each check's `initial`. */
   healthMaxAgeMs?: number;
+  /** Seconds the announced routes outlive a handover (stop({ handover })) for the next run (default 10). */
+  handoverGraceS?: number;
 }
 
 /** Backoff of the resolution of unresolved realservers: first try after 1 s, doubling up to 30 s. */
@@ -126,7 +128,9 @@ export class Operator {
       event: 'started', file: opts.file, services: cfg.services.length, checks: plan.targets.length,
       interfaces: op.d.interfaces, pinDir: op.d.paths.pinDir,
     }, `running ${opts.file}: ${cfg.services.length} service(s), ${plan.targets.length} health check(s)`);
-    op.announcer = announcerFor(cfg, { log: op.log });
+    op.announcer = announcerFor(cfg, {
+      log: op.log, guardPidFile: `${op.d.paths.stateDir}/announce-guard.pid`, ...(opts.handoverGraceS !== undefined ? { handoverGraceS: opts.handoverGraceS } : {}),
+    });
     await op.announcer?.start();
     op.directorDrain = readDirectorDrain(op.d.paths.stateDir);
     if (op.announcer) op.watchAnnounceInputs(cfg.settings?.announce?.birdSocket);
@@ -525,8 +529,11 @@ export class Operator {
     }
   }
 
-  /** Ends checks and the listener; the data plane keeps forwarding with the last configuration. */
-  async stop(reason = 'signal'): Promise<void> {
+  /**
+   * Ends checks and the listener; the data plane keeps forwarding with the last configuration.
+   * The VIPs are withdrawn, unless `handover`: a new run takes the routes over (run --takeover).
+   */
+  async stop(reason = 'signal', opts: { handover?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     for (const k of [...this.checkers.keys()]) this.stopChecker(k);
@@ -539,7 +546,8 @@ export class Operator {
       await new Promise<void>((r) => this.server!.close(() => r()));
     }
     await this.chain.catch(() => undefined);
-    await this.announcer?.stop();
+    if (opts.handover) await this.announcer?.handover();
+    else await this.announcer?.stop();
     try {
       this.fwd.clear();
     } catch {
@@ -551,6 +559,8 @@ export class Operator {
       this.d.close();
     }
     this.releaseRun?.();
-    this.log.info({ event: 'stopped', reason }, 'stopped: the data plane keeps forwarding with the last configuration applied (lvs-xdp detach removes it)');
+    this.log.info({ event: 'stopped', reason, ...(opts.handover ? { handover: true } : {}) }, opts.handover
+      ? 'handed over: the VIPs stay announced for the next run; the data plane keeps forwarding'
+      : 'stopped: the data plane keeps forwarding with the last configuration applied (lvs-xdp detach removes it)');
   }
 }

@@ -72,3 +72,20 @@ export function acquireRunLock(stateDir: string, file: string, since: string): (
   }
   throw new StateError(`cannot take the run lock ${path}`, { hint: 'another lvs-xdp run is starting at the same time' });
 }
+
+/**
+ * `lvs-xdp run --takeover`: asks the run holding `stateDir` to hand over (SIGUSR2: it stops its
+ * checks and listener and exits without withdrawing the VIPs) and waits until it let go of the
+ * lock. Returns the run taken over, undefined when none was running.
+ */
+export async function takeOverRun(stateDir: string, timeoutMs = 30_000): Promise<RunHolder | undefined> {
+  const h = readRunHolder(stateDir);
+  if (!h || h.pid === process.pid || !holderAlive(h)) return undefined;
+  process.kill(h.pid, 'SIGUSR2');
+  const end = Date.now() + timeoutMs;
+  while (holderAlive(h) && readRunHolder(stateDir)?.pid === h.pid) {
+    if (Date.now() > end) throw new StateError(`the running lvs-xdp run (pid ${h.pid}) did not hand over within ${timeoutMs / 1000} s`, { hint: 'see its log' });
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return h;
+}

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, installCleanupHandlers, testPrefix, runIn, checkIn, waitFor, spawnIn, cliArgv, run as runCmd } from '../../src/lab/index.js';
+import { Lab, installCleanupHandlers, testPrefix, runIn, checkIn, waitFor, spawnIn, cliArgv, sleep, run as runCmd } from '../../src/lab/index.js';
 import { startRun as spawnRun, NEEDS_ROOT } from './helpers.js';
 import { parseExposition } from '../../src/ops/metrics.js';
 
@@ -76,9 +76,9 @@ async function announcements(): Promise<Record<string, string>> {
 }
 
 /** Starts run and waits until this one listens (the log holds the earlier runs' lines too). */
-async function startRun(): Promise<ChildProcess> {
+async function startRun(extra: string[] = []): Promise<ChildProcess> {
   const mark = logs.length;
-  const r = spawnRun(lab, ['-f', file, '--log-format', 'json', '--resync', '1', '--listen', LISTEN], {}, logs);
+  const r = spawnRun(lab, ['-f', file, '--log-format', 'json', '--resync', '1', '--listen', LISTEN, ...extra], {}, logs);
   const l = await waitFor('run listening', () => logs.slice(mark).find((x) => x.event === 'listening' || x.event === 'exited'), BOUND_MS, 20);
   assert.equal(l.event, 'listening', `run exited: ${r.stderr()}`);
   return r.child;
@@ -206,7 +206,8 @@ test(`bgp: SIGKILL of run -> both VIPs withdrawn within ${WITHDRAW_BOUND_MS} ms;
   runChild = await startRun();
   await routerUntil('announced by the new run', { v4: true, v6: true });
   times.restartAnnounceMs = Date.now() - t2;
-  assert.ok(logs.slice(mark).some((l) => l.event === 'announced' && l.vip === lab.vips.dr6), 'the new run announced');
+  // The router may hear the route before run's log line reaches this process.
+  await waitFor('the new run says it announced', () => logs.slice(mark).some((l) => l.event === 'announced' && l.vip === lab.vips.dr6), 5000, 20);
   const stopping = runChild;
   const gone = new Promise<void>((resolve) => stopping.once('exit', () => resolve()));
   const t1 = Date.now();
@@ -216,6 +217,46 @@ test(`bgp: SIGKILL of run -> both VIPs withdrawn within ${WITHDRAW_BOUND_MS} ms;
   await routerUntil('withdrawn at stop', { v4: false, v6: false }, 5000);
   times.stopWithdrawMs = Date.now() - t1;
   assert.ok(logs.slice(mark).some((l) => l.event === 'withdrawn' && l.reason === 'stopped'), 'the log says why');
+});
+
+test('bgp: run --takeover replaces a running run without a route flap; a handover without a new run withdraws after the grace time', { skip: NEEDS_ROOT, timeout: 90_000 }, async () => {
+  const GRACE_S = 2;
+  runChild = await startRun(['--handover-grace', String(GRACE_S)]);
+  await routerUntil('announced', { v4: true, v6: true });
+  // The router's kernel routes: a withdrawal, even a short one, shows as a "Deleted" line.
+  const mon = spawnIn(routerNs, 'ip', ['-o', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let monitored = '';
+  mon.stdout!.setEncoding('utf8').on('data', (d: string) => { monitored += d; });
+  try {
+    await sleep(300);
+    const old = runChild;
+    const oldExit = new Promise<number | null>((resolve) => old.once('exit', (code) => resolve(code)));
+    const mark = logs.length;
+    const t0 = Date.now();
+    runChild = await startRun(['--takeover', '--handover-grace', String(GRACE_S)]);
+    assert.equal(await oldExit, 0, 'the old run exits cleanly');
+    times.takeoverMs = Date.now() - t0;
+    assert.ok(logs.slice(mark).some((l) => l.event === 'stopped' && l.handover === true), 'the old run handed over');
+    assert.ok(logs.slice(mark).some((l) => l.event === 'took-over-routes'), 'the new run ended the old guard');
+    // Past the old guard's grace: had it not been ended, it would have flushed the routes now.
+    await sleep((GRACE_S + 1.5) * 1000);
+    assert.deepEqual([...await routerRoutes()].sort(), [lab.vips.dr4, lab.vips.dr6].sort());
+    assert.doesNotMatch(monitored, /Deleted/, `no withdrawal at the router during the takeover:\n${monitored}`);
+    assert.deepEqual(logs.slice(mark).filter((l) => l.event === "withdrawn"), [], "nothing withdrawn");
+    // A handover that nobody takes: the routes stay for the grace time, then go.
+    const r = runChild;
+    const exited = new Promise<void>((resolve) => r.once('exit', () => resolve()));
+    const t1 = Date.now();
+    r.kill('SIGUSR2');
+    await exited;
+    runChild = undefined;
+    await routerUntil('withdrawn after the grace', { v4: false, v6: false }, 15_000);
+    const ms = Date.now() - t1;
+    times.handoverNobodyWithdrawMs = ms;
+    assert.ok(ms >= GRACE_S * 1000 - 200 && ms <= GRACE_S * 1000 + 2000, `withdrawn after ${ms} ms; the grace is ${GRACE_S} s`);
+  } finally {
+    mon.kill();
+  }
 });
 
 test('bgp: lvs-xdp detach while run runs -> withdrawn (detached) at run\'s next resync', { skip: NEEDS_ROOT, timeout: 60_000 }, async () => {

@@ -1,6 +1,7 @@
 /** VIP announcement (src/ops/announce.ts): decisions per VIP, the routes the announcer keeps, the guard, the BIRD config. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseBirdProtocols } from '../../src/ops/bird.js';
 import { spawn } from 'node:child_process';
 import {
   decideAnnouncements, routeArgs, listArgs, guardScript, Announcer, birdConfig, type AnnounceInput, type IpRunner,
@@ -82,7 +83,7 @@ test('the announcer keeps the table equal to the decisions; stop withdraws all a
   const f = fakeIp();
   f.table.add('10.9.9.9'); // a stray of an earlier run: not configured any more
   let closed = 0;
-  const a = new Announcer({ table: 201, protocol: 201 }, { log: quiet, ip: f.ip, guard: () => ({ close: () => { closed++; } }) });
+  const a = new Announcer({ table: 201, protocol: 201 }, { log: quiet, ip: f.ip, guard: () => ({ close: () => { closed++; }, handover() {} }) });
   await a.start();
   await a.update(input([row(S1, 'a'), row(S6, 'c')]));
   assert.deepEqual([...f.table].sort(), ['10.0.0.1', '2001:db8::1']);
@@ -104,7 +105,7 @@ test('the announcer keeps the table equal to the decisions; stop withdraws all a
 test('a route that cannot be installed: withdrawn with the error, tried again at the next update', async () => {
   const fail = new Set(['10.0.0.1']);
   const f = fakeIp(fail);
-  const a = new Announcer({ table: 201, protocol: 201 }, { log: quiet, ip: f.ip, guard: () => ({ close() {} }) });
+  const a = new Announcer({ table: 201, protocol: 201 }, { log: quiet, ip: f.ip, guard: () => ({ close() {}, handover() {} }) });
   await a.start();
   await a.update(input([row(S1, 'a')]));
   const [r] = a.state();
@@ -128,6 +129,41 @@ test('the guard flushes the table once its stdin closes (run gone), not before',
   assert.equal(out, 'ip -4 route flush table 201 proto 77\nip -6 route flush table 201 proto 77\n');
 });
 
+test('a handed-over guard keeps the routes for its grace time, then flushes (unless a new run ends it)', async () => {
+  const script = `ip() { echo "ip $*"; }; ${guardScript({ table: 201, protocol: 77 }, 1)}`;
+  const p = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'ignore'] });
+  let out = '';
+  p.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  p.stdin.end('handover\n');
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(out, '', 'kept during the grace time');
+  await new Promise((r) => p.on('close', r));
+  assert.equal(out, 'ip -4 route flush table 201 proto 77\nip -6 route flush table 201 proto 77\n');
+});
+
+test('a director drain withdraws every VIP (director-drained) while attached; detached wins', () => {
+  const i = { ...input([row(S1, 'a'), row(S6, 'c')]), directorDrained: true };
+  assert.deepEqual(decideAnnouncements(i).map((d) => [d.vip, d.announce, d.reason]), [['10.0.0.1', false, 'director-drained'], ['2001:db8::1', false, 'director-drained']]);
+  assert.deepEqual(decideAnnouncements({ ...i, attached: false }).map((d) => d.reason), ['detached', 'detached']);
+});
+
+test('BIRD\'s show protocols: BGP rows with state, since and info', () => {
+  const text = [
+    'BIRD 2.0.12 ready.',
+    'Name       Proto      Table      State  Since         Info',
+    'device1    Device     ---        up     00:58:38.346  ',
+    'lvs_xdp4   Kernel     master4    up     00:58:38.346  ',
+    'upstream1  BGP        ---        up     00:58:38.346  Established   ',
+    'upstream2  BGP        ---        start  00:58:42.230  Idle          Error: Link down',
+    'upstream3  BGP        ---        start  2026-12-05 00:58:42  Active        Socket: Connection refused',
+  ].join('\n');
+  assert.deepEqual(parseBirdProtocols(text), [
+    { name: 'upstream1', state: 'up', since: '00:58:38.346', bgp: 'Established', info: '', established: true },
+    { name: 'upstream2', state: 'start', since: '00:58:42.230', bgp: 'Idle', info: 'Error: Link down', established: false },
+    { name: 'upstream3', state: 'start', since: '2026-12-05 00:58:42', bgp: 'Active', info: 'Socket: Connection refused', established: false },
+  ]);
+});
+
 test('settings.announce: parsed, checked, written back', () => {
   const text = 'settings:\n  announce: { table: 201 }\nservices: []\n';
   const cfg = parseConfigText(text, 'x.yaml');
@@ -135,6 +171,10 @@ test('settings.announce: parsed, checked, written back', () => {
   assert.match(formatConfigYaml({ ...cfg, settings: { announce: { table: 9, protocol: 99 } } }), /announce:\s*\n?\s*table: 9\s*\n\s*protocol: 99|announce: \{ table: 9, protocol: 99 \}/);
   assert.throws(() => parseConfigText('settings:\n  announce: { table: 254 }\nservices: []\n', 'x.yaml'), /tables 253-255/);
   assert.throws(() => parseConfigText('settings:\n  announce: { table: 1, protocol: 2 }\nservices: []\n', 'x.yaml'), ConfigError);
+  const withSock = parseConfigText('settings:\n  announce: { table: 201, bird-socket: /run/bird/bird.ctl }\nservices: []\n', 'x.yaml');
+  assert.deepEqual(withSock.settings?.announce, { table: 201, birdSocket: '/run/bird/bird.ctl' });
+  assert.match(formatConfigYaml(withSock), /bird-socket: \/run\/bird\/bird.ctl/);
+  assert.throws(() => parseConfigText('settings:\n  announce: { table: 201, bird-socket: bird.ctl }\nservices: []\n', 'x.yaml'), /absolute path/);
 });
 
 test('bird-config: the kernel protocol learns the table, BGP exports only those routes, GR off', () => {
@@ -146,4 +186,10 @@ test('bird-config: the kernel protocol learns the table, BGP exports only those 
   assert.match(birdConfigFromOptions(o), /kernel table 201;/);
   assert.throws(() => birdConfigFromOptions({ ...o, keepaliveTime: '2' }), /--keepalive-time: expected an integer 1-1/);
   assert.throws(() => birdConfigFromOptions({ ...o, neighbor: ['router'] }), /--neighbor: expected an address/);
+  const b = birdConfigFromOptions({ ...o, bfd: '100', errorWait: '1,5' });
+  assert.match(b, /protocol bfd lvs_bfd \{ interface "\*" \{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; \}; \}/);
+  assert.match(b, /connect retry time 1; bfd on;\n  error wait time 1, 5;/);
+  assert.doesNotMatch(birdConfigFromOptions(o), /bfd|error wait/);
+  assert.throws(() => birdConfigFromOptions({ ...o, errorWait: '5,1' }), /--error-wait 5,1: the maximum is below the minimum/);
+  assert.throws(() => birdConfigFromOptions({ ...o, bfd: '1' }), /--bfd: expected an integer 10-10000/);
 });
