@@ -42,6 +42,7 @@ export function formatStatus(s: DirectorStatus): string {
   lines.push(`  state       ${s.pinDir} (pins), ${s.stateDir} (snapshot)`);
   if (s.pendingApply) lines.push(`  WARNING     an apply started at ${s.pendingApply} did not finish; the next change completes it`);
   for (const u of s.unresolved ?? []) lines.push(`  UNRESOLVED  ${u.service} -> ${u.address} since ${u.since}: ${u.problem} (takes no new flows until it answers)`);
+  if (s.directorDrain) lines.push(`  drained     the whole director since ${s.directorDrain.since}: lvs-xdp run announces no VIP (lvs-xdp undrain --director ends it)`);
   for (const d of s.drains ?? []) lines.push(`  drained     ${d.address === undefined ? `${d.service} (every realserver)` : `${d.service} -> ${d.address}`} since ${d.since} (lvs-xdp undrain ends it)`);
   return `${lines.join('\n')}\n`;
 }

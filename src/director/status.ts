@@ -3,6 +3,7 @@
  * levels, unresolved realservers, drains, accepted MACs), and the small record helpers the
  * facade shares with it.
  */
+import { readDirectorDrain } from './director-drain.js';
 import { DIRECTOR_MAPS } from '../dataplane/loader.js';
 import { realId } from '../dataplane/compile.js';
 import { serviceId, type DirectorConfig } from '../model/types.js';
@@ -50,6 +51,8 @@ export function directorStatus(paths: StatePaths, snap: Snapshot, maps: Director
   if (unresolved.length) st.unresolved = unresolved;
   const drains = Object.values(snap.applied.drains ?? {});
   if (drains.length) st.drains = drains.map((d) => ({ service: d.service, ...(d.realserver !== undefined ? { address: d.realserver } : {}), since: d.since }));
+  const dd = readDirectorDrain(paths.stateDir);
+  if (dd) st.directorDrain = dd;
   const names = new Map(Object.entries(snap.interfaces).map(([n, i]) => [i.ifindex, n]));
   st.accepted = reader.accepted().map((a) => ({ ...a, ...(names.has(a.ifindex) ? { interface: names.get(a.ifindex)! } : {}) }));
   return st;

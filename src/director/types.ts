@@ -77,6 +77,8 @@ export interface DirectorStatus {
   unresolved?: RealserverNote[];
   /** Manual drains in force (`lvs-xdp drain`, `-e -w 0`): a service's drain has no address. */
   drains?: { service: string; address?: string; since: string }[];
+  /** `lvs-xdp drain --director`: lvs-xdp run withdraws every VIP while this is set. */
+  directorDrain?: { since: string };
   /** Accepted destination MACs (lvs_l2_addrs), with the attached interface's name. */
   accepted?: (AcceptedMac & { interface?: string })[];
   /** Digest of the live lookup tables (`config --digest`): equal on directors that agree on every flow. */

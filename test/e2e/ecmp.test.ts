@@ -7,9 +7,10 @@
 // stall, never two realservers on one connection. The failover times are printed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { HaLab, streamReport, type HaStream, type HaDirector } from '../../src/lab/ha.js';
-import { installCleanupHandlers, testPrefix, waitFor, sleep } from '../../src/lab/index.js';
+import { HaLab, type HaStream, type HaDirector } from '../../src/lab/ha.js';
+import { installCleanupHandlers, testPrefix, runIn } from '../../src/lab/index.js';
 import { NEEDS_ROOT } from './helpers.js';
+import { streamsThrough, unbroken, forwardedDuring, closeStreams } from './ecmp-helpers.js';
 
 let lab: HaLab;
 const times: Record<string, number | number[]> = {};
@@ -30,36 +31,9 @@ after(() => {
 
 const d = (i: number): HaDirector => lab.directors[i - 1]!;
 
-/** 8 streams per VIP, one per client address; resolves once every stream has lines. */
-async function openStreams(): Promise<HaStream[]> {
-  const streams = lab.services.flatMap((s) => (s.vip.includes(':') ? lab.client.v6s : lab.client.v4s).map((src) => lab.stream(s.vip, src, 90, 50)));
-  await waitFor('every stream flowing', () => streams.every((s) => s.lines.length >= 4), 20_000, 50);
-  return streams;
-}
-
-/** After an event at `since`: every stream still flowing, none broken; returns the report. */
-async function assertUnbroken(what: string, streams: HaStream[], since: number): Promise<void> {
-  const counts = streams.map((s) => s.lines.length);
-  // Long enough for TCP to have retransmitted through a new path (RTO backoff after a dead path).
-  await waitFor(`${what}: every stream flowing again`, () => streams.every((s, i) => s.code !== undefined || s.lines.length >= counts[i]! + 10), 20_000, 100);
-  const r = streamReport(streams, since, Date.now());
-  console.log(`${what}: ${JSON.stringify(r)}`);
-  times[`${what}.maxGapMs`] = r.maxGapMs;
-  assert.deepEqual(r.broken, [], `${what}: connections broken`);
-  assert.equal(r.changed, 0, `${what}: a connection moved to another realserver`);
-  assert.equal(r.stalled, 0, `${what}: connections stalled`);
-}
-
-function closeStreams(streams: HaStream[]): void {
-  for (const s of streams) s.kill();
-}
-
-/** Packets the director forwards during `ms` (the connections really go through it). */
-async function forwardingRate(x: HaDirector, ms = 1000): Promise<number> {
-  const a = await lab.forwarded(x);
-  await sleep(ms);
-  return (await lab.forwarded(x)) - a;
-}
+const openStreams = (): Promise<HaStream[]> => streamsThrough(lab);
+const assertUnbroken = (what: string, streams: HaStream[], since: number): Promise<void> => unbroken(what, streams, since, times);
+const forwardingRate = (x: HaDirector, ms = 1000): Promise<number> => forwardedDuring(lab, x, ms);
 
 test('ecmp: three directors announce every VIP; the router spreads flows over them; the tables agree', { skip: NEEDS_ROOT, timeout: 120_000 }, async () => {
   for (const x of lab.directors) await lab.startDirector(x);
@@ -70,6 +44,12 @@ test('ecmp: three directors announce every VIP; the router spreads flows over th
     const names = await lab.names(s.vip, s.vip.includes(':') ? lab.client.v6s : lab.client.v4s);
     assert.ok(names.every((n) => /^rs[123]$/.test(n)), `${s.name}: ${names.join(',')}`);
   }
+  // BGP as BIRD reports it, in run's status document and metrics.
+  const doc = JSON.parse((await runIn(d(1).ns, 'curl', ['-sS', `http://${d(1).listen}/api/status`])).stdout) as { bgp: { name: string; bgp: string }[] };
+  assert.deepEqual(doc.bgp.map((s) => [s.name, s.bgp]), [['upstream1', 'Established'], ['upstream2', 'Established']]);
+  const metrics = (await runIn(d(1).ns, 'curl', ['-sS', `http://${d(1).listen}/metrics`])).stdout;
+  assert.match(metrics, /^lvs_xdp_bgp_session_established\{session="upstream1"\} 1$/m);
+  assert.match(metrics, /^lvs_xdp_director_drained 0$/m);
   const streams = await openStreams();
   try {
     const rates = await Promise.all(lab.directors.map((x) => forwardingRate(x)));
@@ -124,6 +104,13 @@ test('ecmp: drain a director (withdraw, wait for its flows to move, detach): 0 b
   try {
     assert.ok(await forwardingRate(d(3)) > 0, 'd3 carries connections before the drain');
     const t0 = Date.now();
+    const first = await lab.lvsOk(d(3).ns, ['drain', '--director']);
+    assert.match(first, /every VIP withdrawn by lvs-xdp run/);
+    assert.match(await lab.lvsOk(d(3).ns, ['status']), /drained\s+the whole director since/);
+    const doc = JSON.parse((await runIn(d(3).ns, 'curl', ['-sS', `http://${d(3).listen}/api/status`])).stdout) as { directorDrain: unknown; announcements: { reason: string }[] };
+    assert.ok(doc.directorDrain, 'the status document has the drain');
+    assert.deepEqual([...new Set(doc.announcements.map((a) => a.reason))], ['director-drained']);
+    // Drained already: --detach waits for the quiet period and detaches.
     const out = await lab.lvsOk(d(3).ns, ['drain', '--director', '--detach', '--quiet', '1', '--timeout', '60']);
     times.drainDetachMs = Date.now() - t0;
     console.log(out.trim());
