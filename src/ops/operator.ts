@@ -22,7 +22,7 @@
 import type { Server } from 'node:http';
 import { serveHttp } from './http.js';
 import { checkTarget } from './check.js';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Director, type AttachOptions, type DirectorOptions, type StatsSample } from '../director/director.js';
 import { NotAttachedError, errorText } from '../errors.js';
 import { readConfigFile } from '../config/file.js';
@@ -412,6 +412,11 @@ export class Operator {
     this.drainTimer = setInterval(() => {
       const now = readDirectorDrain(this.d.paths.stateDir);
       if (now?.since === this.directorDrain?.since) return;
+      // The record went with the rest of the state (drain --detach, detach): detached, not undrained.
+      if (!now && !existsSync(this.d.paths.snapshot)) {
+        if (this.attached) this.announce(false);
+        return;
+      }
       this.directorDrain = now;
       this.log.warn({ event: now ? 'director-drained' : 'director-undrained', ...(now ? { since: now.since } : {}) },
         now ? 'the director is drained: every VIP is withdrawn, forwarding goes on' : 'the director drain ended: VIPs are announced again');
