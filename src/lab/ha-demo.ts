@@ -25,7 +25,7 @@ export async function runHaDemo(opts: HaDemoOptions = {}): Promise<number> {
     out(`  router      ${lab.router.ns}: BIRD, one BGP session per director (BFD 100 ms), multipath routes hashed on L4\n`);
     out(`  directors   ${lab.directors.map((d) => `${d.ns} ${d.v4}`).join(', ')}: lvs-xdp attach + run, BIRD from \`lvs-xdp announce bird-config\`\n`);
     out(`  services    ${lab.services.map((s) => `${s.name} ${s.vip}:80`).join(', ')} (LVS-DR, same hash seed everywhere)\n\n`);
-    for (const d of lab.directors) await lab.startDirector(d);
+    await Promise.all(lab.directors.map((d) => lab.startDirector(d)));
     await lab.routerUntil(lab.directors);
     const route = async (vip: string): Promise<string> => (await lab.routerPaths(vip)).join(', ') || 'none';
     out(`The router's route to ${lab.services[0]!.vip}: via ${await route(lab.services[0]!.vip)}\n`);

@@ -28,7 +28,7 @@ after(() => {
 const d = (i: number): HaDirector => lab.directors[i - 1]!;
 
 test('ecmp-tun: two Tun directors announce every VIP; both carry flows; the tables agree', { skip: NEEDS_ROOT, timeout: 120_000 }, async () => {
-  for (const x of lab.directors) await lab.startDirector(x);
+  await Promise.all(lab.directors.map((x) => lab.startDirector(x)));
   times.announceAllMs = await lab.routerUntil(lab.directors);
   const digests = await Promise.all(lab.directors.map(async (x) => (await lab.lvsOk(x.ns, ['config', '--digest'])).split('\n')[0]));
   assert.equal(new Set(digests).size, 1, digests.join(' | '));

@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { HaLab, type HaStream, type HaDirector } from '../../src/lab/ha.js';
-import { installCleanupHandlers, testPrefix, runIn, sleep } from '../../src/lab/index.js';
+import { installCleanupHandlers, testPrefix, runIn, sleep, waitFor } from '../../src/lab/index.js';
 import { NEEDS_ROOT } from './helpers.js';
 import { streamsThrough, unbroken, forwardedDuring, closeStreams } from './ecmp-helpers.js';
 
@@ -36,7 +36,7 @@ const assertUnbroken = (what: string, streams: HaStream[], since: number): Promi
 const forwardingRate = (x: HaDirector, ms = 1000): Promise<number> => forwardedDuring(lab, x, ms);
 
 test('ecmp: three directors announce every VIP; the router spreads flows over them; the tables agree', { skip: NEEDS_ROOT, timeout: 120_000 }, async () => {
-  for (const x of lab.directors) await lab.startDirector(x);
+  await Promise.all(lab.directors.map((x) => lab.startDirector(x)));
   times.announceAllMs = await lab.routerUntil(lab.directors);
   const digests = await Promise.all(lab.directors.map(async (x) => (await lab.lvsOk(x.ns, ['config', '--digest'])).split('\n')[0]));
   assert.equal(new Set(digests).size, 1, `digests differ: ${digests.join(' | ')}`);
@@ -45,8 +45,13 @@ test('ecmp: three directors announce every VIP; the router spreads flows over th
     assert.ok(names.every((n) => /^rs[123]$/.test(n)), `${s.name}: ${names.join(',')}`);
   }
   // BGP as BIRD reports it, in run's status document and metrics.
-  const doc = JSON.parse((await runIn(d(1).ns, 'curl', ['-sS', `http://${d(1).listen}/api/status`])).stdout) as { bgp: { name: string; bgp: string }[] };
-  assert.deepEqual(doc.bgp.map((s) => [s.name, s.bgp]), [['upstream1', 'Established'], ['upstream2', 'Established']]);
+  // (run asks BIRD every second: the first answers may predate the sessions.)
+  const sessions = async (): Promise<string> => {
+    const doc = JSON.parse((await runIn(d(1).ns, 'curl', ['-sS', `http://${d(1).listen}/api/status`])).stdout) as { bgp: { name: string; bgp: string }[] };
+    return JSON.stringify(doc.bgp.map((s) => [s.name, s.bgp]));
+  };
+  await waitFor('both sessions Established in the status document', async () => (await sessions()) === JSON.stringify([['upstream1', 'Established'], ['upstream2', 'Established']]), 10_000, 200)
+    .catch(async (e: Error) => assert.fail(`${e.message}: ${await sessions()}`));
   const metrics = (await runIn(d(1).ns, 'curl', ['-sS', `http://${d(1).listen}/metrics`])).stdout;
   assert.match(metrics, /^lvs_xdp_bgp_session_established\{session="upstream1"\} 1$/m);
   assert.match(metrics, /^lvs_xdp_director_drained 0$/m);
