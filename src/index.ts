@@ -16,6 +16,9 @@ export {
 } from './director/director.js';
 export type { DetachResult } from './director/lifecycle.js';
 export type { TableDigest } from './director/digest.js';
+export type { Drains } from './director/drain.js';
+export type { L2Next } from './dataplane/compile.js';
+export type { AcceptedMac } from './dataplane/l2addrs.js';
 export type { XdpMode } from './native/xdp.js';
 export { formatSteps, stepsJson, type Step, type StepOp } from './director/plan.js';
 export { statePaths, netnsSuffix, PIN_DIR_ENV, STATE_DIR_ENV, type StatePaths } from './director/paths.js';
