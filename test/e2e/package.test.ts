@@ -3,11 +3,11 @@
 // build output); `npm install` of the tarball into a fresh directory (with the registry the
 // machine is configured for) builds the addon; examples/lifecycle.ts, type-checked against the
 // installed declarations and run from there in a namespace, attaches, applies, reads counters
-// and detaches, importing only 'lvs-xdp'.
+// and detaches, importing only 'lvs-xdp' (examples/edge-router is type-checked and loaded too).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NEEDS_ROOT } from './helpers.js';
@@ -40,17 +40,23 @@ test('npm pack installs into a fresh directory, builds the addon, and the lifecy
     const installed = join(app, 'node_modules', 'lvs-xdp');
     assert.ok(existsSync(join(installed, 'build', 'Release', 'lvs_bpf.node')), 'the install script built the addon');
 
-    // The example, type-checked against the installed declarations only (no paths into src/).
+    // The examples, type-checked against the installed declarations only (no paths into src/).
     copyFileSync(join(root, 'examples', 'lifecycle.ts'), join(app, 'lifecycle.ts'));
+    mkdirSync(join(app, 'edge-router'));
+    for (const f of ['router.ts', 'config.ts']) copyFileSync(join(root, 'examples', 'edge-router', f), join(app, 'edge-router', f));
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
       compilerOptions: {
         target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true,
         types: ['node'], typeRoots: [join(root, 'node_modules', '@types')], outDir: '.',
       },
-      files: ['lifecycle.ts'],
+      files: ['lifecycle.ts', 'edge-router/router.ts'],
     }));
     run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app);
     assert.ok(readdirSync(app).includes('lifecycle.js'));
+    // The edge router loads the installed package too (run end to end by edge-router.test.ts).
+    const usage = spawnSync(process.execPath, [join(app, 'edge-router', 'router.js')], { cwd: app, encoding: 'utf8' });
+    assert.equal(usage.status, 2, usage.stderr);
+    assert.match(usage.stderr, /^usage: node router\.js ROUTER\.json$/m);
 
     await withNetns(['pkd', 'pkr'], async ([d, r]) => {
       vethPair(d!, 'eth0', r!, 'eth0');
