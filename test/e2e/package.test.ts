@@ -39,6 +39,9 @@ test('npm pack installs into a fresh directory, builds the addon, and the lifecy
     t.diagnostic(`npm install of the tarball (addon built by its install script): ${Date.now() - t0} ms`);
     const installed = join(app, 'node_modules', 'lvs-xdp');
     assert.ok(existsSync(join(installed, 'build', 'Release', 'lvs_bpf.node')), 'the install script built the addon');
+    // The CLI comes along (bin, dist/src/cli), reading the generated glossary of the shipped build.
+    const glossary = JSON.parse(run(join(app, 'node_modules', '.bin', 'lvs-xdp'), ['counters', '--json'], app)) as unknown[];
+    assert.ok(Array.isArray(glossary) && glossary.length > 20, 'lvs-xdp counters --json from the installed package');
 
     // The examples, type-checked against the installed declarations only (no paths into src/).
     copyFileSync(join(root, 'examples', 'lifecycle.ts'), join(app, 'lifecycle.ts'));
