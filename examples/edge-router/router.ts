@@ -19,7 +19,7 @@
 import { createServer, type Server } from 'node:http';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Director, LvsError, type ApplyResult, type DirectorConfig, type StatsSample } from 'lvs-xdp';
+import { COUNTERS, Director, LvsError, type ApplyResult, type DirectorConfig, type StatsSample } from 'lvs-xdp';
 import { readRouterConfig, directorConfig, type RouterConfig } from './config.js';
 
 const json = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? Number(x) : x));
@@ -39,16 +39,21 @@ interface Link { state: LinkState; ifindex?: number }
 async function readLinks(): Promise<Map<string, Link>> {
   const { stdout } = await run('ip', ['-j', 'link', 'show']);
   const out = new Map<string, Link>();
-  for (const l of JSON.parse(stdout) as { ifname: string; ifindex: number; operstate: string }[]) {
-    out.set(l.ifname, { state: l.operstate === 'UP' ? 'up' : 'down', ifindex: l.ifindex });
+  for (const l of JSON.parse(stdout) as { ifname: string; ifindex: number; operstate: string; flags: string[] }[]) {
+    // Drivers without carrier reporting (dummy, some tunnels) say UNKNOWN while they work.
+    const up = l.operstate === 'UP' || (l.operstate === 'UNKNOWN' && l.flags.includes('UP') && l.flags.includes('LOWER_UP'));
+    out.set(l.ifname, { state: up ? 'up' : 'down', ifindex: l.ifindex });
   }
   return out;
 }
 
+/** The data plane's drop reasons, by name (lvs-xdp's counter glossary). */
+const DROP_REASONS = new Set(COUNTERS.filter((c) => c.kind === 'drop').map((c) => c.name));
+
 /** The counters this router cares about, from one lvs-xdp sample. */
 function counters(s: StatsSample) {
   const c = s.counters;
-  const drops = Object.entries(c).filter(([k, v]) => k.startsWith('drop_') && v > 0n);
+  const drops = Object.entries(c).filter(([k, v]) => DROP_REASONS.has(k) && v > 0n);
   return {
     forwarded: { dr: c['fwd_dr'] ?? 0n, redirected: c['fwd_redirect'] ?? 0n },
     passedToKernel: { notVip: c['pass_not_vip'] ?? 0n, notIp: c['pass_not_ip'] ?? 0n },
