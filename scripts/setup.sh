@@ -13,10 +13,11 @@ build_only=0
 
 # Build: clang (BPF objects), libbpf/libelf/zlib headers, make, g++ and python3 (node-gyp; python3
 # also runs src/ops/path-probe.py), bpftool (BTF checks, detach). Run: iproute2, ethtool, curl and
-# ping (the director's neighbour resolution, the demo's lab and its checks); nsenter and mount are
-# util-linux, always installed.
+# ping (the director's neighbour resolution, the demo's lab and its checks); bird2 (BIRD 2: VIP
+# announcement, `lvs-xdp demo --ha`'s router and directors); nsenter and mount are util-linux,
+# always installed.
 APT_PACKAGES=(clang libbpf-dev libelf-dev zlib1g-dev make g++ python3 bpftool
-  iproute2 ethtool curl iputils-ping)
+  iproute2 ethtool curl iputils-ping bird2)
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

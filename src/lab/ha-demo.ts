@@ -8,6 +8,9 @@
 import { HaLab, streamReport, type HaStream } from './ha.js';
 import { installCleanupHandlers, removeLab } from './lab.js';
 import { netnsPath, waitFor } from './exec.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { LvsError, PermissionError, ExitCode } from '../errors.js';
 
 export const HA_DEMO_PREFIX = 'lvsha';
 
@@ -16,6 +19,12 @@ export interface HaDemoOptions { keep?: boolean; prefix?: string; out?: (t: stri
 export async function runHaDemo(opts: HaDemoOptions = {}): Promise<number> {
   const out = opts.out ?? ((t: string) => process.stdout.write(t));
   const prefix = opts.prefix ?? HA_DEMO_PREFIX;
+  if (process.getuid?.() !== 0) throw new PermissionError('the demo builds network namespaces and attaches XDP programs: run it as root');
+  for (const tool of ['bird', 'birdc']) {
+    if (!(process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((d) => existsSync(join(d, tool)))) {
+      throw new LvsError(`${tool} is not installed`, 'FAILURE', ExitCode.FAILURE, { hint: 'bash scripts/setup.sh installs BIRD 2 (Debian\'s bird2) with the rest of what the demo needs' });
+    }
+  }
   installCleanupHandlers();
   out(`Building the active/active lab: network namespaces ${prefix}-* (client, ECMP router, 3 directors, 3 realservers)\n`);
   const lab = await HaLab.create({ prefix, directors: 3, realservers: 3, bfdMs: 100, log: (l) => out(`  ${l}\n`) });
