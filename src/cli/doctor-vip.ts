@@ -10,7 +10,7 @@
  *    XDP_REDIRECT vanish there.
  */
 import { execFileSync } from 'node:child_process';
-import { parseAddress } from '../model/address.js';
+import { formatAddress, parseAddress } from '../model/address.js';
 import { probeNeighbours } from '../ops/neighprobe.js';
 import type { Finding } from './doctor.js';
 
@@ -47,6 +47,13 @@ export function inPrefix(addr: string, net: string, len: number): boolean {
     if ((a.bytes[byte]! & mask) !== (n.bytes[byte]! & mask)) return false;
   }
   return true;
+}
+
+/** The network of `addr`/`len` as text ('198.51.100.0/24'). */
+function network(addr: string, len: number): string {
+  const a = parseAddress(addr)!;
+  const bytes = Uint8Array.from(a.bytes, (b, i) => (i * 8 >= len ? 0 : i * 8 + 8 <= len ? b : b & (0xff << (8 - (len - i * 8))) & 0xff));
+  return `${formatAddress({ ...a, bytes })}/${len}`;
 }
 
 const same = (a: string, b: string) => {
@@ -155,7 +162,7 @@ export function vipLocalFindings(vips: readonly string[], ifaces: readonly strin
         && a.scope !== 'link' && inPrefix(vip, a.local, a.prefixlen));
       if (!net) continue;
       onLink = true;
-      const subnet = `${dev}'s subnet ${net.local}/${net.prefixlen}`;
+      const subnet = `${dev}'s subnet ${network(net.local!, net.prefixlen!)}`;
       if (localOn.includes(dev)) {
         out.push({ verdict: 'ok', check, detail: `on ${dev} (in ${subnet}): the director answers ${proto(fam)} for it there` });
         continue;
