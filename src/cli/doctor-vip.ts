@@ -23,6 +23,7 @@ interface IpLink {
   link_netnsid?: number;
   linkinfo?: { info_kind?: string };
   xdp?: { mode?: number; prog?: { id?: number }; attached?: { mode?: number; prog?: { id?: number } }[] };
+  link_type?: string;
   addr_info?: { family: string; local?: string; prefixlen?: number; scope?: string }[];
 }
 
@@ -90,7 +91,8 @@ export function neighbourFindings(vips: readonly string[], ifaces: readonly stri
   const own = new Set(links.map((l) => l.address?.toLowerCase()).filter((m): m is string => !!m));
   for (const dev of ifaces) {
     const link = links.find((l) => l.ifname === dev);
-    if (!link) continue;
+    // ARP / ND exist on Ethernet links only (not on lo, tunnels or raw IP devices).
+    if (!link || link.link_type !== 'ether') continue;
     const noarp = (link.flags ?? []).includes('NOARP');
     const addrs = link.addr_info ?? [];
     // A real request, as a router would send it: from an address of the link that is no VIP.

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { release } from 'node:os';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { Director } from '../director/director.js';
 import { statePaths } from '../director/paths.js';
 import { assertBpffs } from '../director/lifecycle.js';
@@ -231,7 +231,11 @@ export function doctorCommand(): Command {
     .description('check the kernel, interfaces, pinned state and realserver reachability; exit 1 if anything fails')
     .argument('[iface...]', 'interfaces to check (default: the attached ones)')
     .option('--json', 'machine-readable output')
-    .option('--neigh-timeout <ms>', 'how long to wait for ARP / ND answers for each VIP', (v) => Number(v), 700)
+    .option('--neigh-timeout <ms>', 'how long to wait for ARP / ND answers for each VIP', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 50 || n > 60_000) throw new InvalidArgumentError('milliseconds, 50 to 60000');
+      return n;
+    }, 700)
     .option('--no-neigh', 'do not ARP / ND for the VIPs')
     .action((ifaces: string[], o: StateOpts & { json?: boolean; neighTimeout: number; neigh: boolean }) => {
       const { findings: state, director } = stateFindings(o);
