@@ -1,13 +1,15 @@
 /**
  * `lvs-xdp doctor [IFACE...]`: what a director needs, checked one by one with the fix for each
  * problem: kernel and BPF features, bpffs, each interface's driver, the XDP mode it supports and
- * the offloads that get in the way, the pinned state's consistency with the snapshot, and
- * whether every realserver's MAC / next hop resolves.
+ * the offloads that get in the way (and a veth peer without an XDP program, in this namespace or
+ * a named other one), the pinned state's consistency with the snapshot, whether every
+ * realserver's MAC / next hop resolves, whether each VIP is local where the link needs it, and
+ * whether another host answers ARP / ND for a VIP (doctor-vip.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { release } from 'node:os';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { Director } from '../director/director.js';
 import { statePaths } from '../director/paths.js';
 import { assertBpffs } from '../director/lifecycle.js';
@@ -19,6 +21,7 @@ import { serviceId } from '../model/types.js';
 import { ExitCode } from '../errors.js';
 import { withStateOptions, stateOptions, toJson, type StateOpts } from './common.js';
 import type { AcceptedMac } from '../dataplane/l2addrs.js';
+import { neighbourFindings, remoteVethPeerFinding, vipLocalFindings } from './doctor-vip.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail' | 'info';
 export interface Finding { verdict: Verdict; check: string; detail: string; fix?: string }
@@ -121,7 +124,10 @@ export function interfaceFindings(ifname: string, ownProgId?: number): Finding[]
 function vethPeerFinding(ifname: string, c: string): Finding {
   const need = 'on veth, XDP_TX and XDP_REDIRECT need an XDP program (any, e.g. XDP_PASS) on the peer device, or forwarded frames are dropped';
   const peer = linkInfo(ifname).peer;
-  if (peer === undefined) return { verdict: 'info', check: `${c} veth peer`, detail: `${need} (the peer is in another network namespace: check it there)` };
+  if (peer === undefined) {
+    return remoteVethPeerFinding(ifname, `${c} veth peer`, need)
+      ?? { verdict: 'info', check: `${c} veth peer`, detail: `${need} (the peer is in another network namespace: check it there)` };
+  }
   try {
     const q = xdpQuery(peer);
     if (q.driverProgId) return { verdict: 'ok', check: `${c} veth peer`, detail: `${peer} runs an XDP program (id ${q.driverProgId}), so forwarded frames are delivered` };
@@ -225,7 +231,13 @@ export function doctorCommand(): Command {
     .description('check the kernel, interfaces, pinned state and realserver reachability; exit 1 if anything fails')
     .argument('[iface...]', 'interfaces to check (default: the attached ones)')
     .option('--json', 'machine-readable output')
-    .action((ifaces: string[], o: StateOpts & { json?: boolean }) => {
+    .option('--neigh-timeout <ms>', 'how long to wait for ARP / ND answers for each VIP', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 50 || n > 60_000) throw new InvalidArgumentError('milliseconds, 50 to 60000');
+      return n;
+    }, 700)
+    .option('--no-neigh', 'do not ARP / ND for the VIPs')
+    .action((ifaces: string[], o: StateOpts & { json?: boolean; neighTimeout: number; neigh: boolean }) => {
       const { findings: state, director } = stateFindings(o);
       const program = director?.status().program;
       const findings = kernelFindings(program?.jitedLen);
@@ -235,6 +247,9 @@ export function doctorCommand(): Command {
       for (const n of names) findings.push(...interfaceFindings(n, progId));
       if (director) {
         findings.push(...realserverFindings(director));
+        const vips = [...new Set(director.config.services.map((s) => s.vip))];
+        findings.push(...vipLocalFindings(vips, names));
+        if (o.neigh) findings.push(...neighbourFindings(vips, names, o.neighTimeout));
         director.close();
       }
       process.stdout.write(o.json ? `${toJson(findings)}\n` : formatFindings(findings));

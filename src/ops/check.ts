@@ -23,11 +23,14 @@ export async function checkTarget(t: Target, env: CheckEnv): Promise<ProbeResult
   let raw: (() => Promise<ProbeResult>) | undefined;
   if (t.spec.via === 'forwarding') {
     const e = await env.fwd.endpoint(t);
+    // The default (via not written) falls back to the realserver's own address, saying why.
+    if ('problem' in e && t.spec.viaDefault) return direct(t, `forwarding path not usable: ${e.problem}`);
     if ('problem' in e) return { ok: false, detail: `forwarding path: ${e.problem}` };
     raw = () => probeRawPath(t, env, e.localAddress, e.localPort, e.dev);
     if (e.raw) return raw();
     ep = { host: t.vip, port: t.spec.port, localAddress: e.localAddress, localPort: e.localPort };
   }
+  if (t.spec.viaFallback) return direct(t, t.spec.viaFallback);
   let r: ProbeResult;
   try {
     r = await runProbe(t, ep);
@@ -38,6 +41,17 @@ export async function checkTarget(t: Target, env: CheckEnv): Promise<ProbeResult
   // probe itself): look again, and probe the way a local VIP needs.
   if (!r.ok && raw && await env.fwd.vipIsLocalNow(t.vip)) return raw();
   return r;
+}
+
+/** The check on the realserver's own address, its detail saying why not through the forwarding path. */
+async function direct(t: Target, why: string): Promise<ProbeResult> {
+  let r: ProbeResult;
+  try {
+    r = await runProbe(t, { host: t.address, port: t.spec.port });
+  } catch (e) {
+    r = { ok: false, detail: `probe error: ${errorText(e)}` };
+  }
+  return { ok: r.ok, detail: `${r.detail} (direct to ${t.address}: ${why})` };
 }
 
 /**

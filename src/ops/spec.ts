@@ -24,6 +24,10 @@ export interface CheckSpec {
   initial: 'up' | 'down';
   /** direct: the realserver's own address; forwarding: the VIP, sent the way the data plane sends it. */
   via: 'direct' | 'forwarding';
+  /** `via` was not written: forwarding where it works (a realserver without the VIP is then
+   *  down), else direct with the reason in viaFallback; check.ts falls back at run time too. */
+  viaDefault?: boolean;
+  viaFallback?: string;
   onDown: OnDown;
   path: string;
   host?: string;
@@ -99,7 +103,10 @@ export function checkSpecFor(svc: VirtualService, rs: Realserver, where = 'healt
   const intervalMs = durationMs(m.interval) ?? DEFAULTS.intervalMs;
   const timeoutMs = durationMs(m.timeout) ?? Math.min(DEFAULTS.timeoutMs, intervalMs);
   if (timeoutMs > intervalMs) fail(`${where}.timeout`, `timeout (${timeoutMs} ms) longer than interval (${intervalMs} ms)`);
-  const via = (m.via ?? 'direct') as CheckSpec['via'];
+  // Default: the forwarding path wherever it can work (every DR / Tun check that probes a port:
+  // an all-ports service must name one anyway, above).
+  const fallback = m.via === undefined && type === 'exec' ? 'an exec check runs a command, it cannot be sent through the forwarding path' : undefined;
+  const via = (m.via ?? (fallback ? 'direct' : 'forwarding')) as CheckSpec['via'];
   if (via === 'forwarding') {
     if (rs.method !== 'dr' && rs.method !== 'tun') fail(`${where}.via`, `via: forwarding is implemented for LVS-DR and LVS-Tun realservers only (${rs.address} is ${rs.method})`);
     if (type === 'exec') fail(`${where}.via`, 'via: forwarding probes the VIP itself: use tcp, http(s) or udp, not exec');
@@ -119,6 +126,8 @@ export function checkSpecFor(svc: VirtualService, rs: Realserver, where = 'healt
     tlsVerify: (m['tls-verify'] as boolean | undefined) ?? false,
     payload: (m.payload as string | undefined) ?? '',
   };
+  if (m.via === undefined) spec.viaDefault = true;
+  if (fallback) spec.viaFallback = fallback;
   if (typeof m.host === 'string') spec.host = m.host;
   if (typeof m['expect-body'] === 'string') spec.expectBody = m['expect-body'];
   if (typeof m.expect === 'string') spec.expect = m.expect;

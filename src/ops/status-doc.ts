@@ -46,7 +46,7 @@ export interface StatusDoc {
 export function describeCheck(s: CheckSpec): string {
   const what = s.type === 'http' || s.type === 'https' ? `${s.type} GET ${s.path}` : s.type === 'exec' ? `exec ${s.command?.[0] ?? ''}` : s.type;
   const port = s.type === 'exec' ? '' : ` port ${s.port}`;
-  return `${what}${port}${s.via === 'forwarding' ? ' via the VIP (forwarding path)' : ''}, every ${s.intervalMs / 1000}s, rise ${s.rise}, fall ${s.fall}`;
+  return `${what}${port}${s.via === 'forwarding' ? ' via the VIP (forwarding path)' : s.viaFallback ? ` to the realserver's address (${s.viaFallback})` : ''}, every ${s.intervalMs / 1000}s, rise ${s.rise}, fall ${s.fall}`;
 }
 
 export interface StatusInput {

@@ -11,7 +11,7 @@ import {
   checkItems, confKey, hasIpv4, parseMode, parseVips, plannedSysctls, resolveDev,
   type CheckItem, type Mode, type Observed, type Vip,
 } from './model.js';
-import { addAddress, delAddress, readDefaultRoutes, readInterfaces, readSysctl, setLinkUp, writeSysctl } from './system.js';
+import { addAddress, delAddress, readDefaultRoutes, readInterfaces, readProxyNd, readSysctl, setLinkUp, writeSysctl } from './system.js';
 import { addDecapVip, attachDecap, detachDecap, readDecapCounters, readDecapStatus, removeDecapVip } from './decap.js';
 import { loadState, realserverPaths, saveState, withLock, type RealserverPaths, type RealserverState } from './state.js';
 
@@ -32,10 +32,12 @@ export function observe(mode: Mode, requestedDev: string | undefined, paths: Rea
   const defaultRoutes = readDefaultRoutes();
   const dev = resolveDev(requestedDev, links, defaultRoutes);
   const sysctl: Record<string, number | undefined> = {};
-  for (const where of ['all', dev]) {
+  // Every interface: the ARP problem and rp_filter are per interface, combined with `all`.
+  for (const where of ['all', ...links.filter((l) => l.ifname !== 'lo').map((l) => l.ifname)]) {
     for (const n of CONF_NAMES) sysctl[confKey(where, n)] = readSysctl(confKey(where, n));
   }
-  const o: Observed = { dev, links, addrs, sysctl, defaultRoutes };
+  sysctl['net/ipv6/conf/lo/disable_ipv6'] = readSysctl('net/ipv6/conf/lo/disable_ipv6');
+  const o: Observed = { dev, links, addrs, sysctl, defaultRoutes, proxyNd: readProxyNd() };
   if (mode === 'tun') o.decap = readDecapStatus(paths.pins, dev);
   return o;
 }

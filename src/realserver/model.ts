@@ -7,9 +7,13 @@
  *  - every VIP on `lo` as a host address (/32 or /128), on no other interface, and `lo` up: the
  *    realserver accepts packets to the VIP but owns no subnet with it;
  *  - IPv4 VIPs: the realserver must not answer ARP for the VIP (arp_ignore) nor use the VIP as
- *    the source of its own ARP requests (arp_announce), or clients' routers learn the
- *    realserver's MAC for the VIP and bypass the director. IPv6 needs nothing: Linux answers
- *    neighbour solicitations only for addresses of the interface they arrive on;
+ *    the source of its own ARP requests (arp_announce), on ANY interface (a second NIC answers
+ *    for the VIP on lo as readily as the first), or clients' routers learn the realserver's MAC
+ *    for the VIP and bypass the director. IPv6 needs no sysctl: Linux answers neighbour
+ *    solicitations only for addresses of the interface they arrive on; a proxy NDP entry for the
+ *    VIP, or a tentative / dadfailed VIP, is still wrong;
+ *  - DR: strict rp_filter on the interface clients' packets arrive on drops them when the route
+ *    back to the clients leaves by another interface;
  *  - Tun: the decapsulation program on the interface the tunnels arrive on, with every VIP in its
  *    map; reverse path filtering not strict there (packets keep the client's source address);
  *    and, as advice, an MSS that leaves room for the director's outer header.
@@ -68,6 +72,8 @@ export interface LinkState {
   ifindex: number;
   up: boolean;
   mtu: number;
+  /** IFF_NOARP (tunnels, lo): never answers ARP, so its ARP sysctls do not matter. */
+  noarp?: boolean;
 }
 
 export interface IfAddr {
@@ -77,6 +83,9 @@ export interface IfAddr {
   local: string;
   prefixlen: number;
   scope: string;
+  /** IPv6: duplicate address detection has not finished / failed: the address is not usable. */
+  tentative?: boolean;
+  dadfailed?: boolean;
 }
 
 export interface DefaultRoute {
@@ -108,6 +117,8 @@ export interface Observed {
   /** Values under /proc/sys, by path relative to it ('net/ipv4/conf/all/arp_ignore'). */
   sysctl: Record<string, number | undefined>;
   defaultRoutes: DefaultRoute[];
+  /** Proxy NDP entries (`ip -6 neigh show proxy`): the interface answers solicitations for dst. */
+  proxyNd?: { ifname: string; dst: string }[];
   /** Tun only. */
   decap?: DecapStatus;
 }
@@ -163,10 +174,17 @@ export const ARP_ANNOUNCE_OK = 2;
 export const RP_FILTER_OK: ReadonlySet<number> = new Set([0, 2]);
 
 /** The kernel uses max(all, dev) for arp_ignore, arp_announce and rp_filter. */
-export function effective(o: Observed, name: string): { value: number; all: number; dev: number } {
+export function effective(o: Observed, name: string, ifname = o.dev): { value: number; all: number; dev: number } {
   const all = o.sysctl[confKey('all', name)] ?? 0;
-  const dev = o.sysctl[confKey(o.dev, name)] ?? 0;
+  const dev = o.sysctl[confKey(ifname, name)] ?? 0;
   return { value: Math.max(all, dev), all, dev };
+}
+
+/** The interfaces that answer ARP at all (not lo, not NOARP), --dev first: any of them can
+ *  claim the VIP on lo for its own network (a second NIC as much as the first). */
+export function arpInterfaces(o: Observed): string[] {
+  const others = o.links.filter((l) => l.ifname !== 'lo' && l.ifname !== o.dev && !l.noarp).map((l) => l.ifname);
+  return [o.dev, ...others];
 }
 
 export function hasIpv4(vips: readonly Vip[]): boolean {
@@ -184,7 +202,11 @@ export function plannedSysctls(o: Observed, mode: Mode, vips: readonly Vip[]): S
   const out: SysctlWrite[] = [];
   const ign = effective(o, 'arp_ignore');
   if (!ARP_IGNORE_OK.has(ign.all)) out.push({ key: confKey('all', 'arp_ignore'), value: 1, reason: 'arp' });
-  if (ign.dev !== 0 && !ARP_IGNORE_OK.has(ign.dev)) out.push({ key: confKey(o.dev, 'arp_ignore'), value: 1, reason: 'arp' });
+  // Every interface whose own value would still win with a bad one (3..7 over all=1).
+  for (const ifname of arpInterfaces(o)) {
+    const own = o.sysctl[confKey(ifname, 'arp_ignore')] ?? 0;
+    if (own !== 0 && !ARP_IGNORE_OK.has(own)) out.push({ key: confKey(ifname, 'arp_ignore'), value: 1, reason: 'arp' });
+  }
   const ann = effective(o, 'arp_announce');
   if (ann.all !== ARP_ANNOUNCE_OK) out.push({ key: confKey('all', 'arp_announce'), value: ARP_ANNOUNCE_OK, reason: 'arp' });
   if (mode === 'tun') {
@@ -232,6 +254,11 @@ function vipItem(o: Observed, v: Vip): CheckItem {
   }
   if (!host) {
     problems.push(`not on lo as /${v.prefix}`);
+    // IPv6 switched off on lo refuses the address: say so first.
+    if (v.addr.family === 6 && o.sysctl['net/ipv6/conf/lo/disable_ipv6'] === 1) {
+      problems.push('IPv6 is disabled on lo');
+      fix.push('sysctl -w net.ipv6.conf.lo.disable_ipv6=0');
+    }
     fix.push(`ip addr add ${v.text}/${v.prefix} dev lo`);
   }
   return problems.length
@@ -314,6 +341,140 @@ function decapItems(o: Observed, mode: Mode, vips: readonly Vip[]): CheckItem[] 
   return items;
 }
 
+type Eff = { value: number; all: number; dev: number };
+const valsOn = (ifname: string, e: Eff) => `effective ${e.value} (all ${e.all}, ${ifname} ${e.dev})`;
+
+/**
+ * ARP and rp_filter, on every interface that answers ARP (the kernel takes max(all, device) for
+ * each): `arp_ignore` / `arp_announce` keep their ids for --dev; any other interface that would
+ * answer for the VIP or use it as an ARP source gets an item of its own ('arp_ignore:IF'), since
+ * a second NIC claims the VIP on lo for its network as readily as the first.
+ */
+function arpItems(o: Observed, mode: Mode, vips: readonly Vip[]): CheckItem[] {
+  const items: CheckItem[] = [];
+  const writes = plannedSysctls(o, mode, vips);
+  const fixOn = (name: string, ifname: string) =>
+    writes.filter((w) => w.key === confKey('all', name) || w.key === confKey(ifname, name)).map((w) => sysctlCommand(w.key, w.value));
+  const others = arpInterfaces(o).slice(1);
+  const badIgnore = others.filter((i) => !ARP_IGNORE_OK.has(effective(o, 'arp_ignore', i).value));
+  const badAnnounce = others.filter((i) => effective(o, 'arp_announce', i).value !== ARP_ANNOUNCE_OK);
+  const alsoOk = (bad: string[]) => {
+    const good = others.filter((i) => !bad.includes(i));
+    return good.length ? ` (nor on ${good.join(', ')})` : '';
+  };
+  const ign = effective(o, 'arp_ignore');
+  const ann = effective(o, 'arp_announce');
+  items.push(
+    ARP_IGNORE_OK.has(ign.value)
+      ? { id: 'arp_ignore', status: 'ok', message: `arp_ignore ${valsOn(o.dev, ign)}: ARP for the VIP is not answered on ${o.dev}${alsoOk(badIgnore)}`, fix: [] }
+      : { id: 'arp_ignore', status: 'wrong', message: `arp_ignore ${valsOn(o.dev, ign)}: the realserver answers ARP for the VIP`, fix: fixOn('arp_ignore', o.dev) },
+  );
+  for (const i of badIgnore) {
+    items.push({
+      id: `arp_ignore:${i}`, status: 'wrong',
+      message: `arp_ignore on ${i} ${valsOn(i, effective(o, 'arp_ignore', i))}: ${i} answers ARP for the VIP, so hosts on ${i}'s network send clients' packets straight here, past the director`,
+      fix: fixOn('arp_ignore', i),
+    });
+  }
+  items.push(
+    ann.value === ARP_ANNOUNCE_OK
+      ? { id: 'arp_announce', status: 'ok', message: `arp_announce ${valsOn(o.dev, ann)}: the VIP is never an ARP source${alsoOk(badAnnounce)}`, fix: [] }
+      : { id: 'arp_announce', status: 'wrong', message: `arp_announce ${valsOn(o.dev, ann)}: ARP requests may carry the VIP as source`, fix: fixOn('arp_announce', o.dev) },
+  );
+  for (const i of badAnnounce) {
+    items.push({
+      id: `arp_announce:${i}`, status: 'wrong',
+      message: `arp_announce on ${i} ${valsOn(i, effective(o, 'arp_announce', i))}: ARP requests sent on ${i} may carry the VIP as source, and ${i}'s neighbours then send the VIP's traffic here`,
+      fix: fixOn('arp_announce', i),
+    });
+  }
+  const rp = effective(o, 'rp_filter');
+  if (mode === 'tun') {
+    items.push(
+      RP_FILTER_OK.has(rp.value)
+        ? { id: 'rp_filter', status: 'ok', message: `rp_filter ${valsOn(o.dev, rp)}: decapsulated packets from any client are accepted`, fix: [] }
+        : {
+            id: 'rp_filter',
+            status: 'wrong',
+            message: `rp_filter ${valsOn(o.dev, rp)} (strict): decapsulated packets are dropped when the route back to the client leaves by another interface`,
+            fix: fixOn('rp_filter', o.dev),
+          },
+    );
+  } else items.push(...drRpFilterItems(o));
+  return items;
+}
+
+/**
+ * LVS-DR and rp_filter: clients' packets arrive on --dev with the client's source address, and
+ * strict filtering (1) drops them unless the route back to the client leaves by --dev. The
+ * route back to "any client" is the IPv4 default route; setup leaves rp_filter alone for DR, so
+ * the fix is named here: 2 (loose) on the device wins over all=1.
+ */
+function drRpFilterItems(o: Observed): CheckItem[] {
+  const back = o.defaultRoutes.find((r) => r.family === 4)?.dev;
+  const fixOn = (i: string) => [sysctlCommand(confKey(i, 'rp_filter'), 2)];
+  const items: CheckItem[] = [];
+  const rp = effective(o, 'rp_filter');
+  if (RP_FILTER_OK.has(rp.value)) {
+    items.push({ id: 'rp_filter', status: 'ok', message: `rp_filter ${valsOn(o.dev, rp)}: DR packets from any client are accepted on ${o.dev}`, fix: [] });
+  } else if (back === o.dev) {
+    items.push({ id: 'rp_filter', status: 'ok', message: `rp_filter ${valsOn(o.dev, rp)} (strict), and the default route leaves by ${o.dev}: DR packets from clients it covers are accepted`, fix: [] });
+  } else if (back) {
+    items.push({
+      id: 'rp_filter', status: 'wrong',
+      message: `rp_filter ${valsOn(o.dev, rp)} (strict): DR packets arrive on ${o.dev} but the route back to clients (the default route) leaves by ${back}, so the kernel drops them`,
+      fix: fixOn(o.dev),
+    });
+  } else {
+    items.push({
+      id: 'rp_filter', status: 'advice',
+      message: `rp_filter ${valsOn(o.dev, rp)} (strict) and no IPv4 default route: DR packets from a client whose route back does not leave by ${o.dev} are dropped`,
+      fix: fixOn(o.dev),
+    });
+  }
+  // Other interfaces: DR traffic may arrive there too (the --dev given is only one of them).
+  for (const i of arpInterfaces(o).slice(1)) {
+    const e = effective(o, 'rp_filter', i);
+    if (RP_FILTER_OK.has(e.value) || back === i) continue;
+    items.push({
+      id: `rp_filter:${i}`, status: 'advice',
+      message: `rp_filter on ${i} ${valsOn(i, e)} (strict), the default route leaves by ${back ?? 'no interface'}: if DR traffic also arrives on ${i}, it is dropped`,
+      fix: fixOn(i),
+    });
+  }
+  return items;
+}
+
+/**
+ * IPv6 has no arp_ignore: Linux answers a neighbour solicitation only for addresses of the
+ * interface it arrives on, so the VIP on lo is never claimed, unless a proxy NDP entry for it
+ * makes an interface answer. The address must also be usable: not tentative or dadfailed (lo
+ * runs no DAD, but a VIP added elsewhere first and moved can be either). IPv6 has no rp_filter.
+ */
+function ndItem(o: Observed, v: Vip): CheckItem {
+  const id = `nd:${v.text}`;
+  const problems: string[] = [];
+  const fix: string[] = [];
+  for (const a of o.addrs) {
+    if (a.local !== v.text || a.family !== 6 || a.ifname !== 'lo') continue;
+    if (a.dadfailed || a.tentative) {
+      problems.push(`on lo but ${a.dadfailed ? 'dadfailed' : 'tentative'} (not usable)`);
+      fix.push(`ip -6 addr del ${v.text}/${a.prefixlen} dev lo`, `ip -6 addr add ${v.text}/${v.prefix} dev lo nodad`);
+    }
+  }
+  for (const p of o.proxyNd ?? []) {
+    if (p.dst !== v.text) continue;
+    problems.push(`proxy NDP entry on ${p.ifname}: ${p.ifname} answers neighbour solicitations for the VIP`);
+    fix.push(`ip -6 neigh del proxy ${v.text} dev ${p.ifname}`);
+  }
+  return problems.length
+    ? { id, status: 'wrong', message: `VIP ${v.text} (IPv6): ${problems.join('; ')}`, fix }
+    : {
+        id, status: 'ok', fix: [],
+        message: `VIP ${v.text} (IPv6): solicitations are answered only for addresses of the interface they arrive on; checked: usable (not tentative or dadfailed), no proxy NDP entry for it on any interface`,
+      };
+}
+
 /** Every requirement of `mode` for `vips`, in a stable order. */
 export function checkItems(o: Observed, mode: Mode, vips: readonly Vip[]): CheckItem[] {
   const items: CheckItem[] = [];
@@ -324,36 +485,8 @@ export function checkItems(o: Observed, mode: Mode, vips: readonly Vip[]): Check
       : { id: 'lo-up', status: 'wrong', message: 'lo is down: addresses on it are not local', fix: ['ip link set dev lo up'] },
   );
   for (const v of vips) items.push(vipItem(o, v));
-  if (hasIpv4(vips)) {
-    const writes = plannedSysctls(o, mode, vips);
-    const ign = effective(o, 'arp_ignore');
-    const ann = effective(o, 'arp_announce');
-    const vals = (e: { value: number; all: number; dev: number }) => `effective ${e.value} (all ${e.all}, ${o.dev} ${e.dev})`;
-    const fixFor = (name: string) => writes.filter((w) => w.key.endsWith(`/${name}`)).map((w) => sysctlCommand(w.key, w.value));
-    items.push(
-      ARP_IGNORE_OK.has(ign.value)
-        ? { id: 'arp_ignore', status: 'ok', message: `arp_ignore ${vals(ign)}: ARP for the VIP is not answered on ${o.dev}`, fix: [] }
-        : { id: 'arp_ignore', status: 'wrong', message: `arp_ignore ${vals(ign)}: the realserver answers ARP for the VIP`, fix: fixFor('arp_ignore') },
-    );
-    items.push(
-      ann.value === ARP_ANNOUNCE_OK
-        ? { id: 'arp_announce', status: 'ok', message: `arp_announce ${vals(ann)}: the VIP is never an ARP source`, fix: [] }
-        : { id: 'arp_announce', status: 'wrong', message: `arp_announce ${vals(ann)}: ARP requests may carry the VIP as source`, fix: fixFor('arp_announce') },
-    );
-    if (mode === 'tun') {
-      const rp = effective(o, 'rp_filter');
-      items.push(
-        RP_FILTER_OK.has(rp.value)
-          ? { id: 'rp_filter', status: 'ok', message: `rp_filter ${vals(rp)}: decapsulated packets from any client are accepted`, fix: [] }
-          : {
-              id: 'rp_filter',
-              status: 'wrong',
-              message: `rp_filter ${vals(rp)} (strict): decapsulated packets are dropped when the route back to the client leaves by another interface`,
-              fix: fixFor('rp_filter'),
-            },
-      );
-    }
-  }
+  if (hasIpv4(vips)) items.push(...arpItems(o, mode, vips));
+  for (const v of vips) if (v.addr.family === 6) items.push(ndItem(o, v));
   if (mode === 'tun') {
     items.push(...decapItems(o, mode, vips));
     items.push(...mssItems(o, vips));

@@ -30,7 +30,7 @@ interface IpAddrJson {
   ifname: string;
   flags?: string[];
   mtu?: number;
-  addr_info?: { family: string; local?: string; prefixlen?: number; scope?: string }[];
+  addr_info?: { family: string; local?: string; prefixlen?: number; scope?: string; tentative?: boolean; dadfailed?: boolean }[];
 }
 
 /** Interfaces and their addresses, from one `ip -j addr show`. */
@@ -39,12 +39,16 @@ export function readInterfaces(): { links: LinkState[]; addrs: IfAddr[] } {
   const links: LinkState[] = [];
   const addrs: IfAddr[] = [];
   for (const l of list) {
-    links.push({ ifname: l.ifname, ifindex: l.ifindex, up: (l.flags ?? []).includes('UP'), mtu: l.mtu ?? 0 });
+    const flags = l.flags ?? [];
+    links.push({ ifname: l.ifname, ifindex: l.ifindex, up: flags.includes('UP'), mtu: l.mtu ?? 0, ...(flags.includes('NOARP') ? { noarp: true } : {}) });
     for (const a of l.addr_info ?? []) {
       const family: Family | undefined = a.family === 'inet' ? 4 : a.family === 'inet6' ? 6 : undefined;
       const local = a.local === undefined ? null : canonicalAddress(a.local);
       if (!family || !local || a.prefixlen === undefined) continue;
-      addrs.push({ ifname: l.ifname, family, local, prefixlen: a.prefixlen, scope: a.scope ?? 'global' });
+      addrs.push({
+        ifname: l.ifname, family, local, prefixlen: a.prefixlen, scope: a.scope ?? 'global',
+        ...(a.tentative ? { tentative: true } : {}), ...(a.dadfailed ? { dadfailed: true } : {}),
+      });
     }
   }
   return { links, addrs };
@@ -70,6 +74,17 @@ export function readDefaultRoutes(): DefaultRoute[] {
       if (advmss !== undefined) route.advmss = advmss;
       out.push(route);
     }
+  }
+  return out;
+}
+
+/** Proxy NDP entries (`ip -6 neigh show proxy`): each makes its interface answer for dst. */
+export function readProxyNd(): { ifname: string; dst: string }[] {
+  const list = JSON.parse(ip(['-6', '-j', 'neigh', 'show', 'proxy']) || '[]') as { dst?: string; dev?: string }[];
+  const out: { ifname: string; dst: string }[] = [];
+  for (const e of list) {
+    const dst = e.dst === undefined ? null : canonicalAddress(e.dst);
+    if (dst && e.dev) out.push({ ifname: e.dev, dst });
   }
   return out;
 }

@@ -35,7 +35,7 @@ services:
     port: 80
     scheduler: mh
     table-size: 251
-    health-check: { type: http, path: /, interval: 0.5, timeout: 0.4, rise: 2, fall: 2 }
+    health-check: { type: http, path: /, interval: 0.5, timeout: 0.4, rise: 2, fall: 2, via: direct }
     realservers:
 ${lab.realservers.filter((r) => r.v4 !== drop).map((r) => `      - { address: ${r.v4} }`).join('\n')}
 ${extra}`;

@@ -347,12 +347,17 @@ test('doctor: attached interface, pinned state and realserver reachability, each
   assert.equal(find('pinned state')?.verdict, 'ok');
   assert.equal(find('attached lvsc0')?.verdict, 'ok');
   assert.match(find('interface lvsc0 driver')!.detail, /veth: native XDP/);
-  assert.equal(find('interface lvsc0 veth peer')?.verdict, 'info');
+  // The peer lvsc1 is in the realserver's (named) namespace, reached by its netns id: it runs no
+  // XDP program, so frames sent back out with XDP_TX vanish there.
+  assert.equal(find('interface lvsc0 veth peer')?.verdict, 'fail');
+  assert.match(find('interface lvsc0 veth peer')!.detail, /^lvsc1 in namespace \S+ runs no native XDP program/);
+  // The VIP is in lvsc0's subnet but not local on the director: nothing answers ARP for it.
+  assert.equal(find(`VIP ${VIP} local`)?.verdict, 'fail');
   // Realservers given with --mac but not on the link: the configured MAC is used, with a warning.
   const rs = fs.find((f) => f.check === `tcp ${SVC} -> 10.77.0.11`)!;
   assert.equal(rs.verdict, 'warn');
   assert.match(rs.detail, /does not answer ARP\/ND on lvsc0/);
-  assert.equal(r.code, 0);
+  assert.equal(r.code, 1);
   // An interface that is not there is a failure with its fix.
   const other = cli(['doctor', 'lvsc9']);
   assert.match(other.stdout, /FAIL {2}interface lvsc9 +does not exist in this network namespace/);

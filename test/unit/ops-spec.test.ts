@@ -30,8 +30,8 @@ test('defaults and every field normalized', () => {
   const [t] = healthPlan(parseConfigText(svc('{ type: http }'), 'd.yaml')).targets;
   assert.equal(t!.key, 'tcp 10.0.0.1:80/192.168.1.10');
   assert.deepEqual(t!.spec, {
-    type: 'http', port: 80, intervalMs: DEFAULTS.intervalMs, timeoutMs: DEFAULTS.timeoutMs, rise: 2, fall: 3, initial: 'up', via: 'direct',
-    onDown: 'finish', path: '/', expectStatus: [], tlsVerify: false, payload: '',
+    type: 'http', port: 80, intervalMs: DEFAULTS.intervalMs, timeoutMs: DEFAULTS.timeoutMs, rise: 2, fall: 3, initial: 'up', via: 'forwarding',
+    viaDefault: true, onDown: 'finish', path: '/', expectStatus: [], tlsVerify: false, payload: '',
   });
   const [u] = healthPlan(parseConfigText(svc('{ type: https, port: 8443, interval: 5s, timeout: 500ms, rise: 1, fall: 5, path: /hz, host: www.example.com, expect-status: [200, 204], expect-body: "^ok", tls-verify: true, via: forwarding, on-down: cut }'), 'd.yaml')).targets;
   assert.deepEqual(u!.spec, {
@@ -42,6 +42,17 @@ test('defaults and every field normalized', () => {
   assert.deepEqual(x!.spec.command, ['/bin/check', '{address}:{port}']);
   const [d] = healthPlan(parseConfigText(svc('{ type: udp, payload: ping, expect: pong }'), 'd.yaml')).targets;
   assert.deepEqual([d!.spec.payload, d!.spec.expect], ['ping', 'pong']);
+});
+
+test('via: the forwarding path by default; direct where it cannot work, with the reason; as written otherwise', () => {
+  const spec = (check: string, extra = '', port = '80') => healthPlan(parseConfigText(svc(check, undefined, extra).replace('port: 80', `port: ${port}`), 'd.yaml')).targets[0]!.spec;
+  assert.deepEqual([spec('{ type: tcp }').via, spec('{ type: tcp }').viaFallback], ['forwarding', undefined]);
+  const ex = spec('{ type: exec, command: [/bin/true] }');
+  assert.deepEqual([ex.via, ex.viaDefault], ['direct', true]);
+  assert.match(ex.viaFallback!, /exec check runs a command/);
+  assert.equal(spec('{ type: tcp, port: 8080 }', '', '0').via, 'forwarding');
+  const written = spec('{ type: tcp, via: direct }');
+  assert.deepEqual([written.via, written.viaDefault, written.viaFallback], ['direct', undefined, undefined]);
 });
 
 test('the README example and the opaque fixture forms still parse', () => {

@@ -138,11 +138,11 @@ test('check on a right realserver: everything ok, in a stable order', () => {
   const items = checkItems(good(), 'tun', VIPS);
   assert.deepEqual(wrong(items), []);
   assert.deepEqual(items.map((i) => i.id), [
-    'lo-up', 'vip:10.0.0.1', 'vip:2001:db8::1', 'arp_ignore', 'arp_announce', 'rp_filter',
+    'lo-up', 'vip:10.0.0.1', 'vip:2001:db8::1', 'arp_ignore', 'arp_announce', 'rp_filter', 'nd:2001:db8::1',
     'decap', 'decap-vip:10.0.0.1', 'decap-vip:2001:db8::1', 'mss:4', 'mss:6',
   ]);
   assert.match(item(items, 'decap-vip:10.0.0.1').message, /3 packets, 180 bytes/);
-  assert.deepEqual(checkItems(good(), 'dr', VIPS).map((i) => i.id), ['lo-up', 'vip:10.0.0.1', 'vip:2001:db8::1', 'arp_ignore', 'arp_announce']);
+  assert.deepEqual(checkItems(good(), 'dr', VIPS).map((i) => i.id), ['lo-up', 'vip:10.0.0.1', 'vip:2001:db8::1', 'arp_ignore', 'arp_announce', 'rp_filter', 'nd:2001:db8::1']);
 });
 
 test('check: a missing VIP and arp_ignore 0 are reported with exactly their fixes', () => {
@@ -222,5 +222,53 @@ test('formatCheck: one line per requirement, fixes indented below', () => {
     'wrong  arp_ignore effective 0 (all 0, eth0 0): the realserver answers ARP for the VIP',
     '       fix: sysctl -w net.ipv4.conf.all.arp_ignore=1',
     'ok     arp_announce effective 2 (all 2, eth0 0): the VIP is never an ARP source',
+    'ok     rp_filter effective 0 (all 0, eth0 0): DR packets from any client are accepted on eth0',
   ].join('\n'));
+});
+
+const ETH1 = { ifname: 'eth1', ifindex: 3, up: true, mtu: 1500 };
+
+test('check looks at every interface: a second NIC that answers ARP for the VIP is named with its fix', () => {
+  // The HOWTO mistake: arp_ignore set on the first NIC only; all and eth1 stay 0.
+  const o = good({ links: [...LINKS, ETH1], sysctl: { ...sysctls({ aa: 2, dai: 1 }), ...sysctls({ aa: 2 }, 'eth1') } });
+  const items = checkItems(o, 'dr', VIP4);
+  assert.equal(item(items, 'arp_ignore').status, 'ok', 'eth0 alone is right');
+  assert.deepEqual(wrong(items).map((i) => [i.id, i.fix]), [['arp_ignore:eth1', ['sysctl -w net.ipv4.conf.all.arp_ignore=1']]]);
+  assert.match(item(items, 'arp_ignore:eth1').message, /eth1 answers ARP for the VIP/);
+  // An own value of 3..7 wins over all=1: the interface itself is set too (setup does the same).
+  const own = good({ links: [...LINKS, ETH1], sysctl: { ...sysctls({ ai: 1, aa: 2 }), ...sysctls({ ai: 1, aa: 2, dai: 5 }, 'eth1') } });
+  assert.deepEqual(wrong(checkItems(own, 'dr', VIP4)).map((i) => [i.id, i.fix]), [['arp_ignore:eth1', ['sysctl -w net.ipv4.conf.eth1.arp_ignore=1']]]);
+  assert.deepEqual(plannedSysctls(own, 'dr', VIP4), [{ key: 'net/ipv4/conf/eth1/arp_ignore', value: 1, reason: 'arp' }]);
+  // NOARP interfaces (tunnels) never answer: not checked.
+  const noarp = good({ links: [...LINKS, { ...ETH1, noarp: true }], sysctl: { ...sysctls({ aa: 2, dai: 1 }) } });
+  assert.deepEqual(wrong(checkItems(noarp, 'dr', VIP4)), []);
+  // arp_announce below 2 on a second NIC.
+  const ann = good({ links: [...LINKS, ETH1], sysctl: { ...sysctls({ ai: 1, daa: 2 }), ...sysctls({ ai: 1 }, 'eth1') } });
+  assert.deepEqual(wrong(checkItems(ann, 'dr', VIP4)).map((i) => [i.id, i.fix]), [['arp_announce:eth1', ['sysctl -w net.ipv4.conf.all.arp_announce=2']]]);
+});
+
+test('check (DR): strict rp_filter where clients arrive and the route back leaves elsewhere', () => {
+  const twoNic = (rp: number, drp: number) => good({
+    links: [...LINKS, ETH1], sysctl: { ...sysctls({ ai: 1, aa: 2, rp, drp }), ...sysctls({ ai: 1, aa: 2, rp }, 'eth1') },
+    defaultRoutes: [{ family: 4, dev: 'eth1', gateway: '192.168.2.1' }],
+  });
+  const w = wrong(checkItems(twoNic(1, 0), 'dr', VIP4));
+  assert.deepEqual(w.map((i) => [i.id, i.fix]), [['rp_filter', ['sysctl -w net.ipv4.conf.eth0.rp_filter=2']]]);
+  assert.match(w[0]!.message, /arrive on eth0 but the route back to clients \(the default route\) leaves by eth1/);
+  assert.deepEqual(wrong(checkItems(twoNic(0, 1), 'dr', VIP4)).map((i) => i.id), ['rp_filter'], 'the device alone strict');
+  assert.deepEqual(wrong(checkItems(twoNic(1, 2), 'dr', VIP4)), [], 'loose on the device wins over all=1');
+  // The default route leaves by the device: strict is fine for the clients it covers.
+  assert.equal(item(checkItems(good({ sysctl: sysctls({ ai: 1, aa: 2, rp: 1 }) }), 'dr', VIP4), 'rp_filter').status, 'ok');
+});
+
+test('check (IPv6): proxy NDP for the VIP and a dadfailed VIP are wrong; disabled IPv6 on lo is named', () => {
+  const V6 = parseVips(['2001:db8::1']);
+  const proxy = good({ proxyNd: [{ ifname: 'eth0', dst: '2001:db8::1' }] });
+  assert.deepEqual(wrong(checkItems(proxy, 'dr', V6)).map((i) => [i.id, i.fix]), [['nd:2001:db8::1', ['ip -6 neigh del proxy 2001:db8::1 dev eth0']]]);
+  const failed = good();
+  failed.addrs = failed.addrs.map((a) => (a.local === '2001:db8::1' ? { ...a, dadfailed: true } : a));
+  assert.match(item(checkItems(failed, 'dr', V6), 'nd:2001:db8::1').message, /dadfailed/);
+  const off = good({ sysctl: { ...sysctls({ ai: 1, aa: 2 }), 'net/ipv6/conf/lo/disable_ipv6': 1 } });
+  off.addrs = off.addrs.filter((a) => a.local !== '2001:db8::1');
+  assert.deepEqual(item(checkItems(off, 'dr', V6), 'vip:2001:db8::1').fix, ['sysctl -w net.ipv6.conf.lo.disable_ipv6=0', 'ip addr add 2001:db8::1/128 dev lo']);
 });
