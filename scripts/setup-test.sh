@@ -6,4 +6,4 @@
 # is missing (Debian 12, as root); idempotent and quick when everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/apt-ensure.sh setup-test chromium bird2
+bash scripts/apt-ensure.sh setup-test chromium bird2 keepalived
