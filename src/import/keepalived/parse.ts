@@ -200,7 +200,8 @@ function readLines(path: string, hooks: ParseHooks, notes: ParseNote[], files: s
     }
     const first = t.trim().split(/\s+/, 2);
     if (INCLUDES.has(first[0]!)) {
-      const rest = tokenizeLine(t, path, lineNo).slice(1).map((x) => x.text).join(' ');
+      // The name as written (braces are part of it here, not blocks), without a comment or quotes.
+      const rest = t.trim().slice(first[0]!.length).replace(/\s[#!].*$/, '').trim().replace(/^(["'])(.*)\1$/, '$2');
       if (!rest) throw new KeepalivedSyntaxError(path, lineNo, `${first[0]} needs a file name`);
       const pattern = isAbsolute(rest) ? rest : join(dirname(path), rest);
       const found = expandGlob(pattern, hooks);

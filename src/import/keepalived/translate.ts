@@ -398,7 +398,6 @@ class Translator {
       else if (!name.startsWith(scheduler)) this.drop(s, `${item}: ${s.keyword}`, `${name} applies to scheduler ${name.split('-')[0]}, not ${scheduler}`);
       else finalFlags.push(name as SchedFlag);
     }
-    if (inh.alpha) svcCheck.initial = 'down';
     if (Object.keys(notify).length) svcCheck.notify = notify;
     if (sorry) {
       let m: ForwardingMethod | 'nat' | undefined = fwd;
@@ -534,7 +533,7 @@ class Translator {
       if (this.inherited(s, it, inh)) continue;
       switch (s.keyword) {
         case 'connect_port': { const v = this.num(s, it, 1); if (v !== undefined) port = v; break; }
-        case 'url': if (type === 'http' || type === 'https') { const u = this.url(s, it, inh); if (u) urls.push(u); } else this.drop(s, it, `url applies to HTTP_GET / SSL_GET`); break;
+        case 'url': if (type === 'http' || type === 'https') { const u = this.url(s, it); if (u) urls.push(u); } else this.drop(s, it, `url applies to HTTP_GET / SSL_GET`); break;
         case 'misc_path': command = splitScript(s.args.join(' ')); break;
         case 'misc_timeout': miscTimeout = this.num(s, it, 0.001); break;
         case 'misc_dynamic': this.drop(s, it, 'weights set by the exit code: not supported (exit 0 is up, anything else down)'); break;
@@ -603,7 +602,7 @@ class Translator {
     return out;
   }
 
-  private url(u: Statement, item: string, inh: Inherited): Raw | undefined {
+  private url(u: Statement, item: string): Raw | undefined {
     const out: Raw = {};
     const codes: (number | string)[] = [];
     for (const s of u.block ?? []) {
@@ -627,7 +626,6 @@ class Translator {
       this.drop(u, item, 'url without path: skipped');
       return undefined;
     }
-    if (out.host === undefined && inh.virtualhost !== undefined) out.host = inh.virtualhost;
     // keepalived's default status_code is 200-299 (lvs-xdp's would be 200-399): say it.
     out['expect-status'] = codes.length === 0 ? '200-299' : codes.length === 1 ? codes[0] : codes;
     const ordered: Raw = { path: out.path };
@@ -641,7 +639,7 @@ export function hexText(h: string): string | undefined {
   const bytes: number[] = [];
   for (const word of h.trim().split(/\s+/)) {
     if (!/^[0-9a-fA-F]+$/.test(word)) return undefined;
-    // Odd-length words: the first digit is a byte on its own (keepalived's "Ab12f" = AB 12 0F).
+    // Odd-length words: the last digit is a byte on its own (keepalived's "Ab12f" = AB 12 0F).
     const w = word.length % 2 ? word.slice(0, -1) + '0' + word.slice(-1) : word;
     for (let i = 0; i < w.length; i += 2) bytes.push(parseInt(w.slice(i, i + 2), 16));
   }
