@@ -16,6 +16,9 @@
  * delays checks or applies: it runs in the background and its failure is only reported.
  */
 import { spawn } from 'node:child_process';
+import { serviceId } from '../model/types.js';
+import type { HealthModel, QuorumChange, Transition } from './health.js';
+import type { Target } from './spec.js';
 
 export type NotifyEvent = 'realserver-up' | 'realserver-down' | 'service-up' | 'service-down' | 'quorum-up' | 'quorum-down';
 
@@ -90,4 +93,36 @@ export function runNotify(argv: readonly string[], c: NotifyContext, timeoutMs =
         : { ok: false, detail: `${cmd}: ${signal ? `signal ${signal}` : `exit ${code}`}${first ? `: ${first}` : ''}` });
     });
   });
+}
+
+/** A command to run and its context. */
+export interface Notification { argv: string[]; context: NotifyContext }
+
+function serviceContext(model: HealthModel, id: string, event: NotifyEvent): NotifyContext | undefined {
+  const svc = model.config.services.find((x) => serviceId(x) === id);
+  if (!svc) return undefined;
+  return { event, service: id, protocol: svc.protocol, vip: svc.vip, vport: svc.port, upWeight: model.upWeight(svc), quorum: model.policy(id)?.quorum?.quorum ?? 1 };
+}
+
+/** A realserver went up or down: its check's realserver-up / realserver-down command. */
+export function realserverNotification(model: HealthModel, t: Target, tr: Transition): Notification | undefined {
+  const argv = tr.to === 'up' ? t.spec.notify?.up : t.spec.notify?.down;
+  const c = argv && serviceContext(model, t.service, tr.to === 'up' ? 'realserver-up' : 'realserver-down');
+  return argv && c ? { argv, context: { ...c, address: t.address, port: t.spec.port, detail: tr.detail } } : undefined;
+}
+
+/** A service's quorum was gained or lost: its quorum-up / quorum-down command. */
+export function quorumNotification(model: HealthModel, q: QuorumChange): Notification | undefined {
+  const n = model.policy(q.service)?.notify;
+  const argv = q.to === 'up' ? n?.quorumUp : n?.quorumDown;
+  const c = argv && serviceContext(model, q.service, q.to === 'up' ? 'quorum-up' : 'quorum-down');
+  return argv && c ? { argv, context: c } : undefined;
+}
+
+/** Every realserver with a weight went down (service-down), or one came back (service-up). */
+export function serviceNotification(model: HealthModel, id: string, allDown: boolean): Notification | undefined {
+  const n = model.policy(id)?.notify;
+  const argv = allDown ? n?.down : n?.up;
+  const c = argv && serviceContext(model, id, allDown ? 'service-down' : 'service-up');
+  return argv && c ? { argv, context: c } : undefined;
 }

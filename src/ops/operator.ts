@@ -23,7 +23,7 @@ import type { Server } from 'node:http';
 import { serveHttp } from './http.js';
 import { checkTarget } from './check.js';
 import { CheckLoop, type AfterResult } from './checker.js';
-import { runNotify, type NotifyContext } from './notify.js';
+import { runNotify, realserverNotification, quorumNotification, serviceNotification, type Notification } from './notify.js';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Director, type AttachOptions, type DirectorOptions, type StatsSample } from '../director/director.js';
 import { NotAttachedError, errorText } from '../errors.js';
@@ -256,28 +256,18 @@ export class Operator {
         this.log.info({ event: 'service-recovered', service: id }, `${id}: a realserver is up again`);
       }
       // service-down / service-up: every realserver with a weight down, and back (not at start).
-      if (was && was.allDown !== s.allDown) {
-        const n = this.model.policy(id)?.notify;
-        this.notify(s.allDown ? n?.down : n?.up, this.serviceContext(id, s.allDown ? 'service-down' : 'service-up'));
-      }
+      if (was && was.allDown !== s.allDown) this.notify(serviceNotification(this.model, id, s.allDown));
     }
     this.lastServices = now;
   }
 
   // ---- notify commands -------------------------------------------------------------------------
 
-  private serviceContext(id: string, event: NotifyContext['event']): NotifyContext {
-    const svc = this.model.config.services.find((x) => serviceId(x) === id)!;
-    return {
-      event, service: id, protocol: svc.protocol, vip: svc.vip, vport: svc.port,
-      upWeight: this.model.upWeight(svc), quorum: this.model.policy(id)?.quorum?.quorum ?? 1,
-    };
-  }
-
   /** Runs a notify command in the background; its failure is logged, never waited for. */
-  private notify(argv: string[] | undefined, c: NotifyContext): void {
-    if (!argv) return;
-    void runNotify(argv, c).then((r) => {
+  private notify(n: Notification | undefined): void {
+    if (!n) return;
+    const c = n.context;
+    void runNotify(n.argv, c).then((r) => {
       if (r.ok) this.log.debug({ event: 'notify', notify: c.event, service: c.service, realserver: c.address, detail: r.detail }, `notify ${c.event}: ${r.detail}`);
       else this.log.warn({ event: 'notify-failed', notify: c.event, service: c.service, realserver: c.address, detail: r.detail }, `notify ${c.event} of ${c.service} failed: ${r.detail}`);
     });
@@ -288,8 +278,7 @@ export class Operator {
       const level = q.to === 'down' ? 'warn' : 'info';
       this.log[level]({ event: `quorum-${q.to}`, service: q.service, upWeight: q.upWeight, quorum: q.quorum },
         `${q.service}: quorum ${q.to === 'up' ? 'gained' : 'lost'} (up weight ${q.upWeight}, quorum ${q.quorum})`);
-      const n = this.model.policy(q.service)?.notify;
-      this.notify(q.to === 'up' ? n?.quorumUp : n?.quorumDown, this.serviceContext(q.service, `quorum-${q.to}`));
+      this.notify(quorumNotification(this.model, q));
     }
   }
 
@@ -320,9 +309,7 @@ export class Operator {
     const level = tr.to === 'down' ? 'warn' : 'info';
     this.log[level]({ event: 'health', service: tr.service, realserver: tr.address, from: tr.from, to: tr.to, detail: tr.detail },
       `${tr.service}: realserver ${tr.address} is ${tr.to.toUpperCase()} (${tr.detail})`);
-    this.notify(tr.to === 'up' ? t.spec.notify?.up : t.spec.notify?.down, {
-      ...this.serviceContext(t.service, tr.to === 'up' ? 'realserver-up' : 'realserver-down'), address: t.address, port: t.spec.port, detail: tr.detail,
-    });
+    this.notify(realserverNotification(this.model, t, tr));
     this.notifyQuorumChanges();
     this.requestApply(`health: ${tr.address} ${tr.to}`);
     this.writeHealthFile();
