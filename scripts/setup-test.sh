@@ -2,7 +2,9 @@
 # What only the tests need, on top of scripts/setup.sh (which builds and installs what the demo
 # needs): Debian's chromium, which test/e2e/ops.test.ts drives through playwright-core (a
 # devDependency, so npm ci installs it) to check the status page, and bird2 (BIRD 2), which
-# test/e2e/bgp.test.ts runs as router and director daemons for VIP announcement. Installs what
+# test/e2e/bgp.test.ts runs as router and director daemons for VIP announcement, and keepalived,
+# whose sample configurations (/usr/share/doc/keepalived/samples/) the import tests translate
+# (the daemon itself is never started by the tests). Installs what
 # is missing (Debian 12, as root); idempotent and quick when everything is in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,7 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigText } from '../../src/config/index.js';
 import { healthPlan } from '../../src/ops/spec.js';
@@ -245,4 +247,29 @@ test('a realistic DR configuration (test/fixtures/keepalived/dr): every translat
   assert.deepEqual(where(/^virtual_server 203\.0\.113\.20 25: lb_kind NAT: not supported yet/), ['keepalived.conf:148:dropped']);
   assert.deepEqual(where(/^virtual_server fwmark 7: firewall-mark services: not supported yet/), ['keepalived.conf:156:dropped']);
   assert.equal(r.items.length, 6, JSON.stringify(r.items, null, 1));
+});
+
+test('the command: report on stderr with file:line, the file with -o, exit 2 with file:line on a syntax error', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-import-cli-'));
+  try {
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(repoRoot(), 'bin/lvs-xdp.js'), 'import', 'keepalived', ...args], { encoding: 'utf8' });
+    const out = join(dir, 'out.yaml');
+    const ok = cli(FIXTURE, '-o', out, '--config-id', 'lb1');
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(ok.stdout, '');
+    assert.match(ok.stderr, /keepalived\.conf:148: virtual_server 203\.0\.113\.20 25: not carried over: lb_kind NAT: not supported yet/);
+    assert.match(ok.stderr, /^imported 6 service\(s\) from 7 virtual_server block\(s\) in 2 file\(s\); 5 item\(s\) not carried over, 1 changed; written to /m);
+    assert.equal(readBack(readFileSync(out, 'utf8')).cfg.services.length, 6);
+    const bad = join(dir, 'bad.conf');
+    writeFileSync(bad, 'virtual_server 10.0.0.1 80 {\n  lb_kind DR\n  real_server 10.0.0.2 80 {\n    weight "1\n  }\n}\n');
+    const r = cli(bad);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, `lvs-xdp: ${bad}:4: unterminated double quote\n`);
+    const vrrp = cli(join(SAMPLES, 'keepalived.conf.vrrp'));
+    assert.equal(vrrp.status, 0);
+    assert.match(vrrp.stdout, /^services: \[\]$/m);
+    assert.match(vrrp.stderr, /no virtual_server: the service list is empty/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
