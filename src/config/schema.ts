@@ -49,8 +49,46 @@ export const HEALTH_CHECK_TYPES = ['tcp', 'http', 'https', 'udp', 'exec', 'none'
 /** Keys that only some check types use: an error where `type` is set at the same level and differs. */
 const TYPE_KEYS: Readonly<Record<string, readonly string[]>> = {
   path: ['http', 'https'], host: ['http', 'https'], 'expect-status': ['http', 'https'], 'expect-body': ['http', 'https'],
+  digest: ['http', 'https'], urls: ['http', 'https'],
   'tls-verify': ['https'], payload: ['udp'], expect: ['udp'], command: ['exec'],
 };
+
+/** One HTTP status (200) or an inclusive range ("200-299"), as keepalived's status_code. */
+export const STATUS_RANGE_RE = /^([1-5]\d\d)-([1-5]\d\d)$/;
+const statusItem = z.union([
+  int.min(100).max(599),
+  z.string().superRefine((v, ctx) => {
+    const m = STATUS_RANGE_RE.exec(v);
+    if (!m) ctx.addIssue({ code: 'custom', message: `expected a status (200) or a range ("200-299"), got ${JSON.stringify(v)}` });
+    else if (Number(m[1]) > Number(m[2])) ctx.addIssue({ code: 'custom', message: `range ${v} runs backwards` });
+  }),
+]);
+const expectStatus = z.union([statusItem, z.array(statusItem).min(1)]);
+const regex = z.string().superRefine((v, ctx) => {
+  try {
+    new RegExp(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: `not a regular expression: ${(e as Error).message}` });
+  }
+});
+/** keepalived's `digest`: the MD5 of the whole body, 32 hex digits (genhash prints it). */
+const md5 = z.string().regex(/^[0-9a-fA-F]{32}$/, 'expected an MD5 digest: 32 hex digits');
+const argv = z.array(z.string().min(1)).min(1);
+
+/** One URL of an http(s) check (several: every one must pass, as keepalived's url blocks). */
+export const urlCheckSchema = z.strictObject({
+  path: z.string().startsWith('/'),
+  host: z.string().min(1).optional(),
+  'expect-status': expectStatus.optional(),
+  'expect-body': regex.optional(),
+  digest: md5.optional(),
+});
+
+/** Commands run on state changes (argv, never a shell); a realserver's block has the realserver ones only. */
+export const NOTIFY_EVENTS = ['realserver-up', 'realserver-down', 'service-up', 'service-down', 'quorum-up', 'quorum-down'] as const;
+export const REALSERVER_NOTIFY_EVENTS = ['realserver-up', 'realserver-down'] as const;
+const notifySchema = z.strictObject(Object.fromEntries(NOTIFY_EVENTS.map((e) => [e, argv.optional()])) as Record<(typeof NOTIFY_EVENTS)[number], z.ZodOptional<typeof argv>>);
+const realserverNotifySchema = z.strictObject(Object.fromEntries(REALSERVER_NOTIFY_EVENTS.map((e) => [e, argv.optional()])) as Record<(typeof REALSERVER_NOTIFY_EVENTS)[number], z.ZodOptional<typeof argv>>);
 
 const healthCheckFields = {
   type: z.enum(HEALTH_CHECK_TYPES).optional(),
@@ -64,18 +102,19 @@ const healthCheckFields = {
   'on-down': z.enum(['finish', 'cut']).optional(),
   path: z.string().startsWith('/').optional(),
   host: z.string().min(1).optional(),
-  'expect-status': z.union([int.min(100).max(599), z.array(int.min(100).max(599)).min(1)]).optional(),
-  'expect-body': z.string().superRefine((v, ctx) => {
-    try {
-      new RegExp(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: `not a regular expression: ${(e as Error).message}` });
-    }
-  }).optional(),
+  'expect-status': expectStatus.optional(),
+  'expect-body': regex.optional(),
+  digest: md5.optional(),
+  urls: z.array(urlCheckSchema).min(1).optional(),
   'tls-verify': z.boolean().optional(),
   payload: z.string().optional(),
   expect: z.string().optional(),
-  command: z.array(z.string().min(1)).min(1).optional(),
+  command: argv.optional(),
+  // After a failure of an up realserver, the next check (a retry) comes this soon instead of
+  // after `interval`, until `fall` failures in a row take it down (keepalived's delay_before_retry).
+  'delay-before-retry': duration.optional(),
+  // The first check comes after a random delay of up to this (0: at once); keepalived's warmup.
+  warmup: z.union([z.literal(0), duration]).optional(),
 };
 
 function typeKeysRefine(v: Record<string, unknown>, ctx: z.RefinementCtx): void {
@@ -89,6 +128,14 @@ function typeKeysRefine(v: Record<string, unknown>, ctx: z.RefinementCtx): void 
   if (type === 'exec' && v.command === undefined) ctx.addIssue({ code: 'custom', path: ['type'], message: 'type exec needs command (an argv list, run without a shell)' });
 }
 
+/** `urls:` lists the URLs itself: the single-URL keys beside it would be ambiguous. */
+function urlsRefine(v: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  if (v.urls === undefined) return;
+  for (const key of ['path', 'expect-status', 'expect-body', 'digest']) {
+    if (v[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `${key} beside urls: put it in the url it applies to` });
+  }
+}
+
 export const sorryServerSchema = z.strictObject({
   address: z.string(),
   method: z.string().optional(),
@@ -98,15 +145,26 @@ export const sorryServerSchema = z.strictObject({
 });
 
 /** A realserver's health check: merged key by key over its service's. */
-export const realserverHealthCheckSchema = z.strictObject(healthCheckFields).superRefine(typeKeysRefine);
+export const realserverHealthCheckSchema = z.strictObject({ ...healthCheckFields, notify: realserverNotifySchema.optional() }).superRefine((v, ctx) => {
+  typeKeysRefine(v, ctx);
+  urlsRefine(v, ctx);
+});
 
 /** A service's health check: the defaults of its realservers, and what happens when all are down. */
 export const serviceHealthCheckSchema = z.strictObject({
   ...healthCheckFields,
   'all-down': z.enum(['keep-last', 'sorry-server']).optional(),
   'sorry-server': sorryServerSchema.optional(),
+  notify: notifySchema.optional(),
+  // keepalived's quorum: the service is up while the weights of its up realservers add up to at
+  // least `quorum`; `hysteresis` dampens flaps (gained at quorum + hysteresis, lost below
+  // quorum - hysteresis). Lost with all-down: sorry-server, the sorry server takes every new flow.
+  quorum: int.min(1).max(0x7fffffff).optional(),
+  hysteresis: int.min(0).max(0x7fffffff).optional(),
 }).superRefine((v, ctx) => {
   typeKeysRefine(v, ctx);
+  urlsRefine(v, ctx);
+  if (v.hysteresis !== undefined && v.quorum === undefined) ctx.addIssue({ code: 'custom', path: ['hysteresis'], message: 'hysteresis applies to a quorum: set quorum too' });
   if (v['all-down'] === 'sorry-server' && !v['sorry-server']) {
     ctx.addIssue({ code: 'custom', path: ['all-down'], message: 'all-down: sorry-server needs sorry-server: { address: ... }' });
   }

@@ -7,6 +7,12 @@
  * when none of its realservers that the file gives a weight is left:
  *   - keep-last: the realservers that served last stay in the table (better than nothing);
  *   - sorry-server: the sorry server (weight 1) gets every new flow.
+ * Quorum (keepalived's): each service is "quorum up" while the weights of its up realservers add
+ * up to enough. Gaining it needs quorum + hysteresis, losing it takes less than quorum -
+ * hysteresis (or nothing up at all); in between the state stays (a flap dampener). Without a
+ * quorum in the file it is 1 with no hysteresis, which only drives the quorum-up / quorum-down
+ * notifications; with one, losing it under all-down: sorry-server puts the sorry server in and
+ * takes every realserver out, as keepalived does.
  */
 import { serviceId, type DirectorConfig, type Realserver, type VirtualService } from '../model/types.js';
 import { targetKey, type HealthPlan, type ServicePolicy, type Target } from './spec.js';
@@ -45,7 +51,12 @@ export interface ServiceHealth {
   sorryActive: boolean;
   /** Addresses kept in the table by keep-last although down. */
   keptDown: string[];
+  /** Only for a service with a quorum in the file. */
+  quorum?: { up: boolean; upWeight: number; quorum: number; hysteresis: number };
 }
+
+/** A service's quorum gained or lost (for the quorum-up / quorum-down notify commands). */
+export interface QuorumChange { service: string; to: 'up' | 'down'; upWeight: number; quorum: number }
 
 /** What a failed reload goes back to (HealthModel.save). */
 export interface SavedHealth { states: ReadonlyMap<string, RealHealth>; lastServing: ReadonlyMap<string, ReadonlySet<string>> }
@@ -64,6 +75,8 @@ export class HealthModel {
   private lastServing = new Map<string, Set<string>>();
   private cfg: DirectorConfig = { services: [] };
   private plan: HealthPlan = { targets: [], policies: new Map() };
+  private quorumUp = new Map<string, boolean>();
+  private quorumChanges: QuorumChange[] = [];
 
   constructor(cfg: DirectorConfig, plan: HealthPlan, now: number) {
     this.setConfig(cfg, plan, now);
@@ -97,6 +110,7 @@ export class HealthModel {
     for (const [id, set] of saved?.lastServing ?? []) if (!this.lastServing.has(id)) this.lastServing.set(id, new Set(set));
     const ids = new Set(cfg.services.map(serviceId));
     for (const id of [...this.lastServing.keys()]) if (!ids.has(id)) this.lastServing.delete(id);
+    for (const id of [...this.quorumUp.keys()]) if (!ids.has(id)) this.quorumUp.delete(id);
     this.refreshServing();
   }
 
@@ -167,12 +181,62 @@ export class HealthModel {
     return this.stateOf(svc, rs)?.state === 'down';
   }
 
-  /** Remembers, per service, the realservers that serve while at least one does. */
+  /** Remembers, per service, the realservers that serve while at least one does; updates quorums. */
   private refreshServing(): void {
     for (const svc of this.cfg.services) {
       const serving = svc.realservers.filter((r) => r.weight > 0 && !this.isDown(svc, r)).map((r) => r.address);
       if (serving.length > 0) this.lastServing.set(serviceId(svc), new Set(serving));
+      this.updateQuorum(svc);
     }
+  }
+
+  /** The sum of the file weights of a service's realservers that are not down. */
+  upWeight(svc: VirtualService): number {
+    return svc.realservers.reduce((sum, r) => sum + (this.isDown(svc, r) ? 0 : r.weight), 0);
+  }
+
+  private quorumOf(id: string): { quorum: number; hysteresis: number } {
+    return this.plan.policies.get(id)?.quorum ?? { quorum: 1, hysteresis: 0 };
+  }
+
+  /**
+   * keepalived's update_quorum_state: a service starts with its quorum up and is evaluated at
+   * once (so a service whose realservers all start down starts with it lost, without a change
+   * reported); later changes are queued for takeQuorumChanges().
+   */
+  private updateQuorum(svc: VirtualService): void {
+    const id = serviceId(svc);
+    const known = this.quorumUp.has(id);
+    const up = this.quorumUp.get(id) ?? true;
+    const { quorum, hysteresis } = this.quorumOf(id);
+    const w = this.upWeight(svc);
+    let next = up;
+    if (!up && w >= quorum + hysteresis) next = true;
+    else if (up && (w === 0 || w < quorum - hysteresis)) next = false;
+    this.quorumUp.set(id, next);
+    if (known && next !== up) this.quorumChanges.push({ service: id, to: next ? 'up' : 'down', upWeight: w, quorum });
+  }
+
+  /** A realserver's health by its target key. */
+  stateByKey(key: string): RealHealth | undefined {
+    return this.states.get(key);
+  }
+
+  /** A service's all-down / quorum / notify policy. */
+  policy(id: string): ServicePolicy | undefined {
+    return this.plan.policies.get(id);
+  }
+
+  /** Whether a service's quorum is up now. */
+  quorumIsUp(id: string): boolean {
+    return this.quorumUp.get(id) ?? true;
+  }
+
+  /** The quorum changes since the last call, oldest first. */
+  takeQuorumChanges(): QuorumChange[] {
+    const out = this.quorumChanges;
+    this.quorumChanges = [];
+    return out;
   }
 
   /** The config to apply now, and each service's all-down status. */
@@ -185,6 +249,10 @@ export class HealthModel {
       const weighted = svc.realservers.filter((r) => r.weight > 0);
       const allDown = weighted.length > 0 && weighted.every((r) => this.isDown(svc, r));
       const sh: ServiceHealth = { id, policy: policy.allDown, allDown, sorryActive: false, keptDown: [] };
+      const quorumLost = policy.quorum !== undefined && !this.quorumIsUp(id);
+      if (policy.quorum) sh.quorum = { up: !quorumLost, upWeight: this.upWeight(svc), ...policy.quorum };
+      // A lost quorum sends everything to the sorry server (keepalived: its realservers go out).
+      const sorry = policy.allDown === 'sorry-server' && policy.sorry !== undefined && (allDown || quorumLost);
       let keep = new Set<string>();
       if (allDown && policy.allDown === 'keep-last') {
         const last = this.lastServing.get(id);
@@ -193,15 +261,19 @@ export class HealthModel {
       }
       const realservers: Realserver[] = [];
       for (const r of svc.realservers) {
+        const spec = this.targets.get(targetKey(svc, r.address))?.spec;
+        if (sorry && !this.isDown(svc, r)) {
+          if (spec?.onDown !== 'cut') realservers.push({ ...r, weight: 0 });
+          continue;
+        }
         if (!this.isDown(svc, r) || keep.has(r.address)) {
           realservers.push(r);
           continue;
         }
-        const spec = this.targets.get(targetKey(svc, r.address))?.spec;
         if (spec?.onDown === 'cut') continue;
         realservers.push({ ...r, weight: 0 });
       }
-      if (allDown && policy.allDown === 'sorry-server' && policy.sorry) {
+      if (sorry && policy.sorry) {
         realservers.push({ ...policy.sorry, port: svc.port });
         sh.sorryActive = true;
       }

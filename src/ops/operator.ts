@@ -22,6 +22,8 @@
 import type { Server } from 'node:http';
 import { serveHttp } from './http.js';
 import { checkTarget } from './check.js';
+import { CheckLoop, type AfterResult } from './checker.js';
+import { runNotify, realserverNotification, quorumNotification, serviceNotification, type Notification } from './notify.js';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Director, type AttachOptions, type DirectorOptions, type StatsSample } from '../director/director.js';
 import { NotAttachedError, errorText } from '../errors.js';
@@ -70,13 +72,12 @@ export interface OperatorOptions {
 const RESOLVE_FIRST_MS = 1000;
 const RESOLVE_MAX_MS = 30_000;
 
-interface Checker { target: Target; stopped: boolean; timer?: NodeJS.Timeout }
 
 export class Operator {
   private d!: Director;
   private model!: HealthModel;
   private readonly fwd: ForwardingRoutes;
-  private readonly checkers = new Map<string, Checker>();
+  private readonly checkers = new Map<string, CheckLoop>();
   private readonly metrics: DirectorMetrics;
   private server?: Server;
   private resyncTimer?: NodeJS.Timeout;
@@ -121,6 +122,8 @@ export class Operator {
     }
     op.model = new HealthModel(cfg, plan, Date.now());
     op.seedHealth();
+    // A restart takes the quorum as it was: a change found while seeding is not news.
+    op.model.takeQuorumChanges();
     op.fwd.clear();
     op.fwd.sync(op.model.targetList);
     for (const r of op.fwd.list) if (r.problem) op.log.warn({ event: 'forwarding-path', target: r.key, problem: r.problem }, 'forwarding-path check cannot run');
@@ -252,32 +255,44 @@ export class Operator {
       } else if (was?.allDown) {
         this.log.info({ event: 'service-recovered', service: id }, `${id}: a realserver is up again`);
       }
+      // service-down / service-up: every realserver with a weight down, and back (not at start).
+      if (was && was.allDown !== s.allDown) this.notify(serviceNotification(this.model, id, s.allDown));
     }
     this.lastServices = now;
+  }
+
+  // ---- notify commands -------------------------------------------------------------------------
+
+  /** Runs a notify command in the background; its failure is logged, never waited for. */
+  private notify(n: Notification | undefined): void {
+    if (!n) return;
+    const c = n.context;
+    void runNotify(n.argv, c).then((r) => {
+      if (r.ok) this.log.debug({ event: 'notify', notify: c.event, service: c.service, realserver: c.address, detail: r.detail }, `notify ${c.event}: ${r.detail}`);
+      else this.log.warn({ event: 'notify-failed', notify: c.event, service: c.service, realserver: c.address, detail: r.detail }, `notify ${c.event} of ${c.service} failed: ${r.detail}`);
+    });
+  }
+
+  private notifyQuorumChanges(): void {
+    for (const q of this.model.takeQuorumChanges()) {
+      const level = q.to === 'down' ? 'warn' : 'info';
+      this.log[level]({ event: `quorum-${q.to}`, service: q.service, upWeight: q.upWeight, quorum: q.quorum },
+        `${q.service}: quorum ${q.to === 'up' ? 'gained' : 'lost'} (up weight ${q.upWeight}, quorum ${q.quorum})`);
+      this.notify(quorumNotification(this.model, q));
+    }
   }
 
   // ---- health checks ---------------------------------------------------------------------------
 
   private startChecker(t: Target): void {
-    const c: Checker = { target: t, stopped: false };
-    const tick = async (): Promise<void> => {
-      if (c.stopped) return;
-      const started = Date.now();
-      const r = await this.probe(c.target);
-      if (c.stopped || this.stopped) return;
-      this.onResult(c.target, r);
-      c.timer = setTimeout(() => void tick(), Math.max(0, c.target.spec.intervalMs - (Date.now() - started)));
-    };
-    // Spread the first checks over up to one interval (at most 1 s) so they do not all start together.
-    c.timer = setTimeout(() => void tick(), Math.floor(Math.random() * Math.min(t.spec.intervalMs, 1000)));
-    this.checkers.set(t.key, c);
+    // The first checks are spread (warm-up) so they do not all start together; see checker.ts.
+    this.checkers.set(t.key, new CheckLoop(t, (x) => this.probe(x), (x, r) => this.stopped ? undefined : this.onResult(x, r)).start());
   }
 
   private stopChecker(key: string): void {
     const c = this.checkers.get(key);
     if (!c) return;
-    c.stopped = true;
-    clearTimeout(c.timer);
+    c.stop();
     this.checkers.delete(key);
   }
 
@@ -285,15 +300,20 @@ export class Operator {
     return checkTarget(t, { fwd: this.fwd, nextHop: (svc, rs) => this.d?.nextHop(svc, rs) });
   }
 
-  private onResult(t: Target, r: ProbeResult): void {
+  private onResult(t: Target, r: ProbeResult): AfterResult | undefined {
     const tr = this.model.report(t.key, r.ok, r.detail, Date.now());
     this.log.debug({ event: 'check', service: t.service, realserver: t.address, ok: r.ok, detail: r.detail }, 'check');
-    if (!tr) return;
+    const h = this.model.stateByKey(t.key);
+    const after = h ? { state: h.state, failRun: h.failRun } : undefined;
+    if (!tr) return after;
     const level = tr.to === 'down' ? 'warn' : 'info';
     this.log[level]({ event: 'health', service: tr.service, realserver: tr.address, from: tr.from, to: tr.to, detail: tr.detail },
       `${tr.service}: realserver ${tr.address} is ${tr.to.toUpperCase()} (${tr.detail})`);
+    this.notify(realserverNotification(this.model, t, tr));
+    this.notifyQuorumChanges();
     this.requestApply(`health: ${tr.address} ${tr.to}`);
     this.writeHealthFile();
+    return after;
   }
 
   // ---- reload and resync -----------------------------------------------------------------------
@@ -319,6 +339,7 @@ export class Operator {
       this.model.setConfig(next.cfg, next.plan, Date.now());
       if (!(await this.applyEffective('reload'))) {
         this.model.setConfig(prevCfg, prevPlan, Date.now(), saved);
+        this.model.takeQuorumChanges(); // back where it was: nothing changed
         this.lastEffective = this.model.effective();
         this.reloads.failed++;
         this.reloads.last = { at, ok: false, error: 'apply failed' };
@@ -326,6 +347,7 @@ export class Operator {
         return false;
       }
       this.syncCheckers(next.plan);
+      this.notifyQuorumChanges();
       this.reloads.ok++;
       this.reloads.last = { at, ok: true };
       this.log.info({ event: 'reloaded', file: this.opts.file, services: next.cfg.services.length, checks: next.plan.targets.length }, `reloaded ${this.opts.file}`);

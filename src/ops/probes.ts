@@ -10,7 +10,8 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createSocket } from 'node:dgram';
 import { spawn } from 'node:child_process';
-import type { Target } from './spec.js';
+import { createHash } from 'node:crypto';
+import type { Target, UrlSpec } from './spec.js';
 
 export interface ProbeResult { ok: boolean; detail: string }
 
@@ -68,7 +69,24 @@ export function probeTcp(ep: Endpoint, timeoutMs: number): Promise<ProbeResult> 
   });
 }
 
-export interface HttpCheck { tls: boolean; path: string; host?: string; expectStatus: number[]; expectBody?: string; tlsVerify: boolean }
+export interface HttpCheck {
+  tls: boolean; path: string; host?: string; expectStatus: number[]; expectBody?: string; tlsVerify: boolean;
+  /** Inclusive status ranges accepted besides expectStatus (keepalived's status_code 200-299). */
+  statusRanges?: [number, number][];
+  /** MD5 (hex) the whole body must have (keepalived's digest). */
+  digest?: string;
+}
+
+/** Whether a status passes: a listed code or range, else 200-399 when none is given. */
+export function statusAccepted(status: number, codes: readonly number[], ranges: readonly [number, number][] = []): boolean {
+  if (codes.length === 0 && ranges.length === 0) return status >= 200 && status < 400;
+  return codes.includes(status) || ranges.some(([lo, hi]) => status >= lo && status <= hi);
+}
+
+function describeStatus(codes: readonly number[], ranges: readonly [number, number][] = []): string {
+  const all = [...codes.map(String), ...ranges.map(([lo, hi]) => `${lo}-${hi}`)];
+  return all.length ? all.join(' ') : '200-399';
+}
 
 export function probeHttp(ep: Endpoint, c: HttpCheck, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
@@ -92,9 +110,26 @@ export function probeHttp(ep: Endpoint, c: HttpCheck, timeoutMs: number): Promis
     };
     const onResponse = (res: IncomingMessage): void => {
       const status = res.statusCode ?? 0;
-      const okStatus = c.expectStatus.length ? c.expectStatus.includes(status) : status >= 200 && status < 400;
-      if (!okStatus) {
-        finish({ ok: false, detail: `${scheme} ${c.path}: status ${status}` });
+      if (!statusAccepted(status, c.expectStatus, c.statusRanges)) {
+        finish({ ok: false, detail: `${scheme} ${c.path}: status ${status} (expected ${describeStatus(c.expectStatus, c.statusRanges)})` });
+        return;
+      }
+      if (c.digest !== undefined) {
+        // The digest covers the whole body (as keepalived's genhash computes it), however long;
+        // the check's timeout bounds the read.
+        const md5 = createHash('md5');
+        let bodyHead = '';
+        res.on('data', (d: Buffer) => {
+          md5.update(d);
+          if (c.expectBody !== undefined && bodyHead.length < MAX_BODY) bodyHead = (bodyHead + d.toString('utf8')).slice(0, MAX_BODY);
+        });
+        res.on('end', () => {
+          const got = md5.digest('hex');
+          if (got !== c.digest) finish({ ok: false, detail: `${scheme} ${c.path}: body digest ${got}, expected ${c.digest}` });
+          else if (c.expectBody !== undefined && !new RegExp(c.expectBody).test(bodyHead)) finish({ ok: false, detail: `${scheme} ${c.path}: body does not match /${c.expectBody}/` });
+          else finish({ ok: true, detail: `${scheme} ${c.path}: status ${status}, digest matches` });
+        });
+        res.on('error', (e) => finish({ ok: false, detail: `${scheme} ${c.path}: ${errText(e)}` }));
         return;
       }
       if (c.expectBody === undefined) {
@@ -202,6 +237,27 @@ export function probeExec(t: Target, timeoutMs: number): Promise<ProbeResult> {
   });
 }
 
+/**
+ * An http(s) check of one or several URLs, one GET each (each within the check's timeout), in
+ * order: the first that fails fails the check, as keepalived's url blocks.
+ */
+async function probeUrls(ep: Endpoint, t: Target, urls: readonly UrlSpec[]): Promise<ProbeResult> {
+  const s = t.spec;
+  const details: string[] = [];
+  for (const u of urls) {
+    const c: HttpCheck = { tls: s.type === 'https', path: u.path, expectStatus: u.expectStatus, tlsVerify: s.tlsVerify };
+    const host = u.host ?? s.host;
+    if (host !== undefined) c.host = host;
+    if (u.expectStatusRanges) c.statusRanges = u.expectStatusRanges;
+    if (u.expectBody !== undefined) c.expectBody = u.expectBody;
+    if (u.digest !== undefined) c.digest = u.digest;
+    const r = await probeHttp(ep, c, s.timeoutMs);
+    if (!r.ok) return urls.length > 1 ? { ok: false, detail: `url ${details.length + 1} of ${urls.length}: ${r.detail}` } : r;
+    details.push(r.detail);
+  }
+  return { ok: true, detail: details.join('; ') };
+}
+
 /** Runs the target's check once against `ep` (already chosen: the realserver, or the VIP path). */
 export function runProbe(t: Target, ep: Endpoint): Promise<ProbeResult> {
   const s = t.spec;
@@ -209,10 +265,11 @@ export function runProbe(t: Target, ep: Endpoint): Promise<ProbeResult> {
     case 'tcp': return probeTcp(ep, s.timeoutMs);
     case 'http':
     case 'https': {
-      const c: HttpCheck = { tls: s.type === 'https', path: s.path, expectStatus: s.expectStatus, tlsVerify: s.tlsVerify };
-      if (s.host !== undefined) c.host = s.host;
-      if (s.expectBody !== undefined) c.expectBody = s.expectBody;
-      return probeHttp(ep, c, s.timeoutMs);
+      const one: UrlSpec = { path: s.path, expectStatus: s.expectStatus };
+      if (s.expectStatusRanges) one.expectStatusRanges = s.expectStatusRanges;
+      if (s.expectBody !== undefined) one.expectBody = s.expectBody;
+      if (s.digest !== undefined) one.digest = s.digest;
+      return probeUrls(ep, t, s.urls ?? [one]);
     }
     case 'udp': return probeUdp(ep, s.payload, s.expect, s.timeoutMs);
     case 'exec': return probeExec(t, s.timeoutMs);

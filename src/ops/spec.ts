@@ -7,7 +7,7 @@
 import { ConfigError } from '../errors.js';
 import { canonicalAddress, canonicalMac, familyOf } from '../model/address.js';
 import { serviceId, type DirectorConfig, type Realserver, type VirtualService } from '../model/types.js';
-import { DURATION_RE } from '../config/schema.js';
+import { DURATION_RE, STATUS_RANGE_RE } from '../config/schema.js';
 
 export type CheckType = 'tcp' | 'http' | 'https' | 'udp' | 'exec';
 export type OnDown = 'finish' | 'cut';
@@ -31,18 +31,45 @@ export interface CheckSpec {
   onDown: OnDown;
   path: string;
   host?: string;
-  /** Accepted HTTP statuses; empty = 200-399. */
+  /** Accepted HTTP statuses; empty (and no ranges) = 200-399. */
   expectStatus: number[];
+  /** Accepted inclusive status ranges ("200-299"), besides expectStatus. */
+  expectStatusRanges?: [number, number][];
   expectBody?: string;
+  /** MD5 of the whole body, lower-case hex (keepalived's digest). */
+  digest?: string;
+  /** Several URLs (http(s)): every one must pass; path / expectStatus / expectBody / digest then unused. */
+  urls?: UrlSpec[];
+  /** After a failure of an up realserver, the next check (a retry) comes this long after the failed one ended, instead of intervalMs after it started. */
+  delayBeforeRetryMs?: number;
+  /** The first check comes after a random delay of up to this (0: at once); unset: spread over min(interval, 1 s). */
+  warmupMs?: number;
+  /** Commands run when this realserver goes up / down (argv, placeholders: see notify.ts). */
+  notify?: { up?: string[]; down?: string[] };
   tlsVerify: boolean;
   payload: string;
   expect?: string;
   command?: string[];
 }
 
+/** One URL of a several-URL http(s) check. */
+export interface UrlSpec {
+  path: string;
+  host?: string;
+  expectStatus: number[];
+  expectStatusRanges?: [number, number][];
+  expectBody?: string;
+  digest?: string;
+}
+
+export interface ServiceNotify { up?: string[]; down?: string[]; quorumUp?: string[]; quorumDown?: string[] }
+
 export interface ServicePolicy {
   allDown: AllDown;
   sorry?: Realserver;
+  /** keepalived's quorum: up while the weights of the up realservers add up to >= quorum (hysteresis: see health.ts). */
+  quorum?: { quorum: number; hysteresis: number };
+  notify?: ServiceNotify;
 }
 
 /** One checked realserver of one service. */
@@ -85,6 +112,31 @@ export function targetKey(svc: Pick<VirtualService, 'protocol' | 'vip' | 'port'>
   return `${serviceId(svc)}/${address}`;
 }
 
+/** `expect-status` as written (200, "200-299" or a list of them) as single codes and ranges. */
+export function statusRules(v: unknown): { codes: number[]; ranges: [number, number][] } {
+  const codes: number[] = [];
+  const ranges: [number, number][] = [];
+  for (const x of v === undefined ? [] : Array.isArray(v) ? v : [v]) {
+    if (typeof x === 'number') {
+      codes.push(x);
+      continue;
+    }
+    const m = STATUS_RANGE_RE.exec(String(x));
+    if (m) ranges.push([Number(m[1]), Number(m[2])]);
+  }
+  return { codes, ranges };
+}
+
+function urlSpec(u: Raw): UrlSpec {
+  const st = statusRules(u['expect-status']);
+  const out: UrlSpec = { path: String(u.path), expectStatus: st.codes };
+  if (st.ranges.length) out.expectStatusRanges = st.ranges;
+  if (typeof u.host === 'string') out.host = u.host;
+  if (typeof u['expect-body'] === 'string') out.expectBody = u['expect-body'];
+  if (typeof u.digest === 'string') out.digest = u.digest.toLowerCase();
+  return out;
+}
+
 function fail(field: string, message: string): never {
   throw new ConfigError(message, { field });
 }
@@ -95,6 +147,8 @@ export function checkSpecFor(svc: VirtualService, rs: Realserver, where = 'healt
   const r = asRaw(rs.healthCheck);
   if (!s && !r) return undefined;
   const m: Raw = { ...(s ?? {}), ...(r ?? {}) };
+  // notify merges one level deeper: a realserver's realserver-down keeps the service's realserver-up.
+  const notifyRaw: Raw = { ...(asRaw(s?.notify) ?? {}), ...(asRaw(r?.notify) ?? {}) };
   const type = (m.type ?? 'tcp') as CheckType | 'none';
   if (type === 'none') return undefined;
   const defPort = rs.port || (type === 'https' ? 443 : type === 'http' ? 80 : 0);
@@ -113,7 +167,7 @@ export function checkSpecFor(svc: VirtualService, rs: Realserver, where = 'healt
     if (svc.port === 0 && m.port === undefined) fail(`${where}.port`, 'via: forwarding on an all-ports service needs port:');
   }
   if (type === 'exec' && !Array.isArray(m.command)) fail(`${where}.command`, 'type exec needs command (an argv list)');
-  const es = m['expect-status'];
+  const st = statusRules(m['expect-status']);
   const spec: CheckSpec = {
     type, port, intervalMs, timeoutMs,
     rise: (m.rise as number | undefined) ?? DEFAULTS.rise,
@@ -122,7 +176,7 @@ export function checkSpecFor(svc: VirtualService, rs: Realserver, where = 'healt
     via,
     onDown: (m['on-down'] ?? 'finish') as OnDown,
     path: (m.path as string | undefined) ?? '/',
-    expectStatus: es === undefined ? [] : Array.isArray(es) ? (es as number[]) : [es as number],
+    expectStatus: st.codes,
     tlsVerify: (m['tls-verify'] as boolean | undefined) ?? false,
     payload: (m.payload as string | undefined) ?? '',
   };
@@ -132,6 +186,18 @@ export function checkSpecFor(svc: VirtualService, rs: Realserver, where = 'healt
   if (typeof m['expect-body'] === 'string') spec.expectBody = m['expect-body'];
   if (typeof m.expect === 'string') spec.expect = m.expect;
   if (Array.isArray(m.command)) spec.command = [...(m.command as string[])];
+  if (st.ranges.length) spec.expectStatusRanges = st.ranges;
+  if (typeof m.digest === 'string') spec.digest = m.digest.toLowerCase();
+  if (Array.isArray(m.urls)) spec.urls = (m.urls as Raw[]).map(urlSpec);
+  if (m['delay-before-retry'] !== undefined) spec.delayBeforeRetryMs = durationMs(m['delay-before-retry'])!;
+  if (m.warmup !== undefined) spec.warmupMs = m.warmup === 0 ? 0 : durationMs(m.warmup)!;
+  const up = notifyRaw['realserver-up'];
+  const down = notifyRaw['realserver-down'];
+  if (Array.isArray(up) || Array.isArray(down)) {
+    spec.notify = {};
+    if (Array.isArray(up)) spec.notify.up = [...(up as string[])];
+    if (Array.isArray(down)) spec.notify.down = [...(down as string[])];
+  }
   return spec;
 }
 
@@ -140,6 +206,16 @@ function policyFor(svc: VirtualService, where: string): ServicePolicy {
   const sorryRaw = asRaw(s['sorry-server']);
   const allDown = (s['all-down'] ?? (sorryRaw ? 'sorry-server' : 'keep-last')) as AllDown;
   const p: ServicePolicy = { allDown };
+  if (typeof s.quorum === 'number') p.quorum = { quorum: s.quorum, hysteresis: (s.hysteresis as number | undefined) ?? 0 };
+  const n = asRaw(s.notify);
+  if (n) {
+    const notify: ServiceNotify = {};
+    if (Array.isArray(n['service-up'])) notify.up = [...(n['service-up'] as string[])];
+    if (Array.isArray(n['service-down'])) notify.down = [...(n['service-down'] as string[])];
+    if (Array.isArray(n['quorum-up'])) notify.quorumUp = [...(n['quorum-up'] as string[])];
+    if (Array.isArray(n['quorum-down'])) notify.quorumDown = [...(n['quorum-down'] as string[])];
+    if (Object.keys(notify).length) p.notify = notify;
+  }
   if (sorryRaw) {
     const address = canonicalAddress(String(sorryRaw.address));
     if (!address) fail(`${where}.sorry-server.address`, `not an IP address: ${JSON.stringify(sorryRaw.address)}`);
