@@ -247,7 +247,7 @@ export class HaLab {
       'services:',
       ...this.services.flatMap((s) => [
         `  - vip: "${s.vip}"`, `    port: ${s.port}`, `    scheduler: ${s.scheduler}`,
-        '    health-check: { type: http, path: /, via: direct, interval: 0.5, timeout: 1, rise: 1, fall: 3 }',
+        '    health-check: { type: http, path: /, via: direct, interval: 1, timeout: 0.9, rise: 1, fall: 3 }',
         '    realservers:',
         ...rs.map((r) => `      - { address: "${s.vip.includes(':') ? r.v6 : r.v4}", method: ${this.method} }`),
       ]),

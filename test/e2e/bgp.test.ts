@@ -45,7 +45,7 @@ ${[lab.vips.dr4, lab.vips.dr6].map((vip) => `  - vip: ${vip}
     port: 80
     scheduler: mh
     table-size: 251
-    health-check: { type: http, path: /, interval: 0.5, timeout: 0.4, rise: 2, fall: 2 }
+    health-check: { type: http, path: /, via: direct, interval: 0.5, timeout: 0.4, rise: 2, fall: 2 }
     realservers:
       - { address: ${vip.includes(':') ? lab.realservers[0]!.v6 : lab.realservers[0]!.v4} }`).join('\n')}
 `;
