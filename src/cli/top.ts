@@ -10,9 +10,14 @@ import type { Director } from '../director/director.js';
 import { formatAddrPort } from '../model/address.js';
 import { ConfigError } from '../errors.js';
 import { statsView, humanCount, type StatsView } from '../view/stats.js';
+import type { HealthRow, ServiceRow } from '../ops/metrics.js';
 import { withStateOptions, openRepaired, type StateOpts } from './common.js';
 
-export interface HealthFile { pid: number; stoppedAt?: string; realservers: { service: string; address: string; state: string; effectiveWeight?: number }[] }
+export interface HealthFile {
+  pid: number; stoppedAt?: string;
+  realservers: (Pick<HealthRow, 'service' | 'address'> & Partial<HealthRow> & { state: string })[];
+  services?: ServiceRow[];
+}
 
 export function readHealthFile(d: Director): HealthFile | undefined {
   try {

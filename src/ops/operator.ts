@@ -40,7 +40,7 @@ import { drainOf } from '../director/drain.js';
 import { acquireRunLock } from './runlock.js';
 import { seedFromHealthFile, seedFromSnapshot, type HealthFileDoc, type Seed } from './seed.js';
 import { describeStep } from '../director/plan.js';
-import { DirectorMetrics, type HealthRow } from './metrics.js';
+import { DirectorMetrics, type HealthRow, type ServiceRow } from './metrics.js';
 import { buildStatusDoc, type StatusDoc } from './status-doc.js';
 import type { Logger } from './log.js';
 import { announceInput, announcerFor, type Announcer } from './announce.js';
@@ -88,6 +88,8 @@ export class Operator {
   private last?: { sample: StatsSample; view: StatsView; at: number };
   readonly reloads: { ok: number; failed: number; last?: { at: string; ok: boolean; error?: string } } = { ok: 0, failed: 0 };
   readonly applies = { ok: 0, failed: 0 };
+  /** When the file was last read and applied successfully (start or reload), ISO. */
+  lastLoadOk?: string;
   readonly startedAt = new Date().toISOString();
   private readonly log: Logger;
   private releaseRun?: () => void;
@@ -135,6 +137,7 @@ export class Operator {
     op.directorDrain = readDirectorDrain(op.d.paths.stateDir);
     if (op.announcer) op.watchAnnounceInputs(cfg.settings?.announce?.birdSocket);
     const ok = await op.serial(() => op.applyEffective('start'));
+    if (ok) op.lastLoadOk = new Date().toISOString();
     if (!ok) {
       await op.stop('start failed');
       throw new Error('the configuration could not be applied (see the log line above)');
@@ -328,6 +331,7 @@ export class Operator {
       this.syncCheckers(next.plan);
       this.reloads.ok++;
       this.reloads.last = { at, ok: true };
+      this.lastLoadOk = new Date().toISOString();
       this.log.info({ event: 'reloaded', file: this.opts.file, services: next.cfg.services.length, checks: next.plan.targets.length }, `reloaded ${this.opts.file}`);
       return true;
     });
@@ -470,14 +474,18 @@ export class Operator {
     return rows;
   }
 
+  private serviceRows(): ServiceRow[] {
+    const eff = this.lastEffective ?? this.model.effective();
+    return [...eff.services.values()].map((s) => ({ service: s.id, allDown: s.allDown, sorryActive: s.sorryActive }));
+  }
+
   async metricsText(): Promise<string> {
     const sample = this.d.readStats();
-    const eff = this.lastEffective ?? this.model.effective();
     this.metrics.update({
-      sample, interfaces: this.d.linkStatus(), health: this.healthRows(),
-      services: [...eff.services.values()].map((s) => ({ service: s.id, allDown: s.allDown, sorryActive: s.sorryActive })),
+      sample, interfaces: this.d.linkStatus(), health: this.healthRows(), services: this.serviceRows(),
       reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(), tables: this.d.tableDigest(),
       ...(this.announcer ? { directorDrained: this.directorDrain !== undefined } : {}), ...(this.bird ? { bgpSessions: this.bird.sessions ?? [] } : {}),
+      configChangedAt: this.d.updatedAt, ...(this.lastLoadOk ? { lastLoadOk: this.lastLoadOk } : {}),
     });
     return this.metrics.text();
   }
@@ -525,6 +533,8 @@ export class Operator {
       const doc: HealthFileDoc & Record<string, unknown> = {
         pid: process.pid, file: this.opts.file, updatedAt: new Date().toISOString(), ...(stoppedAt ? { stoppedAt } : {}),
         realservers: this.healthRows().map((r) => ({ ...r, state: r.up === undefined ? 'unchecked' : r.up ? 'up' : 'down' })),
+        // The all-down policy per service, for `lvs-xdp metrics` beside a run.
+        services: this.serviceRows(),
       };
       const tmp = `${this.healthFile}.tmp`;
       writeFileSync(tmp, `${JSON.stringify(doc)}\n`, { mode: 0o644 });

@@ -16,7 +16,7 @@ import { writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { Lab, installCleanupHandlers, testPrefix, checkIn, runIn, waitFor, sleep } from '../../src/lab/index.js';
-import { startRunListening, NEEDS_ROOT } from './helpers.js';
+import { startRunListening, NEEDS_ROOT, seriesLabels } from './helpers.js';
 import { Director } from '../../src/director/director.js';
 import { parseExposition } from '../../src/ops/metrics.js';
 import { COUNTERS } from '../../src/abi/generated.js';
@@ -290,12 +290,12 @@ test('ops: /metrics values equal Director.readStats (services, realservers, name
     assert.equal(m2.get(name), Number(v), name);
   };
   for (const svc of s.services) {
-    same(`lvs_xdp_service_packets_total{service="${svc.id}"}`, svc.packets);
-    same(`lvs_xdp_service_bytes_total{service="${svc.id}"}`, svc.bytes);
-    same(`lvs_xdp_service_connections_total{service="${svc.id}"}`, svc.conns);
+    same(`lvs_xdp_service_packets_total${seriesLabels(svc.id)}`, svc.packets);
+    same(`lvs_xdp_service_bytes_total${seriesLabels(svc.id)}`, svc.bytes);
+    same(`lvs_xdp_service_connections_total${seriesLabels(svc.id)}`, svc.conns);
     assert.ok(svc.packets > 0n);
     for (const r of svc.realservers) {
-      const l = `{service="${svc.id}",realserver="${r.address}"}`;
+      const l = seriesLabels(svc.id, r.address);
       same(`lvs_xdp_realserver_packets_total${l}`, r.packets);
       same(`lvs_xdp_realserver_bytes_total${l}`, r.bytes);
       same(`lvs_xdp_realserver_connections_total${l}`, r.conns);
@@ -305,14 +305,14 @@ test('ops: /metrics values equal Director.readStats (services, realservers, name
   }
   for (const c of COUNTERS) {
     const name = c.name.toLowerCase();
-    const key = `lvs_xdp_counter_total{counter="${name}",kind="${c.kind}"}`;
+    const key = `lvs_xdp_datapath_events_total{counter="${name}",kind="${c.kind}"}`;
     const v = Number(s.counters[name]);
     assert.ok(m1.get(key)! <= v && v <= m2.get(key)!, `${name}: ${m1.get(key)} <= ${v} <= ${m2.get(key)}`);
   }
   assert.ok(Number(s.counters.fwd_dr) > 0);
   assert.equal(m.get('lvs_xdp_conntrack_max_entries'), s.connections.max);
   assert.ok(m.has('lvs_xdp_interface_info{interface="eth0",mode="native",linked="1"}'), [...m.keys()].filter((k) => k.includes('interface')).join(' '));
-  assert.equal(m.get(`lvs_xdp_service_all_down{service="${S1}"}`), 0);
+  assert.equal(m.get(`lvs_xdp_service_all_down${seriesLabels(S1)}`), 0);
 });
 
 test('ops: the status page in headless Chromium shows services, realservers and health, and follows a change live', { skip: NEEDS_ROOT || (!existsSync(CHROMIUM) && 'needs Debian\'s chromium (scripts/setup-test.sh installs it)'), timeout: 180_000 }, async () => {
