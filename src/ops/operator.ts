@@ -42,6 +42,7 @@ import { seedFromHealthFile, seedFromSnapshot, type HealthFileDoc, type Seed } f
 import { describeStep } from '../director/plan.js';
 import { DirectorMetrics, type HealthRow, type ServiceRow } from './metrics.js';
 import { buildStatusDoc, type StatusDoc } from './status-doc.js';
+import { RateHistory } from './history.js';
 import type { Logger } from './log.js';
 import { announceInput, announcerFor, type Announcer } from './announce.js';
 import { BirdSessions } from './bird.js';
@@ -64,6 +65,8 @@ export interface OperatorOptions {
   healthMaxAgeMs?: number;
   /** Seconds the announced routes outlive a handover (stop({ handover })) for the next run (default 10). */
   handoverGraceS?: number;
+  /** The status page's sparklines: a sample of the rates every intervalMs (2 s), at most capacity (180: 6 minutes). */
+  history?: { intervalMs: number; capacity: number };
 }
 
 /** Backoff of the resolution of unresolved realservers: first try after 1 s, doubling up to 30 s. */
@@ -80,6 +83,9 @@ export class Operator {
   private readonly metrics: DirectorMetrics;
   private server?: Server;
   private resyncTimer?: NodeJS.Timeout;
+  private readonly history: RateHistory;
+  private historyTimer?: NodeJS.Timeout;
+  private historyPrev?: StatsSample;
   private chain: Promise<unknown> = Promise.resolve();
   private queued = false;
   private stopped = false;
@@ -107,6 +113,7 @@ export class Operator {
     this.log = opts.logger;
     this.fwd = new ForwardingRoutes(opts.forwarding);
     this.metrics = new DirectorMetrics({ processMetrics: opts.processMetrics ?? true });
+    this.history = new RateHistory(opts.history?.intervalMs ?? 2000, opts.history?.capacity ?? 180);
   }
 
   /** Reads the file, attaches if asked, applies, starts checks and the HTTP listener. */
@@ -146,6 +153,9 @@ export class Operator {
     if (opts.listen) await op.listen(opts.listen.host, opts.listen.port);
     op.resyncTimer = setInterval(() => void op.resync(), opts.resyncMs ?? 30_000);
     op.resyncTimer.unref();
+    op.sampleHistory();
+    op.historyTimer = setInterval(() => op.sampleHistory(), op.history.intervalMs);
+    op.historyTimer.unref();
     op.writeHealthFile();
     return op;
   }
@@ -451,6 +461,17 @@ export class Operator {
     return this.last;
   }
 
+  /** One sample of every realserver's rates for the sparklines (its own previous reading, so scrapes do not shorten its interval). */
+  private sampleHistory(): void {
+    try {
+      const cur = this.d.readStats();
+      if (this.historyPrev) this.history.push(statsView(cur, this.historyPrev));
+      this.historyPrev = cur;
+    } catch {
+      // the director went away (detach): the resync says so; the history waits
+    }
+  }
+
   private healthRows(): HealthRow[] {
     const eff = this.lastEffective ?? this.model.effective();
     const rows: HealthRow[] = [];
@@ -506,6 +527,7 @@ export class Operator {
       view: this.sample().view, model: this.model, effective: this.lastEffective ?? this.model.effective(),
       file: this.opts.file, startedAt: this.startedAt, reloads: this.reloads, interfaces: this.d.linkStatus(),
       unresolved: new Map(this.d.unresolved.map((u) => [`${u.service}/${u.address}`, { since: u.since, problem: u.problem ?? '' }])), drained,
+      history: this.history,
     }) };
   }
 
@@ -555,6 +577,7 @@ export class Operator {
     clearInterval(this.resyncTimer);
     clearInterval(this.drainTimer);
     this.bird?.stop();
+    clearInterval(this.historyTimer);
     clearTimeout(this.resolveTimer);
     if (this.server) {
       this.server.closeAllConnections();

@@ -1,4 +1,4 @@
-/** Metrics exposition from a sample (names from COUNTERS), the status-page document shape, top's screen, --listen. */
+/** Metrics exposition from a sample (names from COUNTERS), the label split, promtool on the whole exposition, top's screen, --listen. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -11,7 +11,6 @@ import type { StatsSample } from '../../src/director/director.js';
 import { statsView } from '../../src/view/stats.js';
 import { formatTop } from '../../src/cli/top.js';
 import { parseListen } from '../../src/cli/run.js';
-import { STATUS_PAGE } from '../../src/ops/page.js';
 import { ConfigError } from '../../src/errors.js';
 
 function sample(at: bigint, k: bigint): StatsSample {
@@ -115,10 +114,6 @@ test('--listen parsing', () => {
   for (const bad of ['9469', 'host', '1.2.3.4:70000', '[::1]']) assert.throws(() => parseListen(bad), ConfigError, bad);
 });
 
-test('the status page is self-contained and polls the JSON endpoint', () => {
-  assert.doesNotMatch(STATUS_PAGE, /(src|href)=["']https?:/);
-  assert.match(STATUS_PAGE, /fetch\('api\/status'/);
-});
 
 const PROMTOOL = '/usr/bin/promtool';
 
