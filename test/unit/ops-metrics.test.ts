@@ -1,4 +1,4 @@
-/** Metrics exposition from a sample (names from COUNTERS), the label split, promtool on the whole exposition, top's screen, --listen. */
+/** Metrics exposition from a sample (names from COUNTERS), the label split, promtool on the whole exposition, --listen (top: ops-top.test.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -8,8 +8,6 @@ import { COUNTERS, ABI_VERSION } from '../../src/abi/generated.js';
 import { VERSION } from '../../src/version.js';
 import { serviceId } from '../../src/model/types.js';
 import type { StatsSample } from '../../src/director/director.js';
-import { statsView } from '../../src/view/stats.js';
-import { formatTop } from '../../src/cli/top.js';
 import { parseListen } from '../../src/cli/run.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -96,16 +94,6 @@ test('service labels: the service id split into protocol, vip and port, serviceI
   for (const bad of ['tcp 10.0.0.1', '10.0.0.1:80', 'tcp [::1:80', '']) assert.throws(() => serviceLabels(bad), /not a service id/, bad);
 });
 
-test('top: rates from two samples, health from run, one line per realserver', () => {
-  const v = statsView(sample(2_000_000_000n, 3n), sample(1_000_000_000n, 1n));
-  const screen = formatTop(v, { pid: 42, realservers: [{ service: 'tcp 10.0.0.1:80', address: '192.168.1.10', state: 'up' }, { service: 'tcp 10.0.0.1:80', address: '192.168.1.11', state: 'down' }] }, new Date(0));
-  assert.match(screen, /conn table 25\/100 \(25\.0%\)/);
-  assert.match(screen, /health: from run \(pid 42\)/);
-  assert.match(screen, /^tcp 10\.0\.0\.1:80\s+200\s+96\.0K\s+20\s+30$/m);
-  assert.match(screen, /^ {2}192\.168\.1\.10:80\s+1\s+up\s+120\s+57\.6K\s+12\s+3\s+1\s+18$/m);
-  assert.match(screen, /^ {2}192\.168\.1\.11:80\s+0\s+down\s+/m);
-  assert.match(formatTop(statsView(sample(0n, 1n)), undefined, new Date(0)), /no run active/);
-});
 
 test('--listen parsing', () => {
   assert.deepEqual(parseListen('127.0.0.1:9469'), { host: '127.0.0.1', port: 9469 });
