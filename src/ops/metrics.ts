@@ -145,9 +145,10 @@ export class DirectorMetrics {
     this.connFill = g('conntrack_fill_ratio', 'Connection table entries / size', []);
     this.connEvicted = c('conntrack_evicted_total', 'Connection table entries evicted by the LRU since load (the table is too small when this grows)', []);
     this.ifaceMode = g('interface_info', 'XDP attachment per interface (mode: native, generic, ...; linked 1 when the program is on the interface)', ['interface', 'mode', 'linked']);
-    this.reloads = c('config_reloads_total', 'Configuration reloads (SIGHUP) by result', ['result']);
-    this.applies = c('config_applies_total', 'Applies of the effective configuration by result', ['result']);
-    // Unregistered until set: a gauge without labels always has a sample (0), and 0 would claim 1970.
+    // run's own series: registered only while given (a gauge without labels always has a sample, 0,
+    // which would claim 1970; `lvs-xdp metrics` has no reloads at all, not even their HELP lines).
+    this.reloads = new Counter({ name: `${METRIC_PREFIX}config_reloads_total`, help: 'Configuration reloads (SIGHUP) by result', labelNames: ['result'], registers: [] });
+    this.applies = new Counter({ name: `${METRIC_PREFIX}config_applies_total`, help: 'Applies of the effective configuration by result', labelNames: ['result'], registers: [] });
     const o = (name: string, help: string) => new Gauge({ name: METRIC_PREFIX + name, help, registers: [] });
     this.lastLoadOk = o('config_last_reload_success_timestamp_seconds', 'When run last read and applied its file successfully, at start or on SIGHUP (Unix time)');
     this.lastReloadOk = o('config_last_reload_successful', '1 when the last reload (or the start) applied the file, 0 when it failed and the running configuration was kept');
@@ -216,29 +217,26 @@ export class DirectorMetrics {
       this.tableDigest.set({ protocol: '', vip: '', port: '', digest: m.tables.digest }, 1);
       for (const s of m.tables.services) this.tableDigest.set({ ...serviceLabels(s.service), digest: s.digest }, 1);
     }
-    if (m.reloads) {
-      this.reloads.inc({ result: 'ok' }, m.reloads.ok);
-      this.reloads.inc({ result: 'error' }, m.reloads.failed);
+    if (this.present(this.reloads, m.reloads !== undefined)) {
+      this.reloads.inc({ result: 'ok' }, m.reloads!.ok);
+      this.reloads.inc({ result: 'error' }, m.reloads!.failed);
     }
-    this.optional(this.lastReloadOk, m.reloads && (m.reloads.last?.ok === false ? 0 : 1));
-    if (m.applies) {
-      this.applies.inc({ result: 'ok' }, m.applies.ok);
-      this.applies.inc({ result: 'error' }, m.applies.failed);
+    if (this.present(this.applies, m.applies !== undefined)) {
+      this.applies.inc({ result: 'ok' }, m.applies!.ok);
+      this.applies.inc({ result: 'error' }, m.applies!.failed);
     }
-    this.optional(this.lastLoadOk, m.lastLoadOk === undefined ? undefined : seconds(m.lastLoadOk));
-    this.optional(this.configChanged, m.configChangedAt === undefined ? undefined : seconds(m.configChangedAt));
+    if (this.present(this.lastReloadOk, m.reloads !== undefined)) this.lastReloadOk.set(m.reloads!.last?.ok === false ? 0 : 1);
+    if (this.present(this.lastLoadOk, m.lastLoadOk !== undefined)) this.lastLoadOk.set(seconds(m.lastLoadOk!));
+    if (this.present(this.configChanged, m.configChangedAt !== undefined)) this.configChanged.set(seconds(m.configChangedAt!));
   }
 
-  /** A series without labels that exists only while it has a value. */
-  private optional(g: Gauge, v: number | undefined): void {
-    const name = (g as unknown as { name: string }).name;
+  /** Registers `metric` while `want`, unregisters it otherwise; returns `want`. */
+  private present(metric: Counter | Gauge, want: boolean): boolean {
+    const name = (metric as unknown as { name: string }).name;
     const registered = this.registry.getSingleMetric(name) !== undefined;
-    if (v === undefined) {
-      if (registered) this.registry.removeSingleMetric(name);
-      return;
-    }
-    if (!registered) this.registry.registerMetric(g);
-    g.set(v);
+    if (want && !registered) this.registry.registerMetric(metric);
+    if (!want && registered) this.registry.removeSingleMetric(name);
+    return want;
   }
 
   async text(): Promise<string> {
