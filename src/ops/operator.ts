@@ -456,7 +456,10 @@ export class Operator {
     const now = Date.now();
     if (this.last && now - this.last.at < 500) return this.last;
     const sample = this.d.readStats();
-    const view = statsView(sample, this.last?.sample);
+    // The first page load, or one after a long pause, takes its rates from the history's last
+    // reading (at most an interval old) instead of showing 0 or an average over minutes.
+    const stale = !this.last || now - this.last.at > 2 * this.history.intervalMs;
+    const view = statsView(sample, stale && this.historyPrev ? this.historyPrev : this.last?.sample);
     this.last = { sample, view, at: now };
     return this.last;
   }

@@ -35,7 +35,7 @@ export interface SparkOptions { width?: number; height?: number; label: string }
  * bottom). The label (and its maximum and last value) is the SVG's title and accessible name.
  */
 export function sparkline(values: readonly number[], capacity: number, o: SparkOptions): string {
-  const w = o.width ?? 120;
+  const w = o.width ?? 180;
   const h = o.height ?? 18;
   const n = Math.min(values.length, capacity);
   const vs = values.slice(values.length - n);
