@@ -66,6 +66,8 @@ export function topCommand(): Command {
       const color = tty && !process.env.NO_COLOR;
       let view: TopView = { ...(o.sort ? { sort: o.sort } : {}), ...(o.reverse ? { reverse: true } : {}), ...(o.service ? { service: o.service } : {}), color };
       let services: string[] = [];
+      // A terminal that reports no size (0, e.g. under script(1)) gets the width of a pipe.
+      const width = (): number => (tty && process.stdout.columns > 0 ? process.stdout.columns : 200);
       let redraw: (() => void) | undefined;
       let stop = false;
       const quit = (): void => { stop = true; };
@@ -94,8 +96,8 @@ export function topCommand(): Command {
           const health = readHealthFile(d);
           services = v.services.map((s) => s.id);
           // A key redraws the last reading at once, not at the next interval.
-          redraw = () => process.stdout.write(`\x1b[H\x1b[2J${formatTop(v, health, new Date(), { ...view, width: process.stdout.columns })}\n`);
-          const screen = formatTop(v, health, new Date(), { ...view, width: tty ? process.stdout.columns : 200 });
+          redraw = () => process.stdout.write(`\x1b[H\x1b[2J${formatTop(v, health, new Date(), { ...view, width: width() })}\n`);
+          const screen = formatTop(v, health, new Date(), { ...view, width: width() });
           prev = cur;
           process.stdout.write(tty ? `\x1b[H\x1b[2J${screen}\n` : `${screen}\n\n`);
         }
