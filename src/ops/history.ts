@@ -8,6 +8,13 @@ import type { StatsView } from '../view/stats.js';
 
 export interface RateSeries { pps: number[]; cps: number[] }
 
+/**
+ * Above this many realservers the status document and page carry no history: two sparklines per
+ * realserver, redrawn every second, would make the page tens of megabytes a second (10,000
+ * realservers: 20 MB of HTML, 18 MB of JSON); Prometheus graphs directors of that size.
+ */
+export const HISTORY_MAX_REALSERVERS = 500;
+
 /** "serviceId/address", the key of a realserver in the status document. */
 export const historyKey = (service: string, address: string): string => `${service}/${address}`;
 
@@ -47,8 +54,9 @@ export class RateHistory {
           ring = { pps: new Ring(this.capacity), cps: new Ring(this.capacity) };
           this.rings.set(k, ring);
         }
-        ring.pps.push(r.rates.pps);
-        ring.cps.push(r.rates.cps);
+        // One decimal is all a sparkline shows; it keeps /api/status short.
+        ring.pps.push(Math.round(r.rates.pps * 10) / 10);
+        ring.cps.push(Math.round(r.rates.cps * 10) / 10);
       }
     }
     for (const k of [...this.rings.keys()]) if (!seen.has(k)) this.rings.delete(k);

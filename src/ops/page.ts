@@ -13,6 +13,7 @@
  */
 import { humanCount } from '../view/stats.js';
 import type { StatusDoc, StatusService, StatusRealserver } from './status-doc.js';
+import { HISTORY_MAX_REALSERVERS } from './history.js';
 
 export function esc(s: string | number): string {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -31,22 +32,36 @@ export interface SparkOptions { width?: number; height?: number; label: string }
 
 /**
  * Pure: an inline SVG polyline of `values` (oldest first), the newest at the right edge and one
- * step per sample of `capacity`, scaled to the largest value (all zero: a flat line at the
- * bottom). The label (and its maximum and last value) is the SVG's title and accessible name.
+ * step per point of a full history (`capacity` samples), scaled to the largest value (all zero:
+ * a flat line at the bottom). The label (and its maximum and last value) is the SVG's title and
+ * accessible name.
  */
 export function sparkline(values: readonly number[], capacity: number, o: SparkOptions): string {
   const w = o.width ?? 180;
   const h = o.height ?? 18;
   const n = Math.min(values.length, capacity);
-  const vs = values.slice(values.length - n);
-  const max = Math.max(0, ...vs);
-  const step = capacity > 1 ? (w - 1) / (capacity - 1) : 0;
-  const x0 = w - 1 - (n - 1) * step;
-  const pts = vs.map((v, i) => `${(x0 + i * step).toFixed(1)},${(max > 0 ? h - 1 - ((h - 2) * v) / max : h - 1).toFixed(1)}`).join(' ');
-  const title = `${o.label}: max ${humanCount(max)}, now ${humanCount(vs[vs.length - 1] ?? 0)}`;
+  const raw = values.slice(values.length - n);
+  const max = Math.max(0, ...raw);
+  const title = `${o.label}: max ${humanCount(max)}, now ${humanCount(raw[raw.length - 1] ?? 0)}`;
+  // At most one point per SPARK_PX pixels, each the largest of the samples it covers (a peak
+  // stays visible): a page of thousands of realservers stays a few bytes per sparkline point.
+  const per = Math.max(1, Math.ceil((capacity * SPARK_PX) / w));
+  const slots = Math.ceil(capacity / per);
+  const vs: number[] = [];
+  for (let end = raw.length; end > 0 && vs.length < slots; end -= per) vs.unshift(Math.max(...raw.slice(Math.max(0, end - per), end)));
+  const step = slots > 1 ? (w - 1) / (slots - 1) : 0;
+  const x0 = w - 1 - (vs.length - 1) * step;
+  const d1 = (x: number): number => Math.round(x * 10) / 10;
+  const pts = vs.map((v, i) => `${d1(x0 + i * step)},${d1(max > 0 ? h - 1 - ((h - 2) * v) / max : h - 1)}`).join(' ');
+  const n2 = vs.length;
   return `<svg class="spark" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${esc(title)}"><title>${esc(title)}</title>` +
-    (n > 1 ? `<polyline fill="none" stroke="currentColor" stroke-width="1.2" points="${pts}"/>` : '') + '</svg>';
+    (n2 > 1 ? `<polyline fill="none" stroke="currentColor" stroke-width="1.2" points="${pts}"/>` : '') + '</svg>';
 }
+
+/** Pixels per sparkline point, at least. */
+const SPARK_PX = 3;
+/** Above this many realservers there are no sparklines (see history.ts). */
+export const SPARK_MAX_REALSERVERS = HISTORY_MAX_REALSERVERS;
 
 const td = (v: string | number, cls = '', attr = ''): string => `<td${cls ? ` class="${cls}"` : ''}${attr}>${esc(v)}</td>`;
 
@@ -69,14 +84,14 @@ export function renderSummary(doc: StatusDoc): string {
   ].join(' \u00b7 ')}</p>`;
 }
 
-function realserverRow(doc: StatusDoc, r: StatusRealserver): string {
+function realserverRow(doc: StatusDoc, r: StatusRealserver, sparks: boolean): string {
   const cls = r.sorry ? 'sorry' : r.health;
   const title = r.drained ? ` title="drained by hand since ${esc(r.drained.since)}"` : r.unresolved ? ` title="unresolved since ${esc(r.unresolved.since)}: ${esc(r.unresolved.problem)}"` : '';
   const inforce = `${r.effectiveWeight === null ? 'removed' : r.effectiveWeight}${r.drained ? ' DRAINED' : ''}${r.unresolved ? ' UNRESOLVED' : ''}`;
   const health = `${r.health === 'down' ? '! ' : ''}${r.health.toUpperCase()}${r.since ? ` ${ago(r.since, doc.time)}` : ''}`;
   const cap = doc.history?.capacity ?? 1;
   const win = historyWindow(doc);
-  const spark = r.history
+  const spark = sparks && r.history
     ? `<td class="hist">${sparkline(r.history.pps, cap, { label: `${r.address} packets/s, ${win}` })}<br>${sparkline(r.history.cps, cap, { label: `${r.address} new connections/s, ${win}` })}</td>`
     : td('');
   return `<tr class="rs ${cls}" data-realserver="${esc(r.address)}" data-health="${esc(r.health)}"${r.drained ? ' data-drained="1"' : ''}${r.unresolved ? ' data-unresolved="1"' : ''}${title}>` +
@@ -87,8 +102,8 @@ function realserverRow(doc: StatusDoc, r: StatusRealserver): string {
     td(humanCount(BigInt(r.packets))) + td(humanCount(BigInt(r.bytes))) + td(humanCount(BigInt(r.conns))) + spark + '</tr>';
 }
 
-function serviceTable(doc: StatusDoc, s: StatusService): string {
-  const win = historyWindow(doc);
+function serviceTable(doc: StatusDoc, s: StatusService, sparks: boolean): string {
+  const win = sparks ? historyWindow(doc) : `none above ${SPARK_MAX_REALSERVERS} realservers (see /metrics)`;
   const head = `<thead><tr><th class="l">${esc(s.id)}</th><th>weight</th><th>in force</th><th class="l">health</th><th class="l">last check</th>` +
     `<th>pps</th><th>bit/s</th><th>conn/s</th><th>active</th><th>inact</th><th>packets</th><th>bytes</th><th>conns</th><th class="l">pps / new conn/s${win ? `, ${win}` : ''}</th></tr></thead>`;
   const down = s.realservers.filter((r) => !r.sorry && r.health === 'down').length;
@@ -96,7 +111,7 @@ function serviceTable(doc: StatusDoc, s: StatusService): string {
   const svc = `<tr class="svc${s.allDown ? ' alldown' : down ? ' degraded' : ''}">` + td(s.scheduler, 'l') + td('') + td('') + td(state, 'l health') + td('', 'l') +
     td(humanCount(s.rates.pps)) + td(humanCount(s.rates.bps * 8)) + td(humanCount(s.rates.cps)) + td('') + td('') +
     td(humanCount(BigInt(s.packets))) + td(humanCount(BigInt(s.bytes))) + td(humanCount(BigInt(s.conns))) + td('') + '</tr>';
-  return `<table class="service" data-service="${esc(s.id)}">${head}<tbody>${svc}${s.realservers.map((r) => realserverRow(doc, r)).join('')}</tbody></table>`;
+  return `<table class="service" data-service="${esc(s.id)}">${head}<tbody>${svc}${s.realservers.map((r) => realserverRow(doc, r, sparks)).join('')}</tbody></table>`;
 }
 
 function countersTable(doc: StatusDoc): string {
@@ -111,7 +126,8 @@ function countersTable(doc: StatusDoc): string {
 export function renderContent(doc: StatusDoc): string {
   const ifaces = doc.interfaces.map((i) => `${i.name} (${i.mode}${i.linked ? '' : ', NOT linked'})`).join(', ') || 'none';
   const meta = `file ${doc.file} \u00b7 interfaces ${ifaces} \u00b7 connection table ${doc.connections.entries} / ${doc.connections.max} \u00b7 reloads ${doc.reloads.ok} ok, ${doc.reloads.failed} failed \u00b7 updated ${doc.time}`;
-  const services = doc.services.length ? doc.services.map((s) => serviceTable(doc, s)).join('') : '<p>no virtual services</p>';
+  const sparks = doc.services.reduce((n, s) => n + s.realservers.length, 0) <= SPARK_MAX_REALSERVERS;
+  const services = doc.services.length ? doc.services.map((s) => serviceTable(doc, s, sparks)).join('') : '<p>no virtual services</p>';
   return `${renderSummary(doc)}<div id="meta">${esc(meta)}</div><div id="services">${services}</div>${countersTable(doc)}`;
 }
 

@@ -10,7 +10,7 @@ import type { InterfaceStatus } from '../director/director.js';
 import type { CheckSpec } from './spec.js';
 import type { HealthModel, Effective } from './health.js';
 import type { Announcement } from './announce.js';
-import { historyKey, type RateHistory, type RateSeries } from './history.js';
+import { historyKey, HISTORY_MAX_REALSERVERS, type RateHistory, type RateSeries } from './history.js';
 
 export interface StatusRealserver {
   address: string; port: number; method: string; weight: number; effectiveWeight: number | null;
@@ -101,6 +101,7 @@ export function buildStatusDoc(i: StatusInput): StatusDoc {
   const targets = new Map(model.targetList.map((t) => [t.key, t]));
   const effective = servicesById(eff.config.services);
   const viewed = new Map(view.services.map((s) => [s.id, s]));
+  const history = model.config.services.reduce((n, s) => n + s.realservers.length, 0) <= HISTORY_MAX_REALSERVERS ? i.history : undefined;
   const services: StatusService[] = model.config.services.map((svc) => {
     const id = serviceId(svc);
     const v = viewed.get(id);
@@ -129,7 +130,7 @@ export function buildStatusDoc(i: StatusInput): StatusDoc {
       if (h) out.since = new Date(h.since).toISOString();
       if (t) out.check = describeCheck(t.spec);
       if (h?.last) out.last = `${h.last.ok ? 'ok' : 'FAILED'}: ${h.last.detail}`;
-      const hist = i.history?.series(historyKey(id, address));
+      const hist = history?.series(historyKey(id, address));
       if (hist) out.history = hist;
       return out;
     };

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderPage, renderContent, sparkline, ago } from '../../src/ops/page.js';
+import { renderPage, renderContent, sparkline, ago, SPARK_MAX_REALSERVERS } from '../../src/ops/page.js';
 import { summarize, type StatusDoc, type StatusService, type StatusRealserver } from '../../src/ops/status-doc.js';
 import { RateHistory, historyKey } from '../../src/ops/history.js';
 import type { StatsView } from '../../src/view/stats.js';
@@ -92,12 +92,30 @@ test('text from the configuration and the checks is escaped', () => {
 test('sparkline: newest at the right edge, scaled to the largest value, labelled; one sample draws no line', () => {
   const s = sparkline([0, 5, 10], 3, { width: 101, height: 12, label: 'pps' });
   assert.match(s, /^<svg class="spark" width="101" height="12" viewBox="0 0 101 12" role="img" aria-label="pps: max 10, now 10">/);
-  assert.match(s, /points="0\.0,11\.0 50\.0,6\.0 100\.0,1\.0"/);
+  assert.match(s, /points="0,11 50,6 100,1"/);
   // Fewer samples than the capacity: drawn from the right.
-  assert.match(sparkline([2, 2], 5, { width: 101, height: 12, label: 'x' }), /points="75\.0,1\.0 100\.0,1\.0"/);
-  assert.match(sparkline([0, 0], 2, { width: 11, height: 12, label: 'x' }), /points="0\.0,11\.0 10\.0,11\.0"/);
+  assert.match(sparkline([2, 2], 5, { width: 101, height: 12, label: 'x' }), /points="75,1 100,1"/);
+  assert.match(sparkline([0, 0], 2, { width: 11, height: 12, label: 'x' }), /points="0,11 10,11"/);
+  // A full 6-minute history in 181 px: 60 points of 3 samples each, the largest of each (a
+  // single-sample peak stays), the newest group at the right edge.
+  const full = Array.from({ length: 180 }, (_, i) => (i === 100 ? 50 : 1));
+  const pts = /points="([^"]+)"/.exec(sparkline(full, 180, { width: 181, height: 12, label: 'x' }))![1]!.split(' ');
+  assert.equal(pts.length, 60);
+  assert.equal(pts[59], '180,' + String(+(11 - 10 / 50).toFixed(1)));
+  assert.deepEqual(pts.filter((p) => p.endsWith(',1')), ['100.7,1'], 'the peak: the 34th point (samples 99..101) at 33 x 180/59 px');
   assert.doesNotMatch(sparkline([3], 10, { label: 'x' }), /polyline/);
   assert.match(renderContent(doc()), /<td class="hist"><svg class="spark"[^>]*aria-label="10\.1\.0\.1 packets\/s, last 6 min: max 10, now 5"/);
+});
+
+test('no sparklines above SPARK_MAX_REALSERVERS realservers (the page would be megabytes a second); the header says so', () => {
+  const d = doc();
+  const one = d.services[0]!;
+  d.services = Array.from({ length: Math.ceil((SPARK_MAX_REALSERVERS + 1) / one.realservers.length) }, (_, i) => ({ ...one, id: `tcp 10.0.${i >> 8}.${i & 255}:80` }));
+  const html = renderContent(d);
+  assert.doesNotMatch(html, /<svg/);
+  assert.match(html, /pps \/ new conn\/s, none above 500 realservers \(see \/metrics\)/);
+  d.services = d.services.slice(0, Math.floor(SPARK_MAX_REALSERVERS / one.realservers.length));
+  assert.match(renderContent(d), /<svg class="spark"/);
 });
 
 test('history: a bounded ring per realserver, oldest first; a realserver that leaves is forgotten', () => {
