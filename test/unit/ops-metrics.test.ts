@@ -1,7 +1,10 @@
 /** Metrics exposition from a sample (names from COUNTERS), the label split, promtool on the whole exposition, --listen (top: ops-top.test.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { writeAtomically } from '../../src/cli/metrics.js';
 import { spawnSync } from 'node:child_process';
 import { DirectorMetrics, parseExposition, serviceLabels } from '../../src/ops/metrics.js';
 import { COUNTERS, ABI_VERSION } from '../../src/abi/generated.js';
@@ -124,4 +127,20 @@ test('promtool check metrics: the whole exposition (every series, process metric
   assert.equal(`${r.stdout}${r.stderr}`.trim(), '');
   // No label packs protocol, VIP and port together.
   assert.doesNotMatch(text, /service="/);
+});
+
+test('lvs-xdp metrics --textfile: written atomically (a temporary file in the same directory, renamed), none left behind', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-xdp-textfile-'));
+  try {
+    const path = join(dir, 'lvs_xdp.prom');
+    writeFileSync(path, 'old\n');
+    writeAtomically(path, 'new\n');
+    assert.equal(readFileSync(path, 'utf8'), 'new\n');
+    assert.deepEqual(readdirSync(dir), ['lvs_xdp.prom']);
+    // A directory that is not there: the error reaches the caller, nothing is left.
+    assert.throws(() => writeAtomically(join(dir, 'missing', 'x.prom'), 'x'), /ENOENT/);
+    assert.deepEqual(readdirSync(dir), ['lvs_xdp.prom']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

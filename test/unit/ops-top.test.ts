@@ -94,10 +94,8 @@ test('top colour: the health cell green up, yellow degraded or drained, red down
   assert.match(screen, /^ {2}192\.168\.1\.9:80\s+2 {2}\x1b\[33mup drained\x1b\[0m/m);
   assert.match(screen, /^tcp 10\.0\.0\.1:80\s+\x1b\[33m2\/3 up\x1b\[0m/m);
   assert.match(screen, /^udp \[2001:db8::1\]:53\s+\x1b\[31mALL DOWN\x1b\[0m/m);
-  // eslint-disable-next-line no-control-regex
   assert.equal(screen.replace(/\x1b\[\d+m/g, ''), plain);
   // Narrow: a health cell that does not fit whole is not painted (no escape is cut in half).
-  // eslint-disable-next-line no-control-regex
   assert.doesNotMatch(formatTop(view, health, new Date(0), { color: true, width: 20 }).split('\n').slice(4).join('\n'), /\x1b/);
 });
 
