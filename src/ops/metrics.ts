@@ -169,7 +169,7 @@ export class DirectorMetrics {
       this.rsCheckFailures, this.events, this.connEvicted, this.reloads, this.applies]) x.reset();
     for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.rsSince, this.rsUnresolved, this.rsDrained,
       this.svcAllDown, this.svcSorry, this.ifaceMode, this.vipAnnounced, this.bgpUp, this.tableDigest]) x.reset();
-    this.optional(this.directorDrained, m.directorDrained === undefined ? undefined : m.directorDrained ? 1 : 0);
+    if (this.present(this.directorDrained, m.directorDrained !== undefined)) this.directorDrained.set(m.directorDrained ? 1 : 0);
     for (const s of m.bgpSessions ?? []) this.bgpUp.set({ session: s.name }, s.established ? 1 : 0);
     for (const a of m.announcements ?? []) this.vipAnnounced.set({ vip: a.vip, reason: a.reason }, a.announced ? 1 : 0);
     for (const s of m.sample.services) {
