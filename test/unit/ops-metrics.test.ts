@@ -118,7 +118,7 @@ test('promtool check metrics: the whole exposition (every series, process metric
     services: [{ service: 'tcp 10.0.0.1:80', allDown: false, sorryActive: false }],
     reloads: { ok: 1, failed: 0, last: { at: new Date(0).toISOString(), ok: true } }, applies: { ok: 1, failed: 0 },
     lastLoadOk: new Date(0).toISOString(), configChangedAt: new Date(0).toISOString(),
-    announcements: [{ vip: '10.0.0.1', announced: true, reason: 'serving' }],
+    announcements: [{ vip: '10.0.0.1', announced: true, reason: 'serving' }], directorDrained: false, bgpSessions: [{ name: 'upstream1', established: true }],
     tables: { digest: 'ab', hashSeed: 1, services: [{ service: 'tcp 10.0.0.1:80', scheduler: 'mh', tableSize: 251, digest: 'cd' }] },
   });
   const text = await m.text();
