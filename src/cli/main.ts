@@ -20,6 +20,7 @@ const COMMANDS: [string[], Loader][] = [
   [['apply', 'diff', 'config'], async () => { const m = await import('./apply.js'); return [m.applyCommand(), m.diffCommand(), m.configCommand()]; }],
   [['stats'], async () => [(await import('./stats.js')).statsCommand()]],
   [['top'], async () => [(await import('./top.js')).topCommand()]],
+  [['metrics'], async () => [(await import('./metrics.js')).metricsCommand()]],
   [['run'], async () => [(await import('./run.js')).runCommand()]],
   [['drain', 'undrain'], async () => { const m = await import('./drain.js'); return [m.drainCommand(), m.undrainCommand()]; }],
   [['announce'], async () => [(await import('./announce.js')).announceCommand()]],

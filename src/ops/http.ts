@@ -1,10 +1,12 @@
 /**
- * `run`'s HTTP listener: /metrics (Prometheus text), /api/status (JSON), the status page, and
- * /healthz. GET and HEAD only; an error answers 500 and is logged, never ends `run`.
+ * `run`'s HTTP listener: /metrics (Prometheus text), /api/status (JSON), the status page at `/`
+ * (rendered complete on the server) and /api/status.html (its content, which the page's script
+ * swaps in every second), and /healthz. GET and HEAD only; an error answers 500 and is logged,
+ * never ends `run`.
  */
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { errorText } from '../errors.js';
-import { STATUS_PAGE } from './page.js';
+import { renderPage, renderContent } from './page.js';
 import type { StatusDoc } from './status-doc.js';
 import type { Logger } from './log.js';
 
@@ -26,8 +28,13 @@ async function handle(src: HttpSources, req: IncomingMessage, res: ServerRespons
       res.writeHead(200, { 'Content-Type': m.contentType }).end(m.text);
     } else if (path === '/api/status') {
       res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(src.status()));
+    } else if (path === '/api/status.html') {
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' }).end(renderContent(src.status()));
     } else if (path === '/' || path === '/index.html') {
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" }).end(STATUS_PAGE);
+      res.writeHead(200, {
+        'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store',
+        'Content-Security-Policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+      }).end(renderPage(src.status()));
     } else if (path === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
     } else {

@@ -4,18 +4,26 @@
  * src/abi/generated.ts COUNTERS, never a copy.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { COUNTERS } from '../abi/generated.js';
+import { COUNTERS, ABI_VERSION } from '../abi/generated.js';
+import { VERSION } from '../version.js';
 import type { StatsSample, InterfaceStatus } from '../director/director.js';
 import type { TableDigest } from '../director/digest.js';
 
 export const METRIC_PREFIX = 'lvs_xdp_';
+
+/**
+ * prom-client's defaults that promtool rejects (gauges named `_total`); `nodejs_active_handles`,
+ * `_requests` and `_resources` (per type) carry the same numbers.
+ */
+const PROCESS_GAUGES_NAMED_TOTAL = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 export interface HealthRow {
   service: string;
   address: string;
   /** 1 up, 0 down; undefined when not checked. */
   up?: number;
-  configuredWeight: number;
+  /** Weight in the configuration file; undefined when not known (`lvs-xdp metrics` without a run). */
+  configuredWeight?: number;
   /** undefined: removed from the data plane (on-down: cut). */
   effectiveWeight?: number;
   checks: number;
@@ -35,8 +43,13 @@ export interface MetricsInput {
   interfaces: InterfaceStatus[];
   health: HealthRow[];
   services: ServiceRow[];
-  reloads: { ok: number; failed: number };
-  applies: { ok: number; failed: number };
+  /** `run`'s reloads and applies; absent in `lvs-xdp metrics` (no run, no such series). */
+  reloads?: { ok: number; failed: number; last?: { at: string; ok: boolean } };
+  applies?: { ok: number; failed: number };
+  /** When `run` last read and applied its file successfully (start or reload), ISO. */
+  lastLoadOk?: string;
+  /** When the running configuration was last changed by anyone (the snapshot's time), ISO. */
+  configChangedAt?: string;
   /** Per VIP with settings.announce (src/ops/announce.ts). */
   announcements?: { vip: string; announced: boolean; reason: string }[];
   /** The live tables' digest (Director.tableDigest); no series without it. */
@@ -47,8 +60,22 @@ export interface MetricsInput {
   bgpSessions?: { name: string; established: boolean }[];
 }
 
+/** A virtual service's labels: the service id ("tcp 10.0.0.1:80", "udp [2001:db8::1]:53") split. */
+export type ServiceLabels = { protocol: string; vip: string; port: string };
+
+/** Pure: the inverse of serviceId (src/model/types.ts), for one label per part. */
+export function serviceLabels(id: string): ServiceLabels {
+  const m = /^(\S+) (?:\[([^\]]+)\]|([^\s:]+)):(\d+)$/.exec(id);
+  if (!m) throw new Error(`not a service id: ${JSON.stringify(id)}`);
+  return { protocol: m[1]!, vip: m[2] ?? m[3]!, port: m[4]! };
+}
+
 function num(v: bigint | number): number {
   return typeof v === 'bigint' ? Number(v) : v;
+}
+
+function seconds(iso: string): number {
+  return Date.parse(iso) / 1000;
 }
 
 export class DirectorMetrics {
@@ -64,20 +91,24 @@ export class DirectorMetrics {
   private readonly rsWeight: Gauge;
   private readonly rsConfWeight: Gauge;
   private readonly rsUp: Gauge;
+  private readonly rsSince: Gauge;
   private readonly rsChecks: Counter;
   private readonly rsCheckFailures: Counter;
   private readonly rsUnresolved: Gauge;
   private readonly rsDrained: Gauge;
   private readonly svcAllDown: Gauge;
   private readonly svcSorry: Gauge;
-  private readonly counter: Counter;
+  private readonly events: Counter;
   private readonly connEntries: Gauge;
   private readonly connMax: Gauge;
   private readonly connFill: Gauge;
-  private readonly connEvicted: Gauge;
+  private readonly connEvicted: Counter;
   private readonly ifaceMode: Gauge;
   private readonly reloads: Counter;
   private readonly applies: Counter;
+  private readonly lastLoadOk: Gauge;
+  private readonly lastReloadOk: Gauge;
+  private readonly configChanged: Gauge;
   private readonly vipAnnounced: Gauge;
   private readonly directorDrained: Gauge;
   private readonly bgpUp: Gauge;
@@ -85,10 +116,11 @@ export class DirectorMetrics {
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const r = [this.registry];
-    const svc = ['service'];
-    const rs = ['service', 'realserver'];
+    const svc = ['protocol', 'vip', 'port'];
+    const rs = [...svc, 'realserver'];
     const c = (name: string, help: string, labelNames: string[]) => new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: r });
     const g = (name: string, help: string, labelNames: string[]) => new Gauge({ name: METRIC_PREFIX + name, help, labelNames, registers: r });
+    g('build_info', 'This build: version, and the data-plane ABI version it loads (1)', ['version', 'abi']).set({ version: VERSION, abi: String(ABI_VERSION) }, 1);
     this.svcPackets = c('service_packets_total', 'Packets scheduled or forwarded for the virtual service (client to director)', svc);
     this.svcBytes = c('service_bytes_total', 'L3 bytes of those packets', svc);
     this.svcConns = c('service_connections_total', 'Connections scheduled for the virtual service', svc);
@@ -98,46 +130,55 @@ export class DirectorMetrics {
     this.rsActive = g('realserver_active_connections', 'Connection table entries to the realserver in TCP ESTABLISHED state (ipvsadm ActiveConn)', rs);
     this.rsInactive = g('realserver_inactive_connections', 'Other live connection table entries to the realserver, UDP included (ipvsadm InActConn)', rs);
     this.rsWeight = g('realserver_weight', 'Weight in the data plane now (0 while down or quiesced; absent when removed)', rs);
-    this.rsConfWeight = g('realserver_configured_weight', 'Weight in the configuration file', rs);
+    this.rsConfWeight = g('realserver_configured_weight', 'Weight in the configuration file (absent when no run says)', rs);
     this.rsUp = g('realserver_up', 'Health check state: 1 up, 0 down (absent when the realserver is not checked)', rs);
+    this.rsSince = g('realserver_health_since_timestamp_seconds', 'Since when the realserver is in its health state (Unix time; absent when not checked)', rs);
     this.rsChecks = c('realserver_health_checks_total', 'Health checks run', rs);
     this.rsCheckFailures = c('realserver_health_check_failures_total', 'Health checks that failed', rs);
     this.rsUnresolved = g('realserver_unresolved', '1 while the realserver\'s next hop does not answer ARP/ND: installed without table slots, it takes no new flows', rs);
     this.rsDrained = g('realserver_drained', '1 while the realserver is drained by hand (lvs-xdp drain, -e -w 0) until undrained', rs);
     this.svcAllDown = g('service_all_down', '1 when every realserver with a weight is down (the all-down policy is in force)', svc);
     this.svcSorry = g('service_sorry_server_active', '1 while the sorry server takes the service\'s new flows', svc);
-    this.counter = c('counter_total', `Data plane outcome and event counters (per-CPU sums): ${COUNTERS.map((x) => x.name.toLowerCase()).join(', ')}`, ['counter', 'kind']);
+    this.events = c('datapath_events_total', `Data plane outcome, drop and event counters (per-CPU sums; kind drop: a drop reason): ${COUNTERS.map((x) => x.name.toLowerCase()).join(', ')}`, ['counter', 'kind']);
     this.connEntries = g('conntrack_entries', 'Entries in the connection table (lvs_conns)', []);
     this.connMax = g('conntrack_max_entries', 'Size of the connection table', []);
     this.connFill = g('conntrack_fill_ratio', 'Connection table entries / size', []);
-    this.connEvicted = g('conntrack_evicted', 'Connection table entries evicted by the LRU since load (the table is too small when this grows)', []);
+    this.connEvicted = c('conntrack_evicted_total', 'Connection table entries evicted by the LRU since load (the table is too small when this grows)', []);
     this.ifaceMode = g('interface_info', 'XDP attachment per interface (mode: native, generic, ...; linked 1 when the program is on the interface)', ['interface', 'mode', 'linked']);
-    this.reloads = c('config_reloads_total', 'Configuration reloads (SIGHUP) by result', ['result']);
-    this.applies = c('config_applies_total', 'Applies of the effective configuration by result', ['result']);
+    // run's own series: registered only while given (a gauge without labels always has a sample, 0,
+    // which would claim 1970; `lvs-xdp metrics` has no reloads at all, not even their HELP lines).
+    this.reloads = new Counter({ name: `${METRIC_PREFIX}config_reloads_total`, help: 'Configuration reloads (SIGHUP) by result', labelNames: ['result'], registers: [] });
+    this.applies = new Counter({ name: `${METRIC_PREFIX}config_applies_total`, help: 'Applies of the effective configuration by result', labelNames: ['result'], registers: [] });
+    const o = (name: string, help: string) => new Gauge({ name: METRIC_PREFIX + name, help, registers: [] });
+    this.lastLoadOk = o('config_last_reload_success_timestamp_seconds', 'When run last read and applied its file successfully, at start or on SIGHUP (Unix time)');
+    this.lastReloadOk = o('config_last_reload_successful', '1 when the last reload (or the start) applied the file, 0 when it failed and the running configuration was kept');
+    this.configChanged = o('config_last_change_timestamp_seconds', 'When the running configuration was last changed, by run or any other lvs-xdp command (Unix time)');
     this.vipAnnounced = g('vip_announced', 'VIP announcement through the routing daemon: 1 announced, 0 withdrawn; reason: serving, sorry-server, no-healthy-realserver, drained, director-drained, detached, stopped', ['vip', 'reason']);
-    this.directorDrained = g('director_drained', '1 while the director is drained (lvs-xdp drain --director): every VIP withdrawn, forwarding goes on', []);
+    this.directorDrained = o('director_drained', '1 while the director is drained (lvs-xdp drain --director): every VIP withdrawn, forwarding goes on');
     this.bgpUp = g('bgp_session_established', 'BGP session of the routing daemon (BIRD, settings.announce.bird-socket): 1 Established, 0 otherwise', ['session']);
-    this.tableDigest = g('table_digest_info', 'Digest of the live lookup tables (slot -> realserver address and port, hash seed, hash fields, persistence): equal on directors that pick the same realserver for every flow; service "" is the overall digest', ['service', 'digest']);
-    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    this.tableDigest = g('table_digest_info', 'Digest of the live lookup tables (slot -> realserver address and port, hash seed, hash fields, persistence): equal on directors that pick the same realserver for every flow; protocol, vip and port "" is the overall digest', [...svc, 'digest']);
+    if (opts.processMetrics) {
+      collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+      for (const n of PROCESS_GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(METRIC_PREFIX + n);
+    }
   }
 
   /** Sets every series from `m` (series of services and realservers that are gone disappear). */
   update(m: MetricsInput): void {
     for (const x of [this.svcPackets, this.svcBytes, this.svcConns, this.rsPackets, this.rsBytes, this.rsConns, this.rsChecks,
-      this.rsCheckFailures, this.counter, this.reloads, this.applies]) x.reset();
-    for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.rsUnresolved, this.rsDrained, this.svcAllDown, this.svcSorry, this.ifaceMode, this.vipAnnounced, this.tableDigest]) x.reset();
-    this.directorDrained.reset();
-    this.bgpUp.reset();
-    if (m.directorDrained !== undefined) this.directorDrained.set(m.directorDrained ? 1 : 0);
+      this.rsCheckFailures, this.events, this.connEvicted, this.reloads, this.applies]) x.reset();
+    for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.rsSince, this.rsUnresolved, this.rsDrained,
+      this.svcAllDown, this.svcSorry, this.ifaceMode, this.vipAnnounced, this.bgpUp, this.tableDigest]) x.reset();
+    if (this.present(this.directorDrained, m.directorDrained !== undefined)) this.directorDrained.set(m.directorDrained ? 1 : 0);
     for (const s of m.bgpSessions ?? []) this.bgpUp.set({ session: s.name }, s.established ? 1 : 0);
     for (const a of m.announcements ?? []) this.vipAnnounced.set({ vip: a.vip, reason: a.reason }, a.announced ? 1 : 0);
     for (const s of m.sample.services) {
-      const l = { service: s.id };
+      const l = serviceLabels(s.id);
       this.svcPackets.inc(l, num(s.packets));
       this.svcBytes.inc(l, num(s.bytes));
       this.svcConns.inc(l, num(s.conns));
       for (const r of s.realservers) {
-        const rl = { service: s.id, realserver: r.address };
+        const rl = { ...l, realserver: r.address };
         this.rsPackets.inc(rl, num(r.packets));
         this.rsBytes.inc(rl, num(r.bytes));
         this.rsConns.inc(rl, num(r.conns));
@@ -147,37 +188,55 @@ export class DirectorMetrics {
       }
     }
     for (const h of m.health) {
-      const rl = { service: h.service, realserver: h.address };
-      this.rsConfWeight.set(rl, h.configuredWeight);
+      const rl = { ...serviceLabels(h.service), realserver: h.address };
+      if (h.configuredWeight !== undefined) this.rsConfWeight.set(rl, h.configuredWeight);
       this.rsUnresolved.set(rl, h.unresolved ? 1 : 0);
       this.rsDrained.set(rl, h.drained ? 1 : 0);
       if (h.up !== undefined) {
         this.rsUp.set(rl, h.up);
         this.rsChecks.inc(rl, h.checks);
         this.rsCheckFailures.inc(rl, h.failures);
+        if (h.since) this.rsSince.set(rl, seconds(h.since));
       }
     }
     for (const s of m.services) {
-      this.svcAllDown.set({ service: s.service }, s.allDown ? 1 : 0);
-      this.svcSorry.set({ service: s.service }, s.sorryActive ? 1 : 0);
+      const l = serviceLabels(s.service);
+      this.svcAllDown.set(l, s.allDown ? 1 : 0);
+      this.svcSorry.set(l, s.sorryActive ? 1 : 0);
     }
     for (const c of COUNTERS) {
       const name = c.name.toLowerCase();
-      this.counter.inc({ counter: name, kind: c.kind }, num(m.sample.counters[name] ?? 0n));
+      this.events.inc({ counter: name, kind: c.kind }, num(m.sample.counters[name] ?? 0n));
     }
     this.connEntries.set(m.sample.connections.entries);
     this.connMax.set(m.sample.connections.max);
-    this.connEvicted.set(m.sample.connections.evicted);
+    this.connEvicted.inc(m.sample.connections.evicted);
     this.connFill.set(m.sample.connections.max ? m.sample.connections.entries / m.sample.connections.max : 0);
     for (const i of m.interfaces) this.ifaceMode.set({ interface: i.name, mode: i.mode, linked: i.linked ? '1' : '0' }, 1);
     if (m.tables) {
-      this.tableDigest.set({ service: '', digest: m.tables.digest }, 1);
-      for (const s of m.tables.services) this.tableDigest.set({ service: s.service, digest: s.digest }, 1);
+      this.tableDigest.set({ protocol: '', vip: '', port: '', digest: m.tables.digest }, 1);
+      for (const s of m.tables.services) this.tableDigest.set({ ...serviceLabels(s.service), digest: s.digest }, 1);
     }
-    this.reloads.inc({ result: 'ok' }, m.reloads.ok);
-    this.reloads.inc({ result: 'error' }, m.reloads.failed);
-    this.applies.inc({ result: 'ok' }, m.applies.ok);
-    this.applies.inc({ result: 'error' }, m.applies.failed);
+    if (this.present(this.reloads, m.reloads !== undefined)) {
+      this.reloads.inc({ result: 'ok' }, m.reloads!.ok);
+      this.reloads.inc({ result: 'error' }, m.reloads!.failed);
+    }
+    if (this.present(this.applies, m.applies !== undefined)) {
+      this.applies.inc({ result: 'ok' }, m.applies!.ok);
+      this.applies.inc({ result: 'error' }, m.applies!.failed);
+    }
+    if (this.present(this.lastReloadOk, m.reloads !== undefined)) this.lastReloadOk.set(m.reloads!.last?.ok === false ? 0 : 1);
+    if (this.present(this.lastLoadOk, m.lastLoadOk !== undefined)) this.lastLoadOk.set(seconds(m.lastLoadOk!));
+    if (this.present(this.configChanged, m.configChangedAt !== undefined)) this.configChanged.set(seconds(m.configChangedAt!));
+  }
+
+  /** Registers `metric` while `want`, unregisters it otherwise; returns `want`. */
+  private present(metric: Counter | Gauge, want: boolean): boolean {
+    const name = (metric as unknown as { name: string }).name;
+    const registered = this.registry.getSingleMetric(name) !== undefined;
+    if (want && !registered) this.registry.registerMetric(metric);
+    if (!want && registered) this.registry.removeSingleMetric(name);
+    return want;
   }
 
   async text(): Promise<string> {

@@ -42,8 +42,9 @@ import { drainOf } from '../director/drain.js';
 import { acquireRunLock } from './runlock.js';
 import { seedFromHealthFile, seedFromSnapshot, type HealthFileDoc, type Seed } from './seed.js';
 import { describeStep } from '../director/plan.js';
-import { DirectorMetrics, type HealthRow } from './metrics.js';
+import { DirectorMetrics, type HealthRow, type ServiceRow } from './metrics.js';
 import { buildStatusDoc, type StatusDoc } from './status-doc.js';
+import { RateHistory } from './history.js';
 import type { Logger } from './log.js';
 import { announceInput, announcerFor, type Announcer } from './announce.js';
 import { BirdSessions } from './bird.js';
@@ -66,6 +67,8 @@ export interface OperatorOptions {
   healthMaxAgeMs?: number;
   /** Seconds the announced routes outlive a handover (stop({ handover })) for the next run (default 10). */
   handoverGraceS?: number;
+  /** The status page's sparklines: a sample of the rates every intervalMs (2 s), at most capacity (180: 6 minutes). */
+  history?: { intervalMs: number; capacity: number };
 }
 
 /** Backoff of the resolution of unresolved realservers: first try after 1 s, doubling up to 30 s. */
@@ -81,6 +84,9 @@ export class Operator {
   private readonly metrics: DirectorMetrics;
   private server?: Server;
   private resyncTimer?: NodeJS.Timeout;
+  private readonly history: RateHistory;
+  private historyTimer?: NodeJS.Timeout;
+  private historyPrev?: StatsSample;
   private chain: Promise<unknown> = Promise.resolve();
   private queued = false;
   private stopped = false;
@@ -89,6 +95,8 @@ export class Operator {
   private last?: { sample: StatsSample; view: StatsView; at: number };
   readonly reloads: { ok: number; failed: number; last?: { at: string; ok: boolean; error?: string } } = { ok: 0, failed: 0 };
   readonly applies = { ok: 0, failed: 0 };
+  /** When the file was last read and applied successfully (start or reload), ISO. */
+  lastLoadOk?: string;
   readonly startedAt = new Date().toISOString();
   private readonly log: Logger;
   private releaseRun?: () => void;
@@ -106,6 +114,7 @@ export class Operator {
     this.log = opts.logger;
     this.fwd = new ForwardingRoutes(opts.forwarding);
     this.metrics = new DirectorMetrics({ processMetrics: opts.processMetrics ?? true });
+    this.history = new RateHistory(opts.history?.intervalMs ?? 2000, opts.history?.capacity ?? 180);
   }
 
   /** Reads the file, attaches if asked, applies, starts checks and the HTTP listener. */
@@ -138,6 +147,7 @@ export class Operator {
     op.directorDrain = readDirectorDrain(op.d.paths.stateDir);
     if (op.announcer) op.watchAnnounceInputs(cfg.settings?.announce?.birdSocket);
     const ok = await op.serial(() => op.applyEffective('start'));
+    if (ok) op.lastLoadOk = new Date().toISOString();
     if (!ok) {
       await op.stop('start failed');
       throw new Error('the configuration could not be applied (see the log line above)');
@@ -146,6 +156,9 @@ export class Operator {
     if (opts.listen) await op.listen(opts.listen.host, opts.listen.port);
     op.resyncTimer = setInterval(() => void op.resync(), opts.resyncMs ?? 30_000);
     op.resyncTimer.unref();
+    op.sampleHistory();
+    op.historyTimer = setInterval(() => op.sampleHistory(), op.history.intervalMs);
+    op.historyTimer.unref();
     op.writeHealthFile();
     return op;
   }
@@ -350,6 +363,7 @@ export class Operator {
       this.notifyQuorumChanges();
       this.reloads.ok++;
       this.reloads.last = { at, ok: true };
+      this.lastLoadOk = new Date().toISOString();
       this.log.info({ event: 'reloaded', file: this.opts.file, services: next.cfg.services.length, checks: next.plan.targets.length }, `reloaded ${this.opts.file}`);
       return true;
     });
@@ -464,9 +478,23 @@ export class Operator {
     const now = Date.now();
     if (this.last && now - this.last.at < 500) return this.last;
     const sample = this.d.readStats();
-    const view = statsView(sample, this.last?.sample);
+    // The first page load, or one after a long pause, takes its rates from the history's last
+    // reading (at most an interval old) instead of showing 0 or an average over minutes.
+    const stale = !this.last || now - this.last.at > 2 * this.history.intervalMs;
+    const view = statsView(sample, stale && this.historyPrev ? this.historyPrev : this.last?.sample);
     this.last = { sample, view, at: now };
     return this.last;
+  }
+
+  /** One sample of every realserver's rates for the sparklines (its own previous reading, so scrapes do not shorten its interval). */
+  private sampleHistory(): void {
+    try {
+      const cur = this.d.readStats();
+      if (this.historyPrev) this.history.push(statsView(cur, this.historyPrev));
+      this.historyPrev = cur;
+    } catch {
+      // the director went away (detach): the resync says so; the history waits
+    }
   }
 
   private healthRows(): HealthRow[] {
@@ -492,14 +520,18 @@ export class Operator {
     return rows;
   }
 
+  private serviceRows(): ServiceRow[] {
+    const eff = this.lastEffective ?? this.model.effective();
+    return [...eff.services.values()].map((s) => ({ service: s.id, allDown: s.allDown, sorryActive: s.sorryActive }));
+  }
+
   async metricsText(): Promise<string> {
     const sample = this.d.readStats();
-    const eff = this.lastEffective ?? this.model.effective();
     this.metrics.update({
-      sample, interfaces: this.d.linkStatus(), health: this.healthRows(),
-      services: [...eff.services.values()].map((s) => ({ service: s.id, allDown: s.allDown, sorryActive: s.sorryActive })),
+      sample, interfaces: this.d.linkStatus(), health: this.healthRows(), services: this.serviceRows(),
       reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(), tables: this.d.tableDigest(),
       ...(this.announcer ? { directorDrained: this.directorDrain !== undefined } : {}), ...(this.bird ? { bgpSessions: this.bird.sessions ?? [] } : {}),
+      configChangedAt: this.d.updatedAt, ...(this.lastLoadOk ? { lastLoadOk: this.lastLoadOk } : {}),
     });
     return this.metrics.text();
   }
@@ -520,6 +552,7 @@ export class Operator {
       view: this.sample().view, model: this.model, effective: this.lastEffective ?? this.model.effective(),
       file: this.opts.file, startedAt: this.startedAt, reloads: this.reloads, interfaces: this.d.linkStatus(),
       unresolved: new Map(this.d.unresolved.map((u) => [`${u.service}/${u.address}`, { since: u.since, problem: u.problem ?? '' }])), drained,
+      history: this.history,
     }) };
   }
 
@@ -547,6 +580,8 @@ export class Operator {
       const doc: HealthFileDoc & Record<string, unknown> = {
         pid: process.pid, file: this.opts.file, updatedAt: new Date().toISOString(), ...(stoppedAt ? { stoppedAt } : {}),
         realservers: this.healthRows().map((r) => ({ ...r, state: r.up === undefined ? 'unchecked' : r.up ? 'up' : 'down' })),
+        // The all-down policy per service, for `lvs-xdp metrics` beside a run.
+        services: this.serviceRows(),
       };
       const tmp = `${this.healthFile}.tmp`;
       writeFileSync(tmp, `${JSON.stringify(doc)}\n`, { mode: 0o644 });
@@ -567,6 +602,7 @@ export class Operator {
     clearInterval(this.resyncTimer);
     clearInterval(this.drainTimer);
     this.bird?.stop();
+    clearInterval(this.historyTimer);
     clearTimeout(this.resolveTimer);
     if (this.server) {
       this.server.closeAllConnections();

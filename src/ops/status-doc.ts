@@ -10,6 +10,7 @@ import type { InterfaceStatus } from '../director/director.js';
 import type { CheckSpec } from './spec.js';
 import type { HealthModel, Effective } from './health.js';
 import type { Announcement } from './announce.js';
+import { historyKey, HISTORY_MAX_REALSERVERS, type RateHistory, type RateSeries } from './history.js';
 
 export interface StatusRealserver {
   address: string; port: number; method: string; weight: number; effectiveWeight: number | null;
@@ -21,14 +22,28 @@ export interface StatusRealserver {
   drained?: { since: string };
   packets: string; bytes: string; conns: string; active: number; inactive: number;
   rates: { pps: number; bps: number; cps: number };
+  /** packets/s and new connections/s over the last minutes, oldest first (see StatusDoc.history). */
+  history?: RateSeries;
 }
 export interface StatusService {
   id: string; scheduler: string; policy: string; allDown: boolean; sorryActive: boolean;
   packets: string; bytes: string; conns: string; rates: { pps: number; bps: number; cps: number };
   realservers: StatusRealserver[];
 }
+/** The line an operator reads first. */
+export interface StatusSummary {
+  /** up: every realserver up; degraded: some down or unresolved; down: the all-down policy is in force. */
+  services: { up: number; degraded: number; down: number };
+  realserversDown: number;
+  /** Sum of the rates of every drop reason (counters of kind drop). */
+  dropsPerSecond: number;
+  lastReload?: { at: string; ok: boolean; error?: string };
+}
 export interface StatusDoc {
   time: string; pid: number; file: string; startedAt: string;
+  summary: StatusSummary;
+  /** The sparklines' sampling: one sample every intervalMs, at most capacity per realserver. */
+  history?: { intervalMs: number; capacity: number };
   interfaces: { name: string; mode: string; linked: boolean }[];
   connections: { entries: number; max: number };
   reloads: { ok: number; failed: number; last?: { at: string; ok: boolean; error?: string } };
@@ -61,6 +76,23 @@ export interface StatusInput {
   unresolved?: ReadonlyMap<string, { since: string; problem: string }>;
   /** "serviceId/rip" -> since when drained by hand (a service's drain: each of its realservers). */
   drained?: ReadonlyMap<string, string>;
+  history?: RateHistory;
+}
+
+/** Pure: the summary line's numbers from the services and the counters' rates. */
+export function summarize(services: StatusService[], counters: StatsView['counters'], reloads: StatusDoc['reloads']): StatusSummary {
+  const out: StatusSummary = { services: { up: 0, degraded: 0, down: 0 }, realserversDown: 0, dropsPerSecond: 0 };
+  for (const s of services) {
+    const real = s.realservers.filter((r) => !r.sorry);
+    const down = real.filter((r) => r.health === 'down').length;
+    out.realserversDown += down;
+    if (s.allDown) out.services.down++;
+    else if (down > 0 || real.some((r) => r.unresolved)) out.services.degraded++;
+    else out.services.up++;
+  }
+  for (const c of Object.values(counters)) if (c.kind === 'drop') out.dropsPerSecond += c.rate;
+  if (reloads.last) out.lastReload = reloads.last;
+  return out;
 }
 
 export function buildStatusDoc(i: StatusInput): StatusDoc {
@@ -69,6 +101,7 @@ export function buildStatusDoc(i: StatusInput): StatusDoc {
   const targets = new Map(model.targetList.map((t) => [t.key, t]));
   const effective = servicesById(eff.config.services);
   const viewed = new Map(view.services.map((s) => [s.id, s]));
+  const history = model.config.services.reduce((n, s) => n + s.realservers.length, 0) <= HISTORY_MAX_REALSERVERS ? i.history : undefined;
   const services: StatusService[] = model.config.services.map((svc) => {
     const id = serviceId(svc);
     const v = viewed.get(id);
@@ -97,6 +130,8 @@ export function buildStatusDoc(i: StatusInput): StatusDoc {
       if (h) out.since = new Date(h.since).toISOString();
       if (t) out.check = describeCheck(t.spec);
       if (h?.last) out.last = `${h.last.ok ? 'ok' : 'FAILED'}: ${h.last.detail}`;
+      const hist = history?.series(historyKey(id, address));
+      if (hist) out.history = hist;
       return out;
     };
     const realservers = svc.realservers.map((r) => row(r.address, r.port, r.method, r.weight, false));
@@ -112,6 +147,8 @@ export function buildStatusDoc(i: StatusInput): StatusDoc {
   for (const [k, c] of Object.entries(view.counters)) if (c.value > 0n) counters[k] = { value: String(c.value), rate: c.rate, kind: c.kind };
   return {
     time: new Date().toISOString(), pid: process.pid, file: i.file, startedAt: i.startedAt,
+    summary: summarize(services, view.counters, i.reloads),
+    ...(i.history ? { history: { intervalMs: i.history.intervalMs, capacity: i.history.capacity } } : {}),
     interfaces: i.interfaces.map((x) => ({ name: x.name, mode: x.mode, linked: x.linked })),
     connections: view.connections, reloads: i.reloads, services, counters,
   };

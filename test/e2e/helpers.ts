@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import type { ChildProcess } from 'node:child_process';
 import { Lab, installCleanupHandlers, testPrefix, cliArgv, spawnIn, labEnv, waitFor, type LabSpec, type RealserverHost } from '../../src/lab/index.js';
+import { serviceLabels } from '../../src/ops/metrics.js';
 
 export const NEEDS_ROOT = process.getuid?.() !== 0 ? 'needs root (network namespaces, XDP)' : false;
 
@@ -116,4 +117,10 @@ export async function startRunListening(lab: Lab, args: string[], env: Record<st
   await waitFor('run listening', () => logs.find((l) => l.event === 'listening' || l.event === 'exited'), boundMs, 50);
   assert.equal(logs.find((l) => l.event === 'exited'), undefined, `run exited: ${started.stderr()}`);
   return started.child;
+}
+
+/** A realserver's (or, without one, a service's) labels as /metrics writes them: `{protocol="tcp",vip="...",port="80",...}`. */
+export function seriesLabels(service: string, realserver?: string): string {
+  const l = serviceLabels(service);
+  return `{protocol="${l.protocol}",vip="${l.vip}",port="${l.port}"${realserver === undefined ? '' : `,realserver="${realserver}"`}}`;
 }

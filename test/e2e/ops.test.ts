@@ -12,16 +12,17 @@
 // health and follows a change live; stopping run leaves the data plane forwarding.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { writeFileSync, chmodSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { Lab, installCleanupHandlers, testPrefix, checkIn, runIn, waitFor, sleep } from '../../src/lab/index.js';
-import { startRunListening, NEEDS_ROOT } from './helpers.js';
+import { startRunListening, NEEDS_ROOT, seriesLabels } from './helpers.js';
 import { Director } from '../../src/director/director.js';
 import { parseExposition } from '../../src/ops/metrics.js';
 import { COUNTERS } from '../../src/abi/generated.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+const PROMTOOL = '/usr/bin/promtool';
 const V1 = '198.51.100.210';
 const V2 = '198.51.100.211';
 const S1 = `tcp ${V1}:80`;
@@ -103,6 +104,13 @@ async function stopServer(role: string): Promise<void> {
 
 async function burst(vip: string, count = 8): Promise<{ failed: number; counts: Record<string, number>; errors: string[] }> {
   return lab.burst({ url: `http://${vip}/`, sources: lab.clients[0]!.v4s, count, concurrency: 4, timeoutMs: 5000 });
+}
+
+/** promtool check metrics says nothing about `text` (exit 0, no lint). */
+function promtoolClean(text: string, what: string): void {
+  const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  assert.equal(`${r.stdout}${r.stderr}`.trim(), '', what);
+  assert.equal(r.status, 0, what);
 }
 
 async function curlIn(ns: string, url: string): Promise<{ code: number; body: string }> {
@@ -290,12 +298,12 @@ test('ops: /metrics values equal Director.readStats (services, realservers, name
     assert.equal(m2.get(name), Number(v), name);
   };
   for (const svc of s.services) {
-    same(`lvs_xdp_service_packets_total{service="${svc.id}"}`, svc.packets);
-    same(`lvs_xdp_service_bytes_total{service="${svc.id}"}`, svc.bytes);
-    same(`lvs_xdp_service_connections_total{service="${svc.id}"}`, svc.conns);
+    same(`lvs_xdp_service_packets_total${seriesLabels(svc.id)}`, svc.packets);
+    same(`lvs_xdp_service_bytes_total${seriesLabels(svc.id)}`, svc.bytes);
+    same(`lvs_xdp_service_connections_total${seriesLabels(svc.id)}`, svc.conns);
     assert.ok(svc.packets > 0n);
     for (const r of svc.realservers) {
-      const l = `{service="${svc.id}",realserver="${r.address}"}`;
+      const l = seriesLabels(svc.id, r.address);
       same(`lvs_xdp_realserver_packets_total${l}`, r.packets);
       same(`lvs_xdp_realserver_bytes_total${l}`, r.bytes);
       same(`lvs_xdp_realserver_connections_total${l}`, r.conns);
@@ -305,14 +313,45 @@ test('ops: /metrics values equal Director.readStats (services, realservers, name
   }
   for (const c of COUNTERS) {
     const name = c.name.toLowerCase();
-    const key = `lvs_xdp_counter_total{counter="${name}",kind="${c.kind}"}`;
+    const key = `lvs_xdp_datapath_events_total{counter="${name}",kind="${c.kind}"}`;
     const v = Number(s.counters[name]);
     assert.ok(m1.get(key)! <= v && v <= m2.get(key)!, `${name}: ${m1.get(key)} <= ${v} <= ${m2.get(key)}`);
   }
   assert.ok(Number(s.counters.fwd_dr) > 0);
   assert.equal(m.get('lvs_xdp_conntrack_max_entries'), s.connections.max);
   assert.ok(m.has('lvs_xdp_interface_info{interface="eth0",mode="native",linked="1"}'), [...m.keys()].filter((k) => k.includes('interface')).join(' '));
-  assert.equal(m.get(`lvs_xdp_service_all_down{service="${S1}"}`), 0);
+  assert.equal(m.get(`lvs_xdp_service_all_down${seriesLabels(S1)}`), 0);
+  assert.ok(m.get(`lvs_xdp_realserver_health_since_timestamp_seconds${seriesLabels(S1, lab.realservers[0]!.v4)}`)! * 1000 <= Date.now());
+  assert.ok(m.get('lvs_xdp_config_last_reload_success_timestamp_seconds')! * 1000 <= Date.now());
+  assert.equal(m.get('lvs_xdp_config_last_reload_successful'), 0, 'the last reload (a bad file, above) failed');
+});
+
+test('ops: promtool check metrics is clean on a live scrape of run and on lvs-xdp metrics (stdout and --textfile)', { skip: NEEDS_ROOT || (!existsSync(PROMTOOL) && 'needs promtool (scripts/setup-test.sh installs Debian\'s prometheus)'), timeout: 60_000 }, async () => {
+  const scrape = await curlIn(lab.director.ns, 'http://127.0.0.1:9469/metrics');
+  assert.equal(scrape.code, 0);
+  promtoolClean(scrape.body, 'live scrape');
+  assert.match(scrape.body, /^lvs_xdp_build_info\{version="[^"]+",abi="\d+"\} 1$/m);
+  assert.match(scrape.body, /^lvs_xdp_nodejs_heap_size_used_bytes /m, 'process metrics in run');
+  // One shot, beside a run: the same series names from the pinned maps, health from the run.
+  const one = await lab.lvs(['metrics']);
+  assert.equal(one.code, 0, one.stderr);
+  promtoolClean(one.stdout, 'lvs-xdp metrics');
+  const live = parseExposition(scrape.body);
+  const shot = parseExposition(one.stdout);
+  const rs1 = seriesLabels(S1, lab.realservers[0]!.v4);
+  for (const k of [`lvs_xdp_realserver_up${rs1}`, `lvs_xdp_realserver_configured_weight${rs1}`, `lvs_xdp_realserver_weight${rs1}`, 'lvs_xdp_conntrack_max_entries']) {
+    assert.equal(shot.get(k), live.get(k), k);
+  }
+  assert.ok(shot.get(`lvs_xdp_realserver_packets_total${rs1}`)! >= live.get(`lvs_xdp_realserver_packets_total${rs1}`)!);
+  assert.doesNotMatch(one.stdout, /lvs_xdp_process_|lvs_xdp_nodejs_|lvs_xdp_config_reloads_total/, 'no process or reload series without run\'s own process');
+  const textfile = join(lab.dir, 'lvs_xdp.prom');
+  const w = await lab.lvs(['metrics', '--textfile', textfile]);
+  assert.equal(w.code, 0, w.stderr);
+  assert.equal(w.stdout, '');
+  const text = readFileSync(textfile, 'utf8');
+  promtoolClean(text, 'textfile');
+  assert.deepEqual([...parseExposition(text).keys()].sort(), [...shot.keys()].sort());
+  assert.deepEqual(readdirSync(lab.dir).filter((f) => f.includes('lvs_xdp.prom') && f !== 'lvs_xdp.prom'), [], 'no temporary file left');
 });
 
 test('ops: the status page in headless Chromium shows services, realservers and health, and follows a change live', { skip: NEEDS_ROOT || (!existsSync(CHROMIUM) && 'needs Debian\'s chromium (scripts/setup-test.sh installs it)'), timeout: 180_000 }, async () => {
@@ -323,9 +362,22 @@ test('ops: the status page in headless Chromium shows services, realservers and 
   chmodSync(wrapper, 0o755);
   const browser = await chromium.launch({ executablePath: wrapper, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   try {
+    // JavaScript off: the server's page is complete (every row, the summary, the sparklines) and
+    // the failed reload above (a bad file) stands out with its text marker.
+    const off = await browser.newContext({ javaScriptEnabled: false });
+    const still = await off.newPage();
+    await still.goto('http://127.0.0.1:9469/');
+    assert.equal(await still.getAttribute('body', 'data-live'), null, 'no script ran');
+    const offRows = await still.$$eval(`table[data-service="${S1}"] tr.rs`, (trs) => trs.map((tr) => [tr.getAttribute('data-realserver'), tr.getAttribute('data-health'), tr.querySelectorAll('td.hist svg.spark').length]));
+    assert.deepEqual(offRows, lab.realservers.map((r) => [r.v4, 'up', 2]));
+    assert.equal(await still.locator(`table[data-service="${S2}"] tr.rs`).count(), 2);
+    assert.match(await still.textContent('#summary') ?? '', /services: 2 up, 0 degraded, 0 down · realservers down: 0 · (! )?drops: [\d.]+[KMGT]?\/s · ! last reload FAILED \S+ ago: /);
+    assert.equal(await still.getAttribute('#summary [data-reload]', 'class'), 'part bad');
+    assert.doesNotMatch(await still.textContent('body') ?? '', /loading/i);
+    await off.close();
     const page = await browser.newPage();
     await page.goto('http://127.0.0.1:9469/');
-    await page.waitForSelector(`table[data-service="${S1}"] tr.rs`, { timeout: 20_000 });
+    assert.equal(await page.getAttribute('body', 'data-live'), '1');
     const rows = async (svc: string) => page.$$eval(`table[data-service="${svc}"] tr.rs`, (trs) => trs.map((tr) => ({
       address: tr.getAttribute('data-realserver'), health: tr.getAttribute('data-health'), inforce: tr.querySelector('td.inforce')?.textContent,
     })));
@@ -347,6 +399,13 @@ test('ops: the status page in headless Chromium shows services, realservers and 
     const after = await rows(S1);
     assert.equal(after.find((r) => r.address === lab.realservers[1]!.v4)?.inforce, '0');
     assert.ok(Number(await page.getAttribute('body', 'data-polls')) > polls0);
+    // The summary follows: rs2 is down in S1 and in S2, both degraded, marked in text as well.
+    await page.waitForFunction(() => document.querySelector('#summary [data-realservers-down]')?.getAttribute('data-realservers-down') === '2', undefined, { timeout: BOUND_MS });
+    assert.match(await page.textContent('#summary') ?? '', /! services: 0 up, 2 degraded, 0 down · ! realservers down: 2/);
+    assert.match(await page.textContent(`table[data-service="${S1}"] tr[data-realserver="${lab.realservers[1]!.v4}"] td.health`) ?? '', /^! DOWN /);
+    // The burst above is in rs1's sparkline (a sample every 2 s): a line with a peak above the baseline.
+    await page.waitForFunction((svc) => [...document.querySelectorAll(`table[data-service="${svc}"] tr.rs td.hist svg:first-child polyline`)]
+      .some((p) => (p.getAttribute('points') ?? '').split(' ').some((xy) => Number(xy.split(',')[1]) < 16)), S1, { timeout: 20_000 });
     await page.screenshot({ path: join(lab.dir, 'status-page.png'), fullPage: true });
   } finally {
     await browser.close();
@@ -355,12 +414,21 @@ test('ops: the status page in headless Chromium shows services, realservers and 
   await waitFor('rs2 back in S1', () => owners(S1).has(lab.realservers[1]!.v4), BOUND_MS);
 });
 
-test('ops: lvs-xdp top shows rates and the health that run publishes', { skip: NEEDS_ROOT, timeout: 60_000 }, async () => {
+test('ops: lvs-xdp top shows rates and the health that run publishes, sorted and filtered, without colour on a pipe', { skip: NEEDS_ROOT, timeout: 60_000 }, async () => {
   const r = await lab.lvs(['top', '-n', '1', '-i', '0.3']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /health: from run \(pid \d+\)/);
   assert.match(r.stdout, new RegExp(`${S1.replace(/\./g, '\\.')}`));
   assert.match(r.stdout, /198\.51\.100\.101:80\s+1\s+up/);
+  assert.doesNotMatch(r.stdout, /\x1b/);
+  const one = await lab.lvs(['top', '-n', '1', '-i', '0.3', '--service', `${V2}:80`, '--sort', 'name', '--reverse']);
+  assert.equal(one.code, 0, one.stderr);
+  assert.doesNotMatch(one.stdout, new RegExp(V1.replace(/\./g, '\\.')));
+  const reals = [...one.stdout.matchAll(/^ {2}(\S+):80 /gm)].map((m) => m[1]);
+  assert.deepEqual(reals, [lab.realservers[1]!.v4, lab.realservers[0]!.v4], one.stdout);
+  const bad = await lab.lvs(['top', '-n', '1', '--sort', 'nonsense']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--sort "nonsense": one of name, weight/);
 });
 
 test('ops: with the VIP local on the director (one-armed DR as usual) the forwarding-path check still works', { skip: NEEDS_ROOT, timeout: 180_000 }, async () => {
@@ -402,4 +470,11 @@ test('ops: SIGTERM stops run; the data plane keeps forwarding with the last conf
   const rules = await checkIn(lab.director.ns, 'ip', ['rule', 'show']);
   assert.doesNotMatch(rules, /sport 61/);
   assert.equal(Director.exists(paths()), true);
+  // Metrics without run: the data plane's series, no health from a stopped run.
+  const m = await lab.lvs(['metrics']);
+  assert.equal(m.code, 0, m.stderr);
+  const shot = parseExposition(m.stdout);
+  assert.ok(shot.get(`lvs_xdp_realserver_packets_total${seriesLabels(S1, lab.realservers[0]!.v4)}`)! > 0);
+  assert.equal([...shot.keys()].some((k) => k.startsWith('lvs_xdp_realserver_up')), false);
+  if (existsSync(PROMTOOL)) promtoolClean(m.stdout, 'lvs-xdp metrics without run');
 });

@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { Lab, installCleanupHandlers, testPrefix, runIn, waitFor, sleep, cliArgv, spawnIn, labEnv } from '../../src/lab/index.js';
-import { startRunListening, NEEDS_ROOT } from './helpers.js';
+import { startRunListening, NEEDS_ROOT, seriesLabels } from './helpers.js';
 import { Director } from '../../src/director/director.js';
 import { parseExposition } from '../../src/ops/metrics.js';
 
@@ -192,15 +192,15 @@ test('run-health: a manual drain (drain, -e -w 0) survives resyncs and shows in 
   assert.ok(doc.find((r) => r.address === rs2!.v4)!.drained);
   assert.equal(doc.find((r) => r.address === rs2!.v4)!.effectiveWeight, 0);
   const m = await metrics();
-  assert.equal(m.get(`lvs_xdp_realserver_drained{service="${S}",realserver="${rs2!.v4}"}`), 1);
-  assert.equal(m.get(`lvs_xdp_realserver_drained{service="${S}",realserver="${rs3!.v4}"}`), 1);
-  assert.equal(m.get(`lvs_xdp_realserver_drained{service="${S}",realserver="${lab.realservers[0]!.v4}"}`), 0);
+  assert.equal(m.get(`lvs_xdp_realserver_drained${seriesLabels(S, rs2!.v4)}`), 1);
+  assert.equal(m.get(`lvs_xdp_realserver_drained${seriesLabels(S, rs3!.v4)}`), 1);
+  assert.equal(m.get(`lvs_xdp_realserver_drained${seriesLabels(S, lab.realservers[0]!.v4)}`), 0);
   const r = await lab.burst({ url: `http://${vip}/`, sources: lab.clients[0]!.v4s, count: 20, concurrency: 4, timeoutMs: 5000 });
   assert.equal(r.failed, 0, r.errors.join('; '));
   assert.deepEqual(Object.keys(r.counts), ['rs1']);
   await lab.lvsOk(['undrain', '-t', `${vip}:80`, '-r', rs2!.v4]);
   await lab.lvsOk(['-e', '-t', `${vip}:80`, '-r', rs3!.v4, '-g', '-w', '1']);
   await waitFor('rs2 and rs3 back', () => owners().size === 3, BOUND_MS);
-  assert.equal((await metrics()).get(`lvs_xdp_realserver_drained{service="${S}",realserver="${rs2!.v4}"}`), 0);
+  assert.equal((await metrics()).get(`lvs_xdp_realserver_drained${seriesLabels(S, rs2!.v4)}`), 0);
   assert.doesNotMatch(await lab.lvsOk(['status']), /drained/);
 });

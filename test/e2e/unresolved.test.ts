@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Lab, installCleanupHandlers, testPrefix, checkIn, runIn, waitFor } from '../../src/lab/index.js';
-import { startRunListening, NEEDS_ROOT } from './helpers.js';
+import { startRunListening, NEEDS_ROOT, seriesLabels } from './helpers.js';
 import { Director } from '../../src/director/director.js';
 import { parseExposition } from '../../src/ops/metrics.js';
 
@@ -124,8 +124,8 @@ test('unresolved: run starts with a realserver that is off, shows it, and instal
   assert.equal(b.failed, 0, b.errors.join('; '));
   assert.equal(b.counts.rs3, undefined);
   const m = parseExposition((await runIn(lab.director.ns, 'curl', ['-sS', `http://${LISTEN}/metrics`])).stdout);
-  assert.equal(m.get(`lvs_xdp_realserver_unresolved{service="${S}",realserver="${rs3.v4}"}`), 1);
-  assert.equal(m.get(`lvs_xdp_realserver_unresolved{service="${S}",realserver="${lab.realservers[0]!.v4}"}`), 0);
+  assert.equal(m.get(`lvs_xdp_realserver_unresolved${seriesLabels(S, rs3.v4)}`), 1);
+  assert.equal(m.get(`lvs_xdp_realserver_unresolved${seriesLabels(S, lab.realservers[0]!.v4)}`), 0);
   const doc = JSON.parse((await runIn(lab.director.ns, 'curl', ['-sS', `http://${LISTEN}/api/status`])).stdout) as { services: { realservers: { address: string; unresolved?: { problem: string } }[] }[] };
   assert.match(doc.services[0]!.realservers.find((x) => x.address === rs3.v4)!.unresolved!.problem, /does not answer ARP\/ND/);
   const t0 = Date.now();

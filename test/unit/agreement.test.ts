@@ -176,18 +176,18 @@ test('the digest does not see realserver slot indexes: two allocations of the sa
   assert.equal(tablesDigest(planTables(other.target, other.compiled!)).digest, tablesDigest(planTables(a.target, a.compiled!)).digest);
 });
 
-test('lvs_xdp_table_digest_info: one series overall (service "") and one per service; none without a digest', async () => {
+test('lvs_xdp_table_digest_info: one series overall (protocol, vip, port "") and one per service; none without a digest', async () => {
   const m = new DirectorMetrics({ processMetrics: false });
   const base = {
     sample: { at: 0n, services: [], counters: {}, connections: { entries: 0, max: 1, evicted: 0 } },
-    interfaces: [], health: [], services: [], reloads: { ok: 0, failed: 0 }, applies: { ok: 0, failed: 0 },
+    interfaces: [], health: [], services: [],
   };
   const d = tablesDigest({ hashSeed: 1, services: [T] });
   m.update({ ...base, tables: d });
   const series = [...parseExposition(await m.text())].filter(([k]) => k.startsWith('lvs_xdp_table_digest_info'));
   assert.deepEqual(series.sort(), [
-    [`lvs_xdp_table_digest_info{service="",digest="${d.digest}"}`, 1],
-    [`lvs_xdp_table_digest_info{service="tcp 10.0.0.1:80",digest="${d.services[0]!.digest}"}`, 1],
+    [`lvs_xdp_table_digest_info{protocol="",vip="",port="",digest="${d.digest}"}`, 1],
+    [`lvs_xdp_table_digest_info{protocol="tcp",vip="10.0.0.1",port="80",digest="${d.services[0]!.digest}"}`, 1],
   ].sort());
   m.update(base);
   assert.ok(![...parseExposition(await m.text()).keys()].some((k) => k.startsWith('lvs_xdp_table_digest_info')), 'a stale digest is not kept');

@@ -1,13 +1,17 @@
-/** Metrics exposition from a sample (names from COUNTERS), the status-page document shape, top's screen, --listen. */
+/** Metrics exposition from a sample (names from COUNTERS), the label split, promtool on the whole exposition, --listen (top: ops-top.test.ts). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DirectorMetrics, parseExposition } from '../../src/ops/metrics.js';
-import { COUNTERS } from '../../src/abi/generated.js';
+import { existsSync, mkdtempSync, writeFileSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { writeAtomically } from '../../src/cli/metrics.js';
+import { spawnSync } from 'node:child_process';
+import { DirectorMetrics, parseExposition, serviceLabels } from '../../src/ops/metrics.js';
+import { COUNTERS, ABI_VERSION } from '../../src/abi/generated.js';
+import { VERSION } from '../../src/version.js';
+import { serviceId } from '../../src/model/types.js';
 import type { StatsSample } from '../../src/director/director.js';
-import { statsView } from '../../src/view/stats.js';
-import { formatTop } from '../../src/cli/top.js';
 import { parseListen } from '../../src/cli/run.js';
-import { STATUS_PAGE } from '../../src/ops/page.js';
 import { ConfigError } from '../../src/errors.js';
 
 function sample(at: bigint, k: bigint): StatsSample {
@@ -30,17 +34,18 @@ test('every series from one sample; counter names are the ABI\'s', async () => {
   m.update({
     sample: sample(0n, 2n), interfaces: [{ name: 'eth0', ifindex: 2, mode: 'native', attachedAt: '', linked: true }],
     health: [
-      { service: 'tcp 10.0.0.1:80', address: '192.168.1.10', up: 1, configuredWeight: 1, effectiveWeight: 1, checks: 7, failures: 1 },
+      { service: 'tcp 10.0.0.1:80', address: '192.168.1.10', up: 1, configuredWeight: 1, effectiveWeight: 1, checks: 7, failures: 1, since: '2026-01-02T03:04:05.500Z' },
       { service: 'tcp 10.0.0.1:80', address: '192.168.1.11', up: 0, configuredWeight: 1, effectiveWeight: 0, checks: 7, failures: 5 },
     ],
     services: [{ service: 'tcp 10.0.0.1:80', allDown: false, sorryActive: false }],
-    reloads: { ok: 2, failed: 1 }, applies: { ok: 5, failed: 0 },
+    reloads: { ok: 2, failed: 1, last: { at: '2026-01-02T00:00:00.000Z', ok: false } }, applies: { ok: 5, failed: 0 },
+    lastLoadOk: '2026-01-01T00:00:10.000Z', configChangedAt: '2026-01-01T00:00:11.000Z',
   });
   const text = await m.text();
   const v = parseExposition(text);
-  const s = '{service="tcp 10.0.0.1:80"}';
-  const r0 = '{service="tcp 10.0.0.1:80",realserver="192.168.1.10"}';
-  const r1 = '{service="tcp 10.0.0.1:80",realserver="192.168.1.11"}';
+  const s = '{protocol="tcp",vip="10.0.0.1",port="80"}';
+  const r0 = '{protocol="tcp",vip="10.0.0.1",port="80",realserver="192.168.1.10"}';
+  const r1 = '{protocol="tcp",vip="10.0.0.1",port="80",realserver="192.168.1.11"}';
   assert.equal(v.get(`lvs_xdp_service_packets_total${s}`), 200);
   assert.equal(v.get(`lvs_xdp_service_bytes_total${s}`), 12000);
   assert.equal(v.get(`lvs_xdp_service_connections_total${s}`), 20);
@@ -54,8 +59,16 @@ test('every series from one sample; counter names are the ABI\'s', async () => {
   assert.equal(v.get(`lvs_xdp_realserver_health_check_failures_total${r1}`), 5);
   assert.equal(v.get(`lvs_xdp_service_all_down${s}`), 0);
   for (const [i, c] of COUNTERS.entries()) {
-    assert.equal(v.get(`lvs_xdp_counter_total{counter="${c.name.toLowerCase()}",kind="${c.kind}"}`), i * 2, c.name);
+    assert.equal(v.get(`lvs_xdp_datapath_events_total{counter="${c.name.toLowerCase()}",kind="${c.kind}"}`), i * 2, c.name);
   }
+  assert.equal(v.get(`lvs_xdp_realserver_health_since_timestamp_seconds${r0}`), Date.parse('2026-01-02T03:04:05.500Z') / 1000);
+  assert.equal(v.get(`lvs_xdp_build_info{version="${VERSION}",abi="${ABI_VERSION}"}`), 1);
+  assert.equal(v.get('lvs_xdp_config_last_reload_success_timestamp_seconds'), Date.parse('2026-01-01T00:00:10.000Z') / 1000);
+  assert.equal(v.get('lvs_xdp_config_last_reload_successful'), 0);
+  assert.equal(v.get('lvs_xdp_config_last_change_timestamp_seconds'), Date.parse('2026-01-01T00:00:11.000Z') / 1000);
+  assert.equal(v.get('lvs_xdp_conntrack_evicted_total'), 3);
+  assert.match(text, /# TYPE lvs_xdp_conntrack_evicted_total counter/);
+  assert.match(text, /# TYPE lvs_xdp_datapath_events_total counter/);
   assert.equal(v.get('lvs_xdp_conntrack_entries'), 25);
   assert.equal(v.get('lvs_xdp_conntrack_fill_ratio'), 0.25);
   assert.equal(v.get('lvs_xdp_interface_info{interface="eth0",mode="native",linked="1"}'), 1);
@@ -64,22 +77,28 @@ test('every series from one sample; counter names are the ABI\'s', async () => {
   // A second update replaces (does not add to) the totals; gone realservers disappear.
   const smaller = sample(1n, 1n);
   smaller.services[0]!.realservers.pop();
-  m.update({ sample: smaller, interfaces: [], health: [], services: [], reloads: { ok: 0, failed: 0 }, applies: { ok: 0, failed: 0 } });
-  const v2 = parseExposition(await m.text());
+  m.update({ sample: smaller, interfaces: [], health: [], services: [] });
+  const text2 = await m.text();
+  const v2 = parseExposition(text2);
+  assert.doesNotMatch(text2, /config_reloads_total|config_applies_total|config_last_reload/, 'not even HELP lines');
+  // Without run's reloads (lvs-xdp metrics) there are no reload series at all.
+  assert.equal(v2.get('lvs_xdp_config_reloads_total{result="ok"}'), undefined);
+  assert.equal(v2.get('lvs_xdp_config_last_reload_success_timestamp_seconds'), undefined);
+  assert.equal(v2.get(`lvs_xdp_realserver_health_since_timestamp_seconds${r0}`), undefined);
   assert.equal(v2.get(`lvs_xdp_service_packets_total${s}`), 100);
   assert.equal(v2.get(`lvs_xdp_realserver_packets_total${r1}`), undefined);
 });
 
-test('top: rates from two samples, health from run, one line per realserver', () => {
-  const v = statsView(sample(2_000_000_000n, 3n), sample(1_000_000_000n, 1n));
-  const screen = formatTop(v, { pid: 42, realservers: [{ service: 'tcp 10.0.0.1:80', address: '192.168.1.10', state: 'up' }, { service: 'tcp 10.0.0.1:80', address: '192.168.1.11', state: 'down' }] }, new Date(0));
-  assert.match(screen, /conn table 25\/100 \(25\.0%\)/);
-  assert.match(screen, /health: from run \(pid 42\)/);
-  assert.match(screen, /^tcp 10\.0\.0\.1:80\s+200\s+96\.0K\s+20\s+30$/m);
-  assert.match(screen, /^ {2}192\.168\.1\.10:80\s+1\s+up\s+120\s+57\.6K\s+12\s+3\s+1\s+18$/m);
-  assert.match(screen, /^ {2}192\.168\.1\.11:80\s+0\s+down\s+/m);
-  assert.match(formatTop(statsView(sample(0n, 1n)), undefined, new Date(0)), /no run active/);
+test('service labels: the service id split into protocol, vip and port, serviceId\'s inverse', () => {
+  assert.deepEqual(serviceLabels('tcp 10.0.0.1:80'), { protocol: 'tcp', vip: '10.0.0.1', port: '80' });
+  assert.deepEqual(serviceLabels('udp [2001:db8::1]:53'), { protocol: 'udp', vip: '2001:db8::1', port: '53' });
+  for (const s of [{ protocol: 'tcp' as const, vip: '::ffff:10.0.0.1', port: 0 }, { protocol: 'udp' as const, vip: '192.0.2.255', port: 65535 }]) {
+    const l = serviceLabels(serviceId(s));
+    assert.deepEqual({ protocol: l.protocol, vip: l.vip, port: Number(l.port) }, s);
+  }
+  for (const bad of ['tcp 10.0.0.1', '10.0.0.1:80', 'tcp [::1:80', '']) assert.throws(() => serviceLabels(bad), /not a service id/, bad);
 });
+
 
 test('--listen parsing', () => {
   assert.deepEqual(parseListen('127.0.0.1:9469'), { host: '127.0.0.1', port: 9469 });
@@ -88,7 +107,40 @@ test('--listen parsing', () => {
   for (const bad of ['9469', 'host', '1.2.3.4:70000', '[::1]']) assert.throws(() => parseListen(bad), ConfigError, bad);
 });
 
-test('the status page is self-contained and polls the JSON endpoint', () => {
-  assert.doesNotMatch(STATUS_PAGE, /(src|href)=["']https?:/);
-  assert.match(STATUS_PAGE, /fetch\('api\/status'/);
+
+const PROMTOOL = '/usr/bin/promtool';
+
+test('promtool check metrics: the whole exposition (every series, process metrics too) is clean', { skip: !existsSync(PROMTOOL) && 'needs promtool (Debian\'s prometheus; scripts/setup-test.sh installs it)' }, async () => {
+  const m = new DirectorMetrics({ processMetrics: true });
+  m.update({
+    sample: sample(0n, 1n), interfaces: [{ name: 'eth0', ifindex: 2, mode: 'native', attachedAt: '', linked: true }],
+    health: [{ service: 'tcp 10.0.0.1:80', address: '192.168.1.10', up: 1, configuredWeight: 1, effectiveWeight: 1, checks: 7, failures: 1, since: new Date(0).toISOString(), unresolved: false, drained: true }],
+    services: [{ service: 'tcp 10.0.0.1:80', allDown: false, sorryActive: false }],
+    reloads: { ok: 1, failed: 0, last: { at: new Date(0).toISOString(), ok: true } }, applies: { ok: 1, failed: 0 },
+    lastLoadOk: new Date(0).toISOString(), configChangedAt: new Date(0).toISOString(),
+    announcements: [{ vip: '10.0.0.1', announced: true, reason: 'serving' }], directorDrained: false, bgpSessions: [{ name: 'upstream1', established: true }],
+    tables: { digest: 'ab', hashSeed: 1, services: [{ service: 'tcp 10.0.0.1:80', scheduler: 'mh', tableSize: 251, digest: 'cd' }] },
+  });
+  const text = await m.text();
+  const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  assert.equal(`${r.stdout}${r.stderr}`.trim(), '');
+  // No label packs protocol, VIP and port together.
+  assert.doesNotMatch(text, /service="/);
+});
+
+test('lvs-xdp metrics --textfile: written atomically (a temporary file in the same directory, renamed), none left behind', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-xdp-textfile-'));
+  try {
+    const path = join(dir, 'lvs_xdp.prom');
+    writeFileSync(path, 'old\n');
+    writeAtomically(path, 'new\n');
+    assert.equal(readFileSync(path, 'utf8'), 'new\n');
+    assert.deepEqual(readdirSync(dir), ['lvs_xdp.prom']);
+    // A directory that is not there: the error reaches the caller, nothing is left.
+    assert.throws(() => writeAtomically(join(dir, 'missing', 'x.prom'), 'x'), /ENOENT/);
+    assert.deepEqual(readdirSync(dir), ['lvs_xdp.prom']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
