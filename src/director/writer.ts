@@ -231,7 +231,7 @@ export class MapWriter {
   }
 
   /** Empties a dynamic map (or every service entry: harnesses start each case from nothing). */
-  clear(map: DynamicMap | 'lvs_services'): void {
+  clear(map: DynamicMap | 'lvs_services' | 'lvs_fwmarks'): void {
     const { keys } = this.maps[map].entries();
     if (keys.length) this.maps[map].deleteMany(keys);
   }

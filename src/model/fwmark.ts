@@ -229,21 +229,28 @@ export function checkMarks(marks: readonly FirewallMark[], list: ConfigIssue[]):
  */
 export function markCovers(entries: readonly MarkEntry[], withService: ReadonlySet<number>, svc: VirtualService): boolean {
   if (svc.fwmark) return false;
-  const family = familyOf(svc.vip);
-  const vip = parsePrefix(svc.vip);
-  if (typeof vip === 'string') return false;
-  const proto = PROTO_NUMBER[svc.protocol];
-  return entries.some((e) => e.family === family && e.proto === proto && covers(e.prefix, vip)
-    && e.ranges.some((r) => withService.has(r.mark) && (svc.port === 0 || (r.from <= svc.port && svc.port <= r.to))));
+  const best = longestEntry(entries, familyOf(svc.vip), PROTO_NUMBER[svc.protocol], svc.vip);
+  // The VIP is one address: its packets meet exactly this entry (its ranges include the covering
+  // prefixes'), and their first range holding the port names the mark.
+  if (!best) return false;
+  if (svc.port !== 0) {
+    const mark = best.ranges.find((r) => r.from <= svc.port && svc.port <= r.to)?.mark;
+    return mark !== undefined && withService.has(mark);
+  }
+  return best.ranges.some((r) => withService.has(r.mark));
+}
+
+function longestEntry(entries: readonly MarkEntry[], family: Family, proto: number, daddr: string): MarkEntry | undefined {
+  const a = parsePrefix(daddr);
+  if (typeof a === 'string') return undefined;
+  let best: MarkEntry | undefined;
+  for (const e of entries) {
+    if (e.family === family && e.proto === proto && covers(e.prefix, a) && (!best || e.prefix.plen > best.prefix.plen)) best = e;
+  }
+  return best;
 }
 
 /** The mark a packet classifies to (the data plane's lvs_fwmark_classify), 0 when none. */
 export function classify(entries: readonly MarkEntry[], family: Family, protocol: Protocol, daddr: string, dport: number): number {
-  const a = parsePrefix(daddr);
-  if (typeof a === 'string') return 0;
-  let best: MarkEntry | undefined;
-  for (const e of entries) {
-    if (e.family === family && e.proto === PROTO_NUMBER[protocol] && covers(e.prefix, a) && (!best || e.prefix.plen > best.prefix.plen)) best = e;
-  }
-  return best?.ranges.find((r) => r.from <= dport && dport <= r.to)?.mark ?? 0;
+  return longestEntry(entries, family, PROTO_NUMBER[protocol], daddr)?.ranges.find((r) => r.from <= dport && dport <= r.to)?.mark ?? 0;
 }
