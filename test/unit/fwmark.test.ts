@@ -11,6 +11,7 @@ import { classify, compileMarks, parsePorts, parsePrefix } from '../../src/model
 import { addMarkRule, deleteMarkRule, formatMarks, markRule } from '../../src/cli/fwmark.js';
 import { parseIpvsadmArgv, isIpvsadmInvocation } from '../../src/cli/ipvsadm.js';
 import { desiredConfig } from '../../src/config/file.js';
+import { diffConfig, formatDiff } from '../../src/diff/index.js';
 
 const restore = (text: string, into: DirectorConfig = emptyConfig()): DirectorConfig => applyCommands(into, parseRules(text, 'rules.txt'));
 
@@ -205,4 +206,14 @@ test('small ipvsadm habits: no arguments lists; --stats with --rate is the stats
   assert.deepEqual(parseIpvsadmArgv(['-L', '-n', '-f', '7', '-6']).service, { fwmark: 7, protocol: 'tcp', vip: '::', port: 0 });
   assert.throws(() => parseIpvsadmArgv(['-L', '-6']), /-6 used before -f/);
   assert.throws(() => parseIpvsadmArgv(['-L', '-f', 'x']), /invalid fwmark value "x"/);
+});
+
+test('a change of marks alone is a change (diff, apply): added, edited and removed marks are listed', () => {
+  const a: DirectorConfig = { services: [] };
+  const b = addMarkRule(a, 1, markRule({ destination: '10.0.0.1', dport: '80,443' }));
+  const c = addMarkRule(b, 1, markRule({ protocol: 'udp', destination: '10.0.0.0/24' }));
+  assert.deepEqual(diffConfig(a, a), []);
+  assert.equal(formatDiff(diffConfig(a, b)).text.split('\n')[0], '~ fwmark 1: none -> -p tcp -d 10.0.0.1 --dport 80,443');
+  assert.equal(formatDiff(diffConfig(b, c)).text.split('\n')[0], '~ fwmark 1: -p tcp -d 10.0.0.1 --dport 80,443 -> -p tcp -d 10.0.0.1 --dport 80,443; -p udp -d 10.0.0.0/24');
+  assert.equal(formatDiff(diffConfig(c, a)).text.split('\n')[0], '~ fwmark 1: -p tcp -d 10.0.0.1 --dport 80,443; -p udp -d 10.0.0.0/24 -> none');
 });
