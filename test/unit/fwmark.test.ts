@@ -12,6 +12,7 @@ import { addMarkRule, deleteMarkRule, formatMarks, markRule } from '../../src/cl
 import { parseIpvsadmArgv, isIpvsadmInvocation } from '../../src/cli/ipvsadm.js';
 import { desiredConfig } from '../../src/config/file.js';
 import { diffConfig, formatDiff } from '../../src/diff/index.js';
+import { checkSpecFor } from '../../src/ops/spec.js';
 
 const restore = (text: string, into: DirectorConfig = emptyConfig()): DirectorConfig => applyCommands(into, parseRules(text, 'rules.txt'));
 
@@ -216,4 +217,13 @@ test('a change of marks alone is a change (diff, apply): added, edited and remov
   assert.equal(formatDiff(diffConfig(a, b)).text.split('\n')[0], '~ fwmark 1: none -> -p tcp -d 10.0.0.1 --dport 80,443');
   assert.equal(formatDiff(diffConfig(b, c)).text.split('\n')[0], '~ fwmark 1: -p tcp -d 10.0.0.1 --dport 80,443 -> -p tcp -d 10.0.0.1 --dport 80,443; -p udp -d 10.0.0.0/24');
   assert.equal(formatDiff(diffConfig(c, a)).text.split('\n')[0], '~ fwmark 1: -p tcp -d 10.0.0.1 --dport 80,443; -p udp -d 10.0.0.0/24 -> none');
+});
+
+test('health checks of a firewall-mark service: a port is needed (the service has none), and no check through the VIP', () => {
+  const cfg = restore('-A -f 1 -s rr\n-a -f 1 -r 192.168.1.10 -g');
+  const svc = cfg.services[0]!;
+  const rs = svc.realservers[0]!;
+  assert.throws(() => checkSpecFor({ ...svc, healthCheck: { type: 'tcp' } }, rs), /an all-ports \(firewall-mark\) service needs health-check port: for tcp checks/);
+  assert.equal(checkSpecFor({ ...svc, healthCheck: { type: 'tcp', port: 443 } }, rs)?.port, 443);
+  assert.throws(() => checkSpecFor({ ...svc, healthCheck: { type: 'tcp', port: 443, via: 'forwarding' } }, rs), /a firewall-mark service has none: probe the realserver directly/);
 });
