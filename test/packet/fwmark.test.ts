@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { clientPacket, TCP, mac, DIRECTOR_MAC } from '../lib/frames.js';
 import { DirectorHarness, XDP } from '../lib/director.js';
 import type { MacResolver } from '../../src/dataplane/compile.js';
+import { DirectorReader } from '../../src/director/reader.js';
+import { planTables, tablesDigest } from '../../src/director/digest.js';
 import type { DirectorConfig, FirewallMark, VirtualService } from '../../src/model/types.js';
 
 const macOf = (addr: string) => `02:00:00:00:00:${addr.split(/[.:]/).pop()!.padStart(2, '0').slice(-2)}`;
@@ -164,4 +166,16 @@ test('no marks: the classification flag is off and established flows of a mark e
   const m = p2.steps.find((s) => s.op === 'marks');
   assert.ok(m && m.op === 'marks' && m.remove.length === 1 && m.put.length === 0);
   assert.equal(send('198.51.100.9', '10.0.0.1', 80, RS, { flags: TCP.ACK }), XDP.PASS);
+});
+
+test('the table digest covers the marks: read back from the maps it equals the plan\'s, and differs without them', () => {
+  h.reset();
+  const withMarks = config([fwmarkService(1, RS)], [HTTP_HTTPS]);
+  const p = h.apply(withMarks, resolve);
+  const reader = new DirectorReader(h.writer.maps);
+  const live = tablesDigest(reader.tableViews(p.target));
+  assert.equal(live.digest, tablesDigest(planTables(p.target, p.compiled!)).digest);
+  assert.equal(reader.tableViews(p.target).marks?.length, 1);
+  const other = h.apply(config([fwmarkService(1, RS)], [{ mark: 1, match: [{ protocol: 'tcp', address: '10.0.0.0/24', ports: [{ from: 80, to: 80 }] }] }]), resolve);
+  assert.notEqual(tablesDigest(reader.tableViews(other.target)).digest, live.digest, 'another mark definition, another digest');
 });
