@@ -117,6 +117,9 @@ function checkService(svc: VirtualService, limits: Limits, issues: Issues, path:
     if (!isInt(svc.fwmark, 1, MAX_FWMARK)) issues.add('fwmark', `fwmark ${show(svc.fwmark)} out of range 1..${MAX_FWMARK}`);
     else if (svc.vip !== fwmarkVip(4) && svc.vip !== fwmarkVip(6)) issues.add('vip', 'a firewall-mark service has no VIP (its mark\'s definition says which addresses are its)');
     else if (svc.port !== 0) issues.add('port', 'a firewall-mark service has no port (its mark\'s definition says which ports are its)');
+    // Its marks' rules carry the protocols; ipvsadm sets TCP "to a sane value, even though it is
+    // not used": canonical, so that a file and a restore of the same service compare equal.
+    out.protocol = 'tcp';
   }
   if (!(PROTOCOLS as readonly string[]).includes(svc.protocol)) {
     issues.add('protocol', `protocol ${show(svc.protocol)} is not tcp or udp`);

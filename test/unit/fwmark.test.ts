@@ -120,6 +120,8 @@ services:
   ] }]);
   assert.deepEqual(cfg.services.map((s) => [s.fwmark, s.vip, s.port, s.realservers.map((r) => r.port)]), [[1, '0.0.0.0', 0, [0, 80]], [1, '::', 0, [0]]]);
   assert.deepEqual(parseConfigText(formatConfigYaml(cfg), 'again.yaml'), cfg);
+  // A firewall-mark service's protocol is a stand-in (its marks' rules carry the protocols).
+  assert.equal(parseConfigText('services:\n  - { fwmark: 9, protocol: udp, scheduler: rr }\n', 'p.yaml').services[0]!.protocol, 'tcp');
   const bad = (text: string, message: RegExp) => assert.throws(() => parseConfigText(text, 'b.yaml'), (e: unknown) => {
     assert.ok(e instanceof ConfigError, String(e));
     assert.match(e.message, message);
