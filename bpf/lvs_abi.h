@@ -20,8 +20,8 @@
 /* Bumped whenever a pinned map, a struct or a flag's meaning changes: a director running another
  * version is taken over by `lvs-xdp upgrade`. 2: lvs_strays, service tombstones and gone
  * realserver slots (connections survive deletions), accepted destination MACs (lvs_l2_ifs,
- * lvs_l2_addrs). */
-#define LVS_ABI_VERSION 2
+ * lvs_l2_addrs). 3: firewall-mark services (lvs_fwmarks, LVS_SVC_F_MARKED, LVS_CFG_F_FWMARK). */
+#define LVS_ABI_VERSION 3
 
 /*
  * Test only: `make -C bpf test-objects` builds the director with -DLVS_TEST_OLD_ABI=<version>
@@ -72,6 +72,11 @@ struct lvs_svc_key {
  * all-ports service of the VIP, else the kernel). No table; the control plane removes it once
  * the longest timeout has passed, or turns it back into the service when it is added again. */
 #define LVS_SVC_F_GONE    (1u << 3)
+/* ---- firewall-mark services (issue 15): appended flags ---- */
+/* A port service that a mark with a service covers (some of its traffic classifies to that
+ * mark): its packets are classified first, as IPVS looks the mark up before (proto, VIP, port).
+ * Port services no mark covers never pay the classification. */
+#define LVS_SVC_F_MARKED  (1u << 4)
 
 struct lvs_svc {
 	__u32 id;              /* index into lvs_svc_stats and lvs_rr_cursor; persistence key part */
@@ -227,6 +232,39 @@ struct lvs_cfg {
 /* IPVS's expire_quiescent_template: a template to a quiesced realserver is not used (its client
  * is scheduled anew); without it persistent clients stay on a quiesced realserver, as in IPVS. */
 #define LVS_CFG_F_EXPIRE_QUIESCENT (1u << 1)
+/* ---- firewall-mark services (issue 15): appended flags ---- */
+/* lvs_fwmarks holds classification entries: a packet that finds no port service (or a port
+ * service flagged LVS_SVC_F_MARKED) is classified. Clear: nobody pays the lookup. */
+#define LVS_CFG_F_FWMARK (1u << 2)
+
+/* ---- Firewall-mark services: LPM_TRIE lvs_fwmarks, lvs_fwmark_key -> lvs_fwmark_val ----------
+ *
+ * XDP runs before netfilter, so no skb->mark exists: lvs-xdp classifies itself. A mark is a set of
+ * (protocol, destination prefix, destination port range); the control plane compiles the marks
+ * into one trie entry per (family, protocol, prefix), whose value lists the port ranges of that
+ * prefix and of every shorter prefix covering it (longest prefix first), so the one longest-prefix
+ * match holds every range that may apply. The first range holding the destination port names the
+ * mark. A firewall-mark service is the lvs_services entry of key {addr = the mark (4 bytes,
+ * network order), port 0, proto LVS_PROTO_FWMARK, family}; persistence templates are per service,
+ * so one client's template covers every port and address of the mark (IPVS's fwmark templates).
+ */
+#define LVS_PROTO_FWMARK   0 /* lvs_svc_key.proto of a firewall-mark service (no real protocol is 0 here) */
+#define LVS_FWMARK_RANGES  8 /* port ranges one trie entry holds (its own and inherited) */
+
+struct lvs_fwmark_key {
+	__u32 prefixlen; /* 16 (family, proto) + the address prefix length */
+	__u8 family;     /* LVS_FAMILY_* */
+	__u8 proto;      /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 addr[16];   /* destination prefix, network order (IPv4 in the first 4 bytes) */
+	__u8 pad[2];
+};
+
+struct lvs_fwmark_val {
+	__u16 lo[LVS_FWMARK_RANGES];   /* destination port range start, host order, inclusive */
+	__u16 hi[LVS_FWMARK_RANGES];   /* range end, inclusive */
+	__u32 mark[LVS_FWMARK_RANGES]; /* the mark of the packets in that range */
+	__u32 count;                   /* ranges in use, first match wins */
+};
 
 /* ---- VIP filter: ARRAY lvs_vip_filter, LVS_VIP_FILTER_WORDS x __u64 -------------------------
  *

@@ -9,7 +9,8 @@
  *   not accept (lvs_l2_ifs, lvs_l2_addrs past it) -> XDP_PASS + PASS_NOT_OUR_MAC
  *   non-first fragment   -> realserver of its first fragment (lvs_frags)
  *   ICMP error quoting a virtual service's flow -> that flow's realserver (never creates state)
- *   TCP/UDP to a virtual service:
+ *   TCP/UDP to a virtual service (proto, VIP, port; or a firewall mark lvs-xdp classifies itself,
+ *   looked up first as IPVS does, by services a mark covers and by flows no port service has):
  *     connection table hit -> its realserver (its realserver deleted: dropped until it is back);
  *     miss -> persistence template or the service's lookup table indexed by the scheduling hash
  *     (or rr cursor); entered in the connection table, or, TCP without SYN, as a stray
@@ -20,7 +21,7 @@
  *
  * Every packet increments exactly one pass / fwd / drop / tx counter in lvs_counters, plus any
  * number of event counters. The steps live in headers of their own, one concern each:
- * lvs_parse.h, lvs_l2.h, lvs_sched.h (+ lvs_hash.h), lvs_conn.h, lvs_persist.h, lvs_frag.h, lvs_icmp.h,
+ * lvs_parse.h, lvs_l2.h, lvs_sched.h (+ lvs_hash.h), lvs_fwmark.h, lvs_conn.h, lvs_persist.h, lvs_frag.h, lvs_icmp.h,
  * lvs_fwd.h, on lvs_count.h, lvs_clock.h and lvs_csum.h; this file reads as the path above.
  */
 #include <linux/bpf.h>
@@ -34,6 +35,7 @@
 #include "lvs_clock.h"
 #include "lvs_l2.h"
 #include "lvs_sched.h"
+#include "lvs_fwmark.h"
 #include "lvs_persist.h"
 #include "lvs_conn.h"
 #include "lvs_frag.h"
@@ -48,7 +50,8 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 					   const struct lvs_cfg *cfg, __u32 *real_idx, __u32 *gen,
 					   const __u8 **egress)
 {
-	struct lvs_svc *svc = lvs_svc_lookup(&p->flow, cfg);
+	struct lvs_svc *port_svc = lvs_svc_lookup(&p->flow, cfg);
+	struct lvs_svc *svc = lvs_fwmark_svc(port_svc, &p->flow, cfg);
 	__u32 why = LVS_C_DROP_NO_REAL;
 	int new_conn = 0, stale = 0;
 	struct lvs_time t;
@@ -69,7 +72,8 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 			why = LVS_C_DROP_SERVICE_GONE;
 			goto drop;
 		}
-		svc = lvs_svc_allports(&p->flow, cfg);
+		/* A mark's tombstone falls back to the port service it covered. */
+		svc = svc == port_svc ? lvs_svc_allports(&p->flow, cfg) : port_svc;
 		if (!svc || (svc->flags & LVS_SVC_F_GONE))
 			goto pass;
 	}

@@ -26,6 +26,7 @@
 #include "lvs_csum.h"
 #include "lvs_count.h"
 #include "lvs_sched.h"
+#include "lvs_fwmark.h"
 #include "lvs_conn.h"
 
 #define LVS_ICMP_QUOTE_MAX 128 /* bytes of the offending packet quoted back */
@@ -88,7 +89,7 @@ static __always_inline int lvs_handle_icmp(struct lvs_pkt *p, const struct lvs_c
 		if (f.daddr[i] != p->flow.daddr[i])
 			goto not_ours;
 
-	struct lvs_svc *svc = lvs_svc_lookup(&f, cfg);
+	struct lvs_svc *svc = lvs_fwmark_svc(lvs_svc_lookup(&f, cfg), &f, cfg);
 	if (!svc)
 		goto not_ours;
 	struct lvs_conn *c = lvs_conn_peek(&f);

@@ -32,6 +32,7 @@
 
 #define LVS_MAX_TX_PORTS 64 /* egress interfaces: fixed, not a load-time size */
 #define LVS_MAX_L2_ADDRS 1024 /* accepted (interface, MAC) pairs: fixed, not a load-time size */
+#define LVS_MAX_FWMARK_PREFIXES 4096 /* firewall-mark classification entries: fixed, not a load-time size */
 
 /*
  * ---- Load-time knobs (.rodata) --------------------------------------------------------------
@@ -63,6 +64,8 @@ struct lvs_abi_anchor {
 	struct lvs_l2_key l2_key;
 	struct lvs_l2_addr l2_addr;
 	struct lvs_l2_if l2_if;
+	struct lvs_fwmark_key fwmark_key;
+	struct lvs_fwmark_val fwmark_val;
 };
 const volatile struct lvs_abi_anchor lvs_abi_anchor;
 
@@ -207,6 +210,17 @@ struct {
 	__type(value, struct lvs_l2_addr);
 } lvs_l2_addrs SEC(".maps");
 #endif
+
+/* ---- firewall-mark services (issue 15) ----------------------------------------------------
+ * (family, proto, destination prefix) -> port ranges and their marks (lvs_abi.h). Consulted only
+ * while lvs_cfg has LVS_CFG_F_FWMARK, for packets that found no port service or a MARKED one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, LVS_MAX_FWMARK_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lvs_fwmark_key);
+	__type(value, struct lvs_fwmark_val);
+} lvs_fwmarks SEC(".maps");
 
 /* Per-CPU clock cache (private: not part of the control plane's ABI): the coarse monotonic
  * clock as last read on this CPU, and the jiffies64 value it was read at. */

@@ -76,9 +76,14 @@ export const L2_ADDR = struct('lvs_l2_addr', 8, [['egress', 'bytes', 6], ['kind'
 /** `macs`: LVS_L2_IF_MACS struct lvs_l2_mac of 8 bytes each (the MAC's 6 bytes, 2 of padding). */
 export const L2_IF = struct('lvs_l2_if', 40, [['macs', 'bytes', 32], ['egress', 'bytes', 6], ['count', 'u8'], ['more', 'u8']]);
 
+/** Firewall-mark classification (lvs_fwmarks, an LPM trie): key and its port ranges. */
+export const FWMARK_KEY = struct('lvs_fwmark_key', 24, [['prefixlen', 'u32'], ['family', 'u8'], ['proto', 'u8'], ['addr', 'bytes', 16], ['pad', 'bytes', 2]]);
+/** `lo` / `hi`: LVS_FWMARK_RANGES u16 each (host order), `mark`: as many u32. */
+export const FWMARK_VAL = struct('lvs_fwmark_val', 68, [['lo', 'bytes', 16], ['hi', 'bytes', 16], ['mark', 'bytes', 32], ['count', 'u32']]);
+
 export const STRUCTS: readonly StructDef[] = [
   SVC_KEY, SVC, REAL, FLOW_KEY, CONN, PERSIST_KEY, PIN, FRAG_KEY, CFG, STATS,
-  L2_KEY, L2_ADDR, L2_IF,
+  L2_KEY, L2_ADDR, L2_IF, FWMARK_KEY, FWMARK_VAL,
 ];
 
 export type StructValue = Record<string, number | bigint | Uint8Array>;

@@ -11,7 +11,8 @@ const COMMAND_FLAGS = new Set([
 ]);
 
 export function isIpvsadmInvocation(argv: readonly string[]): boolean {
-  if (argv.length === 0 || !argv[0]!.startsWith('-')) return false;
+  if (argv.length === 0) return true; // `ipvsadm` alone lists the table
+  if (!argv[0]!.startsWith('-')) return false;
   if (argv.some((a) => a === '--help' || a === '-h')) return false;
   return expandShortOptions(argv).some((a) => COMMAND_FLAGS.has(a.split('=')[0]!));
 }

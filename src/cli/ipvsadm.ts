@@ -6,11 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, ExitCode } from '../errors.js';
 import {
-  parseRule, parseRules, parseAddrPort, formatSave, formatList, formatStats, formatRate, formatConnections,
+  parseRule, parseRules, parseAddrPort, parseFwmarkOption, formatSave, formatList, formatStats, formatRate, formatConnections,
   destinationKey,
 } from '../ipvsadm/index.js';
 import type { ConnCounts, StatsRow, RateRow } from '../ipvsadm/format.js';
-import { MAX_PERSISTENCE_TIMEOUT, serviceId, servicesById, type DirectorConfig } from '../model/types.js';
+import { MAX_IDLE_TIMEOUT, fwmarkVip, serviceId, servicesById, type DirectorConfig } from '../model/types.js';
 import { expandShortOptions } from '../ipvsadm/argv.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
 import type { ApplyResult, Director, StatsSample } from '../director/director.js';
@@ -28,7 +28,7 @@ interface Parsed {
   rate: boolean;
   exact: boolean;
   connections: boolean;
-  service?: { protocol: 'tcp' | 'udp'; vip: string; port: number };
+  service?: { protocol: 'tcp' | 'udp'; vip: string; port: number; fwmark?: number };
   rule: string[];
   /** --set tcp tcpfin udp (0 = unchanged). */
   timeouts?: [number, number, number];
@@ -51,8 +51,8 @@ function setTimeouts(words: readonly string[], at: number): [number, number, num
     throw new ConfigError(`needs three timeouts in seconds (tcp tcpfin udp; 0 leaves one unchanged), got ${JSON.stringify(v.join(' '))}`, { field: '--set' });
   }
   const n = v.map(Number) as [number, number, number];
-  const bad = n.findIndex((x) => x > MAX_PERSISTENCE_TIMEOUT);
-  if (bad >= 0) throw new ConfigError(`${['tcp', 'tcpfin', 'udp'][bad]} timeout ${n[bad]} out of range 0..${MAX_PERSISTENCE_TIMEOUT}`, { field: '--set' });
+  const bad = n.findIndex((x) => x > MAX_IDLE_TIMEOUT);
+  if (bad >= 0) throw new ConfigError(`${['tcp', 'tcpfin', 'udp'][bad]} timeout ${n[bad]} out of range 0..${MAX_IDLE_TIMEOUT}`, { field: '--set' });
   return n;
 }
 
@@ -111,9 +111,22 @@ export function parseIpvsadmArgv(argv: readonly string[]): Parsed {
       p.service = { protocol: key === '-t' || key === '--tcp-service' ? 'tcp' : 'udp', vip: address, port: port ?? 0 };
       continue;
     }
+    if (key === '-f' || key === '--fwmark-service') {
+      const v = attached ?? words[++i];
+      if (!v) throw new ConfigError('needs a value', { field: '-f' });
+      p.service = { fwmark: parseFwmarkOption('-f', v), protocol: 'tcp', vip: fwmarkVip(4), port: 0 };
+      continue;
+    }
+    if (key === '-6' || key === '--ipv6') {
+      if (!p.service?.fwmark) throw new ConfigError('-6 used before -f (it makes a firewall-mark service IPv6)', { field: '-6' });
+      p.service.vip = fwmarkVip(6);
+      continue;
+    }
     throw new ConfigError(`unknown or unsupported option with ${p.action === 'rule' ? '-L' : p.action}`, { field: w });
   }
-  if (p.action === 'rule' && info) p.action = 'list';
+  // `lvs-xdp` alone lists, as `ipvsadm` alone does (list_all; names are never resolved here, so
+  // it is -L -n).
+  if (p.action === 'rule' && (info || p.rule.length === 0)) p.action = 'list';
   if (p.connections && (p.stats || p.rate)) {
     throw new ConfigError('options conflict in the list command: -c lists connections, --stats / --rate list counters', { field: '-c' });
   }
@@ -123,7 +136,7 @@ export function parseIpvsadmArgv(argv: readonly string[]): Parsed {
 function only(config: DirectorConfig, svc: Parsed['service']): DirectorConfig {
   if (!svc) return config;
   const s = config.services.filter((x) => serviceId(x) === serviceId(svc));
-  if (s.length === 0) throw new ConfigError(`service ${serviceId(svc)} does not exist`, { field: svc.protocol === 'tcp' ? '-t' : '-u' });
+  if (s.length === 0) throw new ConfigError(`service ${serviceId(svc)} does not exist`, { field: svc.fwmark ? '-f' : svc.protocol === 'tcp' ? '-t' : '-u' });
   return { ...config, services: s };
 }
 
@@ -154,7 +167,9 @@ async function list(d: Director, p: Parsed): Promise<string> {
       protocol: c.protocol, expire: c.expire, state: c.state, client: c.client, virtual: c.virtual, realserver: c.realserver!,
     })));
   }
-  if (p.rate) {
+  // --stats with --rate: ipvsadm prints the statistics (its print_title and print_service_entry
+  // test FMT_STATS before FMT_RATE), so the rate is not even sampled.
+  if (p.rate && !p.stats) {
     const v = await sampleRates(d, 1);
     const rows = new Map<string, RateRow>();
     for (const s of v.services) {

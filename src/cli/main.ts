@@ -22,6 +22,7 @@ const COMMANDS: [string[], Loader][] = [
   [['top'], async () => [(await import('./top.js')).topCommand()]],
   [['metrics'], async () => [(await import('./metrics.js')).metricsCommand()]],
   [['run'], async () => [(await import('./run.js')).runCommand()]],
+  [['fwmark'], async () => [(await import('./fwmark.js')).fwmarkCommand()]],
   [['drain', 'undrain'], async () => { const m = await import('./drain.js'); return [m.drainCommand(), m.undrainCommand()]; }],
   [['announce'], async () => [(await import('./announce.js')).announceCommand()]],
   [['doctor'], async () => [(await import('./doctor.js')).doctorCommand()]],
@@ -42,6 +43,7 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .addHelpText('after', `
 ipvsadm-compatible rules and listings (see README):
   lvs-xdp -A -t VIP:PORT -s mh|sh|dh|rr|wrr [-p [SECONDS]] [-M MASK] [-b FLAGS]
+  lvs-xdp -A -f MARK [-6] -s SCHED [-p [SECONDS]]    (marks: lvs-xdp fwmark add MARK -p tcp -d VIP --dport 80,443)
   lvs-xdp -a -t VIP:PORT -r RIP -g|-i [-w WEIGHT] [--mac MAC]     (-E -D -e -d -C likewise)
   lvs-xdp -L -n [--stats | --rate | -c] [--exact] [--json]
   lvs-xdp -S -n > rules;  lvs-xdp -R < rules;  lvs-xdp -Z

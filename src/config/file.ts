@@ -19,12 +19,16 @@ export function readConfigFile(path: string): DirectorConfig {
 
 /**
  * The configuration a file asks for, given the running one: an ipvsadm rule file says nothing
- * about settings (tunnel sources, hash seed, timeouts: `-S` cannot express them), so the running
- * settings stay, as with `-C` followed by `-R`; a YAML / JSON file is the whole configuration.
+ * about settings (tunnel sources, hash seed, timeouts: `-S` cannot express them) or firewall
+ * marks, so the running settings and marks stay, as with `-C` followed by `-R`; a YAML / JSON file is the whole configuration.
  */
 export function desiredConfig(file: ConfigFileContents, running: DirectorConfig): DirectorConfig {
-  if (!file.rules || running.settings === undefined) return file.config;
-  return { ...file.config, settings: running.settings };
+  if (!file.rules) return file.config;
+  // Nor about marks (ipvsadm -S has no syntax for them, as IPVS's come from iptables): they stay.
+  return {
+    ...file.config, ...(running.settings !== undefined ? { settings: running.settings } : {}),
+    ...(running.marks !== undefined ? { marks: running.marks } : {}),
+  };
 }
 
 /** A configuration file, either kind (`rules` for an ipvsadm rule file). `-` reads standard input. */

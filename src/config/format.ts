@@ -4,7 +4,8 @@
  * operator would look for them).
  */
 import { Document, isMap, isSeq, visit, type Scalar } from 'yaml';
-import type { DirectorConfig, DirectorSettings, Realserver, VirtualService } from '../model/types.js';
+import type { DirectorConfig, DirectorSettings, FirewallMark, Realserver, VirtualService } from '../model/types.js';
+import { formatPorts } from '../model/fwmark.js';
 
 function settingsEntry(s: DirectorSettings): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -25,8 +26,9 @@ function settingsEntry(s: DirectorSettings): Record<string, unknown> {
   return out;
 }
 
-function realserverEntry(r: Realserver): Record<string, unknown> {
-  const out: Record<string, unknown> = { address: r.address, weight: r.weight, method: r.method };
+function realserverEntry(r: Realserver, fwmark: boolean): Record<string, unknown> {
+  // A firewall-mark service's realserver port is what was given (the service has none).
+  const out: Record<string, unknown> = { address: r.address, ...(fwmark && r.port ? { port: r.port } : {}), weight: r.weight, method: r.method };
   if (r.mac !== undefined) out.mac = r.mac;
   if (r.nextHop !== undefined) out['next-hop'] = r.nextHop;
   if (r.ifname !== undefined) out.ifname = r.ifname;
@@ -34,8 +36,17 @@ function realserverEntry(r: Realserver): Record<string, unknown> {
   return out;
 }
 
+function markEntry(m: FirewallMark): Record<string, unknown> {
+  return {
+    mark: m.mark,
+    match: m.match.map((x) => ({ protocol: x.protocol, address: x.address, ...(x.ports.length ? { ports: formatPorts(x.ports) } : {}) })),
+  };
+}
+
 function serviceEntry(s: VirtualService): Record<string, unknown> {
-  const out: Record<string, unknown> = { vip: s.vip, port: s.port, protocol: s.protocol, scheduler: s.scheduler };
+  const out: Record<string, unknown> = s.fwmark
+    ? { fwmark: s.fwmark, ...(s.vip.includes(':') ? { family: 'ipv6' } : {}), scheduler: s.scheduler }
+    : { vip: s.vip, port: s.port, protocol: s.protocol, scheduler: s.scheduler };
   if (s.flags.length > 0) out.flags = [...s.flags];
   if (s.persistence) {
     // IPv6 masks are prefix lengths: write them as numbers.
@@ -45,7 +56,7 @@ function serviceEntry(s: VirtualService): Record<string, unknown> {
   if (s.ops) out.ops = true;
   if (s.tableSize !== undefined) out['table-size'] = s.tableSize;
   if (s.healthCheck !== undefined) out['health-check'] = s.healthCheck;
-  out.realservers = s.realservers.map(realserverEntry);
+  out.realservers = s.realservers.map((r) => realserverEntry(r, !!s.fwmark));
   return out;
 }
 
@@ -53,6 +64,7 @@ function serviceEntry(s: VirtualService): Record<string, unknown> {
 export function formatConfigYaml(config: DirectorConfig): string {
   const file: Record<string, unknown> = {};
   if (config.settings) file.settings = settingsEntry(config.settings);
+  if (config.marks?.length) file.marks = config.marks.map(markEntry);
   file.services = config.services.map(serviceEntry);
   const doc = new Document(file);
   // Compact: flags, tunnel, persistence and realservers without health checks on one line each.
@@ -62,7 +74,7 @@ export function formatConfigYaml(config: DirectorConfig): string {
       if ((key === 'flags' || key === 'persistence' || key === 'tunnel' || key === 'timeouts') && (isSeq(pair.value) || isMap(pair.value))) {
         pair.value.flow = true;
       }
-      if (key === 'realservers' && isSeq(pair.value)) {
+      if ((key === 'realservers' || key === 'match') && isSeq(pair.value)) {
         for (const item of pair.value.items) {
           if (isMap(item) && !item.has('health-check')) item.flow = true;
         }

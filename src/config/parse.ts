@@ -6,9 +6,13 @@
 import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../model/config-error.js';
-import { DEFAULT_PERSISTENCE_TIMEOUT, type DirectorConfig, type DirectorSettings, type Realserver, type VirtualService } from '../model/types.js';
+import {
+  DEFAULT_PERSISTENCE_TIMEOUT, fwmarkVip, type DirectorConfig, type DirectorSettings, type FirewallMark, type MarkMatch, type Realserver,
+  type VirtualService,
+} from '../model/types.js';
+import { parsePorts } from '../model/fwmark.js';
 import { formatFieldPath, validateConfig, type FieldPath, type Limits } from '../model/validate.js';
-import { FILE_KEY, configFileSchema, type ConfigFile, type RealserverEntry, type ServiceEntry } from './schema.js';
+import { FILE_KEY, configFileSchema, type ConfigFile, type MarkEntry as MarkFileEntry, type RealserverEntry, type ServiceEntry } from './schema.js';
 
 /** Locates paths of the parsed document in the source text. */
 class SourceMap {
@@ -137,20 +141,38 @@ function toRealserver(r: RealserverEntry, svcPort: number): Realserver {
   return out;
 }
 
+/** File entry -> model: ports parsed into ranges, protocol tcp by default. */
+function toMark(m: MarkFileEntry): FirewallMark {
+  return {
+    mark: m.mark,
+    match: m.match.map((x) => {
+      const list = x.ports === undefined ? [] : Array.isArray(x.ports) ? x.ports : [x.ports];
+      const ports = list.flatMap((p) => {
+        const r = parsePorts(String(p));
+        return typeof r === 'string' ? [] : r; // the schema reported it already
+      });
+      return { protocol: (x.protocol ?? 'tcp') as MarkMatch['protocol'], address: x.address, ports };
+    }),
+  };
+}
+
 /** File entry -> model with the file's defaults (tcp, mh, weight 1, dr, full netmask). */
 function toService(s: ServiceEntry): VirtualService {
+  const vip = s.fwmark !== undefined ? fwmarkVip(s.family === 'ipv6' ? 6 : 4) : s.vip!;
+  const port = s.fwmark !== undefined ? 0 : s.port!;
   const out: VirtualService = {
+    ...(s.fwmark !== undefined ? { fwmark: s.fwmark } : {}),
     protocol: (s.protocol ?? 'tcp') as VirtualService['protocol'],
-    vip: s.vip,
-    port: s.port,
+    vip,
+    port,
     scheduler: (s.scheduler ?? 'mh') as VirtualService['scheduler'],
     flags: (s.flags ?? []) as VirtualService['flags'],
     ops: s.ops ?? false,
-    realservers: (s.realservers ?? []).map((r) => toRealserver(r, s.port)),
+    realservers: (s.realservers ?? []).map((r) => toRealserver(r, port)),
   };
   if (s.persistence !== undefined) {
     const p = typeof s.persistence === 'number' ? { timeout: s.persistence } : s.persistence;
-    const full = s.vip.includes(':') ? '128' : '32';
+    const full = vip.includes(':') ? '128' : '32';
     out.persistence = { timeout: p.timeout ?? DEFAULT_PERSISTENCE_TIMEOUT, netmask: String(p.netmask ?? full) };
   }
   if (s['table-size'] !== undefined) out.tableSize = s['table-size'];
@@ -199,6 +221,7 @@ export function parseConfigText(text: string, filename: string, limits: Limits =
   }
   const model: DirectorConfig = { services: parsed.data.services.map(toService) };
   if (parsed.data.settings) model.settings = toSettings(parsed.data.settings);
+  if (parsed.data.marks) model.marks = parsed.data.marks.map(toMark);
   return validateConfig(model, limits, {
     locate: (path) => source.locate(filePath(path)),
     fieldName: (path) => formatFieldPath(filePath(path)),

@@ -10,7 +10,16 @@
  *     expire-nodest-conn: false       # IPVS sysctls of the same names
  *     expire-quiescent-template: false
  *     announce: { table: 201, protocol: 201 }   # lvs-xdp run: VIP routes for BIRD (README)
+ *   marks:                          # optional: firewall marks as lvs-xdp classifies them
+ *     - mark: 1
+ *       match:
+ *         - { protocol: tcp, address: 10.0.0.1, ports: "80,443" }   # ports omitted: all
+ *         - { protocol: tcp, address: 10.0.1.0/24, ports: 8000-8099 }
  *   services:
+ *     - fwmark: 1                   # a firewall-mark service (family: ipv6 for an IPv6 one)
+ *       scheduler: rr
+ *       persistence: 300
+ *       realservers: [{ address: 192.168.1.10 }]
  *     - vip: 10.0.0.1
  *       port: 80                    # 0 = all ports
  *       protocol: tcp               # default tcp
@@ -28,6 +37,7 @@
  * here for shape only and kept in the model as written (kebab-case keys).
  */
 import { z } from 'zod';
+import { parsePorts } from '../model/fwmark.js';
 
 const int = z.number().int();
 
@@ -182,8 +192,11 @@ export const realserverSchema = z.strictObject({
 });
 
 export const serviceSchema = z.strictObject({
-  vip: z.string(),
-  port: int,
+  // A firewall-mark service has fwmark (and family) instead of vip and port.
+  fwmark: int.optional(),
+  family: z.enum(['ipv4', 'ipv6']).optional(),
+  vip: z.string().optional(),
+  port: int.optional(),
   protocol: z.string().optional(),
   scheduler: z.string().optional(),
   flags: z.array(z.string()).optional(),
@@ -192,6 +205,34 @@ export const serviceSchema = z.strictObject({
   'table-size': int.optional(),
   'health-check': serviceHealthCheckSchema.optional(),
   realservers: z.array(realserverSchema).optional(),
+}).superRefine((v, ctx) => {
+  if (v.fwmark !== undefined) {
+    for (const k of ['vip', 'port'] as const) {
+      if (v[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `a firewall-mark service (fwmark) has no ${k}: its mark's definition (marks:) says which packets are its` });
+    }
+  } else {
+    if (v.vip === undefined) ctx.addIssue({ code: 'custom', path: ['vip'], message: 'missing (expected a string)' });
+    if (v.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'missing (expected a number)' });
+    if (v.family !== undefined) ctx.addIssue({ code: 'custom', path: ['family'], message: 'family is for a firewall-mark service (the VIP gives the family)' });
+  }
+});
+
+/** Destination ports of a mark rule: 80, "80,443", "8000-8099" / "8000:8099", or a list of those. */
+const portsSchema = z.union([int, z.string(), z.array(z.union([int, z.string()]))]).superRefine((v, ctx) => {
+  for (const p of Array.isArray(v) ? v : [v]) {
+    const r = parsePorts(String(p));
+    if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+  }
+});
+
+/** A firewall mark: the rules (iptables -t mangle ... -j MARK) whose packets carry it. */
+export const markSchema = z.strictObject({
+  mark: int,
+  match: z.array(z.strictObject({
+    protocol: z.string().optional(),
+    address: z.string(),
+    ports: portsSchema.optional(),
+  })),
 });
 
 export const settingsSchema = z.strictObject({
@@ -217,12 +258,14 @@ export const settingsSchema = z.strictObject({
 
 export const configFileSchema = z.strictObject({
   settings: settingsSchema.optional(),
+  marks: z.array(markSchema).optional(),
   // Required: a file without it (empty, truncated, settings only) must not mean "no services".
   services: z.array(serviceSchema),
 });
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
 export type ServiceEntry = z.infer<typeof serviceSchema>;
+export type MarkEntry = z.infer<typeof markSchema>;
 export type RealserverEntry = z.infer<typeof realserverSchema>;
 export type HealthCheckEntry = z.infer<typeof serviceHealthCheckSchema>;
 

@@ -4,7 +4,7 @@
  * a function the caller passes in, and slot numbers come from the previous allocation so that a
  * running director keeps its realserver indexes (and so its flows) across changes.
  */
-import { encode, SVC_KEY, SVC, REAL, CFG } from '../abi/layout.js';
+import { encode, SVC_KEY, SVC, REAL, CFG, FWMARK_KEY, FWMARK_VAL } from '../abi/layout.js';
 import { ABI, TIMEOUT_STATES } from '../abi/generated.js';
 import { ConfigError } from '../model/config-error.js';
 import {
@@ -13,6 +13,7 @@ import {
 import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
 import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE } from '../sched/index.js';
+import { compileMarks, markCovers, type MarkEntry } from '../model/fwmark.js';
 
 /** Where each service and realserver lives in the maps; kept in the state snapshot. */
 export interface Allocation {
@@ -30,9 +31,40 @@ export function realId(svc: Pick<VirtualService, 'protocol' | 'vip' | 'port'>, r
   return `${serviceId(svc)}/${realserverKey(rs)}`;
 }
 
-/** The lvs_services key of a service. */
-export function serviceKey(s: Pick<VirtualService, 'protocol' | 'vip' | 'port'>): Buffer {
+/** The lvs_services key of a service; a firewall-mark service's: the mark (network order) as
+ *  its address, port 0, proto LVS_PROTO_FWMARK. */
+export function serviceKey(s: Pick<VirtualService, 'protocol' | 'vip' | 'port' | 'fwmark'>): Buffer {
+  if (s.fwmark) {
+    const addr = new Uint8Array(16);
+    Buffer.from(addr.buffer).writeUInt32BE(s.fwmark >>> 0, 0);
+    return encode(SVC_KEY, { addr, port: 0, proto: ABI.LVS_PROTO_FWMARK, family: familyOf(s.vip) });
+  }
   return encode(SVC_KEY, { addr: bytes16(s.vip), port: s.port, proto: s.protocol === 'tcp' ? 6 : 17, family: familyOf(s.vip) });
+}
+
+/** An lvs_fwmarks entry (key, value) of a compiled mark entry. */
+export function encodeMarkEntry(e: MarkEntry): { key: Buffer; value: Buffer } {
+  const n = ABI.LVS_FWMARK_RANGES;
+  const lo = Buffer.alloc(2 * n);
+  const hi = Buffer.alloc(2 * n);
+  const mark = Buffer.alloc(4 * n);
+  e.ranges.slice(0, n).forEach((r, i) => {
+    lo.writeUInt16LE(r.from, 2 * i);
+    hi.writeUInt16LE(r.to, 2 * i);
+    mark.writeUInt32LE(r.mark >>> 0, 4 * i);
+  });
+  return {
+    key: encode(FWMARK_KEY, { prefixlen: 16 + e.prefix.plen, family: e.family, proto: e.proto, addr: e.prefix.bytes }),
+    value: encode(FWMARK_VAL, { lo, hi, mark, count: Math.min(e.ranges.length, n) }),
+  };
+}
+
+/** The lvs_fwmarks entries of a configuration's marks (empty without marks). Throws on marks
+ *  the data plane cannot hold (validateConfig reports the same with the file's location). */
+export function compileMarkEntries(cfg: Pick<DirectorConfig, 'marks'>): { entries: MarkEntry[]; maps: { key: Buffer; value: Buffer }[] } {
+  const { entries, problems } = compileMarks(cfg.marks ?? []);
+  if (problems.length) throw new ConfigError(problems[0]!.message, { field: 'marks' });
+  return { entries, maps: entries.map(encodeMarkEntry) };
 }
 
 export interface L2Next { mac: string; smac?: string; ifindex?: number }
@@ -58,6 +90,8 @@ export interface CompiledDirector {
   reals: CompiledReal[];
   cfg: Buffer;
   allocation: Allocation;
+  /** lvs_fwmarks entries (firewall-mark classification), in a stable order. */
+  marks: { key: Buffer; value: Buffer }[];
 }
 
 /** Idle timeout per connection state, index = LVS_CS_* (lvs_cfg.timeout_s's order). */
@@ -199,6 +233,9 @@ export function compileDirector(
     }
   }
 
+  // Firewall marks: port services a mark with a service covers are classified first (IPVS order).
+  const marks = compileMarkEntries(cfg);
+  const markServices = new Set(cfg.services.filter((s) => s.fwmark).map((s) => s.fwmark!));
   const svcIds = new IdAllocator(usedSvc, reserved.services, reserved.ghostServices, limits.maxServices);
   const realIds = new IdAllocator(usedReal, reserved.reals, reserved.ghostReals, limits.maxReals);
   const services: CompiledService[] = [];
@@ -245,6 +282,7 @@ export function compileDirector(
       else hashFields |= FIELD_BITS[f];
     }
     if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
+    if (markCovers(marks.entries, markServices, s)) flags |= ABI.LVS_SVC_F_MARKED;
     const fam = familyOf(s.vip);
     let mask = prefixMask(fullPrefix(fam) + (fam === 4 ? 96 : 0));
     if (s.persistence) {
@@ -271,7 +309,7 @@ export function compileDirector(
   const cfgBuf = encodeSettings({
     ...(st.tunnel?.source4 ? { tunSrc4: st.tunnel.source4 } : {}), ...(st.tunnel?.source6 ? { tunSrc6: st.tunnel.source6 } : {}),
     hashSeed: st.hashSeed ?? 0, ...(st.timeouts ? { timeouts: st.timeouts } : {}), tunMtu: st.tunnel?.mtu ?? 1500, tunTtl: st.tunnel?.ttl ?? 64,
-    flags: st.expireQuiescentTemplate ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0,
+    flags: (st.expireQuiescentTemplate ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0) | (marks.maps.length ? ABI.LVS_CFG_F_FWMARK : 0),
   });
-  return { services, reals, cfg: cfgBuf, allocation: alloc };
+  return { services, reals, cfg: cfgBuf, allocation: alloc, marks: marks.maps };
 }

@@ -9,6 +9,22 @@ import { buildTable, slotShareMoved } from '../sched/table.js';
 import { DEFAULT_TABLE_SIZE } from '../model/types.js';
 import { FILE_KEY } from '../config/schema.js';
 import { DEFAULT_TIMEOUTS } from '../model/timeouts.js';
+import { formatPorts } from '../model/fwmark.js';
+import type { FirewallMark } from '../model/types.js';
+
+function markRules(m: FirewallMark | undefined): string[] {
+  return (m?.match ?? []).map((x) => `-p ${x.protocol} -d ${x.address}${x.ports.length ? ` --dport ${formatPorts(x.ports)}` : ''}`);
+}
+
+/** Marks whose rules differ (added, removed or edited), by mark. */
+function markChanges(a: readonly FirewallMark[] = [], b: readonly FirewallMark[] = []): Change[] {
+  const marks = [...new Set([...a, ...b].map((m) => m.mark))].sort((x, y) => x - y);
+  return marks.flatMap((mark): Change[] => {
+    const from = markRules(a.find((m) => m.mark === mark));
+    const to = markRules(b.find((m) => m.mark === mark));
+    return same(from, to) ? [] : [{ kind: 'mark-changed', mark, from, to }];
+  });
+}
 
 export interface FieldChange {
   field: string;
@@ -23,7 +39,9 @@ export type Change =
   | { kind: 'service-edited'; service: string; fields: FieldChange[] }
   | { kind: 'realserver-removed'; service: string; realserver: string }
   | { kind: 'realserver-added'; service: string; realserver: string; method: string; weight: number }
-  | { kind: 'realserver-edited'; service: string; realserver: string; fields: FieldChange[] };
+  | { kind: 'realserver-edited'; service: string; realserver: string; fields: FieldChange[] }
+  /** A firewall mark's rules (`-p P -d D --dport X` each), before and after ([] when absent). */
+  | { kind: 'mark-changed'; mark: number; from: string[]; to: string[] };
 
 const SERVICE_FIELDS = ['scheduler', 'flags', 'persistence', 'ops', 'tableSize', 'healthCheck'] as const;
 const REALSERVER_FIELDS = ['port', 'weight', 'method', 'mac', 'nextHop', 'ifname', 'healthCheck'] as const;
@@ -88,6 +106,7 @@ export function diffConfig(running: DirectorConfig, desired: DirectorConfig): Ch
   const out: Change[] = [];
   const settings = settingsChanges(running.settings, desired.settings);
   if (settings.length > 0) out.push({ kind: 'settings-edited', fields: settings });
+  out.push(...markChanges(running.marks, desired.marks));
   const old = servicesById(running.services);
   const now = servicesById(desired.services);
   for (const s of running.services.filter((s) => !now.has(serviceId(s))).sort(compareServices)) {
@@ -184,6 +203,7 @@ function changeLine(c: Change): string {
     case 'realserver-removed': return `    - realserver ${c.realserver}`;
     case 'realserver-added': return `    + realserver ${c.realserver} (${c.method}, weight ${c.weight})`;
     case 'realserver-edited': return `    ~ realserver ${c.realserver}: ${showFields(c.fields)}`;
+    case 'mark-changed': return `~ fwmark ${c.mark}: ${c.from.length ? c.from.join('; ') : 'none'} -> ${c.to.length ? c.to.join('; ') : 'none'}`;
   }
 }
 

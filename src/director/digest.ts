@@ -34,7 +34,13 @@ export interface ServiceTable {
   slots: (SlotReal | null)[];
 }
 
-export interface TablesView { hashSeed: number; services: ServiceTable[] }
+/** marks: the firewall-mark classification entries (markText), sorted; absent when none. */
+export interface TablesView { hashSeed: number; services: ServiceTable[]; marks?: string[] }
+
+/** An lvs_fwmarks entry as the digest hashes it: key and value bytes. */
+export function markText(key: Buffer, value: Buffer): string {
+  return `${key.toString('hex')}=${value.toString('hex')}`;
+}
 
 export interface ServiceDigest { service: string; scheduler: string; tableSize: number; digest: string }
 export interface TableDigest {
@@ -68,7 +74,11 @@ export function tablesDigest(v: TablesView): TableDigest {
   const services = v.services
     .map((t) => ({ service: t.service, scheduler: t.scheduler, tableSize: t.tableSize, digest: serviceDigest(t) }))
     .sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
-  const digest = createHash('sha256').update(JSON.stringify([FORMAT, v.hashSeed >>> 0, services.map((s) => [s.service, s.digest])])).digest('hex');
+  // Marks join the overall digest only when there are any: a director without marks keeps the
+  // digest it had before marks existed (directors of both versions compare equal).
+  const head: unknown[] = [FORMAT, v.hashSeed >>> 0, services.map((s) => [s.service, s.digest])];
+  if (v.marks?.length) head.push(['marks', v.marks]);
+  const digest = createHash('sha256').update(JSON.stringify(head)).digest('hex');
   return { digest, hashSeed: v.hashSeed >>> 0, services };
 }
 
@@ -113,7 +123,8 @@ export function planTables(target: Pick<AppliedState, 'config' | 'allocation'>, 
       slots: Array.from(s.table, (i) => (i === ABI.LVS_REAL_NONE ? null : slot(i))),
     };
   });
-  return { hashSeed, services };
+  const marks = compiled.marks.map((m) => markText(m.key, m.value)).sort();
+  return { hashSeed, services, ...(marks.length ? { marks } : {}) };
 }
 
 /** The digest as `config --digest` prints it. */

@@ -15,6 +15,9 @@
  *   tables                      each changed service's table into its spare lvs_tables slot
  *   remove                      tombstones whose time is up, or whose id a new service takes
  *   switch                      each changed service entry points at its new table (one HASH update)
+ *   marks                       firewall-mark classification (lvs_fwmarks): new and changed
+ *                               entries, then the ones that went (a missing mark service or entry
+ *                               only means the port service, as a mark without service in IPVS)
  *   tombstones                  services that went: their entries flagged gone (connections wait)
  *   remove                      services that went with expire-nodest-conn, now nothing refers to them
  *   free-tables                 the lvs_tables slots of removed services
@@ -37,7 +40,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  compileDirector, emptyAllocation, encodeService, realId, serviceKey, timeoutsByState,
+  compileDirector, compileMarkEntries, emptyAllocation, encodeService, realId, serviceKey, timeoutsByState,
   type Allocation, type CompiledDirector, type L2Next, type Limits, type MacResolver,
 } from '../dataplane/compile.js';
 import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
@@ -78,6 +81,8 @@ export type Step =
   | { op: 'clear-reals'; indexes: number[] }
   | { op: 'tombstones'; writes: ServiceWrite[] }
   | { op: 'gone-reals'; writes: RealWrite[] }
+  /** Firewall-mark classification entries written (new or changed) and deleted (lvs_fwmarks). */
+  | { op: 'marks'; put: { key: Buffer; value: Buffer }[]; remove: Buffer[] }
   /** Accepted destination MACs: new and changed lvs_l2_addrs entries, then the changed lvs_l2_ifs
    *  entries (what the data plane checks first), then the lvs_l2_addrs entries that went. */
   | { op: 'l2-addrs'; put: AcceptedMac[]; ifs: AcceptedIf[]; remove: { ifindex: number; mac: string }[] };
@@ -201,6 +206,7 @@ function filterWordsOf(keys: Iterable<Buffer>): Map<number, bigint> {
   const list: { addr: Uint8Array; port: number }[] = [];
   for (const k of keys) {
     const d = decode(SVC_KEY, k);
+    if (d.proto === ABI.LVS_PROTO_FWMARK) continue; // a mark's service has no VIP: classified, not filtered
     list.push({ addr: d.addr as Uint8Array, port: d.port as number });
   }
   return vipFilterWords(list);
@@ -339,6 +345,8 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const buried = Object.entries(running.ghosts?.services ?? {}).filter(([id]) => !ghosts.services[id] && !liveSvc.has(id));
   if (buried.length) steps.push({ op: 'remove', services: buried.map(([id, g]) => ({ service: id, key: Buffer.from(g.key, 'hex') })) });
   if (switches.length) steps.push({ op: 'switch', writes: switches });
+  const marks = markStep(compileMarkEntries(running.config).maps, compiled.marks);
+  if (marks) steps.push(marks);
 
   // Removals, now that no table names them.
   if (tombstones.length) steps.push({ op: 'tombstones', writes: tombstones });
@@ -362,6 +370,15 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const narrow = filterStep(union, newWords);
   if (narrow) steps.push(narrow);
   return { target, steps, compiled };
+}
+
+/** The lvs_fwmarks writes from the entries `from` to `to`. */
+export function markStep(from: readonly { key: Buffer; value: Buffer }[], to: readonly { key: Buffer; value: Buffer }[]): Step | undefined {
+  const old = new Map(from.map((e) => [e.key.toString('hex'), e.value.toString('hex')] as const));
+  const want = new Set(to.map((e) => e.key.toString('hex')));
+  const put = to.filter((e) => old.get(e.key.toString('hex')) !== e.value.toString('hex'));
+  const remove = from.filter((e) => !want.has(e.key.toString('hex'))).map((e) => e.key);
+  return put.length || remove.length ? { op: 'marks', put, remove } : undefined;
 }
 
 /**
@@ -428,6 +445,7 @@ export function describeStep(s: Step, tableSize: (service: string) => number | u
     case 'clear-reals': return `empty realserver slots ${list(s.indexes.map(String), 8)} (their flows reschedule)`;
     case 'tombstones': return `${s.writes.length} deleted service${s.writes.length === 1 ? '' : 's'} kept as tombstone${s.writes.length === 1 ? '' : 's'} (connections wait): ${list(s.writes.map((w) => w.service))}`;
     case 'gone-reals': return `${s.writes.length} deleted realserver slot${s.writes.length === 1 ? '' : 's'} kept (connections wait): ${list(s.writes.map((w) => `${w.id ?? '?'} -> ${w.index}`), 4)}`;
+    case 'marks': return `firewall-mark classification: write ${s.put.length} prefix entr${s.put.length === 1 ? 'y' : 'ies'}, delete ${s.remove.length}`;
     case 'l2-addrs': return `${s.ifs.length ? `interfaces ${list(s.ifs.map((e) => `#${e.ifindex}`), 4)} check ${list(s.ifs.map((e) => String(e.slots.filter(Boolean).length)), 4)} MACs inline${s.ifs.some((e) => e.more) ? ' (more in lvs_l2_addrs)' : ''}; ` : ''}accept ${s.put.length} MAC${s.put.length === 1 ? '' : 's'}${s.put.length ? ` (${list(s.put.map((a) => `#${a.ifindex} ${a.mac} ${a.kind}`), 4)})` : ''}, stop accepting ${s.remove.length}${s.remove.length ? ` (${list(s.remove.map((a) => `#${a.ifindex} ${a.mac}`), 4)})` : ''}`;
   }
 }

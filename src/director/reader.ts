@@ -13,7 +13,7 @@ import { formatAddress } from '../model/address.js';
 import { u32, type DirectorMaps } from './writer.js';
 import type { AppliedState } from './snapshot.js';
 import type { ConnectionInfo, Numbers, ServiceStats, StatsSample } from './types.js';
-import { realsByIndex, type ServiceTable, type SlotReal, type TablesView } from './digest.js';
+import { markText, realsByIndex, type ServiceTable, type SlotReal, type TablesView } from './digest.js';
 import { decodeAccepted, decodeL2If, type AcceptedMac, type AcceptedIf } from '../dataplane/l2addrs.js';
 
 
@@ -263,7 +263,12 @@ export class DirectorReader {
         slots: entries.map((i) => (i === ABI.LVS_REAL_NONE ? null : slot(i))),
       });
     }
-    return { hashSeed, services };
+    // Firewall-mark classification decides which service a flow is, as the tables decide its
+    // realserver. A director of an older ABI has no lvs_fwmarks.
+    const marks: string[] = [];
+    const fw = this.maps.lvs_fwmarks;
+    if (fw) for (const k of fw.keys()) { const v = fw.lookup(k); if (v) marks.push(markText(k, v)); }
+    return { hashSeed, services, ...(marks.length ? { marks: marks.sort() } : {}) };
   }
 
   /** The lvs_tables slot each service's entry points at now (snapshots written before the

@@ -23,7 +23,7 @@ export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
  * live), `applied.unresolved` (realservers installed without a next hop), `applied.drains`.
  * Older snapshots are read and migrated (see migrate()).
  */
-export const SNAPSHOT_VERSION = 3;
+export const SNAPSHOT_VERSION = 4;
 
 /** A realserver installed without a next hop (it does not answer ARP/ND): no table slots until it does. */
 export interface UnresolvedReal {
@@ -162,6 +162,9 @@ function migrate(s: Snapshot): Snapshot {
   // 2 -> 3 (issue 12): ghosts, unresolved and drains are optional, absent means none (what
   // version 2 deleted was cleared at once).
   if (s.version === 2) s.version = 3;
+  // 3 -> 4 (issue 15): the configuration may carry firewall marks (absent: none) and services
+  // with a fwmark; bumped so that an older lvs-xdp refuses the file instead of dropping marks.
+  if (s.version === 3) s.version = 4;
   return s;
 }
 

@@ -127,6 +127,10 @@ export class MapWriter {
         if (s.indexes.length) m.lvs_reals.updateMany(s.indexes.map(u32), s.indexes.map(() => zero));
         return;
       }
+      case 'marks':
+        for (const e of s.put) m.lvs_fwmarks.update(e.key, e.value);
+        for (const k of s.remove) m.lvs_fwmarks.delete(k);
+        return;
       case 'l2-addrs':
         // Each lvs_l2_addrs entry is one HASH update (a frame sees the old value or the new one);
         // the full set is there before lvs_l2_ifs points past its slots to it (`more`), and stays
@@ -227,7 +231,7 @@ export class MapWriter {
   }
 
   /** Empties a dynamic map (or every service entry: harnesses start each case from nothing). */
-  clear(map: DynamicMap | 'lvs_services'): void {
+  clear(map: DynamicMap | 'lvs_services' | 'lvs_fwmarks'): void {
     const { keys } = this.maps[map].entries();
     if (keys.length) this.maps[map].deleteMany(keys);
   }

@@ -18,7 +18,7 @@ function fail(cmd: IpvsadmCommand, message: string): never {
 }
 
 function sameService(a: ServiceRef, b: ServiceRef): boolean {
-  return a.protocol === b.protocol && a.vip === b.vip && a.port === b.port;
+  return (a.fwmark ?? 0) === (b.fwmark ?? 0) && a.protocol === b.protocol && a.vip === b.vip && a.port === b.port;
 }
 
 function findService(services: VirtualService[], cmd: IpvsadmCommand & { service: ServiceRef }): number {
@@ -86,5 +86,7 @@ export function applyCommands(config: DirectorConfig, commands: readonly Ipvsadm
   for (const cmd of commands) services = applyOne(services, cmd);
   const out: DirectorConfig = { services };
   if (config.settings !== undefined) out.settings = config.settings;
+  // Marks are not rules (as iptables rules are not IPVS's): -C and -R leave them.
+  if (config.marks !== undefined) out.marks = config.marks;
   return out;
 }

@@ -21,6 +21,7 @@ const SHORT: Readonly<Record<string, Arity>> = {
 const LONG_WITH_VALUE = new Set([
   '--tcp-service', '--udp-service', '--fwmark-service', '--sctp-service', '--scheduler', '--netmask',
   '--sched-flags', '--real-server', '--weight', '--u-threshold', '--l-threshold', '--pe', '--mac',
+  '--tun-type', '--tun-port',
   '--pin-dir', '--state-dir',
 ]);
 

@@ -1,8 +1,9 @@
 /** Typed ipvsadm rule commands, as parsed from -A/-E/-D/-C/-a/-e/-d lines. */
 import type { ForwardingMethod, Persistence, Protocol, SchedFlag, Scheduler } from '../model/types.js';
 
-/** -t / -u addr:port */
+/** -t / -u addr:port, or -f MARK [-6] (fwmark set; protocol tcp, vip 0.0.0.0 or ::, port 0) */
 export interface ServiceRef {
+  fwmark?: number;
   protocol: Protocol;
   vip: string;
   port: number;

@@ -31,6 +31,7 @@ const SWITCH: Record<Realserver['method'], string> = { dr: '-g', tun: '-i' };
 const FORWARD_NAME: Record<Realserver['method'], string> = { dr: 'Route', tun: 'Tunnel' };
 
 function svcSwitch(svc: VirtualService): string {
+  if (svc.fwmark) return `-f ${svc.fwmark}${svc.vip.includes(':') ? ' -6' : ''}`;
   return `${svc.protocol === 'tcp' ? '-t' : '-u'} ${formatAddrPort(svc.vip, svc.port)}`;
 }
 
@@ -43,7 +44,9 @@ function maskText(svc: VirtualService): string | undefined {
 
 /**
  * `ipvsadm -S -n`: `-A <svc> -s <sched> [-p N [-M mask]] [-o] [-b flags]`, then
- * `-a <svc> -r <addr:port> <-g|-i> -w <weight>` per realserver (plus `--mac`, our extension).
+ * `-a <svc> -r <addr:port> <-g|-i> -w <weight>` per realserver, ` --tun-type ipip` on Tun ones as
+ * ipvsadm 1.30+ prints it (plus `--mac`, our extension). <svc> is `-t|-u addr:port` or `-f MARK`
+ * (`-f MARK -6` for IPv6).
  * Table sizes, next hops, interfaces and health checks have no ipvsadm syntax and are not saved.
  */
 export function formatSave(config: DirectorConfig): string {
@@ -61,6 +64,8 @@ export function formatSave(config: DirectorConfig): string {
     out += `${line}\n`;
     for (const rs of realservers) {
       let rline = `-a ${s} -r ${formatAddrPort(rs.address, rs.port)} ${SWITCH[rs.method]} -w ${rs.weight}`;
+      // ipvsadm 1.30+ prints the tunnel type on every Tun realserver (IPVS's default is ipip).
+      if (rs.method === 'tun') rline += ' --tun-type ipip';
       if (rs.mac !== undefined) rline += ` --mac ${rs.mac}`;
       out += `${rline}\n`;
     }
@@ -87,6 +92,7 @@ function versionLine(opts: HeaderOptions): string {
 
 /** `TCP  10.0.0.1:80` (protocol in 4 columns, a space, addr:port). */
 function svcName(svc: VirtualService): string {
+  if (svc.fwmark) return `FWM  ${svc.fwmark}${svc.vip.includes(':') ? ' IPv6' : ''}`;
   return `${svc.protocol.toUpperCase().padEnd(4)} ${formatAddrPort(svc.vip, svc.port)}`;
 }
 

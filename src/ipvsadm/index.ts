@@ -1,5 +1,5 @@
 export type { IpvsadmCommand, ServiceRef, ServiceSpec, RealserverSpec } from './commands.js';
-export { parseRule, parseRules, parseAddrPort } from './parse.js';
+export { parseRule, parseRules, parseAddrPort, parseFwmarkOption } from './parse.js';
 export { applyCommands } from './apply.js';
 export {
   formatSave, formatList, formatStats, formatRate, formatConnections, formatLargeNumber, destinationKey,

@@ -7,8 +7,8 @@
 import { canonicalAddress, canonicalMac, familyOf, formatNetmask, parseNetmask, type Family } from '../model/address.js';
 import { ConfigError } from '../model/config-error.js';
 import {
-  DEFAULT_PERSISTENCE_TIMEOUT, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED,
-  canonicalFlags, schedFlagProblem, schedulerProblem,
+  DEFAULT_PERSISTENCE_TIMEOUT, MAX_FWMARK, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED,
+  canonicalFlags, fwmarkVip, schedFlagProblem, schedulerProblem,
   type ForwardingMethod, type Persistence, type Protocol, type Scheduler,
 } from '../model/types.js';
 import type { IpvsadmCommand, RealserverSpec, ServiceRef, ServiceSpec } from './commands.js';
@@ -38,6 +38,8 @@ def('e', 'edit-server', 'none');
 def('d', 'delete-server', 'none');
 def('t', 'tcp-service', 'required');
 def('u', 'udp-service', 'required');
+def('f', 'fwmark-service', 'required');
+def('6', 'ipv6', 'none');
 def('s', 'scheduler', 'required');
 def('p', 'persistent', 'optional');
 def('M', 'netmask', 'required');
@@ -49,18 +51,20 @@ def('i', 'ipip', 'none');
 def('m', 'masquerading', 'none');
 def('w', 'weight', 'required');
 def(null, 'mac', 'required');
+def(null, 'tun-type', 'required');
+def(null, 'tun-port', 'required');
+def(null, 'tun-nocsum', 'none');
+def(null, 'tun-csum', 'none');
+def(null, 'tun-remcsum', 'none');
 
 /** Options ipvsadm has that a rule for this director cannot use, with the reason. */
 const REFUSED: Record<string, string> = {
-  '-f': 'firewall-mark services are not supported; use -t or -u',
-  '--fwmark-service': 'firewall-mark services are not supported; use -t or -u',
   '--sctp-service': 'SCTP services are not supported; use -t or -u',
   '-x': 'connection thresholds are not supported',
   '--u-threshold': 'connection thresholds are not supported',
   '-y': 'connection thresholds are not supported',
   '--l-threshold': 'connection thresholds are not supported',
   '--pe': 'persistence engines are not supported',
-  '-6': 'fwmark services are not supported (the address family comes from the address)',
 };
 const NOT_RULES = ['-L', '-l', '--list', '-S', '--save', '-R', '--restore', '-Z', '--zero', '--set',
   '--start-daemon', '--stop-daemon', '-h', '--help', '-v', '--version', '-n', '--numeric', '-c', '--connection',
@@ -71,14 +75,19 @@ const COMMANDS: Record<string, IpvsadmCommand['op']> = {
   '-a': 'add-server', '-e': 'edit-server', '-d': 'delete-server',
 };
 
+/** ipvsadm 1.30+'s tunnel options of a Tun realserver. */
+const TUN_OPTIONS = ['--tun-type', '--tun-port', '--tun-nocsum', '--tun-csum', '--tun-remcsum'] as const;
+/** Service options: -t / -u addr:port, -f MARK (with -6 for an IPv6 mark). */
+const SERVICE_OPTIONS = ['-t', '-u', '-f', '-6'];
+
 /** Which options each command takes (besides the service option). */
 const ALLOWED: Record<IpvsadmCommand['op'], readonly string[]> = {
   'add-service': ['-s', '-p', '-M', '-o', '-b'],
   'edit-service': ['-s', '-p', '-M', '-o', '-b'],
   'delete-service': [],
   'clear': [],
-  'add-server': ['-r', '-g', '-i', '-m', '-w', '--mac'],
-  'edit-server': ['-r', '-g', '-i', '-m', '-w', '--mac'],
+  'add-server': ['-r', '-g', '-i', '-m', '-w', '--mac', ...TUN_OPTIONS],
+  'edit-server': ['-r', '-g', '-i', '-m', '-w', '--mac', ...TUN_OPTIONS],
   'delete-server': ['-r'],
 };
 
@@ -180,9 +189,33 @@ function single(given: Given[], names: readonly string[]): Given | undefined {
   return found[0];
 }
 
+/** ipvsadm's parse_fwmark: a decimal 1..UINT_MAX. */
+export function parseFwmark(option: string, text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > MAX_FWMARK) {
+    fail(option, `invalid fwmark value ${JSON.stringify(text)} (an integer 1..${MAX_FWMARK})`);
+  }
+  return Number(text);
+}
+
+/** parseFwmark for the listing options (`-L -f MARK`): a ConfigError naming the option. */
+export function parseFwmarkOption(option: string, text: string): number {
+  try {
+    return parseFwmark(option, text);
+  } catch (e) {
+    return toConfigError(e, undefined);
+  }
+}
+
 function serviceFrom(given: Given[], op: string): ServiceRef & { family: Family; portGiven: boolean } {
-  const svc = single(given, ['-t', '-u']);
-  if (!svc) fail(op, 'a virtual service is required (-t addr:port or -u addr:port)');
+  const svc = single(given, ['-t', '-u', '-f']);
+  const v6 = single(given, ['-6']);
+  if (v6 && svc?.name !== '-f') fail('-6', '-6 is for a firewall-mark service (-f MARK -6); -t and -u take the family from the address');
+  if (!svc) fail(op, 'a virtual service is required (-t addr:port, -u addr:port or -f mark)');
+  if (svc.name === '-f') {
+    const family: Family = v6 ? 6 : 4;
+    // As ipvsadm: protocol TCP "to a sane value, even though it is not used", no address, port 0.
+    return { fwmark: parseFwmark('-f', svc.value!), protocol: 'tcp', vip: fwmarkVip(family), port: 0, family, portGiven: true };
+  }
   const protocol: Protocol = svc.name === '-t' ? 'tcp' : 'udp';
   const { address, port } = parseAddrPort(svc.name, svc.value!);
   return { protocol, vip: address, port: port ?? 0, family: familyOf(address), portGiven: port !== undefined };
@@ -194,7 +227,7 @@ function serviceSpecFrom(given: Given[], ref: ServiceRef & { family: Family; por
   const problem = schedulerProblem(s.value!);
   if (problem) fail('-s', problem);
   const scheduler = s.value as Scheduler;
-  const spec: ServiceSpec = { protocol: ref.protocol, vip: ref.vip, port: ref.port, scheduler, flags: [], ops: false };
+  const spec: ServiceSpec = { ...(ref.fwmark ? { fwmark: ref.fwmark } : {}), protocol: ref.protocol, vip: ref.vip, port: ref.port, scheduler, flags: [], ops: false };
   const b = single(given, ['-b']);
   if (b) {
     const flags = b.value!.split(',').map((f) => f.trim()).filter((f) => f !== '');
@@ -213,9 +246,12 @@ function serviceSpecFrom(given: Given[], ref: ServiceRef & { family: Family; por
   }
   if (m && !p) fail('-M', 'a persistence netmask needs persistence (-p)');
   if (p) {
-    const timeout = p.value === undefined
-      ? DEFAULT_PERSISTENCE_TIMEOUT
-      : parseIntIn('-p', 'persistence timeout', p.value, 1, MAX_PERSISTENCE_TIMEOUT);
+    // ipvsadm's parse_timeout(optarg, 1, MAX_TIMEOUT): 1 s .. 31 days, else
+    // "invalid timeout value `N' specified".
+    if (p.value !== undefined && !(/^\d+$/.test(p.value) && Number(p.value) >= 1 && Number(p.value) <= MAX_PERSISTENCE_TIMEOUT)) {
+      fail('-p', `invalid timeout value \`${p.value}' specified (persistence timeout: 1..${MAX_PERSISTENCE_TIMEOUT} seconds, 31 days)`);
+    }
+    const timeout = p.value === undefined ? DEFAULT_PERSISTENCE_TIMEOUT : Number(p.value);
     const persistence: Persistence = { timeout, netmask: formatNetmask(ref.family === 4 ? 32 : 128, ref.family) };
     if (m) {
       const plen = parseNetmask(m.value!, ref.family);
@@ -225,7 +261,7 @@ function serviceSpecFrom(given: Given[], ref: ServiceRef & { family: Family; por
     spec.persistence = persistence;
   }
   if (single(given, ['-o'])) {
-    if (ref.protocol !== 'udp') fail('-o', 'one-packet scheduling is only for UDP services');
+    if (ref.protocol !== 'udp' && !ref.fwmark) fail('-o', 'one-packet scheduling is only for UDP services');
     spec.ops = true;
   }
   return spec;
@@ -235,14 +271,17 @@ function realserverFrom(given: Given[], ref: ServiceRef & { family: Family }, op
   const r = single(given, ['-r']);
   if (!r) fail(op, 'a realserver is required (-r addr[:port])');
   const { address, port } = parseAddrPort('-r', r.value!);
-  if (port !== undefined && port !== ref.port) {
+  // A firewall-mark service's realservers keep the packet's port; IPVS stores the given one (0
+  // when none) and ipvsadm prints it back.
+  if (!ref.fwmark && port !== undefined && port !== ref.port) {
     fail('-r', `port ${port} differs from the service port ${ref.port}; DR and Tun forward to the service port and cannot change it`);
   }
-  const spec: RealserverSpec = { address, port: ref.port, weight: 1, method: 'dr' };
+  const spec: RealserverSpec = { address, port: ref.fwmark ? port ?? 0 : ref.port, weight: 1, method: 'dr' };
   if (!full) return spec;
   const fwd = single(given, ['-g', '-i', '-m']);
   if (fwd?.name === '-m') fail('-m', NAT_REFUSED);
   const method: ForwardingMethod = fwd?.name === '-i' ? 'tun' : 'dr';
+  checkTunnelOptions(given, method);
   if (method === 'dr' && familyOf(address) !== ref.family) {
     fail('-r', `LVS-DR cannot forward an IPv${ref.family} VIP to an IPv${familyOf(address)} realserver (only Tun, -i, may mix families)`);
   }
@@ -258,6 +297,28 @@ function realserverFrom(given: Given[], ref: ServiceRef & { family: Family }, op
   return spec;
 }
 
+/**
+ * ipvsadm 1.30+'s tunnel options. `--tun-type ipip` is what IPVS does for -i and what ipvsadm
+ * -S prints on every Tun realserver: accepted. GUE and GRE put the inner packet in UDP or GRE,
+ * which the data plane does not build (it inserts one IPv4 / IPv6 header) and lvs_decap does not
+ * take apart on the realserver: refused. The other options are refused as ipvsadm refuses them
+ * for ipip (and with -g / -m: "Tunnel options conflict with forward method").
+ */
+function checkTunnelOptions(given: Given[], method: ForwardingMethod): void {
+  const opts = given.filter((g) => (TUN_OPTIONS as readonly string[]).includes(g.name));
+  if (opts.length === 0) return;
+  if (method !== 'tun') fail(opts[0]!.name, 'tunnel options conflict with the forwarding method (they are for -i, LVS-Tun)');
+  const type = single(given, ['--tun-type']);
+  const t = type?.value ?? 'ipip';
+  if (t === 'gue' || t === 'gre') {
+    fail('--tun-type', `tunnel type ${t} is not supported: the data plane encapsulates in a plain IPv4 / IPv6 header (ipip, ip6ip6, 4in6, 6in4) only, and the realservers' decapsulator (lvs_decap) takes apart only those; ${t === 'gue' ? 'GUE (UDP, fou)' : 'GRE'} would need another outer header and the realserver's ${t === 'gue' ? 'fou/gue' : 'ip_gre'} module`);
+  }
+  if (t !== 'ipip') fail('--tun-type', `illegal tunnel type ${JSON.stringify(t)} (ipvsadm knows ipip, gue and gre; lvs-xdp does ipip)`);
+  for (const g of opts) {
+    if (g.name !== '--tun-type') fail(g.name, `illegal '${g.name.slice(2)}' option with the 'ipip' tunnel type (ports and checksums belong to gue / gre, which lvs-xdp does not do)`);
+  }
+}
+
 function buildCommand(argv: readonly string[]): IpvsadmCommand {
   const given = scanOptions(argv);
   const cmds = given.filter((g) => COMMANDS[g.name]);
@@ -266,12 +327,12 @@ function buildCommand(argv: readonly string[]): IpvsadmCommand {
   const opName = cmds[0]!.name;
   const op = COMMANDS[opName]!;
   for (const g of given) {
-    if (g === cmds[0] || ((g.name === '-t' || g.name === '-u') && op !== 'clear')) continue;
+    if (g === cmds[0] || (SERVICE_OPTIONS.includes(g.name) && op !== 'clear')) continue;
     if (!ALLOWED[op].includes(g.name)) fail(g.name, `not valid with ${opName}`);
   }
   if (op === 'clear') return { op };
   const ref = serviceFrom(given, opName);
-  const service: ServiceRef = { protocol: ref.protocol, vip: ref.vip, port: ref.port };
+  const service: ServiceRef = { ...(ref.fwmark ? { fwmark: ref.fwmark } : {}), protocol: ref.protocol, vip: ref.vip, port: ref.port };
   switch (op) {
     case 'add-service':
     case 'edit-service':

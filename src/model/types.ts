@@ -44,7 +44,12 @@ export const DEFAULT_TABLE_SIZE = 65537;
 
 /** ipvsadm -p without a value. */
 export const DEFAULT_PERSISTENCE_TIMEOUT = 300;
-export const MAX_PERSISTENCE_TIMEOUT = 2 ** 31;
+/** ipvsadm's MAX_TIMEOUT (31 days): -p accepts 1..this ("invalid timeout value `N' specified"). */
+export const MAX_PERSISTENCE_TIMEOUT = 86400 * 31;
+/** Connection idle timeouts (--set, settings.timeouts) keep their own wider bound. */
+export const MAX_IDLE_TIMEOUT = 2 ** 31;
+/** ipvsadm's fwmark range (parse_fwmark): 1..UINT_MAX. */
+export const MAX_FWMARK = 0xffffffff;
 export const MAX_WEIGHT = 65535;
 
 export interface Persistence {
@@ -57,7 +62,9 @@ export interface Persistence {
 export interface Realserver {
   /** RIP, canonical text. Also the realserver's identity within its service. */
   address: string;
-  /** Always the service port: DR and Tun cannot rewrite the destination port. */
+  /** The service port: DR and Tun cannot rewrite the destination port. A firewall-mark service's
+   *  realservers keep the packet's port; their port is what was given (0 when none), as IPVS
+   *  stores and ipvsadm prints it. */
   port: number;
   /** 0..65535; 0 = quiesced (keeps existing flows, gets no new ones). */
   weight: number;
@@ -73,6 +80,10 @@ export interface Realserver {
 }
 
 export interface VirtualService {
+  /** A firewall-mark service (ipvsadm -f): protocol tcp, vip 0.0.0.0 or :: (its family) and port
+   *  0 stand in, as ipvsadm sets them; the mark's definition (DirectorConfig.marks) says which
+   *  packets are its. */
+  fwmark?: number;
   protocol: Protocol;
   /** VIP, canonical text (IPv6 compressed, lower case). */
   vip: string;
@@ -125,23 +136,58 @@ export interface DirectorSettings {
   announce?: { table: number; protocol?: number; birdSocket?: string };
 }
 
+/** An inclusive destination port range. */
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+/** One classification rule of a mark: protocol, destination address or prefix, ports. */
+export interface MarkMatch {
+  protocol: Protocol;
+  /** Canonical `addr` (a host) or `addr/len` (a prefix, host bits zero). */
+  address: string;
+  /** Destination ports; empty = every port. */
+  ports: PortRange[];
+}
+
+/**
+ * A firewall mark as lvs-xdp classifies it (what `iptables -t mangle -A PREROUTING -p tcp -d VIP
+ * --dport 80 -j MARK --set-mark 1` does for IPVS): packets matching any of its rules belong to
+ * the firewall-mark service of that mark and their family, if one exists.
+ */
+export interface FirewallMark {
+  mark: number;
+  match: MarkMatch[];
+}
+
 export interface DirectorConfig {
   services: VirtualService[];
   settings?: DirectorSettings;
+  /** Firewall-mark definitions (config file and `lvs-xdp fwmark`; ipvsadm rules have none). */
+  marks?: FirewallMark[];
 }
 
 export function emptyConfig(): DirectorConfig {
   return { services: [] };
 }
 
-/** Service identity, e.g. `tcp 10.0.0.1:80` or `tcp [2001:db8::1]:80`. */
-export function serviceId(s: Pick<VirtualService, 'protocol' | 'vip' | 'port'>): string {
+type ServiceKeyFields = Pick<VirtualService, 'protocol' | 'vip' | 'port'> & { fwmark?: number | undefined };
+
+/** Service identity, e.g. `tcp 10.0.0.1:80`, `tcp [2001:db8::1]:80`, `fwm 1`, `fwm 1 ipv6`. */
+export function serviceId(s: ServiceKeyFields): string {
+  if (s.fwmark) return `fwm ${s.fwmark}${s.vip.includes(':') ? ' ipv6' : ''}`;
   return `${s.protocol} ${formatAddrPort(s.vip, s.port)}`;
+}
+
+/** The stand-in address of a firewall-mark service of a family (ipvsadm leaves it zero). */
+export function fwmarkVip(family: 4 | 6): string {
+  return family === 6 ? '::' : '0.0.0.0';
 }
 
 /** Realserver identity within a service: its address (the port is the service's). */
 /** A configuration's services by serviceId: one pass, for code that looks many of them up. */
-export function servicesById<S extends Pick<VirtualService, 'protocol' | 'vip' | 'port'>>(services: readonly S[]): Map<string, S> {
+export function servicesById<S extends ServiceKeyFields>(services: readonly S[]): Map<string, S> {
   return new Map(services.map((s) => [serviceId(s), s] as const));
 }
 
@@ -176,7 +222,9 @@ export function canonicalFlags(flags: readonly string[]): SchedFlag[] {
 
 const PROTOCOL_NUMBER: Readonly<Record<Protocol, number>> = { tcp: 6, udp: 17 };
 
-/** Listing order (ipvsadm -L): protocol, address (IPv4 first), port. */
-export function compareServices(a: Pick<VirtualService, 'protocol' | 'vip' | 'port'>, b: Pick<VirtualService, 'protocol' | 'vip' | 'port'>): number {
-  return PROTOCOL_NUMBER[a.protocol] - PROTOCOL_NUMBER[b.protocol] || compareAddresses(a.vip, b.vip) || a.port - b.port;
+/** Listing order (ipvsadm -L): protocol, address (IPv4 first), port; firewall-mark services
+ *  after the others by mark, then family (libipvs's ipvs_cmp_services compares the mark first). */
+export function compareServices(a: ServiceKeyFields, b: ServiceKeyFields): number {
+  return (a.fwmark ?? 0) - (b.fwmark ?? 0) || PROTOCOL_NUMBER[a.protocol] - PROTOCOL_NUMBER[b.protocol]
+    || compareAddresses(a.vip, b.vip) || a.port - b.port;
 }

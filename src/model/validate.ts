@@ -12,10 +12,12 @@ import {
 } from './address.js';
 import { ConfigError } from './config-error.js';
 import {
-  FORWARDING_METHODS, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED, PROTOCOLS, TABLE_PRIMES,
+  FORWARDING_METHODS, MAX_FWMARK, MAX_IDLE_TIMEOUT, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED, PROTOCOLS, TABLE_PRIMES,
   canonicalFlags, schedFlagProblem, schedulerProblem, serviceId,
-  type DirectorConfig, type DirectorSettings, type Realserver, type VirtualService,
+  fwmarkVip,
+  type DirectorConfig, type DirectorSettings, type FirewallMark, type Realserver, type VirtualService,
 } from './types.js';
+import { checkMarks } from './fwmark.js';
 
 export interface Limits {
   maxServices?: number;
@@ -74,7 +76,7 @@ function checkRealserver(
   else out.address = address;
   if (!isInt(rs.port, 0, 65535)) {
     issues.add('port', `port ${show(rs.port)} out of range 0..65535`);
-  } else if (isInt(svc.port, 0, 65535) && rs.port !== svc.port) {
+  } else if (!svc.fwmark && isInt(svc.port, 0, 65535) && rs.port !== svc.port) {
     issues.add('port', `port ${rs.port} differs from the service port ${svc.port}; ` +
       'DR and Tun forward to the service port and cannot change it');
   }
@@ -111,6 +113,14 @@ function checkRealserver(
 
 function checkService(svc: VirtualService, limits: Limits, issues: Issues, path: FieldPath, list: ConfigIssue[]): VirtualService {
   const out: VirtualService = { ...svc };
+  if (svc.fwmark !== undefined) {
+    if (!isInt(svc.fwmark, 1, MAX_FWMARK)) issues.add('fwmark', `fwmark ${show(svc.fwmark)} out of range 1..${MAX_FWMARK}`);
+    else if (svc.vip !== fwmarkVip(4) && svc.vip !== fwmarkVip(6)) issues.add('vip', 'a firewall-mark service has no VIP (its mark\'s definition says which addresses are its)');
+    else if (svc.port !== 0) issues.add('port', 'a firewall-mark service has no port (its mark\'s definition says which ports are its)');
+    // Its marks' rules carry the protocols; ipvsadm sets TCP "to a sane value, even though it is
+    // not used": canonical, so that a file and a restore of the same service compare equal.
+    out.protocol = 'tcp';
+  }
   if (!(PROTOCOLS as readonly string[]).includes(svc.protocol)) {
     issues.add('protocol', `protocol ${show(svc.protocol)} is not tcp or udp`);
   }
@@ -141,7 +151,7 @@ function checkService(svc: VirtualService, limits: Limits, issues: Issues, path:
     out.persistence = persistence;
   }
   if (typeof svc.ops !== 'boolean') issues.add('ops', `ops must be true or false, not ${show(svc.ops)}`);
-  else if (svc.ops && svc.protocol !== 'udp') issues.add('ops', 'one-packet scheduling (ops) is only for UDP services');
+  else if (svc.ops && svc.protocol !== 'udp' && !svc.fwmark) issues.add('ops', 'one-packet scheduling (ops) is only for UDP services');
   if (svc.tableSize !== undefined) {
     const max = limits.maxTableSize ?? TABLE_PRIMES[TABLE_PRIMES.length - 1]!;
     if (!TABLE_PRIMES.includes(svc.tableSize)) {
@@ -199,8 +209,8 @@ function checkSettings(settings: DirectorSettings, list: ConfigIssue[]): Directo
     if (settings[f] !== undefined && typeof settings[f] !== 'boolean') issues(f).add(undefined, `${show(settings[f])} is not true or false`);
   }
   for (const [field, v] of Object.entries(settings.timeouts ?? {})) {
-    if (v !== undefined && !isInt(v, 1, MAX_PERSISTENCE_TIMEOUT)) {
-      new Issues(list, ['settings', 'timeouts', field], '').add(undefined, `timeout ${show(v)} out of range 1..${MAX_PERSISTENCE_TIMEOUT} seconds`);
+    if (v !== undefined && !isInt(v, 1, MAX_IDLE_TIMEOUT)) {
+      new Issues(list, ['settings', 'timeouts', field], '').add(undefined, `timeout ${show(v)} out of range 1..${MAX_IDLE_TIMEOUT} seconds`);
     }
   }
   return out;
@@ -226,6 +236,10 @@ export function checkConfig(cfg: DirectorConfig, limits: Limits = {}): CheckResu
     }),
   };
   if (cfg.settings !== undefined) out.settings = checkSettings(cfg.settings, list);
+  if (cfg.marks !== undefined) {
+    if (!Array.isArray(cfg.marks)) list.push({ path: ['marks'], message: 'marks must be a list' });
+    else out.marks = checkMarks(cfg.marks as FirewallMark[], list);
+  }
   if (limits.maxServices !== undefined && services.length > limits.maxServices) {
     list.push({ path: ['services'], message: `${services.length} services exceed the limit of ${limits.maxServices}` });
   }

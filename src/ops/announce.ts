@@ -340,7 +340,7 @@ export function birdConfig(o: BirdConfigOptions): string {
 export function announceInput(cfg: DirectorConfig, eff: Effective, attached: boolean, rows: () => HealthRow[], directorDrained = false): AnnounceInput {
   return {
     attached, directorDrained, rows: attached ? rows() : [],
-    services: cfg.services.map((s) => ({ id: serviceId(s), vip: s.vip, sorryActive: eff.services.get(serviceId(s))?.sorryActive ?? false })),
+    services: cfg.services.filter((s) => !s.fwmark).map((s) => ({ id: serviceId(s), vip: s.vip, sorryActive: eff.services.get(serviceId(s))?.sorryActive ?? false })),
   };
 }
 

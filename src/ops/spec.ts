@@ -153,7 +153,7 @@ export function checkSpecFor(svc: VirtualService, rs: Realserver, where = 'healt
   if (type === 'none') return undefined;
   const defPort = rs.port || (type === 'https' ? 443 : type === 'http' ? 80 : 0);
   const port = (m.port as number | undefined) ?? defPort;
-  if (!port && type !== 'exec') fail(where, `an all-ports service needs health-check port: for ${type} checks`);
+  if (!port && type !== 'exec') fail(where, `an all-ports${svc.fwmark ? ' (firewall-mark)' : ''} service needs health-check port: for ${type} checks`);
   const intervalMs = durationMs(m.interval) ?? DEFAULTS.intervalMs;
   const timeoutMs = durationMs(m.timeout) ?? Math.min(DEFAULTS.timeoutMs, intervalMs);
   if (timeoutMs > intervalMs) fail(`${where}.timeout`, `timeout (${timeoutMs} ms) longer than interval (${intervalMs} ms)`);
@@ -164,6 +164,7 @@ export function checkSpecFor(svc: VirtualService, rs: Realserver, where = 'healt
   if (via === 'forwarding') {
     if (rs.method !== 'dr' && rs.method !== 'tun') fail(`${where}.via`, `via: forwarding is implemented for LVS-DR and LVS-Tun realservers only (${rs.address} is ${rs.method})`);
     if (type === 'exec') fail(`${where}.via`, 'via: forwarding probes the VIP itself: use tcp, http(s) or udp, not exec');
+    if (svc.fwmark) fail(`${where}.via`, 'via: forwarding probes the VIP itself, and a firewall-mark service has none: probe the realserver directly');
     if (svc.port === 0 && m.port === undefined) fail(`${where}.port`, 'via: forwarding on an all-ports service needs port:');
   }
   if (type === 'exec' && !Array.isArray(m.command)) fail(`${where}.command`, 'type exec needs command (an argv list)');

@@ -4,8 +4,8 @@
  * it in order. Plain JSON, so a failing case is saved as a fixture (test/fixtures/fuzz/) and
  * replayed exactly, independently of the generator that made it.
  */
-import { encode, CFG, SVC_KEY, SVC, REAL, CONN, PIN } from '../../src/abi/layout.js';
-import type { Knobs, StaticConfig, DynamicState, Service, Real, Settings } from '../model/types.js';
+import { encode, CFG, SVC_KEY, SVC, REAL, CONN, PIN, FWMARK_KEY, FWMARK_VAL } from '../../src/abi/layout.js';
+import type { Knobs, StaticConfig, DynamicState, Service, Real, Settings, MarkEntry } from '../model/types.js';
 import { emptyDynamic, TEST_RUN_IFINDEX } from '../model/types.js';
 import { serviceKeyHex } from '../model/keys.js';
 import { ABI } from '../../src/abi/generated.js';
@@ -62,6 +62,18 @@ export interface CaseConfig {
    *  extra "maybe" bits (slot * 2 + shift). The model ignores it: a filter that covers every
    *  service must not change what any packet does. */
   vipFilter?: { noise: number[] };
+  /** lvs_fwmarks entries (firewall-mark classification); absent in cases saved before marks. */
+  marks?: CaseMark[];
+}
+
+/** One lvs_fwmarks entry as written: `count` may exceed the ranges the value holds (8). */
+export interface CaseMark {
+  family: number;
+  proto: number;
+  prefix: string; // hex, 16 bytes, host bits zero
+  plen: number;
+  ranges: { from: number; to: number; mark: number }[];
+  count: number;
 }
 
 export interface FuzzCase {
@@ -102,7 +114,8 @@ export function staticConfig(c: CaseConfig, limits: StaticConfig['limits']): Sta
   const reals = new Map<number, Real>();
   for (const r of c.reals) if (r.index < limits.reals) reals.set(r.index, realOf(r));
   const accepted = new Map(acceptedOf(c).map((a) => [`${a.ifindex}/${a.mac}`, hex(a.egress)]));
-  return { knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX };
+  const marks: MarkEntry[] = (c.marks ?? []).map((m) => ({ family: m.family, proto: m.proto, prefix: hex(m.prefix), plen: m.plen, ranges: m.ranges, count: m.count }));
+  return { marks, knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX };
 }
 
 /** The director's MAC in generated frames (and the accepted set of cases that name none). */
@@ -155,6 +168,23 @@ export function vipFilterWords(c: CaseConfig): Buffer {
   }
   for (const bit of c.vipFilter?.noise ?? []) set(bit);
   return words;
+}
+
+/** An lvs_fwmarks key and value (bpf/lvs_abi.h). */
+export function encodeMark(m: CaseMark): { key: Buffer; value: Buffer } {
+  const n = ABI.LVS_FWMARK_RANGES;
+  const lo = Buffer.alloc(2 * n);
+  const hi = Buffer.alloc(2 * n);
+  const mark = Buffer.alloc(4 * n);
+  m.ranges.slice(0, n).forEach((r, i) => {
+    lo.writeUInt16LE(r.from, 2 * i);
+    hi.writeUInt16LE(r.to, 2 * i);
+    mark.writeUInt32LE(r.mark >>> 0, 4 * i);
+  });
+  return {
+    key: encode(FWMARK_KEY, { prefixlen: 16 + m.plen, family: m.family, proto: m.proto, addr: hex(m.prefix) }),
+    value: encode(FWMARK_VAL, { lo, hi, mark, count: m.count }),
+  };
 }
 
 export function encodeServiceKey(s: CaseService): Buffer {

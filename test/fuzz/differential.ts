@@ -18,7 +18,7 @@ import {
   type Limits, type StatsDelta,
 } from '../model/types.js';
 import {
-  type FuzzCase, staticConfig, initialDynamic, encodeSettings, encodeServiceKey, encodeService, encodeReal,
+  type FuzzCase, staticConfig, initialDynamic, encodeSettings, encodeServiceKey, encodeService, encodeReal, encodeMark,
   encodeConn, encodePin, vipFilterWords, acceptedOf,
 } from './case.js';
 
@@ -115,6 +115,7 @@ export class Differential {
     }
     for (const s of k.services) if (!present.has(s.tableSlot)) d.deleteTable(s.tableSlot);
     for (const s of k.services) d.setService(encodeServiceKey(s), encodeService(s));
+    d.setMarks((k.marks ?? []).map(encodeMark));
     d.setTxPorts(k.txPorts);
     d.setAccepted(acceptedOf(k));
     for (const cur of k.cursors) if (cur.id < LIMITS.services) d.setCursor(cur.id, cur.value);

@@ -221,7 +221,53 @@ export function genConfig(rng: Rng): CaseConfig {
     const real = pickReal();
     cfg.frags.push({ key: fragKeyHex(ft.saddr, ft.daddr, ft.id, ft.proto, ft.family), real, gen: genFor(real), ageNs: rng.chance(0.8) ? ageNs(rng.pick([0.5, 10.5, 29.5, 30.5, 100.5, -5.5])) : age() });
   }
+  if (rng.chance(0.4)) genMarks(rng, cfg);
   return cfg;
+}
+
+const MARK_PORTS = [80, 443, 53, 8080, 22];
+
+/**
+ * Firewall marks: lvs_fwmarks entries on prefixes of the VIPs (nested: a /32 inside a /24 inside
+ * a /0, so the longest match decides), port ranges around the ports flows use, count past the
+ * ranges held now and then; firewall-mark services (clones of the case's services under the
+ * mark's key, often persistent: persistence across the ports of a mark) for some marks only;
+ * port services flagged MARKED at random (covered or not); classification switched on mostly.
+ */
+function genMarks(rng: Rng, cfg: CaseConfig): void {
+  const marks = [1, 2, 3, rng.u32() || 7].slice(0, rng.range(1, 4));
+  const base = [...cfg.services];
+  for (const mark of marks) {
+    if (!base.length || rng.chance(0.2)) continue; // a mark without a service
+    for (const family of rng.chance(0.25) ? [4, 6] : [rng.chance(0.5) ? 4 : 6]) {
+      const b = rng.pick(base);
+      const addr = Buffer.alloc(16);
+      addr.writeUInt32BE(mark >>> 0, 0);
+      const flags = rng.chance(0.5) ? (b.flags | ABI.LVS_SVC_F_PERSIST) & ~ABI.LVS_SVC_F_OPS : b.flags;
+      cfg.services.push({ ...b, addr: addr.toString('hex'), port: 0, proto: ABI.LVS_PROTO_FWMARK, family, flags, persistTimeout: rng.pick([b.persistTimeout, 300]) });
+    }
+  }
+  for (const s of cfg.services) if (s.proto !== ABI.LVS_PROTO_FWMARK && rng.chance(0.3)) s.flags |= ABI.LVS_SVC_F_MARKED;
+  const entries = new Map<string, NonNullable<CaseConfig['marks']>[number]>();
+  const markFamilies = cfg.services.filter((x) => x.proto === ABI.LVS_PROTO_FWMARK).map((x) => x.family);
+  for (let i = rng.range(2, 9); i > 0; i--) {
+    const family = markFamilies.length && rng.chance(0.8) ? rng.pick(markFamilies) : rng.chance(0.5) ? 4 : 6;
+    const vip = rng.pick(family === 4 ? [...VIPS4, ...OTHER4] : [...VIPS6, ...OTHER6]);
+    const plen = family === 4 ? rng.pick([32, 32, 24, 16, 0, rng.int(33)]) : rng.pick([128, 128, 64, 48, 0, rng.int(129)]);
+    const prefix = Buffer.from(vip);
+    for (let b = plen; b < 128; b++) prefix[b >> 3] = prefix[b >> 3]! & ~(0x80 >> (b & 7));
+    const proto = rng.chance(0.5) ? 6 : 17;
+    const n = rng.weighted([[80, rng.range(1, 4)], [15, rng.range(4, 9)], [5, 0]] as const);
+    const ranges = Array.from({ length: n }, () => {
+      const at = rng.chance(0.8) ? rng.pick(MARK_PORTS) : rng.int(65536);
+      const from = Math.max(0, at - rng.pick([0, 0, 1, 100]));
+      return { from: rng.chance(0.1) ? 0 : from, to: Math.min(65535, at + rng.pick([0, 0, 1, 100, 65535])), mark: rng.chance(0.9) ? rng.pick(marks) : rng.u32() };
+    });
+    const count = rng.weighted([[90, n], [5, rng.range(n, 12)], [5, rng.int(n + 1)]] as const);
+    entries.set(`${family}/${proto}/${prefix.toString('hex')}/${plen}`, { family, proto, prefix: prefix.toString('hex'), plen, ranges, count });
+  }
+  cfg.marks = [...entries.values()];
+  if (rng.chance(0.9)) cfg.settings.flags = (cfg.settings.flags ?? 0) | ABI.LVS_CFG_F_FWMARK;
 }
 
 interface Tuple { saddr: Buffer; daddr: Buffer; sport: number; dport: number; proto: number; family: 4 | 6 }
@@ -229,8 +275,16 @@ interface Tuple { saddr: Buffer; daddr: Buffer; sport: number; dport: number; pr
 /** A client flow toward one of the services (usually) or elsewhere. */
 function flowTuple(rng: Rng, u: Universe): Tuple {
   let family: 4 | 6, daddr: Buffer, dport: number, proto: number;
-  if (u.services.length && rng.chance(0.88)) {
-    const s = rng.pick(u.services);
+  // Cases with firewall-mark services send a good share of their flows to them.
+  const fwm = u.services.filter((x) => x.proto === ABI.LVS_PROTO_FWMARK);
+  const s = fwm.length && rng.chance(0.35) ? rng.pick(fwm) : u.services.length && rng.chance(0.88) ? rng.pick(u.services) : undefined;
+  if (s && s.proto === ABI.LVS_PROTO_FWMARK) {
+    // a mark's service: a flow to one of the addresses and ports the marks are about
+    family = s.family === 4 ? 4 : 6;
+    daddr = rng.pick(family === 4 ? [...VIPS4, ...OTHER4] : [...VIPS6, ...OTHER6]);
+    dport = rng.chance(0.8) ? rng.pick(MARK_PORTS) : rng.int(65536);
+    proto = rng.chance(0.5) ? 6 : 17;
+  } else if (s) {
     family = s.family === 4 ? 4 : 6;
     daddr = Buffer.from(s.addr, 'hex');
     dport = s.port !== 0 && rng.chance(0.9) ? s.port : rng.pick([80, 53, 8080, rng.int(65536)]);

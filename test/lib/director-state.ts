@@ -82,6 +82,12 @@ export class DirectorState {
     this.exec({ op: 'switch', writes: [{ service: key.toString('hex'), key, value }] });
   }
 
+  /** lvs_fwmarks holds exactly these entries (firewall-mark classification). */
+  setMarks(entries: readonly { key: Buffer; value: Buffer }[]): void {
+    this.writer.clear('lvs_fwmarks');
+    if (entries.length) this.exec({ op: 'marks', put: [...entries], remove: [] });
+  }
+
   clearServices(): void {
     this.writer.clear('lvs_services');
   }

@@ -70,7 +70,7 @@ export class DirectorHarness {
 
   /** Empties every map (connections, templates, counters, services, realservers). */
   reset(): void {
-    for (const m of ['lvs_services', 'lvs_conns', 'lvs_strays', 'lvs_persist', 'lvs_frags'] as const) this.writer.clear(m);
+    for (const m of ['lvs_services', 'lvs_conns', 'lvs_strays', 'lvs_persist', 'lvs_frags', 'lvs_fwmarks'] as const) this.writer.clear(m);
     const reals = Array.from({ length: SIZES.maxReals }, (_, i) => i);
     const services = Array.from({ length: SIZES.maxServices }, (_, i) => i);
     this.exec(

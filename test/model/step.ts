@@ -14,7 +14,7 @@ import { parseFrame, type Packet } from './parse.js';
 import { buildDr, buildTooBig, buildTun, tunnelOuterLen } from './emit.js';
 import { flowKeyHex, fragKeyHex, persistKeyHex, serviceKeyHex, type FlowTuple } from './keys.js';
 import {
-  PROTO, type CounterName, type DynamicState, type Outcome, type Real, type Service,
+  PROTO, type CounterName, type DynamicState, type MarkEntry, type Outcome, type Real, type Service,
   type StaticConfig, type StatsDelta, type Write,
 } from './types.js';
 
@@ -31,6 +31,15 @@ const ZERO_REAL: Real = {
   addr: new Uint8Array(16), mac: new Uint8Array(6), smac: new Uint8Array(6), family: 0, method: 0,
   flags: 0, gen: 0, ifindex: 0, svcId: 0,
 };
+
+/** Whether addr lies in prefix/plen (16-byte network-order addresses). */
+function inPrefix(prefix: Uint8Array, plen: number, addr: Uint8Array): boolean {
+  for (let i = 0; i < plen; i++) {
+    const bit = 0x80 >> (i & 7);
+    if (((prefix[i >> 3] ?? 0) & bit) !== ((addr[i >> 3] ?? 0) & bit)) return false;
+  }
+  return true;
+}
 
 export function age(now: bigint, then: bigint): bigint {
   return BigInt.asUintN(64, now - then);
@@ -114,9 +123,38 @@ class Director {
     return r && r.gen === gen && (r.flags & (ABI.LVS_REAL_F_ACTIVE | ABI.LVS_REAL_F_GONE)) ? r : undefined;
   }
 
-  service(f: FlowTuple): Service | undefined {
+  /** The (proto, VIP, port) service, else the all-ports one. */
+  portService(f: FlowTuple): Service | undefined {
     const k = { addr: f.daddr, proto: f.proto, family: f.family };
     return this.cfg.services.get(serviceKeyHex({ ...k, port: f.dport })) ?? this.cfg.services.get(serviceKeyHex({ ...k, port: 0 }));
+  }
+
+  /** The firewall mark of a flow (0: none): of the lvs_fwmarks entries whose prefix holds the
+   *  destination, the longest; its first range (of at most LVS_FWMARK_RANGES) holding the port. */
+  mark(f: FlowTuple): number {
+    let best: MarkEntry | undefined;
+    for (const e of this.cfg.marks ?? []) {
+      if (e.family !== f.family || e.proto !== f.proto || !inPrefix(e.prefix, e.plen, f.daddr)) continue;
+      if (!best || e.plen > best.plen) best = e;
+    }
+    if (!best) return 0;
+    const n = Math.min(best.count, ABI.LVS_FWMARK_RANGES, best.ranges.length);
+    return best.ranges.slice(0, n).find((r) => r.from <= f.dport && f.dport <= r.to)?.mark ?? 0;
+  }
+
+  /** The service of a flow: a mark's service first (IPVS's order) when marks are on and the port
+   *  service is absent or flagged LVS_SVC_F_MARKED, else the port service. */
+  service(f: FlowTuple): Service | undefined {
+    const port = this.portService(f);
+    if (!(this.cfg.settings.flags & ABI.LVS_CFG_F_FWMARK)) return port;
+    if (port && !(port.flags & ABI.LVS_SVC_F_MARKED)) return port;
+    const mark = this.mark(f);
+    if (!mark) return port;
+    const addr = new Uint8Array(16);
+    new DataView(addr.buffer).setUint32(0, mark >>> 0);
+    const m = this.cfg.services.get(serviceKeyHex({ addr, port: 0, proto: ABI.LVS_PROTO_FWMARK, family: f.family }));
+    if (m) this.t.note(`fwmark ${mark}`);
+    return m ?? port;
   }
 
   /** The all-ports service a flow falls to when its port's entry is a tombstone. */
@@ -243,7 +281,9 @@ class Director {
     if (svc.flags & ABI.LVS_SVC_F_GONE) {
       // a deleted service: its connections wait, other flows are not its
       if (this.held(p, f)) return this.t.drop('DROP_SERVICE_GONE');
-      svc = this.allPorts(f);
+      // a mark's tombstone: the port service it covered, if any
+      const port = this.portService(f);
+      svc = svc === port ? this.allPorts(f) : port;
       if (!svc || (svc.flags & ABI.LVS_SVC_F_GONE)) return this.t.pass('PASS_NOT_VIP');
       this.t.note('tombstone: all-ports service');
     }

@@ -61,8 +61,21 @@ export interface Conn { lastSeen: bigint; real: number; gen: number; state: numb
 /** A persistence template or a first fragment's pin. */
 export interface Pin { lastSeen: bigint; real: number; gen: number }
 
+/** An lvs_fwmarks entry (firewall-mark classification): (family, proto, prefix) -> port ranges;
+ *  `count` as written (the data plane reads at most LVS_FWMARK_RANGES of them). */
+export interface MarkEntry {
+  family: number;
+  proto: number;
+  prefix: Uint8Array; // 16 bytes, host bits zero
+  plen: number; // address prefix length
+  ranges: { from: number; to: number; mark: number }[];
+  count: number;
+}
+
 export interface StaticConfig {
   knobs: Knobs;
+  /** lvs_fwmarks (absent: no entries). */
+  marks?: MarkEntry[];
   limits: Limits;
   settings: Settings;
   services: Map<string, Service>; // serviceKeyId(key) -> service

@@ -103,7 +103,7 @@ test('validateConfig refuses every class of bad input, naming service, realserve
   rejects(cfg(svc({ scheduler: 'fancy' as 'mh' })), /unknown scheduler "fancy"/);
   rejects(cfg(svc({ flags: ['sh-port'] })), /services\[0\]\.flags: .*scheduler flag sh-port applies only to scheduler sh, not mh/);
   rejects(cfg(svc({ flags: ['flag-3' as 'sh-port'] })), /unknown scheduler flag "flag-3"/);
-  rejects(cfg(svc({ persistence: { timeout: 0, netmask: '255.255.255.255' } })), /persistence timeout 0 out of range 1\.\.2147483648/);
+  rejects(cfg(svc({ persistence: { timeout: 0, netmask: '255.255.255.255' } })), /persistence timeout 0 out of range 1\.\.2678400/);
   rejects(cfg(svc({ persistence: { timeout: 300, netmask: '255.0.255.0' } })), /services\[0\]\.persistence: .*netmask: netmask 255\.0\.255\.0 is not contiguous/);
   rejects(cfg(svc({ ops: true })), /services\[0\]\.ops: .*one-packet scheduling \(ops\) is only for UDP services/);
   rejects(cfg(svc({ tableSize: 65536 })), /services\[0\]\.tableSize: .*table size 65536 is not one of 251, 509/);

@@ -10,8 +10,11 @@ test('README config example parses and compiles', () => {
   const block = /<!-- config-example:begin -->\n```yaml\n([\s\S]*?)```/.exec(readme);
   assert.ok(block, 'example block present');
   const cfg = parseConfigText(block[1]!, 'README.md');
-  assert.equal(cfg.services.length, 2);
+  assert.equal(cfg.services.length, 3);
+  assert.equal(cfg.services[2]!.fwmark, 1);
+  assert.deepEqual(cfg.marks!.map((m) => m.match.length), [2]);
   assert.equal(cfg.services[0]!.realservers[2]!.weight, 0);
   const c = compileDirector(cfg, () => ({ mac: '02:00:00:00:00:99' }), { maxServices: 8, maxReals: 16, maxTableSize: 131071 });
   assert.equal(c.services[0]!.table.length, 65537);
+  assert.equal(c.marks.length, 2);
 });
