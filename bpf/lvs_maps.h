@@ -63,6 +63,8 @@ struct lvs_abi_anchor {
 	struct lvs_l2_key l2_key;
 	struct lvs_l2_addr l2_addr;
 	struct lvs_l2_if l2_if;
+	struct lvs_dest dest;
+	struct lvs_real_conns real_conns;
 };
 const volatile struct lvs_abi_anchor lvs_abi_anchor;
 
@@ -207,6 +209,22 @@ struct {
 	__type(value, struct lvs_l2_addr);
 } lvs_l2_addrs SEC(".maps");
 #endif
+
+/* ---- least-connection family and thresholds (issue 15): by realserver index (lvs_abi.h) ---- */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_DEFAULT_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct lvs_dest);
+} lvs_dests SEC(".maps");
+
+/* Shared, not per-CPU: a scheduling decision on one CPU must see the connections made on all. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_DEFAULT_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct lvs_real_conns);
+} lvs_real_conns SEC(".maps");
 
 /* Per-CPU clock cache (private: not part of the control plane's ABI): the coarse monotonic
  * clock as last read on this CPU, and the jiffies64 value it was read at. */

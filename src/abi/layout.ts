@@ -76,9 +76,13 @@ export const L2_ADDR = struct('lvs_l2_addr', 8, [['egress', 'bytes', 6], ['kind'
 /** `macs`: LVS_L2_IF_MACS struct lvs_l2_mac of 8 bytes each (the MAC's 6 bytes, 2 of padding). */
 export const L2_IF = struct('lvs_l2_if', 40, [['macs', 'bytes', 32], ['egress', 'bytes', 6], ['count', 'u8'], ['more', 'u8']]);
 
+/** lvs_dests / lvs_real_conns (least-connection family, thresholds). active / inactive are s32 in C:
+ *  read them with `| 0` (the data plane's atomic adds may leave them below zero for a moment). */
+export const DEST = struct('lvs_dest', 16, [['weight', 'u32'], ['u_thresh', 'u32'], ['l_thresh', 'u32'], ['pad', 'u32']]);
+export const REAL_CONNS = struct('lvs_real_conns', 16, [['active', 'u32'], ['inactive', 'u32'], ['overloaded', 'u32'], ['pad', 'u32']]);
 export const STRUCTS: readonly StructDef[] = [
   SVC_KEY, SVC, REAL, FLOW_KEY, CONN, PERSIST_KEY, PIN, FRAG_KEY, CFG, STATS,
-  L2_KEY, L2_ADDR, L2_IF,
+  L2_KEY, L2_ADDR, L2_IF, DEST, REAL_CONNS,
 ];
 
 export type StructValue = Record<string, number | bigint | Uint8Array>;

@@ -6,7 +6,7 @@
 import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../model/config-error.js';
-import { DEFAULT_PERSISTENCE_TIMEOUT, type DirectorConfig, type DirectorSettings, type Realserver, type VirtualService } from '../model/types.js';
+import { DEFAULT_PERSISTENCE_TIMEOUT, CONFIG_DEFAULT_SCHEDULER, type DirectorConfig, type DirectorSettings, type Realserver, type VirtualService } from '../model/types.js';
 import { formatFieldPath, validateConfig, type FieldPath, type Limits } from '../model/validate.js';
 import { FILE_KEY, configFileSchema, type ConfigFile, type RealserverEntry, type ServiceEntry } from './schema.js';
 
@@ -128,6 +128,8 @@ function toRealserver(r: RealserverEntry, svcPort: number): Realserver {
   if (r.mac !== undefined) out.mac = r.mac;
   if (r['next-hop'] !== undefined) out.nextHop = r['next-hop'];
   if (r.ifname !== undefined) out.ifname = r.ifname;
+  if (r['upper-threshold'] !== undefined) out.upperThreshold = r['upper-threshold'];
+  if (r['lower-threshold'] !== undefined) out.lowerThreshold = r['lower-threshold'];
   if (r['health-check'] !== undefined) out.healthCheck = r['health-check'];
   return out;
 }
@@ -138,7 +140,7 @@ function toService(s: ServiceEntry): VirtualService {
     protocol: (s.protocol ?? 'tcp') as VirtualService['protocol'],
     vip: s.vip,
     port: s.port,
-    scheduler: (s.scheduler ?? 'mh') as VirtualService['scheduler'],
+    scheduler: (s.scheduler ?? CONFIG_DEFAULT_SCHEDULER) as VirtualService['scheduler'],
     flags: (s.flags ?? []) as VirtualService['flags'],
     ops: s.ops ?? false,
     realservers: (s.realservers ?? []).map((r) => toRealserver(r, s.port)),

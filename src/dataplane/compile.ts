@@ -4,15 +4,15 @@
  * a function the caller passes in, and slot numbers come from the previous allocation so that a
  * running director keeps its realserver indexes (and so its flows) across changes.
  */
-import { encode, SVC_KEY, SVC, REAL, CFG } from '../abi/layout.js';
+import { encode, SVC_KEY, SVC, REAL, CFG, DEST } from '../abi/layout.js';
 import { ABI, TIMEOUT_STATES } from '../abi/generated.js';
 import { ConfigError } from '../model/config-error.js';
 import {
-  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, serviceId, realserverKey,
+  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, serviceId, realserverKey, isLcScheduler,
 } from '../model/types.js';
 import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
-import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE } from '../sched/index.js';
+import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE, LC_KIND } from '../sched/index.js';
 
 /** Where each service and realserver lives in the maps; kept in the state snapshot. */
 export interface Allocation {
@@ -41,7 +41,11 @@ export type MacResolver = (svc: VirtualService, rs: Realserver) => L2Next | unde
 
 export interface Limits { maxServices: number; maxReals: number; maxTableSize: number }
 
-export interface CompiledReal { id: string; index: number; gen: number; value: Buffer }
+export interface CompiledReal {
+  id: string; index: number; gen: number; value: Buffer;
+  /** Its lvs_dests value (weight, thresholds): what the least-connection family and thresholds read. */
+  dest: Buffer;
+}
 export interface CompiledService {
   id: string;
   svcId: number;
@@ -95,6 +99,11 @@ export function encodeReal(f: RealFields): Buffer {
     flags: ABI.LVS_REAL_F_ACTIVE | (f.quiesced ? ABI.LVS_REAL_F_QUIESCED : 0),
     gen: f.gen, ifindex: f.ifindex ?? 0, svc_id: f.svcId,
   });
+}
+
+/** An lvs_dests value (struct lvs_dest): ipvsadm -w, -x, -y. */
+export function encodeDest(r: Pick<Realserver, 'weight' | 'upperThreshold' | 'lowerThreshold'>): Buffer {
+  return encode(DEST, { weight: r.weight, u_thresh: r.upperThreshold ?? 0, l_thresh: r.lowerThreshold ?? 0 });
 }
 
 /** An lvs_services value (struct lvs_svc): the service entry once its table is in `tableSlot`. */
@@ -220,7 +229,7 @@ export function compileDirector(
         });
       }
       reals.push({
-        id: rid, index, gen,
+        id: rid, index, gen, dest: encodeDest(r),
         value: encodeReal({
           addr: r.address, mac: l2.mac, ...(l2.smac ? { smac: l2.smac } : {}), method: r.method, quiesced: r.weight === 0,
           gen, ...(l2.ifindex ? { ifindex: l2.ifindex } : {}), svcId,
@@ -236,14 +245,19 @@ export function compileDirector(
     let built: Uint32Array | undefined;
     const table = (): Uint32Array => (built ??= buildTable(s).map((i) => (i === REAL_NONE ? ABI.LVS_REAL_NONE : indexes[i]!)));
     // Everything the table is a function of (tables are deterministic).
-    const fingerprint = JSON.stringify([s.scheduler, size, s.realservers.map((r, i) => [r.address, r.weight, indexes[i]]).sort()]);
+    // fo / ovf tables keep list order among equal weights: the order is part of them.
+    const order = s.scheduler === 'fo' || s.scheduler === 'ovf' ? s.realservers.map((r) => r.address) : [];
+    const fingerprint = JSON.stringify([s.scheduler, size, s.realservers.map((r, i) => [r.address, r.weight, indexes[i]]).sort(), order]);
     const indexing = hashFieldsFor(s);
     let hashFields = 0;
     let flags = 0;
     for (const f of indexing) {
       if (f === 'rotate') flags |= ABI.LVS_SVC_F_ROTATE;
-      else hashFields |= FIELD_BITS[f];
+      else if (f !== 'candidates') hashFields |= FIELD_BITS[f];
     }
+    const lc = isLcScheduler(s.scheduler);
+    if (lc) flags |= ABI.LVS_SVC_F_LC | (LC_KIND[s.scheduler as keyof typeof LC_KIND] << ABI.LVS_SVC_LC_SHIFT);
+    if (s.realservers.some((r) => (r.upperThreshold ?? 0) > 0)) flags |= ABI.LVS_SVC_F_THRESH;
     if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
     const fam = familyOf(s.vip);
     let mask = prefixMask(fullPrefix(fam) + (fam === 4 ? 96 : 0));
@@ -261,7 +275,7 @@ export function compileDirector(
         return table();
       },
       value: (tableSlot: number) => encodeService({
-        svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length : size, persistTimeout,
+        svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' || lc ? table().length : size, persistTimeout,
         persistMask: mask, flags, hashFields,
       }),
     });

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * lvs_lc.h - live connection counts per realserver, thresholds (ipvsadm -x / -y) and the
+ * least-connection family of schedulers (lc wlc sed nq twos fo ovf) without a loop over the
+ * realservers.
+ *
+ * Counts (lvs_real_conns) follow IPVS: a connection is bound to its realserver when entered and
+ * unbound when its entry ends; ActiveConn holds TCP ESTABLISHED, InActConn every other live state
+ * (SYN_RECV, FIN_WAIT, CLOSE, UDP, strays). Binding may set the realserver's overload flag (at
+ * its upper threshold), unbinding may clear it (below its lower threshold, or 3/4 of the upper
+ * without one), as ip_vs_bind_dest / ip_vs_unbind_dest do. An entry that ends without a packet
+ * (idle expiry, LRU eviction) is unbound only by the control plane's recount.
+ *
+ * Scheduling (a service with LVS_SVC_F_LC): its table holds candidates. lc, wlc, sed, nq, twos:
+ * slot k of LVS_LC_DRAWS is lvs_lc_draw(h, k) % size, h the 5-tuple's scheduling hash (the
+ * reference model replays it); the first two usable (not overloaded) realservers drawn, distinct
+ * except for twos, are compared by the scheduler's cost and the cheaper taken (the first on a
+ * tie). fo, ovf: the table is sorted by weight, highest first (list order on ties), and the first
+ * usable entry of the first LVS_LC_WALK is IPVS's answer.
+ *
+ * Provides: lvs_lc_bind(), lvs_lc_unbind(), lvs_lc_move() (counts), lvs_lc_overloaded(),
+ * lvs_lc_schedule() (a new flow's realserver), lvs_rr_skip() (rr past overloaded slots).
+ * Expects: lvs_dests and lvs_real_conns (lvs_maps.h), the service's table.
+ */
+#ifndef LVS_LC_H
+#define LVS_LC_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "lvs_abi.h"
+#include "lvs_maps.h"
+#include "lvs_hash.h"
+
+#define LVS_LC_ALL_FIELDS (LVS_HF_SADDR | LVS_HF_SPORT | LVS_HF_DADDR | LVS_HF_DPORT | LVS_HF_PROTO)
+
+static __always_inline int lvs_lc_is_active(__u8 state)
+{
+	return state == LVS_CS_ESTABLISHED;
+}
+
+/* The k-th draw from a flow's hash: murmur3's finalizer of h + k * golden ratio (src/sched/lc.ts). */
+static __always_inline __u32 lvs_lc_draw(__u32 h, __u32 k)
+{
+	__u32 x = h + k * 0x9e3779b9u;
+
+	x ^= x >> 16;
+	x *= 0x85ebca6bu;
+	x ^= x >> 13;
+	x *= 0xc2b2ae35u;
+	x ^= x >> 16;
+	return x;
+}
+
+static __always_inline __u32 lvs_lc_pos(__s32 v)
+{
+	return v > 0 ? (__u32)v : 0;
+}
+
+/* A connection of state st entered for realserver ri. */
+static __always_inline void lvs_lc_bind(__u32 ri, __u8 st)
+{
+	struct lvs_real_conns *c = bpf_map_lookup_elem(&lvs_real_conns, &ri);
+	struct lvs_dest *d;
+
+	if (!c)
+		return;
+	if (lvs_lc_is_active(st))
+		__sync_fetch_and_add(&c->active, 1);
+	else
+		__sync_fetch_and_add(&c->inactive, 1);
+	d = bpf_map_lookup_elem(&lvs_dests, &ri);
+	if (d && d->u_thresh && lvs_lc_pos(c->active) + lvs_lc_pos(c->inactive) >= d->u_thresh)
+		c->overloaded = 1;
+}
+
+/* A connection of state st of realserver ri ended (expired, or its port reused). */
+static __always_inline void lvs_lc_unbind(__u32 ri, __u8 st)
+{
+	struct lvs_real_conns *c = bpf_map_lookup_elem(&lvs_real_conns, &ri);
+	struct lvs_dest *d;
+	__u32 total;
+
+	if (!c)
+		return;
+	if (lvs_lc_is_active(st))
+		__sync_fetch_and_add(&c->active, -1);
+	else
+		__sync_fetch_and_add(&c->inactive, -1);
+	if (!c->overloaded)
+		return;
+	d = bpf_map_lookup_elem(&lvs_dests, &ri);
+	total = lvs_lc_pos(c->active) + lvs_lc_pos(c->inactive);
+	if (!d || (d->l_thresh ? total < d->l_thresh : !d->u_thresh || (__u64)total * 4 < (__u64)d->u_thresh * 3))
+		c->overloaded = 0;
+}
+
+/* A connection moved from state from to state to: ActiveConn <-> InActConn. */
+static __always_inline void lvs_lc_move(__u32 ri, __u8 from, __u8 to)
+{
+	struct lvs_real_conns *c;
+
+	if (lvs_lc_is_active(from) == lvs_lc_is_active(to))
+		return;
+	c = bpf_map_lookup_elem(&lvs_real_conns, &ri);
+	if (!c)
+		return;
+	if (lvs_lc_is_active(to)) {
+		__sync_fetch_and_add(&c->active, 1);
+		__sync_fetch_and_add(&c->inactive, -1);
+	} else {
+		__sync_fetch_and_add(&c->active, -1);
+		__sync_fetch_and_add(&c->inactive, 1);
+	}
+}
+
+static __always_inline int lvs_lc_overloaded(__u32 ri)
+{
+	struct lvs_real_conns *c = bpf_map_lookup_elem(&lvs_real_conns, &ri);
+
+	return c && c->overloaded;
+}
+
+/* a (weight aw) is cheaper than b (weight bw) by the kind's cost; ties keep b (the first seen).
+ * Products in 64 bits, as IPVS compares overhead / weight by cross-multiplication. */
+static __always_inline int lvs_lc_better(__u32 kind, __u32 aa, __u32 ai, __u32 aw,
+					 __u32 ba, __u32 bi, __u32 bw)
+{
+	__u64 ao = ((__u64)aa << 8) + ai, bo = ((__u64)ba << 8) + bi;
+
+	switch (kind) {
+	case LVS_LC_LC:
+		return ao < bo;
+	case LVS_LC_NQ:
+		if (ba == 0)
+			return 0;
+		if (aa == 0)
+			return 1;
+		/* fall through: sed */
+	case LVS_LC_SED:
+		return ((__u64)aa + 1) * bw < ((__u64)ba + 1) * aw;
+	default: /* wlc, twos */
+		return ao * bw < bo * aw;
+	}
+}
+
+/* rr / wrr with thresholds: the slots after an overloaded pick, up to LVS_LC_WALK of them (the
+ * cursor moves past them as IPVS's rr moves past an overloaded destination). */
+static __always_inline __u32 lvs_rr_skip(void *table, __u32 *cur, __u32 slot, __u32 size, __u32 *why)
+{
+	for (__u32 k = 1; k < LVS_LC_WALK; k++) {
+		__u32 s = slot + k, *ri;
+
+		if (s >= size)
+			s -= size;
+		if (s >= size)
+			break;
+		ri = bpf_map_lookup_elem(table, &s);
+		if (!ri || *ri == LVS_REAL_NONE)
+			break;
+		if (!lvs_lc_overloaded(*ri)) {
+			*cur = s + 1;
+			return *ri;
+		}
+	}
+	*why = LVS_C_DROP_OVERLOADED;
+	return LVS_REAL_NONE;
+}
+
+/* The realserver of a new flow for a service of the least-connection family, or LVS_REAL_NONE
+ * with *why set. table: the service's candidates (size entries, size > 0). */
+static __always_inline __u32 lvs_lc_schedule(const struct lvs_svc *svc, const struct lvs_flow_key *f,
+					     __u32 seed, void *table, __u32 size, __u32 *why)
+{
+	__u32 kind = (svc->flags >> LVS_SVC_LC_SHIFT) & LVS_SVC_LC_MASK;
+	__u32 best = LVS_REAL_NONE, ba = 0, bi = 0, bw = 0, seen = 0, h = 0;
+	int walk = kind == LVS_LC_FO || kind == LVS_LC_OVF;
+
+	if (!walk)
+		h = lvs_flow_hash(f, LVS_LC_ALL_FIELDS, seed);
+	for (__u32 k = 0; k < (walk ? LVS_LC_WALK : LVS_LC_DRAWS); k++) {
+		struct lvs_real_conns *c;
+		struct lvs_dest *d;
+		__u32 slot, *rp, ri, a, in;
+
+		if (walk) {
+			if (k >= size)
+				break;
+			slot = k;
+		} else {
+			slot = lvs_lc_draw(h, k) % size;
+		}
+		rp = bpf_map_lookup_elem(table, &slot);
+		if (!rp || *rp == LVS_REAL_NONE) {
+			*why = LVS_C_DROP_NO_REAL;
+			return LVS_REAL_NONE;
+		}
+		ri = *rp;
+		if (ri == best && kind != LVS_LC_TWOS)
+			continue;
+		c = bpf_map_lookup_elem(&lvs_real_conns, &ri);
+		d = bpf_map_lookup_elem(&lvs_dests, &ri);
+		if (!c || !d || c->overloaded)
+			continue;
+		a = lvs_lc_pos(c->active);
+		in = lvs_lc_pos(c->inactive);
+		if (walk) {
+			if (kind == LVS_LC_OVF && a > d->weight)
+				continue;
+			return ri;
+		}
+		if (best == LVS_REAL_NONE || lvs_lc_better(kind, a, in, d->weight, ba, bi, bw)) {
+			best = ri;
+			ba = a;
+			bi = in;
+			bw = d->weight;
+		}
+		if (++seen == 2)
+			break;
+	}
+	if (best == LVS_REAL_NONE)
+		*why = LVS_C_DROP_OVERLOADED;
+	return best;
+}
+
+#endif /* LVS_LC_H */
