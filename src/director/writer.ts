@@ -132,6 +132,9 @@ export class MapWriter {
       case 'clear-reals': {
         const zero = Buffer.alloc(m.lvs_reals.valueSize);
         if (s.indexes.length) m.lvs_reals.updateMany(s.indexes.map(u32), s.indexes.map(() => zero));
+        // After the slot: no table names it, so nothing draws it while its weight goes.
+        const zeroDest = Buffer.alloc(m.lvs_dests.valueSize);
+        if (s.indexes.length) m.lvs_dests.updateMany(s.indexes.map(u32), s.indexes.map(() => zeroDest));
         return;
       }
       case 'l2-addrs':
