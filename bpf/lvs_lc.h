@@ -15,12 +15,15 @@
  * slot k of LVS_LC_DRAWS is lvs_lc_draw(h, k) % size, h the 5-tuple's scheduling hash (the
  * reference model replays it); the first two usable (not overloaded) realservers drawn, distinct
  * except for twos, are compared by the scheduler's cost and the cheaper taken (the first on a
- * tie). fo, ovf: the table is sorted by weight, highest first (list order on ties), and the first
- * usable entry of the first LVS_LC_WALK is IPVS's answer.
+ * tie); when every draw was overloaded, the realservers listed after the drawn slots (table
+ * entries size.., up to LVS_LC_WALK, heaviest first) are compared instead. fo, ovf: the table is
+ * sorted by weight, highest first (list order on ties), and the first usable entry of the first
+ * LVS_LC_WALK is IPVS's answer.
  *
  * Provides: lvs_lc_bind(), lvs_lc_unbind(), lvs_lc_move() (counts), lvs_lc_overloaded(),
  * lvs_lc_schedule() (a new flow's realserver), lvs_rr_skip() (rr past overloaded slots).
- * Expects: lvs_dests and lvs_real_conns (lvs_maps.h), the service's table.
+ * Expects: lvs_dests and lvs_real_conns (lvs_maps.h), the service's table; keeps its scan in its
+ * own per-CPU lvs_lc_scratch (private).
  */
 #ifndef LVS_LC_H
 #define LVS_LC_H
@@ -166,60 +169,99 @@ static __always_inline __u32 lvs_rr_skip(void *table, __u32 *cur, __u32 slot, __
 	return LVS_REAL_NONE;
 }
 
-/* The realserver of a new flow for a service of the least-connection family, or LVS_REAL_NONE
- * with *why set. table: the service's candidates (size entries, size > 0). */
-static __always_inline __u32 lvs_lc_schedule(const struct lvs_svc *svc, const struct lvs_flow_key *f,
-					     __u32 seed, void *table, __u32 size, __u32 *why)
+static long lvs_lc_step(__u64 k, void *unused)
 {
-	__u32 kind = (svc->flags >> LVS_SVC_LC_SHIFT) & LVS_SVC_LC_MASK;
-	__u32 best = LVS_REAL_NONE, ba = 0, bi = 0, bw = 0, seen = 0, h = 0;
-	int walk = kind == LVS_LC_FO || kind == LVS_LC_OVF;
+	__u32 zero = 0, tslot, slot, *rp, ri, a, in;
+	struct lvs_lc_scan *s = bpf_map_lookup_elem(&lvs_lc_scratch, &zero);
+	struct lvs_real_conns *c;
+	struct lvs_dest *d;
+	void *table;
 
-	if (!walk)
-		h = lvs_flow_hash(f, LVS_LC_ALL_FIELDS, seed);
-	for (__u32 k = 0; k < (walk ? LVS_LC_WALK : LVS_LC_DRAWS); k++) {
-		struct lvs_real_conns *c;
-		struct lvs_dest *d;
-		__u32 slot, *rp, ri, a, in;
+	if (!s)
+		return 1;
+	tslot = s->tslot;
+	table = bpf_map_lookup_elem(&lvs_tables, &tslot);
 
-		if (walk) {
-			if (k >= size)
-				break;
-			slot = k;
-		} else {
-			slot = lvs_lc_draw(h, k) % size;
-		}
-		rp = bpf_map_lookup_elem(table, &slot);
-		if (!rp || *rp == LVS_REAL_NONE) {
-			*why = LVS_C_DROP_NO_REAL;
-			return LVS_REAL_NONE;
-		}
-		ri = *rp;
-		if (ri == best && kind != LVS_LC_TWOS)
-			continue;
-		c = bpf_map_lookup_elem(&lvs_real_conns, &ri);
-		d = bpf_map_lookup_elem(&lvs_dests, &ri);
-		if (!c || !d || c->overloaded)
-			continue;
-		a = lvs_lc_pos(c->active);
-		in = lvs_lc_pos(c->inactive);
-		if (walk) {
-			if (kind == LVS_LC_OVF && a > d->weight)
-				continue;
-			return ri;
-		}
-		if (best == LVS_REAL_NONE || lvs_lc_better(kind, a, in, d->weight, ba, bi, bw)) {
-			best = ri;
-			ba = a;
-			bi = in;
-			bw = d->weight;
-		}
-		if (++seen == 2)
-			break;
+	if (!table) {
+		s->why = LVS_C_DROP_NO_TABLE;
+		return 1;
 	}
-	if (best == LVS_REAL_NONE)
+	if (s->mode == LVS_LC_SCAN_WALK) {
+		if (k >= s->size)
+			return 1;
+		slot = k;
+	} else if (s->mode == LVS_LC_SCAN_FALLBACK) {
+		slot = s->size + (__u32)k;
+	} else {
+		slot = lvs_lc_draw(s->h, k) % s->size;
+	}
+	rp = bpf_map_lookup_elem(table, &slot);
+	if (!rp || *rp == LVS_REAL_NONE) {
+		if (s->mode != LVS_LC_SCAN_FALLBACK)
+			s->why = LVS_C_DROP_NO_REAL;
+		return 1;
+	}
+	ri = *rp;
+	if (ri == s->best && s->mode == LVS_LC_SCAN_DRAW && s->kind != LVS_LC_TWOS)
+		return 0;
+	c = bpf_map_lookup_elem(&lvs_real_conns, &ri);
+	d = bpf_map_lookup_elem(&lvs_dests, &ri);
+	if (!c || !d || c->overloaded)
+		return 0;
+	a = lvs_lc_pos(c->active);
+	in = lvs_lc_pos(c->inactive);
+	if (s->mode == LVS_LC_SCAN_WALK) {
+		if (s->kind == LVS_LC_OVF && a > d->weight)
+			return 0;
+		s->best = ri;
+		return 1;
+	}
+	if (s->best == LVS_REAL_NONE || lvs_lc_better(s->kind, a, in, d->weight, s->ba, s->bi, s->bw)) {
+		s->best = ri;
+		s->ba = a;
+		s->bi = in;
+		s->bw = d->weight;
+	}
+	return s->mode == LVS_LC_SCAN_DRAW && ++s->seen == 2;
+}
+
+/* The realserver of a new flow for a service of the least-connection family, or LVS_REAL_NONE
+ * with *why set. size > 0: the entries drawn from (fo / ovf: the list). */
+static __always_inline __u32 lvs_lc_schedule(const struct lvs_svc *svc, const struct lvs_flow_key *f,
+					     __u32 seed, __u32 size, __u32 *why)
+{
+	__u32 zero = 0, kind = (svc->flags >> LVS_SVC_LC_SHIFT) & LVS_SVC_LC_MASK;
+	struct lvs_lc_scan *s = bpf_map_lookup_elem(&lvs_lc_scratch, &zero);
+
+	if (!s) {
+		*why = LVS_C_DROP_NO_TABLE;
+		return LVS_REAL_NONE;
+	}
+	__builtin_memset(s, 0, sizeof(*s));
+	s->tslot = svc->table_slot;
+	s->size = size;
+	s->kind = kind;
+	s->best = LVS_REAL_NONE;
+	if (kind == LVS_LC_FO || kind == LVS_LC_OVF) {
+		s->mode = LVS_LC_SCAN_WALK;
+		bpf_loop(LVS_LC_WALK, lvs_lc_step, NULL, 0);
+	} else {
+		s->h = lvs_flow_hash(f, LVS_LC_ALL_FIELDS, seed);
+		bpf_loop(LVS_LC_DRAWS, lvs_lc_step, NULL, 0);
+		if (s->best == LVS_REAL_NONE && !s->why) {
+			/* Every draw overloaded (a heavy realserver at its threshold fills most slots):
+			 * the realservers listed after the drawn slots, up to LVS_LC_WALK, compared. */
+			s->mode = LVS_LC_SCAN_FALLBACK;
+			bpf_loop(LVS_LC_WALK, lvs_lc_step, NULL, 0);
+		}
+	}
+	if (s->why) {
+		*why = s->why;
+		return LVS_REAL_NONE;
+	}
+	if (s->best == LVS_REAL_NONE)
 		*why = LVS_C_DROP_OVERLOADED;
-	return best;
+	return s->best;
 }
 
 #endif /* LVS_LC_H */

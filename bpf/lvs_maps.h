@@ -226,6 +226,32 @@ struct {
 	__type(value, struct lvs_real_conns);
 } lvs_real_conns SEC(".maps");
 
+/* One scheduling decision's scan, walked by bpf_loop in a per-CPU scratch entry (lvs_lc_scratch, lvs_lc.h):
+ * read back from a map its fields are unknown to the verifier, so it checks the step once instead
+ * of once per iteration, path and remembered value (a stack copy made it exceed its limit). */
+struct lvs_lc_scan {
+	__u32 tslot;    /* the service's lvs_tables slot */
+	__u32 size;     /* entries drawn from (fallback: the list starts there) */
+	__u32 h;        /* the flow's scheduling hash */
+	__u32 kind;     /* LVS_LC_* */
+	__u32 mode;     /* LVS_LC_SCAN_* */
+	__u32 best;     /* the cheapest usable realserver so far, or LVS_REAL_NONE */
+	__u32 ba, bi, bw; /* its active, inactive, weight */
+	__u32 seen;     /* usable candidates compared (draws) */
+	__u32 why;      /* a drop reason that ends the decision, or 0 */
+};
+
+#define LVS_LC_SCAN_DRAW     0 /* slot = draw k % size; stop at two usable */
+#define LVS_LC_SCAN_WALK     1 /* fo / ovf: slot = k; the first usable */
+#define LVS_LC_SCAN_FALLBACK 2 /* slot = size + k; all compared, until the list ends */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lvs_lc_scan);
+} lvs_lc_scratch SEC(".maps"); /* private: not pinned, not in DIRECTOR_MAPS */
+
 /* Per-CPU clock cache (private: not part of the control plane's ABI): the coarse monotonic
  * clock as last read on this CPU, and the jiffies64 value it was read at. */
 struct lvs_clock {

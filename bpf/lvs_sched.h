@@ -113,14 +113,8 @@ static __always_inline __u32 lvs_schedule(const struct lvs_svc *svc, const struc
 		*why = LVS_C_DROP_NO_REAL;
 		return LVS_REAL_NONE;
 	}
-	if (svc->flags & LVS_SVC_F_LC) { /* least-connection family: the table holds candidates */
-		table = bpf_map_lookup_elem(&lvs_tables, &tslot);
-		if (!table) {
-			*why = LVS_C_DROP_NO_TABLE;
-			return LVS_REAL_NONE;
-		}
-		return lvs_lc_schedule(svc, f, seed, table, size, why);
-	}
+	if (svc->flags & LVS_SVC_F_LC) /* least-connection family: the table holds candidates */
+		return lvs_lc_schedule(svc, f, seed, size, why);
 	if (svc->flags & LVS_SVC_F_ROTATE) {
 		__u32 id = svc->id;
 		cur = bpf_map_lookup_elem(&lvs_rr_cursor, &id);

@@ -8,11 +8,11 @@ import { encode, SVC_KEY, SVC, REAL, CFG, DEST } from '../abi/layout.js';
 import { ABI, TIMEOUT_STATES } from '../abi/generated.js';
 import { ConfigError } from '../model/config-error.js';
 import {
-  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, serviceId, realserverKey, isLcScheduler,
+  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, type LcScheduler, serviceId, realserverKey, isLcScheduler,
 } from '../model/types.js';
 import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
-import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE, LC_KIND } from '../sched/index.js';
+import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE, LC_KIND, drawnSize } from '../sched/index.js';
 
 /** Where each service and realserver lives in the maps; kept in the state snapshot. */
 export interface Allocation {
@@ -275,7 +275,8 @@ export function compileDirector(
         return table();
       },
       value: (tableSlot: number) => encodeService({
-        svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' || lc ? table().length : size, persistTimeout,
+        svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length
+          : lc ? drawnSize(s.scheduler as LcScheduler, table(), s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : size, persistTimeout,
         persistMask: mask, flags, hashFields,
       }),
     });

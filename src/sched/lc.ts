@@ -7,6 +7,8 @@
  * one slot per weight unit (weights divided by their gcd, scaled down to the table size), so a
  * uniformly drawn slot is a weighted random realserver; fo, ovf every realserver by weight, highest
  * first, list order on ties (IPVS keeps the first of equal weights). Weight 0 never appears.
+ * Draw tables end with up to LVS_LC_WALK realservers by weight (compared when every draw is
+ * overloaded); the service's table size covers only the drawn part (drawnSize).
  */
 import type { LcScheduler } from '../model/types.js';
 import { ABI } from '../abi/generated.js';
@@ -26,10 +28,9 @@ export function lcWalks(kind: number): boolean {
 /** The candidate table: indexes into `realservers` (caller's order); [REAL_NONE] when none has weight > 0. */
 export function candidates(scheduler: LcScheduler, realservers: readonly WeightedKey[], maxSize: number): Uint32Array {
   if (scheduler === 'fo' || scheduler === 'ovf') {
-    const order = realservers.map((r, i) => ({ i, w: r.weight })).filter((x) => x.w > 0);
-    order.sort((a, b) => b.w - a.w || a.i - b.i);
+    const order = byWeight(realservers);
     if (!order.length) return Uint32Array.of(REAL_NONE);
-    return Uint32Array.from(order.slice(0, maxSize), (x) => x.i);
+    return Uint32Array.from(order.slice(0, maxSize));
   }
   const sorted = sortByKey(realservers);
   if (sorted.index.length === 0) return Uint32Array.of(REAL_NONE);
@@ -37,7 +38,24 @@ export function candidates(scheduler: LcScheduler, realservers: readonly Weighte
   const counts = reduceWeights(scaleWeights(reduceWeights(raw), maxSize));
   const out: number[] = [];
   counts.forEach((c, k) => { for (let j = 0; j < c; j++) out.push(sorted.index[k]!); });
+  // After the drawn part: the realservers compared when every draw is overloaded, heaviest first.
+  out.push(...byWeight(realservers).slice(0, LC_FALLBACK));
   return Uint32Array.from(out);
+}
+
+/** Entries after the drawn part of a draw table (LVS_LC_WALK): the service's table size counts only the drawn part. */
+export const LC_FALLBACK = ABI.LVS_LC_WALK;
+
+function byWeight(realservers: readonly WeightedKey[]): number[] {
+  const order = realservers.map((r, i) => ({ i, w: r.weight })).filter((x) => x.w > 0);
+  order.sort((a, b) => b.w - a.w || a.i - b.i);
+  return order.map((x) => x.i);
+}
+
+/** How many leading entries of a candidate table are drawn from (the service's table size). */
+export function drawnSize(scheduler: LcScheduler, table: Uint32Array, realservers: readonly WeightedKey[]): number {
+  if (scheduler === 'fo' || scheduler === 'ovf' || table[0] === REAL_NONE) return table.length;
+  return table.length - Math.min(LC_FALLBACK, realservers.filter((r) => r.weight > 0).length);
 }
 
 /** lvs_lc_draw(): the k-th draw from a flow's scheduling hash (murmur3's finalizer of h + k * golden). */

@@ -8,8 +8,10 @@
  *    as 0 where it is read.
  *  - scheduling: the k-th draw of a flow is fmix32(h + k * 0x9e3779b9) with h the 5-tuple's
  *    scheduling hash; up to 4 draws; the first two usable realservers drawn (distinct except for
- *    twos) are compared by the kind's cost, the first wins a tie; fo / ovf look at the first 8
- *    table entries in order and take the first usable.
+ *    twos) are compared by the kind's cost, the first wins a tie; when none was usable, the
+ *    entries after the drawn part (from the service's table size on, up to 8, until an empty
+ *    one) are all compared; fo / ovf look at the first 8 table entries in order and take the
+ *    first usable.
  */
 import { ABI } from '../../src/abi/generated.js';
 import type { Counts, Dest, DynamicState, StaticConfig, Write } from './types.js';
@@ -136,6 +138,23 @@ export function lcPick(kind: number, table: Uint32Array, size: number, h: number
       bv = v;
     }
     if (++seen === 2) break;
+  }
+  if (best < 0 && !walk) {
+    // every draw overloaded: the list after the drawn part (entries size.., up to 8), all compared
+    for (let k = 0; k < ABI.LVS_LC_WALK; k++) {
+      const slot = (size + k) >>> 0;
+      if (slot >= table.length || table[slot] === ABI.LVS_REAL_NONE) break;
+      const ri = table[slot]!;
+      note(`lc fallback ${k}: slot ${slot} -> real ${ri}`);
+      const c = counts.get(ri);
+      const d = counts.dest(ri);
+      if (!c || !d || c.overloaded) continue;
+      const v = { act: pos(c.active), inact: pos(c.inactive), w: d.weight };
+      if (best < 0 || cheaper(kind, v, bv)) {
+        best = ri;
+        bv = v;
+      }
+    }
   }
   return best < 0 ? 'DROP_OVERLOADED' : best;
 }
