@@ -20,8 +20,9 @@
 /* Bumped whenever a pinned map, a struct or a flag's meaning changes: a director running another
  * version is taken over by `lvs-xdp upgrade`. 2: lvs_strays, service tombstones and gone
  * realserver slots (connections survive deletions), accepted destination MACs (lvs_l2_ifs,
- * lvs_l2_addrs). */
-#define LVS_ABI_VERSION 2
+ * lvs_l2_addrs). 3: lvs_dests and lvs_real_conns (least-connection family, thresholds; a configuration
+ * map and a live one), service flags LVS_SVC_F_LC / LVS_SVC_F_THRESH. */
+#define LVS_ABI_VERSION 3
 
 /*
  * Test only: `make -C bpf test-objects` builds the director with -DLVS_TEST_OLD_ABI=<version>
