@@ -26,7 +26,7 @@ export type Change =
   | { kind: 'realserver-edited'; service: string; realserver: string; fields: FieldChange[] };
 
 const SERVICE_FIELDS = ['scheduler', 'flags', 'persistence', 'ops', 'tableSize', 'healthCheck'] as const;
-const REALSERVER_FIELDS = ['port', 'weight', 'method', 'mac', 'nextHop', 'ifname', 'healthCheck'] as const;
+const REALSERVER_FIELDS = ['port', 'weight', 'method', 'mac', 'nextHop', 'ifname', 'healthCheck', 'upperThreshold', 'lowerThreshold'] as const;
 
 /** Structural equality for plain config values (order of object keys ignored). */
 function same(a: unknown, b: unknown): boolean {

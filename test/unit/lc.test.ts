@@ -12,6 +12,7 @@ import { decode, DEST, SVC } from '../../src/abi/layout.js';
 import { ABI } from '../../src/abi/generated.js';
 import { validateConfig } from '../../src/model/validate.js';
 import type { DirectorConfig } from '../../src/model/types.js';
+import { diffConfig } from '../../src/diff/diff.js';
 
 const d = (weight: number, active = 0, inactive = 0, overloaded = false): LcDest => ({ weight, active, inactive, overloaded });
 const keyed = (ws: number[]) => ws.map((weight, i) => ({ key: `10.0.0.${i + 1}`, weight }));
@@ -123,4 +124,11 @@ test('the plan writes lvs_dests with the realserver and again when only a weight
   const p3 = buildPlan(inputs(p1.target, cfg(9)));
   const again = p3.steps.find((s) => s.op === 'reals');
   assert.ok(again && again.op === 'reals' && decode(DEST, again.writes[0]!.dest!).u_thresh === 9);
+});
+
+test('diff shows a threshold change of a realserver', () => {
+  const cfg = (x?: number): DirectorConfig => ({ services: [{ protocol: 'tcp', vip: '10.0.0.1', port: 80, scheduler: 'wlc', flags: [], ops: false,
+    realservers: [{ address: '192.168.1.10', port: 80, weight: 1, method: 'dr', ...(x ? { upperThreshold: x } : {}) }] }] });
+  const edited = diffConfig(cfg(), cfg(10)).filter((c) => c.kind === 'realserver-edited');
+  assert.deepEqual(edited.map((c) => c.kind === 'realserver-edited' && c.fields), [[{ field: 'upperThreshold', from: undefined, to: 10 }]]);
 });
