@@ -19,6 +19,7 @@ import { DEFAULT_SIZES } from '../src/dataplane/loader.js';
 import { BenchDirector } from './lib/director.js';
 import { Wrapper } from './lib/wrap.js';
 import { median, summarize } from './lib/stats.js';
+import { candidates, drawnSize, LC_KIND } from '../src/sched/lc.js';
 
 export interface CaseResult {
   name: string; object?: string; floor?: string; target?: number;
@@ -44,6 +45,11 @@ export function setupBenchConfig(h: BenchDirector): void {
   h.setService({ proto: 'tcp', vip: '10.0.0.2', port: 80 }, 1, table(1));
   h.setService({ proto: 'tcp', vip: '2001:db8::2', port: 80 }, 2, table(2));
   h.setService({ proto: 'udp', vip: '10.0.0.3', port: 53, flags: ABI.LVS_SVC_F_OPS }, 3, table(3));
+  // wlc over three DR realservers of weights 1:2:3 (slots 4-6), its candidate table as compiled.
+  const wlc = [1, 2, 3].map((weight, i) => ({ key: `192.168.1.${20 + i}`, weight }));
+  wlc.forEach((r, i) => h.setReal(4 + i, { addr: r.key, mac: `02:00:00:00:01:${(0x20 + i).toString(16)}`, method: 'dr', weight: r.weight }, 4));
+  const cand = candidates('wlc', wlc, 65537);
+  h.setService({ proto: 'tcp', vip: '10.0.0.4', port: 80, flags: ABI.LVS_SVC_F_LC | (LC_KIND.wlc << ABI.LVS_SVC_LC_SHIFT), tableSize: drawnSize('wlc', cand, wlc) }, 4, cand.map((i) => 4 + i));
 }
 
 type Mode = 'repeat' | 'restore' | 'newflow';
@@ -66,6 +72,7 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
     return ether(0x0800, ipv4('203.0.113.1', '10.0.0.1', Buffer.concat([Buffer.from([3, 4, 0, 0, 0, 0, 5, 0x78]), quoted]), { proto: 1 }));
   })();
   const syn = clientPacket('198.51.100.8', '10.0.0.1', { proto: 'tcp', sport: 1, dport: 80, flags: TCP.SYN, payload: PAYLOAD });
+  const synWlc = clientPacket('198.51.100.8', '10.0.0.4', { proto: 'tcp', sport: 1, dport: 80, flags: TCP.SYN, payload: PAYLOAD });
   const udp = clientPacket('198.51.100.7', '10.0.0.3', { proto: 'udp', sport: 5, dport: 53, payload: PAYLOAD });
   const f = (name: string) => floors.progFd(name);
   const swap = 'floor: parse + swap MACs + XDP_TX';
@@ -97,6 +104,8 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
       p({ name: 'established Tun flow (IPv4 in IPv4)', frame: ack('10.0.0.2'), floor: push, target: 1.5, mode: 'restore', expect: XdpAction.TX }),
       p({ name: 'established Tun flow (IPv6 in IPv6)', frame: ack('2001:db8::2'), floor: push, target: 1.5, mode: 'restore', expect: XdpAction.TX }),
       p({ name: 'new flow (SYN: conn miss, table, insert into a full LRU)', frame: syn, floor: swap, target: 3, mode: 'newflow', expect: XdpAction.TX }),
+      // The least-connection family: two weighted draws compared by live counts (issue 15).
+      p({ name: 'new flow, wlc (SYN: two draws compared by live counts, insert into a full LRU)', frame: synWlc, floor: swap, mode: 'newflow', expect: XdpAction.TX }),
       // TCP without SYN and without entry (failover, ACK flood): a stray (issue 12).
       p({ name: 'stray (lone ACK: conn miss, stray miss, table, insert into the stray LRU)', frame: ack('10.0.0.1', 2000), floor: swap, mode: 'newflow', expect: XdpAction.TX }),
       p({ name: 'one-packet-scheduling UDP', frame: udp, floor: swap, mode: 'repeat', expect: XdpAction.TX }),

@@ -20,7 +20,9 @@
 /* Bumped whenever a pinned map, a struct or a flag's meaning changes: a director running another
  * version is taken over by `lvs-xdp upgrade`. 2: lvs_strays, service tombstones and gone
  * realserver slots (connections survive deletions), accepted destination MACs (lvs_l2_ifs,
- * lvs_l2_addrs). 3: firewall-mark services (lvs_fwmarks, LVS_SVC_F_MARKED, LVS_CFG_F_FWMARK). */
+ * lvs_l2_addrs). 3: firewall-mark services (lvs_fwmarks, LVS_SVC_F_MARKED, LVS_CFG_F_FWMARK); lvs_dests and
+ * lvs_real_conns (least-connection family, thresholds; a configuration map and a live one), service
+ * flags LVS_SVC_F_LC / LVS_SVC_F_THRESH. */
 #define LVS_ABI_VERSION 3
 
 /*
@@ -76,7 +78,29 @@ struct lvs_svc_key {
 /* A port service that a mark with a service covers (some of its traffic classifies to that
  * mark): its packets are classified first, as IPVS looks the mark up before (proto, VIP, port).
  * Port services no mark covers never pay the classification. */
-#define LVS_SVC_F_MARKED  (1u << 4)
+#define LVS_SVC_F_MARKED  (1u << 6)
+
+/* ---- least-connection family and thresholds (issue 15): appended flags ---- */
+/* The service's table holds scheduling candidates (lvs_lc.h), not the answer: lc, wlc, sed, nq
+ * and twos draw LVS_LC_DRAWS weighted random slots (one slot per weight unit) and keep the cheaper
+ * of the first two usable distinct realservers by the scheduler's cost; fo and ovf walk a list
+ * sorted by weight (highest first) and take the first usable one. Which cost: the LVS_LC_* kind
+ * in flags bits LVS_SVC_LC_SHIFT.. (4 bits). */
+#define LVS_SVC_F_LC      (1u << 4)
+/* Some realserver of this service has an upper threshold (ipvsadm -x): a table or rr pick that is
+ * overloaded (lvs_real_conns.overloaded) is not taken. Without it the fast path reads no counts. */
+#define LVS_SVC_F_THRESH  (1u << 5)
+#define LVS_SVC_LC_SHIFT  8
+#define LVS_SVC_LC_MASK   0xfu
+#define LVS_LC_LC   1 /* least (active << 8) + inactive, as IPVS's ip_vs_dest_conn_overhead */
+#define LVS_LC_WLC  2 /* least overhead / weight */
+#define LVS_LC_SED  3 /* least (active + 1) / weight */
+#define LVS_LC_NQ   4 /* an idle realserver (no active connection) first, else sed */
+#define LVS_LC_TWOS 5 /* two weighted random draws (not necessarily distinct), least overhead / weight */
+#define LVS_LC_FO   6 /* the highest weight not overloaded */
+#define LVS_LC_OVF  7 /* the highest weight not overloaded whose active connections <= its weight */
+#define LVS_LC_DRAWS 4 /* weighted random slots drawn per new flow at most (lc wlc sed nq twos) */
+#define LVS_LC_WALK  8 /* fo / ovf list entries (and rr slots past an overloaded one) looked at */
 
 struct lvs_svc {
 	__u32 id;              /* index into lvs_svc_stats and lvs_rr_cursor; persistence key part */
@@ -131,6 +155,30 @@ struct lvs_real { /* test only: the "older" layout (gen after ifindex, one more 
 	__u32 reserved2;
 };
 #endif
+
+/* ---- least-connection family and thresholds (issue 15): ARRAYs by realserver index ----
+ * lvs_dests: what the scheduler needs of a realserver beyond lvs_real, written by the control
+ * plane with the slot (lvs_reals' 'reals' step). lvs_real_conns: its live connections as IPVS
+ * counts them (ActiveConn = TCP ESTABLISHED, InActConn = every other live state, strays
+ * included), kept by the data plane on new, moved-on, promoted, expired and reused entries
+ * (atomic adds, so they may go below zero for a moment: read as 0) and set to a recount of the
+ * connection table by the control plane (`run` every LVS_LC_RECONCILE_S; entries that expire or
+ * are evicted without a packet are seen only there). */
+#define LVS_LC_RECONCILE_S 2
+
+struct lvs_dest {
+	__u32 weight;   /* ipvsadm -w; 0 never appears in a table */
+	__u32 u_thresh; /* ipvsadm -x: overloaded once active + inactive >= this (0: no limit) */
+	__u32 l_thresh; /* ipvsadm -y: not overloaded again below this (0: below 3/4 of u_thresh) */
+	__u32 pad;
+};
+
+struct lvs_real_conns {
+	__s32 active;     /* ActiveConn */
+	__s32 inactive;   /* InActConn */
+	__u32 overloaded; /* IPVS's IP_VS_DEST_F_OVERLOAD: set at the upper threshold, cleared below the lower */
+	__u32 pad;
+};
 
 /* ---- Connection table: LRU_HASH lvs_conns, lvs_flow_key -> lvs_conn ------------------------ */
 
@@ -388,7 +436,9 @@ struct lvs_stats {
 	X(CONN_STRAY, event, "TCP packet without SYN and without connection entry: forwarded as a stray (lvs_strays)") \
 	X(CONN_PROMOTED, event, "stray seen again more than LVS_STRAY_PROMOTE_S later: entered as ESTABLISHED") \
 	/* ---- own frames only (issue 12) ---- */                                                     \
-	X(PASS_NOT_OUR_MAC, pass, "for a virtual service but sent to a MAC the interface does not accept (another host's, broadcast, multicast)")
+	X(PASS_NOT_OUR_MAC, pass, "for a virtual service but sent to a MAC the interface does not accept (another host's, broadcast, multicast)") \
+	/* ---- least-connection family and thresholds (issue 15) ---- */                           \
+	X(DROP_OVERLOADED, drop, "every realserver the scheduler looked at is at its upper connection threshold (-x) or full (ovf)")
 
 #define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,
 enum lvs_counter { LVS_COUNTER_LIST(LVS_COUNTER_ENUM) LVS_C_MAX };

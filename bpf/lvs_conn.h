@@ -9,7 +9,8 @@
  * flow's entry, read only).
  * Expects: lvs_conns and lvs_strays (shared LRUs, lvs_maps.h), the idle timeouts of lvs_cfg, the
  * packet's lvs_time; persistence templates (lvs_persist.h) live as long as their connections.
- * Counts CONN_* events.
+ * Counts CONN_* events; binds and unbinds connections to their realserver's live counts
+ * (lvs_lc.h) as entries are made, move on and end.
  */
 #ifndef LVS_CONN_H
 #define LVS_CONN_H
@@ -24,6 +25,7 @@
 #include "lvs_clock.h"
 #include "lvs_sched.h"
 #include "lvs_persist.h"
+#include "lvs_lc.h"
 
 #define LVS_REFRESH_NS NSEC_PER_SEC /* entry timestamps are written at most this often */
 
@@ -93,19 +95,23 @@ static __always_inline int lvs_conn_hit(const struct lvs_svc *svc, const struct 
 	}
 	if (lvs_syn_closed(p, st)) {
 		lvs_count(LVS_C_CONN_REUSED);
+		lvs_lc_unbind(idx, st);
 		*stale = 1;
 		return LVS_CONN_MISS;
 	}
 	if (lvs_timeout_ns(cfg, st) && lvs_older_than(t, c->last_seen_ns, lvs_timeout_ns(cfg, st))) {
 		lvs_count(LVS_C_CONN_EXPIRED);
+		lvs_lc_unbind(idx, st);
 		*stale = 1;
 		return LVS_CONN_MISS;
 	}
 	if (!(r->flags & LVS_REAL_F_ACTIVE))
 		return LVS_CONN_GONE;
 	nst = tcp ? lvs_tcp_next_state(st, fl) : LVS_CS_UDP;
-	if (nst != st)
+	if (nst != st) {
 		c->state = nst;
+		lvs_lc_move(idx, st, nst);
+	}
 	if (nst != st || lvs_older_than(t, c->last_seen_ns, LVS_REFRESH_NS)) {
 		__u64 now = lvs_time_now(t);
 
@@ -174,10 +180,13 @@ static __always_inline __u32 lvs_stray(const struct lvs_svc *svc, const struct l
 		nc.state = LVS_CS_ESTABLISHED;
 		bpf_map_update_elem(&lvs_conns, &p->flow, &nc, BPF_ANY);
 		bpf_map_delete_elem(&lvs_strays, &p->flow);
+		lvs_lc_move(ri, LVS_CS_NONE, LVS_CS_ESTABLISHED);
 		lvs_count(LVS_C_CONN_PROMOTED);
 		*promoted = 1;
 		return ri;
 	}
+	if (s && lvs_real_get(s->real, s->gen))
+		lvs_lc_unbind(s->real, LVS_CS_NONE); /* an expired stray, replaced below */
 	ri = lvs_pick_stray(svc, p, cfg, t, why);
 	if (ri == LVS_REAL_NONE)
 		return ri;
@@ -189,6 +198,7 @@ static __always_inline __u32 lvs_stray(const struct lvs_svc *svc, const struct l
 	nc.gen = r->gen;
 	nc.state = LVS_CS_NONE;
 	bpf_map_update_elem(&lvs_strays, &p->flow, &nc, BPF_ANY);
+	lvs_lc_bind(ri, LVS_CS_NONE);
 	lvs_count(LVS_C_CONN_STRAY);
 	return ri;
 }
@@ -204,6 +214,7 @@ static __always_inline void lvs_conn_add(const struct lvs_pkt *p, __u32 ri, __u3
 	nc.gen = gen;
 	nc.state = p->proto == IPPROTO_TCP ? lvs_tcp_next_state(LVS_CS_NONE, p->tcp_flags) : LVS_CS_UDP;
 	bpf_map_update_elem(&lvs_conns, &p->flow, &nc, BPF_ANY);
+	lvs_lc_bind(ri, nc.state);
 	lvs_count(LVS_C_CONN_NEW);
 }
 

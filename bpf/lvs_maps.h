@@ -66,6 +66,8 @@ struct lvs_abi_anchor {
 	struct lvs_l2_if l2_if;
 	struct lvs_fwmark_key fwmark_key;
 	struct lvs_fwmark_val fwmark_val;
+	struct lvs_dest dest;
+	struct lvs_real_conns real_conns;
 };
 const volatile struct lvs_abi_anchor lvs_abi_anchor;
 
@@ -221,6 +223,48 @@ struct {
 	__type(key, struct lvs_fwmark_key);
 	__type(value, struct lvs_fwmark_val);
 } lvs_fwmarks SEC(".maps");
+
+/* ---- least-connection family and thresholds (issue 15): by realserver index (lvs_abi.h) ---- */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_DEFAULT_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct lvs_dest);
+} lvs_dests SEC(".maps");
+
+/* Shared, not per-CPU: a scheduling decision on one CPU must see the connections made on all. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_DEFAULT_MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct lvs_real_conns);
+} lvs_real_conns SEC(".maps");
+
+/* One scheduling decision's scan, walked by bpf_loop in a per-CPU scratch entry (lvs_lc_scratch, lvs_lc.h):
+ * read back from a map its fields are unknown to the verifier, so it checks the step once instead
+ * of once per iteration, path and remembered value (a stack copy made it exceed its limit). */
+struct lvs_lc_scan {
+	__u32 tslot;    /* the service's lvs_tables slot */
+	__u32 size;     /* entries drawn from (fallback: the list starts there) */
+	__u32 h;        /* the flow's scheduling hash */
+	__u32 kind;     /* LVS_LC_* */
+	__u32 mode;     /* LVS_LC_SCAN_* */
+	__u32 best;     /* the cheapest usable realserver so far, or LVS_REAL_NONE */
+	__u32 ba, bi, bw; /* its active, inactive, weight */
+	__u32 seen;     /* usable candidates compared (draws) */
+	__u32 why;      /* a drop reason that ends the decision, or 0 */
+};
+
+#define LVS_LC_SCAN_DRAW     0 /* slot = draw k % size; stop at two usable */
+#define LVS_LC_SCAN_WALK     1 /* fo / ovf: slot = k; the first usable */
+#define LVS_LC_SCAN_FALLBACK 2 /* slot = size + k; all compared, until the list ends */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lvs_lc_scan);
+} lvs_lc_scratch SEC(".maps"); /* private: not pinned, not in DIRECTOR_MAPS */
 
 /* Per-CPU clock cache (private: not part of the control plane's ABI): the coarse monotonic
  * clock as last read on this CPU, and the jiffies64 value it was read at. */

@@ -6,7 +6,8 @@
  * lvs_svc_allports() (the all-ports service a flow falls to when its port's service is a
  * tombstone), lvs_real_get() (a realserver slot, only while it is the generation a flow was
  * scheduled to), lvs_real_gone() (the same slot deleted, its entries waiting for it) and
- * lvs_schedule() (the realserver the service's lookup table gives a new flow).
+ * lvs_schedule() (the realserver the service's lookup table gives a new flow; the
+ * least-connection family and thresholds in lvs_lc.h).
  * Expects: lvs_services, lvs_tables, lvs_reals, lvs_rr_cursor and lvs_vip_filter (lvs_maps.h),
  * kept by the control plane as lvs_abi.h describes. Counts nothing: a failed schedule says why.
  */
@@ -18,6 +19,7 @@
 #include "lvs_abi.h"
 #include "lvs_maps.h"
 #include "lvs_hash.h"
+#include "lvs_lc.h"
 
 /* The VIP filter's two bits for an address (lvs_abi.h); both set while the filter is off.
  * src/dataplane/vipfilter.ts is the control plane's side. */
@@ -100,7 +102,7 @@ static __always_inline __u32 lvs_schedule(const struct lvs_svc *svc, const struc
 {
 	__u32 size = svc->table_size;
 	__u32 tslot = svc->table_slot;
-	__u32 slot, *ri;
+	__u32 slot, *ri, *cur = NULL;
 	void *table;
 
 	if (svc->flags & LVS_SVC_F_GONE) { /* a tombstone schedules nothing */
@@ -111,9 +113,11 @@ static __always_inline __u32 lvs_schedule(const struct lvs_svc *svc, const struc
 		*why = LVS_C_DROP_NO_REAL;
 		return LVS_REAL_NONE;
 	}
+	if (svc->flags & LVS_SVC_F_LC) /* least-connection family: the table holds candidates */
+		return lvs_lc_schedule(svc, f, seed, size, why);
 	if (svc->flags & LVS_SVC_F_ROTATE) {
 		__u32 id = svc->id;
-		__u32 *cur = bpf_map_lookup_elem(&lvs_rr_cursor, &id);
+		cur = bpf_map_lookup_elem(&lvs_rr_cursor, &id);
 
 		if (!cur) {
 			*why = LVS_C_DROP_NO_TABLE;
@@ -136,8 +140,17 @@ static __always_inline __u32 lvs_schedule(const struct lvs_svc *svc, const struc
 		*why = LVS_C_DROP_NO_TABLE;
 		return LVS_REAL_NONE;
 	}
-	if (*ri == LVS_REAL_NONE)
+	if (*ri == LVS_REAL_NONE) {
 		*why = LVS_C_DROP_NO_REAL;
+		return LVS_REAL_NONE;
+	}
+	if ((svc->flags & LVS_SVC_F_THRESH) && lvs_lc_overloaded(*ri)) {
+		/* IPVS: rr / wrr move on past an overloaded destination; mh, sh and dh find none. */
+		if (cur)
+			return lvs_rr_skip(table, cur, slot, size, why);
+		*why = LVS_C_DROP_OVERLOADED;
+		return LVS_REAL_NONE;
+	}
 	return *ri;
 }
 

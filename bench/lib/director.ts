@@ -8,7 +8,7 @@
 import { loadDirector, type DirectorSizes, type LoadedDirector } from '../../src/dataplane/loader.js';
 import { COUNTERS } from '../../src/abi/generated.js';
 import { decode, SVC_KEY } from '../../src/abi/layout.js';
-import { encodeReal, encodeService, encodeSettings, serviceKey } from '../../src/dataplane/compile.js';
+import { encodeDest, encodeReal, encodeService, encodeSettings, serviceKey } from '../../src/dataplane/compile.js';
 import { vipFilterWords } from '../../src/dataplane/vipfilter.js';
 import { MapWriter, u32 } from '../../src/director/writer.js';
 import { filterStep, settingsWithFilter, type ServiceWrite, type Step, type TableFill } from '../../src/director/plan.js';
@@ -20,8 +20,10 @@ export const BENCH_DIRECTOR_MAC = '02:00:00:00:00:01';
 
 export { u32 } from '../../src/director/writer.js';
 
-export interface BenchReal { addr: string; mac: string; method: 'dr' | 'tun' }
-export interface BenchSvc { proto: 'tcp' | 'udp'; vip: string; port: number; flags?: number; hashFields?: number }
+/** weight: written to lvs_dests (what the least-connection family reads). */
+export interface BenchReal { addr: string; mac: string; method: 'dr' | 'tun'; weight?: number }
+/** tableSize: entries drawn from, when fewer than the table holds (least-connection family). */
+export interface BenchSvc { proto: 'tcp' | 'udp'; vip: string; port: number; flags?: number; hashFields?: number; tableSize?: number }
 
 export class BenchDirector {
   private toggle = new Map<number, number>();
@@ -71,7 +73,7 @@ export class BenchDirector {
   }
 
   setReal(idx: number, r: BenchReal, svcId: number, gen = 1): void {
-    this.exec({ op: 'reals', writes: [{ index: idx, value: this.real(r, svcId, gen) }] });
+    this.exec({ op: 'reals', writes: [{ index: idx, value: this.real(r, svcId, gen), ...(r.weight !== undefined ? { dest: encodeDest({ weight: r.weight }) } : {}) }] });
   }
 
   /** Many realserver slots in one batch (scaling runs): slot first+i -> reals[i]. */
@@ -100,7 +102,7 @@ export class BenchDirector {
       writes.push({
         service: s.vip, key,
         value: encodeService({
-          svcId, tableSlot: svcId * 2 + t, tableSize: table.length, persistMask: new Uint8Array(16).fill(0xff),
+          svcId, tableSlot: svcId * 2 + t, tableSize: s.tableSize ?? table.length, persistMask: new Uint8Array(16).fill(0xff),
           flags: s.flags ?? 0, hashFields: s.hashFields ?? 0x1f,
         }),
       });

@@ -81,9 +81,13 @@ export const FWMARK_KEY = struct('lvs_fwmark_key', 24, [['prefixlen', 'u32'], ['
 /** `lo` / `hi`: LVS_FWMARK_RANGES u16 each (host order), `mark`: as many u32. */
 export const FWMARK_VAL = struct('lvs_fwmark_val', 68, [['lo', 'bytes', 16], ['hi', 'bytes', 16], ['mark', 'bytes', 32], ['count', 'u32']]);
 
+/** lvs_dests / lvs_real_conns (least-connection family, thresholds). active / inactive are s32 in C:
+ *  read them with `| 0` (the data plane's atomic adds may leave them below zero for a moment). */
+export const DEST = struct('lvs_dest', 16, [['weight', 'u32'], ['u_thresh', 'u32'], ['l_thresh', 'u32'], ['pad', 'u32']]);
+export const REAL_CONNS = struct('lvs_real_conns', 16, [['active', 'u32'], ['inactive', 'u32'], ['overloaded', 'u32'], ['pad', 'u32']]);
 export const STRUCTS: readonly StructDef[] = [
   SVC_KEY, SVC, REAL, FLOW_KEY, CONN, PERSIST_KEY, PIN, FRAG_KEY, CFG, STATS,
-  L2_KEY, L2_ADDR, L2_IF, FWMARK_KEY, FWMARK_VAL,
+  L2_KEY, L2_ADDR, L2_IF, FWMARK_KEY, FWMARK_VAL, DEST, REAL_CONNS,
 ];
 
 export type StructValue = Record<string, number | bigint | Uint8Array>;

@@ -27,6 +27,8 @@ interface Parsed {
   stats: boolean;
   rate: boolean;
   exact: boolean;
+  /** --thresholds: Uthreshold / Lthreshold columns (ipvsadm's FMT_THRESHOLDS). */
+  thresholds: boolean;
   connections: boolean;
   service?: { protocol: 'tcp' | 'udp'; vip: string; port: number; fwmark?: number };
   rule: string[];
@@ -36,7 +38,7 @@ interface Parsed {
 
 /** List options; `--sort` / `--nosort` are accepted and change nothing (listings are always sorted). */
 const INFO_FLAGS: Record<string, keyof Parsed | 'numeric' | 'ignored'> = {
-  '-n': 'numeric', '--numeric': 'numeric', '--stats': 'stats', '--rate': 'rate', '--exact': 'exact',
+  '-n': 'numeric', '--numeric': 'numeric', '--stats': 'stats', '--rate': 'rate', '--exact': 'exact', '--thresholds': 'thresholds',
   '-c': 'connections', '--connection': 'connections', '--json': 'json', '--sort': 'ignored', '--nosort': 'ignored',
 };
 const ACTIONS: Record<string, Parsed['action']> = {
@@ -58,7 +60,7 @@ function setTimeouts(words: readonly string[], at: number): [number, number, num
 
 /** Pure: splits an ipvsadm argv into our action and options. Bundles (`-Ln`, `-Lnt VIP`) are expanded. */
 export function parseIpvsadmArgv(argv: readonly string[]): Parsed {
-  const p: Parsed = { action: 'rule', state: {}, json: false, stats: false, rate: false, exact: false, connections: false, rule: [] };
+  const p: Parsed = { action: 'rule', state: {}, json: false, stats: false, rate: false, exact: false, thresholds: false, connections: false, rule: [] };
   const words = expandShortOptions(argv);
   let info = words.some((w) => ACTIONS[w]) || (words.includes('-c') && !words.some((w) => /^-[AEDaed]$/.test(w)));
   if (words.includes('-c') && !words.some((w) => ACTIONS[w])) {
@@ -220,7 +222,7 @@ async function list(d: Director, p: Parsed): Promise<string> {
       if (dr) process.stderr.write(`lvs-xdp: ${serviceId(s)} -> ${r.address}: DRAINED since ${dr.since} (lvs-xdp undrain ends it)\n`);
     }
   }
-  return formatList(config, { ...header, conns });
+  return formatList(config, { ...header, conns, thresholds: p.thresholds });
 }
 
 /** A change (its input already parsed): applied on the running director, its report with --json. */

@@ -32,6 +32,8 @@ function realserverEntry(r: Realserver, fwmark: boolean): Record<string, unknown
   if (r.mac !== undefined) out.mac = r.mac;
   if (r.nextHop !== undefined) out['next-hop'] = r.nextHop;
   if (r.ifname !== undefined) out.ifname = r.ifname;
+  if (r.upperThreshold) out['upper-threshold'] = r.upperThreshold;
+  if (r.lowerThreshold) out['lower-threshold'] = r.lowerThreshold;
   if (r.healthCheck !== undefined) out['health-check'] = r.healthCheck;
   return out;
 }

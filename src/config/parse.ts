@@ -7,7 +7,7 @@ import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, t
 import type { z } from 'zod';
 import { ConfigError } from '../model/config-error.js';
 import {
-  DEFAULT_PERSISTENCE_TIMEOUT, fwmarkVip, type DirectorConfig, type DirectorSettings, type FirewallMark, type MarkMatch, type Realserver,
+  DEFAULT_PERSISTENCE_TIMEOUT, CONFIG_DEFAULT_SCHEDULER, fwmarkVip, type DirectorConfig, type DirectorSettings, type FirewallMark, type MarkMatch, type Realserver,
   type VirtualService,
 } from '../model/types.js';
 import { parsePorts } from '../model/fwmark.js';
@@ -137,6 +137,8 @@ function toRealserver(r: RealserverEntry, svcPort: number): Realserver {
   if (r.mac !== undefined) out.mac = r.mac;
   if (r['next-hop'] !== undefined) out.nextHop = r['next-hop'];
   if (r.ifname !== undefined) out.ifname = r.ifname;
+  if (r['upper-threshold'] !== undefined) out.upperThreshold = r['upper-threshold'];
+  if (r['lower-threshold'] !== undefined) out.lowerThreshold = r['lower-threshold'];
   if (r['health-check'] !== undefined) out.healthCheck = r['health-check'];
   return out;
 }
@@ -165,7 +167,7 @@ function toService(s: ServiceEntry): VirtualService {
     protocol: (s.protocol ?? 'tcp') as VirtualService['protocol'],
     vip,
     port,
-    scheduler: (s.scheduler ?? 'mh') as VirtualService['scheduler'],
+    scheduler: (s.scheduler ?? CONFIG_DEFAULT_SCHEDULER) as VirtualService['scheduler'],
     flags: (s.flags ?? []) as VirtualService['flags'],
     ops: s.ops ?? false,
     realservers: (s.realservers ?? []).map((r) => toRealserver(r, port)),

@@ -23,7 +23,7 @@
  *     - vip: 10.0.0.1
  *       port: 80                    # 0 = all ports
  *       protocol: tcp               # default tcp
- *       scheduler: mh               # default mh
+ *       scheduler: mh               # default mh (ipvsadm -A without -s: wlc)
  *       flags: [mh-port]
  *       persistence: { timeout: 300, netmask: 255.255.255.0 }   # or just: persistence: 300
  *       ops: false
@@ -32,6 +32,7 @@
  *       realservers:
  *         - { address: 192.168.1.10, weight: 1, method: dr, mac: "02:00:00:00:00:0a" }
  *         - { address: 192.168.1.11, health-check: { type: tcp, port: 8080 } }   # merged over the service's
+ *         - { address: 192.168.1.12, upper-threshold: 500, lower-threshold: 400 } # ipvsadm -x / -y
  *
  * Health checks (used by `lvs-xdp run`, see src/ops/spec.ts and README "Operations") are checked
  * here for shape only and kept in the model as written (kebab-case keys).
@@ -188,6 +189,8 @@ export const realserverSchema = z.strictObject({
   mac: z.string().optional(),
   'next-hop': z.string().optional(),
   ifname: z.string().optional(),
+  'upper-threshold': int.optional(),
+  'lower-threshold': int.optional(),
   'health-check': realserverHealthCheckSchema.optional(),
 });
 
@@ -273,6 +276,8 @@ export type HealthCheckEntry = z.infer<typeof serviceHealthCheckSchema>;
 export const FILE_KEY: Readonly<Record<string, string>> = {
   tableSize: 'table-size',
   nextHop: 'next-hop',
+  upperThreshold: 'upper-threshold',
+  lowerThreshold: 'lower-threshold',
   healthCheck: 'health-check',
   hashSeed: 'hash-seed',
   tcpFin: 'tcp-fin',

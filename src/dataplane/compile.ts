@@ -4,15 +4,15 @@
  * a function the caller passes in, and slot numbers come from the previous allocation so that a
  * running director keeps its realserver indexes (and so its flows) across changes.
  */
-import { encode, SVC_KEY, SVC, REAL, CFG, FWMARK_KEY, FWMARK_VAL } from '../abi/layout.js';
+import { encode, SVC_KEY, SVC, REAL, CFG, FWMARK_KEY, FWMARK_VAL, DEST } from '../abi/layout.js';
 import { ABI, TIMEOUT_STATES } from '../abi/generated.js';
 import { ConfigError } from '../model/config-error.js';
 import {
-  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, serviceId, realserverKey,
+  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, type LcScheduler, serviceId, realserverKey, isLcScheduler,
 } from '../model/types.js';
 import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
-import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE } from '../sched/index.js';
+import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE, LC_KIND, drawnSize } from '../sched/index.js';
 import { compileMarks, markCovers, type MarkEntry } from '../model/fwmark.js';
 
 /** Where each service and realserver lives in the maps; kept in the state snapshot. */
@@ -73,7 +73,11 @@ export type MacResolver = (svc: VirtualService, rs: Realserver) => L2Next | unde
 
 export interface Limits { maxServices: number; maxReals: number; maxTableSize: number }
 
-export interface CompiledReal { id: string; index: number; gen: number; value: Buffer }
+export interface CompiledReal {
+  id: string; index: number; gen: number; value: Buffer;
+  /** Its lvs_dests value (weight, thresholds): what the least-connection family and thresholds read. */
+  dest: Buffer;
+}
 export interface CompiledService {
   id: string;
   svcId: number;
@@ -129,6 +133,11 @@ export function encodeReal(f: RealFields): Buffer {
     flags: ABI.LVS_REAL_F_ACTIVE | (f.quiesced ? ABI.LVS_REAL_F_QUIESCED : 0),
     gen: f.gen, ifindex: f.ifindex ?? 0, svc_id: f.svcId,
   });
+}
+
+/** An lvs_dests value (struct lvs_dest): ipvsadm -w, -x, -y. */
+export function encodeDest(r: Pick<Realserver, 'weight' | 'upperThreshold' | 'lowerThreshold'>): Buffer {
+  return encode(DEST, { weight: r.weight, u_thresh: r.upperThreshold ?? 0, l_thresh: r.lowerThreshold ?? 0 });
 }
 
 /** An lvs_services value (struct lvs_svc): the service entry once its table is in `tableSlot`. */
@@ -257,7 +266,7 @@ export function compileDirector(
         });
       }
       reals.push({
-        id: rid, index, gen,
+        id: rid, index, gen, dest: encodeDest(r),
         value: encodeReal({
           addr: r.address, mac: l2.mac, ...(l2.smac ? { smac: l2.smac } : {}), method: r.method, quiesced: r.weight === 0,
           gen, ...(l2.ifindex ? { ifindex: l2.ifindex } : {}), svcId,
@@ -273,14 +282,19 @@ export function compileDirector(
     let built: Uint32Array | undefined;
     const table = (): Uint32Array => (built ??= buildTable(s).map((i) => (i === REAL_NONE ? ABI.LVS_REAL_NONE : indexes[i]!)));
     // Everything the table is a function of (tables are deterministic).
-    const fingerprint = JSON.stringify([s.scheduler, size, s.realservers.map((r, i) => [r.address, r.weight, indexes[i]]).sort()]);
+    // fo / ovf tables keep list order among equal weights: the order is part of them.
+    const order = s.scheduler === 'fo' || s.scheduler === 'ovf' ? s.realservers.map((r) => r.address) : [];
+    const fingerprint = JSON.stringify([s.scheduler, size, s.realservers.map((r, i) => [r.address, r.weight, indexes[i]]).sort(), order]);
     const indexing = hashFieldsFor(s);
     let hashFields = 0;
     let flags = 0;
     for (const f of indexing) {
       if (f === 'rotate') flags |= ABI.LVS_SVC_F_ROTATE;
-      else hashFields |= FIELD_BITS[f];
+      else if (f !== 'candidates') hashFields |= FIELD_BITS[f];
     }
+    const lc = isLcScheduler(s.scheduler);
+    if (lc) flags |= ABI.LVS_SVC_F_LC | (LC_KIND[s.scheduler as keyof typeof LC_KIND] << ABI.LVS_SVC_LC_SHIFT);
+    if (s.realservers.some((r) => (r.upperThreshold ?? 0) > 0)) flags |= ABI.LVS_SVC_F_THRESH;
     if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
     if (markCovers(marks.entries, markServices, s)) flags |= ABI.LVS_SVC_F_MARKED;
     const fam = familyOf(s.vip);
@@ -299,7 +313,8 @@ export function compileDirector(
         return table();
       },
       value: (tableSlot: number) => encodeService({
-        svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length : size, persistTimeout,
+        svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length
+          : lc ? drawnSize(s.scheduler as LcScheduler, table(), s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : size, persistTimeout,
         persistMask: mask, flags, hashFields,
       }),
     });

@@ -44,7 +44,7 @@ export type Change =
   | { kind: 'mark-changed'; mark: number; from: string[]; to: string[] };
 
 const SERVICE_FIELDS = ['scheduler', 'flags', 'persistence', 'ops', 'tableSize', 'healthCheck'] as const;
-const REALSERVER_FIELDS = ['port', 'weight', 'method', 'mac', 'nextHop', 'ifname', 'healthCheck'] as const;
+const REALSERVER_FIELDS = ['port', 'weight', 'method', 'mac', 'nextHop', 'ifname', 'healthCheck', 'upperThreshold', 'lowerThreshold'] as const;
 
 /** Structural equality for plain config values (order of object keys ignored). */
 function same(a: unknown, b: unknown): boolean {

@@ -481,6 +481,18 @@ export class Director {
     return this.reader.stats(this.fresh().applied);
   }
 
+  /**
+   * Live connection counts (lvs_real_conns, what lc wlc sed nq twos fo ovf and thresholds decide
+   * on) recounted from the connection table and set where they drifted: entries that expire or are
+   * evicted without a packet are unbound only here. `run` calls it every LVS_LC_RECONCILE_S while
+   * a service uses them. Returns the slots corrected.
+   */
+  reconcileConnCounts(): number {
+    const fixes = this.reader.connCountFixes(this.fresh().applied);
+    this.writer.setConnCounts(fixes);
+    return fixes.length;
+  }
+
   /** The connection table, as `ipvsadm -L -n -c` shows it (live entries only). */
   connections(): ConnectionInfo[] {
     return this.reader.connections(this.fresh().applied);

@@ -10,8 +10,9 @@
  *   vip-filter (old | new bits)  a set bit only means "look it up", so widen first
  *   settings                    lvs_cfg, with the filter switched on (it covers every service)
  *   tx-ports                    new egress interfaces for XDP_REDIRECT
- *   zero                        statistics of slots that start life in this change
- *   reals                       realserver slots: new ones are unreferenced until a table names them
+ *   zero                        statistics (and live connection counts) of slots that start life in this change
+ *   reals                       realserver slots and their lvs_dests (weight, thresholds): new ones are
+ *                               unreferenced until a table names them
  *   tables                      each changed service's table into its spare lvs_tables slot
  *   remove                      tombstones whose time is up, or whose id a new service takes
  *   switch                      each changed service entry points at its new table (one HASH update)
@@ -40,7 +41,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  compileDirector, compileMarkEntries, emptyAllocation, encodeService, realId, serviceKey, timeoutsByState,
+  compileDirector, compileMarkEntries, emptyAllocation, encodeService, encodeDest, realId, serviceKey, timeoutsByState,
   type Allocation, type CompiledDirector, type L2Next, type Limits, type MacResolver,
 } from '../dataplane/compile.js';
 import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
@@ -57,6 +58,8 @@ export interface RealWrite {
   value: Buffer;
   /** A slot that starts life here: its statistics are zeroed first. */
   fresh?: boolean;
+  /** Its lvs_dests value (weight, thresholds), written with it; harness steps may leave it out. */
+  dest?: Buffer;
 }
 export interface TableFill {
   service: string;
@@ -315,11 +318,15 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const zeroServices: number[] = [];
   const zeroReals: number[] = [];
   const reals: RealWrite[] = [];
+  // The running lvs_dests values, re-encoded from the running configuration (weights, thresholds).
+  const runningDests = new Map(running.config.services.flatMap((x) => x.realservers.map((rs) => [realId(x, rs), encodeDest(rs).toString('hex')] as const)));
   for (const r of compiled.reals) {
     const old = running.allocation.reals[r.id];
     const fresh = !old || old.index !== r.index || old.gen !== r.gen;
     if (fresh) zeroReals.push(r.index);
-    if (fresh || running.reals[r.id] !== r.value.toString('hex')) reals.push({ id: r.id, index: r.index, value: r.value, fresh });
+    if (fresh || running.reals[r.id] !== r.value.toString('hex') || runningDests.get(r.id) !== r.dest.toString('hex')) {
+      reals.push({ id: r.id, index: r.index, value: r.value, fresh, dest: r.dest });
+    }
   }
   const fills: TableFill[] = [];
   const switches: ServiceWrite[] = [];

@@ -5,7 +5,7 @@
  * so a /metrics scrape costs one pass over the connection table.
  */
 import { BpfMap } from '../native/index.js';
-import { decode, SVC, STATS, FLOW_KEY, CONN, REAL, CFG } from '../abi/layout.js';
+import { decode, encode, SVC, STATS, FLOW_KEY, CONN, REAL, CFG, DEST, REAL_CONNS } from '../abi/layout.js';
 import { ABI, COUNTERS, STATE_NAMES } from '../abi/generated.js';
 import { compareServices, serviceId, type VirtualService, type Realserver } from '../model/types.js';
 import { realId, serviceKey, timeoutsByState } from '../dataplane/compile.js';
@@ -39,6 +39,36 @@ function sumStats(map: BpfMap): Map<number, Numbers> {
 /** Idle timeout per connection state (index = LVS_CS_*), as the data plane applies them. */
 export function stateTimeouts(applied: AppliedState): number[] {
   return timeoutsByState(applied.config.settings?.timeouts);
+}
+
+/** A realserver slot's live connection counts as lvs_real_conns holds them. */
+export interface LiveCounts { active: number; inactive: number; overloaded: boolean }
+
+export function decodeLiveCounts(b: Buffer): LiveCounts {
+  const v = decode(REAL_CONNS, b);
+  return { active: (v.active as number) | 0, inactive: (v.inactive as number) | 0, overloaded: (v.overloaded as number) !== 0 };
+}
+
+/**
+ * The counts a slot should hold after a recount: `counted` (the connection table's live entries
+ * of its generation), the overload flag carried by IPVS's rules from the one held (`held`): set at
+ * or above the upper threshold, cleared below the lower (3/4 of the upper without one), kept in
+ * between. null when `held` is already right.
+ */
+export function fixedCounts(held: LiveCounts, counted: { active: number; inactive: number }, upper: number, lower: number): LiveCounts | null {
+  const total = counted.active + counted.inactive;
+  let overloaded = held.overloaded;
+  if (upper > 0 && total >= upper) overloaded = true;
+  else if (lower > 0 ? total < lower : upper === 0 || total * 4 < upper * 3) overloaded = false;
+  const want = { active: counted.active, inactive: counted.inactive, overloaded };
+  return want.active === held.active && want.inactive === held.inactive && want.overloaded === held.overloaded ? null : want;
+}
+
+export function encodeLiveCounts(c: LiveCounts): Buffer {
+  const b = encode(REAL_CONNS, { overloaded: c.overloaded ? 1 : 0 });
+  b.writeInt32LE(c.active, 0);
+  b.writeInt32LE(c.inactive, 4);
+  return b;
 }
 
 export class DirectorReader {
@@ -140,6 +170,37 @@ export class DirectorReader {
     for (const v of values) count(v, byState);
     for (const v of this.maps.lvs_strays.entries().values) count(v, () => ABI.LVS_STRAY_TIMEOUT_S);
     return { byReal, entries: values.length };
+  }
+
+  /** Every in-use realserver slot's live counts as the data plane holds them, by index. */
+  liveCounts(applied: AppliedState): Map<number, LiveCounts & { upper: number; lower: number }> {
+    const out = new Map<number, LiveCounts & { upper: number; lower: number }>();
+    for (const a of Object.values(applied.allocation.reals)) {
+      const c = this.maps.lvs_real_conns.lookup(u32(a.index));
+      const d = this.maps.lvs_dests.lookup(u32(a.index));
+      if (!c || !d) continue;
+      const dv = decode(DEST, d);
+      out.set(a.index, { ...decodeLiveCounts(c), upper: dv.u_thresh as number, lower: dv.l_thresh as number });
+    }
+    return out;
+  }
+
+  /**
+   * The recount: every in-use slot's counts from the connection table (connectionCounts), where
+   * they differ from what the data plane holds. The data plane sees no entry that expires or is
+   * evicted without a packet; without this its counts only grow.
+   */
+  connCountFixes(applied: AppliedState, now: bigint = process.hrtime.bigint()): { index: number; value: Buffer; was: LiveCounts; now: LiveCounts }[] {
+    const held = this.liveCounts(applied);
+    const { byReal } = this.connectionCounts(applied, now);
+    const fixes: { index: number; value: Buffer; was: LiveCounts; now: LiveCounts }[] = [];
+    for (const a of Object.values(applied.allocation.reals)) {
+      const h = held.get(a.index);
+      if (!h) continue;
+      const want = fixedCounts(h, byReal.get(`${a.index}/${a.gen}`) ?? { active: 0, inactive: 0 }, h.upper, h.lower);
+      if (want) fixes.push({ index: a.index, value: encodeLiveCounts(want), was: { active: h.active, inactive: h.inactive, overloaded: h.overloaded }, now: want });
+    }
+    return fixes;
   }
 
   /** The connection table, as `ipvsadm -L -n -c` shows it (live entries only). */

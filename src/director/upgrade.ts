@@ -51,7 +51,7 @@ import { VERSION } from '../version.js';
 export const STAGE_PREFIX = 'upgrade_';
 
 /** Rebuilt from the snapshot's configuration when any of them changes layout (all together). */
-const CONFIG_MAPS: ReadonlySet<DirectorMap> = new Set<DirectorMap>(['lvs_services', 'lvs_tables', 'lvs_reals', 'lvs_cfg', 'lvs_vip_filter', 'lvs_tx_ports', 'lvs_fwmarks']);
+const CONFIG_MAPS: ReadonlySet<DirectorMap> = new Set<DirectorMap>(['lvs_services', 'lvs_tables', 'lvs_reals', 'lvs_cfg', 'lvs_vip_filter', 'lvs_tx_ports', 'lvs_fwmarks', 'lvs_dests']);
 /** Filled from the interfaces (their accepted MACs), not from the configuration nor the old maps. */
 const L2_MAPS: ReadonlySet<DirectorMap> = new Set<DirectorMap>(['lvs_l2_ifs', 'lvs_l2_addrs']);
 /** Hash maps the data plane fills while it runs: copied again after the switch (catch-up). */

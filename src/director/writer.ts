@@ -6,7 +6,7 @@
  * through it, so every map gets its bytes the way production writes them.
  */
 import { BpfMap, possibleCpus, MapType, MapFlag } from '../native/index.js';
-import { STATS } from '../abi/layout.js';
+import { STATS, REAL_CONNS } from '../abi/layout.js';
 import { DIRECTOR_MAPS, type DirectorMap, type LoadedDirector } from '../dataplane/loader.js';
 import type { Step, TableFill } from './plan.js';
 import { encodeL2Addr, encodeL2If, encodeL2Key } from '../dataplane/l2addrs.js';
@@ -98,10 +98,17 @@ export class MapWriter {
         this.zeroPerCpu(m.lvs_svc_stats, s.services, STATS.size);
         this.zeroPerCpu(m.lvs_rr_cursor, s.services, 4);
         this.zeroPerCpu(m.lvs_real_stats, s.reals, STATS.size);
+        // A slot's live connection counts start at zero with it (a reused slot's old flows are
+        // another generation: rescheduled, never counted here again).
+        if (s.reals.length) m.lvs_real_conns.updateMany(s.reals.map(u32), s.reals.map(() => Buffer.alloc(REAL_CONNS.size)));
         return;
-      case 'reals':
+      case 'reals': {
+        // lvs_dests first: a realserver is drawn only once a table names it, and then with its weight.
+        const dests = s.writes.filter((w) => w.dest);
+        if (dests.length) m.lvs_dests.updateMany(dests.map((w) => u32(w.index)), dests.map((w) => w.dest!));
         if (s.writes.length) m.lvs_reals.updateMany(s.writes.map((w) => u32(w.index)), s.writes.map((w) => w.value));
         return;
+      }
       case 'tables':
         this.fillTables(s.fills, opts);
         return;
@@ -125,6 +132,9 @@ export class MapWriter {
       case 'clear-reals': {
         const zero = Buffer.alloc(m.lvs_reals.valueSize);
         if (s.indexes.length) m.lvs_reals.updateMany(s.indexes.map(u32), s.indexes.map(() => zero));
+        // After the slot: no table names it, so nothing draws it while its weight goes.
+        const zeroDest = Buffer.alloc(m.lvs_dests.valueSize);
+        if (s.indexes.length) m.lvs_dests.updateMany(s.indexes.map(u32), s.indexes.map(() => zeroDest));
         return;
       }
       case 'marks':
@@ -234,6 +244,15 @@ export class MapWriter {
   clear(map: DynamicMap | 'lvs_services' | 'lvs_fwmarks'): void {
     const { keys } = this.maps[map].entries();
     if (keys.length) this.maps[map].deleteMany(keys);
+  }
+
+  /**
+   * Live connection counts set to a recount (DirectorReader.connCountFixes): only the slots whose
+   * counts differ. A connection the data plane binds or unbinds between the recount and this write
+   * is lost until the next recount; the recount runs every LVS_LC_RECONCILE_S under `run`.
+   */
+  setConnCounts(fixes: readonly { index: number; value: Buffer }[]): void {
+    if (fixes.length) this.maps.lvs_real_conns.updateMany(fixes.map((f) => u32(f.index)), fixes.map((f) => f.value));
   }
 
   /** Egress interfaces no longer allowed (detach). */

@@ -2,7 +2,7 @@
  * applyCommands: what the kernel does with ipvsadm commands, applied to a DirectorConfig without
  * touching it (a new config is returned). Same semantics as IPVS: -a on a missing service, -A of
  * an existing one, -e / -d of a missing realserver are errors; -E replaces the service's
- * scheduling settings and keeps its realservers; -e replaces weight and forwarding method.
+ * scheduling settings and keeps its realservers; -e replaces weight, forwarding method and thresholds.
  */
 import { ConfigError } from '../model/config-error.js';
 import { serviceId, type DirectorConfig, type Realserver, type VirtualService } from '../model/types.js';
@@ -71,6 +71,11 @@ function applyToRealservers(
   } else if (cmd.op === 'edit-server') {
     const old = svc.realservers[j]!;
     const edited: Realserver = { ...old, weight: cmd.realserver.weight, method: cmd.realserver.method };
+    // IPVS replaces the thresholds with what -e gives (absent: 0).
+    delete edited.upperThreshold;
+    delete edited.lowerThreshold;
+    if (cmd.realserver.upperThreshold) edited.upperThreshold = cmd.realserver.upperThreshold;
+    if (cmd.realserver.lowerThreshold) edited.lowerThreshold = cmd.realserver.lowerThreshold;
     if (cmd.realserver.mac !== undefined) edited.mac = cmd.realserver.mac;
     if (edited.method === 'dr') delete edited.nextHop; // a next hop only means something for Tun
     realservers = svc.realservers.map((r, k) => (k === j ? edited : r));

@@ -25,6 +25,9 @@ export interface RealserverSpec {
   method: ForwardingMethod;
   /** --mac (lvs-xdp extension); on -e, absent keeps the current MAC. */
   mac?: string;
+  /** -x / -y; absent: 0 (no threshold), on -e too (as ipvsadm). */
+  upperThreshold?: number;
+  lowerThreshold?: number;
 }
 
 interface Located {

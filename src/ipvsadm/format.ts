@@ -45,8 +45,8 @@ function maskText(svc: VirtualService): string | undefined {
 /**
  * `ipvsadm -S -n`: `-A <svc> -s <sched> [-p N [-M mask]] [-o] [-b flags]`, then
  * `-a <svc> -r <addr:port> <-g|-i> -w <weight>` per realserver, ` --tun-type ipip` on Tun ones as
- * ipvsadm 1.30+ prints it (plus `--mac`, our extension). <svc> is `-t|-u addr:port` or `-f MARK`
- * (`-f MARK -6` for IPv6).
+ * ipvsadm 1.30+ prints it (plus `-x` / `-y` when set and `--mac`, our additions). <svc> is
+ * `-t|-u addr:port` or `-f MARK` (`-f MARK -6` for IPv6).
  * Table sizes, next hops, interfaces and health checks have no ipvsadm syntax and are not saved.
  */
 export function formatSave(config: DirectorConfig): string {
@@ -66,6 +66,10 @@ export function formatSave(config: DirectorConfig): string {
       let rline = `-a ${s} -r ${formatAddrPort(rs.address, rs.port)} ${SWITCH[rs.method]} -w ${rs.weight}`;
       // ipvsadm 1.30+ prints the tunnel type on every Tun realserver (IPVS's default is ipip).
       if (rs.method === 'tun') rline += ' --tun-type ipip';
+      // ipvsadm -S does not save thresholds; lvs-xdp does (-x / -y are ipvsadm -a options, so
+      // ipvsadm -R reads the line too).
+      if (rs.upperThreshold) rline += ` -x ${rs.upperThreshold}`;
+      if (rs.lowerThreshold) rline += ` -y ${rs.lowerThreshold}`;
       if (rs.mac !== undefined) rline += ` --mac ${rs.mac}`;
       out += `${rline}\n`;
     }
@@ -104,6 +108,9 @@ export interface ConnCounts {
 export interface ListOptions extends HeaderOptions {
   /** Per destination (destinationKey) connection counts; missing = 0. */
   conns?: ReadonlyMap<string, ConnCounts>;
+  /** --thresholds: header `%-33s %-10s x4`, real lines `  -> %-28s %-10u %-10u %-10u %-10u`
+   *  (Uthreshold Lthreshold ActiveConn InActConn); service lines as without it. */
+  thresholds?: boolean;
 }
 
 /**
@@ -112,8 +119,13 @@ export interface ListOptions extends HeaderOptions {
  */
 export function formatList(config: DirectorConfig, opts: ListOptions): string {
   let out = versionLine(opts);
-  out += 'Prot LocalAddress:Port Scheduler Flags\n';
-  out += '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
+  if (opts.thresholds) {
+    out += `${'Prot LocalAddress:Port'.padEnd(33)} ${['Uthreshold', 'Lthreshold', 'ActiveConn', 'InActConn'].map((c) => c.padEnd(10)).join(' ')}\n`;
+    out += '  -> RemoteAddress:Port\n';
+  } else {
+    out += 'Prot LocalAddress:Port Scheduler Flags\n';
+    out += '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
+  }
   for (const { svc, realservers } of sorted(config)) {
     let line = `${svcName(svc)} ${svc.scheduler}`;
     if (svc.flags.length > 0) line += ` (${svc.flags.join(',')})`;
@@ -126,6 +138,10 @@ export function formatList(config: DirectorConfig, opts: ListOptions): string {
     out += `${line}\n`;
     for (const rs of realservers) {
       const c = opts.conns?.get(destinationKey(svc, rs)) ?? { active: 0, inactive: 0 };
+      if (opts.thresholds) {
+        out += `  -> ${formatAddrPort(rs.address, rs.port).padEnd(28)} ${[rs.upperThreshold ?? 0, rs.lowerThreshold ?? 0, c.active, c.inactive].map((n) => String(n).padEnd(10)).join(' ')}\n`;
+        continue;
+      }
       out += `  -> ${formatAddrPort(rs.address, rs.port).padEnd(28)} ${FORWARD_NAME[rs.method].padEnd(7)} `
         + `${String(rs.weight).padEnd(6)} ${String(c.active).padEnd(10)} ${String(c.inactive).padEnd(10)}\n`;
     }

@@ -7,7 +7,7 @@
 import { canonicalAddress, canonicalMac, familyOf, formatNetmask, parseNetmask, type Family } from '../model/address.js';
 import { ConfigError } from '../model/config-error.js';
 import {
-  DEFAULT_PERSISTENCE_TIMEOUT, MAX_FWMARK, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED,
+  DEFAULT_PERSISTENCE_TIMEOUT, MAX_FWMARK, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED, MAX_THRESHOLD, IPVSADM_DEFAULT_SCHEDULER,
   canonicalFlags, fwmarkVip, schedFlagProblem, schedulerProblem,
   type ForwardingMethod, type Persistence, type Protocol, type Scheduler,
 } from '../model/types.js';
@@ -56,14 +56,12 @@ def(null, 'tun-port', 'required');
 def(null, 'tun-nocsum', 'none');
 def(null, 'tun-csum', 'none');
 def(null, 'tun-remcsum', 'none');
+def('x', 'u-threshold', 'required');
+def('y', 'l-threshold', 'required');
 
 /** Options ipvsadm has that a rule for this director cannot use, with the reason. */
 const REFUSED: Record<string, string> = {
   '--sctp-service': 'SCTP services are not supported; use -t or -u',
-  '-x': 'connection thresholds are not supported',
-  '--u-threshold': 'connection thresholds are not supported',
-  '-y': 'connection thresholds are not supported',
-  '--l-threshold': 'connection thresholds are not supported',
   '--pe': 'persistence engines are not supported',
 };
 const NOT_RULES = ['-L', '-l', '--list', '-S', '--save', '-R', '--restore', '-Z', '--zero', '--set',
@@ -86,8 +84,8 @@ const ALLOWED: Record<IpvsadmCommand['op'], readonly string[]> = {
   'edit-service': ['-s', '-p', '-M', '-o', '-b'],
   'delete-service': [],
   'clear': [],
-  'add-server': ['-r', '-g', '-i', '-m', '-w', '--mac', ...TUN_OPTIONS],
-  'edit-server': ['-r', '-g', '-i', '-m', '-w', '--mac', ...TUN_OPTIONS],
+  'add-server': ['-r', '-g', '-i', '-m', '-w', '--mac', '-x', '-y', ...TUN_OPTIONS],
+  'edit-server': ['-r', '-g', '-i', '-m', '-w', '--mac', '-x', '-y', ...TUN_OPTIONS],
   'delete-server': ['-r'],
 };
 
@@ -222,11 +220,11 @@ function serviceFrom(given: Given[], op: string): ServiceRef & { family: Family;
 }
 
 function serviceSpecFrom(given: Given[], ref: ServiceRef & { family: Family; portGiven: boolean }): ServiceSpec {
+  // As ipvsadm: -A and -E without -s mean wlc.
   const s = single(given, ['-s']);
-  if (!s) fail('-s', 'no scheduler given; ipvsadm\'s default wlc is not supported by the XDP data plane (use mh, sh, dh, rr or wrr)');
-  const problem = schedulerProblem(s.value!);
+  const problem = s ? schedulerProblem(s.value!) : null;
   if (problem) fail('-s', problem);
-  const scheduler = s.value as Scheduler;
+  const scheduler = (s?.value ?? IPVSADM_DEFAULT_SCHEDULER) as Scheduler;
   const spec: ServiceSpec = { ...(ref.fwmark ? { fwmark: ref.fwmark } : {}), protocol: ref.protocol, vip: ref.vip, port: ref.port, scheduler, flags: [], ops: false };
   const b = single(given, ['-b']);
   if (b) {
@@ -288,6 +286,15 @@ function realserverFrom(given: Given[], ref: ServiceRef & { family: Family }, op
   spec.method = method;
   const w = single(given, ['-w']);
   if (w) spec.weight = parseIntIn('-w', 'weight', w.value, 0, MAX_WEIGHT);
+  // -x / -y: as ipvsadm, absent is 0 (no threshold) on -a and -e alike.
+  const x = single(given, ['-x']);
+  const y = single(given, ['-y']);
+  const upper = x ? parseIntIn('-x', 'upper threshold', x.value, 0, MAX_THRESHOLD) : 0;
+  const lower = y ? parseIntIn('-y', 'lower threshold', y.value, 0, MAX_THRESHOLD) : 0;
+  if (lower > upper && upper > 0) fail('-y', `lower threshold ${lower} is above the upper threshold ${upper}`);
+  if (lower > 0 && upper === 0) fail('-y', `lower threshold ${lower} is above the upper threshold 0 (no -x)`);
+  if (upper) spec.upperThreshold = upper;
+  if (lower) spec.lowerThreshold = lower;
   const mac = single(given, ['--mac']);
   if (mac) {
     const canonical = canonicalMac(mac.value!);

@@ -7,14 +7,27 @@ import { compareAddresses, formatAddrPort } from './address.js';
 export type Protocol = 'tcp' | 'udp';
 export const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp'];
 
-/** Schedulers the XDP data plane implements. */
-export type Scheduler = 'mh' | 'sh' | 'dh' | 'rr' | 'wrr';
-export const SCHEDULERS: readonly Scheduler[] = ['mh', 'sh', 'dh', 'rr', 'wrr'];
+/** The least-connection family: chosen per new flow by live connection counts (bpf/lvs_lc.h). */
+export type LcScheduler = 'lc' | 'wlc' | 'sed' | 'nq' | 'twos' | 'fo' | 'ovf';
+export const LC_SCHEDULERS: readonly LcScheduler[] = ['lc', 'wlc', 'sed', 'nq', 'twos', 'fo', 'ovf'];
 
-/** IPVS schedulers we recognise by name but cannot run (they need per-connection counts or state). */
-export const UNSUPPORTED_SCHEDULERS: readonly string[] = [
-  'lc', 'wlc', 'lblc', 'lblcr', 'sed', 'nq', 'fo', 'ovf', 'twos',
-];
+/** Schedulers the XDP data plane implements. */
+export type Scheduler = 'mh' | 'sh' | 'dh' | 'rr' | 'wrr' | LcScheduler;
+export const SCHEDULERS: readonly Scheduler[] = ['mh', 'sh', 'dh', 'rr', 'wrr', ...LC_SCHEDULERS];
+
+export function isLcScheduler(s: string): s is LcScheduler {
+  return (LC_SCHEDULERS as readonly string[]).includes(s);
+}
+
+/** ipvsadm -A without -s (ipvsadm's own default); the config file's default is mh (CONFIG_DEFAULT_SCHEDULER). */
+export const IPVSADM_DEFAULT_SCHEDULER: Scheduler = 'wlc';
+export const CONFIG_DEFAULT_SCHEDULER: Scheduler = 'mh';
+
+/** IPVS schedulers we recognise by name but do not run, with the reason. */
+export const UNSUPPORTED_SCHEDULERS: Readonly<Record<string, string>> = {
+  lblc: 'it keeps a cache of destination address -> realserver and moves an address when its realserver has more connections than its weight while some other has fewer than half of its own: a search over every realserver that the data plane does not make per packet (dh keeps destination locality, wlc balances by connections)',
+  lblcr: 'it keeps a cache of destination address -> set of realservers that grows and shrinks by comparing every member\'s connections with every realserver\'s: a search over every realserver that the data plane does not make per packet (dh keeps destination locality, wlc balances by connections)',
+};
 
 /** LVS-DR (ipvsadm -g, gatewaying) and LVS-Tun (-i, ipip). LVS-NAT (-m) is not supported. */
 export type ForwardingMethod = 'dr' | 'tun';
@@ -51,6 +64,8 @@ export const MAX_IDLE_TIMEOUT = 2 ** 31;
 /** ipvsadm's fwmark range (parse_fwmark): 1..UINT_MAX. */
 export const MAX_FWMARK = 0xffffffff;
 export const MAX_WEIGHT = 65535;
+/** ipvsadm -x / -y: ipvsadm takes 0..INT_MAX. */
+export const MAX_THRESHOLD = 2 ** 31 - 1;
 
 export interface Persistence {
   /** Seconds a persistence template lives after its last use. */
@@ -77,6 +92,10 @@ export interface Realserver {
   ifname?: string;
   /** Opaque health-check settings, preserved for a later feature. */
   healthCheck?: unknown;
+  /** ipvsadm -x: no new connections once active + inactive connections reach this (0 or absent: no limit). */
+  upperThreshold?: number;
+  /** ipvsadm -y: new connections again once below this (0 or absent: below 3/4 of the upper threshold). */
+  lowerThreshold?: number;
 }
 
 export interface VirtualService {
@@ -199,9 +218,8 @@ export function realserverKey(r: Pick<Realserver, 'address'>): string {
 export function schedulerProblem(name: string): string | null {
   if ((SCHEDULERS as readonly string[]).includes(name)) return null;
   const supported = `supported: ${SCHEDULERS.join(', ')}`;
-  if (UNSUPPORTED_SCHEDULERS.includes(name)) {
-    return `scheduler ${name} is not supported by the XDP data plane: it decides on live per-realserver state (connection counts, locality) that a table lookup does not keep (${supported})`;
-  }
+  const why = Object.hasOwn(UNSUPPORTED_SCHEDULERS, name) ? UNSUPPORTED_SCHEDULERS[name] : undefined;
+  if (why) return `scheduler ${name} is not supported by the XDP data plane: ${why} (${supported})`;
   return `unknown scheduler ${JSON.stringify(name)} (${supported})`;
 }
 

@@ -13,7 +13,7 @@ import {
 import { ConfigError } from './config-error.js';
 import {
   FORWARDING_METHODS, MAX_FWMARK, MAX_IDLE_TIMEOUT, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED, PROTOCOLS, TABLE_PRIMES,
-  canonicalFlags, schedFlagProblem, schedulerProblem, serviceId,
+  canonicalFlags, schedFlagProblem, schedulerProblem, serviceId, MAX_THRESHOLD,
   fwmarkVip,
   type DirectorConfig, type DirectorSettings, type FirewallMark, type Realserver, type VirtualService,
 } from './types.js';
@@ -81,6 +81,16 @@ function checkRealserver(
       'DR and Tun forward to the service port and cannot change it');
   }
   if (!isInt(rs.weight, 0, MAX_WEIGHT)) issues.add('weight', `weight ${show(rs.weight)} out of range 0..${MAX_WEIGHT}`);
+  // ipvsadm -x / -y; 0 is "no threshold", kept as absent so equal configurations compare equal.
+  for (const f of ['upperThreshold', 'lowerThreshold'] as const) {
+    if (rs[f] === undefined) continue;
+    if (!isInt(rs[f], 0, MAX_THRESHOLD)) issues.add(f, `threshold ${show(rs[f])} out of range 0..${MAX_THRESHOLD}`);
+    else if (rs[f] === 0) delete out[f];
+  }
+  // As IPVS refuses it (ERANGE): a lower threshold above the upper one.
+  if (isInt(rs.lowerThreshold, 1, MAX_THRESHOLD) && isInt(rs.upperThreshold ?? 0, 0, MAX_THRESHOLD) && rs.lowerThreshold > (rs.upperThreshold ?? 0)) {
+    issues.add('lowerThreshold', `lower threshold ${rs.lowerThreshold} is above the upper threshold ${rs.upperThreshold ?? 0}`);
+  }
   const method = rs.method as string;
   if (method === 'nat' || method === 'masq' || method === 'masquerading') {
     issues.add('method', NAT_REFUSED);

@@ -29,7 +29,8 @@ import { Director, type AttachOptions, type DirectorOptions, type StatsSample } 
 import { NotAttachedError, errorText } from '../errors.js';
 import { readConfigFile } from '../config/file.js';
 import { statsView, type StatsView } from '../view/stats.js';
-import { serviceId, servicesById, type DirectorConfig } from '../model/types.js';
+import { serviceId, servicesById, isLcScheduler, type DirectorConfig } from '../model/types.js';
+import { ABI } from '../abi/generated.js';
 import { healthPlan, type HealthPlan, type Target } from './spec.js';
 import { HealthModel, type Effective, type ServiceHealth } from './health.js';
 import { runProbe, type Endpoint, type ProbeResult } from './probes.js';
@@ -61,6 +62,8 @@ export interface OperatorOptions {
   listen?: { host: string; port: number } | false;
   /** How often the running director is compared with the wanted config (default 30 s). */
   resyncMs?: number;
+  /** How often live connection counts are recounted while a service uses them (default LVS_LC_RECONCILE_S). */
+  reconcileMs?: number;
   forwarding?: ForwardingOptions;
   processMetrics?: boolean;
   /** A restart seeds health from a last known state at most this old (default 10 min); older: each check's `initial`. */
@@ -87,6 +90,9 @@ export class Operator {
   private readonly history: RateHistory;
   private historyTimer?: NodeJS.Timeout;
   private historyPrev?: StatsSample;
+  private reconcileTimer?: NodeJS.Timeout;
+  /** Realserver slots whose live counts a recount corrected since start. */
+  reconciled = 0;
   private chain: Promise<unknown> = Promise.resolve();
   private queued = false;
   private stopped = false;
@@ -159,6 +165,8 @@ export class Operator {
     op.sampleHistory();
     op.historyTimer = setInterval(() => op.sampleHistory(), op.history.intervalMs);
     op.historyTimer.unref();
+    op.reconcileTimer = setInterval(() => op.reconcileCounts(), opts.reconcileMs ?? ABI.LVS_LC_RECONCILE_S * 1000);
+    op.reconcileTimer.unref();
     op.writeHealthFile();
     return op;
   }
@@ -591,6 +599,20 @@ export class Operator {
     }
   }
 
+  /** The least-connection family's and thresholds' counts recounted (Director.reconcileConnCounts),
+   *  only while a running service needs them: the recount dumps the connection table. */
+  private reconcileCounts(): void {
+    if (this.stopped || !this.d) return;
+    try {
+      const cfg = this.d.config;
+      if (!cfg.services.some((s) => isLcScheduler(s.scheduler) || s.realservers.some((r) => (r.upperThreshold ?? 0) > 0))) return;
+      // Not logged: entries ending without a packet make a correction the normal case.
+      this.reconciled += this.d.reconcileConnCounts();
+    } catch (e) {
+      this.log.error({ event: 'reconcile-failed', error: errorText(e) }, `cannot recount live connections: ${errorText(e)}`);
+    }
+  }
+
   /**
    * Ends checks and the listener; the data plane keeps forwarding with the last configuration.
    * The VIPs are withdrawn, unless `handover`: a new run takes the routes over (run --takeover).
@@ -603,6 +625,7 @@ export class Operator {
     clearInterval(this.drainTimer);
     this.bird?.stop();
     clearInterval(this.historyTimer);
+    clearInterval(this.reconcileTimer);
     clearTimeout(this.resolveTimer);
     if (this.server) {
       this.server.closeAllConnections();

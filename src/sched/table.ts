@@ -8,10 +8,12 @@
 import { DEFAULT_TABLE_SIZE, realserverKey, type VirtualService } from '../model/types.js';
 import { REAL_NONE, maglev } from './maglev.js';
 import { rotation } from './rotate.js';
+import { candidates } from './lc.js';
 
 export type HashField = 'saddr' | 'sport' | 'daddr' | 'dport' | 'proto';
-/** 'rotate': not hashed, the table is walked in order (rr / wrr). */
-export type TableIndexing = HashField | 'rotate';
+/** 'rotate': not hashed, the table is walked in order (rr / wrr); 'candidates': the
+ *  least-connection family draws from it by the 5-tuple's hash and compares live counts. */
+export type TableIndexing = HashField | 'rotate' | 'candidates';
 
 const FIVE_TUPLE: readonly HashField[] = ['saddr', 'sport', 'daddr', 'dport', 'proto'];
 
@@ -27,6 +29,8 @@ export function hashFieldsFor(svc: Pick<VirtualService, 'scheduler' | 'flags'>):
     case 'rr':
     case 'wrr':
       return new Set<TableIndexing>(['rotate']);
+    default:
+      return new Set<TableIndexing>(['candidates']);
   }
 }
 
@@ -48,6 +52,8 @@ export function buildTable(svc: Pick<VirtualService, 'scheduler' | 'tableSize' |
       return rotation(keyed, size, true);
     case 'wrr':
       return rotation(keyed, size, false);
+    default:
+      return candidates(svc.scheduler, keyed, size);
   }
 }
 

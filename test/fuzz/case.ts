@@ -4,7 +4,7 @@
  * it in order. Plain JSON, so a failing case is saved as a fixture (test/fixtures/fuzz/) and
  * replayed exactly, independently of the generator that made it.
  */
-import { encode, CFG, SVC_KEY, SVC, REAL, CONN, PIN, FWMARK_KEY, FWMARK_VAL } from '../../src/abi/layout.js';
+import { encode, CFG, SVC_KEY, SVC, REAL, CONN, PIN, FWMARK_KEY, FWMARK_VAL, DEST, REAL_CONNS } from '../../src/abi/layout.js';
 import type { Knobs, StaticConfig, DynamicState, Service, Real, Settings, MarkEntry } from '../model/types.js';
 import { emptyDynamic, TEST_RUN_IFINDEX } from '../model/types.js';
 import { serviceKeyHex } from '../model/keys.js';
@@ -62,6 +62,10 @@ export interface CaseConfig {
    *  extra "maybe" bits (slot * 2 + shift). The model ignores it: a filter that covers every
    *  service must not change what any packet does. */
   vipFilter?: { noise: number[] };
+  /** lvs_dests (weight, thresholds) and lvs_real_conns (live counts, overload flag) by realserver
+   *  index; absent (cases saved before them): all zero. */
+  dests?: { index: number; weight: number; uThresh: number; lThresh: number }[];
+  counts?: { index: number; active: number; inactive: number; overloaded: number }[];
   /** lvs_fwmarks entries (firewall-mark classification); absent in cases saved before marks. */
   marks?: CaseMark[];
 }
@@ -115,7 +119,8 @@ export function staticConfig(c: CaseConfig, limits: StaticConfig['limits']): Sta
   for (const r of c.reals) if (r.index < limits.reals) reals.set(r.index, realOf(r));
   const accepted = new Map(acceptedOf(c).map((a) => [`${a.ifindex}/${a.mac}`, hex(a.egress)]));
   const marks: MarkEntry[] = (c.marks ?? []).map((m) => ({ family: m.family, proto: m.proto, prefix: hex(m.prefix), plen: m.plen, ranges: m.ranges, count: m.count }));
-  return { marks, knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX };
+  const dests = new Map((c.dests ?? []).filter((x) => x.index < limits.reals).map((x) => [x.index, { weight: x.weight >>> 0, uThresh: x.uThresh >>> 0, lThresh: x.lThresh >>> 0 }]));
+  return { marks, knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX, dests };
 }
 
 /** The director's MAC in generated frames (and the accepted set of cases that name none). */
@@ -134,6 +139,7 @@ export function initialDynamic(c: CaseConfig, at: bigint, limits: StaticConfig['
   for (const e of c.persist) d.persist.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen });
   for (const e of c.frags) d.frags.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen });
   for (const cur of c.cursors) if (cur.id < limits.services) d.cursors.set(cur.id, cur.value >>> 0);
+  for (const x of c.counts ?? []) if (x.index < limits.reals) d.counts.set(x.index, { active: x.active | 0, inactive: x.inactive | 0, overloaded: x.overloaded >>> 0 });
   return d;
 }
 
@@ -203,6 +209,17 @@ export function encodeReal(r: CaseReal): Buffer {
     addr: hex(r.addr), mac: hex(r.mac), smac: hex(r.smac), family: r.family, method: r.method,
     flags: r.flags, gen: r.gen, ifindex: r.ifindex, svc_id: r.svcId,
   });
+}
+
+export function encodeDest(x: { weight: number; uThresh: number; lThresh: number }): Buffer {
+  return encode(DEST, { weight: x.weight >>> 0, u_thresh: x.uThresh >>> 0, l_thresh: x.lThresh >>> 0 });
+}
+
+export function encodeCounts(x: { active: number; inactive: number; overloaded: number }): Buffer {
+  const b = encode(REAL_CONNS, { overloaded: x.overloaded >>> 0 });
+  b.writeInt32LE(x.active | 0, 0);
+  b.writeInt32LE(x.inactive | 0, 4);
+  return b;
 }
 
 export function encodeConn(lastSeen: bigint, real: number, gen: number, state: number): Buffer {

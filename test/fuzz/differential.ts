@@ -19,7 +19,7 @@ import {
 } from '../model/types.js';
 import {
   type FuzzCase, staticConfig, initialDynamic, encodeSettings, encodeServiceKey, encodeService, encodeReal, encodeMark,
-  encodeConn, encodePin, vipFilterWords, acceptedOf,
+  encodeConn, encodePin, vipFilterWords, acceptedOf, encodeDest, encodeCounts,
 } from './case.js';
 
 export const LIMITS: Limits = { services: FUZZ_SIZES.maxServices, reals: FUZZ_SIZES.maxReals, tableSlots: 2 * FUZZ_SIZES.maxServices };
@@ -57,7 +57,7 @@ function signature(o: Outcome, now: bigint): string {
     c: [...o.counters].sort(),
     s: [...o.svcStats],
     r: [...o.realStats],
-    w: o.writes.map((w) => (w.map === 'cursor' || !w.value ? w : { ...w, value: { ...w.value, lastSeen: relTime(w.value.lastSeen, now) } })),
+    w: o.writes.map((w) => (w.map === 'cursor' || w.map === 'counts' || !w.value ? w : { ...w, value: { ...w.value, lastSeen: relTime(w.value.lastSeen, now) } })),
   });
 }
 
@@ -104,7 +104,11 @@ export class Differential {
     d.resetCursors();
     if (k.vipFilter) d.setVipFilter(vipFilterWords(k)); // before the services and the flag, as the ABI says
     d.setCfg(encodeSettings(k));
-    d.setReals(new Map(k.reals.filter((r) => r.index < LIMITS.reals).map((r) => [r.index, encodeReal(r)])));
+    d.setReals(
+      new Map(k.reals.filter((r) => r.index < LIMITS.reals).map((r) => [r.index, encodeReal(r)])),
+      new Map((k.dests ?? []).filter((x) => x.index < LIMITS.reals).map((x) => [x.index, encodeDest(x)])),
+    );
+    d.setCounts(new Map((k.counts ?? []).filter((x) => x.index < LIMITS.reals).map((x) => [x.index, encodeCounts(x)])));
     // Tables left from earlier cases stay where no service of this case looks (unobservable).
     const present = new Set<number>();
     for (const t of k.tables) {
@@ -158,6 +162,7 @@ export class Differential {
       const oHi = step(cfg, dyn, frame, run.hi);
       const ambiguous = signature(oLo, run.lo) !== signature(oHi, run.hi);
       const counters2 = d.counters();
+      const counts2 = d.counts();
       const dumps = {
         lvs_conns: d.dump('lvs_conns'), lvs_strays: d.dump('lvs_strays'), lvs_persist: d.dump('lvs_persist'), lvs_frags: d.dump('lvs_frags'),
       } satisfies Record<DynamicMap, Map<string, Buffer>>;
@@ -184,6 +189,7 @@ export class Differential {
           compareStats('real_stats', o.realStats, statsPrev.real, stats2.real, problems);
         }
         this.compareMaps(o, now, dyn, dumps, run, problems);
+        compareCounts(o, dyn, counts2, problems);
         if (readCursors) compareCursors(o, dyn, cursors, cursors2, problems, d.cpus);
         return problems;
       };
@@ -203,6 +209,7 @@ export class Differential {
 
       // The model continues from the kernel's state (same contents, the kernel's timestamps).
       dyn = stateFromKernel(dumps, chosen, dyn);
+      dyn.counts = countsFromKernel(counts2);
       if (readCursors) {
         // The CPU that ran the frame advanced its cursor; put every CPU at the model's value so
         // the next frame starts from it whichever CPU runs it.
@@ -266,6 +273,30 @@ export class Differential {
   }
 }
 
+const decodeCounts = (b: Buffer) => ({ active: b.readInt32LE(0), inactive: b.readInt32LE(4), overloaded: b.readUInt32LE(8), pad: b.readUInt32LE(12) });
+
+/** lvs_real_conns after a frame: what the model had plus what it wrote, every slot. */
+function compareCounts(o: Outcome, dyn: DynamicState, got: Buffer[], problems: string[]): void {
+  const expected = cloneDynamic(dyn);
+  applyWrites(expected, o.writes);
+  for (let i = 0; i < got.length; i++) {
+    const g = decodeCounts(got[i]!);
+    const e = expected.counts.get(i) ?? { active: 0, inactive: 0, overloaded: 0 };
+    if (g.active !== e.active || g.inactive !== e.inactive || g.overloaded !== e.overloaded || g.pad !== 0) {
+      problems.push(`lvs_real_conns[${i}]: model ${JSON.stringify(e)}, program ${JSON.stringify(g)}`);
+    }
+  }
+}
+
+function countsFromKernel(got: Buffer[]): DynamicState['counts'] {
+  const m: DynamicState['counts'] = new Map();
+  got.forEach((b, i) => {
+    const c = decodeCounts(b);
+    if (c.active || c.inactive || c.overloaded) m.set(i, { active: c.active, inactive: c.inactive, overloaded: c.overloaded });
+  });
+  return m;
+}
+
 function bump(m: Map<string, number>, k: string): void {
   m.set(k, (m.get(k) ?? 0) + 1);
 }
@@ -321,7 +352,7 @@ function compareCursors(o: Outcome, dyn: DynamicState, before: number[][], after
 }
 
 function stateFromKernel(dumps: Record<DynamicMap, Map<string, Buffer>>, o: Outcome, prev: DynamicState): DynamicState {
-  const d: DynamicState = { conns: new Map(), strays: new Map(), persist: new Map(), frags: new Map(), cursors: new Map(prev.cursors) };
+  const d: DynamicState = { conns: new Map(), strays: new Map(), persist: new Map(), frags: new Map(), cursors: new Map(prev.cursors), counts: new Map(prev.counts) };
   for (const [k, v] of dumps.lvs_conns) { const c = decodeConn(v); d.conns.set(k, { lastSeen: c.lastSeen, real: c.real, gen: c.gen, state: c.state }); }
   for (const [k, v] of dumps.lvs_strays) { const c = decodeConn(v); d.strays.set(k, { lastSeen: c.lastSeen, real: c.real, gen: c.gen, state: c.state }); }
   for (const [k, v] of dumps.lvs_persist) d.persist.set(k, decodePin(v));

@@ -149,7 +149,10 @@ export function genConfig(rng: Rng): CaseConfig {
     }
     const flags = rng.chance(0.02) ? rng.int(0x10000)
       : (rng.chance(0.15) ? ABI.LVS_SVC_F_OPS : 0) | (rng.chance(0.3) ? ABI.LVS_SVC_F_PERSIST : 0) | (rng.chance(0.2) ? ABI.LVS_SVC_F_ROTATE : 0) |
-        (rng.chance(0.12) ? ABI.LVS_SVC_F_GONE : 0); // tombstone of a deleted service
+        (rng.chance(0.12) ? ABI.LVS_SVC_F_GONE : 0) | // tombstone of a deleted service
+        // least-connection family (kind in bits 8..11: mostly lc..ovf, sometimes no or an unknown kind) and thresholds
+        (rng.chance(0.3) ? ABI.LVS_SVC_F_LC | (rng.weighted([[90, rng.range(ABI.LVS_LC_LC, ABI.LVS_LC_OVF)], [5, 0], [5, rng.range(8, 15)]] as const) << ABI.LVS_SVC_LC_SHIFT) : 0) |
+        (rng.chance(0.25) ? ABI.LVS_SVC_F_THRESH : 0);
     const tableSize = rng.weighted([[85, size], [4, 0], [5, size + rng.range(1, 5)], [6, rng.range(1, size)]] as const);
     const bits = family === 4 ? rng.pick([32, 24, 16, 0, rng.int(33)]) : rng.pick([128, 64, 48, 0, rng.int(129)]);
     const persistMask = rng.chance(0.95) ? prefixMask(bits, family === 4 ? 4 : 16) : rng.bytes(16);
@@ -171,9 +174,24 @@ export function genConfig(rng: Rng): CaseConfig {
     }
   }
 
+  // lvs_dests and lvs_real_conns: small weights, thresholds and counts so that overload, ties and
+  // idle realservers all happen; some huge values, negative counts (a moment's undercount).
+  const destIdx = [...new Set([...realIdx, ...Array.from({ length: rng.int(3) }, () => rng.int(64))])];
+  const dests = destIdx.filter(() => rng.chance(0.9)).map((index) => ({
+    index,
+    weight: rng.weighted([[20, rng.range(1, 5)], [3, 0], [2, 100], [1, 0xffffffff]] as const),
+    uThresh: rng.weighted([[12, 0], [6, rng.range(1, 4)], [1, 0xffffffff]] as const),
+    lThresh: rng.weighted([[12, 0], [4, rng.range(1, 3)], [1, rng.u32()]] as const),
+  }));
+  const counts = destIdx.filter(() => rng.chance(0.7)).map((index) => ({
+    index,
+    active: rng.weighted([[20, rng.int(5)], [2, -1], [1, 0x7fffffff], [1, rng.range(100, 1000)]] as const),
+    inactive: rng.weighted([[20, rng.int(5)], [2, -1], [1, rng.range(100, 1000)]] as const),
+    overloaded: rng.weighted([[10, 0], [4, 1], [1, rng.u32()]] as const),
+  }));
   const cfg: CaseConfig = {
     knobs, settings, services, tables, reals, txPorts: [TX_PORT], cursors, conns: [], persist: [], frags: [],
-    accepted: acceptedMacs(rng),
+    accepted: acceptedMacs(rng), dests, counts,
   };
   if (rng.chance(0.5)) {
     // extra "maybe" bits: random, or on addresses that carry no service (so those take a lookup)

@@ -112,10 +112,26 @@ export class DirectorState {
   }
 
   /** Every lvs_reals slot at once: the given ones, all others zero (deleted). */
-  setReals(values: Map<number, Buffer>): void {
+  /** Every realserver slot, with its lvs_dests value (`dests`; absent: all zero). */
+  setReals(values: Map<number, Buffer>, dests: Map<number, Buffer> = new Map()): void {
     const zero = Buffer.alloc(this.writer.maps.lvs_reals.valueSize);
-    const writes = Array.from({ length: this.sizes.maxReals }, (_, i) => ({ index: i, value: values.get(i) ?? zero }));
+    const zeroDest = Buffer.alloc(this.writer.maps.lvs_dests.valueSize);
+    const writes = Array.from({ length: this.sizes.maxReals }, (_, i) => ({ index: i, value: values.get(i) ?? zero, dest: dests.get(i) ?? zeroDest }));
     this.exec({ op: 'reals', writes });
+  }
+
+  /** Every slot's live connection counts (lvs_real_conns; absent: all zero). */
+  setCounts(values: Map<number, Buffer>): void {
+    const zero = Buffer.alloc(this.writer.maps.lvs_real_conns.valueSize);
+    this.writer.setConnCounts(Array.from({ length: this.sizes.maxReals }, (_, i) => ({ index: i, value: values.get(i) ?? zero })));
+  }
+
+  /** lvs_real_conns by index (raw values). */
+  counts(): Buffer[] {
+    const { keys, values } = this.writer.maps.lvs_real_conns.entries();
+    const out: Buffer[] = [];
+    keys.forEach((k, i) => { out[k.readUInt32LE(0)] = values[i]!; });
+    return out;
   }
 
   /** The accepted MACs (lvs_l2_addrs, lvs_l2_ifs) exactly as given (MACs as hex): what is not listed is removed. */

@@ -178,6 +178,11 @@ export class DirectorHarness {
     return plan;
   }
 
+  /** What the last `apply` wrote (a reader's view of the running configuration). */
+  get appliedState(): AppliedState {
+    return this.applied;
+  }
+
   run(frame: Buffer): { action: number; out: Buffer } {
     const r = testRun(this.progFd, frame, { dataSizeOut: frame.length + 256 });
     return { action: r.retval, out: r.data };

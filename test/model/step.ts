@@ -11,6 +11,7 @@ import { ABI } from '../../src/abi/generated.js';
 import { XdpAction } from '../../src/native/constants.js';
 import { flowHash } from '../../src/dataplane/flowhash.js';
 import { parseFrame, type Packet } from './parse.js';
+import { LiveCounts, lcPick } from './lc.js';
 import { buildDr, buildTooBig, buildTun, tunnelOuterLen } from './emit.js';
 import { flowKeyHex, fragKeyHex, persistKeyHex, serviceKeyHex, type FlowTuple } from './keys.js';
 import {
@@ -96,12 +97,16 @@ class Trace {
 }
 
 class Director {
+  private readonly lc: LiveCounts;
+
   constructor(
     private readonly cfg: StaticConfig,
     private readonly state: DynamicState,
     private readonly now: bigint,
     private readonly t: Trace,
-  ) {}
+  ) {
+    this.lc = new LiveCounts(cfg, state, (w) => t.write(w));
+  }
 
   /** The realserver slot at idx, as a lookup sees it (undefined past the array's end). */
   slot(idx: number): Real | undefined {
@@ -198,6 +203,14 @@ class Director {
   fromTable(svc: Service, f: FlowTuple): number | CounterName {
     if (svc.flags & ABI.LVS_SVC_F_GONE) return 'DROP_SERVICE_GONE';
     if (svc.tableSize === 0) return 'DROP_NO_REAL';
+    const tableOf = () => (svc.tableSlot < this.cfg.limits.tableSlots ? this.cfg.tables.get(svc.tableSlot) : undefined);
+    if (svc.flags & ABI.LVS_SVC_F_LC) {
+      // least-connection family: the table holds candidates, compared by live counts
+      const table = tableOf();
+      if (!table) return 'DROP_NO_TABLE';
+      const kind = (svc.flags >> ABI.LVS_SVC_LC_SHIFT) & ABI.LVS_SVC_LC_MASK;
+      return lcPick(kind, table, svc.tableSize, flowHash(f, 0x1f, this.cfg.settings.seed), this.lc, (s) => this.t.note(s));
+    }
     let pos: number;
     if (svc.flags & ABI.LVS_SVC_F_ROTATE) {
       if (svc.id >= this.cfg.limits.services) return 'DROP_NO_TABLE';
@@ -209,10 +222,27 @@ class Director {
       pos = flowHash(f, svc.hashFields, this.cfg.settings.seed) % svc.tableSize;
       this.t.note(`hash slot ${pos}/${svc.tableSize}`);
     }
-    const table = svc.tableSlot < this.cfg.limits.tableSlots ? this.cfg.tables.get(svc.tableSlot) : undefined;
+    const table = tableOf();
     if (!table || pos >= table.length) return 'DROP_NO_TABLE';
     const real = table[pos]!;
-    return real === ABI.LVS_REAL_NONE ? 'DROP_NO_REAL' : real;
+    if (real === ABI.LVS_REAL_NONE) return 'DROP_NO_REAL';
+    if ((svc.flags & ABI.LVS_SVC_F_THRESH) && this.lc.overloaded(real)) {
+      // over its upper threshold: rr / wrr take the next slots (up to LVS_LC_WALK - 1 more), the
+      // hashing schedulers none
+      if (!(svc.flags & ABI.LVS_SVC_F_ROTATE)) return 'DROP_OVERLOADED';
+      for (let k = 1; k < ABI.LVS_LC_WALK; k++) {
+        let s = pos + k;
+        if (s >= svc.tableSize) s -= svc.tableSize;
+        if (s >= svc.tableSize || s >= table.length || table[s] === ABI.LVS_REAL_NONE) break;
+        if (!this.lc.overloaded(table[s]!)) {
+          this.t.write({ map: 'cursor', id: svc.id, value: (s + 1) >>> 0 });
+          this.t.note(`rr past overloaded -> slot ${s}`);
+          return table[s]!;
+        }
+      }
+      return 'DROP_OVERLOADED';
+    }
+    return real;
   }
 
   /** A new connection: the client's persistence template first (persistent services), else the
@@ -257,15 +287,19 @@ class Director {
       }
       this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: s.real, gen: s.gen, state: CS.ESTABLISHED } });
       this.t.write({ map: 'strays', key, value: null });
+      this.lc.move(s.real, CS.NONE, CS.ESTABLISHED);
       this.t.count('CONN_PROMOTED');
       this.t.note('stray promoted');
       return { real: s.real, promoted: true };
     }
+    // an expired stray whose realserver is still the one it was recorded for: it ends here
+    if (s && this.stillServing(s.real, s.gen)) this.lc.unbind(s.real, CS.NONE);
     const pick = this.forStray(svc, p, f);
     if (typeof pick !== 'number') return pick;
     const r = this.slot(pick);
     if (!r) return { real: pick, promoted: false }; // past the array: dropped below
     this.t.write({ map: 'strays', key, value: { lastSeen: this.now, real: pick, gen: r.gen, state: CS.NONE } });
+    this.lc.bind(pick, CS.NONE);
     this.t.count('CONN_STRAY');
     this.t.note('stray new');
     return { real: pick, promoted: false };
@@ -311,15 +345,18 @@ class Director {
           stale = true;
         } else if (this.synOnClosed(p, c.state)) {
           this.t.count('CONN_REUSED');
+          this.lc.unbind(c.real, c.state);
           stale = true;
         } else if (timeout !== 0n && idle > timeout) {
           this.t.count('CONN_EXPIRED');
+          this.lc.unbind(c.real, c.state);
           stale = true;
         } else if (!(r.flags & ABI.LVS_REAL_F_ACTIVE)) {
           // deleted realserver, entry kept for it: neither refreshed nor moved on
           return this.t.drop('DROP_REAL_GONE');
         } else {
           const next = tcp ? tcpNextState(c.state, p.tcpFlags) : CS.UDP;
+          if (next !== c.state) this.lc.move(c.real, c.state, next);
           const refresh = next !== c.state || idle > CONN_REFRESH_NS;
           if (refresh) {
             this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: c.real, gen: c.gen, state: next } });
@@ -351,6 +388,7 @@ class Director {
         if (!r) return this.t.drop('DROP_BAD_REAL');
         const state = tcp ? tcpNextState(CS.NONE, p.tcpFlags) : CS.UDP;
         this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: pick, gen: r.gen, state } });
+        this.lc.bind(pick, state);
         this.t.count('CONN_NEW');
         real = pick;
         scheduled = true;

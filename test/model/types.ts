@@ -56,6 +56,11 @@ export interface Real {
   svcId: number;
 }
 
+/** lvs_dests: a realserver's weight and thresholds (an absent index reads as all zero). */
+export interface Dest { weight: number; uThresh: number; lThresh: number }
+/** lvs_real_conns: live connection counts (s32 active / inactive) and the overload flag. */
+export interface Counts { active: number; inactive: number; overloaded: number }
+
 /** A connection entry. lastSeen is bpf_ktime_get_ns() (u64) of its last refresh. */
 export interface Conn { lastSeen: bigint; real: number; gen: number; state: number }
 /** A persistence template or a first fragment's pin. */
@@ -86,6 +91,8 @@ export interface StaticConfig {
   accepted: Map<string, Uint8Array>;
   /** The interface frames arrive on (ctx->ingress_ifindex). */
   ingressIfindex: number;
+  /** lvs_dests by realserver index (absent below limits.reals: all zero). */
+  dests: Map<number, Dest>;
 }
 
 /** BPF_PROG_TEST_RUN without a context runs frames as received on the namespace's loopback. */
@@ -99,6 +106,8 @@ export interface DynamicState {
   frags: Map<string, Pin>;
   /** rr / wrr cursor per service id (the kernel keeps one per CPU; the model one per run). */
   cursors: Map<number, number>;
+  /** lvs_real_conns by realserver index (absent below limits.reals: all zero). */
+  counts: Map<number, Counts>;
 }
 
 export type Write =
@@ -106,7 +115,8 @@ export type Write =
   | { map: 'strays'; key: string; value: Conn | null }
   | { map: 'persist'; key: string; value: Pin }
   | { map: 'frags'; key: string; value: Pin }
-  | { map: 'cursor'; id: number; value: number };
+  | { map: 'cursor'; id: number; value: number }
+  | { map: 'counts'; index: number; value: Counts };
 
 export interface StatsDelta { packets: number; bytes: number; conns: number }
 
@@ -125,7 +135,7 @@ export interface Outcome {
 }
 
 export function emptyDynamic(): DynamicState {
-  return { conns: new Map(), strays: new Map(), persist: new Map(), frags: new Map(), cursors: new Map() };
+  return { conns: new Map(), strays: new Map(), persist: new Map(), frags: new Map(), cursors: new Map(), counts: new Map() };
 }
 
 export function cloneDynamic(d: DynamicState): DynamicState {
@@ -135,12 +145,14 @@ export function cloneDynamic(d: DynamicState): DynamicState {
     persist: new Map([...d.persist].map(([k, v]) => [k, { ...v }])),
     frags: new Map([...d.frags].map(([k, v]) => [k, { ...v }])),
     cursors: new Map(d.cursors),
+    counts: new Map([...d.counts].map(([k, v]) => [k, { ...v }])),
   };
 }
 
 export function applyWrites(d: DynamicState, writes: readonly Write[]): void {
   for (const w of writes) {
     if (w.map === 'cursor') d.cursors.set(w.id, w.value);
+    else if (w.map === 'counts') d.counts.set(w.index, { ...w.value });
     else if (w.map === 'conns' || w.map === 'strays') {
       if (w.value) d[w.map].set(w.key, { ...w.value });
       else d[w.map].delete(w.key);

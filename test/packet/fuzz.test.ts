@@ -60,4 +60,14 @@ test('the comparison notices a model that differs from the program', async () =>
   } finally {
     ttl.close();
   }
+  // Thresholds and weights the program does not have (lvs_dests): overload flags and
+  // least-connection choices differ.
+  const dests = new Differential();
+  dests.tweakModel = (cfg) => { for (const d of cfg.dests.values()) { d.uThresh = d.uThresh ? d.uThresh + 1 : 1; d.weight += 1; } };
+  try {
+    const s = await campaign({ seed: SEED, cases: 4000, save: false, maxMismatches: 1, log: () => {} }, dests);
+    assert.equal(s.mismatches, 1);
+  } finally {
+    dests.close();
+  }
 });

@@ -209,7 +209,7 @@ test('two CLI processes at once are serialized: concurrent adds all land', async
 
 test('bad input: each class gets a clear error naming what is wrong', () => {
   const cases: [string[], RegExp][] = [
-    [['-A', '-t', '10.77.0.101:80', '-s', 'wlc'], /-s: scheduler wlc is not supported by the XDP data plane: it decides on live per-realserver state .* \(supported: mh, sh, dh, rr, wrr\)/],
+    [['-A', '-t', '10.77.0.101:80', '-s', 'lblc'], /-s: scheduler lblc is not supported by the XDP data plane: it keeps a cache of destination address .* \(supported: mh, sh, dh, rr, wrr, lc, wlc, sed, nq, twos, fo, ovf\)/],
     [['-A', '-t', '10.77.0.101:80', '-s', 'foo'], /unknown scheduler "foo"/],
     [['-A', '-t', '10.77.0.101:80', '-s', 'mh', '-b', 'sh-port'], /scheduler flag sh-port applies only to scheduler sh/],
     [['-a', '-t', SVC, '-r', '10.77.0.40', '-m'], /LVS-NAT \(-m\) is not supported/],

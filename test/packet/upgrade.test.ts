@@ -173,7 +173,7 @@ test('upgrade across a layout change: program and links switch, connections, con
   assert.deepEqual(r.links, [IF]);
   assert.equal(r.maps.find((m) => m.name === 'lvs_conns')?.entries, FLOWS);
   assert.deepEqual(r.maps.filter((m) => m.action === 'rebuild').map((m) => m.name).sort(),
-    ['lvs_cfg', 'lvs_fwmarks', 'lvs_reals', 'lvs_services', 'lvs_tables', 'lvs_tx_ports', 'lvs_vip_filter']);
+    ['lvs_cfg', 'lvs_dests', 'lvs_fwmarks', 'lvs_reals', 'lvs_services', 'lvs_tables', 'lvs_tx_ports', 'lvs_vip_filter']);
   assert.equal(counter('FWD_DR'), fwd, 'counters carried over');
   assertCarriedOver(oldProg, flows, connNew);
   assert.equal(counter('FWD_DR'), fwd + BigInt(FLOWS));

@@ -99,7 +99,8 @@ test('model rules report the file location and the file\'s field names', () => {
   rejects(svc('', '      - { address: 192.168.1.10, weight: 70000 }\n'),
     'd.yaml:5:42: services[0].realservers[0].weight: service tcp 10.0.0.1:80, realserver 192.168.1.10: weight 70000 out of range 0..65535');
   rejects(svc('    table-size: 1000\n'), 'd.yaml:4:17: services[0].table-size: service tcp 10.0.0.1:80: table size 1000 is not one of 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 65537, 131071');
-  rejects(svc('    scheduler: wlc\n'), 'd.yaml:4:16: services[0].scheduler: service tcp 10.0.0.1:80: scheduler wlc is not supported by the XDP data plane: it decides on live per-realserver state (connection counts, locality) that a table lookup does not keep (supported: mh, sh, dh, rr, wrr)');
+  rejects(svc('    scheduler: lblc\n'), 'd.yaml:4:16: services[0].scheduler: service tcp 10.0.0.1:80: scheduler lblc is not supported by the XDP data plane: it keeps a cache of destination address -> realserver and moves an address when its realserver has more connections than its weight while some other has fewer than half of its own: a search over every realserver that the data plane does not make per packet (dh keeps destination locality, wlc balances by connections) (supported: mh, sh, dh, rr, wrr, lc, wlc, sed, nq, twos, fo, ovf)');
+  rejects(svc('', '      - { address: 192.168.1.10, upper-threshold: 5, lower-threshold: 6 }\n'), 'd.yaml:5:71: services[0].realservers[0].lower-threshold: service tcp 10.0.0.1:80, realserver 192.168.1.10: lower threshold 6 is above the upper threshold 5');
   rejects(svc('', '      - { address: 192.168.1.10, method: nat }\n'),
     'd.yaml:5:42: services[0].realservers[0].method: service tcp 10.0.0.1:80, realserver 192.168.1.10: LVS-NAT (-m) is not supported by the XDP data plane; use -g (DR) or -i (Tun)');
   rejects(svc('', '      - { address: "2001:db8::1" }\n'),

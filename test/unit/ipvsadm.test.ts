@@ -147,10 +147,14 @@ test('every class of bad input is refused with line, option and problem', () => 
   rejects(`${A}${A}`, 'rules.txt:2: -A: service tcp 10.0.0.1:80 already exists');
   rejects('-E -t 10.0.0.1:80 -s rr', 'rules.txt:1: -E: service tcp 10.0.0.1:80 does not exist');
   rejects('-D -u 10.0.0.1:80', 'rules.txt:1: -D: service udp 10.0.0.1:80 does not exist');
-  rejects('-A -t 10.0.0.1:80', 'rules.txt:1: -s: no scheduler given; ipvsadm\'s default wlc is not supported by the XDP data plane (use mh, sh, dh, rr or wrr)');
-  rejects('-A -t 10.0.0.1:80 -s wlc', 'rules.txt:1: -s: scheduler wlc is not supported by the XDP data plane: it decides on live per-realserver state (connection counts, locality) that a table lookup does not keep (supported: mh, sh, dh, rr, wrr)');
-  rejects('-A -t 10.0.0.1:80 -s lblcr', 'rules.txt:1: -s: scheduler lblcr is not supported by the XDP data plane: it decides on live per-realserver state (connection counts, locality) that a table lookup does not keep (supported: mh, sh, dh, rr, wrr)');
-  rejects('-A -t 10.0.0.1:80 -s random', 'rules.txt:1: -s: unknown scheduler "random" (supported: mh, sh, dh, rr, wrr)');
+  rejects('-A -t 10.0.0.1:80 -s lblcr', "rules.txt:1: -s: scheduler lblcr is not supported by the XDP data plane: it keeps a cache of destination address -> set of realservers that grows and shrinks by comparing every member's connections with every realserver's: a search over every realserver that the data plane does not make per packet (dh keeps destination locality, wlc balances by connections) (supported: mh, sh, dh, rr, wrr, lc, wlc, sed, nq, twos, fo, ovf)");
+  rejects('-A -t 10.0.0.1:80 -s lblc', 'rules.txt:1: -s: scheduler lblc is not supported by the XDP data plane: it keeps a cache of destination address -> realserver and moves an address when its realserver has more connections than its weight while some other has fewer than half of its own: a search over every realserver that the data plane does not make per packet (dh keeps destination locality, wlc balances by connections) (supported: mh, sh, dh, rr, wrr, lc, wlc, sed, nq, twos, fo, ovf)');
+  rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10 -x 5 -y 6`, 'rules.txt:2: -y: lower threshold 6 is above the upper threshold 5');
+  rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10 -y 6`, 'rules.txt:2: -y: lower threshold 6 is above the upper threshold 0 (no -x)');
+  rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10 -x -1`, 'rules.txt:2: -x: upper threshold -1 out of range 0..2147483647');
+  rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10 -x 2147483648`, 'rules.txt:2: -x: upper threshold 2147483648 out of range 0..2147483647');
+  rejects('-A -t 10.0.0.1:80 -x 5', 'rules.txt:1: -x: not valid with -A');
+  rejects('-A -t 10.0.0.1:80 -s random', 'rules.txt:1: -s: unknown scheduler "random" (supported: mh, sh, dh, rr, wrr, lc, wlc, sed, nq, twos, fo, ovf)');
   rejects('-A -t 10.0.0.1:80 -s mh -b sh-port', 'rules.txt:1: -b: scheduler flag sh-port applies only to scheduler sh, not mh');
   rejects('-A -t 10.0.0.1:80 -s sh -b flag-1', 'rules.txt:1: -b: unknown scheduler flag "flag-1" (known: sh-fallback, sh-port, mh-fallback, mh-port)');
   // ipvsadm's parse_timeout(optarg, 1, MAX_TIMEOUT = 31 days) and its message.
@@ -185,7 +189,6 @@ test('every class of bad input is refused with line, option and problem', () => 
   rejects('-A -t 10.0.0.1:80 -s sh extra', 'rules.txt:1: unexpected argument "extra"');
   rejects('-A -t 10.0.0.1:80 -s', 'rules.txt:1: -s: needs a value');
   rejects("-A -t '10.0.0.1:80 -s sh", 'rules.txt:1: unterminated single quote');
-  rejects('-x 1', 'rules.txt:1: -x: connection thresholds are not supported');
   rejects('-A -t 10.0.0.1 -s sh', 'rules.txt:1: -t: no port given for a non-persistent service (ipvsadm: "Zero port specified"); use VIP:PORT, or VIP:0 to take every port');
   rejects('-A -u [2001:db8::1] -s sh', 'rules.txt:1: -u: no port given for a non-persistent service (ipvsadm: "Zero port specified"); use VIP:PORT, or VIP:0 to take every port');
   rejects('-Aq -t 10.0.0.1:80 -s sh', 'rules.txt:1: -q: unknown option');

@@ -99,7 +99,9 @@ test('validateConfig refuses every class of bad input, naming service, realserve
   rejects(cfg(svc({ vip: 'www.example.com' })), /^services\[0\]\.vip: service tcp www\.example\.com:80: "www\.example\.com" is not an IPv4 or IPv6 address/);
   rejects(cfg(svc({ port: 70000 })), /services\[0\]\.port: .*port 70000 out of range 0\.\.65535/);
   rejects(cfg(svc({ protocol: 'sctp' as 'tcp' })), /services\[0\]\.protocol: .*protocol "sctp" is not tcp or udp/);
-  rejects(cfg(svc({ scheduler: 'wlc' as 'mh' })), /services\[0\]\.scheduler: .*scheduler wlc is not supported by the XDP data plane: it decides on live per-realserver state .* \(supported: mh, sh, dh, rr, wrr\)/);
+  rejects(cfg(svc({ scheduler: 'lblcr' as 'mh' })), /services\[0\]\.scheduler: .*scheduler lblcr is not supported by the XDP data plane: it keeps a cache of destination address -> set of realservers .* \(supported: mh, sh, dh, rr, wrr, lc, wlc, sed, nq, twos, fo, ovf\)/);
+  rejects(cfg(svc({ realservers: [rs('192.168.1.10', { upperThreshold: 3, lowerThreshold: 4 })] })), /realservers\[0\]\.lowerThreshold: .*lower threshold 4 is above the upper threshold 3/);
+  rejects(cfg(svc({ realservers: [rs('192.168.1.10', { upperThreshold: -1 })] })), /realservers\[0\]\.upperThreshold: .*threshold -1 out of range 0\.\.2147483647/);
   rejects(cfg(svc({ scheduler: 'fancy' as 'mh' })), /unknown scheduler "fancy"/);
   rejects(cfg(svc({ flags: ['sh-port'] })), /services\[0\]\.flags: .*scheduler flag sh-port applies only to scheduler sh, not mh/);
   rejects(cfg(svc({ flags: ['flag-3' as 'sh-port'] })), /unknown scheduler flag "flag-3"/);
