@@ -159,7 +159,12 @@ export function checkSpecFor(svc: VirtualService, rs: Realserver, where = 'healt
   if (timeoutMs > intervalMs) fail(`${where}.timeout`, `timeout (${timeoutMs} ms) longer than interval (${intervalMs} ms)`);
   // Default: the forwarding path wherever it can work (every DR / Tun check that probes a port:
   // an all-ports service must name one anyway, above).
-  const fallback = m.via === undefined && type === 'exec' ? 'an exec check runs a command, it cannot be sent through the forwarding path' : undefined;
+  // Without `via`: forwarding where it can work, else direct and why (the status shows it).
+  const fallback = m.via !== undefined ? undefined
+    : type === 'exec' ? 'an exec check runs a command, it cannot be sent through the forwarding path'
+      : svc.fwmark ? 'a firewall-mark service has no VIP to probe through'
+        : rs.method !== 'dr' && rs.method !== 'tun' ? `the forwarding path is probed for LVS-DR and LVS-Tun realservers only (${rs.address} is ${rs.method})`
+          : svc.port === 0 && m.port === undefined ? 'an all-ports service has no port to probe the VIP on' : undefined;
   const via = (m.via ?? (fallback ? 'direct' : 'forwarding')) as CheckSpec['via'];
   if (via === 'forwarding') {
     if (rs.method !== 'dr' && rs.method !== 'tun') fail(`${where}.via`, `via: forwarding is implemented for LVS-DR and LVS-Tun realservers only (${rs.address} is ${rs.method})`);

@@ -10,6 +10,7 @@ import type { MacResolver } from '../../src/dataplane/compile.js';
 import { DirectorReader } from '../../src/director/reader.js';
 import { planTables, tablesDigest } from '../../src/director/digest.js';
 import type { DirectorConfig, FirewallMark, VirtualService } from '../../src/model/types.js';
+import { ABI } from '../../src/abi/generated.js';
 
 const macOf = (addr: string) => `02:00:00:00:00:${addr.split(/[.:]/).pop()!.padStart(2, '0').slice(-2)}`;
 const resolve: MacResolver = (_s, r) => ({ mac: macOf(r.address) });
@@ -122,7 +123,7 @@ test('precedence: a mark with a service wins over the port service it covers (IP
   // 10.0.0.6:80 is in mark 1 (the /24) and mark 2 (the /32, more specific): mark 2 has no service.
   assert.equal(send('198.51.100.9', '10.0.0.6', 80, both), portRs[0], 'mark without a service: the port service');
   // Only the covered port service carries the flag (the others never pay the classification).
-  const flagged = plan.compiled!.services.filter((s) => (s.value(0).readUInt16LE(32) & 0x10) !== 0).map((s) => s.id);
+  const flagged = plan.compiled!.services.filter((s) => (s.value(0).readUInt16LE(32) & ABI.LVS_SVC_F_MARKED) !== 0).map((s) => s.id);
   assert.deepEqual(flagged, ['tcp 10.0.0.5:80']);
   // The mark's service gone: the port service takes its traffic back.
   h.apply(config(cfg.services.slice(1), cfg.marks!), resolve);

@@ -22,7 +22,7 @@ test('a bad router configuration is a ConfigError naming the file and field', ()
   const bad = (text: string, re: RegExp) => assert.throws(() => parseRouterConfig(text, 'r.json'), (e: unknown) => e instanceof ConfigError && re.test(e.message));
   bad('{', /^r\.json: not JSON/);
   bad('{"services": []}', /^r\.json: uplink: /);
-  bad('{"uplink": "eth0", "services": [{"vip": "203.0.113.1", "port": 80, "scheduler": "lc", "backends": ["10.0.0.1"]}]}', /services\[0\]\.scheduler/);
+  bad('{"uplink": "eth0", "services": [{"vip": "203.0.113.1", "port": 80, "scheduler": "lblc", "backends": ["10.0.0.1"]}]}', /services\[0\]\.scheduler/);
   bad('{"uplink": "eth0", "services": [{"vip": "203.0.113.1", "port": 80, "backends": []}]}', /services\[0\]\.backends/);
   // lvs-xdp's own validation: a weight above its maximum.
   bad('{"uplink": "eth0", "services": [{"vip": "203.0.113.1", "port": 80, "backends": [{"address": "10.0.0.1", "weight": 70000}]}]}', /^r\.json: .*weight/);

@@ -219,7 +219,7 @@ test('a realistic DR configuration (test/fixtures/keepalived/dr): every translat
   const spec = (svc: string, rs: string) => targets.find((x) => x.service === svc && x.address === rs)!.spec;
   const a = spec('tcp 203.0.113.10:80', '10.1.0.11');
   assert.deepEqual(a, {
-    type: 'http', port: 80, intervalMs: 5000, timeoutMs: 2000, rise: 1, fall: 3, initial: 'down', via: 'direct', onDown: 'finish',
+    type: 'http', port: 80, intervalMs: 5000, timeoutMs: 2000, rise: 1, fall: 3, initial: 'down', via: 'forwarding', viaDefault: true, onDown: 'finish',
     path: '/', host: 'www.example.org', expectStatus: [], tlsVerify: false, payload: '', delayBeforeRetryMs: 1000,
     urls: [
       { path: '/healthz', expectStatus: [304], expectStatusRanges: [[200, 299]] },
