@@ -20,8 +20,9 @@
 /* Bumped whenever a pinned map, a struct or a flag's meaning changes: a director running another
  * version is taken over by `lvs-xdp upgrade`. 2: lvs_strays, service tombstones and gone
  * realserver slots (connections survive deletions), accepted destination MACs (lvs_l2_ifs,
- * lvs_l2_addrs). */
-#define LVS_ABI_VERSION 2
+ * lvs_l2_addrs). 3: LVS-NAT (lvs_real port / vport / vip, reply entries in lvs_conns keyed with
+ * lvs_flow_key.dir, OutPkts / OutBytes in lvs_stats). */
+#define LVS_ABI_VERSION 3
 
 /*
  * Test only: `make -C bpf test-objects` builds the director with -DLVS_TEST_OLD_ABI=<version>
@@ -89,6 +90,9 @@ struct lvs_svc {
 
 #define LVS_FWD_DR  0 /* gatewaying: rewrite destination MAC, send on L2 */
 #define LVS_FWD_TUN 1 /* ipip: encapsulate in an outer IPv4 / IPv6 header to the RIP */
+/* masquerading (LVS-NAT, lvs_nat.h): destination VIP:vport rewritten to RIP:port, the
+ * realserver's replies (routed through the director) rewritten back to VIP:vport */
+#define LVS_FWD_NAT 2
 
 #define LVS_REAL_F_ACTIVE   (1u << 0) /* slot in use; a deleted realserver has flags 0 */
 #define LVS_REAL_F_QUIESCED (1u << 1) /* weight 0: keeps its flows, gets no new ones */
@@ -109,7 +113,11 @@ struct lvs_real {
 	__u32 gen;      /* bumped by the control plane each time the slot is (re)assigned */
 	__u32 ifindex;  /* egress interface via lvs_tx_ports; 0 = back out the ingress one (XDP_TX) */
 	__u32 svc_id;   /* the service this destination belongs to */
-	__u32 reserved;
+	/* LVS-NAT only (zero otherwise): the flow's realserver side and the service side its
+	 * replies are rewritten back to. */
+	__u16 port;     /* realserver port, network order; 0 = the client's destination port */
+	__u16 vport;    /* the service's port, network order; 0 = an all-ports service */
+	__u8 vip[16];   /* the service's VIP: the source of the replies */
 };
 #else
 struct lvs_real { /* test only: the "older" layout (gen after ifindex, one more reserved word) */
@@ -136,8 +144,14 @@ struct lvs_flow_key {
 	__u16 dport;
 	__u8 proto;
 	__u8 family;
-	__u16 pad;
+	__u16 dir;      /* LVS_DIR_*: 0 for every client flow */
 };
+
+/* LVS-NAT keeps a second entry per flow in lvs_conns, keyed by the reply's own tuple
+ * (RIP, client, rport, cport) with dir = LVS_DIR_REPLY, so that a reply finds its flow in one
+ * lookup; its value mirrors the client entry's (lvs_nat.h). */
+#define LVS_DIR_CLIENT 0
+#define LVS_DIR_REPLY  1
 
 /*
  * Connection states, inferred from the client's packets only (as IPVS does for DR and Tun).
@@ -227,6 +241,10 @@ struct lvs_cfg {
 /* IPVS's expire_quiescent_template: a template to a quiesced realserver is not used (its client
  * is scheduled anew); without it persistent clients stay on a quiesced realserver, as in IPVS. */
 #define LVS_CFG_F_EXPIRE_QUIESCENT (1u << 1)
+/* ---- LVS-NAT (issue 15) ---- */
+/* Some realserver is LVS-NAT: a packet to no service may be a NAT reply (one lvs_conns lookup
+ * by its own tuple). Without it, traffic to no service pays nothing for NAT. */
+#define LVS_CFG_F_NAT (1u << 2)
 
 /* ---- VIP filter: ARRAY lvs_vip_filter, LVS_VIP_FILTER_WORDS x __u64 -------------------------
  *
@@ -304,6 +322,8 @@ struct lvs_stats {
 	__u64 packets;
 	__u64 bytes;   /* L3 bytes (IP header and payload), as IPVS counts */
 	__u64 conns;   /* scheduling decisions: new connections, or packets of OPS services */
+	__u64 out_packets; /* LVS-NAT replies (IPVS OutPkts); DR and Tun never see replies */
+	__u64 out_bytes;   /* their L3 bytes as they leave (IPVS OutBytes) */
 };
 
 /*
@@ -350,7 +370,14 @@ struct lvs_stats {
 	X(CONN_STRAY, event, "TCP packet without SYN and without connection entry: forwarded as a stray (lvs_strays)") \
 	X(CONN_PROMOTED, event, "stray seen again more than LVS_STRAY_PROMOTE_S later: entered as ESTABLISHED") \
 	/* ---- own frames only (issue 12) ---- */                                                     \
-	X(PASS_NOT_OUR_MAC, pass, "for a virtual service but sent to a MAC the interface does not accept (another host's, broadcast, multicast)")
+	X(PASS_NOT_OUR_MAC, pass, "for a virtual service but sent to a MAC the interface does not accept (another host's, broadcast, multicast)") \
+	/* ---- LVS-NAT (issue 15) ---- */                                                           \
+	X(FWD_NAT, fwd, "forwarded by LVS-NAT (destination rewritten to the realserver's address and port)") \
+	X(FWD_NAT_REPLY, fwd, "LVS-NAT reply: source rewritten to VIP:port, sent toward the client by the kernel's FIB") \
+	X(ICMP_NAT_REPLY, event, "ICMP error about an LVS-NAT flow from the realserver's side: translated and sent to the client") \
+	X(PASS_NAT_NO_ROUTE, pass, "LVS-NAT reply translated, but the FIB has no resolved next hop toward the client on an attached interface: the kernel routes it") \
+	X(PASS_NAT_TTL, pass, "LVS-NAT reply whose TTL / hop limit would expire here: handed untranslated to the kernel (time exceeded)") \
+	X(DROP_NAT_FAILED, drop, "LVS-NAT: a header to rewrite is not in the frame")
 
 #define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,
 enum lvs_counter { LVS_COUNTER_LIST(LVS_COUNTER_ENUM) LVS_C_MAX };

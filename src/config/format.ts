@@ -23,8 +23,9 @@ function settingsEntry(s: DirectorSettings): Record<string, unknown> {
   return out;
 }
 
-function realserverEntry(r: Realserver): Record<string, unknown> {
+function realserverEntry(r: Realserver, svcPort: number): Record<string, unknown> {
   const out: Record<string, unknown> = { address: r.address, weight: r.weight, method: r.method };
+  if (r.port !== svcPort) out.port = r.port; // LVS-NAT to another port
   if (r.mac !== undefined) out.mac = r.mac;
   if (r.nextHop !== undefined) out['next-hop'] = r.nextHop;
   if (r.ifname !== undefined) out.ifname = r.ifname;
@@ -43,7 +44,7 @@ function serviceEntry(s: VirtualService): Record<string, unknown> {
   if (s.ops) out.ops = true;
   if (s.tableSize !== undefined) out['table-size'] = s.tableSize;
   if (s.healthCheck !== undefined) out['health-check'] = s.healthCheck;
-  out.realservers = s.realservers.map(realserverEntry);
+  out.realservers = s.realservers.map((r) => realserverEntry(r, s.port));
   return out;
 }
 

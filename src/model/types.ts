@@ -16,11 +16,9 @@ export const UNSUPPORTED_SCHEDULERS: readonly string[] = [
   'lc', 'wlc', 'lblc', 'lblcr', 'sed', 'nq', 'fo', 'ovf', 'twos',
 ];
 
-/** LVS-DR (ipvsadm -g, gatewaying) and LVS-Tun (-i, ipip). LVS-NAT (-m) is not supported. */
-export type ForwardingMethod = 'dr' | 'tun';
-export const FORWARDING_METHODS: readonly ForwardingMethod[] = ['dr', 'tun'];
-export const NAT_REFUSED =
-  'LVS-NAT (-m) is not supported by the XDP data plane; use -g (DR) or -i (Tun)';
+/** LVS-DR (ipvsadm -g, gatewaying), LVS-Tun (-i, ipip) and LVS-NAT (-m, masquerading). */
+export type ForwardingMethod = 'dr' | 'tun' | 'nat';
+export const FORWARDING_METHODS: readonly ForwardingMethod[] = ['dr', 'tun', 'nat'];
 
 /**
  * Scheduler flags (ipvsadm -b) in canonical order, the order ipvsadm prints them.
@@ -57,7 +55,8 @@ export interface Persistence {
 export interface Realserver {
   /** RIP, canonical text. Also the realserver's identity within its service. */
   address: string;
-  /** Always the service port: DR and Tun cannot rewrite the destination port. */
+  /** DR and Tun: always the service port (they cannot rewrite it). NAT: the realserver's port,
+   *  which may differ (0 on an all-ports service: the client's destination port is kept). */
   port: number;
   /** 0..65535; 0 = quiesced (keeps existing flows, gets no new ones). */
   weight: number;
