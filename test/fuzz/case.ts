@@ -35,6 +35,10 @@ export interface CaseReal {
   gen: number;
   ifindex: number;
   svcId: number;
+  /** LVS-NAT fields of the slot (absent: 0): realserver port, service port, VIP (hex). */
+  port?: number;
+  vport?: number;
+  vip?: string;
 }
 
 /** A pre-existing entry; its timestamp is `ageNs` before the moment it is installed (negative:
@@ -62,6 +66,9 @@ export interface CaseConfig {
    *  extra "maybe" bits (slot * 2 + shift). The model ignores it: a filter that covers every
    *  service must not change what any packet does. */
   vipFilter?: { noise: number[] };
+  /** LVS-NAT cases: the FIB of the namespace they run in (test/packet/fuzz-nat.test.ts), the
+   *  destinations with a resolved next hop; absent: none (replies go to the kernel). */
+  fib?: { dst: string; ifindex: number; smac: string; dmac: string }[];
 }
 
 export interface FuzzCase {
@@ -91,6 +98,7 @@ export function realOf(r: CaseReal): Real {
   return {
     addr: hex(r.addr), mac: hex(r.mac), smac: hex(r.smac), family: r.family, method: r.method,
     flags: r.flags, gen: r.gen, ifindex: r.ifindex, svcId: r.svcId,
+    port: r.port ?? 0, vport: r.vport ?? 0, vip: r.vip ? hex(r.vip) : new Uint8Array(16),
   };
 }
 
@@ -102,7 +110,8 @@ export function staticConfig(c: CaseConfig, limits: StaticConfig['limits']): Sta
   const reals = new Map<number, Real>();
   for (const r of c.reals) if (r.index < limits.reals) reals.set(r.index, realOf(r));
   const accepted = new Map(acceptedOf(c).map((a) => [`${a.ifindex}/${a.mac}`, hex(a.egress)]));
-  return { knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX };
+  const fib = new Map((c.fib ?? []).map((e) => [e.dst, { ifindex: e.ifindex, smac: hex(e.smac), dmac: hex(e.dmac) }]));
+  return { knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX, fib };
 }
 
 /** The director's MAC in generated frames (and the accepted set of cases that name none). */
@@ -172,6 +181,7 @@ export function encodeReal(r: CaseReal): Buffer {
   return encode(REAL, {
     addr: hex(r.addr), mac: hex(r.mac), smac: hex(r.smac), family: r.family, method: r.method,
     flags: r.flags, gen: r.gen, ifindex: r.ifindex, svc_id: r.svcId,
+    port: r.port ?? 0, vport: r.vport ?? 0, vip: r.vip ? hex(r.vip) : new Uint8Array(16),
   });
 }
 

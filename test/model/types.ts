@@ -54,7 +54,15 @@ export interface Real {
   gen: number;
   ifindex: number;
   svcId: number;
+  /** LVS-NAT (method LVS_FWD_NAT): the realserver's port (0: unchanged), the service's port
+   *  (0: unchanged) and VIP its replies are rewritten back to. Absent: zero. */
+  port?: number;
+  vport?: number;
+  vip?: Uint8Array; // 16
 }
+
+/** What the kernel's FIB (bpf_fib_lookup) answers for a destination with a resolved next hop. */
+export interface FibEntry { ifindex: number; smac: Uint8Array; dmac: Uint8Array }
 
 /** A connection entry. lastSeen is bpf_ktime_get_ns() (u64) of its last refresh. */
 export interface Conn { lastSeen: bigint; real: number; gen: number; state: number }
@@ -73,6 +81,9 @@ export interface StaticConfig {
   accepted: Map<string, Uint8Array>;
   /** The interface frames arrive on (ctx->ingress_ifindex). */
   ingressIfindex: number;
+  /** The namespace's FIB toward LVS-NAT clients: destination address (hex, 16 bytes) -> its
+   *  resolved next hop; any other destination has none (the reply goes to the kernel). */
+  fib?: Map<string, FibEntry>;
 }
 
 /** BPF_PROG_TEST_RUN without a context runs frames as received on the namespace's loopback. */
@@ -95,7 +106,8 @@ export type Write =
   | { map: 'frags'; key: string; value: Pin }
   | { map: 'cursor'; id: number; value: number };
 
-export interface StatsDelta { packets: number; bytes: number; conns: number }
+/** outPackets / outBytes: LVS-NAT replies (IPVS OutPkts / OutBytes); absent = 0. */
+export interface StatsDelta { packets: number; bytes: number; conns: number; outPackets?: number; outBytes?: number }
 
 /** Everything one packet does. */
 export interface Outcome {

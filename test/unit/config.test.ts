@@ -100,8 +100,10 @@ test('model rules report the file location and the file\'s field names', () => {
     'd.yaml:5:42: services[0].realservers[0].weight: service tcp 10.0.0.1:80, realserver 192.168.1.10: weight 70000 out of range 0..65535');
   rejects(svc('    table-size: 1000\n'), 'd.yaml:4:17: services[0].table-size: service tcp 10.0.0.1:80: table size 1000 is not one of 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 65537, 131071');
   rejects(svc('    scheduler: wlc\n'), 'd.yaml:4:16: services[0].scheduler: service tcp 10.0.0.1:80: scheduler wlc is not supported by the XDP data plane: it decides on live per-realserver state (connection counts, locality) that a table lookup does not keep (supported: mh, sh, dh, rr, wrr)');
-  rejects(svc('', '      - { address: 192.168.1.10, method: nat }\n'),
-    'd.yaml:5:42: services[0].realservers[0].method: service tcp 10.0.0.1:80, realserver 192.168.1.10: LVS-NAT (-m) is not supported by the XDP data plane; use -g (DR) or -i (Tun)');
+  rejects(svc('', '      - { address: 192.168.1.10, method: masq }\n'),
+    'd.yaml:5:42: services[0].realservers[0].method: service tcp 10.0.0.1:80, realserver 192.168.1.10: unknown forwarding method "masq" (use dr, tun or nat)');
+  rejects(svc('', '      - { address: "2001:db8::1", method: nat }\n'),
+    'd.yaml:5:20: services[0].realservers[0].address: service tcp 10.0.0.1:80, realserver 2001:db8::1: LVS-NAT cannot translate an IPv4 VIP to an IPv6 realserver');
   rejects(svc('', '      - { address: "2001:db8::1" }\n'),
     'd.yaml:5:20: services[0].realservers[0].address: service tcp 10.0.0.1:80, realserver 2001:db8::1: LVS-DR cannot forward an IPv4 VIP to an IPv6 realserver (only Tun may mix families)');
   rejects(svc('', '      - { address: 192.168.1.10, port: 8080 }\n'),
