@@ -375,7 +375,7 @@ struct lvs_stats {
 	X(FWD_NAT, fwd, "forwarded by LVS-NAT (destination rewritten to the realserver's address and port)") \
 	X(FWD_NAT_REPLY, fwd, "LVS-NAT reply: source rewritten to VIP:port, sent toward the client by the kernel's FIB") \
 	X(ICMP_NAT_REPLY, event, "ICMP error about an LVS-NAT flow from the realserver's side: translated and sent to the client") \
-	X(PASS_NAT_NO_ROUTE, pass, "LVS-NAT reply translated, but the FIB has no resolved next hop toward the client on an attached interface: the kernel routes it") \
+	X(PASS_NAT_NO_ROUTE, pass, "LVS-NAT reply with no usable next hop in the FIB (no route, neighbour unresolved, larger than the egress MTU, or out of an interface without lvs-xdp): handed untouched to the kernel") \
 	X(PASS_NAT_TTL, pass, "LVS-NAT reply whose TTL / hop limit would expire here: handed untranslated to the kernel (time exceeded)") \
 	X(DROP_NAT_FAILED, drop, "LVS-NAT: a header to rewrite is not in the frame")
 

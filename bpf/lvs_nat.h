@@ -351,9 +351,11 @@ static __always_inline void lvs_account_out(void *stats_map, __u32 idx, __u32 by
 /*
  * Realserver side of a NAT flow (a reply, a non-first fragment of one, an ICMP error about the
  * client's packet) of realserver slot ri: the next hop toward the client from the kernel's FIB,
- * looked up first. Without a resolved next hop on an interface lvs-xdp is attached to (or with
- * a TTL that expires here) the packet goes to the kernel untouched: it routes it (and resolves
- * the neighbour, so the flow's next replies are translated here) or answers time exceeded.
+ * looked up first. Without a resolved next hop on an interface lvs-xdp is attached to, larger
+ * than that interface's MTU (the FIB says "fragmentation needed"), or with a TTL that expires
+ * here, the packet goes to the kernel untouched: it routes it (and resolves the neighbour, so
+ * the flow's next replies are translated here), tells the realserver its path MTU, or answers
+ * time exceeded.
  * Otherwise: source VIP:vport, TTL / hop limit decremented as by a router, new MACs, sent.
  */
 static __noinline int lvs_nat_reply(struct xdp_md *ctx, const struct lvs_pkt *p,

@@ -68,7 +68,7 @@ export interface CaseConfig {
   vipFilter?: { noise: number[] };
   /** LVS-NAT cases: the FIB of the namespace they run in (test/packet/fuzz-nat.test.ts), the
    *  destinations with a resolved next hop; absent: none (replies go to the kernel). */
-  fib?: { dst: string; ifindex: number; smac: string; dmac: string }[];
+  fib?: { dst: string; ifindex: number; smac: string; dmac: string; mtu: number }[];
 }
 
 export interface FuzzCase {
@@ -110,7 +110,7 @@ export function staticConfig(c: CaseConfig, limits: StaticConfig['limits']): Sta
   const reals = new Map<number, Real>();
   for (const r of c.reals) if (r.index < limits.reals) reals.set(r.index, realOf(r));
   const accepted = new Map(acceptedOf(c).map((a) => [`${a.ifindex}/${a.mac}`, hex(a.egress)]));
-  const fib = new Map((c.fib ?? []).map((e) => [e.dst, { ifindex: e.ifindex, smac: hex(e.smac), dmac: hex(e.dmac) }]));
+  const fib = new Map((c.fib ?? []).map((e) => [e.dst, { ifindex: e.ifindex, smac: hex(e.smac), dmac: hex(e.dmac), mtu: e.mtu }]));
   return { knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX, fib };
 }
 

@@ -509,7 +509,8 @@ export function step(cfg: StaticConfig, state: DynamicState, frame: Buffer, now:
       return finish(XdpAction.PASS, frame);
     }
     const fib = cfg.fib?.get(Buffer.from(p.daddr).toString('hex'));
-    if (!fib || (fib.ifindex !== cfg.ingressIfindex && !cfg.txPorts.has(fib.ifindex))) {
+    // the FIB refuses a packet larger than the egress MTU (BPF_FIB_LKUP_RET_FRAG_NEEDED) too
+    if (!fib || p.l3Len > fib.mtu || (fib.ifindex !== cfg.ingressIfindex && !cfg.txPorts.has(fib.ifindex))) {
       t.count('PASS_NAT_NO_ROUTE');
       return finish(XdpAction.PASS, frame);
     }

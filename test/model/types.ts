@@ -62,7 +62,7 @@ export interface Real {
 }
 
 /** What the kernel's FIB (bpf_fib_lookup) answers for a destination with a resolved next hop. */
-export interface FibEntry { ifindex: number; smac: Uint8Array; dmac: Uint8Array }
+export interface FibEntry { ifindex: number; smac: Uint8Array; dmac: Uint8Array; mtu: number }
 
 /** A connection entry. lastSeen is bpf_ktime_get_ns() (u64) of its last refresh. */
 export interface Conn { lastSeen: bigint; real: number; gen: number; state: number }
