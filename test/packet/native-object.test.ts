@@ -52,8 +52,8 @@ test('inspect without load: names, map definitions, BTF, globals', () => {
       [
         ['svc_key', 0, 20],
         ['svc', 20, 40],
-        ['real', 60, 48],
-        ['counter', 108, 4],
+        ['real', 60, 64],
+        ['counter', 124, 4],
       ],
     );
 
