@@ -132,6 +132,9 @@ struct lvs_real { /* test only: the "older" layout (gen after ifindex, one more 
 	__u32 svc_id;
 	__u32 reserved;
 	__u32 reserved2;
+	__u16 port;     /* LVS-NAT's fields, which this build's code reads */
+	__u16 vport;
+	__u8 vip[16];
 };
 #endif
 
