@@ -22,7 +22,8 @@
  * realserver slots (connections survive deletions), accepted destination MACs (lvs_l2_ifs,
  * lvs_l2_addrs). 3: firewall-mark services (lvs_fwmarks, LVS_SVC_F_MARKED, LVS_CFG_F_FWMARK); lvs_dests and
  * lvs_real_conns (least-connection family, thresholds; a configuration map and a live one), service
- * flags LVS_SVC_F_LC / LVS_SVC_F_THRESH. */
+ * flags LVS_SVC_F_LC / LVS_SVC_F_THRESH; LVS-NAT (lvs_real port / vport / vip, reply entries in
+ * lvs_conns keyed with lvs_flow_key.dir, OutPkts / OutBytes in lvs_stats). */
 #define LVS_ABI_VERSION 3
 
 /*
@@ -118,6 +119,9 @@ struct lvs_svc {
 
 #define LVS_FWD_DR  0 /* gatewaying: rewrite destination MAC, send on L2 */
 #define LVS_FWD_TUN 1 /* ipip: encapsulate in an outer IPv4 / IPv6 header to the RIP */
+/* masquerading (LVS-NAT, lvs_nat.h): destination VIP:vport rewritten to RIP:port, the
+ * realserver's replies (routed through the director) rewritten back to VIP:vport */
+#define LVS_FWD_NAT 2
 
 #define LVS_REAL_F_ACTIVE   (1u << 0) /* slot in use; a deleted realserver has flags 0 */
 #define LVS_REAL_F_QUIESCED (1u << 1) /* weight 0: keeps its flows, gets no new ones */
@@ -138,7 +142,11 @@ struct lvs_real {
 	__u32 gen;      /* bumped by the control plane each time the slot is (re)assigned */
 	__u32 ifindex;  /* egress interface via lvs_tx_ports; 0 = back out the ingress one (XDP_TX) */
 	__u32 svc_id;   /* the service this destination belongs to */
-	__u32 reserved;
+	/* LVS-NAT only (zero otherwise): the flow's realserver side and the service side its
+	 * replies are rewritten back to. */
+	__u16 port;     /* realserver port, network order; 0 = the client's destination port */
+	__u16 vport;    /* the service's port, network order; 0 = an all-ports service */
+	__u8 vip[16];   /* the service's VIP: the source of the replies */
 };
 #else
 struct lvs_real { /* test only: the "older" layout (gen after ifindex, one more reserved word) */
@@ -153,6 +161,9 @@ struct lvs_real { /* test only: the "older" layout (gen after ifindex, one more 
 	__u32 svc_id;
 	__u32 reserved;
 	__u32 reserved2;
+	__u16 port;     /* LVS-NAT's fields, which this build's code reads */
+	__u16 vport;
+	__u8 vip[16];
 };
 #endif
 
@@ -189,8 +200,14 @@ struct lvs_flow_key {
 	__u16 dport;
 	__u8 proto;
 	__u8 family;
-	__u16 pad;
+	__u16 dir;      /* LVS_DIR_*: 0 for every client flow */
 };
+
+/* LVS-NAT keeps a second entry per flow in lvs_conns, keyed by the reply's own tuple
+ * (RIP, client, rport, cport) with dir = LVS_DIR_REPLY, so that a reply finds its flow in one
+ * lookup; its value mirrors the client entry's (lvs_nat.h). */
+#define LVS_DIR_CLIENT 0
+#define LVS_DIR_REPLY  1
 
 /*
  * Connection states, inferred from the client's packets only (as IPVS does for DR and Tun).
@@ -314,6 +331,11 @@ struct lvs_fwmark_val {
 	__u32 count;                   /* ranges in use, first match wins */
 };
 
+/* ---- LVS-NAT (issue 15) ---- */
+/* Some realserver is LVS-NAT: a packet to no service may be a NAT reply (one lvs_conns lookup
+ * by its own tuple). Without it, traffic to no service pays nothing for NAT. */
+#define LVS_CFG_F_NAT (1u << 3)
+
 /* ---- VIP filter: ARRAY lvs_vip_filter, LVS_VIP_FILTER_WORDS x __u64 -------------------------
  *
  * A test that costs a few ns before the service lookup (~31 ns per lvs_services lookup here):
@@ -390,6 +412,8 @@ struct lvs_stats {
 	__u64 packets;
 	__u64 bytes;   /* L3 bytes (IP header and payload), as IPVS counts */
 	__u64 conns;   /* scheduling decisions: new connections, or packets of OPS services */
+	__u64 out_packets; /* LVS-NAT replies (IPVS OutPkts); DR and Tun never see replies */
+	__u64 out_bytes;   /* their L3 bytes as they leave (IPVS OutBytes) */
 };
 
 /*
@@ -438,7 +462,14 @@ struct lvs_stats {
 	/* ---- own frames only (issue 12) ---- */                                                     \
 	X(PASS_NOT_OUR_MAC, pass, "for a virtual service but sent to a MAC the interface does not accept (another host's, broadcast, multicast)") \
 	/* ---- least-connection family and thresholds (issue 15) ---- */                           \
-	X(DROP_OVERLOADED, drop, "every realserver the scheduler looked at is at its upper connection threshold (-x) or full (ovf)")
+	X(DROP_OVERLOADED, drop, "every realserver the scheduler looked at is at its upper connection threshold (-x) or full (ovf)") \
+	/* ---- LVS-NAT (issue 15) ---- */                                                           \
+	X(FWD_NAT, fwd, "forwarded by LVS-NAT (destination rewritten to the realserver's address and port)") \
+	X(FWD_NAT_REPLY, fwd, "LVS-NAT reply: source rewritten to VIP:port, sent toward the client by the kernel's FIB") \
+	X(ICMP_NAT_REPLY, event, "ICMP error about an LVS-NAT flow from the realserver's side: translated and sent to the client") \
+	X(PASS_NAT_NO_ROUTE, pass, "LVS-NAT reply with no usable next hop in the FIB (no route, neighbour unresolved, larger than the egress MTU, or out of an interface without lvs-xdp): handed untouched to the kernel") \
+	X(PASS_NAT_TTL, pass, "LVS-NAT reply whose TTL / hop limit would expire here: handed untranslated to the kernel (time exceeded)") \
+	X(DROP_NAT_FAILED, drop, "LVS-NAT: a header to rewrite is not in the frame")
 
 #define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,
 enum lvs_counter { LVS_COUNTER_LIST(LVS_COUNTER_ENUM) LVS_C_MAX };

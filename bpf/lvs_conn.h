@@ -26,6 +26,7 @@
 #include "lvs_sched.h"
 #include "lvs_persist.h"
 #include "lvs_lc.h"
+#include "lvs_nat.h"
 
 #define LVS_REFRESH_NS NSEC_PER_SEC /* entry timestamps are written at most this often */
 
@@ -118,6 +119,7 @@ static __always_inline int lvs_conn_hit(const struct lvs_svc *svc, const struct 
 		c->last_seen_ns = now;
 		if (svc->flags & LVS_SVC_F_PERSIST)
 			lvs_persist_touch(svc, p, now, lvs_timeout_ns(cfg, nst));
+		lvs_nat_mirror(p, r, c); /* LVS-NAT: the reply entry follows */
 	}
 	*ri = c->real;
 	lvs_count(LVS_C_CONN_HIT);
@@ -163,11 +165,11 @@ static __always_inline __u32 lvs_stray(const struct lvs_svc *svc, const struct l
 {
 	struct lvs_conn *s = bpf_map_lookup_elem(&lvs_strays, &p->flow);
 	struct lvs_conn nc = {};
-	struct lvs_real *r;
+	struct lvs_real *r = NULL;
 	__u32 ri;
 
 	if (s && !lvs_older_than(t, s->last_seen_ns, LVS_STRAY_TIMEOUT_NS) &&
-	    lvs_real_get(s->real, s->gen)) {
+	    (r = lvs_real_get(s->real, s->gen))) {
 		ri = s->real;
 		if ((p->tcp_flags & (LVS_TCP_FIN | LVS_TCP_RST)) ||
 		    !lvs_older_than(t, s->last_seen_ns, LVS_STRAY_PROMOTE_NS)) {
@@ -179,6 +181,7 @@ static __always_inline __u32 lvs_stray(const struct lvs_svc *svc, const struct l
 		nc.gen = s->gen;
 		nc.state = LVS_CS_ESTABLISHED;
 		bpf_map_update_elem(&lvs_conns, &p->flow, &nc, BPF_ANY);
+		lvs_nat_mirror(p, r, &nc); /* LVS-NAT: replies translated from now on */
 		bpf_map_delete_elem(&lvs_strays, &p->flow);
 		lvs_lc_move(ri, LVS_CS_NONE, LVS_CS_ESTABLISHED);
 		lvs_count(LVS_C_CONN_PROMOTED);
@@ -203,18 +206,20 @@ static __always_inline __u32 lvs_stray(const struct lvs_svc *svc, const struct l
 	return ri;
 }
 
-/* A new flow, scheduled to realserver ri of generation gen, entered in the table. */
-static __always_inline void lvs_conn_add(const struct lvs_pkt *p, __u32 ri, __u32 gen,
+/* A new flow, scheduled to realserver ri (slot r), entered in the table (a NAT flow with its
+ * reply entry). */
+static __always_inline void lvs_conn_add(const struct lvs_pkt *p, __u32 ri, const struct lvs_real *r,
 					 struct lvs_time *t)
 {
 	struct lvs_conn nc = {};
 
 	nc.last_seen_ns = lvs_time_now(t);
 	nc.real = ri;
-	nc.gen = gen;
+	nc.gen = r->gen;
 	nc.state = p->proto == IPPROTO_TCP ? lvs_tcp_next_state(LVS_CS_NONE, p->tcp_flags) : LVS_CS_UDP;
 	bpf_map_update_elem(&lvs_conns, &p->flow, &nc, BPF_ANY);
 	lvs_lc_bind(ri, nc.state);
+	lvs_nat_mirror(p, r, &nc);
 	lvs_count(LVS_C_CONN_NEW);
 }
 

@@ -16,8 +16,11 @@
  *     (or rr cursor); entered in the connection table, or, TCP without SYN, as a stray
  *     (lvs_strays) until the flow shows it is real
  *   a deleted service's tombstone: its connections' packets dropped, other flows passed
- *   forward: DR (MAC rewrite, XDP_TX / XDP_REDIRECT) or Tun (IPIP / IPv6 encapsulation, with
- *   ICMP too-big back to the client when the tunnel MTU would be exceeded)
+ *   forward: DR (MAC rewrite, XDP_TX / XDP_REDIRECT), Tun (IPIP / IPv6 encapsulation, with
+ *   ICMP too-big back to the client when the tunnel MTU would be exceeded) or NAT (destination
+ *   rewritten to RIP:port)
+ *   LVS-NAT reply (to no service; its own tuple's reply entry in lvs_conns, lvs_nat.h) -> source
+ *   rewritten to VIP:port, next hop from the kernel's FIB
  *
  * Every packet increments exactly one pass / fwd / drop / tx counter in lvs_counters, plus any
  * number of event counters. The steps live in headers of their own, one concern each:
@@ -41,8 +44,46 @@
 #include "lvs_frag.h"
 #include "lvs_icmp.h"
 #include "lvs_fwd.h"
+#include "lvs_nat.h"
 
 /* Load-time knobs, cfg_abi_version and the ABI anchor: lvs_maps.h (the skeleton's source). */
+
+/* LVS-NAT: a TCP / UDP packet to no service may be a realserver's reply, found by its own
+ * tuple (lvs_nat.h). Returns LVS_FORWARD_REPLY with *real_idx and *egress set, or an XDP action
+ * (not a reply: XDP_PASS, PASS_NOT_VIP). */
+static __always_inline int lvs_handle_nat_reply(struct xdp_md *ctx, struct lvs_pkt *p,
+						const struct lvs_cfg *cfg, __u32 *real_idx, __u32 *gen,
+						const __u8 **egress)
+{
+	struct lvs_flow_key rk = p->flow;
+	struct lvs_conn *c = NULL;
+	struct lvs_real *r;
+	struct lvs_time t;
+	int found;
+
+	lvs_time_init(&t);
+	found = lvs_nat_reply_find(&rk, cfg, &t, &c, real_idx, gen);
+	if (found == LVS_NAT_MISS) {
+		lvs_count(LVS_C_PASS_NOT_VIP);
+		return XDP_PASS;
+	}
+	*egress = lvs_l2_accepted(ctx);
+	if (!*egress)
+		return lvs_l2_pass();
+	if (found == LVS_NAT_GONE || !c) {
+		lvs_count(LVS_C_DROP_REAL_GONE);
+		return XDP_DROP;
+	}
+	r = lvs_real_get(*real_idx, *gen);
+	if (!r) {
+		lvs_count(LVS_C_DROP_BAD_REAL);
+		return XDP_DROP;
+	}
+	lvs_nat_refresh(&rk, c, r, &t);
+	if (cfg_enable_frag && p->frag == LVS_FRAG_FIRST)
+		lvs_frag_first(p, *real_idx, *gen, &t);
+	return LVS_FORWARD_REPLY;
+}
 
 /* TCP / UDP to a virtual service. Returns LVS_FORWARD with *real_idx and *egress (the ingress
  * interface's own MAC) set, or an XDP action. */
@@ -57,8 +98,11 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 	struct lvs_time t;
 	__u32 ri;
 
-	if (!svc)
+	if (!svc) {
+		if (cfg->flags & LVS_CFG_F_NAT)
+			return lvs_handle_nat_reply(ctx, p, cfg, real_idx, gen, egress);
 		goto pass;
+	}
 	/* Checked only now (traffic to no service never pays the lookup) and before any state. */
 	*egress = lvs_l2_accepted(ctx);
 	if (!*egress)
@@ -109,7 +153,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 			r = bpf_map_lookup_elem(&lvs_reals, &ri);
 			if (!r)
 				goto bad_real;
-			lvs_conn_add(p, ri, r->gen, &t);
+			lvs_conn_add(p, ri, r, &t);
 			new_conn = 1;
 		}
 	}
@@ -197,7 +241,7 @@ int lvs_director(struct xdp_md *ctx)
 		lvs_count(LVS_C_PASS_NOT_VIP);
 		return XDP_PASS;
 	}
-	if (verdict != LVS_FORWARD || !egress)
+	if ((verdict != LVS_FORWARD && verdict != LVS_FORWARD_REPLY) || !egress)
 		return verdict;
 
 	struct lvs_real *r = bpf_map_lookup_elem(&lvs_reals, &ri);
@@ -205,6 +249,10 @@ int lvs_director(struct xdp_md *ctx)
 		lvs_count(LVS_C_DROP_BAD_REAL);
 		return XDP_DROP;
 	}
+	if (verdict == LVS_FORWARD_REPLY)
+		return lvs_nat_reply(ctx, &p, r, ri, is_icmp_err);
+	if (r->method == LVS_FWD_NAT)
+		return lvs_nat_forward(ctx, &p, r, egress, is_icmp_err);
 	if (r->method == LVS_FWD_TUN)
 		return lvs_forward_tun(ctx, &p, r, cfg, egress, is_icmp_err);
 	return lvs_fwd_dr(ctx, &p, r, egress);

@@ -4,7 +4,8 @@
  * first fragment was sent to.
  *
  * Provides: lvs_frag_first() (a first fragment's realserver remembered for the ones that follow)
- * and lvs_handle_frag_later() (the handler of a non-first fragment).
+ * and lvs_handle_frag_later() (the handler of a non-first fragment; LVS_FORWARD_REPLY for one of
+ * an LVS-NAT reply, whose first fragment the reply path recorded under the reply's addresses).
  * Expects: lvs_frags (an LRU, lvs_maps.h), a parsed packet (lvs_parse.h), and the load-time knob
  * that enables fragment tracking passed in by the caller. Counts FRAG_* and, for a fragment
  * with no state, PASS_FRAG_NO_STATE.
@@ -20,6 +21,7 @@
 #include "lvs_count.h"
 #include "lvs_clock.h"
 #include "lvs_sched.h"
+#include "lvs_nat.h"
 
 #define LVS_FRAG_TIMEOUT (30 * NSEC_PER_SEC) /* as the kernel's ipfrag_time */
 
@@ -67,10 +69,12 @@ static __always_inline int lvs_handle_frag_later(const struct lvs_pkt *p, int fr
 		return XDP_DROP;
 	}
 	lvs_count(LVS_C_FRAG_FOLLOW);
-	lvs_account(&lvs_svc_stats, r->svc_id, p->l3_len, 0);
-	lvs_account(&lvs_real_stats, pin->real, p->l3_len, 0);
 	*real_idx = pin->real;
 	*gen = pin->gen;
+	if (lvs_nat_is_reply(p, r))
+		return LVS_FORWARD_REPLY; /* a NAT reply's: OutPkts, counted where it is sent */
+	lvs_account(&lvs_svc_stats, r->svc_id, p->l3_len, 0);
+	lvs_account(&lvs_real_stats, pin->real, p->l3_len, 0);
 	return LVS_FORWARD;
 pass:
 	lvs_count(LVS_C_PASS_FRAG_NO_STATE);

@@ -45,6 +45,8 @@ static __always_inline int lvs_icmp_is_error(const struct lvs_pkt *p)
  * ICMP error (unreachable, too big, time exceeded, parameter problem) about a packet the VIP
  * sent: the quoted header is VIP:port -> client:port. Reversed, it is the client's flow, which
  * goes to the realserver serving it (that realserver sent the quoted packet). Creates no state.
+ * With LVS-NAT also an error about a client's packet to RIP:port, from the realserver's side:
+ * LVS_FORWARD_REPLY with that flow's realserver (lvs_nat_reply() translates it).
  */
 static __always_inline int lvs_handle_icmp(struct lvs_pkt *p, const struct lvs_cfg *cfg,
 					   void *data, void *data_end, __u32 *real_idx, __u32 *gen)
@@ -90,8 +92,25 @@ static __always_inline int lvs_handle_icmp(struct lvs_pkt *p, const struct lvs_c
 			goto not_ours;
 
 	struct lvs_svc *svc = lvs_fwmark_svc(lvs_svc_lookup(&f, cfg), &f, cfg);
-	if (!svc)
+	if (!svc) {
+		/* LVS-NAT: reversed, the quote of a packet client -> RIP:port is that flow's reply
+		 * tuple; the error goes to the client translated (lvs_nat.h). */
+		if (cfg->flags & LVS_CFG_F_NAT) {
+			struct lvs_conn *c = NULL;
+			struct lvs_time t;
+			int found;
+
+			lvs_time_init(&t);
+			found = lvs_nat_reply_find(&f, cfg, &t, &c, real_idx, gen);
+			if (found == LVS_NAT_HIT)
+				return LVS_FORWARD_REPLY;
+			if (found == LVS_NAT_GONE) {
+				lvs_count(LVS_C_DROP_REAL_GONE);
+				return XDP_DROP;
+			}
+		}
 		goto not_ours;
+	}
 	struct lvs_conn *c = lvs_conn_peek(&f);
 	if (c) {
 		ri = c->real;

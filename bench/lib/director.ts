@@ -21,7 +21,11 @@ export const BENCH_DIRECTOR_MAC = '02:00:00:00:00:01';
 export { u32 } from '../../src/director/writer.js';
 
 /** weight: written to lvs_dests (what the least-connection family reads). */
-export interface BenchReal { addr: string; mac: string; method: 'dr' | 'tun'; weight?: number }
+export interface BenchReal {
+  addr: string; mac: string; method: 'dr' | 'tun' | 'nat'; weight?: number;
+  /** LVS-NAT: realserver port, service VIP and port; ifindex / smac: egress when not the ingress. */
+  nat?: { port: number; vip: string; vport: number }; ifindex?: number; smac?: string;
+}
 /** tableSize: entries drawn from, when fewer than the table holds (least-connection family). */
 export interface BenchSvc { proto: 'tcp' | 'udp'; vip: string; port: number; flags?: number; hashFields?: number; tableSize?: number }
 
@@ -63,13 +67,21 @@ export class BenchDirector {
     this.writer.execute(steps.filter((s): s is Step => s !== undefined));
   }
 
-  setCfg(c: { tunSrc4: string; tunSrc6: string; seed: number; tunMtu?: number; ttl?: number }): void {
-    const value = encodeSettings({ tunSrc4: c.tunSrc4, tunSrc6: c.tunSrc6, hashSeed: c.seed, tunMtu: c.tunMtu ?? 1500, tunTtl: c.ttl ?? 64 });
+  setCfg(c: { tunSrc4: string; tunSrc6: string; seed: number; tunMtu?: number; ttl?: number; flags?: number }): void {
+    const value = encodeSettings({ tunSrc4: c.tunSrc4, tunSrc6: c.tunSrc6, hashSeed: c.seed, tunMtu: c.tunMtu ?? 1500, tunTtl: c.ttl ?? 64, flags: c.flags ?? 0 });
     this.exec({ op: 'settings', value: this.vipFilter ? settingsWithFilter(value) : value });
   }
 
   private real(r: BenchReal, svcId: number, gen: number): Buffer {
-    return encodeReal({ addr: r.addr, mac: r.mac, method: r.method, gen, svcId });
+    return encodeReal({
+      addr: r.addr, mac: r.mac, method: r.method, gen, svcId,
+      ...(r.nat ? { nat: r.nat } : {}), ...(r.ifindex ? { ifindex: r.ifindex } : {}), ...(r.smac ? { smac: r.smac } : {}),
+    });
+  }
+
+  /** An egress interface for XDP_REDIRECT (lvs_tx_ports), as attach adds each interface. */
+  setTxPort(ifindex: number): void {
+    this.exec({ op: 'tx-ports', ifindexes: [ifindex] });
   }
 
   setReal(idx: number, r: BenchReal, svcId: number, gen = 1): void {

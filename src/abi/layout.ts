@@ -45,14 +45,14 @@ export const SVC = struct('lvs_svc', 40, [
   ['persist_mask', 'bytes', 16], ['flags', 'u16'], ['hash_fields', 'u8'], ['pad', 'u8'],
   ['reserved', 'u32'],
 ]);
-export const REAL = struct('lvs_real', 48, [
+export const REAL = struct('lvs_real', 64, [
   ['addr', 'bytes', 16], ['mac', 'bytes', 6], ['smac', 'bytes', 6], ['family', 'u8'],
   ['method', 'u8'], ['flags', 'u16'], ['gen', 'u32'], ['ifindex', 'u32'], ['svc_id', 'u32'],
-  ['reserved', 'u32'],
+  ['port', 'be16'], ['vport', 'be16'], ['vip', 'bytes', 16],
 ]);
 export const FLOW_KEY = struct('lvs_flow_key', 40, [
   ['saddr', 'bytes', 16], ['daddr', 'bytes', 16], ['sport', 'be16'], ['dport', 'be16'],
-  ['proto', 'u8'], ['family', 'u8'], ['pad', 'u16'],
+  ['proto', 'u8'], ['family', 'u8'], ['dir', 'u16'],
 ]);
 export const CONN = struct('lvs_conn', 24, [
   ['last_seen_ns', 'u64'], ['real', 'u32'], ['gen', 'u32'], ['state', 'u8'], ['pad', 'bytes', 7],
@@ -69,7 +69,9 @@ export const CFG = struct('lvs_cfg', 52, [
   ['tun_src4', 'bytes', 4], ['tun_src6', 'bytes', 16], ['hash_seed', 'u32'],
   ['timeout_s', 'bytes', 24], ['tun_mtu', 'u16'], ['tun_ttl', 'u8'], ['flags', 'u8'],
 ]);
-export const STATS = struct('lvs_stats', 24, [['packets', 'u64'], ['bytes', 'u64'], ['conns', 'u64']]);
+export const STATS = struct('lvs_stats', 40, [
+  ['packets', 'u64'], ['bytes', 'u64'], ['conns', 'u64'], ['out_packets', 'u64'], ['out_bytes', 'u64'],
+]);
 
 export const L2_KEY = struct('lvs_l2_key', 12, [['ifindex', 'u32'], ['mac', 'bytes', 6], ['pad', 'u16']]);
 export const L2_ADDR = struct('lvs_l2_addr', 8, [['egress', 'bytes', 6], ['kind', 'u8'], ['pad', 'u8']]);

@@ -6,7 +6,7 @@ import { formatDigest } from '../director/digest.js';
 import { formatSteps, stepsJson } from '../director/plan.js';
 import type { ApplyResult } from '../director/director.js';
 import { readConfigFileKind, desiredConfig } from '../config/file.js';
-import { withStateOptions, openRepaired, toJson, warnUnresolved, type StateOpts } from './common.js';
+import { withStateOptions, openRepaired, toJson, warnUnresolved, warnNatUnattached, type StateOpts } from './common.js';
 
 interface FileOpts extends StateOpts { file: string; json?: boolean; dryRun?: boolean; refresh?: boolean; steps?: boolean }
 
@@ -36,6 +36,7 @@ export function applyCommand(): Command {
         const desired = desiredConfig(file, d.config);
         const r = await d.apply(desired, { refresh: o.refresh ?? false, dryRun: o.dryRun ?? false, steps: o.steps ?? false });
         warnUnresolved(r);
+        if (r.applied) warnNatUnattached(d);
         report(r, o, { applied: r.applied });
       } finally {
         d.close();

@@ -6,7 +6,7 @@ import { ConfigError, NotAttachedError, StateError } from '../errors.js';
 import { statePaths } from '../director/paths.js';
 import type { DirectorSizes } from '../dataplane/loader.js';
 import { readConfigFileKind, desiredConfig } from '../config/file.js';
-import { withStateOptions, stateOptions, warnUnresolved, type StateOpts } from './common.js';
+import { withStateOptions, stateOptions, warnUnresolved, warnNatUnattached, type StateOpts } from './common.js';
 
 function count(name: string) {
   return (v: string): number => {
@@ -76,6 +76,7 @@ export function attachCommand(): Command {
         console.log(attachedLine(d, iface));
       }
       try {
+        warnNatUnattached(d);
         const ignored = Object.keys(sizes).filter((k) => sizes[k as keyof DirectorSizes] !== d.sizes[k as keyof DirectorSizes]);
         if (ignored.length > 0) {
           const flag = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

@@ -55,6 +55,15 @@ export function warnUnresolved(r: Pick<ApplyResult, 'unresolved'>): void {
   }
 }
 
+/** LVS-NAT needs lvs-xdp on the interface the replies come back on (two-armed: the
+ *  realserver-facing one); said after every change and attach while it is missing. */
+export function warnNatUnattached(d: { natUnattached: { ifname: string; realservers: string[] }[] }): void {
+  for (const u of d.natUnattached) {
+    console.error(`lvs-xdp: warning: LVS-NAT realservers are reached through ${u.ifname}, which has no lvs-xdp program: ` +
+      `their replies arrive there untranslated and the director cannot send to them; run lvs-xdp attach ${u.ifname} (${u.realservers.join(', ')})`);
+  }
+}
+
 /** JSON with bigints as numbers when exact, else strings. */
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString()) : x), 2);

@@ -14,7 +14,7 @@ import { MAX_IDLE_TIMEOUT, fwmarkVip, serviceId, servicesById, type DirectorConf
 import { expandShortOptions } from '../ipvsadm/argv.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
 import type { ApplyResult, Director, StatsSample } from '../director/director.js';
-import { openRepaired, toJson, warnUnresolved, VERSION, type StateOpts } from './common.js';
+import { openRepaired, toJson, warnUnresolved, warnNatUnattached, VERSION, type StateOpts } from './common.js';
 import { drainOf } from '../director/drain.js';
 import { sampleRates } from './stats.js';
 
@@ -146,10 +146,10 @@ function statsRows(sample: StatsSample, config: DirectorConfig): Map<string, Sta
   const rows = new Map<string, StatsRow>();
   const byId = servicesById(config.services);
   for (const s of sample.services) {
-    rows.set(s.id, { conns: s.conns, inPkts: s.packets, outPkts: 0, inBytes: s.bytes, outBytes: 0 });
+    rows.set(s.id, { conns: s.conns, inPkts: s.packets, outPkts: s.outPackets ?? 0n, inBytes: s.bytes, outBytes: s.outBytes ?? 0n });
     const svc = byId.get(s.id);
     for (const r of s.realservers) {
-      if (svc) rows.set(destinationKey(svc, r), { conns: r.conns, inPkts: r.packets, outPkts: 0, inBytes: r.bytes, outBytes: 0 });
+      if (svc) rows.set(destinationKey(svc, r), { conns: r.conns, inPkts: r.packets, outPkts: r.outPackets ?? 0n, inBytes: r.bytes, outBytes: r.outBytes ?? 0n });
     }
   }
   return rows;
@@ -231,6 +231,7 @@ async function change(p: Parsed, apply: (d: Director) => Promise<ApplyResult>): 
   try {
     const r = await apply(d);
     warnUnresolved(r);
+    warnNatUnattached(d);
     if (p.json) console.log(toJson(r.report));
   } finally {
     d.close();

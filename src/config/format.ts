@@ -26,9 +26,11 @@ function settingsEntry(s: DirectorSettings): Record<string, unknown> {
   return out;
 }
 
-function realserverEntry(r: Realserver, fwmark: boolean): Record<string, unknown> {
-  // A firewall-mark service's realserver port is what was given (the service has none).
-  const out: Record<string, unknown> = { address: r.address, ...(fwmark && r.port ? { port: r.port } : {}), weight: r.weight, method: r.method };
+function realserverEntry(r: Realserver, svcPort: number, fwmark: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = { address: r.address, weight: r.weight, method: r.method };
+  // A firewall-mark service's realserver port is what was given (the service has none); LVS-NAT
+  // may map to another port.
+  if (fwmark ? r.port : r.port !== svcPort) out.port = r.port;
   if (r.mac !== undefined) out.mac = r.mac;
   if (r.nextHop !== undefined) out['next-hop'] = r.nextHop;
   if (r.ifname !== undefined) out.ifname = r.ifname;
@@ -58,7 +60,7 @@ function serviceEntry(s: VirtualService): Record<string, unknown> {
   if (s.ops) out.ops = true;
   if (s.tableSize !== undefined) out['table-size'] = s.tableSize;
   if (s.healthCheck !== undefined) out['health-check'] = s.healthCheck;
-  out.realservers = s.realservers.map((r) => realserverEntry(r, !!s.fwmark));
+  out.realservers = s.realservers.map((r) => realserverEntry(r, s.port, !!s.fwmark));
   return out;
 }
 

@@ -8,7 +8,7 @@ import { encode, SVC_KEY, SVC, REAL, CFG, FWMARK_KEY, FWMARK_VAL, DEST } from '.
 import { ABI, TIMEOUT_STATES } from '../abi/generated.js';
 import { ConfigError } from '../model/config-error.js';
 import {
-  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, type LcScheduler, serviceId, realserverKey, isLcScheduler,
+  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, type LcScheduler, type ForwardingMethod, serviceId, realserverKey, isLcScheduler,
 } from '../model/types.js';
 import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
@@ -124,14 +124,19 @@ function prefixMask(prefix: number): Uint8Array {
 
 /** An lvs_reals value (struct lvs_real), from its fields. */
 export interface RealFields {
-  addr: string; mac: string; smac?: string; method: 'dr' | 'tun'; quiesced?: boolean; gen: number; ifindex?: number; svcId: number;
+  addr: string; mac: string; smac?: string; method: ForwardingMethod; quiesced?: boolean; gen: number; ifindex?: number; svcId: number;
+  /** LVS-NAT only: the realserver's port (0 = the client's destination port), and the service
+   *  (VIP, port; 0 = all ports) its replies are rewritten back to. */
+  nat?: { port: number; vip: string; vport: number };
 }
+const METHOD_CODE: Readonly<Record<ForwardingMethod, number>> = { dr: ABI.LVS_FWD_DR, tun: ABI.LVS_FWD_TUN, nat: ABI.LVS_FWD_NAT };
 export function encodeReal(f: RealFields): Buffer {
   return encode(REAL, {
     addr: bytes16(f.addr), mac: macBytes(f.mac), smac: f.smac ? macBytes(f.smac) : new Uint8Array(6),
-    family: familyOf(f.addr), method: f.method === 'dr' ? ABI.LVS_FWD_DR : ABI.LVS_FWD_TUN,
+    family: familyOf(f.addr), method: METHOD_CODE[f.method],
     flags: ABI.LVS_REAL_F_ACTIVE | (f.quiesced ? ABI.LVS_REAL_F_QUIESCED : 0),
     gen: f.gen, ifindex: f.ifindex ?? 0, svc_id: f.svcId,
+    ...(f.method === 'nat' && f.nat ? { port: f.nat.port, vport: f.nat.vport, vip: bytes16(f.nat.vip) } : {}),
   });
 }
 
@@ -270,6 +275,7 @@ export function compileDirector(
         value: encodeReal({
           addr: r.address, mac: l2.mac, ...(l2.smac ? { smac: l2.smac } : {}), method: r.method, quiesced: r.weight === 0,
           gen, ...(l2.ifindex ? { ifindex: l2.ifindex } : {}), svcId,
+          ...(r.method === 'nat' ? { nat: { port: r.port, vip: s.vip, vport: s.port } } : {}),
         }),
       });
     }
@@ -324,7 +330,8 @@ export function compileDirector(
   const cfgBuf = encodeSettings({
     ...(st.tunnel?.source4 ? { tunSrc4: st.tunnel.source4 } : {}), ...(st.tunnel?.source6 ? { tunSrc6: st.tunnel.source6 } : {}),
     hashSeed: st.hashSeed ?? 0, ...(st.timeouts ? { timeouts: st.timeouts } : {}), tunMtu: st.tunnel?.mtu ?? 1500, tunTtl: st.tunnel?.ttl ?? 64,
-    flags: (st.expireQuiescentTemplate ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0) | (marks.maps.length ? ABI.LVS_CFG_F_FWMARK : 0),
+    flags: (st.expireQuiescentTemplate ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0) | (marks.maps.length ? ABI.LVS_CFG_F_FWMARK : 0) |
+      (cfg.services.some((s) => s.realservers.some((r) => r.method === 'nat')) ? ABI.LVS_CFG_F_NAT : 0),
   });
   return { services, reals, cfg: cfgBuf, allocation: alloc, marks: marks.maps };
 }

@@ -13,8 +13,9 @@ import { statSync } from 'node:fs';
 import { translateNativeError, NotAttachedError, StateError, ConfigError } from '../errors.js';
 import { DIRECTOR_MAPS, type DirectorSizes } from '../dataplane/loader.js';
 import { realId, type L2Next } from '../dataplane/compile.js';
+import { ifName } from '../native/index.js';
 import { validateConfig } from '../model/validate.js';
-import { type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings } from '../model/types.js';
+import { type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, serviceId } from '../model/types.js';
 import { applyCommands, type IpvsadmCommand } from '../ipvsadm/index.js';
 import { diffConfig, tableMovesFor, formatDiff } from '../diff/index.js';
 import { existsSync } from 'node:fs';
@@ -212,6 +213,16 @@ export class Director {
 
   get interfaces(): string[] {
     return Object.keys(this.snap.interfaces);
+  }
+
+  /**
+   * LVS-NAT realservers sent out through an interface lvs-xdp is not attached to: their replies
+   * come back there, where no program translates them (and the forward redirect has no port).
+   * One line per such interface, naming it and its realservers.
+   */
+  get natUnattached(): { ifindex: number; ifname: string; realservers: string[] }[] {
+    const snap = this.fresh();
+    return natUnattachedOf(snap.applied.config, snap.applied.l2, Object.values(snap.interfaces).map((i) => i.ifindex));
   }
 
   close(): void {
@@ -497,4 +508,29 @@ export class Director {
   connections(): ConnectionInfo[] {
     return this.reader.connections(this.fresh().applied);
   }
+}
+
+/** NAT realservers whose egress (a resolved ifindex; 0 / none = the ingress interface) is not an
+ *  attached interface, grouped by that interface. */
+export function natUnattachedOf(
+  config: DirectorConfig, l2: Record<string, L2Next>, attached: readonly number[],
+): { ifindex: number; ifname: string; realservers: string[] }[] {
+  const by = new Map<number, string[]>();
+  for (const s of config.services) {
+    for (const r of s.realservers) {
+      if (r.method !== 'nat') continue;
+      const ifindex = l2[realId(s, r)]?.ifindex;
+      if (!ifindex || attached.includes(ifindex)) continue;
+      by.set(ifindex, [...(by.get(ifindex) ?? []), `${serviceId(s)} -> ${r.address}`]);
+    }
+  }
+  return [...by].map(([ifindex, realservers]) => {
+    let ifname = `ifindex ${ifindex}`;
+    try {
+      ifname = ifName(ifindex);
+    } catch {
+      // gone meanwhile: the number says enough
+    }
+    return { ifindex, ifname, realservers };
+  });
 }

@@ -17,19 +17,27 @@ import { markText, realsByIndex, type ServiceTable, type SlotReal, type TablesVi
 import { decodeAccepted, decodeL2If, type AcceptedMac, type AcceptedIf } from '../dataplane/l2addrs.js';
 
 
-const ZERO: Numbers = { packets: 0n, bytes: 0n, conns: 0n };
+const ZERO: Numbers = { packets: 0n, bytes: 0n, conns: 0n, outPackets: 0n, outBytes: 0n };
+
+const DIR_FIELD = FLOW_KEY.fields.find((f) => f.name === 'dir')!;
+/** An lvs_conns key of an LVS-NAT reply entry (lvs_flow_key.dir = LVS_DIR_REPLY). */
+export function isReplyKey(key: Buffer): boolean {
+  return key.readUInt16LE(DIR_FIELD.offset) === ABI.LVS_DIR_REPLY;
+}
 
 /** Per-CPU STATS values of one map, summed: index -> totals. */
 function sumStats(map: BpfMap): Map<number, Numbers> {
   const out = new Map<number, Numbers>();
   const { keys, values } = map.entries();
   keys.forEach((k, i) => {
-    const t = { packets: 0n, bytes: 0n, conns: 0n };
+    const t = { packets: 0n, bytes: 0n, conns: 0n, outPackets: 0n, outBytes: 0n };
     for (const b of map.splitPerCpu(values[i]!)) {
       const v = decode(STATS, b);
       t.packets += v.packets as bigint;
       t.bytes += v.bytes as bigint;
       t.conns += v.conns as bigint;
+      t.outPackets += v.out_packets as bigint;
+      t.outBytes += v.out_bytes as bigint;
     }
     out.set(k.readUInt32LE(0), t);
   });
@@ -127,7 +135,7 @@ export class DirectorReader {
   /** Per-CPU counters summed, per service and realserver, with connection-table counts. */
   stats(applied: AppliedState): StatsSample {
     const at = process.hrtime.bigint();
-    const { byReal, entries } = this.connectionCounts(applied, at);
+    const { byReal, entries, clientEntries } = this.connectionCounts(applied, at);
     const svcStats = sumStats(this.maps.lvs_svc_stats);
     const realStats = sumStats(this.maps.lvs_real_stats);
     const alloc = applied.allocation;
@@ -145,13 +153,13 @@ export class DirectorReader {
       };
     });
     const counters = this.counters();
-    return { at, services, counters, connections: { entries, max: this.maps.lvs_conns.maxEntries, evicted: DirectorReader.evictions(entries, counters) } };
+    return { at, services, counters, connections: { entries, max: this.maps.lvs_conns.maxEntries, evicted: DirectorReader.evictions(clientEntries, counters) } };
   }
 
   /** ActiveConn (TCP ESTABLISHED) / InActConn (other live states, UDP included: IPVS starts every
    *  connection inactive and only TCP's state machine makes it active; live strays, TCP flows
    *  seen without a SYN and not yet shown to be real, count as inactive) per slot "index/gen". */
-  connectionCounts(applied: AppliedState, now: bigint): { byReal: Map<string, { active: number; inactive: number }>; entries: number } {
+  connectionCounts(applied: AppliedState, now: bigint): { byReal: Map<string, { active: number; inactive: number }>; entries: number; clientEntries: number } {
     const byReal = new Map<string, { active: number; inactive: number }>();
     const timeouts = stateTimeouts(applied);
     const count = (v: Buffer, timeout: (state: number) => number) => {
@@ -166,10 +174,16 @@ export class DirectorReader {
       byReal.set(k, e);
     };
     const byState = (state: number) => timeouts[state] ?? 0;
-    const { values } = this.maps.lvs_conns.entries();
-    for (const v of values) count(v, byState);
+    const { keys, values } = this.maps.lvs_conns.entries();
+    // An LVS-NAT flow's reply entry (dir LVS_DIR_REPLY) is the same connection: counted once.
+    let clientEntries = 0;
+    values.forEach((v, i) => {
+      if (isReplyKey(keys[i]!)) return;
+      clientEntries++;
+      count(v, byState);
+    });
     for (const v of this.maps.lvs_strays.entries().values) count(v, () => ABI.LVS_STRAY_TIMEOUT_S);
-    return { byReal, entries: values.length };
+    return { byReal, entries: values.length, clientEntries };
   }
 
   /** Every in-use realserver slot's live counts as the data plane holds them, by index. */
@@ -217,6 +231,7 @@ export class DirectorReader {
     const { keys, values } = this.maps.lvs_conns.entries();
     const out: ConnectionInfo[] = [];
     keys.forEach((kb, i) => {
+      if (isReplyKey(kb)) return;
       const k = decode(FLOW_KEY, kb);
       const c = decode(CONN, values[i]!);
       const state = c.state as number;
@@ -232,7 +247,8 @@ export class DirectorReader {
         expire,
         client: { address: addr(k.saddr as Uint8Array), port: k.sport as number },
         virtual: { address: addr(k.daddr as Uint8Array), port: k.dport as number },
-        realserver: owner ? { address: owner.rs.address, port: (k.dport as number) } : undefined,
+        // LVS-NAT sends to the realserver's own port (0: the client's destination port).
+        realserver: owner ? { address: owner.rs.address, port: owner.rs.method === 'nat' && owner.rs.port ? owner.rs.port : (k.dport as number) } : undefined,
         service: owner ? serviceId(owner.svc) : undefined,
       });
     });

@@ -85,7 +85,9 @@ export interface DirectorStatus {
   tableDigest?: string;
 }
 
-export interface Numbers { packets: bigint; bytes: bigint; conns: bigint }
+/** IPVS's statistics: packets / bytes in (InPkts, InBytes), scheduled connections, and the
+ *  LVS-NAT replies the director translated (OutPkts, OutBytes; always 0 for DR and Tun). */
+export interface Numbers { packets: bigint; bytes: bigint; conns: bigint; outPackets?: bigint; outBytes?: bigint }
 export interface RealserverStats extends Numbers { address: string; port: number; weight: number; active: number; inactive: number }
 export interface ServiceStats extends Numbers { id: string; realservers: RealserverStats[] }
 export interface StatsSample {

@@ -27,8 +27,8 @@ export function destinationKey(svc: Pick<VirtualService, 'protocol' | 'vip' | 'p
   return `${serviceId(svc)} -> ${rs.address}`;
 }
 
-const SWITCH: Record<Realserver['method'], string> = { dr: '-g', tun: '-i' };
-const FORWARD_NAME: Record<Realserver['method'], string> = { dr: 'Route', tun: 'Tunnel' };
+const SWITCH: Record<Realserver['method'], string> = { dr: '-g', tun: '-i', nat: '-m' };
+const FORWARD_NAME: Record<Realserver['method'], string> = { dr: 'Route', tun: 'Tunnel', nat: 'Masq' };
 
 function svcSwitch(svc: VirtualService): string {
   if (svc.fwmark) return `-f ${svc.fwmark}${svc.vip.includes(':') ? ' -6' : ''}`;

@@ -7,7 +7,7 @@
 import { canonicalAddress, canonicalMac, familyOf, formatNetmask, parseNetmask, type Family } from '../model/address.js';
 import { ConfigError } from '../model/config-error.js';
 import {
-  DEFAULT_PERSISTENCE_TIMEOUT, MAX_FWMARK, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED, MAX_THRESHOLD, IPVSADM_DEFAULT_SCHEDULER,
+  DEFAULT_PERSISTENCE_TIMEOUT, MAX_FWMARK, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, MAX_THRESHOLD, IPVSADM_DEFAULT_SCHEDULER,
   canonicalFlags, fwmarkVip, schedFlagProblem, schedulerProblem,
   type ForwardingMethod, type Persistence, type Protocol, type Scheduler,
 } from '../model/types.js';
@@ -269,19 +269,28 @@ function realserverFrom(given: Given[], ref: ServiceRef & { family: Family }, op
   const r = single(given, ['-r']);
   if (!r) fail(op, 'a realserver is required (-r addr[:port])');
   const { address, port } = parseAddrPort('-r', r.value!);
-  // A firewall-mark service's realservers keep the packet's port; IPVS stores the given one (0
-  // when none) and ipvsadm prints it back.
-  if (!ref.fwmark && port !== undefined && port !== ref.port) {
-    fail('-r', `port ${port} differs from the service port ${ref.port}; DR and Tun forward to the service port and cannot change it`);
+  const fwd = full ? single(given, ['-g', '-i', '-m']) : undefined;
+  const method: ForwardingMethod = fwd?.name === '-i' ? 'tun' : fwd?.name === '-m' ? 'nat' : 'dr';
+  let rport = ref.port;
+  if (ref.fwmark) {
+    // A firewall-mark service's realservers keep the packet's port; IPVS stores the given one (0
+    // when none) and ipvsadm prints it back.
+    rport = port ?? 0;
+  } else if (method === 'nat') {
+    // IPVS NAT: RIP:rport may differ from the service port; an all-ports service keeps the
+    // client's port (ipvsadm's "-r RIP" without a port there).
+    if (port !== undefined && ref.port === 0 && port !== 0) {
+      fail('-r', `port ${port} on an all-ports service: LVS-NAT keeps the client's destination port there`);
+    }
+    if (port !== undefined && ref.port !== 0) rport = port === 0 ? ref.port : port;
+  } else if (port !== undefined && port !== ref.port && full) {
+    fail('-r', `port ${port} differs from the service port ${ref.port}; DR and Tun forward to the service port and cannot change it (NAT, -m, can)`);
   }
-  const spec: RealserverSpec = { address, port: ref.fwmark ? port ?? 0 : ref.port, weight: 1, method: 'dr' };
+  const spec: RealserverSpec = { address, port: rport, weight: 1, method: 'dr' };
   if (!full) return spec;
-  const fwd = single(given, ['-g', '-i', '-m']);
-  if (fwd?.name === '-m') fail('-m', NAT_REFUSED);
-  const method: ForwardingMethod = fwd?.name === '-i' ? 'tun' : 'dr';
   checkTunnelOptions(given, method);
-  if (method === 'dr' && familyOf(address) !== ref.family) {
-    fail('-r', `LVS-DR cannot forward an IPv${ref.family} VIP to an IPv${familyOf(address)} realserver (only Tun, -i, may mix families)`);
+  if (method !== 'tun' && familyOf(address) !== ref.family) {
+    fail('-r', `LVS-${method === 'nat' ? 'NAT' : 'DR'} cannot forward an IPv${ref.family} VIP to an IPv${familyOf(address)} realserver (only Tun, -i, may mix families)`);
   }
   spec.method = method;
   const w = single(given, ['-w']);

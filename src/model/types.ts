@@ -29,11 +29,9 @@ export const UNSUPPORTED_SCHEDULERS: Readonly<Record<string, string>> = {
   lblcr: 'it keeps a cache of destination address -> set of realservers that grows and shrinks by comparing every member\'s connections with every realserver\'s: a search over every realserver that the data plane does not make per packet (dh keeps destination locality, wlc balances by connections)',
 };
 
-/** LVS-DR (ipvsadm -g, gatewaying) and LVS-Tun (-i, ipip). LVS-NAT (-m) is not supported. */
-export type ForwardingMethod = 'dr' | 'tun';
-export const FORWARDING_METHODS: readonly ForwardingMethod[] = ['dr', 'tun'];
-export const NAT_REFUSED =
-  'LVS-NAT (-m) is not supported by the XDP data plane; use -g (DR) or -i (Tun)';
+/** LVS-DR (ipvsadm -g, gatewaying), LVS-Tun (-i, ipip) and LVS-NAT (-m, masquerading). */
+export type ForwardingMethod = 'dr' | 'tun' | 'nat';
+export const FORWARDING_METHODS: readonly ForwardingMethod[] = ['dr', 'tun', 'nat'];
 
 /**
  * Scheduler flags (ipvsadm -b) in canonical order, the order ipvsadm prints them.
@@ -77,9 +75,10 @@ export interface Persistence {
 export interface Realserver {
   /** RIP, canonical text. Also the realserver's identity within its service. */
   address: string;
-  /** The service port: DR and Tun cannot rewrite the destination port. A firewall-mark service's
-   *  realservers keep the packet's port; their port is what was given (0 when none), as IPVS
-   *  stores and ipvsadm prints it. */
+  /** DR and Tun: always the service port (they cannot rewrite it). NAT: the realserver's port,
+   *  which may differ (0 on an all-ports service: the client's destination port is kept). A
+   *  firewall-mark service's realservers keep the packet's port; their port is what was given (0
+   *  when none), as IPVS stores and ipvsadm prints it. */
   port: number;
   /** 0..65535; 0 = quiesced (keeps existing flows, gets no new ones). */
   weight: number;

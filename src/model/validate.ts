@@ -12,7 +12,7 @@ import {
 } from './address.js';
 import { ConfigError } from './config-error.js';
 import {
-  FORWARDING_METHODS, MAX_FWMARK, MAX_IDLE_TIMEOUT, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, NAT_REFUSED, PROTOCOLS, TABLE_PRIMES,
+  FORWARDING_METHODS, MAX_FWMARK, MAX_IDLE_TIMEOUT, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, PROTOCOLS, TABLE_PRIMES,
   canonicalFlags, schedFlagProblem, schedulerProblem, serviceId, MAX_THRESHOLD,
   fwmarkVip,
   type DirectorConfig, type DirectorSettings, type FirewallMark, type Realserver, type VirtualService,
@@ -76,7 +76,17 @@ function checkRealserver(
   else out.address = address;
   if (!isInt(rs.port, 0, 65535)) {
     issues.add('port', `port ${show(rs.port)} out of range 0..65535`);
-  } else if (!svc.fwmark && isInt(svc.port, 0, 65535) && rs.port !== svc.port) {
+  } else if (svc.fwmark) {
+    // The realservers keep the packet's port (the given one is kept as IPVS keeps it).
+    if (rs.method === 'nat') issues.add('method', 'LVS-NAT is not supported on a firewall-mark service yet: a reply is rewritten to one VIP and port, and a mark may cover several');
+  } else if (rs.method === 'nat') {
+    // IPVS NAT maps VIP:port to RIP:rport; an all-ports service keeps the client's port.
+    if (svc.port === 0 && rs.port !== 0) {
+      issues.add('port', `port ${rs.port} on an all-ports service: LVS-NAT keeps the client's destination port there (give no port)`);
+    } else if (svc.port !== 0 && rs.port === 0) {
+      issues.add('port', 'port 0: an LVS-NAT realserver of a service with a port needs one (default: the service port)');
+    }
+  } else if (isInt(svc.port, 0, 65535) && rs.port !== svc.port) {
     issues.add('port', `port ${rs.port} differs from the service port ${svc.port}; ` +
       'DR and Tun forward to the service port and cannot change it');
   }
@@ -92,12 +102,13 @@ function checkRealserver(
     issues.add('lowerThreshold', `lower threshold ${rs.lowerThreshold} is above the upper threshold ${rs.upperThreshold ?? 0}`);
   }
   const method = rs.method as string;
-  if (method === 'nat' || method === 'masq' || method === 'masquerading') {
-    issues.add('method', NAT_REFUSED);
-  } else if (!(FORWARDING_METHODS as readonly string[]).includes(method)) {
-    issues.add('method', `unknown forwarding method ${show(method)} (use dr or tun)`);
+  if (!(FORWARDING_METHODS as readonly string[]).includes(method)) {
+    issues.add('method', `unknown forwarding method ${show(method)} (use dr, tun or nat)`);
   }
   const rsFamily = address ? familyOf(address) : null;
+  if (method === 'nat' && rsFamily !== null && vipFamily !== null && rsFamily !== vipFamily) {
+    issues.add('address', `LVS-NAT cannot translate an IPv${vipFamily} VIP to an IPv${rsFamily} realserver`);
+  }
   if (method === 'dr' && rsFamily !== null && vipFamily !== null && rsFamily !== vipFamily) {
     issues.add('address', `LVS-DR cannot forward an IPv${vipFamily} VIP to an IPv${rsFamily} realserver ` +
       '(only Tun may mix families)');

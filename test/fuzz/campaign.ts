@@ -7,13 +7,15 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../lib/paths.js';
 import { Differential, type CaseResult, type Mismatch } from './differential.js';
-import { genCase } from './gen.js';
+import { genCase, type NatEnv } from './gen.js';
 import type { FuzzCase } from './case.js';
 
 export const FIXTURE_DIR = join(repoRoot(), 'test', 'fixtures', 'fuzz');
 
 export interface CampaignOptions {
   seed: number;
+  /** LVS-NAT campaigns: the namespace's FIB (they run inside it, test/packet/fuzz-nat.test.ts). */
+  nat?: NatEnv;
   cases: number; // frames to run in total
   framesPerConfig?: number;
   /** Save mismatching cases as fixtures. */
@@ -97,7 +99,7 @@ export async function campaign(o: CampaignOptions, diff = new Differential()): P
   let lastProgress = t0;
   const s: CampaignStats = { seed: o.seed, configs: 0, cases: 0, compared: 0, ambiguous: 0, mismatches: 0, ms: 0, fixtures: [], hits: new Map() };
   for (let n = 0; s.cases < o.cases; n++) {
-    const c = genCase(o.seed, n, Math.min(per, o.cases - s.cases));
+    const c = genCase(o.seed, n, Math.min(per, o.cases - s.cases), o.nat);
     let r = await diff.runCase(c);
     if (r.mismatch && r.mismatch.frameIndex < 0) {
       // a difference in stats or cursors over the case: find its frame

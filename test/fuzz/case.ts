@@ -35,6 +35,10 @@ export interface CaseReal {
   gen: number;
   ifindex: number;
   svcId: number;
+  /** LVS-NAT fields of the slot (absent: 0): realserver port, service port, VIP (hex). */
+  port?: number;
+  vport?: number;
+  vip?: string;
 }
 
 /** A pre-existing entry; its timestamp is `ageNs` before the moment it is installed (negative:
@@ -68,6 +72,9 @@ export interface CaseConfig {
   counts?: { index: number; active: number; inactive: number; overloaded: number }[];
   /** lvs_fwmarks entries (firewall-mark classification); absent in cases saved before marks. */
   marks?: CaseMark[];
+  /** LVS-NAT cases: the FIB of the namespace they run in (test/packet/fuzz-nat.test.ts), the
+   *  destinations with a resolved next hop; absent: none (replies go to the kernel). */
+  fib?: { dst: string; ifindex: number; smac: string; dmac: string; mtu: number }[];
 }
 
 /** One lvs_fwmarks entry as written: `count` may exceed the ranges the value holds (8). */
@@ -107,6 +114,7 @@ export function realOf(r: CaseReal): Real {
   return {
     addr: hex(r.addr), mac: hex(r.mac), smac: hex(r.smac), family: r.family, method: r.method,
     flags: r.flags, gen: r.gen, ifindex: r.ifindex, svcId: r.svcId,
+    port: r.port ?? 0, vport: r.vport ?? 0, vip: r.vip ? hex(r.vip) : new Uint8Array(16),
   };
 }
 
@@ -120,7 +128,8 @@ export function staticConfig(c: CaseConfig, limits: StaticConfig['limits']): Sta
   const accepted = new Map(acceptedOf(c).map((a) => [`${a.ifindex}/${a.mac}`, hex(a.egress)]));
   const marks: MarkEntry[] = (c.marks ?? []).map((m) => ({ family: m.family, proto: m.proto, prefix: hex(m.prefix), plen: m.plen, ranges: m.ranges, count: m.count }));
   const dests = new Map((c.dests ?? []).filter((x) => x.index < limits.reals).map((x) => [x.index, { weight: x.weight >>> 0, uThresh: x.uThresh >>> 0, lThresh: x.lThresh >>> 0 }]));
-  return { marks, knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX, dests };
+  const fib = new Map((c.fib ?? []).map((e) => [e.dst, { ifindex: e.ifindex, smac: hex(e.smac), dmac: hex(e.dmac), mtu: e.mtu }]));
+  return { marks, knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX, dests, fib };
 }
 
 /** The director's MAC in generated frames (and the accepted set of cases that name none). */
@@ -208,6 +217,7 @@ export function encodeReal(r: CaseReal): Buffer {
   return encode(REAL, {
     addr: hex(r.addr), mac: hex(r.mac), smac: hex(r.smac), family: r.family, method: r.method,
     flags: r.flags, gen: r.gen, ifindex: r.ifindex, svc_id: r.svcId,
+    port: r.port ?? 0, vport: r.vport ?? 0, vip: r.vip ? hex(r.vip) : new Uint8Array(16),
   });
 }
 

@@ -10,7 +10,7 @@
  * with one of them. Timestamps the model writes must fall inside the window; all others must be
  * unchanged to the nanosecond. The model then continues from the kernel's timestamps.
  */
-import { DirectorState, FUZZ_SIZES, type DynamicMap } from '../lib/director-state.js';
+import { DirectorState, FUZZ_SIZES, type DynamicMap, type StatsSum } from '../lib/director-state.js';
 import { COUNTERS } from '../../src/abi/generated.js';
 import { step } from '../model/step.js';
 import {
@@ -307,6 +307,8 @@ function addStats(into: Map<number, StatsDelta>, from: Map<number, StatsDelta>):
     s.packets += v.packets;
     s.bytes += v.bytes;
     s.conns += v.conns;
+    s.outPackets = (s.outPackets ?? 0) + (v.outPackets ?? 0);
+    s.outBytes = (s.outBytes ?? 0) + (v.outBytes ?? 0);
     into.set(i, s);
   }
 }
@@ -317,13 +319,17 @@ function firstDiff(a: Buffer, b: Buffer): number {
   return n;
 }
 
-function compareStats(name: string, model: Map<number, { packets: number; bytes: number; conns: number }>,
-  before: { packets: number; bytes: number; conns: number }[], after: { packets: number; bytes: number; conns: number }[], problems: string[]): void {
+function compareStats(name: string, model: Map<number, StatsDelta>, before: StatsSum[], after: StatsSum[], problems: string[]): void {
   for (let i = 0; i < after.length; i++) {
     const a = after[i]!, b = before[i]!;
-    const got = { packets: a.packets - b.packets, bytes: a.bytes - b.bytes, conns: a.conns - b.conns };
-    const want = model.get(i) ?? { packets: 0, bytes: 0, conns: 0 };
-    if (got.packets !== want.packets || got.bytes !== want.bytes || got.conns !== want.conns) {
+    const got = {
+      packets: a.packets - b.packets, bytes: a.bytes - b.bytes, conns: a.conns - b.conns,
+      outPackets: a.outPackets - b.outPackets, outBytes: a.outBytes - b.outBytes,
+    };
+    const m = model.get(i);
+    const want = { packets: m?.packets ?? 0, bytes: m?.bytes ?? 0, conns: m?.conns ?? 0, outPackets: m?.outPackets ?? 0, outBytes: m?.outBytes ?? 0 };
+    if (got.packets !== want.packets || got.bytes !== want.bytes || got.conns !== want.conns ||
+      got.outPackets !== want.outPackets || got.outBytes !== want.outBytes) {
       problems.push(`${name}[${i}]: model ${JSON.stringify(want)}, program ${JSON.stringify(got)}`);
     }
   }

@@ -12,6 +12,7 @@ import { TEST_RUN_IFINDEX } from '../model/types.js';
 import { flowKeyHex, fragKeyHex, persistKeyHex } from '../model/keys.js';
 import { internetChecksum } from '../model/emit.js';
 import { ABI } from '../../src/abi/generated.js';
+import { decode, FLOW_KEY } from '../../src/abi/layout.js';
 
 const MAX_FRAME = 3500; // BPF_PROG_TEST_RUN takes up to 4096 - headroom - tailroom for XDP
 const TX_PORT = 1; // lo: a device the devmap accepts
@@ -65,6 +66,12 @@ interface Universe {
   services: CaseService[];
 }
 
+/** The namespace an LVS-NAT campaign runs in (test/packet/fuzz-nat.test.ts): the FIB toward the
+ *  clients it has (resolved next hops; the other clients have none) and the ifindex of the
+ *  interface that FIB sends them out of. Without it no configuration has the NAT flag: a reply's
+ *  fate would depend on the host's routes. */
+export interface NatEnv { fib: NonNullable<CaseConfig['fib']>; egress: number }
+
 function prefixMask(bits: number, bytes: number): Buffer {
   const m = Buffer.alloc(16, 0xff);
   for (let i = 0; i < bytes; i++) {
@@ -76,7 +83,7 @@ function prefixMask(bits: number, bytes: number): Buffer {
 
 // ---- configurations ---------------------------------------------------------------------------
 
-export function genConfig(rng: Rng): CaseConfig {
+export function genConfig(rng: Rng, nat?: NatEnv): CaseConfig {
   // Each knob combination is its own loaded program: mostly all on, one off, or all off.
   const on = { ipv6: true, tun: true, icmp: true, frag: true };
   const knobs = rng.weighted([
@@ -91,7 +98,7 @@ export function genConfig(rng: Rng): CaseConfig {
     timeouts: rng.chance(0.4) ? DEFAULT_TIMEOUTS.slice() : Array.from({ length: 6 }, () => rng.pick(TIMEOUTS)),
     tunMtu: rng.weighted([[5, 1500], [1, 0], [1, 1280], [1, 576], [1, 9000], [0.5, 88], [0.5, 108], [0.3, 89], [0.3, 109], [1, 200], [0.5, rng.int(65536)]] as const),
     tunTtl: rng.weighted([[4, 64], [1, 0], [1, 1], [1, 255], [1, rng.int(256)]] as const),
-    flags: rng.chance(0.3) ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0,
+    flags: (rng.chance(0.3) ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0) | (nat && rng.chance(0.9) ? ABI.LVS_CFG_F_NAT : 0),
   };
 
   // realservers
@@ -109,7 +116,9 @@ export function genConfig(rng: Rng): CaseConfig {
       mac: Buffer.from([2, 0, 0, 0, rng.int(256), rng.int(256)]).toString('hex'),
       smac: rng.chance(0.5) ? '020000000002' : rng.bytes(6).toString('hex'),
       family: rng.chance(0.97) ? family : rng.int(256),
-      method: rng.weighted([[45, ABI.LVS_FWD_DR], [45, ABI.LVS_FWD_TUN], [10, rng.range(2, 255)]] as const),
+      method: rng.weighted(nat
+        ? [[25, ABI.LVS_FWD_DR], [20, ABI.LVS_FWD_TUN], [50, ABI.LVS_FWD_NAT], [5, rng.range(3, 255)]] as const
+        : [[42, ABI.LVS_FWD_DR], [42, ABI.LVS_FWD_TUN], [8, ABI.LVS_FWD_NAT], [8, rng.range(3, 255)]] as const),
       flags: rng.weighted([
         [64, ABI.LVS_REAL_F_ACTIVE], [12, ABI.LVS_REAL_F_ACTIVE | ABI.LVS_REAL_F_QUIESCED], [8, 0], [8, ABI.LVS_REAL_F_GONE],
         [2, ABI.LVS_REAL_F_GONE | ABI.LVS_REAL_F_QUIESCED], [2, ABI.LVS_REAL_F_ACTIVE | ABI.LVS_REAL_F_GONE], [6, rng.int(0x10000)],
@@ -118,6 +127,13 @@ export function genConfig(rng: Rng): CaseConfig {
       ifindex: rng.weighted([[85, 0], [8, TX_PORT], [7, ABSENT_PORT]] as const),
       svcId: rng.int(18),
     });
+  }
+  for (const r of reals) {
+    if (r.method !== ABI.LVS_FWD_NAT) continue;
+    // LVS-NAT: realserver port (0: the client's), the service side of its replies
+    r.port = rng.weighted([[4, 8080], [2, 0], [2, 80], [1, 53], [1, rng.int(65536)]] as const);
+    r.vport = rng.weighted([[3, 80], [2, 53], [2, 0], [1, 443], [1, rng.int(65536)]] as const);
+    r.vip = rng.pick(r.family === 6 ? VIPS6 : VIPS4).toString('hex');
   }
   const realIdx = reals.map((r) => r.index);
 
@@ -193,6 +209,10 @@ export function genConfig(rng: Rng): CaseConfig {
     knobs, settings, services, tables, reals, txPorts: [TX_PORT], cursors, conns: [], persist: [], frags: [],
     accepted: acceptedMacs(rng), dests, counts,
   };
+  if (nat) {
+    cfg.fib = nat.fib;
+    if (rng.chance(0.75)) cfg.txPorts.push(nat.egress);
+  }
   if (rng.chance(0.5)) {
     // extra "maybe" bits: random, or on addresses that carry no service (so those take a lookup)
     const others = [...VIPS4, ...OTHER4, ...VIPS6, ...OTHER6];
@@ -216,6 +236,23 @@ export function genConfig(rng: Rng): CaseConfig {
       key: flowKeyHex(f), real, gen: genFor(real), ageNs: age(),
       state: rng.weighted([[90, rng.int(6)], [10, rng.range(6, 255)]] as const),
     });
+  }
+  // LVS-NAT reply entries (the reply's own tuple), some with their client entry
+  for (let i = nat ? rng.int(10) : 0; i > 0; i--) {
+    const t = replyTuple(rng, u);
+    const real = rng.chance(0.85) ? (reals.find((r) => Buffer.from(r.addr, 'hex').equals(t.saddr))?.index ?? pickReal()) : pickReal();
+    // mostly live entries of the slot they name (else most would have timed out)
+    const entry = {
+      real, gen: rng.chance(0.9) ? (reals.find((r) => r.index === real)?.gen ?? 0) : rng.int(4),
+      ageNs: rng.chance(0.7) ? ageNs(rng.pick([0.25, 0.5, 1.5, 5.5])) : age(),
+      state: rng.weighted([[35, 5], [35, 2], [20, rng.int(6)], [10, rng.range(6, 255)]] as const),
+    };
+    cfg.conns.push({ key: flowKeyHex({ ...t, dir: ABI.LVS_DIR_REPLY }), ...entry });
+    const r = reals.find((x) => x.index === real);
+    if (r?.vip && rng.chance(0.6)) {
+      const client = { saddr: t.daddr, daddr: Buffer.from(r.vip, 'hex'), sport: t.dport, dport: r.vport || t.sport, proto: t.proto, family: t.family };
+      cfg.conns.push({ key: flowKeyHex(client), ...entry, ageNs: rng.chance(0.5) ? entry.ageNs : age() });
+    }
   }
   // strays (not yet promoted): around the 1 s promotion gap and the 10 s lifetime
   cfg.strays = [];
@@ -316,6 +353,102 @@ function flowTuple(rng: Rng, u: Universe): Tuple {
   const saddr = rng.chance(0.93) ? rng.pick(family === 4 ? CLIENTS4 : CLIENTS6) : (family === 4 ? Buffer.concat([rng.bytes(4), Buffer.alloc(12)]) : rng.bytes(16));
   const sport = rng.chance(0.9) ? rng.pick(CPORTS) : rng.int(65536);
   return { saddr, daddr, sport, dport, proto, family };
+}
+
+/** A realserver's reply toward a client: usually from an LVS-NAT slot's address and port, to a
+ *  client and port that client flows use (so replies meet the entries those flows made). */
+function replyTuple(rng: Rng, u: Universe): Tuple {
+  // half the time the tuple of a reply entry the configuration holds
+  const entries = u.cfg.conns.map((e) => decode(FLOW_KEY, Buffer.from(e.key, 'hex'))).filter((k) => k.dir === ABI.LVS_DIR_REPLY);
+  if (entries.length && rng.chance(0.5)) {
+    const k = rng.pick(entries);
+    return {
+      saddr: Buffer.from(k.saddr as Uint8Array), daddr: Buffer.from(k.daddr as Uint8Array), sport: k.sport as number, dport: k.dport as number,
+      proto: k.proto as number, family: k.family === 6 ? 6 : 4,
+    };
+  }
+  const nats = u.cfg.reals.filter((r) => r.method === ABI.LVS_FWD_NAT);
+  const r = nats.length && rng.chance(0.9) ? rng.pick(nats) : u.cfg.reals.length ? rng.pick(u.cfg.reals) : undefined;
+  const family: 4 | 6 = r?.family === 6 ? 6 : r?.family === 4 ? 4 : rng.chance(0.5) ? 4 : 6;
+  const saddr = r && rng.chance(0.95) ? Buffer.from(r.addr, 'hex') : rng.pick(family === 4 ? CLIENTS4 : CLIENTS6);
+  const svc = u.services.filter((s) => s.family === family);
+  const sport = r?.port && rng.chance(0.85) ? r.port : rng.pick([80, 53, 443, 8080, rng.int(65536)]);
+  const proto = svc.length && rng.chance(0.8) ? rng.pick(svc).proto : rng.chance(0.5) ? 6 : 17;
+  // mostly a client the FIB has a next hop for (the others' replies go to the kernel)
+  const routed = (u.cfg.fib ?? []).map((e) => Buffer.from(e.dst, 'hex')).filter((a) => (family === 4) === a.subarray(4).equals(Buffer.alloc(12)));
+  const daddr = routed.length && rng.chance(0.6) ? rng.pick(routed) : rng.pick(family === 4 ? CLIENTS4 : CLIENTS6);
+  const dport = rng.chance(0.9) ? rng.pick(CPORTS) : rng.int(65536);
+  return { saddr, daddr, sport, dport, proto, family };
+}
+
+/** TTL / hop limit of a built frame set to v (IPv4 header checksum fixed), for the "expires
+ *  here" edge of NAT replies. */
+function setHop(f: Buffer, v: number): Buffer {
+  const l3 = l3Offset(f);
+  if (f.length < l3 + 20) return f;
+  if (f[l3]! >> 4 === 4) {
+    f[l3 + 8] = v;
+    f.writeUInt16BE(0, l3 + 10);
+    f.writeUInt16BE(internetChecksum(f.subarray(l3, l3 + (f[l3]! & 0xf) * 4)), l3 + 10);
+  } else if (f.length >= l3 + 40) {
+    f[l3 + 7] = v;
+  }
+  return f;
+}
+
+/** An LVS-NAT reply (whole, or the first / a later fragment of one). */
+function replyFrame(rng: Rng, u: Universe, frag: 'none' | 'first' | 'later'): Buffer {
+  const t = replyTuple(rng, u);
+  let f: Buffer;
+  const id = rng.pick(t.family === 4 ? IPID4 : IPID6);
+  if (frag === 'later') {
+    const body = rng.bytes(rng.range(8, 200));
+    const offset = rng.weighted([[3, 185], [2, rng.range(1, 0x1fff)]] as const);
+    const mf = rng.chance(0.5);
+    f = frameOf(rng, t.family, ipPacket(rng, t, body, { id, offset, mf, frag6: { offset, m: mf, id } }));
+  } else {
+    const pay = payloadLen(rng, u, 60);
+    const l4 = l4Header(rng, t, pay);
+    if (t.proto === 17 && rng.chance(0.1)) l4.writeUInt16BE(0, 6); // no UDP checksum
+    const body = Buffer.concat([l4, rng.bytes(Math.min(pay, MAX_FRAME))]);
+    f = frameOf(rng, t.family, ipPacket(rng, t, body, frag === 'first' ? { mf: true, id, frag6: { offset: 0, m: true, id } } : {}));
+  }
+  return rng.chance(0.06) ? setHop(f, rng.pick([0, 1, 2])) : f;
+}
+
+/** An ICMP error from the realserver's side (the realserver or a router before it) about a
+ *  client's packet as the realserver got it: client -> RIP:port, sent to the client. */
+function realserverIcmpFrame(rng: Rng, u: Universe): Buffer {
+  const r = replyTuple(rng, u); // the reply direction: RIP:port -> client:cport
+  const family = r.family;
+  const quotedT: Tuple = { saddr: r.daddr, daddr: r.saddr, sport: r.dport, dport: r.sport, proto: r.proto, family };
+  const innerL4 = Buffer.concat([Buffer.alloc(4), rng.bytes(rng.weighted([[3, 4], [2, 16], [1, 0]] as const))]);
+  innerL4.writeUInt16BE(quotedT.sport, 0);
+  innerL4.writeUInt16BE(quotedT.dport, 2);
+  let quoted = family === 4
+    ? Buffer.concat([ipv4Header(rng, quotedT.saddr, quotedT.daddr, innerL4.length, { proto: r.proto, options: rng.chance(0.85) ? 0 : rng.range(1, 4) }), innerL4])
+    : Buffer.concat([ipv6Header(rng, quotedT.saddr, quotedT.daddr, innerL4.length, r.proto).subarray(0, 40), innerL4]);
+  if (family === 6) { quoted[6] = r.proto; quoted.writeUInt16BE(innerL4.length, 4); }
+  if (rng.chance(0.1)) quoted = quoted.subarray(0, rng.int(quoted.length + 1));
+  const icmp = Buffer.alloc(8);
+  icmp[0] = family === 4 ? rng.pick([3, 3, 11, 12]) : rng.pick([1, 1, 2, 3, 4]);
+  icmp[1] = rng.int(5);
+  rng.bytes(4).copy(icmp, 4);
+  const src = rng.chance(0.8) ? r.saddr : (family === 4 ? a4('192.168.0.254') : a6([0x2001, 0xdb8, 1, 0, 0, 0, 0, 0xfe]));
+  let body = Buffer.concat([icmp, quoted]);
+  const outer: Tuple = { saddr: src, daddr: r.daddr, sport: 0, dport: 0, proto: family === 4 ? 1 : 58, family };
+  if (family === 6) {
+    const pseudo = Buffer.alloc(40);
+    src.copy(pseudo, 0); r.daddr.copy(pseudo, 16);
+    pseudo.writeUInt32BE(body.length, 32);
+    pseudo.writeUInt32BE(58, 36);
+    body.writeUInt16BE(internetChecksum(pseudo, body), 2);
+  } else body.writeUInt16BE(internetChecksum(body), 2);
+  body = Buffer.from(body);
+  const f = frameOf(rng, family, family === 4
+    ? Buffer.concat([ipv4Header(rng, outer.saddr, outer.daddr, body.length, { proto: 1 }), body])
+    : Buffer.concat([ipv6Header(rng, outer.saddr, outer.daddr, body.length, 58), body]));
+  return rng.chance(0.04) ? setHop(f, rng.pick([0, 1])) : f;
 }
 
 function fragTuple(rng: Rng, u: Universe): { saddr: Buffer; daddr: Buffer; id: number; proto: number; family: 4 | 6 } {
@@ -611,11 +744,17 @@ function l3Offset(b: Buffer): number {
   return at + 2;
 }
 
-export function genFrame(rng: Rng, cfg: CaseConfig): Buffer {
+export function genFrame(rng: Rng, cfg: CaseConfig, nat?: NatEnv): Buffer {
   const u: Universe = { cfg, services: cfg.services };
-  const kind = rng.weighted([[50, 'flow'], [6, 'first'], [9, 'later'], [14, 'icmp'], [5, 'other'], [4, 'nonip'], [2, 'garbage']] as const);
+  const kind = nat
+    ? rng.weighted([[36, 'flow'], [5, 'first'], [6, 'later'], [10, 'icmp'], [20, 'reply'], [4, 'reply-first'], [5, 'reply-later'], [8, 'rs-icmp'], [2, 'other'], [2, 'nonip'], [2, 'garbage']] as const)
+    : rng.weighted([[50, 'flow'], [6, 'first'], [9, 'later'], [14, 'icmp'], [5, 'other'], [4, 'nonip'], [2, 'garbage']] as const);
   let f: Buffer;
   switch (kind) {
+    case 'reply': f = replyFrame(rng, u, 'none'); break;
+    case 'reply-first': f = replyFrame(rng, u, 'first'); break;
+    case 'reply-later': f = replyFrame(rng, u, 'later'); break;
+    case 'rs-icmp': f = realserverIcmpFrame(rng, u); break;
     case 'flow': f = flowFrame(rng, u, false); break;
     case 'first': f = flowFrame(rng, u, true); break;
     case 'later': f = laterFragmentFrame(rng, u); break;
@@ -631,10 +770,10 @@ export function genFrame(rng: Rng, cfg: CaseConfig): Buffer {
 }
 
 /** Configuration number `n` of a run with seed `seed`, with `frames` frames. */
-export function genCase(seed: number, n: number, frames: number): FuzzCase {
+export function genCase(seed: number, n: number, frames: number, nat?: NatEnv): FuzzCase {
   const rng = new Rng(Rng.derive(seed, n));
-  const config = genConfig(rng);
+  const config = genConfig(rng, nat);
   const out: string[] = [];
-  for (let i = 0; i < frames; i++) out.push(genFrame(rng, config).toString('hex'));
+  for (let i = 0; i < frames; i++) out.push(genFrame(rng, config, nat).toString('hex'));
   return { origin: { seed, config: n }, config, frames: out };
 }

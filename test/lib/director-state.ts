@@ -18,7 +18,7 @@ import { syncAcceptedLocked } from '../../src/director/lifecycle.js';
 import type { AcceptedMac } from '../../src/dataplane/l2addrs.js';
 
 export type { DynamicMap };
-export interface StatsSum { packets: number; bytes: number; conns: number }
+export interface StatsSum { packets: number; bytes: number; conns: number; outPackets: number; outBytes: number }
 export interface RunResult { action: number; out: Buffer; lo: bigint; hi: bigint }
 
 export const FUZZ_SIZES: DirectorSizes = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 1024 };
@@ -203,9 +203,9 @@ export class DirectorState {
 
   stats(m: 'lvs_svc_stats' | 'lvs_real_stats'): StatsSum[] {
     const out: StatsSum[] = [];
-    const read = (b: Buffer) => [0, 8, 16].map((o) => Number(b.readBigUInt64LE(o)));
-    for (const [i, [packets, bytes, conns]] of this.sums(this.writer.maps[m], read)) {
-      out[i] = { packets: packets ?? 0, bytes: bytes ?? 0, conns: conns ?? 0 };
+    const read = (b: Buffer) => [0, 8, 16, 24, 32].map((o) => Number(b.readBigUInt64LE(o)));
+    for (const [i, [packets, bytes, conns, outPackets, outBytes]] of this.sums(this.writer.maps[m], read)) {
+      out[i] = { packets: packets ?? 0, bytes: bytes ?? 0, conns: conns ?? 0, outPackets: outPackets ?? 0, outBytes: outBytes ?? 0 };
     }
     return out;
   }

@@ -26,7 +26,11 @@ export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const
 export const TEST_IFINDEX = 1;
 const DEFAULT_ACCEPTED: AcceptedMac[] = [{ ifindex: TEST_IFINDEX, mac: DIRECTOR_MAC, egress: DIRECTOR_MAC, kind: 'own' }];
 
-export interface RealSpec { addr: string; mac: string; method: 'dr' | 'tun'; quiesced?: boolean; ifindex?: number; smac?: string }
+export interface RealSpec {
+  addr: string; mac: string; method: 'dr' | 'tun' | 'nat'; quiesced?: boolean; ifindex?: number; smac?: string;
+  /** LVS-NAT: the realserver's port and the service side of its replies. */
+  nat?: { port: number; vip: string; vport: number };
+}
 export interface SvcSpec {
   proto: 'tcp' | 'udp'; vip: string; port: number; hashFields?: number; flags?: number;
   persistTimeout?: number; persistMask?: string;
@@ -119,7 +123,7 @@ export class DirectorHarness {
         index: idx,
         value: encodeReal({
           addr: r.addr, mac: r.mac, ...(r.smac ? { smac: r.smac } : {}), method: r.method, quiesced: r.quiesced ?? false,
-          gen, ...(r.ifindex ? { ifindex: r.ifindex } : {}), svcId,
+          gen, ...(r.ifindex ? { ifindex: r.ifindex } : {}), svcId, ...(r.nat ? { nat: r.nat } : {}),
         }),
       }],
     });
@@ -183,8 +187,9 @@ export class DirectorHarness {
     return this.applied;
   }
 
-  run(frame: Buffer): { action: number; out: Buffer } {
-    const r = testRun(this.progFd, frame, { dataSizeOut: frame.length + 256 });
+  /** One frame through the program; `ingressIfindex`: as received there (default: loopback). */
+  run(frame: Buffer, ingressIfindex?: number): { action: number; out: Buffer } {
+    const r = testRun(this.progFd, frame, { dataSizeOut: frame.length + 256, ...(ingressIfindex ? { ingressIfindex } : {}) });
     return { action: r.retval, out: r.data };
   }
 
@@ -214,13 +219,15 @@ export class DirectorHarness {
     return out;
   }
 
-  private stats(m: 'lvs_svc_stats' | 'lvs_real_stats', idx: number): { packets: bigint; bytes: bigint; conns: bigint } {
-    const sum = { packets: 0n, bytes: 0n, conns: 0n };
+  private stats(m: 'lvs_svc_stats' | 'lvs_real_stats', idx: number): { packets: bigint; bytes: bigint; conns: bigint; outPackets: bigint; outBytes: bigint } {
+    const sum = { packets: 0n, bytes: 0n, conns: 0n, outPackets: 0n, outBytes: 0n };
     for (const b of this.perCpu(m, idx)) {
       const v = decode(STATS, b);
       sum.packets += v.packets as bigint;
       sum.bytes += v.bytes as bigint;
       sum.conns += v.conns as bigint;
+      sum.outPackets += v.out_packets as bigint;
+      sum.outBytes += v.out_bytes as bigint;
     }
     return sum;
   }

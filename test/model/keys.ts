@@ -9,11 +9,12 @@ export function serviceKeyHex(k: ServiceKey): string {
   return encode(SVC_KEY, { addr: k.addr, port: k.port, proto: k.proto, family: k.family }).toString('hex');
 }
 
-export interface FlowTuple { saddr: Uint8Array; daddr: Uint8Array; sport: number; dport: number; proto: number; family: number }
+/** dir: LVS_DIR_REPLY for an LVS-NAT reply entry (keyed by the reply's own tuple); absent = 0. */
+export interface FlowTuple { saddr: Uint8Array; daddr: Uint8Array; sport: number; dport: number; proto: number; family: number; dir?: number }
 
 export function flowKeyHex(f: FlowTuple): string {
   return encode(FLOW_KEY, {
-    saddr: f.saddr, daddr: f.daddr, sport: f.sport, dport: f.dport, proto: f.proto, family: f.family,
+    saddr: f.saddr, daddr: f.daddr, sport: f.sport, dport: f.dport, proto: f.proto, family: f.family, dir: f.dir ?? 0,
   }).toString('hex');
 }
 

@@ -13,6 +13,7 @@ import { flowHash } from '../../src/dataplane/flowhash.js';
 import { parseFrame, type Packet } from './parse.js';
 import { LiveCounts, lcPick } from './lc.js';
 import { buildDr, buildTooBig, buildTun, tunnelOuterLen } from './emit.js';
+import { buildNatForward, buildNatReply, hopLimit } from './nat.js';
 import { flowKeyHex, fragKeyHex, persistKeyHex, serviceKeyHex, type FlowTuple } from './keys.js';
 import {
   PROTO, type CounterName, type DynamicState, type MarkEntry, type Outcome, type Real, type Service,
@@ -54,7 +55,9 @@ export function tcpNextState(state: number, flags: number): number {
   return state === CS.NONE || state === CS.SYN_RECV ? CS.ESTABLISHED : state;
 }
 
-type Decision = { forward: number } | { action: number };
+/** forward: the client side to realserver slot `forward`; reply: an LVS-NAT reply (or ICMP error
+ *  from the realserver's side) of slot `reply`. */
+type Decision = { forward: number } | { reply: number } | { action: number };
 
 /**
  * Only frames for the director: the egress MAC of the ingress interface's entry for the frame's
@@ -86,6 +89,18 @@ class Trace {
       s.packets += 1;
       s.bytes += bytes;
       if (newConn) s.conns += 1;
+      m.set(i, s);
+    };
+    if (svcId < this.cfg.limits.services) add(this.svcStats, svcId);
+    if (real < this.cfg.limits.reals) add(this.realStats, real);
+  }
+
+  /** LVS-NAT replies: IPVS OutPkts / OutBytes. */
+  accountOut(svcId: number, real: number, bytes: number): void {
+    const add = (m: Map<number, StatsDelta>, i: number) => {
+      const s = m.get(i) ?? { packets: 0, bytes: 0, conns: 0 };
+      s.outPackets = (s.outPackets ?? 0) + 1;
+      s.outBytes = (s.outBytes ?? 0) + bytes;
       m.set(i, s);
     };
     if (svcId < this.cfg.limits.services) add(this.svcStats, svcId);
@@ -160,6 +175,52 @@ class Director {
     const m = this.cfg.services.get(serviceKeyHex({ addr, port: 0, proto: ABI.LVS_PROTO_FWMARK, family: f.family }));
     if (m) this.t.note(`fwmark ${mark}`);
     return m ?? port;
+  }
+
+  /** LVS-NAT: the client entry `value` of flow f on slot r was written; its reply entry (the
+   *  reply's own tuple, dir LVS_DIR_REPLY) gets the same value. */
+  mirror(f: FlowTuple, r: Real, value: { lastSeen: bigint; real: number; gen: number; state: number }): void {
+    if (r.method !== ABI.LVS_FWD_NAT) return;
+    const key = flowKeyHex({ saddr: r.addr, daddr: f.saddr, sport: r.port || f.dport, dport: f.sport, proto: f.proto, family: f.family, dir: ABI.LVS_DIR_REPLY });
+    this.t.write({ map: 'conns', key, value: { ...value } });
+  }
+
+  /** The NAT flow whose reply tuple is rt: its reply entry holds (slot unchanged and NAT, not
+   *  idle beyond its state's timeout); `gone`: the realserver was deleted with its flows kept. */
+  natFind(rt: FlowTuple): { key: string; c: { lastSeen: bigint; real: number; gen: number; state: number }; gone: boolean } | undefined {
+    const key = flowKeyHex({ ...rt, dir: ABI.LVS_DIR_REPLY });
+    const c = this.state.conns.get(key);
+    if (!c) return undefined;
+    const r = this.slot(c.real);
+    if (!r || r.gen !== c.gen || r.method !== ABI.LVS_FWD_NAT || !(r.flags & (ABI.LVS_REAL_F_ACTIVE | ABI.LVS_REAL_F_GONE))) return undefined;
+    const timeout = this.timeoutNs(c.state);
+    if (timeout !== 0n && age(this.now, c.lastSeen) > timeout) return undefined;
+    return { key, c, gone: !(r.flags & ABI.LVS_REAL_F_ACTIVE) };
+  }
+
+  /** A TCP / UDP packet to no service on a director with LVS-NAT: a realserver's reply? Found
+   *  by its tuple; the destination MAC is checked before anything is written. A reply refreshes
+   *  its entry and the client's (at most once a second). */
+  natReply(frame: Uint8Array, p: Packet, f: FlowTuple): Decision {
+    const found = this.natFind(f);
+    if (!found) return this.t.pass('PASS_NOT_VIP');
+    if (!acceptedEgress(this.cfg, frame)) return this.t.pass('PASS_NOT_OUR_MAC');
+    if (found.gone) return this.t.drop('DROP_REAL_GONE');
+    const { c, key } = found;
+    const r = this.stillServing(c.real, c.gen);
+    if (!r) return this.t.drop('DROP_BAD_REAL');
+    if (age(this.now, c.lastSeen) > CONN_REFRESH_NS) {
+      this.t.write({ map: 'conns', key, value: { ...c, lastSeen: this.now } });
+      const fk = flowKeyHex({ saddr: f.daddr, daddr: r.vip ?? new Uint8Array(16), sport: f.dport, dport: r.vport || f.sport, proto: f.proto, family: f.family });
+      const fc = this.state.conns.get(fk);
+      if (fc && fc.real === c.real && fc.gen === c.gen) this.t.write({ map: 'conns', key: fk, value: { ...fc, lastSeen: this.now } });
+    }
+    if (this.cfg.knobs.frag && p.frag === 'first') {
+      this.t.write({ map: 'frags', key: fragKeyHex(p.saddr, p.daddr, p.fragId, p.proto, p.family), value: { lastSeen: this.now, real: c.real, gen: c.gen } });
+      this.t.count('FRAG_FIRST');
+    }
+    this.t.note('nat reply');
+    return { reply: c.real };
   }
 
   /** The all-ports service a flow falls to when its port's entry is a tombstone. */
@@ -279,13 +340,15 @@ class Director {
    *  flow. Returns the realserver (and whether this packet made a connection) or the drop reason. */
   stray(svc: Service, p: Packet, f: FlowTuple, key: string): { real: number; promoted: boolean } | CounterName {
     const s = this.state.strays.get(key);
-    if (s && age(this.now, s.lastSeen) <= STRAY_TIMEOUT_NS && this.stillServing(s.real, s.gen)) {
+    const sr = s ? this.stillServing(s.real, s.gen) : undefined;
+    if (s && age(this.now, s.lastSeen) <= STRAY_TIMEOUT_NS && sr) {
       if ((p.tcpFlags & (TCP_FIN | TCP_RST)) || age(this.now, s.lastSeen) <= STRAY_PROMOTE_NS) {
         this.t.count('CONN_STRAY');
         this.t.note('stray again');
         return { real: s.real, promoted: false };
       }
       this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: s.real, gen: s.gen, state: CS.ESTABLISHED } });
+      this.mirror(f, sr, { lastSeen: this.now, real: s.real, gen: s.gen, state: CS.ESTABLISHED });
       this.t.write({ map: 'strays', key, value: null });
       this.lc.move(s.real, CS.NONE, CS.ESTABLISHED);
       this.t.count('CONN_PROMOTED');
@@ -310,7 +373,7 @@ class Director {
   flow(frame: Uint8Array, p: Packet): Decision {
     const f: FlowTuple = { saddr: p.saddr, daddr: p.daddr, sport: p.sport, dport: p.dport, proto: p.proto, family: p.family };
     let svc = this.service(f);
-    if (!svc) return this.t.pass('PASS_NOT_VIP');
+    if (!svc) return this.cfg.settings.flags & ABI.LVS_CFG_F_NAT ? this.natReply(frame, p, f) : this.t.pass('PASS_NOT_VIP');
     if (!acceptedEgress(this.cfg, frame)) return this.t.pass('PASS_NOT_OUR_MAC');
     if (svc.flags & ABI.LVS_SVC_F_GONE) {
       // a deleted service: its connections wait, other flows are not its
@@ -360,6 +423,7 @@ class Director {
           const refresh = next !== c.state || idle > CONN_REFRESH_NS;
           if (refresh) {
             this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: c.real, gen: c.gen, state: next } });
+            this.mirror(f, r, { lastSeen: this.now, real: c.real, gen: c.gen, state: next });
             if (svc.flags & ABI.LVS_SVC_F_PERSIST) {
               // the template stays valid at least as long as this connection
               const pkey = persistKeyHex(p.saddr, svc.persistMask, svc.id, p.family);
@@ -389,6 +453,7 @@ class Director {
         const state = tcp ? tcpNextState(CS.NONE, p.tcpFlags) : CS.UDP;
         this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: pick, gen: r.gen, state } });
         this.lc.bind(pick, state);
+        this.mirror(f, r, { lastSeen: this.now, real: pick, gen: r.gen, state });
         this.t.count('CONN_NEW');
         real = pick;
         scheduled = true;
@@ -413,6 +478,8 @@ class Director {
     const r = this.stillServing(pin.real, pin.gen);
     if (!r) return this.t.drop('DROP_BAD_REAL');
     this.t.count('FRAG_FOLLOW');
+    // a NAT reply's fragment (from the realserver's address): OutPkts, counted where it is sent
+    if (r.method === ABI.LVS_FWD_NAT && Buffer.from(p.saddr).equals(Buffer.from(r.addr))) return { reply: pin.real };
     this.t.account(r.svcId, pin.real, p.l3Len, false);
     return { forward: pin.real };
   }
@@ -422,7 +489,13 @@ class Director {
     const q = quotedFlow(frame, p);
     if (!q) return this.t.pass('PASS_NOT_VIP');
     const svc = this.service(q);
-    if (!svc) return this.t.pass('PASS_NOT_VIP');
+    if (!svc) {
+      // LVS-NAT: an error from the realserver's side about the client's packet to RIP:port
+      const found = this.cfg.settings.flags & ABI.LVS_CFG_F_NAT ? this.natFind(q) : undefined;
+      if (found?.gone) return this.t.drop('DROP_REAL_GONE');
+      if (found) return { reply: found.c.real };
+      return this.t.pass('PASS_NOT_VIP');
+    }
     let real: number;
     const c = this.state.conns.get(flowKeyHex(q));
     if (c && this.stillServing(c.real, c.gen)) {
@@ -502,6 +575,34 @@ export function step(cfg: StaticConfig, state: DynamicState, frame: Buffer, now:
   } else decision = t.pass('PASS_NOT_VIP');
 
   if ('action' in decision) return finish(decision.action, decision.action === XdpAction.PASS ? frame : null);
+  if ('reply' in decision) {
+    // LVS-NAT, the realserver's side: back to VIP:vport toward the FIB's next hop
+    const rr = d.slot(decision.reply)!;
+    if (rr.family !== p.family) {
+      t.count('DROP_BAD_REAL');
+      return finish(XdpAction.DROP, null);
+    }
+    if (hopLimit(frame, p) <= 1) {
+      t.count('PASS_NAT_TTL');
+      return finish(XdpAction.PASS, frame);
+    }
+    const fib = cfg.fib?.get(Buffer.from(p.daddr).toString('hex'));
+    // the FIB refuses a packet larger than the egress MTU (BPF_FIB_LKUP_RET_FRAG_NEEDED) too
+    if (!fib || p.l3Len > fib.mtu || (fib.ifindex !== cfg.ingressIfindex && !cfg.txPorts.has(fib.ifindex))) {
+      t.count('PASS_NAT_NO_ROUTE');
+      return finish(XdpAction.PASS, frame);
+    }
+    const out = buildNatReply(frame, p, rr, fib, aboutIcmpError);
+    if (!out) {
+      t.count('DROP_NAT_FAILED');
+      return finish(XdpAction.DROP, null);
+    }
+    if (fib.ifindex !== cfg.ingressIfindex) t.count('FWD_REDIRECT');
+    if (aboutIcmpError) t.count('ICMP_NAT_REPLY');
+    t.accountOut(rr.svcId, decision.reply, p.l3Len);
+    t.count('FWD_NAT_REPLY');
+    return finish(fib.ifindex === cfg.ingressIfindex ? XdpAction.TX : XdpAction.REDIRECT, out);
+  }
   const r = d.slot(decision.forward)!;
   t.note(`real ${decision.forward} method ${r.method} family ${r.family}`);
 
@@ -519,6 +620,18 @@ export function step(cfg: StaticConfig, state: DynamicState, frame: Buffer, now:
     return finish(XdpAction.REDIRECT, out);
   };
 
+  if (r.method === ABI.LVS_FWD_NAT) {
+    if (r.family !== p.family) {
+      t.count('DROP_BAD_REAL');
+      return finish(XdpAction.DROP, null);
+    }
+    const out = buildNatForward(frame, p, r, egress!, aboutIcmpError);
+    if (!out) {
+      t.count('DROP_NAT_FAILED');
+      return finish(XdpAction.DROP, null);
+    }
+    return transmit(out, 'FWD_NAT');
+  }
   if (r.method !== ABI.LVS_FWD_TUN) {
     if (r.family !== p.family) { // DR cannot change the address family
       t.count('DROP_BAD_REAL');

@@ -54,12 +54,19 @@ export interface Real {
   gen: number;
   ifindex: number;
   svcId: number;
+  /** LVS-NAT (method LVS_FWD_NAT): the realserver's port (0: unchanged), the service's port
+   *  (0: unchanged) and VIP its replies are rewritten back to. Absent: zero. */
+  port?: number;
+  vport?: number;
+  vip?: Uint8Array; // 16
 }
 
 /** lvs_dests: a realserver's weight and thresholds (an absent index reads as all zero). */
 export interface Dest { weight: number; uThresh: number; lThresh: number }
 /** lvs_real_conns: live connection counts (s32 active / inactive) and the overload flag. */
 export interface Counts { active: number; inactive: number; overloaded: number }
+/** What the kernel's FIB (bpf_fib_lookup) answers for a destination with a resolved next hop. */
+export interface FibEntry { ifindex: number; smac: Uint8Array; dmac: Uint8Array; mtu: number }
 
 /** A connection entry. lastSeen is bpf_ktime_get_ns() (u64) of its last refresh. */
 export interface Conn { lastSeen: bigint; real: number; gen: number; state: number }
@@ -93,6 +100,9 @@ export interface StaticConfig {
   ingressIfindex: number;
   /** lvs_dests by realserver index (absent below limits.reals: all zero). */
   dests: Map<number, Dest>;
+  /** The namespace's FIB toward LVS-NAT clients: destination address (hex, 16 bytes) -> its
+   *  resolved next hop; any other destination has none (the reply goes to the kernel). */
+  fib?: Map<string, FibEntry>;
 }
 
 /** BPF_PROG_TEST_RUN without a context runs frames as received on the namespace's loopback. */
@@ -118,7 +128,8 @@ export type Write =
   | { map: 'cursor'; id: number; value: number }
   | { map: 'counts'; index: number; value: Counts };
 
-export interface StatsDelta { packets: number; bytes: number; conns: number }
+/** outPackets / outBytes: LVS-NAT replies (IPVS OutPkts / OutBytes); absent = 0. */
+export interface StatsDelta { packets: number; bytes: number; conns: number; outPackets?: number; outBytes?: number }
 
 /** Everything one packet does. */
 export interface Outcome {

@@ -12,7 +12,11 @@ import { COUNTERS } from '../../src/abi/generated.js';
 const SEED = Number(process.env.LVS_FUZZ_SEED ?? 20261123) >>> 0;
 const CASES = Number(process.env.LVS_FUZZ_CASES ?? 25_000);
 // BPF_PROG_TEST_RUN gives the program 256 bytes of headroom: these cannot fail there.
-const UNREACHABLE = new Set(['DROP_ENCAP_FAILED', 'DROP_ICMP_FAILED']);
+const UNREACHABLE = new Set(['DROP_ENCAP_FAILED', 'DROP_ICMP_FAILED',
+  // the parser leaves every header NAT rewrites in the frame
+  'DROP_NAT_FAILED',
+  // LVS-NAT replies depend on the FIB: fuzzed in a namespace of known routes (fuzz-nat.test.ts)
+  'FWD_NAT_REPLY', 'ICMP_NAT_REPLY', 'PASS_NAT_NO_ROUTE', 'PASS_NAT_TTL']);
 
 const diff = new Differential();
 after(() => diff.close());

@@ -212,7 +212,7 @@ test('bad input: each class gets a clear error naming what is wrong', () => {
     [['-A', '-t', '10.77.0.101:80', '-s', 'lblc'], /-s: scheduler lblc is not supported by the XDP data plane: it keeps a cache of destination address .* \(supported: mh, sh, dh, rr, wrr, lc, wlc, sed, nq, twos, fo, ovf\)/],
     [['-A', '-t', '10.77.0.101:80', '-s', 'foo'], /unknown scheduler "foo"/],
     [['-A', '-t', '10.77.0.101:80', '-s', 'mh', '-b', 'sh-port'], /scheduler flag sh-port applies only to scheduler sh/],
-    [['-a', '-t', SVC, '-r', '10.77.0.40', '-m'], /LVS-NAT \(-m\) is not supported/],
+    [['-a', '-t', SVC, '-r', '[2001:db8::40]', '-m'], /LVS-NAT cannot forward an IPv4 VIP to an IPv6 realserver/],
     [['-a', '-t', SVC, '-r', '10.77.0.40', '-g', '-w', '65536'], /weight 65536 out of range/],
     [['-a', '-t', SVC, '-r', '2001:db8::1', '-g'], /LVS-DR cannot forward an IPv4 VIP to an IPv6 realserver/],
     [['-A', '-t', SVC, '-s', 'mh'], /service tcp 10\.77\.0\.100:80 already exists/],

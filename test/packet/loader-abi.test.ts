@@ -68,7 +68,7 @@ test('a missing map, knob, program or struct, a changed map or another ABI versi
       /^old\.o does not match the control plane/,
       /map lvs_conns: not in the object/,
       /map lvs_reals: type HASH in the object, ARRAY here/,
-      /map lvs_reals: value 40 bytes in the object, 48 here \(lvs_real\)/,
+      /map lvs_reals: value 40 bytes in the object, 64 here \(lvs_real\)/,
       /program lvs_director: not in the object/,
       /global cfg_enable_tun: not in the object's \.rodata/,
       new RegExp(`cfg_abi_version: ABI version ${ABI_VERSION + 1} in the object, ${ABI_VERSION} here`),

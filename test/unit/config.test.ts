@@ -101,8 +101,10 @@ test('model rules report the file location and the file\'s field names', () => {
   rejects(svc('    table-size: 1000\n'), 'd.yaml:4:17: services[0].table-size: service tcp 10.0.0.1:80: table size 1000 is not one of 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 65537, 131071');
   rejects(svc('    scheduler: lblc\n'), 'd.yaml:4:16: services[0].scheduler: service tcp 10.0.0.1:80: scheduler lblc is not supported by the XDP data plane: it keeps a cache of destination address -> realserver and moves an address when its realserver has more connections than its weight while some other has fewer than half of its own: a search over every realserver that the data plane does not make per packet (dh keeps destination locality, wlc balances by connections) (supported: mh, sh, dh, rr, wrr, lc, wlc, sed, nq, twos, fo, ovf)');
   rejects(svc('', '      - { address: 192.168.1.10, upper-threshold: 5, lower-threshold: 6 }\n'), 'd.yaml:5:71: services[0].realservers[0].lower-threshold: service tcp 10.0.0.1:80, realserver 192.168.1.10: lower threshold 6 is above the upper threshold 5');
-  rejects(svc('', '      - { address: 192.168.1.10, method: nat }\n'),
-    'd.yaml:5:42: services[0].realservers[0].method: service tcp 10.0.0.1:80, realserver 192.168.1.10: LVS-NAT (-m) is not supported by the XDP data plane; use -g (DR) or -i (Tun)');
+  rejects(svc('', '      - { address: 192.168.1.10, method: masq }\n'),
+    'd.yaml:5:42: services[0].realservers[0].method: service tcp 10.0.0.1:80, realserver 192.168.1.10: unknown forwarding method "masq" (use dr, tun or nat)');
+  rejects(svc('', '      - { address: "2001:db8::1", method: nat }\n'),
+    'd.yaml:5:20: services[0].realservers[0].address: service tcp 10.0.0.1:80, realserver 2001:db8::1: LVS-NAT cannot translate an IPv4 VIP to an IPv6 realserver');
   rejects(svc('', '      - { address: "2001:db8::1" }\n'),
     'd.yaml:5:20: services[0].realservers[0].address: service tcp 10.0.0.1:80, realserver 2001:db8::1: LVS-DR cannot forward an IPv4 VIP to an IPv6 realserver (only Tun may mix families)');
   rejects(svc('', '      - { address: 192.168.1.10, port: 8080 }\n'),

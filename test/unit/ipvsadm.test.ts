@@ -133,10 +133,10 @@ test('every class of bad input is refused with line, option and problem', () => 
   const A = '-A -t 10.0.0.1:80 -s mh\n';
   rejects(`${A}\n\n\n\n\n-a -t 10.0.0.1:80 -r 192.168.1.10 -w 70000`, 'rules.txt:7: -w: weight 70000 out of range 0..65535');
   rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10 -w heavy`, 'rules.txt:2: -w: weight "heavy" is not a number');
-  rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10 -m`, 'rules.txt:2: -m: LVS-NAT (-m) is not supported by the XDP data plane; use -g (DR) or -i (Tun)');
-  rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10 --masquerading`, 'rules.txt:2: -m: LVS-NAT (-m) is not supported by the XDP data plane; use -g (DR) or -i (Tun)');
+  rejects(`${A}-a -t 10.0.0.1:80 -r [2001:db8::1]:80 -m`, 'rules.txt:2: -r: LVS-NAT cannot forward an IPv4 VIP to an IPv6 realserver (only Tun, -i, may mix families)');
+  rejects(`-A -t 10.0.0.1:0 -s mh -p\n-a -t 10.0.0.1:0 -r 192.168.1.10:8080 --masquerading`, 'rules.txt:2: -r: port 8080 on an all-ports service: LVS-NAT keeps the client\'s destination port there');
   rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10 -g -i`, 'rules.txt:2: -i: given more than once (with -g)');
-  rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10:8080`, 'rules.txt:2: -r: port 8080 differs from the service port 80; DR and Tun forward to the service port and cannot change it');
+  rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10:8080`, 'rules.txt:2: -r: port 8080 differs from the service port 80; DR and Tun forward to the service port and cannot change it (NAT, -m, can)');
   rejects(`${A}-a -t 10.0.0.1:80 -r [2001:db8::1]:80 -g`, 'rules.txt:2: -r: LVS-DR cannot forward an IPv4 VIP to an IPv6 realserver (only Tun, -i, may mix families)');
   rejects(`${A}-a -t 10.0.0.1:80 -r 192.168.1.10 --mac 02:00`, 'rules.txt:2: --mac: "02:00" is not a MAC address (aa:bb:cc:dd:ee:ff)');
   rejects(`${A}-a -t 10.0.0.1:80`, 'rules.txt:2: -a: a realserver is required (-r addr[:port])');
@@ -254,4 +254,20 @@ test('save -> restore -> save is a fixed point for random rule sets (fast-check)
     const once = formatSave(restore(lines.join('\n')));
     assert.equal(formatSave(restore(once)), once);
   }));
+});
+
+test('-m (LVS-NAT): the realserver port may differ; -S and -L print it as ipvsadm does (Masq)', () => {
+  const cfg = validateConfig(restore([
+    '-A -t 10.0.0.1:80 -s mh', '-a -t 10.0.0.1:80 -r 172.16.0.2:8080 -m -w 2', '-a -t 10.0.0.1:80 -r 172.16.0.3 -m',
+    '-A -u 10.0.0.1:0 -s sh -p', '-a -u 10.0.0.1:0 -r 172.16.0.2 --masquerading',
+    '-A -t [2001:db8::1]:443 -s mh', '-a -t [2001:db8::1]:443 -r [2001:db8:1::2]:8443 -m',
+  ].join('\n')));
+  const rs = cfg.services.find((s) => s.port === 80)!.realservers;
+  assert.deepEqual(rs.map((r) => [r.method, r.port]), [['nat', 8080], ['nat', 80]]);
+  const saved = formatSave(cfg);
+  assert.match(saved, /^-a -t 10\.0\.0\.1:80 -r 172\.16\.0\.2:8080 -m -w 2$/m);
+  assert.match(saved, /^-a -u 10\.0\.0\.1:0 -r 172\.16\.0\.2:0 -m -w 1$/m);
+  assert.match(saved, /^-a -t \[2001:db8::1\]:443 -r \[2001:db8:1::2\]:8443 -m -w 1$/m);
+  assert.equal(formatSave(validateConfig(restore(saved))), saved, 'save -> restore -> save');
+  assert.match(formatList(cfg, { version: 'x', tableSizeLabel: 1 }), /\n  -> 172\.16\.0\.2:8080 {14}Masq {4}2 {6}0/);
 });

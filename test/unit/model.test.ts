@@ -116,8 +116,10 @@ test('validateConfig refuses every class of bad input, naming service, realserve
   rejects(cfg(svc({ realservers: [rs('192.168.1.10', { port: 8080 })] })),
     /realservers\[0\]\.port: .*port 8080 differs from the service port 80; DR and Tun forward to the service port/);
   rejects(cfg(svc({ port: 0, realservers: [rs('192.168.1.10', { port: 80 })] })), /port 80 differs from the service port 0/);
-  rejects(cfg(svc({ realservers: [rs('192.168.1.10', { method: 'nat' as 'dr' })] })),
-    /realservers\[0\]\.method: .*LVS-NAT \(-m\) is not supported by the XDP data plane; use -g \(DR\) or -i \(Tun\)/);
+  rejects(cfg(svc({ realservers: [rs('192.168.1.10', { method: 'masq' as 'dr' })] })),
+    /realservers\[0\]\.method: .*unknown forwarding method "masq" \(use dr, tun or nat\)/);
+  rejects(cfg(svc({ port: 0, realservers: [rs('192.168.1.10', { method: 'nat', port: 8080 })] })),
+    /realservers\[0\]\.port: .*port 8080 on an all-ports service: LVS-NAT keeps the client's destination port there/);
   rejects(cfg(svc({ realservers: [rs('2001:db8::10')] })),
     /realservers\[0\]\.address: .*LVS-DR cannot forward an IPv4 VIP to an IPv6 realserver \(only Tun may mix families\)/);
   rejects(cfg(svc({ realservers: [rs('192.168.1.10'), rs('192.168.1.10')] })),
