@@ -7,3 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/apt-ensure.sh setup-test chromium bird2
+# Another project's XDP programs for the interface-sharing tests (test/e2e/share.test.ts).
+make -s -C test/peer-xdp

@@ -273,6 +273,13 @@ export async function upgradeLocked(paths: StatePaths, limitsOf: (s: Snapshot) =
     process.stderr.write(`lvs-xdp: completing the upgrade that was interrupted at ${snap.upgrade.startedAt}\n`);
     return { ...completeUpgrade(paths, snap), status: 'resumed' };
   }
+  const shared = Object.entries(snap.interfaces).filter(([, i]) => i.sharing === 'chain').map(([n]) => n);
+  if (shared.length) {
+    // The new program would need the chain slots switched with the links (src/director/chain.ts).
+    throw new StateError(`an upgrade in place does not yet take over interfaces shared by tail calls (${shared.join(', ')}); nothing was changed`, {
+      hint: 'detach those interfaces, upgrade, and attach them again with --multiprog',
+    });
+  }
   const abi = runningAbi(paths, snap);
   if (snap.pending) {
     if (abi !== ABI_VERSION) {
