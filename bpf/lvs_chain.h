@@ -5,7 +5,7 @@
  * tail-calls the programs of one program array, lvs_chain, in position order.
  *
  * Slots: ingress ifindex * LVS_CHAIN_POSITIONS + position, so one array (pinned at
- * <pin dir>.chain/lvs_chain) serves every interface of a director, each with its own chain:
+ * <pin dir>-chain/lvs_chain) serves every interface of a director, each with its own chain:
  *   LVS_CHAIN_BEFORE  a program that runs before the director (a firewall)
  *   LVS_CHAIN_LVS     the director
  *   LVS_CHAIN_AFTER   what gets the packets the director passes
