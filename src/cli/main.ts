@@ -27,6 +27,7 @@ const COMMANDS: [string[], Loader][] = [
   [['realserver'], async () => [(await import('./realserver.js')).realserverCommand()]],
   [['demo'], async () => [(await import('./demo.js')).demoCommand()]],
   [['counters'], async () => [(await import('./counters.js')).countersCommand()]],
+  [['capture'], async () => [(await import('./capture.js')).captureCommand()]],
 ];
 
 
