@@ -414,6 +414,13 @@ export function linkStatus(paths: StatePaths, snap: Snapshot): InterfaceStatus[]
     }
     return { name, ifindex: st.ifindex, mode, attachedAt: st.attachedAt, linked, ...(st.genericBecause ? { genericBecause: st.genericBecause } : {}) };
   });
+  // A root link pinned by an attach --multiprog killed before it wrote the snapshot.
+  for (const name of rootLinks(paths)) {
+    const idx = ifIndexOr(name);
+    if (snap.interfaces[name] || idx < 0) continue;
+    const c = chainedLive(paths, idx, snap.progId);
+    if (c.live) interfaces.push({ name, ifindex: idx, mode: c.mode, attachedAt: 'unknown (attach interrupted; not in the snapshot)', linked: true, sharing: 'chain' });
+  }
   // A link pinned by an attach that was killed before it wrote the snapshot.
   for (const name of pinnedLinks(paths.pinDir)) {
     if (snap.interfaces[name]) continue;

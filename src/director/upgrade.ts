@@ -24,6 +24,7 @@
  * command refuses until then.
  */
 import { existsSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { chainDir, CHAIN_MAP } from './chain.js';
 import { BpfMap, BpfObject, XdpLink, closeFd, openPinned, pinObject, progInfo, MapType } from '../native/index.js';
 import { StateError, NotAttachedError } from '../errors.js';
 import { BtfJson } from '../abi/btf.js';
@@ -310,6 +311,9 @@ export async function upgradeLocked(paths: StatePaths, limitsOf: (s: Snapshot) =
     }
     const reused = new Map<string, BpfMap>();
     for (const a of ins.actions) if (a.action === 'reuse') reused.set(a.name, BpfMap.fromPin(`${paths.pinDir}/${a.name}`));
+    // The pinned lvs_chain stays the director's (src/director/chain.ts): a root may run it.
+    const chainPin = `${chainDir(paths)}/${CHAIN_MAP}`;
+    if (existsSync(chainPin) && obj.mapNames().includes(CHAIN_MAP)) reused.set(CHAIN_MAP, BpfMap.fromPin(chainPin));
     try {
       obj.configure({ reuseMaps: Object.fromEntries(reused) });
       await obj.load();
