@@ -28,8 +28,9 @@ int OnRecord(void* ctx, void* data, size_t size) {
   Ring* r = static_cast<Ring*>(ctx);
   const uint8_t* p = static_cast<const uint8_t*>(data);
   r->records.emplace_back(p, p + size);
-  // A positive return stops ring_buffer__poll: the caller asked for at most `max` records.
-  return r->records.size() >= r->max ? 1 : 0;
+  // A negative return stops ring_buffer__poll after this record (consumed: it is in `records`):
+  // the caller asked for at most `max`. libbpf passes the value through; RingbufPoll ignores it.
+  return r->records.size() >= r->max ? -ECANCELED : 0;
 }
 
 Ring* FindRing(Napi::Env env, uint32_t id) {
@@ -60,7 +61,7 @@ Napi::Value RingbufPoll(const Napi::CallbackInfo& info) {
   if (r->max == 0) r->max = 1;
   r->records.clear();
   int n = ring_buffer__poll(r->rb, static_cast<int>(timeout));
-  if (n < 0 && n != -EINTR) ThrowErrno(env, n, "ring_buffer__poll", "");
+  if (n < 0 && n != -EINTR && n != -ECANCELED) ThrowErrno(env, n, "ring_buffer__poll", "");
   Napi::Array out = Napi::Array::New(env, r->records.size());
   for (size_t i = 0; i < r->records.size(); i++) out.Set(i, BufferFromVector(env, std::move(r->records[i])));
   r->records.clear();
