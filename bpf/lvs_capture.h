@@ -9,9 +9,9 @@
  * program's map ids and sets `on` last (after the filter) and clears it first.
  * Bounded: at most `rate` records per second per CPU (excess counted in lvs_capture_cpu.limited),
  * at most LVS_CAPTURE_SNAP bytes of each frame; a full ring loses records (counted in .lost).
- * Provides: lvs_capture_note() (lvs_count.h), lvs_capture_begin(), lvs_capture_end().
- * Expects: lvs_maps.h (lvs_reals, lvs_cfg), lvs_parse.h and lvs_sched.h (the service of a packet
- * that was not forwarded is looked up again, only while capturing).
+ * Provides: the record and control structs and the switch (lvs_capture), for lvs_maps.h, which
+ * declares the capture's maps (lvs_capture_rb, lvs_capture_cpu) with the director's others; the
+ * code is in lvs_capture_out.h.
  */
 #ifndef LVS_CAPTURE_H
 #define LVS_CAPTURE_H
@@ -20,7 +20,6 @@
 #include <bpf/bpf_helpers.h>
 
 #define LVS_CAPTURE_SNAP      256  /* most bytes of a frame a record carries */
-#define LVS_CAPTURE_RING      (1u << 20)
 #define LVS_CAPTURE_NONE      0xffffffffu
 #define LVS_CAPTURE_F_SVC     1u   /* only packets of service svc_id */
 #define LVS_CAPTURE_F_REAL    2u   /* only packets sent to realserver real_idx */
@@ -58,44 +57,5 @@ struct lvs_capture_rec {
 
 /* Set by `lvs-xdp capture` through the program's .bss map. */
 struct lvs_capture_ctl lvs_capture = {};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, LVS_CAPTURE_RING);
-} lvs_capture_rb SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct lvs_capture_cpu);
-} lvs_capture_cpu SEC(".maps");
-
-static __always_inline struct lvs_capture_cpu *lvs_capture_state(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&lvs_capture_cpu, &zero);
-}
-
-/* lvs_count()'s note of the counter; called only while capturing. */
-static __always_inline void lvs_capture_note(__u32 c)
-{
-	struct lvs_capture_cpu *s = lvs_capture_state();
-
-	if (s && c < 64)
-		s->counters |= 1ull << c;
-}
-
-static __always_inline void lvs_capture_begin(void)
-{
-	struct lvs_capture_cpu *s;
-
-	if (!lvs_capture.on)
-		return;
-	s = lvs_capture_state();
-	if (s)
-		s->counters = 0;
-}
 
 #endif /* LVS_CAPTURE_H */

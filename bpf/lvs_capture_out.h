@@ -1,14 +1,50 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * lvs_capture_out.h - the end of a captured packet's path (lvs_capture.h): filter, rate limit,
- * and the record. Called only while capturing, after the director's decision, so the frame is
- * the one it leaves: forwarded frames carry their new MACs or outer header.
- * Expects: lvs_capture.h, lvs_maps.h, lvs_parse.h, lvs_sched.h.
+ * lvs_capture_out.h - the capture's code (lvs_capture.h): lvs_capture_note() for lvs_count(),
+ * lvs_capture_begin() before the packet path, and lvs_capture_end() after the director's
+ * decision -- filter, rate limit, record -- so the frame is the one it leaves: forwarded frames
+ * carry their new MACs or outer header. Called only while capturing.
+ * Expects: lvs_maps.h (the maps, lvs_reals, lvs_cfg), lvs_parse.h and lvs_sched.h (the service of
+ * a packet that was not forwarded is looked up again, only while capturing).
  */
 #ifndef LVS_CAPTURE_OUT_H
 #define LVS_CAPTURE_OUT_H
 
-#include "lvs_capture.h"
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include "lvs_abi.h"
+#include "lvs_maps.h"
+#include "lvs_parse.h"
+#include "lvs_sched.h"
+
+static __always_inline struct lvs_capture_cpu *lvs_capture_state(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&lvs_capture_cpu, &zero);
+}
+
+/* lvs_count()'s note of the counter; called only while capturing. */
+static __always_inline void lvs_capture_note(__u32 c)
+{
+	struct lvs_capture_cpu *s = lvs_capture_state();
+
+	if (s && c < 64)
+		s->counters |= 1ull << c;
+}
+
+static __always_inline void lvs_capture_begin(void)
+{
+	struct lvs_capture_cpu *s;
+
+	if (!lvs_capture.on)
+		return;
+	s = lvs_capture_state();
+	if (s)
+		s->counters = 0;
+}
+
 
 /* The service of a frame the director left untouched (passed, or dropped before any rewrite). */
 static __always_inline __u32 lvs_capture_svc(void *data, void *data_end)

@@ -12,7 +12,8 @@
  * A program that finishes a packet (drop, tx, redirect) ends the chain; one that passes it goes
  * on only if it tail-calls the following positions itself, as lvs_chain_from() does: a program
  * that knows nothing of the chain can only run last (LVS_CHAIN_AFTER).
- * Expects: an XDP program; empty slots fall through (a failed tail call returns).
+ * Expects: an XDP program; empty slots fall through (a failed tail call returns). The director
+ * defines LVS_CHAIN_NO_MAP: its lvs_chain is declared in lvs_maps.h, with its other maps.
  */
 #ifndef LVS_CHAIN_H
 #define LVS_CHAIN_H
@@ -25,13 +26,16 @@
 #define LVS_CHAIN_BEFORE    0
 #define LVS_CHAIN_LVS       1
 #define LVS_CHAIN_AFTER     2
+#define LVS_CHAIN_SLOTS     16384 /* LVS_CHAIN_IFS * LVS_CHAIN_POSITIONS */
 
+#ifndef LVS_CHAIN_NO_MAP
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, LVS_CHAIN_IFS * LVS_CHAIN_POSITIONS);
+	__uint(max_entries, LVS_CHAIN_SLOTS);
 	__type(key, __u32);
 	__type(value, __u32);
 } lvs_chain SEC(".maps");
+#endif
 
 /* Runs the interface's chain from position `from` on; XDP_PASS when every slot there is empty. */
 static __always_inline int lvs_chain_from(struct xdp_md *ctx, __u32 from)

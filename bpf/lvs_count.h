@@ -16,7 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include "lvs_abi.h"
 #include "lvs_maps.h"
-#include "lvs_capture.h"
+#include "lvs_capture_out.h"
 
 #define LVS_FORWARD 0x100 /* handler verdict: forward to the realserver it chose */
 

@@ -40,7 +40,6 @@
 #include "lvs_icmp.h"
 #include "lvs_fwd.h"
 #include "lvs_chain.h"
-#include "lvs_capture_out.h"
 
 /* Load-time knobs, cfg_abi_version and the ABI anchor: lvs_maps.h (the skeleton's source). */
 
