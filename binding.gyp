@@ -9,7 +9,8 @@
         "native/maps.cc",
         "native/fds.cc",
         "native/xdp.cc",
-        "native/test_run.cc"
+        "native/test_run.cc",
+        "native/share.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

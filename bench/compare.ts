@@ -1,6 +1,8 @@
 /**
  * Compares director objects in one run (interleaved rounds): `node dist/bench/compare.js
- * before=/path/a.o after=bpf/lvs_director.o [--rounds N]`; `path:nofilter` leaves the VIP filter off. Used to measure each optimization.
+ * before=/path/a.o after=bpf/lvs_director.o [--rounds N]`; `path:nofilter` leaves the VIP filter off;
+ * `path:capture` / `path:capture-other` switch lvs-xdp capture on (every packet / another service's).
+ * Used to measure each optimization.
  */
 import { runDataplaneBench } from './dataplane.js';
 
@@ -10,7 +12,8 @@ const rounds = ri >= 0 ? Number(args[ri + 1]) : 11;
 const objects = args.filter((a, i) => a.includes('=') && (ri < 0 || i !== ri + 1)).map((a) => {
   const [label, spec] = a.split('=');
   const [path, opt] = spec!.split(':');
-  return { label: label!, path: path!, vipFilter: opt !== 'nofilter' };
+  const capture = opt === 'capture' ? 'all' as const : opt === 'capture-other' ? 'other' as const : undefined;
+  return { label: label!, path: path!, vipFilter: opt !== 'nofilter', ...(capture ? { capture } : {}) };
 });
 const res = await runDataplaneBench({ rounds, perRound: 5000, objects });
 const f = (x: number) => x.toFixed(1);

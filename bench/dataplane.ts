@@ -11,6 +11,7 @@
  * Cases are interleaved within each round; a figure is the median of the round figures, and a
  * ratio is the median of the per-round ratios.
  */
+import { Capture } from '../src/capture/capture.js';
 import { XdpAction } from '../src/native/index.js';
 import { native } from '../src/native/testing.js';
 import { clientPacket, ether, ipv4, TCP } from '../test/lib/frames.js';
@@ -61,9 +62,12 @@ interface Case { name: string; prog: number; frame: Buffer; mode: Mode; expect: 
  * the client side to RIP:8080, and the realserver's reply (FIB lookup, translation, XDP_REDIRECT
  * to c0). With `nat` the other director cases but the DR flow (for reference) are left out.
  */
+/** capture: lvs-xdp capture switched on (bpf/lvs_capture.h): 'all' matches every packet (past
+ *  the rate they are counted, not recorded; nothing reads the ring), 'other' filters on a
+ *  service the measured packets are not of. Absent: off, the default. */
 export interface NatBenchEnv { egress: number; egressMac: string }
 
-export async function runDataplaneBench(opts: { rounds: number; perRound: number; objects?: { label: string; path?: string; vipFilter?: boolean }[]; nat?: NatBenchEnv }): Promise<CaseResult[]> {
+export async function runDataplaneBench(opts: { rounds: number; perRound: number; objects?: { label: string; path?: string; vipFilter?: boolean; capture?: 'all' | 'other' }[]; nat?: NatBenchEnv }): Promise<CaseResult[]> {
   const n = native();
   const floors = new n.BpfObject();
   floors.open(new URL('../../bpf/floors.o', import.meta.url).pathname);
@@ -97,6 +101,11 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
     const h = await BenchDirector.load({ path: o.path, vipFilter: o.vipFilter });
     directors.push(h);
     setupBenchConfig(h);
+    if (o.capture) {
+      const cap = Capture.open(h.progFd);
+      cap.start(o.capture === 'all' ? {} : { svcId: 0xfffe }, 256, 1000);
+      cap.close(); // the switch stays on: it lives in the program's .bss
+    }
     // Fill the connection table: new flows then evict, as on a busy director.
     wrap.run('newflow', h.progFd, syn, DEFAULT_SIZES.maxConns + 1024, { sportOff: 34, saddrOff: 28 });
     // Established flows: SYN, then ACK (a lone ACK would be a stray, not a connection).

@@ -16,6 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include "lvs_abi.h"
 #include "lvs_maps.h"
+#include "lvs_capture_out.h"
 
 #define LVS_FORWARD 0x100 /* handler verdict: forward to the realserver it chose */
 
@@ -25,6 +26,8 @@ static __always_inline void lvs_count(__u32 c)
 
 	if (v)
 		*v += 1;
+	if (lvs_capture.on) /* lvs-xdp capture: the packet's decision (lvs_capture.h) */
+		lvs_capture_note(c);
 }
 
 /* IPVS's per-service and per-destination statistics: L3 bytes; conns counts new schedulings. */

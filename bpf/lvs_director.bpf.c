@@ -45,6 +45,7 @@
 #include "lvs_icmp.h"
 #include "lvs_fwd.h"
 #include "lvs_nat.h"
+#include "lvs_chain.h"
 
 /* Load-time knobs, cfg_abi_version and the ABI anchor: lvs_maps.h (the skeleton's source). */
 
@@ -204,8 +205,8 @@ static __always_inline int lvs_forward_tun(struct xdp_md *ctx, const struct lvs_
 	return lvs_fwd_tun(ctx, p, r, cfg, egress);
 }
 
-SEC("xdp")
-int lvs_director(struct xdp_md *ctx)
+/* The packet path; *real is the realserver a forwarded packet went to (for lvs-xdp capture). */
+static __always_inline int lvs_director_run(struct xdp_md *ctx, __u32 *real)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -249,6 +250,7 @@ int lvs_director(struct xdp_md *ctx)
 		lvs_count(LVS_C_DROP_BAD_REAL);
 		return XDP_DROP;
 	}
+	*real = ri;
 	if (verdict == LVS_FORWARD_REPLY)
 		return lvs_nat_reply(ctx, &p, r, ri, is_icmp_err);
 	if (r->method == LVS_FWD_NAT)
@@ -256,6 +258,23 @@ int lvs_director(struct xdp_md *ctx)
 	if (r->method == LVS_FWD_TUN)
 		return lvs_forward_tun(ctx, &p, r, cfg, egress, is_icmp_err);
 	return lvs_fwd_dr(ctx, &p, r, egress);
+}
+
+/* What the director passes goes on to the interface's next program when it shares the
+ * interface by tail calls (lvs_chain.h: an empty slot, or attached alone, is XDP_PASS). */
+SEC("xdp")
+int lvs_director(struct xdp_md *ctx)
+{
+	__u32 real = LVS_CAPTURE_NONE;
+	int act;
+
+	lvs_capture_begin();
+	act = lvs_director_run(ctx, &real);
+	if (lvs_capture.on)
+		lvs_capture_end(ctx, act, real);
+	if (act == XDP_PASS)
+		return lvs_chain_from(ctx, LVS_CHAIN_AFTER);
+	return act;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -281,4 +281,31 @@ struct {
 } lvs_clock SEC(".maps"); /* private: not pinned, not in DIRECTOR_MAPS */
 
 
+
+/* ---- sharing an interface and capture (issue 17): the program's own, not pinned with the rest
+ * (lvs_chain is pinned beside them, src/director/chain.ts; capture finds its maps by the
+ * program's map ids, src/capture/capture.ts) ---- */
+#include "lvs_capture.h"
+#define LVS_CAPTURE_RING 1048576
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u32);
+} lvs_chain SEC(".maps"); /* private: lvs_chain.h, LVS_CHAIN_SLOTS entries */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, LVS_CAPTURE_RING);
+} lvs_capture_rb SEC(".maps"); /* private: lvs_capture.h's records */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lvs_capture_cpu);
+} lvs_capture_cpu SEC(".maps"); /* private: lvs_capture.h's per-CPU state */
+#define LVS_CHAIN_NO_MAP
+
 #endif /* LVS_MAPS_H */

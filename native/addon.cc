@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFds(env, exports);
   InitXdp(env, exports);
   InitTestRun(env, exports);
+  InitShare(env, exports);
   return exports;
 }
 

@@ -122,5 +122,6 @@ void InitMaps(Napi::Env env, Napi::Object exports);
 void InitFds(Napi::Env env, Napi::Object exports);
 void InitXdp(Napi::Env env, Napi::Object exports);
 void InitTestRun(Napi::Env env, Napi::Object exports);
+void InitShare(Napi::Env env, Napi::Object exports);
 
 }  // namespace lvs

@@ -75,8 +75,9 @@ export function parseMapsHeader(text, constants) {
     const field = (f) => body.match(new RegExp(`__(?:uint|type|array)\\(${f},\\s*([^)]+)\\)`))?.[1];
     const type = field('type')?.replace(/^BPF_MAP_TYPE_/, '');
     const max = field('max_entries');
-    const key = field('key');
-    const val = field('value') ?? (field('values') ? '__u32' : undefined); // map-in-map: an fd
+    // A ring buffer has neither key nor value ('none': 0 bytes).
+    const key = field('key') ?? (type === 'RINGBUF' ? 'none' : undefined);
+    const val = field('value') ?? (field('values') ? '__u32' : type === 'RINGBUF' ? 'none' : undefined); // map-in-map: an fd
     if (!type || !max || !key || !val) throw new Error(`map ${name}: type, max_entries, key and value needed`);
     const spec = { name, type, key: typeName(key), value: typeName(val) };
     const sized = max.match(/^(?:(\d+)\s*\*\s*)?LVS_DEFAULT_(MAX_\w+)$/);

@@ -16,7 +16,7 @@ function count(name: string) {
 }
 
 interface AttachOpts extends StateOpts {
-  file?: string; mode: 'auto' | 'native' | 'generic'; preset: 'default' | 'small'; force?: boolean;
+  file?: string; mode: 'auto' | 'native' | 'generic'; preset: 'default' | 'small'; force?: boolean; multiprog?: boolean;
   maxServices?: number; maxReals?: number; maxConns?: number; maxPersist?: number; maxFrags?: number;
   ipv6: boolean; tun: boolean; icmp: boolean; frag: boolean;
 }
@@ -24,7 +24,8 @@ interface AttachOpts extends StateOpts {
 /** "attached to eth0 (native mode)", with the driver's refusal when auto fell back to generic. */
 function attachedLine(d: Director, iface: string): string {
   const st = d.linkStatus().find((i) => i.name === iface);
-  return `attached to ${iface} (${st?.mode ?? 'unknown'} mode${st?.genericBecause ? `: ${st.genericBecause}` : ''})`;
+  const shared = st?.sharing === 'chain' ? ', sharing it by tail calls: lvs_root runs the interface\'s lvs_chain' : '';
+  return `attached to ${iface} (${st?.mode ?? 'unknown'} mode${st?.genericBecause ? `: ${st.genericBecause}` : ''}${shared})`;
 }
 
 export function attachCommand(): Command {
@@ -44,6 +45,7 @@ export function attachCommand(): Command {
     .option('--no-icmp', 'load without ICMP error handling')
     .option('--no-frag', 'load without fragment tracking')
     .option('--force', 'replace a foreign XDP program already on the interface')
+    .option('--multiprog', 'share the interface with other XDP programs (a root program and tail calls; the default where lvs-xdp\'s root already runs)')
     .action(async (iface: string, o: AttachOpts) => {
       // Read the file first: a bad file attaches nothing.
       const file = o.file === undefined ? undefined : readConfigFileKind(o.file);
@@ -54,7 +56,7 @@ export function attachCommand(): Command {
       if (o.maxPersist) sizes.maxPersist = o.maxPersist;
       if (o.maxFrags) sizes.maxFrags = o.maxFrags;
       const attachOpts = {
-        ...stateOptions(o), mode: o.mode, preset: o.preset, sizes, force: o.force ?? false,
+        ...stateOptions(o), mode: o.mode, preset: o.preset, sizes, force: o.force ?? false, multiprog: o.multiprog ?? false,
         knobs: { ipv6: o.ipv6, tun: o.tun, icmp: o.icmp, frag: o.frag },
       };
       let d: Director;

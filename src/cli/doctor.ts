@@ -22,6 +22,7 @@ import { ExitCode } from '../errors.js';
 import { withStateOptions, stateOptions, toJson, type StateOpts } from './common.js';
 import type { AcceptedMac } from '../dataplane/l2addrs.js';
 import { neighbourFindings, remoteVethPeerFinding, vipLocalFindings } from './doctor-vip.js';
+import { sharingFindings, withoutRootWarning } from './share-findings.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail' | 'info';
 export interface Finding { verdict: Verdict; check: string; detail: string; fix?: string }
@@ -244,7 +245,10 @@ export function doctorCommand(): Command {
       findings.push(...state);
       const names = ifaces.length ? ifaces : director?.interfaces ?? [];
       const progId = program?.id;
-      for (const n of names) findings.push(...interfaceFindings(n, progId));
+      for (const n of names) {
+        const sharing = sharingFindings(statePaths(stateOptions(o)), n, progId);
+        findings.push(...withoutRootWarning(interfaceFindings(n, progId), sharing), ...sharing);
+      }
       if (director) {
         findings.push(...realserverFindings(director));
         const vips = [...new Set(director.config.services.map((s) => s.vip))];

@@ -30,6 +30,7 @@ const COMMANDS: [string[], Loader][] = [
   [['demo'], async () => [(await import('./demo.js')).demoCommand()]],
   [['counters'], async () => [(await import('./counters.js')).countersCommand()]],
   [['import'], async () => [(await import('./import.js')).importCommand()]],
+  [['capture'], async () => [(await import('./capture.js')).captureCommand()]],
 ];
 
 

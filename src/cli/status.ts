@@ -23,7 +23,7 @@ export function formatStatus(s: DirectorStatus): string {
   if (!s.attached && s.interfaces.length === 0) return `lvs-xdp ${s.version}: not attached (pin dir ${s.pinDir})\n`;
   const lines = [`lvs-xdp ${s.version}: ${s.attached ? 'attached' : 'loaded, attached to no interface'}`];
   for (const i of s.interfaces) {
-    lines.push(`  interface   ${i.name} (ifindex ${i.ifindex}) ${i.mode}${i.linked ? '' : ` (LINK MISSING: lvs-xdp attach ${i.name} attaches it again, keeping the configuration)`}, since ${i.attachedAt}`);
+    lines.push(`  interface   ${i.name} (ifindex ${i.ifindex}) ${i.mode}${i.sharing === 'chain' ? ' shared by tail calls (lvs_root)' : ''}${i.linked ? '' : ` (LINK MISSING: lvs-xdp attach ${i.name} attaches it again, keeping the configuration)`}, since ${i.attachedAt}`);
     if (i.genericBecause) lines.push(`              generic because ${i.genericBecause}`);
   }
   if (s.accepted) lines.push(...formatAccepted(s.accepted, s.interfaces));

@@ -35,7 +35,8 @@ export function checkAbi(obj: AbiObject, what: string = DIRECTOR_SKELETON.object
   checkSkeleton(obj, DIRECTOR_SKELETON, STRUCTS, what);
 }
 
-export async function loadDirector(opts: { path?: string; sizes?: Partial<DirectorSizes>; knobs?: Partial<Knobs> } = {}): Promise<LoadedDirector> {
+/** `reuse`: existing maps (fds) by name, e.g. the pinned lvs_chain a root still uses (src/director/chain.ts). */
+export async function loadDirector(opts: { path?: string; sizes?: Partial<DirectorSizes>; knobs?: Partial<Knobs>; reuse?: Record<string, number> } = {}): Promise<LoadedDirector> {
   const sizes: DirectorSizes = { ...DEFAULT_SIZES, ...opts.sizes };
   const knobs: Knobs = { ...DEFAULT_KNOBS, ...opts.knobs };
   const path = opts.path ?? DIRECTOR_OBJECT;
@@ -45,6 +46,7 @@ export async function loadDirector(opts: { path?: string; sizes?: Partial<Direct
     obj.configure({
       globals: knobGlobals(DIRECTOR_SKELETON, { ...knobs }),
       maxEntries: mapSizes(DIRECTOR_SKELETON, { ...sizes }),
+      ...(opts.reuse ? { reuseMaps: opts.reuse } : {}),
     });
     await obj.load();
     const maps = Object.fromEntries(DIRECTOR_MAPS.map((m) => [m, obj.map(m).fd])) as Record<DirectorMap, number>;

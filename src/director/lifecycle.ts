@@ -24,6 +24,7 @@ import type { AttachOptions, InterfaceStatus } from './types.js';
 import { VERSION } from '../version.js';
 import { ABI_VERSION } from '../abi/generated.js';
 import { assertRunsThisAbi, STAGE_PREFIX } from './upgrade.js';
+import { attachChained, detachChained, removeChainIfUnused, rootLinks, chainedLive, pinnedChainFd, pinChainOf, occupant } from './chain.js';
 
 export const PROG_PIN = 'prog_lvs_director';
 export const LINK_PREFIX = 'link_';
@@ -79,7 +80,7 @@ export function pinnedLinks(pinDir: string): string[] {
 }
 
 /** Detaches the XDP link pinned at `pin` (if it still holds one) and removes the pin. */
-function releaseLinkPin(pin: string): void {
+export function releaseLinkPin(pin: string): void {
   try {
     const link = XdpLink.fromPin(pin);
     try {
@@ -195,6 +196,9 @@ async function attachLink(
   try {
     const linkPin = `${paths.pinDir}/${LINK_PREFIX}${ifname}`;
     const known = snap.interfaces[ifname];
+    // Sharing by tail calls (src/director/chain.ts): asked for, or the interface runs our root.
+    const shared = opts.multiprog || (known?.sharing === 'chain') || occupant(paths, ifname, snap.progId).kind === 'root';
+    if (shared) return await attachShared(paths, snap, ifname, ifindex, opts, links, out, progFd);
     if (known && existsSync(linkPin)) {
       if (linkIsLive(linkPin, ifindex)) throw new StateError(`lvs-xdp is already attached to ${ifname}`, { hint: 'detach it first to change the mode' });
       // The interface went away and came back: attach again, keeping the running configuration.
@@ -214,7 +218,7 @@ async function attachLink(
     if (foreign) {
       if (!opts.force) {
         throw new StateError(`${ifname} already has an XDP program attached (id ${foreign}) that is not this director's`, {
-          hint: 'detach it (ip link set dev IFACE xdp off) or pass --force to replace it',
+          hint: 'detach it (ip link set dev IFACE xdp off), share the interface with it (--multiprog: it goes in a slot of lvs_chain), or pass --force to replace it',
         });
       }
       detachForeign(ifindex, ifname, foreign);
@@ -253,6 +257,35 @@ async function attachLink(
   return snap;
 }
 
+/** attachLink's way for an interface shared by tail calls: the director goes in its chain slot. */
+async function attachShared(
+  paths: StatePaths, snap: Snapshot, ifname: string, ifindex: number, opts: AttachOptions, links: readonly LinkDesc[], out: { reattachedFrom?: number }, progFd: number,
+): Promise<Snapshot> {
+  const known = snap.interfaces[ifname];
+  if (known && chainedLive(paths, ifindex, snap.progId).live) throw new StateError(`lvs-xdp is already attached to ${ifname} (sharing it by tail calls)`, { hint: 'detach it first to change the mode' });
+  if (known) out.reattachedFrom = known.ifindex;
+  syncAcceptedFor(paths, [...Object.keys(snap.interfaces), ifname], links);
+  faultPoint('before-link');
+  let r;
+  try {
+    r = await attachChained(paths, progFd, snap.progId, ifname, (opts.mode ?? (known ? known.mode as AttachOptions['mode'] : 'auto')) ?? 'auto', opts.force ?? false,
+      (id) => detachForeign(ifindex, ifname, id));
+  } catch (e) {
+    syncAcceptedFor(paths, Object.keys(snap.interfaces), links);
+    throw e;
+  }
+  const writer = MapWriter.fromPins(paths.pinDir);
+  try {
+    if (known && known.ifindex !== ifindex) writer.removeTxPorts([known.ifindex]);
+    writer.execute([{ op: 'tx-ports', ifindexes: [ifindex] }]);
+  } finally {
+    writer.close();
+  }
+  snap.interfaces[ifname] = { ifindex, mode: r.mode, attachedAt: new Date().toISOString(), sharing: 'chain' };
+  writeSnapshot(paths.snapshot, snap);
+  return snap;
+}
+
 /** First attach: load, pin maps and program, write an empty snapshot. */
 async function create(paths: StatePaths, opts: AttachOptions): Promise<Snapshot> {
   if (existsSync(paths.pinDir)) {
@@ -263,8 +296,16 @@ async function create(paths: StatePaths, opts: AttachOptions): Promise<Snapshot>
   }
   const sizes: DirectorSizes = { ...(opts.preset === 'small' ? SMALL_BOX_SIZES : DEFAULT_SIZES), ...opts.sizes };
   const knobs: Knobs = { ...DEFAULT_KNOBS, ...opts.knobs };
-  const d = await loadDirector({ sizes, knobs });
+  // A root that outlived the last director still holds the pinned lvs_chain: this one uses it.
+  const chainFd = pinnedChainFd(paths);
+  let d;
   try {
+    d = await loadDirector({ sizes, knobs, ...(chainFd !== undefined ? { reuse: { lvs_chain: chainFd } } : {}) });
+  } finally {
+    if (chainFd !== undefined) closeFd(chainFd);
+  }
+  try {
+    pinChainOf(paths, d.progFd);
     for (const m of DIRECTOR_MAPS) {
       pinObject(d.maps[m], `${paths.pinDir}/${m}`);
       faultPoint('map-pinned');
@@ -294,7 +335,9 @@ export interface DetachResult { detached: string[]; removed: boolean }
 /** Detaches from `ifname` (or every interface), lock held; the last one removes the pinned state. */
 export function detachLocked(paths: StatePaths, fallback: Snapshot, links: readonly LinkDesc[], ifname?: string): DetachResult {
   const snap = readSnapshot(paths.snapshot) ?? fallback;
-  const known = [...new Set([...Object.keys(snap.interfaces), ...pinnedLinks(paths.pinDir)])];
+  // Root links count only where the director's slot is set (an attach killed before its snapshot).
+  const chained = rootLinks(paths).filter((n) => !snap.interfaces[n] && chainedLive(paths, ifIndexOr(n), snap.progId).live);
+  const known = [...new Set([...Object.keys(snap.interfaces), ...pinnedLinks(paths.pinDir), ...chained])];
   if (ifname !== undefined && !known.includes(ifname)) {
     throw new NotAttachedError(`lvs-xdp is not attached to ${ifname}`, { hint: `attached: ${known.join(', ') || 'none'}` });
   }
@@ -304,11 +347,13 @@ export function detachLocked(paths: StatePaths, fallback: Snapshot, links: reado
     const pin = `${paths.pinDir}/${LINK_PREFIX}${name}`;
     if (existsSync(pin)) releaseLinkPin(pin);
     const st = snap.interfaces[name];
+    if (st?.sharing === 'chain' || chained.includes(name)) detachChained(paths, name, st?.ifindex, releaseLinkPin);
     if (st) gone.push(st.ifindex);
     delete snap.interfaces[name];
   }
   if (Object.keys(snap.interfaces).length === 0) {
     removeState(paths);
+    removeChainIfUnused(paths);
     return { detached: targets, removed: true };
   }
   const writer = MapWriter.fromPins(paths.pinDir, ['lvs_tx_ports']);
@@ -329,16 +374,23 @@ export function detachLocked(paths: StatePaths, fallback: Snapshot, links: reado
  * the pin directory, so it works whatever state the snapshot is in.
  */
 export function forceDetachLocked(paths: StatePaths, ifname?: string): DetachResult {
-  const links = pinnedLinks(paths.pinDir);
+  const roots = rootLinks(paths);
+  const links = [...new Set([...pinnedLinks(paths.pinDir), ...roots])];
   if (ifname !== undefined && !links.includes(ifname)) {
     throw new NotAttachedError(`lvs-xdp is not attached to ${ifname} (no link pinned at ${paths.pinDir})`, { hint: `pinned links: ${links.join(', ') || 'none'}` });
   }
   const targets = ifname === undefined ? links : [ifname];
-  for (const name of targets) releaseLinkPin(`${paths.pinDir}/${LINK_PREFIX}${name}`);
-  const removed = pinnedLinks(paths.pinDir).length === 0;
+  for (const name of targets) {
+    const pin = `${paths.pinDir}/${LINK_PREFIX}${name}`;
+    if (existsSync(pin)) releaseLinkPin(pin);
+    if (roots.includes(name)) detachChained(paths, name, undefined, releaseLinkPin);
+  }
+  // A root that stays for other programs is no longer ours to count.
+  const removed = pinnedLinks(paths.pinDir).length === 0 && targets.length === links.length;
   if (removed) {
     const ours = [...DIRECTOR_MAPS, PROG_PIN];
     removeState(paths, new Set<string>([...ours, ...ours.map((n) => `${STAGE_PREFIX}${n}`)]));
+    removeChainIfUnused(paths);
   }
   return { detached: targets, removed };
 }
@@ -346,6 +398,10 @@ export function forceDetachLocked(paths: StatePaths, ifname?: string): DetachRes
 /** The interfaces as the kernel sees them now: mode in use, and whether our program is there. */
 export function linkStatus(paths: StatePaths, snap: Snapshot): InterfaceStatus[] {
   const interfaces: InterfaceStatus[] = Object.entries(snap.interfaces).map(([name, st]) => {
+    if (st.sharing === 'chain') {
+      const c = chainedLive(paths, st.ifindex, snap.progId);
+      return { name, ifindex: st.ifindex, mode: c.mode === 'none' || c.mode === 'unknown' ? st.mode : c.mode, attachedAt: st.attachedAt, linked: c.live, sharing: 'chain' as const };
+    }
     let mode = st.mode;
     let linked = existsSync(`${paths.pinDir}/${LINK_PREFIX}${name}`);
     try {
@@ -358,6 +414,13 @@ export function linkStatus(paths: StatePaths, snap: Snapshot): InterfaceStatus[]
     }
     return { name, ifindex: st.ifindex, mode, attachedAt: st.attachedAt, linked, ...(st.genericBecause ? { genericBecause: st.genericBecause } : {}) };
   });
+  // A root link pinned by an attach --multiprog killed before it wrote the snapshot.
+  for (const name of rootLinks(paths)) {
+    const idx = ifIndexOr(name);
+    if (snap.interfaces[name] || idx < 0) continue;
+    const c = chainedLive(paths, idx, snap.progId);
+    if (c.live) interfaces.push({ name, ifindex: idx, mode: c.mode, attachedAt: 'unknown (attach interrupted; not in the snapshot)', linked: true, sharing: 'chain' });
+  }
   // A link pinned by an attach that was killed before it wrote the snapshot.
   for (const name of pinnedLinks(paths.pinDir)) {
     if (snap.interfaces[name]) continue;
@@ -370,6 +433,14 @@ export function linkStatus(paths: StatePaths, snap: Snapshot): InterfaceStatus[]
     }
   }
   return interfaces;
+}
+
+function ifIndexOr(name: string): number {
+  try {
+    return ifIndex(name);
+  } catch {
+    return -1;
+  }
 }
 
 /** The pinned program's identity, or undefined when it cannot be read. */
@@ -391,7 +462,7 @@ export function programInfo(paths: StatePaths): { id: number; name: string; tag:
  * --force: removes whatever XDP program the interface carries. A bpf_link attachment (found with
  * bpftool, by ifindex) is detached through the link; a netlink one is switched off with ip.
  */
-function detachForeign(ifindex: number, ifname: string, progId: number): void {
+export function detachForeign(ifindex: number, ifname: string, progId: number): void {
   try {
     // Links are global: match the program (ids are unique) and the ifindex the link reports.
     const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { id: number; type: string; prog_id?: number }[];

@@ -96,6 +96,9 @@ export interface InterfaceState {
   attachedAt: string;
   /** Why an `auto` attach runs in generic mode (the native attempt's refusal). */
   genericBecause?: string;
+  /** 'chain': shared by tail calls (src/director/chain.ts; lvs_root runs there, the director in
+   *  its slot). Absent: attached alone. Optional, so no version bump. */
+  sharing?: 'chain';
 }
 
 export interface Snapshot {

@@ -21,6 +21,8 @@ export interface AttachOptions extends DirectorOptions {
   knobs?: Partial<Knobs>;
   /** Replace a foreign XDP program already attached to the interface. */
   force?: boolean;
+  /** Share the interface with other XDP programs (tail-call chain; src/director/chain.ts). */
+  multiprog?: boolean;
 }
 
 export interface ApplyOptions {
@@ -54,6 +56,8 @@ export interface InterfaceStatus {
   name: string; ifindex: number; mode: string; attachedAt: string; linked: boolean;
   /** Why an `auto` attach runs in generic mode (the driver refused native XDP). */
   genericBecause?: string;
+  /** 'chain': shares the interface by tail calls. */
+  sharing?: 'chain';
 }
 export interface MapUsage { name: string; maxEntries: number; memlock: number }
 export interface DirectorStatus {

@@ -24,6 +24,7 @@
  * command refuses until then.
  */
 import { existsSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { chainDir, CHAIN_MAP } from './chain.js';
 import { BpfMap, BpfObject, XdpLink, closeFd, openPinned, pinObject, progInfo, MapType } from '../native/index.js';
 import { StateError, NotAttachedError } from '../errors.js';
 import { BtfJson } from '../abi/btf.js';
@@ -273,6 +274,13 @@ export async function upgradeLocked(paths: StatePaths, limitsOf: (s: Snapshot) =
     process.stderr.write(`lvs-xdp: completing the upgrade that was interrupted at ${snap.upgrade.startedAt}\n`);
     return { ...completeUpgrade(paths, snap), status: 'resumed' };
   }
+  const shared = Object.entries(snap.interfaces).filter(([, i]) => i.sharing === 'chain').map(([n]) => n);
+  if (shared.length) {
+    // The new program would need the chain slots switched with the links (src/director/chain.ts).
+    throw new StateError(`an upgrade in place does not yet take over interfaces shared by tail calls (${shared.join(', ')}); nothing was changed`, {
+      hint: 'detach those interfaces, upgrade, and attach them again with --multiprog',
+    });
+  }
   const abi = runningAbi(paths, snap);
   if (snap.pending) {
     if (abi !== ABI_VERSION) {
@@ -303,6 +311,9 @@ export async function upgradeLocked(paths: StatePaths, limitsOf: (s: Snapshot) =
     }
     const reused = new Map<string, BpfMap>();
     for (const a of ins.actions) if (a.action === 'reuse') reused.set(a.name, BpfMap.fromPin(`${paths.pinDir}/${a.name}`));
+    // The pinned lvs_chain stays the director's (src/director/chain.ts): a root may run it.
+    const chainPin = `${chainDir(paths)}/${CHAIN_MAP}`;
+    if (existsSync(chainPin) && obj.mapNames().includes(CHAIN_MAP)) reused.set(CHAIN_MAP, BpfMap.fromPin(chainPin));
     try {
       obj.configure({ reuseMaps: Object.fromEntries(reused) });
       await obj.load();

@@ -227,6 +227,13 @@ export interface NativeBinding {
   linkUpdate(linkFd: number, newProgFd: number, oldProgFd?: number): void;
   xdpQuery(ifindex: number): XdpQueryRaw;
 
+  /** native/share.cc: a ring buffer map read by polling (records copied), a program's maps, probes. */
+  ringbufOpen(mapFd: number): number;
+  ringbufPoll(handle: number, timeoutMs: number, max: number): Buffer[];
+  ringbufClose(handle: number): void;
+  progMapIds(progFd: number): number[];
+  probeProgType(type: number): { supported: boolean; errno: string | null };
+
   progTestRun(progFd: number, data: Buffer, opts?: TestRunOptionsRaw): TestRunResultRaw;
   progTestRunAsync(progFd: number, data: Buffer, opts?: TestRunOptionsRaw): Promise<TestRunResultRaw>;
   /** `count` runs with repeat=1, each on a fresh copy of `data`; kernel ns per run. */

@@ -109,6 +109,7 @@ export class CliNamespace {
     spawnSync('ip', ['netns', 'del', this.ns]);
     for (const n of this.extra) spawnSync('ip', ['netns', 'del', n]);
     rmSync(this.pin, { recursive: true, force: true });
+    rmSync(`${this.pin}-chain`, { recursive: true, force: true }); // src/director/chain.ts
     rmSync(this.state, { recursive: true, force: true });
   }
 }

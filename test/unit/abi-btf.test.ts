@@ -72,7 +72,7 @@ const read = (p: string) => readFileSync(p, 'utf8');
 
 /** The skeleton's maps and .rodata globals equal the object's .maps and .rodata sections. */
 function assertSkeletonIsBtf(skel: Skeleton, obj: BtfJson, layouts: readonly { name: string; size: number }[]) {
-  const scalar: Record<string, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
+  const scalar: Record<string, number> = { u8: 1, u16: 2, u32: 4, u64: 8, none: 0 }; // none: a ring buffer's key and value
   const sizeOf = (t: string) => scalar[t] ?? layouts.find((d) => d.name === t)?.size ?? obj.struct(t)?.size;
   const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
   assert.deepEqual(

@@ -1,0 +1,39 @@
+/**
+ * native/share.cc: a ring buffer map read by polling (`lvs-xdp capture`), the maps a loaded
+ * program uses (its .bss and ring, which are not pinned), and program type probes (whether the
+ * kernel lets libxdp's dispatcher load its freplace programs).
+ */
+import { call } from './common.js';
+
+/** Records of a BPF_MAP_TYPE_RINGBUF map, polled; close() releases the mapping. */
+export class RingReader {
+  private handle: number | undefined;
+
+  constructor(mapFd: number) {
+    this.handle = call({ action: `open ring buffer of map fd ${mapFd}` }, (n) => n.ringbufOpen(mapFd));
+  }
+
+  /** Waits up to timeoutMs for records; returns at most `max` (each a copy). */
+  poll(timeoutMs: number, max: number): Buffer[] {
+    const h = this.handle;
+    if (h === undefined) throw new Error('ring buffer reader is closed');
+    return call({ action: 'poll ring buffer' }, (n) => n.ringbufPoll(h, timeoutMs, max));
+  }
+
+  close(): void {
+    const h = this.handle;
+    if (h === undefined) return;
+    this.handle = undefined;
+    call({ action: 'close ring buffer' }, (n) => n.ringbufClose(h));
+  }
+}
+
+/** Ids of the maps a loaded program uses. */
+export function progMapIds(progFd: number): number[] {
+  return call({ action: `read map ids of program fd ${progFd}` }, (n) => n.progMapIds(progFd));
+}
+
+/** libbpf's probe of a program type, and the errno a minimal program of that type gets. */
+export function probeProgType(type: number): { supported: boolean; errno: string | null } {
+  return call({ action: `probe program type ${type}` }, (n) => n.probeProgType(type));
+}
