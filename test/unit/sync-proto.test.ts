@@ -7,8 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { repoRoot } from '../lib/paths.js';
 import {
@@ -89,6 +91,22 @@ test('fixture v0-two.hex: a version 0 message decodes (no timeout, no fwmark) an
   const out = encodeV0(V0, { syncid: 7, maxLen: 1472 });
   assert.equal(out.length, 1);
   assert.equal(out[0]!.toString('hex'), bytes.toString('hex'));
+});
+
+test('fixtures agree with a second derivation: C structs laid out by the compiler (sync_ref.c)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'sync-ref-'));
+  try {
+    execFileSync('cc', ['-O2', '-Wall', '-Werror', '-o', join(tmp, 'ref'), join(dir, 'sync_ref.c')]);
+    const lines = execFileSync(join(tmp, 'ref'), { encoding: 'utf8' }).trim().split('\n');
+    const names = readdirSync(dir).filter((f) => f.endsWith('.hex')).sort();
+    assert.deepEqual(lines.map((l) => l.split(' ')[0]).sort(), names, 'sync_ref.c builds every fixture');
+    for (const l of lines) {
+      const [name, hex] = l.split(' ') as [string, string];
+      assert.equal(fixture(name).toString('hex'), hex, name);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 test('flags and states by name, as the kernel headers define them', () => {
