@@ -31,7 +31,7 @@
  */
 import { isIP } from 'node:net';
 import { LvsError } from '../errors.js';
-import { STATE_NAMES, type ConnStateName } from '../abi/generated.js';
+import type { ConnStateName } from '../abi/generated.js';
 
 // ---- constants of the protocol ------------------------------------------------------------
 
@@ -224,9 +224,6 @@ export function lvsMethodOf(flags: number): 'dr' | 'tun' | null {
 export function ipvsConnFlags(method: 'dr' | 'tun', state: ConnStateName): number {
   return ipvsFwdOf(method) | (state === 'ESTABLISHED' ? 0 : IP_VS_CONN_F.INACTIVE);
 }
-
-/** STATE_NAMES is the generated list; kept referenced so a renamed state breaks the build here. */
-export const LVS_STATES: readonly ConnStateName[] = STATE_NAMES;
 
 // ---- messages as data -------------------------------------------------------------------------
 
