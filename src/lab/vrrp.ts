@@ -25,8 +25,9 @@ import { removeLab } from './namespaces.js';
 import { trackLab, untrackLab } from './lab.js';
 import { LAB_RUN_DIR, NAME_RE } from './paths.js';
 import { streamReport, type HaStream, type StreamReport } from './ha.js';
+import { keepalivedVrrpConfig, vrrpVmac } from '../ops/keepalived-vrrp.js';
 
-export { streamReport, type HaStream, type StreamReport };
+export { streamReport, vrrpVmac, type HaStream, type StreamReport };
 
 export const VRRP_NET = { lan4: '198.51.100', lan6: '2001:db8:100:' } as const;
 
@@ -49,56 +50,6 @@ export interface VrrpSpec {
   /** VRRP advertisement interval (s; VRRPv3 allows centiseconds). */
   advertInt?: number;
   log?: (line: string) => void;
-}
-
-/** Options of the keepalived VRRP configuration for one director. */
-export interface KeepalivedVrrpOptions {
-  routerId: string;
-  interface: string;
-  priority: number;
-  advertInt: number;
-  instances: { name: string; vrid: number; vmac: boolean; vips: string[] }[];
-  /** false: nopreempt (the returning director stays backup). */
-  preempt: boolean;
-}
-
-/**
- * Pure: keepalived's configuration for an lvs-xdp director: VRRP only (lvs-xdp is the
- * virtual_server part), VRRPv3 (sub-second adverts, IPv6), every instance in one sync group so
- * that all VIPs move together, both directors start as BACKUP (the priority elects the master).
- */
-export function keepalivedVrrpConfig(o: KeepalivedVrrpOptions): string {
-  const lines = [
-    `# keepalived VRRP for an lvs-xdp director (src/lab/vrrp.ts); lvs-xdp is the virtual_server part.`,
-    'global_defs {',
-    `  router_id ${o.routerId}`,
-    '  vrrp_version 3            # sub-second advert_int, IPv6 VIPs',
-    '  vrrp_garp_master_repeat 3 # the new master\'s gratuitous ARP / unsolicited NA',
-    '  vrrp_garp_master_delay 1  # and again 1 s later',
-    '}',
-    '',
-    'vrrp_sync_group LVS {',
-    `  group { ${o.instances.map((i) => i.name).join(' ')} }`,
-    '}',
-  ];
-  for (const i of o.instances) {
-    lines.push(
-      '',
-      `vrrp_instance ${i.name} {`,
-      '  state BACKUP',
-      `  interface ${o.interface}`,
-      `  virtual_router_id ${i.vrid}`,
-      `  priority ${o.priority}`,
-      `  advert_int ${o.advertInt}`,
-      ...(o.preempt ? [] : ['  nopreempt']),
-      ...(i.vmac ? [`  use_vmac vrrp.${i.vrid}`] : []),
-      '  virtual_ipaddress {',
-      ...i.vips.map((v) => `    ${v}/${v.includes(':') ? 128 : 32}`),
-      '  }',
-      '}',
-    );
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 export class VrrpLab {
@@ -263,7 +214,10 @@ export class VrrpLab {
 
   keepalivedText(d: VrrpDirector, priority = d.priority): string {
     return keepalivedVrrpConfig({
-      routerId: d.role, interface: 'eth0', priority, advertInt: this.advertInt, preempt: this.preempt,
+      // preempt_delay: a returning director takes the VIPs back only after run (resync 1 s here)
+      // accepted the vmac keepalived creates at its start; before that the vmac's frames would
+      // reach the kernel, which holds the VIP without a listener and resets them.
+      routerId: d.role, interface: 'eth0', priority, advertInt: this.advertInt, preempt: this.preempt, preemptDelay: 3,
       instances: this.instances.map((i) => ({ name: i.name, vrid: i.vrid, vmac: i.vmac, vips: this.services.filter((s) => s.vrid === i.vrid).map((s) => s.vip) })),
     });
   }

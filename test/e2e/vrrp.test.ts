@@ -135,10 +135,19 @@ test('vrrp: the old master returns (preempt): it takes the VIPs back, 0 mh/sh co
   const streams = await openStreams();
   try {
     const t0 = Date.now();
-    // attach, run with every realserver up, then keepalived: it preempts only once it can forward.
+    const logMark = d(1).logs.length;
+    const vrrpMark = d(1).vrrpLog.length;
+    // attach, run with every realserver up, then keepalived: it preempts after preempt_delay.
     await lab.startDirector(d(1));
     await lab.masterIs(d(1));
     times.returnMs = Date.now() - t0;
+    // The new vrrp.51 was accepted by run before keepalived made d1 master (else its frames
+    // would reach the kernel, which has the VIP and no listener: resets).
+    const accepted = d(1).logs.slice(logMark).find((l) => l.event === 'accepted-macs' && String(l.msg).includes(VMAC));
+    const master = d(1).vrrpLog.slice(vrrpMark).find((l) => /\(VI_VMAC\) Entering MASTER STATE/.test(l.line));
+    assert.ok(accepted && master, `accepted ${JSON.stringify(accepted)}, master ${JSON.stringify(master)}`);
+    times.vmacAcceptedBeforeMasterMs = master.t - Date.parse(String(accepted.time));
+    assert.ok(times.vmacAcceptedBeforeMasterMs > 0, `the vmac accepted ${times.vmacAcceptedBeforeMasterMs} ms before d1 became master`);
     await judge('master-returns', streams, t0);
     assert.ok(await forwardedDuring(d(1), 500) > 0, 'd1 carries the connections again');
   } finally {
