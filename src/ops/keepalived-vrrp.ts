@@ -48,7 +48,7 @@ export function instancesFor(vips: readonly string[], vrid: number, vmac: boolea
 
 function check(o: KeepalivedVrrpOptions): void {
   const bad = (field: string, what: string): never => {
-    throw new ConfigError(`${field}: ${what}`, { field });
+    throw new ConfigError(what, { field });
   };
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(o.routerId)) bad('--router-id', `expected a name, got ${JSON.stringify(o.routerId)}`);
   if (!/^[A-Za-z0-9_.@-]{1,15}$/.test(o.interface)) bad('--interface', `expected an interface name, got ${JSON.stringify(o.interface)}`);
