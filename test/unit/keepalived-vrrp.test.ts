@@ -3,13 +3,14 @@
 // own config check (`keepalived -t`) on what is generated (scripts/setup-test.sh installs it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { keepalivedVrrpConfig, instancesFor, vrrpVmac, type KeepalivedVrrpOptions } from '../../src/ops/keepalived-vrrp.js';
 import { keepalivedConfigFromOptions } from '../../src/cli/announce.js';
 import { ConfigError } from '../../src/errors.js';
+import { repoRoot } from '../lib/paths.js';
 
 const base: KeepalivedVrrpOptions = {
   routerId: 'd1', interface: 'eth0', priority: 150, advertInt: 0.2, preempt: true,
@@ -114,4 +115,20 @@ test('keepalived -t accepts what is generated (vmac, IPv6, nopreempt, preempt_de
   const [code, out] = keepalivedCheck(keepalivedVrrpConfig(base).replace('  state BACKUP', '  stat BACKUP'));
   assert.notEqual(code, 0);
   assert.match(out, /Unknown keyword 'stat'/);
+});
+
+test('README: the keepalived-config example is what the command prints', () => {
+  const readme = readFileSync(join(repoRoot(), 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Active/standby with keepalived (VRRP)'));
+  const block = /\n```\n(global_defs \{[\s\S]*?)```\n/.exec(section);
+  assert.ok(block, 'the example block');
+  const printed = keepalivedConfigFromOptions({ file: 'lb.yaml', vip: [], routerId: 'lvs-xdp', interface: 'eth0', priority: '150', vrid: '51', advertInt: '0.2', useVmac: true, preempt: true, preemptDelay: '35' },
+    () => ['192.0.2.10', '2001:db8:200::10']).split('\n');
+  // Every line shown (the elided instance aside) is printed, in the same order.
+  let at = 0;
+  for (const line of block[1]!.split('\n').filter((l) => l && !l.includes('...'))) {
+    const i = printed.indexOf(line, at);
+    assert.ok(i >= 0, `README line not printed (in order): ${JSON.stringify(line)}`);
+    at = i + 1;
+  }
 });
