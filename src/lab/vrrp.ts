@@ -25,9 +25,9 @@ import { removeLab } from './namespaces.js';
 import { trackLab, untrackLab } from './lab.js';
 import { LAB_RUN_DIR, NAME_RE } from './paths.js';
 import { streamReport, type HaStream, type StreamReport } from './ha.js';
-import { keepalivedVrrpConfig, vrrpVmac } from '../ops/keepalived-vrrp.js';
+import { keepalivedVrrpConfig } from '../ops/keepalived-vrrp.js';
 
-export { streamReport, vrrpVmac, type HaStream, type StreamReport };
+export { streamReport, type HaStream, type StreamReport };
 
 export const VRRP_NET = { lan4: '198.51.100', lan6: '2001:db8:100:' } as const;
 
