@@ -254,7 +254,9 @@ export class VrrpLab {
     await waitFor(`every realserver up on ${d.role}`, async () => {
       const r = await runIn(d.ns, 'curl', ['-sS', `http://${d.listen}/api/status`]);
       if (r.code !== 0) return false;
-      return !/"(down|unknown|pending)"/.test(r.stdout) && /"up"/.test(r.stdout);
+      const doc = JSON.parse(r.stdout) as { services?: { realservers?: { health?: string }[] }[] };
+      const health = (doc.services ?? []).flatMap((s) => (s.realservers ?? []).map((x) => x.health));
+      return health.length === this.services.length * this.realservers.length && health.every((h) => h === 'up');
     }, 20_000, 100);
     return child;
   }
