@@ -12,7 +12,7 @@ export function importCommand(): Command {
     .description('keepalived.conf (virtual_server blocks and their checks) as an lvs-xdp configuration; prints what could not be carried over and why, with file:line')
     .argument('<file>', 'keepalived.conf (its include files are read too)')
     .option('-o, --output <file>', 'write the configuration here (default: standard output)')
-    .addOption(new Option('--nat-as <method>', 'carry lb_kind NAT services over as LVS-DR or LVS-Tun (the realservers then need the VIP); default: not carried over').choices(['dr', 'tun']))
+    .addOption(new Option('--nat-as <method>', 'not needed: lb_kind NAT is carried over as method: nat; this carries every lb_kind NAT over as LVS-DR or LVS-Tun instead (the realservers then need the VIP), which also carries NAT firewall-mark services and NAT sorry servers (lvs-xdp has no LVS-NAT for those)').choices(['dr', 'tun']))
     .option('--config-id <id>', 'keepalived\'s -i: which @ID conditional lines apply (default: the host name)')
     .option('--json', 'print the report (and the configuration, without -o) as JSON')
     .action((file: string, o: ImportOpts) => {

@@ -12,7 +12,7 @@ import { KeepalivedSyntaxError, parseKeepalived, type ParseHooks } from './parse
 import { translateKeepalived, formatItem, type ImportResult, type TranslateOptions } from './translate.js';
 
 export { parseKeepalived, tokenizeLine, KeepalivedSyntaxError, type Statement, type ParseHooks } from './parse.js';
-export { translateKeepalived, formatItem, NAT_REASON, type ImportItem, type ImportResult } from './translate.js';
+export { translateKeepalived, formatItem, FWMARK_NAT_REASON, SORRY_NAT_REASON, type ImportItem, type ImportResult } from './translate.js';
 
 export interface ImportOptions extends TranslateOptions {
   /** keepalived's -i: which `@ID` conditional lines apply (default: the host name's first label, as keepalived). */

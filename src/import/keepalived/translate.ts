@@ -11,7 +11,10 @@ import { parseConfigText } from '../../config/parse.js';
 import { formatConfigYaml } from '../../config/format.js';
 import { healthPlan } from '../../ops/spec.js';
 import { canonicalAddress, familyOf } from '../../model/address.js';
-import { serviceId, type DirectorConfig, type ForwardingMethod, type Realserver, type SchedFlag, type Scheduler, type VirtualService } from '../../model/types.js';
+import {
+  fwmarkVip, serviceId, MAX_FWMARK, SCHEDULERS, UNSUPPORTED_SCHEDULERS,
+  type DirectorConfig, type ForwardingMethod, type Realserver, type SchedFlag, type Scheduler, type VirtualService,
+} from '../../model/types.js';
 import type { ParseNote, Statement } from './parse.js';
 
 export interface ImportItem {
@@ -33,18 +36,20 @@ export interface ImportResult {
 
 export interface TranslateOptions {
   /**
-   * lb_kind NAT services as this forwarding method (the realservers must then hold the VIP:
-   * `lvs-xdp realserver setup`); without it they are not carried over (LVS-NAT: not supported yet).
+   * Every lb_kind NAT as this forwarding method (the realservers must then hold the VIP:
+   * `lvs-xdp realserver setup`). Not needed: without it NAT is `method: nat`, except where
+   * lvs-xdp has no LVS-NAT (firewall-mark services, sorry servers), which are then reported.
    */
   natAs?: ForwardingMethod;
 }
 
-/** Why LVS-NAT services are not carried over. */
-export const NAT_REASON = 'lb_kind NAT: not supported yet (the XDP data plane forwards by LVS-DR and LVS-Tun; --nat-as dr|tun carries it over as one of those, with the VIP then needed on the realservers)';
+/** Why an lb_kind NAT firewall-mark service is not carried over (lvs-xdp's validator's reason). */
+export const FWMARK_NAT_REASON = 'lb_kind NAT on a firewall-mark service: not supported by lvs-xdp yet (a reply is rewritten to one VIP and port, and a mark may cover several); --nat-as dr|tun carries it over as one of those, with the VIP then needed on the realservers';
+/** Why an LVS-NAT sorry server is not carried over. */
+export const SORRY_NAT_REASON = 'an LVS-NAT sorry server: not supported by lvs-xdp (a sorry server is dr or tun); --nat-as dr|tun carries it over as one of those, with the VIP then needed on it';
 
-const SCHEDULERS: readonly Scheduler[] = ['rr', 'wrr', 'sh', 'dh', 'mh'];
-/** Schedulers on live connection counts or locality: the nearest table scheduler and why. */
-const SUBSTITUTE: Readonly<Record<string, Scheduler>> = { lc: 'rr', wlc: 'wrr', sed: 'wrr', nq: 'wrr', lblc: 'wrr', lblcr: 'wrr', fo: 'wrr', ovf: 'wrr', twos: 'wrr' };
+/** Locality schedulers lvs-xdp does not run (UNSUPPORTED_SCHEDULERS says why): the nearest one it does. */
+const SUBSTITUTE: Readonly<Record<string, Scheduler>> = { lblc: 'wlc', lblcr: 'wlc' };
 
 const VRRP_REASON = 'VRRP is not part of lvs-xdp: keep keepalived for VRRP alone, or announce the VIPs with BIRD (README "Several directors")';
 const TOP_REASONS: Readonly<Record<string, string>> = {
@@ -143,6 +148,12 @@ export function expandRange(text: string): string[] | string {
   return out;
 }
 
+/** One VIP:port of a virtual_server, or a firewall mark (vip and family settled with the real servers). */
+interface Address { vip: string; port: number; at: Statement; fwmark?: number; family?: 4 | 6 }
+
+/** keepalived's IPVS_DEF_SCHED (check_data.c sets it on a virtual_server without lb_algo; the man page does not say). */
+const KEEPALIVED_DEFAULT_SCHEDULER: Scheduler = 'wlc';
+
 /** The settings a virtual server passes to its real servers and they to their checkers. */
 interface Inherited {
   delayLoop?: number; connectTimeout?: number; retry?: number; delayBeforeRetry?: number; warmup?: number;
@@ -200,7 +211,7 @@ class Translator {
     }
   }
 
-  private method(s: Statement, item: string): ForwardingMethod | 'nat' | undefined {
+  private method(s: Statement, item: string): ForwardingMethod | undefined {
     const kind = (s.args[0] ?? '').toUpperCase();
     if (kind === 'DR') return 'dr';
     if (kind === 'TUN') {
@@ -216,14 +227,18 @@ class Translator {
     return undefined;
   }
 
-  /** NAT becomes --nat-as's method (reported), or nothing (reported). */
-  private resolveNat(m: ForwardingMethod | 'nat' | undefined, s: Statement, item: string): ForwardingMethod | undefined {
+  /**
+   * NAT: --nat-as's method when given (reported); else `nat`, or nothing (reported) where lvs-xdp
+   * has no LVS-NAT: `where` names it (a firewall-mark service, a sorry server).
+   */
+  private resolveNat(m: ForwardingMethod | undefined, s: Statement, item: string, where?: 'fwmark' | 'sorry'): ForwardingMethod | undefined {
     if (m !== 'nat') return m;
     if (this.opts.natAs) {
       this.change(s, item, `lb_kind NAT carried over as ${this.opts.natAs.toUpperCase()} (--nat-as): each realserver needs the VIP (lvs-xdp realserver setup --mode ${this.opts.natAs}) and answers clients directly`);
       return this.opts.natAs;
     }
-    this.drop(s, item, NAT_REASON);
+    if (where === undefined) return 'nat';
+    this.drop(s, item, where === 'fwmark' ? FWMARK_NAT_REASON : SORRY_NAT_REASON);
     return undefined;
   }
 
@@ -256,11 +271,21 @@ class Translator {
     return { services, virtualServers };
   }
 
-  /** The VIP:port pairs a virtual_server names (one, or a group's). */
-  private addresses(s: Statement, item: string): { vip: string; port: number; at: Statement }[] {
+  /** A firewall mark as keepalived takes it (1..UINT_MAX), or undefined (reported). */
+  private mark(s: Statement, item: string, text: string | undefined): number | undefined {
+    const v = Number(text);
+    if (text === undefined || !/^\d+$/.test(text) || v < 1 || v > MAX_FWMARK) {
+      this.drop(s, item, `not a firewall mark (1..${MAX_FWMARK}): ${JSON.stringify(text ?? '')}`);
+      return undefined;
+    }
+    return v;
+  }
+
+  /** The VIP:port pairs and firewall marks a virtual_server names (one, or a group's). */
+  private addresses(s: Statement, item: string): Address[] {
     if (s.args[0] === 'fwmark') {
-      this.drop(s, item, 'firewall-mark services: not supported yet (the XDP data plane matches VIP, protocol and port)');
-      return [];
+      const mark = this.mark(s, item, s.args[1]);
+      return mark === undefined ? [] : [{ vip: '', port: 0, at: s, fwmark: mark }];
     }
     if (s.args[0] === 'group') {
       const g = this.groups.get(s.args[1] ?? '');
@@ -268,11 +293,18 @@ class Translator {
         this.drop(s, item, `virtual_server_group ${s.args[1] ?? ''} is not defined`);
         return [];
       }
-      const out: { vip: string; port: number; at: Statement }[] = [];
+      const out: Address[] = [];
       for (const e of g.block ?? []) {
         const what = `virtual_server_group ${g.args[0]}: ${e.keyword} ${e.args.join(' ')}`.trim();
         if (e.keyword === 'fwmark') {
-          this.drop(e, what, 'firewall-mark services: not supported yet (the XDP data plane matches VIP, protocol and port)');
+          const mark = this.mark(e, what, e.args[0]);
+          const fam = e.args[1];
+          if (mark === undefined) continue;
+          if (fam !== undefined && fam !== 'inet' && fam !== 'inet6') {
+            this.drop(e, what, `expected inet or inet6, not ${JSON.stringify(fam)}`);
+            continue;
+          }
+          out.push({ vip: '', port: 0, at: e, fwmark: mark, ...(fam ? { family: fam === 'inet6' ? 6 as const : 4 as const } : {}) });
           continue;
         }
         const r = expandRange(e.keyword);
@@ -304,14 +336,15 @@ class Translator {
 
   private virtualServer(vs: Statement): VirtualService[] {
     const item = `virtual_server ${vs.args.join(' ')}`;
-    const addrs = this.addresses(vs, item);
+    let addrs = this.addresses(vs, item);
     // Nothing to carry over (reported): what is inside would only repeat it.
     if (addrs.length === 0) return [];
     const block = vs.block ?? [];
     let protocol: 'tcp' | 'udp' = 'tcp';
-    let scheduler: Scheduler = 'wrr';
-    let schedSet = false;
-    let method: ForwardingMethod | 'nat' | undefined = 'nat';
+    let scheduler: Scheduler = KEEPALIVED_DEFAULT_SCHEDULER;
+    let protocolAt: Statement | undefined;
+    let ipFamily: 4 | 6 | undefined;
+    let method: ForwardingMethod | undefined = 'nat';
     let methodAt: Statement = vs;
     const flags: string[] = [];
     let ops = false;
@@ -330,6 +363,7 @@ class Translator {
       switch (s.keyword) {
         case 'protocol': {
           const p = (s.args[0] ?? '').toUpperCase();
+          protocolAt = s;
           if (p === 'TCP' || p === 'UDP') protocol = p.toLowerCase() as 'tcp' | 'udp';
           else skip = `protocol ${s.args[0]}: not supported (TCP and UDP only)`;
           break;
@@ -337,11 +371,10 @@ class Translator {
         case 'lb_algo':
         case 'lvs_sched': {
           const a = s.args[0] ?? '';
-          schedSet = true;
           if ((SCHEDULERS as readonly string[]).includes(a)) scheduler = a as Scheduler;
           else if (SUBSTITUTE[a]) {
             scheduler = SUBSTITUTE[a];
-            this.change(s, it, `scheduler ${a} decides on live per-realserver state (connection counts, locality) that a table lookup does not keep: ${scheduler} instead (weights kept)`);
+            this.change(s, it, `scheduler ${a} is not supported by lvs-xdp: ${UNSUPPORTED_SCHEDULERS[a]}: ${scheduler} instead (weights kept)`);
           } else skip = `unknown scheduler ${JSON.stringify(a)}`;
           break;
         }
@@ -374,7 +407,8 @@ class Translator {
         case 'smtp_alert': this.drop(s, it, 'e-mail alerts: not supported (use the notify commands or the health log lines)'); break;
         case 'snmp_name': this.drop(s, it, 'SNMP: not supported (Prometheus metrics at /metrics)'); break;
         case 'persistence_engine': this.drop(s, it, 'persistence engines (sip): not supported'); break;
-        case 'ip_family': break;
+        // The family of a firewall-mark service without real servers (else theirs, as keepalived).
+        case 'ip_family': if (s.args[0] === 'inet' || s.args[0] === 'inet6') ipFamily = s.args[0] === 'inet6' ? 6 : 4; break;
         default:
           if (s.keyword === 'flag-3') this.drop(s, it, 'scheduler flag-3: no scheduler here uses it');
           else if (/_CHECK$|^HTTP_GET$|^SSL_GET$/.test(s.keyword)) this.drop(s, it, 'a checker directly in virtual_server: put it in a real_server');
@@ -385,9 +419,30 @@ class Translator {
       this.drop(vs, item, skip);
       return [];
     }
-    const fwd = this.resolveNat(method, methodAt, item);
-    if (!fwd) return [];
-    if (!schedSet) this.change(vs, item, "no lb_algo: keepalived's default is wlc, which decides on live connection counts: wrr instead (weights kept)");
+    // LVS-NAT is `method: nat` (or --nat-as's) for VIP:port services; firewall-mark services have none in lvs-xdp.
+    let ipFwd: ForwardingMethod | undefined;
+    let fwFwd: ForwardingMethod | undefined;
+    const marks = addrs.filter((a) => a.fwmark !== undefined);
+    if (method === 'nat' && !this.opts.natAs) {
+      ipFwd = 'nat';
+      if (marks.length) fwFwd = this.resolveNat(method, methodAt, vs.args[0] === 'fwmark' ? item : `${item}: ${marks.map((a) => `fwmark ${a.fwmark}`).join(', ')}`, 'fwmark');
+    } else {
+      ipFwd = fwFwd = this.resolveNat(method, methodAt, item);
+    }
+    if (!fwFwd) addrs = addrs.filter((a) => a.fwmark === undefined);
+    if (addrs.length === 0) return [];
+    if (marks.length && protocolAt && protocol !== 'tcp') {
+      this.change(protocolAt, `${item}: protocol`, 'a firewall-mark service has no protocol of its own (keepalived ignores it too): the mark\'s definition says which protocols are its');
+    }
+    // A firewall-mark service's family: the group entry's, else ip_family, else its real servers' (as keepalived).
+    const realFamily = reals.map((r) => canonicalAddress(r.args[0] ?? '')).find((a) => a !== null);
+    for (const a of addrs) {
+      if (a.fwmark === undefined) continue;
+      const family = a.family ?? ipFamily ?? (realFamily ? familyOf(realFamily) : 4);
+      a.vip = fwmarkVip(family);
+      this.drop(a.at, `${a.at === vs ? item : `virtual_server_group ${vs.args[1] ?? ''}: fwmark ${a.fwmark}`}: mark ${a.fwmark}`,
+        `define mark ${a.fwmark} with \`lvs-xdp fwmark add ${a.fwmark} ...\` or \`marks:\` (the iptables rule that sets it is not in keepalived.conf); until then no packet reaches the service fwm ${a.fwmark}${family === 6 ? ' ipv6' : ''}`);
+    }
     // flag-1 / flag-2 mean sh-fallback / sh-port for sh and mh-fallback / mh-port for mh.
     const finalFlags: SchedFlag[] = [];
     for (const f of flags) {
@@ -400,9 +455,8 @@ class Translator {
     }
     if (Object.keys(notify).length) svcCheck.notify = notify;
     if (sorry) {
-      let m: ForwardingMethod | 'nat' | undefined = fwd;
-      if (sorryMethod) m = this.method(sorryMethod, `${item}: sorry_server_lvs_method`);
-      const sm = m === 'nat' ? this.resolveNat(m, sorryMethod ?? sorry.s, `${item}: sorry_server`) : m;
+      const m = sorryMethod ? this.method(sorryMethod, `${item}: sorry_server_lvs_method`) : (ipFwd ?? fwFwd);
+      const sm = m === 'nat' ? this.resolveNat(m, sorryMethod ?? sorry.s, `${item}: sorry_server`, 'sorry') : m;
       if (sm) {
         svcCheck['all-down'] = 'sorry-server';
         svcCheck['sorry-server'] = { address: sorry.address, method: sm };
@@ -413,7 +467,11 @@ class Translator {
     }
     const out: VirtualService[] = [];
     for (const a of addrs) {
-      const svc: VirtualService = { protocol, vip: a.vip, port: a.port, scheduler, flags: finalFlags, ops, realservers: [] };
+      const svc: VirtualService = {
+        ...(a.fwmark !== undefined ? { fwmark: a.fwmark } : {}),
+        protocol: a.fwmark !== undefined ? 'tcp' : protocol, vip: a.vip, port: a.port, scheduler, flags: finalFlags, ops, realservers: [],
+      };
+      const fwd = (a.fwmark !== undefined ? fwFwd : ipFwd)!;
       if (persistTimeout !== undefined) {
         svc.persistence = { timeout: persistTimeout, netmask: granularity ?? (familyOf(a.vip) === 4 ? '32' : '128') };
       } else if (granularity !== undefined) {
@@ -421,7 +479,8 @@ class Translator {
         this.drop(g, `${item}: persistence_granularity`, 'without persistence_timeout the service is not persistent');
       }
       const realservers: Realserver[] = [];
-      const first = a === addrs[0];
+      // Real servers are reported once: with the first VIP:port, or the first mark when there is none.
+      const first = a === (addrs.find((x) => x.fwmark === undefined) ?? addrs[0]);
       for (const r of reals) {
         const rs = this.realServer(r, svc, fwd, inh, first);
         if (rs) realservers.push(rs);
@@ -449,6 +508,8 @@ class Translator {
     const inh: Inherited = { ...svcInh };
     let weight = 1;
     let method: ForwardingMethod | undefined = svcMethod;
+    let upper: number | undefined;
+    let lower: number | undefined;
     const notify: Raw = {};
     const checks: Statement[] = [];
     // Reports of the second and later VIPs of a group would repeat the first's: a scratch translator.
@@ -461,7 +522,7 @@ class Translator {
         case 'lb_kind':
         case 'lvs_method': {
           const m = t.method(s, it);
-          method = m === undefined ? undefined : t.resolveNat(m, s, it);
+          method = m === undefined ? undefined : t.resolveNat(m, s, it, svc.fwmark !== undefined ? 'fwmark' : undefined);
           if (!method) {
             say?.drop(r, item, 'not carried over: its forwarding method cannot be (above)');
             return undefined;
@@ -470,7 +531,8 @@ class Translator {
         }
         case 'notify_up': { const a = t.script(s, it); if (a) notify['realserver-up'] = a; break; }
         case 'notify_down': { const a = t.script(s, it); if (a) notify['realserver-down'] = a; break; }
-        case 'uthreshold': case 'lthreshold': t.drop(s, it, 'connection thresholds: not supported (the data plane keeps no per-realserver connection count to schedule on)'); break;
+        case 'uthreshold': { const v = t.num(s, it, 0); if (v !== undefined) upper = Math.floor(v); break; }
+        case 'lthreshold': { const v = t.num(s, it, 0); if (v !== undefined) lower = Math.floor(v); break; }
         case 'smtp_alert': t.drop(s, it, 'e-mail alerts: not supported (use the notify commands or the health log lines)'); break;
         case 'snmp_name': t.drop(s, it, 'SNMP: not supported (Prometheus metrics at /metrics)'); break;
         default:
@@ -478,21 +540,27 @@ class Translator {
           else t.drop(s, it, 'not supported by lvs-xdp');
       }
     }
-    if (rport !== svc.port && report) {
+    // LVS-NAT maps to the realserver's own port; a firewall-mark service's realservers keep the
+    // packet's port (the given one is kept, as IPVS stores it); DR and Tun forward to the service port.
+    const ownPort = method === 'nat' || svc.fwmark !== undefined;
+    if (!ownPort && rport !== svc.port && report) {
       this.change(r, item, `port ${rport}: LVS-DR and LVS-Tun forward to the service port ${svc.port} (IPVS ignores a realserver port there too); the health check still probes ${rport}`);
     }
     if (svcMethod === 'dr' && method === 'dr' && familyOf(address) !== familyOf(svc.vip)) {
       say?.drop(r, item, `an LVS-DR realserver must have the VIP's address family (${svc.vip})`);
       return undefined;
     }
-    const rs: Realserver = { address, port: svc.port, weight, method: method! };
+    const rs: Realserver = {
+      address, port: ownPort ? rport : svc.port, weight, method: method!,
+      ...(upper ? { upperThreshold: upper } : {}), ...(lower ? { lowerThreshold: lower } : {}),
+    };
     let check: Raw | undefined;
     for (const c of checks) {
       if (check) {
         t.drop(c, `${item}: ${c.keyword}`, 'lvs-xdp runs one check per realserver: the first supported one above is kept');
         continue;
       }
-      check = t.checker(c, `${item}: ${c.keyword}`, inh, rport, svc.port);
+      check = t.checker(c, `${item}: ${c.keyword}`, inh, rport, rs.port);
     }
     if (check) {
       if (Object.keys(notify).length) check.notify = notify;
