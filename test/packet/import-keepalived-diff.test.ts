@@ -5,7 +5,8 @@
  * fixtures produce a file the running director accepts as a change; the LVS-NAT fixture is
  * applied and read back as ipvsadm -S rules (NAT ports, thresholds, firewall-mark services). The
  * fixtures and two samples go through the CLI's import; the other samples are imported in-process
- * (each CLI call is a process: the machine's time goes to the diffs). */
+ * (each CLI call is a process: the machine's time goes to the diffs).
+ */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
