@@ -16,13 +16,13 @@
  * the routes the directors announce. Teardown as for Lab (removeLab: processes, namespaces,
  * lvs-xdp state of the namespaces, the lab directory), also on signals.
  */
-import { existsSync, mkdirSync, writeFileSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { check, checkIn, cliArgv, installRoot, lvsIn, run, runIn, shIn, spawnIn, waitFor, CommandError, type RunResult } from './exec.js';
-import { removeLab } from './namespaces.js';
-import { trackLab, untrackLab, type StreamHandle } from './lab.js';
-import { LAB_RUN_DIR, NAME_RE } from './paths.js';
+import { check, checkIn, cliArgv, lvsIn, run, runIn, shIn, spawnIn, waitFor, type RunResult } from './exec.js';
+import { DirectorsLab, type LabClient, type LabDirector, type LabHost } from './directors.js';
+
+export { streamReport, type HaStream, type StreamReport } from './directors.js';
 
 export const HA_NET = {
   front4: '198.51.100', front6: '2001:db8:100:', clients4: '203.0.113', clients6: '2001:db8:113:', vip4: '192.0.2', vip6: '2001:db8:200:',
@@ -44,42 +44,30 @@ export interface HaSpec {
   log?: (line: string) => void;
 }
 
-export interface HaHost { role: string; ns: string; v4: string; v6: string }
-export interface HaDirector extends HaHost { index: number; birdSock: string; file: string; listen: string; run?: ChildProcess; bird?: ChildProcess; logs: Record<string, unknown>[] }
+export type HaHost = LabHost;
+export interface HaDirector extends LabDirector { index: number; birdSock: string; bird?: ChildProcess }
 export interface HaService { name: string; vip: string; port: number; scheduler: 'mh' | 'sh' }
-/** A long download; `times` has each line's arrival (ms since the epoch). */
-export interface HaStream extends StreamHandle { vip: string; source: string; times: number[]; code?: number }
 
-export class HaLab {
-  readonly prefix: string;
-  readonly dir: string;
-  readonly net: string;
+export class HaLab extends DirectorsLab {
   readonly router: HaHost;
-  readonly client: HaHost & { v4s: string[]; v6s: string[] };
+  readonly client: LabClient;
   readonly directors: HaDirector[];
   readonly realservers: HaHost[];
   readonly services: HaService[];
   readonly method: 'dr' | 'tun';
   /** Realservers in the directors' configuration (the rest are spares for "a realserver is added"). */
   configured: number;
-  private readonly log: (line: string) => void;
   private readonly birds: ChildProcess[] = [];
   private routerSock = '';
-  private destroyed = false;
-  kept = false;
 
   private constructor(readonly spec: HaSpec) {
+    super(spec.prefix, spec.log);
     const p = spec.prefix;
-    if (!NAME_RE.test(p)) throw new Error(`bad lab prefix ${JSON.stringify(p)}`);
     const nd = spec.directors ?? 3;
     const nr = spec.realservers ?? 3;
     const na = spec.clientAddresses ?? 8;
     if (nd < 1 || nd > 9 || nr < 1 || nr > 50 || na < 1 || na > 40) throw new Error('1..9 directors, 1..50 realservers, 1..40 client addresses');
-    this.prefix = p;
-    this.dir = join(LAB_RUN_DIR, p);
-    this.net = `${p}-net`;
     this.method = spec.method ?? 'dr';
-    this.log = spec.log ?? (() => undefined);
     this.router = { role: 'rt', ns: `${p}-rt`, v4: `${HA_NET.front4}.1`, v6: `${HA_NET.front6}:1` };
     const hosts = Array.from({ length: na }, (_, i) => 11 + i);
     this.client = {
@@ -107,38 +95,14 @@ export class HaLab {
     return this.services.map((s) => s.vip);
   }
 
-  static async create(spec: HaSpec): Promise<HaLab> {
-    const lab = new HaLab(spec);
-    removeLab(lab.prefix);
-    trackLab(lab);
-    try {
-      await lab.build();
-    } catch (e) {
-      lab.destroy();
-      throw e;
-    }
-    return lab;
+  static create(spec: HaSpec): Promise<HaLab> {
+    return DirectorsLab.made(new HaLab(spec));
   }
 
-  destroy(): void {
-    if (this.kept || this.destroyed) return;
-    this.destroyed = true;
-    untrackLab(this);
-    removeLab(this.prefix);
-  }
-
-  private async build(): Promise<void> {
+  protected async build(): Promise<void> {
     const t0 = Date.now();
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(this.dir, 'lab.json'), `${JSON.stringify({ prefix: this.prefix, pid: process.pid, namespaces: this.namespaces }, null, 2)}\n`);
-    for (const ns of this.namespaces) await check('ip', ['netns', 'add', ns]);
+    await this.addNamespaces();
     const sys = (k: string, v: number): string => `echo ${v} > /proc/sys/net/${k.replace(/\./g, '/')}`;
-    await Promise.all(this.namespaces.map((ns) => shIn(ns, [
-      sys('ipv6.conf.all.accept_dad', 0), sys('ipv6.conf.default.accept_dad', 0), sys('ipv6.conf.default.accept_ra', 0),
-      sys('ipv6.conf.default.router_solicitations', 0),
-      ...(ns === this.net ? [sys('ipv6.conf.all.disable_ipv6', 1), sys('ipv6.conf.default.disable_ipv6', 1)] : []),
-      'ip link set lo up',
-    ].join('\n'))));
     const ports: [string, string, string, string][] = [
       [this.router.ns, 'eth0', 'rt0', 'br0'], [this.router.ns, 'eth1', 'rt1', 'br1'], [this.client.ns, 'eth0', 'c1', 'br1'],
       ...this.directors.map((d): [string, string, string, string] => [d.ns, 'eth0', d.role, 'br0']),
@@ -146,8 +110,7 @@ export class HaLab {
     ];
     await shIn(this.net, ['br0', 'br1'].map((b) => `ip link add ${b} type bridge stp_state 0 forward_delay 0 mcast_snooping 0`).join('\n'));
     for (const [ns, dev, port] of ports) await check('ip', ['link', 'add', dev, 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', this.net]);
-    const floors = join(installRoot(), 'bpf', 'floors.o');
-    if (!existsSync(floors)) throw new Error(`${floors} is missing: run scripts/setup.sh first`);
+    const floors = this.floors();
     await shIn(this.net, [
       ...ports.map(([, , port, br]) => `ip link set ${port} master ${br} up`),
       'ip link set br0 up', 'ip link set br1 up',
@@ -212,25 +175,6 @@ export class HaLab {
     await waitFor('the router\'s BIRD', () => existsSync(this.routerSock), 10_000, 20);
   }
 
-  /** The lab server (HTTP names itself, /stream) on a realserver, detached, logging to the lab dir. */
-  private async startServer(r: HaHost): Promise<void> {
-    const ready = join(this.dir, `${r.role}.ready`);
-    rmSync(ready, { force: true });
-    const logPath = join(this.dir, `${r.role}.log`);
-    const fd = openSync(logPath, 'a');
-    const child = spawnIn(r.ns, process.execPath, [join(installRoot(), 'dist', 'src', 'lab', 'server.js'), '--name', r.role, '--http-port', '80', '--ready', ready],
-      { detached: true, stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    child.unref();
-    await waitFor(`the server on ${r.role}`, () => existsSync(ready), 20_000, 25);
-  }
-
-  async lvsOk(ns: string, args: readonly string[]): Promise<string> {
-    const r = await lvsIn(ns, args);
-    if (r.code !== 0) throw new CommandError(['nsenter', `--net=/run/netns/${ns}`, 'lvs-xdp', ...args], r);
-    return r.stdout;
-  }
-
   lvs(d: HaDirector, args: readonly string[]): Promise<RunResult> {
     return lvsIn(d.ns, args);
   }
@@ -278,34 +222,6 @@ export class HaLab {
   async attach(d: HaDirector): Promise<void> {
     if (!existsSync(d.file)) this.writeConfig(d);
     await this.lvsOk(d.ns, ['attach', 'eth0', '--mode', 'native', '-f', d.file]);
-  }
-
-  /** Starts `lvs-xdp run` (JSON log lines into d.logs) and waits until it listens. */
-  async startRun(d: HaDirector, extra: readonly string[] = []): Promise<ChildProcess> {
-    const [node, argv] = cliArgv(['run', '-f', d.file, '--log-format', 'json', '--resync', '1', '--listen', d.listen, ...extra]);
-    const child = spawnIn(d.ns, node, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const mark = d.logs.length;
-    let buf = '';
-    let err = '';
-    const onData = (t: string): void => {
-      buf += t;
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      for (const l of parts) {
-        try {
-          d.logs.push(JSON.parse(l) as Record<string, unknown>);
-        } catch {
-          err += `${l}\n`;
-        }
-      }
-    };
-    child.stdout!.setEncoding('utf8').on('data', onData);
-    child.stderr!.setEncoding('utf8').on('data', onData);
-    child.on('exit', (code, signal) => d.logs.push({ event: 'exited', code, signal }));
-    d.run = child;
-    const l = await waitFor(`run on ${d.role}`, () => d.logs.slice(mark).find((x) => x.event === 'listening' || x.event === 'exited'), 30_000, 20);
-    if (l.event !== 'listening') throw new Error(`run on ${d.role} exited: ${err}`);
-    return child;
   }
 
   /** Rewrites the director's file with `realservers` configured and reloads its run (SIGHUP). */
@@ -371,62 +287,9 @@ export class HaLab {
     return out;
   }
 
-  /** A long download (`/stream`) from the client through `vip`, line by line. */
-  stream(vip: string, source: string, seconds = 120, ms = 50): HaStream {
-    const url = `http://${vip.includes(':') ? `[${vip}]` : vip}/stream?seconds=${seconds}&ms=${ms}`;
-    const child = spawnIn(this.client.ns, 'curl', ['-sSN', '--interface', source, url], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: string[] = [];
-    const times: number[] = [];
-    let buf = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      const now = Date.now();
-      for (const p of parts) {
-        lines.push(p);
-        times.push(now);
-      }
-    });
-    child.stderr!.resume();
-    const h: HaStream = { vip, source, lines, times, exited: Promise.resolve(0), kill: () => child.kill('SIGKILL') };
-    h.exited = new Promise<number>((resolve) => child.on('close', (code) => {
-      h.code = code ?? -1;
-      resolve(h.code);
-    }));
-    return h;
-  }
-
-  /** One request per source address to `vip`: the realserver names (or '' for a failure). */
-  async names(vip: string, sources: readonly string[]): Promise<string[]> {
-    return Promise.all(sources.map(async (s) => {
-      const r = await runIn(this.client.ns, 'curl', ['-sS', '--max-time', '5', '--interface', s, `http://${vip.includes(':') ? `[${vip}]` : vip}/`]);
-      return r.code === 0 ? r.stdout.trim() : '';
-    }));
-  }
-
-  /** Packets the director's data plane forwarded so far (all services). */
-  async forwarded(d: HaDirector): Promise<number> {
-    const r = await this.lvs(d, ['stats', '--interval', '0', '--json']);
-    if (r.code !== 0) return 0;
-    const v = JSON.parse(r.stdout) as { counters: Record<string, { value: number | string }> };
-    let n = 0;
-    for (const [k, c] of Object.entries(v.counters)) if (/^fwd_(dr|tun)$/i.test(k)) n += Number(c.value);
-    return n;
-  }
-
   stopAll(): void {
     for (const d of this.directors) d.run?.kill('SIGKILL');
     for (const b of this.birds) b.kill('SIGKILL');
-  }
-
-  /** Log text of a realserver's server (for failures). */
-  serverLog(r: HaHost): string {
-    try {
-      return readFileSync(join(this.dir, `${r.role}.log`), 'utf8');
-    } catch {
-      return '';
-    }
   }
 
   /** Adds spare realserver `n` (1-based count of configured ones grows to n). */
@@ -435,38 +298,3 @@ export class HaLab {
   }
 }
 
-export interface StreamReport {
-  streams: number;
-  /** Ended early: curl exited (56: reset by a realserver that did not know the flow; 28: timeout). */
-  broken: { vip: string; source: string; code: number }[];
-  resets: number;
-  timeouts: number;
-  /** Lines from more than one realserver on one connection (cannot happen on one TCP connection; checked anyway). */
-  changed: number;
-  /** Still running but no line for `stallMs` at `at`. */
-  stalled: number;
-  /** The longest pause between two lines after `since` (the interruption a client saw). */
-  maxGapMs: number;
-}
-
-/** Pure: what the long-lived connections went through since `since` (ms), judged at `at`. */
-export function streamReport(streams: readonly HaStream[], since: number, at: number, stallMs = 3000): StreamReport {
-  const r: StreamReport = { streams: streams.length, broken: [], resets: 0, timeouts: 0, changed: 0, stalled: 0, maxGapMs: 0 };
-  for (const s of streams) {
-    if (s.code !== undefined) {
-      r.broken.push({ vip: s.vip, source: s.source, code: s.code });
-      if (s.code === 56) r.resets++;
-      if (s.code === 28) r.timeouts++;
-    }
-    if (new Set(s.lines.map((l) => l.split(' ')[0])).size > 1) r.changed++;
-    const last = s.times[s.times.length - 1] ?? 0;
-    if (s.code === undefined && at - last > stallMs) r.stalled++;
-    let prev = s.times.filter((t) => t <= since).pop();
-    for (const t of s.times) {
-      if (t <= since) continue;
-      if (prev !== undefined) r.maxGapMs = Math.max(r.maxGapMs, t - prev);
-      prev = t;
-    }
-  }
-  return r;
-}

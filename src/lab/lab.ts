@@ -84,7 +84,19 @@ function sysctl(values: Record<string, number>): string[] {
   return Object.entries(values).map(([k, v]) => `echo ${v} > /proc/sys/net/${k.replace(/\./g, '/')}`);
 }
 
-/** `ip` in the host namespace, synchronously; never throws. */
+/**
+ * Makes the namespaces of a lab; before any interface exists: no DAD, no router solicitations,
+ * lo up; the switch (`switchNs`) has no IPv6 at all.
+ */
+export async function addNamespaces(namespaces: readonly string[], switchNs: string): Promise<void> {
+  for (const ns of namespaces) await check('ip', ['netns', 'add', ns]);
+  await Promise.all(namespaces.map((ns) => shIn(ns, [
+    ...sysctl({ 'ipv6.conf.all.accept_dad': 0, 'ipv6.conf.default.accept_dad': 0, 'ipv6.conf.default.router_solicitations': 0, 'ipv6.conf.default.accept_ra': 0 }),
+    ...(ns === switchNs ? sysctl({ 'ipv6.conf.default.disable_ipv6': 1, 'ipv6.conf.all.disable_ipv6': 1 }) : []),
+    'ip link set lo up',
+  ].join('\n'))));
+}
+
 const live = new Set<{ destroy(): void }>();
 let handlersInstalled = false;
 
@@ -207,13 +219,7 @@ export class Lab {
     const t0 = Date.now();
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     writeFileSync(join(this.dir, 'lab.json'), `${JSON.stringify({ prefix: this.prefix, pid: process.pid, namespaces: this.namespaces }, null, 2)}\n`);
-    for (const ns of this.namespaces) await check('ip', ['netns', 'add', ns]);
-    // Before any interface exists: no DAD, no router solicitations; the switch has no IPv6 at all.
-    await Promise.all(this.namespaces.map((ns) => shIn(ns, [
-      ...sysctl({ 'ipv6.conf.all.accept_dad': 0, 'ipv6.conf.default.accept_dad': 0, 'ipv6.conf.default.router_solicitations': 0, 'ipv6.conf.default.accept_ra': 0 }),
-      ...(ns === this.net ? sysctl({ 'ipv6.conf.default.disable_ipv6': 1, 'ipv6.conf.all.disable_ipv6': 1 }) : []),
-      'ip link set lo up',
-    ].join('\n'))));
+    await addNamespaces(this.namespaces, this.net);
     const remote = this.realservers.some((r) => r.remote);
     await shIn(this.net, [
       'ip link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0',

@@ -17,28 +17,24 @@
  * forwarding, and VRRP decides which one gets the VIPs' frames (ARP / ND answers and the vmac are
  * on the master only). Teardown as for Lab (removeLab kills keepalived with the rest).
  */
-import { existsSync, mkdirSync, writeFileSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { check, cliArgv, installRoot, lvsIn, runIn, shIn, spawnIn, waitFor, CommandError } from './exec.js';
-import { removeLab } from './namespaces.js';
-import { trackLab, untrackLab } from './lab.js';
-import { LAB_RUN_DIR, NAME_RE } from './paths.js';
-import { streamReport, type HaStream, type StreamReport } from './ha.js';
+import { check, runIn, shIn, spawnIn, waitFor } from './exec.js';
+import { DirectorsLab, eachLine, type LabClient, type LabDirector, type LabHost } from './directors.js';
 import { keepalivedVrrpConfig } from '../ops/keepalived-vrrp.js';
 
-export { streamReport, type HaStream, type StreamReport };
+export { streamReport, type HaStream, type StreamReport } from './directors.js';
 
 export const VRRP_NET = { lan4: '198.51.100', lan6: '2001:db8:100:' } as const;
 
 export type VrrpScheduler = 'mh' | 'sh' | 'rr' | 'wrr';
 export interface VrrpService { name: string; vip: string; port: number; scheduler: VrrpScheduler; vrid: number }
 export interface VrrpInstance { name: string; vrid: number; family: 4 | 6; vmac: boolean }
-export interface VrrpHost { role: string; ns: string; v4: string; v6: string }
-export interface VrrpDirector extends VrrpHost {
-  file: string; listen: string; priority: number; keepalivedConf: string;
-  run?: ChildProcess; keepalived?: ChildProcess;
-  logs: Record<string, unknown>[];
+export type VrrpHost = LabHost;
+export interface VrrpDirector extends LabDirector {
+  priority: number; keepalivedConf: string;
+  keepalived?: ChildProcess;
   /** keepalived's console lines with their arrival time (ms since the epoch). */
   vrrpLog: { t: number; line: string }[];
 }
@@ -52,32 +48,22 @@ export interface VrrpSpec {
   log?: (line: string) => void;
 }
 
-export class VrrpLab {
-  readonly prefix: string;
-  readonly dir: string;
-  readonly net: string;
-  readonly client: VrrpHost & { v4s: string[]; v6s: string[] };
+export class VrrpLab extends DirectorsLab {
+  readonly client: LabClient;
   readonly directors: VrrpDirector[];
   readonly realservers: VrrpHost[];
   readonly services: VrrpService[];
   readonly instances: VrrpInstance[];
   readonly advertInt: number;
   preempt = true;
-  private readonly log: (line: string) => void;
-  private destroyed = false;
-  kept = false;
 
   private constructor(readonly spec: VrrpSpec) {
+    super(spec.prefix, spec.log);
     const p = spec.prefix;
-    if (!NAME_RE.test(p)) throw new Error(`bad lab prefix ${JSON.stringify(p)}`);
     const nr = spec.realservers ?? 3;
     const na = spec.clientAddresses ?? 8;
     if (nr < 1 || nr > 50 || na < 1 || na > 40) throw new Error('1..50 realservers, 1..40 client addresses');
-    this.prefix = p;
-    this.dir = join(LAB_RUN_DIR, p);
-    this.net = `${p}-net`;
     this.advertInt = spec.advertInt ?? 0.2;
-    this.log = spec.log ?? (() => undefined);
     const hosts = Array.from({ length: na }, (_, i) => 21 + i);
     this.client = {
       role: 'c1', ns: `${p}-c1`, v4: `${VRRP_NET.lan4}.21`, v6: `${VRRP_NET.lan6}:21`,
@@ -110,45 +96,19 @@ export class VrrpLab {
     return this.services.map((s) => s.vip);
   }
 
-  static async create(spec: VrrpSpec): Promise<VrrpLab> {
-    const lab = new VrrpLab(spec);
-    removeLab(lab.prefix);
-    trackLab(lab);
-    try {
-      await lab.build();
-    } catch (e) {
-      lab.destroy();
-      throw e;
-    }
-    return lab;
+  static create(spec: VrrpSpec): Promise<VrrpLab> {
+    return DirectorsLab.made(new VrrpLab(spec));
   }
 
-  destroy(): void {
-    if (this.kept || this.destroyed) return;
-    this.destroyed = true;
-    untrackLab(this);
-    removeLab(this.prefix);
-  }
-
-  private async build(): Promise<void> {
+  protected async build(): Promise<void> {
     const t0 = Date.now();
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(this.dir, 'lab.json'), `${JSON.stringify({ prefix: this.prefix, pid: process.pid, namespaces: this.namespaces }, null, 2)}\n`);
-    for (const ns of this.namespaces) await check('ip', ['netns', 'add', ns]);
-    const sys = (k: string, v: number): string => `echo ${v} > /proc/sys/net/${k.replace(/\./g, '/')}`;
-    await Promise.all(this.namespaces.map((ns) => shIn(ns, [
-      sys('ipv6.conf.all.accept_dad', 0), sys('ipv6.conf.default.accept_dad', 0), sys('ipv6.conf.default.accept_ra', 0),
-      sys('ipv6.conf.default.router_solicitations', 0),
-      ...(ns === this.net ? [sys('ipv6.conf.all.disable_ipv6', 1), sys('ipv6.conf.default.disable_ipv6', 1)] : []),
-      'ip link set lo up',
-    ].join('\n'))));
+    await this.addNamespaces();
     const ports: [string, string][] = [
       [this.client.ns, 'c1'], ...this.directors.map((d): [string, string] => [d.ns, d.role]), ...this.realservers.map((r): [string, string] => [r.ns, r.role]),
     ];
     await shIn(this.net, 'ip link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0');
     for (const [ns, port] of ports) await check('ip', ['link', 'add', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', this.net]);
-    const floors = join(installRoot(), 'bpf', 'floors.o');
-    if (!existsSync(floors)) throw new Error(`${floors} is missing: run scripts/setup.sh first`);
+    const floors = this.floors();
     await shIn(this.net, [
       ...ports.map(([, port]) => `ip link set ${port} master br0 up`),
       'ip link set br0 up',
@@ -171,24 +131,6 @@ export class VrrpLab {
     await Promise.all(this.realservers.map((r) => this.startServer(r)));
     for (const d of this.directors) this.writeConfig(d);
     this.log(`vrrp lab ${this.prefix}: ${this.namespaces.length} namespaces up in ${Date.now() - t0} ms`);
-  }
-
-  /** The lab server (HTTP names itself, /stream) on a realserver, detached, logging to the lab dir. */
-  private async startServer(r: VrrpHost): Promise<void> {
-    const ready = join(this.dir, `${r.role}.ready`);
-    rmSync(ready, { force: true });
-    const fd = openSync(join(this.dir, `${r.role}.log`), 'a');
-    const child = spawnIn(r.ns, process.execPath, [join(installRoot(), 'dist', 'src', 'lab', 'server.js'), '--name', r.role, '--http-port', '80', '--ready', ready],
-      { detached: true, stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    child.unref();
-    await waitFor(`the server on ${r.role}`, () => existsSync(ready), 20_000, 25);
-  }
-
-  async lvsOk(ns: string, args: readonly string[]): Promise<string> {
-    const r = await lvsIn(ns, args);
-    if (r.code !== 0) throw new CommandError(['nsenter', `--net=/run/netns/${ns}`, 'lvs-xdp', ...args], r);
-    return r.stdout;
   }
 
   /** The same configuration file on both directors (same tables: mh/sh flows keep their realserver). */
@@ -227,30 +169,8 @@ export class VrrpLab {
   }
 
   /** Starts `lvs-xdp run` (JSON log lines into d.logs), waits until it listens and every realserver is up. */
-  async startRun(d: VrrpDirector): Promise<ChildProcess> {
-    const [node, argv] = cliArgv(['run', '-f', d.file, '--log-format', 'json', '--resync', '1', '--listen', d.listen]);
-    const child = spawnIn(d.ns, node, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const mark = d.logs.length;
-    let buf = '';
-    let err = '';
-    const onData = (t: string): void => {
-      buf += t;
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      for (const l of parts) {
-        try {
-          d.logs.push(JSON.parse(l) as Record<string, unknown>);
-        } catch {
-          err += `${l}\n`;
-        }
-      }
-    };
-    child.stdout!.setEncoding('utf8').on('data', onData);
-    child.stderr!.setEncoding('utf8').on('data', onData);
-    child.on('exit', (code, signal) => d.logs.push({ event: 'exited', code, signal }));
-    d.run = child;
-    const l = await waitFor(`run on ${d.role}`, () => d.logs.slice(mark).find((x) => x.event === 'listening' || x.event === 'exited'), 30_000, 20);
-    if (l.event !== 'listening') throw new Error(`run on ${d.role} exited: ${err}`);
+  override async startRun(d: VrrpDirector): Promise<ChildProcess> {
+    const child = await super.startRun(d);
     await waitFor(`every realserver up on ${d.role}`, async () => {
       const r = await runIn(d.ns, 'curl', ['-sS', `http://${d.listen}/api/status`]);
       if (r.code !== 0) return false;
@@ -267,19 +187,10 @@ export class VrrpLab {
     const pid = join(this.dir, `keepalived-${d.role}.pid`);
     const child = spawnIn(d.ns, 'keepalived', ['-n', '-l', '-D', '-P', '-f', d.keepalivedConf, '-p', pid, '-r', `${pid}.vrrp`],
       { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    let buf = '';
-    const onData = (t: string): void => {
-      buf += t;
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      const now = Date.now();
-      for (const line of parts) {
-        d.vrrpLog.push({ t: now, line });
-        this.log(`${d.role} keepalived: ${line}`);
-      }
-    };
-    child.stdout!.setEncoding('utf8').on('data', onData);
-    child.stderr!.setEncoding('utf8').on('data', onData);
+    eachLine(child, (line) => {
+      d.vrrpLog.push({ t: Date.now(), line });
+      this.log(`${d.role} keepalived: ${line}`);
+    });
     d.keepalived = child;
     return child;
   }
@@ -346,56 +257,12 @@ export class VrrpLab {
     this.startKeepalived(d);
   }
 
-  /** A long download (`/stream`) from the client through `vip`, line by line. */
-  stream(vip: string, source: string, seconds = 90, ms = 50): HaStream {
-    const url = `http://${vip.includes(':') ? `[${vip}]` : vip}/stream?seconds=${seconds}&ms=${ms}`;
-    const child = spawnIn(this.client.ns, 'curl', ['-sSN', '--interface', source, url], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: string[] = [];
-    const times: number[] = [];
-    let buf = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      const parts = buf.split('\n');
-      buf = parts.pop()!;
-      const now = Date.now();
-      for (const p of parts) {
-        lines.push(p);
-        times.push(now);
-      }
-    });
-    child.stderr!.resume();
-    const h: HaStream = { vip, source, lines, times, exited: Promise.resolve(0), kill: () => child.kill('SIGKILL') };
-    h.exited = new Promise<number>((resolve) => child.on('close', (code) => {
-      h.code = code ?? -1;
-      resolve(h.code);
-    }));
-    return h;
-  }
-
-  /** One request per source address to `vip`: the realserver names (or '' for a failure). */
-  async names(vip: string, sources: readonly string[]): Promise<string[]> {
-    return Promise.all(sources.map(async (s) => {
-      const r = await runIn(this.client.ns, 'curl', ['-sS', '--max-time', '5', '--interface', s, `http://${vip.includes(':') ? `[${vip}]` : vip}/`]);
-      return r.code === 0 ? r.stdout.trim() : '';
-    }));
-  }
-
   /** The client's neighbour entry (MAC) for `vip`, or ''. */
   async clientNeighbour(vip: string): Promise<string> {
     const r = await runIn(this.client.ns, 'ip', ['-j', vip.includes(':') ? '-6' : '-4', 'neigh', 'show', vip]);
     if (r.code !== 0 || !r.stdout.trim()) return '';
     const n = JSON.parse(r.stdout) as { lladdr?: string }[];
     return n[0]?.lladdr ?? '';
-  }
-
-  /** Packets the director's data plane forwarded so far (all services). */
-  async forwarded(d: VrrpDirector): Promise<number> {
-    const r = await lvsIn(d.ns, ['stats', '--interval', '0', '--json']);
-    if (r.code !== 0) return 0;
-    const v = JSON.parse(r.stdout) as { counters: Record<string, { value: number | string }> };
-    let n = 0;
-    for (const [k, c] of Object.entries(v.counters)) if (/^fwd_(dr|tun)$/i.test(k)) n += Number(c.value);
-    return n;
   }
 
   stopAll(): void {
@@ -415,13 +282,4 @@ export class VrrpLab {
   vrrpLogText(d: VrrpDirector): string {
     return d.vrrpLog.map((l) => l.line).join('\n');
   }
-
-  serverLog(r: VrrpHost): string {
-    try {
-      return readFileSync(join(this.dir, `${r.role}.log`), 'utf8');
-    } catch {
-      return '';
-    }
-  }
 }
-
