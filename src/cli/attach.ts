@@ -6,6 +6,7 @@ import { ConfigError, NotAttachedError, StateError } from '../errors.js';
 import { statePaths } from '../director/paths.js';
 import type { DirectorSizes } from '../dataplane/loader.js';
 import { readConfigFileKind, desiredConfig } from '../config/file.js';
+import { announceNeighbours, localVipsOn } from '../ops/neighprobe.js';
 import { withStateOptions, stateOptions, warnUnresolved, warnNatUnattached, type StateOpts } from './common.js';
 
 function count(name: string) {
@@ -18,7 +19,24 @@ function count(name: string) {
 interface AttachOpts extends StateOpts {
   file?: string; mode: 'auto' | 'native' | 'generic'; preset: 'default' | 'small'; force?: boolean; multiprog?: boolean;
   maxServices?: number; maxReals?: number; maxConns?: number; maxPersist?: number; maxFrags?: number;
-  ipv6: boolean; tun: boolean; icmp: boolean; frag: boolean;
+  ipv6: boolean; tun: boolean; icmp: boolean; frag: boolean; announce: boolean;
+}
+
+/**
+ * Neighbours may cache another MAC for the VIPs (the interface was recreated or its NIC
+ * replaced, or another director held them): tell the link, as keepalived does on taking a VIP
+ * over, instead of leaving clients on the old MAC until their ARP / ND entries time out (tens of
+ * seconds, longer while TCP keeps confirming them). A failure only warns: the attach stands.
+ */
+function announceVips(d: Director, iface: string): void {
+  const vips = localVipsOn(d.config.services.map((s) => s.vip), iface);
+  if (vips.length === 0) return;
+  try {
+    announceNeighbours(iface, vips);
+    console.log(`announced ${vips.join(', ')} on ${iface} (gratuitous ARP / unsolicited neighbour advertisement)`);
+  } catch (e) {
+    console.error(`lvs-xdp: warning: could not announce ${vips.join(', ')} on ${iface}: ${(e as Error).message.split('\n')[0]}`);
+  }
 }
 
 /** "attached to eth0 (native mode)", with the driver's refusal when auto fell back to generic. */
@@ -44,6 +62,7 @@ export function attachCommand(): Command {
     .option('--no-tun', 'load without LVS-Tun')
     .option('--no-icmp', 'load without ICMP error handling')
     .option('--no-frag', 'load without fragment tracking')
+    .option('--no-announce', 'do not send gratuitous ARP / unsolicited NA for the VIPs local on the interface')
     .option('--force', 'replace a foreign XDP program already on the interface')
     .option('--multiprog', 'share the interface with other XDP programs (a root program and tail calls; the default where lvs-xdp\'s root already runs)')
     .action(async (iface: string, o: AttachOpts) => {
@@ -78,6 +97,7 @@ export function attachCommand(): Command {
         console.log(attachedLine(d, iface));
       }
       try {
+        if (o.announce) announceVips(d, iface);
         warnNatUnattached(d);
         const ignored = Object.keys(sizes).filter((k) => sizes[k as keyof DirectorSizes] !== d.sizes[k as keyof DirectorSizes]);
         if (ignored.length > 0) {

@@ -10,6 +10,14 @@ request is sent twice (300 ms apart, for a lost frame), then every ARP reply / n
 advertisement for an ADDR that arrives within TIMEOUT_MS is printed as one JSON line
 {"addr", "family", "mac"}. A frame sent this way never reaches this host's own IP stack, so its
 own answer (the VIP local here) is not among them; the caller drops this host's own MACs.
+
+    neigh-probe.py --announce DEV ADDR...
+
+Tells the link that ADDR now lives at DEV's MAC (lvs-xdp attach, for VIPs local on DEV): a
+gratuitous ARP request (sender = target = ADDR) for IPv4, an unsolicited neighbour advertisement
+with the override flag to all-nodes for IPv6, each sent twice 100 ms apart. Neighbours that
+cached another MAC (a recreated or replaced interface) update their entry at once instead of
+sending to the old MAC until their entry times out.
 """
 import json
 import select
@@ -52,6 +60,34 @@ def ns_request(mac, src6, target):
     return dmac + mac + struct.pack('!H', ETH_P_IPV6) + ip6 + body
 
 
+def garp(mac, addr):
+    arp = struct.pack('!HHBBH', 1, 0x0800, 6, 4, 1) + mac + socket.inet_aton(addr) + b'\xff' * 6 + socket.inet_aton(addr)
+    return b'\xff' * 6 + mac + struct.pack('!H', ETH_P_ARP) + arp
+
+
+def unsolicited_na(mac, target):
+    t = socket.inet_pton(socket.AF_INET6, target)
+    group = socket.inet_pton(socket.AF_INET6, 'ff02::1')
+    # Override set, solicited clear (RFC 4861 7.2.6), with the target link-layer address option.
+    body = struct.pack('!BBHI', 136, 0, 0, 0x20000000) + t + struct.pack('!BB', 2, 1) + mac
+    pseudo = t + group + struct.pack('!I3xB', len(body), 58)
+    body = body[:2] + struct.pack('!H', csum(pseudo + body)) + body[4:]
+    ip6 = struct.pack('!IHBB', 6 << 28, len(body), 58, 255) + t + group
+    return b'\x33\x33\x00\x00\x00\x01' + mac + struct.pack('!H', ETH_P_IPV6) + ip6 + body
+
+
+def announce(dev, addrs):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind((dev, 0))
+    mac = s.getsockname()[4]
+    frames = [unsolicited_na(mac, a) if ':' in a else garp(mac, a) for a in addrs]
+    for i in range(2):
+        if i:
+            time.sleep(0.1)
+        for f in frames:
+            s.send(f)
+
+
 def parse(frame, wanted):
     """(addr, family, mac) of an ARP reply / neighbour advertisement for a wanted address."""
     if len(frame) < 14:
@@ -85,6 +121,9 @@ def parse(frame, wanted):
 
 
 def main():
+    if sys.argv[1] == '--announce':
+        announce(sys.argv[2], sys.argv[3:])
+        return
     dev, timeout_ms, src4, src6 = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     addrs = sys.argv[5:]
     v4 = [a for a in addrs if ':' not in a]

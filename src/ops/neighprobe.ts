@@ -8,6 +8,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { canonicalAddress } from '../model/address.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultPython } from './pathprobe.js';
@@ -48,4 +50,21 @@ export function probeNeighbours(p: NeighProbe, python = defaultPython()): NeighA
     encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: p.timeoutMs + 5000, killSignal: 'SIGKILL',
   });
   return out.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as NeighAnswer);
+}
+
+/**
+ * Gratuitous ARP / unsolicited neighbour advertisements for `addrs` from `dev` (its MAC now owns
+ * them), as keepalived sends on taking a VIP over; throws when the helper fails.
+ */
+export function announceNeighbours(dev: string, addrs: readonly string[], python = defaultPython()): void {
+  if (addrs.length === 0) return;
+  execFileSync(python, ['-I', '-S', neighProbeScript(), '--announce', dev, ...addrs], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000, killSignal: 'SIGKILL',
+  });
+}
+
+/** The VIPs that are addresses of `iface` here (canonical forms): the ones this director owns on that link. */
+export function localVipsOn(vips: readonly string[], iface: string, ifaces = networkInterfaces()): string[] {
+  const here = new Set((ifaces[iface] ?? []).map((a) => canonicalAddress(a.address.replace(/%.*$/, ''))));
+  return [...new Set(vips.map((v) => canonicalAddress(v)).filter((v): v is string => v !== null && here.has(v)))];
 }

@@ -7,6 +7,7 @@ import { encodeSnapshot, decodeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type
 import { emptyAllocation } from '../../src/dataplane/compile.js';
 import { DEFAULT_SIZES, DEFAULT_KNOBS } from '../../src/dataplane/loader.js';
 import { StateError, ConfigError } from '../../src/errors.js';
+import { localVipsOn } from '../../src/ops/neighprobe.js';
 
 test('ipvsadm invocations are told apart from subcommands', () => {
   assert.equal(isIpvsadmInvocation(['-A', '-t', '1.2.3.4:80', '-s', 'mh']), true);
@@ -124,4 +125,18 @@ test('status text says not attached, or lists interfaces and fill levels', () =>
   assert.match(t, /interface +eth0 \(ifindex 2\) native/);
   assert.match(t, /conn table +50 \/ 200 entries \(25\.0%\), 7 evicted since load/);
   assert.match(t, /memory +3\.0 MiB/);
+});
+
+test('attach announces the VIPs that are addresses of the attached interface only, in canonical form, once each', () => {
+  const ifaces = {
+    eth0: [
+      { address: '192.0.2.10', netmask: '255.255.255.255', family: 'IPv4', mac: '02:00:00:00:00:01', internal: false, cidr: '192.0.2.10/32' },
+      { address: '2001:db8::10', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', family: 'IPv6', mac: '02:00:00:00:00:01', internal: false, cidr: '2001:db8::10/128', scopeid: 0 },
+      { address: 'fe80::1%eth0', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '02:00:00:00:00:01', internal: false, cidr: 'fe80::1/64', scopeid: 2 },
+    ],
+    lo: [{ address: '192.0.2.11', netmask: '255.255.255.255', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '192.0.2.11/32' }],
+  } as unknown as ReturnType<typeof import('node:os').networkInterfaces>;
+  assert.deepEqual(localVipsOn(['192.0.2.10', '2001:DB8:0::10', '192.0.2.11', '192.0.2.10', '0.0.0.0'], 'eth0', ifaces), ['192.0.2.10', '2001:db8::10']);
+  assert.deepEqual(localVipsOn(['192.0.2.10'], 'eth1', ifaces), []);
+  assert.deepEqual(localVipsOn(['192.0.2.11'], 'lo', ifaces), ['192.0.2.11']);
 });
