@@ -38,6 +38,8 @@ import type {
 } from './types.js';
 import { directorStatus, notes, sameKeys } from './status.js';
 import { assertRunsThisAbi, upgrade, type UpgradeOptions, type UpgradeResult } from './upgrade.js';
+import { SyncInserter, type SyncInsertOptions, type SyncInsertResult } from '../sync/insert.js';
+import type { SyncConn } from '../sync/proto.js';
 
 export type * from './types.js';
 export type { UpgradeResult, MapAction } from './upgrade.js';
@@ -55,6 +57,8 @@ export class Director {
   private readonly reader: DirectorReader;
   /** Inode and mtime of the snapshot last read: each write renames a new file into place. */
   private snapStamp = '';
+  /** Connection sync's lookups, for the applied configuration they were built from. */
+  private syncInserter: SyncInserter | undefined;
 
   private constructor(readonly paths: StatePaths, private snap: Snapshot) {
     this.writer = MapWriter.fromPins(paths.pinDir);
@@ -502,6 +506,17 @@ export class Director {
     const fixes = this.reader.connCountFixes(this.fresh().applied);
     this.writer.setConnCounts(fixes);
     return fixes.length;
+  }
+
+  /**
+   * Connection sync, backup side: a master's IPVS sync entries inserted into the connection and
+   * persistence tables (src/sync/insert.ts). The lookups are rebuilt only when the applied
+   * configuration changed since the last batch.
+   */
+  insertSynced(conns: readonly SyncConn[], opts: SyncInsertOptions = {}): SyncInsertResult {
+    const applied = this.fresh().applied;
+    if (this.syncInserter?.applied !== applied) this.syncInserter = new SyncInserter({ applied, writer: this.writer });
+    return this.syncInserter.insert(conns, opts);
   }
 
   /** The connection table, as `ipvsadm -L -n -c` shows it (live entries only). */
