@@ -181,13 +181,27 @@ test('entries the backup cannot hold are skipped and counted by reason; nothing 
   assert.equal(h.writer.maps.lvs_persist.entries().keys.length, 0);
 });
 
-test('a fwmark in the entry finds the mark service; an all-ports service takes a port it does not list', () => {
-  h.apply({
-    ...config(service({ scheduler: 'rr', port: 0 }, [{ address: A, port: 0 }, { address: B, port: 0 }])),
-  }, resolve);
-  const r = insert([sc({ vport: 8080, dport: 8080 })]);
-  assert.equal(r.conns, 1);
+test('an all-ports service takes a port it does not list; a fwmark service is found by the entry\'s mark, its template too', () => {
+  h.apply(config(service({ scheduler: 'rr', port: 0 }, [{ address: A, port: 0 }, { address: B, port: 0 }])), resolve);
+  assert.equal(insert([sc({ vport: 8080, dport: 8080 })]).conns, 1);
   assert.equal(sent(40000, TCP.ACK, { dport: 8080 }), '12');
+  h.reset();
+  const marked: VirtualService = {
+    fwmark: 5, protocol: 'tcp', vip: '0.0.0.0', port: 0, scheduler: 'rr', flags: [], ops: false, tableSize: 251,
+    persistence: { timeout: 300, netmask: '255.255.255.255' },
+    realservers: [A, B].map((address) => ({ address, port: 0, weight: 1, method: 'dr' as const })),
+  };
+  h.apply({ ...config(marked), marks: [{ mark: 5, match: [{ protocol: 'tcp', address: '10.0.0.0/24', ports: [{ from: 80, to: 443 }] }] }] }, resolve);
+  // IPVS's fwmark template: protocol IPPROTO_IP, the mark as its "VIP", ports 0 (ip_vs_sched_persist)
+  const r = insert([
+    sc({ fwmark: 5, vaddr: '10.0.0.2', vport: 443, dport: 443 }),
+    tpl({ fwmark: 5, protocol: 0, vaddr: '0.0.0.5', vport: 0, dport: 0 }),
+    sc({ fwmark: 6, vaddr: '10.0.0.2', vport: 443, dport: 443 }),
+  ]);
+  assert.deepEqual([r.conns, r.templates, r.skipped], [1, 1, { 'no-service': 1 }]);
+  assert.equal(sent(40000, TCP.ACK, { vip: '10.0.0.2', dport: 443 }), '12');
+  assert.equal(sent(40001, TCP.SYN, { vip: '10.0.0.3', dport: 80 }), '12', 'the client\'s template holds for every address and port of the mark');
+  assert.deepEqual(counters('CONN_HIT', 'PERSIST_HIT', 'CONN_STRAY'), { CONN_HIT: 1n, PERSIST_HIT: 1n, CONN_STRAY: 0n });
 });
 
 test('the entry expires after the message\'s timeout, shorter or longer than the state\'s (900 s)', () => {
@@ -274,4 +288,36 @@ test('an upper threshold reached by synced connections stops new ones to that re
   h.apply(config(service({ scheduler: 'wlc' }, [{ address: A, weight: 1 }, { address: B, weight: 100, upperThreshold: 3, lowerThreshold: 1 }])), resolve);
   insertSynced(target(), [0, 1, 2].map((i) => sc({ cport: 47000 + i })));
   for (let p = 47100; p < 47110; p++) assert.equal(sent(p, TCP.SYN), '11', 'B (weight 100) would take every new flow below its threshold');
+});
+
+test('templates the backup already has: the one valid longer wins (IPVS keeps its own); a connection extends its client\'s template', () => {
+  h.apply(config(service({ scheduler: 'rr', persistence: { timeout: 300, netmask: '255.255.255.255' } })), resolve);
+  const c1 = '198.51.100.1';
+  const c2 = '198.51.100.2';
+  // the backup served both clients itself (rr: A, then B)
+  assert.equal(sent(48000, TCP.SYN, { client: c1 }), '11');
+  assert.equal(sent(48000, TCP.SYN, { client: c2 }), '12');
+  assert.equal(sent(48000, TCP.ACK, { client: c1 }), '11'); // c1's connection keeps its template valid to its expiry (900 s)
+  const now = process.hrtime.bigint();
+  // the master's templates: c1 -> B valid 300 s (shorter than what c1's live connection set here: kept),
+  // c2 -> A valid 300 s from now (c2's template here, made by a SYN_RECV, runs out earlier: replaced)
+  const r = insert([tpl({ caddr: c1, daddr: B }), tpl({ caddr: c2, daddr: A })], now);
+  assert.deepEqual([r.templates, r.skipped], [1, { conflict: 1 }]);
+  assert.equal(client(c1), 'template 11');
+  assert.equal(client(c2), 'template 11');
+  // a synced connection under a persistent service pushes the template to the connection's expiry
+  h.reset();
+  h.apply(config(service({ scheduler: 'rr', persistence: { timeout: 300, netmask: '255.255.255.255' } })), resolve);
+  insert([tpl({ caddr: c1, timeout: 300 }), sc({ caddr: c1, cport: 48001, timeout: 900 })], now);
+  const k = h.writer.maps.lvs_persist.entries().values[0]!;
+  assert.equal(k.readBigUInt64LE(0), now + 600n * S, 'valid until the connection\'s expiry: now + 900 s - 300 s');
+});
+
+test('the same flow twice in one batch: the later entry wins and is bound once', () => {
+  h.apply(config(service({ scheduler: 'wlc' })), resolve);
+  const r = insert([sc({ cport: 49000, daddr: A }), sc({ cport: 49000, daddr: B })]);
+  assert.deepEqual([r.conns, r.replaced], [2, 1]);
+  assert.equal(sent(49000, TCP.ACK), '12');
+  const fixes = new DirectorReader(h.writer.maps as DirectorMaps).connCountFixes(h.appliedState);
+  assert.deepEqual(fixes, [], 'A was unbound again when B replaced it');
 });
