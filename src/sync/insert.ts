@@ -273,6 +273,13 @@ export function connDecision(
 
 const isActive = (state: number): boolean => state === ABI.LVS_CS_ESTABLISHED;
 
+/** The LVS_CS_* value a synced connection is stored in (proto.ts lvsStateOf), null when lvs-xdp
+ *  holds no such connection (templates, other protocols, a state out of range). */
+export function syncedState(c: Pick<SyncConn, 'protocol' | 'state' | 'flags'>): number | null {
+  const s = lvsStateOf(c.protocol, c.state, c.flags);
+  return s === null ? null : ABI[`LVS_CS_${s}`];
+}
+
 // ---- the inserter -------------------------------------------------------------------------------
 
 interface Pending { key: Buffer; value: Buffer }
@@ -327,9 +334,9 @@ export class SyncInserter {
       let state = 0;
       if (!template) {
         if (c.protocol !== IPPROTO.TCP && c.protocol !== IPPROTO.UDP) { skip('protocol'); continue; }
-        const s = lvsStateOf(c.protocol, c.state, c.flags);
+        const s = syncedState(c);
         if (s === null) { skip('state'); continue; }
-        state = ABI[`LVS_CS_${s}`];
+        state = s;
       }
       const svc = syncServiceOf(ix, c, vaddr);
       if (!svc || svc.family !== c.family) { skip('no-service'); continue; }
