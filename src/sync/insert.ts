@@ -38,8 +38,8 @@
  *   persistent service extends the client's template to the connection's expiry, as a refresh
  *   in the data plane does (lvs_persist_touch): IPVS keeps a template while it controls
  *   connections.
- * - **An entry the backup already has.** Same realserver: updated (state, timestamp), as IPVS
- *   updates its connection. Another realserver, still live here (slot of that generation, not
+ * - **An entry the backup already has.** Same realserver: updated (state, timestamp, never
+ *   earlier than the packets seen here made it), as IPVS updates its connection. Another realserver, still live here (slot of that generation, not
  *   expired): IPVS replaces it when the master's entry is active (no INACTIVE flag: an
  *   established TCP connection) and ignores the master's entry otherwise ("the expiration message
  *   for a connection that was already replaced"); lvs-xdp does the same (`replaced`, or skipped
@@ -344,7 +344,10 @@ export class SyncInserter {
       deletes.delete(h);
     };
 
-    for (const c of conns) {
+    // Templates first (as IPVS's master sends a connection's template before it): a connection
+    // then extends its client's template whatever the order the entries came in.
+    const ordered = [...conns.filter((c) => c.flags & IP_VS_CONN_F.TEMPLATE), ...conns.filter((c) => !(c.flags & IP_VS_CONN_F.TEMPLATE))];
+    for (const c of ordered) {
       const template = (c.flags & IP_VS_CONN_F.TEMPLATE) !== 0;
       const caddr = addr16(c.caddr);
       const vaddr = addr16(c.vaddr);
@@ -392,7 +395,7 @@ export class SyncInserter {
       if (lvsMethodOf(c.flags) !== real.method) { skip('method'); continue; }
       const key = flowKeyOf(caddr, vaddr, c.cport, c.vport, c.protocol, c.family);
       const stateTimeout = ix.timeouts[state] ?? 0;
-      const stamp = connStamp(now, c.timeout, stateTimeout);
+      let stamp = connStamp(now, c.timeout, stateTimeout);
       const heldBuf = connAt(key);
       const held = heldBuf ? decode(CONN, heldBuf) : null;
       const local = held ? { real: held.real as number, gen: held.gen as number, state: held.state as number, lastSeen: held.last_seen_ns as bigint } : null;
@@ -414,6 +417,8 @@ export class SyncInserter {
         }
       }
       if (decision === 'update') {
+        // never shortens what this director's own packets set: they are as fresh as the master's
+        if (local!.lastSeen > stamp && local!.lastSeen <= now) stamp = local!.lastSeen;
         if (isActive(local!.state) !== isActive(state)) { bind(real.index, local!.state, -1); bind(real.index, state, 1); }
         out.updated++;
       } else {

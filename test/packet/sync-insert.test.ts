@@ -11,6 +11,7 @@ import { DirectorHarness, XDP } from '../lib/director.js';
 import { onOneCpu } from '../lib/cpu.js';
 import type { MacResolver } from '../../src/dataplane/compile.js';
 import { realId } from '../../src/dataplane/compile.js';
+import { ABI } from '../../src/abi/generated.js';
 import { decodeLiveCounts, DirectorReader } from '../../src/director/reader.js';
 import { u32, type DirectorMaps } from '../../src/director/writer.js';
 import { serviceId, type DirectorConfig, type VirtualService, type Realserver } from '../../src/model/types.js';
@@ -246,12 +247,16 @@ test('an entry the backup already has: same realserver updated; another realserv
   assert.deepEqual(r.skipped, { conflict: 1 });
   assert.equal(sent(45000, TCP.ACK), '11');
   // an established one replaces it
+  const seen = process.hrtime.bigint();
   r = insert([sc({ cport: 45000 })]);
   assert.deepEqual([r.conns, r.replaced], [1, 1]);
   assert.equal(sent(45000, TCP.ACK), '12');
-  // and again, to the same realserver: an update
-  r = insert([sc({ cport: 45000, state: IP_VS_TCP_S.FIN_WAIT, flags: IP_VS_CONN_F.DROUTE | IP_VS_CONN_F.INACTIVE })]);
+  // and again, to the same realserver: an update, which never moves the entry's time back
+  r = insert([sc({ cport: 45000, state: IP_VS_TCP_S.FIN_WAIT, flags: IP_VS_CONN_F.DROUTE | IP_VS_CONN_F.INACTIVE, timeout: 60 })]);
   assert.deepEqual([r.conns, r.updated, r.replaced], [1, 1, 0]);
+  const e = h.conns().find((x) => x.key.sport === 45000)!.value;
+  assert.equal(e[16], ABI.LVS_CS_FIN_WAIT, 'the master\'s state');
+  assert.ok(e.readBigUInt64LE(0) >= seen, 'not moved back by the message\'s 60 s (840 s before now under the state\'s 900 s)');
   // an entry of the backup that has expired is simply overwritten, whatever the flags
   const other = sent(45001, TCP.SYN) === '11' ? B : A; // SYN_RECV here, 60 s
   const later = process.hrtime.bigint() + 61n * S;
@@ -309,8 +314,10 @@ test('templates the backup already has: the one valid longer wins (IPVS keeps it
   h.reset();
   h.apply(config(service({ scheduler: 'rr', persistence: { timeout: 300, netmask: '255.255.255.255' } })), resolve);
   insert([tpl({ caddr: c1, timeout: 300 }), sc({ caddr: c1, cport: 48001, timeout: 900 })], now);
-  const k = h.writer.maps.lvs_persist.entries().values[0]!;
-  assert.equal(k.readBigUInt64LE(0), now + 600n * S, 'valid until the connection\'s expiry: now + 900 s - 300 s');
+  insert([sc({ caddr: c2, cport: 48001, timeout: 900 }), tpl({ caddr: c2, timeout: 300 })], now); // the template after its connection
+  const { values } = h.writer.maps.lvs_persist.entries();
+  assert.deepEqual(values.map((v) => v.readBigUInt64LE(0)), [now + 600n * S, now + 600n * S],
+    'valid until the connection\'s expiry (now + 900 s - 300 s), whatever the order in the batch');
 });
 
 test('the same flow twice in one batch: the later entry wins and is bound once', () => {
