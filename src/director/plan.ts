@@ -464,8 +464,8 @@ export function describeStep(s: Step, tableSize: (service: string) => number | u
   switch (s.op) {
     case 'vip-filter': return `set ${s.words.length} filter word${s.words.length === 1 ? '' : 's'} (${list(s.words.map(([w]) => String(w)))})`;
     case 'settings': {
-      const v = decode(CFG, s.value);
-      const sync = (v.flags as number) & ABI.LVS_CFG_F_SYNC ? `; sync events on (refresh ${v.sync_refresh_s as number} s)` : '';
+      const v = s.value.length >= CFG.size ? decode(CFG, s.value) : undefined; // an older layout's, recorded as pending
+      const sync = v && (v.flags as number) & ABI.LVS_CFG_F_SYNC ? `; sync events on (refresh ${v.sync_refresh_s as number} s)` : '';
       return `lvs_cfg: timeouts, hash seed, tunnel settings; VIP filter on${sync}`;
     }
     case 'tx-ports': return `egress interfaces ${s.ifindexes.map((i) => `#${i}`).join(' ')}`;
