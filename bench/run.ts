@@ -6,7 +6,7 @@
  *   --short        a few seconds: the data-plane cases with tiny counts, nothing written (CI
  *                  checks that it works, not how fast)
  *   --render       no measurement: markdown, charts and README again from latest.json
- *   --only=a,b     run only these parts: probes, dataplane, nat, scaling, live, controlplane,
+ *   --only=a,b     run only these parts: probes, dataplane, nat, syncevents, scaling, live, controlplane,
  *                  apply, sync, memory, e2e (results written, README not touched)
  *
  * The end-to-end comparison (e2e) needs wrk, haproxy, nft and nginx: `bash scripts/bench-setup.sh`
@@ -16,6 +16,7 @@ import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { runDataplaneBench, type CaseResult } from './dataplane.js';
 import { runNatBench } from './nat.js';
+import { runSyncBench } from './sync.js';
 import { runProbeBench, type ProbeResult } from './probes.js';
 import { runScalingBench, type ScaleCurve } from './scaling.js';
 import { runLiveBench, type LiveResult } from './live.js';
@@ -40,7 +41,7 @@ const machine = `${os.cpus().length} x ${cpuModel}, Linux ${os.release()}`;
 
 interface Results {
   date: string; machine: string; seconds?: number;
-  probes?: ProbeResult[]; dataplane?: CaseResult[]; nat?: CaseResult[]; scaling?: ScaleCurve[];
+  probes?: ProbeResult[]; dataplane?: CaseResult[]; nat?: CaseResult[]; syncEvents?: CaseResult[]; scaling?: ScaleCurve[];
   live?: { results: LiveResult[]; director: Record<string, string> };
   controlplane?: CpResult[]; apply?: ApplyBench; sync?: SyncInsertBench; memory?: { presets: MemoryResult[]; tables: TableMemory[] };
   e2e?: E2eResult;
@@ -57,6 +58,7 @@ if (render) {
   if (want('probes')) { log('cost probes'); R.probes = await runProbeBench({ rounds: 11, repeat: 100000 }); }
   if (want('dataplane')) { log('data plane'); R.dataplane = await runDataplaneBench({ rounds: DP_ROUNDS, perRound: 5000 }); }
   if (want('nat')) { log('data plane, LVS-NAT (own namespace)'); R.nat = await runNatBench({ rounds: DP_ROUNDS, perRound: 5000 }); }
+  if (want('syncevents')) { log('data plane, connection sync events off / on'); R.syncEvents = await runSyncBench({ rounds: DP_ROUNDS, perRound: 5000 }); }
   if (want('scaling')) { log('scaling'); R.scaling = await runScalingBench({ rounds: 7, perRound: 5000 }); }
   if (want('live')) { log('live frames'); R.live = await runLiveBench({ rounds: 7, frames: 500000 }); }
   if (want('controlplane')) { log('control plane'); R.controlplane = runControlPlaneBench(); }
@@ -92,6 +94,11 @@ if (R.nat) {
     const target = r.target === undefined ? '' : `<= ${r.target}x: ${r.ratio! <= r.target ? '**met**' : 'not met'}`;
     md.push(`| ${r.name} | ${f1(r.medianNs)} [${f1(r.minNs)}-${f1(r.maxNs)}] | ${ratio} | ${target} |`);
   }
+}
+if (R.syncEvents) {
+  md.push('', '#### Connection sync events off and on (BPF_PROG_TEST_RUN, one run, interleaved; see bench/sync.ts)', '',
+    '| case | ns/packet | ratio to floor |', '| --- | --- | --- |');
+  for (const r of R.syncEvents) md.push(`| ${r.name} | ${f1(r.medianNs)} [${f1(r.minNs)}-${f1(r.maxNs)}] | ${f2(r.ratio!)}x [${f2(r.ratioMin!)}-${f2(r.ratioMax!)}] of ${r.floor!.replace('floor: ', '')} |`);
 }
 if (R.probes) {
   md.push('', '#### Cost of single steps (probes: each minus "parse + one counter"; bench/bpf/probes.bpf.c)', '',

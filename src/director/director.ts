@@ -27,11 +27,13 @@ import {
 } from './lifecycle.js';
 import { readLinks } from './neigh.js';
 import { acceptedSet, type AcceptedMac } from '../dataplane/l2addrs.js';
-import type { Step } from './plan.js';
+import { buildPlan, type Step, type SyncSetting } from './plan.js';
 import { MapWriter } from './writer.js';
 import { DirectorReader } from './reader.js';
 import { tablesDigest, type TableDigest } from './digest.js';
-import { resolveInputs, resolveInputsAsync, planFor, executePlan, recoverPending, keptDrains, NeedsResolution, type Resolved } from './transaction.js';
+import {
+  resolveInputs, resolveInputsAsync, planFor, executePlan, recoverPending, keptDrains, compileView, recordTarget, NeedsResolution, type Resolved,
+} from './transaction.js';
 import { overlayDrains, addDrain, removeDrain, drainsFromCommands, type Drains, type DrainScope } from './drain.js';
 import type {
   DirectorOptions, AttachOptions, ApplyOptions, ApplyResult, DirectorStatus, InterfaceStatus, StatsSample, ConnectionInfo, RealserverNote,
@@ -377,6 +379,43 @@ export class Director {
     return this.mutate((running) => ({
       ...running, settings: { ...running.settings, timeouts: { ...running.settings?.timeouts, ...t } },
     }), opts);
+  }
+
+  /**
+   * Connection sync events (bpf/lvs_sync.h) on or off, and the refresh period in seconds (a live
+   * established / UDP entry is reported again each time it crosses a multiple of it; 0: state
+   * changes only). One plan of the running configuration whose settings step writes lvs_cfg with
+   * the setting, committed like any change; recorded in the snapshot (`applied.sync`), so every
+   * later change keeps it and a restarted `run` finds it. Returns the steps written ([] when the
+   * director already runs the setting).
+   */
+  async setSyncEvents(setting: { on: boolean; refreshS?: number }): Promise<Step[]> {
+    const refreshS = setting.refreshS ?? 0;
+    if (!Number.isInteger(refreshS) || refreshS < 0 || refreshS > 0xffffffff) {
+      throw new ConfigError(`sync refresh period ${String(setting.refreshS)}: whole seconds, 0 or more`, { field: 'refreshS' });
+    }
+    const want: SyncSetting = { on: setting.on, refreshS: setting.on ? refreshS : 0 };
+    return withLock(this.paths, () => {
+      const snap = this.lockedSnapshot();
+      if (snap.pending) recoverPending(this.paths, snap, this.writer, this.reader, limitsOf(snap));
+      const cur = snap.applied;
+      const was = cur.sync ?? { on: false, refreshS: 0 };
+      if (was.on === want.on && was.refreshS === want.refreshS) return [];
+      // The running configuration as it was compiled (next hops, allocation and unresolved
+      // realservers as recorded): only lvs_cfg differs.
+      const view = compileView(cur.config, new Map(Object.entries(cur.l2)), new Set(Object.keys(cur.unresolved ?? {})));
+      const plan = recordTarget(buildPlan({
+        running: cur, desired: view.config, l2: view.l2, tunnel: cur.tunnel ?? {}, limits: limitsOf(snap),
+        allocation: cur.allocation, now: Date.now(), sync: want,
+      }), cur.config, cur.unresolved, cur.drains);
+      executePlan(this.paths, snap, plan, this.writer);
+      return plan.steps;
+    });
+  }
+
+  /** The connection sync setting the data plane runs (off unless setSyncEvents turned it on). */
+  syncEvents(): SyncSetting {
+    return this.fresh().applied.sync ?? { on: false, refreshS: 0 };
   }
 
   private validationLimits(snap: Snapshot) {
