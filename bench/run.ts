@@ -116,12 +116,6 @@ if (R.live) {
     const vs = r.ratioAgainst === undefined ? '' : `${f2(r.ratioAgainst)}x [${f2(r.ratioAgainstMin!)}-${f2(r.ratioAgainstMax!)}]`;
     md.push(`| ${r.name} | ${mode === 'stack' ? 'no XDP' : mode} | ${f2(r.mpps)} [${f2(r.mppsMin)}-${f2(r.mppsMax)}] | ${r.ratio === undefined ? '' : `${f2(r.ratio)}x [${f2(r.ratioMin!)}-${f2(r.ratioMax!)}]`} | ${r.target === undefined ? '' : `>= ${r.target * 100}%: ${r.ratio! >= r.target ? '**met**' : 'not met'}`} | ${vs} | ${r.name.startsWith('receiver') ? '' : `${Math.max(0, r.lossPct).toFixed(2)}%`} |`);
   }
-  const gen = R.live.results.find((x) => x.name.startsWith('lvs-xdp DR') && x.mode === 'generic');
-  const genDrop = R.live.results.find((x) => x.name.startsWith('receiver') && x.mode === 'generic');
-  if (gen) {
-    const nat = R.live.results.find((x) => x.name === gen.against);
-    md.push('', `Generic (skb) mode is what NICs without native XDP (e1000e, r8169, ...) run: the kernel builds an skb first and runs the program in the receive path, and XDP_TX goes out through the transmit queue one skb at a time. Here the receiving veth delivers ${genDrop ? f2(genDrop.mpps) : '?'} Mpps to a generic program that drops; lvs-xdp DR forwards ${f2(gen.mpps)} Mpps in generic mode, ${f2(gen.ratio!)}x the generic floor's rate and ${f2(gen.ratioAgainst!)}x ${nat ? `nftables DNAT's ${f2(nat.mpps)} Mpps` : 'nftables DNAT'} (the kernel's forwarding with conntrack, same veth, same frames). What a profile of this path shows is in the README's \"Generic mode\" paragraph.`);
-  }
   const dr = R.dataplane?.find((x) => x.name === 'established DR flow');
   const drop = R.dataplane?.find((x) => x.name === 'floor: XDP_DROP');
   const tun = R.dataplane?.find((x) => x.name.startsWith('established Tun flow (IPv4'));
@@ -132,7 +126,13 @@ if (R.live) {
   const bound = R.live.results.find((x) => x.name.startsWith('receiver'));
   const ns = (name: string) => 1000 / (R.live!.results.find((x) => x.name === name)?.mpps ?? NaN);
   const swapNs = ns('floor: parse + swap MACs + XDP_TX'), drNs = ns('lvs-xdp DR (established flow)');
-  md.push('', `What bounds these figures: everything runs on the one CPU that makes the BPF_PROG_TEST_RUN call (the other core is shared with the rest of the machine): the generator, the veth transmit to the peer, the receiving veth's NAPI poll with the program under test, its XDP_TX back through veth and the counting program. With the receiver simply dropping, this setup moves ${bound ? f2(bound.mpps) : '?'} Mpps. A forwarded packet costs ${f1(swapNs)} ns of that CPU with the floor program and ${f1(drNs)} ns with lvs-xdp DR: the director's extra ${f1(drNs - swapNs)} ns is its own cost (as in the data-plane table), the rest is generator and veth, which is why the ratio sits at ${f2(R.live.results.find((x) => x.name.startsWith('lvs-xdp DR'))?.ratio ?? NaN)}x and not lower.`);
+  md.push('', `What bounds these figures: everything runs on the one CPU that makes the BPF_PROG_TEST_RUN call (the other core is shared with the rest of the machine): the generator, the veth transmit to the peer, the receiving veth's NAPI poll with the program under test, its XDP_TX back through veth and the counting program. In native mode, with the receiver simply dropping, this setup moves ${bound ? f2(bound.mpps) : '?'} Mpps. A forwarded packet costs ${f1(swapNs)} ns of that CPU with the floor program and ${f1(drNs)} ns with lvs-xdp DR: the director's extra ${f1(drNs - swapNs)} ns is its own cost (as in the data-plane table), the rest is generator and veth, which is why the ratio sits at ${f2(R.live.results.find((x) => x.name.startsWith('lvs-xdp DR'))?.ratio ?? NaN)}x and not lower.`);
+  const gen = R.live.results.find((x) => x.name.startsWith('lvs-xdp DR') && x.mode === 'generic');
+  const genDrop = R.live.results.find((x) => x.name.startsWith('receiver') && x.mode === 'generic');
+  if (gen) {
+    const nat = R.live.results.find((x) => x.name === gen.against);
+    md.push('', `Generic (skb) mode is what NICs without native XDP (e1000e, r8169, ...) run: the kernel builds an skb first and runs the program in the receive path, and XDP_TX goes out through the transmit queue one skb at a time. Here the receiving veth delivers ${genDrop ? f2(genDrop.mpps) : '?'} Mpps to a generic program that drops; lvs-xdp DR forwards ${f2(gen.mpps)} Mpps in generic mode, ${f2(gen.ratio!)}x the generic floor's rate and ${f2(gen.ratioAgainst!)}x ${nat ? `nftables DNAT's ${f2(nat.mpps)} Mpps` : 'nftables DNAT'} (the kernel's forwarding with conntrack, same veth, same frames). What a profile of this path shows is in the README's \"Generic mode\" paragraph.`);
+  }
   if (perCore) md.push('', perCore);
 }
 if (R.controlplane || R.apply) {
