@@ -29,5 +29,17 @@ export function formatBench(r: BenchReport): string {
     ...r.rows.map((x) => `${x.case}: ${x.packet}`),
     `Mpps per core: 1000 / (ns/packet - ${f1(r.loopNs)} ns, the test-run loop's own cost): the program alone, before the driver's share.`,
   ];
+  if (r.live) {
+    const l = r.live;
+    lines.push(
+      '',
+      `live rate: ${l.sender} sends ${l.frames.toLocaleString('en')} frames per round of ${l.service}'s established flow to ${l.receiver} (${l.mode} mode there), which sends them back; ${l.rounds} rounds`,
+      '',
+      ...columns([
+        ['program on the receiver', 'Mpps back', 'ratio to floor', 'frames lost'],
+        ...l.rows.map((x) => [x.name, `${f2(x.mpps)} [${f2(x.mppsMin)}-${f2(x.mppsMax)}]`, x.ratio === undefined ? '' : `${f2(x.ratio)}x [${f2(x.ratioMin!)}-${f2(x.ratioMax!)}]`, `${Math.max(0, x.lostPct).toFixed(2)}%`]),
+      ]),
+    );
+  }
   return lines.join('\n') + '\n';
 }

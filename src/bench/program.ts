@@ -27,12 +27,13 @@ import { BpfMap, BpfObject, XdpAction, closeFd, ifIndex, openPinned, progInfo, t
 import { loadDirector, type LoadedDirector } from '../dataplane/loader.js';
 import { COUNTERS } from '../abi/generated.js';
 import { PROG_PIN } from '../director/lifecycle.js';
-import { readSnapshot } from '../director/snapshot.js';
+import { readSnapshot, type Snapshot } from '../director/snapshot.js';
 import type { StatePaths } from '../director/paths.js';
 import { formatAddrPort } from '../model/address.js';
 import type { VirtualService } from '../model/types.js';
 import { ConfigError, LvsError, NotAttachedError, StateError } from '../errors.js';
 import { flowOffsets, tcpFrame, TCP_ACK, TCP_SYN } from './frame.js';
+import type { LiveReport } from './live.js';
 
 /** Maps the packet path only looks up (checked against bpf/ when this list was made): shared. */
 export const READ_ONLY_MAPS = [
@@ -43,9 +44,11 @@ export const READ_ONLY_MAPS = [
 const ROOT = new URL('../../../', import.meta.url);
 export const FLOORS_OBJECT = fileURLToPath(new URL('bpf/floors.o', ROOT));
 export const WRAP_OBJECT = fileURLToPath(new URL('bench/bpf/wrap.o', ROOT));
+/** The live-rate sender and counter (bench/bpf/live.bpf.c), shipped like the wrapper. */
+export const LIVE_OBJECT = fileURLToPath(new URL('bench/bpf/live.o', ROOT));
 const WRAP_RESTORE = 96;
 
-const CLIENT4 = '198.51.100.7', CLIENT6 = '2001:db8:100::7';
+export const CLIENT4 = '198.51.100.7', CLIENT6 = '2001:db8:100::7';
 const CLIENT_MAC = '02:00:00:00:00:fe';
 /** Non-VIP destinations for the pass case (documentation prefixes; another is taken if a VIP). */
 const OTHER4 = ['192.0.2.1', '192.0.2.2'], OTHER6 = ['2001:db8:ffff::1', '2001:db8:ffff::2'];
@@ -78,6 +81,8 @@ export interface BenchReport {
   rows: BenchRow[];
   /** The connection table of the copy was filled before new flows were measured. */
   tableFilled: number;
+  /** --live: the rate between two named interfaces (src/bench/live.ts). */
+  live?: LiveReport;
 }
 
 export interface BenchOptions { rounds: number; repeat: number; service?: string }
@@ -144,11 +149,11 @@ function counterNames(d: LoadedDirector): string[] {
   return COUNTERS.filter((c) => (m.lookupPerCpu(u32(c.index)) ?? []).some((b) => b.readBigUInt64LE(0) > 0n)).map((c) => c.name);
 }
 
-/** Loads the private copy: the running director's sizes and knobs, its read-only maps shared. */
-async function privateCopy(paths: StatePaths, snap: NonNullable<ReturnType<typeof readSnapshot>>): Promise<LoadedDirector> {
+/** Loads the private copy: the running director's sizes and knobs, its read-only maps (`share`) shared. */
+export async function privateCopy(paths: StatePaths, snap: Snapshot, share: readonly string[] = READ_ONLY_MAPS): Promise<LoadedDirector> {
   const shared = new Map<string, BpfMap>();
   try {
-    for (const m of READ_ONLY_MAPS) {
+    for (const m of share) {
       const pin = `${paths.pinDir}/${m}`;
       if (!existsSync(pin)) throw new StateError(`the running director has no ${m} pinned at ${pin}`, { hint: 'lvs-xdp status shows the state; lvs-xdp upgrade completes a half-done upgrade' });
       shared.set(m, BpfMap.fromPin(pin));
@@ -160,19 +165,24 @@ async function privateCopy(paths: StatePaths, snap: NonNullable<ReturnType<typeo
 }
 
 /** The interface's MAC, from netlink (sysfs is the host's under `nsenter --net`). */
-function macOf(ifname: string): string {
+export function macOf(ifname: string): string {
   try {
     const [l] = JSON.parse(execFileSync('ip', ['-j', 'link', 'show', 'dev', ifname], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { address?: string }[];
     if (l?.address) return l.address;
   } catch {
     // below
   }
-  throw new StateError(`the director's interface ${ifname} is not in this network namespace`, { hint: 'run lvs-xdp bench where the director is attached' });
+  throw new StateError(`interface ${ifname} is not in this network namespace`, { hint: 'run lvs-xdp bench where the director is attached' });
+}
+
+export function runningSnapshot(paths: StatePaths): Snapshot {
+  const snap = readSnapshot(paths.snapshot);
+  if (!snap) throw new NotAttachedError(`no director is attached (no state at ${paths.snapshot})`, { hint: 'attach one with `lvs-xdp attach IFACE`' });
+  return snap;
 }
 
 export async function benchRunningProgram(paths: StatePaths, o: BenchOptions): Promise<BenchReport> {
-  const snap = readSnapshot(paths.snapshot);
-  if (!snap) throw new NotAttachedError(`no director is attached (no state at ${paths.snapshot})`, { hint: 'attach one with `lvs-xdp attach IFACE`' });
+  const snap = runningSnapshot(paths);
   const ifname = Object.keys(snap.interfaces)[0];
   if (ifname === undefined) throw new NotAttachedError('the director is loaded but attached to no interface');
   const ifindex = ifIndex(ifname);

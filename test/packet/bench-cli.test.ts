@@ -1,6 +1,7 @@
 // `lvs-xdp bench` on a director attached in a namespace, through the public CLI: --json reports
 // the three cases (established, new flow, non-VIP) with finite costs at or above their floors,
-// and the running director's state is exactly as before: every map its packet path writes
+// --live a rate between a veth pair for the floor and the copy, and the running director's
+// state is exactly as before: every map its packet path writes
 // (connection table, strays, persistence, least-connection counts, counters, statistics, rr
 // cursors) byte for byte, and `-L -n --stats` alike. A test run on the pinned program itself
 // would change them (checked here too, so the comparison can tell).
@@ -46,6 +47,10 @@ before(() => {
   L.ip('link', 'add', 'lvsbc0', 'type', 'veth', 'peer', 'name', 'lvsbc1');
   L.ip('link', 'set', 'lvsbc0', 'up');
   L.ip('link', 'set', 'lvsbc1', 'up');
+  // A second pair, free of XDP, for --live.
+  L.ip('link', 'add', 'lvsbc2', 'type', 'veth', 'peer', 'name', 'lvsbc3');
+  L.ip('link', 'set', 'lvsbc2', 'up');
+  L.ip('link', 'set', 'lvsbc3', 'up');
   L.ok(['attach', 'lvsbc0', '--preset', 'small']);
   L.ok(['-R'], { input: [`-A -t ${SVC} -s mh`, ...[11, 12].map((r) => `-a -t ${SVC} -r 10.78.0.${r} -g -w 1 --mac 02:00:00:00:04:${r}`), ''].join('\n') });
   prog = openPinned(`${L.pin}/prog_lvs_director`);
@@ -96,4 +101,26 @@ test('lvs-xdp bench: table output, --service of no such service exits 2, no dire
   const none = L.run(['bench'], { env: { LVS_XDP_PIN_DIR: `${L.pin}-none`, LVS_XDP_STATE_DIR: `${L.state}-none` } });
   assert.equal(none.code, 4, none.stderr);
   assert.match(none.stderr, /no director is attached/);
+});
+
+test('lvs-xdp bench --live A B: the floor and the private copy forward live frames between the pair; nothing left behind, live state unchanged; the director\'s interface is refused', { timeout: 120_000 }, () => {
+  const state0 = liveState();
+  const r = JSON.parse(L.ok(['bench', '--json', '--rounds', '2', '--repeat', '1000', '--live', 'lvsbc2', 'lvsbc3', '--frames', '50000'])) as BenchReport;
+  assert.ok(r.live, 'a live section');
+  assert.deepEqual([r.live.sender, r.live.receiver, r.live.mode], ['lvsbc2', 'lvsbc3', 'native']);
+  assert.equal(r.live.rows.length, 2);
+  for (const x of r.live.rows) {
+    assert.ok(Number.isFinite(x.mpps) && x.mpps > 0, JSON.stringify(x));
+    assert.ok(x.lostPct < 50, `most frames come back: ${JSON.stringify(x)}`);
+  }
+  assert.ok(Number.isFinite(r.live.rows[1]!.ratio!) && r.live.rows[1]!.ratio! > 0);
+  assert.deepEqual(liveState(), state0, 'the running director is not touched by the live rate either');
+  for (const dev of ['lvsbc2', 'lvsbc3']) {
+    const link = L.ip('-d', 'link', 'show', 'dev', dev);
+    assert.doesNotMatch(link, /xdp/, `${dev}: no XDP program left`);
+    assert.match(link, /promiscuity 0/, `${dev}: not left promiscuous`);
+  }
+  const bad = L.run(['bench', '--live', 'lvsbc0', 'lvsbc3']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--live: lvsbc0 carries an XDP program \(id \d+\): the running director/);
 });

@@ -41,3 +41,22 @@ test('formatBench: aligned rows with median [min-max], floor, ratio and Mpps per
 test('formatBench: a running program other than the installed object is reported with both tags', () => {
   assert.match(formatBench(report(false)).split('\n')[0]!, /DIFFERENT code: the running program \(tag aaaa\) is not the installed object \(tag bbbb\); lvs-xdp upgrade/);
 });
+
+test('formatBench: the --live section, its rows aligned, the copy with its ratio to the floor', () => {
+  const r = report(true);
+  r.live = {
+    sender: 'eth1', receiver: 'eth2', mode: 'native', service: 'tcp 10.0.0.1:80', rounds: 5, frames: 500000,
+    rows: [
+      { name: 'floor: parse + swap MACs + XDP_TX', mpps: 2.5, mppsMin: 2.25, mppsMax: 2.75, lostPct: 0 },
+      { name: 'lvs-xdp DR (established flow, private copy)', mpps: 2, mppsMin: 1.5, mppsMax: 2.125, ratio: 0.8, ratioMin: 0.75, ratioMax: 0.85, lostPct: 1.234 },
+    ],
+  };
+  const lines = formatBench(r).trimEnd().split('\n');
+  assert.ok(lines.includes("live rate: eth1 sends 500,000 frames per round of tcp 10.0.0.1:80's established flow to eth2 (native mode there), which sends them back; 5 rounds"));
+  assert.deepEqual(lines.slice(-3), [
+    'program on the receiver                      Mpps back         ratio to floor     frames lost',
+    'floor: parse + swap MACs + XDP_TX            2.50 [2.25-2.75]                     0.00%',
+    'lvs-xdp DR (established flow, private copy)  2.00 [1.50-2.13]  0.80x [0.75-0.85]  1.23%',
+  ]);
+  assert.doesNotMatch(formatBench(report(true)), /live rate/);
+});
