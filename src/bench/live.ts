@@ -17,7 +17,7 @@ import { BpfObject, TestRunFlag, XdpAction, XdpLink, ifIndex, testRun, xdpQuery 
 import { MapWriter } from '../director/writer.js';
 import { syncAcceptedLocked } from '../director/lifecycle.js';
 import type { StatePaths } from '../director/paths.js';
-import { ConfigError, LvsError, StateError } from '../errors.js';
+import { ConfigError, ExitCode, LvsError, StateError } from '../errors.js';
 import { formatAddrPort } from '../model/address.js';
 import { tcpFrame, TCP_ACK, TCP_SYN } from './frame.js';
 import {
@@ -89,7 +89,7 @@ export async function liveRate(paths: StatePaths, o: { a: string; b: string; rou
     testRun(copy.progFd, frame(TCP_SYN), { dataSizeOut: 512, ingressIfindex: ib });
     const v = testRun(copy.progFd, ack, { dataSizeOut: 512, ingressIfindex: ib }).retval;
     if (v !== XdpAction.TX) {
-      throw new LvsError(`the director's copy on ${o.b} answers the flow to ${formatAddrPort(svc.vip, svc.port)} with ${ACTION_NAMES[v] ?? v}, not XDP_TX`, 'BENCH', 1, {
+      throw new LvsError(`the director's copy on ${o.b} answers the flow to ${formatAddrPort(svc.vip, svc.port)} with ${ACTION_NAMES[v] ?? v}, not XDP_TX`, 'BENCH', ExitCode.FAILURE, {
         hint: 'the live rate measures a DR or Tun service whose realserver is reached on the receiving interface; --service VIP:PORT picks another',
       });
     }

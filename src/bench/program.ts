@@ -31,7 +31,7 @@ import { readSnapshot, type Snapshot } from '../director/snapshot.js';
 import type { StatePaths } from '../director/paths.js';
 import { formatAddrPort } from '../model/address.js';
 import type { VirtualService } from '../model/types.js';
-import { ConfigError, LvsError, NotAttachedError, StateError } from '../errors.js';
+import { ConfigError, ExitCode, LvsError, NotAttachedError, StateError } from '../errors.js';
 import { flowOffsets, tcpFrame, TCP_ACK, TCP_SYN } from './frame.js';
 import type { LiveReport } from './live.js';
 
@@ -223,7 +223,7 @@ export async function benchRunningProgram(paths: StatePaths, o: BenchOptions): P
     const verdict = { established: establish(), 'new flow': wrap.run('newflow', P, syn, 1, ifindex, flowOffsets(v6)).retval, pass: run1(pass) };
     const forwarded = (a: number) => a === XdpAction.TX || a === XdpAction.REDIRECT;
     if (!forwarded(verdict.established) || !forwarded(verdict['new flow']) || verdict.pass !== XdpAction.PASS) {
-      throw new LvsError(`the director does not forward the benchmark's packets to ${formatAddrPort(svc.vip, svc.port)} on ${ifname} (established: ${ACTION_NAMES[verdict.established]}, new flow: ${ACTION_NAMES[verdict['new flow']]}, non-VIP: ${ACTION_NAMES[verdict.pass]}; counted: ${counterNames(copy).join(', ') || 'nothing'})`, 'BENCH', 1, {
+      throw new LvsError(`the director does not forward the benchmark's packets to ${formatAddrPort(svc.vip, svc.port)} on ${ifname} (established: ${ACTION_NAMES[verdict.established]}, new flow: ${ACTION_NAMES[verdict['new flow']]}, non-VIP: ${ACTION_NAMES[verdict.pass]}; counted: ${counterNames(copy).join(', ') || 'nothing'})`, 'BENCH', ExitCode.FAILURE, {
         hint: 'lvs-xdp status shows the accepted MACs and lvs-xdp -L -n the realservers; --service VIP:PORT picks another service',
       });
     }
