@@ -32,6 +32,7 @@ const COMMANDS: [string[], Loader][] = [
   [['import'], async () => [(await import('./import.js')).importCommand()]],
   [['capture'], async () => [(await import('./capture.js')).captureCommand()]],
   [['sync'], async () => [(await import('./sync.js')).syncCommand()]],
+  [['bench'], async () => [(await import('./bench.js')).benchCommand()]],
 ];
 
 
