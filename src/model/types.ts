@@ -173,7 +173,7 @@ export interface SyncDaemonSetting {
   multicast?: boolean;
   /** master: seconds between sends of what the data plane queued (default 0.2). */
   interval?: number;
-  /** master: established entries are sent again this often while they live (s, default 60). */
+  /** master: established entries are sent again this often while they live (s, default 10). */
   refresh?: number;
 }
 

@@ -37,8 +37,12 @@ export interface SyncDaemonSpec extends SyncDaemonConfig {
 }
 
 export const DEFAULT_SYNC_INTERVAL_MS = 200;
-/** Half the default persistence timeout (300 s) and far below the TCP timeout (900 s). */
-export const DEFAULT_SYNC_REFRESH_S = 60;
+/**
+ * Established entries are sent again this often: a director that (re)starts its backup learns
+ * every live connection within it (keepalived's preempt_delay must be longer, README), and far
+ * below every timeout (TCP 900 s, persistence 300 s by default) so copies never lapse.
+ */
+export const DEFAULT_SYNC_REFRESH_S = 10;
 
 interface Running {
   spec: SyncDaemonSpec;
