@@ -23,8 +23,9 @@
  * lvs_l2_addrs). 3: firewall-mark services (lvs_fwmarks, LVS_SVC_F_MARKED, LVS_CFG_F_FWMARK); lvs_dests and
  * lvs_real_conns (least-connection family, thresholds; a configuration map and a live one), service
  * flags LVS_SVC_F_LC / LVS_SVC_F_THRESH; LVS-NAT (lvs_real port / vport / vip, reply entries in
- * lvs_conns keyed with lvs_flow_key.dir, OutPkts / OutBytes in lvs_stats). */
-#define LVS_ABI_VERSION 3
+ * lvs_conns keyed with lvs_flow_key.dir, OutPkts / OutBytes in lvs_stats). 4: lvs_epoch (bumped by
+ * every control-plane write; the per-CPU flow cache, lvs_flowcache.h, trusts only its own epoch). */
+#define LVS_ABI_VERSION 4
 
 /*
  * Test only: `make -C bpf test-objects` builds the director with -DLVS_TEST_OLD_ABI=<version>
