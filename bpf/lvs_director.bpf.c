@@ -93,38 +93,41 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 					   const struct lvs_cfg *cfg, __u32 *real_idx, __u32 *gen,
 					   const __u8 **egress)
 {
-	__u64 epoch = lvs_fc_epoch(); /* before every lookup a cache entry is made from */
-	struct lvs_svc *port_svc, *svc;
+	struct lvs_svc *port_svc = NULL, *svc = NULL;
 	__u32 why = LVS_C_DROP_NO_REAL;
 	int new_conn = 0, stale = 0, timed = 0;
 	struct lvs_time t;
+	__u64 epoch = 0;
 	__u32 ri;
 
-	/* An established flow: service and realserver in one per-CPU probe. Traffic the VIP filter
-	 * rules out (and no mark may classify) never pays for it. */
-	if (lvs_fc_may_probe(p) && ((cfg->flags & LVS_CFG_F_FWMARK) || lvs_vip_bits(cfg, p->flow.daddr))) {
-		struct lvs_fc_entry *e;
-		struct lvs_real *cr;
+	/* Traffic the VIP filter rules out (and no mark may classify) is no service's: it pays
+	 * neither the flow cache nor the service lookups. */
+	if ((cfg->flags & LVS_CFG_F_FWMARK) || lvs_vip_bits(cfg, p->flow.daddr)) {
+		epoch = lvs_fc_epoch(); /* before every lookup a cache entry is made from */
+		if (lvs_fc_may_probe(p)) {
+			/* An established flow: service and realserver in one per-CPU probe. */
+			struct lvs_real *cr;
+			struct lvs_fc_entry *e;
 
-		lvs_time_init(&t);
-		timed = 1;
-		e = lvs_fc_hit(p, epoch, &t, &cr);
-		if (e) {
-			*egress = lvs_l2_accepted(ctx);
-			if (!*egress)
-				return lvs_l2_pass();
-			ri = e->real;
-			lvs_count(LVS_C_CONN_HIT);
-			lvs_account(&lvs_svc_stats, e->svc_id, p->l3_len, 0);
-			lvs_account(&lvs_real_stats, ri, p->l3_len, 0);
-			*real_idx = ri;
-			*gen = cr->gen;
-			return LVS_FORWARD;
+			lvs_time_init(&t);
+			timed = 1;
+			e = lvs_fc_hit(p, epoch, &t, &cr);
+			if (e) {
+				*egress = lvs_l2_accepted(ctx);
+				if (!*egress)
+					return lvs_l2_pass();
+				ri = e->real;
+				lvs_count(LVS_C_CONN_HIT);
+				lvs_account(&lvs_svc_stats, e->svc_id, p->l3_len, 0);
+				lvs_account(&lvs_real_stats, ri, p->l3_len, 0);
+				*real_idx = ri;
+				*gen = cr->gen;
+				return LVS_FORWARD;
+			}
 		}
+		port_svc = lvs_svc_lookup(&p->flow, cfg);
+		svc = lvs_fwmark_svc(port_svc, &p->flow, cfg);
 	}
-
-	port_svc = lvs_svc_lookup(&p->flow, cfg);
-	svc = lvs_fwmark_svc(port_svc, &p->flow, cfg);
 	if (!svc) {
 		if (cfg->flags & LVS_CFG_F_NAT)
 			return lvs_handle_nat_reply(ctx, p, cfg, real_idx, gen, egress);
