@@ -95,7 +95,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 {
 	struct lvs_svc *port_svc = NULL, *svc = NULL;
 	__u32 why = LVS_C_DROP_NO_REAL;
-	int new_conn = 0, stale = 0, timed = 0;
+	int new_conn = 0, stale = 0;
 	struct lvs_time t;
 	__u64 epoch = 0;
 	__u32 ri;
@@ -107,11 +107,8 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 		if (lvs_fc_may_probe(p)) {
 			/* An established flow: service and realserver in one per-CPU probe. */
 			struct lvs_real *cr;
-			struct lvs_fc_entry *e;
+			struct lvs_fc_entry *e = lvs_fc_hit(p, epoch, &cr);
 
-			lvs_time_init(&t);
-			timed = 1;
-			e = lvs_fc_hit(p, epoch, &t, &cr);
 			if (e) {
 				*egress = lvs_l2_accepted(ctx);
 				if (!*egress)
@@ -137,8 +134,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 	*egress = lvs_l2_accepted(ctx);
 	if (!*egress)
 		return lvs_l2_pass();
-	if (!timed)
-		lvs_time_init(&t);
+	lvs_time_init(&t);
 
 	if (svc->flags & LVS_SVC_F_GONE) {
 		/* A deleted service: its connections wait (dropped, never answered by the local

@@ -9,7 +9,7 @@
  * from), lvs_fc_hit() (the flow's cached answer, when it still is the full path's answer) and
  * lvs_fc_fill() (an entry made after the full path found the flow in lvs_conns).
  * Expects: lvs_flowcache (per-CPU, private) and lvs_epoch (bumped by the control plane's
- * MapWriter after every write it makes), lvs_reals, the packet's lvs_time.
+ * MapWriter after every write it makes), lvs_reals, CONFIG_HZ (libbpf's kconfig).
  *
  * An entry is the full path's answer for as long as nothing it was made from can have changed:
  *  - the configuration: every control-plane write (services, realservers, marks, settings,
@@ -19,12 +19,14 @@
  *    another generation falls through (deleted, gone, reused);
  *  - the connection entry: only states a packet without SYN, FIN or RST leaves as they are
  *    (ESTABLISHED, UDP) are cached, and only packets without those flags hit, so the packet would
- *    move nothing on (no lvs_lc_move, no state-change event); the entry's timestamp is the one
- *    it had when cached, and the probe falls through as soon as the full path would refresh it
- *    (LVS_REFRESH_NS: the persistence touch, the NAT mirror and the refresh event happen there).
- *    A timeout is at least a second, so an entry that would have expired is past its refresh
- *    too. Another CPU refreshing the entry only makes the cached timestamp older than the real
- *    one: the probe falls through earlier, never later;
+ *    move nothing on (no lvs_lc_move, no state-change event); a cache entry lapses, counted in
+ *    jiffies (inlined by the JIT: no clock read on a hit), before the full path would refresh
+ *    the connection entry (LVS_REFRESH_NS after its timestamp: the persistence touch, the NAT
+ *    mirror and the refresh event happen there). A timeout is at least a second, so an entry
+ *    that would have expired is past its refresh too. Another CPU refreshing the entry only
+ *    makes the cached deadline earlier than it need be: the probe falls through earlier, never
+ *    later. (Jiffies that stall, as in a descheduled VM until its next tick, delay a refresh by
+ *    as long; nothing else.)
  *  - fragments and everything that is not TCP / UDP to a service never probe.
  * What the cache cannot see is an entry evicted from the full LRU by another flow's insert: such
  * a flow keeps its realserver for at most LVS_REFRESH_NS, counted as a hit, and then takes the
@@ -42,9 +44,14 @@
 #include "lvs_abi.h"
 #include "lvs_maps.h"
 #include "lvs_parse.h"
-#include "lvs_clock.h"
+#include "lvs_clock.h" /* NSEC_PER_SEC */
 
 #define LVS_FC_REFRESH_NS NSEC_PER_SEC /* = LVS_REFRESH_NS (lvs_conn.h) */
+#define LVS_FC_MIN_HZ     100          /* no kernel ticks slower: a jiffy is at most 10 ms */
+
+/* The kernel's tick rate (libbpf reads it from the kernel's config; 0 where that is not
+ * readable, and then the slowest rate is assumed: entries lapse early, never late). */
+extern unsigned int CONFIG_HZ __kconfig __weak;
 #define LVS_FC_FLAGS (LVS_TCP_SYN | LVS_TCP_FIN | LVS_TCP_RST)
 
 static __always_inline __u64 lvs_fc_epoch(void)
@@ -89,7 +96,7 @@ static __always_inline int lvs_fc_may_probe(const struct lvs_pkt *p)
 
 /* The cached answer for this packet, or NULL (take the full path). */
 static __always_inline struct lvs_fc_entry *lvs_fc_hit(const struct lvs_pkt *p, __u64 epoch,
-						       struct lvs_time *t, struct lvs_real **rp)
+						       struct lvs_real **rp)
 {
 	__u32 slot = lvs_fc_slot(&p->flow);
 	struct lvs_fc_entry *e = bpf_map_lookup_elem(&lvs_flowcache, &slot);
@@ -102,7 +109,7 @@ static __always_inline struct lvs_fc_entry *lvs_fc_hit(const struct lvs_pkt *p, 
 		return NULL;
 	if (!lvs_fc_same(&e->key, &p->flow))
 		return NULL;
-	if (lvs_older_than(t, e->last_seen_ns, LVS_FC_REFRESH_NS))
+	if (bpf_jiffies64() >= e->until_jiffies) /* its refresh may be due: the full path decides */
 		return NULL;
 	idx = e->real;
 	r = bpf_map_lookup_elem(&lvs_reals, &idx);
@@ -116,17 +123,30 @@ static __always_inline struct lvs_fc_entry *lvs_fc_hit(const struct lvs_pkt *p, 
 static __always_inline void lvs_fc_fill(const struct lvs_pkt *p, __u64 epoch, __u32 svc_id,
 					const struct lvs_conn *c)
 {
-	__u32 slot;
+	__u64 hz = CONFIG_HZ >= LVS_FC_MIN_HZ ? CONFIG_HZ : LVS_FC_MIN_HZ;
+	__u64 j0, now, ticks;
 	struct lvs_fc_entry *e;
+	__u32 slot;
 
 	if (!lvs_fc_may_probe(p) || (c->state != LVS_CS_ESTABLISHED && c->state != LVS_CS_UDP))
+		return;
+	/* The entry lapses ticks jiffies after j0, each at most NSEC_PER_SEC / hz long; the clock,
+	 * read after j0, bounds the time j0 was read at. So while jiffies < j0 + ticks, less than
+	 * ticks jiffies have passed and the entry's age stays within LVS_FC_REFRESH_NS: the full
+	 * path would neither refresh nor expire it. */
+	j0 = bpf_jiffies64();
+	now = bpf_ktime_get_ns();
+	if (c->last_seen_ns > now || c->last_seen_ns + LVS_FC_REFRESH_NS <= now)
+		return; /* a timestamp ahead (the full path takes it as old), or due */
+	ticks = (c->last_seen_ns + LVS_FC_REFRESH_NS - now) * hz / NSEC_PER_SEC;
+	if (!ticks)
 		return;
 	slot = lvs_fc_slot(&p->flow);
 	e = bpf_map_lookup_elem(&lvs_flowcache, &slot);
 	if (!e)
 		return;
 	e->key = p->flow;
-	e->last_seen_ns = c->last_seen_ns;
+	e->until_jiffies = j0 + ticks;
 	e->epoch = epoch;
 	e->real = c->real;
 	e->gen = c->gen;

@@ -299,7 +299,7 @@ struct {
 
 struct lvs_fc_entry {
 	struct lvs_flow_key key; /* the flow (client side) */
-	__u64 last_seen_ns;      /* its lvs_conns entry's timestamp when cached */
+	__u64 until_jiffies;     /* used while jiffies64 < this: before its entry's refresh is due */
 	__u64 epoch;             /* lvs_epoch when the lookups it was made from began */
 	__u32 real;              /* the entry's realserver and its generation */
 	__u32 gen;
