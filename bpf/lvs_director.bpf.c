@@ -117,6 +117,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 				lvs_count(LVS_C_CONN_HIT);
 				lvs_account(&lvs_svc_stats, e->svc_id, p->l3_len, 0);
 				lvs_account(&lvs_real_stats, ri, p->l3_len, 0);
+				p->tun_label = LVS_TUN_LABEL_SET | e->tun_label;
 				*real_idx = ri;
 				*gen = cr->gen;
 				return LVS_FORWARD;
@@ -161,7 +162,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 		int hit = lvs_conn_hit(svc, p, cfg, &t, &ri, &stale, &c);
 
 		if (hit == LVS_CONN_HIT && c)
-			lvs_fc_fill(p, epoch, svc->id, c);
+			lvs_fc_fill(p, cfg, epoch, svc->id, c);
 		if (hit == LVS_CONN_GONE) {
 			why = LVS_C_DROP_REAL_GONE;
 			goto drop;

@@ -45,6 +45,7 @@
 #include "lvs_maps.h"
 #include "lvs_parse.h"
 #include "lvs_clock.h" /* NSEC_PER_SEC */
+#include "lvs_fwd.h"   /* lvs_tun_label() */
 
 #define LVS_FC_REFRESH_NS NSEC_PER_SEC /* = LVS_REFRESH_NS (lvs_conn.h) */
 #define LVS_FC_MIN_HZ     100          /* no kernel ticks slower: a jiffy is at most 10 ms */
@@ -120,8 +121,8 @@ static __always_inline struct lvs_fc_entry *lvs_fc_hit(const struct lvs_pkt *p, 
 }
 
 /* The full path found the flow's entry c (already moved on by this packet) under svc_id. */
-static __always_inline void lvs_fc_fill(const struct lvs_pkt *p, __u64 epoch, __u32 svc_id,
-					const struct lvs_conn *c)
+static __always_inline void lvs_fc_fill(const struct lvs_pkt *p, const struct lvs_cfg *cfg,
+					__u64 epoch, __u32 svc_id, const struct lvs_conn *c)
 {
 	__u64 hz = CONFIG_HZ >= LVS_FC_MIN_HZ ? CONFIG_HZ : LVS_FC_MIN_HZ;
 	__u64 j0, now, ticks;
@@ -151,6 +152,7 @@ static __always_inline void lvs_fc_fill(const struct lvs_pkt *p, __u64 epoch, __
 	e->real = c->real;
 	e->gen = c->gen;
 	e->svc_id = svc_id;
+	e->tun_label = lvs_tun_label(p, cfg); /* a hash per fill, not per packet (IPv6 Tun) */
 }
 
 #endif /* LVS_FLOWCACHE_H */

@@ -304,7 +304,7 @@ struct lvs_fc_entry {
 	__u32 real;              /* the entry's realserver and its generation */
 	__u32 gen;
 	__u32 svc_id;            /* the service the packet's lookup found (its statistics) */
-	__u32 pad;
+	__u32 tun_label;         /* the flow's IPv6 tunnel flow label (lvs_tun_label, the epoch's seed) */
 };
 
 struct {

@@ -105,3 +105,18 @@ test('the 1-s refresh still happens: a cached flow falls through to the full pat
   assert.ok(h.conns()[0]!.value.readBigUInt64LE(0) > stamp, 'the entry was refreshed by the full path');
   assert.deepEqual(delta(c), { CONN_HIT: 1n, FWD_DR: 1n });
 }));
+
+test('an IPv6 Tun flow: the cached flow label is the one the full path computes (byte-identical output)', () => onOneCpu(() => {
+  h.setCfg({ tunSrc4: '192.168.1.1', tunSrc6: '2001:db8:1::1', seed: 0x5eed, tunMtu: 1500, ttl: 64 });
+  h.setReal(1, { addr: '2001:db8:1::10', mac: '02:00:00:00:06:0a', method: 'tun' }, 1, 1);
+  h.setService({ proto: 'tcp', vip: '2001:db8::1', port: 80 }, 1, [1]);
+  const p6 = (flags: number) => clientPacket('2001:db8:100::7', '2001:db8::1', { proto: 'tcp', sport: 42000, dport: 80, flags });
+  h.run(p6(TCP.SYN));
+  const full = h.run(p6(TCP.ACK)); // full path: the entry moves to ESTABLISHED and is cached
+  const c = h.counters();
+  const cached = h.run(p6(TCP.ACK));
+  assert.equal(cached.action, XDP.TX);
+  assert.deepEqual(delta(c), { CONN_HIT: 1n, FWD_TUN: 1n });
+  assert.notEqual(full.out.readUInt32BE(14) & 0xfffff, 0, 'a flow label is set');
+  assert.deepEqual(cached.out, full.out);
+}));
