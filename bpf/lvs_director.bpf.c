@@ -162,7 +162,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 		int hit = lvs_conn_hit(svc, p, cfg, &t, &ri, &stale, &c);
 
 		if (hit == LVS_CONN_HIT && c)
-			lvs_fc_fill(p, cfg, epoch, svc->id, c);
+			lvs_fc_fill(p, cfg, epoch, svc->id, c, &t);
 		if (hit == LVS_CONN_GONE) {
 			why = LVS_C_DROP_REAL_GONE;
 			goto drop;

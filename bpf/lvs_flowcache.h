@@ -122,23 +122,28 @@ static __always_inline struct lvs_fc_entry *lvs_fc_hit(const struct lvs_pkt *p, 
 
 /* The full path found the flow's entry c (already moved on by this packet) under svc_id. */
 static __always_inline void lvs_fc_fill(const struct lvs_pkt *p, const struct lvs_cfg *cfg,
-					__u64 epoch, __u32 svc_id, const struct lvs_conn *c)
+					__u64 epoch, __u32 svc_id, const struct lvs_conn *c,
+					const struct lvs_time *t)
 {
 	__u64 hz = CONFIG_HZ >= LVS_FC_MIN_HZ ? CONFIG_HZ : LVS_FC_MIN_HZ;
 	__u64 j0, now, ticks;
+	struct lvs_real *r;
+	__u32 idx;
 	struct lvs_fc_entry *e;
 	__u32 slot;
 
 	if (!lvs_fc_may_probe(p) || (c->state != LVS_CS_ESTABLISHED && c->state != LVS_CS_UDP))
 		return;
-	/* The entry lapses ticks jiffies after j0, each at most NSEC_PER_SEC / hz long; the clock,
-	 * read after j0, bounds the time j0 was read at. So while jiffies < j0 + ticks, less than
-	 * ticks jiffies have passed and the entry's age stays within LVS_FC_REFRESH_NS: the full
-	 * path would neither refresh nor expire it. */
+	/* The entry lapses ticks jiffies after j0, each at most NSEC_PER_SEC / hz long. The cached
+	 * coarse clock plus its lag bounds the time from above all through this packet
+	 * (lvs_clock.h), so no clock is read here. While jiffies < j0 + ticks, less than ticks
+	 * jiffies have passed and the entry's age stays within LVS_FC_REFRESH_NS: the full path
+	 * would neither refresh nor expire it. (lvs_conn_hit() leaves no timestamp ahead of the
+	 * clock: it would have refreshed it.) */
 	j0 = bpf_jiffies64();
-	now = bpf_ktime_get_ns();
-	if (c->last_seen_ns > now || c->last_seen_ns + LVS_FC_REFRESH_NS <= now)
-		return; /* a timestamp ahead (the full path takes it as old), or due */
+	now = t->lo + LVS_CLOCK_LAG_NS;
+	if (c->last_seen_ns + LVS_FC_REFRESH_NS <= now)
+		return;
 	ticks = (c->last_seen_ns + LVS_FC_REFRESH_NS - now) * hz / NSEC_PER_SEC;
 	if (!ticks)
 		return;
@@ -152,7 +157,10 @@ static __always_inline void lvs_fc_fill(const struct lvs_pkt *p, const struct lv
 	e->real = c->real;
 	e->gen = c->gen;
 	e->svc_id = svc_id;
-	e->tun_label = lvs_tun_label(p, cfg); /* a hash per fill, not per packet (IPv6 Tun) */
+	/* IPv6 Tun (lvs_fwd_tun: any family but IPv4): the flow label hashed once per fill. */
+	idx = c->real;
+	r = bpf_map_lookup_elem(&lvs_reals, &idx);
+	e->tun_label = r && r->method == LVS_FWD_TUN && r->family != LVS_FAMILY_IPV4 ? lvs_tun_label(p, cfg) : 0;
 }
 
 #endif /* LVS_FLOWCACHE_H */

@@ -287,8 +287,8 @@ struct {
  * a cache entry of another epoch is never used, so no configuration or connection-table change is
  * missed. lvs_flowcache: per CPU, direct-mapped by the flow's hash; an established flow's
  * service and realserver in one array probe. */
-#define LVS_FC_SLOTS     4096 /* per CPU (72 bytes each: 288 KiB per CPU); a power of two */
-#define LVS_FC_SLOT_BITS 12   /* log2(LVS_FC_SLOTS) */
+#define LVS_FC_SLOTS     16384 /* per CPU (72 bytes each: 1.1 MiB per CPU); a power of two */
+#define LVS_FC_SLOT_BITS 14    /* log2(LVS_FC_SLOTS) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
