@@ -35,6 +35,8 @@ const INSERTS: [string, string][] = [
   ['pr_ins_lru_nc', 'LRU_HASH + BPF_F_NO_COMMON_LRU insert, full'],
   ['pr_ins_lru_pc', 'LRU_PERCPU_HASH insert, full'],
   ['pr_ins_lru_small', 'LRU_HASH insert, 16,384 entries, full'],
+  ['pr_ins_hash_room', 'HASH insert, 524,288 entries kept below full (control-plane expiry)'],
+  ['pr_ins_pcpu_slot', 'per-CPU direct-mapped slot written (65,536 per CPU, overwrite)'],
 ];
 
 export async function runProbeBench(opts: { rounds: number; repeat: number }): Promise<ProbeResult[]> {

@@ -25,7 +25,8 @@
  * flags LVS_SVC_F_LC / LVS_SVC_F_THRESH; LVS-NAT (lvs_real port / vport / vip, reply entries in
  * lvs_conns keyed with lvs_flow_key.dir, OutPkts / OutBytes in lvs_stats). 4: connection sync
  * (lvs_sync_events, LVS_CFG_F_SYNC and lvs_cfg.sync_refresh_s, lvs_svc.fwmark,
- * LVS_SVC_F_ALLPORTS). */
+ * LVS_SVC_F_ALLPORTS); lvs_epoch (bumped by every control-plane write; the per-CPU flow cache,
+ * lvs_flowcache.h, trusts only its own epoch). */
 #define LVS_ABI_VERSION 4
 
 /*

@@ -69,7 +69,7 @@ static __always_inline int lvs_syn_closed(const struct lvs_pkt *p, __u8 st)
 
 /*
  * The flow's entry, if it still holds: its realserver in *ri, its state moved on by this packet,
- * its timestamp (and its persistence template's) refreshed. LVS_CONN_MISS when the flow must be
+ * its timestamp (and its persistence template's) refreshed; *hit the entry. LVS_CONN_MISS when the flow must be
  * scheduled anew: no entry, its realserver slot emptied or reused, a SYN on a closed connection's
  * port (the client reuses it), or an entry idle beyond its state's timeout; *stale is set when
  * such an entry is there. LVS_CONN_GONE when the realserver was deleted with its entries kept
@@ -77,7 +77,7 @@ static __always_inline int lvs_syn_closed(const struct lvs_pkt *p, __u8 st)
  */
 static __always_inline int lvs_conn_hit(const struct lvs_svc *svc, const struct lvs_pkt *p,
 					const struct lvs_cfg *cfg, struct lvs_time *t, __u32 *ri,
-					int *stale)
+					int *stale, const struct lvs_conn **hit)
 {
 	struct lvs_conn *c = bpf_map_lookup_elem(&lvs_conns, &p->flow);
 	int tcp = p->proto == IPPROTO_TCP;
@@ -126,6 +126,7 @@ static __always_inline int lvs_conn_hit(const struct lvs_svc *svc, const struct 
 		lvs_sync_conn(cfg, svc, p, r, st, nst, then, now);
 	}
 	*ri = c->real;
+	*hit = c; /* the flow cache's source (lvs_flowcache.h) */
 	lvs_count(LVS_C_CONN_HIT);
 	return LVS_CONN_HIT;
 }

@@ -41,6 +41,7 @@
 #include "lvs_fwmark.h"
 #include "lvs_persist.h"
 #include "lvs_conn.h"
+#include "lvs_flowcache.h"
 #include "lvs_frag.h"
 #include "lvs_icmp.h"
 #include "lvs_fwd.h"
@@ -92,13 +93,39 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 					   const struct lvs_cfg *cfg, __u32 *real_idx, __u32 *gen,
 					   const __u8 **egress)
 {
-	struct lvs_svc *port_svc = lvs_svc_lookup(&p->flow, cfg);
-	struct lvs_svc *svc = lvs_fwmark_svc(port_svc, &p->flow, cfg);
+	struct lvs_svc *port_svc = NULL, *svc = NULL;
 	__u32 why = LVS_C_DROP_NO_REAL;
 	int new_conn = 0, stale = 0;
 	struct lvs_time t;
+	__u64 epoch = 0;
 	__u32 ri;
 
+	/* Traffic the VIP filter rules out (and no mark may classify) is no service's: it pays
+	 * neither the flow cache nor the service lookups. */
+	if ((cfg->flags & LVS_CFG_F_FWMARK) || lvs_vip_bits(cfg, p->flow.daddr)) {
+		epoch = lvs_fc_epoch(); /* before every lookup a cache entry is made from */
+		if (lvs_fc_may_probe(p)) {
+			/* An established flow: service and realserver in one per-CPU probe. */
+			struct lvs_real *cr;
+			struct lvs_fc_entry *e = lvs_fc_hit(p, epoch, &cr);
+
+			if (e) {
+				*egress = lvs_l2_accepted(ctx);
+				if (!*egress)
+					return lvs_l2_pass();
+				ri = e->real;
+				lvs_count(LVS_C_CONN_HIT);
+				lvs_account(&lvs_svc_stats, e->svc_id, p->l3_len, 0);
+				lvs_account(&lvs_real_stats, ri, p->l3_len, 0);
+				p->tun_label = LVS_TUN_LABEL_SET | e->tun_label;
+				*real_idx = ri;
+				*gen = cr->gen;
+				return LVS_FORWARD;
+			}
+		}
+		port_svc = lvs_svc_lookup(&p->flow, cfg);
+		svc = lvs_fwmark_svc(port_svc, &p->flow, cfg);
+	}
 	if (!svc) {
 		if (cfg->flags & LVS_CFG_F_NAT)
 			return lvs_handle_nat_reply(ctx, p, cfg, real_idx, gen, egress);
@@ -131,8 +158,11 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 		lvs_count(LVS_C_OPS_SCHEDULED);
 		new_conn = 1;
 	} else {
-		int hit = lvs_conn_hit(svc, p, cfg, &t, &ri, &stale);
+		const struct lvs_conn *c = NULL;
+		int hit = lvs_conn_hit(svc, p, cfg, &t, &ri, &stale, &c);
 
+		if (hit == LVS_CONN_HIT && c)
+			lvs_fc_fill(p, cfg, epoch, svc->id, c, &t);
 		if (hit == LVS_CONN_GONE) {
 			why = LVS_C_DROP_REAL_GONE;
 			goto drop;

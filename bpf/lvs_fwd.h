@@ -83,6 +83,12 @@ static __always_inline __u32 lvs_tun_mtu(const struct lvs_cfg *cfg)
 	return cfg->tun_mtu ? cfg->tun_mtu : 1500;
 }
 
+/* The flow label of an IPv6 tunnel: the flow's scheduling hash over all its fields. */
+static __always_inline __u32 lvs_tun_label(const struct lvs_pkt *p, const struct lvs_cfg *cfg)
+{
+	return lvs_flow_hash(&p->flow, 0x1f, cfg->hash_seed) & 0xfffff;
+}
+
 /* Encapsulates the packet (which fits the tunnel MTU) and sends it to the realserver. */
 static __always_inline int lvs_fwd_tun(struct xdp_md *ctx, const struct lvs_pkt *p,
 				       const struct lvs_real *r, const struct lvs_cfg *cfg,
@@ -132,7 +138,7 @@ static __always_inline int lvs_fwd_tun(struct xdp_md *ctx, const struct lvs_pkt 
 	} else {
 		struct ipv6hdr *o6 = data + (l3_off & 0x1f);
 		/* A flow label from the flow spreads tunnels over ECMP paths like the flows inside. */
-		__u32 label = lvs_flow_hash(&p->flow, 0x1f, cfg->hash_seed) & 0xfffff;
+		__u32 label = (p->tun_label & LVS_TUN_LABEL_SET) ? p->tun_label & 0xfffff : lvs_tun_label(p, cfg);
 
 		if ((void *)(o6 + 1) > data_end)
 			goto fail;

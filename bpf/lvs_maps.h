@@ -295,6 +295,38 @@ struct {
 
 
 
+/* ---- the per-CPU flow cache (issue 16, lvs_flowcache.h) -------------------------------------
+ * lvs_epoch: one counter the control plane bumps after every map write (src/director/writer.ts);
+ * a cache entry of another epoch is never used, so no configuration or connection-table change is
+ * missed. lvs_flowcache: per CPU, direct-mapped by the flow's hash; an established flow's
+ * service and realserver in one array probe. */
+#define LVS_FC_SLOTS     16384 /* per CPU (72 bytes each: 1.1 MiB per CPU); a power of two */
+#define LVS_FC_SLOT_BITS 14    /* log2(LVS_FC_SLOTS) */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lvs_epoch SEC(".maps");
+
+struct lvs_fc_entry {
+	struct lvs_flow_key key; /* the flow (client side) */
+	__u64 until_jiffies;     /* used while jiffies64 < this: before its entry's refresh is due */
+	__u64 epoch;             /* lvs_epoch when the lookups it was made from began */
+	__u32 real;              /* the entry's realserver and its generation */
+	__u32 gen;
+	__u32 svc_id;            /* the service the packet's lookup found (its statistics) */
+	__u32 tun_label;         /* the flow's IPv6 tunnel flow label (lvs_tun_label, the epoch's seed) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LVS_FC_SLOTS);
+	__type(key, __u32);
+	__type(value, struct lvs_fc_entry);
+} lvs_flowcache SEC(".maps"); /* private: not pinned, not in DIRECTOR_MAPS */
+
 /* ---- sharing an interface and capture (issue 17): the program's own, not pinned with the rest
  * (lvs_chain is pinned beside them, src/director/chain.ts; capture finds its maps by the
  * program's map ids, src/capture/capture.ts) ---- */

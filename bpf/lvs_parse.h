@@ -59,7 +59,11 @@ struct lvs_pkt {
 	__u8 pad[2];
 	__u32 frag_id;
 	struct lvs_flow_key flow;
+	__u32 tun_label; /* LVS_TUN_LABEL_SET | the IPv6 tunnel's flow label, when known before the
+			  * forward (the flow cache's); else lvs_fwd_tun() hashes the flow */
 };
+
+#define LVS_TUN_LABEL_SET (1u << 31)
 
 #define LVS_TCP_FIN 0x01
 #define LVS_TCP_SYN 0x02

@@ -78,8 +78,23 @@ export class MapWriter {
   execute(steps: readonly Step[], opts: ExecuteOptions = {}): void {
     for (let i = opts.from ?? 0; i < steps.length; i++) {
       this.step(steps[i]!, opts);
+      this.bumpEpoch();
       opts.afterStep?.(i, steps[i]!);
     }
+  }
+
+  /**
+   * lvs_epoch + 1, after a write: the data plane's per-CPU flow cache (bpf/lvs_flowcache.h) no
+   * longer uses what it cached before, so no configuration or connection-table change is missed.
+   * A director of an older ABI has no lvs_epoch (and no cache).
+   */
+  private bumpEpoch(): void {
+    const m = this.maps.lvs_epoch as BpfMap | undefined;
+    if (!m) return;
+    const v = m.lookup(u32(0));
+    const next = Buffer.alloc(8);
+    next.writeBigUInt64LE(((v ? v.readBigUInt64LE(0) : 0n) + 1n) & 0xffffffffffffffffn);
+    m.update(u32(0), next);
   }
 
   private step(s: Step, opts: ExecuteOptions): void {
@@ -234,6 +249,7 @@ export class MapWriter {
   /** Inserts or replaces an entry of the connection, persistence or fragment table. */
   putEntry(map: DynamicMap, key: Buffer, value: Buffer): void {
     this.maps[map].update(key, value);
+    this.bumpEpoch();
   }
 
   /** Inserts or replaces many entries of a dynamic map in batch syscalls (connection sync's
@@ -244,12 +260,14 @@ export class MapWriter {
 
   deleteEntries(map: DynamicMap, keys: readonly Buffer[]): void {
     if (keys.length) this.maps[map].deleteMany([...keys]);
+    this.bumpEpoch();
   }
 
   /** Empties a dynamic map (or every service entry: harnesses start each case from nothing). */
   clear(map: DynamicMap | 'lvs_services' | 'lvs_fwmarks'): void {
     const { keys } = this.maps[map].entries();
     if (keys.length) this.maps[map].deleteMany(keys);
+    this.bumpEpoch();
   }
 
   /**
