@@ -255,7 +255,10 @@ export class MapWriter {
   /** Inserts or replaces many entries of a dynamic map in batch syscalls (connection sync's
    *  backup side, src/sync/insert.ts). */
   putEntries(map: DynamicMap, keys: readonly Buffer[], values: readonly Buffer[]): void {
-    if (keys.length) this.maps[map].updateMany([...keys], [...values]);
+    if (!keys.length) return;
+    this.maps[map].updateMany([...keys], [...values]);
+    // A synced entry may replace one the flow cache holds (another realserver): not used after this.
+    this.bumpEpoch();
   }
 
   deleteEntries(map: DynamicMap, keys: readonly Buffer[]): void {
