@@ -88,6 +88,8 @@ export interface CompiledService {
   fingerprint: string;
   /** The lvs_services value once the table sits in `tableSlot` of lvs_tables. */
   value(tableSlot: number): Buffer;
+  /** Lets the built table go (written to its map); a later access builds it again. */
+  releaseTable(): void;
 }
 export interface CompiledDirector {
   services: CompiledService[];
@@ -318,6 +320,7 @@ export function compileDirector(
       get table() {
         return table();
       },
+      releaseTable: () => { built = undefined; },
       value: (tableSlot: number) => encodeService({
         svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length
           : lc ? drawnSize(s.scheduler as LcScheduler, table(), s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : size, persistTimeout,

@@ -231,13 +231,17 @@ export function executePlan(
   try {
     count.writeUInt32LE(from);
     writeSync(fd, count, 0, 4, 0);
+    const compiled = new Map(plan.compiled?.services.map((s) => [s.id, s] as const));
     writer.execute(steps, {
       from,
       tableOf: (service) => {
-        const s = plan.compiled?.services.find((x) => x.id === service);
+        const s = compiled.get(service);
         if (!s) throw new Error(`internal: the plan has no table for ${service}`);
         return s.table;
       },
+      // Built one at a time and let go once written: restoring a thousand services never holds
+      // a thousand tables.
+      tableWritten: (service) => compiled.get(service)?.releaseTable(),
       // A replay may find tables already in place: reading one back is cheaper than swapping it.
       reuseEqualTables: opts.replay ?? false,
       afterStep: (i, step) => {
