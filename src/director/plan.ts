@@ -195,7 +195,13 @@ export function compileTarget(inputs: PlanInputs, ghosts: Ghosts = emptyGhosts()
   // generation: its flows are rescheduled instead of seeing a half-rewritten slot. A ghost
   // comes back into its slot only with the forwarding data it had.
   const before = (id: string) => running.reals[id] ?? ghosts.reals[id]?.value;
-  const moved = compiled.reals.filter((r) => before(r.id) && forwardingBytes(before(r.id)!) !== forwardingBytes(r.value.toString('hex')));
+  const moved = compiled.reals.filter((r) => {
+    const was = before(r.id);
+    if (!was) return false;
+    const now = r.value.toString('hex');
+    // The same value (most realservers of a change): the same forwarding data.
+    return was !== now && forwardingBytes(was) !== forwardingBytes(now);
+  });
   if (moved.length) {
     const alloc: Allocation = { ...prev, reals: { ...prev.reals } };
     for (const r of moved) delete alloc.reals[r.id];

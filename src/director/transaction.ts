@@ -187,6 +187,7 @@ export function planFor(snap: Snapshot, desired: DirectorConfig, resolved: Resol
 /** Drains of services and realservers that are still configured. */
 export function keptDrains(drains: AppliedState['drains'], cfg: DirectorConfig): AppliedState['drains'] {
   const out: NonNullable<AppliedState['drains']> = {};
+  if (!drains || Object.keys(drains).length === 0) return out;
   const ids = new Set(cfg.services.map(serviceId));
   const reals = new Set(cfg.services.flatMap((s) => s.realservers.map((r) => realId(s, r))));
   for (const [k, d] of Object.entries(drains ?? {})) {
