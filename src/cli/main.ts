@@ -34,10 +34,12 @@ const COMMANDS: [string[], Loader][] = [
 ];
 
 
-/** The program with the commands `argv` needs (all of them for help or an unknown word). */
+/** The program with the commands `argv` needs: none for --version alone, all of them for help
+ *  or an unknown word. */
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const first = argv.find((a) => !a.startsWith('-'));
   const wanted = COMMANDS.filter(([names]) => first !== undefined && names.includes(first));
+  const versionOnly = first === undefined && argv.some((a) => a === '-V' || a === '--version');
   const program = new Command('lvs-xdp')
     .description('Linux Virtual Server director with an XDP data plane')
     .version(VERSION)
@@ -49,7 +51,7 @@ ipvsadm-compatible rules and listings (see README):
   lvs-xdp -L -n [--stats | --rate | -c] [--exact] [--json]
   lvs-xdp -S -n > rules;  lvs-xdp -R < rules;  lvs-xdp -Z
   lvs-xdp -L --timeout;  lvs-xdp --set TCP TCPFIN UDP`);
-  for (const [, load] of wanted.length ? wanted : COMMANDS) for (const c of await load()) program.addCommand(c);
+  if (!versionOnly) for (const [, load] of wanted.length ? wanted : COMMANDS) for (const c of await load()) program.addCommand(c);
   // Usage errors (unknown command or option, missing argument) exit 2, as documented.
   const override = (c: Command): void => {
     c.exitOverride();
