@@ -447,6 +447,8 @@ export class Director {
         const before = Object.keys(locked.applied.unresolved ?? {});
         const plan = planFor(locked, w.desired, resolved, limitsOf(locked), w.drains);
         executePlan(this.paths, locked, plan, this.writer);
+        // What was just written is the snapshot in use: not read back by the next question.
+        if (locked === this.snap) this.snapStamp = this.stamp();
         const out: ApplyResult = { ...result, applied: true, steps: plan.steps };
         if (resolved.unresolved.size) out.unresolved = Object.fromEntries(resolved.unresolved);
         const now = before.filter((id) => plan.target.l2[id]);

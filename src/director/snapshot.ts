@@ -125,8 +125,38 @@ export interface Snapshot {
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
-export function encodeSnapshot(s: Snapshot): Buffer {
-  return packr.pack(s);
+/**
+ * `encoded`: values already packed, by identity (an apply's target: recorded as pending, then
+ * as applied), spliced in instead of packed again. A plain msgpack map either way.
+ */
+export function encodeSnapshot(s: Snapshot, encoded?: ReadonlyMap<object, Buffer>): Buffer {
+  if (!encoded?.size) return packr.pack(s);
+  return packSpliced(s as unknown as Record<string, unknown>, encoded);
+}
+
+/** Packs `value` once, for encodeSnapshot's `encoded` (a copy: msgpackr reuses its buffer). */
+export function packOnce(value: object): Buffer {
+  return Buffer.from(packr.pack(value));
+}
+
+function packSpliced(o: Record<string, unknown>, encoded: ReadonlyMap<object, Buffer>): Buffer {
+  const keys = Object.keys(o);
+  const head = keys.length < 16 ? Buffer.from([0x80 | keys.length])
+    : keys.length < 0x10000 ? Buffer.from([0xde, keys.length >> 8, keys.length & 0xff])
+      : Buffer.from([0xdf, keys.length >>> 24, (keys.length >> 16) & 0xff, (keys.length >> 8) & 0xff, keys.length & 0xff]);
+  const parts: Buffer[] = [head];
+  for (const k of keys) {
+    const v = o[k];
+    parts.push(Buffer.from(packr.pack(k)));
+    const done = v !== null && typeof v === 'object' ? encoded.get(v) : undefined;
+    if (done) parts.push(done);
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).some((x) => x !== null && typeof x === 'object' && encoded.has(x))) {
+      parts.push(packSpliced(v as Record<string, unknown>, encoded));
+    } else {
+      parts.push(Buffer.from(packr.pack(v)));
+    }
+  }
+  return Buffer.concat(parts);
 }
 
 /** Decodes and checks the tag and version; `where` names the file in errors. */
@@ -182,11 +212,14 @@ export function readSnapshot(path: string): Snapshot | undefined {
   return decodeSnapshot(buf, path);
 }
 
-export function writeSnapshot(path: string, s: Snapshot): void {
+export function writeSnapshot(path: string, s: Snapshot, encoded?: ReadonlyMap<object, Buffer>): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   chmodSync(dirname(path), 0o700);
   try {
-    writeFileAtomic.sync(path, encodeSnapshot({ ...s, updatedAt: new Date().toISOString() }), { mode: 0o600 });
+    // The snapshot in memory says when it was written, as the file does (a long-lived Director
+    // keeps using it without reading the file back).
+    s.updatedAt = new Date().toISOString();
+    writeFileAtomic.sync(path, encodeSnapshot(s, encoded), { mode: 0o600 });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new StateError(`could not write the state snapshot ${path}: ${code ?? (e as Error).message}`, {
