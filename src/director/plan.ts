@@ -8,7 +8,8 @@
  * Step order (no packet ever sees a half-written state; see design-facts: ARRAY slots are copied
  * in place, HASH entries and map-in-map slots are swapped whole):
  *   vip-filter (old | new bits)  a set bit only means "look it up", so widen first
- *   settings                    lvs_cfg, with the filter switched on (it covers every service)
+ *   settings                    lvs_cfg, with the filter switched on (it covers every service),
+ *                               when it differs from what the running state wrote
  *   tx-ports                    new egress interfaces for XDP_REDIRECT
  *   zero                        statistics (and live connection counts) of slots that start life in this change
  *   reals                       realserver slots and their lvs_dests (weight, thresholds): new ones are
@@ -309,7 +310,10 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const widen = filterStep(oldWords, union);
   if (widen) steps.push(widen);
 
-  steps.push({ op: 'settings', value: settingsWithFilter(compiled.cfg) });
+  // lvs_cfg only when it changes: a change to one service writes that service's maps only.
+  const settings = settingsWithFilter(compiled.cfg);
+  target.settings = settings.toString('hex');
+  if (running.settings !== target.settings) steps.push({ op: 'settings', value: settings });
   // Egress interfaces of realservers reached through another interface (XDP_REDIRECT); the
   // attached interfaces are added by attach.
   const egress = new Set(Object.values(running.l2).map((x) => x.ifindex).filter((i): i is number => !!i));

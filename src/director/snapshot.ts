@@ -60,6 +60,10 @@ export interface AppliedState {
   tableSlots?: Record<string, number>;
   /** Tun outer sources in effect (configured, or from the routing table when applied). */
   tunnel?: { source4?: string; source6?: string };
+  /** Hex of the lvs_cfg value as written (VIP filter on): a change that leaves it alone does not
+   *  write it. Absent (older snapshots, a fresh attach): the next plan writes it. Optional, so
+   *  no version bump. */
+  settings?: string;
   /** "serviceId/rip" -> realservers installed unresolved (version 3). They have no entry in `l2`. */
   unresolved?: Record<string, UnresolvedReal>;
   /** Manual drains in force, by "serviceId/rip" (a realserver) or serviceId (a service) (version 3). */
