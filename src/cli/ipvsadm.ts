@@ -16,7 +16,6 @@ import { effectiveTimeouts } from '../model/timeouts.js';
 import type { ApplyResult, Director, StatsSample } from '../director/director.js';
 import { openRepaired, toJson, warnUnresolved, warnNatUnattached, VERSION, type StateOpts } from './common.js';
 import { drainOf } from '../director/drain.js';
-import { sampleRates } from './stats.js';
 
 export { isIpvsadmInvocation } from './ipvsadm-detect.js';
 
@@ -172,7 +171,8 @@ async function list(d: Director, p: Parsed): Promise<string> {
   // --stats with --rate: ipvsadm prints the statistics (its print_title and print_service_entry
   // test FMT_STATS before FMT_RATE), so the rate is not even sampled.
   if (p.rate && !p.stats) {
-    const v = await sampleRates(d, 1);
+    // Loaded for --rate only (it brings the stats view along).
+    const v = await (await import('./stats.js')).sampleRates(d, 1);
     const rows = new Map<string, RateRow>();
     for (const s of v.services) {
       const r = (x: number) => BigInt(Math.round(x));

@@ -3,7 +3,7 @@
  * map to documented exit codes (src/errors.ts) and are printed with their hint.
  */
 import { VERSION } from '../version.js';
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { LvsError, ExitCode } from '../errors.js';
 import { isIpvsadmInvocation } from './ipvsadm-detect.js';
 
@@ -40,6 +40,8 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   const first = argv.find((a) => !a.startsWith('-'));
   const wanted = COMMANDS.filter(([names]) => first !== undefined && names.includes(first));
   const versionOnly = first === undefined && argv.some((a) => a === '-V' || a === '--version');
+  // Loaded here, not at start-up: ipvsadm syntax (most rule changes) never needs it.
+  const { Command } = await import('commander');
   const program = new Command('lvs-xdp')
     .description('Linux Virtual Server director with an XDP data plane')
     .version(VERSION)
@@ -63,10 +65,16 @@ ipvsadm-compatible rules and listings (see README):
 
 try {
   const args = process.argv.slice(2);
-  if (isIpvsadmInvocation(args)) process.exitCode = await (await import('./ipvsadm.js')).runIpvsadm(args);
+  // `--version` alone: what commander would print, without loading it.
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) console.log(VERSION);
+  else if (isIpvsadmInvocation(args)) process.exitCode = await (await import('./ipvsadm.js')).runIpvsadm(args);
   else await (await buildProgram(args)).parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE);
+  // A CommanderError or subclass (commander is loaded only for subcommands): codes `commander.*`.
+  const ce = e as { code?: unknown; exitCode?: unknown } | undefined;
+  if (typeof ce?.code === 'string' && ce.code.startsWith('commander.') && typeof ce.exitCode === 'number') {
+    process.exit(ce.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE);
+  }
   if (e instanceof LvsError) {
     console.error(`lvs-xdp: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ''}`);
     process.exit(e.exitCode);

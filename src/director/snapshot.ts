@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Packr } from 'msgpackr';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomicSync } from './atomic.js';
 import { StateError, translateNativeError } from '../errors.js';
 import type { DirectorConfig } from '../model/types.js';
 import type { Allocation, L2Next } from '../dataplane/compile.js';
@@ -223,7 +223,7 @@ export function writeSnapshot(path: string, s: Snapshot, encoded?: ReadonlyMap<o
     // The snapshot in memory says when it was written, as the file does (a long-lived Director
     // keeps using it without reading the file back).
     s.updatedAt = new Date().toISOString();
-    writeFileAtomic.sync(path, encodeSnapshot(s, encoded), { mode: 0o600 });
+    writeFileAtomicSync(path, encodeSnapshot(s, encoded), 0o600);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new StateError(`could not write the state snapshot ${path}: ${code ?? (e as Error).message}`, {
