@@ -174,6 +174,13 @@ export function encodeSettings(f: SettingsFields): Buffer {
   });
 }
 
+/** A table of realserver positions, rewritten in place to lvs_reals indexes (one allocation per
+ *  table: a restore of a thousand services makes no second copy of each). */
+function toRealIndexes(t: Uint32Array, indexes: readonly number[]): Uint32Array {
+  for (let i = 0; i < t.length; i++) t[i] = t[i] === REAL_NONE ? ABI.LVS_REAL_NONE : indexes[t[i]!]!;
+  return t;
+}
+
 /** Lowest number not in `used`. */
 function lowestFree(used: Set<number>): number {
   let i = 0;
@@ -288,7 +295,7 @@ export function compileDirector(
     }
     // Built on first use: a change to one service of a thousand builds one table.
     let built: Uint32Array | undefined;
-    const table = (): Uint32Array => (built ??= buildTable(s).map((i) => (i === REAL_NONE ? ABI.LVS_REAL_NONE : indexes[i]!)));
+    const table = (): Uint32Array => (built ??= toRealIndexes(buildTable(s), indexes));
     // Everything the table is a function of (tables are deterministic).
     // fo / ovf tables keep list order among equal weights: the order is part of them.
     const order = s.scheduler === 'fo' || s.scheduler === 'ovf' ? s.realservers.map((r) => r.address) : [];
