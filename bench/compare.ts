@@ -1,7 +1,8 @@
 /**
  * Compares director objects in one run (interleaved rounds): `node dist/bench/compare.js
  * before=/path/a.o after=bpf/lvs_director.o [--rounds N]`; `path:nofilter` leaves the VIP filter off;
- * `path:capture` / `path:capture-other` switch lvs-xdp capture on (every packet / another service's).
+ * `path:capture` / `path:capture-other` switch lvs-xdp capture on (every packet / another service's);
+ * `path:sync` switches connection sync events on (refresh period 1 s).
  * Used to measure each optimization.
  */
 import { runDataplaneBench } from './dataplane.js';
@@ -13,7 +14,7 @@ const objects = args.filter((a, i) => a.includes('=') && (ri < 0 || i !== ri + 1
   const [label, spec] = a.split('=');
   const [path, opt] = spec!.split(':');
   const capture = opt === 'capture' ? 'all' as const : opt === 'capture-other' ? 'other' as const : undefined;
-  return { label: label!, path: path!, vipFilter: opt !== 'nofilter', ...(capture ? { capture } : {}) };
+  return { label: label!, path: path!, vipFilter: opt !== 'nofilter', ...(capture ? { capture } : {}), ...(opt === 'sync' ? { sync: 1 } : {}) };
 });
 const res = await runDataplaneBench({ rounds, perRound: 5000, objects });
 const f = (x: number) => x.toFixed(1);

@@ -67,7 +67,12 @@ interface Case { name: string; prog: number; frame: Buffer; mode: Mode; expect: 
  *  service the measured packets are not of. Absent: off, the default. */
 export interface NatBenchEnv { egress: number; egressMac: string }
 
-export async function runDataplaneBench(opts: { rounds: number; perRound: number; objects?: { label: string; path?: string; vipFilter?: boolean; capture?: 'all' | 'other' }[]; nat?: NatBenchEnv }): Promise<CaseResult[]> {
+/** sync: connection sync events on (LVS_CFG_F_SYNC) with this refresh period in seconds
+ *  (bpf/lvs_sync.h; nothing reads the ring: a full ring is the worst case, each emission then
+ *  counts sync_lost). Absent: off, the default. */
+export interface BenchObject { label: string; path?: string; vipFilter?: boolean; capture?: 'all' | 'other'; sync?: number }
+
+export async function runDataplaneBench(opts: { rounds: number; perRound: number; objects?: BenchObject[]; nat?: NatBenchEnv }): Promise<CaseResult[]> {
   const n = native();
   const floors = new n.BpfObject();
   floors.open(new URL('../../bpf/floors.o', import.meta.url).pathname);
@@ -101,6 +106,7 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
     const h = await BenchDirector.load({ path: o.path, vipFilter: o.vipFilter });
     directors.push(h);
     setupBenchConfig(h);
+    if (o.sync !== undefined) h.setCfg({ tunSrc4: '192.168.1.1', tunSrc6: '2001:db8:1::1', seed: 1, flags: ABI.LVS_CFG_F_SYNC, syncRefreshS: o.sync });
     if (o.capture) {
       const cap = Capture.open(h.progFd);
       cap.start(o.capture === 'all' ? {} : { svcId: 0xfffe }, 256, 1000);

@@ -6,8 +6,8 @@
  *   --short        a few seconds: the data-plane cases with tiny counts, nothing written (CI
  *                  checks that it works, not how fast)
  *   --render       no measurement: markdown, charts and README again from latest.json
- *   --only=a,b     run only these parts: probes, dataplane, nat, scaling, live, controlplane,
- *                  apply, cli, memory, e2e (results written, README not touched)
+ *   --only=a,b     run only these parts: probes, dataplane, nat, syncevents, scaling, live, controlplane,
+ *                  apply, cli, sync, memory, e2e (results written, README not touched)
  *
  * The end-to-end comparison (e2e) needs wrk, haproxy, nft and nginx: `bash scripts/bench-setup.sh`
  * installs them; without them it is reported as skipped.
@@ -16,11 +16,13 @@ import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { runDataplaneBench, type CaseResult } from './dataplane.js';
 import { runNatBench } from './nat.js';
+import { runSyncBench } from './sync.js';
 import { runProbeBench, type ProbeResult } from './probes.js';
 import { runScalingBench, type ScaleCurve } from './scaling.js';
 import { runLiveBench, type LiveResult } from './live.js';
 import { runControlPlaneBench, MAGLEV_PAPER_MS, type CpResult } from './controlplane.js';
 import { runApplyBench, type ApplyBench } from './apply.js';
+import { runSyncInsertBench, type SyncInsertBench } from './sync-insert.js';
 import { runCliBench, cliMarkdown, type CliBench } from './cli.js';
 import { runMemoryBench, type MemoryResult, type TableMemory } from './memory.js';
 import { runE2eBench, type E2eResult } from './e2e.js';
@@ -40,9 +42,9 @@ const machine = `${os.cpus().length} x ${cpuModel}, Linux ${os.release()}`;
 
 interface Results {
   date: string; machine: string; seconds?: number;
-  probes?: ProbeResult[]; dataplane?: CaseResult[]; nat?: CaseResult[]; scaling?: ScaleCurve[];
+  probes?: ProbeResult[]; dataplane?: CaseResult[]; nat?: CaseResult[]; syncEvents?: CaseResult[]; scaling?: ScaleCurve[];
   live?: { results: LiveResult[]; director: Record<string, string> };
-  controlplane?: CpResult[]; apply?: ApplyBench; cli?: CliBench; memory?: { presets: MemoryResult[]; tables: TableMemory[] };
+  controlplane?: CpResult[]; apply?: ApplyBench; cli?: CliBench; sync?: SyncInsertBench; memory?: { presets: MemoryResult[]; tables: TableMemory[] };
   e2e?: E2eResult;
 }
 let R: Results = { date: started.toISOString(), machine };
@@ -57,10 +59,12 @@ if (render) {
   if (want('probes')) { log('cost probes'); R.probes = await runProbeBench({ rounds: 11, repeat: 100000 }); }
   if (want('dataplane')) { log('data plane'); R.dataplane = await runDataplaneBench({ rounds: DP_ROUNDS, perRound: 5000 }); }
   if (want('nat')) { log('data plane, LVS-NAT (own namespace)'); R.nat = await runNatBench({ rounds: DP_ROUNDS, perRound: 5000 }); }
+  if (want('syncevents')) { log('data plane, connection sync events off / on'); R.syncEvents = await runSyncBench({ rounds: DP_ROUNDS, perRound: 5000 }); }
   if (want('scaling')) { log('scaling'); R.scaling = await runScalingBench({ rounds: 7, perRound: 5000 }); }
   if (want('live')) { log('live frames'); R.live = await runLiveBench({ rounds: 7, frames: 500000 }); }
   if (want('controlplane')) { log('control plane'); R.controlplane = runControlPlaneBench(); }
   if (want('apply')) { log('apply on a running director'); R.apply = runApplyBench({ services: 1000, reals: 10, tableSize: 4093 }); }
+  if (want('sync')) { log('connection sync, backup side'); R.sync = await runSyncInsertBench({ entries: 50000, rounds: 7 }); }
   if (want('cli')) { log('control plane: the CLI and the library at 10 and 1,000 services (own namespace)'); R.cli = runCliBench(); }
   if (want('memory')) { log('memory'); R.memory = await runMemoryBench(); }
   if (want('e2e')) { log('end to end (namespace lab, wrk)'); R.e2e = await runE2eBench({ seconds: 4, rounds: 3, log }); }
@@ -93,6 +97,11 @@ if (R.nat) {
     md.push(`| ${r.name} | ${f1(r.medianNs)} [${f1(r.minNs)}-${f1(r.maxNs)}] | ${ratio} | ${target} |`);
   }
 }
+if (R.syncEvents) {
+  md.push('', '#### Connection sync events off and on (BPF_PROG_TEST_RUN, one run, interleaved; see bench/sync.ts)', '',
+    '| case | ns/packet | ratio to floor |', '| --- | --- | --- |');
+  for (const r of R.syncEvents) md.push(`| ${r.name} | ${f1(r.medianNs)} [${f1(r.minNs)}-${f1(r.maxNs)}] | ${f2(r.ratio!)}x [${f2(r.ratioMin!)}-${f2(r.ratioMax!)}] of ${r.floor!.replace('floor: ', '')} |`);
+}
 if (R.probes) {
   md.push('', '#### Cost of single steps (probes: each minus "parse + one counter"; bench/bpf/probes.bpf.c)', '',
     '| step | ns/packet |', '| --- | --- |');
@@ -111,10 +120,12 @@ if (R.scaling) {
 }
 let perCore = '';
 if (R.live) {
-  md.push('', '#### Live packet rate (live frames into a veth pair, program under test in native mode on the receiving end)', '',
-    '| case | Mpps forwarded | ratio to floor | target | frames lost |', '| --- | --- | --- | --- | --- |');
+  md.push('', '#### Live packet rate (live frames into a veth pair; the program under test on the receiving end in native or generic (skb) mode, or the kernel forwarding with nftables DNAT)', '',
+    '| case | mode | Mpps forwarded | ratio to floor (same mode) | target | vs nftables DNAT | frames lost |', '| --- | --- | --- | --- | --- | --- | --- |');
   for (const r of R.live.results) {
-    md.push(`| ${r.name} | ${f2(r.mpps)} [${f2(r.mppsMin)}-${f2(r.mppsMax)}] | ${r.ratio === undefined ? '' : `${f2(r.ratio)}x [${f2(r.ratioMin!)}-${f2(r.ratioMax!)}]`} | ${r.target === undefined ? '' : `>= ${r.target * 100}%: ${r.ratio! >= r.target ? '**met**' : 'not met'}`} | ${r.name.startsWith('receiver') ? '' : `${Math.max(0, r.lossPct).toFixed(2)}%`} |`);
+    const mode = r.mode ?? 'native';
+    const vs = r.ratioAgainst === undefined ? '' : `${f2(r.ratioAgainst)}x [${f2(r.ratioAgainstMin!)}-${f2(r.ratioAgainstMax!)}]`;
+    md.push(`| ${r.name} | ${mode === 'stack' ? 'no XDP' : mode} | ${f2(r.mpps)} [${f2(r.mppsMin)}-${f2(r.mppsMax)}] | ${r.ratio === undefined ? '' : `${f2(r.ratio)}x [${f2(r.ratioMin!)}-${f2(r.ratioMax!)}]`} | ${r.target === undefined ? '' : `>= ${r.target * 100}%: ${r.ratio! >= r.target ? '**met**' : 'not met'}`} | ${vs} | ${r.name.startsWith('receiver') ? '' : `${Math.max(0, r.lossPct).toFixed(2)}%`} |`);
   }
   const dr = R.dataplane?.find((x) => x.name === 'established DR flow');
   const drop = R.dataplane?.find((x) => x.name === 'floor: XDP_DROP');
@@ -126,7 +137,13 @@ if (R.live) {
   const bound = R.live.results.find((x) => x.name.startsWith('receiver'));
   const ns = (name: string) => 1000 / (R.live!.results.find((x) => x.name === name)?.mpps ?? NaN);
   const swapNs = ns('floor: parse + swap MACs + XDP_TX'), drNs = ns('lvs-xdp DR (established flow)');
-  md.push('', `What bounds these figures: everything runs on the one CPU that makes the BPF_PROG_TEST_RUN call (the other core is shared with the rest of the machine): the generator, the veth transmit to the peer, the receiving veth's NAPI poll with the program under test, its XDP_TX back through veth and the counting program. With the receiver simply dropping, this setup moves ${bound ? f2(bound.mpps) : '?'} Mpps. A forwarded packet costs ${f1(swapNs)} ns of that CPU with the floor program and ${f1(drNs)} ns with lvs-xdp DR: the director's extra ${f1(drNs - swapNs)} ns is its own cost (as in the data-plane table), the rest is generator and veth, which is why the ratio sits at ${f2(R.live.results.find((x) => x.name.startsWith('lvs-xdp DR'))?.ratio ?? NaN)}x and not lower.`);
+  md.push('', `What bounds these figures: everything runs on the one CPU that makes the BPF_PROG_TEST_RUN call (the other core is shared with the rest of the machine): the generator, the veth transmit to the peer, the receiving veth's NAPI poll with the program under test, its XDP_TX back through veth and the counting program. In native mode, with the receiver simply dropping, this setup moves ${bound ? f2(bound.mpps) : '?'} Mpps. A forwarded packet costs ${f1(swapNs)} ns of that CPU with the floor program and ${f1(drNs)} ns with lvs-xdp DR: the director's extra ${f1(drNs - swapNs)} ns is its own cost (as in the data-plane table), the rest is generator and veth, which is why the ratio sits at ${f2(R.live.results.find((x) => x.name.startsWith('lvs-xdp DR'))?.ratio ?? NaN)}x and not lower.`);
+  const gen = R.live.results.find((x) => x.name.startsWith('lvs-xdp DR') && x.mode === 'generic');
+  const genDrop = R.live.results.find((x) => x.name.startsWith('receiver') && x.mode === 'generic');
+  if (gen) {
+    const nat = R.live.results.find((x) => x.name === gen.against);
+    md.push('', `Generic (skb) mode is what NICs without native XDP (e1000e, r8169, ...) run: the kernel builds an skb first and runs the program in the receive path, and XDP_TX goes out through the transmit queue one skb at a time. Here the receiving veth delivers ${genDrop ? f2(genDrop.mpps) : '?'} Mpps to a generic program that drops; lvs-xdp DR forwards ${f2(gen.mpps)} Mpps in generic mode, ${f2(gen.ratio!)}x the generic floor's rate and ${f2(gen.ratioAgainst!)}x ${nat ? `nftables DNAT's ${f2(nat.mpps)} Mpps` : 'nftables DNAT'} (the kernel's forwarding with conntrack, same veth, same frames). What a profile of this path shows is in the README's \"Generic mode\" paragraph.`);
+  }
   if (perCore) md.push('', perCore);
 }
 if (R.controlplane || R.apply) {
@@ -141,6 +158,15 @@ if (R.controlplane || R.apply) {
   }
 }
 if (R.cli) md.push('', ...cliMarkdown(R.cli));
+if (R.sync) {
+  md.push('', '#### Connection sync, backup side: IPVS sync entries inserted per second (bench/sync-insert.ts)', '',
+    `${R.sync.entries.toLocaleString('en')} established DR connections into an empty table (then again: a master's re-sync), median [min-max] of ${R.sync.rounds} rounds; ratio: to the floor of the same round.`, '',
+    '| case | entries/s | ratio to floor |', '| --- | --- | --- |');
+  for (const r of R.sync.rows) {
+    const e = r.entriesPerSecond;
+    md.push(`| ${r.name} | ${Math.round(e.median).toLocaleString('en')} [${Math.round(e.min).toLocaleString('en')}-${Math.round(e.max).toLocaleString('en')}] | ${r.ratio ? `${f2(r.ratio.median)}x [${f2(r.ratio.min)}-${f2(r.ratio.max)}]` : ''} |`);
+  }
+}
 if (R.memory) {
   const [d, s] = R.memory.presets as [MemoryResult, MemoryResult];
   md.push('', '#### Kernel memory of the maps (memlock from /proc/self/fdinfo, as bpftool reports it)', '',
@@ -182,7 +208,7 @@ if (R.scaling) {
   charts['scaling.svg'] = chartGrid(lc, 3);
 }
 if (R.live) {
-  charts['live.svg'] = barChart('Live frames through veth (native XDP): forwarded Mpps', 'Mpps (one CPU)',
+  charts['live.svg'] = barChart('Live frames through veth (native and generic XDP, nftables DNAT): forwarded Mpps', 'Mpps (one CPU)',
     R.live.results.map((r) => ({ label: r.name, value: r.mpps, lo: r.mppsMin, hi: r.mppsMax, note: `${f2(r.mpps)} Mpps${r.ratio ? ` (${(r.ratio * 100).toFixed(0)}% of floor)` : ''}` })));
 }
 

@@ -23,8 +23,10 @@
  * lvs_l2_addrs). 3: firewall-mark services (lvs_fwmarks, LVS_SVC_F_MARKED, LVS_CFG_F_FWMARK); lvs_dests and
  * lvs_real_conns (least-connection family, thresholds; a configuration map and a live one), service
  * flags LVS_SVC_F_LC / LVS_SVC_F_THRESH; LVS-NAT (lvs_real port / vport / vip, reply entries in
- * lvs_conns keyed with lvs_flow_key.dir, OutPkts / OutBytes in lvs_stats). */
-#define LVS_ABI_VERSION 3
+ * lvs_conns keyed with lvs_flow_key.dir, OutPkts / OutBytes in lvs_stats). 4: connection sync
+ * (lvs_sync_events, LVS_CFG_F_SYNC and lvs_cfg.sync_refresh_s, lvs_svc.fwmark,
+ * LVS_SVC_F_ALLPORTS). */
+#define LVS_ABI_VERSION 4
 
 /*
  * Test only: `make -C bpf test-objects` builds the director with -DLVS_TEST_OLD_ABI=<version>
@@ -80,6 +82,10 @@ struct lvs_svc_key {
  * mark): its packets are classified first, as IPVS looks the mark up before (proto, VIP, port).
  * Port services no mark covers never pay the classification. */
 #define LVS_SVC_F_MARKED  (1u << 6)
+/* ---- connection sync (issue 14): appended flags ---- */
+/* An all-ports service (port 0): its persistence templates have vport 0 (IPVS's port-zero
+ * template). The packet path does not read it; it is copied into sync events. */
+#define LVS_SVC_F_ALLPORTS (1u << 7)
 
 /* ---- least-connection family and thresholds (issue 15): appended flags ---- */
 /* The service's table holds scheduling candidates (lvs_lc.h), not the answer: lc, wlc, sed, nq
@@ -112,7 +118,9 @@ struct lvs_svc {
 	__u16 flags;           /* LVS_SVC_F_* */
 	__u8 hash_fields;      /* LVS_HF_* */
 	__u8 pad;
-	__u32 reserved;
+	/* connection sync (issue 14): the firewall mark of a firewall-mark service (0: a port
+	 * service), reported in sync events as IPVS syncs cp->fwmark. Was `reserved` (always 0). */
+	__u32 fwmark;
 };
 
 /* ---- Realservers (IPVS "destinations": one per service and RIP) : ARRAY lvs_reals --------- */
@@ -290,6 +298,10 @@ struct lvs_cfg {
 	__u16 tun_mtu;            /* MTU toward Tun realservers; larger packets get ICMP too-big */
 	__u8 tun_ttl;             /* outer TTL / hop limit */
 	__u8 flags;               /* LVS_CFG_F_* */
+	/* connection sync (issue 14): with LVS_CFG_F_SYNC, a live ESTABLISHED or UDP entry is
+	 * reported again each time its refresh crosses a multiple of this many seconds (IPVS's
+	 * sync_refresh_period); 0: on state changes only. */
+	__u32 sync_refresh_s;
 };
 
 #define LVS_CFG_F_VIP_FILTER (1u << 0) /* lvs_vip_filter is maintained: use it before lookups */
@@ -335,6 +347,38 @@ struct lvs_fwmark_val {
 /* Some realserver is LVS-NAT: a packet to no service may be a NAT reply (one lvs_conns lookup
  * by its own tuple). Without it, traffic to no service pays nothing for NAT. */
 #define LVS_CFG_F_NAT (1u << 3)
+
+/* ---- connection sync (issue 14): RINGBUF lvs_sync_events of struct lvs_sync_event ----------
+ * With LVS_CFG_F_SYNC, a client packet reports its connection entry where IPVS's master would
+ * sync it (ip_vs_sync_conn_needed; lvs_sync.h): a TCP entry moving into ESTABLISHED, FIN_WAIT or
+ * CLOSE (never SYN_RECV: a SYN flood reports nothing), a stray promoted, a new UDP entry, and a
+ * live ESTABLISHED / UDP entry once per lvs_cfg.sync_refresh_s. Clear: an established flow pays
+ * one flag test per entry refresh (at most once a second), nothing per packet. A full ring loses
+ * the event (sync_lost), never the packet. The record carries what the control plane needs to
+ * send IPVS's sync entry (and its persistence template) without looking up any index that a
+ * configuration change could move meanwhile. */
+#define LVS_CFG_F_SYNC (1u << 4)
+
+#define LVS_SYNC_F_PERSIST  (1u << 0) /* the service is persistent: a template goes with it */
+#define LVS_SYNC_F_ALLPORTS (1u << 1) /* the service is an all-ports service (port 0) */
+
+struct lvs_sync_event {
+	__u8 caddr[16];   /* client (lvs_flow_key.saddr) */
+	__u8 vaddr[16];   /* VIP: the packet's destination */
+	__u8 daddr[16];   /* realserver: lvs_real.addr when the event was made */
+	__u8 pcaddr[16];  /* persistence: the client address masked with the service's netmask */
+	__u16 cport;      /* network order */
+	__u16 vport;      /* network order */
+	__u16 rport;      /* lvs_real.port, network order: 0 = the client's destination port (DR, Tun) */
+	__u8 proto;       /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;      /* LVS_FAMILY_* of the flow */
+	__u8 dfamily;     /* LVS_FAMILY_* of the realserver (lvs_real.family) */
+	__u8 method;      /* LVS_FWD_* (lvs_real.method) */
+	__u8 state;       /* LVS_CS_*: the entry's state after this packet */
+	__u8 flags;       /* LVS_SYNC_F_* */
+	__u32 fwmark;     /* lvs_svc.fwmark: the firewall mark of a firewall-mark service, else 0 */
+	__u32 persist_timeout; /* lvs_svc.persist_timeout, seconds (0: not persistent) */
+};
 
 /* ---- VIP filter: ARRAY lvs_vip_filter, LVS_VIP_FILTER_WORDS x __u64 -------------------------
  *
@@ -469,7 +513,10 @@ struct lvs_stats {
 	X(ICMP_NAT_REPLY, event, "ICMP error about an LVS-NAT flow from the realserver's side: translated and sent to the client") \
 	X(PASS_NAT_NO_ROUTE, pass, "LVS-NAT reply with no usable next hop in the FIB (no route, neighbour unresolved, larger than the egress MTU, or out of an interface without lvs-xdp): handed untouched to the kernel") \
 	X(PASS_NAT_TTL, pass, "LVS-NAT reply whose TTL / hop limit would expire here: handed untranslated to the kernel (time exceeded)") \
-	X(DROP_NAT_FAILED, drop, "LVS-NAT: a header to rewrite is not in the frame")
+	X(DROP_NAT_FAILED, drop, "LVS-NAT: a header to rewrite is not in the frame") \
+	/* ---- connection sync (issue 14) ---- */                                                  \
+	X(SYNC_EVENT, event, "connection entry reported for sync (lvs_sync_events): a state change IPVS syncs, or a refresh period crossed") \
+	X(SYNC_LOST, event, "sync event lost: lvs_sync_events was full (the packet is forwarded all the same)")
 
 #define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,
 enum lvs_counter { LVS_COUNTER_LIST(LVS_COUNTER_ENUM) LVS_C_MAX };

@@ -10,7 +10,8 @@
  * Expects: lvs_conns and lvs_strays (shared LRUs, lvs_maps.h), the idle timeouts of lvs_cfg, the
  * packet's lvs_time; persistence templates (lvs_persist.h) live as long as their connections.
  * Counts CONN_* events; binds and unbinds connections to their realserver's live counts
- * (lvs_lc.h) as entries are made, move on and end.
+ * (lvs_lc.h) as entries are made, move on and end; reports entries for connection sync
+ * (lvs_sync.h) where they are written: made, promoted, moved on or refreshed.
  */
 #ifndef LVS_CONN_H
 #define LVS_CONN_H
@@ -27,6 +28,7 @@
 #include "lvs_persist.h"
 #include "lvs_lc.h"
 #include "lvs_nat.h"
+#include "lvs_sync.h"
 
 #define LVS_REFRESH_NS NSEC_PER_SEC /* entry timestamps are written at most this often */
 
@@ -115,11 +117,13 @@ static __always_inline int lvs_conn_hit(const struct lvs_svc *svc, const struct 
 	}
 	if (nst != st || lvs_older_than(t, c->last_seen_ns, LVS_REFRESH_NS)) {
 		__u64 now = lvs_time_now(t);
+		__u64 then = c->last_seen_ns;
 
 		c->last_seen_ns = now;
 		if (svc->flags & LVS_SVC_F_PERSIST)
 			lvs_persist_touch(svc, p, now, lvs_timeout_ns(cfg, nst));
 		lvs_nat_mirror(p, r, c); /* LVS-NAT: the reply entry follows */
+		lvs_sync_conn(cfg, svc, p, r, st, nst, then, now);
 	}
 	*ri = c->real;
 	lvs_count(LVS_C_CONN_HIT);
@@ -185,6 +189,7 @@ static __always_inline __u32 lvs_stray(const struct lvs_svc *svc, const struct l
 		bpf_map_delete_elem(&lvs_strays, &p->flow);
 		lvs_lc_move(ri, LVS_CS_NONE, LVS_CS_ESTABLISHED);
 		lvs_count(LVS_C_CONN_PROMOTED);
+		lvs_sync_conn(cfg, svc, p, r, LVS_CS_NONE, LVS_CS_ESTABLISHED, 0, nc.last_seen_ns);
 		*promoted = 1;
 		return ri;
 	}
@@ -206,9 +211,10 @@ static __always_inline __u32 lvs_stray(const struct lvs_svc *svc, const struct l
 	return ri;
 }
 
-/* A new flow, scheduled to realserver ri (slot r), entered in the table (a NAT flow with its
- * reply entry). */
-static __always_inline void lvs_conn_add(const struct lvs_pkt *p, __u32 ri, const struct lvs_real *r,
+/* A new flow of service svc, scheduled to realserver ri (slot r), entered in the table (a NAT
+ * flow with its reply entry). */
+static __always_inline void lvs_conn_add(const struct lvs_svc *svc, const struct lvs_pkt *p, __u32 ri,
+					 const struct lvs_real *r, const struct lvs_cfg *cfg,
 					 struct lvs_time *t)
 {
 	struct lvs_conn nc = {};
@@ -221,6 +227,7 @@ static __always_inline void lvs_conn_add(const struct lvs_pkt *p, __u32 ri, cons
 	lvs_lc_bind(ri, nc.state);
 	lvs_nat_mirror(p, r, &nc);
 	lvs_count(LVS_C_CONN_NEW);
+	lvs_sync_conn(cfg, svc, p, r, LVS_CS_NONE, nc.state, 0, nc.last_seen_ns);
 }
 
 /* A flow's entry while its realserver is still the one it was scheduled to; neither refreshed

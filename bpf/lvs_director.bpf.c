@@ -24,7 +24,7 @@
  *
  * Every packet increments exactly one pass / fwd / drop / tx counter in lvs_counters, plus any
  * number of event counters. The steps live in headers of their own, one concern each:
- * lvs_parse.h, lvs_l2.h, lvs_sched.h (+ lvs_hash.h), lvs_fwmark.h, lvs_conn.h, lvs_persist.h, lvs_frag.h, lvs_icmp.h,
+ * lvs_parse.h, lvs_l2.h, lvs_sched.h (+ lvs_hash.h), lvs_fwmark.h, lvs_conn.h (+ lvs_sync.h), lvs_persist.h, lvs_frag.h, lvs_icmp.h,
  * lvs_fwd.h, on lvs_count.h, lvs_clock.h and lvs_csum.h; this file reads as the path above.
  */
 #include <linux/bpf.h>
@@ -154,7 +154,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 			r = bpf_map_lookup_elem(&lvs_reals, &ri);
 			if (!r)
 				goto bad_real;
-			lvs_conn_add(p, ri, r, &t);
+			lvs_conn_add(svc, p, ri, r, cfg, &t);
 			new_conn = 1;
 		}
 	}

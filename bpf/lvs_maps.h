@@ -68,6 +68,7 @@ struct lvs_abi_anchor {
 	struct lvs_fwmark_val fwmark_val;
 	struct lvs_dest dest;
 	struct lvs_real_conns real_conns;
+	struct lvs_sync_event sync_event;
 };
 const volatile struct lvs_abi_anchor lvs_abi_anchor;
 
@@ -231,6 +232,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct lvs_dest);
 } lvs_dests SEC(".maps");
+
+/* ---- connection sync (issue 14) ------------------------------------------------------------
+ * Connection entries reported for sync (struct lvs_sync_event, lvs_sync.h), read by the control
+ * plane from its pin (ring_buffer__consume on a timer: records are written without wakeup). The
+ * size is in bytes (a power of 2, at least a page): 256 KiB holds ~2,800 events of 92 bytes. */
+#define LVS_DEFAULT_MAX_SYNC_RING 262144
+#define LVS_SMALL_MAX_SYNC_RING   65536
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, LVS_DEFAULT_MAX_SYNC_RING);
+} lvs_sync_events SEC(".maps");
 
 /* Shared, not per-CPU: a scheduling decision on one CPU must see the connections made on all. */
 struct {

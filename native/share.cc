@@ -1,5 +1,5 @@
-// What `lvs-xdp capture` and the shared attach modes need from the kernel: reading a ring buffer
-// map, the maps a loaded program uses, and whether a program type may be loaded at all.
+// What `lvs-xdp capture`, connection sync and the shared attach modes need from the kernel:
+// reading a ring buffer map (polled, or consumed without waiting), the maps a loaded program uses, and whether a program type may be loaded at all.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
@@ -68,6 +68,22 @@ Napi::Value RingbufPoll(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// ringbufConsume(handle, max) -> Buffer[]: the records ready now, at most `max`, without waiting
+// (ring_buffer__consume: no epoll, for a reader on a timer and rings written without wakeup).
+Napi::Value RingbufConsume(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Ring* r = FindRing(env, ArgU32(info, 0, "handle"));
+  r->max = ArgU32(info, 1, "max");
+  if (r->max == 0) r->max = 1;
+  r->records.clear();
+  int n = ring_buffer__consume(r->rb);
+  if (n < 0 && n != -ECANCELED) ThrowErrno(env, n, "ring_buffer__consume", "");
+  Napi::Array out = Napi::Array::New(env, r->records.size());
+  for (size_t i = 0; i < r->records.size(); i++) out.Set(i, BufferFromVector(env, std::move(r->records[i])));
+  r->records.clear();
+  return out;
+}
+
 Napi::Value RingbufClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t id = ArgU32(info, 0, "handle");
@@ -127,6 +143,7 @@ Napi::Value ProbeProgType(const Napi::CallbackInfo& info) {
 void InitShare(Napi::Env env, Napi::Object exports) {
   exports.Set("ringbufOpen", Napi::Function::New<RingbufOpen>(env, "ringbufOpen"));
   exports.Set("ringbufPoll", Napi::Function::New<RingbufPoll>(env, "ringbufPoll"));
+  exports.Set("ringbufConsume", Napi::Function::New<RingbufConsume>(env, "ringbufConsume"));
   exports.Set("ringbufClose", Napi::Function::New<RingbufClose>(env, "ringbufClose"));
   exports.Set("progMapIds", Napi::Function::New<ProgMapIds>(env, "progMapIds"));
   exports.Set("probeProgType", Napi::Function::New<ProbeProgType>(env, "probeProgType"));

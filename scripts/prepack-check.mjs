@@ -17,7 +17,7 @@ for (const rel of readdirSync(join(root, 'src'), { recursive: true, encoding: 'u
 }
 const bpfSources = readdirSync(join(root, 'bpf')).filter((f) => /\.(bpf\.c|h)$/.test(f));
 const newestBpf = Math.max(...bpfSources.map((f) => mtime(join('bpf', f))));
-for (const o of ['bpf/lvs_director.o', 'bpf/lvs_decap.o', 'bpf/floors.o']) {
+for (const o of ['bpf/lvs_director.o', 'bpf/lvs_decap.o', 'bpf/floors.o', 'bench/bpf/wrap.o', 'bench/bpf/live.o']) {
   if (!existsSync(join(root, o))) problems.push(`${o} is missing`);
   else if (mtime(o) < newestBpf) problems.push(`${o} is older than the BPF sources`);
 }

@@ -49,6 +49,8 @@ fi
 
 log "building BPF objects"
 make -s -C bpf
+# The repeat wrapper and the live-rate sender `lvs-xdp bench` uses (shipped with the package).
+make -s -C bench/bpf wrap.o live.o
 
 log "generating ABI names from bpf/lvs_abi.h"
 node scripts/gen-abi.mjs

@@ -67,8 +67,10 @@ export class BenchDirector {
     this.writer.execute(steps.filter((s): s is Step => s !== undefined));
   }
 
-  setCfg(c: { tunSrc4: string; tunSrc6: string; seed: number; tunMtu?: number; ttl?: number; flags?: number }): void {
-    const value = encodeSettings({ tunSrc4: c.tunSrc4, tunSrc6: c.tunSrc6, hashSeed: c.seed, tunMtu: c.tunMtu ?? 1500, tunTtl: c.ttl ?? 64, flags: c.flags ?? 0 });
+  setCfg(c: { tunSrc4: string; tunSrc6: string; seed: number; tunMtu?: number; ttl?: number; flags?: number; syncRefreshS?: number }): void {
+    const value = encodeSettings({
+      tunSrc4: c.tunSrc4, tunSrc6: c.tunSrc6, hashSeed: c.seed, tunMtu: c.tunMtu ?? 1500, tunTtl: c.ttl ?? 64, flags: c.flags ?? 0, syncRefreshS: c.syncRefreshS ?? 0,
+    });
     this.exec({ op: 'settings', value: this.vipFilter ? settingsWithFilter(value) : value });
   }
 

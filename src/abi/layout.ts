@@ -43,7 +43,7 @@ export const SVC_KEY = struct('lvs_svc_key', 20, [
 export const SVC = struct('lvs_svc', 40, [
   ['id', 'u32'], ['table_slot', 'u32'], ['table_size', 'u32'], ['persist_timeout', 'u32'],
   ['persist_mask', 'bytes', 16], ['flags', 'u16'], ['hash_fields', 'u8'], ['pad', 'u8'],
-  ['reserved', 'u32'],
+  ['fwmark', 'u32'],
 ]);
 export const REAL = struct('lvs_real', 64, [
   ['addr', 'bytes', 16], ['mac', 'bytes', 6], ['smac', 'bytes', 6], ['family', 'u8'],
@@ -65,9 +65,10 @@ export const FRAG_KEY = struct('lvs_frag_key', 40, [
   ['saddr', 'bytes', 16], ['daddr', 'bytes', 16], ['id', 'u32'], ['proto', 'u8'],
   ['family', 'u8'], ['pad', 'u16'],
 ]);
-export const CFG = struct('lvs_cfg', 52, [
+export const CFG = struct('lvs_cfg', 56, [
   ['tun_src4', 'bytes', 4], ['tun_src6', 'bytes', 16], ['hash_seed', 'u32'],
   ['timeout_s', 'bytes', 24], ['tun_mtu', 'u16'], ['tun_ttl', 'u8'], ['flags', 'u8'],
+  ['sync_refresh_s', 'u32'],
 ]);
 export const STATS = struct('lvs_stats', 40, [
   ['packets', 'u64'], ['bytes', 'u64'], ['conns', 'u64'], ['out_packets', 'u64'], ['out_bytes', 'u64'],
@@ -87,9 +88,16 @@ export const FWMARK_VAL = struct('lvs_fwmark_val', 68, [['lo', 'bytes', 16], ['h
  *  read them with `| 0` (the data plane's atomic adds may leave them below zero for a moment). */
 export const DEST = struct('lvs_dest', 16, [['weight', 'u32'], ['u_thresh', 'u32'], ['l_thresh', 'u32'], ['pad', 'u32']]);
 export const REAL_CONNS = struct('lvs_real_conns', 16, [['active', 'u32'], ['inactive', 'u32'], ['overloaded', 'u32'], ['pad', 'u32']]);
+/** A record of lvs_sync_events (connection sync, bpf/lvs_sync.h); decoded by src/sync/events.ts. */
+export const SYNC_EVENT = struct('lvs_sync_event', 84, [
+  ['caddr', 'bytes', 16], ['vaddr', 'bytes', 16], ['daddr', 'bytes', 16], ['pcaddr', 'bytes', 16],
+  ['cport', 'be16'], ['vport', 'be16'], ['rport', 'be16'], ['proto', 'u8'], ['family', 'u8'],
+  ['dfamily', 'u8'], ['method', 'u8'], ['state', 'u8'], ['flags', 'u8'], ['fwmark', 'u32'],
+  ['persist_timeout', 'u32'],
+]);
 export const STRUCTS: readonly StructDef[] = [
   SVC_KEY, SVC, REAL, FLOW_KEY, CONN, PERSIST_KEY, PIN, FRAG_KEY, CFG, STATS,
-  L2_KEY, L2_ADDR, L2_IF, FWMARK_KEY, FWMARK_VAL, DEST, REAL_CONNS,
+  L2_KEY, L2_ADDR, L2_IF, FWMARK_KEY, FWMARK_VAL, DEST, REAL_CONNS, SYNC_EVENT,
 ];
 
 export type StructValue = Record<string, number | bigint | Uint8Array>;

@@ -8,6 +8,7 @@ const COMMAND_FLAGS = new Set([
   '-A', '-E', '-D', '-C', '-a', '-e', '-d', '-L', '-l', '-S', '-R', '-Z', '-c',
   '--add-service', '--edit-service', '--delete-service', '--add-server', '--edit-server', '--delete-server',
   '--clear', '--list', '--save', '--restore', '--zero', '--connection', '--set', '--timeout', '-v',
+  '--start-daemon', '--stop-daemon',
 ]);
 
 export function isIpvsadmInvocation(argv: readonly string[]): boolean {

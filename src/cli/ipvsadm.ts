@@ -16,6 +16,7 @@ import { effectiveTimeouts } from '../model/timeouts.js';
 import type { ApplyResult, Director, StatsSample } from '../director/director.js';
 import { openRepaired, toJson, warnUnresolved, warnNatUnattached, VERSION, type StateOpts } from './common.js';
 import { drainOf } from '../director/drain.js';
+import { parseDaemonInvocation, runDaemonCommand } from './ipvsadm-daemon.js';
 
 export { isIpvsadmInvocation } from './ipvsadm-detect.js';
 
@@ -241,6 +242,8 @@ async function change(p: Parsed, apply: (d: Director) => Promise<ApplyResult>): 
 
 /** Runs an ipvsadm-style invocation; returns the exit code. */
 export async function runIpvsadm(argv: readonly string[]): Promise<number> {
+  const daemon = parseDaemonInvocation(argv);
+  if (daemon) return runDaemonCommand(daemon.cmd, daemon.state);
   const p = parseIpvsadmArgv(argv);
   if (p.action === 'version') {
     console.log(`lvs-xdp v${VERSION} (ipvsadm-compatible rules; XDP data plane)`);

@@ -31,6 +31,8 @@ const COMMANDS: [string[], Loader][] = [
   [['counters'], async () => [(await import('./counters.js')).countersCommand()]],
   [['import'], async () => [(await import('./import.js')).importCommand()]],
   [['capture'], async () => [(await import('./capture.js')).captureCommand()]],
+  [['sync'], async () => [(await import('./sync.js')).syncCommand()]],
+  [['bench'], async () => [(await import('./bench.js')).benchCommand()]],
 ];
 
 

@@ -5,6 +5,7 @@
  * that is active (its <state dir>/ops-health.json), as `top` shows them; without one there are
  * none, and reload series belong to `run` alone.
  */
+import { runningSyncDaemons } from '../sync/state.js';
 import { renameSync, writeFileSync, unlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { Command } from 'commander';
@@ -37,7 +38,7 @@ export function oneShotInput(d: Director, run: HealthFile | undefined): MetricsI
   }
   return {
     sample: d.readStats(), interfaces: d.linkStatus(), health, services: run?.services ?? [],
-    tables: d.tableDigest(), configChangedAt: d.updatedAt,
+    tables: d.tableDigest(), configChangedAt: d.updatedAt, sync: runningSyncDaemons(d.paths.stateDir),
   };
 }
 

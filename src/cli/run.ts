@@ -62,16 +62,28 @@ export function runCommand(): Command {
         const old = await takeOverRun(statePaths(stateOptions(o)).stateDir);
         log.info({ event: 'takeover', ...(old ? { from: old.pid } : {}) }, old ? `took over from lvs-xdp run pid ${old.pid}` : 'no lvs-xdp run to take over: starting');
       }
+      // One SIGHUP handler from before start on: a SIGHUP right after start logs "listening" (a
+      // script that reloads as soon as run is up) must neither meet Node's default action (the
+      // process ends) nor be lost (Node drops a signal that arrives while a SIGHUP watcher is
+      // replaced by another). One that comes while starting reloads once start is done.
+      let started: Operator | undefined;
+      let hupWhileStarting = false;
+      const reload = () => {
+        log.info({ event: 'sighup' }, 'SIGHUP: reloading');
+        void started!.reload();
+      };
+      process.on('SIGHUP', () => {
+        if (started) reload();
+        else hupWhileStarting = true;
+      });
       const op = await Operator.start({ handoverGraceS: o.handoverGrace,
         file: o.file, state: stateOptions(o), logger: log, listen, resyncMs: o.resync * 1000,
         ...(o.interface?.length ? { interfaces: o.interface } : {}),
         attach: { mode: o.mode, preset: o.preset, force: o.force ?? false },
       });
+      started = op;
+      if (hupWhileStarting) reload();
       await new Promise<void>((resolve) => {
-        process.on('SIGHUP', () => {
-          log.info({ event: 'sighup' }, 'SIGHUP: reloading');
-          void op.reload();
-        });
         const stop = (sig: string) => () => {
           void op.stop(sig).then(resolve, resolve);
         };

@@ -1,4 +1,5 @@
 /** `lvs-xdp status [--json]`: interfaces, mode, program, sizes, memory, fill levels. */
+import type { SyncDaemonStatus } from '../sync/state.js';
 import { Command } from 'commander';
 import { Director, type DirectorStatus } from '../director/director.js';
 import { statePaths } from '../director/paths.js';
@@ -43,6 +44,7 @@ export function formatStatus(s: DirectorStatus): string {
   if (s.pendingApply) lines.push(`  WARNING     an apply started at ${s.pendingApply} did not finish; the next change completes it`);
   for (const u of s.unresolved ?? []) lines.push(`  UNRESOLVED  ${u.service} -> ${u.address} since ${u.since}: ${u.problem} (takes no new flows until it answers)`);
   if (s.directorDrain) lines.push(`  drained     the whole director since ${s.directorDrain.since}: lvs-xdp run announces no VIP (lvs-xdp undrain --director ends it)`);
+  for (const x of s.sync ?? []) lines.push(`  sync        ${formatSyncLine(x)}`);
   for (const d of s.drains ?? []) lines.push(`  drained     ${d.address === undefined ? `${d.service} (every realserver)` : `${d.service} -> ${d.address}`} since ${d.since} (lvs-xdp undrain ends it)`);
   return `${lines.join('\n')}\n`;
 }
@@ -72,4 +74,16 @@ export function statusCommand(): Command {
       process.stdout.write(o.json ? `${toJson(s)}\n` : formatStatus(s));
       if (!s.attached) process.exitCode = ExitCode.STATE;
     });
+}
+
+/** One sync daemon in `status`: ipvsadm's settings, then what it did. */
+export function formatSyncLine(x: SyncDaemonStatus): string {
+  const where = `${x.mcastGroup}:${x.mcastPort} on ${x.mcastInterface}, syncid ${x.syncid}${x.peers.length ? `, peers ${x.peers.join(' ')}` : ''}`;
+  if (x.error) return `${x.role} ${where}: NOT RUNNING: ${x.error}`;
+  if (x.sent) return `${x.role} ${where}: sent ${x.sent.conns} entries, ${x.sent.templates} templates in ${x.sent.messages} messages${x.sent.sendErrors ? `, ${x.sent.sendErrors} send errors` : ''}${x.sent.lastAt ? `, last ${x.sent.lastAt}` : ''}`;
+  const r = x.received;
+  if (!r) return `${x.role} ${where}`;
+  const skipped = Object.entries(r.skipped).map(([k, v]) => `${v} ${k}`).join(', ');
+  return `${x.role} ${where}: received ${r.messages} messages (${r.conns} entries, ${r.inserted} inserted${skipped ? `; skipped ${skipped}` : ''})`
+    + `${r.invalid + r.filtered ? `, dropped ${r.invalid} invalid, ${r.filtered} of another syncid` : ''}${r.lastAt ? `, last ${r.lastAt} from ${r.lastFrom}` : ''}`;
 }

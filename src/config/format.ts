@@ -20,6 +20,7 @@ function settingsEntry(s: DirectorSettings): Record<string, unknown> {
   }
   if (s.expireNodestConn !== undefined) out['expire-nodest-conn'] = s.expireNodestConn;
   if (s.expireQuiescentTemplate !== undefined) out['expire-quiescent-template'] = s.expireQuiescentTemplate;
+  if (s.sync) out.sync = s.sync.map((d) => ({ ...d }));
   if (s.announce) {
     out.announce = { table: s.announce.table, ...(s.announce.protocol !== undefined ? { protocol: s.announce.protocol } : {}), ...(s.announce.birdSocket ? { 'bird-socket': s.announce.birdSocket } : {}) };
   }

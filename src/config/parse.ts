@@ -117,6 +117,7 @@ function toSettings(s: NonNullable<ConfigFile['settings']>): DirectorSettings {
       ...(s.announce['bird-socket'] !== undefined ? { birdSocket: s.announce['bird-socket'] } : {}),
     };
   }
+  if (s.sync) out.sync = s.sync.map((d) => ({ ...d, ...(d.peers ? { peers: [...d.peers] } : {}) }));
   if (s.timeouts) {
     const t = s.timeouts;
     out.timeouts = {};

@@ -38,6 +38,8 @@
  * here for shape only and kept in the model as written (kebab-case keys).
  */
 import { z } from 'zod';
+import { isIP } from 'node:net';
+import { isMulticast } from '../ipvsadm/daemon.js';
 import { parsePorts } from '../model/fwmark.js';
 
 const int = z.number().int();
@@ -257,6 +259,20 @@ export const settingsSchema = z.strictObject({
     // BIRD's control socket: run reads the BGP sessions' state from it for status and metrics.
     'bird-socket': z.string().min(1).refine((p) => p.startsWith('/'), 'an absolute path').optional(),
   }).optional(),
+  // `lvs-xdp run`'s connection sync daemons (IPVS's protocol), as ipvsadm --start-daemon takes them.
+  sync: z.array(z.strictObject({
+    role: z.enum(['master', 'backup']),
+    interface: z.string().min(1).max(15).regex(/^[^\s/]+$/, 'an interface name'),
+    syncid: int.min(0).max(255).optional(),
+    group: z.string().refine(isMulticast, 'a multicast group (224.0.0.0/4 or ff00::/8)').optional(),
+    port: int.min(1).max(65535).optional(),
+    ttl: int.min(1).max(255).optional(),
+    maxlen: int.min(1).max(65535 - 28).optional(),
+    peers: z.array(z.string().refine((p) => isIP(p) !== 0, 'an IPv4 or IPv6 address')).optional(),
+    multicast: z.boolean().optional(),
+    interval: z.number().min(0.01).max(60).optional(),
+    refresh: int.min(1).max(86400).optional(),
+  })).refine((l) => new Set(l.map((d) => d.role)).size === l.length, 'at most one master and one backup').optional(),
 });
 
 export const configFileSchema = z.strictObject({

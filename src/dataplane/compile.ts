@@ -152,17 +152,21 @@ export interface ServiceFields {
   svcId: number; tableSlot: number; tableSize: number; persistTimeout?: number;
   /** 16 bytes: the client address mask of persistence templates (IPv4 in the first 4). */
   persistMask: Uint8Array; flags: number; hashFields: number;
+  /** A firewall-mark service's mark (connection sync reports it); absent: a port service. */
+  fwmark?: number;
 }
 export function encodeService(f: ServiceFields): Buffer {
   return encode(SVC, {
     id: f.svcId, table_slot: f.tableSlot, table_size: f.tableSize, persist_timeout: f.persistTimeout ?? 0,
-    persist_mask: f.persistMask, flags: f.flags, hash_fields: f.hashFields,
+    persist_mask: f.persistMask, flags: f.flags, hash_fields: f.hashFields, fwmark: f.fwmark ?? 0,
   });
 }
 
 /** The lvs_cfg value (struct lvs_cfg): runtime settings. Timeouts in seconds, unset ones default. */
 export interface SettingsFields {
   tunSrc4?: string; tunSrc6?: string; hashSeed?: number; timeouts?: TimeoutSettings; tunMtu?: number; tunTtl?: number; flags?: number;
+  /** Connection sync's refresh period, seconds (lvs_cfg.sync_refresh_s; src/director/plan.ts withSync). */
+  syncRefreshS?: number;
 }
 export function encodeSettings(f: SettingsFields): Buffer {
   const timeouts = Buffer.alloc(24);
@@ -171,6 +175,7 @@ export function encodeSettings(f: SettingsFields): Buffer {
     tun_src4: f.tunSrc4 ? bytes16(f.tunSrc4).subarray(0, 4) : new Uint8Array(4),
     tun_src6: f.tunSrc6 ? bytes16(f.tunSrc6) : new Uint8Array(16),
     hash_seed: f.hashSeed ?? 0, timeout_s: timeouts, tun_mtu: f.tunMtu ?? 1500, tun_ttl: f.tunTtl ?? 64, flags: f.flags ?? 0,
+    sync_refresh_s: f.syncRefreshS ?? 0,
   });
 }
 
@@ -312,6 +317,7 @@ export function compileDirector(
     if (s.realservers.some((r) => (r.upperThreshold ?? 0) > 0)) flags |= ABI.LVS_SVC_F_THRESH;
     if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
     if (markCovers(marks.entries, markServices, s)) flags |= ABI.LVS_SVC_F_MARKED;
+    if (!s.fwmark && s.port === 0) flags |= ABI.LVS_SVC_F_ALLPORTS; // sync: its templates have vport 0
     const fam = familyOf(s.vip);
     let mask = prefixMask(fullPrefix(fam) + (fam === 4 ? 96 : 0));
     if (s.persistence) {
@@ -331,7 +337,7 @@ export function compileDirector(
       value: (tableSlot: number) => encodeService({
         svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length
           : lc ? drawnSize(s.scheduler as LcScheduler, table(), s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : size, persistTimeout,
-        persistMask: mask, flags, hashFields,
+        persistMask: mask, flags, hashFields, ...(s.fwmark ? { fwmark: s.fwmark } : {}),
       }),
     });
   }

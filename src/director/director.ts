@@ -27,17 +27,21 @@ import {
 } from './lifecycle.js';
 import { readLinks } from './neigh.js';
 import { acceptedSet, type AcceptedMac } from '../dataplane/l2addrs.js';
-import type { Step } from './plan.js';
+import { buildPlan, type Step, type SyncSetting } from './plan.js';
 import { MapWriter } from './writer.js';
 import { DirectorReader } from './reader.js';
 import { tablesDigest, type TableDigest } from './digest.js';
-import { resolveInputs, resolveInputsAsync, planFor, executePlan, recoverPending, keptDrains, NeedsResolution, type Resolved } from './transaction.js';
+import {
+  resolveInputs, resolveInputsAsync, planFor, executePlan, recoverPending, keptDrains, compileView, recordTarget, NeedsResolution, type Resolved,
+} from './transaction.js';
 import { overlayDrains, addDrain, removeDrain, drainsFromCommands, type Drains, type DrainScope } from './drain.js';
 import type {
   DirectorOptions, AttachOptions, ApplyOptions, ApplyResult, DirectorStatus, InterfaceStatus, StatsSample, ConnectionInfo, RealserverNote,
 } from './types.js';
 import { directorStatus, notes, sameKeys } from './status.js';
 import { assertRunsThisAbi, upgrade, type UpgradeOptions, type UpgradeResult } from './upgrade.js';
+import { SyncInserter, type SyncInsertOptions, type SyncInsertResult } from '../sync/insert.js';
+import type { SyncConn } from '../sync/proto.js';
 
 export type * from './types.js';
 export type { UpgradeResult, MapAction } from './upgrade.js';
@@ -55,6 +59,8 @@ export class Director {
   private readonly reader: DirectorReader;
   /** Inode and mtime of the snapshot last read: each write renames a new file into place. */
   private snapStamp = '';
+  /** Connection sync's lookups, for the applied configuration they were built from. */
+  private syncInserter: SyncInserter | undefined;
 
   private constructor(readonly paths: StatePaths, private snap: Snapshot) {
     this.writer = MapWriter.fromPins(paths.pinDir);
@@ -383,6 +389,43 @@ export class Director {
     }), opts);
   }
 
+  /**
+   * Connection sync events (bpf/lvs_sync.h) on or off, and the refresh period in seconds (a live
+   * established / UDP entry is reported again each time it crosses a multiple of it; 0: state
+   * changes only). One plan of the running configuration whose settings step writes lvs_cfg with
+   * the setting, committed like any change; recorded in the snapshot (`applied.sync`), so every
+   * later change keeps it and a restarted `run` finds it. Returns the steps written ([] when the
+   * director already runs the setting).
+   */
+  async setSyncEvents(setting: { on: boolean; refreshS?: number }): Promise<Step[]> {
+    const refreshS = setting.refreshS ?? 0;
+    if (!Number.isInteger(refreshS) || refreshS < 0 || refreshS > 0xffffffff) {
+      throw new ConfigError(`sync refresh period ${String(setting.refreshS)}: whole seconds, 0 or more`, { field: 'refreshS' });
+    }
+    const want: SyncSetting = { on: setting.on, refreshS: setting.on ? refreshS : 0 };
+    return withLock(this.paths, () => {
+      const snap = this.lockedSnapshot();
+      if (snap.pending) recoverPending(this.paths, snap, this.writer, this.reader, limitsOf(snap));
+      const cur = snap.applied;
+      const was = cur.sync ?? { on: false, refreshS: 0 };
+      if (was.on === want.on && was.refreshS === want.refreshS) return [];
+      // The running configuration as it was compiled (next hops, allocation and unresolved
+      // realservers as recorded): only lvs_cfg differs.
+      const view = compileView(cur.config, new Map(Object.entries(cur.l2)), new Set(Object.keys(cur.unresolved ?? {})));
+      const plan = recordTarget(buildPlan({
+        running: cur, desired: view.config, l2: view.l2, tunnel: cur.tunnel ?? {}, limits: limitsOf(snap),
+        allocation: cur.allocation, now: Date.now(), sync: want,
+      }), cur.config, cur.unresolved, cur.drains);
+      executePlan(this.paths, snap, plan, this.writer);
+      return plan.steps;
+    });
+  }
+
+  /** The connection sync setting the data plane runs (off unless setSyncEvents turned it on). */
+  syncEvents(): SyncSetting {
+    return this.fresh().applied.sync ?? { on: false, refreshS: 0 };
+  }
+
   private validationLimits(snap: Snapshot) {
     const l = limitsOf(snap);
     return { maxServices: l.maxServices, maxRealservers: l.maxReals, maxTableSize: l.maxTableSize };
@@ -514,6 +557,17 @@ export class Director {
     const fixes = this.reader.connCountFixes(this.fresh().applied);
     this.writer.setConnCounts(fixes);
     return fixes.length;
+  }
+
+  /**
+   * Connection sync, backup side: a master's IPVS sync entries inserted into the connection and
+   * persistence tables (src/sync/insert.ts). The lookups are rebuilt only when the applied
+   * configuration changed since the last batch.
+   */
+  insertSynced(conns: readonly SyncConn[], opts: SyncInsertOptions = {}): SyncInsertResult {
+    const applied = this.fresh().applied;
+    if (this.syncInserter?.applied !== applied) this.syncInserter = new SyncInserter({ applied, writer: this.writer });
+    return this.syncInserter.insert(conns, opts);
   }
 
   /** The connection table, as `ipvsadm -L -n -c` shows it (live entries only). */

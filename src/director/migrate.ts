@@ -63,7 +63,9 @@ export function btfLayout(btf: BtfJson, name: string): StructLayout | undefined 
   return btf.struct(name);
 }
 
-export const SCALARS: Record<string, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
+/** Key / value types carried as bytes. `none`: a ring buffer's (lvs_sync_events) has neither, so
+ *  there is no layout to compare; its records are transient, never carried over. */
+export const SCALARS: Record<string, number> = { u8: 1, u16: 2, u32: 4, u64: 8, none: 0 };
 
 /** How one map's entries are carried over: key and value field maps (absent: bytes as they are),
  *  and for arrays an index mapping (counters follow their names). */

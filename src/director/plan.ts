@@ -114,6 +114,26 @@ export interface PlanInputs {
   allocation?: Allocation;
   /** The time of the change (ms since the epoch): ghosts are dated and expired with it. */
   now?: number;
+  /** Connection sync events (lvs_cfg LVS_CFG_F_SYNC, sync_refresh_s); absent: as running. */
+  sync?: SyncSetting;
+}
+
+/**
+ * Connection sync's data-plane switch (bpf/lvs_sync.h): whether the director reports its
+ * connection entries in lvs_sync_events, and every how many seconds a live established / UDP
+ * entry is reported again (0: on state changes only). Part of the applied state, so every
+ * later plan writes lvs_cfg with it and a restarted `run` finds it.
+ */
+export interface SyncSetting { on: boolean; refreshS: number }
+
+/** lvs_cfg with the sync flag and refresh period of `sync` (absent: off). */
+export function withSync(cfg: Buffer, sync: SyncSetting | undefined): Buffer {
+  const out = Buffer.from(cfg);
+  const flags = CFG.fields.find((f) => f.name === 'flags')!.offset;
+  const refresh = CFG.fields.find((f) => f.name === 'sync_refresh_s')!.offset;
+  out[flags] = sync?.on ? out[flags]! | ABI.LVS_CFG_F_SYNC : out[flags]! & ~ABI.LVS_CFG_F_SYNC;
+  out.writeUInt32LE(sync?.on ? sync.refreshS >>> 0 : 0, refresh);
+  return out;
 }
 
 export function emptyApplied(): AppliedState {
@@ -248,6 +268,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const { running } = inputs;
   const now = inputs.now ?? 0;
   const nodest = inputs.desired.settings?.expireNodestConn ?? false;
+  const sync = inputs.sync ?? running.sync;
   // Ghosts still in their lifetime (a replay keeps the interrupted plan's target and allocation).
   const alive = inputs.allocation ? (running.ghosts ?? emptyGhosts()) : liveGhosts(running, inputs.desired, now);
   const compiled = compileTarget(inputs, alive);
@@ -298,6 +319,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
     tableSlots,
     tunnel: inputs.tunnel,
     ...(Object.keys(ghosts.services).length || Object.keys(ghosts.reals).length ? { ghosts } : {}),
+    ...(sync ? { sync } : {}),
   };
   const oldWords = filterWordsOf([...Object.keys(running.allocation.services).map((id) => {
     const k = runningKeys.get(id);
@@ -311,7 +333,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   if (widen) steps.push(widen);
 
   // lvs_cfg only when it changes: a change to one service writes that service's maps only.
-  const settings = settingsWithFilter(compiled.cfg);
+  const settings = withSync(settingsWithFilter(compiled.cfg), sync);
   target.settings = settings.toString('hex');
   if (running.settings !== target.settings) steps.push({ op: 'settings', value: settings });
   // Egress interfaces of realservers reached through another interface (XDP_REDIRECT); the
@@ -451,7 +473,11 @@ function list(items: string[], max = 6): string {
 export function describeStep(s: Step, tableSize: (service: string) => number | undefined = () => undefined): string {
   switch (s.op) {
     case 'vip-filter': return `set ${s.words.length} filter word${s.words.length === 1 ? '' : 's'} (${list(s.words.map(([w]) => String(w)))})`;
-    case 'settings': return 'lvs_cfg: timeouts, hash seed, tunnel settings; VIP filter on';
+    case 'settings': {
+      const v = s.value.length >= CFG.size ? decode(CFG, s.value) : undefined; // an older layout's, recorded as pending
+      const sync = v && (v.flags as number) & ABI.LVS_CFG_F_SYNC ? `; sync events on (refresh ${v.sync_refresh_s as number} s)` : '';
+      return `lvs_cfg: timeouts, hash seed, tunnel settings; VIP filter on${sync}`;
+    }
     case 'tx-ports': return `egress interfaces ${s.ifindexes.map((i) => `#${i}`).join(' ')}`;
     case 'zero': return `statistics of new slots: ${s.services.length} service${s.services.length === 1 ? '' : 's'}, ${s.reals.length} realserver${s.reals.length === 1 ? '' : 's'}`;
     case 'reals': return `write ${s.writes.length} realserver slot${s.writes.length === 1 ? '' : 's'}: ${list(s.writes.map((w) => `${w.id ?? '?'} -> ${w.index}${w.fresh ? ' (new)' : ''}`), 4)}`;

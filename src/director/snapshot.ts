@@ -13,7 +13,7 @@ import { StateError, translateNativeError } from '../errors.js';
 import type { DirectorConfig } from '../model/types.js';
 import type { Allocation, L2Next } from '../dataplane/compile.js';
 import type { DirectorSizes, Knobs } from '../dataplane/loader.js';
-import type { Step } from './plan.js';
+import type { Step, SyncSetting } from './plan.js';
 import type { PendingUpgrade, UpgradeRecord } from './upgrade.js';
 
 export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
@@ -21,9 +21,10 @@ export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
  * 2: `applied.tableSlots`; `pending` holds the plan (target and steps) instead of the target
  * alone. 3 (issue 12): `applied.ghosts` (deleted services and realservers whose connections may
  * live), `applied.unresolved` (realservers installed without a next hop), `applied.drains`.
+ * 5 (issue 14): `applied.sync` (connection sync events on / refresh period).
  * Older snapshots are read and migrated (see migrate()).
  */
-export const SNAPSHOT_VERSION = 4;
+export const SNAPSHOT_VERSION = 5;
 
 /** A realserver installed without a next hop (it does not answer ARP/ND): no table slots until it does. */
 export interface UnresolvedReal {
@@ -70,6 +71,8 @@ export interface AppliedState {
   drains?: Record<string, Drain>;
   /** Deleted services and realservers whose connection entries may still live (absent: none). */
   ghosts?: Ghosts;
+  /** Connection sync events in the data plane (version 5; absent: off). */
+  sync?: SyncSetting;
 }
 
 /**
@@ -202,6 +205,9 @@ function migrate(s: Snapshot): Snapshot {
   // 3 -> 4 (issue 15): the configuration may carry firewall marks (absent: none) and services
   // with a fwmark; bumped so that an older lvs-xdp refuses the file instead of dropping marks.
   if (s.version === 3) s.version = 4;
+  // 4 -> 5 (issue 14): applied.sync, absent means off (what version 4 ran: no sync events);
+  // bumped so that an older lvs-xdp refuses the file instead of dropping the setting.
+  if (s.version === 4) s.version = 5;
   return s;
 }
 

@@ -3,6 +3,7 @@
  * levels, unresolved realservers, drains, accepted MACs), and the small record helpers the
  * facade shares with it.
  */
+import { runningSyncDaemons } from '../sync/state.js';
 import { readDirectorDrain } from './director-drain.js';
 import { DIRECTOR_MAPS } from '../dataplane/loader.js';
 import { realId } from '../dataplane/compile.js';
@@ -53,7 +54,10 @@ export function directorStatus(paths: StatePaths, snap: Snapshot, maps: Director
   if (drains.length) st.drains = drains.map((d) => ({ service: d.service, ...(d.realserver !== undefined ? { address: d.realserver } : {}), since: d.since }));
   const dd = readDirectorDrain(paths.stateDir);
   if (dd) st.directorDrain = dd;
+  const sync = runningSyncDaemons(paths.stateDir);
+  if (sync.length) st.sync = sync;
   const names = new Map(Object.entries(snap.interfaces).map(([n, i]) => [i.ifindex, n]));
   st.accepted = reader.accepted().map((a) => ({ ...a, ...(names.has(a.ifindex) ? { interface: names.get(a.ifindex)! } : {}) }));
   return st;
 }
+

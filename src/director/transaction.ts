@@ -285,6 +285,7 @@ export function recoverPending(paths: StatePaths, snap: Snapshot, writer: MapWri
     limits,
     allocation: target.allocation,
     now: Date.now(),
+    ...(target.sync ? { sync: target.sync } : {}),
   }), target.config, target.unresolved, target.drains);
   if (p.steps) {
     const plan: Plan = { target, steps: p.steps, compiled: rebuilt.compiled };

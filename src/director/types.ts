@@ -1,4 +1,5 @@
 /** The director's public types: options, results and what the readers return. */
+import type { SyncDaemonStatus } from '../sync/state.js';
 import type { XdpMode } from '../native/index.js';
 import type { DirectorSizes, Knobs } from '../dataplane/loader.js';
 import type { Change, DiffReport } from '../diff/index.js';
@@ -83,6 +84,8 @@ export interface DirectorStatus {
   drains?: { service: string; address?: string; since: string }[];
   /** `lvs-xdp drain --director`: lvs-xdp run withdraws every VIP while this is set. */
   directorDrain?: { since: string };
+  /** Connection sync daemons of the running `lvs-xdp run` (its sync-status.json), when one runs. */
+  sync?: SyncDaemonStatus[];
   /** Accepted destination MACs (lvs_l2_addrs), with the attached interface's name. */
   accepted?: (AcceptedMac & { interface?: string })[];
   /** Digest of the live lookup tables (`config --digest`): equal on directors that agree on every flow. */

@@ -351,6 +351,7 @@ export async function upgradeLocked(paths: StatePaths, limitsOf: (s: Snapshot) =
       const plan = recordTarget(buildPlan({
         running: emptyApplied(), desired: view.config, l2: view.l2,
         tunnel: cur.tunnel ?? {}, limits: limitsOf(snap), allocation: cur.allocation, now: Date.now(),
+        ...(cur.sync ? { sync: cur.sync } : {}), // lvs_cfg rebuilt: sync events stay as they were
       }), cur.config, cur.unresolved, cur.drains);
       if (cur.ghosts) plan.target.ghosts = cur.ghosts;
       // Statistics are not zeroed: the slots are the running ones, their counters carry over.

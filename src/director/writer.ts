@@ -245,6 +245,12 @@ export class MapWriter {
     this.maps[map].update(key, value);
   }
 
+  /** Inserts or replaces many entries of a dynamic map in batch syscalls (connection sync's
+   *  backup side, src/sync/insert.ts). */
+  putEntries(map: DynamicMap, keys: readonly Buffer[], values: readonly Buffer[]): void {
+    if (keys.length) this.maps[map].updateMany([...keys], [...values]);
+  }
+
   deleteEntries(map: DynamicMap, keys: readonly Buffer[]): void {
     if (keys.length) this.maps[map].deleteMany([...keys]);
   }

@@ -44,6 +44,9 @@ export interface HaSpec {
   log?: (line: string) => void;
 }
 
+/** Connection sync between the directors (each a master and a backup, multicast on eth0, syncid 52). */
+export interface HaSync { interval: number; refresh: number }
+
 export type HaHost = LabHost;
 export interface HaDirector extends LabDirector { index: number; birdSock: string; bird?: ChildProcess }
 export interface HaService { name: string; vip: string; port: number; scheduler: 'mh' | 'sh' }
@@ -57,6 +60,8 @@ export class HaLab extends DirectorsLab {
   readonly method: 'dr' | 'tun';
   /** Realservers in the directors' configuration (the rest are spares for "a realserver is added"). */
   configured: number;
+  /** settings.sync in the directors' files (written at the next writeConfig / reload). */
+  sync?: HaSync;
   private readonly birds: ChildProcess[] = [];
   private routerSock = '';
 
@@ -188,6 +193,11 @@ export class HaLab extends DirectorsLab {
       '  hash-seed: 424242',
       `  tunnel: { source4: ${d.v4}, source6: "${d.v6}" }`,
       `  announce: { table: 201, bird-socket: ${d.birdSock} }`,
+      ...(this.sync ? [
+        '  sync:',
+        `    - { role: master, interface: eth0, syncid: 52, interval: ${this.sync.interval}, refresh: ${this.sync.refresh} }`,
+        '    - { role: backup, interface: eth0, syncid: 52 }',
+      ] : []),
       'services:',
       ...this.services.flatMap((s) => [
         `  - vip: "${s.vip}"`, `    port: ${s.port}`, `    scheduler: ${s.scheduler}`,

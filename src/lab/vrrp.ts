@@ -29,7 +29,7 @@ export { streamReport, type HaStream, type StreamReport } from './directors.js';
 export const VRRP_NET = { lan4: '198.51.100', lan6: '2001:db8:100:' } as const;
 
 export type VrrpScheduler = 'mh' | 'sh' | 'rr' | 'wrr';
-export interface VrrpService { name: string; vip: string; port: number; scheduler: VrrpScheduler; vrid: number }
+export interface VrrpService { name: string; vip: string; port: number; scheduler: VrrpScheduler; vrid: number; persistent?: number }
 export interface VrrpInstance { name: string; vrid: number; family: 4 | 6; vmac: boolean }
 export type VrrpHost = LabHost;
 export interface VrrpDirector extends LabDirector {
@@ -45,6 +45,12 @@ export interface VrrpSpec {
   clientAddresses?: number;
   /** VRRP advertisement interval (s; VRRPv3 allows centiseconds). */
   advertInt?: number;
+  /**
+   * Connection sync between the directors: both run a master and a backup daemon (IPVS's
+   * protocol, multicast on eth0, syncid 51); the master sends every `interval` s and sends
+   * established entries again every `refresh` s. Adds a persistent rr service (.204, 300 s).
+   */
+  sync?: { interval: number; refresh: number };
   log?: (line: string) => void;
 }
 
@@ -85,6 +91,7 @@ export class VrrpLab extends DirectorsLab {
       { name: 'rr4', vip: `${VRRP_NET.lan4}.202`, port: 80, scheduler: 'rr', vrid: 52 },
       { name: 'wrr4', vip: `${VRRP_NET.lan4}.203`, port: 80, scheduler: 'wrr', vrid: 52 },
       { name: 'mh6', vip: `${VRRP_NET.lan6}:200`, port: 80, scheduler: 'mh', vrid: 53 },
+      ...(spec.sync ? [{ name: 'rr4-persistent', vip: `${VRRP_NET.lan4}.204`, port: 80, scheduler: 'rr' as const, vrid: 52, persistent: 300 }] : []),
     ];
   }
 
@@ -139,9 +146,13 @@ export class VrrpLab extends DirectorsLab {
       `# ${d.role} of the active/standby lab (src/lab/vrrp.ts)`,
       'settings:',
       '  hash-seed: 424242',
+      ...(this.spec.sync ? [
+        '  sync:',
+        ...(['master', 'backup'] as const).map((role) => `    - { role: ${role}, interface: eth0, syncid: 51${role === 'master' ? `, interval: ${this.spec.sync!.interval}, refresh: ${this.spec.sync!.refresh}` : ''} }`),
+      ] : []),
       'services:',
       ...this.services.flatMap((s) => [
-        `  - vip: "${s.vip}"`, `    port: ${s.port}`, `    scheduler: ${s.scheduler}`,
+        `  - vip: "${s.vip}"`, `    port: ${s.port}`, `    scheduler: ${s.scheduler}`, ...(s.persistent ? [`    persistence: ${s.persistent}`] : []),
         '    health-check: { type: http, path: /, via: direct, interval: 0.5, timeout: 0.5, rise: 1, fall: 3 }',
         '    realservers:',
         ...this.realservers.map((r, i) => `      - { address: "${s.vip.includes(':') ? r.v6 : r.v4}", method: dr${s.scheduler === 'wrr' ? `, weight: ${i + 1}` : ''} }`),

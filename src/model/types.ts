@@ -152,6 +152,29 @@ export interface DirectorSettings {
   /** `lvs-xdp run` announces VIPs through a routing daemon: the kernel table of its VIP routes
    *  and their protocol number (default 201); not a data plane setting. */
   announce?: { table: number; protocol?: number; birdSocket?: string };
+  /** `lvs-xdp run`'s connection sync daemons (IPVS's sync protocol; src/sync/daemons.ts); not a
+   *  data plane setting. */
+  sync?: SyncDaemonSetting[];
+}
+
+/** One sync daemon, as ipvsadm --start-daemon takes it, plus lvs-xdp's extensions. */
+export interface SyncDaemonSetting {
+  role: 'master' | 'backup';
+  /** --mcast-interface */
+  interface: string;
+  syncid?: number;
+  group?: string;
+  port?: number;
+  ttl?: number;
+  maxlen?: number;
+  /** Unicast peers that get every message too (lvs-xdp extension). */
+  peers?: string[];
+  /** false: unicast to / from the peers only. */
+  multicast?: boolean;
+  /** master: seconds between sends of what the data plane queued (default 0.2). */
+  interval?: number;
+  /** master: established entries are sent again this often while they live (s, default 10). */
+  refresh?: number;
 }
 
 /** An inclusive destination port range. */

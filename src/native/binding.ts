@@ -230,6 +230,8 @@ export interface NativeBinding {
   /** native/share.cc: a ring buffer map read by polling (records copied), a program's maps, probes. */
   ringbufOpen(mapFd: number): number;
   ringbufPoll(handle: number, timeoutMs: number, max: number): Buffer[];
+  /** The records ready now (at most `max`), without waiting: ring_buffer__consume. */
+  ringbufConsume(handle: number, max: number): Buffer[];
   ringbufClose(handle: number): void;
   progMapIds(progFd: number): number[];
   probeProgType(type: number): { supported: boolean; errno: string | null };

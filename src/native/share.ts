@@ -20,6 +20,14 @@ export class RingReader {
     return call({ action: 'poll ring buffer' }, (n) => n.ringbufPoll(h, timeoutMs, max));
   }
 
+  /** The records ready now, at most `max` (each a copy), without waiting (connection sync reads
+   *  on a timer: its ring is written without wakeups). Records past `max` stay for the next call. */
+  consume(max: number): Buffer[] {
+    const h = this.handle;
+    if (h === undefined) throw new Error('ring buffer reader is closed');
+    return call({ action: 'consume ring buffer' }, (n) => n.ringbufConsume(h, max));
+  }
+
   close(): void {
     const h = this.handle;
     if (h === undefined) return;

@@ -3,6 +3,7 @@
  * (Director.readStats: per-CPU sums) plus the health state. Counter names come from
  * src/abi/generated.ts COUNTERS, never a copy.
  */
+import type { SyncDaemonStatus } from '../sync/state.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COUNTERS, ABI_VERSION } from '../abi/generated.js';
 import { VERSION } from '../version.js';
@@ -58,6 +59,8 @@ export interface MetricsInput {
   directorDrained?: boolean;
   /** With settings.announce.bird-socket: BIRD's BGP sessions. */
   bgpSessions?: { name: string; established: boolean }[];
+  /** Connection sync daemons (run's, or read from its sync-status.json); no series without. */
+  sync?: SyncDaemonStatus[];
 }
 
 /** A virtual service's labels: the service id ("tcp 10.0.0.1:80", "udp [2001:db8::1]:53") split. */
@@ -113,6 +116,8 @@ export class DirectorMetrics {
   private readonly directorDrained: Gauge;
   private readonly bgpUp: Gauge;
   private readonly tableDigest: Gauge;
+  private readonly sync: { info: Gauge; sent: Counter; entriesSent: Counter; sendErrors: Counter; received: Counter; dropped: Counter;
+    entries: Counter; skipped: Counter; last: Gauge; delay: Gauge };
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -157,6 +162,21 @@ export class DirectorMetrics {
     this.directorDrained = o('director_drained', '1 while the director is drained (lvs-xdp drain --director): every VIP withdrawn, forwarding goes on');
     this.bgpUp = g('bgp_session_established', 'BGP session of the routing daemon (BIRD, settings.announce.bird-socket): 1 Established, 0 otherwise', ['session']);
     this.tableDigest = g('table_digest_info', 'Digest of the live lookup tables (slot -> realserver address and port, hash seed, hash fields, persistence): equal on directors that pick the same realserver for every flow; protocol, vip and port "" is the overall digest', [...svc, 'digest']);
+    // Connection sync (run's daemons): registered only while one runs.
+    const sc = (name: string, help: string, labelNames: string[] = []) => new Counter({ name: `${METRIC_PREFIX}sync_${name}`, help, labelNames, registers: [] });
+    const sg = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name: `${METRIC_PREFIX}sync_${name}`, help, labelNames, registers: [] });
+    this.sync = {
+      info: sg('daemon_info', 'A running sync daemon (ipvsadm -L --daemon): role master or backup, its interface, syncid, group and port; source file (settings.sync) or ipvsadm (--start-daemon)', ['role', 'interface', 'syncid', 'group', 'port', 'source']),
+      sent: sc('messages_sent_total', 'Sync messages the master sent (each to the group and every peer)'),
+      entriesSent: sc('entries_sent_total', 'Entries the master sent: kind conn (connections) or template (persistence templates)', ['kind']),
+      sendErrors: sc('send_errors_total', 'Datagrams the master could not hand to the kernel'),
+      received: sc('messages_received_total', 'Sync messages the backup accepted'),
+      dropped: sc('messages_dropped_total', 'Sync messages the backup dropped: reason invalid (malformed, too long) or syncid (another syncid)', ['reason']),
+      entries: sc('entries_inserted_total', 'Entries the backup inserted into its connection table or templates'),
+      skipped: sc('entries_skipped_total', 'Entries the backup did not insert, by reason (unknown service or realserver, another forwarding method, a malformed entry, ...)', ['reason']),
+      last: sg('last_message_timestamp_seconds', 'When the master last sent / the backup last received a message (Unix time)', ['role']),
+      delay: sg('master_delay_seconds', 'The longest a connection event waits in the master before it is on the wire: the send interval plus the last send\'s duration'),
+    };
     if (opts.processMetrics) {
       collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
       for (const n of PROCESS_GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(METRIC_PREFIX + n);
@@ -228,6 +248,38 @@ export class DirectorMetrics {
     if (this.present(this.lastReloadOk, m.reloads !== undefined)) this.lastReloadOk.set(m.reloads!.last?.ok === false ? 0 : 1);
     if (this.present(this.lastLoadOk, m.lastLoadOk !== undefined)) this.lastLoadOk.set(seconds(m.lastLoadOk!));
     if (this.present(this.configChanged, m.configChangedAt !== undefined)) this.configChanged.set(seconds(m.configChangedAt!));
+    this.updateSync(m.sync ?? []);
+  }
+
+  private updateSync(daemons: readonly SyncDaemonStatus[]): void {
+    const x = this.sync;
+    const master = daemons.find((d) => d.role === 'master');
+    const backup = daemons.find((d) => d.role === 'backup');
+    for (const s of [x.info, x.last]) if (this.present(s, daemons.length > 0)) s.reset();
+    for (const s of [x.sent, x.entriesSent, x.sendErrors, x.delay]) if (this.present(s, master?.sent !== undefined)) s.reset();
+    for (const s of [x.received, x.dropped, x.entries, x.skipped]) if (this.present(s, backup?.received !== undefined)) s.reset();
+    for (const d of daemons) {
+      x.info.set({ role: d.role, interface: d.mcastInterface, syncid: String(d.syncid), group: d.mcastGroup, port: String(d.mcastPort), source: d.source }, 1);
+      const last = d.sent?.lastAt ?? d.received?.lastAt;
+      if (last) x.last.set({ role: d.role }, seconds(last));
+    }
+    if (master?.sent) {
+      const s = master.sent;
+      x.sent.inc(s.messages);
+      x.entriesSent.inc({ kind: 'conn' }, s.conns);
+      x.entriesSent.inc({ kind: 'template' }, s.templates);
+      x.sendErrors.inc(s.sendErrors);
+      x.delay.set((s.intervalMs + s.lastSendMs) / 1000);
+    }
+    if (backup?.received) {
+      const r = backup.received;
+      x.received.inc(r.messages);
+      x.dropped.inc({ reason: 'invalid' }, r.invalid);
+      x.dropped.inc({ reason: 'syncid' }, r.filtered);
+      x.entries.inc(r.inserted);
+      for (const [reason, n] of Object.entries(r.skipped)) x.skipped.inc({ reason }, n);
+      if (r.droppedEntries) x.skipped.inc({ reason: 'malformed' }, r.droppedEntries);
+    }
   }
 
   /** Registers `metric` while `want`, unregisters it otherwise; returns `want`. */

@@ -50,6 +50,8 @@ import type { Logger } from './log.js';
 import { announceInput, announcerFor, type Announcer } from './announce.js';
 import { BirdSessions } from './bird.js';
 import { readDirectorDrain, type DirectorDrain } from '../director/director-drain.js';
+import { RunSync } from './sync-run.js';
+import { directorSyncDataPlane } from '../sync/dataplane.js';
 
 export interface OperatorOptions {
   file: string;
@@ -113,6 +115,8 @@ export class Operator {
   private attached = true;
   private directorDrain?: DirectorDrain;
   private drainTimer?: NodeJS.Timeout;
+  /** Connection sync daemons (settings.sync, ipvsadm --start-daemon). */
+  sync?: RunSync;
   /** What seeded health at start (for the status document and tests). */
   seeded?: Omit<Seed, 'states'> & { count: number };
 
@@ -158,6 +162,9 @@ export class Operator {
       await op.stop('start failed');
       throw new Error('the configuration could not be applied (see the log line above)');
     }
+    // After the apply: a backup inserts entries only for services and realservers that exist.
+    op.sync = new RunSync(() => op.d.paths.stateDir, directorSyncDataPlane(() => op.d), op.log);
+    await op.sync.start(cfg.settings?.sync ?? []);
     for (const t of op.model.targetList) op.startChecker(t);
     if (opts.listen) await op.listen(opts.listen.host, opts.listen.port);
     op.resyncTimer = setInterval(() => void op.resync(), opts.resyncMs ?? 30_000);
@@ -368,6 +375,7 @@ export class Operator {
         return false;
       }
       this.syncCheckers(next.plan);
+      await this.sync?.configure(next.cfg.settings?.sync ?? []);
       this.notifyQuorumChanges();
       this.reloads.ok++;
       this.reloads.last = { at, ok: true };
@@ -539,7 +547,7 @@ export class Operator {
       sample, interfaces: this.d.linkStatus(), health: this.healthRows(), services: this.serviceRows(),
       reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(), tables: this.d.tableDigest(),
       ...(this.announcer ? { directorDrained: this.directorDrain !== undefined } : {}), ...(this.bird ? { bgpSessions: this.bird.sessions ?? [] } : {}),
-      configChangedAt: this.d.updatedAt, ...(this.lastLoadOk ? { lastLoadOk: this.lastLoadOk } : {}),
+      configChangedAt: this.d.updatedAt, ...(this.sync?.list().length ? { sync: this.sync.list() } : {}), ...(this.lastLoadOk ? { lastLoadOk: this.lastLoadOk } : {}),
     });
     return this.metrics.text();
   }
@@ -556,6 +564,7 @@ export class Operator {
     return {
       ...(this.announcer ? { announcements: this.announcer.state(), directorDrain: this.directorDrain ?? null } : {}),
       ...(this.bird ? { bgp: this.bird.sessions ?? [], ...(this.bird.error ? { bgpError: this.bird.error } : {}) } : {}),
+      ...(this.sync?.list().length ? { sync: this.sync.list() } : {}),
       ...buildStatusDoc({
       view: this.sample().view, model: this.model, effective: this.lastEffective ?? this.model.effective(),
       file: this.opts.file, startedAt: this.startedAt, reloads: this.reloads, interfaces: this.d.linkStatus(),
@@ -632,6 +641,7 @@ export class Operator {
       await new Promise<void>((r) => this.server!.close(() => r()));
     }
     await this.chain.catch(() => undefined);
+    await this.sync?.stop();
     if (opts.handover) await this.announcer?.handover();
     else await this.announcer?.stop();
     try {

@@ -3,6 +3,7 @@
  * realserver the configured and effective weights, health with its last check, counters and
  * rates. Pure: built from a stats view, the health model and the effective configuration.
  */
+import type { SyncDaemonStatus } from '../sync/state.js';
 import type { BgpSession } from './bird.js';
 import { serviceId, servicesById } from '../model/types.js';
 import type { StatsView } from '../view/stats.js';
@@ -56,6 +57,8 @@ export interface StatusDoc {
   /** With settings.announce.bird-socket: BIRD's BGP sessions (bgpError while BIRD does not answer). */
   bgp?: BgpSession[];
   bgpError?: string;
+  /** Connection sync daemons running in run (src/sync/daemons.ts), with what they sent / received. */
+  sync?: SyncDaemonStatus[];
 }
 
 export function describeCheck(s: CheckSpec): string {

@@ -206,14 +206,14 @@ export function lvsStateOf(protocol: number, state: number, flags = 0): ConnStat
   }
 }
 
-/** lvs-xdp forwarding method -> IP_VS_CONN_F forwarding bits, and back (null: a method the
- *  other side does not have: lvs-xdp forwards by DR and Tun only). */
-export function ipvsFwdOf(method: 'dr' | 'tun'): number {
-  return method === 'dr' ? IP_VS_CONN_F.DROUTE : IP_VS_CONN_F.TUNNEL;
+/** lvs-xdp forwarding method -> IP_VS_CONN_F forwarding bits, and back (null: a method lvs-xdp
+ *  does not have: LOCALNODE, BYPASS). LVS-NAT is IPVS's MASQ (0). */
+export function ipvsFwdOf(method: 'dr' | 'tun' | 'nat'): number {
+  return method === 'dr' ? IP_VS_CONN_F.DROUTE : method === 'tun' ? IP_VS_CONN_F.TUNNEL : IP_VS_CONN_F.MASQ;
 }
-export function lvsMethodOf(flags: number): 'dr' | 'tun' | null {
+export function lvsMethodOf(flags: number): 'dr' | 'tun' | 'nat' | null {
   const fwd = flags & IP_VS_CONN_F.FWD_MASK;
-  return fwd === IP_VS_CONN_F.DROUTE ? 'dr' : fwd === IP_VS_CONN_F.TUNNEL ? 'tun' : null;
+  return fwd === IP_VS_CONN_F.DROUTE ? 'dr' : fwd === IP_VS_CONN_F.TUNNEL ? 'tun' : fwd === IP_VS_CONN_F.MASQ ? 'nat' : null;
 }
 
 /**
@@ -221,7 +221,7 @@ export function lvsMethodOf(flags: number): 'dr' | 'tun' | null {
  * unless it is an established TCP connection (IPVS counts those as ActiveConn; every other
  * connection, UDP included, as InActConn; ip_vs_bind_dest / set_tcp_state).
  */
-export function ipvsConnFlags(method: 'dr' | 'tun', state: ConnStateName): number {
+export function ipvsConnFlags(method: 'dr' | 'tun' | 'nat', state: ConnStateName): number {
   return ipvsFwdOf(method) | (state === 'ESTABLISHED' ? 0 : IP_VS_CONN_F.INACTIVE);
 }
 

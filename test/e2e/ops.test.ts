@@ -16,7 +16,7 @@ import { writeFileSync, chmodSync, existsSync, readFileSync, readdirSync } from 
 import { join } from 'node:path';
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { Lab, installCleanupHandlers, testPrefix, checkIn, runIn, waitFor, sleep } from '../../src/lab/index.js';
-import { startRunListening, NEEDS_ROOT, seriesLabels } from './helpers.js';
+import { startRun, startRunListening, NEEDS_ROOT, seriesLabels } from './helpers.js';
 import { Director } from '../../src/director/director.js';
 import { parseExposition } from '../../src/ops/metrics.js';
 import { COUNTERS } from '../../src/abi/generated.js';
@@ -477,4 +477,26 @@ test('ops: SIGTERM stops run; the data plane keeps forwarding with the last conf
   assert.ok(shot.get(`lvs_xdp_realserver_packets_total${seriesLabels(S1, lab.realservers[0]!.v4)}`)! > 0);
   assert.equal([...shot.keys()].some((k) => k.startsWith('lvs_xdp_realserver_up')), false);
   if (existsSync(PROMTOOL)) promtoolClean(m.stdout, 'lvs-xdp metrics without run');
+});
+
+test('ops: a SIGHUP sent the moment run says "listening" reloads (neither lost nor fatal)', { skip: NEEDS_ROOT, timeout: 90_000 }, async () => {
+  if (run && run.exitCode === null && run.signalCode === null) {
+    run.kill('SIGTERM');
+    await new Promise((r) => run!.once('exit', r));
+  }
+  for (let i = 0; i < 3; i++) {
+    const own: Record<string, unknown>[] = [];
+    const started = startRun(lab, ['-f', file, '--log-format', 'json', '--listen', '127.0.0.1:9470'], {}, own);
+    const exited = new Promise((r) => started.child.once('exit', r));
+    try {
+      await waitFor('listening', () => own.find((l) => l.event === 'listening' || l.event === 'exited'), BOUND_MS, 1);
+      assert.equal(own.find((l) => l.event === 'exited'), undefined, started.stderr());
+      started.child.kill('SIGHUP');
+      await waitFor(`reloaded (try ${i + 1})`, () => own.find((l) => l.event === 'reloaded' || l.event === 'exited'), 10_000, 20);
+      assert.equal(own.find((l) => l.event === 'exited'), undefined, started.stderr());
+    } finally {
+      started.child.kill('SIGKILL');
+      await exited;
+    }
+  }
 });

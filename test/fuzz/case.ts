@@ -22,6 +22,8 @@ export interface CaseService {
   persistMask: string; // hex, 16 bytes
   flags: number;
   hashFields: number;
+  /** lvs_svc.fwmark (absent: 0): the data plane copies it into sync events. */
+  fwmark?: number;
 }
 
 export interface CaseReal {
@@ -48,7 +50,7 @@ export interface CaseEntry { key: string; real: number; gen: number; state?: num
 export interface CaseConfig {
   knobs: Knobs;
   /** flags: LVS_CFG_F_* the model acts on (expire-quiescent-template); absent = 0. */
-  settings: { tunSrc4: string; tunSrc6: string; seed: number; timeouts: number[]; tunMtu: number; tunTtl: number; flags?: number };
+  settings: { tunSrc4: string; tunSrc6: string; seed: number; timeouts: number[]; tunMtu: number; tunTtl: number; flags?: number; syncRefreshS?: number };
   services: CaseService[];
   tables: { slot: number; entries: number[] }[];
   reals: CaseReal[];
@@ -99,14 +101,17 @@ const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 
 export function settingsOf(c: CaseConfig): Settings {
   const s = c.settings;
-  return { tunSrc4: hex(s.tunSrc4), tunSrc6: hex(s.tunSrc6), seed: s.seed >>> 0, timeouts: s.timeouts, tunMtu: s.tunMtu, tunTtl: s.tunTtl, flags: s.flags ?? 0 };
+  return {
+    tunSrc4: hex(s.tunSrc4), tunSrc6: hex(s.tunSrc6), seed: s.seed >>> 0, timeouts: s.timeouts, tunMtu: s.tunMtu, tunTtl: s.tunTtl, flags: s.flags ?? 0,
+    syncRefreshS: (s.syncRefreshS ?? 0) >>> 0,
+  };
 }
 
 export function serviceOf(s: CaseService): Service {
   return {
     key: { addr: hex(s.addr), port: s.port, proto: s.proto, family: s.family },
     id: s.id, tableSlot: s.tableSlot, tableSize: s.tableSize, persistTimeout: s.persistTimeout,
-    persistMask: hex(s.persistMask), flags: s.flags, hashFields: s.hashFields,
+    persistMask: hex(s.persistMask), flags: s.flags, hashFields: s.hashFields, fwmark: (s.fwmark ?? 0) >>> 0,
   };
 }
 
@@ -160,7 +165,7 @@ export function encodeSettings(c: CaseConfig): Buffer {
   s.timeouts.forEach((v, i) => t.writeUInt32LE(v >>> 0, i * 4));
   return encode(CFG, {
     tun_src4: s.tunSrc4, tun_src6: s.tunSrc6, hash_seed: s.seed, timeout_s: t, tun_mtu: s.tunMtu, tun_ttl: s.tunTtl,
-    flags: (c.vipFilter ? ABI.LVS_CFG_F_VIP_FILTER : 0) | (s.flags & ~ABI.LVS_CFG_F_VIP_FILTER),
+    flags: (c.vipFilter ? ABI.LVS_CFG_F_VIP_FILTER : 0) | (s.flags & ~ABI.LVS_CFG_F_VIP_FILTER), sync_refresh_s: s.syncRefreshS ?? 0,
   });
 }
 
@@ -209,7 +214,7 @@ export function encodeServiceKey(s: CaseService): Buffer {
 export function encodeService(s: CaseService): Buffer {
   return encode(SVC, {
     id: s.id, table_slot: s.tableSlot, table_size: s.tableSize, persist_timeout: s.persistTimeout,
-    persist_mask: hex(s.persistMask), flags: s.flags, hash_fields: s.hashFields,
+    persist_mask: hex(s.persistMask), flags: s.flags, hash_fields: s.hashFields, fwmark: (s.fwmark ?? 0) >>> 0,
   });
 }
 

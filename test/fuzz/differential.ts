@@ -57,6 +57,7 @@ function signature(o: Outcome, now: bigint): string {
     c: [...o.counters].sort(),
     s: [...o.svcStats],
     r: [...o.realStats],
+    y: o.sync.map((b) => b.toString('hex')),
     w: o.writes.map((w) => (w.map === 'cursor' || w.map === 'counts' || !w.value ? w : { ...w, value: { ...w.value, lastSeen: relTime(w.value.lastSeen, now) } })),
   });
 }
@@ -101,6 +102,7 @@ export class Differential {
   private install(d: DirectorState, c: FuzzCase): { cfg: StaticConfig; dyn: DynamicState } {
     const k = c.config;
     for (const m of ['lvs_conns', 'lvs_strays', 'lvs_persist', 'lvs_frags', 'lvs_services'] as const) d.clear(m);
+    d.syncEvents(); // an earlier case's, if it stopped between a run and its check
     d.resetCursors();
     if (k.vipFilter) d.setVipFilter(vipFilterWords(k)); // before the services and the flag, as the ABI says
     d.setCfg(encodeSettings(k));
@@ -163,6 +165,7 @@ export class Differential {
       const ambiguous = signature(oLo, run.lo) !== signature(oHi, run.hi);
       const counters2 = d.counters();
       const counts2 = d.counts();
+      const syncEvents = d.syncEvents().map((b) => b.toString('hex'));
       const dumps = {
         lvs_conns: d.dump('lvs_conns'), lvs_strays: d.dump('lvs_strays'), lvs_persist: d.dump('lvs_persist'), lvs_frags: d.dump('lvs_frags'),
       } satisfies Record<DynamicMap, Map<string, Buffer>>;
@@ -190,6 +193,8 @@ export class Differential {
         }
         this.compareMaps(o, now, dyn, dumps, run, problems);
         compareCounts(o, dyn, counts2, problems);
+        const wantSync = o.sync.map((b) => b.toString('hex'));
+        if (JSON.stringify(wantSync) !== JSON.stringify(syncEvents)) problems.push(`sync events: model [${wantSync.join(', ')}], program [${syncEvents.join(', ')}]`);
         if (readCursors) compareCursors(o, dyn, cursors, cursors2, problems, d.cpus);
         return problems;
       };

@@ -98,7 +98,10 @@ export function genConfig(rng: Rng, nat?: NatEnv): CaseConfig {
     timeouts: rng.chance(0.4) ? DEFAULT_TIMEOUTS.slice() : Array.from({ length: 6 }, () => rng.pick(TIMEOUTS)),
     tunMtu: rng.weighted([[5, 1500], [1, 0], [1, 1280], [1, 576], [1, 9000], [0.5, 88], [0.5, 108], [0.3, 89], [0.3, 109], [1, 200], [0.5, rng.int(65536)]] as const),
     tunTtl: rng.weighted([[4, 64], [1, 0], [1, 1], [1, 255], [1, rng.int(256)]] as const),
-    flags: (rng.chance(0.3) ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0) | (nat && rng.chance(0.9) ? ABI.LVS_CFG_F_NAT : 0),
+    flags: (rng.chance(0.3) ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0) | (nat && rng.chance(0.9) ? ABI.LVS_CFG_F_NAT : 0) |
+      (rng.chance(0.5) ? ABI.LVS_CFG_F_SYNC : 0), // connection sync events
+    // sync refresh period: 1 s crosses on most refreshes, 30 / 600 s only past a boundary
+    syncRefreshS: rng.weighted([[3, 0], [3, 1], [2, 2], [3, 30], [1, 600], [1, rng.u32()]] as const),
   };
 
   // realservers
@@ -168,7 +171,8 @@ export function genConfig(rng: Rng, nat?: NatEnv): CaseConfig {
         (rng.chance(0.12) ? ABI.LVS_SVC_F_GONE : 0) | // tombstone of a deleted service
         // least-connection family (kind in bits 8..11: mostly lc..ovf, sometimes no or an unknown kind) and thresholds
         (rng.chance(0.3) ? ABI.LVS_SVC_F_LC | (rng.weighted([[90, rng.range(ABI.LVS_LC_LC, ABI.LVS_LC_OVF)], [5, 0], [5, rng.range(8, 15)]] as const) << ABI.LVS_SVC_LC_SHIFT) : 0) |
-        (rng.chance(0.25) ? ABI.LVS_SVC_F_THRESH : 0);
+        (rng.chance(0.25) ? ABI.LVS_SVC_F_THRESH : 0) |
+        (rng.chance(0.2) ? ABI.LVS_SVC_F_ALLPORTS : 0); // copied into sync events only
     const tableSize = rng.weighted([[85, size], [4, 0], [5, size + rng.range(1, 5)], [6, rng.range(1, size)]] as const);
     const bits = family === 4 ? rng.pick([32, 24, 16, 0, rng.int(33)]) : rng.pick([128, 64, 48, 0, rng.int(129)]);
     const persistMask = rng.chance(0.95) ? prefixMask(bits, family === 4 ? 4 : 16) : rng.bytes(16);
@@ -184,6 +188,7 @@ export function genConfig(rng: Rng, nat?: NatEnv): CaseConfig {
       persistMask: persistMask.toString('hex'),
       flags,
       hashFields: rng.weighted([[3, 0x1f], [2, 0x01], [1, 0x03], [1, 0x04], [1, rng.int(256)]] as const),
+      fwmark: rng.weighted([[7, 0], [2, rng.range(1, 9)], [1, rng.u32()]] as const),
     });
     if ((flags & ABI.LVS_SVC_F_ROTATE) && rng.chance(0.5)) {
       cursors.push({ id, value: rng.weighted([[6, rng.int(size + 3)], [1, rng.u32()]] as const) });

@@ -9,7 +9,7 @@
  * the production map writer (src/director/writer.ts) writes them: no map is written here.
  * test/lib/director.ts is the packet tests' harness; this one trades convenience for syscalls.
  */
-import { testRun, possibleCpus, type BpfMap } from '../../src/native/index.js';
+import { testRun, possibleCpus, RingReader, type BpfMap } from '../../src/native/index.js';
 import { loadDirector, type DirectorSizes, type Knobs, type LoadedDirector } from '../../src/dataplane/loader.js';
 import { COUNTERS } from '../../src/abi/generated.js';
 import { MapWriter, type DynamicMap } from '../../src/director/writer.js';
@@ -21,7 +21,7 @@ export type { DynamicMap };
 export interface StatsSum { packets: number; bytes: number; conns: number; outPackets: number; outBytes: number }
 export interface RunResult { action: number; out: Buffer; lo: bigint; hi: bigint }
 
-export const FUZZ_SIZES: DirectorSizes = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 1024 };
+export const FUZZ_SIZES: DirectorSizes = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 1024, maxSyncRing: 65536 };
 
 export class DirectorState {
   readonly cpus: number = possibleCpus();
@@ -43,7 +43,16 @@ export class DirectorState {
     return new DirectorState(await loadDirector({ ...(path ? { path } : {}), knobs, sizes }), sizes, knobs);
   }
 
+  private ring?: RingReader;
+
+  /** The records waiting in lvs_sync_events (connection sync events), consumed. */
+  syncEvents(): Buffer[] {
+    this.ring ??= new RingReader(this.writer.maps.lvs_sync_events.fd);
+    return this.ring.consume(1 << 20);
+  }
+
   close(): void {
+    this.ring?.close();
     // Closing the object frees lvs_tables and its inner arrays; deleting slot by slot would wait
     // for an RCU grace period each.
     this.d.obj.close();

@@ -5,7 +5,7 @@
  * states the packet tests need one piece at a time (`setReal`, `setService`, ...). Frames run
  * through BPF_PROG_TEST_RUN; per-CPU counters are read back summed.
  */
-import { testRun, possibleCpus } from '../../src/native/index.js';
+import { testRun, possibleCpus, RingReader } from '../../src/native/index.js';
 import { loadDirector, type LoadedDirector } from '../../src/dataplane/loader.js';
 import { decode, SVC_KEY, STATS, FLOW_KEY } from '../../src/abi/layout.js';
 import { COUNTERS } from '../../src/abi/generated.js';
@@ -15,7 +15,7 @@ import {
 } from '../../src/dataplane/compile.js';
 import { vipFilterWords } from '../../src/dataplane/vipfilter.js';
 import { MapWriter, u32 } from '../../src/director/writer.js';
-import { buildPlan, emptyApplied, filterStep, settingsWithFilter, type Plan, type Step } from '../../src/director/plan.js';
+import { buildPlan, emptyApplied, filterStep, settingsWithFilter, type Plan, type Step, type SyncSetting } from '../../src/director/plan.js';
 import type { AcceptedMac } from '../../src/dataplane/l2addrs.js';
 import { syncAcceptedLocked } from '../../src/director/lifecycle.js';
 import type { AppliedState } from '../../src/director/snapshot.js';
@@ -35,9 +35,14 @@ export interface SvcSpec {
   proto: 'tcp' | 'udp'; vip: string; port: number; hashFields?: number; flags?: number;
   persistTimeout?: number; persistMask?: string;
 }
-export interface CfgSpec { tunSrc4: string; tunSrc6: string; seed: number; tunMtu: number; ttl: number; flags?: number }
+export interface CfgSpec {
+  tunSrc4: string; tunSrc6: string; seed: number; tunMtu: number; ttl: number; flags?: number;
+  /** Connection sync (LVS_CFG_F_SYNC in flags): lvs_cfg.sync_refresh_s. */
+  syncRefreshS?: number;
+}
 
-const SIZES = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 256 };
+// maxSyncRing: 16 KiB (178 sync events) lets a test fill the ring with a few hundred flows.
+const SIZES = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 256, maxSyncRing: 16384 };
 
 export class DirectorHarness {
   private tableToggle = new Map<number, number>();
@@ -47,6 +52,7 @@ export class DirectorHarness {
   /** What `apply` last wrote: the next apply is planned against it, as the director does. */
   private applied: AppliedState = emptyApplied();
   readonly writer: MapWriter;
+  private ring?: RingReader;
 
   private constructor(private readonly d: LoadedDirector) {
     this.writer = MapWriter.fromLoaded(d);
@@ -65,7 +71,14 @@ export class DirectorHarness {
   }
 
   close(): void {
+    this.ring?.close();
     this.d.obj.close();
+  }
+
+  /** The records waiting in lvs_sync_events (connection sync events), consumed: at most `max`. */
+  syncEvents(max = 1 << 20): Buffer[] {
+    this.ring ??= new RingReader(this.writer.maps.lvs_sync_events.fd);
+    return this.ring.consume(max);
   }
 
   private exec(...steps: (Step | undefined)[]): void {
@@ -83,6 +96,7 @@ export class DirectorHarness {
       { op: 'free-tables', slots: Array.from({ length: 2 * SIZES.maxServices }, (_, i) => i) },
     );
     this.writer.zeroCounters(COUNTERS.map((c) => c.index));
+    this.syncEvents(); // an earlier test's events
     this.tableToggle.clear();
     this.vips.clear();
     this.applied = emptyApplied();
@@ -112,7 +126,9 @@ export class DirectorHarness {
   setCfg(c: CfgSpec): void {
     this.exec({
       op: 'settings',
-      value: settingsWithFilter(encodeSettings({ tunSrc4: c.tunSrc4, tunSrc6: c.tunSrc6, hashSeed: c.seed, tunMtu: c.tunMtu, tunTtl: c.ttl, flags: c.flags ?? 0 })),
+      value: settingsWithFilter(encodeSettings({
+        tunSrc4: c.tunSrc4, tunSrc6: c.tunSrc6, hashSeed: c.seed, tunMtu: c.tunMtu, tunTtl: c.ttl, flags: c.flags ?? 0, syncRefreshS: c.syncRefreshS ?? 0,
+      })),
     });
   }
 
@@ -166,7 +182,7 @@ export class DirectorHarness {
    * Applies a configuration the way the director does: a plan against what the previous apply
    * wrote (slots and generations kept), executed by the map writer. Returns the plan.
    */
-  apply(desired: DirectorConfig, resolve: MacResolver): Plan {
+  apply(desired: DirectorConfig, resolve: MacResolver, sync?: SyncSetting): Plan {
     const l2 = new Map<string, L2Next>();
     for (const s of desired.services) {
       for (const r of s.realservers) {
@@ -176,6 +192,7 @@ export class DirectorHarness {
     }
     const plan = buildPlan({
       running: this.applied, desired, l2, limits: { ...SIZES, maxTableSize: 131071 }, tunnel: desired.settings?.tunnel ?? {},
+      ...(sync ? { sync } : {}),
     });
     this.writer.execute(plan.steps, { tableOf: (id) => plan.compiled!.services.find((x) => x.id === id)!.table });
     this.applied = plan.target;

@@ -8,6 +8,7 @@
  * as very old.
  */
 import { ABI } from '../../src/abi/generated.js';
+import { encode, SYNC_EVENT } from '../../src/abi/layout.js';
 import { XdpAction } from '../../src/native/constants.js';
 import { flowHash } from '../../src/dataplane/flowhash.js';
 import { parseFrame, type Packet } from './parse.js';
@@ -75,6 +76,7 @@ class Trace {
   writes: Write[] = [];
   svcStats = new Map<number, StatsDelta>();
   realStats = new Map<number, StatsDelta>();
+  sync: Buffer[] = [];
   path: string[] = [];
 
   constructor(private readonly cfg: StaticConfig) {}
@@ -327,6 +329,36 @@ class Director {
     return pick;
   }
 
+  /**
+   * Connection sync (README "Connection sync events"): with LVS_CFG_F_SYNC, an entry written by a
+   * client packet (state st -> nst; st === nst: refreshed, last refreshed at `then`) is reported
+   * when it moves into ESTABLISHED, FIN_WAIT, CLOSE or UDP, or, ESTABLISHED / UDP and unchanged,
+   * when a multiple of the refresh period lies between `then` and now. The record as the ring
+   * holds it. The fuzzer drains the ring after every frame (a frame reports at most one entry), so
+   * the model never sees it full: SYNC_LOST is the packet tests' (test/packet/sync-events.test.ts).
+   */
+  syncConn(svc: Service, p: Packet, r: Real, st: number, nst: number, then: bigint): void {
+    if (!(this.cfg.settings.flags & ABI.LVS_CFG_F_SYNC)) return;
+    let wanted: boolean;
+    if (nst !== st) wanted = nst === CS.ESTABLISHED || nst === CS.FIN_WAIT || nst === CS.CLOSE || nst === CS.UDP;
+    else if (nst !== CS.ESTABLISHED && nst !== CS.UDP) wanted = false;
+    else {
+      const period = BigInt(this.cfg.settings.syncRefreshS ?? 0) * NS;
+      wanted = period !== 0n && this.now / period !== then / period;
+    }
+    if (!wanted) return;
+    const persist = (svc.flags & ABI.LVS_SVC_F_PERSIST) !== 0;
+    this.t.sync.push(encode(SYNC_EVENT, {
+      caddr: p.saddr, vaddr: p.daddr, daddr: r.addr, pcaddr: p.saddr.map((b, i) => b & svc.persistMask[i]!),
+      cport: p.sport, vport: p.dport, rport: r.port ?? 0, proto: p.proto, family: p.family, dfamily: r.family & 0xff,
+      method: r.method & 0xff, state: nst,
+      flags: (persist ? ABI.LVS_SYNC_F_PERSIST : 0) | (svc.flags & ABI.LVS_SVC_F_ALLPORTS ? ABI.LVS_SYNC_F_ALLPORTS : 0),
+      fwmark: svc.fwmark ?? 0, persist_timeout: persist ? svc.persistTimeout : 0,
+    }));
+    this.t.count('SYNC_EVENT');
+    this.t.note(`sync event ${st}->${nst}`);
+  }
+
   /** A stray's realserver: a valid template's (not written), else the table's. */
   forStray(svc: Service, p: Packet, f: FlowTuple): number | CounterName {
     if (svc.flags & ABI.LVS_SVC_F_PERSIST) {
@@ -352,6 +384,7 @@ class Director {
       this.t.write({ map: 'strays', key, value: null });
       this.lc.move(s.real, CS.NONE, CS.ESTABLISHED);
       this.t.count('CONN_PROMOTED');
+      this.syncConn(svc, p, sr, CS.NONE, CS.ESTABLISHED, 0n);
       this.t.note('stray promoted');
       return { real: s.real, promoted: true };
     }
@@ -433,6 +466,7 @@ class Director {
               const from = BigInt.asUintN(64, connNs > persistNs ? this.now + (connNs - persistNs) : this.now);
               if (tpl && tpl.lastSeen < from) this.t.write({ map: 'persist', key: pkey, value: { ...tpl, lastSeen: from } });
             }
+            this.syncConn(svc, p, r, c.state, next, c.lastSeen);
           }
           this.t.count('CONN_HIT');
           this.t.note(`conn hit state ${c.state}->${next}`);
@@ -455,6 +489,7 @@ class Director {
         this.lc.bind(pick, state);
         this.mirror(f, r, { lastSeen: this.now, real: pick, gen: r.gen, state });
         this.t.count('CONN_NEW');
+        this.syncConn(svc, p, r, CS.NONE, state, 0n);
         real = pick;
         scheduled = true;
       }
@@ -552,7 +587,7 @@ export function quotedFlow(frame: Uint8Array, p: Packet): FlowTuple | undefined 
 export function step(cfg: StaticConfig, state: DynamicState, frame: Buffer, now: bigint): Outcome {
   const t = new Trace(cfg);
   const finish = (action: number, out: Buffer | null): Outcome => ({
-    action, out, counters: t.counters, svcStats: t.svcStats, realStats: t.realStats, writes: t.writes, path: t.path,
+    action, out, counters: t.counters, svcStats: t.svcStats, realStats: t.realStats, writes: t.writes, sync: t.sync, path: t.path,
   });
   const parsed = parseFrame(frame, cfg.knobs.ipv6);
   if (!parsed.ok) {

@@ -29,6 +29,8 @@ export interface Settings {
   tunMtu: number; // 0 = 1500
   tunTtl: number; // 0 = 64
   flags: number; // LVS_CFG_F_* the data plane acts on (LVS_CFG_F_EXPIRE_QUIESCENT)
+  /** lvs_cfg.sync_refresh_s: connection sync's refresh period, seconds (absent: 0). */
+  syncRefreshS?: number;
 }
 
 export interface ServiceKey { addr: Uint8Array; port: number; proto: number; family: number }
@@ -42,6 +44,8 @@ export interface Service {
   persistMask: Uint8Array; // 16 bytes
   flags: number; // LVS_SVC_F_*
   hashFields: number; // LVS_HF_*
+  /** lvs_svc.fwmark: copied into sync events (absent: 0). */
+  fwmark?: number;
 }
 
 export interface Real {
@@ -141,6 +145,8 @@ export interface Outcome {
   svcStats: Map<number, StatsDelta>;
   realStats: Map<number, StatsDelta>;
   writes: Write[];
+  /** Connection sync events written to lvs_sync_events (struct lvs_sync_event bytes), in order. */
+  sync: Buffer[];
   /** Short trace of the decision, for failure reports. */
   path: string[];
 }

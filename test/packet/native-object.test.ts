@@ -35,7 +35,7 @@ test('inspect without load: names, map definitions, BTF, globals', () => {
     const m = Object.fromEntries(svc.members.map((x) => [x.name, x]));
     assert.deepEqual([m['persist_mask']?.offset, m['persist_mask']?.size], [16, 16]);
     assert.deepEqual([m['flags']?.offset, m['flags']?.size, m['flags']?.bitOffset], [32, 2, 256]);
-    assert.deepEqual([m['reserved']?.offset, m['reserved']?.size], [36, 4]);
+    assert.deepEqual([m['fwmark']?.offset, m['fwmark']?.size], [36, 4]);
 
     const real = o.btfStruct('lvs_real');
     assert.equal(real.size, 64);

@@ -150,7 +150,9 @@ test('lvs-xdp states <-> IPVS states: every synchronised state maps back to itse
   assert.equal(ipvsConnFlags('tun', 'UDP'), IP_VS_CONN_F.TUNNEL | IP_VS_CONN_F.INACTIVE);
   assert.equal(lvsMethodOf(0x1103), 'dr');
   assert.equal(lvsMethodOf(0x0102), 'tun');
-  assert.equal(lvsMethodOf(0x0000), null, 'lvs-xdp has no NAT');
+  assert.equal(lvsMethodOf(0x0000), 'nat', 'IPVS MASQ is LVS-NAT');
+  assert.equal(lvsMethodOf(0x0001), null, 'LOCALNODE: lvs-xdp has none');
+  assert.equal(ipvsConnFlags('nat', 'ESTABLISHED'), IP_VS_CONN_F.MASQ);
 });
 
 test('sync-maxlen as the kernel computes it from the MTU', () => {

@@ -1,0 +1,47 @@
+/**
+ * The namespaces of the LVS-NAT packet tests: a reply's next hop comes from the kernel's FIB, so
+ * their cases run in a child process inside a namespace of their own with known interfaces,
+ * routes and permanent neighbours, never the host's.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Netns } from './netns.js';
+
+/**
+ * Two links as test/packet/nat-cases.ts and sync-insert-nat-cases.ts expect them:
+ *   c0 (02:00:00:00:00:01) 203.0.113.1/24, 2001:db8:c::1/64: clients .7 / ::7 (02:00:00:00:00:07)
+ *      and the one-armed realservers
+ *   r0 (02:00:00:00:0b:01) 192.0.2.1/24, 2001:db8:b::1/64: the two-armed realservers
+ */
+export function natTwoLinks(ns: Netns): void {
+  ns.ip('link', 'set', 'lo', 'up');
+  for (const [a, b, m] of [['c0', 'c1', '02:00:00:00:00:01'], ['r0', 'r1', '02:00:00:00:0b:01']] as const) {
+    ns.ip('link', 'add', a, 'address', m, 'type', 'veth', 'peer', 'name', b);
+    ns.ip('link', 'set', a, 'up');
+    ns.ip('link', 'set', b, 'up');
+  }
+  ns.ip('addr', 'add', '203.0.113.1/24', 'dev', 'c0');
+  ns.ip('addr', 'add', '2001:db8:c::1/64', 'dev', 'c0', 'nodad');
+  ns.ip('addr', 'add', '192.0.2.1/24', 'dev', 'r0');
+  ns.ip('addr', 'add', '2001:db8:b::1/64', 'dev', 'r0', 'nodad');
+  for (const a of ['203.0.113.7', '2001:db8:c::7']) ns.ip('neigh', 'replace', a, 'lladdr', '02:00:00:00:00:07', 'dev', 'c0', 'nud', 'permanent');
+  ns.setSysctl('net/ipv4/ip_forward', 1);
+  ns.setSysctl('net/ipv6/conf/all/forwarding', 1);
+}
+
+/**
+ * Runs a cases file inside `ns` as a plain node:test run (its cases report themselves, not as
+ * subtests of the caller's), with `envVar`=1 (the file refuses to run without it); asserts that it
+ * passed and that `count` cases ran (a file that loads nothing would exit 0 too). Its output.
+ */
+export function runCasesIn(ns: Netns, cases: URL, envVar: string, count: number, timeoutMs = 120_000): string {
+  const env: NodeJS.ProcessEnv = { ...process.env, [envVar]: '1' };
+  delete env.NODE_TEST_CONTEXT;
+  const file = fileURLToPath(cases);
+  const r = spawnSync('nsenter', [`--net=${ns.path}`, process.execPath, '--test-reporter=spec', file], { encoding: 'utf8', timeout: timeoutMs, env });
+  const out = `${r.stdout}\n${r.stderr}`;
+  assert.equal(r.status, 0, `${file} failed:\n${out}`);
+  assert.equal(Number(/ℹ pass (\d+)/.exec(out)?.[1]), count, `not every case ran:\n${out}`);
+  return out;
+}
