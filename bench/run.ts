@@ -7,7 +7,7 @@
  *                  checks that it works, not how fast)
  *   --render       no measurement: markdown, charts and README again from latest.json
  *   --only=a,b     run only these parts: probes, dataplane, nat, syncevents, scaling, live, controlplane,
- *                  apply, sync, memory, e2e (results written, README not touched)
+ *                  apply, cli, sync, memory, e2e (results written, README not touched)
  *
  * The end-to-end comparison (e2e) needs wrk, haproxy, nft and nginx: `bash scripts/bench-setup.sh`
  * installs them; without them it is reported as skipped.
@@ -23,6 +23,7 @@ import { runLiveBench, type LiveResult } from './live.js';
 import { runControlPlaneBench, MAGLEV_PAPER_MS, type CpResult } from './controlplane.js';
 import { runApplyBench, type ApplyBench } from './apply.js';
 import { runSyncInsertBench, type SyncInsertBench } from './sync-insert.js';
+import { runCliBench, cliMarkdown, type CliBench } from './cli.js';
 import { runMemoryBench, type MemoryResult, type TableMemory } from './memory.js';
 import { runE2eBench, type E2eResult } from './e2e.js';
 import { chartGrid, barChart, type LineChart } from './lib/svg.js';
@@ -43,7 +44,7 @@ interface Results {
   date: string; machine: string; seconds?: number;
   probes?: ProbeResult[]; dataplane?: CaseResult[]; nat?: CaseResult[]; syncEvents?: CaseResult[]; scaling?: ScaleCurve[];
   live?: { results: LiveResult[]; director: Record<string, string> };
-  controlplane?: CpResult[]; apply?: ApplyBench; sync?: SyncInsertBench; memory?: { presets: MemoryResult[]; tables: TableMemory[] };
+  controlplane?: CpResult[]; apply?: ApplyBench; cli?: CliBench; sync?: SyncInsertBench; memory?: { presets: MemoryResult[]; tables: TableMemory[] };
   e2e?: E2eResult;
 }
 let R: Results = { date: started.toISOString(), machine };
@@ -64,6 +65,7 @@ if (render) {
   if (want('controlplane')) { log('control plane'); R.controlplane = runControlPlaneBench(); }
   if (want('apply')) { log('apply on a running director'); R.apply = runApplyBench({ services: 1000, reals: 10, tableSize: 4093 }); }
   if (want('sync')) { log('connection sync, backup side'); R.sync = await runSyncInsertBench({ entries: 50000, rounds: 7 }); }
+  if (want('cli')) { log('control plane: the CLI and the library at 10 and 1,000 services (own namespace)'); R.cli = runCliBench(); }
   if (want('memory')) { log('memory'); R.memory = await runMemoryBench(); }
   if (want('e2e')) { log('end to end (namespace lab, wrk)'); R.e2e = await runE2eBench({ seconds: 4, rounds: 3, log }); }
 }
@@ -160,6 +162,7 @@ if (R.controlplane || R.apply) {
     md.push(`| the same change through the CLI (\`lvs-xdp apply -f\`, a new process) | ${a.cli.map((c) => f1(c.ms)).join(', ')} | peak resident memory ${a.cli.map((c) => `${(c.peakRssKiB / 1024).toFixed(0)} MiB`).join(', ')} |`);
   }
 }
+if (R.cli) md.push('', ...cliMarkdown(R.cli));
 if (R.sync) {
   md.push('', '#### Connection sync, backup side: IPVS sync entries inserted per second (bench/sync-insert.ts)', '',
     `${R.sync.entries.toLocaleString('en')} established DR connections into an empty table (then again: a master's re-sync), median [min-max] of ${R.sync.rounds} rounds; ratio: to the floor of the same round.`, '',

@@ -1,5 +1,6 @@
 /** What the CLI commands share: the state-location options, opening the director, output helpers. */
-import { Command, Option } from 'commander';
+// Types only: the ipvsadm front end shares these helpers and never loads commander.
+import type { Command } from 'commander';
 import { Director, type ApplyResult, type DirectorOptions } from '../director/director.js';
 import { LvsError } from '../errors.js';
 
@@ -10,8 +11,8 @@ export interface StateOpts { pinDir?: string; stateDir?: string }
 /** --pin-dir / --state-dir on a command (also read from the program, where they may be given first). */
 export function withStateOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--pin-dir <dir>', 'bpffs directory of the pinned state').env('LVS_XDP_PIN_DIR'))
-    .addOption(new Option('--state-dir <dir>', 'directory of the snapshot and lock').env('LVS_XDP_STATE_DIR'));
+    .addOption(cmd.createOption('--pin-dir <dir>', 'bpffs directory of the pinned state').env('LVS_XDP_PIN_DIR'))
+    .addOption(cmd.createOption('--state-dir <dir>', 'directory of the snapshot and lock').env('LVS_XDP_STATE_DIR'));
 }
 
 export function stateOptions(opts: StateOpts): DirectorOptions {

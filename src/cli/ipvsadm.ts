@@ -16,8 +16,7 @@ import { effectiveTimeouts } from '../model/timeouts.js';
 import type { ApplyResult, Director, StatsSample } from '../director/director.js';
 import { openRepaired, toJson, warnUnresolved, warnNatUnattached, VERSION, type StateOpts } from './common.js';
 import { drainOf } from '../director/drain.js';
-import { sampleRates } from './stats.js';
-import { parseDaemonInvocation, runDaemonCommand } from './ipvsadm-daemon.js';
+import { VALUE_OPTIONS as DAEMON_OPTIONS } from '../ipvsadm/daemon.js';
 
 export { isIpvsadmInvocation } from './ipvsadm-detect.js';
 
@@ -173,7 +172,8 @@ async function list(d: Director, p: Parsed): Promise<string> {
   // --stats with --rate: ipvsadm prints the statistics (its print_title and print_service_entry
   // test FMT_STATS before FMT_RATE), so the rate is not even sampled.
   if (p.rate && !p.stats) {
-    const v = await sampleRates(d, 1);
+    // Loaded for --rate only (it brings the stats view along).
+    const v = await (await import('./stats.js')).sampleRates(d, 1);
     const rows = new Map<string, RateRow>();
     for (const s of v.services) {
       const r = (x: number) => BigInt(Math.round(x));
@@ -242,8 +242,14 @@ async function change(p: Parsed, apply: (d: Director) => Promise<ApplyResult>): 
 
 /** Runs an ipvsadm-style invocation; returns the exit code. */
 export async function runIpvsadm(argv: readonly string[]): Promise<number> {
-  const daemon = parseDaemonInvocation(argv);
-  if (daemon) return runDaemonCommand(daemon.cmd, daemon.state);
+  // The sync daemon's commands load the sync machinery (sockets, its state, zod): only an argv
+  // that names one of their options loads them, a rule change or a listing never does.
+  const words = expandShortOptions(argv);
+  if (words.some((w) => w === '--daemon' || (DAEMON_OPTIONS as readonly string[]).includes(w))) {
+    const { parseDaemonInvocation, runDaemonCommand } = await import('./ipvsadm-daemon.js');
+    const daemon = parseDaemonInvocation(argv);
+    if (daemon) return runDaemonCommand(daemon.cmd, daemon.state);
+  }
   const p = parseIpvsadmArgv(argv);
   if (p.action === 'version') {
     console.log(`lvs-xdp v${VERSION} (ipvsadm-compatible rules; XDP data plane)`);

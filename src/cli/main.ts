@@ -3,7 +3,7 @@
  * map to documented exit codes (src/errors.ts) and are printed with their hint.
  */
 import { VERSION } from '../version.js';
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { LvsError, ExitCode } from '../errors.js';
 import { isIpvsadmInvocation } from './ipvsadm-detect.js';
 
@@ -36,10 +36,14 @@ const COMMANDS: [string[], Loader][] = [
 ];
 
 
-/** The program with the commands `argv` needs (all of them for help or an unknown word). */
+/** The program with the commands `argv` needs: none for --version alone, all of them for help
+ *  or an unknown word. */
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const first = argv.find((a) => !a.startsWith('-'));
   const wanted = COMMANDS.filter(([names]) => first !== undefined && names.includes(first));
+  const versionOnly = first === undefined && argv.some((a) => a === '-V' || a === '--version');
+  // Loaded here, not at start-up: ipvsadm syntax (most rule changes) never needs it.
+  const { Command } = await import('commander');
   const program = new Command('lvs-xdp')
     .description('Linux Virtual Server director with an XDP data plane')
     .version(VERSION)
@@ -51,7 +55,7 @@ ipvsadm-compatible rules and listings (see README):
   lvs-xdp -L -n [--stats | --rate | -c] [--exact] [--json]
   lvs-xdp -S -n > rules;  lvs-xdp -R < rules;  lvs-xdp -Z
   lvs-xdp -L --timeout;  lvs-xdp --set TCP TCPFIN UDP`);
-  for (const [, load] of wanted.length ? wanted : COMMANDS) for (const c of await load()) program.addCommand(c);
+  if (!versionOnly) for (const [, load] of wanted.length ? wanted : COMMANDS) for (const c of await load()) program.addCommand(c);
   // Usage errors (unknown command or option, missing argument) exit 2, as documented.
   const override = (c: Command): void => {
     c.exitOverride();
@@ -63,10 +67,16 @@ ipvsadm-compatible rules and listings (see README):
 
 try {
   const args = process.argv.slice(2);
-  if (isIpvsadmInvocation(args)) process.exitCode = await (await import('./ipvsadm.js')).runIpvsadm(args);
+  // `--version` alone: what commander would print, without loading it.
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) console.log(VERSION);
+  else if (isIpvsadmInvocation(args)) process.exitCode = await (await import('./ipvsadm.js')).runIpvsadm(args);
   else await (await buildProgram(args)).parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE);
+  // A CommanderError or subclass (commander is loaded only for subcommands): codes `commander.*`.
+  const ce = e as { code?: unknown; exitCode?: unknown } | undefined;
+  if (typeof ce?.code === 'string' && ce.code.startsWith('commander.') && typeof ce.exitCode === 'number') {
+    process.exit(ce.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE);
+  }
   if (e instanceof LvsError) {
     console.error(`lvs-xdp: ${e.message}${e.hint ? `\nhint: ${e.hint}` : ''}`);
     process.exit(e.exitCode);

@@ -88,6 +88,8 @@ export interface CompiledService {
   fingerprint: string;
   /** The lvs_services value once the table sits in `tableSlot` of lvs_tables. */
   value(tableSlot: number): Buffer;
+  /** Lets the built table go (written to its map); a later access builds it again. */
+  releaseTable(): void;
 }
 export interface CompiledDirector {
   services: CompiledService[];
@@ -175,6 +177,13 @@ export function encodeSettings(f: SettingsFields): Buffer {
     hash_seed: f.hashSeed ?? 0, timeout_s: timeouts, tun_mtu: f.tunMtu ?? 1500, tun_ttl: f.tunTtl ?? 64, flags: f.flags ?? 0,
     sync_refresh_s: f.syncRefreshS ?? 0,
   });
+}
+
+/** A table of realserver positions, rewritten in place to lvs_reals indexes (one allocation per
+ *  table: a restore of a thousand services makes no second copy of each). */
+function toRealIndexes(t: Uint32Array, indexes: readonly number[]): Uint32Array {
+  for (let i = 0; i < t.length; i++) t[i] = t[i] === REAL_NONE ? ABI.LVS_REAL_NONE : indexes[t[i]!]!;
+  return t;
 }
 
 /** Lowest number not in `used`. */
@@ -291,7 +300,7 @@ export function compileDirector(
     }
     // Built on first use: a change to one service of a thousand builds one table.
     let built: Uint32Array | undefined;
-    const table = (): Uint32Array => (built ??= buildTable(s).map((i) => (i === REAL_NONE ? ABI.LVS_REAL_NONE : indexes[i]!)));
+    const table = (): Uint32Array => (built ??= toRealIndexes(buildTable(s), indexes));
     // Everything the table is a function of (tables are deterministic).
     // fo / ovf tables keep list order among equal weights: the order is part of them.
     const order = s.scheduler === 'fo' || s.scheduler === 'ovf' ? s.realservers.map((r) => r.address) : [];
@@ -324,6 +333,7 @@ export function compileDirector(
       get table() {
         return table();
       },
+      releaseTable: () => { built = undefined; },
       value: (tableSlot: number) => encodeService({
         svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length
           : lc ? drawnSize(s.scheduler as LcScheduler, table(), s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : size, persistTimeout,

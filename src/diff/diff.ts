@@ -7,7 +7,7 @@ import { compareAddresses } from '../model/address.js';
 import { compareServices, serviceId, servicesById, type DirectorConfig, type DirectorSettings, type Realserver } from '../model/types.js';
 import { buildTable, slotShareMoved } from '../sched/table.js';
 import { DEFAULT_TABLE_SIZE } from '../model/types.js';
-import { FILE_KEY } from '../config/schema.js';
+import { FILE_KEY } from '../config/file-keys.js';
 import { DEFAULT_TIMEOUTS } from '../model/timeouts.js';
 import { formatPorts } from '../model/fwmark.js';
 import type { FirewallMark } from '../model/types.js';
@@ -120,6 +120,8 @@ export function diffConfig(running: DirectorConfig, desired: DirectorConfig): Ch
   for (const s of desired.services.filter((s) => old.has(serviceId(s))).sort(compareServices)) {
     const id = serviceId(s);
     const before = old.get(id)!;
+    // The running service itself (a change elsewhere keeps it, object and all): nothing to compare.
+    if (before === s) continue;
     const fields = fieldChanges(before, s, SERVICE_FIELDS);
     const rs = realserverChanges(id, before.realservers, s.realservers);
     if (fields.length > 0 || rs.length > 0) out.push({ kind: 'service-edited', service: id, fields }, ...rs);
@@ -137,6 +139,10 @@ export function tableMovesFor(running: DirectorConfig, desired: DirectorConfig):
   for (const s of desired.services) {
     const before = old.get(serviceId(s));
     if (!before) continue;
+    if (before === s) {
+      out.set(serviceId(s), 0);
+      continue;
+    }
     // Same scheduler, size and weighted realservers: the same table (tables are deterministic).
     const inputs = (x: typeof s) => JSON.stringify([x.scheduler, x.tableSize, x.realservers.map((r) => [r.address, r.weight]).sort()]);
     if (inputs(before) === inputs(s)) {

@@ -9,7 +9,7 @@
  * rest of the state: a detached director announces nothing anyway).
  */
 import { readFileSync, rmSync } from 'node:fs';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomicSync } from './atomic.js';
 
 export interface DirectorDrain { since: string }
 
@@ -28,7 +28,7 @@ export function readDirectorDrain(stateDir: string): DirectorDrain | undefined {
 export function writeDirectorDrain(stateDir: string, now: string): DirectorDrain {
   const was = readDirectorDrain(stateDir);
   if (was) return was;
-  writeFileAtomic.sync(`${stateDir}/${FILE}`, `${JSON.stringify({ since: now })}\n`, { mode: 0o644 });
+  writeFileAtomicSync(`${stateDir}/${FILE}`, `${JSON.stringify({ since: now })}\n`, 0o644);
   return { since: now };
 }
 

@@ -83,6 +83,9 @@ export class Director {
   static open(opts: DirectorOptions = {}): Director {
     const paths = statePaths(opts);
     assertBpffs(paths);
+    // Stamped before it is read: the first fresh() does not decode the same file again (a write
+    // in between changes the stamp, so it is read then).
+    const stamp = snapshotStamp(paths);
     const snap = readSnapshot(paths.snapshot);
     if (!snap) {
       throw new NotAttachedError(`no director is attached (no state at ${paths.snapshot})`, {
@@ -98,7 +101,9 @@ export class Director {
         });
       }
     }
-    return new Director(paths, snap);
+    const d = new Director(paths, snap);
+    d.snapStamp = stamp;
+    return d;
   }
 
   /**
@@ -194,8 +199,7 @@ export class Director {
   }
 
   private stamp(): string {
-    const st = statSync(this.paths.snapshot);
-    return `${st.ino}/${st.mtimeMs}`;
+    return snapshotStamp(this.paths);
   }
 
   /** The L2 next hop the data plane sends a service's realserver to (DR: its MAC; Tun: the next hop's). */
@@ -272,6 +276,10 @@ export class Director {
 
   /** Re-reads the snapshot under the lock (another process may have changed it). */
   private lockedSnapshot(): Snapshot {
+    // The file this process read last, unchanged (every write renames a new file into place):
+    // not decoded again. One it left pending in memory only (a failed write) is read back.
+    const stamp = this.stamp();
+    if (stamp !== '' && stamp === this.snapStamp && !this.snap.pending) return this.snap;
     const s = readSnapshot(this.paths.snapshot);
     if (!s) throw new NotAttachedError('the director was detached meanwhile');
     this.snapStamp = this.stamp();
@@ -437,7 +445,9 @@ export class Director {
     // The configuration wanted from a snapshot: the change, with the drains (changed or not) laid over it.
     const wanted = (snap: Snapshot): { desired: DirectorConfig; drains: Drains } => {
       const d = drainChange ? drainChange(snap.applied.config, snap.applied.drains ?? {}) : { config: snap.applied.config, drains: snap.applied.drains ?? {} };
-      const desired = validateConfig(overlayDrains(change(d.config), d.drains), this.validationLimits(snap));
+      // The running services the change leaves alone keep their objects: validation, diff and
+      // table moves skip them (a one-realserver change at a thousand services checks one).
+      const desired = validateConfig(overlayDrains(change(d.config), d.drains), this.validationLimits(snap), { known: new Set(snap.applied.config.services) });
       return { desired, drains: keptDrains(d.drains, desired) ?? {} };
     };
     let earlier: Resolved | undefined;
@@ -480,6 +490,8 @@ export class Director {
         const before = Object.keys(locked.applied.unresolved ?? {});
         const plan = planFor(locked, w.desired, resolved, limitsOf(locked), w.drains);
         executePlan(this.paths, locked, plan, this.writer);
+        // What was just written is the snapshot in use: not read back by the next question.
+        if (locked === this.snap) this.snapStamp = this.stamp();
         const out: ApplyResult = { ...result, applied: true, steps: plan.steps };
         if (resolved.unresolved.size) out.unresolved = Object.fromEntries(resolved.unresolved);
         const now = before.filter((id) => plan.target.l2[id]);
@@ -587,4 +599,15 @@ export function natUnattachedOf(
     }
     return { ifindex, ifname, realservers };
   });
+}
+
+/** Inode and mtime of the snapshot ('' when there is none): each write renames a new file into place. */
+function snapshotStamp(paths: StatePaths): string {
+  try {
+    const st = statSync(paths.snapshot);
+    return `${st.ino}/${st.mtimeMs}`;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw e;
+  }
 }

@@ -8,7 +8,8 @@
  * Step order (no packet ever sees a half-written state; see design-facts: ARRAY slots are copied
  * in place, HASH entries and map-in-map slots are swapped whole):
  *   vip-filter (old | new bits)  a set bit only means "look it up", so widen first
- *   settings                    lvs_cfg, with the filter switched on (it covers every service)
+ *   settings                    lvs_cfg, with the filter switched on (it covers every service),
+ *                               when it differs from what the running state wrote
  *   tx-ports                    new egress interfaces for XDP_REDIRECT
  *   zero                        statistics (and live connection counts) of slots that start life in this change
  *   reals                       realserver slots and their lvs_dests (weight, thresholds): new ones are
@@ -215,7 +216,13 @@ export function compileTarget(inputs: PlanInputs, ghosts: Ghosts = emptyGhosts()
   // generation: its flows are rescheduled instead of seeing a half-rewritten slot. A ghost
   // comes back into its slot only with the forwarding data it had.
   const before = (id: string) => running.reals[id] ?? ghosts.reals[id]?.value;
-  const moved = compiled.reals.filter((r) => before(r.id) && forwardingBytes(before(r.id)!) !== forwardingBytes(r.value.toString('hex')));
+  const moved = compiled.reals.filter((r) => {
+    const was = before(r.id);
+    if (!was) return false;
+    const now = r.value.toString('hex');
+    // The same value (most realservers of a change): the same forwarding data.
+    return was !== now && forwardingBytes(was) !== forwardingBytes(now);
+  });
   if (moved.length) {
     const alloc: Allocation = { ...prev, reals: { ...prev.reals } };
     for (const r of moved) delete alloc.reals[r.id];
@@ -325,7 +332,10 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const widen = filterStep(oldWords, union);
   if (widen) steps.push(widen);
 
-  steps.push({ op: 'settings', value: withSync(settingsWithFilter(compiled.cfg), sync) });
+  // lvs_cfg only when it changes: a change to one service writes that service's maps only.
+  const settings = withSync(settingsWithFilter(compiled.cfg), sync);
+  target.settings = settings.toString('hex');
+  if (running.settings !== target.settings) steps.push({ op: 'settings', value: settings });
   // Egress interfaces of realservers reached through another interface (XDP_REDIRECT); the
   // attached interfaces are added by attach.
   const egress = new Set(Object.values(running.l2).map((x) => x.ifindex).filter((i): i is number => !!i));

@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Packr } from 'msgpackr';
-import writeFileAtomic from 'write-file-atomic';
+import { writeFileAtomicSync } from './atomic.js';
 import { StateError, translateNativeError } from '../errors.js';
 import type { DirectorConfig } from '../model/types.js';
 import type { Allocation, L2Next } from '../dataplane/compile.js';
@@ -61,6 +61,10 @@ export interface AppliedState {
   tableSlots?: Record<string, number>;
   /** Tun outer sources in effect (configured, or from the routing table when applied). */
   tunnel?: { source4?: string; source6?: string };
+  /** Hex of the lvs_cfg value as written (VIP filter on): a change that leaves it alone does not
+   *  write it. Absent (older snapshots, a fresh attach): the next plan writes it. Optional, so
+   *  no version bump. */
+  settings?: string;
   /** "serviceId/rip" -> realservers installed unresolved (version 3). They have no entry in `l2`. */
   unresolved?: Record<string, UnresolvedReal>;
   /** Manual drains in force, by "serviceId/rip" (a realserver) or serviceId (a service) (version 3). */
@@ -128,8 +132,38 @@ export interface Snapshot {
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
-export function encodeSnapshot(s: Snapshot): Buffer {
-  return packr.pack(s);
+/**
+ * `encoded`: values already packed, by identity (an apply's target: recorded as pending, then
+ * as applied), spliced in instead of packed again. A plain msgpack map either way.
+ */
+export function encodeSnapshot(s: Snapshot, encoded?: ReadonlyMap<object, Buffer>): Buffer {
+  if (!encoded?.size) return packr.pack(s);
+  return packSpliced(s as unknown as Record<string, unknown>, encoded);
+}
+
+/** Packs `value` once, for encodeSnapshot's `encoded` (a copy: msgpackr reuses its buffer). */
+export function packOnce(value: object): Buffer {
+  return Buffer.from(packr.pack(value));
+}
+
+function packSpliced(o: Record<string, unknown>, encoded: ReadonlyMap<object, Buffer>): Buffer {
+  const keys = Object.keys(o);
+  const head = keys.length < 16 ? Buffer.from([0x80 | keys.length])
+    : keys.length < 0x10000 ? Buffer.from([0xde, keys.length >> 8, keys.length & 0xff])
+      : Buffer.from([0xdf, keys.length >>> 24, (keys.length >> 16) & 0xff, (keys.length >> 8) & 0xff, keys.length & 0xff]);
+  const parts: Buffer[] = [head];
+  for (const k of keys) {
+    const v = o[k];
+    parts.push(Buffer.from(packr.pack(k)));
+    const done = v !== null && typeof v === 'object' ? encoded.get(v) : undefined;
+    if (done) parts.push(done);
+    else if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).some((x) => x !== null && typeof x === 'object' && encoded.has(x))) {
+      parts.push(packSpliced(v as Record<string, unknown>, encoded));
+    } else {
+      parts.push(Buffer.from(packr.pack(v)));
+    }
+  }
+  return Buffer.concat(parts);
 }
 
 /** Decodes and checks the tag and version; `where` names the file in errors. */
@@ -188,11 +222,14 @@ export function readSnapshot(path: string): Snapshot | undefined {
   return decodeSnapshot(buf, path);
 }
 
-export function writeSnapshot(path: string, s: Snapshot): void {
+export function writeSnapshot(path: string, s: Snapshot, encoded?: ReadonlyMap<object, Buffer>): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   chmodSync(dirname(path), 0o700);
   try {
-    writeFileAtomic.sync(path, encodeSnapshot({ ...s, updatedAt: new Date().toISOString() }), { mode: 0o600 });
+    // The snapshot in memory says when it was written, as the file does (a long-lived Director
+    // keeps using it without reading the file back).
+    s.updatedAt = new Date().toISOString();
+    writeFileAtomicSync(path, encodeSnapshot(s, encoded), 0o600);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new StateError(`could not write the state snapshot ${path}: ${code ?? (e as Error).message}`, {

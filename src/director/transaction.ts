@@ -11,7 +11,7 @@ import { serviceId, type DirectorConfig, type Realserver, type VirtualService } 
 import { familyOf } from '../model/address.js';
 import { buildPlan, type Plan } from './plan.js';
 import { resolveAll, resolveAllAsync, tunnelSources, tunnelSourcesAsync, type Known, type Resolutions } from './neigh.js';
-import { writeSnapshot, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
+import { writeSnapshot, packOnce, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
 import { faultPoint } from './faults.js';
 import type { MapWriter } from './writer.js';
 import type { DirectorReader } from './reader.js';
@@ -187,6 +187,7 @@ export function planFor(snap: Snapshot, desired: DirectorConfig, resolved: Resol
 /** Drains of services and realservers that are still configured. */
 export function keptDrains(drains: AppliedState['drains'], cfg: DirectorConfig): AppliedState['drains'] {
   const out: NonNullable<AppliedState['drains']> = {};
+  if (!drains || Object.keys(drains).length === 0) return out;
   const ids = new Set(cfg.services.map(serviceId));
   const reals = new Set(cfg.services.flatMap((s) => s.realservers.map((r) => realId(s, r))));
   for (const [k, d] of Object.entries(drains ?? {})) {
@@ -221,9 +222,12 @@ export function executePlan(
 ): void {
   const steps = plan.steps;
   const from = opts.from ?? 0;
+  // The target is packed once: recorded as pending, then as applied (a thousand services' state
+  // is most of the file; the pending record and the commit share its bytes).
+  const target = new Map([[plan.target, packOnce(plan.target)]]);
   if (from === 0) {
     snap.pending = { target: plan.target, steps, startedAt: new Date().toISOString() };
-    writeSnapshot(paths.snapshot, snap);
+    writeSnapshot(paths.snapshot, snap, target);
     faultPoint('pending-written');
   }
   const fd = openSync(journalPath(paths), 'w', 0o600);
@@ -231,13 +235,17 @@ export function executePlan(
   try {
     count.writeUInt32LE(from);
     writeSync(fd, count, 0, 4, 0);
+    const compiled = new Map(plan.compiled?.services.map((s) => [s.id, s] as const));
     writer.execute(steps, {
       from,
       tableOf: (service) => {
-        const s = plan.compiled?.services.find((x) => x.id === service);
+        const s = compiled.get(service);
         if (!s) throw new Error(`internal: the plan has no table for ${service}`);
         return s.table;
       },
+      // Built one at a time and let go once written: restoring a thousand services never holds
+      // a thousand tables.
+      tableWritten: (service) => compiled.get(service)?.releaseTable(),
       // A replay may find tables already in place: reading one back is cheaper than swapping it.
       reuseEqualTables: opts.replay ?? false,
       afterStep: (i, step) => {
@@ -252,7 +260,7 @@ export function executePlan(
   faultPoint('before-commit');
   delete snap.pending;
   snap.applied = plan.target;
-  writeSnapshot(paths.snapshot, snap);
+  writeSnapshot(paths.snapshot, snap, target);
   rmSync(journalPath(paths), { force: true });
   faultPoint('committed');
 }

@@ -39,8 +39,20 @@ export interface ExecuteOptions {
    * waits an RCU grace period, reading a table back does not.
    */
   reuseEqualTables?: boolean;
+  /** Called once a table from `tableOf` is in its inner map: the caller may let it go. */
+  tableWritten?: (service: string) => void;
   /** Called after each step has been written (journal, fault injection). */
   afterStep?: (index: number, step: Step) => void;
+}
+
+/** Keys 0..n-1 of an ARRAY map as one buffer (host order), shared by every table fill. */
+let slotKeyCache = new Uint32Array(0);
+function slotKeys(n: number): Buffer {
+  if (slotKeyCache.length < n) {
+    slotKeyCache = new Uint32Array(n);
+    for (let i = 0; i < n; i++) slotKeyCache[i] = i;
+  }
+  return Buffer.from(slotKeyCache.buffer, 0, n * 4);
 }
 
 function sameTable(a: Uint32Array | undefined, b: Uint32Array): boolean {
@@ -185,15 +197,12 @@ export class MapWriter {
           type: MapType.ARRAY, name: `lvs_t${f.svcId}`, keySize: 4, valueSize: 4, maxEntries: table.length, flags: MapFlag.INNER_MAP,
         });
         inners.push(inner);
-        const keys: Buffer[] = new Array(table.length);
-        const values: Buffer[] = new Array(table.length);
-        for (let i = 0; i < table.length; i++) {
-          keys[i] = u32(i);
-          values[i] = u32(table[i]!);
-        }
-        inner.updateMany(keys, values);
+        // Slot numbers and the table itself as two flat views (the data plane reads host order).
+        inner.updateFlat(slotKeys(table.length), Buffer.from(table.buffer, table.byteOffset, table.byteLength));
         slots.push(u32(f.slot));
         fds.push(u32(inner.fd));
+        // Written: a restore of a thousand services holds one table at a time, not all of them.
+        opts.tableWritten?.(f.service);
       }
       if (slots.length) this.maps.lvs_tables.updateMany(slots, fds);
     } finally {

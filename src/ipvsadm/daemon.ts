@@ -50,7 +50,7 @@ export const DEFAULT_MCAST_INTERFACE = 'eth0';
 /** IP_VS_IFNAME_MAXLEN: the interface name with its terminating NUL. */
 const IFNAME_MAXLEN = 16;
 
-const VALUE_OPTIONS = ['--start-daemon', '--stop-daemon', '--mcast-interface', '--syncid', '--sync-maxlen', '--mcast-group', '--mcast-port', '--mcast-ttl'] as const;
+export const VALUE_OPTIONS = ['--start-daemon', '--stop-daemon', '--mcast-interface', '--syncid', '--sync-maxlen', '--mcast-group', '--mcast-port', '--mcast-ttl'] as const;
 type ValueOption = (typeof VALUE_OPTIONS)[number];
 const START_OPTIONS: readonly ValueOption[] = ['--mcast-interface', '--syncid', '--sync-maxlen', '--mcast-group', '--mcast-port', '--mcast-ttl'];
 

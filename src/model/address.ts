@@ -125,17 +125,33 @@ export function canonicalAddress(text: string): string | null {
   return parsed ? formatAddress(parsed) : null;
 }
 
+/**
+ * Parsed addresses for this module's own questions (family, order), never handed out: every
+ * service and realserver id asks for its address's family, so a change to a configuration of
+ * thousands asks for the same few thousand texts many times. Bounded: cleared when full.
+ */
+const memo = new Map<string, ParsedAddress | null>();
+function parsedOnce(text: string): ParsedAddress | null {
+  let p = memo.get(text);
+  if (p === undefined) {
+    if (memo.size >= 65536) memo.clear();
+    p = parseAddress(text);
+    memo.set(text, p);
+  }
+  return p;
+}
+
 /** Address family of a valid address text (throws on garbage: callers validate first). */
 export function familyOf(addr: string): Family {
-  const parsed = parseAddress(addr);
+  const parsed = parsedOnce(addr);
   if (!parsed) throw new TypeError(`not an IP address: ${JSON.stringify(addr)}`);
   return parsed.family;
 }
 
 /** Order addresses as libipvs sorts them: IPv4 before IPv6, then numerically. */
 export function compareAddresses(a: string, b: string): number {
-  const pa = parseAddress(a);
-  const pb = parseAddress(b);
+  const pa = parsedOnce(a);
+  const pb = parsedOnce(b);
   if (!pa || !pb) return a < b ? -1 : a > b ? 1 : 0;
   if (pa.family !== pb.family) return pa.family - pb.family;
   for (let i = 0; i < pa.bytes.length; i++) {

@@ -238,7 +238,7 @@ function checkSettings(settings: DirectorSettings, list: ConfigIssue[]): Directo
 }
 
 /** Check a config and return its canonical form together with every problem found. */
-export function checkConfig(cfg: DirectorConfig, limits: Limits = {}): CheckResult {
+export function checkConfig(cfg: DirectorConfig, limits: Limits = {}, known?: ReadonlySet<VirtualService>): CheckResult {
   const list: ConfigIssue[] = [];
   const services = Array.isArray(cfg.services) ? cfg.services : [];
   if (!Array.isArray(cfg.services)) list.push({ path: ['services'], message: 'services must be a list' });
@@ -247,7 +247,9 @@ export function checkConfig(cfg: DirectorConfig, limits: Limits = {}): CheckResu
   const out: DirectorConfig = {
     services: services.map((svc, i) => {
       const path = ['services', i];
-      const checked = checkService(svc, limits, new Issues(list, path, safeServiceName(svc)), path, list);
+      // A service of the running configuration (checked and canonical when it was applied) is
+      // kept as it is, object and all: a change to one service of a thousand checks one.
+      const checked = known?.has(svc) ? svc : checkService(svc, limits, new Issues(list, path, safeServiceName(svc)), path, list);
       totalRealservers += checked.realservers.length;
       const id = safeServiceName(checked);
       const before = seen.get(id);
@@ -275,6 +277,8 @@ export interface ValidateOptions {
   locate?: (path: FieldPath) => string | undefined;
   /** Rename model fields for messages (e.g. tableSize -> table-size in the config file). */
   fieldName?: (path: FieldPath) => string;
+  /** Services already validated (the running configuration's): kept as they are, not checked again. */
+  known?: ReadonlySet<VirtualService>;
 }
 
 /** One ConfigError for a list of issues: the first one's location and field, all in the message. */
@@ -294,7 +298,7 @@ export function issuesToError(issues: readonly ConfigIssue[], opts: ValidateOpti
 
 /** Validate a config; returns its canonical form or throws ConfigError naming every problem. */
 export function validateConfig(cfg: DirectorConfig, limits: Limits = {}, opts: ValidateOptions = {}): DirectorConfig {
-  const { config, issues } = checkConfig(cfg, limits);
+  const { config, issues } = checkConfig(cfg, limits, opts.known);
   if (issues.length > 0) throw issuesToError(issues, opts);
   return config;
 }

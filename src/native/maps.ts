@@ -191,6 +191,16 @@ export class BpfMap {
     return splitDump(call(this.ctx('dump'), (n) => n.mapLookupBatch(fd, opts)));
   }
 
+  /**
+   * Writes elements given as contiguous keys and values (keySize / valueSize bytes each, in the
+   * same order): one batch syscall and no Buffer per element (a lookup table of 65,537 slots is
+   * two views, not 131,074 small Buffers to collect). Returns how many were written.
+   */
+  updateFlat(keys: Buffer, values: Buffer, flags: number = UpdateFlag.ANY): number {
+    const fd = this.liveFd();
+    return call(this.ctx('update'), (n) => n.mapUpdateBatch(fd, keys, values, flags)).count;
+  }
+
   /** Writes many elements (batch when supported); returns how many were written. */
   updateMany(keys: Buffer[], values: Buffer[], flags: number = UpdateFlag.ANY): number {
     const fd = this.liveFd();

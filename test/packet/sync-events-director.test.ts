@@ -70,7 +70,8 @@ test('setSyncEvents: one settings step, recorded; a new process finds it; the re
   assert.equal(on.code, 0, on.stderr);
   assert.deepEqual(on.stdout.trim().split('\n'), ['{"on":false,"refreshS":0}', '["settings"]', '0']);
 
-  // A later change through the CLI keeps it (every plan writes lvs_cfg with the recorded setting).
+  // A later change through the CLI keeps it (a plan writes lvs_cfg only when it changes, and then
+  // with the recorded setting).
   L.ok(['-a', '-t', `${VIP}:80`, '-r', '10.79.0.11', '-g', '--mac', '02:00:00:00:03:0b', '-w', '0']);
 
   const read = await node(script(`

@@ -36,12 +36,12 @@ test('first plan: filter, settings, new slots zeroed, realservers, tables, one s
   assert.deepEqual(p.target.tableSlots, { 'tcp 10.0.0.1:80': 0, 'tcp 10.0.0.2:80': 2 });
 });
 
-test('an unchanged configuration writes only the settings; a change to one service touches only it', () => {
+test('an unchanged configuration writes nothing; a change to one service touches only it (not even lvs_cfg)', () => {
   const first = plan(emptyApplied(), { services: [A, B] });
-  assert.deepEqual(plan(first.target, { services: [A, B] }).steps.map((s) => s.op), ['settings']);
+  assert.deepEqual(plan(first.target, { services: [A, B] }).steps.map((s) => s.op), []);
   const A2 = svc('10.0.0.1', [['10.1.0.1', 1], ['10.1.0.2', 1], ['10.1.0.4', 2]]);
   const p = plan(first.target, { services: [A2, B] });
-  assert.deepEqual(p.steps.map((s) => s.op), ['settings', 'zero', 'reals', 'tables', 'switch']);
+  assert.deepEqual(p.steps.map((s) => s.op), ['zero', 'reals', 'tables', 'switch']);
   const reals = p.steps.find((s) => s.op === 'reals');
   assert.ok(reals?.op === 'reals');
   assert.deepEqual(reals.writes.map((w) => [w.id, w.fresh]), [['tcp 10.0.0.1:80/10.1.0.4', true]], 'only the new realserver is written');
@@ -63,9 +63,9 @@ test('removals come after the switches; freed slots are not reused in the same c
   const p = plan(first.target, { services: [A, C] });
   const ops = p.steps.map((s) => s.op);
   // B leaves a tombstone (its VIP filter bits stay) and a gone slot: its connections wait.
-  assert.deepEqual(ops, ['vip-filter', 'settings', 'zero', 'reals', 'tables', 'switch', 'tombstones', 'free-tables', 'gone-reals']);
+  assert.deepEqual(ops, ['vip-filter', 'zero', 'reals', 'tables', 'switch', 'tombstones', 'free-tables', 'gone-reals']);
   const nodest = plan(first.target, { services: [A, C], settings: { expireNodestConn: true } });
-  assert.deepEqual(nodest.steps.map((s) => s.op), ['vip-filter', 'settings', 'zero', 'reals', 'tables', 'switch', 'remove', 'free-tables', 'clear-reals', 'vip-filter']);
+  assert.deepEqual(nodest.steps.map((s) => s.op), ['vip-filter', 'zero', 'reals', 'tables', 'switch', 'remove', 'free-tables', 'clear-reals', 'vip-filter']);
   assert.equal(nodest.target.ghosts, undefined, 'expire-nodest-conn keeps no ghosts');
   const oldB = first.target.allocation.services['tcp 10.0.0.2:80']!;
   assert.notEqual(p.target.allocation.services['tcp 10.0.0.3:80'], oldB, 'C does not take B\'s id while B\'s table may still be read');
@@ -150,7 +150,7 @@ test('a deleted realserver added back (same MAC) resumes in its slot; with anoth
   const first = plan(emptyApplied(), { services: [A] }, T0);
   const rid = 'tcp 10.0.0.1:80/10.1.0.2';
   const del = plan(first.target, { services: [svc('10.0.0.1', [['10.1.0.1', 1]])] }, T0 + 1000);
-  assert.deepEqual(del.steps.map((s) => s.op), ['settings', 'tables', 'switch', 'gone-reals']);
+  assert.deepEqual(del.steps.map((s) => s.op), ['tables', 'switch', 'gone-reals']);
   const back = plan(del.target, { services: [A] }, T0 + 2000);
   assert.deepEqual(back.target.allocation.reals[rid], first.target.allocation.reals[rid]);
   const moved = svc('10.0.0.1', [['10.1.0.1', 1], ['10.1.0.2', 1]]);
@@ -172,13 +172,13 @@ test('ghosts go once the longest timeout has passed, or at once with expire-node
   // ... gone after 900 s plus the clock's slack: tombstone removed, slot emptied, bits narrowed.
   const late = plan(del.target, { services: [A] }, T0 + 902_001);
   assert.equal(late.target.ghosts, undefined);
-  assert.deepEqual(late.steps.map((s) => s.op), ['settings', 'remove', 'clear-reals', 'vip-filter']);
+  assert.deepEqual(late.steps.map((s) => s.op), ['remove', 'clear-reals', 'vip-filter']);
   // A longer timeout keeps them longer.
   const longer = plan(del.target, { services: [A], settings: { timeouts: { tcp: 3600 } } }, T0 + DAY / 48);
   assert.ok(longer.target.ghosts?.services['tcp 10.0.0.2:80']);
   const nodest = plan(del.target, { services: [A], settings: { expireNodestConn: true } }, T0 + 1);
   assert.equal(nodest.target.ghosts, undefined);
-  assert.deepEqual(nodest.steps.map((s) => s.op), ['settings', 'remove', 'clear-reals', 'vip-filter']);
+  assert.deepEqual(nodest.steps.map((s) => s.op), ['remove', 'clear-reals', 'vip-filter']);
 });
 
 test('maps full: a ghost\'s id and slot go to a new service, the longest-deleted first', () => {

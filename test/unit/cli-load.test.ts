@@ -1,0 +1,40 @@
+// Every command still loads now that main.ts loads command modules on demand, and the start-up
+// of `--version` stays free of them (each CLI call is a process of its own: start-up counts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+
+const run = (...args: string[]) => execFileSync('node', ['bin/lvs-xdp.js', ...args], { encoding: 'utf8' });
+
+test('every command of `lvs-xdp --help` loads: `lvs-xdp COMMAND --help` prints its usage', () => {
+  const help = run('--help');
+  const section = help.slice(help.indexOf('Commands:')).split('\n\n')[0]!;
+  const names = [...section.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((m) => m[1]!).filter((n) => n !== 'help');
+  // The commands main.ts registers (a new one is added here too).
+  for (const n of ['attach', 'detach', 'status', 'upgrade', 'apply', 'diff', 'config', 'stats', 'top', 'metrics', 'run', 'fwmark',
+    'drain', 'undrain', 'announce', 'doctor', 'realserver', 'demo', 'counters', 'import', 'capture']) {
+    assert.ok(names.includes(n), `${n} is listed by --help`);
+  }
+  for (const n of names) {
+    const r = spawnSync('node', ['bin/lvs-xdp.js', n, '--help'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${n} --help: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`^Usage: lvs-xdp ${n} `), n);
+  }
+});
+
+/** The project modules a CLI invocation loads (a module hook records every URL it loads). */
+function modulesLoaded(...args: string[]): string[] {
+  const hook = `data:text/javascript,${encodeURIComponent(`
+    import { register } from 'node:module';
+    register('data:text/javascript,' + encodeURIComponent('export async function load(u, c, n) { process._rawDebug("LOAD " + u); return n(u, c); }'));`)}`;
+  const r = spawnSync('node', ['--import', hook, 'bin/lvs-xdp.js', ...args], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return [...r.stderr.matchAll(/^LOAD (.*)$/gm)].map((m) => m[1]!).filter((u) => u.includes('/dist/src/'));
+}
+
+test('`lvs-xdp --version` loads neither a command module nor the director or the native addon', () => {
+  const mods = modulesLoaded('--version');
+  assert.ok(mods.some((u) => u.endsWith('/dist/src/cli/main.js')), 'the hook sees the CLI');
+  const heavy = mods.filter((u) => /\/dist\/src\/(director|native|dataplane|config|ops)\//.test(u) || /\/dist\/src\/cli\/(?!main|ipvsadm-detect)/.test(u));
+  assert.deepEqual(heavy, []);
+});
