@@ -60,8 +60,10 @@ export class HaLab extends DirectorsLab {
   readonly method: 'dr' | 'tun';
   /** Realservers in the directors' configuration (the rest are spares for "a realserver is added"). */
   configured: number;
-  /** settings.sync in the directors' files (written at the next writeConfig / reload). */
+  /** settings.sync in the directors' files (written at the next writeConfig / reload)... */
   sync?: HaSync;
+  /** ...of these directors only (default: all); the others start theirs with ipvsadm's --start-daemon. */
+  syncInFile?: (d: HaDirector) => boolean;
   private readonly birds: ChildProcess[] = [];
   private routerSock = '';
 
@@ -193,7 +195,7 @@ export class HaLab extends DirectorsLab {
       '  hash-seed: 424242',
       `  tunnel: { source4: ${d.v4}, source6: "${d.v6}" }`,
       `  announce: { table: 201, bird-socket: ${d.birdSock} }`,
-      ...(this.sync ? [
+      ...(this.sync && (this.syncInFile?.(d) ?? true) ? [
         '  sync:',
         `    - { role: master, interface: eth0, syncid: 52, interval: ${this.sync.interval}, refresh: ${this.sync.refresh} }`,
         '    - { role: backup, interface: eth0, syncid: 52 }',

@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { HaLab, streamReport, type HaDirector, type HaStream } from '../../src/lab/ha.js';
-import { installCleanupHandlers, testPrefix, waitFor, runIn } from '../../src/lab/index.js';
+import { installCleanupHandlers, testPrefix, waitFor, runIn, lvsIn } from '../../src/lab/index.js';
 import { NEEDS_ROOT } from './helpers.js';
 import { streamsThrough, closeStreams, forwardedDuring } from './ecmp-helpers.js';
 
@@ -79,8 +79,24 @@ test('ecmp-sync: without sync, flows of a dead director that the changed tables 
 });
 
 test('ecmp-sync: with a master and a backup sync daemon on each director, the same events break 0 connections', { skip: NEEDS_ROOT, timeout: 180_000 }, async () => {
+  // d2 from its file (settings.sync), d1 with ipvsadm's commands against its running run.
   lab.sync = { interval: 0.1, refresh: 1 };
+  lab.syncInFile = (x) => x !== d(1);
   for (const x of lab.directors) await lab.reload(x, 3);
+  assert.equal(await lab.lvsOk(d(1).ns, ['-L', '--daemon']), '', 'no daemon on d1 yet');
+  for (const role of ['master', 'backup']) await lab.lvsOk(d(1).ns, ['--start-daemon', role, '--mcast-interface', 'eth0', '--syncid', '52']);
+  // Stopped and started again: --stop-daemon ends it (and says when there is nothing to stop).
+  await lab.lvsOk(d(1).ns, ['--stop-daemon', 'backup']);
+  assert.equal((await lab.lvsOk(d(1).ns, ['-L', '--daemon'])).split('\n').filter(Boolean).length, 1);
+  const again = await lvsIn(d(1).ns, ['--stop-daemon', 'backup']);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /no backup sync daemon was started with --start-daemon/);
+  await lab.lvsOk(d(1).ns, ['--start-daemon', 'backup', '--mcast-interface', 'eth0', '--syncid', '52']);
+  // d2's file wins over a --start-daemon for the same role, and says so.
+  const shadowed = await lvsIn(d(2).ns, ['--start-daemon', 'master', '--mcast-interface', 'eth0', '--syncid', '9']);
+  assert.equal(shadowed.code, 0);
+  assert.match(shadowed.stderr, /settings\.sync\): it wins over --start-daemon/);
+  await lab.lvsOk(d(2).ns, ['--stop-daemon', 'master']);
   for (const x of lab.directors) await waitFor(`${x.role}: both sync daemons`, async () => (await lab.lvsOk(x.ns, ['-L', '--daemon'])).split('\n').filter(Boolean).length === 2, 10_000, 100);
   const r = await addThenDie('with-sync');
   times.brokenWithSync = r.broken.length;
