@@ -537,7 +537,7 @@ export class Operator {
     const sample = this.d.readStats();
     this.metrics.update({
       sample, interfaces: this.d.linkStatus(), health: this.healthRows(), services: this.serviceRows(),
-      reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(), tables: this.d.tableDigest(),
+      reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(), tables: this.d.tableDigest(), memory: this.d.memory(),
       ...(this.announcer ? { directorDrained: this.directorDrain !== undefined } : {}), ...(this.bird ? { bgpSessions: this.bird.sessions ?? [] } : {}),
       configChangedAt: this.d.updatedAt, ...(this.lastLoadOk ? { lastLoadOk: this.lastLoadOk } : {}),
     });
