@@ -24,7 +24,7 @@ const BIN = fileURLToPath(new URL('../../bin/lvs-xdp.js', import.meta.url));
 export interface StatusMemory { memoryBytes: number; tables: { count: number; slots: number; memlock: number }; maps: { name: string; memlock: number }[] }
 export interface FleetResult { services: number; reals: number; tableSize: number; restored: StatusMemory; afterChange: StatusMemory; restoreMs: number }
 export interface SmallBoxResult {
-  services: number; reals: number; checks: string; settleS: number; nodeOptions: string; healthy: number;
+  services: number; reals: number; checks: string; settleS: number; nodeOptions: string; nodeArgs: string[]; healthy: number;
   maps: StatusMemory; vmRssKiB: number; vmHwmKiB: number; rssKiB: number[]; nodeBaselineKiB: number;
 }
 export interface MemoryChildResult { fleet?: FleetResult; smallBox?: SmallBoxResult }
@@ -98,7 +98,7 @@ function procKiB(pid: number, field: string): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function smallBox(services: number, reals: number, settleS: number, nodeOptions: string, runEnv: Record<string, string>): Promise<SmallBoxResult> {
+async function smallBox(services: number, reals: number, settleS: number, nodeOptions: string, nodeArgs: string[], runEnv: Record<string, string>): Promise<SmallBoxResult> {
   link('lvsbs0');
   sh('ip', 'addr', 'add', '10.93.0.1/16', 'dev', 'lvsbs0');
   // The realservers answer the checks: their addresses on this namespace's lo, one listener.
@@ -120,7 +120,7 @@ async function smallBox(services: number, reals: number, settleS: number, nodeOp
     // As the profile runs it: attached once (at boot), then run keeps the file applied; run does not
     // load the BPF object itself, so its peak is not the object's.
     cli(['attach', 'lvsbs0', '--mode', 'generic', '--preset', 'small']);
-    run = spawn(process.execPath, [BIN, 'run', '-f', file, '--no-listen', '--log-format', 'json'], {
+    run = spawn(process.execPath, [...nodeArgs, BIN, 'run', '-f', file, '--no-listen', '--log-format', 'json'], {
       env: { ...env, ...runEnv, NODE_OPTIONS: nodeOptions }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';
@@ -144,7 +144,7 @@ async function smallBox(services: number, reals: number, settleS: number, nodeOp
     const healthy = (cli(['-L', '-n']).match(/-> .* Route +[1-9]/g) ?? []).length;
     // A bare node process of the same build, for scale: what any Node.js control plane starts at.
     const base = spawnSync(process.execPath, ['-e', 'setTimeout(() => process.stdout.write(/VmHWM:\\s+(\\d+)/.exec(require("fs").readFileSync("/proc/self/status","utf8"))[1]), 200)'], { encoding: 'utf8' });
-    return { services, reals, checks: 'tcp, via direct, every 2 s', settleS, nodeOptions, healthy, maps, vmRssKiB, vmHwmKiB, rssKiB, nodeBaselineKiB: Number(base.stdout) };
+    return { services, reals, checks: 'tcp, via direct, every 2 s', settleS, nodeOptions, nodeArgs, healthy, maps, vmRssKiB, vmHwmKiB, rssKiB, nodeBaselineKiB: Number(base.stdout) };
   } finally {
     if (run && run.exitCode === null) {
       run.kill('SIGTERM');
@@ -157,11 +157,11 @@ async function smallBox(services: number, reals: number, settleS: number, nodeOp
   }
 }
 
-const opts = JSON.parse(process.argv[2] ?? '{}') as { fleet?: { services: number; reals: number }; smallBox?: { services: number; reals: number; settleS: number; nodeOptions?: string; env?: Record<string, string> } };
+const opts = JSON.parse(process.argv[2] ?? '{}') as { fleet?: { services: number; reals: number }; smallBox?: { services: number; reals: number; settleS: number; nodeOptions?: string; nodeArgs?: string[]; env?: Record<string, string> } };
 const out: MemoryChildResult = {};
 try {
   if (opts.fleet) out.fleet = fleet(opts.fleet.services, opts.fleet.reals);
-  if (opts.smallBox) out.smallBox = await smallBox(opts.smallBox.services, opts.smallBox.reals, opts.smallBox.settleS, opts.smallBox.nodeOptions ?? '', opts.smallBox.env ?? {});
+  if (opts.smallBox) out.smallBox = await smallBox(opts.smallBox.services, opts.smallBox.reals, opts.smallBox.settleS, opts.smallBox.nodeOptions ?? '', opts.smallBox.nodeArgs ?? [], opts.smallBox.env ?? {});
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -490,7 +490,7 @@ export class Director {
 
   /** Kernel memory of the maps now (fdinfo memlock): each pinned map, and the lookup tables. */
   memory(): MapMemory {
-    return mapMemory(this.writer.maps, this.reader);
+    return mapMemory(this.paths, this.writer.maps, this.reader);
   }
 
   /** Per-CPU counters summed, per service and realserver, with connection-table counts. */

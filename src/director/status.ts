@@ -7,12 +7,13 @@ import { readDirectorDrain } from './director-drain.js';
 import { DIRECTOR_MAPS } from '../dataplane/loader.js';
 import { realId } from '../dataplane/compile.js';
 import { serviceId, type DirectorConfig } from '../model/types.js';
-import { linkStatus, programInfo } from './lifecycle.js';
+import { linkStatus, programInfo, PROG_PIN } from './lifecycle.js';
+import { BpfMap, closeFd, openPinned, progMapIds } from '../native/index.js';
 import type { DirectorReader } from './reader.js';
 import type { DirectorMaps } from './writer.js';
 import type { Snapshot } from './snapshot.js';
 import type { StatePaths } from './paths.js';
-import type { DirectorStatus, MapMemory, StatsSample } from './types.js';
+import type { DirectorStatus, MapMemory, MapUsage, StatsSample } from './types.js';
 import { VERSION } from '../version.js';
 
 /** Whether `ids` are exactly the keys of `running` (the same drains, the same unresolved realservers). */
@@ -34,8 +35,29 @@ export function notes<T>(cfg: DirectorConfig, rec: Record<string, T>): { service
 
 /** Kernel memory of the maps now (fdinfo memlock): each pinned map, plus the lookup tables,
  *  which are maps of their own (lvs_tables' memlock is only its array of references). */
-export function mapMemory(maps: DirectorMaps, reader: DirectorReader): MapMemory {
-  const usage = DIRECTOR_MAPS.map((n) => ({ name: n, maxEntries: maps[n].maxEntries, memlock: maps[n].memlock }));
+export function mapMemory(paths: StatePaths, maps: DirectorMaps, reader: DirectorReader): MapMemory {
+  const usage: MapUsage[] = DIRECTOR_MAPS.map((n) => ({ name: n, maxEntries: maps[n].maxEntries, memlock: maps[n].memlock }));
+  // The program's own maps (capture ring, tail-call chain, .rodata / .bss, scratch): not pinned,
+  // charged all the same.
+  const pinned = new Set(DIRECTOR_MAPS.map((n) => maps[n].info.id));
+  try {
+    const fd = openPinned(`${paths.pinDir}/${PROG_PIN}`);
+    try {
+      for (const id of progMapIds(fd)) {
+        if (pinned.has(id)) continue;
+        const m = BpfMap.fromId(id);
+        try {
+          usage.push({ name: m.name, maxEntries: m.maxEntries, memlock: m.memlock });
+        } finally {
+          m.close();
+        }
+      }
+    } finally {
+      closeFd(fd);
+    }
+  } catch {
+    // no program pinned (loaded, not attached yet): its maps are the pinned ones
+  }
   const tables = reader.tablesMemory();
   return { maps: usage, tables, total: usage.reduce((n, x) => n + x.memlock, tables.memlock) };
 }
@@ -44,7 +66,7 @@ export function mapMemory(maps: DirectorMaps, reader: DirectorReader): MapMemory
 export function directorStatus(paths: StatePaths, snap: Snapshot, maps: DirectorMaps, reader: DirectorReader, sample?: StatsSample): DirectorStatus {
   const interfaces = linkStatus(paths, snap);
   const program = programInfo(paths);
-  const mem = mapMemory(maps, reader);
+  const mem = mapMemory(paths, maps, reader);
   const st: DirectorStatus = {
     attached: interfaces.length > 0, pinDir: paths.pinDir, stateDir: paths.stateDir, interfaces,
     sizes: snap.sizes, knobs: snap.knobs, services: snap.applied.config.services.length,

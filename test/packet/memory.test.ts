@@ -1,5 +1,5 @@
-// Kernel memory as `status` and the metrics report it: every pinned map plus every lookup table
-// (the inner arrays of lvs_tables, maps of their own), each as the kernel charges it, checked
+// Kernel memory as `status` and the metrics report it: every pinned map, the program's own maps
+// and every lookup table (the inner arrays of lvs_tables, maps of their own), each as the kernel charges it, checked
 // against bpftool's bytes_memlock of the inner maps the outer one names. Maglev tables without a
 // table-size follow the number of realservers (1021 slots for 1 to 10, 2039 from 11); an
 // explicit --table-size holds; rr / wrr tables are as long as their weights.
@@ -62,6 +62,7 @@ test('status and metrics count the lookup tables at their real sizes; Maglev siz
   assert.equal(s.tables.slots, 2 * (1021 + 4093) + 4 + 1);
   assert.ok(s.tables.memlock >= 8 * s.tables.slots, 'array values are stored 8 bytes apart');
   assert.equal(s.memoryBytes, s.maps.reduce((n, m) => n + m.memlock, 0) + s.tables.memlock);
+  assert.ok((s.maps.find((m) => m.name === 'lvs_capture_rb')?.memlock ?? 0) >= 1 << 20, 'the program\'s own maps count too (the capture ring)');
   assert.match(L.ok(['status']), /memory +\d+\.\d MiB in maps, lookup tables included \(6 tables, 10233 slots, 0\.\d MiB\)/);
   assert.match(L.ok(['-S', '-n']), /^-A -t 10\.79\.0\.101:80 -s sh --table-size 4093$/m);
 
