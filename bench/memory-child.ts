@@ -4,8 +4,8 @@
  *
  *   fleet      attach with the default sizes, `-R` 1,000 services x 4 realservers (Maglev, default
  *              table sizes), `status --json`; then one `apply -f` that changes a weight in every
- *              service (each keeps its previous table in its spare slot until its next change),
- *              `status --json` again.
+ *              service (each keeps its previous table in its spare slot until the next change),
+ *              `status --json` again; and after one more change, to one service.
  *   small-box  attach --preset small, `run` with tcp health checks for 16 services x 8
  *              realservers that answer (a listener on their addresses in this namespace); after
  *              the checks have run a while, run's VmRSS / VmHWM from /proc and `status --json`.
@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 const BIN = fileURLToPath(new URL('../../bin/lvs-xdp.js', import.meta.url));
 
 export interface StatusMemory { memoryBytes: number; tables: { count: number; slots: number; memlock: number }; maps: { name: string; memlock: number }[] }
-export interface FleetResult { services: number; reals: number; tableSize: number; restored: StatusMemory; afterChange: StatusMemory; restoreMs: number }
+export interface FleetResult { services: number; reals: number; tableSize: number; restored: StatusMemory; afterChange: StatusMemory; afterNext: StatusMemory; restoreMs: number }
 export interface SmallBoxResult {
   services: number; reals: number; checks: string; settleS: number; nodeOptions: string; nodeArgs: string[]; healthy: number;
   maps: StatusMemory; vmRssKiB: number; vmHwmKiB: number; rssKiB: number[]; nodeBaselineKiB: number;
@@ -84,8 +84,11 @@ function fleet(services: number, reals: number): FleetResult {
     writeFileSync(file, rules(() => 2));
     cli(['apply', '-f', file]);
     const afterChange = statusMemory();
+    // One more change, to one service: the others' previous tables go with its table batch.
+    cli(['-e', '-t', '10.91.0.0:80', '-r', '10.92.0.1:80', '-g', '-w', '3', '--mac', mac(1)]);
+    const afterNext = statusMemory();
     const tableSize = Number(/ mh (\d+) slots$/m.exec(cli(['config', '--digest']))?.[1]);
-    return { services, reals, tableSize, restored, afterChange, restoreMs };
+    return { services, reals, tableSize, restored, afterChange, afterNext, restoreMs };
   } finally {
     detach('lvsbm0');
     spawnSync('ip', ['link', 'del', 'lvsbm0']);

@@ -70,6 +70,8 @@ export interface TableFill {
   table?: Uint32Array;
 }
 export interface ServiceWrite { service: string; key: Buffer; value: Buffer }
+/** A service's spare lvs_tables slot and its live one (the pair 2*svcId, 2*svcId+1). */
+export interface TableRetire { slot: number; live: number }
 
 export type Step =
   | { op: 'vip-filter'; words: [number, Buffer][] }
@@ -77,7 +79,9 @@ export type Step =
   | { op: 'tx-ports'; ifindexes: number[] }
   | { op: 'zero'; services: number[]; reals: number[] }
   | { op: 'reals'; writes: RealWrite[] }
-  | { op: 'tables'; fills: TableFill[] }
+  /** `retire`: spare slots of services this change leaves alone, each given a reference to its
+   *  service's live table in the same batch (their previous tables are freed; see buildPlan). */
+  | { op: 'tables'; fills: TableFill[]; retire?: TableRetire[] }
   | { op: 'switch'; writes: ServiceWrite[] }
   | { op: 'remove'; services: { service: string; key: Buffer }[] }
   | { op: 'free-tables'; slots: number[] }
@@ -330,11 +334,13 @@ export function buildPlan(inputs: PlanInputs): Plan {
   }
   const fills: TableFill[] = [];
   const switches: ServiceWrite[] = [];
+  const retire: TableRetire[] = [];
   for (const s of compiled.services) {
     const liveSlot = running.tableSlots?.[s.id];
     const unchanged = running.digests[s.id] === target.digests[s.id] && liveSlot !== undefined;
     if (unchanged) {
       tableSlots[s.id] = liveSlot;
+      retire.push({ slot: liveSlot ^ 1, live: liveSlot });
       continue;
     }
     if (running.allocation.services[s.id] !== s.svcId) zeroServices.push(s.svcId);
@@ -345,7 +351,12 @@ export function buildPlan(inputs: PlanInputs): Plan {
   }
   if (zeroServices.length || zeroReals.length) steps.push({ op: 'zero', services: zeroServices, reals: zeroReals });
   if (reals.length) steps.push({ op: 'reals', writes: reals });
-  if (fills.length) steps.push({ op: 'tables', fills });
+  // A switched service's previous table stays in its spare slot: a packet that read the old entry
+  // may still be looking it up, and freeing it safely would cost an RCU grace period (~15 ms) of
+  // its own. A later change's fill batch (one grace period anyway) points the spare slots of the
+  // services it leaves alone at their live tables instead: their switches were earlier changes,
+  // and the previous tables are freed. The writer skips slots that hold no other table.
+  if (fills.length) steps.push({ op: 'tables', fills, ...(retire.length ? { retire } : {}) });
   // Tombstones that go (time up, expire-nodest-conn, id taken), before any entry takes their
   // place in lvs_services (a full hash map refuses new keys). One that is this change's
   // service again is overwritten by its switch instead.

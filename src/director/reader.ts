@@ -353,15 +353,14 @@ export class DirectorReader {
    *  array's fdinfo memlock: 8 bytes a slot, as the kernel stores array values). */
   tablesMemory(): TablesMemory {
     const out: TablesMemory = { count: 0, slots: 0, memlock: 0 };
-    const outer = this.maps.lvs_tables;
-    for (let i = 0; i < outer.maxEntries; i++) {
-      const idBuf = outer.lookup(u32(i));
-      if (!idBuf) continue;
+    // A spare slot may name its service's live table too (plan.ts: retire): count each table once.
+    const ids = new Set(this.maps.lvs_tables.entries().values.map((v) => v.readUInt32LE(0)));
+    for (const id of ids) {
       let inner: BpfMap;
       try {
-        inner = BpfMap.fromId(idBuf.readUInt32LE(0));
+        inner = BpfMap.fromId(id);
       } catch {
-        continue; // replaced and freed since the lookup: it is memory no more
+        continue; // replaced and freed since the dump: it is memory no more
       }
       try {
         out.count++;

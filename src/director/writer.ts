@@ -8,7 +8,7 @@
 import { BpfMap, possibleCpus, MapType, MapFlag } from '../native/index.js';
 import { STATS, REAL_CONNS } from '../abi/layout.js';
 import { DIRECTOR_MAPS, type DirectorMap, type LoadedDirector } from '../dataplane/loader.js';
-import type { Step, TableFill } from './plan.js';
+import type { Step, TableFill, TableRetire } from './plan.js';
 import { encodeL2Addr, encodeL2If, encodeL2Key } from '../dataplane/l2addrs.js';
 
 export type DirectorMaps = Record<DirectorMap, BpfMap>;
@@ -110,7 +110,7 @@ export class MapWriter {
         return;
       }
       case 'tables':
-        this.fillTables(s.fills, opts);
+        this.fillTables(s.fills, s.retire ?? [], opts);
         return;
       case 'switch':
         // Each entry is one HASH update: a lookup sees the old entry or the new, whole.
@@ -157,7 +157,7 @@ export class MapWriter {
    * Each table into a new inner array, then all of them into their lvs_tables slots in one
    * batch: every map-in-map update waits for an RCU grace period (~8 ms here), a batch waits once.
    */
-  private fillTables(fills: readonly TableFill[], opts: ExecuteOptions): void {
+  private fillTables(fills: readonly TableFill[], retire: readonly TableRetire[], opts: ExecuteOptions): void {
     const inners: BpfMap[] = [];
     try {
       const slots: Buffer[] = [];
@@ -179,6 +179,22 @@ export class MapWriter {
         inner.updateMany(keys, values);
         slots.push(u32(f.slot));
         fds.push(u32(inner.fd));
+      }
+      // Previous tables of services this change leaves alone: their slots take a reference to the
+      // live table (the same batch; a slot already holding it, or nothing, is left as it is).
+      if (retire.length) {
+        const ids = new Map<number, number>();
+        const { keys, values } = this.maps.lvs_tables.entries();
+        keys.forEach((k, i) => ids.set(k.readUInt32LE(0), values[i]!.readUInt32LE(0)));
+        for (const r of retire) {
+          const live = ids.get(r.live);
+          const spare = ids.get(r.slot);
+          if (live === undefined || spare === undefined || spare === live) continue;
+          const m = BpfMap.fromId(live);
+          inners.push(m);
+          slots.push(u32(r.slot));
+          fds.push(u32(m.fd));
+        }
       }
       if (slots.length) this.maps.lvs_tables.updateMany(slots, fds);
     } finally {
