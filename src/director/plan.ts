@@ -70,8 +70,6 @@ export interface TableFill {
   table?: Uint32Array;
 }
 export interface ServiceWrite { service: string; key: Buffer; value: Buffer }
-/** A service's spare lvs_tables slot and its live one (the pair 2*svcId, 2*svcId+1). */
-export interface TableRetire { slot: number; live: number }
 
 export type Step =
   | { op: 'vip-filter'; words: [number, Buffer][] }
@@ -79,9 +77,10 @@ export type Step =
   | { op: 'tx-ports'; ifindexes: number[] }
   | { op: 'zero'; services: number[]; reals: number[] }
   | { op: 'reals'; writes: RealWrite[] }
-  /** `retire`: spare slots of services this change leaves alone, each given a reference to its
-   *  service's live table in the same batch (their previous tables are freed; see buildPlan). */
-  | { op: 'tables'; fills: TableFill[]; retire?: TableRetire[] }
+  /** `retire`: the live lvs_tables slots of services this change leaves alone; the other slot of
+   *  each pair (slot ^ 1) takes a reference to that table in the same batch, freeing the previous
+   *  table it held (see buildPlan). */
+  | { op: 'tables'; fills: TableFill[]; retire?: number[] }
   | { op: 'switch'; writes: ServiceWrite[] }
   | { op: 'remove'; services: { service: string; key: Buffer }[] }
   | { op: 'free-tables'; slots: number[] }
@@ -334,13 +333,13 @@ export function buildPlan(inputs: PlanInputs): Plan {
   }
   const fills: TableFill[] = [];
   const switches: ServiceWrite[] = [];
-  const retire: TableRetire[] = [];
+  const retire: number[] = [];
   for (const s of compiled.services) {
     const liveSlot = running.tableSlots?.[s.id];
     const unchanged = running.digests[s.id] === target.digests[s.id] && liveSlot !== undefined;
     if (unchanged) {
       tableSlots[s.id] = liveSlot;
-      retire.push({ slot: liveSlot ^ 1, live: liveSlot });
+      retire.push(liveSlot);
       continue;
     }
     if (running.allocation.services[s.id] !== s.svcId) zeroServices.push(s.svcId);

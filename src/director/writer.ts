@@ -8,7 +8,7 @@
 import { BpfMap, possibleCpus, MapType, MapFlag } from '../native/index.js';
 import { STATS, REAL_CONNS } from '../abi/layout.js';
 import { DIRECTOR_MAPS, type DirectorMap, type LoadedDirector } from '../dataplane/loader.js';
-import type { Step, TableFill, TableRetire } from './plan.js';
+import type { Step, TableFill } from './plan.js';
 import { encodeL2Addr, encodeL2If, encodeL2Key } from '../dataplane/l2addrs.js';
 
 export type DirectorMaps = Record<DirectorMap, BpfMap>;
@@ -157,7 +157,7 @@ export class MapWriter {
    * Each table into a new inner array, then all of them into their lvs_tables slots in one
    * batch: every map-in-map update waits for an RCU grace period (~8 ms here), a batch waits once.
    */
-  private fillTables(fills: readonly TableFill[], retire: readonly TableRetire[], opts: ExecuteOptions): void {
+  private fillTables(fills: readonly TableFill[], retire: readonly number[], opts: ExecuteOptions): void {
     const inners: BpfMap[] = [];
     try {
       const slots: Buffer[] = [];
@@ -186,13 +186,13 @@ export class MapWriter {
         const ids = new Map<number, number>();
         const { keys, values } = this.maps.lvs_tables.entries();
         keys.forEach((k, i) => ids.set(k.readUInt32LE(0), values[i]!.readUInt32LE(0)));
-        for (const r of retire) {
-          const live = ids.get(r.live);
-          const spare = ids.get(r.slot);
+        for (const slot of retire) {
+          const live = ids.get(slot);
+          const spare = ids.get(slot ^ 1);
           if (live === undefined || spare === undefined || spare === live) continue;
           const m = BpfMap.fromId(live);
           inners.push(m);
-          slots.push(u32(r.slot));
+          slots.push(u32(slot ^ 1));
           fds.push(u32(m.fd));
         }
       }
