@@ -24,7 +24,7 @@ import { runControlPlaneBench, MAGLEV_PAPER_MS, type CpResult } from './controlp
 import { runApplyBench, type ApplyBench } from './apply.js';
 import { runSyncInsertBench, type SyncInsertBench } from './sync-insert.js';
 import { runCliBench, cliMarkdown, type CliBench } from './cli.js';
-import { runMemoryBench, type MemoryResult, type TableMemory } from './memory.js';
+import { runMemoryBench, memoryTargetsMarkdown, type MemoryResult, type MemoryBench } from './memory.js';
 import { runE2eBench, type E2eResult } from './e2e.js';
 import { chartGrid, barChart, type LineChart } from './lib/svg.js';
 
@@ -44,7 +44,7 @@ interface Results {
   date: string; machine: string; seconds?: number;
   probes?: ProbeResult[]; dataplane?: CaseResult[]; nat?: CaseResult[]; syncEvents?: CaseResult[]; scaling?: ScaleCurve[];
   live?: { results: LiveResult[]; director: Record<string, string> };
-  controlplane?: CpResult[]; apply?: ApplyBench; cli?: CliBench; sync?: SyncInsertBench; memory?: { presets: MemoryResult[]; tables: TableMemory[] };
+  controlplane?: CpResult[]; apply?: ApplyBench; cli?: CliBench; sync?: SyncInsertBench; memory?: MemoryBench;
   e2e?: E2eResult;
 }
 let R: Results = { date: started.toISOString(), machine };
@@ -180,9 +180,10 @@ if (R.memory) {
     const sm = s.maps.find((x) => x.name === m.name);
     md.push(`| ${m.name} | ${m.entries.toLocaleString('en')} entries: ${kib(m.bytes)} | ${sm ? `${sm.entries.toLocaleString('en')} entries: ${kib(sm.bytes)}` : ''} |`);
   }
-  md.push(`| **total without lookup tables** | **${kib(d.totalBytes)}** | **${kib(s.totalBytes)}** |`);
+  md.push(`| **total before lookup tables** | **${kib(d.totalBytes)}** | **${kib(s.totalBytes)}** |`);
   md.push('', `One lookup table (inner ARRAY map; values are stored 8 bytes apart): ${R.memory.tables.map((t) => `${t.slots.toLocaleString('en')} slots ${kib(t.bytes)}`).join(', ')}.`);
   if (R.apply) md.push(`The CLI process peaked at ${(Math.max(...R.apply.cli.map((c) => c.peakRssKiB)) / 1024).toFixed(0)} MiB resident while applying a change to ${R.apply.config.services} services.`);
+  md.push(...memoryTargetsMarkdown(R.memory));
 }
 if (R.e2e) {
   md.push('', '#### End to end: lvs-xdp against nftables DNAT and HAProxy (namespace lab, nginx realservers, wrk)', '');

@@ -26,7 +26,7 @@ export { DEFAULT_SIZES, SMALL_BOX_SIZES, DEFAULT_KNOBS, type DirectorSizes, type
 export {
   type Protocol, type Scheduler, type ForwardingMethod, type SchedFlag, type Persistence, type Realserver,
   type VirtualService, type TunnelSettings, type TimeoutSettings, type DirectorSettings, type DirectorConfig,
-  PROTOCOLS, SCHEDULERS, FORWARDING_METHODS, MAX_WEIGHT, DEFAULT_TABLE_SIZE, emptyConfig, serviceId,
+  PROTOCOLS, SCHEDULERS, FORWARDING_METHODS, MAX_WEIGHT, DEFAULT_TABLE_SIZE, defaultTableSize, tableSizeOf, emptyConfig, serviceId,
 } from './model/types.js';
 export { canonicalAddress, familyOf, formatAddrPort, canonicalMac, type Family } from './model/address.js';
 export { DEFAULT_TIMEOUTS, effectiveTimeouts, type StateTimeouts } from './model/timeouts.js';

@@ -38,7 +38,7 @@ export function oneShotInput(d: Director, run: HealthFile | undefined): MetricsI
   }
   return {
     sample: d.readStats(), interfaces: d.linkStatus(), health, services: run?.services ?? [],
-    tables: d.tableDigest(), configChangedAt: d.updatedAt, sync: runningSyncDaemons(d.paths.stateDir),
+    tables: d.tableDigest(), memory: d.memory(), configChangedAt: d.updatedAt, sync: runningSyncDaemons(d.paths.stateDir),
   };
 }
 

@@ -38,7 +38,10 @@ export function formatStatus(s: DirectorStatus): string {
     lines.push(`  sizes       services ${s.sizes.maxServices}, realservers ${s.sizes.maxReals}, conns ${s.sizes.maxConns}, persist ${s.sizes.maxPersist}, frags ${s.sizes.maxFrags}`);
   }
   if (s.knobs) lines.push(`  features    ${Object.entries(s.knobs).map(([k, v]) => `${k} ${v ? 'on' : 'off'}`).join(', ')}`);
-  if (s.memoryBytes !== undefined) lines.push(`  memory      ${mib(s.memoryBytes)} in maps (without lookup tables)`);
+  if (s.memoryBytes !== undefined) {
+    const t = s.tables;
+    lines.push(`  memory      ${mib(s.memoryBytes)} in maps${t ? `, lookup tables included (${t.count} table${t.count === 1 ? '' : 's'}, ${t.slots} slots, ${mib(t.memlock)})` : ''}`);
+  }
   if (s.tableDigest) lines.push(`  tables      digest ${s.tableDigest} (lvs-xdp config --digest: per service)`);
   lines.push(`  state       ${s.pinDir} (pins), ${s.stateDir} (snapshot)`);
   if (s.pendingApply) lines.push(`  WARNING     an apply started at ${s.pendingApply} did not finish; the next change completes it`);

@@ -27,7 +27,7 @@
  *       flags: [mh-port]
  *       persistence: { timeout: 300, netmask: 255.255.255.0 }   # or just: persistence: 300
  *       ops: false
- *       table-size: 65537
+ *       table-size: 4093             # default for mh / sh / dh: by the number of realservers
  *       health-check: { type: http, path: /healthz, interval: 2s }   # defaults for its realservers
  *       realservers:
  *         - { address: 192.168.1.10, weight: 1, method: dr, mac: "02:00:00:00:00:0a" }

@@ -8,11 +8,11 @@ import { encode, SVC_KEY, SVC, REAL, CFG, FWMARK_KEY, FWMARK_VAL, DEST } from '.
 import { ABI, TIMEOUT_STATES } from '../abi/generated.js';
 import { ConfigError } from '../model/config-error.js';
 import {
-  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, type LcScheduler, type ForwardingMethod, serviceId, realserverKey, isLcScheduler,
+  type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, type LcScheduler, type ForwardingMethod, serviceId, realserverKey, isLcScheduler, tableSizeOf,
 } from '../model/types.js';
 import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
-import { buildTable, hashFieldsFor, REAL_NONE, DEFAULT_TABLE_SIZE, LC_KIND, drawnSize } from '../sched/index.js';
+import { buildTable, hashFieldsFor, REAL_NONE, LC_KIND, drawnSize } from '../sched/index.js';
 import { compileMarks, markCovers, type MarkEntry } from '../model/fwmark.js';
 
 /** Where each service and realserver lives in the maps; kept in the state snapshot. */
@@ -293,8 +293,9 @@ export function compileDirector(
         }),
       });
     }
-    // The size is known without building the table (rr / wrr sequences are at most this long).
-    const size = s.tableSize ?? DEFAULT_TABLE_SIZE;
+    // The size is known without building the table (rr / wrr sequences are at most this long;
+    // Maglev's default follows the number of realservers).
+    const size = tableSizeOf(s);
     if (size > limits.maxTableSize) {
       throw new ConfigError(`${sid}: table of ${size} slots, the director allows at most ${limits.maxTableSize}`, { field: 'table-size' });
     }

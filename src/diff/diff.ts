@@ -6,7 +6,7 @@
 import { compareAddresses } from '../model/address.js';
 import { compareServices, serviceId, servicesById, type DirectorConfig, type DirectorSettings, type Realserver } from '../model/types.js';
 import { buildTable, slotShareMoved } from '../sched/table.js';
-import { DEFAULT_TABLE_SIZE } from '../model/types.js';
+import { tableSizeOf } from '../model/types.js';
 import { FILE_KEY } from '../config/file-keys.js';
 import { DEFAULT_TIMEOUTS } from '../model/timeouts.js';
 import { formatPorts } from '../model/fwmark.js';
@@ -30,6 +30,8 @@ export interface FieldChange {
   field: string;
   from: unknown;
   to: unknown;
+  /** tableSize only: the sizes compiled before and after (an unset one follows the realservers). */
+  sizes?: { from: number; to: number };
 }
 
 export type Change =
@@ -123,6 +125,11 @@ export function diffConfig(running: DirectorConfig, desired: DirectorConfig): Ch
     // The running service itself (a change elsewhere keeps it, object and all): nothing to compare.
     if (before === s) continue;
     const fields = fieldChanges(before, s, SERVICE_FIELDS);
+    // A default Maglev size that moves with the realservers is a table-size change too: it rehashes every flow.
+    const sizes = { from: tableSizeOf(before), to: tableSizeOf(s) };
+    const size = fields.find((f) => f.field === 'tableSize');
+    if (size) size.sizes = sizes;
+    else if (sizes.from !== sizes.to) fields.push({ field: 'tableSize', from: before.tableSize, to: s.tableSize, sizes });
     const rs = realserverChanges(id, before.realservers, s.realservers);
     if (fields.length > 0 || rs.length > 0) out.push({ kind: 'service-edited', service: id, fields }, ...rs);
   }
@@ -185,15 +192,15 @@ function fileName(field: string): string {
 }
 
 /** Unset timeouts and table sizes are their defaults, not "none". */
-function showValue(field: string, v: unknown): string {
+function showValue(field: string, v: unknown, size?: number): string {
   const t = /^timeouts\.(\w+)$/.exec(field)?.[1] as keyof typeof DEFAULT_TIMEOUTS | undefined;
   if (v === undefined && t !== undefined && t in DEFAULT_TIMEOUTS) return `default (${DEFAULT_TIMEOUTS[t]})`;
-  if (v === undefined && field === 'tableSize') return `default (${DEFAULT_TABLE_SIZE})`;
+  if (v === undefined && field === 'tableSize') return size === undefined ? 'default' : `default (${size})`;
   return show(v);
 }
 
 function showFields(fields: readonly FieldChange[]): string {
-  return fields.map((f) => `${fileName(f.field)} ${showValue(f.field, f.from)} -> ${showValue(f.field, f.to)}`).join(', ');
+  return fields.map((f) => `${fileName(f.field)} ${showValue(f.field, f.from, f.sizes?.from)} -> ${showValue(f.field, f.to, f.sizes?.to)}`).join(', ');
 }
 
 function percent(share: number): string {

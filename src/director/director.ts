@@ -37,8 +37,9 @@ import {
 import { overlayDrains, addDrain, removeDrain, drainsFromCommands, type Drains, type DrainScope } from './drain.js';
 import type {
   DirectorOptions, AttachOptions, ApplyOptions, ApplyResult, DirectorStatus, InterfaceStatus, StatsSample, ConnectionInfo, RealserverNote,
+  MapMemory,
 } from './types.js';
-import { directorStatus, notes, sameKeys } from './status.js';
+import { directorStatus, mapMemory, notes, sameKeys } from './status.js';
 import { assertRunsThisAbi, upgrade, type UpgradeOptions, type UpgradeResult } from './upgrade.js';
 import { SyncInserter, type SyncInsertOptions, type SyncInsertResult } from '../sync/insert.js';
 import type { SyncConn } from '../sync/proto.js';
@@ -540,6 +541,11 @@ export class Director {
    */
   status(sample?: StatsSample): DirectorStatus {
     return directorStatus(this.paths, this.fresh(), this.writer.maps, this.reader, sample);
+  }
+
+  /** Kernel memory of the maps now (fdinfo memlock): each pinned map, and the lookup tables. */
+  memory(): MapMemory {
+    return mapMemory(this.paths, this.writer.maps, this.reader);
   }
 
   /** Per-CPU counters summed, per service and realserver, with connection-table counts. */

@@ -486,12 +486,3 @@ export function detachForeign(ifindex: number, ifname: string, progId: number): 
   }
 }
 
-/** Kernel memory charged to a map (fdinfo memlock). */
-export function memlockOf(fd: number): number {
-  try {
-    const m = /memlock:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}

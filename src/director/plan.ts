@@ -78,7 +78,10 @@ export type Step =
   | { op: 'tx-ports'; ifindexes: number[] }
   | { op: 'zero'; services: number[]; reals: number[] }
   | { op: 'reals'; writes: RealWrite[] }
-  | { op: 'tables'; fills: TableFill[] }
+  /** `retire`: the live lvs_tables slots of services this change leaves alone; the other slot of
+   *  each pair (slot ^ 1) takes a reference to that table in the same batch, freeing the previous
+   *  table it held (see buildPlan). */
+  | { op: 'tables'; fills: TableFill[]; retire?: number[] }
   | { op: 'switch'; writes: ServiceWrite[] }
   | { op: 'remove'; services: { service: string; key: Buffer }[] }
   | { op: 'free-tables'; slots: number[] }
@@ -362,11 +365,13 @@ export function buildPlan(inputs: PlanInputs): Plan {
   }
   const fills: TableFill[] = [];
   const switches: ServiceWrite[] = [];
+  const retire: number[] = [];
   for (const s of compiled.services) {
     const liveSlot = running.tableSlots?.[s.id];
     const unchanged = running.digests[s.id] === target.digests[s.id] && liveSlot !== undefined;
     if (unchanged) {
       tableSlots[s.id] = liveSlot;
+      retire.push(liveSlot);
       continue;
     }
     if (running.allocation.services[s.id] !== s.svcId) zeroServices.push(s.svcId);
@@ -377,7 +382,12 @@ export function buildPlan(inputs: PlanInputs): Plan {
   }
   if (zeroServices.length || zeroReals.length) steps.push({ op: 'zero', services: zeroServices, reals: zeroReals });
   if (reals.length) steps.push({ op: 'reals', writes: reals });
-  if (fills.length) steps.push({ op: 'tables', fills });
+  // A switched service's previous table stays in its spare slot: a packet that read the old entry
+  // may still be looking it up, and freeing it safely would cost an RCU grace period (~15 ms) of
+  // its own. A later change's fill batch (one grace period anyway) points the spare slots of the
+  // services it leaves alone at their live tables instead: their switches were earlier changes,
+  // and the previous tables are freed. The writer skips slots that hold no other table.
+  if (fills.length) steps.push({ op: 'tables', fills, ...(retire.length ? { retire } : {}) });
   // Tombstones that go (time up, expire-nodest-conn, id taken), before any entry takes their
   // place in lvs_services (a full hash map refuses new keys). One that is this change's
   // service again is overwritten by its switch instead.

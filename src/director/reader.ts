@@ -12,7 +12,7 @@ import { realId, serviceKey, timeoutsByState } from '../dataplane/compile.js';
 import { formatAddress } from '../model/address.js';
 import { u32, type DirectorMaps } from './writer.js';
 import type { AppliedState } from './snapshot.js';
-import type { ConnectionInfo, Numbers, ServiceStats, StatsSample } from './types.js';
+import type { ConnectionInfo, Numbers, ServiceStats, StatsSample, TablesMemory } from './types.js';
 import { markText, realsByIndex, type ServiceTable, type SlotReal, type TablesView } from './digest.js';
 import { decodeAccepted, decodeL2If, type AcceptedMac, type AcceptedIf } from '../dataplane/l2addrs.js';
 
@@ -346,6 +346,31 @@ export class DirectorReader {
     const fw = this.maps.lvs_fwmarks;
     if (fw) for (const k of fw.keys()) { const v = fw.lookup(k); if (v) marks.push(markText(k, v)); }
     return { hashSeed, services, ...(marks.length ? { marks: marks.sort() } : {}) };
+  }
+
+  /** The lookup tables lvs_tables holds now (a change's new tables included while they are
+   *  switched to): how many, their slots, and the kernel memory charged to them (each inner
+   *  array's fdinfo memlock: 8 bytes a slot, as the kernel stores array values). */
+  tablesMemory(): TablesMemory {
+    const out: TablesMemory = { count: 0, slots: 0, memlock: 0 };
+    // A spare slot may name its service's live table too (plan.ts: retire): count each table once.
+    const ids = new Set(this.maps.lvs_tables.entries().values.map((v) => v.readUInt32LE(0)));
+    for (const id of ids) {
+      let inner: BpfMap;
+      try {
+        inner = BpfMap.fromId(id);
+      } catch {
+        continue; // replaced and freed since the dump: it is memory no more
+      }
+      try {
+        out.count++;
+        out.slots += inner.maxEntries;
+        out.memlock += inner.memlock;
+      } finally {
+        inner.close();
+      }
+    }
+    return out;
   }
 
   /** The lvs_tables slot each service's entry points at now (snapshots written before the

@@ -61,6 +61,10 @@ export interface InterfaceStatus {
   sharing?: 'chain';
 }
 export interface MapUsage { name: string; maxEntries: number; memlock: number }
+/** The lookup tables (the inner arrays of lvs_tables): how many, their slots, their kernel memory. */
+export interface TablesMemory { count: number; slots: number; memlock: number }
+/** Kernel memory of a director's maps: each pinned map, the lookup tables, and their sum. */
+export interface MapMemory { maps: MapUsage[]; tables: TablesMemory; total: number }
 export interface DirectorStatus {
   attached: boolean;
   pinDir: string;
@@ -72,8 +76,11 @@ export interface DirectorStatus {
   services: number;
   realservers: number;
   connections?: { entries: number; max: number; evicted: number };
+  /** Kernel memory of the director's maps, lookup tables included (fdinfo memlock). */
   memoryBytes?: number;
   maps?: MapUsage[];
+  /** The lookup tables, counted in memoryBytes (lvs_tables in `maps` is only the outer array). */
+  tables?: TablesMemory;
   version: string;
   createdAt?: string;
   updatedAt?: string;

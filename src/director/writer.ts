@@ -137,7 +137,7 @@ export class MapWriter {
         return;
       }
       case 'tables':
-        this.fillTables(s.fills, opts);
+        this.fillTables(s.fills, s.retire ?? [], opts);
         return;
       case 'switch':
         // Each entry is one HASH update: a lookup sees the old entry or the new, whole.
@@ -184,7 +184,7 @@ export class MapWriter {
    * Each table into a new inner array, then all of them into their lvs_tables slots in one
    * batch: every map-in-map update waits for an RCU grace period (~8 ms here), a batch waits once.
    */
-  private fillTables(fills: readonly TableFill[], opts: ExecuteOptions): void {
+  private fillTables(fills: readonly TableFill[], retire: readonly number[], opts: ExecuteOptions): void {
     const inners: BpfMap[] = [];
     try {
       const slots: Buffer[] = [];
@@ -203,6 +203,22 @@ export class MapWriter {
         fds.push(u32(inner.fd));
         // Written: a restore of a thousand services holds one table at a time, not all of them.
         opts.tableWritten?.(f.service);
+      }
+      // Previous tables of services this change leaves alone: their slots take a reference to the
+      // live table (the same batch; a slot already holding it, or nothing, is left as it is).
+      if (retire.length) {
+        const ids = new Map<number, number>();
+        const { keys, values } = this.maps.lvs_tables.entries();
+        keys.forEach((k, i) => ids.set(k.readUInt32LE(0), values[i]!.readUInt32LE(0)));
+        for (const slot of retire) {
+          const live = ids.get(slot);
+          const spare = ids.get(slot ^ 1);
+          if (live === undefined || spare === undefined || spare === live) continue;
+          const m = BpfMap.fromId(live);
+          inners.push(m);
+          slots.push(u32(slot ^ 1));
+          fds.push(u32(m.fd));
+        }
       }
       if (slots.length) this.maps.lvs_tables.updateMany(slots, fds);
     } finally {

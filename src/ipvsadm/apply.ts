@@ -39,7 +39,7 @@ function applyOne(services: VirtualService[], cmd: IpvsadmCommand): VirtualServi
       const i = findService(services, cmd);
       const old = services[i]!;
       const edited: VirtualService = { ...cmd.service, flags: [...cmd.service.flags], realservers: old.realservers };
-      if (old.tableSize !== undefined) edited.tableSize = old.tableSize;
+      if (old.tableSize !== undefined && cmd.service.tableSize === undefined) edited.tableSize = old.tableSize;
       if (old.healthCheck !== undefined) edited.healthCheck = old.healthCheck;
       return services.map((s, j) => (j === i ? edited : s));
     }

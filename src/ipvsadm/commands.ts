@@ -15,6 +15,8 @@ export interface ServiceSpec extends ServiceRef {
   flags: SchedFlag[];
   persistence?: Persistence;
   ops: boolean;
+  /** --table-size (lvs-xdp extension); on -E, absent keeps the current size. */
+  tableSize?: number;
 }
 
 /** What -a and -e set. */

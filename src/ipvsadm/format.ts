@@ -45,9 +45,9 @@ function maskText(svc: VirtualService): string | undefined {
 /**
  * `ipvsadm -S -n`: `-A <svc> -s <sched> [-p N [-M mask]] [-o] [-b flags]`, then
  * `-a <svc> -r <addr:port> <-g|-i> -w <weight>` per realserver, ` --tun-type ipip` on Tun ones as
- * ipvsadm 1.30+ prints it (plus `-x` / `-y` when set and `--mac`, our additions). <svc> is
- * `-t|-u addr:port` or `-f MARK` (`-f MARK -6` for IPv6).
- * Table sizes, next hops, interfaces and health checks have no ipvsadm syntax and are not saved.
+ * ipvsadm 1.30+ prints it (plus `-x` / `-y` when set, `--mac` and `--table-size`, our additions).
+ * <svc> is `-t|-u addr:port` or `-f MARK` (`-f MARK -6` for IPv6).
+ * Next hops, interfaces and health checks have no ipvsadm syntax and are not saved.
  */
 export function formatSave(config: DirectorConfig): string {
   let out = '';
@@ -61,6 +61,7 @@ export function formatSave(config: DirectorConfig): string {
     }
     if (svc.ops) line += ' -o';
     if (svc.flags.length > 0) line += ` -b ${svc.flags.join(',')}`;
+    if (svc.tableSize !== undefined) line += ` --table-size ${svc.tableSize}`;
     out += `${line}\n`;
     for (const rs of realservers) {
       let rline = `-a ${s} -r ${formatAddrPort(rs.address, rs.port)} ${SWITCH[rs.method]} -w ${rs.weight}`;

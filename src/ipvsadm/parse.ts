@@ -7,7 +7,7 @@
 import { canonicalAddress, canonicalMac, familyOf, formatNetmask, parseNetmask, type Family } from '../model/address.js';
 import { ConfigError } from '../model/config-error.js';
 import {
-  DEFAULT_PERSISTENCE_TIMEOUT, MAX_FWMARK, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, MAX_THRESHOLD, IPVSADM_DEFAULT_SCHEDULER,
+  DEFAULT_PERSISTENCE_TIMEOUT, MAX_FWMARK, MAX_PERSISTENCE_TIMEOUT, MAX_WEIGHT, MAX_THRESHOLD, IPVSADM_DEFAULT_SCHEDULER, TABLE_PRIMES,
   canonicalFlags, fwmarkVip, schedFlagProblem, schedulerProblem,
   type ForwardingMethod, type Persistence, type Protocol, type Scheduler,
 } from '../model/types.js';
@@ -51,6 +51,7 @@ def('i', 'ipip', 'none');
 def('m', 'masquerading', 'none');
 def('w', 'weight', 'required');
 def(null, 'mac', 'required');
+def(null, 'table-size', 'required');
 def(null, 'tun-type', 'required');
 def(null, 'tun-port', 'required');
 def(null, 'tun-nocsum', 'none');
@@ -80,8 +81,8 @@ const SERVICE_OPTIONS = ['-t', '-u', '-f', '-6'];
 
 /** Which options each command takes (besides the service option). */
 const ALLOWED: Record<IpvsadmCommand['op'], readonly string[]> = {
-  'add-service': ['-s', '-p', '-M', '-o', '-b'],
-  'edit-service': ['-s', '-p', '-M', '-o', '-b'],
+  'add-service': ['-s', '-p', '-M', '-o', '-b', '--table-size'],
+  'edit-service': ['-s', '-p', '-M', '-o', '-b', '--table-size'],
   'delete-service': [],
   'clear': [],
   'add-server': ['-r', '-g', '-i', '-m', '-w', '--mac', '-x', '-y', ...TUN_OPTIONS],
@@ -234,6 +235,15 @@ function serviceSpecFrom(given: Given[], ref: ServiceRef & { family: Family; por
       if (p) fail('-b', p);
     }
     spec.flags = canonicalFlags(flags);
+  }
+  // --table-size (lvs-xdp extension): the config file's table-size; without it Maglev tables
+  // follow the number of realservers (defaultTableSize).
+  const ts = single(given, ['--table-size']);
+  if (ts) {
+    if (!/^\d+$/.test(ts.value!) || !TABLE_PRIMES.includes(Number(ts.value))) {
+      fail('--table-size', `table size ${JSON.stringify(ts.value)} is not one of ${TABLE_PRIMES.join(', ')}`);
+    }
+    spec.tableSize = Number(ts.value);
   }
   const p = single(given, ['-p']);
   const m = single(given, ['-M']);

@@ -51,7 +51,40 @@ export const FLAG_SCHEDULER: Readonly<Record<SchedFlag, Scheduler>> = {
 export const TABLE_PRIMES: readonly number[] = [
   251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 65537, 131071,
 ];
+/** The bound of rr / wrr rotations and least-connection candidate tables without a table-size
+ *  (their tables are as long as their gcd-reduced weights, so this only caps large weight sums). */
 export const DEFAULT_TABLE_SIZE = 65537;
+
+/** Maglev slots per realserver at least (the Maglev paper's M > 100 N): tables are filled by
+ *  turns, so equal weights get floor or ceil of M / N slots each, an imbalance of at most N / M. */
+export const MAGLEV_SLOTS_PER_REAL = 100;
+/** The smallest default Maglev table: one size from 1 to 10 realservers, where most pools are. */
+export const MIN_DEFAULT_TABLE_SIZE = 1021;
+
+/**
+ * The default size of a Maglev (mh / sh / dh) table for `realservers` configured realservers: the
+ * smallest of TABLE_PRIMES with at least MAGLEV_SLOTS_PER_REAL slots per realserver, at least
+ * MIN_DEFAULT_TABLE_SIZE, at most the largest prime. A function of the count alone (weights,
+ * drains, health and order of changes play no part), so directors given the same configuration
+ * agree; the primes roughly double, so the size moves only when the count crosses 10, 20, 40, 81,
+ * 163, 327 or 655 (each move rehashes every flow's slot: `table-size` pins a size).
+ */
+export function defaultTableSize(realservers: number): number {
+  const want = Math.max(MIN_DEFAULT_TABLE_SIZE, MAGLEV_SLOTS_PER_REAL * realservers);
+  return TABLE_PRIMES.find((p) => p >= want) ?? TABLE_PRIMES[TABLE_PRIMES.length - 1]!;
+}
+
+/** Whether a scheduler's table is a Maglev table (sized by slots, hashed), rather than a sequence. */
+export function isMaglevScheduler(s: Scheduler): boolean {
+  return s === 'mh' || s === 'sh' || s === 'dh';
+}
+
+/** The table size a service is compiled with: its table-size, else the default for its scheduler
+ *  (Maglev: by its number of realservers; rr / wrr / least-connection: the DEFAULT_TABLE_SIZE cap). */
+export function tableSizeOf(svc: Pick<VirtualService, 'scheduler' | 'tableSize' | 'realservers'>): number {
+  if (svc.tableSize !== undefined) return svc.tableSize;
+  return isMaglevScheduler(svc.scheduler) ? defaultTableSize(svc.realservers.length) : DEFAULT_TABLE_SIZE;
+}
 
 /** ipvsadm -p without a value. */
 export const DEFAULT_PERSISTENCE_TIMEOUT = 300;

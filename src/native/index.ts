@@ -22,7 +22,7 @@ export type {
   NativeError,
   ProgInfo,
 } from './binding.js';
-export { BpfMap, perCpuStride, type DumpOptions, type MapCreateOptions, type MapEntries } from './maps.js';
+export { BpfMap, perCpuStride, memlockOf, type DumpOptions, type MapCreateOptions, type MapEntries } from './maps.js';
 export { BpfObject, type ObjectConfig, type OpenOptions } from './object.js';
 export { closeFd, ifIndex, ifName, mapInfo, openPinned, pinObject, possibleCpus, progFdById, progInfo } from './fds.js';
 export { XdpLink, attachXdp, xdpQuery, type XdpFallback, type XdpMode, type XdpQuery } from './xdp.js';

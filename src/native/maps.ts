@@ -2,6 +2,7 @@
  * BPF maps (native/maps.cc): one BpfMap per fd, with its info read once so buffer sizes and
  * per-CPU slots are known; lookups, updates, batch dumps and pins.
  */
+import { readFileSync } from 'node:fs';
 import { loadNative } from './load.js';
 import { call } from './common.js';
 import { possibleCpus } from './fds.js';
@@ -12,6 +13,16 @@ import type { MapCreateOptionsRaw, MapInfo } from './binding.js';
 /** Bytes of one per-CPU slot: values are 8-byte aligned per CPU. */
 export function perCpuStride(valueSize: number): number {
   return Math.ceil(valueSize / 8) * 8;
+}
+
+/** Kernel memory charged to the map behind `fd` (fdinfo memlock); 0 when unreadable. */
+export function memlockOf(fd: number): number {
+  try {
+    const m = /^memlock:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 export interface MapCreateOptions extends MapCreateOptionsRaw {}
@@ -106,6 +117,10 @@ export class BpfMap {
   }
   get maxEntries(): number {
     return this.info.maxEntries;
+  }
+  /** Kernel memory charged to the map now (fdinfo memlock, what bpftool shows as bytes_memlock); 0 when unreadable. */
+  get memlock(): number {
+    return memlockOf(this.fd);
   }
   get perCpu(): boolean {
     return PER_CPU_MAP_TYPES.has(this.info.type);

@@ -14,7 +14,7 @@
  * notifications; with one, losing it under all-down: sorry-server puts the sorry server in and
  * takes every realserver out, as keepalived does.
  */
-import { serviceId, type DirectorConfig, type Realserver, type VirtualService } from '../model/types.js';
+import { serviceId, tableSizeOf, type DirectorConfig, type Realserver, type VirtualService } from '../model/types.js';
 import { targetKey, type HealthPlan, type ServicePolicy, type Target } from './spec.js';
 
 export type HealthState = 'up' | 'down';
@@ -277,7 +277,11 @@ export class HealthModel {
         realservers.push({ ...policy.sorry, port: svc.port });
         sh.sorryActive = true;
       }
-      out.services.push({ ...svc, realservers });
+      const eff: VirtualService = { ...svc, realservers };
+      // Health never resizes a table: a cut realserver or a sorry server would move the Maglev
+      // default (by the count) and so nearly every flow's slot; the size stays the written one's.
+      if (tableSizeOf(eff) !== tableSizeOf(svc)) eff.tableSize = tableSizeOf(svc);
+      out.services.push(eff);
       services.set(id, sh);
     }
     return { config: out, services };

@@ -7,7 +7,7 @@ import type { SyncDaemonStatus } from '../sync/state.js';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { COUNTERS, ABI_VERSION } from '../abi/generated.js';
 import { VERSION } from '../version.js';
-import type { StatsSample, InterfaceStatus } from '../director/director.js';
+import type { StatsSample, InterfaceStatus, MapMemory } from '../director/director.js';
 import type { TableDigest } from '../director/digest.js';
 
 export const METRIC_PREFIX = 'lvs_xdp_';
@@ -61,6 +61,8 @@ export interface MetricsInput {
   bgpSessions?: { name: string; established: boolean }[];
   /** Connection sync daemons (run's, or read from its sync-status.json); no series without. */
   sync?: SyncDaemonStatus[];
+  /** Kernel memory of the maps, lookup tables included (Director.memory); no series without it. */
+  memory?: MapMemory;
 }
 
 /** A virtual service's labels: the service id ("tcp 10.0.0.1:80", "udp [2001:db8::1]:53") split. */
@@ -118,6 +120,9 @@ export class DirectorMetrics {
   private readonly tableDigest: Gauge;
   private readonly sync: { info: Gauge; sent: Counter; entriesSent: Counter; sendErrors: Counter; received: Counter; dropped: Counter;
     entries: Counter; skipped: Counter; last: Gauge; delay: Gauge };
+  private readonly mapMemory: Gauge;
+  private readonly tables: Gauge;
+  private readonly tableSlots: Gauge;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -177,6 +182,9 @@ export class DirectorMetrics {
       last: sg('last_message_timestamp_seconds', 'When the master last sent / the backup last received a message (Unix time)', ['role']),
       delay: sg('master_delay_seconds', 'The longest a connection event waits in the master before it is on the wire: the send interval plus the last send\'s duration'),
     };
+    this.mapMemory = g('map_memory_bytes', 'Kernel memory of each of the director\'s maps (fdinfo memlock, bpftool\'s bytes_memlock); map "lookup_tables": every service\'s lookup table together (lvs_tables itself holds only references). The sum is what status reports', ['map']);
+    this.tables = o('lookup_tables', 'Lookup tables in lvs_tables (one per service; a change\'s new ones too while they are switched to)');
+    this.tableSlots = o('lookup_table_slots', 'Slots of those lookup tables together (8 bytes of kernel memory each)');
     if (opts.processMetrics) {
       collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
       for (const n of PROCESS_GAUGES_NAMED_TOTAL) this.registry.removeSingleMetric(METRIC_PREFIX + n);
@@ -188,7 +196,11 @@ export class DirectorMetrics {
     for (const x of [this.svcPackets, this.svcBytes, this.svcConns, this.rsPackets, this.rsBytes, this.rsConns, this.rsChecks,
       this.rsCheckFailures, this.events, this.connEvicted, this.reloads, this.applies]) x.reset();
     for (const x of [this.rsActive, this.rsInactive, this.rsWeight, this.rsConfWeight, this.rsUp, this.rsSince, this.rsUnresolved, this.rsDrained,
-      this.svcAllDown, this.svcSorry, this.ifaceMode, this.vipAnnounced, this.bgpUp, this.tableDigest]) x.reset();
+      this.svcAllDown, this.svcSorry, this.ifaceMode, this.vipAnnounced, this.bgpUp, this.tableDigest, this.mapMemory]) x.reset();
+    for (const m2 of m.memory?.maps ?? []) this.mapMemory.set({ map: m2.name }, m2.memlock);
+    if (m.memory) this.mapMemory.set({ map: 'lookup_tables' }, m.memory.tables.memlock);
+    if (this.present(this.tables, m.memory !== undefined)) this.tables.set(m.memory!.tables.count);
+    if (this.present(this.tableSlots, m.memory !== undefined)) this.tableSlots.set(m.memory!.tables.slots);
     if (this.present(this.directorDrained, m.directorDrained !== undefined)) this.directorDrained.set(m.directorDrained ? 1 : 0);
     for (const s of m.bgpSessions ?? []) this.bgpUp.set({ session: s.name }, s.established ? 1 : 0);
     for (const a of m.announcements ?? []) this.vipAnnounced.set({ vip: a.vip, reason: a.reason }, a.announced ? 1 : 0);

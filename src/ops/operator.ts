@@ -20,7 +20,6 @@
  *   forwarding with the last configuration applied (detach removes it).
  */
 import type { Server } from 'node:http';
-import { serveHttp } from './http.js';
 import { checkTarget } from './check.js';
 import { CheckLoop, type AfterResult } from './checker.js';
 import { runNotify, realserverNotification, quorumNotification, serviceNotification, type Notification } from './notify.js';
@@ -43,12 +42,12 @@ import { drainOf } from '../director/drain.js';
 import { acquireRunLock } from './runlock.js';
 import { seedFromHealthFile, seedFromSnapshot, type HealthFileDoc, type Seed } from './seed.js';
 import { describeStep } from '../director/plan.js';
-import { DirectorMetrics, type HealthRow, type ServiceRow } from './metrics.js';
+import type { DirectorMetrics, HealthRow, ServiceRow } from './metrics.js';
 import { buildStatusDoc, type StatusDoc } from './status-doc.js';
 import { RateHistory } from './history.js';
 import type { Logger } from './log.js';
-import { announceInput, announcerFor, type Announcer } from './announce.js';
-import { BirdSessions } from './bird.js';
+import type { Announcer } from './announce.js';
+import type { BirdSessions } from './bird.js';
 import { readDirectorDrain, type DirectorDrain } from '../director/director-drain.js';
 import { RunSync } from './sync-run.js';
 import { directorSyncDataPlane } from '../sync/dataplane.js';
@@ -86,7 +85,9 @@ export class Operator {
   private model!: HealthModel;
   private readonly fwd: ForwardingRoutes;
   private readonly checkers = new Map<string, CheckLoop>();
-  private readonly metrics: DirectorMetrics;
+  /** Made at the first scrape: prom-client costs about 6-10 MiB of resident memory, which a
+   *  small box running without a listener (or before its first scrape) does not pay. */
+  private metrics?: DirectorMetrics;
   private server?: Server;
   private resyncTimer?: NodeJS.Timeout;
   private readonly history: RateHistory;
@@ -111,6 +112,7 @@ export class Operator {
   private resolveTimer?: NodeJS.Timeout;
   private resolveDelay = RESOLVE_FIRST_MS;
   private announcer?: Announcer;
+  private announceInput?: typeof import('./announce.js').announceInput;
   private bird?: BirdSessions;
   private attached = true;
   private directorDrain?: DirectorDrain;
@@ -123,7 +125,6 @@ export class Operator {
   private constructor(private readonly opts: OperatorOptions) {
     this.log = opts.logger;
     this.fwd = new ForwardingRoutes(opts.forwarding);
-    this.metrics = new DirectorMetrics({ processMetrics: opts.processMetrics ?? true });
     this.history = new RateHistory(opts.history?.intervalMs ?? 2000, opts.history?.capacity ?? 180);
   }
 
@@ -150,12 +151,18 @@ export class Operator {
       event: 'started', file: opts.file, services: cfg.services.length, checks: plan.targets.length,
       interfaces: op.d.interfaces, pinDir: op.d.paths.pinDir,
     }, `running ${opts.file}: ${cfg.services.length} service(s), ${plan.targets.length} health check(s)`);
-    op.announcer = announcerFor(cfg, {
-      log: op.log, guardPidFile: `${op.d.paths.stateDir}/announce-guard.pid`, ...(opts.handoverGraceS !== undefined ? { handoverGraceS: opts.handoverGraceS } : {}),
-    });
+    // The routing daemon's parts (and the HTTP listener's, below) are loaded only when configured:
+    // a small box without them does not hold their modules in memory.
+    if (cfg.settings?.announce) {
+      const announce = await import('./announce.js');
+      op.announceInput = announce.announceInput;
+      op.announcer = announce.announcerFor(cfg, {
+        log: op.log, guardPidFile: `${op.d.paths.stateDir}/announce-guard.pid`, ...(opts.handoverGraceS !== undefined ? { handoverGraceS: opts.handoverGraceS } : {}),
+      });
+    }
     await op.announcer?.start();
     op.directorDrain = readDirectorDrain(op.d.paths.stateDir);
-    if (op.announcer) op.watchAnnounceInputs(cfg.settings?.announce?.birdSocket);
+    if (op.announcer) await op.watchAnnounceInputs(cfg.settings?.announce?.birdSocket);
     const ok = await op.serial(() => op.applyEffective('start'));
     if (ok) op.lastLoadOk = new Date().toISOString();
     if (!ok) {
@@ -460,7 +467,7 @@ export class Operator {
    * `lvs-xdp drain --director` is seen within 250 ms (a file in the state directory: a stat per
    * poll), BIRD's sessions every second (their state changes are logged).
    */
-  private watchAnnounceInputs(birdSocket: string | undefined): void {
+  private async watchAnnounceInputs(birdSocket: string | undefined): Promise<void> {
     this.drainTimer = setInterval(() => {
       const now = readDirectorDrain(this.d.paths.stateDir);
       if (now?.since === this.directorDrain?.since) return;
@@ -476,6 +483,7 @@ export class Operator {
     }, 250);
     this.drainTimer.unref();
     if (!birdSocket) return;
+    const { BirdSessions } = await import('./bird.js');
     this.bird = new BirdSessions(birdSocket, ({ session: s, was }) => this.log[s.established ? 'info' : 'warn'](
       { event: 'bgp-session', session: s.name, state: s.bgp, info: s.info, ...(was ? { was: was.bgp } : {}) },
       `BGP session ${s.name}: ${was ? `${was.bgp} -> ` : ''}${s.bgp}${s.info ? ` (${s.info})` : ''}`));
@@ -485,7 +493,7 @@ export class Operator {
   /** The VIP routes follow the state (drains by other commands show at a resync); applies never wait for them. */
   private announce(attached = this.attached): void {
     this.attached = attached;
-    void this.announcer?.update(announceInput(this.model.config, this.lastEffective ?? this.model.effective(), this.attached, () => this.healthRows(), this.directorDrain !== undefined));
+    if (this.announcer && this.announceInput) void this.announcer.update(this.announceInput(this.model.config, this.lastEffective ?? this.model.effective(), this.attached, () => this.healthRows(), this.directorDrain !== undefined));
   }
 
   // ---- status, metrics, HTTP -------------------------------------------------------------------
@@ -541,15 +549,24 @@ export class Operator {
     return [...eff.services.values()].map((s) => ({ service: s.id, allDown: s.allDown, sorryActive: s.sorryActive }));
   }
 
+  private async metricsRegistry(): Promise<DirectorMetrics> {
+    if (!this.metrics) {
+      const { DirectorMetrics: M } = await import('./metrics.js');
+      this.metrics ??= new M({ processMetrics: this.opts.processMetrics ?? true });
+    }
+    return this.metrics;
+  }
+
   async metricsText(): Promise<string> {
+    const metrics = await this.metricsRegistry();
     const sample = this.d.readStats();
-    this.metrics.update({
+    metrics.update({
       sample, interfaces: this.d.linkStatus(), health: this.healthRows(), services: this.serviceRows(),
-      reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(), tables: this.d.tableDigest(),
+      reloads: this.reloads, applies: this.applies, announcements: this.announcer?.state(), tables: this.d.tableDigest(), memory: this.d.memory(),
       ...(this.announcer ? { directorDrained: this.directorDrain !== undefined } : {}), ...(this.bird ? { bgpSessions: this.bird.sessions ?? [] } : {}),
       configChangedAt: this.d.updatedAt, ...(this.sync?.list().length ? { sync: this.sync.list() } : {}), ...(this.lastLoadOk ? { lastLoadOk: this.lastLoadOk } : {}),
     });
-    return this.metrics.text();
+    return metrics.text();
   }
 
   status(): StatusDoc {
@@ -574,8 +591,9 @@ export class Operator {
   }
 
   private async listen(host: string, port: number): Promise<void> {
+    const { serveHttp } = await import('./http.js');
     this.server = await serveHttp({
-      metrics: async () => ({ text: await this.metricsText(), contentType: this.metrics.contentType }),
+      metrics: async () => ({ text: await this.metricsText(), contentType: (await this.metricsRegistry()).contentType }),
       status: () => this.status(), log: this.log,
     }, host, port);
   }

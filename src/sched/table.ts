@@ -5,7 +5,7 @@
  * (IPVS sh hashes the client address, dh the destination, mh here the 5-tuple). rr and wrr use a
  * rotation the data plane walks with a per-CPU cursor.
  */
-import { DEFAULT_TABLE_SIZE, realserverKey, type VirtualService } from '../model/types.js';
+import { realserverKey, tableSizeOf, type VirtualService } from '../model/types.js';
 import { REAL_NONE, maglev } from './maglev.js';
 import { rotation } from './rotate.js';
 import { candidates } from './lc.js';
@@ -35,13 +35,13 @@ export function hashFieldsFor(svc: Pick<VirtualService, 'scheduler' | 'flags'>):
 }
 
 export interface BuildOptions {
-  /** Size used when the service has no tableSize (default 65537). */
+  /** Size used when the service has no tableSize (default: tableSizeOf, by its realservers). */
   defaultSize?: number;
 }
 
 /** The table this service's realservers produce: slot -> index into svc.realservers. */
 export function buildTable(svc: Pick<VirtualService, 'scheduler' | 'tableSize' | 'realservers'>, opts: BuildOptions = {}): Uint32Array {
-  const size = svc.tableSize ?? opts.defaultSize ?? DEFAULT_TABLE_SIZE;
+  const size = svc.tableSize ?? opts.defaultSize ?? tableSizeOf(svc);
   const keyed = svc.realservers.map((rs) => ({ key: realserverKey(rs), weight: rs.weight }));
   switch (svc.scheduler) {
     case 'mh':

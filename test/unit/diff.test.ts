@@ -94,5 +94,13 @@ test('service field changes are shown with readable values', () => {
   b.services[0]!.tableSize = 4093;
   const { text } = formatDiff(diffConfig(a, b));
   assert.equal(text.split('\n')[0],
-    '~ service udp 10.0.0.2:53: scheduler sh -> dh, persistence 300s mask 255.255.255.255 -> 60s mask 255.255.255.0, ops false -> true, table-size default (65537) -> 4093');
+    '~ service udp 10.0.0.2:53: scheduler sh -> dh, persistence 300s mask 255.255.255.255 -> 60s mask 255.255.255.0, ops false -> true, table-size default (1021) -> 4093');
+});
+
+test('a default Maglev size that moves with the realservers is shown as a table-size change; within a size it is not', () => {
+  const pool = (n: number) => ['-A -t 10.0.0.1:80 -s mh', ...Array.from({ length: n }, (_, i) => `-a -t 10.0.0.1:80 -r 192.168.1.${i + 1} --mac 02:00:00:00:00:01`)].join('\n');
+  const grow = diffConfig(rules(pool(10)), rules(pool(11)));
+  assert.equal(formatDiff(grow).text.split('\n')[0], '~ service tcp 10.0.0.1:80: table-size default (1021) -> default (2039)');
+  assert.deepEqual(grow[0], { kind: 'service-edited', service: 'tcp 10.0.0.1:80', fields: [{ field: 'tableSize', from: undefined, to: undefined, sizes: { from: 1021, to: 2039 } }] });
+  assert.ok(!diffConfig(rules(pool(4)), rules(pool(5))).some((c) => c.kind === 'service-edited' && c.fields.length > 0), '4 -> 5 realservers: the same 1021 slots');
 });

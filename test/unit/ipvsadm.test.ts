@@ -225,6 +225,19 @@ test('option forms: long, =value, attached short values, quotes, -p with and wit
   assert.deepEqual(tokenize(`-b ''`), ['-b', '']);
 });
 
+test('--table-size (lvs-xdp extension) on -A / -E: saved by -S, kept by an -E without it, checked', () => {
+  const cfg = restore('-A -t 10.0.0.1:80 -s mh --table-size 4093\n-a -t 10.0.0.1:80 -r 192.168.1.1 --mac 02:00:00:00:00:01');
+  assert.equal(cfg.services[0]!.tableSize, 4093);
+  const saved = formatSave(cfg);
+  assert.equal(saved, '-A -t 10.0.0.1:80 -s mh --table-size 4093\n-a -t 10.0.0.1:80 -r 192.168.1.1:80 -g -w 1 --mac 02:00:00:00:00:01\n');
+  assert.equal(formatSave(restore(saved)), saved, 'save -> restore -> save');
+  assert.equal(restore(`${saved}-E -t 10.0.0.1:80 -s sh`).services[0]!.tableSize, 4093, '-E without --table-size keeps it');
+  assert.equal(restore(`${saved}-E -t 10.0.0.1:80 -s sh --table-size=251`).services[0]!.tableSize, 251);
+  assert.equal(restore('-A -t 10.0.0.1:80 -s mh').services[0]!.tableSize, undefined, 'none: the default follows the realservers');
+  rejects('-A -t 10.0.0.1:80 -s mh --table-size 1000', 'rules.txt:1: --table-size: table size "1000" is not one of 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 65537, 131071');
+  rejects('-A -t 10.0.0.1:80 -s mh\n-a -t 10.0.0.1:80 -r 192.168.1.1 --table-size 251', /rules\.txt:2: --table-size: /);
+});
+
 test('-C clears services; -E resets persistence it does not repeat (as ipvsadm)', () => {
   const cfg = restore('-A -t 10.0.0.1:80 -s sh -p 60\n-a -t 10.0.0.1:80 -r 192.168.1.1 --mac 02:00:00:00:00:01\n-E -t 10.0.0.1:80 -s mh\n-e -t 10.0.0.1:80 -r 192.168.1.1 -i');
   assert.equal(formatSave(cfg), '-A -t 10.0.0.1:80 -s mh\n-a -t 10.0.0.1:80 -r 192.168.1.1:80 -i -w 1 --tun-type ipip --mac 02:00:00:00:00:01\n');

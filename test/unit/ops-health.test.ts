@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { parseConfigText } from '../../src/config/index.js';
 import { healthPlan } from '../../src/ops/spec.js';
 import { HealthModel } from '../../src/ops/health.js';
-import type { DirectorConfig } from '../../src/model/types.js';
+import { tableSizeOf, type DirectorConfig } from '../../src/model/types.js';
 
 const SVC = 'tcp 10.0.0.1:80';
 const key = (a: string, svc = SVC) => `${svc}/${a}`;
@@ -144,4 +144,24 @@ test('services without health checks are applied as written', () => {
   const m = model(c);
   assert.deepEqual(m.effective().config, c);
   assert.equal(m.targetList.length, 0);
+});
+
+test('health never resizes a Maglev table: a cut realserver or a sorry server keeps the size of the pool as written', () => {
+  // 11 realservers: the default size is 2039 (1021 holds at most 10 at 100 slots each).
+  const eleven = Array.from({ length: 11 }, (_, i) => `192.168.1.${10 + i}`);
+  const m = model(cfg('{ type: tcp, fall: 1, rise: 1, on-down: cut }', eleven));
+  assert.equal(m.effective().config.services[0]!.tableSize, undefined, 'nothing pinned while the count is as written');
+  m.report(key('192.168.1.20'), false, 'x', 1);
+  const cut = m.effective().config.services[0]!;
+  assert.equal(cut.realservers.length, 10);
+  assert.equal(tableSizeOf(cut), 2039);
+  m.report(key('192.168.1.20'), true, 'ok', 2);
+  assert.equal(m.effective().config.services[0]!.tableSize, undefined);
+  // 10 realservers all down: the sorry server makes 11 in the table, still sized for 10.
+  const ten = eleven.slice(0, 10);
+  const s = model(cfg('{ type: tcp, fall: 1, all-down: sorry-server, sorry-server: { address: 192.168.1.99, mac: "02:00:00:00:00:99" } }', ten));
+  ten.forEach((a, i) => s.report(key(a), false, 'x', i + 1));
+  const sorry = s.effective().config.services[0]!;
+  assert.equal(sorry.realservers.length, 11);
+  assert.equal(tableSizeOf(sorry), 1021);
 });

@@ -89,6 +89,25 @@ test('every series from one sample; counter names are the ABI\'s', async () => {
   assert.equal(v2.get(`lvs_xdp_realserver_packets_total${r1}`), undefined);
 });
 
+const MEMORY = {
+  maps: [{ name: 'lvs_conns', maxEntries: 262144, memlock: 33554432 }, { name: 'lvs_tables', maxEntries: 2048, memlock: 16640 }],
+  tables: { count: 2, slots: 2042, memlock: 16640 }, total: 33587712,
+};
+
+test('kernel memory: one series per map and one for the lookup tables (they sum to status\'s total); none without a reading', async () => {
+  const m = new DirectorMetrics({ processMetrics: false });
+  m.update({ sample: sample(0n, 1n), interfaces: [], health: [], services: [], memory: MEMORY });
+  const v = parseExposition(await m.text());
+  assert.equal(v.get('lvs_xdp_map_memory_bytes{map="lvs_conns"}'), 33554432);
+  assert.equal(v.get('lvs_xdp_map_memory_bytes{map="lookup_tables"}'), 16640);
+  assert.equal([...v].filter(([k]) => k.startsWith('lvs_xdp_map_memory_bytes{')).reduce((n, [, x]) => n + x, 0), MEMORY.total);
+  assert.equal(v.get('lvs_xdp_lookup_tables'), 2);
+  assert.equal(v.get('lvs_xdp_lookup_table_slots'), 2042);
+  m.update({ sample: sample(0n, 1n), interfaces: [], health: [], services: [] });
+  const text = await m.text();
+  assert.doesNotMatch(text, /^lvs_xdp_lookup_table|^lvs_xdp_map_memory_bytes\{/m);
+});
+
 test('service labels: the service id split into protocol, vip and port, serviceId\'s inverse', () => {
   assert.deepEqual(serviceLabels('tcp 10.0.0.1:80'), { protocol: 'tcp', vip: '10.0.0.1', port: '80' });
   assert.deepEqual(serviceLabels('udp [2001:db8::1]:53'), { protocol: 'udp', vip: '2001:db8::1', port: '53' });
@@ -120,6 +139,7 @@ test('promtool check metrics: the whole exposition (every series, process metric
     lastLoadOk: new Date(0).toISOString(), configChangedAt: new Date(0).toISOString(),
     announcements: [{ vip: '10.0.0.1', announced: true, reason: 'serving' }], directorDrained: false, bgpSessions: [{ name: 'upstream1', established: true }],
     tables: { digest: 'ab', hashSeed: 1, services: [{ service: 'tcp 10.0.0.1:80', scheduler: 'mh', tableSize: 251, digest: 'cd' }] },
+    memory: MEMORY,
   });
   const text = await m.text();
   const r = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });

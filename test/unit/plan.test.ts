@@ -48,6 +48,9 @@ test('an unchanged configuration writes nothing; a change to one service touches
   const tables = p.steps.find((s) => s.op === 'tables');
   assert.ok(tables?.op === 'tables');
   assert.deepEqual(tables.fills.map((f) => [f.service, f.slot]), [['tcp 10.0.0.1:80', 1]], 'into the spare slot');
+  // The same batch points the spare slot of the service left alone at its live table (its previous
+  // table, if it has one, is freed): B lives in slot 2.
+  assert.deepEqual(tables.retire, [2]);
   // Slots of what stayed are kept: flows keep their realserver.
   for (const id of Object.keys(first.target.allocation.reals)) assert.deepEqual(p.target.allocation.reals[id], first.target.allocation.reals[id]);
   // And the next change of the same service switches back to the first slot.

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { buildTable, hashFieldsFor, slotShareMoved } from '../../src/sched/table.js';
 import { REAL_NONE } from '../../src/sched/maglev.js';
 import { rotation, reduceWeights, scaleWeights } from '../../src/sched/rotate.js';
-import type { Realserver, Scheduler, VirtualService } from '../../src/model/types.js';
+import { defaultTableSize, tableSizeOf, TABLE_PRIMES, MIN_DEFAULT_TABLE_SIZE, type Realserver, type Scheduler, type VirtualService } from '../../src/model/types.js';
 
 function rs(address: string, weight = 1): Realserver {
   return { address, port: 80, weight, method: 'dr' };
@@ -48,9 +48,10 @@ test('hash fields per scheduler', () => {
 for (const scheduler of ['sh', 'dh', 'mh'] as const) {
   test(`${scheduler}: Maglev table of the service's size, balanced, weighted, minimal disruption`, () => {
     const hundred = Array.from({ length: 100 }, (_, i) => rs(`192.168.${i >> 8}.${i & 255}`));
+    // Without a table-size: the default for 100 realservers, the smallest prime >= 100 x 100.
     const table = buildTable(svc(scheduler, hundred));
-    assert.equal(table.length, 65537);
-    for (const c of counts(table, 100)) assert.ok(c >= 0.99 * 655.37 && c <= 1.01 * 655.37);
+    assert.equal(table.length, 16381);
+    for (const c of counts(table, 100)) assert.ok(c >= 0.99 * 163.81 && c <= 1.01 * 163.81);
 
     const small = buildTable(svc(scheduler, [rs('10.1.0.1', 1), rs('10.1.0.2', 2), rs('10.1.0.3', 3)], { tableSize: 4093 }));
     assert.equal(small.length, 4093);
@@ -59,8 +60,12 @@ for (const scheduler of ['sh', 'dh', 'mh'] as const) {
     const ten = hundred.slice(0, 10);
     const keys = ten.map((r) => r.address);
     const fewer = ten.slice(1);
-    const moved = slotShareMoved(buildTable(svc(scheduler, ten)), keys, buildTable(svc(scheduler, fewer)), fewer.map((r) => r.address));
+    const big = { tableSize: 65537 };
+    const moved = slotShareMoved(buildTable(svc(scheduler, ten, big)), keys, buildTable(svc(scheduler, fewer, big)), fewer.map((r) => r.address));
     assert.ok(moved <= 0.1 + 0.01, `moved ${moved}`);
+    // At the default size (1021 for both): a smaller table moves a little more than the 10% share.
+    const movedDefault = slotShareMoved(buildTable(svc(scheduler, ten)), keys, buildTable(svc(scheduler, fewer)), fewer.map((r) => r.address));
+    assert.ok(movedDefault <= 0.1 + 0.03, `moved ${movedDefault} at the default size`);
   });
 }
 
@@ -130,4 +135,30 @@ test('slotShareMoved: same size compares slots; a resize compares shares', () =>
   assert.equal(slotShareMoved(t1, ['a', 'b'], Uint32Array.from([REAL_NONE, 1, 0, 1]), ['a', 'b']), 0.25);
   // Two equal halves before and after a resize: a flow keeps its realserver half the time.
   assert.equal(slotShareMoved(t1, ['a', 'b'], Uint32Array.from([0, 1, 0, 1, 0, 1]), ['a', 'b']), 0.5);
+});
+
+test('default Maglev sizes: at least 100 slots per realserver (<= 1% imbalance), 1021 up to 10, moving only at 10, 20, 40, 81, 163, 327 and 655', () => {
+  const moves: number[] = [];
+  for (let n = 1; n <= 1310; n++) {
+    const size = defaultTableSize(n);
+    assert.ok(TABLE_PRIMES.includes(size));
+    assert.ok(size >= 100 * n && size >= MIN_DEFAULT_TABLE_SIZE, `${n} realservers: ${size}`);
+    if (n > 1 && size !== defaultTableSize(n - 1)) moves.push(n - 1);
+  }
+  assert.deepEqual(moves, [10, 20, 40, 81, 163, 327, 655]);
+  assert.equal(defaultTableSize(0), 1021);
+  assert.equal(defaultTableSize(5000), 131071, 'capped at the largest prime');
+  // The imbalance the size promises, on real tables at each upper bound (the worst ratio).
+  for (const n of [1, 3, 10, 20, 40, 81, 163]) {
+    const reals = Array.from({ length: n }, (_, i) => rs(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`));
+    const table = buildTable(svc('mh', reals));
+    assert.equal(table.length, defaultTableSize(n));
+    const c = counts(table, n);
+    const mean = table.length / n;
+    assert.ok(Math.max(...c) - Math.min(...c) <= 0.01 * mean, `${n} realservers: slots ${Math.min(...c)}..${Math.max(...c)} of mean ${mean.toFixed(1)}`);
+  }
+  // rr / wrr / least-connection tables are as long as their weights: only capped, not sized.
+  assert.equal(tableSizeOf(svc('wrr', [rs('10.0.0.1', 3), rs('10.0.0.2', 1)])), 65537);
+  assert.equal(buildTable(svc('wrr', [rs('10.0.0.1', 3), rs('10.0.0.2', 1)])).length, 4);
+  assert.equal(tableSizeOf(svc('mh', [rs('10.0.0.1')], { tableSize: 251 })), 251, 'table-size pins it');
 });
