@@ -62,12 +62,16 @@ export function runCommand(): Command {
         const old = await takeOverRun(statePaths(stateOptions(o)).stateDir);
         log.info({ event: 'takeover', ...(old ? { from: old.pid } : {}) }, old ? `took over from lvs-xdp run pid ${old.pid}` : 'no lvs-xdp run to take over: starting');
       }
-      // One SIGHUP handler from before start on: a SIGHUP right after start logs "listening" (a
-      // script that reloads as soon as run is up) must neither meet Node's default action (the
-      // process ends) nor be lost (Node drops a signal that arrives while a SIGHUP watcher is
-      // replaced by another). One that comes while starting reloads once start is done.
+      // Signal handlers from before start on. A signal that comes while run starts (a script that
+      // reloads or stops it as soon as it announces or listens) must neither meet Node's default
+      // action (the process ends: no clean withdrawal, no log) nor be lost (Node drops a signal
+      // that arrives while its watcher is replaced by another), so each handler is installed once
+      // and acts when start is done: a reload then, a stop then.
       let started: Operator | undefined;
       let hupWhileStarting = false;
+      let stopWhileStarting: (() => void) | undefined;
+      let stopped!: () => void;
+      const done = new Promise<void>((resolve) => { stopped = resolve; });
       const reload = () => {
         log.info({ event: 'sighup' }, 'SIGHUP: reloading');
         void started!.reload();
@@ -76,21 +80,20 @@ export function runCommand(): Command {
         if (started) reload();
         else hupWhileStarting = true;
       });
-      const op = await Operator.start({ handoverGraceS: o.handoverGrace,
+      const onStop = (sig: 'SIGTERM' | 'SIGINT' | 'SIGUSR2') => {
+        // SIGUSR2 is a handover: a new run (run --takeover) takes the announced VIPs over; nothing is withdrawn.
+        const act = () => void started!.stop(sig, sig === 'SIGUSR2' ? { handover: true } : {}).then(stopped, stopped);
+        if (started) act();
+        else stopWhileStarting ??= act;
+      };
+      for (const sig of ['SIGTERM', 'SIGINT', 'SIGUSR2'] as const) process.once(sig, () => onStop(sig));
+      started = await Operator.start({ handoverGraceS: o.handoverGrace,
         file: o.file, state: stateOptions(o), logger: log, listen, resyncMs: o.resync * 1000,
         ...(o.interface?.length ? { interfaces: o.interface } : {}),
         attach: { mode: o.mode, preset: o.preset, force: o.force ?? false },
       });
-      started = op;
-      if (hupWhileStarting) reload();
-      await new Promise<void>((resolve) => {
-        const stop = (sig: string) => () => {
-          void op.stop(sig).then(resolve, resolve);
-        };
-        process.once('SIGTERM', stop('SIGTERM'));
-        // A handover: a new run (run --takeover) takes the announced VIPs over; nothing is withdrawn.
-        process.once('SIGUSR2', () => void op.stop('SIGUSR2', { handover: true }).then(resolve, resolve));
-        process.once('SIGINT', stop('SIGINT'));
-      });
+      if (stopWhileStarting) stopWhileStarting();
+      else if (hupWhileStarting) reload();
+      await done;
     });
 }

@@ -216,7 +216,8 @@ test(`bgp: SIGKILL of run -> both VIPs withdrawn within ${WITHDRAW_BOUND_MS} ms;
   runChild = undefined;
   await routerUntil('withdrawn at stop', { v4: false, v6: false }, 5000);
   times.stopWithdrawMs = Date.now() - t1;
-  assert.ok(logs.slice(mark).some((l) => l.event === 'withdrawn' && l.reason === 'stopped'), 'the log says why');
+  // The child's last lines may reach this process after its exit event.
+  await waitFor('the log says why (withdrawn: stopped)', () => logs.slice(mark).some((l) => l.event === 'withdrawn' && l.reason === 'stopped'), 5000, 20);
 });
 
 test('bgp: run --takeover replaces a running run without a route flap; a handover without a new run withdraws after the grace time', { skip: NEEDS_ROOT, timeout: 90_000 }, async () => {

@@ -479,7 +479,7 @@ test('ops: SIGTERM stops run; the data plane keeps forwarding with the last conf
   if (existsSync(PROMTOOL)) promtoolClean(m.stdout, 'lvs-xdp metrics without run');
 });
 
-test('ops: a SIGHUP sent the moment run says "listening" reloads (neither lost nor fatal)', { skip: NEEDS_ROOT, timeout: 90_000 }, async () => {
+test('ops: a SIGHUP sent the moment run says "listening" reloads, a SIGTERM stops it cleanly (neither lost nor fatal)', { skip: NEEDS_ROOT, timeout: 90_000 }, async () => {
   if (run && run.exitCode === null && run.signalCode === null) {
     run.kill('SIGTERM');
     await new Promise((r) => run!.once('exit', r));
@@ -499,4 +499,12 @@ test('ops: a SIGHUP sent the moment run says "listening" reloads (neither lost n
       await exited;
     }
   }
+  // A SIGTERM at the same moment stops it cleanly (its log says so, exit 0), not Node's default.
+  const own: Record<string, unknown>[] = [];
+  const started = startRun(lab, ['-f', file, '--log-format', 'json', '--listen', '127.0.0.1:9470'], {}, own);
+  const exited = new Promise<number | null>((r) => started.child.once('exit', (code) => r(code)));
+  await waitFor('listening', () => own.find((l) => l.event === 'listening' || l.event === 'exited'), BOUND_MS, 1);
+  started.child.kill('SIGTERM');
+  assert.equal(await exited, 0, started.stderr());
+  await waitFor('stopped', () => own.some((l) => l.event === 'stopped'), 5000, 20);
 });
