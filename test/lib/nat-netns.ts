@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Netns } from './netns.js';
+import type { DirectorHarness } from './director.js';
+import { DIRECTOR_MAC } from './frames.js';
 
 /**
  * Two links as test/packet/nat-cases.ts and sync-insert-nat-cases.ts expect them:
@@ -44,4 +46,17 @@ export function runCasesIn(ns: Netns, cases: URL, envVar: string, count: number,
   assert.equal(r.status, 0, `${file} failed:\n${out}`);
   assert.equal(Number(/ℹ pass (\d+)/.exec(out)?.[1]), count, `not every case ran:\n${out}`);
   return out;
+}
+
+/** r0's MAC (natTwoLinks): the director's own on the realservers' link. */
+export const R0_MAC = '02:00:00:00:0b:01';
+
+/** The harness's director owns c0 and r0 of natTwoLinks (accepted MACs, XDP_REDIRECT ports). */
+export function ownNatLinks(h: DirectorHarness, c0: number, r0: number): void {
+  h.setAccepted([
+    { ifindex: c0, mac: DIRECTOR_MAC, egress: DIRECTOR_MAC, kind: 'own' },
+    { ifindex: r0, mac: R0_MAC, egress: R0_MAC, kind: 'own' },
+  ]);
+  h.setTxPort(c0);
+  h.setTxPort(r0);
 }

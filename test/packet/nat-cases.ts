@@ -9,6 +9,7 @@ import {
   clientPacket, ether, ipv4, ipv6, l4, inetChecksum, pseudoHeader, addrBytes, DIRECTOR_MAC, CLIENT_ROUTER_MAC, TCP, type L4Spec,
 } from '../lib/frames.js';
 import { ifIndex } from '../../src/native/index.js';
+import { ownNatLinks, R0_MAC } from '../lib/nat-netns.js';
 import { parseConfigText } from '../../src/config/parse.js';
 import { realId } from '../../src/dataplane/compile.js';
 import { serviceId } from '../../src/model/types.js';
@@ -18,7 +19,6 @@ import { encode, FLOW_KEY, type StructValue } from '../../src/abi/layout.js';
 if (process.env.LVS_NAT_CASES !== '1') throw new Error('run by test/packet/nat.test.ts inside its namespace');
 
 const CLIENT_MAC = '02:00:00:00:00:07';
-const R0_MAC = '02:00:00:00:0b:01';
 const RS1_MAC = '02:00:00:00:00:10'; // one-armed realservers (on c0)
 const RS2_MAC = '02:00:00:00:00:20'; // two-armed realservers (behind r0)
 const C4 = '203.0.113.7';
@@ -48,12 +48,7 @@ after(() => h.close());
 
 function setup(): void {
   h.reset();
-  h.setAccepted([
-    { ifindex: c0, mac: DIRECTOR_MAC, egress: DIRECTOR_MAC, kind: 'own' },
-    { ifindex: r0, mac: R0_MAC, egress: R0_MAC, kind: 'own' },
-  ]);
-  h.setTxPort(c0);
-  h.setTxPort(r0);
+  ownNatLinks(h, c0, r0);
   plan = h.apply(parseConfigText(CONFIG, 'nat.yaml'), (_s, r) => (
     r.address.startsWith('192.0.2.') || r.address.startsWith('2001:db8:b:') ? { mac: RS2_MAC, ifindex: r0, smac: R0_MAC } : { mac: RS1_MAC }));
 }

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { DirectorHarness, XDP } from '../lib/director.js';
 import { clientPacket, DIRECTOR_MAC, CLIENT_ROUTER_MAC, TCP, type L4Spec } from '../lib/frames.js';
 import { ifIndex } from '../../src/native/index.js';
+import { ownNatLinks, R0_MAC } from '../lib/nat-netns.js';
 import { parseConfigText } from '../../src/config/parse.js';
 import { insertSynced } from '../../src/sync/insert.js';
 import { IP_VS_CONN_F, IP_VS_TCP_S, IP_VS_UDP_S_NORMAL, type SyncConn } from '../../src/sync/proto.js';
@@ -17,7 +18,6 @@ import { IP_VS_CONN_F, IP_VS_TCP_S, IP_VS_UDP_S_NORMAL, type SyncConn } from '..
 if (process.env.LVS_SYNC_NAT_CASES !== '1') throw new Error('run by test/packet/sync-insert-nat.test.ts inside its namespace');
 
 const CLIENT_MAC = '02:00:00:00:00:07';
-const R0_MAC = '02:00:00:00:0b:01';
 const RS1_MAC = '02:00:00:00:00:10'; // one-armed realservers (on c0)
 const RS2_MAC = '02:00:00:00:00:20'; // two-armed realservers (behind r0)
 const C4 = '203.0.113.7';
@@ -45,12 +45,7 @@ after(() => h.close());
 
 function setup(): void {
   h.reset();
-  h.setAccepted([
-    { ifindex: c0, mac: DIRECTOR_MAC, egress: DIRECTOR_MAC, kind: 'own' },
-    { ifindex: r0, mac: R0_MAC, egress: R0_MAC, kind: 'own' },
-  ]);
-  h.setTxPort(c0);
-  h.setTxPort(r0);
+  ownNatLinks(h, c0, r0);
   h.apply(parseConfigText(CONFIG, 'sync-nat.yaml'), (_s, r) => (
     r.address.startsWith('2001:db8:b:') ? { mac: RS2_MAC, ifindex: r0, smac: R0_MAC } : { mac: RS1_MAC }));
 }
