@@ -15,7 +15,7 @@ import { formatDaemonList, parseDaemonArgs, resolveDaemon, type DaemonCommand, t
 import { expandShortOptions } from '../ipvsadm/argv.js';
 import { statePaths } from '../director/paths.js';
 import { readRunHolder, holderAlive } from '../ops/runlock.js';
-import { recordSyncDaemon, removeSyncDaemon, readSyncStatus, readSyncDaemons } from '../sync/state.js';
+import { recordSyncDaemon, removeSyncDaemon, runningSyncDaemons, readSyncDaemons } from '../sync/state.js';
 import { interfaceMtu } from '../ops/sync-run.js';
 import { stateOptions, type StateOpts } from './common.js';
 
@@ -56,10 +56,9 @@ export async function runDaemonCommand(cmd: DaemonCommand, state: StateOpts): Pr
   const { stateDir, snapshot } = statePaths(stateOptions(state));
   if (!existsSync(snapshot)) throw new NotAttachedError(`the director is not attached (no ${snapshot}): sync daemons run in lvs-xdp run on an attached director`);
   const running = runAlive(stateDir);
+  const daemons = () => runningSyncDaemons(stateDir);
   if (cmd.op === 'list-daemon') {
-    const st = running ? readSyncStatus(stateDir) : undefined;
-    const list: SyncDaemonConfig[] = st?.daemons ?? [];
-    process.stdout.write(formatDaemonList(list));
+    process.stdout.write(formatDaemonList(daemons()));
     if (!running && readSyncDaemons(stateDir).length > 0) {
       console.error('lvs-xdp: no lvs-xdp run is running: the recorded sync daemons start with the next run');
     }
@@ -76,9 +75,9 @@ export async function runDaemonCommand(cmd: DaemonCommand, state: StateOpts): Pr
     }
     const same = (x: SyncDaemonConfig) => x.role === d.role && x.mcastInterface === resolved.mcastInterface && x.syncid === resolved.syncid
       && x.mcastGroup === resolved.mcastGroup && x.mcastPort === resolved.mcastPort;
-    const ok = await until(() => (readSyncStatus(stateDir)?.daemons ?? []).some((x) => same(x) && !('error' in x && x.error)), 5000);
+    const ok = await until(() => daemons().some((x) => same(x) && !('error' in x && x.error)), 5000);
     if (!ok) {
-      const st = (readSyncStatus(stateDir)?.daemons ?? []).find((x) => x.role === d.role);
+      const st = daemons().find((x) => x.role === d.role);
       if (st && st.source === 'file') console.error(`lvs-xdp: warning: run's configuration file sets the ${d.role} sync daemon (settings.sync): it wins over --start-daemon`);
       else console.error(`lvs-xdp: warning: lvs-xdp run has not started the ${d.role} sync daemon yet${st?.error ? `: ${st.error}` : ''} (it retries every second)`);
     }
@@ -86,9 +85,9 @@ export async function runDaemonCommand(cmd: DaemonCommand, state: StateOpts): Pr
   }
   const removed = removeSyncDaemon(stateDir, cmd.role);
   if (!removed) {
-    console.error(`lvs-xdp: no ${cmd.role} sync daemon was started with --start-daemon${running && (readSyncStatus(stateDir)?.daemons ?? []).some((x) => x.role === cmd.role) ? ' (the running one comes from run\'s settings.sync: change the file and reload)' : ''}`);
+    console.error(`lvs-xdp: no ${cmd.role} sync daemon was started with --start-daemon${running && daemons().some((x) => x.role === cmd.role) ? ' (the running one comes from run\'s settings.sync: change the file and reload)' : ''}`);
     return ExitCode.USAGE;
   }
-  if (running) await until(() => !(readSyncStatus(stateDir)?.daemons ?? []).some((x) => x.role === cmd.role && x.source === 'ipvsadm'), 5000);
+  if (running) await until(() => !daemons().some((x) => x.role === cmd.role && x.source === 'ipvsadm'), 5000);
   return ExitCode.OK;
 }

@@ -7,8 +7,7 @@
  */
 import { Command } from 'commander';
 import { LvsError, ExitCode } from '../errors.js';
-import { readSyncStatus } from '../sync/state.js';
-import { readRunHolder, holderAlive } from '../ops/runlock.js';
+import { runningSyncDaemons } from '../sync/state.js';
 import { SyncSender } from '../sync/transport.js';
 import { dumpEntries } from '../sync/dump.js';
 import { withStateOptions, openDirector, type StateOpts } from './common.js';
@@ -20,8 +19,7 @@ export function syncCommand(): Command {
     .action(async (o: StateOpts) => {
       const d = openDirector(o);
       try {
-        const holder = readRunHolder(d.paths.stateDir);
-        const master = holder && holderAlive(holder) ? readSyncStatus(d.paths.stateDir)?.daemons.find((x) => x.role === 'master' && !x.error) : undefined;
+        const master = runningSyncDaemons(d.paths.stateDir).find((x) => x.role === 'master' && !x.error);
         if (!master) {
           throw new LvsError('no master sync daemon runs: start one in lvs-xdp run (settings.sync, or lvs-xdp --start-daemon master)', 'NO_SYNC_MASTER', ExitCode.STATE);
         }

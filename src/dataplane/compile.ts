@@ -10,7 +10,7 @@ import { ConfigError } from '../model/config-error.js';
 import {
   type DirectorConfig, type VirtualService, type Realserver, type TimeoutSettings, type LcScheduler, type ForwardingMethod, serviceId, realserverKey, isLcScheduler, tableSizeOf,
 } from '../model/types.js';
-import { parseAddress, familyOf, parseNetmask, fullPrefix } from '../model/address.js';
+import { parseAddress, familyOf, parseNetmask, fullPrefix, prefixMask } from '../model/address.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
 import { buildTable, hashFieldsFor, REAL_NONE, LC_KIND, drawnSize } from '../sched/index.js';
 import { compileMarks, markCovers, type MarkEntry } from '../model/fwmark.js';
@@ -116,12 +116,6 @@ function bytes16(addr: string): Uint8Array {
 
 function macBytes(m: string): Uint8Array {
   return Uint8Array.from(m.split(':').map((h) => parseInt(h, 16)));
-}
-
-function prefixMask(prefix: number): Uint8Array {
-  const b = new Uint8Array(16);
-  for (let i = 0; i < prefix; i++) b[i >> 3]! |= 0x80 >> (i & 7);
-  return b;
 }
 
 /** An lvs_reals value (struct lvs_real), from its fields. */

@@ -166,6 +166,13 @@ export function formatAddrPort(addr: string, port: number): string {
   return familyOf(addr) === 6 ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
 
+/** The 16-byte mask of a prefix length (an IPv4 address uses the first 4 bytes). */
+export function prefixMask(prefix: number): Uint8Array {
+  const b = new Uint8Array(16);
+  for (let i = 0; i < prefix; i++) b[i >> 3]! |= 0x80 >> (i & 7);
+  return b;
+}
+
 /** Full-length prefix: the default persistence netmask (/32 or /128, one client per template). */
 export function fullPrefix(family: Family): number {
   return family === 4 ? 32 : 128;

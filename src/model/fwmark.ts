@@ -9,7 +9,7 @@
  * covers it, so that the one longest match holds every range that may apply. A more specific
  * prefix wins; on one prefix, two marks may not share a port.
  */
-import { canonicalAddress, familyOf, fullPrefix, parseAddress, type Family } from './address.js';
+import { canonicalAddress, familyOf, fullPrefix, parseAddress, prefixMask, type Family } from './address.js';
 import {
   MAX_FWMARK, PROTOCOLS, type FirewallMark, type MarkMatch, type PortRange, type Protocol, type VirtualService,
 } from './types.js';
@@ -49,9 +49,8 @@ export function parsePrefix(text: string): Prefix | string {
 }
 
 function masked(bytes: Uint8Array, plen: number): Uint8Array {
-  const out = new Uint8Array(16);
-  for (let i = 0; i < plen; i++) if (bytes[i >> 3]! & (0x80 >> (i & 7))) out[i >> 3]! |= 0x80 >> (i & 7);
-  return out;
+  const mask = prefixMask(plen);
+  return mask.map((m, i) => (bytes[i] ?? 0) & m);
 }
 
 /** Canonical text: the address alone for a host, else `addr/len`. */

@@ -10,7 +10,6 @@
  * and the one that forwards is the one whose master has something to send. A daemon whose socket
  * cannot be opened (its interface has no address yet) is retried every second, not fatal.
  */
-import { isIP } from 'node:net';
 import type { SyncDaemonConfig, SyncRole } from '../ipvsadm/daemon.js';
 import { IP_VS_CONN_F, type SyncConn, type SyncMessage } from './proto.js';
 import { SyncReceiver, SyncSender, type SyncEndpoint } from './transport.js';
@@ -234,7 +233,3 @@ export class SyncDaemons {
   }
 }
 
-/** The family of a daemon's group (the kernel derives the sockets' family from it). */
-export function syncFamily(s: Pick<SyncDaemonConfig, 'mcastGroup'>): 4 | 6 {
-  return isIP(s.mcastGroup) === 6 ? 6 : 4;
-}

@@ -11,7 +11,7 @@
  */
 import type { ConnectionInfo } from '../director/types.js';
 import { servicesById, type DirectorConfig } from '../model/types.js';
-import { formatAddress, parseAddress, parseNetmask } from '../model/address.js';
+import { formatAddress, parseAddress, parseNetmask, prefixMask } from '../model/address.js';
 import type { ConnStateName } from '../abi/generated.js';
 import type { SyncConn } from './proto.js';
 import { syncConnOf, templateOf, type SyncEvent } from './events.js';
@@ -30,9 +30,8 @@ export function maskedClient(addr: string, netmask: string): string {
   if (!p) return addr;
   const plen = parseNetmask(netmask, p.family);
   if (typeof plen === 'string') return addr;
-  const bytes = Uint8Array.from(p.bytes);
-  for (let i = 0; i < bytes.length; i++) bytes[i]! &= (0xff << (8 - Math.max(0, Math.min(8, plen - i * 8)))) & 0xff;
-  return formatAddress({ family: p.family, bytes });
+  const mask = prefixMask(plen);
+  return formatAddress({ family: p.family, bytes: p.bytes.map((b, i) => b & mask[i]!) });
 }
 
 export function dumpEntries(config: DirectorConfig, entries: readonly ConnectionInfo[]): DumpResult {

@@ -12,6 +12,7 @@
 import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StateError } from '../errors.js';
+import { readRunHolder, holderAlive } from '../ops/runlock.js';
 import type { SyncDaemonArgs, SyncDaemonConfig, SyncRole } from '../ipvsadm/daemon.js';
 
 export const SYNC_DAEMONS_FILE = 'sync-daemons.json';
@@ -89,16 +90,12 @@ export function readSyncStatus(stateDir: string): SyncStatusDoc | undefined {
   }
 }
 
-/** The daemons of the `lvs-xdp run` running now (none when it stopped or was killed). */
+/** The daemons of the `lvs-xdp run` running now (none when it stopped or was killed: the run
+ *  lock's holder, pid and start time, is the run that wrote them). */
 export function runningSyncDaemons(stateDir: string): SyncDaemonStatus[] {
-  const st = readSyncStatus(stateDir);
-  if (!st) return [];
-  try {
-    process.kill(st.pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return [];
-  }
-  return st.daemons;
+  const h = readRunHolder(stateDir);
+  const st = h && holderAlive(h) ? readSyncStatus(stateDir) : undefined;
+  return st && st.pid === h!.pid ? st.daemons : [];
 }
 
 export function writeSyncStatus(stateDir: string, doc: SyncStatusDoc): void {
