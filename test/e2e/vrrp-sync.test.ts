@@ -86,6 +86,15 @@ test('vrrp-sync: the master dies (SIGKILL of keepalived and run, detach): 0 conn
   try {
     // Entries synced: the backup inserted the master's connections (and the persistence templates).
     await waitFor('d2 inserted the synced entries', async () => ((await status(d(2))).sync?.find((x) => x.role === 'backup')?.received?.inserted ?? 0) >= streams.length, 10_000, 100);
+    // The same in the metrics: what d1's master sent, what d2's backup inserted.
+    const metric = async (x: VrrpDirector, name: string): Promise<number> => {
+      const r = await runIn(x.ns, 'curl', ['-sS', `http://${x.listen}/metrics`]);
+      return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(r.stdout)?.[1] ?? NaN);
+    };
+    assert.ok(await metric(d(1), 'lvs_xdp_sync_messages_sent_total') > 0, 'd1: sync messages sent');
+    assert.ok(await metric(d(1), 'lvs_xdp_sync_master_delay_seconds') >= 0.1, 'd1: the master delay is at least its interval');
+    assert.ok(await metric(d(2), 'lvs_xdp_sync_messages_received_total') > 0, 'd2: sync messages received');
+    assert.ok(await metric(d(2), 'lvs_xdp_sync_entries_inserted_total') >= streams.length, 'd2: entries inserted');
     const t0 = Date.now();
     await Promise.all([lab.masterIs(d(2)), lab.killDirector(d(1))]);
     times.deathVipsMovedMs = Date.now() - t0;
