@@ -193,6 +193,7 @@ static __always_inline void lvs_synrecv_add(const struct lvs_svc *svc, const str
 	e->check = lvs_synrecv_check(e);
 	lvs_lc_bind(ri, LVS_CS_SYN_RECV);
 	lvs_count(LVS_C_CONN_NEW);
+	lvs_count(LVS_C_CONN_SYNRECV_NEW);
 }
 
 /* A deleted service's SYN_RECV connection still live (lvs_conn_held()'s rule). */

@@ -99,7 +99,9 @@ export class DirectorReader {
    * the difference the same.
    */
   static evictions(entries: number, c: Record<string, bigint>): number {
-    const inserts = c.conn_new! + (c.conn_promoted ?? 0n) - c.conn_real_gone! - c.conn_reused! - c.conn_expired!;
+    // a DR / Tun SYN is counted new but waits in lvs_synrecv; it is inserted when entered
+    const inserts = c.conn_new! - (c.conn_synrecv_new ?? 0n) + (c.conn_synrecv_entered ?? 0n) + (c.conn_promoted ?? 0n) -
+      c.conn_real_gone! - c.conn_reused! - c.conn_expired!;
     return Math.max(0, Number(inserts) - entries);
   }
 

@@ -555,6 +555,7 @@ class Director {
           this.t.write({ map: 'synrecv', slot, value: synRecvOf({ key, lastSeen: this.now, real: pick, gen: r.gen, svcId: svc.id }) });
           this.lc.bind(pick, CS.SYN_RECV);
           this.t.count('CONN_NEW');
+          this.t.count('CONN_SYNRECV_NEW');
           this.t.note('syn_recv: new');
         } else {
           this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: pick, gen: r.gen, state } });
