@@ -56,7 +56,7 @@ export function setupBenchConfig(h: BenchDirector): void {
 /** handshake: per round, HANDSHAKE_FLOWS new flows' SYNs (not timed), then their ACKs (timed):
  *  each ACK finds its SYN_RECV connection and enters it in the full lvs_conns. */
 type Mode = 'repeat' | 'restore' | 'newflow' | 'handshake';
-const HANDSHAKE_FLOWS = 4096; // a sixteenth of lvs_synrecv's slots: few SYN_RECV slots collide
+const HANDSHAKE_FLOWS = 2048; // an eighth of lvs_synrecv's slots: few SYN_RECV slots collide
 interface Case { name: string; prog: number; frame: Buffer; mode: Mode; expect: number; floor?: string; target?: number; stretch?: number; object?: string }
 
 /**

@@ -298,9 +298,9 @@ struct {
 
 /* ---- new flows without the LRU insert (issue 16, lvs_synrecv.h) ----------------------------
  * SYN_RECV connections of DR / Tun flows, direct-mapped by the flow's hash, shared by the CPUs
- * (the client's ACK may arrive on another one). 64 bytes a slot: 4 MiB by default, 128 KiB in
+ * (the client's ACK may arrive on another one). 64 bytes a slot: 1 MiB by default, 128 KiB in
  * the small preset; a flood of SYNs overwrites only this, never lvs_conns. */
-#define LVS_DEFAULT_MAX_SYN_RECV 65536
+#define LVS_DEFAULT_MAX_SYN_RECV 16384
 #define LVS_SMALL_MAX_SYN_RECV   2048
 
 struct {
