@@ -27,7 +27,7 @@
  *
  * Every packet increments exactly one pass / fwd / drop / tx counter in lvs_counters, plus any
  * number of event counters. The steps live in headers of their own, one concern each:
- * lvs_parse.h, lvs_l2.h, lvs_sched.h (+ lvs_hash.h), lvs_fwmark.h, lvs_conn.h (+ lvs_sync.h), lvs_persist.h, lvs_frag.h, lvs_icmp.h,
+ * lvs_parse.h, lvs_l2.h, lvs_sched.h (+ lvs_hash.h), lvs_fwmark.h, lvs_conn.h (+ lvs_sync.h, lvs_synrecv.h), lvs_persist.h, lvs_frag.h, lvs_icmp.h,
  * lvs_fwd.h, on lvs_count.h, lvs_clock.h and lvs_csum.h; this file reads as the path above.
  */
 #include <linux/bpf.h>
