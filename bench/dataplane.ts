@@ -53,7 +53,10 @@ export function setupBenchConfig(h: BenchDirector): void {
   h.setService({ proto: 'tcp', vip: '10.0.0.4', port: 80, flags: ABI.LVS_SVC_F_LC | (LC_KIND.wlc << ABI.LVS_SVC_LC_SHIFT), tableSize: drawnSize('wlc', cand, wlc) }, 4, cand.map((i) => 4 + i));
 }
 
-type Mode = 'repeat' | 'restore' | 'newflow';
+/** handshake: per round, HANDSHAKE_FLOWS new flows' SYNs (not timed), then their ACKs (timed):
+ *  each ACK finds its SYN_RECV connection and enters it in the full lvs_conns. */
+type Mode = 'repeat' | 'restore' | 'newflow' | 'handshake';
+const HANDSHAKE_FLOWS = 2048; // an eighth of lvs_synrecv's slots: few SYN_RECV slots collide
 interface Case { name: string; prog: number; frame: Buffer; mode: Mode; expect: number; floor?: string; target?: number; stretch?: number; object?: string }
 
 /**
@@ -70,7 +73,8 @@ export interface NatBenchEnv { egress: number; egressMac: string }
 /** sync: connection sync events on (LVS_CFG_F_SYNC) with this refresh period in seconds
  *  (bpf/lvs_sync.h; nothing reads the ring: a full ring is the worst case, each emission then
  *  counts sync_lost). Absent: off, the default. */
-export interface BenchObject { label: string; path?: string; vipFilter?: boolean; capture?: 'all' | 'other'; sync?: number }
+/** synRecv: lvs_synrecv's slots (default DEFAULT_SIZES.maxSynRecv), to measure sizes in and out of the caches. */
+export interface BenchObject { label: string; path?: string; vipFilter?: boolean; capture?: 'all' | 'other'; sync?: number; synRecv?: number }
 
 export async function runDataplaneBench(opts: { rounds: number; perRound: number; objects?: BenchObject[]; nat?: NatBenchEnv }): Promise<CaseResult[]> {
   const n = native();
@@ -103,7 +107,7 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
     { name: push, prog: f('floor_push_ipv4_tx'), frame: ack('10.0.0.2'), mode: 'restore', expect: XdpAction.TX },
   ];
   for (const o of objects) {
-    const h = await BenchDirector.load({ path: o.path, vipFilter: o.vipFilter });
+    const h = await BenchDirector.load({ path: o.path, vipFilter: o.vipFilter, ...(o.synRecv ? { sizes: { maxSynRecv: o.synRecv } } : {}) });
     directors.push(h);
     setupBenchConfig(h);
     if (o.sync !== undefined) h.setCfg({ tunSrc4: '192.168.1.1', tunSrc6: '2001:db8:1::1', seed: 1, flags: ABI.LVS_CFG_F_SYNC, syncRefreshS: o.sync });
@@ -112,8 +116,11 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
       cap.start(o.capture === 'all' ? {} : { svcId: 0xfffe }, 256, 1000);
       cap.close(); // the switch stays on: it lives in the program's .bss
     }
-    // Fill the connection table: new flows then evict, as on a busy director.
-    wrap.run('newflow', h.progFd, syn, DEFAULT_SIZES.maxConns + 1024, { sportOff: 34, saddrOff: 28 });
+    // Fill the connection table (established flows of other clients): new entries then evict,
+    // as on a busy director. Then a flood of SYNs: every SYN_RECV slot holds a live connection,
+    // so each new flow overwrites one (and unbinds it), as under a SYN flood.
+    h.fillConns(DEFAULT_SIZES.maxConns + 1024);
+    wrap.run('newflow', h.progFd, syn, 2 * (o.synRecv ?? DEFAULT_SIZES.maxSynRecv), { sportOff: 34, saddrOff: 28 });
     // Established flows: SYN, then ACK (a lone ACK would be a stray, not a connection).
     for (const d of ['10.0.0.1', '10.0.0.2', '2001:db8::2']) {
       const client = d.includes(':') ? '2001:db8:100::7' : '198.51.100.7';
@@ -145,9 +152,13 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
       p({ name: 'established DR flow', frame: ack('10.0.0.1'), floor: swap, target: 2, stretch: 1.5, mode: 'repeat', expect: XdpAction.TX }),
       p({ name: 'established Tun flow (IPv4 in IPv4)', frame: ack('10.0.0.2'), floor: push, target: 2, mode: 'restore', expect: XdpAction.TX }),
       p({ name: 'established Tun flow (IPv6 in IPv6)', frame: ack('2001:db8::2'), floor: push, target: 2, mode: 'restore', expect: XdpAction.TX }),
-      p({ name: 'new flow (SYN: conn miss, table, insert into a full LRU; = a SYN flood into a full table)', frame: syn, floor: swap, target: 5, mode: 'newflow', expect: XdpAction.TX }),
+      // A new flow's SYN: conn miss, table, its SYN_RECV slot written over a live one (lvs_synrecv.h);
+      // lvs_conns is full and untouched: a SYN flood into a full table is this case.
+      p({ name: 'new flow (SYN: conn miss, table, SYN_RECV slot over a live one; full table; = a SYN flood)', frame: syn, floor: swap, target: 5, mode: 'newflow', expect: XdpAction.TX }),
       // The least-connection family: two weighted draws compared by live counts (issue 15).
-      p({ name: 'new flow, wlc (SYN: two draws compared by live counts, insert into a full LRU)', frame: synWlc, floor: swap, mode: 'newflow', expect: XdpAction.TX }),
+      p({ name: 'new flow, wlc (SYN: two draws compared by live counts, SYN_RECV slot)', frame: synWlc, floor: swap, mode: 'newflow', expect: XdpAction.TX }),
+      // The handshake's ACK: where the insert into the full LRU went.
+      p({ name: 'handshake ACK (SYN_RECV connection entered: insert into a full LRU)', frame: ack('10.0.0.1'), floor: swap, mode: 'handshake', expect: XdpAction.TX }),
       // TCP without SYN and without entry (failover, ACK flood): a stray (issue 12).
       p({ name: 'stray (lone ACK: conn miss, stray miss, table, insert into the stray LRU)', frame: ack('10.0.0.1', 2000), floor: swap, mode: 'newflow', expect: XdpAction.TX }),
       p({ name: 'one-packet-scheduling UDP', frame: udp, floor: swap, mode: 'repeat', expect: XdpAction.TX }),
@@ -156,12 +167,28 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
   }
 
   const repeat = opts.perRound * 20;
+  // Round r's flows come from 100.(64 + r).0.0 (new each round: the last round's are in lvs_conns).
+  const entered = { flows: 0, entered: 0 };
+  const handshake = (c: Case, r: number): { ns: number; retval: number } => {
+    const client = `100.${64 + (r % 128)}.0.1`;
+    const walk = { sportOff: 34, saddrOff: 28, mod: HANDSHAKE_FLOWS };
+    const h = directors.find((d) => d.progFd === c.prog)!;
+    wrap.resetSeq();
+    wrap.run('newflow', c.prog, clientPacket(client, '10.0.0.1', { proto: 'tcp', sport: 1, dport: 80, flags: TCP.SYN, payload: PAYLOAD }), HANDSHAKE_FLOWS, walk);
+    const before = h.counters().CONN_SYNRECV_ENTERED!;
+    wrap.resetSeq();
+    const out = wrap.run('newflow', c.prog, clientPacket(client, '10.0.0.1', { proto: 'tcp', sport: 1, dport: 80, flags: TCP.ACK, payload: PAYLOAD }), HANDSHAKE_FLOWS, walk);
+    entered.flows += HANDSHAKE_FLOWS;
+    entered.entered += Number(h.counters().CONN_SYNRECV_ENTERED! - before);
+    return out;
+  };
   const raw = new Map<string, number[]>(cases.map((c) => [c.name, []]));
   for (let r = 0; r < opts.rounds; r++) {
     for (const c of cases) {
       let ns: number;
       let retval: number;
       if (c.mode === 'repeat') ({ duration: ns, retval } = n.progTestRun(c.prog, c.frame, { repeat, dataSizeOut: 2048 }));
+      else if (c.mode === 'handshake') ({ ns, retval } = handshake(c, r));
       else ({ ns, retval } = wrap.run(c.mode, c.prog, c.frame, repeat, c.mode === 'newflow' ? { sportOff: 34, saddrOff: 28 } : undefined));
       if (retval !== c.expect) {
         const k = directors.map((h) => Object.entries(h.counters()).filter(([, v]) => v > 0n).map(([x, v]) => `${x}=${v}`).join(' '));
@@ -173,7 +200,7 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
   // Per round: subtract the wrapper's own cost (wrapped drop - drop) from wrapped cases.
   const drop = raw.get('floor: XDP_DROP')!;
   const over = { restore: raw.get('wrapper (restore) + XDP_DROP')!, newflow: raw.get('wrapper (new flow) + XDP_DROP')! };
-  const net = (c: Case) => raw.get(c.name)!.map((x, i) => (c.mode === 'repeat' ? x : x - Math.max(0, over[c.mode][i]! - drop[i]!)));
+  const net = (c: Case) => raw.get(c.name)!.map((x, i) => (c.mode === 'repeat' ? x : x - Math.max(0, over[c.mode === 'handshake' ? 'newflow' : c.mode][i]! - drop[i]!)));
   const nets = new Map(cases.map((c) => [c.name, net(c)]));
   const results: CaseResult[] = cases.filter((c) => !c.name.startsWith('wrapper')).map((c) => {
     const s = summarize(nets.get(c.name)!);
@@ -187,6 +214,10 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
     }
     return out;
   });
+  // The handshake rows are what they say only when nearly every ACK found its SYN_RECV connection
+  // (the others collided in a slot and were strays: an insert into the stray LRU instead).
+  if (!process.env.LVS_BENCH_NOCHECK && entered.flows && entered.entered < entered.flows * 0.9) throw new Error(`bench: only ${entered.entered} of ${entered.flows} handshake ACKs found their SYN_RECV connection`);
+  if (entered.flows) results.filter((x) => x.name.startsWith('handshake ACK')).forEach((x) => { x.name += ` (${(100 * entered.entered / entered.flows).toFixed(1)}% entered)`; });
   for (const h of directors) {
     const k = h.counters();
     // LVS_BENCH_NOCHECK=1: for experimental objects (bench/compare.ts) that cut the path short.

@@ -26,8 +26,9 @@
  * lvs_conns keyed with lvs_flow_key.dir, OutPkts / OutBytes in lvs_stats). 4: connection sync
  * (lvs_sync_events, LVS_CFG_F_SYNC and lvs_cfg.sync_refresh_s, lvs_svc.fwmark,
  * LVS_SVC_F_ALLPORTS); lvs_epoch (bumped by every control-plane write; the per-CPU flow cache,
- * lvs_flowcache.h, trusts only its own epoch). */
-#define LVS_ABI_VERSION 4
+ * lvs_flowcache.h, trusts only its own epoch). 5: lvs_synrecv (a TCP SYN of a DR / Tun flow is a
+ * SYN_RECV slot there, entered in lvs_conns at the flow's next packet; lvs_synrecv.h). */
+#define LVS_ABI_VERSION 5
 
 /*
  * Test only: `make -C bpf test-objects` builds the director with -DLVS_TEST_OLD_ABI=<version>
@@ -263,6 +264,22 @@ struct lvs_conn { /* test only: the "older" layout (other order, 32 bytes) */
 #endif
 };
 #endif
+
+/* ---- SYN_RECV connections of DR / Tun flows: ARRAY lvs_synrecv of struct lvs_synrecv ----------
+ * One slot per flow hash (lvs_synrecv.h), written by the SYN, cleared (all zero) when the flow's
+ * next packet enters it in lvs_conns. check: LVS_SYNRECV_CHECK_SEED and words 0..14 of the slot as
+ * little-endian u32s, each step h = rotl(h ^ w, 13) * 0x9e3779b1, then h ^ (h >> 16); a slot whose
+ * check differs (torn by two CPUs writing at once, or empty) holds no connection. */
+#define LVS_SYNRECV_CHECK_SEED 0x2545f491u
+
+struct lvs_synrecv {
+	struct lvs_flow_key key; /* the flow (client side, dir LVS_DIR_CLIENT) */
+	__u64 last_seen_ns;      /* the SYN's time (a retransmitted SYN refreshes it) */
+	__u32 real;              /* index into lvs_reals */
+	__u32 gen;               /* lvs_real.gen when scheduled */
+	__u32 svc_id;            /* the service that scheduled it */
+	__u32 check;             /* see above */
+};
 
 /* ---- Persistence templates: LRU_HASH lvs_persist; fragments: LRU_HASH lvs_frags ----------- */
 
@@ -517,7 +534,11 @@ struct lvs_stats {
 	X(DROP_NAT_FAILED, drop, "LVS-NAT: a header to rewrite is not in the frame") \
 	/* ---- connection sync (issue 14) ---- */                                                  \
 	X(SYNC_EVENT, event, "connection entry reported for sync (lvs_sync_events): a state change IPVS syncs, or a refresh period crossed") \
-	X(SYNC_LOST, event, "sync event lost: lvs_sync_events was full (the packet is forwarded all the same)")
+	X(SYNC_LOST, event, "sync event lost: lvs_sync_events was full (the packet is forwarded all the same)") \
+	/* ---- new flows without the LRU insert (issue 16) ---- */                                 \
+	X(CONN_SYNRECV_NEW, event, "new TCP connection of a DR / Tun realserver: its SYN_RECV connection written to lvs_synrecv, not lvs_conns (counted in conn_new too)") \
+	X(CONN_SYNRECV_EVICTED, event, "a new SYN_RECV connection overwrote another live one in its lvs_synrecv slot (that flow's next packet is a stray)") \
+	X(CONN_SYNRECV_ENTERED, event, "packet without SYN of a SYN_RECV connection (lvs_synrecv): entered in lvs_conns")
 
 #define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,
 enum lvs_counter { LVS_COUNTER_LIST(LVS_COUNTER_ENUM) LVS_C_MAX };

@@ -6,7 +6,8 @@
  * Provides: lvs_conn_hit() (an established flow's realserver; the entry moved on by the packet),
  * lvs_conn_held() (a deleted service's flow still has its entry), lvs_stray() (TCP without SYN
  * and without entry), lvs_conn_add() (a newly scheduled flow entered) and lvs_conn_peek() (a
- * flow's entry, read only).
+ * flow's entry, read only). A DR / Tun SYN is kept out of the table (lvs_synrecv.h) until the
+ * flow's next packet enters it.
  * Expects: lvs_conns and lvs_strays (shared LRUs, lvs_maps.h), the idle timeouts of lvs_cfg, the
  * packet's lvs_time; persistence templates (lvs_persist.h) live as long as their connections.
  * Counts CONN_* events; binds and unbinds connections to their realserver's live counts

@@ -12,9 +12,12 @@
  *   TCP/UDP to a virtual service (proto, VIP, port; or a firewall mark lvs-xdp classifies itself,
  *   looked up first as IPVS does, by services a mark covers and by flows no port service has):
  *     connection table hit -> its realserver (its realserver deleted: dropped until it is back);
- *     miss -> persistence template or the service's lookup table indexed by the scheduling hash
- *     (or rr cursor); entered in the connection table, or, TCP without SYN, as a stray
- *     (lvs_strays) until the flow shows it is real
+ *     miss -> a SYN_RECV connection's slot (lvs_synrecv): a retransmitted SYN keeps its
+ *     realserver, the flow's next packet enters it in the connection table;
+ *     else persistence template or the service's lookup table indexed by the scheduling hash
+ *     (or rr cursor); a DR / Tun SYN written to its SYN_RECV slot, any other new flow entered in
+ *     the connection table, or, TCP without SYN, as a stray (lvs_strays) until the flow shows
+ *     it is real
  *   a deleted service's tombstone: its connections' packets dropped, other flows passed
  *   forward: DR (MAC rewrite, XDP_TX / XDP_REDIRECT), Tun (IPIP / IPv6 encapsulation, with
  *   ICMP too-big back to the client when the tunnel MTU would be exceeded) or NAT (destination
@@ -24,7 +27,7 @@
  *
  * Every packet increments exactly one pass / fwd / drop / tx counter in lvs_counters, plus any
  * number of event counters. The steps live in headers of their own, one concern each:
- * lvs_parse.h, lvs_l2.h, lvs_sched.h (+ lvs_hash.h), lvs_fwmark.h, lvs_conn.h (+ lvs_sync.h), lvs_persist.h, lvs_frag.h, lvs_icmp.h,
+ * lvs_parse.h, lvs_l2.h, lvs_sched.h (+ lvs_hash.h), lvs_fwmark.h, lvs_conn.h (+ lvs_sync.h, lvs_synrecv.h), lvs_persist.h, lvs_frag.h, lvs_icmp.h,
  * lvs_fwd.h, on lvs_count.h, lvs_clock.h and lvs_csum.h; this file reads as the path above.
  */
 #include <linux/bpf.h>
@@ -41,6 +44,7 @@
 #include "lvs_fwmark.h"
 #include "lvs_persist.h"
 #include "lvs_conn.h"
+#include "lvs_synrecv.h"
 #include "lvs_flowcache.h"
 #include "lvs_frag.h"
 #include "lvs_icmp.h"
@@ -140,7 +144,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 	if (svc->flags & LVS_SVC_F_GONE) {
 		/* A deleted service: its connections wait (dropped, never answered by the local
 		 * stack with RST); any other flow is not its. */
-		if (lvs_conn_held(p, cfg, &t)) {
+		if (lvs_conn_held(p, cfg, &t) || lvs_synrecv_held(p, cfg, &t)) {
 			why = LVS_C_DROP_SERVICE_GONE;
 			goto drop;
 		}
@@ -167,6 +171,30 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 			why = LVS_C_DROP_REAL_GONE;
 			goto drop;
 		}
+		if (hit == LVS_CONN_MISS && p->proto == IPPROTO_TCP) {
+			/* A SYN_RECV connection (lvs_synrecv.h): a retransmitted SYN keeps its
+			 * realserver, any other packet enters it in lvs_conns. */
+			struct lvs_synrecv *e = NULL;
+			struct lvs_real *er = NULL;
+			int found = lvs_synrecv_find(p, cfg, &t, &e, &er);
+
+			if (found == LVS_SYNRECV_GONE) {
+				why = LVS_C_DROP_REAL_GONE;
+				goto drop;
+			}
+			if (found == LVS_SYNRECV_HIT && e && er) {
+				__u8 nst = lvs_tcp_next_state(LVS_CS_SYN_RECV, p->tcp_flags);
+
+				if (stale)
+					bpf_map_delete_elem(&lvs_conns, &p->flow);
+				ri = e->real;
+				if (nst == LVS_CS_SYN_RECV)
+					lvs_synrecv_refresh(svc, p, cfg, &t, e);
+				else
+					lvs_synrecv_enter(svc, p, cfg, &t, e, er, nst);
+				hit = LVS_CONN_HIT;
+			}
+		}
 		if (hit == LVS_CONN_MISS &&
 		    p->proto == IPPROTO_TCP && (p->tcp_flags & (LVS_TCP_SYN | LVS_TCP_RST)) != LVS_TCP_SYN) {
 			/* No SYN, no entry: forwarded as a stray, entered only once it proves a flow. */
@@ -184,7 +212,15 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 			r = bpf_map_lookup_elem(&lvs_reals, &ri);
 			if (!r)
 				goto bad_real;
-			lvs_conn_add(svc, p, ri, r, cfg, &t);
+			if (p->proto == IPPROTO_TCP && r->method != LVS_FWD_NAT &&
+			    lvs_tcp_next_state(LVS_CS_NONE, p->tcp_flags) == LVS_CS_SYN_RECV) {
+				/* DR / Tun: SYN_RECV kept out of lvs_conns until the handshake goes on. */
+				if (stale)
+					bpf_map_delete_elem(&lvs_conns, &p->flow);
+				lvs_synrecv_add(svc, p, ri, r, cfg, &t);
+			} else {
+				lvs_conn_add(svc, p, ri, r, cfg, &t);
+			}
 			new_conn = 1;
 		}
 	}

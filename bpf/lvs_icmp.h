@@ -28,6 +28,7 @@
 #include "lvs_sched.h"
 #include "lvs_fwmark.h"
 #include "lvs_conn.h"
+#include "lvs_synrecv.h"
 
 #define LVS_ICMP_QUOTE_MAX 128 /* bytes of the offending packet quoted back */
 
@@ -114,6 +115,8 @@ static __always_inline int lvs_handle_icmp(struct lvs_pkt *p, const struct lvs_c
 	struct lvs_conn *c = lvs_conn_peek(&f);
 	if (c) {
 		ri = c->real;
+	} else if ((ri = lvs_synrecv_peek(&f)) != LVS_REAL_NONE) {
+		/* a SYN_RECV connection (lvs_synrecv.h): its realserver */
 	} else {
 		ri = lvs_schedule(svc, &f, cfg->hash_seed, &why);
 		if (ri == LVS_REAL_NONE) {

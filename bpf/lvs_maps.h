@@ -69,6 +69,7 @@ struct lvs_abi_anchor {
 	struct lvs_dest dest;
 	struct lvs_real_conns real_conns;
 	struct lvs_sync_event sync_event;
+	struct lvs_synrecv synrecv;
 };
 const volatile struct lvs_abi_anchor lvs_abi_anchor;
 
@@ -294,6 +295,20 @@ struct {
 } lvs_clock SEC(".maps"); /* private: not pinned, not in DIRECTOR_MAPS */
 
 
+
+/* ---- new flows without the LRU insert (issue 16, lvs_synrecv.h) ----------------------------
+ * SYN_RECV connections of DR / Tun flows, direct-mapped by the flow's hash, shared by the CPUs
+ * (the client's ACK may arrive on another one). 64 bytes a slot: 1 MiB by default, 128 KiB in
+ * the small preset; a flood of SYNs overwrites only this, never lvs_conns. */
+#define LVS_DEFAULT_MAX_SYN_RECV 16384
+#define LVS_SMALL_MAX_SYN_RECV   2048
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LVS_DEFAULT_MAX_SYN_RECV);
+	__type(key, __u32);
+	__type(value, struct lvs_synrecv);
+} lvs_synrecv SEC(".maps");
 
 /* ---- the per-CPU flow cache (issue 16, lvs_flowcache.h) -------------------------------------
  * lvs_epoch: one counter the control plane bumps after every map write (src/director/writer.ts);

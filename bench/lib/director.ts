@@ -7,7 +7,8 @@
  */
 import { loadDirector, type DirectorSizes, type LoadedDirector } from '../../src/dataplane/loader.js';
 import { COUNTERS } from '../../src/abi/generated.js';
-import { decode, SVC_KEY } from '../../src/abi/layout.js';
+import { decode, encode, CONN, FLOW_KEY, SVC_KEY } from '../../src/abi/layout.js';
+import { ABI } from '../../src/abi/generated.js';
 import { encodeDest, encodeReal, encodeService, encodeSettings, serviceKey } from '../../src/dataplane/compile.js';
 import { vipFilterWords } from '../../src/dataplane/vipfilter.js';
 import { MapWriter, u32 } from '../../src/director/writer.js';
@@ -129,6 +130,26 @@ export class BenchDirector {
       this.vipWords = next;
     }
     this.exec(widen, { op: 'tables', fills }, { op: 'switch', writes });
+  }
+
+  /**
+   * lvs_conns filled with n established entries of other clients (203.0.0.0/8, port 80 on
+   * 10.0.0.1), as on a busy director: from then on every insert evicts. (SYNs no longer enter
+   * lvs_conns: their SYN_RECV connections wait in lvs_synrecv, bpf/lvs_synrecv.h.)
+   */
+  fillConns(n: number, real = 1, gen = 1): void {
+    const value = encode(CONN, { last_seen_ns: process.hrtime.bigint(), real, gen, state: ABI.LVS_CS_ESTABLISHED });
+    const daddr = new Uint8Array(16);
+    daddr.set([10, 0, 0, 1]);
+    for (let first = 0; first < n; first += 8192) {
+      const keys: Buffer[] = [];
+      for (let i = first; i < Math.min(n, first + 8192); i++) {
+        const saddr = new Uint8Array(16);
+        saddr.set([203, (i >> 16) & 255, (i >> 8) & 255, i & 255]);
+        keys.push(encode(FLOW_KEY, { saddr, daddr, sport: 40000, dport: 80, proto: 6, family: 4 }));
+      }
+      this.writer.putEntries('lvs_conns', keys, keys.map(() => value));
+    }
   }
 
   counters(): Record<string, bigint> {

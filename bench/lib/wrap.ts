@@ -6,6 +6,7 @@
 import { native as rawNative } from '../../src/native/testing.js';
 import { u32 } from './director.js';
 import { benchObject } from './objects.js';
+import { possibleCpus } from '../../src/native/fds.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const native: any = rawNative();
@@ -41,6 +42,12 @@ export class Wrapper {
     native.mapUpdate(this.obj.mapFd('wrap_target'), u32(0), u32(target), 0);
     const r = native.progTestRun(this.obj.progFd(kind === 'restore' ? 'wrap_restore' : 'wrap_newflow'), frame, { repeat, dataSizeOut: frame.length + 256 });
     return { ns: r.duration, retval: r.retval };
+  }
+
+  /** Every CPU's run sequence back to 0: the next wrap_newflow run walks flows from the first
+   *  again, on whichever CPU it runs (a SYN pass and the ACK pass of the same flows). */
+  resetSeq(): void {
+    native.mapUpdate(this.obj.mapFd('wrap_seq'), u32(0), Buffer.alloc(8 * possibleCpus()), 0);
   }
 
   close(): void { this.obj.close(); }

@@ -95,9 +95,13 @@ export const SYNC_EVENT = struct('lvs_sync_event', 84, [
   ['dfamily', 'u8'], ['method', 'u8'], ['state', 'u8'], ['flags', 'u8'], ['fwmark', 'u32'],
   ['persist_timeout', 'u32'],
 ]);
+/** A slot of lvs_synrecv (SYN_RECV connections of DR / Tun flows, bpf/lvs_synrecv.h; src/director/synrecv.ts). */
+export const SYN_RECV = struct('lvs_synrecv', 64, [
+  ['key', 'bytes', 40], ['last_seen_ns', 'u64'], ['real', 'u32'], ['gen', 'u32'], ['svc_id', 'u32'], ['check', 'u32'],
+]);
 export const STRUCTS: readonly StructDef[] = [
   SVC_KEY, SVC, REAL, FLOW_KEY, CONN, PERSIST_KEY, PIN, FRAG_KEY, CFG, STATS,
-  L2_KEY, L2_ADDR, L2_IF, FWMARK_KEY, FWMARK_VAL, DEST, REAL_CONNS, SYNC_EVENT,
+  L2_KEY, L2_ADDR, L2_IF, FWMARK_KEY, FWMARK_VAL, DEST, REAL_CONNS, SYNC_EVENT, SYN_RECV,
 ];
 
 export type StructValue = Record<string, number | bigint | Uint8Array>;

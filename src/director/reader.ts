@@ -15,6 +15,7 @@ import type { AppliedState } from './snapshot.js';
 import type { ConnectionInfo, Numbers, ServiceStats, StatsSample, TablesMemory } from './types.js';
 import { markText, realsByIndex, type ServiceTable, type SlotReal, type TablesView } from './digest.js';
 import { decodeAccepted, decodeL2If, type AcceptedMac, type AcceptedIf } from '../dataplane/l2addrs.js';
+import { readSynRecv } from './synrecv.js';
 
 
 const ZERO: Numbers = { packets: 0n, bytes: 0n, conns: 0n, outPackets: 0n, outBytes: 0n };
@@ -98,7 +99,9 @@ export class DirectorReader {
    * the difference the same.
    */
   static evictions(entries: number, c: Record<string, bigint>): number {
-    const inserts = c.conn_new! + (c.conn_promoted ?? 0n) - c.conn_real_gone! - c.conn_reused! - c.conn_expired!;
+    // a DR / Tun SYN is counted new but waits in lvs_synrecv; it is inserted when entered
+    const inserts = c.conn_new! - (c.conn_synrecv_new ?? 0n) + (c.conn_synrecv_entered ?? 0n) + (c.conn_promoted ?? 0n) -
+      c.conn_real_gone! - c.conn_reused! - c.conn_expired!;
     return Math.max(0, Number(inserts) - entries);
   }
 
@@ -183,6 +186,15 @@ export class DirectorReader {
       count(v, byState);
     });
     for (const v of this.maps.lvs_strays.entries().values) count(v, () => ABI.LVS_STRAY_TIMEOUT_S);
+    // SYN_RECV connections of DR / Tun flows wait in lvs_synrecv (bpf/lvs_synrecv.h): live ones
+    // are InActConn, as the data plane bound them.
+    for (const e of readSynRecv(this.maps.lvs_synrecv)) {
+      if (Number((now - e.lastSeenNs) / 1_000_000_000n) > (timeouts[ABI.LVS_CS_SYN_RECV] ?? 0)) continue;
+      const k = `${e.real}/${e.gen}`;
+      const c = byReal.get(k) ?? { active: 0, inactive: 0 };
+      c.inactive++;
+      byReal.set(k, c);
+    }
     return { byReal, entries: values.length, clientEntries };
   }
 
@@ -230,17 +242,25 @@ export class DirectorReader {
     }
     const { keys, values } = this.maps.lvs_conns.entries();
     const out: ConnectionInfo[] = [];
+    // lvs_conns, then the SYN_RECV connections of DR / Tun flows (lvs_synrecv): one list, as
+    // IPVS's connection table holds both.
+    const rows: { kb: Buffer; real: number; gen: number; state: number; lastSeen: bigint }[] = [];
     keys.forEach((kb, i) => {
       if (isReplyKey(kb)) return;
-      const k = decode(FLOW_KEY, kb);
       const c = decode(CONN, values[i]!);
-      const state = c.state as number;
-      const age = Number(now - (c.last_seen_ns as bigint)) / 1e9;
+      rows.push({ kb, real: c.real as number, gen: c.gen as number, state: c.state as number, lastSeen: c.last_seen_ns as bigint });
+    });
+    for (const e of readSynRecv(this.maps.lvs_synrecv)) {
+      rows.push({ kb: e.key, real: e.real, gen: e.gen, state: ABI.LVS_CS_SYN_RECV, lastSeen: e.lastSeenNs });
+    }
+    for (const { kb, real, gen, state, lastSeen } of rows) {
+      const k = decode(FLOW_KEY, kb);
+      const age = Number(now - lastSeen) / 1e9;
       const expire = (timeouts[state] ?? 0) - age;
-      if (expire < 0) return;
+      if (expire < 0) continue;
       const fam = k.family as number;
       const addr = (b: Uint8Array) => formatAddress({ family: fam === 6 ? 6 : 4, bytes: fam === 6 ? b : b.subarray(0, 4) } as never);
-      const owner = bySlot.get(`${c.real as number}/${c.gen as number}`);
+      const owner = bySlot.get(`${real}/${gen}`);
       out.push({
         protocol: (k.proto as number) === 6 ? 'tcp' : 'udp',
         state: state === ABI.LVS_CS_UDP ? 'UDP' : STATE_NAMES[state] ?? String(state),
@@ -251,7 +271,7 @@ export class DirectorReader {
         realserver: owner ? { address: owner.rs.address, port: owner.rs.method === 'nat' && owner.rs.port ? owner.rs.port : (k.dport as number) } : undefined,
         service: owner ? serviceId(owner.svc) : undefined,
       });
-    });
+    }
     return out;
   }
 

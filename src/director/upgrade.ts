@@ -183,7 +183,9 @@ function inspect(paths: StatePaths, snap: Snapshot, objectPath: string): Inspect
     const missing = new Set<string>();
     for (const spec of specs) {
       // A map this build added (ABI 2: lvs_l2_ifs and lvs_l2_addrs, created and filled with the
-      // accepted MACs; lvs_strays, created empty; a configuration map, rebuilt with the others).
+      // accepted MACs; lvs_strays, created empty; ABI 5: lvs_synrecv, created empty: the old
+      // director's SYN_RECV entries stay in lvs_conns, where this one still finds them; a
+      // configuration map, rebuilt with the others).
       if (!existsSync(`${paths.pinDir}/${spec.name}`)) {
         missing.add(spec.name);
         if (CONFIG_MAPS.has(spec.name as DirectorMap)) configChanged = true;

@@ -298,6 +298,23 @@ export class MapWriter {
     this.bumpEpoch();
   }
 
+  /** Slots of lvs_synrecv (SYN_RECV connections, bpf/lvs_synrecv.h) written as given: harnesses
+   *  set up a case's state; an all-zero value clears a slot. */
+  putSynRecv(slots: readonly number[], values: readonly Buffer[]): void {
+    if (slots.length) this.maps.lvs_synrecv.updateMany(slots.map(u32), [...values]);
+    this.bumpEpoch();
+  }
+
+  /** Every slot of lvs_synrecv cleared (one batch syscall). */
+  clearSynRecv(): void {
+    const m = this.maps.lvs_synrecv;
+    const n = m.maxEntries;
+    const keys = Buffer.alloc(4 * n);
+    for (let i = 0; i < n; i++) keys.writeUInt32LE(i, 4 * i);
+    m.updateFlat(keys, Buffer.alloc(m.valueSize * n));
+    this.bumpEpoch();
+  }
+
   /**
    * Live connection counts set to a recount (DirectorReader.connCountFixes): only the slots whose
    * counts differ. A connection the data plane binds or unbinds between the recount and this write

@@ -10,6 +10,7 @@
  * with one of them. Timestamps the model writes must fall inside the window; all others must be
  * unchanged to the nanosecond. The model then continues from the kernel's timestamps.
  */
+import { decodeSynRecvSlot, encodeSynRecv, synRecvValid, type SynRecv } from '../model/synrecv.js';
 import { DirectorState, FUZZ_SIZES, type DynamicMap, type StatsSum } from '../lib/director-state.js';
 import { COUNTERS } from '../../src/abi/generated.js';
 import { step } from '../model/step.js';
@@ -22,7 +23,7 @@ import {
   encodeConn, encodePin, vipFilterWords, acceptedOf, encodeDest, encodeCounts,
 } from './case.js';
 
-export const LIMITS: Limits = { services: FUZZ_SIZES.maxServices, reals: FUZZ_SIZES.maxReals, tableSlots: 2 * FUZZ_SIZES.maxServices };
+export const LIMITS: Limits = { services: FUZZ_SIZES.maxServices, reals: FUZZ_SIZES.maxReals, tableSlots: 2 * FUZZ_SIZES.maxServices, synRecv: FUZZ_SIZES.maxSynRecv };
 const COUNTER_INDEX = new Map(COUNTERS.map((c) => [c.name as string, c.index]));
 const ACTION_NAME = ['ABORTED', 'DROP', 'PASS', 'TX', 'REDIRECT'];
 
@@ -58,7 +59,10 @@ function signature(o: Outcome, now: bigint): string {
     s: [...o.svcStats],
     r: [...o.realStats],
     y: o.sync.map((b) => b.toString('hex')),
-    w: o.writes.map((w) => (w.map === 'cursor' || w.map === 'counts' || !w.value ? w : { ...w, value: { ...w.value, lastSeen: relTime(w.value.lastSeen, now) } })),
+    // a SYN_RECV slot's check word covers its timestamp: compared as the time is, relatively
+    w: o.writes.map((w) => (w.map === 'cursor' || w.map === 'counts' || !w.value ? w
+      : w.map === 'synrecv' ? { ...w, value: { ...w.value, lastSeen: relTime(w.value.lastSeen, now), check: 0 } }
+      : { ...w, value: { ...w.value, lastSeen: relTime(w.value.lastSeen, now) } })),
   });
 }
 
@@ -102,6 +106,7 @@ export class Differential {
   private install(d: DirectorState, c: FuzzCase): { cfg: StaticConfig; dyn: DynamicState } {
     const k = c.config;
     for (const m of ['lvs_conns', 'lvs_strays', 'lvs_persist', 'lvs_frags', 'lvs_services'] as const) d.clear(m);
+    d.clearSynRecv();
     d.syncEvents(); // an earlier case's, if it stopped between a run and its check
     d.resetCursors();
     if (k.vipFilter) d.setVipFilter(vipFilterWords(k)); // before the services and the flag, as the ABI says
@@ -133,6 +138,7 @@ export class Differential {
     for (const [key, v] of dyn.strays) d.put('lvs_strays', key, encodeConn(v.lastSeen, v.real, v.gen, v.state));
     for (const [key, v] of dyn.persist) d.put('lvs_persist', key, encodePin(v.lastSeen, v.real, v.gen));
     for (const [key, v] of dyn.frags) d.put('lvs_frags', key, encodePin(v.lastSeen, v.real, v.gen));
+    d.putSynRecv(new Map([...dyn.synrecv].map(([slot, v]) => [slot, encodeSynRecv(v)])));
     return { cfg, dyn };
   }
 
@@ -169,6 +175,7 @@ export class Differential {
       const dumps = {
         lvs_conns: d.dump('lvs_conns'), lvs_strays: d.dump('lvs_strays'), lvs_persist: d.dump('lvs_persist'), lvs_frags: d.dump('lvs_frags'),
       } satisfies Record<DynamicMap, Map<string, Buffer>>;
+      const synrecvDump = d.dumpSynRecv();
       const writesCursor = (o: Outcome) => o.writes.some((w) => w.map === 'cursor');
       const readCursors = rotating && (perFrame || writesCursor(oLo) || writesCursor(oHi));
       const cursors2 = readCursors ? d.cursors() : cursors;
@@ -193,6 +200,7 @@ export class Differential {
         }
         this.compareMaps(o, now, dyn, dumps, run, problems);
         compareCounts(o, dyn, counts2, problems);
+        this.compareSynRecv(o, now, dyn, synrecvDump, run, problems);
         const wantSync = o.sync.map((b) => b.toString('hex'));
         if (JSON.stringify(wantSync) !== JSON.stringify(syncEvents)) problems.push(`sync events: model [${wantSync.join(', ')}], program [${syncEvents.join(', ')}]`);
         if (readCursors) compareCursors(o, dyn, cursors, cursors2, problems, d.cpus);
@@ -214,6 +222,7 @@ export class Differential {
 
       // The model continues from the kernel's state (same contents, the kernel's timestamps).
       dyn = stateFromKernel(dumps, chosen, dyn);
+      dyn.synrecv = new Map([...synrecvDump].map(([slot, b]) => [slot, decodeSynRecvSlot(b)]));
       dyn.counts = countsFromKernel(counts2);
       if (readCursors) {
         // The CPU that ran the frame advanced its cursor; put every CPU at the model's value so
@@ -242,6 +251,33 @@ export class Differential {
       if (problems.length) return fail(-1, problems, []);
     }
     return result;
+  }
+
+  /** lvs_synrecv after a frame: the model's slots plus what it wrote. A slot written now holds
+   *  the kernel's clock (inside the run's window) and a check word that holds for the kernel's
+   *  fields; any other slot is byte for byte what it was. */
+  private compareSynRecv(o: Outcome, now: bigint, dyn: DynamicState, got: Map<number, Buffer>, run: { lo: bigint; hi: bigint }, problems: string[]): void {
+    const expected = cloneDynamic(dyn);
+    applyWrites(expected, o.writes);
+    const written = new Set(o.writes.filter((w) => w.map === 'synrecv').map((w) => (w as { slot: number }).slot));
+    for (const slot of new Set([...expected.synrecv.keys(), ...got.keys()])) {
+      const exp = expected.synrecv.get(slot);
+      const raw = got.get(slot);
+      const g = raw ? decodeSynRecvSlot(raw) : undefined;
+      const show = (e?: SynRecv) => (e ? `${e.key.slice(0, 12)}.. real ${e.real} gen ${e.gen} svc ${e.svcId} at ${e.lastSeen} check ${e.check}` : 'none');
+      if (!exp || !g) {
+        problems.push(`lvs_synrecv[${slot}]: model ${show(exp)}, program ${show(g)}`);
+        continue;
+      }
+      const fresh = written.has(slot);
+      const delta = BigInt.asUintN(64, exp.lastSeen - now);
+      const at = BigInt.asUintN(64, g.lastSeen - delta);
+      const timeOk = fresh ? at + this.slackNs >= run.lo && at <= run.hi + this.slackNs : g.lastSeen === exp.lastSeen;
+      const checkOk = fresh ? synRecvValid(g) : g.check === exp.check;
+      if (!timeOk || !checkOk || g.key !== exp.key || g.real !== exp.real || g.gen !== exp.gen || g.svcId !== exp.svcId) {
+        problems.push(`lvs_synrecv[${slot}]: model ${show(exp)}${fresh ? ' (written now)' : ''}, program ${show(g)}; window ${run.lo}..${run.hi}`);
+      }
+    }
   }
 
   /** Connection, persistence and fragment maps after a frame: what the model had plus what it
@@ -363,7 +399,7 @@ function compareCursors(o: Outcome, dyn: DynamicState, before: number[][], after
 }
 
 function stateFromKernel(dumps: Record<DynamicMap, Map<string, Buffer>>, o: Outcome, prev: DynamicState): DynamicState {
-  const d: DynamicState = { conns: new Map(), strays: new Map(), persist: new Map(), frags: new Map(), cursors: new Map(prev.cursors), counts: new Map(prev.counts) };
+  const d: DynamicState = { conns: new Map(), strays: new Map(), persist: new Map(), frags: new Map(), cursors: new Map(prev.cursors), counts: new Map(prev.counts), synrecv: new Map(prev.synrecv) };
   for (const [k, v] of dumps.lvs_conns) { const c = decodeConn(v); d.conns.set(k, { lastSeen: c.lastSeen, real: c.real, gen: c.gen, state: c.state }); }
   for (const [k, v] of dumps.lvs_strays) { const c = decodeConn(v); d.strays.set(k, { lastSeen: c.lastSeen, real: c.real, gen: c.gen, state: c.state }); }
   for (const [k, v] of dumps.lvs_persist) d.persist.set(k, decodePin(v));

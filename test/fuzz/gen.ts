@@ -269,6 +269,18 @@ export function genConfig(rng: Rng, nat?: NatEnv): CaseConfig {
       ageNs: rng.chance(0.7) ? ageNs(rng.pick([0.25, 0.5, 0.95, 1.05, 1.5, 5.5, 9.5, 10.5, 60.5, -5.5])) : age(),
     });
   }
+  // SYN_RECV slots (lvs_synrecv): around the SYN_RECV timeout, some torn (check word off)
+  cfg.synrecv = [];
+  const synRecvTimeout = settings.timeouts[ABI.LVS_CS_SYN_RECV] ?? 0;
+  for (let i = rng.int(8); i > 0; i--) {
+    const f = flowTuple(rng, u);
+    const real = pickReal();
+    cfg.synrecv.push({
+      key: flowKeyHex({ ...f, proto: rng.chance(0.9) ? 6 : f.proto }), real, gen: genFor(real),
+      svcId: rng.chance(0.8) && services.length ? rng.pick(services).id : rng.int(20), torn: rng.chance(0.15),
+      ageNs: rng.chance(0.6) ? ageNs(rng.pick([0.25, 1.5, 5.5, synRecvTimeout - 0.5, synRecvTimeout + 0.5, -5.5])) : age(),
+    });
+  }
   for (let i = rng.int(6); i > 0; i--) {
     const s = rng.pick(services);
     const client = rng.pick(s.family === 4 ? CLIENTS4 : CLIENTS6);

@@ -21,7 +21,7 @@ export type { DynamicMap };
 export interface StatsSum { packets: number; bytes: number; conns: number; outPackets: number; outBytes: number }
 export interface RunResult { action: number; out: Buffer; lo: bigint; hi: bigint }
 
-export const FUZZ_SIZES: DirectorSizes = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 1024, maxSyncRing: 65536 };
+export const FUZZ_SIZES: DirectorSizes = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 1024, maxSyncRing: 65536, maxSynRecv: 64 };
 
 export class DirectorState {
   readonly cpus: number = possibleCpus();
@@ -177,6 +177,22 @@ export class DirectorState {
   }
 
   // ---- connection, persistence and fragment maps -------------------------------------------
+
+  /** lvs_synrecv's slots that are not all zero, by slot. */
+  dumpSynRecv(): Map<number, Buffer> {
+    const { keys, values } = this.writer.maps.lvs_synrecv.entries();
+    const out = new Map<number, Buffer>();
+    keys.forEach((k, i) => { if (values[i]!.some((b) => b !== 0)) out.set(k.readUInt32LE(0), values[i]!); });
+    return out;
+  }
+
+  putSynRecv(slots: Map<number, Buffer>): void {
+    this.writer.putSynRecv([...slots.keys()], [...slots.values()]);
+  }
+
+  clearSynRecv(): void {
+    this.writer.clearSynRecv();
+  }
 
   dump(m: DynamicMap): Map<string, Buffer> {
     const { keys, values } = this.writer.maps[m].entries();

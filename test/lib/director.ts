@@ -42,7 +42,7 @@ export interface CfgSpec {
 }
 
 // maxSyncRing: 16 KiB (178 sync events) lets a test fill the ring with a few hundred flows.
-const SIZES = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 256, maxSyncRing: 16384 };
+const SIZES = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 256, maxSyncRing: 16384, maxSynRecv: 1024 };
 
 export class DirectorHarness {
   private tableToggle = new Map<number, number>();
@@ -88,6 +88,7 @@ export class DirectorHarness {
   /** Empties every map (connections, templates, counters, services, realservers). */
   reset(): void {
     for (const m of ['lvs_services', 'lvs_conns', 'lvs_strays', 'lvs_persist', 'lvs_frags', 'lvs_fwmarks'] as const) this.writer.clear(m);
+    this.writer.clearSynRecv();
     const reals = Array.from({ length: SIZES.maxReals }, (_, i) => i);
     const services = Array.from({ length: SIZES.maxServices }, (_, i) => i);
     this.exec(

@@ -16,6 +16,7 @@ import { LiveCounts, lcPick } from './lc.js';
 import { buildDr, buildTooBig, buildTun, tunnelOuterLen } from './emit.js';
 import { buildNatForward, buildNatReply, hopLimit } from './nat.js';
 import { flowKeyHex, fragKeyHex, persistKeyHex, serviceKeyHex, type FlowTuple } from './keys.js';
+import { synRecvOf, synRecvSlot, synRecvValid, type SynRecv } from './synrecv.js';
 import {
   PROTO, type CounterName, type DynamicState, type MarkEntry, type Outcome, type Real, type Service,
   type StaticConfig, type StatsDelta, type Write,
@@ -236,6 +237,17 @@ class Director {
     return state < CS.MAX ? BigInt(this.cfg.settings.timeouts[state] ?? 0) * NS : 0n;
   }
 
+  /** A connection of the client's group was used now in state st: its template stays valid at
+   *  least as long as the connection. */
+  persistTouch(svc: Service, p: Packet, st: number): void {
+    const pkey = persistKeyHex(p.saddr, svc.persistMask, svc.id, p.family);
+    const tpl = this.state.persist.get(pkey);
+    const persistNs = BigInt(svc.persistTimeout) * NS;
+    const connNs = this.timeoutNs(st);
+    const from = BigInt.asUintN(64, connNs > persistNs ? this.now + (connNs - persistNs) : this.now);
+    if (tpl && tpl.lastSeen < from) this.t.write({ map: 'persist', key: pkey, value: { ...tpl, lastSeen: from } });
+  }
+
   /** A SYN without ACK on a FIN_WAIT / CLOSE entry: the client reuses its port. */
   synOnClosed(p: Packet, state: number): boolean {
     return p.proto === PROTO.TCP && (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && (state === CS.FIN_WAIT || state === CS.CLOSE);
@@ -244,9 +256,36 @@ class Director {
   /** A deleted service's flow whose entry still holds: not expired, not reused, slot unchanged. */
   held(p: Packet, f: FlowTuple): boolean {
     const c = this.state.conns.get(flowKeyHex(f));
-    if (!c || !this.entrySlot(c.real, c.gen) || this.synOnClosed(p, c.state)) return false;
-    const timeout = this.timeoutNs(c.state);
-    return timeout === 0n || age(this.now, c.lastSeen) <= timeout;
+    if (c && this.entrySlot(c.real, c.gen) && !this.synOnClosed(p, c.state)) {
+      const timeout = this.timeoutNs(c.state);
+      if (timeout === 0n || age(this.now, c.lastSeen) <= timeout) return true;
+    }
+    // or a live SYN_RECV connection of the flow
+    return this.synRecvOfFlow(flowKeyHex(f)) !== undefined;
+  }
+
+  // ---- SYN_RECV connections of DR / Tun flows (lvs_synrecv): one slot per flow hash ----
+
+  synRecvSlotOf(key: string): number {
+    return synRecvSlot(key, this.cfg.limits.synRecv);
+  }
+
+  /** The realserver slot of a live SYN_RECV slot: check word holds, younger than the SYN_RECV
+   *  timeout (0: never expires), realserver slot unchanged (in use or gone). */
+  synRecvLive(e: SynRecv | undefined): Real | undefined {
+    if (!e || !synRecvValid(e)) return undefined;
+    const timeout = this.timeoutNs(CS.SYN_RECV);
+    if (timeout !== 0n && age(this.now, e.lastSeen) > timeout) return undefined;
+    return this.entrySlot(e.real, e.gen);
+  }
+
+  /** The flow's live SYN_RECV slot, if any. */
+  synRecvOfFlow(key: string): { slot: number; e: SynRecv; r: Real } | undefined {
+    const slot = this.synRecvSlotOf(key);
+    const e = this.state.synrecv.get(slot);
+    if (!e || e.key !== key) return undefined;
+    const r = this.synRecvLive(e);
+    return r ? { slot, e, r } : undefined;
   }
 
   /** A template whose persistence timeout counts from lastSeen is valid until lastSeen + timeout
@@ -457,20 +496,39 @@ class Director {
           if (refresh) {
             this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: c.real, gen: c.gen, state: next } });
             this.mirror(f, r, { lastSeen: this.now, real: c.real, gen: c.gen, state: next });
-            if (svc.flags & ABI.LVS_SVC_F_PERSIST) {
-              // the template stays valid at least as long as this connection
-              const pkey = persistKeyHex(p.saddr, svc.persistMask, svc.id, p.family);
-              const tpl = this.state.persist.get(pkey);
-              const persistNs = BigInt(svc.persistTimeout) * NS;
-              const connNs = this.timeoutNs(next);
-              const from = BigInt.asUintN(64, connNs > persistNs ? this.now + (connNs - persistNs) : this.now);
-              if (tpl && tpl.lastSeen < from) this.t.write({ map: 'persist', key: pkey, value: { ...tpl, lastSeen: from } });
-            }
+            if (svc.flags & ABI.LVS_SVC_F_PERSIST) this.persistTouch(svc, p, next);
             this.syncConn(svc, p, r, c.state, next, c.lastSeen);
           }
           this.t.count('CONN_HIT');
           this.t.note(`conn hit state ${c.state}->${next}`);
           real = c.real;
+        }
+      }
+      if (real === undefined && tcp) {
+        // a SYN_RECV connection: a retransmitted SYN keeps its realserver, any other packet
+        // enters it in lvs_conns
+        const sr = this.synRecvOfFlow(key);
+        if (sr && !(sr.r.flags & ABI.LVS_REAL_F_ACTIVE)) return this.t.drop('DROP_REAL_GONE');
+        if (sr) {
+          if (stale) this.t.write({ map: 'conns', key, value: null });
+          const next = tcpNextState(CS.SYN_RECV, p.tcpFlags);
+          const e = sr.e;
+          if (next === CS.SYN_RECV) {
+            this.t.write({ map: 'synrecv', slot: sr.slot, value: synRecvOf({ key, lastSeen: this.now, real: e.real, gen: e.gen, svcId: e.svcId }) });
+            if (svc.flags & ABI.LVS_SVC_F_PERSIST) this.persistTouch(svc, p, CS.SYN_RECV);
+            this.t.count('CONN_HIT');
+            this.t.note('syn_recv: SYN again');
+          } else {
+            this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: e.real, gen: e.gen, state: next } });
+            this.t.write({ map: 'synrecv', slot: sr.slot, value: null });
+            this.lc.move(e.real, CS.SYN_RECV, next);
+            if (svc.flags & ABI.LVS_SVC_F_PERSIST) this.persistTouch(svc, p, next);
+            this.t.count('CONN_HIT');
+            this.t.count('CONN_SYNRECV_ENTERED');
+            this.syncConn(svc, p, sr.r, CS.SYN_RECV, next, e.lastSeen);
+            this.t.note(`syn_recv: entered as ${next}`);
+          }
+          real = e.real;
         }
       }
       if (real === undefined && tcp && (p.tcpFlags & (TCP_SYN | TCP_RST)) !== TCP_SYN) {
@@ -485,11 +543,27 @@ class Director {
         const r = this.slot(pick);
         if (!r) return this.t.drop('DROP_BAD_REAL');
         const state = tcp ? tcpNextState(CS.NONE, p.tcpFlags) : CS.UDP;
-        this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: pick, gen: r.gen, state } });
-        this.lc.bind(pick, state);
-        this.mirror(f, r, { lastSeen: this.now, real: pick, gen: r.gen, state });
-        this.t.count('CONN_NEW');
-        this.syncConn(svc, p, r, CS.NONE, state, 0n);
+        if (tcp && r.method !== ABI.LVS_FWD_NAT && state === CS.SYN_RECV) {
+          // DR / Tun: the SYN_RECV connection kept out of lvs_conns, over its slot's
+          if (stale) this.t.write({ map: 'conns', key, value: null });
+          const slot = this.synRecvSlotOf(key);
+          const old = this.state.synrecv.get(slot);
+          if (this.synRecvLive(old)) {
+            this.lc.unbind(old!.real, CS.SYN_RECV);
+            this.t.count('CONN_SYNRECV_EVICTED');
+          }
+          this.t.write({ map: 'synrecv', slot, value: synRecvOf({ key, lastSeen: this.now, real: pick, gen: r.gen, svcId: svc.id }) });
+          this.lc.bind(pick, CS.SYN_RECV);
+          this.t.count('CONN_NEW');
+          this.t.count('CONN_SYNRECV_NEW');
+          this.t.note('syn_recv: new');
+        } else {
+          this.t.write({ map: 'conns', key, value: { lastSeen: this.now, real: pick, gen: r.gen, state } });
+          this.lc.bind(pick, state);
+          this.mirror(f, r, { lastSeen: this.now, real: pick, gen: r.gen, state });
+          this.t.count('CONN_NEW');
+          this.syncConn(svc, p, r, CS.NONE, state, 0n);
+        }
         real = pick;
         scheduled = true;
       }
@@ -533,9 +607,13 @@ class Director {
     }
     let real: number;
     const c = this.state.conns.get(flowKeyHex(q));
+    const sr = this.state.synrecv.get(this.synRecvSlotOf(flowKeyHex(q)));
     if (c && this.stillServing(c.real, c.gen)) {
       real = c.real;
       this.t.note('icmp: conn');
+    } else if (sr && sr.key === flowKeyHex(q) && synRecvValid(sr) && this.stillServing(sr.real, sr.gen)) {
+      real = sr.real; // a SYN_RECV connection's realserver (no timeout, as for entries)
+      this.t.note('icmp: syn_recv');
     } else {
       const pick = this.fromTable(svc, q);
       if (typeof pick !== 'number') return this.t.drop(pick);

@@ -7,6 +7,7 @@
  * hex of the key's ABI bytes (bpf/lvs_abi.h), so model and kernel maps compare key for key.
  */
 import { COUNTERS } from '../../src/abi/generated.js';
+import type { SynRecv } from './synrecv.js';
 
 export type CounterName = (typeof COUNTERS)[number]['name'];
 
@@ -18,7 +19,8 @@ export interface Knobs { ipv6: boolean; tun: boolean; icmp: boolean; frag: boole
 export const ALL_KNOBS_ON: Knobs = { ipv6: true, tun: true, icmp: true, frag: true };
 
 /** Map sizes that bound array lookups (an index past the end finds nothing). */
-export interface Limits { services: number; reals: number; tableSlots: number }
+/** synRecv: lvs_synrecv's slots (the slot hash is taken over it). */
+export interface Limits { services: number; reals: number; tableSlots: number; synRecv: number }
 
 /** lvs_cfg: runtime settings. */
 export interface Settings {
@@ -122,6 +124,8 @@ export interface DynamicState {
   cursors: Map<number, number>;
   /** lvs_real_conns by realserver index (absent below limits.reals: all zero). */
   counts: Map<number, Counts>;
+  /** lvs_synrecv by slot (absent: all zero): SYN_RECV connections of DR / Tun flows. */
+  synrecv: Map<number, SynRecv>;
 }
 
 export type Write =
@@ -130,7 +134,8 @@ export type Write =
   | { map: 'persist'; key: string; value: Pin }
   | { map: 'frags'; key: string; value: Pin }
   | { map: 'cursor'; id: number; value: number }
-  | { map: 'counts'; index: number; value: Counts };
+  | { map: 'counts'; index: number; value: Counts }
+  | { map: 'synrecv'; slot: number; value: SynRecv | null }; // null: cleared (all zero)
 
 /** outPackets / outBytes: LVS-NAT replies (IPVS OutPkts / OutBytes); absent = 0. */
 export interface StatsDelta { packets: number; bytes: number; conns: number; outPackets?: number; outBytes?: number }
@@ -152,7 +157,7 @@ export interface Outcome {
 }
 
 export function emptyDynamic(): DynamicState {
-  return { conns: new Map(), strays: new Map(), persist: new Map(), frags: new Map(), cursors: new Map(), counts: new Map() };
+  return { conns: new Map(), strays: new Map(), persist: new Map(), frags: new Map(), cursors: new Map(), counts: new Map(), synrecv: new Map() };
 }
 
 export function cloneDynamic(d: DynamicState): DynamicState {
@@ -163,6 +168,7 @@ export function cloneDynamic(d: DynamicState): DynamicState {
     frags: new Map([...d.frags].map(([k, v]) => [k, { ...v }])),
     cursors: new Map(d.cursors),
     counts: new Map([...d.counts].map(([k, v]) => [k, { ...v }])),
+    synrecv: new Map([...d.synrecv].map(([k, v]) => [k, { ...v }])),
   };
 }
 
@@ -170,6 +176,10 @@ export function applyWrites(d: DynamicState, writes: readonly Write[]): void {
   for (const w of writes) {
     if (w.map === 'cursor') d.cursors.set(w.id, w.value);
     else if (w.map === 'counts') d.counts.set(w.index, { ...w.value });
+    else if (w.map === 'synrecv') {
+      if (w.value) d.synrecv.set(w.slot, { ...w.value });
+      else d.synrecv.delete(w.slot);
+    }
     else if (w.map === 'conns' || w.map === 'strays') {
       if (w.value) d[w.map].set(w.key, { ...w.value });
       else d[w.map].delete(w.key);

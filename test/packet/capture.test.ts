@@ -70,7 +70,7 @@ test('on: each frame\'s record has the frame as the director left it and its dec
   const recs = drain();
   assert.equal(recs.length, 3);
   const [f, p, d] = recs as [CaptureRecord, CaptureRecord, CaptureRecord];
-  assert.deepEqual({ svc: f.svcId, real: f.realIdx, action: f.action, counters: names(f) }, { svc: 0, real: 0, action: XDP.TX, counters: ['CONN_NEW', 'FWD_DR'] });
+  assert.deepEqual({ svc: f.svcId, real: f.realIdx, action: f.action, counters: names(f) }, { svc: 0, real: 0, action: XDP.TX, counters: ['CONN_NEW', 'CONN_SYNRECV_NEW', 'FWD_DR'] });
   assert.deepEqual(f.data, fwd.out.subarray(0, f.data.length), 'the forwarded frame, new MACs included');
   assert.equal(f.len, fwd.out.length);
   assert.equal(f.ifindex, TEST_IFINDEX);
@@ -134,8 +134,8 @@ test('pcapng: tcpdump -r reads every frame; each carries the decision as its com
     assert.match(out[2]!, /> 10\.0\.0\.99\.80:/);
     const back = readPcapng(readFileSync(file));
     assert.deepEqual(back.packets.map((p) => p.comment), [
-      'lvs-xdp: service tcp 10.0.0.1:80 realserver 192.168.1.10 outcome fwd_dr events conn_new action XDP_TX',
-      'lvs-xdp: service tcp 10.0.0.1:443 realserver 192.168.1.11 outcome fwd_dr events conn_new action XDP_TX',
+      'lvs-xdp: service tcp 10.0.0.1:80 realserver 192.168.1.10 outcome fwd_dr events conn_new,conn_synrecv_new action XDP_TX',
+      'lvs-xdp: service tcp 10.0.0.1:443 realserver 192.168.1.11 outcome fwd_dr events conn_new,conn_synrecv_new action XDP_TX',
       'lvs-xdp: service - realserver - outcome pass_not_vip action XDP_PASS',
     ]);
   } finally {

@@ -217,6 +217,6 @@ test('a quiesced realserver keeps its persistent clients; with expire-quiescent-
   c = h.counters();
   const moved = dest(h.run(pkt(56100, TCP.SYN)));
   assert.notEqual(moved, rs);
-  assert.deepEqual(delta(c), { PERSIST_NEW: 1n, CONN_NEW: 1n, FWD_DR: 1n });
+  assert.deepEqual(delta(c), { PERSIST_NEW: 1n, CONN_NEW: 1n, CONN_SYNRECV_NEW: 1n, FWD_DR: 1n });
   assert.equal(dest(h.run(pkt(56000, TCP.ACK))), rs, 'its established connection stays');
 });

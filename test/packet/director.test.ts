@@ -1,6 +1,7 @@
 // Packet tests: frames through the real XDP program with BPF_PROG_TEST_RUN. Each case sets up
 // the maps, sends a frame and checks the XDP action, the exact output bytes (checksums verified
 // here, independently of the program) and the counters.
+import { readSynRecv } from '../../src/director/synrecv.js';
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -98,7 +99,9 @@ test('DR IPv4: SYN to the VIP goes to the table realserver with only the MACs re
   const c = h.counters();
   assert.equal(c.FWD_DR, 1n);
   assert.equal(c.CONN_NEW, 1n);
-  assert.equal(h.connCount(), 1);
+  // a DR SYN is a SYN_RECV connection in lvs_synrecv, entered in lvs_conns at the flow's next packet
+  assert.equal(h.connCount(), 0);
+  assert.equal(readSynRecv(h.writer.maps.lvs_synrecv).length, 1);
 });
 
 test('DR IPv6', () => {
@@ -292,7 +295,12 @@ test('ICMP error about a tracked flow goes to the realserver serving that flow',
   assert.equal(r.action, XDP.TX);
   assert.deepEqual(r.out, drExpected(frame, RS[2]!.mac));
   assert.equal(h.counters().ICMP_ERR_FWD, 1n);
-  assert.equal(h.connCount(), 1, 'an ICMP error creates no state');
+  // the flow is a SYN_RECV connection (lvs_synrecv): found there, and nothing made
+  assert.equal(h.connCount(), 0, 'an ICMP error creates no state');
+  assert.equal(readSynRecv(h.writer.maps.lvs_synrecv).length, 1);
+  h.run(clientPacket(CLIENT4, VIP4, { proto: 'tcp', sport: 41000, dport: 80, flags: TCP.ACK })); // its ACK: entered in lvs_conns
+  assert.equal(h.connCount(), 1);
+  assert.deepEqual(h.run(frame).out, drExpected(frame, RS[2]!.mac), 'and found there');
 });
 
 test('ICMPv6 packet-too-big about a VIP flow goes to its realserver', () => {

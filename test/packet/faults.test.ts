@@ -38,12 +38,19 @@ const CHANGE = [
 let prog = -1;
 /** Per service: which realserver (last octet) each of a fixed set of new flows goes to. */
 function choices(): Record<string, string> {
-  // The same flows every time: forget them first so the tables, not the connection table, decide.
+  // The same flows every time: forget them first so the tables, not the connection table, decide
+  // (and not their SYN_RECV connections in lvs_synrecv either: every slot zeroed).
   const conns = BpfMap.fromPin(`${PIN}/lvs_conns`);
+  const synrecv = BpfMap.fromPin(`${PIN}/lvs_synrecv`);
   try {
     conns.deleteMany(conns.entries().keys);
+    const n = synrecv.maxEntries;
+    const keys = Buffer.alloc(4 * n);
+    for (let i = 0; i < n; i++) keys.writeUInt32LE(i, 4 * i);
+    synrecv.updateFlat(keys, Buffer.alloc(synrecv.valueSize * n));
   } finally {
     conns.close();
+    synrecv.close();
   }
   acceptTestRunFrames(PIN);
   const out: Record<string, string> = {};
