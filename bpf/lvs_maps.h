@@ -300,10 +300,10 @@ struct {
  * a cache entry of another epoch is never used, so no configuration or connection-table change is
  * missed. lvs_flowcache: per CPU, direct-mapped by the flow's hash; an established flow's
  * service and realserver in one array probe. Its slots per CPU are a load-time size
- * (maxFlowcache; 72 bytes each): 16,384 (1.1 MiB per CPU) by default; the small preset's 4,096
- * (288 KiB per CPU) are a quarter of its 16,384 connections on each CPU. */
+ * (maxFlowcache; 72 bytes each): 16,384 (1.1 MiB per CPU) by default; the small preset's 2,048
+ * (144 KiB per CPU) hold the hot flows of its 16,384 connections: a miss costs the full path. */
 #define LVS_DEFAULT_MAX_FLOWCACHE 16384
-#define LVS_SMALL_MAX_FLOWCACHE   4096
+#define LVS_SMALL_MAX_FLOWCACHE   2048
 /* Not a knob: lvs_flowcache's slots as loaded (the loader sets it from maxFlowcache). */
 const volatile __u32 cfg_size_max_flowcache = LVS_DEFAULT_MAX_FLOWCACHE;
 
