@@ -4,9 +4,9 @@
  * lookup table of each common size; and issue 16's two memory targets, each measured through the
  * CLI in a namespace of its own (bench/memory-child.ts):
  *   - 1,000 services x 4 realservers at the default sizes, lookup tables included: <= 64 MiB;
- *   - the small-box profile (attach --preset small, `run` with health checks for 16 services x 8
- *     realservers, NODE_OPTIONS=SMALL_BOX_NODE_OPTIONS): kernel maps plus run's peak resident
- *     memory (VmHWM) <= 64 MiB.
+ *   - the small-box profile (attach --preset small, `run --no-listen --log-format json` with health
+ *     checks for 16 services x 8 realservers, NODE_OPTIONS=SMALL_BOX_NODE_OPTIONS): kernel maps plus
+ *     run's peak resident memory (VmHWM) <= 64 MiB.
  */
 import { readFileSync } from 'node:fs';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -107,7 +107,7 @@ export function memoryTargetsMarkdown(m: MemoryBench): string[] {
   md.push('', '#### Memory targets (issue 16)', '',
     '| target | measured | verdict |', '| --- | --- | --- |',
     `| kernel memory, ${f.services.toLocaleString('en')} services x ${f.reals} realservers, default sizes, lookup tables included: <= ${MEMORY_TARGETS.fleetMiB} MiB | ${mib(f.restored.memoryBytes)} after \`-R\` (${f.restored.tables.count.toLocaleString('en')} tables of ${f.tableSize.toLocaleString('en')} slots: ${mib(f.restored.tables.memlock)}); ${mib(f.afterChange.memoryBytes)} right after one change to every service (each keeps its previous table until the next change), ${mib(f.afterNext.memoryBytes)} after the next change (to one service) | ${verdict(f.afterChange.memoryBytes, MEMORY_TARGETS.fleetMiB)} |`,
-    `| small-box profile: \`attach --preset small\`, \`run\` with tcp health checks for ${s.services} services x ${s.reals} realservers (${s.healthy} up), NODE_OPTIONS="${s.nodeOptions}": kernel maps + run's peak resident memory <= ${MEMORY_TARGETS.smallBoxMiB} MiB | ${mib(s.maps.memoryBytes)} maps + ${mib(s.vmHwmKiB * 1024)} VmHWM = ${mib(total(s))} (VmRSS ${mib(s.vmRssKiB * 1024)} after ${s.settleS} s and a reload; every 5 s: ${s.rssKiB.map((k) => (k / 1024).toFixed(0)).join(', ')} MiB) | ${verdict(total(s), MEMORY_TARGETS.smallBoxMiB)} |`);
+    `| small-box profile: \`attach --preset small\`, \`run --no-listen --log-format json\` with tcp health checks for ${s.services} services x ${s.reals} realservers (${s.healthy} up), NODE_OPTIONS="${s.nodeOptions}": kernel maps + run's peak resident memory <= ${MEMORY_TARGETS.smallBoxMiB} MiB | ${mib(s.maps.memoryBytes)} maps + ${mib(s.vmHwmKiB * 1024)} VmHWM = ${mib(total(s))} (VmRSS ${mib(s.vmRssKiB * 1024)} after ${s.settleS} s and a reload; every 5 s: ${s.rssKiB.map((k) => (k / 1024).toFixed(0)).join(', ')} MiB) | ${verdict(total(s), MEMORY_TARGETS.smallBoxMiB)} |`);
   const d = m.smallBoxNodeDefaults;
   md.push('', `Before (the previous default of 65,537 slots for every service, from the same run's maps and its measured 65,537-slot table): ${before === undefined ? 'n/a' : mib(before)} for the ${f.services.toLocaleString('en')} services. `
     + `Restoring them with \`-R\` took ${(f.restoreMs / 1000).toFixed(1)} s. The small box's run with node's default heap settings: ${d ? `${mib(d.vmHwmKiB * 1024)} VmHWM (${mib(total(d))} with the maps)` : 'n/a'}; `

@@ -63,7 +63,8 @@ static __always_inline __u64 lvs_fc_epoch(void)
 	return e ? *e : 0;
 }
 
-/* The slot of a flow: its key's 10 words folded, then a multiplicative hash. */
+/* The slot of a flow: its key's 10 words folded, then a multiplicative hash scaled to the
+ * cache's slots (multiply-shift: of 2^k slots, the hash's top k bits). */
 static __always_inline __u32 lvs_fc_slot(const struct lvs_flow_key *f)
 {
 	const __u32 *w = (const __u32 *)f;
@@ -71,7 +72,7 @@ static __always_inline __u32 lvs_fc_slot(const struct lvs_flow_key *f)
 	__u32 d = w[4] ^ w[5] ^ w[6] ^ w[7];
 	__u32 h = (s * 0x9e3779b1u) ^ d ^ (w[8] * 0x85ebca6bu) ^ w[9];
 
-	return (h * 0x9e3779b1u) >> (32 - LVS_FC_SLOT_BITS);
+	return (__u32)(((__u64)(h * 0x9e3779b1u) * cfg_size_max_flowcache) >> 32);
 }
 
 static __always_inline int lvs_fc_same(const struct lvs_flow_key *a, const struct lvs_flow_key *b)

@@ -314,9 +314,13 @@ struct {
  * lvs_epoch: one counter the control plane bumps after every map write (src/director/writer.ts);
  * a cache entry of another epoch is never used, so no configuration or connection-table change is
  * missed. lvs_flowcache: per CPU, direct-mapped by the flow's hash; an established flow's
- * service and realserver in one array probe. */
-#define LVS_FC_SLOTS     16384 /* per CPU (72 bytes each: 1.1 MiB per CPU); a power of two */
-#define LVS_FC_SLOT_BITS 14    /* log2(LVS_FC_SLOTS) */
+ * service and realserver in one array probe. Its slots per CPU are a load-time size
+ * (maxFlowcache; 72 bytes each): 16,384 (1.1 MiB per CPU) by default; the small preset's 2,048
+ * (144 KiB per CPU) hold the hot flows of its 16,384 connections: a miss costs the full path. */
+#define LVS_DEFAULT_MAX_FLOWCACHE 16384
+#define LVS_SMALL_MAX_FLOWCACHE   2048
+/* Not a knob: lvs_flowcache's slots as loaded (the loader sets it from maxFlowcache). */
+const volatile __u32 cfg_size_max_flowcache = LVS_DEFAULT_MAX_FLOWCACHE;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -337,7 +341,7 @@ struct lvs_fc_entry {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LVS_FC_SLOTS);
+	__uint(max_entries, LVS_DEFAULT_MAX_FLOWCACHE);
 	__type(key, __u32);
 	__type(value, struct lvs_fc_entry);
 } lvs_flowcache SEC(".maps"); /* private: not pinned, not in DIRECTOR_MAPS */
@@ -346,7 +350,11 @@ struct {
  * (lvs_chain is pinned beside them, src/director/chain.ts; capture finds its maps by the
  * program's map ids, src/capture/capture.ts) ---- */
 #include "lvs_capture.h"
-#define LVS_CAPTURE_RING 1048576
+/* The capture ring, in bytes (a power of 2, at least a page): 1 MiB holds ~3,400 records of
+ * full 256-byte snaps before `lvs-xdp capture` reads them. A small box captures at its own,
+ * lower rate, and its 128 MB cannot spare a mostly idle MiB: 128 KiB (~430 records). */
+#define LVS_DEFAULT_MAX_CAPTURE_RING 1048576
+#define LVS_SMALL_MAX_CAPTURE_RING   131072
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
@@ -357,7 +365,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, LVS_CAPTURE_RING);
+	__uint(max_entries, LVS_DEFAULT_MAX_CAPTURE_RING);
 } lvs_capture_rb SEC(".maps"); /* private: lvs_capture.h's records */
 
 struct {

@@ -99,7 +99,8 @@ export function parseMapsHeader(text, constants) {
     const knob = name.match(/^cfg_enable_(\w+)$/);
     if (knob) Object.assign(g, { role: 'knob', knob: camel(knob[1]) });
     else if (/_abi_version$/.test(name)) g.role = 'version';
-    else throw new Error(`global ${name}: neither cfg_enable_<knob> nor *_abi_version; teach scripts/gen-abi.mjs what it is`);
+    else if (/^cfg_size_(\w+)$/.test(name)) Object.assign(g, { role: 'size', param: camel(name.slice('cfg_size_'.length)) });
+    else throw new Error(`global ${name}: neither cfg_enable_<knob>, cfg_size_<size> nor *_abi_version; teach scripts/gen-abi.mjs what it is`);
     globals.push(g);
   }
   const presets = {};
@@ -152,6 +153,7 @@ export function directorSource(abiText, mapsText, programText) {
   const knobs = h.globals.filter((g) => g.role === 'knob');
   const version = h.globals.find((g) => g.role === 'version');
   if (!version) throw new Error('lvs_maps.h: no cfg_abi_version global');
+  for (const g of h.globals) if (g.role === 'size' && !sizeParams.includes(g.param)) throw new Error(`global ${g.name}: no map is sized by ${g.param}`);
   const enums = [
     { name: 'lvs_counter', prefix: 'LVS_C_', label: 'counter', values: counters.map((c) => c.name), max: 'LVS_C_MAX' },
     { name: 'lvs_conn_state', prefix: 'LVS_CS_', label: 'connection state', values: states.map((s) => s.name), max: 'LVS_CS_MAX' },

@@ -34,10 +34,13 @@ export interface GlobalSpec {
   size: number;
   default: number;
   description: string;
-  /** knob: set before load from the typed knobs; version: the object's ABI version. */
-  role: 'knob' | 'version';
+  /** knob: set before load from the typed knobs; version: the object's ABI version; size: set
+   *  before load to the size parameter `param` (what the program must know of a map's size). */
+  role: 'knob' | 'version' | 'size';
   /** The knob's name in TypeScript (cfg_enable_ipv6 -> ipv6). */
   knob?: string;
+  /** A size global's DirectorSizes parameter (cfg_size_max_flowcache -> maxFlowcache). */
+  param?: string;
 }
 
 export interface EnumSpec {
@@ -173,6 +176,17 @@ export function knobGlobals(skel: Skeleton, knobs: Record<string, boolean | numb
     const v = knobs[g.knob];
     if (v === undefined) continue;
     out[g.name] = encodeScalar(g.type, typeof v === 'boolean' ? (v ? 1 : 0) : v);
+  }
+  return out;
+}
+
+/** Initial .rodata values of the skeleton's knobs and of its size globals (the program's view of
+ *  its maps' load-time sizes): what a load with these knobs and sizes sets. */
+export function loadGlobals(skel: Skeleton, knobs: Record<string, boolean | number>, sizes: Record<string, number>): Record<string, Buffer> {
+  const out = knobGlobals(skel, knobs);
+  for (const g of skel.globals) {
+    const v = g.role === 'size' && g.param ? sizes[g.param] : undefined;
+    if (v !== undefined) out[g.name] = encodeScalar(g.type, v);
   }
   return out;
 }

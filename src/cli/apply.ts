@@ -6,7 +6,7 @@ import { formatDigest } from '../director/digest.js';
 import { formatSteps, stepsJson } from '../director/plan.js';
 import type { ApplyResult } from '../director/director.js';
 import { readConfigFileKind, desiredConfig } from '../config/file.js';
-import { withStateOptions, openRepaired, toJson, warnUnresolved, warnNatUnattached, type StateOpts } from './common.js';
+import { withStateOptions, boundYoungGeneration, openRepaired, toJson, warnUnresolved, warnNatUnattached, type StateOpts } from './common.js';
 
 interface FileOpts extends StateOpts { file: string; json?: boolean; dryRun?: boolean; refresh?: boolean; steps?: boolean }
 
@@ -30,6 +30,7 @@ export function applyCommand(): Command {
     .option('--steps', 'also print the plan: the ordered map writes (resolves MACs in a dry run)')
     .option('--json', 'machine-readable output')
     .action(async (o: FileOpts) => {
+      await boundYoungGeneration();
       const file = readConfigFileKind(o.file);
       const d = await openRepaired(o);
       try {

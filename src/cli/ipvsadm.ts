@@ -14,7 +14,7 @@ import { MAX_IDLE_TIMEOUT, fwmarkVip, serviceId, servicesById, type DirectorConf
 import { expandShortOptions } from '../ipvsadm/argv.js';
 import { effectiveTimeouts } from '../model/timeouts.js';
 import type { ApplyResult, Director, StatsSample } from '../director/director.js';
-import { openRepaired, toJson, warnUnresolved, warnNatUnattached, VERSION, type StateOpts } from './common.js';
+import { boundYoungGeneration, openRepaired, toJson, warnUnresolved, warnNatUnattached, VERSION, type StateOpts } from './common.js';
 import { drainOf } from '../director/drain.js';
 import { VALUE_OPTIONS as DAEMON_OPTIONS } from '../ipvsadm/daemon.js';
 
@@ -265,6 +265,7 @@ export async function runIpvsadm(argv: readonly string[]): Promise<number> {
     return change(p, (d) => d.run([cmd]));
   }
   if (p.action === 'restore') {
+    await boundYoungGeneration();
     const cmds = parseRules(readFileSync(0, 'utf8'), '<stdin>');
     return change(p, (d) => d.run(cmds));
   }

@@ -14,7 +14,7 @@ import {
   DIRECTOR_SKELETON, DIRECTOR_MAPS, DEFAULT_SIZES, SMALL_BOX_SIZES, DEFAULT_KNOBS,
   type DirectorMap, type DirectorSizes, type Knobs,
 } from '../abi/generated.js';
-import { checkSkeleton, knobGlobals, mapSizes, type AbiObject } from '../abi/skeleton.js';
+import { checkSkeleton, loadGlobals, mapSizes, type AbiObject } from '../abi/skeleton.js';
 
 export { DIRECTOR_MAPS, DEFAULT_SIZES, SMALL_BOX_SIZES, DEFAULT_KNOBS, type DirectorMap, type DirectorSizes, type Knobs };
 export { ABI_VERSION, DIRECTOR_SKELETON } from '../abi/generated.js';
@@ -44,7 +44,7 @@ export async function loadDirector(opts: { path?: string; sizes?: Partial<Direct
   try {
     checkAbi(obj, path);
     obj.configure({
-      globals: knobGlobals(DIRECTOR_SKELETON, { ...knobs }),
+      globals: loadGlobals(DIRECTOR_SKELETON, { ...knobs }, { ...sizes }),
       maxEntries: mapSizes(DIRECTOR_SKELETON, { ...sizes }),
       ...(opts.reuse ? { reuseMaps: opts.reuse } : {}),
     });

@@ -30,7 +30,7 @@ import { StateError, NotAttachedError } from '../errors.js';
 import { BtfJson } from '../abi/btf.js';
 import { runningAbiVersion } from '../abi/running.js';
 import { ABI_VERSION, DIRECTOR_SKELETON, type DirectorMap } from '../abi/generated.js';
-import { knobGlobals, mapSizes, type MapSpec } from '../abi/skeleton.js';
+import { loadGlobals, mapSizes, type MapSpec } from '../abi/skeleton.js';
 import { checkAbi, DIRECTOR_MAPS, DIRECTOR_OBJECT } from '../dataplane/loader.js';
 import type { Limits } from '../dataplane/compile.js';
 import { buildPlan, emptyApplied, ghostSteps } from './plan.js';
@@ -161,7 +161,7 @@ function inspect(paths: StatePaths, snap: Snapshot, objectPath: string): Inspect
   const obj = BpfObject.inspect(objectPath);
   try {
     checkAbi(obj, objectPath);
-    obj.configure({ globals: knobGlobals(DIRECTOR_SKELETON, { ...snap.knobs }), maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }) });
+    obj.configure({ globals: loadGlobals(DIRECTOR_SKELETON, { ...snap.knobs }, { ...snap.sizes }), maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }) });
     const actions: MapAction[] = [];
     const conv: Inspection['conv'] = new Map();
     const problems: string[] = [];

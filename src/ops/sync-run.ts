@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolveDaemon, type SyncDaemonArgs } from '../ipvsadm/daemon.js';
 import type { SyncDaemonSetting } from '../model/types.js';
-import { SyncDaemons, type SyncDaemonSpec, type SyncDataPlane, type SyncLog } from '../sync/daemons.js';
+import type { SyncDaemons, SyncDaemonSpec, SyncDataPlane, SyncLog } from '../sync/daemons.js';
 import { SYNC_DAEMONS_FILE, readSyncDaemons, removeSyncStatus, writeSyncStatus, type SyncDaemonStatus } from '../sync/state.js';
 
 /** The interface's MTU (sync-maxlen's default follows it), 1500 when it cannot be read. */
@@ -46,15 +46,15 @@ export function syncSpecs(file: readonly SyncDaemonSetting[], recorded: readonly
 }
 
 export class RunSync {
-  private readonly daemons: SyncDaemons;
+  /** Loaded with the first daemon to run: a director without sync never loads the sockets'
+   *  machinery (its sockets and timers; resident memory counts on a small box). */
+  private daemons?: SyncDaemons;
   private timer?: NodeJS.Timeout;
   private recordedStamp = '';
   private file: readonly SyncDaemonSetting[] = [];
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly stateDir: () => string, dp: SyncDataPlane, private readonly log: SyncLog) {
-    this.daemons = new SyncDaemons(dp, log);
-  }
+  constructor(private readonly stateDir: () => string, private readonly dp: SyncDataPlane, private readonly log: SyncLog) {}
 
   /** Starts with the file's settings; then follows the recorded daemons and writes the status every second. */
   async start(file: readonly SyncDaemonSetting[]): Promise<void> {
@@ -77,24 +77,26 @@ export class RunSync {
       } catch (e) {
         this.log.error({ event: 'sync-daemons-unreadable', error: (e as Error).message }, (e as Error).message);
       }
-      await this.daemons.configure(syncSpecs(file, recorded));
+      const specs = syncSpecs(file, recorded);
+      if (specs.length && !this.daemons) this.daemons = new (await import('../sync/daemons.js')).SyncDaemons(this.dp, this.log);
+      await this.daemons?.configure(specs);
       this.writeStatus();
     });
     return this.chain;
   }
 
   list(): SyncDaemonStatus[] {
-    return this.daemons.list();
+    return this.daemons?.list() ?? [];
   }
 
   flush(): Promise<number> {
-    return this.daemons.flush();
+    return this.daemons?.flush() ?? Promise.resolve(0);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.chain.catch(() => undefined);
-    await this.daemons.stop();
+    await this.daemons?.stop();
     removeSyncStatus(this.stateDir());
   }
 

@@ -62,10 +62,11 @@ export class DirectorHarness {
     return this.d.progFd;
   }
 
-  static async load(objPath = 'bpf/lvs_director.o', globals: Record<string, number> = {}): Promise<DirectorHarness> {
+  /** `sizes`: load-time sizes other than the harness's (the flow cache's, for one). */
+  static async load(objPath = 'bpf/lvs_director.o', globals: Record<string, number> = {}, sizes: { maxFlowcache?: number } = {}): Promise<DirectorHarness> {
     const knobs = Object.fromEntries(Object.entries(globals).map(([k, v]) => [k.replace(/^cfg_enable_/, ''), v !== 0]));
     // Small sizes keep the per-test reset fast.
-    const h = new DirectorHarness(await loadDirector({ path: objPath, knobs, sizes: SIZES }));
+    const h = new DirectorHarness(await loadDirector({ path: objPath, knobs, sizes: { ...SIZES, ...sizes } }));
     h.setAccepted(DEFAULT_ACCEPTED);
     return h;
   }

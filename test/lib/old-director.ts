@@ -14,7 +14,7 @@ import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { BpfMap, BpfObject, XdpLink, pinObject, progInfo } from '../../src/native/index.js';
 import { BtfJson } from '../../src/abi/btf.js';
 import { DIRECTOR_SKELETON } from '../../src/abi/generated.js';
-import { knobGlobals, mapSizes } from '../../src/abi/skeleton.js';
+import { loadGlobals, mapSizes } from '../../src/abi/skeleton.js';
 import { DIRECTOR_MAPS, DIRECTOR_OBJECT } from '../../src/dataplane/loader.js';
 import { readSnapshot, writeSnapshot } from '../../src/director/snapshot.js';
 import { convert, fieldMap } from '../../src/director/migrate.js';
@@ -41,7 +41,7 @@ export async function swapInOldDirector(objPath: string, pinDir: string, snapsho
   const shared = Object.fromEntries(DIRECTOR_MAPS.filter((m) => m !== 'lvs_reals' && m !== 'lvs_conns' && !absent.includes(m)).map((m) => [m, BpfMap.fromPin(`${pinDir}/${m}`)]));
   try {
     obj.configure({
-      globals: knobGlobals(DIRECTOR_SKELETON, { ...snap.knobs }), maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }), reuseMaps: shared,
+      globals: loadGlobals(DIRECTOR_SKELETON, { ...snap.knobs }, { ...snap.sizes }), maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }), reuseMaps: shared,
     });
     await obj.load();
     const toOld = fieldMap(new BtfJson(DIRECTOR_OBJECT).struct('lvs_real')!, new BtfJson(objPath).struct('lvs_real')!, 'lvs_real');

@@ -120,3 +120,31 @@ test('an IPv6 Tun flow: the cached flow label is the one the full path computes 
   assert.notEqual(full.out.readUInt32BE(14) & 0xfffff, 0, 'a flow label is set');
   assert.deepEqual(cached.out, full.out);
 }));
+
+test('a flow cache loaded smaller (the small preset sizes it: maxFlowcache): every flow\'s slot is one of its slots, so each established flow is answered from it', async () => {
+  // 256 slots: a slot function that ignored the loaded size (16,384) would put 255 of 256
+  // flows beyond the map, where the probe finds nothing and the flow goes to the full path.
+  const small = await DirectorHarness.load('bpf/lvs_director.o', {}, { maxFlowcache: 256 });
+  try {
+    small.setCfg({ tunSrc4: '192.168.1.1', tunSrc6: '2001:db8:1::1', seed: 1, tunMtu: 1500, ttl: 64 });
+    small.setReal(0, RS);
+    small.setService({ proto: 'tcp', vip: VIP, port: 80 }, 0, [0]);
+    const conns = small.writer.maps.lvs_conns;
+    onOneCpu(() => {
+      for (let sport = 42000; sport < 42032; sport++) {
+        const p = (flags: number) => clientPacket(CLIENT, VIP, { proto: 'tcp', sport, dport: 80, flags });
+        assert.equal(small.run(p(TCP.SYN)).action, XDP.TX);
+        assert.equal(small.run(p(TCP.ACK)).action, XDP.TX);
+        // Deleted behind the control plane's back (no epoch bump): only the cache can answer.
+        conns.deleteMany(conns.entries().keys);
+        const c = small.counters();
+        assert.equal(small.run(p(TCP.ACK)).action, XDP.TX);
+        const now = small.counters();
+        assert.equal(now.CONN_HIT! - c.CONN_HIT!, 1n, `flow from port ${sport}: answered by the cache`);
+        assert.equal(now.CONN_STRAY, c.CONN_STRAY, `flow from port ${sport}: not a stray`);
+      }
+    });
+  } finally {
+    small.close();
+  }
+});

@@ -96,7 +96,7 @@ test('director skeleton: maps, sizes, knobs, structs and enums equal bpf/lvs_dir
   assert.equal(max.lvs_services, DEFAULT_SIZES.maxServices);
   assert.equal(max.lvs_tables, 2 * DEFAULT_SIZES.maxServices);
   assert.equal(max.lvs_conns, DEFAULT_SIZES.maxConns);
-  assert.deepEqual(SMALL_BOX_SIZES, { maxServices: 64, maxReals: 512, maxConns: 16384, maxPersist: 4096, maxFrags: 1024, maxStrays: 1024, maxSyncRing: 65536, maxSynRecv: 2048 });
+  assert.deepEqual(SMALL_BOX_SIZES, { maxServices: 64, maxReals: 512, maxConns: 16384, maxPersist: 4096, maxFrags: 1024, maxStrays: 1024, maxSyncRing: 65536, maxSynRecv: 2048, maxFlowcache: 2048, maxCaptureRing: 131072 });
   assert.deepEqual(DEFAULT_KNOBS, { ipv6: true, tun: true, icmp: true, frag: true });
   assert.equal(ABI_VERSION, ABI.LVS_ABI_VERSION);
 });
