@@ -74,18 +74,24 @@ export type MacResolver = (svc: VirtualService, rs: Realserver) => L2Next | unde
 export interface Limits { maxServices: number; maxReals: number; maxTableSize: number }
 
 export interface CompiledReal {
-  id: string; index: number; gen: number; value: Buffer;
+  id: string; index: number; gen: number;
+  readonly value: Buffer;
   /** Its lvs_dests value (weight, thresholds): what the least-connection family and thresholds read. */
-  dest: Buffer;
+  readonly dest: Buffer;
+  /** Taken from the running state as it was recorded (see Reuse): `value` is `hex`, dest as written. */
+  reused?: true;
+  hex?: string;
 }
 export interface CompiledService {
   id: string;
   svcId: number;
-  key: Buffer;
+  readonly key: Buffer;
+  /** Taken from the running state (see Reuse): the digest recorded for its table and entry. */
+  digest?: string;
   /** slot -> lvs_reals index (or LVS_REAL_NONE); built on first access. */
   readonly table: Uint32Array;
   /** What the table is a function of: equal fingerprints, equal tables. */
-  fingerprint: string;
+  readonly fingerprint: string;
   /** The lvs_services value once the table sits in `tableSlot` of lvs_tables. */
   value(tableSlot: number): Buffer;
   /** Lets the built table go (written to its map); a later access builds it again. */
@@ -228,8 +234,32 @@ class IdAllocator {
   }
 }
 
+/**
+ * What the running director was compiled from and into (src/director/plan.ts compileTarget): a
+ * service of the new configuration that is the very object the running one was compiled from
+ * (validation and ipvsadm-style changes keep the objects of the services they leave alone), with
+ * the same ids, slots and next hops, compiles to the bytes recorded then. Its entries are taken
+ * from there instead of being encoded again: a one-realserver change at a thousand services
+ * encodes one service. `reals`, `digests` and `l2` are the applied state's.
+ */
+export interface Reuse {
+  services: ReadonlySet<VirtualService>;
+  allocation: Allocation;
+  reals: Readonly<Record<string, string>>;
+  digests: Readonly<Record<string, string>>;
+  l2: Readonly<Record<string, L2Next>>;
+}
+
+/** Ties a compile's output to this compiler: entries recorded by another one are not reused. */
+export const COMPILER_EPOCH = 1;
+
+function sameL2(a: L2Next | undefined, b: L2Next | undefined): boolean {
+  if (a === b) return true;
+  return !!a && !!b && a.mac === b.mac && a.smac === b.smac && a.ifindex === b.ifindex;
+}
+
 export function compileDirector(
-  cfg: DirectorConfig, resolve: MacResolver, limits: Limits, prev: Allocation = emptyAllocation(), reserved: Reserved = {},
+  cfg: DirectorConfig, resolve: MacResolver, limits: Limits, prev: Allocation = emptyAllocation(), reserved: Reserved = {}, reuse?: Reuse,
 ): CompiledDirector {
   const alloc: Allocation = { services: {}, reals: {}, nextGen: prev.nextGen };
   if (cfg.services.length > limits.maxServices) {
@@ -241,19 +271,20 @@ export function compileDirector(
   }
 
   // Keep the ids of what still exists; new things take the lowest free ids.
+  // (Service ids computed once per service: every realserver's id starts with its service's.)
+  const sids = cfg.services.map(serviceId);
   const usedSvc = new Set<number>();
-  for (const s of cfg.services) {
-    const id = serviceId(s);
+  for (const id of sids) {
     if (id in prev.services) { alloc.services[id] = prev.services[id]!; usedSvc.add(prev.services[id]!); }
   }
   const usedReal = new Set<number>();
-  for (const s of cfg.services) {
+  cfg.services.forEach((s, k) => {
     for (const r of s.realservers) {
-      const rid = realId(s, r);
+      const rid = `${sids[k]!}/${realserverKey(r)}`;
       const old = prev.reals[rid];
       if (old) { alloc.reals[rid] = old; usedReal.add(old.index); }
     }
-  }
+  });
 
   // Firewall marks: port services a mark with a service covers are classified first (IPVS order).
   const marks = compileMarkEntries(cfg);
@@ -262,13 +293,114 @@ export function compileDirector(
   const realIds = new IdAllocator(usedReal, reserved.reals, reserved.ghostReals, limits.maxReals);
   const services: CompiledService[] = [];
   const reals: CompiledReal[] = [];
-  for (const s of cfg.services) {
-    const sid = serviceId(s);
+  /**
+   * A service's lvs_services entry and table, each built on first use. `digest`: the digest
+   * recorded when this same service was compiled into the running state (reused, see Reuse):
+   * nothing of it is encoded unless asked for.
+   */
+  const compileService = (s: VirtualService, sid: string, svcId: number, indexes: number[], digest?: string): CompiledService => {
+    // The size is known without building the table (rr / wrr sequences are at most this long;
+    // Maglev's default follows the number of realservers).
+    const size = tableSizeOf(s);
+    if (size > limits.maxTableSize) {
+      throw new ConfigError(`${sid}: table of ${size} slots, the director allows at most ${limits.maxTableSize}`, { field: 'table-size' });
+    }
+    // Built on first use: a change to one service of a thousand builds one table.
+    let built: Uint32Array | undefined;
+    const table = (): Uint32Array => (built ??= toRealIndexes(buildTable(s), indexes));
+    let fingerprint: string | undefined;
+    let entry: { flags: number; hashFields: number; mask: Uint8Array; lc: boolean } | undefined;
+    const fields = () => {
+      if (entry) return entry;
+      const indexing = hashFieldsFor(s);
+      let hashFields = 0;
+      let flags = 0;
+      for (const f of indexing) {
+        if (f === 'rotate') flags |= ABI.LVS_SVC_F_ROTATE;
+        else if (f !== 'candidates') hashFields |= FIELD_BITS[f];
+      }
+      const lc = isLcScheduler(s.scheduler);
+      if (lc) flags |= ABI.LVS_SVC_F_LC | (LC_KIND[s.scheduler as keyof typeof LC_KIND] << ABI.LVS_SVC_LC_SHIFT);
+      if (s.realservers.some((r) => (r.upperThreshold ?? 0) > 0)) flags |= ABI.LVS_SVC_F_THRESH;
+      if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
+      if (markCovers(marks.entries, markServices, s)) flags |= ABI.LVS_SVC_F_MARKED;
+      if (!s.fwmark && s.port === 0) flags |= ABI.LVS_SVC_F_ALLPORTS; // sync: its templates have vport 0
+      const fam = familyOf(s.vip);
+      let mask = prefixMask(fullPrefix(fam) + (fam === 4 ? 96 : 0));
+      if (s.persistence) {
+        flags |= ABI.LVS_SVC_F_PERSIST;
+        const plen = parseNetmask(s.persistence.netmask, fam);
+        if (typeof plen === 'string') throw new ConfigError(`${sid}: persistence netmask: ${plen}`, { field: 'netmask' });
+        mask = prefixMask(plen);
+      }
+      return (entry = { flags, hashFields, mask, lc });
+    };
+    // A service compiled anew says what is wrong with it now, not when first written.
+    if (digest === undefined) fields();
+    let key: Buffer | undefined;
+    const persistTimeout = s.persistence?.timeout ?? 0;
+    return {
+      id: sid, svcId,
+      ...(digest !== undefined ? { digest } : {}),
+      get key() {
+        return (key ??= serviceKey(s));
+      },
+      // Everything the table is a function of (tables are deterministic).
+      // fo / ovf tables keep list order among equal weights: the order is part of them.
+      get fingerprint() {
+        const order = s.scheduler === 'fo' || s.scheduler === 'ovf' ? s.realservers.map((r) => r.address) : [];
+        return (fingerprint ??= JSON.stringify([s.scheduler, size, s.realservers.map((r, i) => [r.address, r.weight, indexes[i]]).sort(), order]));
+      },
+      get table() {
+        return table();
+      },
+      releaseTable: () => { built = undefined; },
+      value: (tableSlot: number) => {
+        const { flags, hashFields, mask, lc } = fields();
+        return encodeService({
+          svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length
+            : lc ? drawnSize(s.scheduler as LcScheduler, table(), s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : size, persistTimeout,
+          persistMask: mask, flags, hashFields, ...(s.fwmark ? { fwmark: s.fwmark } : {}),
+        });
+      },
+    };
+  };
+  /** A service compiled into the running state as it is: its entries as recorded (see Reuse). */
+  const reused = (s: VirtualService, sid: string, svcId: number): boolean => {
+    const r = reuse!;
+    const digest = r.digests[sid];
+    if (!r.services.has(s) || r.allocation.services[sid] !== svcId || digest === undefined) return false;
+    const rids = s.realservers.map((x) => `${sid}/${realserverKey(x)}`);
+    for (const [i, rid] of rids.entries()) {
+      const a = alloc.reals[rid];
+      const was = r.allocation.reals[rid];
+      // Unresolved when it was compiled (no next hop recorded): it was compiled at weight 0.
+      if (!a || !was || a.index !== was.index || a.gen !== was.gen || r.reals[rid] === undefined || !r.l2[rid]) return false;
+      if (!s.realservers[i]!.mac && !sameL2(resolve(s, s.realservers[i]!), r.l2[rid])) return false;
+    }
+    for (const [i, rid] of rids.entries()) {
+      const rs = s.realservers[i]!;
+      const hex = r.reals[rid]!;
+      const { index, gen } = alloc.reals[rid]!;
+      let value: Buffer | undefined;
+      let dest: Buffer | undefined;
+      reals.push({
+        id: rid, index, gen, hex, reused: true,
+        get value() { return (value ??= Buffer.from(hex, 'hex')); },
+        get dest() { return (dest ??= encodeDest(rs)); },
+      });
+    }
+    services.push(compileService(s, sid, svcId, rids.map((rid) => alloc.reals[rid]!.index), digest));
+    return true;
+  };
+  for (const [k, s] of cfg.services.entries()) {
+    const sid = sids[k]!;
     if (!(sid in alloc.services)) alloc.services[sid] = svcIds.take();
     const svcId = alloc.services[sid]!;
+    if (reuse && reused(s, sid, svcId)) continue;
     const indexes: number[] = [];
     for (const r of s.realservers) {
-      const rid = realId(s, r);
+      const rid = `${sid}/${realserverKey(r)}`;
       if (!alloc.reals[rid]) alloc.reals[rid] = { index: realIds.take(), gen: alloc.nextGen++ };
       const { index, gen } = alloc.reals[rid]!;
       indexes.push(index);
@@ -287,54 +419,7 @@ export function compileDirector(
         }),
       });
     }
-    // The size is known without building the table (rr / wrr sequences are at most this long;
-    // Maglev's default follows the number of realservers).
-    const size = tableSizeOf(s);
-    if (size > limits.maxTableSize) {
-      throw new ConfigError(`${sid}: table of ${size} slots, the director allows at most ${limits.maxTableSize}`, { field: 'table-size' });
-    }
-    // Built on first use: a change to one service of a thousand builds one table.
-    let built: Uint32Array | undefined;
-    const table = (): Uint32Array => (built ??= toRealIndexes(buildTable(s), indexes));
-    // Everything the table is a function of (tables are deterministic).
-    // fo / ovf tables keep list order among equal weights: the order is part of them.
-    const order = s.scheduler === 'fo' || s.scheduler === 'ovf' ? s.realservers.map((r) => r.address) : [];
-    const fingerprint = JSON.stringify([s.scheduler, size, s.realservers.map((r, i) => [r.address, r.weight, indexes[i]]).sort(), order]);
-    const indexing = hashFieldsFor(s);
-    let hashFields = 0;
-    let flags = 0;
-    for (const f of indexing) {
-      if (f === 'rotate') flags |= ABI.LVS_SVC_F_ROTATE;
-      else if (f !== 'candidates') hashFields |= FIELD_BITS[f];
-    }
-    const lc = isLcScheduler(s.scheduler);
-    if (lc) flags |= ABI.LVS_SVC_F_LC | (LC_KIND[s.scheduler as keyof typeof LC_KIND] << ABI.LVS_SVC_LC_SHIFT);
-    if (s.realservers.some((r) => (r.upperThreshold ?? 0) > 0)) flags |= ABI.LVS_SVC_F_THRESH;
-    if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
-    if (markCovers(marks.entries, markServices, s)) flags |= ABI.LVS_SVC_F_MARKED;
-    if (!s.fwmark && s.port === 0) flags |= ABI.LVS_SVC_F_ALLPORTS; // sync: its templates have vport 0
-    const fam = familyOf(s.vip);
-    let mask = prefixMask(fullPrefix(fam) + (fam === 4 ? 96 : 0));
-    if (s.persistence) {
-      flags |= ABI.LVS_SVC_F_PERSIST;
-      const plen = parseNetmask(s.persistence.netmask, fam);
-      if (typeof plen === 'string') throw new ConfigError(`${sid}: persistence netmask: ${plen}`, { field: 'netmask' });
-      mask = prefixMask(plen);
-    }
-    const key = serviceKey(s);
-    const persistTimeout = s.persistence?.timeout ?? 0;
-    services.push({
-      id: sid, svcId, key, fingerprint,
-      get table() {
-        return table();
-      },
-      releaseTable: () => { built = undefined; },
-      value: (tableSlot: number) => encodeService({
-        svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length
-          : lc ? drawnSize(s.scheduler as LcScheduler, table(), s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : size, persistTimeout,
-        persistMask: mask, flags, hashFields, ...(s.fwmark ? { fwmark: s.fwmark } : {}),
-      }),
-    });
+    services.push(compileService(s, sid, svcId, indexes));
   }
 
   const st = cfg.settings ?? {};

@@ -73,6 +73,14 @@ export interface AppliedState {
   ghosts?: Ghosts;
   /** Connection sync events in the data plane (version 5; absent: off). */
   sync?: SyncSetting;
+  /** The compiler `digests` and `reals` were recorded by (src/director/plan.ts COMPILER): a
+   *  change takes the entries of the services it leaves alone from here only when it is this
+   *  one. Absent (older snapshots): every service is compiled again. Optional, so no version bump. */
+  compiler?: string;
+  /** Services whose spare lvs_tables slot may still hold a previous table (switched by the last
+   *  change that filled tables): the next fill batch points them at their live one. Absent
+   *  (older snapshots): every service's may. Optional, so no version bump. */
+  staleSpares?: string[];
 }
 
 /**
