@@ -339,12 +339,22 @@ export function buildPlan(inputs: PlanInputs): Plan {
   }
   const ghostKeys = (g: Ghosts) => Object.values(g.services).map((x) => Buffer.from(x.key, 'hex'));
 
+  // The records the change leaves as they are stay the running ones (the same objects): the
+  // snapshot packs an object it packed or read before from those bytes (snapshot.ts).
+  const freshReals = compiled.reals.filter((r) => !r.reused);
+  const freshAlloc = compiled.services.filter((x) => x.digest === undefined);
+  const sameAlloc = (a: { index: number; gen: number }, b: { index: number; gen: number }) => a.index === b.index && a.gen === b.gen;
+  const l2Entries = compiled.reals.map((r) => [r.id, inputs.l2.get(r.id)!] as [string, L2Next]).filter(([, v]) => v !== undefined);
+  const allocServices = kept(running.allocation.services, compiled.services.length, freshAlloc.map((x) => [x.id, x.svcId]), (a, b) => a === b, () => compiled.allocation.services);
+  const allocReals = kept(running.allocation.reals, compiled.reals.length, freshReals.map((r) => [r.id, r]), sameAlloc, () => compiled.allocation.reals);
   const target: AppliedState = {
     config: inputs.desired,
-    allocation: compiled.allocation,
-    l2: Object.fromEntries(compiled.reals.map((r) => [r.id, inputs.l2.get(r.id)!]).filter(([, v]) => v !== undefined)),
+    allocation: allocServices === running.allocation.services && allocReals === running.allocation.reals && compiled.allocation.nextGen === running.allocation.nextGen
+      ? running.allocation : { services: allocServices, reals: allocReals, nextGen: compiled.allocation.nextGen },
+    l2: kept(running.l2, l2Entries.length, l2Entries, sameL2, () => Object.fromEntries(l2Entries)),
     digests: Object.fromEntries(compiled.services.map((s) => [s.id, s.digest ?? digest(s.fingerprint, s.value(0))])),
-    reals: Object.fromEntries(compiled.reals.map((r) => [r.id, r.hex ?? r.value.toString('hex')])),
+    reals: kept(running.reals, compiled.reals.length, freshReals.map((r) => [r.id, r.value.toString('hex')]), (a, b) => a === b,
+      () => Object.fromEntries(compiled.reals.map((r) => [r.id, r.hex ?? r.value.toString('hex')]))),
     tableSlots,
     tunnel: inputs.tunnel,
     ...(Object.keys(ghosts.services).length || Object.keys(ghosts.reals).length ? { ghosts } : {}),
@@ -568,4 +578,18 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
   const sa = [...a].sort();
   const sb = [...b].sort();
   return sa.every((x, i) => x === sb[i]);
+}
+
+/**
+ * `base` itself when a record of the target holds what it holds: `count` entries, of which those
+ * taken from the running state are base's by construction and the others (`fresh`) equal base's.
+ * Otherwise the record `build` makes.
+ */
+function kept<V>(base: Record<string, V>, count: number, fresh: readonly [string, V][], same: (a: V, b: V) => boolean, build: () => Record<string, V>): Record<string, V> {
+  if (fresh.every(([id, v]) => base[id] !== undefined && same(base[id], v)) && Object.keys(base).length === count) return base;
+  return build();
+}
+
+function sameL2(a: L2Next, b: L2Next): boolean {
+  return a === b || (a.mac === b.mac && a.smac === b.smac && a.ifindex === b.ifindex);
 }

@@ -141,36 +141,91 @@ export interface Snapshot {
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 /**
- * `encoded`: values already packed, by identity (an apply's target: recorded as pending, then
- * as applied), spliced in instead of packed again. A plain msgpack map either way.
+ * The bytes of the applied state's large records (each service of its configuration, the
+ * allocation's records, next hops, values, digests, table slots), by object: packed once, or
+ * as read from the file. A change builds a target that keeps the records it leaves alone (the
+ * same objects, src/director/plan.ts), so writing it packs what changed and copies the rest.
+ * These objects are never modified once in an applied state.
+ */
+const packed = new WeakMap<object, Buffer>();
+
+function cached(v: object): Buffer {
+  let b = packed.get(v);
+  if (!b) {
+    b = Buffer.from(packr.pack(v));
+    packed.set(v, b);
+  }
+  return b;
+}
+
+function mapHead(n: number): Buffer {
+  return n < 16 ? Buffer.from([0x80 | n])
+    : n < 0x10000 ? Buffer.from([0xde, n >> 8, n & 0xff])
+      : Buffer.from([0xdf, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+}
+
+function arrayHead(n: number): Buffer {
+  return n < 16 ? Buffer.from([0x90 | n])
+    : n < 0x10000 ? Buffer.from([0xdc, n >> 8, n & 0xff])
+      : Buffer.from([0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+}
+
+/** A msgpack map of `o`'s own keys, each value packed by `each` (a plain msgpack map either way). */
+function packMap(o: Record<string, unknown>, parts: Buffer[], each: (k: string, v: unknown, parts: Buffer[]) => void): void {
+  const keys = Object.keys(o);
+  parts.push(mapHead(keys.length));
+  for (const k of keys) {
+    parts.push(Buffer.from(packr.pack(k)));
+    each(k, o[k], parts);
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
+const RECORDS = new Set(['l2', 'reals', 'digests', 'tableSlots']);
+
+function packApplied(a: AppliedState, parts: Buffer[]): void {
+  packMap(a as unknown as Record<string, unknown>, parts, (k, v, out) => {
+    if (k === 'config' && isObject(v) && Array.isArray(v.services)) {
+      packMap(v, out, (ck, cv, o2) => {
+        if (ck !== 'services') return void o2.push(Buffer.from(packr.pack(cv)));
+        const list = cv as object[];
+        o2.push(arrayHead(list.length));
+        for (const svc of list) o2.push(cached(svc));
+      });
+    } else if (k === 'allocation' && isObject(v)) {
+      packMap(v, out, (ak, av, o2) => void o2.push(isObject(av) ? cached(av) : Buffer.from(packr.pack(av))));
+    } else if (RECORDS.has(k) && isObject(v)) {
+      out.push(cached(v));
+    } else {
+      out.push(Buffer.from(packr.pack(v)));
+    }
+  });
+}
+
+/**
+ * The snapshot as a msgpack map (the same bytes msgpack gives it whole): the applied state's and
+ * the pending target's large records spliced from their bytes when packed or read before.
+ * `encoded`: values already packed, by identity, spliced in as they are.
  */
 export function encodeSnapshot(s: Snapshot, encoded?: ReadonlyMap<object, Buffer>): Buffer {
-  if (!encoded?.size) return packr.pack(s);
-  return packSpliced(s as unknown as Record<string, unknown>, encoded);
+  const parts: Buffer[] = [];
+  const value = (v: unknown, applied: boolean, out: Buffer[]) => {
+    const done = v !== null && typeof v === 'object' ? encoded?.get(v) : undefined;
+    if (done) out.push(done);
+    else if (applied && isObject(v)) packApplied(v as unknown as AppliedState, out);
+    else out.push(Buffer.from(packr.pack(v)));
+  };
+  packMap(s as unknown as Record<string, unknown>, parts, (k, v, out) => {
+    if (k === 'pending' && isObject(v)) packMap(v, out, (pk, pv, o2) => value(pv, pk === 'target', o2));
+    else value(v, k === 'applied', out);
+  });
+  return Buffer.concat(parts);
 }
 
-/** Packs `value` once, for encodeSnapshot's `encoded` (a copy: msgpackr reuses its buffer). */
-export function packOnce(value: object): Buffer {
-  return Buffer.from(packr.pack(value));
-}
-
-function packSpliced(o: Record<string, unknown>, encoded: ReadonlyMap<object, Buffer>): Buffer {
-  const keys = Object.keys(o);
-  const head = keys.length < 16 ? Buffer.from([0x80 | keys.length])
-    : keys.length < 0x10000 ? Buffer.from([0xde, keys.length >> 8, keys.length & 0xff])
-      : Buffer.from([0xdf, keys.length >>> 24, (keys.length >> 16) & 0xff, (keys.length >> 8) & 0xff, keys.length & 0xff]);
-  const parts: Buffer[] = [head];
-  for (const k of keys) {
-    const v = o[k];
-    parts.push(Buffer.from(packr.pack(k)));
-    const done = v !== null && typeof v === 'object' ? encoded.get(v) : undefined;
-    if (done) parts.push(done);
-    else if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).some((x) => x !== null && typeof x === 'object' && encoded.has(x))) {
-      parts.push(packSpliced(v as Record<string, unknown>, encoded));
-    } else {
-      parts.push(Buffer.from(packr.pack(v)));
-    }
-  }
+/** Packs an applied state once, for encodeSnapshot's `encoded` (its records' bytes are kept). */
+export function packOnce(value: AppliedState): Buffer {
+  const parts: Buffer[] = [];
+  packApplied(value, parts);
   return Buffer.concat(parts);
 }
 
@@ -194,7 +249,121 @@ export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
     });
   }
   if (!o.applied || !o.interfaces || !o.sizes) throw new StateError(`state snapshot ${where} is incomplete`);
+  rememberBytes(buf, o as Snapshot);
   return migrate(o as Snapshot);
+}
+
+/**
+ * Where each value of a msgpack item ends (`b[p]` starts it): the structure is walked, nothing is
+ * decoded. Throws RangeError past the end.
+ */
+function skip(b: Buffer, p: number): number {
+  const t = b[p]!;
+  if (t === undefined) throw new RangeError('truncated');
+  if (t < 0x80 || t >= 0xe0 || t === 0xc0 || t === 0xc1 || t === 0xc2 || t === 0xc3) return p + 1;
+  if (t <= 0x8f) return skipItems(b, p + 1, 2 * (t & 0x0f));
+  if (t <= 0x9f) return skipItems(b, p + 1, t & 0x0f);
+  if (t <= 0xbf) return p + 1 + (t & 0x1f);
+  switch (t) {
+    case 0xc4: case 0xd9: return p + 2 + b[p + 1]!;
+    case 0xc5: case 0xda: return p + 3 + b.readUInt16BE(p + 1);
+    case 0xc6: case 0xdb: return p + 5 + b.readUInt32BE(p + 1);
+    case 0xc7: return p + 3 + b[p + 1]!;
+    case 0xc8: return p + 4 + b.readUInt16BE(p + 1);
+    case 0xc9: return p + 6 + b.readUInt32BE(p + 1);
+    case 0xca: return p + 5;
+    case 0xcb: return p + 9;
+    case 0xcc: case 0xd0: return p + 2;
+    case 0xcd: case 0xd1: return p + 3;
+    case 0xce: case 0xd2: return p + 5;
+    case 0xcf: case 0xd3: return p + 9;
+    case 0xd4: return p + 3;
+    case 0xd5: return p + 4;
+    case 0xd6: return p + 6;
+    case 0xd7: return p + 10;
+    case 0xd8: return p + 18;
+    case 0xdc: return skipItems(b, p + 3, b.readUInt16BE(p + 1));
+    case 0xdd: return skipItems(b, p + 5, b.readUInt32BE(p + 1));
+    case 0xde: return skipItems(b, p + 3, 2 * b.readUInt16BE(p + 1));
+    case 0xdf: return skipItems(b, p + 5, 2 * b.readUInt32BE(p + 1));
+    default: throw new RangeError(`msgpack type 0x${t.toString(16)}`);
+  }
+}
+
+function skipItems(b: Buffer, p: number, n: number): number {
+  for (let i = 0; i < n; i++) p = skip(b, p);
+  return p;
+}
+
+/** A map's or array's entry count and where its first entry starts; undefined for other types. */
+function container(b: Buffer, p: number): { map: boolean; n: number; at: number } | undefined {
+  const t = b[p]!;
+  if (t >= 0x80 && t <= 0x8f) return { map: true, n: t & 0x0f, at: p + 1 };
+  if (t >= 0x90 && t <= 0x9f) return { map: false, n: t & 0x0f, at: p + 1 };
+  if (t === 0xde) return { map: true, n: b.readUInt16BE(p + 1), at: p + 3 };
+  if (t === 0xdf) return { map: true, n: b.readUInt32BE(p + 1), at: p + 5 };
+  if (t === 0xdc) return { map: false, n: b.readUInt16BE(p + 1), at: p + 3 };
+  if (t === 0xdd) return { map: false, n: b.readUInt32BE(p + 1), at: p + 5 };
+  return undefined;
+}
+
+/** A string key at `p` (undefined when it is not a string) and where its value starts. */
+function keyAt(b: Buffer, p: number): { key: string | undefined; at: number } {
+  const t = b[p]!;
+  const end = skip(b, p);
+  if (t >= 0xa0 && t <= 0xbf) return { key: b.toString('utf8', p + 1, end), at: end };
+  if (t === 0xd9) return { key: b.toString('utf8', p + 2, end), at: end };
+  if (t === 0xda) return { key: b.toString('utf8', p + 3, end), at: end };
+  if (t === 0xdb) return { key: b.toString('utf8', p + 5, end), at: end };
+  return { key: undefined, at: end };
+}
+
+/** The entries of the map at `p`: key -> [start, end) of its value. */
+function entriesAt(b: Buffer, p: number): Map<string, [number, number]> | undefined {
+  const c = container(b, p);
+  if (!c?.map) return undefined;
+  const out = new Map<string, [number, number]>();
+  let at = c.at;
+  for (let i = 0; i < c.n; i++) {
+    const k = keyAt(b, at);
+    const end = skip(b, k.at);
+    if (k.key !== undefined) out.set(k.key, [k.at, end]);
+    at = end;
+  }
+  return out;
+}
+
+/**
+ * The bytes each large record of the applied state was read from (see `packed`): the next write
+ * copies the records a change left alone instead of packing them again. Only where the file is
+ * laid out as this version writes it; anything else is simply packed again.
+ */
+function rememberBytes(buf: Buffer, s: Snapshot): void {
+  try {
+    const top = entriesAt(buf, 0);
+    const ap = top?.get('applied');
+    const a = ap && entriesAt(buf, ap[0]);
+    if (!a) return;
+    const applied = s.applied as unknown as Record<string, unknown>;
+    const keep = (v: unknown, r: [number, number] | undefined) => { if (r && v !== null && typeof v === 'object') packed.set(v, buf.subarray(r[0], r[1])); };
+    for (const k of RECORDS) keep(applied[k], a.get(k));
+    const al = a.get('allocation');
+    const alloc = al && entriesAt(buf, al[0]);
+    if (alloc) for (const k of ['services', 'reals']) keep((s.applied.allocation as unknown as Record<string, unknown>)[k], alloc.get(k));
+    const cf = a.get('config');
+    const svcs = cf && entriesAt(buf, cf[0])?.get('services');
+    const list = svcs && container(buf, svcs[0]);
+    const services = s.applied.config.services;
+    if (!list || list.map || list.n !== services.length) return;
+    let at = list.at;
+    for (const svc of services) {
+      const end = skip(buf, at);
+      packed.set(svc, buf.subarray(at, end));
+      at = end;
+    }
+  } catch {
+    // not laid out as expected: packed again when written
+  }
 }
 
 /** Older snapshot versions, brought to the current one (in memory; written back on the next change). */

@@ -161,6 +161,8 @@ export function recordTarget(plan: Plan, desired: DirectorConfig, unresolved: Re
   plan.target.config = desired;
   if (unresolved && Object.keys(unresolved).length) {
     plan.target.unresolved = unresolved;
+    // A copy: the target's record may be the running state's own (plan.ts kept).
+    plan.target.l2 = { ...plan.target.l2 };
     for (const id of Object.keys(unresolved)) delete plan.target.l2[id];
   } else {
     delete plan.target.unresolved;
