@@ -244,6 +244,8 @@ class IdAllocator {
  */
 export interface Reuse {
   services: ReadonlySet<VirtualService>;
+  /** The next hops of this compile, by realserver id (what `resolve` answers). */
+  hops: ReadonlyMap<string, L2Next>;
   allocation: Allocation;
   reals: Readonly<Record<string, string>>;
   digests: Readonly<Record<string, string>>;
@@ -252,6 +254,100 @@ export interface Reuse {
 
 /** Ties a compile's output to this compiler: entries recorded by another one are not reused. */
 export const COMPILER_EPOCH = 1;
+
+/**
+ * A service's lvs_services entry and table, each built on first use. `digest`: the digest
+ * recorded when this same service was compiled into the running state (reused, see Reuse):
+ * nothing of it is encoded unless asked for.
+ */
+class ServiceEntry implements CompiledService {
+  private built: Uint32Array | undefined;
+  private k: Buffer | undefined;
+  private fp: string | undefined;
+  private f: { flags: number; hashFields: number; mask: Uint8Array; lc: boolean } | undefined;
+  constructor(
+    private readonly s: VirtualService, readonly id: string, readonly svcId: number, private readonly indexes: readonly number[], private readonly size: number,
+    private readonly marks: readonly MarkEntry[], private readonly markServices: ReadonlySet<number>, readonly digest?: string,
+  ) {}
+
+  get key(): Buffer {
+    return (this.k ??= serviceKey(this.s));
+  }
+
+  // Everything the table is a function of (tables are deterministic).
+  // fo / ovf tables keep list order among equal weights: the order is part of them.
+  get fingerprint(): string {
+    const s = this.s;
+    const order = s.scheduler === 'fo' || s.scheduler === 'ovf' ? s.realservers.map((r) => r.address) : [];
+    return (this.fp ??= JSON.stringify([s.scheduler, this.size, s.realservers.map((r, i) => [r.address, r.weight, this.indexes[i]]).sort(), order]));
+  }
+
+  // Built on first use: a change to one service of a thousand builds one table.
+  get table(): Uint32Array {
+    return (this.built ??= toRealIndexes(buildTable(this.s), this.indexes));
+  }
+
+  releaseTable(): void {
+    this.built = undefined;
+  }
+
+  fields(): { flags: number; hashFields: number; mask: Uint8Array; lc: boolean } {
+    if (this.f) return this.f;
+    const s = this.s;
+    let hashFields = 0;
+    let flags = 0;
+    for (const f of hashFieldsFor(s)) {
+      if (f === 'rotate') flags |= ABI.LVS_SVC_F_ROTATE;
+      else if (f !== 'candidates') hashFields |= FIELD_BITS[f];
+    }
+    const lc = isLcScheduler(s.scheduler);
+    if (lc) flags |= ABI.LVS_SVC_F_LC | (LC_KIND[s.scheduler as keyof typeof LC_KIND] << ABI.LVS_SVC_LC_SHIFT);
+    if (s.realservers.some((r) => (r.upperThreshold ?? 0) > 0)) flags |= ABI.LVS_SVC_F_THRESH;
+    if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
+    if (markCovers(this.marks, this.markServices, s)) flags |= ABI.LVS_SVC_F_MARKED;
+    if (!s.fwmark && s.port === 0) flags |= ABI.LVS_SVC_F_ALLPORTS; // sync: its templates have vport 0
+    const fam = familyOf(s.vip);
+    let mask = prefixMask(fullPrefix(fam) + (fam === 4 ? 96 : 0));
+    if (s.persistence) {
+      flags |= ABI.LVS_SVC_F_PERSIST;
+      const plen = parseNetmask(s.persistence.netmask, fam);
+      if (typeof plen === 'string') throw new ConfigError(`${this.id}: persistence netmask: ${plen}`, { field: 'netmask' });
+      mask = prefixMask(plen);
+    }
+    return (this.f = { flags, hashFields, mask, lc });
+  }
+
+  value(tableSlot: number): Buffer {
+    const s = this.s;
+    const { flags, hashFields, mask, lc } = this.fields();
+    return encodeService({
+      svcId: this.svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? this.table.length
+        : lc ? drawnSize(s.scheduler as LcScheduler, this.table, s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : this.size,
+      persistTimeout: s.persistence?.timeout ?? 0, persistMask: mask, flags, hashFields, ...(s.fwmark ? { fwmark: s.fwmark } : {}),
+    });
+  }
+}
+
+/** A realserver slot as the running state recorded it (see Reuse): decoded only when asked. */
+class ReusedReal implements CompiledReal {
+  readonly reused = true as const;
+  readonly index: number;
+  readonly gen: number;
+  private v: Buffer | undefined;
+  private d: Buffer | undefined;
+  constructor(readonly id: string, a: { index: number; gen: number }, readonly hex: string, private readonly rs: Realserver) {
+    this.index = a.index;
+    this.gen = a.gen;
+  }
+
+  get value(): Buffer {
+    return (this.v ??= Buffer.from(this.hex, 'hex'));
+  }
+
+  get dest(): Buffer {
+    return (this.d ??= encodeDest(this.rs));
+  }
+}
 
 function sameL2(a: L2Next | undefined, b: L2Next | undefined): boolean {
   if (a === b) return true;
@@ -278,26 +374,16 @@ export function compileDirector(
     if (id in prev.services) { alloc.services[id] = prev.services[id]!; usedSvc.add(prev.services[id]!); }
   }
   const usedReal = new Set<number>();
-  cfg.services.forEach((s, k) => {
-    for (const r of s.realservers) {
-      const rid = `${sids[k]!}/${realserverKey(r)}`;
-      const old = prev.reals[rid];
-      if (old) { alloc.reals[rid] = old; usedReal.add(old.index); }
-    }
-  });
+  const ridsOf = cfg.services.map((s, k) => s.realservers.map((r) => {
+    const rid = `${sids[k]!}/${realserverKey(r)}`;
+    const old = prev.reals[rid];
+    if (old) { alloc.reals[rid] = old; usedReal.add(old.index); }
+    return rid;
+  }));
 
   // Firewall marks: port services a mark with a service covers are classified first (IPVS order).
   const marks = compileMarkEntries(cfg);
   const markServices = new Set(cfg.services.filter((s) => s.fwmark).map((s) => s.fwmark!));
-  const svcIds = new IdAllocator(usedSvc, reserved.services, reserved.ghostServices, limits.maxServices);
-  const realIds = new IdAllocator(usedReal, reserved.reals, reserved.ghostReals, limits.maxReals);
-  const services: CompiledService[] = [];
-  const reals: CompiledReal[] = [];
-  /**
-   * A service's lvs_services entry and table, each built on first use. `digest`: the digest
-   * recorded when this same service was compiled into the running state (reused, see Reuse):
-   * nothing of it is encoded unless asked for.
-   */
   const compileService = (s: VirtualService, sid: string, svcId: number, indexes: number[], digest?: string): CompiledService => {
     // The size is known without building the table (rr / wrr sequences are at most this long;
     // Maglev's default follows the number of realservers).
@@ -305,102 +391,44 @@ export function compileDirector(
     if (size > limits.maxTableSize) {
       throw new ConfigError(`${sid}: table of ${size} slots, the director allows at most ${limits.maxTableSize}`, { field: 'table-size' });
     }
-    // Built on first use: a change to one service of a thousand builds one table.
-    let built: Uint32Array | undefined;
-    const table = (): Uint32Array => (built ??= toRealIndexes(buildTable(s), indexes));
-    let fingerprint: string | undefined;
-    let entry: { flags: number; hashFields: number; mask: Uint8Array; lc: boolean } | undefined;
-    const fields = () => {
-      if (entry) return entry;
-      const indexing = hashFieldsFor(s);
-      let hashFields = 0;
-      let flags = 0;
-      for (const f of indexing) {
-        if (f === 'rotate') flags |= ABI.LVS_SVC_F_ROTATE;
-        else if (f !== 'candidates') hashFields |= FIELD_BITS[f];
-      }
-      const lc = isLcScheduler(s.scheduler);
-      if (lc) flags |= ABI.LVS_SVC_F_LC | (LC_KIND[s.scheduler as keyof typeof LC_KIND] << ABI.LVS_SVC_LC_SHIFT);
-      if (s.realservers.some((r) => (r.upperThreshold ?? 0) > 0)) flags |= ABI.LVS_SVC_F_THRESH;
-      if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
-      if (markCovers(marks.entries, markServices, s)) flags |= ABI.LVS_SVC_F_MARKED;
-      if (!s.fwmark && s.port === 0) flags |= ABI.LVS_SVC_F_ALLPORTS; // sync: its templates have vport 0
-      const fam = familyOf(s.vip);
-      let mask = prefixMask(fullPrefix(fam) + (fam === 4 ? 96 : 0));
-      if (s.persistence) {
-        flags |= ABI.LVS_SVC_F_PERSIST;
-        const plen = parseNetmask(s.persistence.netmask, fam);
-        if (typeof plen === 'string') throw new ConfigError(`${sid}: persistence netmask: ${plen}`, { field: 'netmask' });
-        mask = prefixMask(plen);
-      }
-      return (entry = { flags, hashFields, mask, lc });
-    };
+    const entry = new ServiceEntry(s, sid, svcId, indexes, size, marks.entries, markServices, digest);
     // A service compiled anew says what is wrong with it now, not when first written.
-    if (digest === undefined) fields();
-    let key: Buffer | undefined;
-    const persistTimeout = s.persistence?.timeout ?? 0;
-    return {
-      id: sid, svcId,
-      ...(digest !== undefined ? { digest } : {}),
-      get key() {
-        return (key ??= serviceKey(s));
-      },
-      // Everything the table is a function of (tables are deterministic).
-      // fo / ovf tables keep list order among equal weights: the order is part of them.
-      get fingerprint() {
-        const order = s.scheduler === 'fo' || s.scheduler === 'ovf' ? s.realservers.map((r) => r.address) : [];
-        return (fingerprint ??= JSON.stringify([s.scheduler, size, s.realservers.map((r, i) => [r.address, r.weight, indexes[i]]).sort(), order]));
-      },
-      get table() {
-        return table();
-      },
-      releaseTable: () => { built = undefined; },
-      value: (tableSlot: number) => {
-        const { flags, hashFields, mask, lc } = fields();
-        return encodeService({
-          svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length
-            : lc ? drawnSize(s.scheduler as LcScheduler, table(), s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : size, persistTimeout,
-          persistMask: mask, flags, hashFields, ...(s.fwmark ? { fwmark: s.fwmark } : {}),
-        });
-      },
-    };
+    if (digest === undefined) entry.fields();
+    return entry;
   };
+  const svcIds = new IdAllocator(usedSvc, reserved.services, reserved.ghostServices, limits.maxServices);
+  const realIds = new IdAllocator(usedReal, reserved.reals, reserved.ghostReals, limits.maxReals);
+  const services: CompiledService[] = [];
+  const reals: CompiledReal[] = [];
   /** A service compiled into the running state as it is: its entries as recorded (see Reuse). */
-  const reused = (s: VirtualService, sid: string, svcId: number): boolean => {
+  const reused = (s: VirtualService, sid: string, svcId: number, rids: readonly string[]): boolean => {
     const r = reuse!;
     const digest = r.digests[sid];
     if (!r.services.has(s) || r.allocation.services[sid] !== svcId || digest === undefined) return false;
-    const rids = s.realservers.map((x) => `${sid}/${realserverKey(x)}`);
+    const hexes: string[] = [];
+    const indexes: number[] = [];
     for (const [i, rid] of rids.entries()) {
       const a = alloc.reals[rid];
-      const was = r.allocation.reals[rid];
+      const hex = r.reals[rid];
+      const l2 = r.l2[rid];
       // Unresolved when it was compiled (no next hop recorded): it was compiled at weight 0.
-      if (!a || !was || a.index !== was.index || a.gen !== was.gen || r.reals[rid] === undefined || !r.l2[rid]) return false;
-      if (!s.realservers[i]!.mac && !sameL2(resolve(s, s.realservers[i]!), r.l2[rid])) return false;
+      if (!a || a !== r.allocation.reals[rid] || hex === undefined || !l2) return false;
+      if (!s.realservers[i]!.mac && !sameL2(r.hops.get(rid), l2)) return false;
+      hexes.push(hex);
+      indexes.push(a.index);
     }
-    for (const [i, rid] of rids.entries()) {
-      const rs = s.realservers[i]!;
-      const hex = r.reals[rid]!;
-      const { index, gen } = alloc.reals[rid]!;
-      let value: Buffer | undefined;
-      let dest: Buffer | undefined;
-      reals.push({
-        id: rid, index, gen, hex, reused: true,
-        get value() { return (value ??= Buffer.from(hex, 'hex')); },
-        get dest() { return (dest ??= encodeDest(rs)); },
-      });
-    }
-    services.push(compileService(s, sid, svcId, rids.map((rid) => alloc.reals[rid]!.index), digest));
+    for (const [i, rid] of rids.entries()) reals.push(new ReusedReal(rid, alloc.reals[rid]!, hexes[i]!, s.realservers[i]!));
+    services.push(compileService(s, sid, svcId, indexes, digest));
     return true;
   };
   for (const [k, s] of cfg.services.entries()) {
     const sid = sids[k]!;
     if (!(sid in alloc.services)) alloc.services[sid] = svcIds.take();
     const svcId = alloc.services[sid]!;
-    if (reuse && reused(s, sid, svcId)) continue;
+    if (reuse && reused(s, sid, svcId, ridsOf[k]!)) continue;
     const indexes: number[] = [];
-    for (const r of s.realservers) {
-      const rid = `${sid}/${realserverKey(r)}`;
+    for (const [j, r] of s.realservers.entries()) {
+      const rid = ridsOf[k]![j]!;
       if (!alloc.reals[rid]) alloc.reals[rid] = { index: realIds.take(), gen: alloc.nextGen++ };
       const { index, gen } = alloc.reals[rid]!;
       indexes.push(index);

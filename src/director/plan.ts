@@ -209,7 +209,7 @@ function reuseOf(inputs: PlanInputs): Reuse | undefined {
   const { running } = inputs;
   if (inputs.fromScratch || running.compiler !== COMPILER) return undefined;
   if (JSON.stringify(running.config.marks ?? []) !== JSON.stringify(inputs.desired.marks ?? [])) return undefined;
-  return { services: new Set(running.config.services), allocation: running.allocation, reals: running.reals, digests: running.digests, l2: running.l2 };
+  return { services: new Set(running.config.services), hops: inputs.l2, allocation: running.allocation, reals: running.reals, digests: running.digests, l2: running.l2 };
 }
 
 /**
