@@ -413,7 +413,8 @@ export function compileDirector(
       const l2 = r.l2[rid];
       // Unresolved when it was compiled (no next hop recorded): it was compiled at weight 0.
       if (!a || a !== r.allocation.reals[rid] || hex === undefined || !l2) return false;
-      if (!s.realservers[i]!.mac && !sameL2(r.hops.get(rid), l2)) return false;
+      // (With a MAC given, the next hop recorded is that MAC: the same when it is.)
+      if (!sameL2(r.hops.get(rid), l2)) return false;
       hexes.push(hex);
       indexes.push(a.index);
     }

@@ -43,7 +43,7 @@
 import { createHash } from 'node:crypto';
 import {
   compileDirector, compileMarkEntries, emptyAllocation, encodeService, encodeDest, realId, serviceKey, timeoutsByState, COMPILER_EPOCH,
-  type Allocation, type CompiledDirector, type L2Next, type Limits, type MacResolver, type Reuse,
+  type Allocation, type CompiledDirector, type CompiledReal, type L2Next, type Limits, type MacResolver, type Reuse,
 } from '../dataplane/compile.js';
 import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
 import { decode, CFG, REAL, SVC, SVC_KEY } from '../abi/layout.js';
@@ -304,11 +304,27 @@ export function buildPlan(inputs: PlanInputs): Plan {
   let byId: Map<string, VirtualService> | undefined;
   const runningService = (id: string): VirtualService | undefined => (byId ??= new Map(running.config.services.map((x) => [serviceId(x), x] as const))).get(id);
   const runningKeys = { get: (id: string): Buffer | undefined => { const x = runningService(id); return x && serviceKey(x); } };
-  const liveSvc = new Set(compiled.services.map((s) => s.id));
-  const liveSvcIds = new Set(compiled.services.map((s) => s.svcId));
-  const reusedIds = new Set(compiled.services.filter((s) => s.digest !== undefined).map((s) => s.id));
-  const liveReal = new Map(compiled.reals.map((r) => [r.id, r] as const));
-  const liveIndexes = new Set(compiled.reals.map((r) => r.index));
+  // What the compile took from the running state (see Reuse) keeps its ids, slots and indexes,
+  // which no other running service or realserver and no ghost holds: only what it compiled anew
+  // ("fresh") can have taken an id, slot or index that went, and only the running services it
+  // did not take ("touched") can have gone.
+  const freshSvcs = compiled.services.filter((x) => x.digest === undefined);
+  const freshReals = compiled.reals.filter((r) => !r.reused);
+  const reusedIds = new Set(compiled.services.filter((x) => x.digest !== undefined).map((x) => x.id));
+  const touchedOld = Object.keys(running.allocation.services).filter((id) => !reusedIds.has(id));
+  const liveSvc = new Set(freshSvcs.map((x) => x.id));
+  const liveSvcIds = new Set(freshSvcs.map((x) => x.svcId));
+  const liveReal = new Set(freshReals.map((r) => r.id));
+  const liveIndexes = new Set(freshReals.map((r) => r.index));
+  /** The running realservers of the touched services: `serviceId/rip` -> allocation. */
+  const touchedReals: [string, { index: number; gen: number }][] = [];
+  for (const id of touchedOld) {
+    for (const r of runningService(id)?.realservers ?? []) {
+      const rid = `${id}/${realserverKey(r)}`;
+      const a = running.allocation.reals[rid];
+      if (a) touchedReals.push([rid, a]);
+    }
+  }
 
   // Ghosts after this change: the surviving old ones not back and not evicted (their id or slot
   // taken by something else), plus what this change deletes (unless expire-nodest-conn).
@@ -319,7 +335,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   for (const [id, g] of Object.entries(alive.reals)) {
     if (!liveReal.has(id) && !liveIndexes.has(g.index)) ghosts.reals[id] = g;
   }
-  const removed = Object.keys(running.allocation.services).filter((id) => !liveSvc.has(id));
+  const removed = touchedOld.filter((id) => !liveSvc.has(id));
   const tombstones: ServiceWrite[] = [];
   const gone: RealWrite[] = [];
   if (!nodest) {
@@ -330,7 +346,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
       ghosts.services[id] = { svcId, key: key.toString('hex'), deletedAt: now };
       tombstones.push({ service: id, key, value: tombstoneValue(svcId) });
     }
-    for (const [id, a] of Object.entries(running.allocation.reals)) {
+    for (const [id, a] of touchedReals) {
       if (liveReal.has(id) || liveIndexes.has(a.index) || !running.reals[id]) continue;
       const value = goneValue(running.reals[id]!);
       ghosts.reals[id] = { index: a.index, gen: a.gen, value: value.toString('hex'), deletedAt: now };
@@ -341,17 +357,17 @@ export function buildPlan(inputs: PlanInputs): Plan {
 
   // The records the change leaves as they are stay the running ones (the same objects): the
   // snapshot packs an object it packed or read before from those bytes (snapshot.ts).
-  const freshReals = compiled.reals.filter((r) => !r.reused);
-  const freshAlloc = compiled.services.filter((x) => x.digest === undefined);
+  // (A reused realserver's next hop is the running one: compile.ts checks it.)
   const sameAlloc = (a: { index: number; gen: number }, b: { index: number; gen: number }) => a.index === b.index && a.gen === b.gen;
-  const l2Entries = compiled.reals.map((r) => [r.id, inputs.l2.get(r.id)!] as [string, L2Next]).filter(([, v]) => v !== undefined);
-  const allocServices = kept(running.allocation.services, compiled.services.length, freshAlloc.map((x) => [x.id, x.svcId]), (a, b) => a === b, () => compiled.allocation.services);
+  const l2Of = (list: readonly CompiledReal[]) => list.map((r) => [r.id, inputs.l2.get(r.id)!] as [string, L2Next]).filter(([, v]) => v !== undefined);
+  const freshL2 = l2Of(freshReals);
+  const allocServices = kept(running.allocation.services, compiled.services.length, freshSvcs.map((x) => [x.id, x.svcId]), (a, b) => a === b, () => compiled.allocation.services);
   const allocReals = kept(running.allocation.reals, compiled.reals.length, freshReals.map((r) => [r.id, r]), sameAlloc, () => compiled.allocation.reals);
   const target: AppliedState = {
     config: inputs.desired,
     allocation: allocServices === running.allocation.services && allocReals === running.allocation.reals && compiled.allocation.nextGen === running.allocation.nextGen
       ? running.allocation : { services: allocServices, reals: allocReals, nextGen: compiled.allocation.nextGen },
-    l2: kept(running.l2, l2Entries.length, l2Entries, sameL2, () => Object.fromEntries(l2Entries)),
+    l2: kept(running.l2, compiled.reals.length - freshReals.length + freshL2.length, freshL2, sameL2, () => Object.fromEntries(l2Of(compiled.reals))),
     digests: Object.fromEntries(compiled.services.map((s) => [s.id, s.digest ?? digest(s.fingerprint, s.value(0))])),
     reals: kept(running.reals, compiled.reals.length, freshReals.map((r) => [r.id, r.value.toString('hex')]), (a, b) => a === b,
       () => Object.fromEntries(compiled.reals.map((r) => [r.id, r.hex ?? r.value.toString('hex')]))),
@@ -364,10 +380,9 @@ export function buildPlan(inputs: PlanInputs): Plan {
   // The VIP filter is a function of the keys of the services and tombstones: when the services
   // the change compiled anew and the tombstones have the keys of those they replace, no word
   // changes (a weight at a thousand services decodes no key).
-  const touchedOld = Object.keys(running.allocation.services).filter((id) => !reusedIds.has(id));
   const sameKeys = !inputs.fromScratch && sameSet(
     [...touchedOld.map((id) => runningKeys.get(id)?.toString('hex') ?? `?${id}`), ...Object.values(running.ghosts?.services ?? {}).map((g) => g.key)],
-    [...compiled.services.filter((x) => x.digest === undefined).map((x) => x.key.toString('hex')), ...Object.values(ghosts.services).map((g) => g.key)],
+    [...freshSvcs.map((x) => x.key.toString('hex')), ...Object.values(ghosts.services).map((g) => g.key)],
   );
   const oldWords = sameKeys ? new Map<number, bigint>() : filterWordsOf([...Object.keys(running.allocation.services).map((id) => {
     const k = runningKeys.get(id);
@@ -386,11 +401,13 @@ export function buildPlan(inputs: PlanInputs): Plan {
   if (running.settings !== target.settings) steps.push({ op: 'settings', value: settings });
   // Egress interfaces of realservers reached through another interface (XDP_REDIRECT); the
   // attached interfaces are added by attach.
-  const egress = new Set(Object.values(running.l2).map((x) => x.ifindex).filter((i): i is number => !!i));
+  // (A reused realserver's egress is a running one.)
+  let egress: Set<number> | undefined;
   const tx = new Set<number>();
-  for (const r of compiled.reals) {
+  for (const r of freshReals) {
     const ifindex = inputs.l2.get(r.id)?.ifindex;
-    if (ifindex && !egress.has(ifindex)) tx.add(ifindex);
+    egress ??= ifindex ? new Set(Object.values(running.l2).map((x) => x.ifindex).filter((i): i is number => !!i)) : undefined;
+    if (ifindex && !egress!.has(ifindex)) tx.add(ifindex);
   }
   if (tx.size) steps.push({ op: 'tx-ports', ifindexes: [...tx].sort((a, b) => a - b) });
 
@@ -404,9 +421,8 @@ export function buildPlan(inputs: PlanInputs): Plan {
     const rs = runningService(id.slice(0, cut))?.realservers.find((x: Realserver) => realserverKey(x) === id.slice(cut + 1));
     return rs && encodeDest(rs).toString('hex');
   };
-  for (const r of compiled.reals) {
-    // Same slot, value and realserver as running (see Reuse): nothing to write.
-    if (r.reused) continue;
+  // A reused realserver has the slot, value and weight it runs with: nothing to write.
+  for (const r of freshReals) {
     const old = running.allocation.reals[r.id];
     const fresh = !old || old.index !== r.index || old.gen !== r.gen;
     if (fresh) zeroReals.push(r.index);
@@ -444,7 +460,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   if (fills.length) steps.push({ op: 'tables', fills, ...(retire.length ? { retire } : {}) });
   // After this change, the spares of the services it switched hold their previous tables (a
   // change without fills retires nothing: the stale ones stay stale).
-  const staleAfter = fills.length ? fills.map((f) => f.service) : running.staleSpares?.filter((id) => liveSvc.has(id));
+  const staleAfter = fills.length ? fills.map((f) => f.service) : running.staleSpares?.filter((id) => target.digests[id] !== undefined);
   if (staleAfter) target.staleSpares = staleAfter;
   // Tombstones that go (time up, expire-nodest-conn, id taken), before any entry takes their
   // place in lvs_services (a full hash map refuses new keys). One that is this change's
@@ -468,7 +484,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const goneIndexes = new Set(gone.map((g) => g.index));
   const ghostIndexes = new Set(Object.values(ghosts.reals).map((g) => g.index));
   const emptied = [
-    ...Object.values(running.allocation.reals).map((a) => a.index),
+    ...touchedReals.map(([, a]) => a.index),
     ...Object.values(running.ghosts?.reals ?? {}).map((g) => g.index),
   ];
   const cleared = [...new Set(emptied)].filter((i) => !liveIndexes.has(i) && !goneIndexes.has(i) && !ghostIndexes.has(i)).sort((a, b) => a - b);
