@@ -22,9 +22,11 @@ export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
  * alone. 3 (issue 12): `applied.ghosts` (deleted services and realservers whose connections may
  * live), `applied.unresolved` (realservers installed without a next hop), `applied.drains`.
  * 5 (issue 14): `applied.sync` (connection sync events on / refresh period).
+ * 6 (issue 16): the file is a sequence of values, the applied state's large records and each
+ * service one value of their own (see encodeSnapshot); the state in memory is as in version 5.
  * Older snapshots are read and migrated (see migrate()).
  */
-export const SNAPSHOT_VERSION = 5;
+export const SNAPSHOT_VERSION = 6;
 
 /** A realserver installed without a next hop (it does not answer ARP/ND): no table slots until it does. */
 export interface UnresolvedReal {
@@ -140,12 +142,25 @@ export interface Snapshot {
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
+/*
+ * The file (version 6) is a sequence of msgpack values: a head (the snapshot without the applied
+ * state's large records, with `parts` counting the services that follow), then the applied
+ * state's records (RECORDS, in that order; nil when absent) and its services one value each, then
+ * the same for a pending apply's target. Each record and service is a value of its own, so its
+ * bytes are known when read (msgpack says where each value of a sequence ends) and copied
+ * instead of packed again when written, as long as the object is the same: a change keeps the
+ * objects of what it leaves alone (src/director/plan.ts), so writing a one-realserver change at
+ * a thousand services packs one service and the records that changed. Versions 1-5 were one
+ * msgpack map; they are read as such.
+ */
+
+/** The applied state's large records, as paths: written after the head, in this order. */
+const RECORDS = [['allocation', 'services'], ['allocation', 'reals'], ['l2'], ['reals'], ['digests'], ['tableSlots']] as const;
+const NIL = Buffer.from([0xc0]);
+
 /**
- * The bytes of the applied state's large records (each service of its configuration, the
- * allocation's records, next hops, values, digests, table slots), by object: packed once, or
- * as read from the file. A change builds a target that keeps the records it leaves alone (the
- * same objects, src/director/plan.ts), so writing it packs what changed and copies the rest.
- * These objects are never modified once in an applied state.
+ * Packed bytes by object (records and services of applied states), packed once or as read. These
+ * objects are never modified once in an applied state (a change builds new ones).
  */
 const packed = new WeakMap<object, Buffer>();
 
@@ -158,88 +173,67 @@ function cached(v: object): Buffer {
   return b;
 }
 
-function mapHead(n: number): Buffer {
-  return n < 16 ? Buffer.from([0x80 | n])
-    : n < 0x10000 ? Buffer.from([0xde, n >> 8, n & 0xff])
-      : Buffer.from([0xdf, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+type Loose = Record<string, unknown>;
+
+/** An applied state split into its head (small fields) and the values that follow it. */
+function split(a: AppliedState): { head: Loose; items: Buffer[]; services: number } {
+  const { config, allocation, l2: _l2, reals: _reals, digests: _digests, tableSlots: _slots, ...rest } = a;
+  const { services, ...configRest } = config;
+  const { services: _s, reals: _r, ...allocRest } = allocation;
+  const items = RECORDS.map((path) => {
+    const v = path.length === 2 ? (a.allocation as unknown as Loose)[path[1]] : (a as unknown as Loose)[path[0]];
+    return v !== null && typeof v === 'object' ? cached(v) : NIL;
+  });
+  for (const svc of services) items.push(cached(svc));
+  return { head: { ...rest, config: configRest, allocation: allocRest }, items, services: services.length };
 }
 
-function arrayHead(n: number): Buffer {
-  return n < 16 ? Buffer.from([0x90 | n])
-    : n < 0x10000 ? Buffer.from([0xdc, n >> 8, n & 0xff])
-      : Buffer.from([0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
-}
-
-/** A msgpack map of `o`'s own keys, each value packed by `each` (a plain msgpack map either way). */
-function packMap(o: Record<string, unknown>, parts: Buffer[], each: (k: string, v: unknown, parts: Buffer[]) => void): void {
-  const keys = Object.keys(o);
-  parts.push(mapHead(keys.length));
-  for (const k of keys) {
-    parts.push(Buffer.from(packr.pack(k)));
-    each(k, o[k], parts);
+/** The snapshot's bytes (see above): what was packed or read before is copied. */
+export function encodeSnapshot(s: Snapshot): Buffer {
+  const { applied, pending, ...rest } = s as Snapshot & Loose;
+  const head: Loose = { ...rest };
+  const items: Buffer[] = [];
+  const parts: Loose = {};
+  if (applied) {
+    const a = split(applied);
+    head.applied = a.head;
+    parts.applied = a.services;
+    items.push(...a.items);
   }
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
-const RECORDS = new Set(['l2', 'reals', 'digests', 'tableSlots']);
-
-function packApplied(a: AppliedState, parts: Buffer[]): void {
-  packMap(a as unknown as Record<string, unknown>, parts, (k, v, out) => {
-    if (k === 'config' && isObject(v) && Array.isArray(v.services)) {
-      packMap(v, out, (ck, cv, o2) => {
-        if (ck !== 'services') return void o2.push(Buffer.from(packr.pack(cv)));
-        const list = cv as object[];
-        o2.push(arrayHead(list.length));
-        for (const svc of list) o2.push(cached(svc));
-      });
-    } else if (k === 'allocation' && isObject(v)) {
-      packMap(v, out, (ak, av, o2) => void o2.push(isObject(av) ? cached(av) : Buffer.from(packr.pack(av))));
-    } else if (RECORDS.has(k) && isObject(v)) {
-      out.push(cached(v));
-    } else {
-      out.push(Buffer.from(packr.pack(v)));
+  if (pending) {
+    const { target, ...prest } = pending;
+    head.pending = prest;
+    if (target) {
+      const t = split(target);
+      (head.pending as Loose).target = t.head;
+      parts.target = t.services;
+      items.push(...t.items);
     }
-  });
+  }
+  head.parts = parts;
+  return Buffer.concat([Buffer.from(packr.pack(head)), ...items]);
 }
 
-/**
- * The snapshot as a msgpack map (the same bytes msgpack gives it whole): the applied state's and
- * the pending target's large records spliced from their bytes when packed or read before.
- * `encoded`: values already packed, by identity, spliced in as they are.
- */
-export function encodeSnapshot(s: Snapshot, encoded?: ReadonlyMap<object, Buffer>): Buffer {
-  const parts: Buffer[] = [];
-  const value = (v: unknown, applied: boolean, out: Buffer[]) => {
-    const done = v !== null && typeof v === 'object' ? encoded?.get(v) : undefined;
-    if (done) out.push(done);
-    else if (applied && isObject(v)) packApplied(v as unknown as AppliedState, out);
-    else out.push(Buffer.from(packr.pack(v)));
-  };
-  packMap(s as unknown as Record<string, unknown>, parts, (k, v, out) => {
-    if (k === 'pending' && isObject(v)) packMap(v, out, (pk, pv, o2) => value(pv, pk === 'target', o2));
-    else value(v, k === 'applied', out);
-  });
-  return Buffer.concat(parts);
-}
-
-/** Packs an applied state once, for encodeSnapshot's `encoded` (its records' bytes are kept). */
+/** An applied state's bytes as a snapshot writes them (its records' bytes are kept for the next write). */
 export function packOnce(value: AppliedState): Buffer {
-  const parts: Buffer[] = [];
-  packApplied(value, parts);
-  return Buffer.concat(parts);
+  const a = split(value);
+  return Buffer.concat([Buffer.from(packr.pack(a.head)), ...a.items]);
 }
 
 /** Decodes and checks the tag and version; `where` names the file in errors. */
 export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
-  let v: unknown;
+  const values: { v: unknown; start: number; end: number }[] = [];
+  const corrupt = (why: string) => new StateError(`state snapshot ${where} is corrupt (${why})`, {
+    hint: 'the data plane keeps forwarding with what is in its maps; `lvs-xdp detach` then attach again rebuilds the state',
+  });
   try {
-    v = packr.unpack(buf);
+    packr.unpackMultiple(buf, (v: unknown, start?: number, end?: number) => { values.push({ v, start: start!, end: end! }); });
   } catch (e) {
-    throw new StateError(`state snapshot ${where} is corrupt (${e instanceof Error ? e.message : String(e)})`, {
-      hint: 'the data plane keeps forwarding with what is in its maps; `lvs-xdp detach` then attach again rebuilds the state',
-    });
+    throw corrupt(e instanceof Error ? e.message : String(e));
   }
-  const o = v as Partial<Snapshot> | null;
+  const o = values[0]?.v as (Partial<Snapshot> & { parts?: { applied?: number; target?: number } }) | null | undefined;
+  // One value (versions 1-5), or a head that says what follows it.
+  if (values.length > 1 && !(o && typeof o === 'object' && o.parts)) throw corrupt('data after the end of the snapshot');
   if (!o || typeof o !== 'object' || o.format !== SNAPSHOT_FORMAT) {
     throw new StateError(`${where} is not an lvs-xdp state snapshot`, { hint: 'check --pin-dir / --state-dir (or LVS_XDP_PIN_DIR / LVS_XDP_STATE_DIR)' });
   }
@@ -248,122 +242,41 @@ export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
       hint: `it was written by lvs-xdp ${String(o.tool)}; use that version or newer`,
     });
   }
-  if (!o.applied || !o.interfaces || !o.sizes) throw new StateError(`state snapshot ${where} is incomplete`);
-  rememberBytes(buf, o as Snapshot);
+  const incomplete = () => new StateError(`state snapshot ${where} is incomplete`);
+  if (o.parts) {
+    // Version 6: the records and services follow the head.
+    let at = 1;
+    const join = (head: unknown, services: unknown): AppliedState => {
+      if (!head || typeof head !== 'object' || typeof services !== 'number') throw incomplete();
+      const h = head as Loose;
+      const take = (): unknown => {
+        const x = values[at++];
+        if (!x) throw incomplete();
+        if (x.v !== null && typeof x.v === 'object') packed.set(x.v, buf.subarray(x.start, x.end));
+        return x.v;
+      };
+      const a: Loose = { ...h, allocation: { ...(h.allocation as Loose) } };
+      for (const path of RECORDS) {
+        const v = take();
+        if (v === null || v === undefined) continue;
+        if (path.length === 2) (a.allocation as Loose)[path[1]] = v;
+        else a[path[0]] = v;
+      }
+      const list: unknown[] = [];
+      for (let i = 0; i < services; i++) list.push(take());
+      a.config = { ...(h.config as Loose), services: list };
+      return a as unknown as AppliedState;
+    };
+    const { parts, ...head } = o;
+    if (head.applied) head.applied = join(head.applied, parts.applied);
+    const pend = head.pending as unknown as Loose | undefined;
+    if (pend?.target) pend.target = join(pend.target, parts.target);
+    if (at !== values.length) throw incomplete();
+    Object.assign(o, head);
+    delete o.parts;
+  }
+  if (!o.applied || !o.interfaces || !o.sizes) throw incomplete();
   return migrate(o as Snapshot);
-}
-
-/**
- * Where each value of a msgpack item ends (`b[p]` starts it): the structure is walked, nothing is
- * decoded. Throws RangeError past the end.
- */
-function skip(b: Buffer, p: number): number {
-  const t = b[p]!;
-  if (t === undefined) throw new RangeError('truncated');
-  if (t < 0x80 || t >= 0xe0 || t === 0xc0 || t === 0xc1 || t === 0xc2 || t === 0xc3) return p + 1;
-  if (t <= 0x8f) return skipItems(b, p + 1, 2 * (t & 0x0f));
-  if (t <= 0x9f) return skipItems(b, p + 1, t & 0x0f);
-  if (t <= 0xbf) return p + 1 + (t & 0x1f);
-  switch (t) {
-    case 0xc4: case 0xd9: return p + 2 + b[p + 1]!;
-    case 0xc5: case 0xda: return p + 3 + b.readUInt16BE(p + 1);
-    case 0xc6: case 0xdb: return p + 5 + b.readUInt32BE(p + 1);
-    case 0xc7: return p + 3 + b[p + 1]!;
-    case 0xc8: return p + 4 + b.readUInt16BE(p + 1);
-    case 0xc9: return p + 6 + b.readUInt32BE(p + 1);
-    case 0xca: return p + 5;
-    case 0xcb: return p + 9;
-    case 0xcc: case 0xd0: return p + 2;
-    case 0xcd: case 0xd1: return p + 3;
-    case 0xce: case 0xd2: return p + 5;
-    case 0xcf: case 0xd3: return p + 9;
-    case 0xd4: return p + 3;
-    case 0xd5: return p + 4;
-    case 0xd6: return p + 6;
-    case 0xd7: return p + 10;
-    case 0xd8: return p + 18;
-    case 0xdc: return skipItems(b, p + 3, b.readUInt16BE(p + 1));
-    case 0xdd: return skipItems(b, p + 5, b.readUInt32BE(p + 1));
-    case 0xde: return skipItems(b, p + 3, 2 * b.readUInt16BE(p + 1));
-    case 0xdf: return skipItems(b, p + 5, 2 * b.readUInt32BE(p + 1));
-    default: throw new RangeError(`msgpack type 0x${t.toString(16)}`);
-  }
-}
-
-function skipItems(b: Buffer, p: number, n: number): number {
-  for (let i = 0; i < n; i++) p = skip(b, p);
-  return p;
-}
-
-/** A map's or array's entry count and where its first entry starts; undefined for other types. */
-function container(b: Buffer, p: number): { map: boolean; n: number; at: number } | undefined {
-  const t = b[p]!;
-  if (t >= 0x80 && t <= 0x8f) return { map: true, n: t & 0x0f, at: p + 1 };
-  if (t >= 0x90 && t <= 0x9f) return { map: false, n: t & 0x0f, at: p + 1 };
-  if (t === 0xde) return { map: true, n: b.readUInt16BE(p + 1), at: p + 3 };
-  if (t === 0xdf) return { map: true, n: b.readUInt32BE(p + 1), at: p + 5 };
-  if (t === 0xdc) return { map: false, n: b.readUInt16BE(p + 1), at: p + 3 };
-  if (t === 0xdd) return { map: false, n: b.readUInt32BE(p + 1), at: p + 5 };
-  return undefined;
-}
-
-/** A string key at `p` (undefined when it is not a string) and where its value starts. */
-function keyAt(b: Buffer, p: number): { key: string | undefined; at: number } {
-  const t = b[p]!;
-  const end = skip(b, p);
-  if (t >= 0xa0 && t <= 0xbf) return { key: b.toString('utf8', p + 1, end), at: end };
-  if (t === 0xd9) return { key: b.toString('utf8', p + 2, end), at: end };
-  if (t === 0xda) return { key: b.toString('utf8', p + 3, end), at: end };
-  if (t === 0xdb) return { key: b.toString('utf8', p + 5, end), at: end };
-  return { key: undefined, at: end };
-}
-
-/** The entries of the map at `p`: key -> [start, end) of its value. */
-function entriesAt(b: Buffer, p: number): Map<string, [number, number]> | undefined {
-  const c = container(b, p);
-  if (!c?.map) return undefined;
-  const out = new Map<string, [number, number]>();
-  let at = c.at;
-  for (let i = 0; i < c.n; i++) {
-    const k = keyAt(b, at);
-    const end = skip(b, k.at);
-    if (k.key !== undefined) out.set(k.key, [k.at, end]);
-    at = end;
-  }
-  return out;
-}
-
-/**
- * The bytes each large record of the applied state was read from (see `packed`): the next write
- * copies the records a change left alone instead of packing them again. Only where the file is
- * laid out as this version writes it; anything else is simply packed again.
- */
-function rememberBytes(buf: Buffer, s: Snapshot): void {
-  try {
-    const top = entriesAt(buf, 0);
-    const ap = top?.get('applied');
-    const a = ap && entriesAt(buf, ap[0]);
-    if (!a) return;
-    const applied = s.applied as unknown as Record<string, unknown>;
-    const keep = (v: unknown, r: [number, number] | undefined) => { if (r && v !== null && typeof v === 'object') packed.set(v, buf.subarray(r[0], r[1])); };
-    for (const k of RECORDS) keep(applied[k], a.get(k));
-    const al = a.get('allocation');
-    const alloc = al && entriesAt(buf, al[0]);
-    if (alloc) for (const k of ['services', 'reals']) keep((s.applied.allocation as unknown as Record<string, unknown>)[k], alloc.get(k));
-    const cf = a.get('config');
-    const svcs = cf && entriesAt(buf, cf[0])?.get('services');
-    const list = svcs && container(buf, svcs[0]);
-    const services = s.applied.config.services;
-    if (!list || list.map || list.n !== services.length) return;
-    let at = list.at;
-    for (const svc of services) {
-      const end = skip(buf, at);
-      packed.set(svc, buf.subarray(at, end));
-      at = end;
-    }
-  } catch {
-    // not laid out as expected: packed again when written
-  }
 }
 
 /** Older snapshot versions, brought to the current one (in memory; written back on the next change). */
@@ -385,6 +298,9 @@ function migrate(s: Snapshot): Snapshot {
   // 4 -> 5 (issue 14): applied.sync, absent means off (what version 4 ran: no sync events);
   // bumped so that an older lvs-xdp refuses the file instead of dropping the setting.
   if (s.version === 4) s.version = 5;
+  // 5 -> 6 (issue 16): the file's layout only (read by decodeSnapshot); bumped so that an older
+  // lvs-xdp refuses the file instead of reading its head alone.
+  if (s.version === 5) s.version = 6;
   return s;
 }
 
@@ -399,14 +315,14 @@ export function readSnapshot(path: string): Snapshot | undefined {
   return decodeSnapshot(buf, path);
 }
 
-export function writeSnapshot(path: string, s: Snapshot, encoded?: ReadonlyMap<object, Buffer>): void {
+export function writeSnapshot(path: string, s: Snapshot): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   chmodSync(dirname(path), 0o700);
   try {
     // The snapshot in memory says when it was written, as the file does (a long-lived Director
     // keeps using it without reading the file back).
     s.updatedAt = new Date().toISOString();
-    writeFileAtomicSync(path, encodeSnapshot(s, encoded), 0o600);
+    writeFileAtomicSync(path, encodeSnapshot(s), 0o600);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new StateError(`could not write the state snapshot ${path}: ${code ?? (e as Error).message}`, {

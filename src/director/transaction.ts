@@ -11,7 +11,7 @@ import { serviceId, type DirectorConfig, type Realserver, type VirtualService } 
 import { familyOf } from '../model/address.js';
 import { buildPlan, type Plan } from './plan.js';
 import { resolveAll, resolveAllAsync, tunnelSources, tunnelSourcesAsync, type Known, type Resolutions } from './neigh.js';
-import { writeSnapshot, packOnce, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
+import { writeSnapshot, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
 import { faultPoint } from './faults.js';
 import type { MapWriter } from './writer.js';
 import type { DirectorReader } from './reader.js';
@@ -224,12 +224,11 @@ export function executePlan(
 ): void {
   const steps = plan.steps;
   const from = opts.from ?? 0;
-  // The target is packed once: recorded as pending, then as applied (a thousand services' state
-  // is most of the file; the pending record and the commit share its bytes).
-  const target = new Map([[plan.target, packOnce(plan.target)]]);
+  // The target's records are packed once (snapshot.ts): recorded as pending, then as applied,
+  // and those the change left alone are the running state's, packed or read before.
   if (from === 0) {
     snap.pending = { target: plan.target, steps, startedAt: new Date().toISOString() };
-    writeSnapshot(paths.snapshot, snap, target);
+    writeSnapshot(paths.snapshot, snap);
     faultPoint('pending-written');
   }
   const fd = openSync(journalPath(paths), 'w', 0o600);
@@ -262,7 +261,7 @@ export function executePlan(
   faultPoint('before-commit');
   delete snap.pending;
   snap.applied = plan.target;
-  writeSnapshot(paths.snapshot, snap, target);
+  writeSnapshot(paths.snapshot, snap);
   rmSync(journalPath(paths), { force: true });
   faultPoint('committed');
 }
