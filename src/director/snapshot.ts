@@ -124,6 +124,9 @@ export interface Snapshot {
   tool: string;
   createdAt: string;
   updatedAt: string;
+  /** Written by each write of the file (version 6), so that a pending record beside it (see
+   *  writePending) says which state it starts from. */
+  seq?: number;
   sizes: DirectorSizes;
   knobs: Knobs;
   progId: number;
@@ -175,16 +178,29 @@ function cached(v: object): Buffer {
 
 type Loose = Record<string, unknown>;
 
-/** An applied state split into its head (small fields) and the values that follow it. */
-function split(a: AppliedState): { head: Loose; items: Buffer[]; services: number } {
+const recordOf = (a: AppliedState, path: readonly string[]): unknown => (path.length === 2 ? (a.allocation as unknown as Loose)[path[1]!] : (a as unknown as Loose)[path[0]!]);
+/** A reference to the applied state's record of the same place (a pending record's). */
+const SAME = Buffer.from([0x01]);
+
+/**
+ * An applied state split into its head (small fields) and the values that follow it. `base`: the
+ * applied state a pending record's target is written against: its records and services that are
+ * base's objects are written as references (1, the service's position in base).
+ */
+function split(a: AppliedState, base?: AppliedState): { head: Loose; items: Buffer[]; services: number } {
   const { config, allocation, l2: _l2, reals: _reals, digests: _digests, tableSlots: _slots, ...rest } = a;
   const { services, ...configRest } = config;
   const { services: _s, reals: _r, ...allocRest } = allocation;
   const items = RECORDS.map((path) => {
-    const v = path.length === 2 ? (a.allocation as unknown as Loose)[path[1]] : (a as unknown as Loose)[path[0]];
+    const v = recordOf(a, path);
+    if (base && v !== undefined && v === recordOf(base, path)) return SAME;
     return v !== null && typeof v === 'object' ? cached(v) : NIL;
   });
-  for (const svc of services) items.push(cached(svc));
+  const at = base ? new Map(base.config.services.map((x, i) => [x, i] as const)) : undefined;
+  for (const svc of services) {
+    const i = at?.get(svc);
+    items.push(i !== undefined ? Buffer.from(packr.pack(i)) : cached(svc));
+  }
   return { head: { ...rest, config: configRest, allocation: allocRest }, items, services: services.length };
 }
 
@@ -220,20 +236,23 @@ export function packOnce(value: AppliedState): Buffer {
   return Buffer.concat([Buffer.from(packr.pack(a.head)), ...a.items]);
 }
 
-/** Decodes and checks the tag and version; `where` names the file in errors. */
-export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
-  const values: { v: unknown; start: number; end: number }[] = [];
-  const corrupt = (why: string) => new StateError(`state snapshot ${where} is corrupt (${why})`, {
-    hint: 'the data plane keeps forwarding with what is in its maps; `lvs-xdp detach` then attach again rebuilds the state',
-  });
+type Values = { v: unknown; start: number; end: number }[];
+
+/** The values of a msgpack sequence with where each starts and ends. */
+function valuesOf(buf: Buffer, where: string): Values {
+  const values: Values = [];
   try {
     packr.unpackMultiple(buf, (v: unknown, start?: number, end?: number) => { values.push({ v, start: start!, end: end! }); });
   } catch (e) {
-    throw corrupt(e instanceof Error ? e.message : String(e));
+    throw new StateError(`state snapshot ${where} is corrupt (${e instanceof Error ? e.message : String(e)})`, {
+      hint: 'the data plane keeps forwarding with what is in its maps; `lvs-xdp detach` then attach again rebuilds the state',
+    });
   }
-  const o = values[0]?.v as (Partial<Snapshot> & { parts?: { applied?: number; target?: number } }) | null | undefined;
-  // One value (versions 1-5), or a head that says what follows it.
-  if (values.length > 1 && !(o && typeof o === 'object' && o.parts)) throw corrupt('data after the end of the snapshot');
+  return values;
+}
+
+/** Checks a head's tag and version. */
+function checkHead(o: Partial<Snapshot> | null | undefined, where: string): void {
   if (!o || typeof o !== 'object' || o.format !== SNAPSHOT_FORMAT) {
     throw new StateError(`${where} is not an lvs-xdp state snapshot`, { hint: 'check --pin-dir / --state-dir (or LVS_XDP_PIN_DIR / LVS_XDP_STATE_DIR)' });
   }
@@ -242,41 +261,116 @@ export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
       hint: `it was written by lvs-xdp ${String(o.tool)}; use that version or newer`,
     });
   }
+}
+
+/**
+ * Reads an applied state from `values` at `cursor.at` on (its head given): its records, then
+ * `services` services, each remembered with the bytes it was read from. `base`: what references
+ * (a pending record's) stand for.
+ */
+function joinApplied(buf: Buffer, values: Values, cursor: { at: number }, head: unknown, services: unknown, where: string, base?: AppliedState): AppliedState {
   const incomplete = () => new StateError(`state snapshot ${where} is incomplete`);
-  if (o.parts) {
-    // Version 6: the records and services follow the head.
-    let at = 1;
-    const join = (head: unknown, services: unknown): AppliedState => {
-      if (!head || typeof head !== 'object' || typeof services !== 'number') throw incomplete();
-      const h = head as Loose;
-      const take = (): unknown => {
-        const x = values[at++];
-        if (!x) throw incomplete();
-        if (x.v !== null && typeof x.v === 'object') packed.set(x.v, buf.subarray(x.start, x.end));
-        return x.v;
-      };
-      const a: Loose = { ...h, allocation: { ...(h.allocation as Loose) } };
-      for (const path of RECORDS) {
-        const v = take();
-        if (v === null || v === undefined) continue;
-        if (path.length === 2) (a.allocation as Loose)[path[1]] = v;
-        else a[path[0]] = v;
-      }
-      const list: unknown[] = [];
-      for (let i = 0; i < services; i++) list.push(take());
-      a.config = { ...(h.config as Loose), services: list };
-      return a as unknown as AppliedState;
-    };
-    const { parts, ...head } = o;
-    if (head.applied) head.applied = join(head.applied, parts.applied);
-    const pend = head.pending as unknown as Loose | undefined;
-    if (pend?.target) pend.target = join(pend.target, parts.target);
-    if (at !== values.length) throw incomplete();
-    Object.assign(o, head);
-    delete o.parts;
+  if (!head || typeof head !== 'object' || typeof services !== 'number') throw incomplete();
+  const h = head as Loose;
+  const take = (): unknown => {
+    const x = values[cursor.at++];
+    if (!x) throw incomplete();
+    if (x.v !== null && typeof x.v === 'object') packed.set(x.v, buf.subarray(x.start, x.end));
+    return x.v;
+  };
+  const a: Loose = { ...h, allocation: { ...(h.allocation as Loose) } };
+  for (const path of RECORDS) {
+    let v = take();
+    if (typeof v === 'number') {
+      if (!base) throw incomplete();
+      v = recordOf(base, path);
+    }
+    if (v === null || v === undefined) continue;
+    if (path.length === 2) (a.allocation as Loose)[path[1]] = v;
+    else a[path[0]] = v;
   }
-  if (!o.applied || !o.interfaces || !o.sizes) throw incomplete();
-  return migrate(o as Snapshot);
+  const list: unknown[] = [];
+  for (let i = 0; i < services; i++) {
+    const v = take();
+    if (typeof v === 'number') {
+      const svc = base?.config.services[v];
+      if (!svc) throw incomplete();
+      list.push(svc);
+    } else {
+      list.push(v);
+    }
+  }
+  a.config = { ...(h.config as Loose), services: list };
+  return a as unknown as AppliedState;
+}
+
+/** Decodes and checks the tag and version; `where` names the file in errors. */
+export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
+  const values = valuesOf(buf, where);
+  const o = values[0]?.v as (Partial<Snapshot> & { parts?: { applied?: number; target?: number } }) | null | undefined;
+  // One value (versions 1-5), or a head that says what follows it.
+  if (values.length > 1 && !(o && typeof o === 'object' && o.parts)) {
+    throw new StateError(`state snapshot ${where} is corrupt (data after the end of the snapshot)`, {
+      hint: 'the data plane keeps forwarding with what is in its maps; `lvs-xdp detach` then attach again rebuilds the state',
+    });
+  }
+  checkHead(o, where);
+  const snap = o!;
+  if (snap.parts) {
+    // Version 6: the records and services follow the head.
+    const cursor = { at: 1 };
+    const { parts, ...head } = snap;
+    if (head.applied) head.applied = joinApplied(buf, values, cursor, head.applied, parts.applied, where);
+    const pend = head.pending as unknown as Loose | undefined;
+    if (pend?.target) pend.target = joinApplied(buf, values, cursor, pend.target, parts.target, where);
+    if (cursor.at !== values.length) throw new StateError(`state snapshot ${where} is incomplete`);
+    Object.assign(snap, head);
+    delete snap.parts;
+  }
+  if (!snap.applied || !snap.interfaces || !snap.sizes) throw new StateError(`state snapshot ${where} is incomplete`);
+  return migrate(snap as Snapshot);
+}
+
+/** Where the record of an apply in progress is kept, beside the snapshot (see writePending). */
+export function pendingPath(path: string): string {
+  return `${path}.pending`;
+}
+
+/**
+ * Records `s.pending` (an apply about to write its steps) beside the snapshot at `path`, whose
+ * content `s` is: the target's records and services that are the applied state's own are written
+ * as references, so a one-realserver change records that service and the records that changed,
+ * not the whole configuration again. The record names the snapshot write it starts from
+ * (`seq`): one left behind by a change that committed (killed before it was removed) is not
+ * pending any more. Read back by readSnapshot.
+ */
+export function writePending(path: string, s: Snapshot): void {
+  const { target, ...rest } = s.pending!;
+  const t = split(target, s.applied);
+  const head = { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, tool: s.tool, base: s.seq ?? 0, pending: { ...rest, target: t.head }, parts: { target: t.services } };
+  atomicWrite(pendingPath(path), Buffer.concat([Buffer.from(packr.pack(head)), ...t.items]));
+}
+
+/** The pending record beside a snapshot (read as `s`), if it is one for that state. */
+function readPending(path: string, s: Snapshot): PendingPlan | undefined {
+  const where = pendingPath(path);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(where);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw translateNativeError(e, { action: `read ${where}`, path: where });
+  }
+  const values = valuesOf(buf, where);
+  const head = values[0]?.v as (Partial<Snapshot> & { base?: number; parts?: { target?: number } }) | undefined;
+  checkHead(head, where);
+  if (head!.base !== (s.seq ?? 0)) return undefined; // a later write of the snapshot: committed
+  const p = head!.pending as unknown as Loose | undefined;
+  if (!p?.target || !head!.parts) throw new StateError(`state snapshot ${where} is incomplete`);
+  const cursor = { at: 1 };
+  p.target = joinApplied(buf, values, cursor, p.target, head!.parts.target, where, s.applied);
+  if (cursor.at !== values.length) throw new StateError(`state snapshot ${where} is incomplete`);
+  return p as unknown as PendingPlan;
 }
 
 /** Older snapshot versions, brought to the current one (in memory; written back on the next change). */
@@ -312,17 +406,35 @@ export function readSnapshot(path: string): Snapshot | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw translateNativeError(e, { action: `read ${path}`, path });
   }
-  return decodeSnapshot(buf, path);
+  const s = decodeSnapshot(buf, path);
+  // An apply in progress (recorded beside the file; older versions recorded it inside).
+  if (!s.pending) {
+    const p = readPending(path, s);
+    if (p) s.pending = p;
+  }
+  return s;
 }
 
 export function writeSnapshot(path: string, s: Snapshot): void {
+  // The snapshot in memory says when it was written, as the file does (a long-lived Director
+  // keeps using it without reading the file back); its seq only once the file has it.
+  const seq = s.seq;
+  s.updatedAt = new Date().toISOString();
+  s.seq = (seq ?? 0) + 1;
+  try {
+    atomicWrite(path, encodeSnapshot(s));
+  } catch (e) {
+    s.seq = seq;
+    throw e;
+  }
+}
+
+/** Writes a state file atomically (0600 in a 0700 directory); a failure is a StateError saying why. */
+function atomicWrite(path: string, data: Buffer): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   chmodSync(dirname(path), 0o700);
   try {
-    // The snapshot in memory says when it was written, as the file does (a long-lived Director
-    // keeps using it without reading the file back).
-    s.updatedAt = new Date().toISOString();
-    writeFileAtomicSync(path, encodeSnapshot(s), 0o600);
+    writeFileAtomicSync(path, data, 0o600);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new StateError(`could not write the state snapshot ${path}: ${code ?? (e as Error).message}`, {
@@ -335,4 +447,10 @@ export function writeSnapshot(path: string, s: Snapshot): void {
 
 export function removeSnapshot(path: string): void {
   rmSync(path, { force: true });
+  rmSync(pendingPath(path), { force: true });
+}
+
+/** Removes the pending record beside the snapshot (its apply committed). */
+export function removePending(path: string): void {
+  rmSync(pendingPath(path), { force: true });
 }

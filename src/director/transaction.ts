@@ -11,7 +11,7 @@ import { serviceId, type DirectorConfig, type Realserver, type VirtualService } 
 import { familyOf } from '../model/address.js';
 import { buildPlan, type Plan } from './plan.js';
 import { resolveAll, resolveAllAsync, tunnelSources, tunnelSourcesAsync, type Known, type Resolutions } from './neigh.js';
-import { writeSnapshot, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
+import { writeSnapshot, writePending, removePending, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
 import { faultPoint } from './faults.js';
 import type { MapWriter } from './writer.js';
 import type { DirectorReader } from './reader.js';
@@ -228,7 +228,8 @@ export function executePlan(
   // and those the change left alone are the running state's, packed or read before.
   if (from === 0) {
     snap.pending = { target: plan.target, steps, startedAt: new Date().toISOString() };
-    writeSnapshot(paths.snapshot, snap);
+    // Beside the snapshot, as what changes against it (snapshot.ts writePending).
+    writePending(paths.snapshot, snap);
     faultPoint('pending-written');
   }
   const fd = openSync(journalPath(paths), 'w', 0o600);
@@ -262,6 +263,7 @@ export function executePlan(
   delete snap.pending;
   snap.applied = plan.target;
   writeSnapshot(paths.snapshot, snap);
+  removePending(paths.snapshot);
   rmSync(journalPath(paths), { force: true });
   faultPoint('committed');
 }

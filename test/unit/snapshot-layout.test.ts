@@ -4,7 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Packr } from 'msgpackr';
-import { encodeSnapshot, decodeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot, type AppliedState } from '../../src/director/snapshot.js';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  encodeSnapshot, decodeSnapshot, readSnapshot, writeSnapshot, writePending, pendingPath, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot, type AppliedState,
+} from '../../src/director/snapshot.js';
 import { buildPlan, emptyApplied } from '../../src/director/plan.js';
 import { realId } from '../../src/dataplane/compile.js';
 import { DEFAULT_SIZES, DEFAULT_KNOBS } from '../../src/dataplane/loader.js';
@@ -72,4 +77,35 @@ test('snapshot version 6: a file cut short or with a value missing is incomplete
   // Written back in this version's layout, read the same.
   assert.deepEqual(decodeSnapshot(encodeSnapshot(m), 'f'), m);
   assert.ok(encodeSnapshot(m).length > 0 && !encodeSnapshot(m).equals(v5));
+});
+
+test('an apply in progress is recorded beside the snapshot as what it changes, and is not pending once a later write of the snapshot committed it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-snap-'));
+  try {
+    const path = join(dir, 'state.msgpack');
+    const config: DirectorConfig = { services: Array.from({ length: 100 }, (_, i) => service(i)) };
+    const snap = snapshot(applied(emptyApplied(), config));
+    writeSnapshot(path, snap);
+    const read = readSnapshot(path)!;
+    assert.equal(read.pending, undefined);
+    const edited = { ...config, services: read.applied.config.services.map((s, i) => (i === 50 ? { ...s, realservers: s.realservers.map((r) => ({ ...r, weight: 2 })) } : s)) };
+    const target = applied(read.applied, edited);
+    read.pending = { target, steps: [{ op: 'settings', value: Buffer.from([1, 2]) }], startedAt: 't' };
+    writePending(path, read);
+    // The record holds the changed service and records, the rest as references: much smaller.
+    assert.ok(statSync(pendingPath(path)).size * 4 < statSync(path).size, `${statSync(pendingPath(path)).size} vs ${statSync(path).size}`);
+    const back = readSnapshot(path)!;
+    assert.deepEqual(fresh(back.pending), fresh(read.pending));
+    assert.deepEqual(back.pending!.target.config.services[50], edited.services[50]);
+    // Committed: the snapshot is written again (the record not removed yet, as after a kill there).
+    delete back.pending;
+    back.applied = target;
+    writeSnapshot(path, back);
+    assert.ok(existsSync(pendingPath(path)));
+    const after = readSnapshot(path)!;
+    assert.equal(after.pending, undefined, 'the record starts from an earlier state: not pending');
+    assert.deepEqual(fresh(after.applied), fresh(target));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
