@@ -195,6 +195,9 @@ function lowestFree(used: Set<number>): number {
 
 const FIELD_BITS = { saddr: ABI.LVS_HF_SADDR, sport: ABI.LVS_HF_SPORT, daddr: ABI.LVS_HF_DADDR, dport: ABI.LVS_HF_DPORT, proto: ABI.LVS_HF_PROTO } as const;
 
+/** What a compile asks of a set of ids (built only when it asks: most changes take no new id). */
+export interface IdSet { has(id: number): boolean }
+
 /**
  * Ids not to hand to new services / realservers in this compile although no longer in use:
  * what a running director frees in the same change stays referenced (by the old tables, until
@@ -204,8 +207,8 @@ const FIELD_BITS = { saddr: ABI.LVS_HF_SADDR, sport: ABI.LVS_HF_SPORT, daddr: AB
  * free, the longest-deleted first.
  */
 export interface Reserved {
-  services?: ReadonlySet<number>;
-  reals?: ReadonlySet<number>;
+  services?: IdSet;
+  reals?: IdSet;
   ghostServices?: ReadonlyMap<number, number>;
   ghostReals?: ReadonlyMap<number, number>;
 }
@@ -215,7 +218,7 @@ export interface Reserved {
 class IdAllocator {
   private next = 0;
   constructor(
-    private readonly used: Set<number>, private readonly reserved: ReadonlySet<number> = new Set(),
+    private readonly used: Set<number>, private readonly reserved: IdSet = new Set(),
     private readonly ghosts: ReadonlyMap<number, number> = new Map(), private readonly max: number,
   ) {}
 
@@ -357,7 +360,9 @@ function sameL2(a: L2Next | undefined, b: L2Next | undefined): boolean {
 export function compileDirector(
   cfg: DirectorConfig, resolve: MacResolver, limits: Limits, prev: Allocation = emptyAllocation(), reserved: Reserved = {}, reuse?: Reuse,
 ): CompiledDirector {
-  const alloc: Allocation = { services: {}, reals: {}, nextGen: prev.nextGen };
+  // Maps while compiling (a thousand services' lookups); the allocation record is made when asked
+  // for (a change that keeps every slot uses the running one, src/director/plan.ts).
+  const alloc = { services: new Map<string, number>(), reals: new Map<string, { index: number; gen: number }>(), nextGen: prev.nextGen };
   if (cfg.services.length > limits.maxServices) {
     throw new ConfigError(`${cfg.services.length} services, the director was loaded for at most ${limits.maxServices}`, { hint: 'reload with a larger --max-services' });
   }
@@ -371,13 +376,14 @@ export function compileDirector(
   const sids = cfg.services.map(serviceId);
   const usedSvc = new Set<number>();
   for (const id of sids) {
-    if (id in prev.services) { alloc.services[id] = prev.services[id]!; usedSvc.add(prev.services[id]!); }
+    const old = prev.services[id];
+    if (old !== undefined) { alloc.services.set(id, old); usedSvc.add(old); }
   }
   const usedReal = new Set<number>();
   const ridsOf = cfg.services.map((s, k) => s.realservers.map((r) => {
     const rid = `${sids[k]!}/${realserverKey(r)}`;
     const old = prev.reals[rid];
-    if (old) { alloc.reals[rid] = old; usedReal.add(old.index); }
+    if (old) { alloc.reals.set(rid, old); usedReal.add(old.index); }
     return rid;
   }));
 
@@ -408,7 +414,7 @@ export function compileDirector(
     const hexes: string[] = [];
     const indexes: number[] = [];
     for (const [i, rid] of rids.entries()) {
-      const a = alloc.reals[rid];
+      const a = alloc.reals.get(rid);
       const hex = r.reals[rid];
       const l2 = r.l2[rid];
       // Unresolved when it was compiled (no next hop recorded): it was compiled at weight 0.
@@ -418,20 +424,20 @@ export function compileDirector(
       hexes.push(hex);
       indexes.push(a.index);
     }
-    for (const [i, rid] of rids.entries()) reals.push(new ReusedReal(rid, alloc.reals[rid]!, hexes[i]!, s.realservers[i]!));
+    for (const [i, rid] of rids.entries()) reals.push(new ReusedReal(rid, alloc.reals.get(rid)!, hexes[i]!, s.realservers[i]!));
     services.push(compileService(s, sid, svcId, indexes, digest));
     return true;
   };
   for (const [k, s] of cfg.services.entries()) {
     const sid = sids[k]!;
-    if (!(sid in alloc.services)) alloc.services[sid] = svcIds.take();
-    const svcId = alloc.services[sid]!;
+    if (!alloc.services.has(sid)) alloc.services.set(sid, svcIds.take());
+    const svcId = alloc.services.get(sid)!;
     if (reuse && reused(s, sid, svcId, ridsOf[k]!)) continue;
     const indexes: number[] = [];
     for (const [j, r] of s.realservers.entries()) {
       const rid = ridsOf[k]![j]!;
-      if (!alloc.reals[rid]) alloc.reals[rid] = { index: realIds.take(), gen: alloc.nextGen++ };
-      const { index, gen } = alloc.reals[rid]!;
+      if (!alloc.reals.has(rid)) alloc.reals.set(rid, { index: realIds.take(), gen: alloc.nextGen++ });
+      const { index, gen } = alloc.reals.get(rid)!;
       indexes.push(index);
       const l2 = r.mac ? { mac: r.mac } : resolve(s, r);
       if (!l2) {
@@ -458,5 +464,12 @@ export function compileDirector(
     flags: (st.expireQuiescentTemplate ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0) | (marks.maps.length ? ABI.LVS_CFG_F_FWMARK : 0) |
       (cfg.services.some((s) => s.realservers.some((r) => r.method === 'nat')) ? ABI.LVS_CFG_F_NAT : 0),
   });
-  return { services, reals, cfg: cfgBuf, allocation: alloc, marks: marks.maps };
+  let svcRecord: Allocation['services'] | undefined;
+  let realRecord: Allocation['reals'] | undefined;
+  const allocation: Allocation = {
+    get services() { return (svcRecord ??= Object.fromEntries(alloc.services)); },
+    get reals() { return (realRecord ??= Object.fromEntries(alloc.reals)); },
+    nextGen: alloc.nextGen,
+  };
+  return { services, reals, cfg: cfgBuf, allocation, marks: marks.maps };
 }

@@ -225,14 +225,16 @@ export function compileTarget(inputs: PlanInputs, ghosts: Ghosts = emptyGhosts()
   // What the running tables still name is not handed out again in this change; ghosts' ids
   // only when nothing else is free.
   const reserved = {
-    services: new Set(Object.values(running.allocation.services)),
-    reals: new Set(Object.values(running.allocation.reals).map((x) => x.index)),
+    services: lazySet(() => Object.values(running.allocation.services)),
+    reals: lazySet(() => Object.values(running.allocation.reals).map((x) => x.index)),
     ghostServices: new Map(Object.values(ghosts.services).map((g) => [g.svcId, g.deletedAt] as const)),
     ghostReals: new Map(Object.values(ghosts.reals).map((g) => [g.index, g.deletedAt] as const)),
   };
+  // The running allocation, with the ghosts' under it (read only: without ghosts, as it is).
+  const under = <V>(ghostly: [string, V][], live: Record<string, V>): Record<string, V> => (ghostly.length ? { ...Object.fromEntries(ghostly), ...live } : live);
   const prev: Allocation = {
-    services: { ...Object.fromEntries(Object.entries(ghosts.services).map(([id, g]) => [id, g.svcId])), ...running.allocation.services },
-    reals: { ...Object.fromEntries(Object.entries(ghosts.reals).map(([id, g]) => [id, { index: g.index, gen: g.gen }])), ...running.allocation.reals },
+    services: under(Object.entries(ghosts.services).map(([id, g]) => [id, g.svcId]), running.allocation.services),
+    reals: under(Object.entries(ghosts.reals).map(([id, g]) => [id, { index: g.index, gen: g.gen }]), running.allocation.reals),
     nextGen: running.allocation.nextGen,
   };
   let compiled = compileDirector(cfg, resolver, limits, prev, reserved, reuse);
@@ -586,6 +588,12 @@ export function stepsJson(steps: readonly Step[]): unknown[] {
     if (v instanceof Uint32Array) return Array.from(v);
     return v;
   })) as unknown);
+}
+
+/** A set of ids built on its first question. */
+function lazySet(build: () => number[]): { has(id: number): boolean } {
+  let set: Set<number> | undefined;
+  return { has: (id) => (set ??= new Set(build())).has(id) };
 }
 
 /** Whether two lists hold the same strings, as multisets. */

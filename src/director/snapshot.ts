@@ -206,6 +206,11 @@ function split(a: AppliedState, base?: AppliedState): { head: Loose; items: Buff
 
 /** The snapshot's bytes (see above): what was packed or read before is copied. */
 export function encodeSnapshot(s: Snapshot): Buffer {
+  return Buffer.concat(snapshotParts(s));
+}
+
+/** The snapshot's bytes in parts, in order (written as they are). */
+function snapshotParts(s: Snapshot): Buffer[] {
   const { applied, pending, ...rest } = s as Snapshot & Loose;
   const head: Loose = { ...rest };
   const items: Buffer[] = [];
@@ -227,7 +232,7 @@ export function encodeSnapshot(s: Snapshot): Buffer {
     }
   }
   head.parts = parts;
-  return Buffer.concat([Buffer.from(packr.pack(head)), ...items]);
+  return [Buffer.from(packr.pack(head)), ...items];
 }
 
 /** An applied state's bytes as a snapshot writes them (its records' bytes are kept for the next write). */
@@ -348,7 +353,7 @@ export function writePending(path: string, s: Snapshot): void {
   const { target, ...rest } = s.pending!;
   const t = split(target, s.applied);
   const head = { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, tool: s.tool, base: s.seq ?? 0, pending: { ...rest, target: t.head }, parts: { target: t.services } };
-  atomicWrite(pendingPath(path), Buffer.concat([Buffer.from(packr.pack(head)), ...t.items]));
+  atomicWrite(pendingPath(path), [Buffer.from(packr.pack(head)), ...t.items]);
 }
 
 /** The pending record beside a snapshot (read as `s`), if it is one for that state. */
@@ -422,7 +427,7 @@ export function writeSnapshot(path: string, s: Snapshot): void {
   s.updatedAt = new Date().toISOString();
   s.seq = (seq ?? 0) + 1;
   try {
-    atomicWrite(path, encodeSnapshot(s));
+    atomicWrite(path, snapshotParts(s));
   } catch (e) {
     s.seq = seq;
     throw e;
@@ -430,7 +435,7 @@ export function writeSnapshot(path: string, s: Snapshot): void {
 }
 
 /** Writes a state file atomically (0600 in a 0700 directory); a failure is a StateError saying why. */
-function atomicWrite(path: string, data: Buffer): void {
+function atomicWrite(path: string, data: readonly Buffer[]): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   chmodSync(dirname(path), 0o700);
   try {
