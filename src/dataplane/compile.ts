@@ -255,7 +255,9 @@ export interface Reuse {
   l2: Readonly<Record<string, L2Next>>;
 }
 
-/** Ties a compile's output to this compiler: entries recorded by another one are not reused. */
+/** Ties a compile's output to this compiler: entries recorded by another one are not reused.
+ *  Bump it with any change to what a service or realserver compiles to (encodings, digests,
+ *  table sizes) that the package version or ABI version does not already mark. */
 export const COMPILER_EPOCH = 1;
 
 /**

@@ -47,7 +47,7 @@ import {
 } from '../dataplane/compile.js';
 import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
 import { decode, CFG, REAL, SVC, SVC_KEY } from '../abi/layout.js';
-import { ABI } from '../abi/generated.js';
+import { ABI, ABI_VERSION } from '../abi/generated.js';
 import { VERSION } from '../version.js';
 import { emptyConfig, serviceId, realserverKey, type DirectorConfig, type VirtualService, type Realserver } from '../model/types.js';
 import type { AppliedState, Ghosts } from './snapshot.js';
@@ -126,8 +126,9 @@ export interface PlanInputs {
 }
 
 /** The compiler a running state's entries were recorded by (AppliedState.compiler): the package
- *  version and the compiler's epoch. Entries of another one are compiled again. */
-export const COMPILER = `${VERSION}+${COMPILER_EPOCH}`;
+ *  version, the data plane's ABI (its value layouts) and the compiler's epoch. Entries recorded
+ *  by another one (an older lvs-xdp, a state an upgrade carried over) are compiled again. */
+export const COMPILER = `${VERSION}+abi${ABI_VERSION}+${COMPILER_EPOCH}`;
 
 /**
  * Connection sync's data-plane switch (bpf/lvs_sync.h): whether the director reports its
