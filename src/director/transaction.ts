@@ -47,8 +47,15 @@ function runningReal(running: AppliedState, id: string): Realserver | undefined 
   return index.get(id);
 }
 
+/** The running services, by object, per applied state. */
+const runningServices = new WeakMap<AppliedState, Set<VirtualService>>();
+
 /** Whether what decides a realserver's next hop is as in the running configuration. */
 function sameHop(running: AppliedState, s: VirtualService, r: Realserver): boolean {
+  // A running service itself (a change elsewhere keeps it, object and all): its realservers too.
+  let live = runningServices.get(running);
+  if (!live) runningServices.set(running, (live = new Set(running.config.services)));
+  if (live.has(s)) return true;
   const old = runningReal(running, realId(s, r));
   return !!old && old.method === r.method && old.nextHop === r.nextHop && old.ifname === r.ifname && old.mac === r.mac;
 }
@@ -87,6 +94,8 @@ function knowledge(running: AppliedState, desired: DirectorConfig, interfaces: s
  * IPVS, and a realserver becomes unresolved only when it never answered (or its route changed).
  */
 function keepRunning(running: AppliedState, desired: DirectorConfig, res: Resolutions): Resolutions {
+  // (Nothing to look at when everything answered: the usual case, at any size.)
+  if (res.unresolved.size === 0) return res;
   for (const s of desired.services) {
     for (const r of s.realservers) {
       const id = realId(s, r);
