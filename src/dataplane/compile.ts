@@ -74,18 +74,24 @@ export type MacResolver = (svc: VirtualService, rs: Realserver) => L2Next | unde
 export interface Limits { maxServices: number; maxReals: number; maxTableSize: number }
 
 export interface CompiledReal {
-  id: string; index: number; gen: number; value: Buffer;
+  id: string; index: number; gen: number;
+  readonly value: Buffer;
   /** Its lvs_dests value (weight, thresholds): what the least-connection family and thresholds read. */
-  dest: Buffer;
+  readonly dest: Buffer;
+  /** Taken from the running state as it was recorded (see Reuse): `value` is `hex`, dest as written. */
+  reused?: true;
+  hex?: string;
 }
 export interface CompiledService {
   id: string;
   svcId: number;
-  key: Buffer;
+  readonly key: Buffer;
+  /** Taken from the running state (see Reuse): the digest recorded for its table and entry. */
+  digest?: string;
   /** slot -> lvs_reals index (or LVS_REAL_NONE); built on first access. */
   readonly table: Uint32Array;
   /** What the table is a function of: equal fingerprints, equal tables. */
-  fingerprint: string;
+  readonly fingerprint: string;
   /** The lvs_services value once the table sits in `tableSlot` of lvs_tables. */
   value(tableSlot: number): Buffer;
   /** Lets the built table go (written to its map); a later access builds it again. */
@@ -189,6 +195,9 @@ function lowestFree(used: Set<number>): number {
 
 const FIELD_BITS = { saddr: ABI.LVS_HF_SADDR, sport: ABI.LVS_HF_SPORT, daddr: ABI.LVS_HF_DADDR, dport: ABI.LVS_HF_DPORT, proto: ABI.LVS_HF_PROTO } as const;
 
+/** What a compile asks of a set of ids (built only when it asks: most changes take no new id). */
+export interface IdSet { has(id: number): boolean }
+
 /**
  * Ids not to hand to new services / realservers in this compile although no longer in use:
  * what a running director frees in the same change stays referenced (by the old tables, until
@@ -198,8 +207,8 @@ const FIELD_BITS = { saddr: ABI.LVS_HF_SADDR, sport: ABI.LVS_HF_SPORT, daddr: AB
  * free, the longest-deleted first.
  */
 export interface Reserved {
-  services?: ReadonlySet<number>;
-  reals?: ReadonlySet<number>;
+  services?: IdSet;
+  reals?: IdSet;
   ghostServices?: ReadonlyMap<number, number>;
   ghostReals?: ReadonlyMap<number, number>;
 }
@@ -209,7 +218,7 @@ export interface Reserved {
 class IdAllocator {
   private next = 0;
   constructor(
-    private readonly used: Set<number>, private readonly reserved: ReadonlySet<number> = new Set(),
+    private readonly used: Set<number>, private readonly reserved: IdSet = new Set(),
     private readonly ghosts: ReadonlyMap<number, number> = new Map(), private readonly max: number,
   ) {}
 
@@ -228,10 +237,134 @@ class IdAllocator {
   }
 }
 
+/**
+ * What the running director was compiled from and into (src/director/plan.ts compileTarget): a
+ * service of the new configuration that is the very object the running one was compiled from
+ * (validation and ipvsadm-style changes keep the objects of the services they leave alone), with
+ * the same ids, slots and next hops, compiles to the bytes recorded then. Its entries are taken
+ * from there instead of being encoded again: a one-realserver change at a thousand services
+ * encodes one service. `reals`, `digests` and `l2` are the applied state's.
+ */
+export interface Reuse {
+  services: ReadonlySet<VirtualService>;
+  /** The next hops of this compile, by realserver id (what `resolve` answers). */
+  hops: ReadonlyMap<string, L2Next>;
+  allocation: Allocation;
+  reals: Readonly<Record<string, string>>;
+  digests: Readonly<Record<string, string>>;
+  l2: Readonly<Record<string, L2Next>>;
+}
+
+/** Ties a compile's output to this compiler: entries recorded by another one are not reused.
+ *  Bump it with any change to what a service or realserver compiles to (encodings, digests,
+ *  table sizes) that the package version or ABI version does not already mark. */
+export const COMPILER_EPOCH = 1;
+
+/**
+ * A service's lvs_services entry and table, each built on first use. `digest`: the digest
+ * recorded when this same service was compiled into the running state (reused, see Reuse):
+ * nothing of it is encoded unless asked for.
+ */
+class ServiceEntry implements CompiledService {
+  private built: Uint32Array | undefined;
+  private k: Buffer | undefined;
+  private fp: string | undefined;
+  private f: { flags: number; hashFields: number; mask: Uint8Array; lc: boolean } | undefined;
+  constructor(
+    private readonly s: VirtualService, readonly id: string, readonly svcId: number, private readonly indexes: readonly number[], private readonly size: number,
+    private readonly marks: readonly MarkEntry[], private readonly markServices: ReadonlySet<number>, readonly digest?: string,
+  ) {}
+
+  get key(): Buffer {
+    return (this.k ??= serviceKey(this.s));
+  }
+
+  // Everything the table is a function of (tables are deterministic).
+  // fo / ovf tables keep list order among equal weights: the order is part of them.
+  get fingerprint(): string {
+    const s = this.s;
+    const order = s.scheduler === 'fo' || s.scheduler === 'ovf' ? s.realservers.map((r) => r.address) : [];
+    return (this.fp ??= JSON.stringify([s.scheduler, this.size, s.realservers.map((r, i) => [r.address, r.weight, this.indexes[i]]).sort(), order]));
+  }
+
+  // Built on first use: a change to one service of a thousand builds one table.
+  get table(): Uint32Array {
+    return (this.built ??= toRealIndexes(buildTable(this.s), this.indexes));
+  }
+
+  releaseTable(): void {
+    this.built = undefined;
+  }
+
+  fields(): { flags: number; hashFields: number; mask: Uint8Array; lc: boolean } {
+    if (this.f) return this.f;
+    const s = this.s;
+    let hashFields = 0;
+    let flags = 0;
+    for (const f of hashFieldsFor(s)) {
+      if (f === 'rotate') flags |= ABI.LVS_SVC_F_ROTATE;
+      else if (f !== 'candidates') hashFields |= FIELD_BITS[f];
+    }
+    const lc = isLcScheduler(s.scheduler);
+    if (lc) flags |= ABI.LVS_SVC_F_LC | (LC_KIND[s.scheduler as keyof typeof LC_KIND] << ABI.LVS_SVC_LC_SHIFT);
+    if (s.realservers.some((r) => (r.upperThreshold ?? 0) > 0)) flags |= ABI.LVS_SVC_F_THRESH;
+    if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
+    if (markCovers(this.marks, this.markServices, s)) flags |= ABI.LVS_SVC_F_MARKED;
+    if (!s.fwmark && s.port === 0) flags |= ABI.LVS_SVC_F_ALLPORTS; // sync: its templates have vport 0
+    const fam = familyOf(s.vip);
+    let mask = prefixMask(fullPrefix(fam) + (fam === 4 ? 96 : 0));
+    if (s.persistence) {
+      flags |= ABI.LVS_SVC_F_PERSIST;
+      const plen = parseNetmask(s.persistence.netmask, fam);
+      if (typeof plen === 'string') throw new ConfigError(`${this.id}: persistence netmask: ${plen}`, { field: 'netmask' });
+      mask = prefixMask(plen);
+    }
+    return (this.f = { flags, hashFields, mask, lc });
+  }
+
+  value(tableSlot: number): Buffer {
+    const s = this.s;
+    const { flags, hashFields, mask, lc } = this.fields();
+    return encodeService({
+      svcId: this.svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? this.table.length
+        : lc ? drawnSize(s.scheduler as LcScheduler, this.table, s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : this.size,
+      persistTimeout: s.persistence?.timeout ?? 0, persistMask: mask, flags, hashFields, ...(s.fwmark ? { fwmark: s.fwmark } : {}),
+    });
+  }
+}
+
+/** A realserver slot as the running state recorded it (see Reuse): decoded only when asked. */
+class ReusedReal implements CompiledReal {
+  readonly reused = true as const;
+  readonly index: number;
+  readonly gen: number;
+  private v: Buffer | undefined;
+  private d: Buffer | undefined;
+  constructor(readonly id: string, a: { index: number; gen: number }, readonly hex: string, private readonly rs: Realserver) {
+    this.index = a.index;
+    this.gen = a.gen;
+  }
+
+  get value(): Buffer {
+    return (this.v ??= Buffer.from(this.hex, 'hex'));
+  }
+
+  get dest(): Buffer {
+    return (this.d ??= encodeDest(this.rs));
+  }
+}
+
+function sameL2(a: L2Next | undefined, b: L2Next | undefined): boolean {
+  if (a === b) return true;
+  return !!a && !!b && a.mac === b.mac && a.smac === b.smac && a.ifindex === b.ifindex;
+}
+
 export function compileDirector(
-  cfg: DirectorConfig, resolve: MacResolver, limits: Limits, prev: Allocation = emptyAllocation(), reserved: Reserved = {},
+  cfg: DirectorConfig, resolve: MacResolver, limits: Limits, prev: Allocation = emptyAllocation(), reserved: Reserved = {}, reuse?: Reuse,
 ): CompiledDirector {
-  const alloc: Allocation = { services: {}, reals: {}, nextGen: prev.nextGen };
+  // Maps while compiling (a thousand services' lookups); the allocation record is made when asked
+  // for (a change that keeps every slot uses the running one, src/director/plan.ts).
+  const alloc = { services: new Map<string, number>(), reals: new Map<string, { index: number; gen: number }>(), nextGen: prev.nextGen };
   if (cfg.services.length > limits.maxServices) {
     throw new ConfigError(`${cfg.services.length} services, the director was loaded for at most ${limits.maxServices}`, { hint: 'reload with a larger --max-services' });
   }
@@ -241,36 +374,72 @@ export function compileDirector(
   }
 
   // Keep the ids of what still exists; new things take the lowest free ids.
+  // (Service ids computed once per service: every realserver's id starts with its service's.)
+  const sids = cfg.services.map(serviceId);
   const usedSvc = new Set<number>();
-  for (const s of cfg.services) {
-    const id = serviceId(s);
-    if (id in prev.services) { alloc.services[id] = prev.services[id]!; usedSvc.add(prev.services[id]!); }
+  for (const id of sids) {
+    const old = prev.services[id];
+    if (old !== undefined) { alloc.services.set(id, old); usedSvc.add(old); }
   }
   const usedReal = new Set<number>();
-  for (const s of cfg.services) {
-    for (const r of s.realservers) {
-      const rid = realId(s, r);
-      const old = prev.reals[rid];
-      if (old) { alloc.reals[rid] = old; usedReal.add(old.index); }
-    }
-  }
+  const ridsOf = cfg.services.map((s, k) => s.realservers.map((r) => {
+    const rid = `${sids[k]!}/${realserverKey(r)}`;
+    const old = prev.reals[rid];
+    if (old) { alloc.reals.set(rid, old); usedReal.add(old.index); }
+    return rid;
+  }));
 
   // Firewall marks: port services a mark with a service covers are classified first (IPVS order).
   const marks = compileMarkEntries(cfg);
   const markServices = new Set(cfg.services.filter((s) => s.fwmark).map((s) => s.fwmark!));
+  const compileService = (s: VirtualService, sid: string, svcId: number, indexes: number[], digest?: string): CompiledService => {
+    // The size is known without building the table (rr / wrr sequences are at most this long;
+    // Maglev's default follows the number of realservers).
+    const size = tableSizeOf(s);
+    if (size > limits.maxTableSize) {
+      throw new ConfigError(`${sid}: table of ${size} slots, the director allows at most ${limits.maxTableSize}`, { field: 'table-size' });
+    }
+    const entry = new ServiceEntry(s, sid, svcId, indexes, size, marks.entries, markServices, digest);
+    // A service compiled anew says what is wrong with it now, not when first written.
+    if (digest === undefined) entry.fields();
+    return entry;
+  };
   const svcIds = new IdAllocator(usedSvc, reserved.services, reserved.ghostServices, limits.maxServices);
   const realIds = new IdAllocator(usedReal, reserved.reals, reserved.ghostReals, limits.maxReals);
   const services: CompiledService[] = [];
   const reals: CompiledReal[] = [];
-  for (const s of cfg.services) {
-    const sid = serviceId(s);
-    if (!(sid in alloc.services)) alloc.services[sid] = svcIds.take();
-    const svcId = alloc.services[sid]!;
+  /** A service compiled into the running state as it is: its entries as recorded (see Reuse). */
+  const reused = (s: VirtualService, sid: string, svcId: number, rids: readonly string[]): boolean => {
+    const r = reuse!;
+    const digest = r.digests[sid];
+    if (!r.services.has(s) || r.allocation.services[sid] !== svcId || digest === undefined) return false;
+    const hexes: string[] = [];
     const indexes: number[] = [];
-    for (const r of s.realservers) {
-      const rid = realId(s, r);
-      if (!alloc.reals[rid]) alloc.reals[rid] = { index: realIds.take(), gen: alloc.nextGen++ };
-      const { index, gen } = alloc.reals[rid]!;
+    for (const [i, rid] of rids.entries()) {
+      const a = alloc.reals.get(rid);
+      const hex = r.reals[rid];
+      const l2 = r.l2[rid];
+      // Unresolved when it was compiled (no next hop recorded): it was compiled at weight 0.
+      if (!a || a !== r.allocation.reals[rid] || hex === undefined || !l2) return false;
+      // (With a MAC given, the next hop recorded is that MAC: the same when it is.)
+      if (!sameL2(r.hops.get(rid), l2)) return false;
+      hexes.push(hex);
+      indexes.push(a.index);
+    }
+    for (const [i, rid] of rids.entries()) reals.push(new ReusedReal(rid, alloc.reals.get(rid)!, hexes[i]!, s.realservers[i]!));
+    services.push(compileService(s, sid, svcId, indexes, digest));
+    return true;
+  };
+  for (const [k, s] of cfg.services.entries()) {
+    const sid = sids[k]!;
+    if (!alloc.services.has(sid)) alloc.services.set(sid, svcIds.take());
+    const svcId = alloc.services.get(sid)!;
+    if (reuse && reused(s, sid, svcId, ridsOf[k]!)) continue;
+    const indexes: number[] = [];
+    for (const [j, r] of s.realservers.entries()) {
+      const rid = ridsOf[k]![j]!;
+      if (!alloc.reals.has(rid)) alloc.reals.set(rid, { index: realIds.take(), gen: alloc.nextGen++ });
+      const { index, gen } = alloc.reals.get(rid)!;
       indexes.push(index);
       const l2 = r.mac ? { mac: r.mac } : resolve(s, r);
       if (!l2) {
@@ -287,54 +456,7 @@ export function compileDirector(
         }),
       });
     }
-    // The size is known without building the table (rr / wrr sequences are at most this long;
-    // Maglev's default follows the number of realservers).
-    const size = tableSizeOf(s);
-    if (size > limits.maxTableSize) {
-      throw new ConfigError(`${sid}: table of ${size} slots, the director allows at most ${limits.maxTableSize}`, { field: 'table-size' });
-    }
-    // Built on first use: a change to one service of a thousand builds one table.
-    let built: Uint32Array | undefined;
-    const table = (): Uint32Array => (built ??= toRealIndexes(buildTable(s), indexes));
-    // Everything the table is a function of (tables are deterministic).
-    // fo / ovf tables keep list order among equal weights: the order is part of them.
-    const order = s.scheduler === 'fo' || s.scheduler === 'ovf' ? s.realservers.map((r) => r.address) : [];
-    const fingerprint = JSON.stringify([s.scheduler, size, s.realservers.map((r, i) => [r.address, r.weight, indexes[i]]).sort(), order]);
-    const indexing = hashFieldsFor(s);
-    let hashFields = 0;
-    let flags = 0;
-    for (const f of indexing) {
-      if (f === 'rotate') flags |= ABI.LVS_SVC_F_ROTATE;
-      else if (f !== 'candidates') hashFields |= FIELD_BITS[f];
-    }
-    const lc = isLcScheduler(s.scheduler);
-    if (lc) flags |= ABI.LVS_SVC_F_LC | (LC_KIND[s.scheduler as keyof typeof LC_KIND] << ABI.LVS_SVC_LC_SHIFT);
-    if (s.realservers.some((r) => (r.upperThreshold ?? 0) > 0)) flags |= ABI.LVS_SVC_F_THRESH;
-    if (s.ops) flags |= ABI.LVS_SVC_F_OPS;
-    if (markCovers(marks.entries, markServices, s)) flags |= ABI.LVS_SVC_F_MARKED;
-    if (!s.fwmark && s.port === 0) flags |= ABI.LVS_SVC_F_ALLPORTS; // sync: its templates have vport 0
-    const fam = familyOf(s.vip);
-    let mask = prefixMask(fullPrefix(fam) + (fam === 4 ? 96 : 0));
-    if (s.persistence) {
-      flags |= ABI.LVS_SVC_F_PERSIST;
-      const plen = parseNetmask(s.persistence.netmask, fam);
-      if (typeof plen === 'string') throw new ConfigError(`${sid}: persistence netmask: ${plen}`, { field: 'netmask' });
-      mask = prefixMask(plen);
-    }
-    const key = serviceKey(s);
-    const persistTimeout = s.persistence?.timeout ?? 0;
-    services.push({
-      id: sid, svcId, key, fingerprint,
-      get table() {
-        return table();
-      },
-      releaseTable: () => { built = undefined; },
-      value: (tableSlot: number) => encodeService({
-        svcId, tableSlot, tableSize: s.scheduler === 'rr' || s.scheduler === 'wrr' ? table().length
-          : lc ? drawnSize(s.scheduler as LcScheduler, table(), s.realservers.map((r) => ({ key: r.address, weight: r.weight }))) : size, persistTimeout,
-        persistMask: mask, flags, hashFields, ...(s.fwmark ? { fwmark: s.fwmark } : {}),
-      }),
-    });
+    services.push(compileService(s, sid, svcId, indexes));
   }
 
   const st = cfg.settings ?? {};
@@ -344,5 +466,12 @@ export function compileDirector(
     flags: (st.expireQuiescentTemplate ? ABI.LVS_CFG_F_EXPIRE_QUIESCENT : 0) | (marks.maps.length ? ABI.LVS_CFG_F_FWMARK : 0) |
       (cfg.services.some((s) => s.realservers.some((r) => r.method === 'nat')) ? ABI.LVS_CFG_F_NAT : 0),
   });
-  return { services, reals, cfg: cfgBuf, allocation: alloc, marks: marks.maps };
+  let svcRecord: Allocation['services'] | undefined;
+  let realRecord: Allocation['reals'] | undefined;
+  const allocation: Allocation = {
+    get services() { return (svcRecord ??= Object.fromEntries(alloc.services)); },
+    get reals() { return (realRecord ??= Object.fromEntries(alloc.reals)); },
+    nextGen: alloc.nextGen,
+  };
+  return { services, reals, cfg: cfgBuf, allocation, marks: marks.maps };
 }

@@ -4,7 +4,7 @@
  * with, per service, the share of table slots whose realserver would change).
  */
 import { compareAddresses } from '../model/address.js';
-import { compareServices, serviceId, servicesById, type DirectorConfig, type DirectorSettings, type Realserver } from '../model/types.js';
+import { compareServices, serviceId, servicesById, type DirectorConfig, type DirectorSettings, type Realserver, type VirtualService } from '../model/types.js';
 import { buildTable, slotShareMoved } from '../sched/table.js';
 import { tableSizeOf } from '../model/types.js';
 import { FILE_KEY } from '../config/file-keys.js';
@@ -111,19 +111,18 @@ export function diffConfig(running: DirectorConfig, desired: DirectorConfig): Ch
   out.push(...markChanges(running.marks, desired.marks));
   const old = servicesById(running.services);
   const now = servicesById(desired.services);
-  for (const s of running.services.filter((s) => !now.has(serviceId(s))).sort(compareServices)) {
-    out.push({ kind: 'service-removed', service: serviceId(s) });
+  // Only what differs is sorted: a change to one service of a thousand sorts one.
+  const byOrder = (a: [string, VirtualService], b: [string, VirtualService]) => compareServices(a[1], b[1]);
+  for (const [id] of [...old].filter(([id]) => !now.has(id)).sort(byOrder)) {
+    out.push({ kind: 'service-removed', service: id });
   }
-  for (const s of desired.services.filter((s) => !old.has(serviceId(s))).sort(compareServices)) {
-    const id = serviceId(s);
+  for (const [id, s] of [...now].filter(([id]) => !old.has(id)).sort(byOrder)) {
     out.push({ kind: 'service-added', service: id, scheduler: s.scheduler, realservers: s.realservers.length });
     out.push(...realserverChanges(id, [], s.realservers));
   }
-  for (const s of desired.services.filter((s) => old.has(serviceId(s))).sort(compareServices)) {
-    const id = serviceId(s);
+  // The running service itself (a change elsewhere keeps it, object and all): nothing to compare.
+  for (const [id, s] of [...now].filter(([id, x]) => old.has(id) && old.get(id) !== x).sort(byOrder)) {
     const before = old.get(id)!;
-    // The running service itself (a change elsewhere keeps it, object and all): nothing to compare.
-    if (before === s) continue;
     const fields = fieldChanges(before, s, SERVICE_FIELDS);
     // A default Maglev size that moves with the realservers is a table-size change too: it rehashes every flow.
     const sizes = { from: tableSizeOf(before), to: tableSizeOf(s) };
@@ -144,10 +143,11 @@ export function tableMovesFor(running: DirectorConfig, desired: DirectorConfig):
   const old = servicesById(running.services);
   const out = new Map<string, number>();
   for (const s of desired.services) {
-    const before = old.get(serviceId(s));
+    const id = serviceId(s);
+    const before = old.get(id);
     if (!before) continue;
     if (before === s) {
-      out.set(serviceId(s), 0);
+      out.set(id, 0);
       continue;
     }
     // Same scheduler, size and weighted realservers: the same table (tables are deterministic).

@@ -20,7 +20,7 @@ import { applyCommands, type IpvsadmCommand } from '../ipvsadm/index.js';
 import { diffConfig, tableMovesFor, formatDiff } from '../diff/index.js';
 import { existsSync } from 'node:fs';
 import { statePaths, type StatePaths } from './paths.js';
-import { readSnapshot, type Snapshot } from './snapshot.js';
+import { readSnapshot, pendingPath, type Snapshot } from './snapshot.js';
 import {
   withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, assertBpffs, syncAcceptedLocked,
   type DetachResult,
@@ -607,13 +607,18 @@ export function natUnattachedOf(
   });
 }
 
-/** Inode and mtime of the snapshot ('' when there is none): each write renames a new file into place. */
+/** Inode and mtime of the snapshot ('' when there is none) and of the pending record beside it
+ *  (an apply in progress, snapshot.ts writePending): each write renames a new file into place. */
 function snapshotStamp(paths: StatePaths): string {
-  try {
-    const st = statSync(paths.snapshot);
-    return `${st.ino}/${st.mtimeMs}`;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw e;
-  }
+  const stamp = (path: string): string => {
+    try {
+      const st = statSync(path);
+      return `${st.ino}/${st.mtimeMs}`;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+      throw e;
+    }
+  };
+  const main = stamp(paths.snapshot);
+  return main && `${main}+${stamp(pendingPath(paths.snapshot))}`;
 }

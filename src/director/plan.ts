@@ -42,13 +42,14 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  compileDirector, compileMarkEntries, emptyAllocation, encodeService, encodeDest, realId, serviceKey, timeoutsByState,
-  type Allocation, type CompiledDirector, type L2Next, type Limits, type MacResolver,
+  compileDirector, compileMarkEntries, emptyAllocation, encodeService, encodeDest, realId, serviceKey, timeoutsByState, COMPILER_EPOCH,
+  type Allocation, type CompiledDirector, type CompiledReal, type L2Next, type Limits, type MacResolver, type Reuse,
 } from '../dataplane/compile.js';
 import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
 import { decode, CFG, REAL, SVC, SVC_KEY } from '../abi/layout.js';
-import { ABI } from '../abi/generated.js';
-import { emptyConfig, serviceId, type DirectorConfig } from '../model/types.js';
+import { ABI, ABI_VERSION } from '../abi/generated.js';
+import { VERSION } from '../version.js';
+import { emptyConfig, serviceId, realserverKey, type DirectorConfig, type VirtualService, type Realserver } from '../model/types.js';
 import type { AppliedState, Ghosts } from './snapshot.js';
 import { sameAccepted, ifEntries, type AcceptedMac, type AcceptedIf } from '../dataplane/l2addrs.js';
 
@@ -119,7 +120,15 @@ export interface PlanInputs {
   now?: number;
   /** Connection sync events (lvs_cfg LVS_CFG_F_SYNC, sync_refresh_s); absent: as running. */
   sync?: SyncSetting;
+  /** Compile every service anew instead of taking the entries of the services the change leaves
+   *  alone from the running state (the tests compare both: the same plan). */
+  fromScratch?: boolean;
 }
+
+/** The compiler a running state's entries were recorded by (AppliedState.compiler): the package
+ *  version, the data plane's ABI (its value layouts) and the compiler's epoch. Entries recorded
+ *  by another one (an older lvs-xdp, a state an upgrade carried over) are compiled again. */
+export const COMPILER = `${VERSION}+abi${ABI_VERSION}+${COMPILER_EPOCH}`;
 
 /**
  * Connection sync's data-plane switch (bpf/lvs_sync.h): whether the director reports its
@@ -193,6 +202,18 @@ function effective(cfg: DirectorConfig, tunnel: PlanInputs['tunnel']): DirectorC
 }
 
 /**
+ * What the running state lets a compile take as it is (see Reuse in compile.ts): nothing when
+ * its entries were recorded by another compiler, or when the firewall marks changed (a mark
+ * covering a service is part of that service's entry).
+ */
+function reuseOf(inputs: PlanInputs): Reuse | undefined {
+  const { running } = inputs;
+  if (inputs.fromScratch || running.compiler !== COMPILER) return undefined;
+  if (JSON.stringify(running.config.marks ?? []) !== JSON.stringify(inputs.desired.marks ?? [])) return undefined;
+  return { services: new Set(running.config.services), hops: inputs.l2, allocation: running.allocation, reals: running.reals, digests: running.digests, l2: running.l2 };
+}
+
+/**
  * Compiles the target, keeping every slot the running tables use (see compileDirector) and
  * giving ghosts (`ghosts`: those still in their lifetime) back to their own service / realserver.
  */
@@ -201,25 +222,29 @@ export function compileTarget(inputs: PlanInputs, ghosts: Ghosts = emptyGhosts()
   const cfg = effective(inputs.desired, inputs.tunnel);
   const resolver: MacResolver = (s, r) => inputs.l2.get(realId(s, r));
   if (inputs.allocation) return compileDirector(cfg, resolver, limits, inputs.allocation);
+  const reuse = reuseOf(inputs);
   // What the running tables still name is not handed out again in this change; ghosts' ids
   // only when nothing else is free.
   const reserved = {
-    services: new Set(Object.values(running.allocation.services)),
-    reals: new Set(Object.values(running.allocation.reals).map((x) => x.index)),
+    services: lazySet(() => Object.values(running.allocation.services)),
+    reals: lazySet(() => Object.values(running.allocation.reals).map((x) => x.index)),
     ghostServices: new Map(Object.values(ghosts.services).map((g) => [g.svcId, g.deletedAt] as const)),
     ghostReals: new Map(Object.values(ghosts.reals).map((g) => [g.index, g.deletedAt] as const)),
   };
+  // The running allocation, with the ghosts' under it (read only: without ghosts, as it is).
+  const under = <V>(ghostly: [string, V][], live: Record<string, V>): Record<string, V> => (ghostly.length ? { ...Object.fromEntries(ghostly), ...live } : live);
   const prev: Allocation = {
-    services: { ...Object.fromEntries(Object.entries(ghosts.services).map(([id, g]) => [id, g.svcId])), ...running.allocation.services },
-    reals: { ...Object.fromEntries(Object.entries(ghosts.reals).map(([id, g]) => [id, { index: g.index, gen: g.gen }])), ...running.allocation.reals },
+    services: under(Object.entries(ghosts.services).map(([id, g]) => [id, g.svcId]), running.allocation.services),
+    reals: under(Object.entries(ghosts.reals).map(([id, g]) => [id, { index: g.index, gen: g.gen }]), running.allocation.reals),
     nextGen: running.allocation.nextGen,
   };
-  let compiled = compileDirector(cfg, resolver, limits, prev, reserved);
+  let compiled = compileDirector(cfg, resolver, limits, prev, reserved, reuse);
   // A realserver whose forwarding data changes (MAC, method, egress) gets a fresh slot and
   // generation: its flows are rescheduled instead of seeing a half-rewritten slot. A ghost
   // comes back into its slot only with the forwarding data it had.
   const before = (id: string) => running.reals[id] ?? ghosts.reals[id]?.value;
   const moved = compiled.reals.filter((r) => {
+    if (r.reused) return false; // recorded with this very value
     const was = before(r.id);
     if (!was) return false;
     const now = r.value.toString('hex');
@@ -229,7 +254,7 @@ export function compileTarget(inputs: PlanInputs, ghosts: Ghosts = emptyGhosts()
   if (moved.length) {
     const alloc: Allocation = { ...prev, reals: { ...prev.reals } };
     for (const r of moved) delete alloc.reals[r.id];
-    compiled = compileDirector(cfg, resolver, limits, alloc, reserved);
+    compiled = compileDirector(cfg, resolver, limits, alloc, reserved, reuse);
   }
   return compiled;
 }
@@ -277,12 +302,32 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const compiled = compileTarget(inputs, alive);
   const tableSlots: Record<string, number> = {};
   const steps: Step[] = [];
-  // The running services' lvs_services keys, re-encoded from the running configuration.
-  const runningKeys = new Map(running.config.services.map((x) => [serviceId(x), serviceKey(x)] as const));
-  const liveSvc = new Set(compiled.services.map((s) => s.id));
-  const liveSvcIds = new Set(compiled.services.map((s) => s.svcId));
-  const liveReal = new Map(compiled.reals.map((r) => [r.id, r] as const));
-  const liveIndexes = new Set(compiled.reals.map((r) => r.index));
+  // The running services by id, looked up only for what the change touches (their lvs_services
+  // keys and lvs_dests values are encoded again from them).
+  let byId: Map<string, VirtualService> | undefined;
+  const runningService = (id: string): VirtualService | undefined => (byId ??= new Map(running.config.services.map((x) => [serviceId(x), x] as const))).get(id);
+  const runningKeys = { get: (id: string): Buffer | undefined => { const x = runningService(id); return x && serviceKey(x); } };
+  // What the compile took from the running state (see Reuse) keeps its ids, slots and indexes,
+  // which no other running service or realserver and no ghost holds: only what it compiled anew
+  // ("fresh") can have taken an id, slot or index that went, and only the running services it
+  // did not take ("touched") can have gone.
+  const freshSvcs = compiled.services.filter((x) => x.digest === undefined);
+  const freshReals = compiled.reals.filter((r) => !r.reused);
+  const reusedIds = new Set(compiled.services.filter((x) => x.digest !== undefined).map((x) => x.id));
+  const touchedOld = Object.keys(running.allocation.services).filter((id) => !reusedIds.has(id));
+  const liveSvc = new Set(freshSvcs.map((x) => x.id));
+  const liveSvcIds = new Set(freshSvcs.map((x) => x.svcId));
+  const liveReal = new Set(freshReals.map((r) => r.id));
+  const liveIndexes = new Set(freshReals.map((r) => r.index));
+  /** The running realservers of the touched services: `serviceId/rip` -> allocation. */
+  const touchedReals: [string, { index: number; gen: number }][] = [];
+  for (const id of touchedOld) {
+    for (const r of runningService(id)?.realservers ?? []) {
+      const rid = `${id}/${realserverKey(r)}`;
+      const a = running.allocation.reals[rid];
+      if (a) touchedReals.push([rid, a]);
+    }
+  }
 
   // Ghosts after this change: the surviving old ones not back and not evicted (their id or slot
   // taken by something else), plus what this change deletes (unless expire-nodest-conn).
@@ -293,7 +338,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   for (const [id, g] of Object.entries(alive.reals)) {
     if (!liveReal.has(id) && !liveIndexes.has(g.index)) ghosts.reals[id] = g;
   }
-  const removed = Object.keys(running.allocation.services).filter((id) => !liveSvc.has(id));
+  const removed = touchedOld.filter((id) => !liveSvc.has(id));
   const tombstones: ServiceWrite[] = [];
   const gone: RealWrite[] = [];
   if (!nodest) {
@@ -304,7 +349,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
       ghosts.services[id] = { svcId, key: key.toString('hex'), deletedAt: now };
       tombstones.push({ service: id, key, value: tombstoneValue(svcId) });
     }
-    for (const [id, a] of Object.entries(running.allocation.reals)) {
+    for (const [id, a] of touchedReals) {
       if (liveReal.has(id) || liveIndexes.has(a.index) || !running.reals[id]) continue;
       const value = goneValue(running.reals[id]!);
       ghosts.reals[id] = { index: a.index, gen: a.gen, value: value.toString('hex'), deletedAt: now };
@@ -313,23 +358,41 @@ export function buildPlan(inputs: PlanInputs): Plan {
   }
   const ghostKeys = (g: Ghosts) => Object.values(g.services).map((x) => Buffer.from(x.key, 'hex'));
 
+  // The records the change leaves as they are stay the running ones (the same objects): the
+  // snapshot packs an object it packed or read before from those bytes (snapshot.ts).
+  // (A reused realserver's next hop is the running one: compile.ts checks it.)
+  const sameAlloc = (a: { index: number; gen: number }, b: { index: number; gen: number }) => a.index === b.index && a.gen === b.gen;
+  const l2Of = (list: readonly CompiledReal[]) => list.map((r) => [r.id, inputs.l2.get(r.id)!] as [string, L2Next]).filter(([, v]) => v !== undefined);
+  const freshL2 = l2Of(freshReals);
+  const allocServices = kept(running.allocation.services, compiled.services.length, freshSvcs.map((x) => [x.id, x.svcId]), (a, b) => a === b, () => compiled.allocation.services);
+  const allocReals = kept(running.allocation.reals, compiled.reals.length, freshReals.map((r) => [r.id, r]), sameAlloc, () => compiled.allocation.reals);
   const target: AppliedState = {
     config: inputs.desired,
-    allocation: compiled.allocation,
-    l2: Object.fromEntries(compiled.reals.map((r) => [r.id, inputs.l2.get(r.id)!]).filter(([, v]) => v !== undefined)),
-    digests: Object.fromEntries(compiled.services.map((s) => [s.id, digest(s.fingerprint, s.value(0))])),
-    reals: Object.fromEntries(compiled.reals.map((r) => [r.id, r.value.toString('hex')])),
+    allocation: allocServices === running.allocation.services && allocReals === running.allocation.reals && compiled.allocation.nextGen === running.allocation.nextGen
+      ? running.allocation : { services: allocServices, reals: allocReals, nextGen: compiled.allocation.nextGen },
+    l2: kept(running.l2, compiled.reals.length - freshReals.length + freshL2.length, freshL2, sameL2, () => Object.fromEntries(l2Of(compiled.reals))),
+    digests: Object.fromEntries(compiled.services.map((s) => [s.id, s.digest ?? digest(s.fingerprint, s.value(0))])),
+    reals: kept(running.reals, compiled.reals.length, freshReals.map((r) => [r.id, r.value.toString('hex')]), (a, b) => a === b,
+      () => Object.fromEntries(compiled.reals.map((r) => [r.id, r.hex ?? r.value.toString('hex')]))),
     tableSlots,
     tunnel: inputs.tunnel,
     ...(Object.keys(ghosts.services).length || Object.keys(ghosts.reals).length ? { ghosts } : {}),
     ...(sync ? { sync } : {}),
+    compiler: COMPILER,
   };
-  const oldWords = filterWordsOf([...Object.keys(running.allocation.services).map((id) => {
+  // The VIP filter is a function of the keys of the services and tombstones: when the services
+  // the change compiled anew and the tombstones have the keys of those they replace, no word
+  // changes (a weight at a thousand services decodes no key).
+  const sameKeys = !inputs.fromScratch && sameSet(
+    [...touchedOld.map((id) => runningKeys.get(id)?.toString('hex') ?? `?${id}`), ...Object.values(running.ghosts?.services ?? {}).map((g) => g.key)],
+    [...freshSvcs.map((x) => x.key.toString('hex')), ...Object.values(ghosts.services).map((g) => g.key)],
+  );
+  const oldWords = sameKeys ? new Map<number, bigint>() : filterWordsOf([...Object.keys(running.allocation.services).map((id) => {
     const k = runningKeys.get(id);
     if (!k) throw new Error(`internal: the running allocation names ${id}, the running configuration does not`);
     return k;
   }), ...ghostKeys(running.ghosts ?? emptyGhosts())]);
-  const newWords = filterWordsOf([...compiled.services.map((s) => s.key), ...ghostKeys(ghosts)]);
+  const newWords = sameKeys ? oldWords : filterWordsOf([...compiled.services.map((s) => s.key), ...ghostKeys(ghosts)]);
   const union = new Map(oldWords);
   for (const [w, v] of newWords) union.set(w, (union.get(w) ?? 0n) | v);
   const widen = filterStep(oldWords, union);
@@ -341,11 +404,13 @@ export function buildPlan(inputs: PlanInputs): Plan {
   if (running.settings !== target.settings) steps.push({ op: 'settings', value: settings });
   // Egress interfaces of realservers reached through another interface (XDP_REDIRECT); the
   // attached interfaces are added by attach.
-  const egress = new Set(Object.values(running.l2).map((x) => x.ifindex).filter((i): i is number => !!i));
+  // (A reused realserver's egress is a running one.)
+  let egress: Set<number> | undefined;
   const tx = new Set<number>();
-  for (const r of compiled.reals) {
+  for (const r of freshReals) {
     const ifindex = inputs.l2.get(r.id)?.ifindex;
-    if (ifindex && !egress.has(ifindex)) tx.add(ifindex);
+    egress ??= ifindex ? new Set(Object.values(running.l2).map((x) => x.ifindex).filter((i): i is number => !!i)) : undefined;
+    if (ifindex && !egress!.has(ifindex)) tx.add(ifindex);
   }
   if (tx.size) steps.push({ op: 'tx-ports', ifindexes: [...tx].sort((a, b) => a - b) });
 
@@ -353,25 +418,33 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const zeroServices: number[] = [];
   const zeroReals: number[] = [];
   const reals: RealWrite[] = [];
-  // The running lvs_dests values, re-encoded from the running configuration (weights, thresholds).
-  const runningDests = new Map(running.config.services.flatMap((x) => x.realservers.map((rs) => [realId(x, rs), encodeDest(rs).toString('hex')] as const)));
-  for (const r of compiled.reals) {
+  // The running lvs_dests value of a realserver, re-encoded from the running configuration.
+  const runningDest = (id: string): string | undefined => {
+    const cut = id.lastIndexOf('/');
+    const rs = runningService(id.slice(0, cut))?.realservers.find((x: Realserver) => realserverKey(x) === id.slice(cut + 1));
+    return rs && encodeDest(rs).toString('hex');
+  };
+  // A reused realserver has the slot, value and weight it runs with: nothing to write.
+  for (const r of freshReals) {
     const old = running.allocation.reals[r.id];
     const fresh = !old || old.index !== r.index || old.gen !== r.gen;
     if (fresh) zeroReals.push(r.index);
-    if (fresh || running.reals[r.id] !== r.value.toString('hex') || runningDests.get(r.id) !== r.dest.toString('hex')) {
+    if (fresh || running.reals[r.id] !== r.value.toString('hex') || runningDest(r.id) !== r.dest.toString('hex')) {
       reals.push({ id: r.id, index: r.index, value: r.value, fresh, dest: r.dest });
     }
   }
   const fills: TableFill[] = [];
   const switches: ServiceWrite[] = [];
   const retire: number[] = [];
+  // Services whose spare slot may hold a previous table (every one, when the running state does
+  // not say): those switched by the last change that filled tables.
+  const stale = running.staleSpares ? new Set(running.staleSpares) : undefined;
   for (const s of compiled.services) {
     const liveSlot = running.tableSlots?.[s.id];
     const unchanged = running.digests[s.id] === target.digests[s.id] && liveSlot !== undefined;
     if (unchanged) {
       tableSlots[s.id] = liveSlot;
-      retire.push(liveSlot);
+      if (!stale || stale.has(s.id)) retire.push(liveSlot);
       continue;
     }
     if (running.allocation.services[s.id] !== s.svcId) zeroServices.push(s.svcId);
@@ -388,6 +461,10 @@ export function buildPlan(inputs: PlanInputs): Plan {
   // services it leaves alone at their live tables instead: their switches were earlier changes,
   // and the previous tables are freed. The writer skips slots that hold no other table.
   if (fills.length) steps.push({ op: 'tables', fills, ...(retire.length ? { retire } : {}) });
+  // After this change, the spares of the services it switched hold their previous tables (a
+  // change without fills retires nothing: the stale ones stay stale).
+  const staleAfter = fills.length ? fills.map((f) => f.service) : running.staleSpares?.filter((id) => target.digests[id] !== undefined);
+  if (staleAfter) target.staleSpares = staleAfter;
   // Tombstones that go (time up, expire-nodest-conn, id taken), before any entry takes their
   // place in lvs_services (a full hash map refuses new keys). One that is this change's
   // service again is overwritten by its switch instead.
@@ -410,7 +487,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const goneIndexes = new Set(gone.map((g) => g.index));
   const ghostIndexes = new Set(Object.values(ghosts.reals).map((g) => g.index));
   const emptied = [
-    ...Object.values(running.allocation.reals).map((a) => a.index),
+    ...touchedReals.map(([, a]) => a.index),
     ...Object.values(running.ghosts?.reals ?? {}).map((g) => g.index),
   ];
   const cleared = [...new Set(emptied)].filter((i) => !liveIndexes.has(i) && !goneIndexes.has(i) && !ghostIndexes.has(i)).sort((a, b) => a - b);
@@ -512,4 +589,32 @@ export function stepsJson(steps: readonly Step[]): unknown[] {
     if (v instanceof Uint32Array) return Array.from(v);
     return v;
   })) as unknown);
+}
+
+/** A set of ids built on its first question. */
+function lazySet(build: () => number[]): { has(id: number): boolean } {
+  let set: Set<number> | undefined;
+  return { has: (id) => (set ??= new Set(build())).has(id) };
+}
+
+/** Whether two lists hold the same strings, as multisets. */
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const sa = [...a].sort();
+  const sb = [...b].sort();
+  return sa.every((x, i) => x === sb[i]);
+}
+
+/**
+ * `base` itself when a record of the target holds what it holds: `count` entries, of which those
+ * taken from the running state are base's by construction and the others (`fresh`) equal base's.
+ * Otherwise the record `build` makes.
+ */
+function kept<V>(base: Record<string, V>, count: number, fresh: readonly [string, V][], same: (a: V, b: V) => boolean, build: () => Record<string, V>): Record<string, V> {
+  if (fresh.every(([id, v]) => base[id] !== undefined && same(base[id], v)) && Object.keys(base).length === count) return base;
+  return build();
+}
+
+function sameL2(a: L2Next, b: L2Next): boolean {
+  return a === b || (a.mac === b.mac && a.smac === b.smac && a.ifindex === b.ifindex);
 }

@@ -22,9 +22,11 @@ export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
  * alone. 3 (issue 12): `applied.ghosts` (deleted services and realservers whose connections may
  * live), `applied.unresolved` (realservers installed without a next hop), `applied.drains`.
  * 5 (issue 14): `applied.sync` (connection sync events on / refresh period).
+ * 6 (issue 16): the file is a sequence of values, the applied state's large records and each
+ * service one value of their own (see encodeSnapshot); the state in memory is as in version 5.
  * Older snapshots are read and migrated (see migrate()).
  */
-export const SNAPSHOT_VERSION = 5;
+export const SNAPSHOT_VERSION = 6;
 
 /** A realserver installed without a next hop (it does not answer ARP/ND): no table slots until it does. */
 export interface UnresolvedReal {
@@ -73,6 +75,14 @@ export interface AppliedState {
   ghosts?: Ghosts;
   /** Connection sync events in the data plane (version 5; absent: off). */
   sync?: SyncSetting;
+  /** The compiler `digests` and `reals` were recorded by (src/director/plan.ts COMPILER): a
+   *  change takes the entries of the services it leaves alone from here only when it is this
+   *  one. Absent (older snapshots): every service is compiled again. Optional, so no version bump. */
+  compiler?: string;
+  /** Services whose spare lvs_tables slot may still hold a previous table (switched by the last
+   *  change that filled tables): the next fill batch points them at their live one. Absent
+   *  (older snapshots): every service's may. Optional, so no version bump. */
+  staleSpares?: string[];
 }
 
 /**
@@ -114,6 +124,9 @@ export interface Snapshot {
   tool: string;
   createdAt: string;
   updatedAt: string;
+  /** Written by each write of the file (version 6), so that a pending record beside it (see
+   *  writePending) says which state it starts from. */
+  seq?: number;
   sizes: DirectorSizes;
   knobs: Knobs;
   progId: number;
@@ -132,51 +145,119 @@ export interface Snapshot {
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
-/**
- * `encoded`: values already packed, by identity (an apply's target: recorded as pending, then
- * as applied), spliced in instead of packed again. A plain msgpack map either way.
+/*
+ * The file (version 6) is a sequence of msgpack values: a head (the snapshot without the applied
+ * state's large records, with `parts` counting the services that follow), then the applied
+ * state's records (RECORDS, in that order; nil when absent) and its services one value each, then
+ * the same for a pending apply's target. Each record and service is a value of its own, so its
+ * bytes are known when read (msgpack says where each value of a sequence ends) and copied
+ * instead of packed again when written, as long as the object is the same: a change keeps the
+ * objects of what it leaves alone (src/director/plan.ts), so writing a one-realserver change at
+ * a thousand services packs one service and the records that changed. Versions 1-5 were one
+ * msgpack map; they are read as such.
  */
-export function encodeSnapshot(s: Snapshot, encoded?: ReadonlyMap<object, Buffer>): Buffer {
-  if (!encoded?.size) return packr.pack(s);
-  return packSpliced(s as unknown as Record<string, unknown>, encoded);
+
+/** The applied state's large records, as paths: written after the head, in this order. */
+const RECORDS = [['allocation', 'services'], ['allocation', 'reals'], ['l2'], ['reals'], ['digests'], ['tableSlots']] as const;
+const NIL = Buffer.from([0xc0]);
+
+/**
+ * Packed bytes by object (records and services of applied states), packed once or as read. These
+ * objects are never modified once in an applied state (a change builds new ones).
+ */
+const packed = new WeakMap<object, Buffer>();
+
+function cached(v: object): Buffer {
+  let b = packed.get(v);
+  if (!b) {
+    b = Buffer.from(packr.pack(v));
+    packed.set(v, b);
+  }
+  return b;
 }
 
-/** Packs `value` once, for encodeSnapshot's `encoded` (a copy: msgpackr reuses its buffer). */
-export function packOnce(value: object): Buffer {
-  return Buffer.from(packr.pack(value));
+type Loose = Record<string, unknown>;
+
+const recordOf = (a: AppliedState, path: readonly string[]): unknown => (path.length === 2 ? (a.allocation as unknown as Loose)[path[1]!] : (a as unknown as Loose)[path[0]!]);
+/** A reference to the applied state's record of the same place (a pending record's). */
+const SAME = Buffer.from([0x01]);
+
+/**
+ * An applied state split into its head (small fields) and the values that follow it. `base`: the
+ * applied state a pending record's target is written against: its records and services that are
+ * base's objects are written as references (1, the service's position in base).
+ */
+function split(a: AppliedState, base?: AppliedState): { head: Loose; items: Buffer[]; services: number } {
+  const { config, allocation, l2: _l2, reals: _reals, digests: _digests, tableSlots: _slots, ...rest } = a;
+  const { services, ...configRest } = config;
+  const { services: _s, reals: _r, ...allocRest } = allocation;
+  const items = RECORDS.map((path) => {
+    const v = recordOf(a, path);
+    if (base && v !== undefined && v === recordOf(base, path)) return SAME;
+    return v !== null && typeof v === 'object' ? cached(v) : NIL;
+  });
+  const at = base ? new Map(base.config.services.map((x, i) => [x, i] as const)) : undefined;
+  for (const svc of services) {
+    const i = at?.get(svc);
+    items.push(i !== undefined ? Buffer.from(packr.pack(i)) : cached(svc));
+  }
+  return { head: { ...rest, config: configRest, allocation: allocRest }, items, services: services.length };
 }
 
-function packSpliced(o: Record<string, unknown>, encoded: ReadonlyMap<object, Buffer>): Buffer {
-  const keys = Object.keys(o);
-  const head = keys.length < 16 ? Buffer.from([0x80 | keys.length])
-    : keys.length < 0x10000 ? Buffer.from([0xde, keys.length >> 8, keys.length & 0xff])
-      : Buffer.from([0xdf, keys.length >>> 24, (keys.length >> 16) & 0xff, (keys.length >> 8) & 0xff, keys.length & 0xff]);
-  const parts: Buffer[] = [head];
-  for (const k of keys) {
-    const v = o[k];
-    parts.push(Buffer.from(packr.pack(k)));
-    const done = v !== null && typeof v === 'object' ? encoded.get(v) : undefined;
-    if (done) parts.push(done);
-    else if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).some((x) => x !== null && typeof x === 'object' && encoded.has(x))) {
-      parts.push(packSpliced(v as Record<string, unknown>, encoded));
-    } else {
-      parts.push(Buffer.from(packr.pack(v)));
+/** The snapshot's bytes (see above): what was packed or read before is copied. */
+export function encodeSnapshot(s: Snapshot): Buffer {
+  return Buffer.concat(snapshotParts(s));
+}
+
+/** The snapshot's bytes in parts, in order (written as they are). */
+function snapshotParts(s: Snapshot): Buffer[] {
+  const { applied, pending, ...rest } = s as Snapshot & Loose;
+  const head: Loose = { ...rest };
+  const items: Buffer[] = [];
+  const parts: Loose = {};
+  if (applied) {
+    const a = split(applied);
+    head.applied = a.head;
+    parts.applied = a.services;
+    items.push(...a.items);
+  }
+  if (pending) {
+    const { target, ...prest } = pending;
+    head.pending = prest;
+    if (target) {
+      const t = split(target);
+      (head.pending as Loose).target = t.head;
+      parts.target = t.services;
+      items.push(...t.items);
     }
   }
-  return Buffer.concat(parts);
+  head.parts = parts;
+  return [Buffer.from(packr.pack(head)), ...items];
 }
 
-/** Decodes and checks the tag and version; `where` names the file in errors. */
-export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
-  let v: unknown;
+/** An applied state's bytes as a snapshot writes them (its records' bytes are kept for the next write). */
+export function packOnce(value: AppliedState): Buffer {
+  const a = split(value);
+  return Buffer.concat([Buffer.from(packr.pack(a.head)), ...a.items]);
+}
+
+type Values = { v: unknown; start: number; end: number }[];
+
+/** The values of a msgpack sequence with where each starts and ends. */
+function valuesOf(buf: Buffer, where: string): Values {
+  const values: Values = [];
   try {
-    v = packr.unpack(buf);
+    packr.unpackMultiple(buf, (v: unknown, start?: number, end?: number) => { values.push({ v, start: start!, end: end! }); });
   } catch (e) {
     throw new StateError(`state snapshot ${where} is corrupt (${e instanceof Error ? e.message : String(e)})`, {
       hint: 'the data plane keeps forwarding with what is in its maps; `lvs-xdp detach` then attach again rebuilds the state',
     });
   }
-  const o = v as Partial<Snapshot> | null;
+  return values;
+}
+
+/** Checks a head's tag and version. */
+function checkHead(o: Partial<Snapshot> | null | undefined, where: string): void {
   if (!o || typeof o !== 'object' || o.format !== SNAPSHOT_FORMAT) {
     throw new StateError(`${where} is not an lvs-xdp state snapshot`, { hint: 'check --pin-dir / --state-dir (or LVS_XDP_PIN_DIR / LVS_XDP_STATE_DIR)' });
   }
@@ -185,8 +266,116 @@ export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
       hint: `it was written by lvs-xdp ${String(o.tool)}; use that version or newer`,
     });
   }
-  if (!o.applied || !o.interfaces || !o.sizes) throw new StateError(`state snapshot ${where} is incomplete`);
-  return migrate(o as Snapshot);
+}
+
+/**
+ * Reads an applied state from `values` at `cursor.at` on (its head given): its records, then
+ * `services` services, each remembered with the bytes it was read from. `base`: what references
+ * (a pending record's) stand for.
+ */
+function joinApplied(buf: Buffer, values: Values, cursor: { at: number }, head: unknown, services: unknown, where: string, base?: AppliedState): AppliedState {
+  const incomplete = () => new StateError(`state snapshot ${where} is incomplete`);
+  if (!head || typeof head !== 'object' || typeof services !== 'number') throw incomplete();
+  const h = head as Loose;
+  const take = (): unknown => {
+    const x = values[cursor.at++];
+    if (!x) throw incomplete();
+    if (x.v !== null && typeof x.v === 'object') packed.set(x.v, buf.subarray(x.start, x.end));
+    return x.v;
+  };
+  const a: Loose = { ...h, allocation: { ...(h.allocation as Loose) } };
+  for (const path of RECORDS) {
+    let v = take();
+    if (typeof v === 'number') {
+      if (!base) throw incomplete();
+      v = recordOf(base, path);
+    }
+    if (v === null || v === undefined) continue;
+    if (path.length === 2) (a.allocation as Loose)[path[1]] = v;
+    else a[path[0]] = v;
+  }
+  const list: unknown[] = [];
+  for (let i = 0; i < services; i++) {
+    const v = take();
+    if (typeof v === 'number') {
+      const svc = base?.config.services[v];
+      if (!svc) throw incomplete();
+      list.push(svc);
+    } else {
+      list.push(v);
+    }
+  }
+  a.config = { ...(h.config as Loose), services: list };
+  return a as unknown as AppliedState;
+}
+
+/** Decodes and checks the tag and version; `where` names the file in errors. */
+export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
+  const values = valuesOf(buf, where);
+  const o = values[0]?.v as (Partial<Snapshot> & { parts?: { applied?: number; target?: number } }) | null | undefined;
+  // One value (versions 1-5), or a head that says what follows it.
+  if (values.length > 1 && !(o && typeof o === 'object' && o.parts)) {
+    throw new StateError(`state snapshot ${where} is corrupt (data after the end of the snapshot)`, {
+      hint: 'the data plane keeps forwarding with what is in its maps; `lvs-xdp detach` then attach again rebuilds the state',
+    });
+  }
+  checkHead(o, where);
+  const snap = o!;
+  if (snap.parts) {
+    // Version 6: the records and services follow the head.
+    const cursor = { at: 1 };
+    const { parts, ...head } = snap;
+    if (head.applied) head.applied = joinApplied(buf, values, cursor, head.applied, parts.applied, where);
+    const pend = head.pending as unknown as Loose | undefined;
+    if (pend?.target) pend.target = joinApplied(buf, values, cursor, pend.target, parts.target, where);
+    if (cursor.at !== values.length) throw new StateError(`state snapshot ${where} is incomplete`);
+    Object.assign(snap, head);
+    delete snap.parts;
+  }
+  if (!snap.applied || !snap.interfaces || !snap.sizes) throw new StateError(`state snapshot ${where} is incomplete`);
+  return migrate(snap as Snapshot);
+}
+
+/** Where the record of an apply in progress is kept, beside the snapshot (see writePending). */
+export function pendingPath(path: string): string {
+  return `${path}.pending`;
+}
+
+/**
+ * Records `s.pending` (an apply about to write its steps) beside the snapshot at `path`, whose
+ * content `s` is: the target's records and services that are the applied state's own are written
+ * as references, so a one-realserver change records that service and the records that changed,
+ * not the whole configuration again. The record names the snapshot write it starts from
+ * (`seq`): one left behind by a change that committed (killed before it was removed) is not
+ * pending any more. Read back by readSnapshot.
+ */
+export function writePending(path: string, s: Snapshot): void {
+  const { target, ...rest } = s.pending!;
+  const t = split(target, s.applied);
+  const head = { format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, tool: s.tool, base: s.seq ?? 0, pending: { ...rest, target: t.head }, parts: { target: t.services } };
+  atomicWrite(pendingPath(path), [Buffer.from(packr.pack(head)), ...t.items]);
+}
+
+/** The pending record beside a snapshot (read as `s`), if it is one for that state. */
+function readPending(path: string, s: Snapshot): PendingPlan | undefined {
+  const where = pendingPath(path);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(where);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw translateNativeError(e, { action: `read ${where}`, path: where });
+  }
+  const values = valuesOf(buf, where);
+  const head = values[0]?.v as (Partial<Snapshot> & { base?: number; parts?: { target?: number } }) | undefined;
+  checkHead(head, where);
+  if (head!.base !== (s.seq ?? 0)) return undefined; // a later write of the snapshot: committed
+  const p = head!.pending as unknown as Loose | undefined;
+  if (!p?.target || !head!.parts) throw new StateError(`state snapshot ${where} is incomplete`);
+  const cursor = { at: 1 };
+  p.target = joinApplied(buf, values, cursor, p.target, head!.parts.target, where, s.applied);
+  if (cursor.at !== values.length) throw new StateError(`state snapshot ${where} is incomplete`);
+  return p as unknown as PendingPlan;
 }
 
 /** Older snapshot versions, brought to the current one (in memory; written back on the next change). */
@@ -208,6 +397,9 @@ function migrate(s: Snapshot): Snapshot {
   // 4 -> 5 (issue 14): applied.sync, absent means off (what version 4 ran: no sync events);
   // bumped so that an older lvs-xdp refuses the file instead of dropping the setting.
   if (s.version === 4) s.version = 5;
+  // 5 -> 6 (issue 16): the file's layout only (read by decodeSnapshot); bumped so that an older
+  // lvs-xdp refuses the file instead of reading its head alone.
+  if (s.version === 5) s.version = 6;
   return s;
 }
 
@@ -219,17 +411,35 @@ export function readSnapshot(path: string): Snapshot | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw translateNativeError(e, { action: `read ${path}`, path });
   }
-  return decodeSnapshot(buf, path);
+  const s = decodeSnapshot(buf, path);
+  // An apply in progress (recorded beside the file; older versions recorded it inside).
+  if (!s.pending) {
+    const p = readPending(path, s);
+    if (p) s.pending = p;
+  }
+  return s;
 }
 
-export function writeSnapshot(path: string, s: Snapshot, encoded?: ReadonlyMap<object, Buffer>): void {
+export function writeSnapshot(path: string, s: Snapshot): void {
+  // The snapshot in memory says when it was written, as the file does (a long-lived Director
+  // keeps using it without reading the file back); its seq only once the file has it.
+  const seq = s.seq;
+  s.updatedAt = new Date().toISOString();
+  s.seq = (seq ?? 0) + 1;
+  try {
+    atomicWrite(path, snapshotParts(s));
+  } catch (e) {
+    s.seq = seq;
+    throw e;
+  }
+}
+
+/** Writes a state file atomically (0600 in a 0700 directory); a failure is a StateError saying why. */
+function atomicWrite(path: string, data: readonly Buffer[]): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   chmodSync(dirname(path), 0o700);
   try {
-    // The snapshot in memory says when it was written, as the file does (a long-lived Director
-    // keeps using it without reading the file back).
-    s.updatedAt = new Date().toISOString();
-    writeFileAtomicSync(path, encodeSnapshot(s, encoded), 0o600);
+    writeFileAtomicSync(path, data, 0o600);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new StateError(`could not write the state snapshot ${path}: ${code ?? (e as Error).message}`, {
@@ -242,4 +452,10 @@ export function writeSnapshot(path: string, s: Snapshot, encoded?: ReadonlyMap<o
 
 export function removeSnapshot(path: string): void {
   rmSync(path, { force: true });
+  rmSync(pendingPath(path), { force: true });
+}
+
+/** Removes the pending record beside the snapshot (its apply committed). */
+export function removePending(path: string): void {
+  rmSync(pendingPath(path), { force: true });
 }

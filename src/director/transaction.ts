@@ -11,7 +11,7 @@ import { serviceId, type DirectorConfig, type Realserver, type VirtualService } 
 import { familyOf } from '../model/address.js';
 import { buildPlan, type Plan } from './plan.js';
 import { resolveAll, resolveAllAsync, tunnelSources, tunnelSourcesAsync, type Known, type Resolutions } from './neigh.js';
-import { writeSnapshot, packOnce, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
+import { writeSnapshot, writePending, removePending, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
 import { faultPoint } from './faults.js';
 import type { MapWriter } from './writer.js';
 import type { DirectorReader } from './reader.js';
@@ -47,8 +47,15 @@ function runningReal(running: AppliedState, id: string): Realserver | undefined 
   return index.get(id);
 }
 
+/** The running services, by object, per applied state. */
+const runningServices = new WeakMap<AppliedState, Set<VirtualService>>();
+
 /** Whether what decides a realserver's next hop is as in the running configuration. */
 function sameHop(running: AppliedState, s: VirtualService, r: Realserver): boolean {
+  // A running service itself (a change elsewhere keeps it, object and all): its realservers too.
+  let live = runningServices.get(running);
+  if (!live) runningServices.set(running, (live = new Set(running.config.services)));
+  if (live.has(s)) return true;
   const old = runningReal(running, realId(s, r));
   return !!old && old.method === r.method && old.nextHop === r.nextHop && old.ifname === r.ifname && old.mac === r.mac;
 }
@@ -87,6 +94,8 @@ function knowledge(running: AppliedState, desired: DirectorConfig, interfaces: s
  * IPVS, and a realserver becomes unresolved only when it never answered (or its route changed).
  */
 function keepRunning(running: AppliedState, desired: DirectorConfig, res: Resolutions): Resolutions {
+  // (Nothing to look at when everything answered: the usual case, at any size.)
+  if (res.unresolved.size === 0) return res;
   for (const s of desired.services) {
     for (const r of s.realservers) {
       const id = realId(s, r);
@@ -161,6 +170,8 @@ export function recordTarget(plan: Plan, desired: DirectorConfig, unresolved: Re
   plan.target.config = desired;
   if (unresolved && Object.keys(unresolved).length) {
     plan.target.unresolved = unresolved;
+    // A copy: the target's record may be the running state's own (plan.ts kept).
+    plan.target.l2 = { ...plan.target.l2 };
     for (const id of Object.keys(unresolved)) delete plan.target.l2[id];
   } else {
     delete plan.target.unresolved;
@@ -222,12 +233,12 @@ export function executePlan(
 ): void {
   const steps = plan.steps;
   const from = opts.from ?? 0;
-  // The target is packed once: recorded as pending, then as applied (a thousand services' state
-  // is most of the file; the pending record and the commit share its bytes).
-  const target = new Map([[plan.target, packOnce(plan.target)]]);
+  // The target's records are packed once (snapshot.ts): recorded as pending, then as applied,
+  // and those the change left alone are the running state's, packed or read before.
   if (from === 0) {
     snap.pending = { target: plan.target, steps, startedAt: new Date().toISOString() };
-    writeSnapshot(paths.snapshot, snap, target);
+    // Beside the snapshot, as what changes against it (snapshot.ts writePending).
+    writePending(paths.snapshot, snap);
     faultPoint('pending-written');
   }
   const fd = openSync(journalPath(paths), 'w', 0o600);
@@ -260,7 +271,8 @@ export function executePlan(
   faultPoint('before-commit');
   delete snap.pending;
   snap.applied = plan.target;
-  writeSnapshot(paths.snapshot, snap, target);
+  writeSnapshot(paths.snapshot, snap);
+  removePending(paths.snapshot);
   rmSync(journalPath(paths), { force: true });
   faultPoint('committed');
 }

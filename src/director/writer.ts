@@ -208,8 +208,18 @@ export class MapWriter {
       // live table (the same batch; a slot already holding it, or nothing, is left as it is).
       if (retire.length) {
         const ids = new Map<number, number>();
-        const { keys, values } = this.maps.lvs_tables.entries();
-        keys.forEach((k, i) => ids.set(k.readUInt32LE(0), values[i]!.readUInt32LE(0)));
+        // A few slots (the services the last change switched) are looked up; many, read at once.
+        if (retire.length <= 64) {
+          for (const slot of retire) {
+            for (const x of [slot, slot ^ 1]) {
+              const v = this.maps.lvs_tables.lookup(u32(x));
+              if (v) ids.set(x, v.readUInt32LE(0));
+            }
+          }
+        } else {
+          const { keys, values } = this.maps.lvs_tables.entries();
+          keys.forEach((k, i) => ids.set(k.readUInt32LE(0), values[i]!.readUInt32LE(0)));
+        }
         for (const slot of retire) {
           const live = ids.get(slot);
           const spare = ids.get(slot ^ 1);
