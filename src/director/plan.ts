@@ -84,6 +84,9 @@ export type Step =
    *  table it held (see buildPlan). */
   | { op: 'tables'; fills: TableFill[]; retire?: number[] }
   | { op: 'switch'; writes: ServiceWrite[] }
+  /** A bulk change's switched services: the other slot of each (slot ^ 1, its previous table)
+   *  takes a reference to the live table in one batch, freeing the previous tables now. */
+  | { op: 'retire'; slots: number[] }
   | { op: 'remove'; services: { service: string; key: Buffer }[] }
   | { op: 'free-tables'; slots: number[] }
   | { op: 'clear-reals'; indexes: number[] }
@@ -128,6 +131,11 @@ export interface PlanInputs {
 /** The compiler a running state's entries were recorded by (AppliedState.compiler): the package
  *  version, the data plane's ABI (its value layouts) and the compiler's epoch. Entries recorded
  *  by another one (an older lvs-xdp, a state an upgrade carried over) are compiled again. */
+/** Table fills from which a change frees its switched services' previous tables at once (one RCU
+ *  grace period, ~8 ms here) rather than at the next change: a restore or a new configuration,
+ *  never a one-realserver change. */
+export const BULK_RETIRE = 16;
+
 export const COMPILER = `${VERSION}+abi${ABI_VERSION}+${COMPILER_EPOCH}`;
 
 /**
@@ -471,6 +479,11 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const buried = Object.entries(running.ghosts?.services ?? {}).filter(([id]) => !ghosts.services[id] && !liveSvc.has(id));
   if (buried.length) steps.push({ op: 'remove', services: buried.map(([id, g]) => ({ service: id, key: Buffer.from(g.key, 'hex') })) });
   if (switches.length) steps.push({ op: 'switch', writes: switches });
+  // A bulk change (a restore, a new configuration) would leave a previous table beside every
+  // live one until the next change: freed at once instead, for one more grace period, which a
+  // change of this size does not notice. (Its services stay in staleSpares: a crash before this
+  // step leaves them for the next change; the writer skips spares that already hold the live table.)
+  if (fills.length >= BULK_RETIRE) steps.push({ op: 'retire', slots: fills.map((f) => f.slot) });
   const marks = markStep(compileMarkEntries(running.config).maps, compiled.marks);
   if (marks) steps.push(marks);
 
@@ -569,6 +582,7 @@ export function describeStep(s: Step, tableSize: (service: string) => number | u
     case 'zero': return `statistics of new slots: ${s.services.length} service${s.services.length === 1 ? '' : 's'}, ${s.reals.length} realserver${s.reals.length === 1 ? '' : 's'}`;
     case 'reals': return `write ${s.writes.length} realserver slot${s.writes.length === 1 ? '' : 's'}: ${list(s.writes.map((w) => `${w.id ?? '?'} -> ${w.index}${w.fresh ? ' (new)' : ''}`), 4)}`;
     case 'tables': return `fill ${s.fills.length} table${s.fills.length === 1 ? '' : 's'}: ${list(s.fills.map((f) => `${f.service} -> slot ${f.slot}${tableSize(f.service) ? ` (${tableSize(f.service)} entries)` : ''}`), 4)}`;
+    case 'retire': return `free the previous tables of ${s.slots.length} switched services (their spare slots name the live tables)`;
     case 'switch': return `switch ${s.writes.length} service${s.writes.length === 1 ? ' to its' : 's to their'} new table: ${list(s.writes.map((w) => `${w.service} -> slot ${slotOf(w.value)}`), 4)}`;
     case 'remove': return `delete ${s.services.length} service${s.services.length === 1 ? '' : 's'}: ${list(s.services.map((x) => x.service))}`;
     case 'free-tables': return `free lvs_tables slots ${list(s.slots.map(String), 8)}`;

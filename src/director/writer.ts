@@ -139,6 +139,9 @@ export class MapWriter {
       case 'tables':
         this.fillTables(s.fills, s.retire ?? [], opts);
         return;
+      case 'retire':
+        this.retireSpares(s.slots);
+        return;
       case 'switch':
         // Each entry is one HASH update: a lookup sees the old entry or the new, whole.
         if (s.writes.length) m.lvs_services.updateMany(s.writes.map((w) => w.key), s.writes.map((w) => w.value));
@@ -184,6 +187,49 @@ export class MapWriter {
    * Each table into a new inner array, then all of them into their lvs_tables slots in one
    * batch: every map-in-map update waits for an RCU grace period (~8 ms here), a batch waits once.
    */
+  /** The spare slots (slot ^ 1) of the live `slots` pointed at their live tables, in one batch
+   *  (one RCU grace period): their previous tables are freed. */
+  private retireSpares(live: readonly number[]): void {
+    const inners: BpfMap[] = [];
+    try {
+      const slots: Buffer[] = [];
+      const fds: Buffer[] = [];
+      this.spareWrites(live, inners, slots, fds);
+      if (slots.length) this.maps.lvs_tables.updateMany(slots, fds);
+    } finally {
+      for (const i of inners) i.close();
+    }
+  }
+
+  /** For each live slot whose spare (slot ^ 1) holds another table: the spare's key and the live
+   *  table's fd (opened into `inners`, closed by the caller after the batch). A spare already
+   *  holding the live table, or an empty one, is left as it is. */
+  private spareWrites(retire: readonly number[], inners: BpfMap[], slots: Buffer[], fds: Buffer[]): void {
+    if (!retire.length) return;
+    const ids = new Map<number, number>();
+    // A few slots (the services the last change switched) are looked up; many, read at once.
+    if (retire.length <= 64) {
+      for (const slot of retire) {
+        for (const x of [slot, slot ^ 1]) {
+          const v = this.maps.lvs_tables.lookup(u32(x));
+          if (v) ids.set(x, v.readUInt32LE(0));
+        }
+      }
+    } else {
+      const { keys, values } = this.maps.lvs_tables.entries();
+      keys.forEach((k, i) => ids.set(k.readUInt32LE(0), values[i]!.readUInt32LE(0)));
+    }
+    for (const slot of retire) {
+      const live = ids.get(slot);
+      const spare = ids.get(slot ^ 1);
+      if (live === undefined || spare === undefined || spare === live) continue;
+      const m = BpfMap.fromId(live);
+      inners.push(m);
+      slots.push(u32(slot ^ 1));
+      fds.push(u32(m.fd));
+    }
+  }
+
   private fillTables(fills: readonly TableFill[], retire: readonly number[], opts: ExecuteOptions): void {
     const inners: BpfMap[] = [];
     try {
@@ -206,30 +252,7 @@ export class MapWriter {
       }
       // Previous tables of services this change leaves alone: their slots take a reference to the
       // live table (the same batch; a slot already holding it, or nothing, is left as it is).
-      if (retire.length) {
-        const ids = new Map<number, number>();
-        // A few slots (the services the last change switched) are looked up; many, read at once.
-        if (retire.length <= 64) {
-          for (const slot of retire) {
-            for (const x of [slot, slot ^ 1]) {
-              const v = this.maps.lvs_tables.lookup(u32(x));
-              if (v) ids.set(x, v.readUInt32LE(0));
-            }
-          }
-        } else {
-          const { keys, values } = this.maps.lvs_tables.entries();
-          keys.forEach((k, i) => ids.set(k.readUInt32LE(0), values[i]!.readUInt32LE(0)));
-        }
-        for (const slot of retire) {
-          const live = ids.get(slot);
-          const spare = ids.get(slot ^ 1);
-          if (live === undefined || spare === undefined || spare === live) continue;
-          const m = BpfMap.fromId(live);
-          inners.push(m);
-          slots.push(u32(slot ^ 1));
-          fds.push(u32(m.fd));
-        }
-      }
+      this.spareWrites(retire, inners, slots, fds);
       if (slots.length) this.maps.lvs_tables.updateMany(slots, fds);
     } finally {
       // The outer map holds its own references to the inner maps.

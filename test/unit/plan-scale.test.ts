@@ -2,7 +2,7 @@
 // realserver, table and switch, and nothing of the other 999 (not lvs_cfg either).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildPlan, emptyApplied } from '../../src/director/plan.js';
+import { BULK_RETIRE, buildPlan, emptyApplied } from '../../src/director/plan.js';
 import { realId } from '../../src/dataplane/compile.js';
 import { serviceId, type DirectorConfig, type VirtualService } from '../../src/model/types.js';
 
@@ -42,4 +42,22 @@ test('one realserver\'s weight at 1,000 services: only that service\'s realserve
   assert.deepEqual(differs, [sid]);
   const moved = Object.keys(first.target.tableSlots!).filter((id) => first.target.tableSlots![id] !== p.target.tableSlots![id]);
   assert.deepEqual(moved, [sid], 'only its table moves to its spare slot');
+});
+
+test('a bulk change frees its switched services\' previous tables at once; a small one leaves that to the next change', () => {
+  const config: DirectorConfig = { services: Array.from({ length: BULK_RETIRE + 4 }, (_, i) => service(i)) };
+  const first = plan(emptyApplied(), config);
+  const reweigh = (s: VirtualService) => ({ ...s, realservers: s.realservers.map((r, j) => (j === 0 ? { ...r, weight: r.weight + 1 } : r)) });
+  // Every service changes: each switches to its spare slot, and the other slot (its previous
+  // table) is pointed at the live one after the switch.
+  const bulk = plan(first.target, { services: config.services.map(reweigh) });
+  const ops = bulk.steps.map((s) => s.op);
+  assert.ok(ops.indexOf('retire') > ops.indexOf('switch'), `retire after switch: ${ops.join(', ')}`);
+  const retire = bulk.steps.find((s) => s.op === 'retire');
+  const fills = bulk.steps.find((s) => s.op === 'tables');
+  assert.ok(retire?.op === 'retire' && fills?.op === 'tables');
+  assert.deepEqual(retire.slots, fills.fills.map((f) => f.slot));
+  // One service changes: no retire step of its own (its previous table waits for the next change's fill batch).
+  const one = plan(bulk.target, { services: bulk.target.config.services.map((s, i) => (i === 0 ? reweigh(s) : s)) });
+  assert.ok(!one.steps.some((s) => s.op === 'retire'));
 });
