@@ -134,7 +134,8 @@ test('a flow cache loaded smaller (the small preset sizes it: maxFlowcache): eve
       for (let sport = 42000; sport < 42032; sport++) {
         const p = (flags: number) => clientPacket(CLIENT, VIP, { proto: 'tcp', sport, dport: 80, flags });
         assert.equal(small.run(p(TCP.SYN)).action, XDP.TX);
-        assert.equal(small.run(p(TCP.ACK)).action, XDP.TX);
+        assert.equal(small.run(p(TCP.ACK)).action, XDP.TX); // the SYN_RECV connection entered in lvs_conns
+        assert.equal(small.run(p(TCP.ACK)).action, XDP.TX); // found there: the cache filled
         // Deleted behind the control plane's back (no epoch bump): only the cache can answer.
         conns.deleteMany(conns.entries().keys);
         const c = small.counters();
