@@ -60,8 +60,9 @@ export interface CaseConfig {
   conns: CaseEntry[];
   /** lvs_strays entries (absent in fixtures older than the stray table). */
   strays?: CaseEntry[];
-  /** lvs_synrecv ways (SYN_RECV connections of DR / Tun flows): way `way` (0 if absent) of the
-   *  bucket their key hashes to (a later one of the same slot wins); torn: the check word does
+  /** lvs_synrecv ways (SYN_RECV connections of DR / Tun flows): way `way` of the bucket their key
+   *  hashes to (if absent: its first way not yet taken, else its last; a later one of the same
+   *  slot wins); torn: the check word does
    *  not hold (a way two CPUs wrote at once). Absent in fixtures older than the table. */
   synrecv?: (CaseEntry & { svcId: number; torn?: boolean; way?: number })[];
   persist: CaseEntry[];
@@ -157,7 +158,10 @@ export function initialDynamic(c: CaseConfig, at: bigint, limits: StaticConfig['
   for (const e of c.strays ?? []) d.strays.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen, state: e.state ?? 0 });
   for (const e of c.synrecv ?? []) {
     const v = synRecvOf({ key: e.key, lastSeen: when(e), real: e.real, gen: e.gen, svcId: e.svcId });
-    const slot = synRecvBucket(e.key, limits.synRecv, settingsOf(c).seed) + ((e.way ?? 0) % WAYS);
+    const bucket = synRecvBucket(e.key, limits.synRecv, settingsOf(c).seed);
+    let way = (e.way ?? 0) % WAYS;
+    if (e.way === undefined) while (way < WAYS - 1 && d.synrecv.has(bucket + way)) way++;
+    const slot = bucket + way;
     d.synrecv.set(slot, e.torn ? { ...v, check: (v.check ^ 0x10) >>> 0 } : v);
   }
   for (const e of c.persist) d.persist.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen });
