@@ -11,6 +11,7 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { clientPacket, TCP, addrBytes } from '../lib/frames.js';
 import { DirectorHarness, XDP } from '../lib/director.js';
+import { loadDirector, DEFAULT_SIZES, SMALL_BOX_SIZES } from '../../src/dataplane/loader.js';
 import type { MacResolver } from '../../src/dataplane/compile.js';
 import { decode, encode, CONN, FLOW_KEY } from '../../src/abi/layout.js';
 import { ABI } from '../../src/abi/generated.js';
@@ -242,4 +243,12 @@ test('LVS-NAT: the SYN still enters lvs_conns (the realserver\'s SYN-ACK needs t
   assert.equal(entry(56000)!.state, ABI.LVS_CS_SYN_RECV);
   assert.equal(h.connCount(), 2, 'client and reply entries');
   assert.equal(slots().length, 0);
+});
+
+test('a lvs_synrecv size that is not a whole number of buckets is refused, saying why', async () => {
+  for (const bad of [1022, 2, 0]) {
+    await assert.rejects(loadDirector({ sizes: { maxSynRecv: bad } }), (e: Error) => e instanceof RangeError && /maxSynRecv .*multiple of 4/.test(e.message), String(bad));
+  }
+  assert.equal(DEFAULT_SIZES.maxSynRecv % 4, 0);
+  assert.equal(SMALL_BOX_SIZES.maxSynRecv % 4, 0);
 });
