@@ -540,7 +540,7 @@ struct lvs_stats {
 	X(SYNC_LOST, event, "sync event lost: lvs_sync_events was full (the packet is forwarded all the same)") \
 	/* ---- new flows without the LRU insert (issue 16) ---- */                                 \
 	X(CONN_SYNRECV_NEW, event, "new TCP connection of a DR / Tun realserver: its SYN_RECV connection written to lvs_synrecv, not lvs_conns (counted in conn_new too)") \
-	X(CONN_SYNRECV_EVICTED, event, "a new SYN_RECV connection overwrote another live one in its lvs_synrecv slot (that flow's next packet is a stray)") \
+	X(CONN_SYNRECV_EVICTED, event, "a new SYN_RECV connection evicted the live one seen longest ago from its full lvs_synrecv bucket (that flow's next packet is a stray)") \
 	X(CONN_SYNRECV_ENTERED, event, "packet without SYN of a SYN_RECV connection (lvs_synrecv): entered in lvs_conns")
 
 #define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,
