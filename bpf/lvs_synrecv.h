@@ -166,9 +166,10 @@ __noinline int lvs_synrecv_victim(const struct lvs_flow_key *f, const struct lvs
 			return -1;
 		if (own == LVS_SYNRECV_WAYS && lvs_synrecv_is(e, f))
 			own = i;
+		if (dead < LVS_SYNRECV_WAYS)
+			continue; /* taken unless a later way is the flow's own: no liveness to read */
 		if (!lvs_synrecv_live(e, cfg, t)) {
-			if (dead == LVS_SYNRECV_WAYS)
-				dead = i;
+			dead = i;
 			continue;
 		}
 		live |= 1u << i;
