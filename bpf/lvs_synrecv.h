@@ -22,8 +22,10 @@
  * (src/director/reader.ts counts live ways as inactive).
  *
  * Which way a new SYN takes (lvs_synrecv_add): the flow's own way (a dead one: a live one was a
- * retransmit, refreshed), else the first way that is not live (empty, torn, expired, realserver
- * slot changed), else the live way seen longest ago (lowest way on a tie), evicted. So a flow
+ * retransmit, refreshed), else the first way that is expired or whose realserver slot changed
+ * (an empty way is both), else the way seen longest ago (lowest way on a tie); the order reads no
+ * check word (a torn way is taken by its age), the taken way's connection is evicted if it was
+ * live (check word included). So a flow
  * keeps at most one way, and a client's SYN_RECV connection is lost only when 4 newer SYNs land in
  * its bucket within its handshake. A flow whose way was evicted or expired is a stray at its ACK
  * (lvs_conn.h): the consistent schedulers give it the same realserver, rr / wlc may not -- the
@@ -96,16 +98,15 @@ static __always_inline int lvs_synrecv_is(const struct lvs_synrecv *e, const str
 	return d == 0;
 }
 
-/* The realserver slot of a live SYN_RECV way e (see above), else NULL. */
-static __always_inline struct lvs_real *lvs_synrecv_live(const struct lvs_synrecv *e,
-							 const struct lvs_cfg *cfg, struct lvs_time *t)
+/* The realserver slot of a SYN_RECV way e younger than the SYN_RECV timeout and still on the
+ * realserver slot it was scheduled to (in use or gone), its check word not read, else NULL. */
+static __always_inline struct lvs_real *lvs_synrecv_fresh(const struct lvs_synrecv *e,
+							  const struct lvs_cfg *cfg, struct lvs_time *t)
 {
 	__u64 timeout = (__u64)cfg->timeout_s[LVS_CS_SYN_RECV] * NSEC_PER_SEC;
 	struct lvs_real *r;
 	__u32 idx;
 
-	if (e->check != lvs_synrecv_check(e))
-		return NULL;
 	if (timeout && lvs_older_than(t, e->last_seen_ns, timeout))
 		return NULL;
 	idx = e->real;
@@ -113,6 +114,15 @@ static __always_inline struct lvs_real *lvs_synrecv_live(const struct lvs_synrec
 	if (!r || r->gen != e->gen || !(r->flags & (LVS_REAL_F_ACTIVE | LVS_REAL_F_GONE)))
 		return NULL;
 	return r;
+}
+
+/* The realserver slot of a live SYN_RECV way e (see above), else NULL. */
+static __always_inline struct lvs_real *lvs_synrecv_live(const struct lvs_synrecv *e,
+							 const struct lvs_cfg *cfg, struct lvs_time *t)
+{
+	if (e->check != lvs_synrecv_check(e))
+		return NULL;
+	return lvs_synrecv_fresh(e, cfg, t);
 }
 
 /* What lvs_synrecv_find() found (as lvs_conn_hit()'s LVS_CONN_*). */
@@ -147,39 +157,45 @@ __noinline int lvs_synrecv_way_of(const struct lvs_flow_key *f, const struct lvs
 }
 
 /* The way a new SYN of the flow takes (the rule above): its slot * 2, + 1 when it holds a live
- * connection (evicted); -1 if none. */
+ * connection (evicted); -1 if none. The order reads only ways' ages and realserver slots (a
+ * check word is 15 dependent multiplies: 4 of them were ~60-100 ns of a SYN into a full
+ * bucket); the taken way's check word then says whether it held a connection to unbind, so a
+ * torn way is never unbound, and is taken as any other by its age. */
 __noinline int lvs_synrecv_victim(const struct lvs_flow_key *f, const struct lvs_cfg *cfg,
 				  struct lvs_time *t)
 {
-	__u32 b, own = LVS_SYNRECV_WAYS, dead = LVS_SYNRECV_WAYS, old = 0, live = 0, way;
+	__u32 b, own = LVS_SYNRECV_WAYS, dead = LVS_SYNRECV_WAYS, old = 0, way, slot;
 	__u64 oldest = ~0ULL;
+	struct lvs_synrecv *e;
 
 	if (!f || !cfg || !t)
 		return -1;
 	b = lvs_synrecv_bucket(f, cfg->hash_seed);
 #pragma unroll
 	for (__u32 i = 0; i < LVS_SYNRECV_WAYS; i++) {
-		__u32 slot = b + i;
-		struct lvs_synrecv *e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
-
+		slot = b + i;
+		e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
 		if (!e)
 			return -1;
 		if (own == LVS_SYNRECV_WAYS && lvs_synrecv_is(e, f))
 			own = i;
 		if (dead < LVS_SYNRECV_WAYS)
-			continue; /* taken unless a later way is the flow's own: no liveness to read */
-		if (!lvs_synrecv_live(e, cfg, t)) {
+			continue; /* taken unless a later way is the flow's own: no age to read */
+		if (!lvs_synrecv_fresh(e, cfg, t)) {
 			dead = i;
 			continue;
 		}
-		live |= 1u << i;
 		if (e->last_seen_ns < oldest) {
 			oldest = e->last_seen_ns;
 			old = i;
 		}
 	}
 	way = own < LVS_SYNRECV_WAYS ? own : dead < LVS_SYNRECV_WAYS ? dead : old;
-	return (int)((b + way) * 2 + ((live >> way) & 1));
+	slot = b + (way & (LVS_SYNRECV_WAYS - 1));
+	e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
+	if (!e)
+		return -1;
+	return (int)(slot * 2 + (lvs_synrecv_live(e, cfg, t) ? 1 : 0));
 }
 
 /* A flow's SYN_RECV realserver while it is still the one scheduled (lvs_conn_peek()'s rule: no

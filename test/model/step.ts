@@ -276,6 +276,11 @@ class Director {
    *  timeout (0: never expires), realserver slot unchanged (in use or gone). */
   synRecvLive(e: SynRecv | undefined): Real | undefined {
     if (!e || !synRecvValid(e)) return undefined;
+    return this.synRecvFresh(e);
+  }
+
+  /** synRecvLive without the check word (the order in which a new SYN takes ways). */
+  synRecvFresh(e: SynRecv): Real | undefined {
     const timeout = this.timeoutNs(CS.SYN_RECV);
     if (timeout !== 0n && age(this.now, e.lastSeen) > timeout) return undefined;
     return this.entrySlot(e.real, e.gen);
@@ -552,7 +557,7 @@ class Director {
           if (stale) this.t.write({ map: 'conns', key, value: null });
           const slots = this.synRecvWays(key);
           const ways = slots.map((x) => this.state.synrecv.get(x));
-          const way = synRecvVictim(key, ways, (e) => this.synRecvLive(e) !== undefined);
+          const way = synRecvVictim(key, ways, (e) => this.synRecvFresh(e ?? synRecvOf({ key: '00'.repeat(40), lastSeen: 0n, real: 0, gen: 0, svcId: 0 })) !== undefined);
           const slot = slots[way]!;
           const old = ways[way];
           if (this.synRecvLive(old)) {

@@ -30,15 +30,18 @@ export function synRecvBucket(keyHex: string, n: number, seed: number): number {
 }
 
 /** The way (0..WAYS-1) a new SYN of `key` takes in a bucket whose ways are `ways` (undefined:
- *  empty), `live` telling which hold a live connection: the flow's own way, else the first not
- *  live, else the live one seen longest ago (the lowest on a tie). */
-export function synRecvVictim(key: string, ways: readonly (SynRecv | undefined)[], live: (e: SynRecv | undefined) => boolean): number {
+ *  empty, all zero), `fresh` telling which are younger than the SYN_RECV timeout and still on
+ *  their realserver slot (check word not read: an empty way is fresh only if slot 0 of gen 0 is
+ *  and the timeout is 0): the flow's own way, else the first not fresh, else the one seen longest
+ *  ago (the lowest on a tie). */
+export function synRecvVictim(key: string, ways: readonly (SynRecv | undefined)[], fresh: (e: SynRecv | undefined) => boolean): number {
   const own = ways.findIndex((e) => e?.key === key);
   if (own >= 0) return own;
-  const dead = ways.findIndex((e) => !live(e));
+  const dead = ways.findIndex((e) => !fresh(e));
   if (dead >= 0) return dead;
+  const seen = (e: SynRecv | undefined) => e?.lastSeen ?? 0n;
   let old = 0;
-  for (let i = 1; i < ways.length; i++) if (ways[i]!.lastSeen < ways[old]!.lastSeen) old = i;
+  for (let i = 1; i < ways.length; i++) if (seen(ways[i]) < seen(ways[old])) old = i;
   return old;
 }
 
