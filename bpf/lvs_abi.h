@@ -266,11 +266,14 @@ struct lvs_conn { /* test only: the "older" layout (other order, 32 bytes) */
 #endif
 
 /* ---- SYN_RECV connections of DR / Tun flows: ARRAY lvs_synrecv of struct lvs_synrecv ----------
- * One slot per flow hash (lvs_synrecv.h), written by the SYN, cleared (all zero) when the flow's
- * next packet enters it in lvs_conns. check: LVS_SYNRECV_CHECK_SEED and words 0..14 of the slot as
+ * Buckets of LVS_SYNRECV_WAYS slots (ways) chosen by a hash of the flow keyed with lvs_cfg's
+ * hash_seed (lvs_synrecv.h): bucket b is slots b * LVS_SYNRECV_WAYS .. + LVS_SYNRECV_WAYS - 1, so
+ * max_entries is a multiple of LVS_SYNRECV_WAYS. A way is written whole by the SYN, cleared (all
+ * zero) when the flow's next packet enters it in lvs_conns. check: LVS_SYNRECV_CHECK_SEED and words 0..14 of the slot as
  * little-endian u32s, each step h = rotl(h ^ w, 13) * 0x9e3779b1, then h ^ (h >> 16); a slot whose
  * check differs (torn by two CPUs writing at once, or empty) holds no connection. */
 #define LVS_SYNRECV_CHECK_SEED 0x2545f491u
+#define LVS_SYNRECV_WAYS       4 /* 4 x 64 B: a bucket is 256 B, aligned */
 
 struct lvs_synrecv {
 	struct lvs_flow_key key; /* the flow (client side, dir LVS_DIR_CLIENT) */
@@ -537,7 +540,7 @@ struct lvs_stats {
 	X(SYNC_LOST, event, "sync event lost: lvs_sync_events was full (the packet is forwarded all the same)") \
 	/* ---- new flows without the LRU insert (issue 16) ---- */                                 \
 	X(CONN_SYNRECV_NEW, event, "new TCP connection of a DR / Tun realserver: its SYN_RECV connection written to lvs_synrecv, not lvs_conns (counted in conn_new too)") \
-	X(CONN_SYNRECV_EVICTED, event, "a new SYN_RECV connection overwrote another live one in its lvs_synrecv slot (that flow's next packet is a stray)") \
+	X(CONN_SYNRECV_EVICTED, event, "a new SYN_RECV connection evicted the live one seen longest ago from its full lvs_synrecv bucket (that flow's next packet is a stray)") \
 	X(CONN_SYNRECV_ENTERED, event, "packet without SYN of a SYN_RECV connection (lvs_synrecv): entered in lvs_conns")
 
 #define LVS_COUNTER_ENUM(name, kind, desc) LVS_C_##name,

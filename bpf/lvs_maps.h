@@ -297,9 +297,10 @@ struct {
 
 
 /* ---- new flows without the LRU insert (issue 16, lvs_synrecv.h) ----------------------------
- * SYN_RECV connections of DR / Tun flows, direct-mapped by the flow's hash, shared by the CPUs
- * (the client's ACK may arrive on another one). 64 bytes a slot: 1 MiB by default, 128 KiB in
- * the small preset; a flood of SYNs overwrites only this, never lvs_conns. */
+ * SYN_RECV connections of DR / Tun flows, 4-way set-associative by a keyed hash of the flow,
+ * shared by the CPUs (the client's ACK may arrive on another one). 64 bytes a slot (256 a
+ * bucket): 1 MiB by default, 128 KiB in the small preset; a flood of SYNs overwrites only this,
+ * never lvs_conns. Sizes are multiples of LVS_SYNRECV_WAYS (the loader checks a given one). */
 #define LVS_DEFAULT_MAX_SYN_RECV 16384
 #define LVS_SMALL_MAX_SYN_RECV   2048
 

@@ -1,32 +1,43 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * lvs_synrecv.h - SYN_RECV connections kept out of the connection table: a DR / Tun flow's SYN
- * writes a slot of lvs_synrecv (a shared ARRAY, direct-mapped by the flow's hash) instead of an
- * lvs_conns entry; the flow's next client packet without SYN (the handshake's ACK, or FIN / RST /
- * data) enters it in lvs_conns. A SYN flood so overwrites only other SYN_RECV slots, never an
- * established flow's entry, and never pays the insert into the full shared LRU (~590 ns, eviction
- * included; a slot write is one cache line).
+ * writes a way of lvs_synrecv (a shared ARRAY of 4-way buckets, by a keyed hash of the flow)
+ * instead of an lvs_conns entry; the flow's next client packet without SYN (the handshake's ACK,
+ * or FIN / RST / data) enters it in lvs_conns. A SYN flood so overwrites only other SYN_RECV
+ * ways, never an established flow's entry, and never pays the insert into the full shared LRU
+ * (~590 ns, eviction included; a way write is one cache line).
  *
- * Provides: lvs_synrecv_find() (the flow's live slot: HIT / GONE / MISS), lvs_synrecv_refresh()
+ * Provides: lvs_synrecv_find() (the flow's live way: HIT / GONE / MISS), lvs_synrecv_refresh()
  * (a retransmitted SYN), lvs_synrecv_enter() (the next packet: into lvs_conns), lvs_synrecv_add()
- * (a new SYN_RECV connection, overwriting the slot's), lvs_synrecv_held() and
- * lvs_synrecv_peek() (a deleted service's wait and ICMP errors, as lvs_conn_held / lvs_conn_peek).
- * Expects: lvs_synrecv (lvs_maps.h), lvs_reals, lvs_cfg's SYN_RECV timeout, the packet's lvs_time.
+ * (a new SYN_RECV connection, into its bucket), lvs_synrecv_held() and lvs_synrecv_peek() (a
+ * deleted service's wait and ICMP errors, as lvs_conn_held / lvs_conn_peek).
+ * Expects: lvs_synrecv (lvs_maps.h), lvs_reals, lvs_cfg's SYN_RECV timeout and hash_seed, the
+ * packet's lvs_time.
  *
- * A slot is live while its check word matches its other fields (struct lvs_synrecv; a slot torn by
+ * A way is live while its check word matches its other fields (struct lvs_synrecv; a way torn by
  * two CPUs writing at once, or cleared, is not), it is younger than the SYN_RECV timeout and its
  * realserver slot is still the one it was scheduled to (in use, or deleted with its entries kept).
- * A live slot binds its realserver's InActConn (lvs_lc.h) until it is entered, overwritten by
- * another flow's SYN (unbound, CONN_SYNRECV_EVICTED) or found dead by the control plane's
- * recount (src/director/reader.ts counts live slots as inactive). A flow whose slot was
- * overwritten or expired is a stray at its ACK (lvs_conn.h): the consistent schedulers give it
- * the same realserver, rr / wlc may not -- the price of a flood, as IPVS's drop_entry defence
- * drops SYN_RECV connections. LVS-NAT realservers keep entering the SYN in lvs_conns (the
- * realserver's SYN-ACK must find the reply entry), and so do SYNs that carry FIN or RST.
+ * A live way binds its realserver's InActConn (lvs_lc.h) until it is entered, evicted by another
+ * flow's SYN (unbound, CONN_SYNRECV_EVICTED) or found dead by the control plane's recount
+ * (src/director/reader.ts counts live ways as inactive).
  *
- * Slot of a flow: the fold of lvs_fc_slot() (lvs_flowcache.h) h, then (h * max_entries) >> 32,
- * max_entries read from the map itself (CO-RE), so any size the loader sets is used whole.
- * The reference model replays both hashes (test/model/synrecv.ts).
+ * Which way a new SYN takes (lvs_synrecv_add): the flow's own way (a dead one: a live one was a
+ * retransmit, refreshed), else the first way that is expired or whose realserver slot changed
+ * (an empty way is both), else the way seen longest ago (lowest way on a tie); the order reads no
+ * check word (a torn way is taken by its age), the taken way's connection is evicted if it was
+ * live (check word included). So a flow
+ * keeps at most one way, and a client's SYN_RECV connection is lost only when 4 newer SYNs land in
+ * its bucket within its handshake. A flow whose way was evicted or expired is a stray at its ACK
+ * (lvs_conn.h): the consistent schedulers give it the same realserver, rr / wlc may not -- the
+ * price of a flood, as IPVS's drop_entry defence drops SYN_RECV connections. LVS-NAT realservers
+ * keep entering the SYN in lvs_conns (the realserver's SYN-ACK must find the reply entry), and so
+ * do SYNs that carry FIN or RST.
+ *
+ * Bucket of a flow: h = jhash2 of the flow key's 10 words (lvs_hash.h) with initval hash_seed ^
+ * LVS_SYNRECV_CHECK_SEED (keyed: a remote sender cannot aim SYNs at another flow's bucket without
+ * the seed; salted: not the scheduler's hash of the same flow), then (h * buckets) >> 32, buckets
+ * = max_entries / LVS_SYNRECV_WAYS read from the map itself (CO-RE), so any size the loader sets
+ * is used whole. The reference model replays both (test/model/synrecv.ts).
  */
 #ifndef LVS_SYNRECV_H
 #define LVS_SYNRECV_H
@@ -41,6 +52,7 @@
 #include "lvs_count.h"
 #include "lvs_clock.h"
 #include "lvs_sched.h"
+#include "lvs_hash.h"
 #include "lvs_lc.h"
 #include "lvs_persist.h"
 #include "lvs_sync.h"
@@ -51,19 +63,17 @@ struct bpf_map___lvs {
 	__u32 max_entries;
 } __attribute__((preserve_access_index));
 
-static __always_inline __u32 lvs_synrecv_slot(const struct lvs_flow_key *f)
+/* The first slot of the flow's bucket (see above). */
+static __always_inline __u32 lvs_synrecv_bucket(const struct lvs_flow_key *f, __u32 seed)
 {
-	const __u32 *w = (const __u32 *)f;
-	__u32 s = w[0] ^ w[1] ^ w[2] ^ w[3];
-	__u32 d = w[4] ^ w[5] ^ w[6] ^ w[7];
-	__u32 h = ((s * 0x9e3779b1u) ^ d ^ (w[8] * 0x85ebca6bu) ^ w[9]) * 0x9e3779b1u;
-	__u32 n = ((struct bpf_map___lvs *)&lvs_synrecv)->max_entries;
+	__u32 h = lvs_jhash_10((const __u32 *)f, seed ^ LVS_SYNRECV_CHECK_SEED);
+	__u32 n = ((struct bpf_map___lvs *)&lvs_synrecv)->max_entries / LVS_SYNRECV_WAYS;
 
-	return (__u32)(((__u64)h * n) >> 32);
+	return (__u32)(((__u64)h * n) >> 32) * LVS_SYNRECV_WAYS;
 }
 
-/* The check word of a slot: its first 15 words mixed (rotate, multiply), so that a slot holding
- * parts of two flows (or nothing: an all-zero slot) fails it. */
+/* The check word of a way: its first 15 words mixed (rotate, multiply), so that a way holding
+ * parts of two flows (or nothing: an all-zero way) fails it. */
 static __always_inline __u32 lvs_synrecv_check(const struct lvs_synrecv *e)
 {
 	const __u32 *w = (const __u32 *)e;
@@ -88,16 +98,15 @@ static __always_inline int lvs_synrecv_is(const struct lvs_synrecv *e, const str
 	return d == 0;
 }
 
-/* The realserver slot of a live SYN_RECV slot e (see above), else NULL. */
-static __always_inline struct lvs_real *lvs_synrecv_live(const struct lvs_synrecv *e,
-							 const struct lvs_cfg *cfg, struct lvs_time *t)
+/* The realserver slot of a SYN_RECV way e younger than the SYN_RECV timeout and still on the
+ * realserver slot it was scheduled to (in use or gone), its check word not read, else NULL. */
+static __always_inline struct lvs_real *lvs_synrecv_fresh(const struct lvs_synrecv *e,
+							  const struct lvs_cfg *cfg, struct lvs_time *t)
 {
 	__u64 timeout = (__u64)cfg->timeout_s[LVS_CS_SYN_RECV] * NSEC_PER_SEC;
 	struct lvs_real *r;
 	__u32 idx;
 
-	if (e->check != lvs_synrecv_check(e))
-		return NULL;
 	if (timeout && lvs_older_than(t, e->last_seen_ns, timeout))
 		return NULL;
 	idx = e->real;
@@ -107,22 +116,126 @@ static __always_inline struct lvs_real *lvs_synrecv_live(const struct lvs_synrec
 	return r;
 }
 
+/* The realserver slot of a live SYN_RECV way e (see above), else NULL. */
+static __always_inline struct lvs_real *lvs_synrecv_live(const struct lvs_synrecv *e,
+							 const struct lvs_cfg *cfg, struct lvs_time *t)
+{
+	if (e->check != lvs_synrecv_check(e))
+		return NULL;
+	return lvs_synrecv_fresh(e, cfg, t);
+}
+
 /* What lvs_synrecv_find() found (as lvs_conn_hit()'s LVS_CONN_*). */
 #define LVS_SYNRECV_MISS 0
 #define LVS_SYNRECV_HIT  1 /* *ep the flow's live slot, *rp its realserver (in use) */
 #define LVS_SYNRECV_GONE 2 /* the flow's realserver was deleted, its entries wait for it: drop */
 
+/*
+ * The bucket's 4 ways are read by global functions: the verifier checks each once, on its own,
+ * where 4 unrolled ways inlined at every call on the packet path multiply its states past its
+ * limit (a BPF-to-BPF call costs a few ns). Their pointer arguments may be NULL to the verifier.
+ */
+
+/* The slot of the flow's first way (lowest) that holds it live, else -1. */
+__noinline int lvs_synrecv_way_of(const struct lvs_flow_key *f, const struct lvs_cfg *cfg,
+				  struct lvs_time *t)
+{
+	__u32 b;
+
+	if (!f || !cfg || !t)
+		return -1;
+	b = lvs_synrecv_bucket(f, cfg->hash_seed);
+#pragma unroll
+	for (__u32 i = 0; i < LVS_SYNRECV_WAYS; i++) {
+		__u32 slot = b + i;
+		struct lvs_synrecv *e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
+
+		if (e && lvs_synrecv_is(e, f) && lvs_synrecv_live(e, cfg, t))
+			return (int)slot;
+	}
+	return -1;
+}
+
+/* The way a new SYN of the flow takes (the rule above): its slot * 2, + 1 when it holds a live
+ * connection (evicted); -1 if none. The order reads only ways' ages and realserver slots (a
+ * check word is 15 dependent multiplies: 4 of them were ~60-100 ns of a SYN into a full
+ * bucket); the taken way's check word then says whether it held a connection to unbind, so a
+ * torn way is never unbound, and is taken as any other by its age. */
+__noinline int lvs_synrecv_victim(const struct lvs_flow_key *f, const struct lvs_cfg *cfg,
+				  struct lvs_time *t)
+{
+	__u32 b, own = LVS_SYNRECV_WAYS, dead = LVS_SYNRECV_WAYS, old = 0, way, slot;
+	__u64 oldest = ~0ULL;
+	struct lvs_synrecv *e;
+
+	if (!f || !cfg || !t)
+		return -1;
+	b = lvs_synrecv_bucket(f, cfg->hash_seed);
+#pragma unroll
+	for (__u32 i = 0; i < LVS_SYNRECV_WAYS; i++) {
+		slot = b + i;
+		e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
+		if (!e)
+			return -1;
+		if (own == LVS_SYNRECV_WAYS && lvs_synrecv_is(e, f))
+			own = i;
+		if (dead < LVS_SYNRECV_WAYS)
+			continue; /* taken unless a later way is the flow's own: no age to read */
+		if (!lvs_synrecv_fresh(e, cfg, t)) {
+			dead = i;
+			continue;
+		}
+		if (e->last_seen_ns < oldest) {
+			oldest = e->last_seen_ns;
+			old = i;
+		}
+	}
+	way = own < LVS_SYNRECV_WAYS ? own : dead < LVS_SYNRECV_WAYS ? dead : old;
+	slot = b + (way & (LVS_SYNRECV_WAYS - 1));
+	e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
+	if (!e)
+		return -1;
+	return (int)(slot * 2 + (lvs_synrecv_live(e, cfg, t) ? 1 : 0));
+}
+
+/* A flow's SYN_RECV realserver while it is still the one scheduled (lvs_conn_peek()'s rule: no
+ * timeout, read only; its first way that holds it), else LVS_REAL_NONE. */
+__noinline __u32 lvs_synrecv_peek(const struct lvs_flow_key *f, __u32 seed)
+{
+	__u32 b;
+
+	if (!f)
+		return LVS_REAL_NONE;
+	b = lvs_synrecv_bucket(f, seed);
+#pragma unroll
+	for (__u32 i = 0; i < LVS_SYNRECV_WAYS; i++) {
+		__u32 slot = b + i;
+		struct lvs_synrecv *e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
+
+		if (e && lvs_synrecv_is(e, f) && e->check == lvs_synrecv_check(e) && lvs_real_get(e->real, e->gen))
+			return e->real;
+	}
+	return LVS_REAL_NONE;
+}
+
+/* The flow's first way (lowest) that holds it live. */
 static __always_inline int lvs_synrecv_find(const struct lvs_pkt *p, const struct lvs_cfg *cfg,
 					    struct lvs_time *t, struct lvs_synrecv **ep,
 					    struct lvs_real **rp)
 {
-	__u32 slot = lvs_synrecv_slot(&p->flow);
-	struct lvs_synrecv *e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
+	int way = lvs_synrecv_way_of(&p->flow, cfg, t);
+	__u32 slot, idx;
+	struct lvs_synrecv *e;
 	struct lvs_real *r;
 
-	if (!e || !lvs_synrecv_is(e, &p->flow))
+	if (way < 0)
 		return LVS_SYNRECV_MISS;
-	r = lvs_synrecv_live(e, cfg, t);
+	slot = (__u32)way;
+	e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
+	if (!e)
+		return LVS_SYNRECV_MISS;
+	idx = e->real;
+	r = bpf_map_lookup_elem(&lvs_reals, &idx);
 	if (!r)
 		return LVS_SYNRECV_MISS;
 	if (!(r->flags & LVS_REAL_F_ACTIVE))
@@ -147,7 +260,7 @@ static __always_inline void lvs_synrecv_refresh(const struct lvs_svc *svc, const
 }
 
 /* The flow's next packet without SYN (or with FIN / RST): entered in lvs_conns in state nst, its
- * live count moved, reported for sync (SYN_RECV -> ESTABLISHED is where IPVS syncs), the slot
+ * live count moved, reported for sync (SYN_RECV -> ESTABLISHED is where IPVS syncs), the way
  * cleared. */
 static __always_inline void lvs_synrecv_enter(const struct lvs_svc *svc, const struct lvs_pkt *p,
 					      const struct lvs_cfg *cfg, struct lvs_time *t,
@@ -170,18 +283,23 @@ static __always_inline void lvs_synrecv_enter(const struct lvs_svc *svc, const s
 	lvs_sync_conn(cfg, svc, p, r, LVS_CS_SYN_RECV, nst, then, nc.last_seen_ns);
 }
 
-/* A new SYN_RECV connection of svc on realserver ri (slot r): written over its slot; a live
- * SYN_RECV connection of another flow there is unbound and counted. */
+/* A new SYN_RECV connection of svc on realserver ri (slot r): written over the way the rule above
+ * picks; a live SYN_RECV connection of another flow there is unbound and counted. */
 static __always_inline void lvs_synrecv_add(const struct lvs_svc *svc, const struct lvs_pkt *p, __u32 ri,
 					    const struct lvs_real *r, const struct lvs_cfg *cfg,
 					    struct lvs_time *t)
 {
-	__u32 slot = lvs_synrecv_slot(&p->flow);
-	struct lvs_synrecv *e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
+	int v = lvs_synrecv_victim(&p->flow, cfg, t);
+	struct lvs_synrecv *e;
+	__u32 slot;
 
+	if (v < 0)
+		return;
+	slot = (__u32)v >> 1;
+	e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
 	if (!e)
 		return;
-	if (lvs_synrecv_live(e, cfg, t)) {
+	if (v & 1) {
 		lvs_lc_unbind(e->real, LVS_CS_SYN_RECV);
 		lvs_count(LVS_C_CONN_SYNRECV_EVICTED);
 	}
@@ -200,22 +318,7 @@ static __always_inline void lvs_synrecv_add(const struct lvs_svc *svc, const str
 static __always_inline int lvs_synrecv_held(const struct lvs_pkt *p, const struct lvs_cfg *cfg,
 					    struct lvs_time *t)
 {
-	__u32 slot = lvs_synrecv_slot(&p->flow);
-	struct lvs_synrecv *e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
-
-	return e && lvs_synrecv_is(e, &p->flow) && lvs_synrecv_live(e, cfg, t);
-}
-
-/* A flow's SYN_RECV realserver while it is still the one scheduled (lvs_conn_peek()'s rule: no
- * timeout, read only), else LVS_REAL_NONE. */
-static __always_inline __u32 lvs_synrecv_peek(const struct lvs_flow_key *f)
-{
-	__u32 slot = lvs_synrecv_slot(f);
-	struct lvs_synrecv *e = bpf_map_lookup_elem(&lvs_synrecv, &slot);
-
-	if (e && lvs_synrecv_is(e, f) && e->check == lvs_synrecv_check(e) && lvs_real_get(e->real, e->gen))
-		return e->real;
-	return LVS_REAL_NONE;
+	return lvs_synrecv_way_of(&p->flow, cfg, t) >= 0;
 }
 
 #endif /* LVS_SYNRECV_H */

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { BpfObject } from '../native/index.js';
 import { STRUCTS } from '../abi/layout.js';
 import {
+  ABI,
   DIRECTOR_SKELETON, DIRECTOR_MAPS, DEFAULT_SIZES, SMALL_BOX_SIZES, DEFAULT_KNOBS,
   type DirectorMap, type DirectorSizes, type Knobs,
 } from '../abi/generated.js';
@@ -35,9 +36,19 @@ export function checkAbi(obj: AbiObject, what: string = DIRECTOR_SKELETON.object
   checkSkeleton(obj, DIRECTOR_SKELETON, STRUCTS, what);
 }
 
+/** Sizes the data plane cannot use as given: lvs_synrecv is read in buckets of
+ *  LVS_SYNRECV_WAYS slots (bpf/lvs_synrecv.h), so its size is a positive multiple of that. */
+export function checkSizes(sizes: DirectorSizes): void {
+  const w = ABI.LVS_SYNRECV_WAYS;
+  if (!Number.isInteger(sizes.maxSynRecv) || sizes.maxSynRecv < w || sizes.maxSynRecv % w !== 0) {
+    throw new RangeError(`maxSynRecv ${sizes.maxSynRecv}: lvs_synrecv holds buckets of ${w} SYN_RECV connections, so its size must be a positive multiple of ${w} (e.g. ${Math.max(w, Math.ceil((sizes.maxSynRecv || 0) / w) * w)})`);
+  }
+}
+
 /** `reuse`: existing maps (fds) by name, e.g. the pinned lvs_chain a root still uses (src/director/chain.ts). */
 export async function loadDirector(opts: { path?: string; sizes?: Partial<DirectorSizes>; knobs?: Partial<Knobs>; reuse?: Record<string, number> } = {}): Promise<LoadedDirector> {
   const sizes: DirectorSizes = { ...DEFAULT_SIZES, ...opts.sizes };
+  checkSizes(sizes);
   const knobs: Knobs = { ...DEFAULT_KNOBS, ...opts.knobs };
   const path = opts.path ?? DIRECTOR_OBJECT;
   const obj = BpfObject.inspect(path);

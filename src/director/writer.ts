@@ -332,7 +332,8 @@ export class MapWriter {
   }
 
   /** Slots of lvs_synrecv (SYN_RECV connections, bpf/lvs_synrecv.h) written as given: harnesses
-   *  set up a case's state; an all-zero value clears a slot. */
+   *  set up a case's state; an all-zero value clears a slot. Slot = bucket * LVS_SYNRECV_WAYS +
+   *  way: the caller picks the way (test/model/synrecv.ts synRecvBucket gives the bucket). */
   putSynRecv(slots: readonly number[], values: readonly Buffer[]): void {
     if (slots.length) this.maps.lvs_synrecv.updateMany(slots.map(u32), [...values]);
     this.bumpEpoch();

@@ -4,7 +4,7 @@
  * it in order. Plain JSON, so a failing case is saved as a fixture (test/fixtures/fuzz/) and
  * replayed exactly, independently of the generator that made it.
  */
-import { synRecvOf, synRecvSlot } from '../model/synrecv.js';
+import { WAYS, synRecvBucket, synRecvOf } from '../model/synrecv.js';
 import { encode, CFG, SVC_KEY, SVC, REAL, CONN, PIN, FWMARK_KEY, FWMARK_VAL, DEST, REAL_CONNS } from '../../src/abi/layout.js';
 import type { Knobs, StaticConfig, DynamicState, Service, Real, Settings, MarkEntry } from '../model/types.js';
 import { emptyDynamic, TEST_RUN_IFINDEX } from '../model/types.js';
@@ -60,10 +60,11 @@ export interface CaseConfig {
   conns: CaseEntry[];
   /** lvs_strays entries (absent in fixtures older than the stray table). */
   strays?: CaseEntry[];
-  /** lvs_synrecv slots (SYN_RECV connections of DR / Tun flows), at the slot their key hashes to
-   *  (a later one of the same slot wins); torn: the check word does not hold (a slot two CPUs
-   *  wrote at once). Absent in fixtures older than the table. */
-  synrecv?: (CaseEntry & { svcId: number; torn?: boolean })[];
+  /** lvs_synrecv ways (SYN_RECV connections of DR / Tun flows): way `way` of the bucket their key
+   *  hashes to (if absent: its first way not yet taken, else its last; a later one of the same
+   *  slot wins); torn: the check word does
+   *  not hold (a way two CPUs wrote at once). Absent in fixtures older than the table. */
+  synrecv?: (CaseEntry & { svcId: number; torn?: boolean; way?: number })[];
   persist: CaseEntry[];
   frags: CaseEntry[];
   /** lvs_l2_addrs: accepted destination MACs (hex) per ingress ifindex, with their egress MAC.
@@ -157,7 +158,11 @@ export function initialDynamic(c: CaseConfig, at: bigint, limits: StaticConfig['
   for (const e of c.strays ?? []) d.strays.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen, state: e.state ?? 0 });
   for (const e of c.synrecv ?? []) {
     const v = synRecvOf({ key: e.key, lastSeen: when(e), real: e.real, gen: e.gen, svcId: e.svcId });
-    d.synrecv.set(synRecvSlot(e.key, limits.synRecv), e.torn ? { ...v, check: (v.check ^ 0x10) >>> 0 } : v);
+    const bucket = synRecvBucket(e.key, limits.synRecv, settingsOf(c).seed);
+    let way = (e.way ?? 0) % WAYS;
+    if (e.way === undefined) while (way < WAYS - 1 && d.synrecv.has(bucket + way)) way++;
+    const slot = bucket + way;
+    d.synrecv.set(slot, e.torn ? { ...v, check: (v.check ^ 0x10) >>> 0 } : v);
   }
   for (const e of c.persist) d.persist.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen });
   for (const e of c.frags) d.frags.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen });

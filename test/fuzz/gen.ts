@@ -269,16 +269,22 @@ export function genConfig(rng: Rng, nat?: NatEnv): CaseConfig {
       ageNs: rng.chance(0.7) ? ageNs(rng.pick([0.25, 0.5, 0.95, 1.05, 1.5, 5.5, 9.5, 10.5, 60.5, -5.5])) : age(),
     });
   }
-  // SYN_RECV slots (lvs_synrecv): around the SYN_RECV timeout, some torn (check word off)
+  // SYN_RECV ways (lvs_synrecv, 4 buckets of 4 ways in the fuzzer: full buckets are common, so
+  // new SYNs evict the way seen longest ago): around the SYN_RECV timeout, some torn (check
+  // word off), at any way of their bucket
   cfg.synrecv = [];
   const synRecvTimeout = settings.timeouts[ABI.LVS_CS_SYN_RECV] ?? 0;
-  for (let i = rng.int(8); i > 0; i--) {
+  // (a dense case: enough young, live ways to fill most buckets, each placed in its bucket's
+  // next free way, so that the frames' new SYNs find full buckets and evict)
+  const dense = rng.chance(0.4);
+  for (let i = dense ? 10 + rng.int(14) : rng.int(8); i > 0; i--) {
     const f = flowTuple(rng, u);
-    const real = pickReal();
+    const real = dense && realIdx.length ? rng.pick(realIdx) : pickReal();
     cfg.synrecv.push({
-      key: flowKeyHex({ ...f, proto: rng.chance(0.9) ? 6 : f.proto }), real, gen: genFor(real),
-      svcId: rng.chance(0.8) && services.length ? rng.pick(services).id : rng.int(20), torn: rng.chance(0.15),
-      ageNs: rng.chance(0.6) ? ageNs(rng.pick([0.25, 1.5, 5.5, synRecvTimeout - 0.5, synRecvTimeout + 0.5, -5.5])) : age(),
+      key: flowKeyHex({ ...f, proto: rng.chance(0.9) ? 6 : f.proto }), real, gen: dense ? reals.find((r) => r.index === real)?.gen ?? 0 : genFor(real),
+      svcId: rng.chance(0.8) && services.length ? rng.pick(services).id : rng.int(20), torn: rng.chance(dense ? 0.03 : 0.15),
+      ...(dense ? {} : { way: rng.int(4) }),
+      ageNs: dense ? ageNs(rng.pick([0.25, 0.5, 1.5, 2.5, 5.5])) : rng.chance(0.6) ? ageNs(rng.pick([0.25, 1.5, 5.5, synRecvTimeout - 0.5, synRecvTimeout + 0.5, -5.5])) : age(),
     });
   }
   for (let i = rng.int(6); i > 0; i--) {

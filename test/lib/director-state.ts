@@ -21,7 +21,8 @@ export type { DynamicMap };
 export interface StatsSum { packets: number; bytes: number; conns: number; outPackets: number; outBytes: number }
 export interface RunResult { action: number; out: Buffer; lo: bigint; hi: bigint }
 
-export const FUZZ_SIZES: DirectorSizes = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 1024, maxSyncRing: 65536, maxSynRecv: 64, maxFlowcache: 16384, maxCaptureRing: 131072 };
+// lvs_synrecv: 16 slots, 4 buckets of 4 ways, so that the fuzzer fills buckets and evicts.
+export const FUZZ_SIZES: DirectorSizes = { maxServices: 16, maxReals: 64, maxConns: 4096, maxPersist: 1024, maxFrags: 1024, maxStrays: 1024, maxSyncRing: 65536, maxSynRecv: 16, maxFlowcache: 16384, maxCaptureRing: 131072 };
 
 export class DirectorState {
   readonly cpus: number = possibleCpus();

@@ -16,7 +16,7 @@ import { LiveCounts, lcPick } from './lc.js';
 import { buildDr, buildTooBig, buildTun, tunnelOuterLen } from './emit.js';
 import { buildNatForward, buildNatReply, hopLimit } from './nat.js';
 import { flowKeyHex, fragKeyHex, persistKeyHex, serviceKeyHex, type FlowTuple } from './keys.js';
-import { synRecvOf, synRecvSlot, synRecvValid, type SynRecv } from './synrecv.js';
+import { WAYS, synRecvBucket, synRecvOf, synRecvValid, synRecvVictim, type SynRecv } from './synrecv.js';
 import {
   PROTO, type CounterName, type DynamicState, type MarkEntry, type Outcome, type Real, type Service,
   type StaticConfig, type StatsDelta, type Write,
@@ -264,28 +264,37 @@ class Director {
     return this.synRecvOfFlow(flowKeyHex(f)) !== undefined;
   }
 
-  // ---- SYN_RECV connections of DR / Tun flows (lvs_synrecv): one slot per flow hash ----
+  // ---- SYN_RECV connections of DR / Tun flows (lvs_synrecv): 4-way buckets by a keyed hash ----
 
-  synRecvSlotOf(key: string): number {
-    return synRecvSlot(key, this.cfg.limits.synRecv);
+  /** The slots of a flow's bucket, way 0 first. */
+  synRecvWays(key: string): number[] {
+    const b = synRecvBucket(key, this.cfg.limits.synRecv, this.cfg.settings.seed);
+    return Array.from({ length: WAYS }, (_, i) => b + i);
   }
 
   /** The realserver slot of a live SYN_RECV slot: check word holds, younger than the SYN_RECV
    *  timeout (0: never expires), realserver slot unchanged (in use or gone). */
   synRecvLive(e: SynRecv | undefined): Real | undefined {
     if (!e || !synRecvValid(e)) return undefined;
+    return this.synRecvFresh(e);
+  }
+
+  /** synRecvLive without the check word (the order in which a new SYN takes ways). */
+  synRecvFresh(e: SynRecv): Real | undefined {
     const timeout = this.timeoutNs(CS.SYN_RECV);
     if (timeout !== 0n && age(this.now, e.lastSeen) > timeout) return undefined;
     return this.entrySlot(e.real, e.gen);
   }
 
-  /** The flow's live SYN_RECV slot, if any. */
+  /** The flow's first way (lowest) that holds it live, if any. */
   synRecvOfFlow(key: string): { slot: number; e: SynRecv; r: Real } | undefined {
-    const slot = this.synRecvSlotOf(key);
-    const e = this.state.synrecv.get(slot);
-    if (!e || e.key !== key) return undefined;
-    const r = this.synRecvLive(e);
-    return r ? { slot, e, r } : undefined;
+    for (const slot of this.synRecvWays(key)) {
+      const e = this.state.synrecv.get(slot);
+      if (!e || e.key !== key) continue;
+      const r = this.synRecvLive(e);
+      if (r) return { slot, e, r };
+    }
+    return undefined;
   }
 
   /** A template whose persistence timeout counts from lastSeen is valid until lastSeen + timeout
@@ -546,8 +555,11 @@ class Director {
         if (tcp && r.method !== ABI.LVS_FWD_NAT && state === CS.SYN_RECV) {
           // DR / Tun: the SYN_RECV connection kept out of lvs_conns, over its slot's
           if (stale) this.t.write({ map: 'conns', key, value: null });
-          const slot = this.synRecvSlotOf(key);
-          const old = this.state.synrecv.get(slot);
+          const slots = this.synRecvWays(key);
+          const ways = slots.map((x) => this.state.synrecv.get(x));
+          const way = synRecvVictim(key, ways, (e) => this.synRecvFresh(e ?? synRecvOf({ key: '00'.repeat(40), lastSeen: 0n, real: 0, gen: 0, svcId: 0 })) !== undefined);
+          const slot = slots[way]!;
+          const old = ways[way];
           if (this.synRecvLive(old)) {
             this.lc.unbind(old!.real, CS.SYN_RECV);
             this.t.count('CONN_SYNRECV_EVICTED');
@@ -607,11 +619,13 @@ class Director {
     }
     let real: number;
     const c = this.state.conns.get(flowKeyHex(q));
-    const sr = this.state.synrecv.get(this.synRecvSlotOf(flowKeyHex(q)));
+    const qk = flowKeyHex(q);
+    const sr = this.synRecvWays(qk).map((x) => this.state.synrecv.get(x))
+      .find((e) => e && e.key === qk && synRecvValid(e) && this.stillServing(e.real, e.gen));
     if (c && this.stillServing(c.real, c.gen)) {
       real = c.real;
       this.t.note('icmp: conn');
-    } else if (sr && sr.key === flowKeyHex(q) && synRecvValid(sr) && this.stillServing(sr.real, sr.gen)) {
+    } else if (sr) {
       real = sr.real; // a SYN_RECV connection's realserver (no timeout, as for entries)
       this.t.note('icmp: syn_recv');
     } else {

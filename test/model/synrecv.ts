@@ -1,9 +1,10 @@
 /**
  * The reference model's own lvs_synrecv (README "Data plane": SYN_RECV connections of DR / Tun
- * flows, one slot per flow hash): the slot hash and the check word, written from lvs_abi.h's
- * description, not shared with the control plane's reader.
+ * flows in 4-way buckets): the bucket hash, the way a new SYN takes and the check word, written
+ * from lvs_abi.h's and lvs_synrecv.h's descriptions, not shared with the control plane's reader.
  */
 import { ABI } from '../../src/abi/generated.js';
+import { jhash2 } from '../../src/hash/jhash.js';
 
 /** One slot's content (absent from the model's map: all zero). */
 export interface SynRecv {
@@ -17,16 +18,31 @@ export interface SynRecv {
 
 const rotl13 = (h: number) => ((h << 13) | (h >>> 19)) >>> 0;
 
-/** The slot of a flow key (hex) in a table of n slots: the flow cache's fold, then
- *  (h * 0x9e3779b1 mod 2^32) * n >> 32. */
-export function synRecvSlot(keyHex: string, n: number): number {
+export const WAYS = ABI.LVS_SYNRECV_WAYS;
+
+/** The first slot of a flow key's (hex) bucket in a table of n slots (n / WAYS buckets): jhash2 of
+ *  the key's 10 words with initval seed ^ LVS_SYNRECV_CHECK_SEED, then (h * buckets) >> 32. */
+export function synRecvBucket(keyHex: string, n: number, seed: number): number {
   const b = Buffer.from(keyHex, 'hex');
-  const w = (i: number) => b.readUInt32LE(i * 4);
-  const s = (w(0) ^ w(1) ^ w(2) ^ w(3)) >>> 0;
-  const d = (w(4) ^ w(5) ^ w(6) ^ w(7)) >>> 0;
-  const h0 = (Math.imul(s, 0x9e3779b1) ^ d ^ Math.imul(w(8), 0x85ebca6b) ^ w(9)) >>> 0;
-  const h = Math.imul(h0, 0x9e3779b1) >>> 0;
-  return Number((BigInt(h) * BigInt(n)) >> 32n);
+  const words = Array.from({ length: 10 }, (_, i) => b.readUInt32LE(i * 4));
+  const h = jhash2(words, (seed ^ ABI.LVS_SYNRECV_CHECK_SEED) >>> 0) >>> 0;
+  return Number((BigInt(h) * BigInt(Math.floor(n / WAYS))) >> 32n) * WAYS;
+}
+
+/** The way (0..WAYS-1) a new SYN of `key` takes in a bucket whose ways are `ways` (undefined:
+ *  empty, all zero), `fresh` telling which are younger than the SYN_RECV timeout and still on
+ *  their realserver slot (check word not read: an empty way is fresh only if slot 0 of gen 0 is
+ *  and the timeout is 0): the flow's own way, else the first not fresh, else the one seen longest
+ *  ago (the lowest on a tie). */
+export function synRecvVictim(key: string, ways: readonly (SynRecv | undefined)[], fresh: (e: SynRecv | undefined) => boolean): number {
+  const own = ways.findIndex((e) => e?.key === key);
+  if (own >= 0) return own;
+  const dead = ways.findIndex((e) => !fresh(e));
+  if (dead >= 0) return dead;
+  const seen = (e: SynRecv | undefined) => e?.lastSeen ?? 0n;
+  let old = 0;
+  for (let i = 1; i < ways.length; i++) if (seen(ways[i]) < seen(ways[old])) old = i;
+  return old;
 }
 
 /** The slot's 64 bytes. */

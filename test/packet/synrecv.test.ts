@@ -4,22 +4,26 @@
 // stray would go elsewhere, and mh), a retransmitted SYN keeps its realserver, a SYN flood into a
 // full table leaves every established entry in place, a slot overwritten by another flow is
 // counted and its live count unbound, a torn or expired slot is no connection, `-Lc` and the
-// recount see SYN_RECV connections, and LVS-NAT still enters the SYN in lvs_conns.
+// recount see SYN_RECV connections, and LVS-NAT still enters the SYN in lvs_conns. Ways of a
+// bucket: other flows' SYNs into a client's bucket between its SYN and ACK do not lose it until a
+// 5th, which evicts the way seen longest ago (counted, its live count unbound).
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { clientPacket, TCP, addrBytes } from '../lib/frames.js';
 import { DirectorHarness, XDP } from '../lib/director.js';
+import { loadDirector, DEFAULT_SIZES, SMALL_BOX_SIZES } from '../../src/dataplane/loader.js';
 import type { MacResolver } from '../../src/dataplane/compile.js';
 import { decode, encode, CONN, FLOW_KEY } from '../../src/abi/layout.js';
 import { ABI } from '../../src/abi/generated.js';
 import { DirectorReader, decodeLiveCounts } from '../../src/director/reader.js';
 import { readSynRecv } from '../../src/director/synrecv.js';
 import { u32, type DirectorMaps } from '../../src/director/writer.js';
-import { synRecvSlot, synRecvOf, encodeSynRecv } from '../model/synrecv.js';
+import { synRecvBucket, synRecvOf, encodeSynRecv } from '../model/synrecv.js';
 import type { DirectorConfig, Realserver, Scheduler } from '../../src/model/types.js';
 
 const VIP = '10.0.0.1';
 const S = 1_000_000_000n;
+const SEED = 5; // config()'s hashSeed: the bucket hash is keyed with it
 const macOf = (addr: string) => `02:00:00:00:00:${addr.split('.').pop()!.padStart(2, '0').slice(-2)}`;
 const resolve: MacResolver = (_s, r) => ({ mac: macOf(r.address) });
 
@@ -133,23 +137,55 @@ test('SYN flood into a full connection table: every established entry stays in l
   assert.ok(diff(c0, c1, 'CONN_SYNRECV_EVICTED') > 0, 'the flood overwrote its own SYN_RECV slots');
 });
 
-test('a SYN_RECV slot overwritten by another flow is counted and unbound (lc); that flow\'s ACK is a stray', () => {
-  h.apply(config('wlc', 1), resolve);
+/** `count` client ports after `from` whose flows hash to the bucket of `port`'s flow. */
+function sameBucket(port: number, count: number, from = port + 1): number[] {
   const n = h.writer.maps.lvs_synrecv.maxEntries;
-  const slotOf = (p: number) => synRecvSlot(flowKey(p).toString('hex'), n);
-  let other = 53001;
-  while (slotOf(other) !== slotOf(53000)) other++;
-  sent(53000, TCP.SYN);
-  assert.deepEqual(counts(11), { active: 0, inactive: 1, overloaded: false });
+  const bucketOf = (p: number) => synRecvBucket(flowKey(p).toString('hex'), n, SEED);
+  const out: number[] = [];
+  for (let p = from; out.length < count; p++) if (bucketOf(p) === bucketOf(port)) out.push(p);
+  return out;
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('rr: SYNs of 3 other flows into a client\'s bucket between its SYN and ACK do not lose it', () => {
+  h.apply(config('rr', 3), resolve);
+  const others = sameBucket(53000, 3);
+  const to = sent(53000, TCP.SYN);
   const c0 = h.counters();
-  sent(other, TCP.SYN);
+  for (const p of others) sent(p, TCP.SYN);
+  const c1 = h.counters();
+  assert.equal(diff(c0, c1, 'CONN_SYNRECV_EVICTED'), 0, 'the bucket had a way for each');
+  // rr's cursor has gone round once since the client's SYN: a stray would go to the next one
+  assert.equal(sent(53000, TCP.ACK), to, 'the ACK reaches the SYN\'s realserver');
+  const c2 = h.counters();
+  assert.equal(diff(c1, c2, 'CONN_STRAY'), 0);
+  assert.equal(diff(c1, c2, 'CONN_SYNRECV_ENTERED'), 1);
+  assert.equal(entry(53000)!.real, realIndex(to));
+  for (const p of others) assert.ok(slots().some((x) => x.key.equals(flowKey(p))), `flow ${p} still waits`);
+});
+
+test('a 5th SYN into a full bucket evicts the way seen longest ago (counted, unbound; lc); that flow\'s ACK is a stray', async () => {
+  h.apply(config('wlc', 1), resolve);
+  const [b, c, d, e] = sameBucket(53100, 4);
+  // ways 0..3 in order; the first flow's SYN retransmitted last, so the oldest is the second
+  for (const p of [53100, b!, c!, d!]) { sent(p, TCP.SYN); await sleep(2); }
+  sent(53100, TCP.SYN);
+  assert.deepEqual(counts(11), { active: 0, inactive: 4, overloaded: false });
+  const c0 = h.counters();
+  sent(e!, TCP.SYN);
   const c1 = h.counters();
   assert.equal(diff(c0, c1, 'CONN_SYNRECV_EVICTED'), 1);
-  assert.deepEqual(counts(11), { active: 0, inactive: 1, overloaded: false }, 'the overwritten one unbound, the new one bound');
-  assert.equal(sent(53000, TCP.ACK), 11);
+  assert.deepEqual(counts(11), { active: 0, inactive: 4, overloaded: false }, 'the evicted one unbound, the new one bound');
+  const waiting = new Set(slots().map((x) => x.key.toString('hex')));
+  assert.deepEqual([53100, b!, c!, d!, e!].map((p) => waiting.has(flowKey(p).toString('hex'))), [true, false, true, true, true], 'the second flow\'s way was taken');
+  for (const p of [53100, c!, d!, e!]) assert.equal(sent(p, TCP.ACK), 11);
   const c2 = h.counters();
-  assert.equal(diff(c1, c2, 'CONN_STRAY'), 1, 'no SYN_RECV connection left for it: a stray');
-  assert.equal(entry(53000), undefined);
+  assert.equal(diff(c1, c2, 'CONN_SYNRECV_ENTERED'), 4);
+  assert.equal(diff(c1, c2, 'CONN_STRAY'), 0);
+  assert.equal(sent(b!, TCP.ACK), 11);
+  const c3 = h.counters();
+  assert.equal(diff(c2, c3, 'CONN_STRAY'), 1, 'no SYN_RECV connection left for it: a stray');
+  assert.equal(entry(b!), undefined);
   assert.equal(reader().connCountFixes(h.appliedState).length, 0, 'the recount agrees with the data plane');
 });
 
@@ -161,7 +197,7 @@ test('a torn slot (check word off) and an expired one hold no connection', () =>
   const put = (sport: number, lastSeen: bigint, torn: boolean) => {
     const key = flowKey(sport).toString('hex');
     const v = synRecvOf({ key, lastSeen, real: idx, gen: h.appliedState.allocation.reals[`tcp ${VIP}:80/192.168.1.11`]!.gen, svcId: 0 });
-    h.writer.putSynRecv([synRecvSlot(key, n)], [encodeSynRecv(torn ? { ...v, check: v.check ^ 1 } : v)]);
+    h.writer.putSynRecv([synRecvBucket(key, n, SEED)], [encodeSynRecv(torn ? { ...v, check: v.check ^ 1 } : v)]);
   };
   put(54000, now, false);
   put(54001, now, true);
@@ -207,4 +243,12 @@ test('LVS-NAT: the SYN still enters lvs_conns (the realserver\'s SYN-ACK needs t
   assert.equal(entry(56000)!.state, ABI.LVS_CS_SYN_RECV);
   assert.equal(h.connCount(), 2, 'client and reply entries');
   assert.equal(slots().length, 0);
+});
+
+test('a lvs_synrecv size that is not a whole number of buckets is refused, saying why', async () => {
+  for (const bad of [1022, 2, 0]) {
+    await assert.rejects(loadDirector({ sizes: { maxSynRecv: bad } }), (e: Error) => e instanceof RangeError && /maxSynRecv .*multiple of 4/.test(e.message), String(bad));
+  }
+  assert.equal(DEFAULT_SIZES.maxSynRecv % 4, 0);
+  assert.equal(SMALL_BOX_SIZES.maxSynRecv % 4, 0);
 });
