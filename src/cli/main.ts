@@ -21,18 +21,7 @@ const COMMANDS: [string[], Loader][] = [
   [['stats'], async () => [(await import('./stats.js')).statsCommand()]],
   [['top'], async () => [(await import('./top.js')).topCommand()]],
   [['metrics'], async () => [(await import('./metrics.js')).metricsCommand()]],
-  [['run'], async () => {
-    // run decodes the snapshot only when it changed: msgpackr's native string extractor (a
-    // second addon, ~0.4 MiB resident) is not worth its pages in a process that stays.
-    const had = process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED;
-    process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED = 'true';
-    try {
-      return [(await import('./run.js')).runCommand()];
-    } finally {
-      if (had === undefined) delete process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED;
-      else process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED = had;
-    }
-  }],
+  [['run'], async () => [(await import('./run.js')).runCommand()]],
   [['fwmark'], async () => [(await import('./fwmark.js')).fwmarkCommand()]],
   [['drain', 'undrain'], async () => { const m = await import('./drain.js'); return [m.drainCommand(), m.undrainCommand()]; }],
   [['announce'], async () => [(await import('./announce.js')).announceCommand()]],
@@ -46,6 +35,24 @@ const COMMANDS: [string[], Loader][] = [
   [['bench'], async () => [(await import('./bench.js')).benchCommand()]],
 ];
 
+
+/**
+ * A command's modules loaded without msgpackr's native string extractor (msgpackr-extract): its
+ * load (detect-libc probing the C library, a second addon) cost ~25 ms of every command's ~130
+ * (one `-e` at 10 services: 137 -> 110 ms, interleaved), more than it saves decoding even the
+ * 1.5 MB snapshot of 1,000 services, and ~0.4 MiB resident in `run`. msgpackr reads the variable
+ * once, as it loads; it is put back so that nothing the command spawns inherits it.
+ */
+async function loadCommand<T>(load: () => Promise<T>): Promise<T> {
+  const had = process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED;
+  process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED = 'true';
+  try {
+    return await load();
+  } finally {
+    if (had === undefined) delete process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED;
+    else process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED = had;
+  }
+}
 
 /** The program with the commands `argv` needs: none for --version alone, all of them for help
  *  or an unknown word. */
@@ -66,7 +73,7 @@ ipvsadm-compatible rules and listings (see README):
   lvs-xdp -L -n [--stats | --rate | -c] [--exact] [--json]
   lvs-xdp -S -n > rules;  lvs-xdp -R < rules;  lvs-xdp -Z
   lvs-xdp -L --timeout;  lvs-xdp --set TCP TCPFIN UDP`);
-  if (!versionOnly) for (const [, load] of wanted.length ? wanted : COMMANDS) for (const c of await load()) program.addCommand(c);
+  if (!versionOnly) for (const [, load] of wanted.length ? wanted : COMMANDS) for (const c of await loadCommand(load)) program.addCommand(c);
   // Usage errors (unknown command or option, missing argument) exit 2, as documented.
   const override = (c: Command): void => {
     c.exitOverride();
@@ -80,7 +87,7 @@ try {
   const args = process.argv.slice(2);
   // `--version` alone: what commander would print, without loading it.
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) console.log(VERSION);
-  else if (isIpvsadmInvocation(args)) process.exitCode = await (await import('./ipvsadm.js')).runIpvsadm(args);
+  else if (isIpvsadmInvocation(args)) process.exitCode = await (await loadCommand(() => import('./ipvsadm.js'))).runIpvsadm(args);
   else await (await buildProgram(args)).parseAsync(process.argv);
 } catch (e) {
   // A CommanderError or subclass (commander is loaded only for subcommands): codes `commander.*`.
