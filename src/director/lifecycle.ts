@@ -165,8 +165,12 @@ export async function attachLocked(
   try {
     return await attachLink(paths, snap, ifname, ifindex, opts, links, out);
   } catch (e) {
-    // A refused first attach leaves nothing: no loaded program, no pins, no snapshot.
-    if (created) removeState(paths);
+    // A refused first attach leaves nothing: no loaded program, no pins, no snapshot, and no
+    // lvs_chain that create() pinned beside them (unless a root still serves other programs).
+    if (created) {
+      removeState(paths);
+      removeChainIfUnused(paths);
+    }
     throw e;
   }
 }

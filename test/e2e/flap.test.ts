@@ -90,6 +90,7 @@ test('flap: a refused attach leaves nothing behind', { skip: NEEDS_ROOT, timeout
   assert.match(r4.stderr, /already has an XDP program attached/);
   assert.equal(existsSync(stateDir), false, 'no state directory left after a foreign program refused the attach');
   assert.equal(existsSync(pinDir), false, 'no pins left');
+  assert.equal(existsSync(`${pinDir}-chain`), false, 'no lvs_chain pinned beside them (src/director/chain.ts chainDir)');
 });
 
 test('flap: an interface deleted and created again is attached again by attach, with the running configuration kept', { skip: NEEDS_ROOT, timeout: 300_000 }, async () => {
