@@ -23,9 +23,11 @@ const VIP_BASE = '10.1.0.0'; // service i: 10.1.(i >> 8).(i & 255)
 const vipOf = (i: number) => `10.1.${i >> 8}.${i & 255}`;
 const realOf = (i: number): BenchReal => ({ addr: `10.${128 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, mac: `02:00:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, method: 'dr' });
 
-interface Config { x: number; h: BenchDirector; walk: FlowWalk; establish?: FlowWalk }
+interface Config { x: number; h: BenchDirector; walk: FlowWalk; establish?: FlowWalk; realsPer: number }
 
-const frame = (flags: number = TCP.ACK) => clientPacket('198.51.0.7', VIP_BASE, { proto: 'tcp', sport: 1, dport: 80, flags, payload: Buffer.alloc(64) });
+/** The walked flows' frame (the wrapper varies source port and address, and the destination). */
+const CLIENT = [198, 51, 0, 7];
+const frame = (flags: number = TCP.ACK) => clientPacket(CLIENT.join('.'), VIP_BASE, { proto: 'tcp', sport: 1, dport: 80, flags, payload: Buffer.alloc(64) });
 
 function table(size: number, reals: number[]): Uint32Array {
   const t = new Uint32Array(size);
@@ -34,7 +36,7 @@ function table(size: number, reals: number[]): Uint32Array {
 }
 
 /** A director with `services` services of `realsPer` realservers and `tableSize`-slot tables. */
-async function build(o: { services: number; realsPer: number; tableSize: number; flows: number; maxConns?: number }): Promise<{ h: BenchDirector; walk: FlowWalk }> {
+async function build(o: { services: number; realsPer: number; tableSize: number; flows: number; maxConns?: number }): Promise<{ h: BenchDirector; walk: FlowWalk; realsPer: number }> {
   const h = await BenchDirector.load({
     sizes: {
       maxServices: Math.max(16, o.services), maxReals: Math.max(64, o.services * o.realsPer),
@@ -51,18 +53,18 @@ async function build(o: { services: number; realsPer: number; tableSize: number;
     s: { proto: 'tcp' as const, vip: vipOf(s), port: 80 }, svcId: s,
     table: table(o.tableSize, Array.from({ length: o.realsPer }, (__, i) => s * o.realsPer + i)),
   })));
-  return { h, walk: { ...IPV4_FLOW, mod: o.flows, ndst: o.services } };
+  return { h, walk: { ...IPV4_FLOW, mod: o.flows, ndst: o.services }, realsPer: o.realsPer };
 }
 
 async function curve(wrap: Wrapper, drop: number, axis: string, label: string, unit: string, note: string,
   configs: Config[], opts: { rounds: number; repeat: number; keep?: boolean }): Promise<ScaleCurve> {
   const f = frame();
   for (const c of configs) {
-    // Establish the working set: a first pass of SYNs enters every flow in the connection table
-    // (a lone ACK would only be a stray: lvs_strays, promoted when seen again a second later).
+    // Establish the working set: every walked flow entered in the connection table as the
+    // control plane writes entries (a pass of SYNs would fill only the SYN_RECV slots, and a lone
+    // ACK is a stray until seen again a second later).
     const e = c.establish ?? c.walk;
-    const est = wrap.run('newflow', c.h.progFd, frame(TCP.SYN), e.mod! + 16, e);
-    if (est.retval !== XdpAction.TX) throw new Error(`scaling ${axis}=${c.x}: XDP action ${est.retval}`);
+    c.h.fillWalk(e.mod!, e.ndst ?? 0, { saddr: CLIENT, daddr: [10, 1, 0, 0], dport: 80 }, c.realsPer);
   }
   const net: number[][] = configs.map(() => []);
   for (let r = 0; r < opts.rounds; r++) {
@@ -81,6 +83,9 @@ async function curve(wrap: Wrapper, drop: number, axis: string, label: string, u
   for (const c of configs) {
     const k = c.h.counters();
     if (k.CONN_HIT === 0n) throw new Error(`scaling ${axis}=${c.x}: no connection hits`);
+    // Every measured packet is an established flow's (a stray or a new flow would be another case).
+    const other = (k.CONN_STRAY ?? 0n) + (k.CONN_NEW ?? 0n);
+    if (other * 100n > k.CONN_HIT) throw new Error(`scaling ${axis}=${c.x}: ${other} packets were strays or new flows against ${k.CONN_HIT} hits`);
     if (!opts.keep) c.h.close();
   }
   return { axis, label, unit, target: 1.2, points, note };
@@ -109,8 +114,8 @@ export async function runScalingBench(opts: { rounds: number; perRound: number; 
   const sa: Config[] = [];
   for (const x of services) {
     const b = await build({ services: x, realsPer: 2, tableSize: 251, flows: K });
-    sc.push({ x, h: b.h, walk: { ...b.walk, ndst: 1 } });
-    sa.push({ x, h: b.h, walk: b.walk });
+    sc.push({ x, h: b.h, walk: { ...b.walk, ndst: 1 }, realsPer: b.realsPer });
+    sa.push({ x, h: b.h, walk: b.walk, realsPer: b.realsPer });
   }
   // The same directors for both curves: first traffic to one service, then to all of them.
   out.push(await curve(wrap, drop, 'services', 'virtual services configured', 'services', `N services of 2 realservers (251-slot tables), ${K} established flows to one of them`, sc, { ...o, keep: true }));

@@ -152,6 +152,33 @@ export class BenchDirector {
     }
   }
 
+  /**
+   * ESTABLISHED lvs_conns entries for the IPv4 flows bench/bpf/wrap.bpf.c's cycle mode walks from
+   * a frame of saddr -> daddr:dport: flow i's source port is i & 0xffff and its source address's
+   * last two bytes i >> 16, as the wrapper writes them (host order); with ndst, its destination's
+   * last two bytes are i % ndst (network order), and it is on the first realserver of that
+   * service (realsPer slots each). A DR / Tun SYN no longer enters lvs_conns (lvs_synrecv.h), so
+   * a working set larger than the SYN_RECV slots is established here, not by a pass of SYNs.
+   */
+  fillWalk(mod: number, ndst: number, base: { saddr: readonly number[]; daddr: readonly number[]; dport: number }, realsPer: number): void {
+    const now = process.hrtime.bigint();
+    for (let first = 0; first < mod; first += 8192) {
+      const keys: Buffer[] = [];
+      const values: Buffer[] = [];
+      for (let i = first; i < Math.min(mod, first + 8192); i++) {
+        const saddr = new Uint8Array(16);
+        saddr.set([base.saddr[0]!, base.saddr[1]!, (i >>> 16) & 255, (i >>> 24) & 255]);
+        const daddr = new Uint8Array(16);
+        const d = ndst ? i % ndst : 0;
+        daddr.set(ndst ? [base.daddr[0]!, base.daddr[1]!, (d >> 8) & 255, d & 255] : base.daddr.slice(0, 4));
+        const sport = ((i & 255) << 8) | ((i >> 8) & 255);
+        keys.push(encode(FLOW_KEY, { saddr, daddr, sport, dport: base.dport, proto: 6, family: 4 }));
+        values.push(encode(CONN, { last_seen_ns: now, real: d * realsPer, gen: 1, state: ABI.LVS_CS_ESTABLISHED }));
+      }
+      this.writer.putEntries('lvs_conns', keys, values);
+    }
+  }
+
   counters(): Record<string, bigint> {
     const c = this.writer.maps.lvs_counters;
     return Object.fromEntries(COUNTERS.map((x) => [x.name, (c.lookupPerCpu(u32(x.index)) ?? []).reduce((s, b) => s + b.readBigUInt64LE(0), 0n)]));
