@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Netns } from './netns.js';
 import type { DirectorHarness } from './director.js';
-import { DIRECTOR_MAC } from './frames.js';
+import { clientPacket, DIRECTOR_MAC, type L4Spec } from './frames.js';
 
 /**
  * Two links as test/packet/nat-cases.ts and sync-insert-nat-cases.ts expect them:
@@ -59,4 +59,28 @@ export function ownNatLinks(h: DirectorHarness, c0: number, r0: number): void {
   ]);
   h.setTxPort(c0);
   h.setTxPort(r0);
+}
+
+/** The hosts of natTwoLinks: the client (c0, a permanent neighbour) and the realservers' MACs,
+ *  one-armed on c0 and two-armed behind r0. */
+export const NAT_CLIENT_MAC = '02:00:00:00:00:07';
+export const NAT_RS1_MAC = '02:00:00:00:00:10';
+export const NAT_RS2_MAC = '02:00:00:00:00:20';
+export const NAT_C4 = '203.0.113.7';
+export const NAT_C6 = '2001:db8:c::7';
+
+/** A realserver's next hop in natTwoLinks: behind r0 (192.0.2.0/24, 2001:db8:b::/64) or on c0. */
+export function natNextHop(address: string, r0: number): { mac: string; ifindex?: number; smac?: string } {
+  return address.startsWith('192.0.2.') || address.startsWith('2001:db8:b:') ? { mac: NAT_RS2_MAC, ifindex: r0, smac: R0_MAC } : { mac: NAT_RS1_MAC };
+}
+
+/** A frame src -> dst with the given MACs (and TTL / hop limit). */
+export function natFrame(src: string, dst: string, spec: L4Spec, macs: { dst: string; src: string }, o: { ttl?: number; hop?: number } = {}): Buffer {
+  return clientPacket(src, dst, spec, { dst: macs.dst, src: macs.src, ...(o.ttl ? { ttl: o.ttl } : {}), ...(o.hop ? { hop: o.hop } : {}) });
+}
+
+/** The program's action and its output frame, byte for byte. */
+export function expectFrame(r: { action: number; out: Buffer }, action: number, want: Buffer, what: string): void {
+  assert.equal(r.action, action, `${what}: action`);
+  assert.equal(r.out.toString('hex'), want.toString('hex'), `${what}: bytes`);
 }

@@ -9,7 +9,11 @@ import {
   clientPacket, ether, ipv4, ipv6, l4, inetChecksum, pseudoHeader, addrBytes, DIRECTOR_MAC, CLIENT_ROUTER_MAC, TCP, type L4Spec,
 } from '../lib/frames.js';
 import { ifIndex } from '../../src/native/index.js';
-import { ownNatLinks, R0_MAC } from '../lib/nat-netns.js';
+// natTwoLinks' hosts: the client, one-armed realservers (on c0), two-armed ones (behind r0).
+import {
+  ownNatLinks, natNextHop, natFrame as pkt, expectFrame, R0_MAC,
+  NAT_CLIENT_MAC as CLIENT_MAC, NAT_RS1_MAC as RS1_MAC, NAT_RS2_MAC as RS2_MAC, NAT_C4 as C4, NAT_C6 as C6,
+} from '../lib/nat-netns.js';
 import { parseConfigText } from '../../src/config/parse.js';
 import { realId } from '../../src/dataplane/compile.js';
 import { serviceId } from '../../src/model/types.js';
@@ -18,11 +22,6 @@ import { encode, FLOW_KEY, type StructValue } from '../../src/abi/layout.js';
 
 if (process.env.LVS_NAT_CASES !== '1') throw new Error('run by test/packet/nat.test.ts inside its namespace');
 
-const CLIENT_MAC = '02:00:00:00:00:07';
-const RS1_MAC = '02:00:00:00:00:10'; // one-armed realservers (on c0)
-const RS2_MAC = '02:00:00:00:00:20'; // two-armed realservers (behind r0)
-const C4 = '203.0.113.7';
-const C6 = '2001:db8:c::7';
 const VIP4 = '10.0.0.1';
 const VIP6 = '2001:db8:a::1';
 
@@ -49,8 +48,7 @@ after(() => h.close());
 function setup(): void {
   h.reset();
   ownNatLinks(h, c0, r0);
-  plan = h.apply(parseConfigText(CONFIG, 'nat.yaml'), (_s, r) => (
-    r.address.startsWith('192.0.2.') || r.address.startsWith('2001:db8:b:') ? { mac: RS2_MAC, ifindex: r0, smac: R0_MAC } : { mac: RS1_MAC }));
+  plan = h.apply(parseConfigText(CONFIG, 'nat.yaml'), (_s, r) => natNextHop(r.address, r0));
 }
 
 /** The realserver slot of a service's only realserver, and the service's id. */
@@ -59,14 +57,6 @@ function slots(vip: string, port: number, proto: 'tcp' | 'udp'): { real: number;
   return { real: plan.target.allocation.reals[realId(s, s.realservers[0]!)]!.index, svc: plan.target.allocation.services[serviceId(s)]! };
 }
 
-function pkt(src: string, dst: string, spec: L4Spec, macs: { dst: string; src: string }, o: { ttl?: number; hop?: number } = {}): Buffer {
-  return clientPacket(src, dst, spec, { dst: macs.dst, src: macs.src, ...(o.ttl ? { ttl: o.ttl } : {}), ...(o.hop ? { hop: o.hop } : {}) });
-}
-
-function expectFrame(r: { action: number; out: Buffer }, action: number, want: Buffer, what: string): void {
-  assert.equal(r.action, action, `${what}: action`);
-  assert.equal(r.out.toString('hex'), want.toString('hex'), `${what}: bytes`);
-}
 
 /** ICMP (type, code, 4 bytes rest, quote) with its checksum; ICMPv6 with its pseudo-header. */
 function icmp(type: number, code: number, rest: Buffer, quote: Buffer, v6?: { src: string; dst: string }): Buffer {

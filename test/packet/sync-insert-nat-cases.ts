@@ -10,18 +10,17 @@ import assert from 'node:assert/strict';
 import { DirectorHarness, XDP } from '../lib/director.js';
 import { clientPacket, DIRECTOR_MAC, CLIENT_ROUTER_MAC, TCP, type L4Spec } from '../lib/frames.js';
 import { ifIndex } from '../../src/native/index.js';
-import { ownNatLinks, R0_MAC } from '../lib/nat-netns.js';
+// natTwoLinks' hosts: the client, one-armed realservers (on c0), two-armed ones (behind r0).
+import {
+  ownNatLinks, natNextHop, natFrame as pkt, expectFrame, R0_MAC,
+  NAT_CLIENT_MAC as CLIENT_MAC, NAT_RS1_MAC as RS1_MAC, NAT_RS2_MAC as RS2_MAC, NAT_C4 as C4, NAT_C6 as C6,
+} from '../lib/nat-netns.js';
 import { parseConfigText } from '../../src/config/parse.js';
 import { insertSynced } from '../../src/sync/insert.js';
 import { IP_VS_CONN_F, IP_VS_TCP_S, IP_VS_UDP_S_NORMAL, type SyncConn } from '../../src/sync/proto.js';
 
 if (process.env.LVS_SYNC_NAT_CASES !== '1') throw new Error('run by test/packet/sync-insert-nat.test.ts inside its namespace');
 
-const CLIENT_MAC = '02:00:00:00:00:07';
-const RS1_MAC = '02:00:00:00:00:10'; // one-armed realservers (on c0)
-const RS2_MAC = '02:00:00:00:00:20'; // two-armed realservers (behind r0)
-const C4 = '203.0.113.7';
-const C6 = '2001:db8:c::7';
 const VIP4 = '10.0.0.1';
 const VIP6 = '2001:db8:a::1';
 
@@ -46,18 +45,9 @@ after(() => h.close());
 function setup(): void {
   h.reset();
   ownNatLinks(h, c0, r0);
-  h.apply(parseConfigText(CONFIG, 'sync-nat.yaml'), (_s, r) => (
-    r.address.startsWith('2001:db8:b:') ? { mac: RS2_MAC, ifindex: r0, smac: R0_MAC } : { mac: RS1_MAC }));
+  h.apply(parseConfigText(CONFIG, 'sync-nat.yaml'), (_s, r) => natNextHop(r.address, r0));
 }
 
-function pkt(src: string, dst: string, spec: L4Spec, macs: { dst: string; src: string }, o: { ttl?: number; hop?: number } = {}): Buffer {
-  return clientPacket(src, dst, spec, { dst: macs.dst, src: macs.src, ...(o.ttl ? { ttl: o.ttl } : {}), ...(o.hop ? { hop: o.hop } : {}) });
-}
-
-function expectFrame(r: { action: number; out: Buffer }, action: number, want: Buffer, what: string): void {
-  assert.equal(r.action, action, `${what}: action`);
-  assert.equal(r.out.toString('hex'), want.toString('hex'), `${what}: bytes`);
-}
 
 const insert = (c: SyncConn) => insertSynced({ applied: h.appliedState, writer: h.writer }, [c]);
 
