@@ -164,6 +164,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 	} else {
 		const struct lvs_conn *c = NULL;
 		int hit = lvs_conn_hit(svc, p, cfg, &t, &ri, &stale, &c);
+		__u32 synrecv_bucket = 0; /* a TCP flow without entry: its lvs_synrecv bucket, hashed once */
 
 		if (hit == LVS_CONN_HIT && c)
 			lvs_fc_fill(p, cfg, epoch, svc->id, c, &t);
@@ -176,7 +177,10 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 			 * realserver, any other packet enters it in lvs_conns. */
 			struct lvs_synrecv *e = NULL;
 			struct lvs_real *er = NULL;
-			int found = lvs_synrecv_find(p, cfg, &t, &e, &er);
+			int found;
+
+			synrecv_bucket = lvs_synrecv_bucket(&p->flow, cfg->hash_seed);
+			found = lvs_synrecv_find(synrecv_bucket, p, cfg, &t, &e, &er);
 
 			if (found == LVS_SYNRECV_GONE) {
 				why = LVS_C_DROP_REAL_GONE;
@@ -217,7 +221,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 				/* DR / Tun: SYN_RECV kept out of lvs_conns until the handshake goes on. */
 				if (stale)
 					bpf_map_delete_elem(&lvs_conns, &p->flow);
-				lvs_synrecv_add(svc, p, ri, r, cfg, &t);
+				lvs_synrecv_add(synrecv_bucket, svc, p, ri, r, cfg, &t);
 			} else {
 				lvs_conn_add(svc, p, ri, r, cfg, &t);
 			}

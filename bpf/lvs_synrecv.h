@@ -103,7 +103,7 @@ static __always_inline int lvs_synrecv_is(const struct lvs_synrecv *e, const str
 static __always_inline struct lvs_real *lvs_synrecv_fresh(const struct lvs_synrecv *e,
 							  const struct lvs_cfg *cfg, struct lvs_time *t)
 {
-	__u64 timeout = (__u64)cfg->timeout_s[LVS_CS_SYN_RECV] * NSEC_PER_SEC;
+	__u64 timeout = lvs_timeout_ns(cfg, LVS_CS_SYN_RECV);
 	struct lvs_real *r;
 	__u32 idx;
 
@@ -136,15 +136,13 @@ static __always_inline struct lvs_real *lvs_synrecv_live(const struct lvs_synrec
  * limit (a BPF-to-BPF call costs a few ns). Their pointer arguments may be NULL to the verifier.
  */
 
-/* The slot of the flow's first way (lowest) that holds it live, else -1. */
-__noinline int lvs_synrecv_way_of(const struct lvs_flow_key *f, const struct lvs_cfg *cfg,
+/* The slot of the flow's first way (lowest) in bucket b (lvs_synrecv_bucket()) that holds it
+ * live, else -1. */
+__noinline int lvs_synrecv_way_of(__u32 b, const struct lvs_flow_key *f, const struct lvs_cfg *cfg,
 				  struct lvs_time *t)
 {
-	__u32 b;
-
 	if (!f || !cfg || !t)
 		return -1;
-	b = lvs_synrecv_bucket(f, cfg->hash_seed);
 #pragma unroll
 	for (__u32 i = 0; i < LVS_SYNRECV_WAYS; i++) {
 		__u32 slot = b + i;
@@ -161,16 +159,15 @@ __noinline int lvs_synrecv_way_of(const struct lvs_flow_key *f, const struct lvs
  * check word is 15 dependent multiplies: 4 of them were ~60-100 ns of a SYN into a full
  * bucket); the taken way's check word then says whether it held a connection to unbind, so a
  * torn way is never unbound, and is taken as any other by its age. */
-__noinline int lvs_synrecv_victim(const struct lvs_flow_key *f, const struct lvs_cfg *cfg,
+__noinline int lvs_synrecv_victim(__u32 b, const struct lvs_flow_key *f, const struct lvs_cfg *cfg,
 				  struct lvs_time *t)
 {
-	__u32 b, own = LVS_SYNRECV_WAYS, dead = LVS_SYNRECV_WAYS, old = 0, way, slot;
+	__u32 own = LVS_SYNRECV_WAYS, dead = LVS_SYNRECV_WAYS, old = 0, way, slot;
 	__u64 oldest = ~0ULL;
 	struct lvs_synrecv *e;
 
 	if (!f || !cfg || !t)
 		return -1;
-	b = lvs_synrecv_bucket(f, cfg->hash_seed);
 #pragma unroll
 	for (__u32 i = 0; i < LVS_SYNRECV_WAYS; i++) {
 		slot = b + i;
@@ -218,12 +215,13 @@ __noinline __u32 lvs_synrecv_peek(const struct lvs_flow_key *f, __u32 seed)
 	return LVS_REAL_NONE;
 }
 
-/* The flow's first way (lowest) that holds it live. */
-static __always_inline int lvs_synrecv_find(const struct lvs_pkt *p, const struct lvs_cfg *cfg,
+/* The flow's first way (lowest) in its bucket b that holds it live. The caller hashes the flow
+ * once (lvs_synrecv_bucket()) for this and, on a miss, for lvs_synrecv_add(). */
+static __always_inline int lvs_synrecv_find(__u32 b, const struct lvs_pkt *p, const struct lvs_cfg *cfg,
 					    struct lvs_time *t, struct lvs_synrecv **ep,
 					    struct lvs_real **rp)
 {
-	int way = lvs_synrecv_way_of(&p->flow, cfg, t);
+	int way = lvs_synrecv_way_of(b, &p->flow, cfg, t);
 	__u32 slot, idx;
 	struct lvs_synrecv *e;
 	struct lvs_real *r;
@@ -255,7 +253,7 @@ static __always_inline void lvs_synrecv_refresh(const struct lvs_svc *svc, const
 	e->last_seen_ns = now;
 	e->check = lvs_synrecv_check(e);
 	if (svc->flags & LVS_SVC_F_PERSIST)
-		lvs_persist_touch(svc, p, now, (__u64)cfg->timeout_s[LVS_CS_SYN_RECV] * NSEC_PER_SEC);
+		lvs_persist_touch(svc, p, now, lvs_timeout_ns(cfg, LVS_CS_SYN_RECV));
 	lvs_count(LVS_C_CONN_HIT);
 }
 
@@ -283,13 +281,13 @@ static __always_inline void lvs_synrecv_enter(const struct lvs_svc *svc, const s
 	lvs_sync_conn(cfg, svc, p, r, LVS_CS_SYN_RECV, nst, then, nc.last_seen_ns);
 }
 
-/* A new SYN_RECV connection of svc on realserver ri (slot r): written over the way the rule above
- * picks; a live SYN_RECV connection of another flow there is unbound and counted. */
-static __always_inline void lvs_synrecv_add(const struct lvs_svc *svc, const struct lvs_pkt *p, __u32 ri,
+/* A new SYN_RECV connection of svc on realserver ri (slot r): written over the way of its bucket
+ * b the rule above picks; a live SYN_RECV connection of another flow there is unbound and counted. */
+static __always_inline void lvs_synrecv_add(__u32 b, const struct lvs_svc *svc, const struct lvs_pkt *p, __u32 ri,
 					    const struct lvs_real *r, const struct lvs_cfg *cfg,
 					    struct lvs_time *t)
 {
-	int v = lvs_synrecv_victim(&p->flow, cfg, t);
+	int v = lvs_synrecv_victim(b, &p->flow, cfg, t);
 	struct lvs_synrecv *e;
 	__u32 slot;
 
@@ -318,7 +316,7 @@ static __always_inline void lvs_synrecv_add(const struct lvs_svc *svc, const str
 static __always_inline int lvs_synrecv_held(const struct lvs_pkt *p, const struct lvs_cfg *cfg,
 					    struct lvs_time *t)
 {
-	return lvs_synrecv_way_of(&p->flow, cfg, t) >= 0;
+	return lvs_synrecv_way_of(lvs_synrecv_bucket(&p->flow, cfg->hash_seed), &p->flow, cfg, t) >= 0;
 }
 
 #endif /* LVS_SYNRECV_H */
