@@ -8,7 +8,7 @@
  * connections (`-Lc`) and counts them as InActConn in the recount.
  */
 import { ABI } from '../abi/generated.js';
-import { decode, SYN_RECV } from '../abi/layout.js';
+import { decode, FLOW_KEY, SYN_RECV, type StructDef } from '../abi/layout.js';
 import type { BpfMap } from '../native/index.js';
 
 export interface SynRecvSlot {
@@ -20,10 +20,16 @@ export interface SynRecvSlot {
   svcId: number;
 }
 
+const offsetOf = (def: StructDef, name: string): number => def.fields.find((f) => f.name === name)!.offset;
+/** Where the check word sits (the last word: it covers every word before it). */
+const CHECK_OFF = offsetOf(SYN_RECV, 'check');
+/** The key's family byte: 0 in a cleared slot. */
+const FAMILY_OFF = offsetOf(SYN_RECV, 'key') + offsetOf(FLOW_KEY, 'family');
+
 /** The check word of a slot's 64 bytes (bpf/lvs_abi.h, struct lvs_synrecv). */
 export function synRecvCheck(slot: Buffer): number {
   let h = ABI.LVS_SYNRECV_CHECK_SEED >>> 0;
-  for (let i = 0; i < 15; i++) {
+  for (let i = 0; i < CHECK_OFF / 4; i++) {
     h = (h ^ slot.readUInt32LE(i * 4)) >>> 0;
     h = Math.imul(((h << 13) | (h >>> 19)) >>> 0, 0x9e3779b1) >>> 0;
   }
@@ -32,7 +38,7 @@ export function synRecvCheck(slot: Buffer): number {
 
 /** A slot that holds a connection (its check word holds), else undefined. */
 export function decodeSynRecv(slot: Buffer): SynRecvSlot | undefined {
-  if (slot.length !== SYN_RECV.size || slot.readUInt32LE(60) !== synRecvCheck(slot)) return undefined;
+  if (slot.length !== SYN_RECV.size || slot.readUInt32LE(CHECK_OFF) !== synRecvCheck(slot)) return undefined;
   const v = decode(SYN_RECV, slot);
   return { key: Buffer.from(v.key as Uint8Array), lastSeenNs: v.last_seen_ns as bigint, real: v.real as number, gen: v.gen as number, svcId: v.svc_id as number };
 }
@@ -42,7 +48,7 @@ export function readSynRecv(map: BpfMap | undefined): SynRecvSlot[] {
   if (!map) return []; // a director of an older ABI has no lvs_synrecv
   const out: SynRecvSlot[] = [];
   for (const v of map.entries().values) {
-    if (v[37] === 0) continue; // lvs_flow_key.family 0: an empty (cleared) slot, skipped cheaply
+    if (v[FAMILY_OFF] === 0) continue; // an empty (cleared) slot, skipped cheaply
     const s = decodeSynRecv(v);
     if (s) out.push(s);
   }
