@@ -18,7 +18,7 @@ import { clientPacket, ether, ipv4, TCP } from '../test/lib/frames.js';
 import { ABI } from '../src/abi/generated.js';
 import { DEFAULT_SIZES } from '../src/dataplane/loader.js';
 import { BenchDirector } from './lib/director.js';
-import { Wrapper } from './lib/wrap.js';
+import { IPV4_FLOW, loadWrapper } from './lib/wrap.js';
 import { median, summarize } from './lib/stats.js';
 import { candidates, drawnSize, LC_KIND } from '../src/sched/lc.js';
 
@@ -81,7 +81,7 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
   const floors = new n.BpfObject();
   floors.open(new URL('../../bpf/floors.o', import.meta.url).pathname);
   await floors.load();
-  const wrap = await Wrapper.load();
+  const wrap = await loadWrapper();
   const objects = opts.objects ?? [{ label: '' }];
   const directors: BenchDirector[] = [];
 
@@ -120,7 +120,7 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
     // as on a busy director. Then a flood of SYNs: every SYN_RECV slot holds a live connection,
     // so each new flow overwrites one (and unbinds it), as under a SYN flood.
     h.fillConns(DEFAULT_SIZES.maxConns + 1024);
-    wrap.run('newflow', h.progFd, syn, 2 * (o.synRecv ?? DEFAULT_SIZES.maxSynRecv), { sportOff: 34, saddrOff: 28 });
+    wrap.run('newflow', h.progFd, syn, 2 * (o.synRecv ?? DEFAULT_SIZES.maxSynRecv), IPV4_FLOW);
     // Established flows: SYN, then ACK (a lone ACK would be a stray, not a connection).
     for (const d of ['10.0.0.1', '10.0.0.2', '2001:db8::2']) {
       const client = d.includes(':') ? '2001:db8:100::7' : '198.51.100.7';
@@ -171,7 +171,7 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
   const entered = { flows: 0, entered: 0 };
   const handshake = (c: Case, r: number): { ns: number; retval: number } => {
     const client = `100.${64 + (r % 128)}.0.1`;
-    const walk = { sportOff: 34, saddrOff: 28, mod: HANDSHAKE_FLOWS };
+    const walk = { ...IPV4_FLOW, mod: HANDSHAKE_FLOWS };
     const h = directors.find((d) => d.progFd === c.prog)!;
     wrap.resetSeq();
     wrap.run('newflow', c.prog, clientPacket(client, '10.0.0.1', { proto: 'tcp', sport: 1, dport: 80, flags: TCP.SYN, payload: PAYLOAD }), HANDSHAKE_FLOWS, walk);
@@ -189,7 +189,7 @@ export async function runDataplaneBench(opts: { rounds: number; perRound: number
       let retval: number;
       if (c.mode === 'repeat') ({ duration: ns, retval } = n.progTestRun(c.prog, c.frame, { repeat, dataSizeOut: 2048 }));
       else if (c.mode === 'handshake') ({ ns, retval } = handshake(c, r));
-      else ({ ns, retval } = wrap.run(c.mode, c.prog, c.frame, repeat, c.mode === 'newflow' ? { sportOff: 34, saddrOff: 28 } : undefined));
+      else ({ ns, retval } = wrap.run(c.mode, c.prog, c.frame, repeat, c.mode === 'newflow' ? IPV4_FLOW : undefined));
       if (retval !== c.expect) {
         const k = directors.map((h) => Object.entries(h.counters()).filter(([, v]) => v > 0n).map(([x, v]) => `${x}=${v}`).join(' '));
         throw new Error(`bench: ${c.name}: XDP action ${retval}, expected ${c.expect} (round ${r}); counters: ${k.join(' | ')}`);

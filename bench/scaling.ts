@@ -13,7 +13,7 @@ import { XdpAction } from '../src/native/index.js';
 import { native } from '../src/native/testing.js';
 import { clientPacket, TCP } from '../test/lib/frames.js';
 import { BenchDirector, type BenchReal } from './lib/director.js';
-import { Wrapper, IPV4_FLOW, type FlowWalk } from './lib/wrap.js';
+import { IPV4_FLOW, loadWrapper, type Wrapper, type FlowWalk } from './lib/wrap.js';
 import { median, summarize } from './lib/stats.js';
 
 export interface ScalePoint { x: number; medianNs: number; minNs: number; maxNs: number; ratio: number; ratioMin: number; ratioMax: number }
@@ -103,7 +103,7 @@ export async function runScalingBench(opts: { rounds: number; perRound: number; 
   floors.open(new URL('../../bpf/floors.o', import.meta.url).pathname);
   await floors.load();
   const drop = floors.progFd('floor_drop');
-  const wrap = await Wrapper.load();
+  const wrap = await loadWrapper();
   const o = { rounds: opts.rounds, repeat: opts.perRound * 20 };
   const K = opts.short ? 256 : 4096;
   const out: ScaleCurve[] = [];

@@ -33,6 +33,7 @@ import { formatAddrPort } from '../model/address.js';
 import type { VirtualService } from '../model/types.js';
 import { ConfigError, ExitCode, LvsError, NotAttachedError, StateError } from '../errors.js';
 import { flowOffsets, tcpFrame, TCP_ACK, TCP_SYN } from './frame.js';
+import { Wrapper } from './wrap.js';
 import type { LiveReport } from './live.js';
 
 /** Maps the packet path only looks up (checked against bpf/ when this list was made): shared. */
@@ -46,7 +47,6 @@ export const FLOORS_OBJECT = fileURLToPath(new URL('bpf/floors.o', ROOT));
 export const WRAP_OBJECT = fileURLToPath(new URL('bench/bpf/wrap.o', ROOT));
 /** The live-rate sender and counter (bench/bpf/live.bpf.c), shipped like the wrapper. */
 export const LIVE_OBJECT = fileURLToPath(new URL('bench/bpf/live.o', ROOT));
-const WRAP_RESTORE = 96;
 
 export const CLIENT4 = '198.51.100.7', CLIENT6 = '2001:db8:100::7';
 const CLIENT_MAC = '02:00:00:00:00:fe';
@@ -105,32 +105,6 @@ export function pickService(services: readonly VirtualService[], want?: string):
   return s;
 }
 
-/** Kernel ns per run of `prog` on `frame` through the wrapper (bench/bpf/wrap.bpf.c). */
-class Wrapper {
-  private constructor(private readonly obj: BpfObject, private readonly state: BpfMap, private readonly target: BpfMap) {}
-
-  static async load(): Promise<Wrapper> {
-    if (!existsSync(WRAP_OBJECT)) {
-      throw new StateError(`the benchmark's repeat wrapper ${WRAP_OBJECT} is missing`, { hint: 'build it: make -C bench/bpf wrap.o (scripts/setup.sh does)' });
-    }
-    const obj = await BpfObject.open(WRAP_OBJECT);
-    return new Wrapper(obj, obj.map('wrap_state'), obj.map('wrap_target'));
-  }
-
-  run(kind: 'restore' | 'newflow', prog: number, frame: Buffer, repeat: number, ingressIfindex: number, flow?: { sportOff: number; saddrOff: number }): { ns: number; retval: number } {
-    const st = Buffer.alloc(24 + WRAP_RESTORE);
-    st.writeUInt32LE(frame.length, 0);
-    st.writeUInt16LE(flow?.sportOff ?? 0, 4);
-    st.writeUInt16LE(flow?.saddrOff ?? 0, 6);
-    frame.copy(st, 24, 0, WRAP_RESTORE);
-    this.state.update(u32(0), st);
-    this.target.update(u32(0), u32(prog));
-    const r = testRun(this.obj.progFd(kind === 'restore' ? 'wrap_restore' : 'wrap_newflow'), frame, { repeat, dataSizeOut: frame.length + 256, ingressIfindex });
-    return { ns: r.duration, retval: r.retval };
-  }
-
-  close(): void { this.obj.close(); }
-}
 
 function u32(v: number): Buffer {
   const b = Buffer.alloc(4);
@@ -208,7 +182,7 @@ export async function benchRunningProgram(paths: StatePaths, o: BenchOptions): P
   let wrap: Wrapper | undefined;
   try {
     floors = await BpfObject.open(FLOORS_OBJECT);
-    wrap = await Wrapper.load();
+    wrap = await Wrapper.load(WRAP_OBJECT);
     const copyTag = progInfo(copy.progFd).tag;
     const P = copy.progFd;
     const run1 = (f: Buffer) => testRun(P, f, { dataSizeOut: f.length + 256, ingressIfindex: ifindex }).retval;
@@ -219,8 +193,8 @@ export async function benchRunningProgram(paths: StatePaths, o: BenchOptions): P
 
     // A full connection table, as on a busy director: new flows then evict (the costly case).
     const fill = copy.sizes.maxConns + 1024;
-    wrap.run('newflow', P, syn, fill, ifindex, flowOffsets(v6));
-    const verdict = { established: establish(), 'new flow': wrap.run('newflow', P, syn, 1, ifindex, flowOffsets(v6)).retval, pass: run1(pass) };
+    wrap.run('newflow', P, syn, fill, flowOffsets(v6), ifindex);
+    const verdict = { established: establish(), 'new flow': wrap.run('newflow', P, syn, 1, flowOffsets(v6), ifindex).retval, pass: run1(pass) };
     const forwarded = (a: number) => a === XdpAction.TX || a === XdpAction.REDIRECT;
     if (!forwarded(verdict.established) || !forwarded(verdict['new flow']) || verdict.pass !== XdpAction.PASS) {
       throw new LvsError(`the director does not forward the benchmark's packets to ${formatAddrPort(svc.vip, svc.port)} on ${ifname} (established: ${ACTION_NAMES[verdict.established]}, new flow: ${ACTION_NAMES[verdict['new flow']]}, non-VIP: ${ACTION_NAMES[verdict.pass]}; counted: ${counterNames(copy).join(', ') || 'nothing'})`, 'BENCH', ExitCode.FAILURE, {
@@ -241,20 +215,20 @@ export async function benchRunningProgram(paths: StatePaths, o: BenchOptions): P
     const rep = (prog: number, fr: Buffer) => testRun(prog, fr, { repeat: o.repeat, dataSizeOut: fr.length + 256, ingressIfindex: ifindex });
     for (let r = 0; r < o.rounds; r++) {
       add('drop', rep(f('floor_drop'), floorFrame).duration);
-      add('wrap restore', wrap.run('restore', f('floor_drop'), floorFrame, o.repeat, ifindex).ns);
-      add('wrap newflow', wrap.run('newflow', f('floor_drop'), syn, o.repeat, ifindex, flowOffsets(v6)).ns);
+      add('wrap restore', wrap.run('restore', f('floor_drop'), floorFrame, o.repeat, undefined, ifindex).ns);
+      add('wrap newflow', wrap.run('newflow', f('floor_drop'), syn, o.repeat, flowOffsets(v6), ifindex).ns);
       add(passF, rep(f('floor_pass'), pass).duration);
       add(swap, rep(f('floor_swap_tx'), floorFrame).duration);
-      if (estFloor === push) add(push, wrap.run('restore', f('floor_push_ipv4_tx'), floorFrame, o.repeat, ifindex).ns);
+      if (estFloor === push) add(push, wrap.run('restore', f('floor_push_ipv4_tx'), floorFrame, o.repeat, undefined, ifindex).ns);
       const p = rep(P, pass);
       check('the non-VIP packet', p.retval, verdict.pass);
       add('pass', p.duration);
       // New flows evict: the measured flow is established again every round.
       check('the established flow\'s SYN and ACK', establish(), verdict.established);
-      const e = wrap.run('restore', P, est, o.repeat, ifindex);
+      const e = wrap.run('restore', P, est, o.repeat, undefined, ifindex);
       check('the established flow', e.retval, verdict.established);
       add('established', e.ns);
-      const n = wrap.run('newflow', P, syn, o.repeat, ifindex, flowOffsets(v6));
+      const n = wrap.run('newflow', P, syn, o.repeat, flowOffsets(v6), ifindex);
       check('the new flow', n.retval, verdict['new flow']);
       add('new flow', n.ns);
     }
