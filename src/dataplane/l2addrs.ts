@@ -14,6 +14,7 @@
  * its slot, so only frames to a MAC being added or removed can see that mix (and be passed).
  */
 import { ABI } from '../abi/generated.js';
+import { compareText } from '../model/order.js';
 import { decode, encode, L2_ADDR, L2_IF, L2_KEY } from '../abi/layout.js';
 
 export type AcceptKind = 'own' | 'upper' | 'vrrp' | 'lower';
@@ -105,7 +106,7 @@ export function acceptedSet(links: readonly LinkDesc[], attached: readonly strin
       for (const s of slaves) add(ifindex, s, 'lower', egress);
     }
   }
-  return [...out.values()].sort((a, b) => a.ifindex - b.ifindex || a.mac.localeCompare(b.mac));
+  return [...out.values()].sort((a, b) => a.ifindex - b.ifindex || compareText(a.mac, b.mac));
 }
 
 export function encodeL2Key(ifindex: number, mac: string): Buffer {

@@ -10,6 +10,7 @@ import { ABI, COUNTERS, STATE_NAMES } from '../abi/generated.js';
 import { compareServices, serviceId, type VirtualService, type Realserver } from '../model/types.js';
 import { realId, serviceKey, timeoutsByState } from '../dataplane/compile.js';
 import { formatAddress } from '../model/address.js';
+import { compareText } from '../model/order.js';
 import { u32, type DirectorMaps } from './writer.js';
 import type { AppliedState } from './snapshot.js';
 import type { ConnectionInfo, Numbers, ServiceStats, StatsSample, TablesMemory } from './types.js';
@@ -108,7 +109,7 @@ export class DirectorReader {
   /** The accepted destination MACs as lvs_l2_addrs holds them. */
   accepted(): AcceptedMac[] {
     const { keys, values } = this.maps.lvs_l2_addrs.entries();
-    return keys.map((k, i) => decodeAccepted(k, values[i]!)).sort((a, b) => a.ifindex - b.ifindex || a.mac.localeCompare(b.mac));
+    return keys.map((k, i) => decodeAccepted(k, values[i]!)).sort((a, b) => a.ifindex - b.ifindex || compareText(a.mac, b.mac));
   }
 
   /** The lvs_l2_ifs entries of these ingress ifindexes (those below LVS_L2_IF_SLOTS). */

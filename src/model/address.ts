@@ -13,6 +13,8 @@
  * dependency: test/unit/address-oracle.test.ts cross-checks both where they define the same thing.
  */
 
+import { compareText } from './order.js';
+
 export type Family = 4 | 6;
 
 export interface ParsedAddress {
@@ -152,7 +154,7 @@ export function familyOf(addr: string): Family {
 export function compareAddresses(a: string, b: string): number {
   const pa = parsedOnce(a);
   const pb = parsedOnce(b);
-  if (!pa || !pb) return a < b ? -1 : a > b ? 1 : 0;
+  if (!pa || !pb) return compareText(a, b);
   if (pa.family !== pb.family) return pa.family - pb.family;
   for (let i = 0; i < pa.bytes.length; i++) {
     const d = pa.bytes[i]! - pb.bytes[i]!;

@@ -9,6 +9,7 @@
  * covers it, so that the one longest match holds every range that may apply. A more specific
  * prefix wins; on one prefix, two marks may not share a port.
  */
+import { compareText } from './order.js';
 import { canonicalAddress, familyOf, fullPrefix, parseAddress, prefixMask, type Family } from './address.js';
 import {
   MAX_FWMARK, PROTOCOLS, type FirewallMark, type MarkMatch, type PortRange, type Protocol, type VirtualService,
@@ -181,7 +182,7 @@ export function compileMarks(marks: readonly FirewallMark[]): { entries: MarkEnt
     }
     entries.push({ family: n.family, proto: n.proto, prefix: n.prefix, ranges });
   }
-  entries.sort((a, b) => nodeKey(a).localeCompare(nodeKey(b)));
+  entries.sort((a, b) => compareText(nodeKey(a), nodeKey(b)));
   return { entries, problems };
 }
 

@@ -21,6 +21,7 @@ import type { Logger } from './log.js';
 import type { HealthRow } from './metrics.js';
 import type { Effective } from './health.js';
 import { serviceId, type DirectorConfig } from '../model/types.js';
+import { compareAddresses } from '../model/address.js';
 
 export interface AnnounceSettings {
   /** Kernel routing table the daemon learns (no rule points at it). */
@@ -60,7 +61,7 @@ export function decideAnnouncements(input: AnnounceInput): VipDecision[] {
     v.drained ||= rows.some((r) => r.drained && r.up !== 0 && !r.unresolved);
     byVip.set(s.vip, v);
   }
-  return [...byVip.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([vip, v]): VipDecision => {
+  return [...byVip.entries()].sort(([a], [b]) => compareAddresses(a, b)).map(([vip, v]): VipDecision => {
     if (!input.attached) return { vip, announce: false, reason: 'detached' };
     if (input.directorDrained) return { vip, announce: false, reason: 'director-drained' };
     if (v.serving) return { vip, announce: true, reason: 'serving' };
@@ -264,7 +265,7 @@ export class Announcer {
 
   /** Announcement state per VIP (status and metrics). */
   state(): Announcement[] {
-    return [...this.rows.values()].sort((a, b) => a.vip.localeCompare(b.vip));
+    return [...this.rows.values()].sort((a, b) => compareAddresses(a.vip, b.vip));
   }
 
   /** Withdraws every VIP and ends the guard (run stops; the data plane may keep forwarding). */
