@@ -6,9 +6,7 @@
  * realserver's MAC (see forwarding.ts).
  */
 import { connect, isIPv6, type Socket } from 'node:net';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { createSocket } from 'node:dgram';
+import type { IncomingMessage } from 'node:http';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Target, UrlSpec } from './spec.js';
@@ -88,7 +86,10 @@ function describeStatus(codes: readonly number[], ranges: readonly [number, numb
   return all.length ? all.join(' ') : '200-399';
 }
 
-export function probeHttp(ep: Endpoint, c: HttpCheck, timeoutMs: number): Promise<ProbeResult> {
+// node:http, node:https (TLS) and node:dgram are loaded by the first probe that needs them: a run
+// with tcp checks only (the small box's) does not hold them (about 2.5 MiB resident with TLS).
+export async function probeHttp(ep: Endpoint, c: HttpCheck, timeoutMs: number): Promise<ProbeResult> {
+  const { request } = c.tls ? await import('node:https') : await import('node:http');
   return new Promise((resolve) => {
     let done = false;
     let sock: Socket | undefined;
@@ -150,8 +151,8 @@ export function probeHttp(ep: Endpoint, c: HttpCheck, timeoutMs: number): Promis
       res.on('error', (e) => finish({ ok: false, detail: `${scheme} ${c.path}: ${errText(e)}` }));
     };
     const req = c.tls
-      ? httpsRequest({ ...opts, rejectUnauthorized: c.tlsVerify, ...(c.host && !isIPv6(c.host) && !/^[\d.]+$/.test(c.host) ? { servername: c.host } : {}) }, onResponse)
-      : httpRequest(opts, onResponse);
+      ? request({ ...opts, rejectUnauthorized: c.tlsVerify, ...(c.host && !isIPv6(c.host) && !/^[\d.]+$/.test(c.host) ? { servername: c.host } : {}) }, onResponse)
+      : request(opts, onResponse);
     req.on('socket', (s: Socket) => { sock = s; });
     req.on('error', (e) => finish({ ok: false, detail: `${scheme} ${c.path}: ${errText(e)}` }));
     const t = setTimeout(() => finish({ ok: false, detail: `${scheme} ${c.path}: timeout after ${timeoutMs} ms` }), timeoutMs);
@@ -159,7 +160,8 @@ export function probeHttp(ep: Endpoint, c: HttpCheck, timeoutMs: number): Promis
   });
 }
 
-export function probeUdp(ep: Endpoint, payload: string, expect: string | undefined, timeoutMs: number): Promise<ProbeResult> {
+export async function probeUdp(ep: Endpoint, payload: string, expect: string | undefined, timeoutMs: number): Promise<ProbeResult> {
+  const { createSocket } = await import('node:dgram');
   return new Promise((resolve) => {
     const s = createSocket({ type: isIPv6(ep.host) ? 'udp6' : 'udp4' });
     let done = false;

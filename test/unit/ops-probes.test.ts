@@ -176,3 +176,20 @@ test('runProbe dispatches on the type', async () => {
     await new Promise<void>((r) => s.close(() => r()));
   }
 });
+
+test('the probes module holds node:http, node:https and node:dgram only once a probe needs them', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const hook = `data:text/javascript,${encodeURIComponent(`
+    import { register } from 'node:module';
+    register('data:text/javascript,' + encodeURIComponent('export async function load(u, c, n) { process._rawDebug("LOAD " + u); return n(u, c); }'));`)}`;
+  const loads = (code: string) => {
+    const r = spawnSync(process.execPath, ['--import', hook, '--input-type=module', '-e', code], { encoding: 'utf8', cwd: repoRoot() });
+    assert.equal(r.status, 0, r.stderr);
+    return [...r.stderr.matchAll(/^LOAD (node:\w+)$/gm)].map((m) => m[1]!);
+  };
+  const probes = JSON.stringify(new URL('../../src/ops/probes.js', import.meta.url).href);
+  const idle = loads(`const p = await import(${probes}); await p.probeTcp({ host: '127.0.0.1', port: 9 }, 500);`);
+  for (const m of ['node:http', 'node:https', 'node:dgram']) assert.ok(!idle.includes(m), `${m} loaded by a tcp probe: ${idle.join(' ')}`);
+  const used = loads(`const p = await import(${probes}); await p.probeHttp({ host: '127.0.0.1', port: 9 }, { tls: true, path: '/', expectStatus: [], tlsVerify: false }, 500);`);
+  assert.ok(used.includes('node:https'), `an https probe loads node:https: ${used.join(' ')}`);
+});
