@@ -10,7 +10,8 @@
         "native/fds.cc",
         "native/xdp.cc",
         "native/test_run.cc",
-        "native/share.cc"
+        "native/share.cc",
+        "native/netlink.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

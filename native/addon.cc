@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitXdp(env, exports);
   InitTestRun(env, exports);
   InitShare(env, exports);
+  InitNetlink(env, exports);
   return exports;
 }
 

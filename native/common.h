@@ -123,5 +123,6 @@ void InitFds(Napi::Env env, Napi::Object exports);
 void InitXdp(Napi::Env env, Napi::Object exports);
 void InitTestRun(Napi::Env env, Napi::Object exports);
 void InitShare(Napi::Env env, Napi::Object exports);
+void InitNetlink(Napi::Env env, Napi::Object exports);
 
 }  // namespace lvs

@@ -236,6 +236,10 @@ export interface NativeBinding {
   progMapIds(progFd: number): number[];
   probeProgType(type: number): { supported: boolean; errno: string | null };
 
+  /** native/netlink.cc: one netlink request (a whole message) and every message answering it, up to
+   *  NLMSG_DONE, concatenated; an NLMSG_ERROR throws its errno. */
+  netlinkDump(protocol: number, request: Buffer): Buffer;
+
   progTestRun(progFd: number, data: Buffer, opts?: TestRunOptionsRaw): TestRunResultRaw;
   progTestRunAsync(progFd: number, data: Buffer, opts?: TestRunOptionsRaw): Promise<TestRunResultRaw>;
   /** `count` runs with repeat=1, each on a fresh copy of `data`; kernel ns per run. */
