@@ -266,9 +266,10 @@ struct lvs_conn { /* test only: the "older" layout (other order, 32 bytes) */
 #endif
 
 /* ---- SYN_RECV connections of DR / Tun flows: ARRAY lvs_synrecv of struct lvs_synrecv ----------
- * Buckets of LVS_SYNRECV_WAYS slots (ways) chosen by a hash of the flow keyed with lvs_cfg's
- * hash_seed (lvs_synrecv.h): bucket b is slots b * LVS_SYNRECV_WAYS .. + LVS_SYNRECV_WAYS - 1, so
- * max_entries is a multiple of LVS_SYNRECV_WAYS. A way is written whole by the SYN, cleared (all
+ * Buckets of LVS_SYNRECV_WAYS slots (ways) chosen by a hash of the flow keyed with the director's
+ * own cfg_key_synrecv0..2 (lvs_maps.h, lvs_synrecv.h; not lvs_cfg's shared hash_seed): bucket b
+ * is slots b * LVS_SYNRECV_WAYS .. + LVS_SYNRECV_WAYS - 1, so max_entries is a multiple of
+ * LVS_SYNRECV_WAYS. A way is written whole by the SYN, cleared (all
  * zero) when the flow's next packet enters it in lvs_conns. check: LVS_SYNRECV_CHECK_SEED and words 0..14 of the slot as
  * little-endian u32s, each step h = rotl(h ^ w, 13) * 0x9e3779b1, then h ^ (h >> 16); a slot whose
  * check differs (torn by two CPUs writing at once, or empty) holds no connection. */

@@ -179,7 +179,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 			struct lvs_real *er = NULL;
 			int found;
 
-			synrecv_bucket = lvs_synrecv_bucket(&p->flow, cfg->hash_seed);
+			synrecv_bucket = lvs_synrecv_bucket(&p->flow);
 			found = lvs_synrecv_find(synrecv_bucket, p, cfg, &t, &e, &er);
 
 			if (found == LVS_SYNRECV_GONE) {

@@ -115,7 +115,7 @@ static __always_inline int lvs_handle_icmp(struct lvs_pkt *p, const struct lvs_c
 	struct lvs_conn *c = lvs_conn_peek(&f);
 	if (c) {
 		ri = c->real;
-	} else if ((ri = lvs_synrecv_peek(&f, cfg->hash_seed)) != LVS_REAL_NONE) {
+	} else if ((ri = lvs_synrecv_peek(&f)) != LVS_REAL_NONE) {
 		/* a SYN_RECV connection (lvs_synrecv.h): its realserver */
 	} else {
 		ri = lvs_schedule(svc, &f, cfg->hash_seed, &why);

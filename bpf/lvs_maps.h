@@ -377,4 +377,15 @@ struct {
 } lvs_capture_cpu SEC(".maps"); /* private: lvs_capture.h's per-CPU state */
 #define LVS_CHAIN_NO_MAP
 
+/* ---- lvs_synrecv's bucket key (issue 16, lvs_synrecv.h) --------------------------------------
+ * Not a knob: 96 bits the loader draws from the kernel's CSPRNG when a director is first loaded
+ * (src/dataplane/loader.ts) and carries to the next program of the same pinned data plane (`lvs-xdp
+ * upgrade` reads them back from the running program's .rodata). Local to one director: its
+ * lvs_synrecv slots are never compared with another's, so unlike lvs_cfg's hash_seed (shared by
+ * directors whose schedulers must agree) each director keys its own. .rodata: frozen at load, so
+ * no write can change the key under a running table (that would orphan every SYN_RECV way). */
+const volatile __u32 cfg_key_synrecv0 = 0;
+const volatile __u32 cfg_key_synrecv1 = 0;
+const volatile __u32 cfg_key_synrecv2 = 0;
+
 #endif /* LVS_MAPS_H */

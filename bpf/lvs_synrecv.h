@@ -11,8 +11,8 @@
  * (a retransmitted SYN), lvs_synrecv_enter() (the next packet: into lvs_conns), lvs_synrecv_add()
  * (a new SYN_RECV connection, into its bucket), lvs_synrecv_held() and lvs_synrecv_peek() (a
  * deleted service's wait and ICMP errors, as lvs_conn_held / lvs_conn_peek).
- * Expects: lvs_synrecv (lvs_maps.h), lvs_reals, lvs_cfg's SYN_RECV timeout and hash_seed, the
- * packet's lvs_time.
+ * Expects: lvs_synrecv and its key cfg_key_synrecv0..2 (lvs_maps.h), lvs_reals, lvs_cfg's
+ * SYN_RECV timeout, the packet's lvs_time.
  *
  * A way is live while its check word matches its other fields (struct lvs_synrecv; a way torn by
  * two CPUs writing at once, or cleared, is not), it is younger than the SYN_RECV timeout and its
@@ -33,11 +33,17 @@
  * keep entering the SYN in lvs_conns (the realserver's SYN-ACK must find the reply entry), and so
  * do SYNs that carry FIN or RST.
  *
- * Bucket of a flow: h = jhash2 of the flow key's 10 words (lvs_hash.h) with initval hash_seed ^
- * LVS_SYNRECV_CHECK_SEED (keyed: a remote sender cannot aim SYNs at another flow's bucket without
- * the seed; salted: not the scheduler's hash of the same flow), then (h * buckets) >> 32, buckets
- * = max_entries / LVS_SYNRECV_WAYS read from the map itself (CO-RE), so any size the loader sets
- * is used whole. The reference model replays both (test/model/synrecv.ts).
+ * Bucket of a flow: h = jhash2 of the 12 words (key0, key1, the flow key's 10 words) with initval
+ * key2, key0..2 the director's own 96 random bits (cfg_key_synrecv0..2: drawn at its first load,
+ * kept across upgrades; jhash's whole state, so more key would add nothing), then
+ * (h * buckets) >> 32, buckets = max_entries / LVS_SYNRECV_WAYS read from the map itself (CO-RE),
+ * so any size the loader sets is used whole. Keyed, and not by lvs_cfg's hash_seed: that seed is
+ * the same on directors behind one ECMP group (their schedulers must agree) and 0 by default, so
+ * anyone could compute 4 SYNs that share a client's bucket and evict its SYN_RECV way; no slot
+ * of this table is compared across directors, so each keys its own. The key words lead the
+ * input: after the first block jhash's 96-bit state depends on all of them (an initval alone
+ * would key 32 bits), at no cost (12 words take the 3 mixes and the final of 10). The reference
+ * model replays it (test/model/synrecv.ts).
  */
 #ifndef LVS_SYNRECV_H
 #define LVS_SYNRECV_H
@@ -64,12 +70,23 @@ struct bpf_map___lvs {
 } __attribute__((preserve_access_index));
 
 /* The first slot of the flow's bucket (see above). */
-static __always_inline __u32 lvs_synrecv_bucket(const struct lvs_flow_key *f, __u32 seed)
+static __always_inline __u32 lvs_synrecv_bucket(const struct lvs_flow_key *f)
 {
-	__u32 h = lvs_jhash_10((const __u32 *)f, seed ^ LVS_SYNRECV_CHECK_SEED);
+	const __u32 *k = (const __u32 *)f;
 	__u32 n = ((struct bpf_map___lvs *)&lvs_synrecv)->max_entries / LVS_SYNRECV_WAYS;
+	__u32 a, b, c;
 
-	return (__u32)(((__u64)h * n) >> 32) * LVS_SYNRECV_WAYS;
+	_Static_assert(sizeof(*f) == 10 * 4, "the bucket hash reads the flow key as 10 words");
+	a = b = c = LVS_JHASH_INITVAL + (12 << 2) + cfg_key_synrecv2;
+	a += cfg_key_synrecv0; b += cfg_key_synrecv1; c += k[0];
+	lvs_jhash_mix(a, b, c);
+	a += k[1]; b += k[2]; c += k[3];
+	lvs_jhash_mix(a, b, c);
+	a += k[4]; b += k[5]; c += k[6];
+	lvs_jhash_mix(a, b, c);
+	a += k[7]; b += k[8]; c += k[9];
+	lvs_jhash_final(a, b, c);
+	return (__u32)(((__u64)c * n) >> 32) * LVS_SYNRECV_WAYS;
 }
 
 /* The check word of a way: its first 15 words mixed (rotate, multiply), so that a way holding
@@ -197,13 +214,13 @@ __noinline int lvs_synrecv_victim(__u32 b, const struct lvs_flow_key *f, const s
 
 /* A flow's SYN_RECV realserver while it is still the one scheduled (lvs_conn_peek()'s rule: no
  * timeout, read only; its first way that holds it), else LVS_REAL_NONE. */
-__noinline __u32 lvs_synrecv_peek(const struct lvs_flow_key *f, __u32 seed)
+__noinline __u32 lvs_synrecv_peek(const struct lvs_flow_key *f)
 {
 	__u32 b;
 
 	if (!f)
 		return LVS_REAL_NONE;
-	b = lvs_synrecv_bucket(f, seed);
+	b = lvs_synrecv_bucket(f);
 #pragma unroll
 	for (__u32 i = 0; i < LVS_SYNRECV_WAYS; i++) {
 		__u32 slot = b + i;
@@ -316,7 +333,7 @@ static __always_inline void lvs_synrecv_add(__u32 b, const struct lvs_svc *svc, 
 static __always_inline int lvs_synrecv_held(const struct lvs_pkt *p, const struct lvs_cfg *cfg,
 					    struct lvs_time *t)
 {
-	return lvs_synrecv_way_of(lvs_synrecv_bucket(&p->flow, cfg->hash_seed), &p->flow, cfg, t) >= 0;
+	return lvs_synrecv_way_of(lvs_synrecv_bucket(&p->flow), &p->flow, cfg, t) >= 0;
 }
 
 #endif /* LVS_SYNRECV_H */

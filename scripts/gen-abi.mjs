@@ -100,7 +100,10 @@ export function parseMapsHeader(text, constants) {
     if (knob) Object.assign(g, { role: 'knob', knob: camel(knob[1]) });
     else if (/_abi_version$/.test(name)) g.role = 'version';
     else if (/^cfg_size_(\w+)$/.test(name)) Object.assign(g, { role: 'size', param: camel(name.slice('cfg_size_'.length)) });
-    else throw new Error(`global ${name}: neither cfg_enable_<knob>, cfg_size_<size> nor *_abi_version; teach scripts/gen-abi.mjs what it is`);
+    else if (/^cfg_key_([a-z]+)(\d)$/.test(name)) {
+      const [, key, word] = name.match(/^cfg_key_([a-z]+)(\d)$/);
+      Object.assign(g, { role: 'key', key, word: Number(word) }); // word `word` of a load-time key (e.g. lvs_synrecv's)
+    } else throw new Error(`global ${name}: neither cfg_enable_<knob>, cfg_size_<size>, cfg_key_<key><word> nor *_abi_version; teach scripts/gen-abi.mjs what it is`);
     globals.push(g);
   }
   const presets = {};

@@ -6,7 +6,7 @@
  * bpftool (the native binding has no call for them).
  */
 import { execFileSync } from 'node:child_process';
-import { BpfMap, progInfo } from '../native/index.js';
+import { BpfMap, progInfo, progMapIds as nativeProgMapIds } from '../native/index.js';
 import { BtfJson } from './btf.js';
 import { DIRECTOR_SKELETON } from './generated.js';
 
@@ -45,4 +45,27 @@ export function runningGlobal(progFd: number, global: string): number | undefine
     }
   }
   return undefined;
+}
+
+/** The bytes of .rodata globals `names` of the loaded program `progFd`, as the kernel holds them
+ *  (one map lookup and one BTF read for all); a name the program does not have is left out. */
+export function runningGlobalBytes(progFd: number, names: readonly string[]): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const id of nativeProgMapIds(progFd)) {
+    const map = BpfMap.fromId(id);
+    try {
+      if (!map.name.endsWith('.rodata') || !map.info.btfId) continue;
+      const btf = new BtfJson({ id: map.info.btfId });
+      const data = map.lookup(Buffer.alloc(4));
+      if (!data) continue;
+      for (const n of names) {
+        const v = btf.datasecVar('.rodata', n);
+        if (v && v.offset + v.size <= data.length) out.set(n, Buffer.from(data.subarray(v.offset, v.offset + v.size)));
+      }
+      if (out.size) return out;
+    } finally {
+      map.close();
+    }
+  }
+  return out;
 }

@@ -35,12 +35,16 @@ export interface GlobalSpec {
   default: number;
   description: string;
   /** knob: set before load from the typed knobs; version: the object's ABI version; size: set
-   *  before load to the size parameter `param` (what the program must know of a map's size). */
-  role: 'knob' | 'version' | 'size';
+   *  before load to the size parameter `param` (what the program must know of a map's size);
+   *  key: word `word` of the load-time key `key` (cfg_key_synrecv0..2: lvs_synrecv's bucket key). */
+  role: 'knob' | 'version' | 'size' | 'key';
   /** The knob's name in TypeScript (cfg_enable_ipv6 -> ipv6). */
   knob?: string;
   /** A size global's DirectorSizes parameter (cfg_size_max_flowcache -> maxFlowcache). */
   param?: string;
+  /** A key global's key and word (cfg_key_synrecv1 -> synrecv, 1). */
+  key?: string;
+  word?: number;
 }
 
 export interface EnumSpec {

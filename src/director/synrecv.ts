@@ -2,9 +2,11 @@
  * lvs_synrecv as the control plane reads it (bpf/lvs_synrecv.h): SYN_RECV connections of DR / Tun
  * flows, in buckets of ABI.LVS_SYNRECV_WAYS slots (ways) by a keyed hash of the flow, outside the
  * connection table (lvs_conns) until the flow's next packet. Which bucket or way a connection sits
- * in does not matter here: every slot is read. A slot holds a connection while its check word
- * matches its other fields (a slot torn by two CPUs writing at once, or cleared to zero, does not);
- * it is live while younger than the SYN_RECV timeout. The reader lists live slots as SYN_RECV
+ * in does not matter here: every slot is read, so the control plane never computes a bucket and
+ * needs no bucket key (the director's own, in its program's .rodata: src/dataplane/loader.ts). A
+ * slot holds a connection while its check word matches its other fields (a slot torn by two CPUs
+ * writing at once, or cleared to zero, does not); it is live while younger than the SYN_RECV
+ * timeout. The reader lists live slots as SYN_RECV
  * connections (`-Lc`) and counts them as InActConn in the recount.
  */
 import { ABI } from '../abi/generated.js';

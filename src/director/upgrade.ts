@@ -31,7 +31,7 @@ import { BtfJson } from '../abi/btf.js';
 import { runningAbiVersion } from '../abi/running.js';
 import { ABI_VERSION, DIRECTOR_SKELETON, type DirectorMap } from '../abi/generated.js';
 import { loadGlobals, mapSizes, type MapSpec } from '../abi/skeleton.js';
-import { checkAbi, DIRECTOR_MAPS, DIRECTOR_OBJECT } from '../dataplane/loader.js';
+import { checkAbi, DIRECTOR_MAPS, DIRECTOR_OBJECT, newSynRecvKey, runningSynRecvKey, synRecvKeyGlobals } from '../dataplane/loader.js';
 import type { Limits } from '../dataplane/compile.js';
 import { buildPlan, emptyApplied, ghostSteps } from './plan.js';
 import { MapWriter, type DirectorMaps } from './writer.js';
@@ -154,18 +154,37 @@ function describeDef(d: { type: number; keySize: number; valueSize: number; maxE
 }
 
 /**
- * Opens this build's object with the running sizes and knobs and compares every pinned map with
- * it. Reads only: the caller closes `obj`.
+ * The running program's lvs_synrecv key (bpf/lvs_synrecv.h), for the new program: with another
+ * key every SYN_RECV way in lvs_synrecv (reused as it is) would sit in another flow's bucket. A
+ * program built before the key (it hashed with hash_seed) gets a new one, noted.
+ */
+function carriedSynRecvKey(paths: StatePaths, notes: string[]): Buffer {
+  const fd = openPinned(`${paths.pinDir}/${PROG_PIN}`);
+  let key: Buffer | undefined;
+  try {
+    key = runningSynRecvKey(fd);
+  } finally {
+    closeFd(fd);
+  }
+  if (key) return key;
+  notes.push('the running program has no SYN_RECV bucket key of its own: a new one is drawn (handshakes in flight are strays at their ACK, as after an eviction)');
+  return newSynRecvKey();
+}
+
+/**
+ * Opens this build's object with the running sizes, knobs and lvs_synrecv key and compares every
+ * pinned map with it. Reads only: the caller closes `obj`.
  */
 function inspect(paths: StatePaths, snap: Snapshot, objectPath: string): Inspection {
   const obj = BpfObject.inspect(objectPath);
   try {
     checkAbi(obj, objectPath);
-    obj.configure({ globals: loadGlobals(DIRECTOR_SKELETON, { ...snap.knobs }, { ...snap.sizes }), maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }) });
+    const notes: string[] = [];
+    const globals = { ...loadGlobals(DIRECTOR_SKELETON, { ...snap.knobs }, { ...snap.sizes }), ...synRecvKeyGlobals(carriedSynRecvKey(paths, notes)) };
+    obj.configure({ globals, maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }) });
     const actions: MapAction[] = [];
     const conv: Inspection['conv'] = new Map();
     const problems: string[] = [];
-    const notes: string[] = [];
     const btfs = new Map<number, BtfJson>();
     const oldBtf = (id: number): BtfJson => {
       let b = btfs.get(id);

@@ -50,6 +50,10 @@ export interface CaseEntry { key: string; real: number; gen: number; state?: num
 
 export interface CaseConfig {
   knobs: Knobs;
+  /** The director's lvs_synrecv bucket key (hex, 12 bytes), set when it is loaded: each key is a
+   *  director of its own, as each knob combination. Absent (fixtures older than the key):
+   *  CASE_SYNRECV_KEYS[0]. */
+  synrecvKey?: string;
   /** flags: LVS_CFG_F_* the model acts on (expire-quiescent-template); absent = 0. */
   settings: { tunSrc4: string; tunSrc6: string; seed: number; timeouts: number[]; tunMtu: number; tunTtl: number; flags?: number; syncRefreshS?: number };
   services: CaseService[];
@@ -105,6 +109,12 @@ export interface FuzzCase {
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 
+/** The lvs_synrecv keys generated cases load with (two, so that the same flows meet in other
+ *  buckets; fixed, so that a seed replays; each costs a load per knob combination). */
+export const CASE_SYNRECV_KEYS = ['5ac1d0f3e2b7a4968c0b1d2e', 'c3a5e7f90b1d2f4361a8b9cd'] as const;
+
+export const synrecvKeyOf = (c: CaseConfig): string => c.synrecvKey ?? CASE_SYNRECV_KEYS[0];
+
 export function settingsOf(c: CaseConfig): Settings {
   const s = c.settings;
   return {
@@ -140,7 +150,7 @@ export function staticConfig(c: CaseConfig, limits: StaticConfig['limits']): Sta
   const marks: MarkEntry[] = (c.marks ?? []).map((m) => ({ family: m.family, proto: m.proto, prefix: hex(m.prefix), plen: m.plen, ranges: m.ranges, count: m.count }));
   const dests = new Map((c.dests ?? []).filter((x) => x.index < limits.reals).map((x) => [x.index, { weight: x.weight >>> 0, uThresh: x.uThresh >>> 0, lThresh: x.lThresh >>> 0 }]));
   const fib = new Map((c.fib ?? []).map((e) => [e.dst, { ifindex: e.ifindex, smac: hex(e.smac), dmac: hex(e.dmac), mtu: e.mtu }]));
-  return { marks, knobs: c.knobs, limits, settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX, dests, fib };
+  return { marks, knobs: c.knobs, limits, synrecvKey: synrecvKeyOf(c), settings: settingsOf(c), services, tables, reals, txPorts: new Set(c.txPorts), accepted, ingressIfindex: TEST_RUN_IFINDEX, dests, fib };
 }
 
 /** The director's MAC in generated frames (and the accepted set of cases that name none). */
@@ -158,7 +168,7 @@ export function initialDynamic(c: CaseConfig, at: bigint, limits: StaticConfig['
   for (const e of c.strays ?? []) d.strays.set(e.key, { lastSeen: when(e), real: e.real, gen: e.gen, state: e.state ?? 0 });
   for (const e of c.synrecv ?? []) {
     const v = synRecvOf({ key: e.key, lastSeen: when(e), real: e.real, gen: e.gen, svcId: e.svcId });
-    const bucket = synRecvBucket(e.key, limits.synRecv, settingsOf(c).seed);
+    const bucket = synRecvBucket(e.key, limits.synRecv, synrecvKeyOf(c));
     let way = (e.way ?? 0) % WAYS;
     if (e.way === undefined) while (way < WAYS - 1 && d.synrecv.has(bucket + way)) way++;
     const slot = bucket + way;

@@ -19,7 +19,7 @@ import {
   type Limits, type StatsDelta,
 } from '../model/types.js';
 import {
-  type FuzzCase, staticConfig, initialDynamic, encodeSettings, encodeServiceKey, encodeService, encodeReal, encodeMark,
+  type FuzzCase, CASE_SYNRECV_KEYS, synrecvKeyOf, staticConfig, initialDynamic, encodeSettings, encodeServiceKey, encodeService, encodeReal, encodeMark,
   encodeConn, encodePin, vipFilterWords, acceptedOf, encodeDest, encodeCounts,
 } from './case.js';
 
@@ -88,11 +88,12 @@ export class Differential {
   /** objectPath: another build of lvs_director.o (default: the repository's bpf/). */
   constructor(private readonly objectPath?: string) {}
 
-  async director(knobs: Knobs): Promise<DirectorState> {
-    const id = JSON.stringify(knobs);
+  /** The program loaded with `knobs` and lvs_synrecv key `synrecvKey` (hex). */
+  async director(knobs: Knobs, synrecvKey: string = CASE_SYNRECV_KEYS[0]): Promise<DirectorState> {
+    const id = `${JSON.stringify(knobs)} ${synrecvKey}`;
     let d = this.directors.get(id);
     if (!d) {
-      d = await DirectorState.load(knobs, undefined, this.objectPath);
+      d = await DirectorState.load(knobs, undefined, this.objectPath, Buffer.from(synrecvKey, 'hex'));
       this.directors.set(id, d);
     }
     return d;
@@ -146,7 +147,7 @@ export class Differential {
    *  perFrame: read stats and rr cursors after every frame (else once, at the end of the case;
    *  a difference there is then pinpointed by running the case again with perFrame). */
   async runCase(c: FuzzCase, opts: { perFrame?: boolean } = {}): Promise<CaseResult> {
-    const d = await this.director(c.config.knobs);
+    const d = await this.director(c.config.knobs, synrecvKeyOf(c.config));
     const { cfg, dyn: initial } = this.install(d, c);
     const perFrame = opts.perFrame ?? false;
     const rotating = c.config.services.some((s) => s.flags & 4) || c.config.cursors.length > 0;

@@ -7,7 +7,7 @@
  * still behave as specified on them.
  */
 import { Rng } from './rng.js';
-import { vipFilterSlot, CASE_DIRECTOR_MAC, type CaseConfig, type CaseReal, type CaseService, type FuzzCase } from './case.js';
+import { vipFilterSlot, CASE_DIRECTOR_MAC, CASE_SYNRECV_KEYS, type CaseConfig, type CaseReal, type CaseService, type FuzzCase } from './case.js';
 import { TEST_RUN_IFINDEX } from '../model/types.js';
 import { flowKeyHex, fragKeyHex, persistKeyHex } from '../model/keys.js';
 import { internetChecksum } from '../model/emit.js';
@@ -798,5 +798,7 @@ export function genCase(seed: number, n: number, frames: number, nat?: NatEnv): 
   const config = genConfig(rng, nat);
   const out: string[] = [];
   for (let i = 0; i < frames; i++) out.push(genFrame(rng, config, nat).toString('hex'));
+  // Drawn last: the configurations and frames of a seed stay what they were before the key.
+  config.synrecvKey = rng.pick(CASE_SYNRECV_KEYS);
   return { origin: { seed, config: n }, config, frames: out };
 }

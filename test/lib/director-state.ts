@@ -40,8 +40,9 @@ export class DirectorState {
     return this.d.progFd;
   }
 
-  static async load(knobs: Knobs, sizes: DirectorSizes = FUZZ_SIZES, path?: string): Promise<DirectorState> {
-    return new DirectorState(await loadDirector({ ...(path ? { path } : {}), knobs, sizes }), sizes, knobs);
+  /** `synrecvKey`: lvs_synrecv's bucket key (default: a new one, as every load). */
+  static async load(knobs: Knobs, sizes: DirectorSizes = FUZZ_SIZES, path?: string, synrecvKey?: Buffer): Promise<DirectorState> {
+    return new DirectorState(await loadDirector({ ...(path ? { path } : {}), knobs, sizes, ...(synrecvKey ? { synrecvKey } : {}) }), sizes, knobs);
   }
 
   private ring?: RingReader;

@@ -62,6 +62,11 @@ export class DirectorHarness {
     return this.d.progFd;
   }
 
+  /** lvs_synrecv's bucket key this load drew (hex: test/model/synrecv.ts's synRecvBucket). */
+  get synrecvKey(): string {
+    return this.d.synrecvKey.toString('hex');
+  }
+
   /** `sizes`: load-time sizes other than the harness's (the flow cache's, for one). */
   static async load(objPath = 'bpf/lvs_director.o', globals: Record<string, number> = {}, sizes: { maxFlowcache?: number } = {}): Promise<DirectorHarness> {
     const knobs = Object.fromEntries(Object.entries(globals).map(([k, v]) => [k.replace(/^cfg_enable_/, ''), v !== 0]));

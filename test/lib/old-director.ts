@@ -31,8 +31,9 @@ export function buildOldObjects(): void {
   execFileSync('make', ['-s', '-C', `${repoRoot()}/bpf`, 'test-objects'], { stdio: 'inherit' });
 }
 
-/** Turns the director at `pinDir` / `snapshot` into one of the older version; returns its program id. */
-export async function swapInOldDirector(objPath: string, pinDir: string, snapshot: string): Promise<number> {
+/** Turns the director at `pinDir` / `snapshot` into one of the older version; returns its program
+ *  id. `globals`: .rodata values beyond the knobs and sizes (e.g. its lvs_synrecv key). */
+export async function swapInOldDirector(objPath: string, pinDir: string, snapshot: string, globals: Record<string, Buffer> = {}): Promise<number> {
   const snap = readSnapshot(snapshot)!;
   const obj = BpfObject.inspect(objPath);
   // Maps of this build the older version does not have (the accepted-MAC maps): not pinned by it.
@@ -41,7 +42,7 @@ export async function swapInOldDirector(objPath: string, pinDir: string, snapsho
   const shared = Object.fromEntries(DIRECTOR_MAPS.filter((m) => m !== 'lvs_reals' && m !== 'lvs_conns' && !absent.includes(m)).map((m) => [m, BpfMap.fromPin(`${pinDir}/${m}`)]));
   try {
     obj.configure({
-      globals: loadGlobals(DIRECTOR_SKELETON, { ...snap.knobs }, { ...snap.sizes }), maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }), reuseMaps: shared,
+      globals: { ...loadGlobals(DIRECTOR_SKELETON, { ...snap.knobs }, { ...snap.sizes }), ...globals }, maxEntries: mapSizes(DIRECTOR_SKELETON, { ...snap.sizes }), reuseMaps: shared,
     });
     await obj.load();
     const toOld = fieldMap(new BtfJson(DIRECTOR_OBJECT).struct('lvs_real')!, new BtfJson(objPath).struct('lvs_real')!, 'lvs_real');

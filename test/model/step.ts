@@ -268,7 +268,7 @@ class Director {
 
   /** The slots of a flow's bucket, way 0 first. */
   synRecvWays(key: string): number[] {
-    const b = synRecvBucket(key, this.cfg.limits.synRecv, this.cfg.settings.seed);
+    const b = synRecvBucket(key, this.cfg.limits.synRecv, this.cfg.synrecvKey);
     return Array.from({ length: WAYS }, (_, i) => b + i);
   }
 

@@ -20,12 +20,16 @@ const rotl13 = (h: number) => ((h << 13) | (h >>> 19)) >>> 0;
 
 export const WAYS = ABI.LVS_SYNRECV_WAYS;
 
-/** The first slot of a flow key's (hex) bucket in a table of n slots (n / WAYS buckets): jhash2 of
- *  the key's 10 words with initval seed ^ LVS_SYNRECV_CHECK_SEED, then (h * buckets) >> 32. */
-export function synRecvBucket(keyHex: string, n: number, seed: number): number {
+/** The first slot of a flow key's (hex) bucket in a table of n slots (n / WAYS buckets), the
+ *  director's own lvs_synrecv key `secret` (hex, 3 little-endian words k0 k1 k2: the program's
+ *  cfg_key_synrecv0..2): jhash2 of (k0, k1, the flow key's 10 words) with initval k2, then
+ *  (h * buckets) >> 32. Not lvs_cfg's hash_seed. */
+export function synRecvBucket(keyHex: string, n: number, secret: string): number {
   const b = Buffer.from(keyHex, 'hex');
-  const words = Array.from({ length: 10 }, (_, i) => b.readUInt32LE(i * 4));
-  const h = jhash2(words, (seed ^ ABI.LVS_SYNRECV_CHECK_SEED) >>> 0) >>> 0;
+  const k = Buffer.from(secret, 'hex');
+  if (k.length !== 12) throw new RangeError(`lvs_synrecv key: ${k.length} bytes, 12 expected`);
+  const words = [k.readUInt32LE(0), k.readUInt32LE(4), ...Array.from({ length: 10 }, (_, i) => b.readUInt32LE(i * 4))];
+  const h = jhash2(words, k.readUInt32LE(8)) >>> 0;
   return Number((BigInt(h) * BigInt(Math.floor(n / WAYS))) >> 32n) * WAYS;
 }
 

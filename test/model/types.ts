@@ -95,6 +95,8 @@ export interface StaticConfig {
   /** lvs_fwmarks (absent: no entries). */
   marks?: MarkEntry[];
   limits: Limits;
+  /** The program's lvs_synrecv bucket key (hex, 12 bytes: cfg_key_synrecv0..2), set at load. */
+  synrecvKey: string;
   settings: Settings;
   services: Map<string, Service>; // serviceKeyId(key) -> service
   tables: Map<number, Uint32Array>; // lvs_tables slot -> inner table

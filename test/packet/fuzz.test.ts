@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Differential, type CaseResult, type Mismatch } from '../fuzz/differential.js';
 import { campaign, describeMismatch, loadFixtures } from '../fuzz/campaign.js';
 import { COUNTERS } from '../../src/abi/generated.js';
+import { CASE_SYNRECV_KEYS } from '../fuzz/case.js';
 
 const SEED = Number(process.env.LVS_FUZZ_SEED ?? 20261123) >>> 0;
 const CASES = Number(process.env.LVS_FUZZ_CASES ?? 25_000);
@@ -66,6 +67,16 @@ test('the comparison notices a model that differs from the program', async () =>
     assert.equal(s.mismatches, 1);
   } finally {
     ttl.close();
+  }
+  // Another lvs_synrecv key (the program's is set at load): the model looks for SYN_RECV
+  // connections in other buckets than the program.
+  const key = new Differential();
+  key.tweakModel = (cfg) => { cfg.synrecvKey = cfg.synrecvKey === CASE_SYNRECV_KEYS[0] ? CASE_SYNRECV_KEYS[1] : CASE_SYNRECV_KEYS[0]; };
+  try {
+    const s = await campaign({ seed: SEED, cases: 4000, save: false, maxMismatches: 1, log: () => {} }, key);
+    assert.equal(s.mismatches, 1);
+  } finally {
+    key.close();
   }
   // Thresholds and weights the program does not have (lvs_dests): overload flags and
   // least-connection choices differ.

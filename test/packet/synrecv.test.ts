@@ -23,7 +23,6 @@ import type { DirectorConfig, Realserver, Scheduler } from '../../src/model/type
 
 const VIP = '10.0.0.1';
 const S = 1_000_000_000n;
-const SEED = 5; // config()'s hashSeed: the bucket hash is keyed with it
 const macOf = (addr: string) => `02:00:00:00:00:${addr.split('.').pop()!.padStart(2, '0').slice(-2)}`;
 const resolve: MacResolver = (_s, r) => ({ mac: macOf(r.address) });
 
@@ -140,7 +139,7 @@ test('SYN flood into a full connection table: every established entry stays in l
 /** `count` client ports after `from` whose flows hash to the bucket of `port`'s flow. */
 function sameBucket(port: number, count: number, from = port + 1): number[] {
   const n = h.writer.maps.lvs_synrecv.maxEntries;
-  const bucketOf = (p: number) => synRecvBucket(flowKey(p).toString('hex'), n, SEED);
+  const bucketOf = (p: number) => synRecvBucket(flowKey(p).toString('hex'), n, h.synrecvKey);
   const out: number[] = [];
   for (let p = from; out.length < count; p++) if (bucketOf(p) === bucketOf(port)) out.push(p);
   return out;
@@ -197,7 +196,7 @@ test('a torn slot (check word off) and an expired one hold no connection', () =>
   const put = (sport: number, lastSeen: bigint, torn: boolean) => {
     const key = flowKey(sport).toString('hex');
     const v = synRecvOf({ key, lastSeen, real: idx, gen: h.appliedState.allocation.reals[`tcp ${VIP}:80/192.168.1.11`]!.gen, svcId: 0 });
-    h.writer.putSynRecv([synRecvBucket(key, n, SEED)], [encodeSynRecv(torn ? { ...v, check: v.check ^ 1 } : v)]);
+    h.writer.putSynRecv([synRecvBucket(key, n, h.synrecvKey)], [encodeSynRecv(torn ? { ...v, check: v.check ^ 1 } : v)]);
   };
   put(54000, now, false);
   put(54001, now, true);
