@@ -22,7 +22,8 @@
  *                               only means the port service, as a mark without service in IPVS)
  *   tombstones                  services that went: their entries flagged gone (connections wait)
  *   remove                      services that went with expire-nodest-conn, now nothing refers to them
- *   free-tables                 the lvs_tables slots of removed services
+ *   free-tables                 the lvs_tables slots of removed services (park-tables when there
+ *                               are BULK_RETIRE or more: all of them at one placeholder table)
  *   gone-reals                  realserver slots no table names any more, flagged gone (their
  *                               connections wait: dropped, not rescheduled, until they come back)
  *   clear-reals                 slots emptied for good (ghosts whose time is up, moved realservers,
@@ -89,6 +90,10 @@ export type Step =
   | { op: 'retire'; slots: number[] }
   | { op: 'remove'; services: { service: string; key: Buffer }[] }
   | { op: 'free-tables'; slots: number[] }
+  /** Many removed services' slots (a `-C`, a new configuration): pointed at one empty placeholder
+   *  table in one batch (one RCU grace period), where deleting them waits one grace period each
+   *  (the kernel has no batch delete for ARRAY_OF_MAPS). No service names them any more. */
+  | { op: 'park-tables'; slots: number[] }
   | { op: 'clear-reals'; indexes: number[] }
   | { op: 'tombstones'; writes: ServiceWrite[] }
   | { op: 'gone-reals'; writes: RealWrite[] }
@@ -493,7 +498,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   if (dropped.length) steps.push({ op: 'remove', services: dropped.map((id) => ({ service: id, key: runningKeys.get(id)! })) });
   if (removed.length) {
     const slots = removed.map((id) => running.allocation.services[id]!).filter((svcId) => !liveSvcIds.has(svcId)).flatMap((svcId) => [svcId * 2, svcId * 2 + 1]);
-    if (slots.length) steps.push({ op: 'free-tables', slots });
+    if (slots.length) steps.push(slots.length >= BULK_RETIRE ? { op: 'park-tables', slots } : { op: 'free-tables', slots });
   }
   // A deleted realserver's slot: its flows wait for it (dropped, drop_real_gone).
   if (gone.length) steps.push({ op: 'gone-reals', writes: gone.sort((a, b) => a.index - b.index) });
@@ -586,6 +591,7 @@ export function describeStep(s: Step, tableSize: (service: string) => number | u
     case 'switch': return `switch ${s.writes.length} service${s.writes.length === 1 ? ' to its' : 's to their'} new table: ${list(s.writes.map((w) => `${w.service} -> slot ${slotOf(w.value)}`), 4)}`;
     case 'remove': return `delete ${s.services.length} service${s.services.length === 1 ? '' : 's'}: ${list(s.services.map((x) => x.service))}`;
     case 'free-tables': return `free lvs_tables slots ${list(s.slots.map(String), 8)}`;
+    case 'park-tables': return `free ${s.slots.length} lvs_tables slots at once (one placeholder table names them all)`;
     case 'clear-reals': return `empty realserver slots ${list(s.indexes.map(String), 8)} (their flows reschedule)`;
     case 'tombstones': return `${s.writes.length} deleted service${s.writes.length === 1 ? '' : 's'} kept as tombstone${s.writes.length === 1 ? '' : 's'} (connections wait): ${list(s.writes.map((w) => w.service))}`;
     case 'gone-reals': return `${s.writes.length} deleted realserver slot${s.writes.length === 1 ? '' : 's'} kept (connections wait): ${list(s.writes.map((w) => `${w.id ?? '?'} -> ${w.index}`), 4)}`;

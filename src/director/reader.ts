@@ -11,7 +11,7 @@ import { compareServices, serviceId, type VirtualService, type Realserver } from
 import { realId, serviceKey, timeoutsByState } from '../dataplane/compile.js';
 import { formatAddress } from '../model/address.js';
 import { compareText } from '../model/order.js';
-import { u32, type DirectorMaps } from './writer.js';
+import { u32, PARKED_TABLE, type DirectorMaps } from './writer.js';
 import type { AppliedState } from './snapshot.js';
 import type { ConnectionInfo, Numbers, ServiceStats, StatsSample, TablesMemory } from './types.js';
 import { markText, realsByIndex, type ServiceTable, type SlotReal, type TablesView } from './digest.js';
@@ -384,9 +384,10 @@ export class DirectorReader {
         continue; // replaced and freed since the dump: it is memory no more
       }
       try {
+        out.memlock += inner.memlock;
+        if (inner.name === PARKED_TABLE) continue; // freed slots' placeholder (writer.ts parkTables)
         out.count++;
         out.slots += inner.maxEntries;
-        out.memlock += inner.memlock;
       } finally {
         inner.close();
       }

@@ -11,6 +11,10 @@ import { DIRECTOR_MAPS, type DirectorMap, type LoadedDirector } from '../datapla
 import type { Step, TableFill } from './plan.js';
 import { encodeL2Addr, encodeL2If, encodeL2Key } from '../dataplane/l2addrs.js';
 
+/** The name of the placeholder table freed lvs_tables slots point at (park-tables): not a lookup
+ *  table of any service (status counts its memory, not it). */
+export const PARKED_TABLE = 'lvs_t_parked';
+
 export type DirectorMaps = Record<DirectorMap, BpfMap>;
 export type DynamicMap = 'lvs_conns' | 'lvs_strays' | 'lvs_persist' | 'lvs_frags';
 
@@ -152,6 +156,9 @@ export class MapWriter {
       case 'free-tables':
         for (const slot of s.slots) m.lvs_tables.delete(u32(slot));
         return;
+      case 'park-tables':
+        this.parkTables(s.slots);
+        return;
       case 'tombstones':
         // One HASH update each: a packet sees the service or its tombstone, whole.
         if (s.writes.length) m.lvs_services.updateMany(s.writes.map((w) => w.key), s.writes.map((w) => w.value));
@@ -260,12 +267,27 @@ export class MapWriter {
     }
   }
 
-  /** The entries of the inner array in lvs_tables[slot], or undefined when the slot is empty. */
+  /** Freed lvs_tables slots all pointed at one new placeholder table (PARKED_TABLE: one slot,
+   *  no realserver) in one batch: one RCU grace period where deleting them waits one each (`-C` of
+   *  1,000 services: 17 s). Their previous tables are freed; the placeholder goes with the last
+   *  slot that names it (a later fill replaces it). */
+  private parkTables(slots: readonly number[]): void {
+    const park = BpfMap.create({ type: MapType.ARRAY, name: PARKED_TABLE, keySize: 4, valueSize: 4, maxEntries: 1, flags: MapFlag.INNER_MAP });
+    try {
+      park.update(u32(0), u32(0xffffffff));
+      this.maps.lvs_tables.updateMany(slots.map(u32), slots.map(() => u32(park.fd)));
+    } finally {
+      park.close();
+    }
+  }
+
+  /** The entries of the inner array in lvs_tables[slot], or undefined when the slot is empty (or parked). */
   tableAt(slot: number): Uint32Array | undefined {
     const idBuf = this.maps.lvs_tables.lookup(u32(slot));
     if (!idBuf) return undefined;
     const inner = BpfMap.fromId(idBuf.readUInt32LE(0));
     try {
+      if (inner.name === PARKED_TABLE) return undefined;
       const { values } = inner.entries();
       return Uint32Array.from(values, (v) => v.readUInt32LE(0));
     } finally {
