@@ -171,11 +171,13 @@ export interface Resolutions { l2: Map<string, L2Next>; unresolved: Map<string, 
 
 interface Todo { s: VirtualService; r: Realserver; id: string; key: string }
 
-/** Splits the realservers into known and to-resolve (one resolution per distinct next hop). */
-function plan(services: readonly VirtualService[], known: (svc: VirtualService, rs: Realserver) => Known): { out: Resolutions; todo: Todo[] } {
+/** Splits the realservers into known and to-resolve (one resolution per distinct next hop).
+ *  `skip`: services whose next hops the caller has already (none of theirs is in the result). */
+function plan(services: readonly VirtualService[], known: (svc: VirtualService, rs: Realserver) => Known, skip?: ReadonlySet<VirtualService>): { out: Resolutions; todo: Todo[] } {
   const out: Resolutions = { l2: new Map(), unresolved: new Map() };
   const todo: Todo[] = [];
   for (const s of services) {
+    if (skip?.has(s)) continue;
     for (const r of s.realservers) {
       const id = realId(s, r);
       if (r.mac) {
@@ -210,9 +212,9 @@ function finish(out: Resolutions, todo: readonly Todo[], results: ReadonlyMap<st
 
 /** Resolves every realserver that `known` does not answer for (synchronously). */
 export function resolveAll(
-  services: readonly VirtualService[], attached: readonly string[], known: (svc: VirtualService, rs: Realserver) => Known,
+  services: readonly VirtualService[], attached: readonly string[], known: (svc: VirtualService, rs: Realserver) => Known, skip?: ReadonlySet<VirtualService>,
 ): Resolutions {
-  const { out, todo } = plan(services, known);
+  const { out, todo } = plan(services, known, skip);
   const results = new Map<string, Resolution>();
   for (const t of todo) if (!results.has(t.key)) results.set(t.key, runSync(resolveFlow(t.r, attached)));
   return finish(out, todo, results);
@@ -220,9 +222,9 @@ export function resolveAll(
 
 /** resolveAll without blocking: every distinct next hop at once (one ping's wait for all the dead ones). */
 export async function resolveAllAsync(
-  services: readonly VirtualService[], attached: readonly string[], known: (svc: VirtualService, rs: Realserver) => Known,
+  services: readonly VirtualService[], attached: readonly string[], known: (svc: VirtualService, rs: Realserver) => Known, skip?: ReadonlySet<VirtualService>,
 ): Promise<Resolutions> {
-  const { out, todo } = plan(services, known);
+  const { out, todo } = plan(services, known, skip);
   const distinct = new Map<string, Todo>();
   for (const t of todo) if (!distinct.has(t.key)) distinct.set(t.key, t);
   const results = new Map(await Promise.all([...distinct].map(async ([k, t]) => [k, await runAsync(resolveFlow(t.r, attached))] as const)));
