@@ -11,7 +11,7 @@ import { serviceId, type DirectorConfig, type Realserver, type VirtualService } 
 import { familyOf } from '../model/address.js';
 import { buildPlan, type Plan } from './plan.js';
 import { resolveAll, resolveAllAsync, tunnelSources, tunnelSourcesAsync, type Known, type Resolutions } from './neigh.js';
-import { writeSnapshot, writePending, removePending, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
+import { writeCommitted, writePending, removePending, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
 import { faultPoint } from './faults.js';
 import type { MapWriter } from './writer.js';
 import type { DirectorReader } from './reader.js';
@@ -308,7 +308,8 @@ export function executePlan(
   faultPoint('before-commit');
   delete snap.pending;
   snap.applied = plan.target;
-  writeSnapshot(paths.snapshot, snap);
+  // What changed, beside the snapshot (snapshot.ts writeCommitted), or the whole file again.
+  writeCommitted(paths.snapshot, snap);
   removePending(paths.snapshot);
   rmSync(journalPath(paths), { force: true });
   faultPoint('committed');
