@@ -362,7 +362,7 @@ export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
 
 /** decodeSnapshot, with the version the file was written in. `base`: the state a delta file
  *  (writeCommitted) is written against. */
-function decodeFile(buf: Buffer, where: string, base?: Snapshot): { snap: Snapshot; version: number } {
+function decodeFile(buf: Buffer, where: string, base?: AppliedState): { snap: Snapshot; version: number } {
   const values = valuesOf(buf, where);
   const o = values[0]?.v as (Partial<Snapshot> & { parts?: { applied?: number; target?: number } }) | null | undefined;
   // One value (versions 1-5), or a head that says what follows it.
@@ -378,7 +378,7 @@ function decodeFile(buf: Buffer, where: string, base?: Snapshot): { snap: Snapsh
     // Version 6: the records and services follow the head.
     const cursor = { at: 1 };
     const { parts, ...head } = snap;
-    if (head.applied) head.applied = joinApplied(buf, values, cursor, head.applied, parts.applied, where, base?.applied);
+    if (head.applied) head.applied = joinApplied(buf, values, cursor, head.applied, parts.applied, where, base);
     const pend = head.pending as unknown as Loose | undefined;
     if (pend?.target) pend.target = joinApplied(buf, values, cursor, pend.target, parts.target, where);
     if (cursor.at !== values.length) throw new StateError(`state snapshot ${where} is incomplete`);
@@ -434,7 +434,7 @@ export function writeCommitted(path: string, s: Snapshot): void {
 }
 
 /** The delta beside a snapshot (read as `b`), when it is one against that write of it. */
-function readDelta(path: string, b: Snapshot): Snapshot | undefined {
+function readDelta(path: string, b: Base): Snapshot | undefined {
   const where = deltaPath(path);
   let buf: Buffer;
   try {
@@ -445,8 +445,8 @@ function readDelta(path: string, b: Snapshot): Snapshot | undefined {
   }
   // Its head says which write of the file it is against: another one's is left behind (stale).
   const head = valuesOf(buf, where)[0]?.v as { base?: unknown } | undefined;
-  if (!head || typeof head !== 'object' || head.base !== (b.seq ?? 0)) return undefined;
-  const s = decodeFile(buf, where, b).snap as Snapshot & { base?: number };
+  if (!head || typeof head !== 'object' || head.base !== b.seq) return undefined;
+  const s = decodeFile(buf, where, b.applied).snap as Snapshot & { base?: number };
   delete s.base;
   return s;
 }
@@ -521,6 +521,22 @@ function migrate(s: Snapshot): Snapshot {
   return s;
 }
 
+/**
+ * The last file of version 7 on read or written at each path, with its bytes (kept anyway: the
+ * records and services read from it are copied from them when written): a process that reads the
+ * state again after another one committed a change (a delta beside the file) compares the file
+ * (~0.3 ms for 1.5 MB) and decodes the delta only. The applied state is shared (never modified
+ * once applied); the head is unpacked anew for each reader.
+ */
+interface Whole extends Base { file: Buffer; head: Buffer }
+const wholes = new Map<string, Whole>();
+
+function remember(path: string, file: Buffer, s: Snapshot, base: Base): void {
+  if (s.pending) return; // (only versions before 6 kept a pending apply inside the file)
+  const { applied: _a, ...head } = s;
+  wholes.set(path, { ...base, file, head: Buffer.from(packr.pack(head)) });
+}
+
 export function readSnapshot(path: string): Snapshot | undefined {
   let buf: Buffer;
   try {
@@ -529,14 +545,24 @@ export function readSnapshot(path: string): Snapshot | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw translateNativeError(e, { action: `read ${path}`, path });
   }
-  const file = decodeFile(buf, path);
-  let s = file.snap;
-  // Version 7 on: the changes committed since it was written whole, beside it. (A version 6
-  // file was written by an lvs-xdp that does not read them: it is written whole first.)
-  if (file.version >= 7) {
-    s = readDelta(path, file.snap) ?? s;
-    bases.set(s, { applied: file.snap.applied, seq: file.snap.seq ?? 0, bytes: buf.length });
+  let s: Snapshot;
+  let base: Base | undefined;
+  const known = wholes.get(path);
+  if (known?.file.equals(buf)) {
+    base = known;
+    s = readDelta(path, base) ?? { ...(packr.unpack(known.head) as Snapshot), applied: known.applied };
+  } else {
+    const file = decodeFile(buf, path);
+    s = file.snap;
+    // Version 7 on: the changes committed since it was written whole, beside it. (A version 6
+    // file was written by an lvs-xdp that does not read them: it is written whole first.)
+    if (file.version >= 7) {
+      base = { applied: file.snap.applied, seq: file.snap.seq ?? 0, bytes: buf.length };
+      remember(path, buf, file.snap, base);
+      s = readDelta(path, base) ?? s;
+    }
   }
+  if (base) bases.set(s, base);
   // An apply in progress (recorded beside the file; older versions recorded it inside).
   if (!s.pending) {
     const p = readPending(path, s);
@@ -559,7 +585,9 @@ export function writeSnapshot(path: string, s: Snapshot): void {
     throw e;
   }
   // The file holds all of it now: a delta beside it is against an earlier write (not read).
-  bases.set(s, { applied: s.applied, seq: s.seq, bytes: parts.reduce((n, p) => n + p.length, 0) });
+  const base = { applied: s.applied, seq: s.seq, bytes: parts.reduce((n, p) => n + p.length, 0) };
+  bases.set(s, base);
+  remember(path, Buffer.concat(parts), s, base);
   rmSync(deltaPath(path), { force: true });
 }
 
@@ -580,6 +608,7 @@ function atomicWrite(path: string, data: readonly Buffer[]): void {
 }
 
 export function removeSnapshot(path: string): void {
+  wholes.delete(path);
   rmSync(path, { force: true });
   rmSync(pendingPath(path), { force: true });
   rmSync(deltaPath(path), { force: true });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Packr } from 'msgpackr';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
   encodeSnapshot, decodeSnapshot, readSnapshot, writeSnapshot, writePending, writeCommitted, pendingPath, deltaPath, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
@@ -183,6 +184,37 @@ test('a version 6 file is written whole on its first commit (an lvs-xdp of versi
     assert.ok(!existsSync(deltaPath(path)));
     assert.equal(new Packr({ useRecords: false, variableMapSize: true }).unpackMultiple(readFileSync(path))![0].version, SNAPSHOT_VERSION);
     assert.deepEqual(fresh(readSnapshot(path)!.applied), fresh(snap.applied));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a process that read the file reads another process\'s committed change as the delta only: the services it leaves alone stay the objects it had', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-snap-'));
+  try {
+    const path = join(dir, 'state.msgpack');
+    const config: DirectorConfig = { services: Array.from({ length: 50 }, (_, i) => service(i)) };
+    writeSnapshot(path, snapshot(applied(emptyApplied(), config)));
+    const whole = readFileSync(path);
+    const first = readSnapshot(path)!;
+    // Another process commits a change (the last service deleted): a delta beside the file.
+    const mod = (m: string) => new URL(`../../src/${m}`, import.meta.url).href;
+    execFileSync(process.execPath, ['--input-type=module', '-e', `
+      const { readSnapshot, writeCommitted } = await import(${JSON.stringify(mod('director/snapshot.js'))});
+      const { buildPlan } = await import(${JSON.stringify(mod('director/plan.js'))});
+      const s = readSnapshot(${JSON.stringify(path)});
+      const desired = { ...s.applied.config, services: s.applied.config.services.slice(0, 49) };
+      s.applied = buildPlan({ running: s.applied, desired, l2: new Map(), tunnel: {}, limits: ${JSON.stringify(LIMITS)}, now: 0 }).target;
+      writeCommitted(${JSON.stringify(path)}, s);
+    `]);
+    assert.ok(existsSync(deltaPath(path)) && readFileSync(path).equals(whole));
+    const again = readSnapshot(path)!;
+    assert.equal(again.applied.config.services.length, 49);
+    assert.ok(again.applied.config.services.every((s, i) => s === first.applied.config.services[i]), 'the same service objects');
+    assert.equal(again.pending, undefined);
+    // A file replaced by other bytes is decoded again.
+    writeFileSync(path, whole.subarray(0, 20));
+    assert.throws(() => readSnapshot(path), (e: unknown) => e instanceof StateError);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
