@@ -362,8 +362,7 @@ export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
 
 /** decodeSnapshot, with the version the file was written in. `base`: the state a delta file
  *  (writeCommitted) is written against. */
-function decodeFile(buf: Buffer, where: string, base?: AppliedState): { snap: Snapshot; version: number } {
-  const values = valuesOf(buf, where);
+function decodeFile(buf: Buffer, where: string, base?: AppliedState, values = valuesOf(buf, where)): { snap: Snapshot; version: number; head: Buffer } {
   const o = values[0]?.v as (Partial<Snapshot> & { parts?: { applied?: number; target?: number } }) | null | undefined;
   // One value (versions 1-5), or a head that says what follows it.
   if (values.length > 1 && !(o && typeof o === 'object' && o.parts)) {
@@ -386,7 +385,7 @@ function decodeFile(buf: Buffer, where: string, base?: AppliedState): { snap: Sn
     delete snap.parts;
   }
   if (!snap.applied || !snap.interfaces || !snap.sizes) throw new StateError(`state snapshot ${where} is incomplete`);
-  return { snap: migrate(snap as Snapshot), version };
+  return { snap: migrate(snap as Snapshot), version, head: buf.subarray(values[0]!.start, values[0]!.end) };
 }
 
 /** Where the changes committed since the snapshot was last written whole are kept (writeCommitted). */
@@ -444,9 +443,10 @@ function readDelta(path: string, b: Base): Snapshot | undefined {
     throw translateNativeError(e, { action: `read ${where}`, path: where });
   }
   // Its head says which write of the file it is against: another one's is left behind (stale).
-  const head = valuesOf(buf, where)[0]?.v as { base?: unknown } | undefined;
+  const values = valuesOf(buf, where);
+  const head = values[0]?.v as { base?: unknown } | undefined;
   if (!head || typeof head !== 'object' || head.base !== b.seq) return undefined;
-  const s = decodeFile(buf, where, b.applied).snap as Snapshot & { base?: number };
+  const s = decodeFile(buf, where, b.applied, values).snap as Snapshot & { base?: number };
   delete s.base;
   return s;
 }
@@ -531,10 +531,16 @@ function migrate(s: Snapshot): Snapshot {
 interface Whole extends Base { file: Buffer; head: Buffer }
 const wholes = new Map<string, Whole>();
 
-function remember(path: string, file: Buffer, s: Snapshot, base: Base): void {
+/** `head`: the file's first value (the snapshot without the applied state's records and services). */
+function remember(path: string, file: Buffer, head: Buffer, s: Snapshot, base: Base): void {
   if (s.pending) return; // (only versions before 6 kept a pending apply inside the file)
-  const { applied: _a, ...head } = s;
-  wholes.set(path, { ...base, file, head: Buffer.from(packr.pack(head)) });
+  wholes.set(path, { ...base, file, head });
+}
+
+/** The snapshot a remembered file holds (its head unpacked anew, its applied state shared). */
+function recall(known: Whole): Snapshot {
+  const { parts: _p, ...head } = packr.unpack(known.head) as Snapshot & { parts?: unknown };
+  return migrate({ ...head, applied: known.applied } as Snapshot);
 }
 
 export function readSnapshot(path: string): Snapshot | undefined {
@@ -550,7 +556,7 @@ export function readSnapshot(path: string): Snapshot | undefined {
   const known = wholes.get(path);
   if (known?.file.equals(buf)) {
     base = known;
-    s = readDelta(path, base) ?? { ...(packr.unpack(known.head) as Snapshot), applied: known.applied };
+    s = readDelta(path, base) ?? recall(known);
   } else {
     const file = decodeFile(buf, path);
     s = file.snap;
@@ -558,7 +564,7 @@ export function readSnapshot(path: string): Snapshot | undefined {
     // file was written by an lvs-xdp that does not read them: it is written whole first.)
     if (file.version >= 7) {
       base = { applied: file.snap.applied, seq: file.snap.seq ?? 0, bytes: buf.length };
-      remember(path, buf, file.snap, base);
+      remember(path, buf, file.head, file.snap, base);
       s = readDelta(path, base) ?? s;
     }
   }
@@ -587,7 +593,7 @@ export function writeSnapshot(path: string, s: Snapshot): void {
   // The file holds all of it now: a delta beside it is against an earlier write (not read).
   const base = { applied: s.applied, seq: s.seq, bytes: parts.reduce((n, p) => n + p.length, 0) };
   bases.set(s, base);
-  remember(path, Buffer.concat(parts), s, base);
+  remember(path, Buffer.concat(parts), parts[0]!, s, base);
   rmSync(deltaPath(path), { force: true });
 }
 
