@@ -240,19 +240,24 @@ function* tunnelFlow(cfg: DirectorConfig): Flow<{ source4?: string; source6?: st
   const out: { source4?: string; source6?: string } = {};
   if (cfg.settings?.tunnel?.source4) out.source4 = cfg.settings.tunnel.source4;
   if (cfg.settings?.tunnel?.source6) out.source6 = cfg.settings.tunnel.source6;
+  // The first Tun realserver of each outer family, found with a plain loop (this runs for every
+  // change: a thousand services' realservers are looked at here, not stepped through as a flow).
+  const first: { s: VirtualService; r: Realserver; key: 'source4' | 'source6' }[] = [];
   for (const s of cfg.services) {
     for (const r of s.realservers) {
       if (r.method !== 'tun') continue;
       const key = familyOf(r.address) === 6 ? 'source6' : 'source4';
-      if (out[key]) continue;
-      const src = (yield* routeFlow(r.address))?.prefsrc;
-      if (!src) {
-        throw new ConfigError(`${serviceId(s)}: realserver ${r.address} (Tun) needs an outer source address and no route to it gives one`, {
-          field: `settings.tunnel.${key}`, hint: `set settings.tunnel.${key === 'source4' ? 'source4' : 'source6'} in the configuration file (lvs-xdp apply -f)`,
-        });
-      }
-      out[key] = src;
+      if (!out[key] && !first.some((x) => x.key === key)) first.push({ s, r, key });
     }
+  }
+  for (const { s, r, key } of first) {
+    const src = (yield* routeFlow(r.address))?.prefsrc;
+    if (!src) {
+      throw new ConfigError(`${serviceId(s)}: realserver ${r.address} (Tun) needs an outer source address and no route to it gives one`, {
+        field: `settings.tunnel.${key}`, hint: `set settings.tunnel.${key === 'source4' ? 'source4' : 'source6'} in the configuration file (lvs-xdp apply -f)`,
+      });
+    }
+    out[key] = src;
   }
   return out;
 }
