@@ -28,8 +28,22 @@ export function emptyAllocation(): Allocation {
 
 /** Allocation key of a realserver: `serviceId/rip` (the snapshot's and the compiler's). */
 export function realId(svc: Pick<VirtualService, 'protocol' | 'vip' | 'port'>, rs: Pick<Realserver, 'address'>): string {
-  return `${serviceId(svc)}/${realserverKey(rs)}`;
+  return realIdOf(serviceId(svc), rs);
 }
+
+/**
+ * `realId` of a realserver of the service `sid`. The same string for the same realserver object
+ * (a change at a thousand services looks every realserver up in several records: a string the
+ * records' keys were matched with before is not hashed and matched again).
+ */
+export function realIdOf(sid: string, rs: Pick<Realserver, 'address'>): string {
+  const m = realMemo.get(rs);
+  if (m && m.sid === sid && m.address === rs.address) return m.id;
+  const id = `${sid}/${realserverKey(rs)}`;
+  realMemo.set(rs, { sid, address: rs.address, id });
+  return id;
+}
+const realMemo = new WeakMap<object, { sid: string; address: string; id: string }>();
 
 /** The lvs_services key of a service; a firewall-mark service's: the mark (network order) as
  *  its address, port 0, proto LVS_PROTO_FWMARK. */
@@ -99,7 +113,13 @@ export interface CompiledService {
 }
 export interface CompiledDirector {
   services: CompiledService[];
-  reals: CompiledReal[];
+  /** Every realserver slot, in the order of the services and their realservers. Those of a
+   *  service taken whole from the running state (see Reuse.kept) are made when this is read. */
+  readonly reals: CompiledReal[];
+  /** The slots compiled anew (not taken from the running state), in the same order. */
+  fresh?: CompiledReal[];
+  /** How many realserver slots (reals.length, without making them). */
+  realCount?: number;
   cfg: Buffer;
   allocation: Allocation;
   /** lvs_fwmarks entries (firewall-mark classification), in a stable order. */
@@ -217,9 +237,12 @@ export interface Reserved {
  *  none, the oldest ghost's; then the lowest unused one (reserved or not). */
 class IdAllocator {
   private next = 0;
+  /** `complete`: adds to `used` what it leaves out (the ids of what a compile took whole, which
+   *  `reserved` holds): needed only when every id is taken. */
   constructor(
     private readonly used: Set<number>, private readonly reserved: IdSet = new Set(),
     private readonly ghosts: ReadonlyMap<number, number> = new Map(), private readonly max: number,
+    private complete?: () => void,
   ) {}
 
   take(): number {
@@ -227,6 +250,8 @@ class IdAllocator {
     while (this.next < this.max && (this.used.has(this.next) || this.reserved.has(this.next) || this.ghosts.has(this.next))) this.next++;
     let id = this.next;
     if (id >= this.max) {
+      this.complete?.();
+      this.complete = undefined;
       let at = Infinity;
       id = -1;
       for (const [g, when] of this.ghosts) if (!this.used.has(g) && !this.reserved.has(g) && when < at) { id = g; at = when; }
@@ -247,6 +272,14 @@ class IdAllocator {
  */
 export interface Reuse {
   services: ReadonlySet<VirtualService>;
+  /**
+   * Running services (the same objects) whose realservers all keep the next hop the running
+   * state recorded (src/director/transaction.ts: nothing was resolved for them): taken whole
+   * when their service id and digest are recorded, without looking at each realserver (their
+   * slots are the running allocation's, their values the recorded ones, by construction of a
+   * state this compiler recorded). A one-realserver change at a thousand services looks at one.
+   */
+  kept?: ReadonlySet<VirtualService>;
   /** The next hops of this compile, by realserver id (what `resolve` answers). */
   hops: ReadonlyMap<string, L2Next>;
   allocation: Allocation;
@@ -271,9 +304,15 @@ class ServiceEntry implements CompiledService {
   private fp: string | undefined;
   private f: { flags: number; hashFields: number; mask: Uint8Array; lc: boolean } | undefined;
   constructor(
-    private readonly s: VirtualService, readonly id: string, readonly svcId: number, private readonly indexes: readonly number[], private readonly size: number,
+    private readonly s: VirtualService, readonly id: string, readonly svcId: number, private readonly slots: readonly number[] | (() => readonly number[]), private readonly size: number,
     private readonly marks: readonly MarkEntry[], private readonly markServices: ReadonlySet<number>, readonly digest?: string,
   ) {}
+
+  /** The realservers' lvs_reals indexes (of a service taken whole, looked up when first asked). */
+  private get indexes(): readonly number[] {
+    const x = this.slots;
+    return typeof x === 'function' ? x() : x;
+  }
 
   get key(): Buffer {
     return (this.k ??= serviceKey(this.s));
@@ -381,18 +420,36 @@ export function compileDirector(
     const old = prev.services[id];
     if (old !== undefined) { alloc.services.set(id, old); usedSvc.add(old); }
   }
+  // Running services whose every realserver keeps its recorded slot, value and next hop (see
+  // Reuse.kept): nothing of their realservers is looked at unless asked for.
+  const whole = cfg.services.map((s, k) => {
+    const r = reuse;
+    if (!r?.kept?.has(s) || !r.services.has(s)) return false;
+    const sid = sids[k]!;
+    return r.digests[sid] !== undefined && prev.services[sid] !== undefined && prev.services[sid] === r.allocation.services[sid];
+  });
   const usedReal = new Set<number>();
-  const ridsOf = cfg.services.map((s, k) => s.realservers.map((r) => {
-    const rid = `${sids[k]!}/${realserverKey(r)}`;
+  const ridsOf = cfg.services.map((s, k) => (whole[k] ? [] : s.realservers.map((r) => {
+    const rid = realIdOf(sids[k]!, r);
     const old = prev.reals[rid];
     if (old) { alloc.reals.set(rid, old); usedReal.add(old.index); }
     return rid;
-  }));
+  })));
+  /** The slots of a service taken whole: the running allocation's. */
+  const wholeSlots = (k: number): { rid: string; a: { index: number; gen: number } }[] => {
+    const sid = sids[k]!;
+    return cfg.services[k]!.realservers.map((r) => {
+      const rid = realIdOf(sid, r);
+      return { rid, a: prev.reals[rid]! };
+    });
+  };
+  /** Slots handed out in this compile, in order. */
+  const allocated: [string, { index: number; gen: number }][] = [];
 
   // Firewall marks: port services a mark with a service covers are classified first (IPVS order).
   const marks = compileMarkEntries(cfg);
   const markServices = new Set(cfg.services.filter((s) => s.fwmark).map((s) => s.fwmark!));
-  const compileService = (s: VirtualService, sid: string, svcId: number, indexes: number[], digest?: string): CompiledService => {
+  const compileService = (s: VirtualService, sid: string, svcId: number, indexes: readonly number[] | (() => readonly number[]), digest?: string): CompiledService => {
     // The size is known without building the table (rr / wrr sequences are at most this long;
     // Maglev's default follows the number of realservers).
     const size = tableSizeOf(s);
@@ -405,9 +462,14 @@ export function compileDirector(
     return entry;
   };
   const svcIds = new IdAllocator(usedSvc, reserved.services, reserved.ghostServices, limits.maxServices);
-  const realIds = new IdAllocator(usedReal, reserved.reals, reserved.ghostReals, limits.maxReals);
+  const realIds = new IdAllocator(usedReal, reserved.reals, reserved.ghostReals, limits.maxReals, () => {
+    for (const [k, w] of whole.entries()) if (w) for (const x of wholeSlots(k)) usedReal.add(x.a.index);
+  });
   const services: CompiledService[] = [];
-  const reals: CompiledReal[] = [];
+  /** Per service, its realserver slots (or, taken whole, how to make them). */
+  const realsBy: (CompiledReal[] | (() => CompiledReal[]))[] = [];
+  const fresh: CompiledReal[] = [];
+  let reals: CompiledReal[] = [];
   /** A service compiled into the running state as it is: its entries as recorded (see Reuse). */
   const reused = (s: VirtualService, sid: string, svcId: number, rids: readonly string[]): boolean => {
     const r = reuse!;
@@ -434,11 +496,23 @@ export function compileDirector(
     const sid = sids[k]!;
     if (!alloc.services.has(sid)) alloc.services.set(sid, svcIds.take());
     const svcId = alloc.services.get(sid)!;
+    reals = [];
+    realsBy.push(reals);
+    if (whole[k]) {
+      const r = reuse!;
+      realsBy[k] = () => wholeSlots(k).map(({ rid, a }, i) => new ReusedReal(rid, a, r.reals[rid]!, s.realservers[i]!));
+      services.push(compileService(s, sid, svcId, () => wholeSlots(k).map((x) => x.a.index), r.digests[sid]));
+      continue;
+    }
     if (reuse && reused(s, sid, svcId, ridsOf[k]!)) continue;
     const indexes: number[] = [];
     for (const [j, r] of s.realservers.entries()) {
       const rid = ridsOf[k]![j]!;
-      if (!alloc.reals.has(rid)) alloc.reals.set(rid, { index: realIds.take(), gen: alloc.nextGen++ });
+      if (!alloc.reals.has(rid)) {
+        const a = { index: realIds.take(), gen: alloc.nextGen++ };
+        alloc.reals.set(rid, a);
+        allocated.push([rid, a]);
+      }
       const { index, gen } = alloc.reals.get(rid)!;
       indexes.push(index);
       const l2 = r.mac ? { mac: r.mac } : resolve(s, r);
@@ -447,14 +521,16 @@ export function compileDirector(
           field: 'mac', hint: 'give --mac, or make sure the director can reach it (ip neigh)',
         });
       }
-      reals.push({
+      const compiled: CompiledReal = {
         id: rid, index, gen, dest: encodeDest(r),
         value: encodeReal({
           addr: r.address, mac: l2.mac, ...(l2.smac ? { smac: l2.smac } : {}), method: r.method, quiesced: r.weight === 0,
           gen, ...(l2.ifindex ? { ifindex: l2.ifindex } : {}), svcId,
           ...(r.method === 'nat' ? { nat: { port: r.port, vip: s.vip, vport: s.port } } : {}),
         }),
-      });
+      };
+      reals.push(compiled);
+      fresh.push(compiled);
     }
     services.push(compileService(s, sid, svcId, indexes));
   }
@@ -468,10 +544,33 @@ export function compileDirector(
   });
   let svcRecord: Allocation['services'] | undefined;
   let realRecord: Allocation['reals'] | undefined;
+  // The record in the order of a compile that took nothing whole: the slots kept, in the order
+  // of the services and their realservers, then those handed out here.
+  const realsRecord = (): Allocation['reals'] => {
+    if (!whole.includes(true)) return Object.fromEntries(alloc.reals);
+    const out: Allocation['reals'] = {};
+    for (const [k, s] of cfg.services.entries()) {
+      if (whole[k]) {
+        for (const { rid, a } of wholeSlots(k)) out[rid] = a;
+        continue;
+      }
+      for (const [j] of s.realservers.entries()) {
+        const rid = ridsOf[k]![j]!;
+        const old = prev.reals[rid];
+        if (old && alloc.reals.get(rid) === old) out[rid] = old;
+      }
+    }
+    for (const [rid, a] of allocated) out[rid] = a;
+    return out;
+  };
   const allocation: Allocation = {
     get services() { return (svcRecord ??= Object.fromEntries(alloc.services)); },
-    get reals() { return (realRecord ??= Object.fromEntries(alloc.reals)); },
+    get reals() { return (realRecord ??= realsRecord()); },
     nextGen: alloc.nextGen,
   };
-  return { services, reals, cfg: cfgBuf, allocation, marks: marks.maps };
+  let all: CompiledReal[] | undefined;
+  return {
+    services, fresh, realCount: totalReals, cfg: cfgBuf, allocation, marks: marks.maps,
+    get reals() { return (all ??= realsBy.flatMap((x) => (typeof x === 'function' ? x() : x))); },
+  };
 }

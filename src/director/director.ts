@@ -20,7 +20,7 @@ import { applyCommands, type IpvsadmCommand } from '../ipvsadm/index.js';
 import { diffConfig, tableMovesFor, formatDiff } from '../diff/index.js';
 import { existsSync } from 'node:fs';
 import { statePaths, type StatePaths } from './paths.js';
-import { readSnapshot, pendingPath, type Snapshot } from './snapshot.js';
+import { readSnapshot, pendingPath, deltaPath, type Snapshot } from './snapshot.js';
 import {
   withLock, attachLocked, detachLocked, forceDetachLocked, removeStateDir, linkStatus, assertBpffs, syncAcceptedLocked,
   type DetachResult,
@@ -607,8 +607,9 @@ export function natUnattachedOf(
   });
 }
 
-/** Inode and mtime of the snapshot ('' when there is none) and of the pending record beside it
- *  (an apply in progress, snapshot.ts writePending): each write renames a new file into place. */
+/** Inode and mtime of the snapshot ('' when there is none), of the pending record beside it (an
+ *  apply in progress, snapshot.ts writePending) and of the changes committed beside it
+ *  (writeCommitted): each write renames a new file into place. */
 function snapshotStamp(paths: StatePaths): string {
   const stamp = (path: string): string => {
     try {
@@ -620,5 +621,5 @@ function snapshotStamp(paths: StatePaths): string {
     }
   };
   const main = stamp(paths.snapshot);
-  return main && `${main}+${stamp(pendingPath(paths.snapshot))}`;
+  return main && `${main}+${stamp(pendingPath(paths.snapshot))}+${stamp(deltaPath(paths.snapshot))}`;
 }

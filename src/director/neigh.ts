@@ -173,11 +173,13 @@ export interface Resolutions { l2: Map<string, L2Next>; unresolved: Map<string, 
 
 interface Todo { s: VirtualService; r: Realserver; id: string; key: string }
 
-/** Splits the realservers into known and to-resolve (one resolution per distinct next hop). */
-function plan(services: readonly VirtualService[], known: (svc: VirtualService, rs: Realserver) => Known): { out: Resolutions; todo: Todo[] } {
+/** Splits the realservers into known and to-resolve (one resolution per distinct next hop).
+ *  `skip`: services whose next hops the caller has already (none of theirs is in the result). */
+function plan(services: readonly VirtualService[], known: (svc: VirtualService, rs: Realserver) => Known, skip?: ReadonlySet<VirtualService>): { out: Resolutions; todo: Todo[] } {
   const out: Resolutions = { l2: new Map(), unresolved: new Map() };
   const todo: Todo[] = [];
   for (const s of services) {
+    if (skip?.has(s)) continue;
     for (const r of s.realservers) {
       const id = realId(s, r);
       if (r.mac) {
@@ -212,9 +214,9 @@ function finish(out: Resolutions, todo: readonly Todo[], results: ReadonlyMap<st
 
 /** Resolves every realserver that `known` does not answer for (synchronously). */
 export function resolveAll(
-  services: readonly VirtualService[], attached: readonly string[], known: (svc: VirtualService, rs: Realserver) => Known,
+  services: readonly VirtualService[], attached: readonly string[], known: (svc: VirtualService, rs: Realserver) => Known, skip?: ReadonlySet<VirtualService>,
 ): Resolutions {
-  const { out, todo } = plan(services, known);
+  const { out, todo } = plan(services, known, skip);
   const results = new Map<string, Resolution>();
   for (const t of todo) if (!results.has(t.key)) results.set(t.key, runSync(resolveFlow(t.r, attached)));
   return finish(out, todo, results);
@@ -222,9 +224,9 @@ export function resolveAll(
 
 /** resolveAll without blocking: every distinct next hop at once (one ping's wait for all the dead ones). */
 export async function resolveAllAsync(
-  services: readonly VirtualService[], attached: readonly string[], known: (svc: VirtualService, rs: Realserver) => Known,
+  services: readonly VirtualService[], attached: readonly string[], known: (svc: VirtualService, rs: Realserver) => Known, skip?: ReadonlySet<VirtualService>,
 ): Promise<Resolutions> {
-  const { out, todo } = plan(services, known);
+  const { out, todo } = plan(services, known, skip);
   const distinct = new Map<string, Todo>();
   for (const t of todo) if (!distinct.has(t.key)) distinct.set(t.key, t);
   const results = new Map(await Promise.all([...distinct].map(async ([k, t]) => [k, await runAsync(resolveFlow(t.r, attached))] as const)));
@@ -240,19 +242,24 @@ function* tunnelFlow(cfg: DirectorConfig): Flow<{ source4?: string; source6?: st
   const out: { source4?: string; source6?: string } = {};
   if (cfg.settings?.tunnel?.source4) out.source4 = cfg.settings.tunnel.source4;
   if (cfg.settings?.tunnel?.source6) out.source6 = cfg.settings.tunnel.source6;
+  // The first Tun realserver of each outer family, found with a plain loop (this runs for every
+  // change: a thousand services' realservers are looked at here, not stepped through as a flow).
+  const first: { s: VirtualService; r: Realserver; key: 'source4' | 'source6' }[] = [];
   for (const s of cfg.services) {
     for (const r of s.realservers) {
       if (r.method !== 'tun') continue;
       const key = familyOf(r.address) === 6 ? 'source6' : 'source4';
-      if (out[key]) continue;
-      const src = (yield* routeFlow(r.address))?.prefsrc;
-      if (!src) {
-        throw new ConfigError(`${serviceId(s)}: realserver ${r.address} (Tun) needs an outer source address and no route to it gives one`, {
-          field: `settings.tunnel.${key}`, hint: `set settings.tunnel.${key === 'source4' ? 'source4' : 'source6'} in the configuration file (lvs-xdp apply -f)`,
-        });
-      }
-      out[key] = src;
+      if (!out[key] && !first.some((x) => x.key === key)) first.push({ s, r, key });
     }
+  }
+  for (const { s, r, key } of first) {
+    const src = (yield* routeFlow(r.address))?.prefsrc;
+    if (!src) {
+      throw new ConfigError(`${serviceId(s)}: realserver ${r.address} (Tun) needs an outer source address and no route to it gives one`, {
+        field: `settings.tunnel.${key}`, hint: `set settings.tunnel.${key === 'source4' ? 'source4' : 'source6'} in the configuration file (lvs-xdp apply -f)`,
+      });
+    }
+    out[key] = src;
   }
   return out;
 }

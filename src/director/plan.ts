@@ -45,6 +45,7 @@ import { createHash } from 'node:crypto';
 import {
   compileDirector, compileMarkEntries, emptyAllocation, encodeService, encodeDest, realId, serviceKey, timeoutsByState, COMPILER_EPOCH,
   type Allocation, type CompiledDirector, type CompiledReal, type L2Next, type Limits, type MacResolver, type Reuse,
+  type CompiledService,
 } from '../dataplane/compile.js';
 import { vipFilterWords, vipWordValue } from '../dataplane/vipfilter.js';
 import { decode, CFG, REAL, SVC, SVC_KEY } from '../abi/layout.js';
@@ -117,8 +118,11 @@ export interface Plan {
 export interface PlanInputs {
   running: AppliedState;
   desired: DirectorConfig;
-  /** `serviceId/rip` -> next hop, for every realserver of `desired`. */
+  /** `serviceId/rip` -> next hop, for every realserver of `desired` but those of `kept`. */
   l2: ReadonlyMap<string, L2Next>;
+  /** Running services (the same objects) whose realservers keep the next hops `running.l2`
+   *  records (src/director/transaction.ts resolveInputs): left out of `l2`. */
+  kept?: ReadonlySet<VirtualService>;
   /** Tun outer sources in effect (configured or from the routing table). */
   tunnel: { source4?: string; source6?: string };
   limits: Limits;
@@ -223,7 +227,25 @@ function reuseOf(inputs: PlanInputs): Reuse | undefined {
   const { running } = inputs;
   if (inputs.fromScratch || running.compiler !== COMPILER) return undefined;
   if (JSON.stringify(running.config.marks ?? []) !== JSON.stringify(inputs.desired.marks ?? [])) return undefined;
-  return { services: new Set(running.config.services), hops: inputs.l2, allocation: running.allocation, reals: running.reals, digests: running.digests, l2: running.l2 };
+  return {
+    services: liveServices(running), hops: hopsOf(inputs), allocation: running.allocation, reals: running.reals, digests: running.digests, l2: running.l2,
+    ...(inputs.kept ? { kept: inputs.kept } : {}),
+  };
+}
+
+/** The running services, by object, per applied state (asked by every change made from it). */
+const live = new WeakMap<AppliedState, Set<VirtualService>>();
+function liveServices(running: AppliedState): Set<VirtualService> {
+  let set = live.get(running);
+  if (!set) live.set(running, (set = new Set(running.config.services)));
+  return set;
+}
+
+/** The next hops of a plan: those resolved, and the running ones of the services kept whole. */
+function hopsOf(inputs: PlanInputs): ReadonlyMap<string, L2Next> {
+  const { l2, kept, running } = inputs;
+  if (!kept?.size) return l2;
+  return { get: (id: string) => l2.get(id) ?? running.l2[id] } as ReadonlyMap<string, L2Next>;
 }
 
 /**
@@ -233,7 +255,8 @@ function reuseOf(inputs: PlanInputs): Reuse | undefined {
 export function compileTarget(inputs: PlanInputs, ghosts: Ghosts = emptyGhosts()): CompiledDirector {
   const { running, limits } = inputs;
   const cfg = effective(inputs.desired, inputs.tunnel);
-  const resolver: MacResolver = (s, r) => inputs.l2.get(realId(s, r));
+  const hops = hopsOf(inputs);
+  const resolver: MacResolver = (s, r) => hops.get(realId(s, r));
   if (inputs.allocation) return compileDirector(cfg, resolver, limits, inputs.allocation);
   const reuse = reuseOf(inputs);
   // What the running tables still name is not handed out again in this change; ghosts' ids
@@ -256,7 +279,7 @@ export function compileTarget(inputs: PlanInputs, ghosts: Ghosts = emptyGhosts()
   // generation: its flows are rescheduled instead of seeing a half-rewritten slot. A ghost
   // comes back into its slot only with the forwarding data it had.
   const before = (id: string) => running.reals[id] ?? ghosts.reals[id]?.value;
-  const moved = compiled.reals.filter((r) => {
+  const moved = (compiled.fresh ?? compiled.reals).filter((r) => {
     if (r.reused) return false; // recorded with this very value
     const was = before(r.id);
     if (!was) return false;
@@ -325,7 +348,9 @@ export function buildPlan(inputs: PlanInputs): Plan {
   // ("fresh") can have taken an id, slot or index that went, and only the running services it
   // did not take ("touched") can have gone.
   const freshSvcs = compiled.services.filter((x) => x.digest === undefined);
-  const freshReals = compiled.reals.filter((r) => !r.reused);
+  const freshReals = compiled.fresh ?? compiled.reals.filter((r) => !r.reused);
+  const realCount = compiled.realCount ?? compiled.reals.length;
+  const hops = hopsOf(inputs);
   const reusedIds = new Set(compiled.services.filter((x) => x.digest !== undefined).map((x) => x.id));
   const touchedOld = Object.keys(running.allocation.services).filter((id) => !reusedIds.has(id));
   const liveSvc = new Set(freshSvcs.map((x) => x.id));
@@ -375,17 +400,22 @@ export function buildPlan(inputs: PlanInputs): Plan {
   // snapshot packs an object it packed or read before from those bytes (snapshot.ts).
   // (A reused realserver's next hop is the running one: compile.ts checks it.)
   const sameAlloc = (a: { index: number; gen: number }, b: { index: number; gen: number }) => a.index === b.index && a.gen === b.gen;
-  const l2Of = (list: readonly CompiledReal[]) => list.map((r) => [r.id, inputs.l2.get(r.id)!] as [string, L2Next]).filter(([, v]) => v !== undefined);
+  // The same services in the same order as the running records (most changes): the digest and
+  // table-slot records are the running ones with what changed set (a clone instead of a thousand
+  // entries made), and only the services compiled anew are looked at. (From scratch: the records
+  // made whole, which the tests compare this with.)
+  const inOrder = !inputs.fromScratch && !!running.tableSlots && !!running.staleSpares && sameOrder(compiled.services, running);
+  const l2Of = (list: readonly CompiledReal[]) => list.map((r) => [r.id, hops.get(r.id)!] as [string, L2Next]).filter(([, v]) => v !== undefined);
   const freshL2 = l2Of(freshReals);
   const allocServices = kept(running.allocation.services, compiled.services.length, freshSvcs.map((x) => [x.id, x.svcId]), (a, b) => a === b, () => compiled.allocation.services);
-  const allocReals = kept(running.allocation.reals, compiled.reals.length, freshReals.map((r) => [r.id, r]), sameAlloc, () => compiled.allocation.reals);
+  const allocReals = kept(running.allocation.reals, realCount, freshReals.map((r) => [r.id, r]), sameAlloc, () => compiled.allocation.reals);
   const target: AppliedState = {
     config: inputs.desired,
     allocation: allocServices === running.allocation.services && allocReals === running.allocation.reals && compiled.allocation.nextGen === running.allocation.nextGen
       ? running.allocation : { services: allocServices, reals: allocReals, nextGen: compiled.allocation.nextGen },
-    l2: kept(running.l2, compiled.reals.length - freshReals.length + freshL2.length, freshL2, sameL2, () => Object.fromEntries(l2Of(compiled.reals))),
-    digests: Object.fromEntries(compiled.services.map((s) => [s.id, s.digest ?? digest(s.fingerprint, s.value(0))])),
-    reals: kept(running.reals, compiled.reals.length, freshReals.map((r) => [r.id, r.value.toString('hex')]), (a, b) => a === b,
+    l2: kept(running.l2, realCount - freshReals.length + freshL2.length, freshL2, sameL2, () => Object.fromEntries(l2Of(compiled.reals))),
+    digests: inOrder ? digestsOver(running.digests, freshSvcs) : Object.fromEntries(compiled.services.map((s) => [s.id, s.digest ?? digest(s.fingerprint, s.value(0))])),
+    reals: kept(running.reals, realCount, freshReals.map((r) => [r.id, r.value.toString('hex')]), (a, b) => a === b,
       () => Object.fromEntries(compiled.reals.map((r) => [r.id, r.hex ?? r.value.toString('hex')]))),
     tableSlots,
     tunnel: inputs.tunnel,
@@ -421,7 +451,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
   let egress: Set<number> | undefined;
   const tx = new Set<number>();
   for (const r of freshReals) {
-    const ifindex = inputs.l2.get(r.id)?.ifindex;
+    const ifindex = hops.get(r.id)?.ifindex;
     egress ??= ifindex ? new Set(Object.values(running.l2).map((x) => x.ifindex).filter((i): i is number => !!i)) : undefined;
     if (ifindex && !egress!.has(ifindex)) tx.add(ifindex);
   }
@@ -452,19 +482,39 @@ export function buildPlan(inputs: PlanInputs): Plan {
   // Services whose spare slot may hold a previous table (every one, when the running state does
   // not say): those switched by the last change that filled tables.
   const stale = running.staleSpares ? new Set(running.staleSpares) : undefined;
-  for (const s of compiled.services) {
-    const liveSlot = running.tableSlots?.[s.id];
-    const unchanged = running.digests[s.id] === target.digests[s.id] && liveSlot !== undefined;
-    if (unchanged) {
-      tableSlots[s.id] = liveSlot;
-      if (!stale || stale.has(s.id)) retire.push(liveSlot);
-      continue;
-    }
+  const fill = (s: CompiledService, liveSlot: number | undefined, slots: Record<string, number>): void => {
     if (running.allocation.services[s.id] !== s.svcId) zeroServices.push(s.svcId);
     const spare = liveSlot === s.svcId * 2 ? s.svcId * 2 + 1 : s.svcId * 2;
-    tableSlots[s.id] = spare;
+    slots[s.id] = spare;
     fills.push({ service: s.id, svcId: s.svcId, slot: spare });
     switches.push({ service: s.id, key: s.key, value: s.value(spare) });
+  };
+  if (inOrder) {
+    // Every service keeps its live slot but those whose digest changed (only compiled ones can);
+    // the stale spares of the others are retired, in the services' order.
+    const slots = { ...running.tableSlots! };
+    const switched = new Set<string>();
+    for (const s of freshSvcs) {
+      if (running.digests[s.id] === target.digests[s.id]) continue;
+      switched.add(s.id);
+      fill(s, running.tableSlots![s.id], slots);
+    }
+    const ids = keysOf(running.digests);
+    const at = running.staleSpares!.length > 32 ? new Map(ids.map((id, i) => [id, i] as const)) : undefined;
+    const kept = running.staleSpares!.filter((id) => !switched.has(id)).map((id) => [at ? at.get(id)! : ids.indexOf(id), running.tableSlots![id]!] as const);
+    for (const [, slot] of kept.sort((a, b) => a[0] - b[0])) retire.push(slot);
+    target.tableSlots = slots;
+  } else {
+    for (const s of compiled.services) {
+      const liveSlot = running.tableSlots?.[s.id];
+      const unchanged = running.digests[s.id] === target.digests[s.id] && liveSlot !== undefined;
+      if (unchanged) {
+        tableSlots[s.id] = liveSlot;
+        if (!stale || stale.has(s.id)) retire.push(liveSlot);
+        continue;
+      }
+      fill(s, liveSlot, tableSlots);
+    }
   }
   if (zeroServices.length || zeroReals.length) steps.push({ op: 'zero', services: zeroServices, reals: zeroReals });
   if (reals.length) steps.push({ op: 'reals', writes: reals });
@@ -631,8 +681,40 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
  * Otherwise the record `build` makes.
  */
 function kept<V>(base: Record<string, V>, count: number, fresh: readonly [string, V][], same: (a: V, b: V) => boolean, build: () => Record<string, V>): Record<string, V> {
-  if (fresh.every(([id, v]) => base[id] !== undefined && same(base[id], v)) && Object.keys(base).length === count) return base;
+  if (fresh.every(([id, v]) => base[id] !== undefined && same(base[id], v)) && sizeOf(base) === count) return base;
   return build();
+}
+
+/** Whether the compiled services are the running records' services, in their order. */
+function sameOrder(services: readonly CompiledService[], running: AppliedState): boolean {
+  const d = keysOf(running.digests);
+  const t = keysOf(running.tableSlots!);
+  if (d.length !== services.length || t.length !== services.length) return false;
+  for (let i = 0; i < services.length; i++) if (services[i]!.id !== d[i] || d[i] !== t[i]) return false;
+  return true;
+}
+
+/** The running digests with those of the services compiled anew (keys in place: the same order). */
+function digestsOver(running: Record<string, string>, fresh: readonly CompiledService[]): Record<string, string> {
+  const out = { ...running };
+  for (const s of fresh) out[s.id] = digest(s.fingerprint, s.value(0));
+  return out;
+}
+
+/** The keys of a record of an applied state, listed once. */
+const keyLists = new WeakMap<object, string[]>();
+function keysOf(record: object): string[] {
+  let k = keyLists.get(record);
+  if (!k) keyLists.set(record, (k = Object.keys(record)));
+  return k;
+}
+
+/** Entries of a record of an applied state (never modified once recorded), counted once. */
+const sizes = new WeakMap<object, number>();
+function sizeOf(record: object): number {
+  let n = sizes.get(record);
+  if (n === undefined) sizes.set(record, (n = Object.keys(record).length));
+  return n;
 }
 
 function sameL2(a: L2Next, b: L2Next): boolean {

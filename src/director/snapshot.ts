@@ -5,12 +5,12 @@
  * mode 0600 in a 0700 directory. An apply in progress is recorded as `pending`, so that a
  * process killed half-way leaves a record the next call can finish from.
  */
-import { mkdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, chmodSync, openSync, fstatSync, readSync, closeSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { Packr } from 'msgpackr';
 import { writeFileAtomicSync } from './atomic.js';
 import { StateError, translateNativeError } from '../errors.js';
-import type { DirectorConfig } from '../model/types.js';
+import type { DirectorConfig, VirtualService } from '../model/types.js';
 import type { Allocation, L2Next } from '../dataplane/compile.js';
 import type { DirectorSizes, Knobs } from '../dataplane/loader.js';
 import type { Step, SyncSetting } from './plan.js';
@@ -24,9 +24,11 @@ export const SNAPSHOT_FORMAT = 'lvs-xdp-state';
  * 5 (issue 14): `applied.sync` (connection sync events on / refresh period).
  * 6 (issue 16): the file is a sequence of values, the applied state's large records and each
  * service one value of their own (see encodeSnapshot); the state in memory is as in version 5.
+ * 7 (issue 16): a change commits what it changed, against the file, beside it (`<file>.delta`,
+ * see writeCommitted); a record may be written as the values that changed.
  * Older snapshots are read and migrated (see migrate()).
  */
-export const SNAPSHOT_VERSION = 6;
+export const SNAPSHOT_VERSION = 7;
 
 /** A realserver installed without a next hop (it does not answer ARP/ND): no table slots until it does. */
 export interface UnresolvedReal {
@@ -182,10 +184,50 @@ const recordOf = (a: AppliedState, path: readonly string[]): unknown => (path.le
 /** A reference to the applied state's record of the same place (a pending record's). */
 const SAME = Buffer.from([0x01]);
 
+/** The position of each service of an applied state (written against: references), per state. */
+const positions = new WeakMap<AppliedState, Map<VirtualService, number>>();
+/** A reference to the service at position i of the base, as packed (msgpack uint). */
+const refs: Buffer[] = [];
+function ref(i: number): Buffer {
+  return (refs[i] ??= Buffer.from(packr.pack(i)));
+}
+
+/** The keys of a record of an applied state (never modified once recorded), listed once: a
+ *  change's record is compared with the running one's, then with the file's. */
+const keyLists = new WeakMap<object, string[]>();
+function keysOf(record: object): string[] {
+  let k = keyLists.get(record);
+  if (!k) keyLists.set(record, (k = Object.keys(record)));
+  return k;
+}
+
+/**
+ * A record that holds base's keys in base's order and differs in a few values: those values, as
+ * `[changes]` (an array: a record is a map), read back over base's record. Undefined otherwise.
+ * (A weight changes one service's digest and table slot: two values of a thousand.)
+ */
+function recordDelta(v: Loose, b: Loose): Buffer | undefined {
+  const kv = keysOf(v);
+  const kb = keysOf(b);
+  if (kv.length !== kb.length) return undefined;
+  const changes: Loose = {};
+  let n = 0;
+  for (let i = 0; i < kv.length; i++) {
+    const k = kv[i]!;
+    if (k !== kb[i]) return undefined;
+    if (v[k] !== b[k]) {
+      changes[k] = v[k];
+      if (++n > kv.length >> 2) return undefined;
+    }
+  }
+  return Buffer.from(packr.pack([changes]));
+}
+
 /**
  * An applied state split into its head (small fields) and the values that follow it. `base`: the
- * applied state a pending record's target is written against: its records and services that are
- * base's objects are written as references (1, the service's position in base).
+ * applied state it is written against (a pending record's, a committed delta's): its records and
+ * services that are base's objects are written as references (1, the service's position in
+ * base), and a record that changed a few of base's values as those values.
  */
 function split(a: AppliedState, base?: AppliedState): { head: Loose; items: Buffer[]; services: number } {
   const { config, allocation, l2: _l2, reals: _reals, digests: _digests, tableSlots: _slots, ...rest } = a;
@@ -193,13 +235,19 @@ function split(a: AppliedState, base?: AppliedState): { head: Loose; items: Buff
   const { services: _s, reals: _r, ...allocRest } = allocation;
   const items = RECORDS.map((path) => {
     const v = recordOf(a, path);
-    if (base && v !== undefined && v === recordOf(base, path)) return SAME;
-    return v !== null && typeof v === 'object' ? cached(v) : NIL;
+    const b = base && recordOf(base, path);
+    if (base && v !== undefined && v === b) return SAME;
+    const delta = v && b && typeof v === 'object' && typeof b === 'object' ? recordDelta(v as Loose, b as Loose) : undefined;
+    return delta ?? (v !== null && typeof v === 'object' ? cached(v) : NIL);
   });
-  const at = base ? new Map(base.config.services.map((x, i) => [x, i] as const)) : undefined;
+  let at: Map<VirtualService, number> | undefined;
+  if (base) {
+    at = positions.get(base);
+    if (!at) positions.set(base, (at = new Map(base.config.services.map((x, i) => [x, i] as const))));
+  }
   for (const svc of services) {
     const i = at?.get(svc);
-    items.push(i !== undefined ? Buffer.from(packr.pack(i)) : cached(svc));
+    items.push(i !== undefined ? ref(i) : cached(svc));
   }
   return { head: { ...rest, config: configRest, allocation: allocRest }, items, services: services.length };
 }
@@ -209,14 +257,16 @@ export function encodeSnapshot(s: Snapshot): Buffer {
   return Buffer.concat(snapshotParts(s));
 }
 
-/** The snapshot's bytes in parts, in order (written as they are). */
-function snapshotParts(s: Snapshot): Buffer[] {
+/** The snapshot's bytes in parts, in order (written as they are). `base`: the state of the file
+ *  a delta is written against (see writeCommitted). */
+function snapshotParts(s: Snapshot, base?: Base): Buffer[] {
   const { applied, pending, ...rest } = s as Snapshot & Loose;
   const head: Loose = { ...rest };
+  if (base) head.base = base.seq;
   const items: Buffer[] = [];
   const parts: Loose = {};
   if (applied) {
-    const a = split(applied);
+    const a = split(applied, base?.applied);
     head.applied = a.head;
     parts.applied = a.services;
     items.push(...a.items);
@@ -289,6 +339,11 @@ function joinApplied(buf: Buffer, values: Values, cursor: { at: number }, head: 
     if (typeof v === 'number') {
       if (!base) throw incomplete();
       v = recordOf(base, path);
+    } else if (Array.isArray(v)) {
+      // The values that changed, over base's record (recordDelta).
+      const b = base && recordOf(base, path);
+      if (!b || typeof b !== 'object' || !v[0] || typeof v[0] !== 'object') throw incomplete();
+      v = { ...(b as Loose), ...(v[0] as Loose) };
     }
     if (v === null || v === undefined) continue;
     if (path.length === 2) (a.allocation as Loose)[path[1]] = v;
@@ -311,7 +366,12 @@ function joinApplied(buf: Buffer, values: Values, cursor: { at: number }, head: 
 
 /** Decodes and checks the tag and version; `where` names the file in errors. */
 export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
-  const values = valuesOf(buf, where);
+  return decodeFile(buf, where).snap;
+}
+
+/** decodeSnapshot, with the version the file was written in. `base`: the state a delta file
+ *  (writeCommitted) is written against. */
+function decodeFile(buf: Buffer, where: string, base?: AppliedState, values = valuesOf(buf, where)): { snap: Snapshot; version: number; head: Buffer } {
   const o = values[0]?.v as (Partial<Snapshot> & { parts?: { applied?: number; target?: number } }) | null | undefined;
   // One value (versions 1-5), or a head that says what follows it.
   if (values.length > 1 && !(o && typeof o === 'object' && o.parts)) {
@@ -321,11 +381,12 @@ export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
   }
   checkHead(o, where);
   const snap = o!;
+  const version = snap.version!;
   if (snap.parts) {
     // Version 6: the records and services follow the head.
     const cursor = { at: 1 };
     const { parts, ...head } = snap;
-    if (head.applied) head.applied = joinApplied(buf, values, cursor, head.applied, parts.applied, where);
+    if (head.applied) head.applied = joinApplied(buf, values, cursor, head.applied, parts.applied, where, base);
     const pend = head.pending as unknown as Loose | undefined;
     if (pend?.target) pend.target = joinApplied(buf, values, cursor, pend.target, parts.target, where);
     if (cursor.at !== values.length) throw new StateError(`state snapshot ${where} is incomplete`);
@@ -333,7 +394,70 @@ export function decodeSnapshot(buf: Buffer, where: string): Snapshot {
     delete snap.parts;
   }
   if (!snap.applied || !snap.interfaces || !snap.sizes) throw new StateError(`state snapshot ${where} is incomplete`);
-  return migrate(snap as Snapshot);
+  return { snap: migrate(snap as Snapshot), version, head: buf.subarray(values[0]!.start, values[0]!.end) };
+}
+
+/** Where the changes committed since the snapshot was last written whole are kept (writeCommitted). */
+export function deltaPath(path: string): string {
+  return `${path}.delta`;
+}
+
+/** The state a snapshot file holds whole (read or written): what a delta is written against. */
+interface Base { applied: AppliedState; seq: number; bytes: number }
+const bases = new WeakMap<Snapshot, Base>();
+
+/** A delta no larger than this (or a quarter of the file) is written instead of the whole file. */
+const DELTA_MIN = 64 * 1024;
+
+/**
+ * Commits `s` (an apply's target now applied): as the changes against the file at `path` when
+ * they are small (`<path>.delta`: the snapshot as it is now, its applied state's records and
+ * services that are the file's written as references, see split), else the whole file again.
+ * A one-realserver change at a thousand services writes a few KB instead of the 1.5 MB state.
+ * The delta names the write of the file it is against (`base`) and has a `seq` of its own: a
+ * pending record written from it (writePending) is pending only against it, and a delta left
+ * behind by a later whole write is not read.
+ */
+export function writeCommitted(path: string, s: Snapshot): void {
+  const base = bases.get(s);
+  if (base && !s.pending) {
+    const { seq, updatedAt } = s;
+    s.updatedAt = new Date().toISOString();
+    s.seq = (seq ?? 0) + 1;
+    const parts = snapshotParts(s, base);
+    if (parts.reduce((n, p) => n + p.length, 0) <= Math.max(DELTA_MIN, base.bytes >> 2)) {
+      try {
+        atomicWrite(deltaPath(path), parts);
+        return;
+      } catch (e) {
+        s.seq = seq;
+        s.updatedAt = updatedAt;
+        throw e;
+      }
+    }
+    s.seq = seq;
+    s.updatedAt = updatedAt;
+  }
+  writeSnapshot(path, s);
+}
+
+/** The delta beside a snapshot (read as `b`), when it is one against that write of it. */
+function readDelta(path: string, b: Base): Snapshot | undefined {
+  const where = deltaPath(path);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(where);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw translateNativeError(e, { action: `read ${where}`, path: where });
+  }
+  // Its head says which write of the file it is against: another one's is left behind (stale).
+  const values = valuesOf(buf, where);
+  const head = values[0]?.v as { base?: unknown } | undefined;
+  if (!head || typeof head !== 'object' || head.base !== b.seq) return undefined;
+  const s = decodeFile(buf, where, b.applied, values).snap as Snapshot & { base?: number };
+  delete s.base;
+  return s;
 }
 
 /** Where the record of an apply in progress is kept, beside the snapshot (see writePending). */
@@ -400,18 +524,80 @@ function migrate(s: Snapshot): Snapshot {
   // 5 -> 6 (issue 16): the file's layout only (read by decodeSnapshot); bumped so that an older
   // lvs-xdp refuses the file instead of reading its head alone.
   if (s.version === 5) s.version = 6;
+  // 6 -> 7 (issue 16): changes committed beside the file (readSnapshot), records as changed
+  // values; bumped so that an older lvs-xdp refuses the file instead of missing the changes.
+  if (s.version === 6) s.version = 7;
   return s;
 }
 
-export function readSnapshot(path: string): Snapshot | undefined {
-  let buf: Buffer;
+/**
+ * The last file of version 7 on read or written at each path, with its bytes (kept anyway: the
+ * records and services read from it are copied from them when written): a process that reads the
+ * state again after another one committed a change (a delta beside the file) compares the file
+ * (~0.3 ms for 1.5 MB) and decodes the delta only. The applied state is shared (never modified
+ * once applied); the head is unpacked anew for each reader.
+ */
+interface Whole extends Base { file: Buffer; head: Buffer; ident: string }
+const wholes = new Map<string, Whole>();
+
+/** `head`: the file's first value (the snapshot without the applied state's records and services). */
+function remember(path: string, file: Buffer, head: Buffer, s: Snapshot, base: Base, ident: string): void {
+  if (s.pending) return; // (only versions before 6 kept a pending apply inside the file)
+  wholes.set(path, { ...base, file, head, ident });
+}
+
+/** The snapshot a remembered file holds (its head unpacked anew, its applied state shared). */
+function recall(known: Whole): Snapshot {
+  const { parts: _p, ...head } = packr.unpack(known.head) as Snapshot & { parts?: unknown };
+  return migrate({ ...head, applied: known.applied } as Snapshot);
+}
+
+/** What identifies a file's content without reading it: each write renames a new file into place. */
+const identity = (st: Stats): string => `${st.ino}/${st.size}/${st.mtimeMs}/${st.ctimeMs}`;
+
+/** The file, unless it is the remembered one (the same identity and the same head, which names
+ *  the write: its `seq` and time), which is not read again (1.5 MB at a thousand services). */
+function readUnlessKnown(path: string, known: Whole | undefined): { buf?: Buffer; ident: string } {
+  const fd = openSync(path, 'r');
   try {
-    buf = readFileSync(path);
+    const ident = identity(fstatSync(fd));
+    if (known && known.ident === ident) {
+      const head = Buffer.alloc(known.head.length);
+      if (readSync(fd, head, 0, head.length, 0) === head.length && head.equals(known.head)) return { ident };
+    }
+    return { buf: readFileSync(fd), ident };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function readSnapshot(path: string): Snapshot | undefined {
+  const known = wholes.get(path);
+  let read: { buf?: Buffer; ident: string };
+  try {
+    read = readUnlessKnown(path, known);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw translateNativeError(e, { action: `read ${path}`, path });
   }
-  const s = decodeSnapshot(buf, path);
+  const buf = read.buf ?? known!.file;
+  let s: Snapshot;
+  let base: Base | undefined;
+  if (known?.file.equals(buf)) {
+    base = known;
+    s = readDelta(path, base) ?? recall(known);
+  } else {
+    const file = decodeFile(buf, path);
+    s = file.snap;
+    // Version 7 on: the changes committed since it was written whole, beside it. (A version 6
+    // file was written by an lvs-xdp that does not read them: it is written whole first.)
+    if (file.version >= 7) {
+      base = { applied: file.snap.applied, seq: file.snap.seq ?? 0, bytes: buf.length };
+      remember(path, buf, file.head, file.snap, base, read.ident);
+      s = readDelta(path, base) ?? s;
+    }
+  }
+  if (base) bases.set(s, base);
   // An apply in progress (recorded beside the file; older versions recorded it inside).
   if (!s.pending) {
     const p = readPending(path, s);
@@ -426,12 +612,19 @@ export function writeSnapshot(path: string, s: Snapshot): void {
   const seq = s.seq;
   s.updatedAt = new Date().toISOString();
   s.seq = (seq ?? 0) + 1;
+  const parts = snapshotParts(s);
   try {
-    atomicWrite(path, snapshotParts(s));
+    atomicWrite(path, parts);
   } catch (e) {
     s.seq = seq;
     throw e;
   }
+  // The file holds all of it now: a delta beside it is against an earlier write (not read).
+  const base = { applied: s.applied, seq: s.seq, bytes: parts.reduce((n, p) => n + p.length, 0) };
+  bases.set(s, base);
+  // (Stated after the rename under the lock: no other write in between.)
+  remember(path, Buffer.concat(parts), parts[0]!, s, base, identity(statSync(path)));
+  rmSync(deltaPath(path), { force: true });
 }
 
 /** Writes a state file atomically (0600 in a 0700 directory); a failure is a StateError saying why. */
@@ -451,8 +644,10 @@ function atomicWrite(path: string, data: readonly Buffer[]): void {
 }
 
 export function removeSnapshot(path: string): void {
+  wholes.delete(path);
   rmSync(path, { force: true });
   rmSync(pendingPath(path), { force: true });
+  rmSync(deltaPath(path), { force: true });
 }
 
 /** Removes the pending record beside the snapshot (its apply committed). */

@@ -11,7 +11,7 @@ import { serviceId, type DirectorConfig, type Realserver, type VirtualService } 
 import { familyOf } from '../model/address.js';
 import { buildPlan, type Plan } from './plan.js';
 import { resolveAll, resolveAllAsync, tunnelSources, tunnelSourcesAsync, type Known, type Resolutions } from './neigh.js';
-import { writeSnapshot, writePending, removePending, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
+import { writeCommitted, writePending, removePending, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
 import { faultPoint } from './faults.js';
 import type { MapWriter } from './writer.js';
 import type { DirectorReader } from './reader.js';
@@ -25,6 +25,9 @@ export interface Resolved {
   tunnel: { source4?: string; source6?: string };
   /** Attached interfaces the next hops were resolved for (egress choice depends on them). */
   interfaces: string[];
+  /** Running services (the same objects) whose realservers keep the next hops the running state
+   *  recorded: nothing was asked for them, and `l2` leaves them out (see keptServices). */
+  kept?: ReadonlySet<VirtualService>;
 }
 
 /** Thrown by an offline resolution that would have to ask the kernel (ip, ping). */
@@ -66,9 +69,35 @@ interface ResolveOpts {
   retryUnresolved?: boolean;
 }
 
+/** Services with a realserver installed unresolved, by id, per applied state. */
+const unresolvedServices = new WeakMap<AppliedState, Set<string>>();
+
+/**
+ * The running services of `desired` (the same objects: a change keeps those it leaves alone)
+ * whose every realserver would keep the next hop the running state recorded (`running.l2`): no
+ * refresh, none installed unresolved, none resolved anew by an earlier pass. Nothing is asked
+ * or looked up for their realservers: a change to one service of a thousand resolves one.
+ */
+function keptServices(running: AppliedState, desired: DirectorConfig, opts: ResolveOpts, earlier: Resolved | undefined): Set<VirtualService> {
+  const kept = new Set<VirtualService>();
+  if (opts.refresh) return kept;
+  let live = runningServices.get(running);
+  if (!live) runningServices.set(running, (live = new Set(running.config.services)));
+  let pending = unresolvedServices.get(running);
+  if (!pending) unresolvedServices.set(running, (pending = new Set(Object.keys(running.unresolved ?? {}).map((id) => id.slice(0, id.lastIndexOf('/'))))));
+  const asked = earlier && (earlier.l2.size || earlier.unresolved.size) ? earlier : undefined;
+  for (const s of desired.services) {
+    if (!live.has(s) || (pending.size && pending.has(serviceId(s)))) continue;
+    if (asked && s.realservers.some((r) => { const id = realId(s, r); return asked.l2.has(id) || asked.unresolved.has(id); })) continue;
+    kept.add(s);
+  }
+  return kept;
+}
+
 /** What is known without asking the kernel, and what a failed re-resolution falls back to. */
 function knowledge(running: AppliedState, desired: DirectorConfig, interfaces: string[], opts: ResolveOpts) {
   const earlier = opts.earlier && sameList(opts.earlier.interfaces, interfaces) ? opts.earlier : undefined;
+  const kept = keptServices(running, desired, opts, earlier);
   const known = (s: VirtualService, r: Realserver): Known => {
     const id = realId(s, r);
     const e = earlier?.l2.get(id);
@@ -83,20 +112,22 @@ function knowledge(running: AppliedState, desired: DirectorConfig, interfaces: s
   };
   if (opts.offline) {
     for (const s of desired.services) {
+      if (kept.has(s)) continue;
       for (const r of s.realservers) if (!r.mac && !known(s, r)) throw new NeedsResolution(realId(s, r));
     }
   }
-  return known;
+  return { known, kept };
 }
 
 /**
  * A next hop that stopped answering on a refresh keeps the one in use: its flows go on, as with
  * IPVS, and a realserver becomes unresolved only when it never answered (or its route changed).
  */
-function keepRunning(running: AppliedState, desired: DirectorConfig, res: Resolutions): Resolutions {
+function keepRunning(running: AppliedState, desired: DirectorConfig, res: Resolutions, kept: ReadonlySet<VirtualService>): Resolutions {
   // (Nothing to look at when everything answered: the usual case, at any size.)
   if (res.unresolved.size === 0) return res;
   for (const s of desired.services) {
+    if (kept.has(s)) continue;
     for (const r of s.realservers) {
       const id = realId(s, r);
       const old = res.unresolved.has(id) ? reusable(running, s, r) : undefined;
@@ -126,18 +157,18 @@ function offlineTunnel(desired: DirectorConfig, earlier: Resolved | undefined): 
  * A realserver whose next hop does not answer is returned in `unresolved`, not thrown.
  */
 export function resolveInputs(running: AppliedState, desired: DirectorConfig, interfaces: string[], opts: ResolveOpts): Resolved {
-  const known = knowledge(running, desired, interfaces, opts);
-  const res = keepRunning(running, desired, resolveAll(desired.services, interfaces, known));
+  const { known, kept } = knowledge(running, desired, interfaces, opts);
+  const res = keepRunning(running, desired, resolveAll(desired.services, interfaces, known, kept), kept);
   const tunnel = opts.offline ? offlineTunnel(desired, opts.earlier) : tunnelSources(desired);
-  return { l2: res.l2, unresolved: res.unresolved, tunnel, interfaces };
+  return { l2: res.l2, unresolved: res.unresolved, tunnel, interfaces, kept };
 }
 
 /** resolveInputs without blocking the event loop: every next hop is asked at once. */
 export async function resolveInputsAsync(running: AppliedState, desired: DirectorConfig, interfaces: string[], opts: ResolveOpts): Promise<Resolved> {
-  const known = knowledge(running, desired, interfaces, opts);
-  const res = keepRunning(running, desired, await resolveAllAsync(desired.services, interfaces, known));
+  const { known, kept } = knowledge(running, desired, interfaces, opts);
+  const res = keepRunning(running, desired, await resolveAllAsync(desired.services, interfaces, known, kept), kept);
   const tunnel = opts.offline ? offlineTunnel(desired, opts.earlier) : await tunnelSourcesAsync(desired);
-  return { l2: res.l2, unresolved: res.unresolved, tunnel, interfaces };
+  return { l2: res.l2, unresolved: res.unresolved, tunnel, interfaces, kept };
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -156,10 +187,14 @@ export function compileView(desired: DirectorConfig, l2: ReadonlyMap<string, L2N
   if (unresolved.size === 0) return { config: desired, l2: new Map(l2) };
   const all = new Map(l2);
   for (const id of unresolved) all.set(id, { mac: NO_MAC });
+  // Only the services with an unresolved realserver are copied: the others stay the objects
+  // they are (a running one's entries are taken from the running state, plan.ts).
+  const services = new Set([...unresolved].map((id) => id.slice(0, id.lastIndexOf('/'))));
   return {
     config: {
       ...desired,
-      services: desired.services.map((s) => ({ ...s, realservers: s.realservers.map((r) => (unresolved.has(realId(s, r)) ? { ...r, weight: 0 } : r)) })),
+      services: desired.services.map((s) => (services.has(serviceId(s))
+        ? { ...s, realservers: s.realservers.map((r) => (unresolved.has(realId(s, r)) ? { ...r, weight: 0 } : r)) } : s)),
     },
     l2: all,
   };
@@ -191,7 +226,9 @@ export function planFor(snap: Snapshot, desired: DirectorConfig, resolved: Resol
   const unresolved: Record<string, UnresolvedReal> = {};
   for (const [id, problem] of resolved.unresolved) unresolved[id] = { problem, since: was[id]?.since ?? now };
   const view = compileView(desired, resolved.l2, new Set(resolved.unresolved.keys()));
-  const plan = buildPlan({ running: snap.applied, desired: view.config, l2: view.l2, tunnel: resolved.tunnel, limits, now: Date.now() });
+  const plan = buildPlan({
+    running: snap.applied, desired: view.config, l2: view.l2, tunnel: resolved.tunnel, limits, now: Date.now(), ...(resolved.kept ? { kept: resolved.kept } : {}),
+  });
   return recordTarget(plan, desired, unresolved, drains ?? keptDrains(snap.applied.drains, desired));
 }
 
@@ -271,7 +308,8 @@ export function executePlan(
   faultPoint('before-commit');
   delete snap.pending;
   snap.applied = plan.target;
-  writeSnapshot(paths.snapshot, snap);
+  // What changed, beside the snapshot (snapshot.ts writeCommitted), or the whole file again.
+  writeCommitted(paths.snapshot, snap);
   removePending(paths.snapshot);
   rmSync(journalPath(paths), { force: true });
   faultPoint('committed');

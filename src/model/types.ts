@@ -250,9 +250,16 @@ type ServiceKeyFields = Pick<VirtualService, 'protocol' | 'vip' | 'port'> & { fw
 
 /** Service identity, e.g. `tcp 10.0.0.1:80`, `tcp [2001:db8::1]:80`, `fwm 1`, `fwm 1 ipv6`. */
 export function serviceId(s: ServiceKeyFields): string {
-  if (s.fwmark) return `fwm ${s.fwmark}${s.vip.includes(':') ? ' ipv6' : ''}`;
-  return `${s.protocol} ${formatAddrPort(s.vip, s.port)}`;
+  // A change at a thousand services asks for the ids of the services it leaves alone (the same
+  // objects) in every pass: each is formatted once. The fields are compared, so an object
+  // changed in place gets its new id.
+  const m = idMemo.get(s);
+  if (m && m.vip === s.vip && m.port === s.port && m.protocol === s.protocol && m.fwmark === s.fwmark) return m.id;
+  const id = s.fwmark ? `fwm ${s.fwmark}${s.vip.includes(':') ? ' ipv6' : ''}` : `${s.protocol} ${formatAddrPort(s.vip, s.port)}`;
+  idMemo.set(s, { protocol: s.protocol, vip: s.vip, port: s.port, fwmark: s.fwmark, id });
+  return id;
 }
+const idMemo = new WeakMap<ServiceKeyFields, ServiceKeyFields & { id: string }>();
 
 /** The stand-in address of a firewall-mark service of a family (ipvsadm leaves it zero). */
 export function fwmarkVip(family: 4 | 6): string {

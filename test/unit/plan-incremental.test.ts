@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { buildPlan, emptyApplied, type PlanInputs } from '../../src/director/plan.js';
 import { packOnce, type AppliedState } from '../../src/director/snapshot.js';
 import { realId, type L2Next } from '../../src/dataplane/compile.js';
-import type { DirectorConfig, Realserver, Scheduler, VirtualService } from '../../src/model/types.js';
+import { serviceId, type DirectorConfig, type Realserver, type Scheduler, type VirtualService } from '../../src/model/types.js';
 
 const LIMITS = { maxServices: 256, maxReals: 1024, maxTableSize: 131071 };
 const SERVICES = 120;
@@ -88,10 +88,26 @@ function inputs(running: AppliedState, w: World, now: number): PlanInputs {
   return { running, desired: w.config, l2, tunnel: {}, limits: LIMITS, now };
 }
 
+/**
+ * The inputs as a change resolves them (src/director/transaction.ts): the running services (the
+ * same objects) whose next hops are the running ones are kept whole, their realservers left out
+ * of `l2`. (A next hop that changed under the same object, case 7, is what a refresh finds.)
+ */
+function keptInputs(running: AppliedState, w: World, now: number): PlanInputs & { kept: Set<VirtualService> } {
+  const all = inputs(running, w, now);
+  const live = new Set(running.config.services);
+  const same = (a?: L2Next, b?: L2Next) => !!a && !!b && a.mac === b.mac && a.smac === b.smac && a.ifindex === b.ifindex;
+  const kept = new Set(w.config.services.filter((s) => live.has(s) && s.realservers.every((r) => same(all.l2.get(realId(s, r)), running.l2[realId(s, r)]))));
+  const keptIds = new Set([...kept].map((s) => serviceId(s)));
+  const l2 = new Map([...all.l2].filter(([id]) => !keptIds.has(id.slice(0, id.lastIndexOf('/')))));
+  return { ...all, l2, kept };
+}
+
 test('the plan of a change that reuses the running entries is the plan compiled from scratch, for random changes at 120 services', () => {
   const start: World = { config: { services: Array.from({ length: SERVICES }, (_, i) => service(i)) }, hops: new Map(), next: SERVICES, deleted: [] };
   const first = buildPlan(inputs(emptyApplied(), start, 0));
   let reusedSome = 0;
+  let keptWhole = 0;
   let ghostsBack = 0;
   fc.assert(fc.property(fc.array(changeArb, { minLength: 1, maxLength: 10 }), (changes) => {
     let w = start;
@@ -103,6 +119,15 @@ test('the plan of a change that reuses the running entries is the plan compiled 
       assert.deepEqual(inc.steps, full.steps, `steps after ${JSON.stringify(changes.slice(0, n + 1))}`);
       assert.deepEqual(inc.target, full.target);
       assert.ok(packOnce(inc.target).equals(packOnce(full.target)), 'the snapshot records the same bytes');
+      // The services kept whole (their realservers not looked at): the same plan again.
+      const k = keptInputs(running, w, 1000 * (n + 1));
+      const whole = buildPlan(k);
+      keptWhole += k.kept.size;
+      assert.deepEqual(whole.steps, full.steps, `steps (kept whole) after ${JSON.stringify(changes.slice(0, n + 1))}`);
+      assert.deepEqual(whole.target, full.target);
+      const slots = (p: typeof full) => p.compiled!.reals.map((r) => [r.id, r.index, r.gen, r.value.toString('hex'), r.dest.toString('hex')]);
+      assert.deepEqual(slots(whole), slots(full), 'the realserver slots, in order');
+      assert.ok(packOnce(whole.target).equals(packOnce(full.target)), 'the snapshot records the same bytes (kept whole)');
       for (const s of inc.steps) {
         if (s.op !== 'tables') continue;
         for (const f of s.fills) {
@@ -119,6 +144,7 @@ test('the plan of a change that reuses the running entries is the plan compiled 
   }), { numRuns: 80, seed: 16 });
   // The property is about the incremental path: it must have been taken.
   assert.ok(reusedSome > 0, 'no service was reused');
+  assert.ok(keptWhole > 0, 'no service was kept whole');
   assert.ok(ghostsBack > 0, 'no deleted service came back');
 });
 

@@ -4,11 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Packr } from 'msgpackr';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
-  encodeSnapshot, decodeSnapshot, readSnapshot, writeSnapshot, writePending, pendingPath, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type Snapshot, type AppliedState,
+  encodeSnapshot, decodeSnapshot, readSnapshot, writeSnapshot, writePending, writeCommitted, pendingPath, deltaPath, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+  type Snapshot, type AppliedState,
 } from '../../src/director/snapshot.js';
 import { buildPlan, emptyApplied } from '../../src/director/plan.js';
 import { realId } from '../../src/dataplane/compile.js';
@@ -105,6 +107,114 @@ test('an apply in progress is recorded beside the snapshot as what it changes, a
     const after = readSnapshot(path)!;
     assert.equal(after.pending, undefined, 'the record starts from an earlier state: not pending');
     assert.deepEqual(fresh(after.applied), fresh(target));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a change commits what it changed beside the snapshot (version 7), read back over it; a whole write makes an earlier delta stale', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-snap-'));
+  try {
+    const path = join(dir, 'state.msgpack');
+    const config: DirectorConfig = { services: Array.from({ length: 200 }, (_, i) => service(i)) };
+    writeSnapshot(path, snapshot(applied(emptyApplied(), config)));
+    const whole = readFileSync(path);
+    const weight = (a: AppliedState, at: number, w: number): AppliedState => applied(a, {
+      ...a.config, services: a.config.services.map((s, i) => (i === at ? { ...s, realservers: s.realservers.map((r) => ({ ...r, weight: w })) } : s)),
+    });
+    // Two changes, each committed as a delta against the file, which stays as it was.
+    let snap = readSnapshot(path)!;
+    for (const [at, w] of [[50, 2], [120, 3]] as const) {
+      snap.pending = { target: weight(snap.applied, at, w), steps: [], startedAt: 't' };
+      writePending(path, snap);
+      assert.ok(statSync(pendingPath(path)).size * 20 < whole.length, `pending ${statSync(pendingPath(path)).size} vs ${whole.length} bytes`);
+      const target = snap.pending.target;
+      delete snap.pending;
+      snap.applied = target;
+      writeCommitted(path, snap);
+      rmSync(pendingPath(path));
+      assert.ok(readFileSync(path).equals(whole), 'the snapshot file is not written again');
+      assert.ok(statSync(deltaPath(path)).size * 20 < whole.length, `delta ${statSync(deltaPath(path)).size} vs ${whole.length} bytes`);
+      const back = readSnapshot(path)!;
+      assert.deepEqual(fresh(back.applied), fresh(target));
+      assert.equal(back.seq, snap.seq);
+      snap = back;
+    }
+    // A pending record written from the committed state is pending against it; once a later
+    // delta commits, it is not (as after a kill between the commit and its removal).
+    const next = weight(snap.applied, 7, 4);
+    snap.pending = { target: next, steps: [{ op: 'settings', value: Buffer.from([1]) }], startedAt: 't' };
+    writePending(path, snap);
+    const pending = readSnapshot(path)!;
+    assert.deepEqual(fresh(pending.pending!.target), fresh(next));
+    pending.applied = pending.pending!.target;
+    delete pending.pending;
+    writeCommitted(path, pending);
+    assert.equal(readSnapshot(path)!.pending, undefined, 'committed: not pending any more');
+    assert.deepEqual(fresh(readSnapshot(path)!.applied), fresh(next));
+    rmSync(pendingPath(path));
+    // A whole write (attach, detach, upgrade; a delta grown too large) makes the delta beside it stale.
+    const stale = join(dir, 'stale');
+    copyFileSync(deltaPath(path), stale);
+    const s = readSnapshot(path)!;
+    writeSnapshot(path, s);
+    assert.ok(!existsSync(deltaPath(path)), 'the delta is removed');
+    copyFileSync(stale, deltaPath(path)); // as if left behind by a kill before its removal
+    assert.deepEqual(fresh(readSnapshot(path)!.applied), fresh(next), 'a delta against an earlier write is not read');
+    // A delta that does not decode is an error, not a silently older state.
+    const cur = readSnapshot(path)!;
+    cur.applied = weight(cur.applied, 9, 5);
+    writeCommitted(path, cur);
+    writeFileSync(deltaPath(path), readFileSync(deltaPath(path)).subarray(0, 40));
+    assert.throws(() => readSnapshot(path), (e: unknown) => e instanceof StateError);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a version 6 file is written whole on its first commit (an lvs-xdp of version 6 would not read a delta)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-snap-'));
+  try {
+    const path = join(dir, 'state.msgpack');
+    const config: DirectorConfig = { services: Array.from({ length: 20 }, (_, i) => service(i)) };
+    writeFileSync(path, encodeSnapshot(snapshot(applied(emptyApplied(), config), 6)));
+    const snap = readSnapshot(path)!;
+    snap.applied = applied(snap.applied, { ...config, services: config.services.slice(1) });
+    writeCommitted(path, snap);
+    assert.ok(!existsSync(deltaPath(path)));
+    assert.equal(new Packr({ useRecords: false, variableMapSize: true }).unpackMultiple(readFileSync(path))![0].version, SNAPSHOT_VERSION);
+    assert.deepEqual(fresh(readSnapshot(path)!.applied), fresh(snap.applied));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a process that read the file reads another process\'s committed change as the delta only: the services it leaves alone stay the objects it had', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-snap-'));
+  try {
+    const path = join(dir, 'state.msgpack');
+    const config: DirectorConfig = { services: Array.from({ length: 50 }, (_, i) => service(i)) };
+    writeSnapshot(path, snapshot(applied(emptyApplied(), config)));
+    const whole = readFileSync(path);
+    const first = readSnapshot(path)!;
+    // Another process commits a change (the last service deleted): a delta beside the file.
+    const mod = (m: string) => new URL(`../../src/${m}`, import.meta.url).href;
+    execFileSync(process.execPath, ['--input-type=module', '-e', `
+      const { readSnapshot, writeCommitted } = await import(${JSON.stringify(mod('director/snapshot.js'))});
+      const { buildPlan } = await import(${JSON.stringify(mod('director/plan.js'))});
+      const s = readSnapshot(${JSON.stringify(path)});
+      const desired = { ...s.applied.config, services: s.applied.config.services.slice(0, 49) };
+      s.applied = buildPlan({ running: s.applied, desired, l2: new Map(), tunnel: {}, limits: ${JSON.stringify(LIMITS)}, now: 0 }).target;
+      writeCommitted(${JSON.stringify(path)}, s);
+    `]);
+    assert.ok(existsSync(deltaPath(path)) && readFileSync(path).equals(whole));
+    const again = readSnapshot(path)!;
+    assert.equal(again.applied.config.services.length, 49);
+    assert.ok(again.applied.config.services.every((s, i) => s === first.applied.config.services[i]), 'the same service objects');
+    assert.equal(again.pending, undefined);
+    // A file replaced by other bytes is decoded again.
+    writeFileSync(path, whole.subarray(0, 20));
+    assert.throws(() => readSnapshot(path), (e: unknown) => e instanceof StateError);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
