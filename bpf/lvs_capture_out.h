@@ -34,13 +34,11 @@ static __always_inline void lvs_capture_note(__u32 c)
 		s->counters |= 1ull << c;
 }
 
+/* Called only while capturing, as lvs_capture_end(). */
 static __always_inline void lvs_capture_begin(void)
 {
-	struct lvs_capture_cpu *s;
+	struct lvs_capture_cpu *s = lvs_capture_state();
 
-	if (!lvs_capture.on)
-		return;
-	s = lvs_capture_state();
 	if (s)
 		s->counters = 0;
 }

@@ -331,19 +331,21 @@ static __always_inline int lvs_director_run(struct xdp_md *ctx, __u32 *real)
 }
 
 /* What the director passes goes on to the interface's next program when it shares the
- * interface by tail calls (lvs_chain.h: an empty slot, or attached alone, is XDP_PASS). */
+ * interface by tail calls (lvs_chain.h: attached alone, or an empty slot, is XDP_PASS). */
 SEC("xdp")
 int lvs_director(struct xdp_md *ctx)
 {
 	__u32 real = LVS_CAPTURE_NONE;
+	__u32 capture = lvs_capture.on; /* read once: begin and end agree on it */
 	int act;
 
-	lvs_capture_begin();
+	if (capture)
+		lvs_capture_begin();
 	act = lvs_director_run(ctx, &real);
-	if (lvs_capture.on)
+	if (capture)
 		lvs_capture_end(ctx, act, real);
 	if (act == XDP_PASS)
-		return lvs_chain_from(ctx, LVS_CHAIN_AFTER);
+		return lvs_chain_pass(ctx);
 	return act;
 }
 
