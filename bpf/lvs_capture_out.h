@@ -63,7 +63,7 @@ static __always_inline __u32 lvs_capture_svc(void *data, void *data_end)
 	return svc ? svc->id : LVS_CAPTURE_NONE;
 }
 
-static __always_inline void lvs_capture_end(struct xdp_md *ctx, int act, __u32 ri)
+static __noinline void lvs_capture_end(struct xdp_md *ctx, int act, __u32 ri)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;

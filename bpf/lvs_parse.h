@@ -100,21 +100,27 @@ static __always_inline int lvs_parse_l4(struct lvs_pkt *p, void *l4, void *data_
 static __always_inline int lvs_parse_ipv4(struct lvs_pkt *p, void *data, void *data_end)
 {
 	struct iphdr *iph = data + p->l3_off;
-	__u32 frame_l3;
+	__u32 frame_l3, hlen;
+	__u16 frag_off;
+	__u8 vihl;
 
 	if ((void *)(iph + 1) > data_end)
 		return LVS_C_PASS_MALFORMED_L3;
-	if (iph->version != 4 || iph->ihl < 5)
+	/* Version and IHL read once (each store to *p would otherwise make the compiler read the
+	 * byte again: every packet pays this parse, issue 16's pass case included). */
+	vihl = *(__u8 *)iph;
+	hlen = (vihl & 0x0f) * 4;
+	if ((vihl & 0xf0) != 0x40 || hlen < sizeof(*iph))
 		return LVS_C_PASS_MALFORMED_L3;
 	p->l3_len = bpf_ntohs(iph->tot_len);
 	frame_l3 = data_end - (void *)iph;
-	if (p->l3_len < iph->ihl * 4 || p->l3_len > frame_l3)
+	if (p->l3_len < hlen || p->l3_len > frame_l3)
 		return LVS_C_PASS_MALFORMED_L3;
 	p->family = LVS_FAMILY_IPV4;
 	p->proto = iph->protocol;
 	p->tos = iph->tos;
-	__u16 frag_off = bpf_ntohs(iph->frag_off);
-	p->df = !!(frag_off & IP_DF_BIT);
+	frag_off = bpf_ntohs(iph->frag_off);
+	p->df = (frag_off >> 14) & 1; /* IP_DF_BIT */
 	if (frag_off & IP_OFFSET_MSK)
 		p->frag = LVS_FRAG_LATER;
 	else if (frag_off & IP_MF_BIT)
@@ -122,7 +128,7 @@ static __always_inline int lvs_parse_ipv4(struct lvs_pkt *p, void *data, void *d
 	p->frag_id = bpf_ntohs(iph->id);
 	__builtin_memcpy(p->flow.saddr, &iph->saddr, 4);
 	__builtin_memcpy(p->flow.daddr, &iph->daddr, 4);
-	p->l4_off = p->l3_off + iph->ihl * 4;
+	p->l4_off = p->l3_off + hlen;
 	return LVS_PARSE_OK;
 }
 
@@ -218,7 +224,9 @@ static __always_inline int lvs_parse(struct lvs_pkt *p, void *data, void *data_e
 
 	if ((void *)(eth + 1) > data_end)
 		return LVS_C_PASS_MALFORMED_L2;
-	proto = eth->h_proto;
+	/* One 16-bit load: struct ethhdr is packed, so eth->h_proto compiles to two byte loads;
+	 * offset 12 of the frame is 2-byte aligned as the verifier requires of packet loads. */
+	proto = *(__be16 *)(data + 12);
 	p->l3_off = sizeof(*eth);
 #pragma unroll
 	for (int i = 0; i < LVS_MAX_VLANS + 1; i++) {
