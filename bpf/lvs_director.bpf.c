@@ -300,6 +300,7 @@ static __always_inline int lvs_director_run(struct xdp_md *ctx, __u32 *real)
 		egress = lvs_l2_accepted(ctx);
 		if (!egress)
 			return lvs_l2_pass();
+		lvs_parse_forwarded(&p, data, data_end);
 		verdict = lvs_handle_frag_later(&p, cfg_enable_frag, &ri, &gen);
 	} else if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) {
 		/* To no VIP, no mark, and no LVS-NAT to look for a reply of: no service's, decided
@@ -310,12 +311,14 @@ static __always_inline int lvs_director_run(struct xdp_md *ctx, __u32 *real)
 			lvs_count(LVS_C_PASS_NOT_VIP);
 			return XDP_PASS;
 		}
+		lvs_parse_forwarded(&p, data, data_end);
 		verdict = lvs_handle_flow(ctx, &p, cfg, vf, &ri, &gen, &egress);
 	} else if (cfg_enable_icmp && lvs_icmp_is_error(&p)) {
 		egress = lvs_l2_accepted(ctx);
 		if (!egress)
 			return lvs_l2_pass();
 		is_icmp_err = 1;
+		lvs_parse_forwarded(&p, data, data_end);
 		verdict = lvs_handle_icmp(&p, cfg, data, data_end, &ri, &gen);
 	} else {
 		lvs_count(LVS_C_PASS_NOT_VIP);

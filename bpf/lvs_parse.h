@@ -5,7 +5,9 @@
  * Contract: lvs_parse() fills struct lvs_pkt and returns LVS_PARSE_OK when the packet is
  * IPv4/IPv6 with a consistent L3 header (and, for TCP/UDP/ICMP not in a non-first fragment, a
  * complete L4 header); otherwise it returns the lvs_counter naming why the packet goes to the
- * kernel untouched. (LVS_PARSE_OK is not 0 because counter 0 is a reason too.) Also provides the
+ * kernel untouched. (LVS_PARSE_OK is not 0 because counter 0 is a reason too.) An IPv4 packet's
+ * tos, df and frag_id, which only a packet the director may forward needs, are left 0 for
+ * lvs_parse_forwarded(): traffic to no service (most of it) never reads them. Also provides the
  * L2 size bound (LVS_L2_MAX) that code rewriting headers in front of L3 copies.
  */
 #ifndef LVS_PARSE_H
@@ -118,14 +120,11 @@ static __always_inline int lvs_parse_ipv4(struct lvs_pkt *p, void *data, void *d
 		return LVS_C_PASS_MALFORMED_L3;
 	p->family = LVS_FAMILY_IPV4;
 	p->proto = iph->protocol;
-	p->tos = iph->tos;
 	frag_off = bpf_ntohs(iph->frag_off);
-	p->df = (frag_off >> 14) & 1; /* IP_DF_BIT */
 	if (frag_off & IP_OFFSET_MSK)
 		p->frag = LVS_FRAG_LATER;
 	else if (frag_off & IP_MF_BIT)
 		p->frag = LVS_FRAG_FIRST;
-	p->frag_id = bpf_ntohs(iph->id);
 	__builtin_memcpy(p->flow.saddr, &iph->saddr, 4);
 	__builtin_memcpy(p->flow.daddr, &iph->daddr, 4);
 	p->l4_off = p->l3_off + hlen;
@@ -212,6 +211,19 @@ static __always_inline int lvs_parse_ipv6(struct lvs_pkt *p, void *data, void *d
 		return LVS_C_PASS_MALFORMED_L3;
 	p->l4_off = off;
 	return LVS_PARSE_OK;
+}
+
+/* What lvs_parse() left for a packet the director may forward: an IPv4 header's TOS, DF and
+ * identification (an IPv6 packet's are filled by the parse). Call only after LVS_PARSE_OK. */
+static __always_inline void lvs_parse_forwarded(struct lvs_pkt *p, void *data, void *data_end)
+{
+	struct iphdr *iph = data + (p->l3_off & 0x3f); /* <= LVS_L2_MAX: bounded for the verifier */
+
+	if (p->family != LVS_FAMILY_IPV4 || (void *)(iph + 1) > data_end)
+		return;
+	p->tos = iph->tos;
+	p->df = !!(iph->frag_off & bpf_htons(IP_DF_BIT));
+	p->frag_id = bpf_ntohs(iph->id);
 }
 
 /* Parses L2 .. L4. Returns LVS_PARSE_OK or the lvs_counter (a PASS_*) naming why the packet
