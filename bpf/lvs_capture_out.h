@@ -56,6 +56,7 @@ static __always_inline __u32 lvs_capture_svc(void *data, void *data_end)
 		return LVS_CAPTURE_NONE;
 	if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP)
 		return LVS_CAPTURE_NONE;
+	lvs_parse_forwarded(&p, data, data_end); /* the ports */
 	cfg = bpf_map_lookup_elem(&lvs_cfg, &zero);
 	if (!cfg)
 		return LVS_CAPTURE_NONE;

@@ -5,9 +5,11 @@
  * Contract: lvs_parse() fills struct lvs_pkt and returns LVS_PARSE_OK when the packet is
  * IPv4/IPv6 with a consistent L3 header (and, for TCP/UDP/ICMP not in a non-first fragment, a
  * complete L4 header); otherwise it returns the lvs_counter naming why the packet goes to the
- * kernel untouched. (LVS_PARSE_OK is not 0 because counter 0 is a reason too.) An IPv4 packet's
- * tos, df and frag_id, which only a packet the director may forward needs, are left 0 for
- * lvs_parse_forwarded(): traffic to no service (most of it) never reads them. Also provides the
+ * kernel untouched. (LVS_PARSE_OK is not 0 because counter 0 is a reason too.) It fills what
+ * tells a virtual service's packet from others (family, protocol, addresses, fragment, ICMP
+ * type); an IPv4 packet's tos, df and frag_id, and TCP / UDP ports and flags, are left 0 for
+ * lvs_parse_forwarded(), which only a packet that may be a service's needs: traffic to no
+ * service, most of an interface's, never pays for them (issue 16's pass case). Also provides the
  * L2 size bound (LVS_L2_MAX) that code rewriting headers in front of L3 copies.
  */
 #ifndef LVS_PARSE_H
@@ -72,7 +74,8 @@ struct lvs_pkt {
 #define LVS_TCP_RST 0x04
 #define LVS_TCP_ACK 0x10
 
-/* TCP, UDP: the ports; ICMP: nothing beyond the 8-byte header is read here. */
+/* TCP, UDP: the header checked (its ports and flags are lvs_parse_forwarded()'s); ICMP: the
+ * type; nothing beyond the 8-byte header is read here. */
 static __always_inline int lvs_parse_l4(struct lvs_pkt *p, void *l4, void *data_end)
 {
 	if (p->proto == IPPROTO_TCP) {
@@ -81,15 +84,10 @@ static __always_inline int lvs_parse_l4(struct lvs_pkt *p, void *l4, void *data_
 			return LVS_C_PASS_MALFORMED_L4;
 		if (th->doff < 5 || (__u32)th->doff * 4 > (__u32)p->l3_len - (p->l4_off - p->l3_off))
 			return LVS_C_PASS_MALFORMED_L4;
-		p->flow.sport = th->source;
-		p->flow.dport = th->dest;
-		p->tcp_flags = ((__u8 *)th)[13];
 	} else if (p->proto == IPPROTO_UDP) {
 		struct udphdr *uh = l4;
 		if ((void *)(uh + 1) > data_end)
 			return LVS_C_PASS_MALFORMED_L4;
-		p->flow.sport = uh->source;
-		p->flow.dport = uh->dest;
 	} else if (p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6) {
 		__u8 *ih = l4;
 		if ((void *)(ih + 8) > data_end)
@@ -214,16 +212,42 @@ static __always_inline int lvs_parse_ipv6(struct lvs_pkt *p, void *data, void *d
 }
 
 /* What lvs_parse() left for a packet the director may forward: an IPv4 header's TOS, DF and
- * identification (an IPv6 packet's are filled by the parse). Call only after LVS_PARSE_OK. */
+ * identification (an IPv6 packet's are filled by the parse), and TCP / UDP ports and TCP flags
+ * (their header was checked by the parse). Call only after LVS_PARSE_OK. */
 static __always_inline void lvs_parse_forwarded(struct lvs_pkt *p, void *data, void *data_end)
 {
-	struct iphdr *iph = data + (p->l3_off & 0x3f); /* <= LVS_L2_MAX: bounded for the verifier */
+	if (p->family == LVS_FAMILY_IPV4) {
+		struct iphdr *iph = data + (p->l3_off & 0x3f); /* <= LVS_L2_MAX: bounded for the verifier */
 
-	if (p->family != LVS_FAMILY_IPV4 || (void *)(iph + 1) > data_end)
+		if ((void *)(iph + 1) <= data_end) {
+			p->tos = iph->tos;
+			p->df = !!(iph->frag_off & bpf_htons(IP_DF_BIT));
+			p->frag_id = bpf_ntohs(iph->id);
+		}
+	}
+	if (p->frag == LVS_FRAG_LATER)
 		return;
-	p->tos = iph->tos;
-	p->df = !!(iph->frag_off & bpf_htons(IP_DF_BIT));
-	p->frag_id = bpf_ntohs(iph->id);
+	void *l4 = data + (p->l4_off & 0x3fff);
+
+	/* The compiler may know the parse checked this header and reuse that check on another
+	 * register; the verifier would not: the pointer is made opaque so the check is redone. */
+	asm volatile("" : "+r"(l4));
+	if (p->proto == IPPROTO_TCP) {
+		struct tcphdr *th = l4;
+
+		if ((void *)(th + 1) > data_end)
+			return;
+		p->flow.sport = th->source;
+		p->flow.dport = th->dest;
+		p->tcp_flags = ((__u8 *)th)[13];
+	} else if (p->proto == IPPROTO_UDP) {
+		struct udphdr *uh = l4;
+
+		if ((void *)(uh + 1) > data_end)
+			return;
+		p->flow.sport = uh->source;
+		p->flow.dport = uh->dest;
+	}
 }
 
 /* Parses L2 .. L4. Returns LVS_PARSE_OK or the lvs_counter (a PASS_*) naming why the packet
