@@ -232,22 +232,16 @@ static __always_inline void lvs_parse_forwarded(struct lvs_pkt *p, void *data, v
 	/* The compiler may know the parse checked this header and reuse that check on another
 	 * register; the verifier would not: the pointer is made opaque so the check is redone. */
 	asm volatile("" : "+r"(l4));
-	if (p->proto == IPPROTO_TCP) {
-		struct tcphdr *th = l4;
-
-		if ((void *)(th + 1) > data_end)
-			return;
-		p->flow.sport = th->source;
-		p->flow.dport = th->dest;
-		p->tcp_flags = ((__u8 *)th)[13];
-	} else if (p->proto == IPPROTO_UDP) {
-		struct udphdr *uh = l4;
-
-		if ((void *)(uh + 1) > data_end)
-			return;
-		p->flow.sport = uh->source;
-		p->flow.dport = uh->dest;
-	}
+	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+		return;
+	if (l4 + (p->proto == IPPROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct udphdr)) > data_end)
+		return;
+	/* Both ports in one 32-bit store (sport, dport adjacent in the flow key, in wire order):
+	 * the flow lookups read the key right after, and two 16-bit stores under a wider load
+	 * would stall its store forwarding. */
+	*(__u32 *)&p->flow.sport = *(__u32 *)l4;
+	if (p->proto == IPPROTO_TCP)
+		p->tcp_flags = ((__u8 *)l4)[13];
 }
 
 /* Parses L2 .. L4. Returns LVS_PARSE_OK or the lvs_counter (a PASS_*) naming why the packet
