@@ -92,7 +92,7 @@ static __always_inline int lvs_handle_nat_reply(struct xdp_md *ctx, struct lvs_p
 }
 
 /* TCP / UDP that may be a virtual service's: `vf`, the VIP filter's bits for the destination
- * (non-zero with marks on). Returns LVS_FORWARD with *real_idx and *egress (the ingress
+ * (0: no VIP there, and the packet came here only for the marks or LVS-NAT replies). Returns LVS_FORWARD with *real_idx and *egress (the ingress
  * interface's own MAC) set, or an XDP action. */
 static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p,
 					   const struct lvs_cfg *cfg, __u32 vf, __u32 *real_idx,
