@@ -34,13 +34,11 @@ static __always_inline void lvs_capture_note(__u32 c)
 		s->counters |= 1ull << c;
 }
 
+/* Called only while capturing, as lvs_capture_end(). */
 static __always_inline void lvs_capture_begin(void)
 {
-	struct lvs_capture_cpu *s;
+	struct lvs_capture_cpu *s = lvs_capture_state();
 
-	if (!lvs_capture.on)
-		return;
-	s = lvs_capture_state();
 	if (s)
 		s->counters = 0;
 }
@@ -58,6 +56,7 @@ static __always_inline __u32 lvs_capture_svc(void *data, void *data_end)
 		return LVS_CAPTURE_NONE;
 	if (p.proto != IPPROTO_TCP && p.proto != IPPROTO_UDP)
 		return LVS_CAPTURE_NONE;
+	lvs_parse_forwarded(&p, data, data_end); /* the ports */
 	cfg = bpf_map_lookup_elem(&lvs_cfg, &zero);
 	if (!cfg)
 		return LVS_CAPTURE_NONE;
@@ -65,7 +64,7 @@ static __always_inline __u32 lvs_capture_svc(void *data, void *data_end)
 	return svc ? svc->id : LVS_CAPTURE_NONE;
 }
 
-static __always_inline void lvs_capture_end(struct xdp_md *ctx, int act, __u32 ri)
+static __noinline void lvs_capture_end(struct xdp_md *ctx, int act, __u32 ri)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;

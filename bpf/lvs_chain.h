@@ -53,4 +53,27 @@ static __always_inline int lvs_chain_from(struct xdp_md *ctx, __u32 from)
 	return XDP_PASS;
 }
 
+#ifdef LVS_CHAIN_NO_MAP
+/*
+ * The director's side: whether it runs in a chain at all. Attached alone (the common case) an
+ * empty LVS_CHAIN_AFTER slot costs a tail call per passed packet for nothing, so the director
+ * tries it only once the control plane has set lvs_chain_on (src/director/chain.ts, through
+ * this section's map, CHAIN_ON_MAP there). Ordering: attach --multiprog sets it before it writes
+ * the director's slot, the only way a root reaches the director, so every packet the director
+ * gets from a chain sees it set and no passed packet misses a program in LVS_CHAIN_AFTER, put
+ * there before or after the attach. It is never cleared: a director once chained keeps trying
+ * (clearing it while a root on another CPU is mid-packet could pass that packet to the kernel
+ * past the program after it). Its own section, not .bss: capture writes .bss (lvs_capture) whole.
+ */
+volatile __u32 lvs_chain_on SEC(".data.lvs_chain") = 0;
+
+/* A packet the director passes: to LVS_CHAIN_AFTER when chained, else to the kernel. */
+static __always_inline int lvs_chain_pass(struct xdp_md *ctx)
+{
+	if (!lvs_chain_on)
+		return XDP_PASS;
+	return lvs_chain_from(ctx, LVS_CHAIN_AFTER);
+}
+#endif
+
 #endif /* LVS_CHAIN_H */

@@ -91,11 +91,12 @@ static __always_inline int lvs_handle_nat_reply(struct xdp_md *ctx, struct lvs_p
 	return LVS_FORWARD_REPLY;
 }
 
-/* TCP / UDP to a virtual service. Returns LVS_FORWARD with *real_idx and *egress (the ingress
+/* TCP / UDP that may be a virtual service's: `vf`, the VIP filter's bits for the destination
+ * (0: no VIP there, and the packet came here only for the marks or LVS-NAT replies). Returns LVS_FORWARD with *real_idx and *egress (the ingress
  * interface's own MAC) set, or an XDP action. */
 static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p,
-					   const struct lvs_cfg *cfg, __u32 *real_idx, __u32 *gen,
-					   const __u8 **egress)
+					   const struct lvs_cfg *cfg, __u32 vf, __u32 *real_idx,
+					   __u32 *gen, const __u8 **egress)
 {
 	struct lvs_svc *port_svc = NULL, *svc = NULL;
 	__u32 why = LVS_C_DROP_NO_REAL;
@@ -106,7 +107,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 
 	/* Traffic the VIP filter rules out (and no mark may classify) is no service's: it pays
 	 * neither the flow cache nor the service lookups. */
-	if ((cfg->flags & LVS_CFG_F_FWMARK) || lvs_vip_bits(cfg, p->flow.daddr)) {
+	if (vf || (cfg->flags & LVS_CFG_F_FWMARK)) {
 		epoch = lvs_fc_epoch(); /* before every lookup a cache entry is made from */
 		if (lvs_fc_may_probe(p)) {
 			/* An established flow: service and realserver in one per-CPU probe. */
@@ -299,14 +300,25 @@ static __always_inline int lvs_director_run(struct xdp_md *ctx, __u32 *real)
 		egress = lvs_l2_accepted(ctx);
 		if (!egress)
 			return lvs_l2_pass();
+		lvs_parse_forwarded(&p, data, data_end);
 		verdict = lvs_handle_frag_later(&p, cfg_enable_frag, &ri, &gen);
 	} else if (p.proto == IPPROTO_TCP || p.proto == IPPROTO_UDP) {
-		verdict = lvs_handle_flow(ctx, &p, cfg, &ri, &gen, &egress);
+		/* To no VIP, no mark, and no LVS-NAT to look for a reply of: no service's, decided
+		 * first, as most of an interface's traffic is (issue 16: pass <= 1.3x XDP_PASS). */
+		__u32 vf = lvs_vip_bits(cfg, p.flow.daddr);
+
+		if (!vf && !(cfg->flags & (LVS_CFG_F_FWMARK | LVS_CFG_F_NAT))) {
+			lvs_count(LVS_C_PASS_NOT_VIP);
+			return XDP_PASS;
+		}
+		lvs_parse_forwarded(&p, data, data_end);
+		verdict = lvs_handle_flow(ctx, &p, cfg, vf, &ri, &gen, &egress);
 	} else if (cfg_enable_icmp && lvs_icmp_is_error(&p)) {
 		egress = lvs_l2_accepted(ctx);
 		if (!egress)
 			return lvs_l2_pass();
 		is_icmp_err = 1;
+		lvs_parse_forwarded(&p, data, data_end);
 		verdict = lvs_handle_icmp(&p, cfg, data, data_end, &ri, &gen);
 	} else {
 		lvs_count(LVS_C_PASS_NOT_VIP);
@@ -331,19 +343,21 @@ static __always_inline int lvs_director_run(struct xdp_md *ctx, __u32 *real)
 }
 
 /* What the director passes goes on to the interface's next program when it shares the
- * interface by tail calls (lvs_chain.h: an empty slot, or attached alone, is XDP_PASS). */
+ * interface by tail calls (lvs_chain.h: attached alone, or an empty slot, is XDP_PASS). */
 SEC("xdp")
 int lvs_director(struct xdp_md *ctx)
 {
 	__u32 real = LVS_CAPTURE_NONE;
+	__u32 capture = lvs_capture.on; /* read once: begin and end agree on it */
 	int act;
 
-	lvs_capture_begin();
+	if (capture)
+		lvs_capture_begin();
 	act = lvs_director_run(ctx, &real);
-	if (lvs_capture.on)
+	if (capture)
 		lvs_capture_end(ctx, act, real);
 	if (act == XDP_PASS)
-		return lvs_chain_from(ctx, LVS_CHAIN_AFTER);
+		return lvs_chain_pass(ctx);
 	return act;
 }
 

@@ -5,7 +5,11 @@
  * Contract: lvs_parse() fills struct lvs_pkt and returns LVS_PARSE_OK when the packet is
  * IPv4/IPv6 with a consistent L3 header (and, for TCP/UDP/ICMP not in a non-first fragment, a
  * complete L4 header); otherwise it returns the lvs_counter naming why the packet goes to the
- * kernel untouched. (LVS_PARSE_OK is not 0 because counter 0 is a reason too.) Also provides the
+ * kernel untouched. (LVS_PARSE_OK is not 0 because counter 0 is a reason too.) It fills what
+ * tells a virtual service's packet from others (family, protocol, addresses, fragment, ICMP
+ * type); an IPv4 packet's tos, df and frag_id, and TCP / UDP ports and flags, are left 0 for
+ * lvs_parse_forwarded(), which only a packet that may be a service's needs: traffic to no
+ * service, most of an interface's, never pays for them (issue 16's pass case). Also provides the
  * L2 size bound (LVS_L2_MAX) that code rewriting headers in front of L3 copies.
  */
 #ifndef LVS_PARSE_H
@@ -70,7 +74,8 @@ struct lvs_pkt {
 #define LVS_TCP_RST 0x04
 #define LVS_TCP_ACK 0x10
 
-/* TCP, UDP: the ports; ICMP: nothing beyond the 8-byte header is read here. */
+/* TCP, UDP: the header checked (its ports and flags are lvs_parse_forwarded()'s); ICMP: the
+ * type; nothing beyond the 8-byte header is read here. */
 static __always_inline int lvs_parse_l4(struct lvs_pkt *p, void *l4, void *data_end)
 {
 	if (p->proto == IPPROTO_TCP) {
@@ -79,15 +84,10 @@ static __always_inline int lvs_parse_l4(struct lvs_pkt *p, void *l4, void *data_
 			return LVS_C_PASS_MALFORMED_L4;
 		if (th->doff < 5 || (__u32)th->doff * 4 > (__u32)p->l3_len - (p->l4_off - p->l3_off))
 			return LVS_C_PASS_MALFORMED_L4;
-		p->flow.sport = th->source;
-		p->flow.dport = th->dest;
-		p->tcp_flags = ((__u8 *)th)[13];
 	} else if (p->proto == IPPROTO_UDP) {
 		struct udphdr *uh = l4;
 		if ((void *)(uh + 1) > data_end)
 			return LVS_C_PASS_MALFORMED_L4;
-		p->flow.sport = uh->source;
-		p->flow.dport = uh->dest;
 	} else if (p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6) {
 		__u8 *ih = l4;
 		if ((void *)(ih + 8) > data_end)
@@ -100,29 +100,32 @@ static __always_inline int lvs_parse_l4(struct lvs_pkt *p, void *l4, void *data_
 static __always_inline int lvs_parse_ipv4(struct lvs_pkt *p, void *data, void *data_end)
 {
 	struct iphdr *iph = data + p->l3_off;
-	__u32 frame_l3;
+	__u32 frame_l3, hlen;
+	__u16 frag_off;
+	__u8 vihl;
 
 	if ((void *)(iph + 1) > data_end)
 		return LVS_C_PASS_MALFORMED_L3;
-	if (iph->version != 4 || iph->ihl < 5)
+	/* Version and IHL read once (each store to *p would otherwise make the compiler read the
+	 * byte again: every packet pays this parse, issue 16's pass case included). */
+	vihl = *(__u8 *)iph;
+	hlen = (vihl & 0x0f) * 4;
+	if ((vihl & 0xf0) != 0x40 || hlen < sizeof(*iph))
 		return LVS_C_PASS_MALFORMED_L3;
 	p->l3_len = bpf_ntohs(iph->tot_len);
 	frame_l3 = data_end - (void *)iph;
-	if (p->l3_len < iph->ihl * 4 || p->l3_len > frame_l3)
+	if (p->l3_len < hlen || p->l3_len > frame_l3)
 		return LVS_C_PASS_MALFORMED_L3;
 	p->family = LVS_FAMILY_IPV4;
 	p->proto = iph->protocol;
-	p->tos = iph->tos;
-	__u16 frag_off = bpf_ntohs(iph->frag_off);
-	p->df = !!(frag_off & IP_DF_BIT);
+	frag_off = bpf_ntohs(iph->frag_off);
 	if (frag_off & IP_OFFSET_MSK)
 		p->frag = LVS_FRAG_LATER;
 	else if (frag_off & IP_MF_BIT)
 		p->frag = LVS_FRAG_FIRST;
-	p->frag_id = bpf_ntohs(iph->id);
 	__builtin_memcpy(p->flow.saddr, &iph->saddr, 4);
 	__builtin_memcpy(p->flow.daddr, &iph->daddr, 4);
-	p->l4_off = p->l3_off + iph->ihl * 4;
+	p->l4_off = p->l3_off + hlen;
 	return LVS_PARSE_OK;
 }
 
@@ -208,6 +211,39 @@ static __always_inline int lvs_parse_ipv6(struct lvs_pkt *p, void *data, void *d
 	return LVS_PARSE_OK;
 }
 
+/* What lvs_parse() left for a packet the director may forward: an IPv4 header's TOS, DF and
+ * identification (an IPv6 packet's are filled by the parse), and TCP / UDP ports and TCP flags
+ * (their header was checked by the parse). Call only after LVS_PARSE_OK. */
+static __always_inline void lvs_parse_forwarded(struct lvs_pkt *p, void *data, void *data_end)
+{
+	if (p->family == LVS_FAMILY_IPV4) {
+		struct iphdr *iph = data + (p->l3_off & 0x3f); /* <= LVS_L2_MAX: bounded for the verifier */
+
+		if ((void *)(iph + 1) <= data_end) {
+			p->tos = iph->tos;
+			p->df = !!(iph->frag_off & bpf_htons(IP_DF_BIT));
+			p->frag_id = bpf_ntohs(iph->id);
+		}
+	}
+	if (p->frag == LVS_FRAG_LATER)
+		return;
+	void *l4 = data + (p->l4_off & 0x3fff);
+
+	/* The compiler may know the parse checked this header and reuse that check on another
+	 * register; the verifier would not: the pointer is made opaque so the check is redone. */
+	asm volatile("" : "+r"(l4));
+	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+		return;
+	if (l4 + (p->proto == IPPROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct udphdr)) > data_end)
+		return;
+	/* Both ports in one 32-bit store (sport, dport adjacent in the flow key, in wire order):
+	 * the flow lookups read the key right after, and two 16-bit stores under a wider load
+	 * would stall its store forwarding. */
+	*(__u32 *)&p->flow.sport = *(__u32 *)l4;
+	if (p->proto == IPPROTO_TCP)
+		p->tcp_flags = ((__u8 *)l4)[13];
+}
+
 /* Parses L2 .. L4. Returns LVS_PARSE_OK or the lvs_counter (a PASS_*) naming why the packet
  * is not ours. */
 static __always_inline int lvs_parse(struct lvs_pkt *p, void *data, void *data_end, int ipv6_on)
@@ -218,7 +254,9 @@ static __always_inline int lvs_parse(struct lvs_pkt *p, void *data, void *data_e
 
 	if ((void *)(eth + 1) > data_end)
 		return LVS_C_PASS_MALFORMED_L2;
-	proto = eth->h_proto;
+	/* One 16-bit load: struct ethhdr is packed, so eth->h_proto compiles to two byte loads;
+	 * offset 12 of the frame is 2-byte aligned as the verifier requires of packet loads. */
+	proto = *(__be16 *)(data + 12);
 	p->l3_off = sizeof(*eth);
 #pragma unroll
 	for (int i = 0; i < LVS_MAX_VLANS + 1; i++) {

@@ -33,7 +33,12 @@ static __always_inline void cnt(__u32 c)
 
 static __always_inline int parse(struct xdp_md *ctx, struct lvs_pkt *p)
 {
-	return lvs_parse(p, (void *)(long)ctx->data, (void *)(long)ctx->data_end, 1);
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	int rc = lvs_parse(p, data, data_end, 1);
+
+	if (rc == LVS_PARSE_OK)
+		lvs_parse_forwarded(p, data, data_end); /* the ports, as the director's flows have them */
+	return rc;
 }
 
 SEC("xdp") int pr_parse(struct xdp_md *ctx)

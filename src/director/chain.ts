@@ -11,7 +11,8 @@
  *   <pin dir>-chain/prog_lvs_root   the root program
  *   <pin dir>-chain/link_<ifname>   the root's XDP link on each interface that shares
  * The director's slot is written before the root is attached (a root with an empty slot passes
- * everything to the kernel), and cleared before the root is removed.
+ * everything to the kernel), and cleared before the root is removed; the director is told it is
+ * chained (markChained) before its slot is written, and only then tries LVS_CHAIN_AFTER.
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,8 @@ import { faultPoint } from './faults.js';
 import type { StatePaths } from './paths.js';
 
 export const CHAIN_MAP = 'lvs_chain';
+/** bpf/lvs_chain.h's lvs_chain_on: the map libbpf makes of its data section (named as it). */
+export const CHAIN_ON_MAP = '.data.lvs_chain';
 export const ROOT_PIN = 'prog_lvs_root';
 export const ROOT_LINK_PREFIX = 'link_';
 /** bpf/lvs_chain.h: slot = ifindex * positions + position. */
@@ -76,6 +79,40 @@ export function pinChainOf(paths: StatePaths, progFd: number): void {
   } finally {
     pinned.close();
   }
+}
+
+/**
+ * Tells the director (progFd) that a root may run it (bpf/lvs_chain.h: lvs_chain_on), so what it
+ * passes goes on to LVS_CHAIN_AFTER; before that it passes to the kernel without trying the
+ * slot. Set before the director's slot is written (attachChained) and never cleared (see the
+ * header for why). A director built before the switch has no such map: it always tries the slot.
+ */
+export function markChained(progFd: number): void {
+  for (const id of progMapIds(progFd)) {
+    const m = BpfMap.fromId(id);
+    try {
+      const info = mapInfo(m.fd);
+      if (info.name !== CHAIN_ON_MAP) continue;
+      const v = Buffer.alloc(info.valueSize);
+      v.writeUInt32LE(1, 0);
+      m.update(Buffer.alloc(4), v);
+    } finally {
+      m.close();
+    }
+  }
+}
+
+/** Whether the director (progFd) passes to LVS_CHAIN_AFTER (for status and tests). */
+export function chainsPassed(progFd: number): boolean {
+  for (const id of progMapIds(progFd)) {
+    const m = BpfMap.fromId(id);
+    try {
+      if (mapInfo(m.fd).name === CHAIN_ON_MAP) return (m.lookup(Buffer.alloc(4))?.readUInt32LE(0) ?? 0) !== 0;
+    } finally {
+      m.close();
+    }
+  }
+  return true;
 }
 
 function key(ifindex: number, pos: number): Buffer {
@@ -228,6 +265,8 @@ export async function attachChained(
   const chain = ChainMap.open(paths);
   if (!chain) throw new StateError(`no ${CHAIN_MAP} pinned under ${chainDir(paths)}`);
   try {
+    // Before the slot: the first packet a root hands the director already goes on after it.
+    markChained(progFd);
     chain.set(ifindex, CHAIN.lvs, progFd);
     faultPoint('chain-slot-set');
     if (on.kind === 'root') {

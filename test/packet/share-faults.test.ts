@@ -9,7 +9,10 @@ import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { CliNamespace } from '../lib/cli-ns.js';
 import { acceptTestRunFrames } from '../lib/accept.js';
-import { openPinned, closeFd, testRun } from '../../src/native/index.js';
+import { BpfMap, BpfObject, openPinned, closeFd, testRun } from '../../src/native/index.js';
+import { CHAIN as CHAIN_SLOTS, chainsPassed } from '../../src/director/chain.js';
+import { PROG_PIN } from '../../src/director/lifecycle.js';
+import { repoRoot } from '../lib/paths.js';
 
 const L = new CliNamespace('lvss');
 const { pin: PIN } = L;
@@ -82,5 +85,46 @@ test('SIGKILL at each step of detach: the next detach completes it; forwarding t
     assert.equal(existsSync(PIN), false);
     assert.equal(existsSync(CHAIN), false);
     assert.equal(xdpProg(), undefined);
+  }
+});
+
+/** A frame to no virtual service through the root: the director passes it on. */
+function nonVipThroughRoot(): number {
+  const root = openPinned(`${CHAIN}/prog_lvs_root`);
+  try {
+    return testRun(root, clientPacket('203.0.113.9', '10.79.9.9', { proto: 'tcp', sport: 40000, dport: 80, flags: TCP.ACK }), { dataSizeOut: 2048 }).retval;
+  } finally {
+    closeFd(root);
+  }
+}
+
+test('what the director passes goes to a program put after it once it is chained, also one put there after the attach; attached alone it does not try the slot', async () => {
+  L.ok(['attach', 'lvss0', '--mode', 'generic']);
+  const director = openPinned(`${PIN}/${PROG_PIN}`);
+  const after = await BpfObject.open(`${repoRoot()}/bpf/floors.o`);
+  try {
+    assert.equal(chainsPassed(director), false, 'attached alone: passes to the kernel, no tail call');
+    L.ok(['attach', 'lo', '--multiprog', '--mode', 'generic']);
+    assert.equal(chainsPassed(director), true, 'chained: told before its slot was written');
+    L.ok(['apply', '-f', '-'], { input: RULES });
+    assert.equal(nonVipThroughRoot(), XDP.PASS, 'nothing after the director: the kernel gets it');
+    // The program after the director, put in lo's slot by hand as another project would (bpftool).
+    const chain = BpfMap.fromPin(`${CHAIN}/lvs_chain`);
+    try {
+      const k = Buffer.alloc(4);
+      k.writeUInt32LE(1 * CHAIN_SLOTS.positions + CHAIN_SLOTS.after);
+      const v = Buffer.alloc(4);
+      v.writeUInt32LE(after.progFd('floor_drop'));
+      chain.update(k, v);
+      assert.equal(nonVipThroughRoot(), XDP.DROP, 'the program after the director got the passed frame');
+      assert.equal(throughRoot(), XDP.TX, 'a virtual service\'s frame is still forwarded, never handed on');
+      chain.delete(k);
+    } finally {
+      chain.close();
+    }
+    L.ok(['detach']);
+  } finally {
+    after.close();
+    closeFd(director);
   }
 });
