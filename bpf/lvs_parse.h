@@ -234,13 +234,15 @@ static __always_inline void lvs_parse_forwarded(struct lvs_pkt *p, void *data, v
 	asm volatile("" : "+r"(l4));
 	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
 		return;
-	if (l4 + (p->proto == IPPROTO_TCP ? sizeof(struct tcphdr) : sizeof(struct udphdr)) > data_end)
+	/* Each read checked on its own: a size chosen by the protocol leaves the verifier (and some
+	 * compilations of it: bench/bpf/probes.o) knowing only the smaller bound. */
+	if (l4 + sizeof(struct udphdr) > data_end)
 		return;
 	/* Both ports in one 32-bit store (sport, dport adjacent in the flow key, in wire order):
 	 * the flow lookups read the key right after, and two 16-bit stores under a wider load
 	 * would stall its store forwarding. */
 	*(__u32 *)&p->flow.sport = *(__u32 *)l4;
-	if (p->proto == IPPROTO_TCP)
+	if (p->proto == IPPROTO_TCP && l4 + sizeof(struct tcphdr) <= data_end)
 		p->tcp_flags = ((__u8 *)l4)[13];
 }
 

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runDataplaneBench } from '../../bench/dataplane.js';
 import { runMemoryBench } from '../../bench/memory.js';
+import { runProbeBench } from '../../bench/probes.js';
 import { barChart, chartGrid } from '../../bench/lib/svg.js';
 
 test('data-plane benchmark runs every case and reports ratios to floors', async () => {
@@ -15,6 +16,13 @@ test('data-plane benchmark runs every case and reports ratios to floors', async 
   for (const name of ['non-VIP packet (pass)', 'established DR flow', 'established Tun flow (IPv6 in IPv6)']) {
     assert.ok(r.some((c) => c.name === name), name);
   }
+});
+
+test('the cost probes (bench/bpf/probes.o) load and measure every probe', async () => {
+  // Its own object: a parse change the director verifies with may not verify here.
+  const r = await runProbeBench({ rounds: 1, repeat: 10 });
+  assert.ok(r.length >= 5);
+  for (const p of r) assert.ok(Number.isFinite(p.medianNs), JSON.stringify(p));
 });
 
 test('map memory is read for both presets; charts render', async () => {
