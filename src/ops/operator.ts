@@ -176,9 +176,6 @@ export class Operator {
     if (opts.listen) await op.listen(opts.listen.host, opts.listen.port);
     op.resyncTimer = setInterval(() => void op.resync(), opts.resyncMs ?? 30_000);
     op.resyncTimer.unref();
-    op.sampleHistory();
-    op.historyTimer = setInterval(() => op.sampleHistory(), op.history.intervalMs);
-    op.historyTimer.unref();
     op.reconcileTimer = setInterval(() => op.reconcileCounts(), opts.reconcileMs ?? ABI.LVS_LC_RECONCILE_S * 1000);
     op.reconcileTimer.unref();
     op.writeHealthFile();
@@ -505,9 +502,24 @@ export class Operator {
     // The first page load, or one after a long pause, takes its rates from the history's last
     // reading (at most an interval old) instead of showing 0 or an average over minutes.
     const stale = !this.last || now - this.last.at > 2 * this.history.intervalMs;
-    const view = statsView(sample, stale && this.historyPrev ? this.historyPrev : this.last?.sample);
+    // (Not a reading taken just now: the history's first, when a status() started it.)
+    const prev = this.historyPrev && sample.at - this.historyPrev.at >= 500_000_000n ? this.historyPrev : undefined;
+    const view = statsView(sample, stale && prev ? prev : this.last?.sample);
     this.last = { sample, view, at: now };
     return this.last;
+  }
+
+  /**
+   * The sparklines' sampling, from the first consumer on (the HTTP listener, or a first status()
+   * from a library caller): a run without either (`--no-listen`, the small box) neither reads
+   * the counters every interval nor keeps minutes of rates (up to 180 samples x 2 per
+   * realserver: ~0.4 MiB at 128 realservers).
+   */
+  private keepHistory(): void {
+    if (this.historyTimer || this.stopped) return;
+    this.sampleHistory();
+    this.historyTimer = setInterval(() => this.sampleHistory(), this.history.intervalMs);
+    this.historyTimer.unref();
   }
 
   /** One sample of every realserver's rates for the sparklines (its own previous reading, so scrapes do not shorten its interval). */
@@ -570,6 +582,7 @@ export class Operator {
   }
 
   status(): StatusDoc {
+    this.keepHistory();
     const drained = new Map<string, string>();
     const drains = this.d.drains;
     for (const svc of this.model.config.services) {
@@ -591,6 +604,7 @@ export class Operator {
   }
 
   private async listen(host: string, port: number): Promise<void> {
+    this.keepHistory();
     const { serveHttp } = await import('./http.js');
     this.server = await serveHttp({
       metrics: async () => ({ text: await this.metricsText(), contentType: (await this.metricsRegistry()).contentType }),
