@@ -88,31 +88,29 @@ export function pinChainOf(paths: StatePaths, progFd: number): void {
  * header for why). A director built before the switch has no such map: it always tries the slot.
  */
 export function markChained(progFd: number): void {
-  for (const id of progMapIds(progFd)) {
-    const m = BpfMap.fromId(id);
-    try {
-      const info = mapInfo(m.fd);
-      if (info.name !== CHAIN_ON_MAP) continue;
-      const v = Buffer.alloc(info.valueSize);
-      v.writeUInt32LE(1, 0);
-      m.update(Buffer.alloc(4), v);
-    } finally {
-      m.close();
-    }
-  }
+  withChainOn(progFd, (m) => {
+    const v = Buffer.alloc(m.valueSize);
+    v.writeUInt32LE(1, 0);
+    m.update(Buffer.alloc(4), v);
+  });
 }
 
 /** Whether the director (progFd) passes to LVS_CHAIN_AFTER (for status and tests). */
 export function chainsPassed(progFd: number): boolean {
+  return withChainOn(progFd, (m) => (m.lookup(Buffer.alloc(4))?.readUInt32LE(0) ?? 0) !== 0) ?? true;
+}
+
+/** `fn` on the director's lvs_chain_on map (its own data section), or undefined without one. */
+function withChainOn<T>(progFd: number, fn: (m: BpfMap) => T): T | undefined {
   for (const id of progMapIds(progFd)) {
     const m = BpfMap.fromId(id);
     try {
-      if (mapInfo(m.fd).name === CHAIN_ON_MAP) return (m.lookup(Buffer.alloc(4))?.readUInt32LE(0) ?? 0) !== 0;
+      if (mapInfo(m.fd).name === CHAIN_ON_MAP) return fn(m);
     } finally {
       m.close();
     }
   }
-  return true;
+  return undefined;
 }
 
 function key(ifindex: number, pos: number): Buffer {

@@ -441,16 +441,21 @@ export function writeCommitted(path: string, s: Snapshot): void {
   writeSnapshot(path, s);
 }
 
-/** The delta beside a snapshot (read as `b`), when it is one against that write of it. */
-function readDelta(path: string, b: Base): Snapshot | undefined {
-  const where = deltaPath(path);
-  let buf: Buffer;
+/** A file kept beside the snapshot (a delta, a pending record), or undefined when there is none. */
+function readBeside(where: string): Buffer | undefined {
   try {
-    buf = readFileSync(where);
+    return readFileSync(where);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw translateNativeError(e, { action: `read ${where}`, path: where });
   }
+}
+
+/** The delta beside a snapshot (read as `b`), when it is one against that write of it. */
+function readDelta(path: string, b: Base): Snapshot | undefined {
+  const where = deltaPath(path);
+  const buf = readBeside(where);
+  if (!buf) return undefined;
   // Its head says which write of the file it is against: another one's is left behind (stale).
   const values = valuesOf(buf, where);
   const head = values[0]?.v as { base?: unknown } | undefined;
@@ -483,13 +488,8 @@ export function writePending(path: string, s: Snapshot): void {
 /** The pending record beside a snapshot (read as `s`), if it is one for that state. */
 function readPending(path: string, s: Snapshot): PendingPlan | undefined {
   const where = pendingPath(path);
-  let buf: Buffer;
-  try {
-    buf = readFileSync(where);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw translateNativeError(e, { action: `read ${where}`, path: where });
-  }
+  const buf = readBeside(where);
+  if (!buf) return undefined;
   const values = valuesOf(buf, where);
   const head = values[0]?.v as (Partial<Snapshot> & { base?: number; parts?: { target?: number } }) | undefined;
   checkHead(head, where);
