@@ -91,6 +91,14 @@ export abstract class DirectorsLab {
   /** Every namespace of the lab, the switch first. */
   abstract get namespaces(): string[];
 
+  /** The lab's virtual services (each with its VIP). */
+  abstract readonly services: readonly { vip: string }[];
+
+  /** The VIPs of the lab's services, in their order. */
+  get vips(): string[] {
+    return this.services.map((s) => s.vip);
+  }
+
   protected abstract build(): Promise<void>;
 
   /** Builds `lab` (after removing any previous lab of its prefix); on failure removes it. */

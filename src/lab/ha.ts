@@ -98,10 +98,6 @@ export class HaLab extends DirectorsLab {
     return [this.net, this.router.ns, this.client.ns, ...this.directors.map((d) => d.ns), ...this.realservers.map((r) => r.ns)];
   }
 
-  get vips(): string[] {
-    return this.services.map((s) => s.vip);
-  }
-
   static create(spec: HaSpec): Promise<HaLab> {
     return DirectorsLab.made(new HaLab(spec));
   }

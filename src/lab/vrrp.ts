@@ -99,10 +99,6 @@ export class VrrpLab extends DirectorsLab {
     return [this.net, this.client.ns, ...this.directors.map((d) => d.ns), ...this.realservers.map((r) => r.ns)];
   }
 
-  get vips(): string[] {
-    return this.services.map((s) => s.vip);
-  }
-
   static create(spec: VrrpSpec): Promise<VrrpLab> {
     return DirectorsLab.made(new VrrpLab(spec));
   }
