@@ -128,7 +128,7 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 				return LVS_FORWARD;
 			}
 		}
-		port_svc = lvs_svc_lookup(&p->flow, cfg);
+		port_svc = lvs_svc_lookup_vf(&p->flow, vf); /* the filter's bits, read once per packet */
 		svc = lvs_fwmark_svc(port_svc, &p->flow, cfg);
 	}
 	if (!svc) {

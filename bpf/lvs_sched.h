@@ -2,7 +2,7 @@
 /*
  * lvs_sched.h - virtual service lookup and realserver scheduling.
  *
- * Provides: lvs_svc_lookup() (the virtual service a flow is addressed to, behind the VIP filter),
+ * Provides: lvs_svc_lookup() / lvs_svc_lookup_vf() (the virtual service a flow is addressed to, behind the VIP filter),
  * lvs_svc_allports() (the all-ports service a flow falls to when its port's service is a
  * tombstone), lvs_real_get() (a realserver slot, only while it is the generation a flow was
  * scheduled to), lvs_real_gone() (the same slot deleted, its entries waiting for it) and
@@ -39,12 +39,10 @@ static __always_inline __u32 lvs_vip_bits(const struct lvs_cfg *cfg, const __u8 
 	return (*bits >> ((slot % 32) * 2)) & 3;
 }
 
-/* (proto, VIP, port), then (proto, VIP, 0) for all-ports services; the VIP filter skips the
- * lookups that cannot succeed. */
-static __always_inline struct lvs_svc *lvs_svc_lookup(const struct lvs_flow_key *f,
-						      const struct lvs_cfg *cfg)
+/* (proto, VIP, port), then (proto, VIP, 0) for all-ports services; `vf`, the VIP filter's bits
+ * for the destination (lvs_vip_bits), skips the lookups that cannot succeed. */
+static __always_inline struct lvs_svc *lvs_svc_lookup_vf(const struct lvs_flow_key *f, __u32 vf)
 {
-	__u32 vf = lvs_vip_bits(cfg, f->daddr);
 	struct lvs_svc_key k = {};
 	struct lvs_svc *svc;
 
@@ -63,6 +61,13 @@ static __always_inline struct lvs_svc *lvs_svc_lookup(const struct lvs_flow_key 
 		return NULL;
 	k.port = 0; /* all-ports service */
 	return bpf_map_lookup_elem(&lvs_services, &k);
+}
+
+/* lvs_svc_lookup_vf with the filter's bits read here. */
+static __always_inline struct lvs_svc *lvs_svc_lookup(const struct lvs_flow_key *f,
+						      const struct lvs_cfg *cfg)
+{
+	return lvs_svc_lookup_vf(f, lvs_vip_bits(cfg, f->daddr));
 }
 
 /* (proto, VIP, 0) for a flow whose (proto, VIP, port) entry is a tombstone (LVS_SVC_F_GONE):
