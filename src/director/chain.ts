@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  BpfMap, BpfObject, XdpLink, closeFd, ifIndex, mapInfo, openPinned, pinObject, progFdById, progInfo, progMapIds, probeProgType, xdpQuery,
+  BpfMap, BpfObject, XdpLink, closeFd, ifIndex, mapInfo, openPinned, pinObject, progFdById, progInfo, progMapIds, probeProgType, withProgramMap, xdpQuery,
   type XdpMode,
 } from '../native/index.js';
 import { StateError } from '../errors.js';
@@ -88,29 +88,17 @@ export function pinChainOf(paths: StatePaths, progFd: number): void {
  * header for why). A director built before the switch has no such map: it always tries the slot.
  */
 export function markChained(progFd: number): void {
-  withChainOn(progFd, (m) => {
+  withProgramMap(progFd, (name) => name === CHAIN_ON_MAP, (m) => {
     const v = Buffer.alloc(m.valueSize);
     v.writeUInt32LE(1, 0);
     m.update(Buffer.alloc(4), v);
+    return true;
   });
 }
 
 /** Whether the director (progFd) passes to LVS_CHAIN_AFTER (for status and tests). */
 export function chainsPassed(progFd: number): boolean {
-  return withChainOn(progFd, (m) => (m.lookup(Buffer.alloc(4))?.readUInt32LE(0) ?? 0) !== 0) ?? true;
-}
-
-/** `fn` on the director's lvs_chain_on map (its own data section), or undefined without one. */
-function withChainOn<T>(progFd: number, fn: (m: BpfMap) => T): T | undefined {
-  for (const id of progMapIds(progFd)) {
-    const m = BpfMap.fromId(id);
-    try {
-      if (mapInfo(m.fd).name === CHAIN_ON_MAP) return fn(m);
-    } finally {
-      m.close();
-    }
-  }
-  return undefined;
+  return withProgramMap(progFd, (name) => name === CHAIN_ON_MAP, (m) => (m.lookup(Buffer.alloc(4))?.readUInt32LE(0) ?? 0) !== 0) ?? true;
 }
 
 function key(ifindex: number, pos: number): Buffer {

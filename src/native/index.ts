@@ -26,6 +26,6 @@ export { BpfMap, perCpuStride, memlockOf, type DumpOptions, type MapCreateOption
 export { BpfObject, type ObjectConfig, type OpenOptions } from './object.js';
 export { closeFd, ifIndex, ifName, mapInfo, openPinned, pinObject, possibleCpus, progFdById, progInfo } from './fds.js';
 export { XdpLink, attachXdp, xdpQuery, type XdpFallback, type XdpMode, type XdpQuery } from './xdp.js';
-export { RingReader, progMapIds, probeProgType } from './share.js';
+export { RingReader, progMapIds, probeProgType, withProgramMap } from './share.js';
 export { netlinkDump } from './netlink.js';
 export { testRun, testRunEach, type TestRunOptions, type TestRunResult } from './test-run.js';

@@ -4,6 +4,7 @@
  * kernel lets libxdp's dispatcher load its freplace programs).
  */
 import { call } from './common.js';
+import { BpfMap } from './maps.js';
 
 /** Records of a BPF_MAP_TYPE_RINGBUF map, polled; close() releases the mapping. */
 export class RingReader {
@@ -39,6 +40,24 @@ export class RingReader {
 /** Ids of the maps a loaded program uses. */
 export function progMapIds(progFd: number): number[] {
   return call({ action: `read map ids of program fd ${progFd}` }, (n) => n.progMapIds(progFd));
+}
+
+/**
+ * The first answer `fn` gives (not undefined) for the maps of program `progFd` whose name
+ * `match` accepts, each opened for the call and closed after it; undefined when none answers.
+ */
+export function withProgramMap<T>(progFd: number, match: (name: string) => boolean, fn: (m: BpfMap) => T | undefined): T | undefined {
+  for (const id of progMapIds(progFd)) {
+    const m = BpfMap.fromId(id);
+    try {
+      if (!match(m.name)) continue;
+      const v = fn(m);
+      if (v !== undefined) return v;
+    } finally {
+      m.close();
+    }
+  }
+  return undefined;
 }
 
 /** libbpf's probe of a program type, and the errno a minimal program of that type gets. */
