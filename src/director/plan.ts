@@ -53,6 +53,7 @@ import { ABI, ABI_VERSION } from '../abi/generated.js';
 import { VERSION } from '../version.js';
 import { emptyConfig, serviceId, realserverKey, type DirectorConfig, type VirtualService, type Realserver } from '../model/types.js';
 import type { AppliedState, Ghosts } from './snapshot.js';
+import { keysOf, liveServices } from './records.js';
 import { sameAccepted, ifEntries, type AcceptedMac, type AcceptedIf } from '../dataplane/l2addrs.js';
 
 export interface RealWrite {
@@ -231,14 +232,6 @@ function reuseOf(inputs: PlanInputs): Reuse | undefined {
     services: liveServices(running), hops: hopsOf(inputs), allocation: running.allocation, reals: running.reals, digests: running.digests, l2: running.l2,
     ...(inputs.kept ? { kept: inputs.kept } : {}),
   };
-}
-
-/** The running services, by object, per applied state (asked by every change made from it). */
-const live = new WeakMap<AppliedState, Set<VirtualService>>();
-function liveServices(running: AppliedState): Set<VirtualService> {
-  let set = live.get(running);
-  if (!set) live.set(running, (set = new Set(running.config.services)));
-  return set;
 }
 
 /** The next hops of a plan: those resolved, and the running ones of the services kept whole. */
@@ -681,7 +674,7 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
  * Otherwise the record `build` makes.
  */
 function kept<V>(base: Record<string, V>, count: number, fresh: readonly [string, V][], same: (a: V, b: V) => boolean, build: () => Record<string, V>): Record<string, V> {
-  if (fresh.every(([id, v]) => base[id] !== undefined && same(base[id], v)) && sizeOf(base) === count) return base;
+  if (fresh.every(([id, v]) => base[id] !== undefined && same(base[id], v)) && keysOf(base).length === count) return base;
   return build();
 }
 
@@ -699,22 +692,6 @@ function digestsOver(running: Record<string, string>, fresh: readonly CompiledSe
   const out = { ...running };
   for (const s of fresh) out[s.id] = digest(s.fingerprint, s.value(0));
   return out;
-}
-
-/** The keys of a record of an applied state, listed once. */
-const keyLists = new WeakMap<object, string[]>();
-function keysOf(record: object): string[] {
-  let k = keyLists.get(record);
-  if (!k) keyLists.set(record, (k = Object.keys(record)));
-  return k;
-}
-
-/** Entries of a record of an applied state (never modified once recorded), counted once. */
-const sizes = new WeakMap<object, number>();
-function sizeOf(record: object): number {
-  let n = sizes.get(record);
-  if (n === undefined) sizes.set(record, (n = Object.keys(record).length));
-  return n;
 }
 
 function sameL2(a: L2Next, b: L2Next): boolean {

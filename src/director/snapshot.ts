@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, rmSync, chmodSync, openSync, fstatSync, readSy
 import { dirname } from 'node:path';
 import { Packr } from 'msgpackr';
 import { writeFileAtomicSync } from './atomic.js';
+import { keysOf } from './records.js';
 import { StateError, translateNativeError } from '../errors.js';
 import type { DirectorConfig, VirtualService } from '../model/types.js';
 import type { Allocation, L2Next } from '../dataplane/compile.js';
@@ -190,15 +191,6 @@ const positions = new WeakMap<AppliedState, Map<VirtualService, number>>();
 const refs: Buffer[] = [];
 function ref(i: number): Buffer {
   return (refs[i] ??= Buffer.from(packr.pack(i)));
-}
-
-/** The keys of a record of an applied state (never modified once recorded), listed once: a
- *  change's record is compared with the running one's, then with the file's. */
-const keyLists = new WeakMap<object, string[]>();
-function keysOf(record: object): string[] {
-  let k = keyLists.get(record);
-  if (!k) keyLists.set(record, (k = Object.keys(record)));
-  return k;
 }
 
 /**

@@ -13,6 +13,7 @@ import { buildPlan, type Plan } from './plan.js';
 import { resolveAll, resolveAllAsync, tunnelSources, tunnelSourcesAsync, type Known, type Resolutions } from './neigh.js';
 import { writeCommitted, writePending, removePending, type AppliedState, type Snapshot, type UnresolvedReal } from './snapshot.js';
 import { faultPoint } from './faults.js';
+import { liveServices } from './records.js';
 import type { MapWriter } from './writer.js';
 import type { DirectorReader } from './reader.js';
 import type { StatePaths } from './paths.js';
@@ -50,15 +51,10 @@ function runningReal(running: AppliedState, id: string): Realserver | undefined 
   return index.get(id);
 }
 
-/** The running services, by object, per applied state. */
-const runningServices = new WeakMap<AppliedState, Set<VirtualService>>();
-
 /** Whether what decides a realserver's next hop is as in the running configuration. */
 function sameHop(running: AppliedState, s: VirtualService, r: Realserver): boolean {
   // A running service itself (a change elsewhere keeps it, object and all): its realservers too.
-  let live = runningServices.get(running);
-  if (!live) runningServices.set(running, (live = new Set(running.config.services)));
-  if (live.has(s)) return true;
+  if (liveServices(running).has(s)) return true;
   const old = runningReal(running, realId(s, r));
   return !!old && old.method === r.method && old.nextHop === r.nextHop && old.ifname === r.ifname && old.mac === r.mac;
 }
@@ -81,8 +77,7 @@ const unresolvedServices = new WeakMap<AppliedState, Set<string>>();
 function keptServices(running: AppliedState, desired: DirectorConfig, opts: ResolveOpts, earlier: Resolved | undefined): Set<VirtualService> {
   const kept = new Set<VirtualService>();
   if (opts.refresh) return kept;
-  let live = runningServices.get(running);
-  if (!live) runningServices.set(running, (live = new Set(running.config.services)));
+  const live = liveServices(running);
   let pending = unresolvedServices.get(running);
   if (!pending) unresolvedServices.set(running, (pending = new Set(Object.keys(running.unresolved ?? {}).map((id) => id.slice(0, id.lastIndexOf('/'))))));
   const asked = earlier && (earlier.l2.size || earlier.unresolved.size) ? earlier : undefined;
