@@ -190,10 +190,6 @@ export class MapWriter {
     }
   }
 
-  /**
-   * Each table into a new inner array, then all of them into their lvs_tables slots in one
-   * batch: every map-in-map update waits for an RCU grace period (~8 ms here), a batch waits once.
-   */
   /** The spare slots (slot ^ 1) of the live `slots` pointed at their live tables, in one batch
    *  (one RCU grace period): their previous tables are freed. */
   private retireSpares(live: readonly number[]): void {
@@ -237,6 +233,10 @@ export class MapWriter {
     }
   }
 
+  /**
+   * Each table into a new inner array, then all of them into their lvs_tables slots in one
+   * batch: every map-in-map update waits for an RCU grace period (~8 ms here), a batch waits once.
+   */
   private fillTables(fills: readonly TableFill[], retire: readonly number[], opts: ExecuteOptions): void {
     const inners: BpfMap[] = [];
     try {
@@ -364,10 +364,7 @@ export class MapWriter {
   /** Every slot of lvs_synrecv cleared (one batch syscall). */
   clearSynRecv(): void {
     const m = this.maps.lvs_synrecv;
-    const n = m.maxEntries;
-    const keys = Buffer.alloc(4 * n);
-    for (let i = 0; i < n; i++) keys.writeUInt32LE(i, 4 * i);
-    m.updateFlat(keys, Buffer.alloc(m.valueSize * n));
+    m.updateFlat(slotKeys(m.maxEntries), Buffer.alloc(m.valueSize * m.maxEntries));
     this.bumpEpoch();
   }
 
