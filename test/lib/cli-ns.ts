@@ -84,6 +84,15 @@ export class CliNamespace {
     return this.sh('ip', '-n', this.ns, ...args);
   }
 
+  /** A veth pair in the namespace, both ends up; `first` optionally given a MAC and an address. */
+  veth(first: string, peer: string, o: { mac?: string; addr?: string } = {}): void {
+    this.ip('link', 'add', first, 'type', 'veth', 'peer', 'name', peer);
+    if (o.mac) this.ip('link', 'set', first, 'address', o.mac);
+    if (o.addr) this.ip('addr', 'add', o.addr, 'dev', first);
+    this.ip('link', 'set', first, 'up');
+    this.ip('link', 'set', peer, 'up');
+  }
+
   sh(cmd: string, ...args: string[]): string {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);

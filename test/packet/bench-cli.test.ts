@@ -44,13 +44,9 @@ before(() => {
   // No IPv6 on the links: their router solicitations and MLD reports would reach the director
   // meanwhile and count (PASS_NOT_VIP), which is not the benchmark's doing.
   L.sh('ip', 'netns', 'exec', L.ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
-  L.ip('link', 'add', 'lvsbc0', 'type', 'veth', 'peer', 'name', 'lvsbc1');
-  L.ip('link', 'set', 'lvsbc0', 'up');
-  L.ip('link', 'set', 'lvsbc1', 'up');
+  L.veth('lvsbc0', 'lvsbc1');
   // A second pair, free of XDP, for --live.
-  L.ip('link', 'add', 'lvsbc2', 'type', 'veth', 'peer', 'name', 'lvsbc3');
-  L.ip('link', 'set', 'lvsbc2', 'up');
-  L.ip('link', 'set', 'lvsbc3', 'up');
+  L.veth('lvsbc2', 'lvsbc3');
   L.ok(['attach', 'lvsbc0', '--preset', 'small']);
   L.ok(['-R'], { input: [`-A -t ${SVC} -s mh`, ...[11, 12].map((r) => `-a -t ${SVC} -r 10.78.0.${r} -g -w 1 --mac 02:00:00:00:04:${r}`), ''].join('\n') });
   prog = openPinned(`${L.pin}/prog_lvs_director`);

@@ -77,9 +77,7 @@ function reset(): void {
 
 before(() => {
   L.create();
-  L.ip('link', 'add', 'lvsf0', 'type', 'veth', 'peer', 'name', 'lvsf1');
-  L.ip('link', 'set', 'lvsf0', 'up');
-  L.ip('link', 'set', 'lvsf1', 'up');
+  L.veth('lvsf0', 'lvsf1');
   ok(['attach', 'lvsf0', '--preset', 'small']);
   prog = openPinned(`${PIN}/prog_lvs_director`);
   L.onCleanup(() => closeFd(prog));
@@ -145,9 +143,7 @@ test('SIGKILL at every step of a change: each service old or new, never a mix; t
 });
 
 test('SIGKILL during attach: status tells, the next attach works, detach removes everything', () => {
-  L.ip('link', 'add', 'lvsf2', 'type', 'veth', 'peer', 'name', 'lvsf3');
-  L.ip('link', 'set', 'lvsf2', 'up');
-  L.ip('link', 'set', 'lvsf3', 'up');
+  L.veth('lvsf2', 'lvsf3');
   for (const step of ['before-link', 'link-attached', 'link-pinned']) {
     const r = cli(['attach', 'lvsf2'], undefined, step);
     assert.equal(r.signal, 'SIGKILL', `${step}: ${r.stderr}`);

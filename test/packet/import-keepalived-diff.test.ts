@@ -22,9 +22,7 @@ let dir = '';
 
 before(() => {
   L.create();
-  L.ip('link', 'add', 'imp0', 'type', 'veth', 'peer', 'name', 'imp1');
-  L.ip('link', 'set', 'imp0', 'up');
-  L.ip('link', 'set', 'imp1', 'up');
+  L.veth('imp0', 'imp1');
   L.ok(['attach', 'imp0', '--preset', 'small']);
   dir = mkdtempSync(join(tmpdir(), 'lvs-import-'));
 });

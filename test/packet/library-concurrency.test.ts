@@ -31,10 +31,7 @@ function node(script: string): Promise<{ code: number | null; stdout: string; st
 
 before(() => {
   L.create();
-  L.ip('link', 'add', 'lvsk0', 'type', 'veth', 'peer', 'name', 'lvsk1');
-  L.ip('addr', 'add', '10.78.0.1/24', 'dev', 'lvsk0');
-  L.ip('link', 'set', 'lvsk0', 'up');
-  L.ip('link', 'set', 'lvsk1', 'up');
+  L.veth('lvsk0', 'lvsk1', { addr: '10.78.0.1/24' });
   L.ok(['attach', 'lvsk0', '--mode', 'generic', '--preset', 'small']);
   L.ok(['-A', '-t', SVC, '-s', 'mh']);
 });

@@ -37,10 +37,7 @@ function bpftoolTables(): { count: number; slots: number; memlock: number } {
 
 before(() => {
   L.create();
-  L.ip('link', 'add', 'lvsm0', 'type', 'veth', 'peer', 'name', 'lvsm1');
-  L.ip('addr', 'add', '10.79.0.1/24', 'dev', 'lvsm0');
-  L.ip('link', 'set', 'lvsm0', 'up');
-  L.ip('link', 'set', 'lvsm1', 'up');
+  L.veth('lvsm0', 'lvsm1', { addr: '10.79.0.1/24' });
   L.ok(['attach', 'lvsm0', '--mode', 'generic', '--preset', 'small']);
 });
 after(() => L.cleanup());

@@ -49,9 +49,7 @@ const tables = () => (JSON.parse(L.ok(['status', '--json'])) as { tables: { coun
 
 before(() => {
   L.create();
-  L.ip('link', 'add', 'lvsq0', 'type', 'veth', 'peer', 'name', 'lvsq1');
-  L.ip('link', 'set', 'lvsq0', 'up');
-  L.ip('link', 'set', 'lvsq1', 'up');
+  L.veth('lvsq0', 'lvsq1');
   L.ok(['attach', 'lvsq0', '--preset', 'small']);
   prog = openPinned(`${L.pin}/prog_lvs_director`);
   L.onCleanup(() => closeFd(prog));

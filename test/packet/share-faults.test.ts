@@ -43,9 +43,7 @@ function throughRoot(): number {
 
 before(() => {
   L.create();
-  L.ip('link', 'add', 'lvss0', 'type', 'veth', 'peer', 'name', 'lvss1');
-  L.ip('link', 'set', 'lvss0', 'up');
-  L.ip('link', 'set', 'lvss1', 'up');
+  L.veth('lvss0', 'lvss1');
   L.ip('link', 'set', 'lo', 'up');
 });
 

@@ -59,9 +59,7 @@ function conns(): { active: number; inactive: number } {
 
 before(() => {
   L.create();
-  L.ip('link', 'add', 'lvsk0', 'type', 'veth', 'peer', 'name', 'lvsk1');
-  L.ip('link', 'set', 'lvsk0', 'up');
-  L.ip('link', 'set', 'lvsk1', 'up');
+  L.veth('lvsk0', 'lvsk1');
   ok(['attach', 'lvsk0', '--preset', 'small']);
   prog = openPinned(`${L.pin}/prog_lvs_director`);
   L.onCleanup(() => closeFd(prog));

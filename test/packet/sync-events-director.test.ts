@@ -29,11 +29,7 @@ function node(script: string): Promise<{ code: number | null; stdout: string; st
 
 before(() => {
   L.create();
-  L.ip('link', 'add', 'lvsy0', 'type', 'veth', 'peer', 'name', 'lvsy1');
-  L.ip('link', 'set', 'lvsy0', 'address', OWN_MAC);
-  L.ip('addr', 'add', '10.79.0.1/24', 'dev', 'lvsy0');
-  L.ip('link', 'set', 'lvsy0', 'up');
-  L.ip('link', 'set', 'lvsy1', 'up');
+  L.veth('lvsy0', 'lvsy1', { mac: OWN_MAC, addr: '10.79.0.1/24' });
   L.ok(['attach', 'lvsy0', '--mode', 'generic', '--preset', 'small']);
   L.ok(['-A', '-t', `${VIP}:80`, '-s', 'rr']);
   L.ok(['-a', '-t', `${VIP}:80`, '-r', RS, '-g', '--mac', RS_MAC]);

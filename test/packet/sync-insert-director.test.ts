@@ -13,10 +13,7 @@ const SVC = '10.79.0.100:80';
 
 before(() => {
   L.create();
-  L.ip('link', 'add', 'lvsy0', 'type', 'veth', 'peer', 'name', 'lvsy1');
-  L.ip('addr', 'add', '10.79.0.1/24', 'dev', 'lvsy0');
-  L.ip('link', 'set', 'lvsy0', 'up');
-  L.ip('link', 'set', 'lvsy1', 'up');
+  L.veth('lvsy0', 'lvsy1', { addr: '10.79.0.1/24' });
   L.ok(['attach', 'lvsy0', '--mode', 'generic', '--preset', 'small']);
   L.ok(['-A', '-t', SVC, '-s', 'rr']);
   L.ok(['-a', '-t', SVC, '-r', '10.79.0.11', '-g', '--mac', '02:00:00:00:03:11']);
