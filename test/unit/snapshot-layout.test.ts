@@ -81,11 +81,19 @@ test('snapshot version 6: a file cut short or with a value missing is incomplete
   assert.ok(encodeSnapshot(m).length > 0 && !encodeSnapshot(m).equals(v5));
 });
 
-test('an apply in progress is recorded beside the snapshot as what it changes, and is not pending once a later write of the snapshot committed it', () => {
+/** `fn` with a snapshot path in a temporary directory (removed afterwards) and a configuration
+ *  of `count` services. */
+function inStateDir(count: number, fn: (path: string, config: DirectorConfig, dir: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'lvs-snap-'));
   try {
-    const path = join(dir, 'state.msgpack');
-    const config: DirectorConfig = { services: Array.from({ length: 100 }, (_, i) => service(i)) };
+    fn(join(dir, 'state.msgpack'), { services: Array.from({ length: count }, (_, i) => service(i)) }, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('an apply in progress is recorded beside the snapshot as what it changes, and is not pending once a later write of the snapshot committed it', () => {
+  inStateDir(100, (path, config) => {
     const snap = snapshot(applied(emptyApplied(), config));
     writeSnapshot(path, snap);
     const read = readSnapshot(path)!;
@@ -107,16 +115,11 @@ test('an apply in progress is recorded beside the snapshot as what it changes, a
     const after = readSnapshot(path)!;
     assert.equal(after.pending, undefined, 'the record starts from an earlier state: not pending');
     assert.deepEqual(fresh(after.applied), fresh(target));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a change commits what it changed beside the snapshot (version 7), read back over it; a whole write makes an earlier delta stale', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lvs-snap-'));
-  try {
-    const path = join(dir, 'state.msgpack');
-    const config: DirectorConfig = { services: Array.from({ length: 200 }, (_, i) => service(i)) };
+  inStateDir(200, (path, config, dir) => {
     writeSnapshot(path, snapshot(applied(emptyApplied(), config)));
     const whole = readFileSync(path);
     const weight = (a: AppliedState, at: number, w: number): AppliedState => applied(a, {
@@ -167,16 +170,11 @@ test('a change commits what it changed beside the snapshot (version 7), read bac
     writeCommitted(path, cur);
     writeFileSync(deltaPath(path), readFileSync(deltaPath(path)).subarray(0, 40));
     assert.throws(() => readSnapshot(path), (e: unknown) => e instanceof StateError);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a version 6 file is written whole on its first commit (an lvs-xdp of version 6 would not read a delta)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lvs-snap-'));
-  try {
-    const path = join(dir, 'state.msgpack');
-    const config: DirectorConfig = { services: Array.from({ length: 20 }, (_, i) => service(i)) };
+  inStateDir(20, (path, config) => {
     writeFileSync(path, encodeSnapshot(snapshot(applied(emptyApplied(), config), 6)));
     const snap = readSnapshot(path)!;
     snap.applied = applied(snap.applied, { ...config, services: config.services.slice(1) });
@@ -184,16 +182,11 @@ test('a version 6 file is written whole on its first commit (an lvs-xdp of versi
     assert.ok(!existsSync(deltaPath(path)));
     assert.equal(new Packr({ useRecords: false, variableMapSize: true }).unpackMultiple(readFileSync(path))![0].version, SNAPSHOT_VERSION);
     assert.deepEqual(fresh(readSnapshot(path)!.applied), fresh(snap.applied));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a process that read the file reads another process\'s committed change as the delta only: the services it leaves alone stay the objects it had', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lvs-snap-'));
-  try {
-    const path = join(dir, 'state.msgpack');
-    const config: DirectorConfig = { services: Array.from({ length: 50 }, (_, i) => service(i)) };
+  inStateDir(50, (path, config) => {
     writeSnapshot(path, snapshot(applied(emptyApplied(), config)));
     const whole = readFileSync(path);
     const first = readSnapshot(path)!;
@@ -215,7 +208,5 @@ test('a process that read the file reads another process\'s committed change as 
     // A file replaced by other bytes is decoded again.
     writeFileSync(path, whole.subarray(0, 20));
     assert.throws(() => readSnapshot(path), (e: unknown) => e instanceof StateError);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
