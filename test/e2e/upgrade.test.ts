@@ -7,21 +7,9 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { NEEDS_ROOT, useLab, standardSetup, serviceRules, url } from './helpers.js';
 import { waitFor, sleep, type StreamHandle, type Lab } from '../../src/lab/index.js';
-import { buildOldObjects, swapInOldDirector, OLD_OBJECT } from '../lib/old-director.js';
-import { BpfMap } from '../../src/native/index.js';
-import { COUNTERS } from '../../src/abi/generated.js';
+import { buildOldObjects, swapInOldDirector, pinnedCounter, OLD_OBJECT } from '../lib/old-director.js';
 
-/** A data plane counter summed over CPUs, read from the pinned map (the CLI refuses the old ABI). */
-function counter(pinDir: string, name: string): bigint {
-  const m = BpfMap.fromPin(`${pinDir}/lvs_counters`);
-  try {
-    const k = Buffer.alloc(4);
-    k.writeUInt32LE(COUNTERS.findIndex((c) => c.name === name));
-    return m.lookupPerCpu(k)!.reduce((n, v) => n + v.readBigUInt64LE(0), 0n);
-  } finally {
-    m.close();
-  }
-}
+const counter = pinnedCounter;
 
 before(() => {
   if (!NEEDS_ROOT) buildOldObjects();

@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { BpfMap, BpfObject, XdpLink, pinObject, progInfo } from '../../src/native/index.js';
 import { BtfJson } from '../../src/abi/btf.js';
-import { DIRECTOR_SKELETON } from '../../src/abi/generated.js';
+import { COUNTERS, DIRECTOR_SKELETON } from '../../src/abi/generated.js';
 import { loadGlobals, mapSizes } from '../../src/abi/skeleton.js';
 import { DIRECTOR_MAPS, DIRECTOR_OBJECT } from '../../src/dataplane/loader.js';
 import { readSnapshot, writeSnapshot } from '../../src/director/snapshot.js';
@@ -80,5 +80,18 @@ export async function swapInOldDirector(objPath: string, pinDir: string, snapsho
   } finally {
     obj.close();
     for (const m of Object.values(shared)) m.close();
+  }
+}
+
+/** A data plane counter summed over CPUs, read from the pinned lvs_counters (the CLI refuses a
+ *  director of an older ABI; the counters' order is the same in every ABI). */
+export function pinnedCounter(pinDir: string, name: string): bigint {
+  const m = BpfMap.fromPin(`${pinDir}/lvs_counters`);
+  try {
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(COUNTERS.findIndex((c) => c.name === name));
+    return m.lookupPerCpu(k)!.reduce((n, v) => n + v.readBigUInt64LE(0), 0n);
+  } finally {
+    m.close();
   }
 }

@@ -12,10 +12,9 @@ import { existsSync } from 'node:fs';
 import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { CliNamespace } from '../lib/cli-ns.js';
-import { buildOldObjects, swapInOldDirector, OLD_OBJECT_NO_L2 as OLD } from '../lib/old-director.js';
+import { buildOldObjects, swapInOldDirector, pinnedCounter, OLD_OBJECT_NO_L2 as OLD } from '../lib/old-director.js';
 import { acceptTestRunFrames } from '../lib/accept.js';
 import { BpfMap, XdpLink, closeFd, openPinned, progFdById, testRun } from '../../src/native/index.js';
-import { COUNTERS } from '../../src/abi/generated.js';
 import { newSynRecvKey, runningSynRecvKey, synRecvKeyGlobals } from '../../src/dataplane/loader.js';
 import { readSynRecv } from '../../src/director/synrecv.js';
 
@@ -60,16 +59,7 @@ function send(flags: number): string[] {
   }
 }
 
-function counter(name: string): bigint {
-  const m = BpfMap.fromPin(`${PIN}/lvs_counters`);
-  try {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(COUNTERS.findIndex((c) => c.name === name));
-    return m.lookupPerCpu(b)!.reduce((n, v) => n + v.readBigUInt64LE(0), 0n);
-  } finally {
-    m.close();
-  }
-}
+const counter = (name: string): bigint => pinnedCounter(PIN, name);
 
 function waiting(): number {
   const m = BpfMap.fromPin(`${PIN}/lvs_synrecv`);

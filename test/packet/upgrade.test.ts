@@ -11,11 +11,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { clientPacket, TCP } from '../lib/frames.js';
 import { XDP } from '../lib/director.js';
 import { CliNamespace, type CliRun } from '../lib/cli-ns.js';
-import { buildOldObjects, swapInOldDirector, OLD_OBJECT as OLD, OLD_OBJECT_EXTRA as OLD_EXTRA, OLD_OBJECT_NO_L2 as OLD_NO_L2 } from '../lib/old-director.js';
+import { buildOldObjects, swapInOldDirector, pinnedCounter, OLD_OBJECT as OLD, OLD_OBJECT_EXTRA as OLD_EXTRA, OLD_OBJECT_NO_L2 as OLD_NO_L2 } from '../lib/old-director.js';
 import { acceptTestRunFrames } from '../lib/accept.js';
 import { decodeL2If, encodeL2Key } from '../../src/dataplane/l2addrs.js';
 import { BpfMap, XdpLink, closeFd, openPinned, progFdById, progInfo, testRun } from '../../src/native/index.js';
-import { ABI_VERSION, COUNTERS } from '../../src/abi/generated.js';
+import { ABI_VERSION } from '../../src/abi/generated.js';
 import { readSnapshot } from '../../src/director/snapshot.js';
 const L = new CliNamespace('lvsu');
 const { pin: PIN, state: STATE } = L;
@@ -68,17 +68,7 @@ function send(flags: number, base = 1): string[] {
   }
 }
 
-function counter(name: string): bigint {
-  const idx = COUNTERS.findIndex((c) => c.name === name);
-  const m = BpfMap.fromPin(`${PIN}/lvs_counters`);
-  try {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(idx);
-    return m.lookupPerCpu(b)!.reduce((n, v) => n + v.readBigUInt64LE(0), 0n);
-  } finally {
-    m.close();
-  }
-}
+const counter = (name: string): bigint => pinnedCounter(PIN, name);
 
 /** A director of the older version (object `objPath`) configured with RULES, attached to IF. */
 async function oldDirector(objPath: string): Promise<number> {
