@@ -15,6 +15,11 @@ for (const rel of readdirSync(join(root, 'src'), { recursive: true, encoding: 'u
   if (!existsSync(join(root, out))) problems.push(`${out} is missing`);
   else if (mtime(src) > mtime(out)) problems.push(`${out} is older than ${src}`);
 }
+// bin/lvs-xdp.js runs the bundle of dist/src/cli (scripts/bundle.mjs): it must be newer than them.
+const newestOut = Math.max(...readdirSync(join(root, 'dist', 'src'), { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.js')).map((f) => mtime(join('dist', 'src', f))));
+if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) problems.push('dist/cli/main.js (the bundled CLI) is missing');
+else if (mtime('dist/cli/main.js') < newestOut) problems.push('dist/cli/main.js (the bundled CLI) is older than dist/src');
 const bpfSources = readdirSync(join(root, 'bpf')).filter((f) => /\.(bpf\.c|h)$/.test(f));
 const newestBpf = Math.max(...bpfSources.map((f) => mtime(join('bpf', f))));
 for (const o of ['bpf/lvs_director.o', 'bpf/lvs_decap.o', 'bpf/floors.o', 'bench/bpf/wrap.o', 'bench/bpf/live.o']) {

@@ -81,3 +81,5 @@ if [ -d dist ]; then
   done < <(find dist -type f \( -name '*.js' -o -name '*.js.map' -o -name '*.d.ts' \) -print0)
   find dist -mindepth 1 -type d -empty -delete
 fi
+log "bundling the CLI"
+node scripts/bundle.mjs

@@ -22,7 +22,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { inInstall } from '../install-root.js';
 import { BpfMap, BpfObject, XdpAction, closeFd, ifIndex, openPinned, progInfo, testRun } from '../native/index.js';
 import { loadDirector, type LoadedDirector } from '../dataplane/loader.js';
 import { COUNTERS } from '../abi/generated.js';
@@ -42,11 +42,10 @@ export const READ_ONLY_MAPS = [
   'lvs_l2_ifs', 'lvs_l2_addrs', 'lvs_fwmarks', 'lvs_dests',
 ] as const;
 
-const ROOT = new URL('../../../', import.meta.url);
-export const FLOORS_OBJECT = fileURLToPath(new URL('bpf/floors.o', ROOT));
-export const WRAP_OBJECT = fileURLToPath(new URL('bench/bpf/wrap.o', ROOT));
+export const FLOORS_OBJECT = inInstall('bpf', 'floors.o');
+export const WRAP_OBJECT = inInstall('bench', 'bpf', 'wrap.o');
 /** The live-rate sender and counter (bench/bpf/live.bpf.c), shipped like the wrapper. */
-export const LIVE_OBJECT = fileURLToPath(new URL('bench/bpf/live.o', ROOT));
+export const LIVE_OBJECT = inInstall('bench', 'bpf', 'live.o');
 
 export const CLIENT4 = '198.51.100.7', CLIENT6 = '2001:db8:100::7';
 const CLIENT_MAC = '02:00:00:00:00:fe';

@@ -65,7 +65,6 @@ export function warnNatUnattached(d: { natUnattached: { ifname: string; realserv
   }
 }
 
-/** JSON with bigints as numbers when exact, else strings. */
 /**
  * Keeps V8's young generation at the size it starts with (two 1 MiB semi-spaces) for the rest of
  * the process: for a whole-configuration change (`-R`, `apply -f`), which keeps the parsed
@@ -80,6 +79,7 @@ export async function boundYoungGeneration(): Promise<void> {
   (await import('node:v8')).setFlagsFromString('--semi-space-growth-factor=1');
 }
 
+/** JSON with bigints as numbers when exact, else strings. */
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x.toString()) : x), 2);
 }

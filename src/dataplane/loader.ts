@@ -8,7 +8,7 @@
  * and re-exported here under the names the rest of the control plane imports.
  */
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { inInstall } from '../install-root.js';
 import { BpfObject } from '../native/index.js';
 import { STRUCTS } from '../abi/layout.js';
 import {
@@ -23,7 +23,7 @@ export { DIRECTOR_MAPS, DEFAULT_SIZES, SMALL_BOX_SIZES, DEFAULT_KNOBS, type Dire
 export { ABI_VERSION, DIRECTOR_SKELETON } from '../abi/generated.js';
 export { runningAbiVersion } from '../abi/running.js';
 
-export const DIRECTOR_OBJECT = fileURLToPath(new URL('../../../bpf/lvs_director.o', import.meta.url));
+export const DIRECTOR_OBJECT = inInstall('bpf', 'lvs_director.o');
 
 export interface LoadedDirector {
   /** The loaded object: closing it closes the program and the maps not pinned meanwhile. */

@@ -15,7 +15,7 @@
  * chained (markChained) before its slot is written, and only then tries LVS_CHAIN_AFTER.
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { inInstall } from '../install-root.js';
 import {
   BpfMap, BpfObject, XdpLink, closeFd, ifIndex, mapInfo, openPinned, pinObject, progFdById, progInfo, progMapIds, probeProgType, withProgramMap, xdpQuery,
   type XdpMode,
@@ -31,7 +31,7 @@ export const ROOT_PIN = 'prog_lvs_root';
 export const ROOT_LINK_PREFIX = 'link_';
 /** bpf/lvs_chain.h: slot = ifindex * positions + position. */
 export const CHAIN = { ifs: 4096, positions: 4, before: 0, lvs: 1, after: 2 } as const;
-export const ROOT_OBJECT = fileURLToPath(new URL('../../../bpf/lvs_root.o', import.meta.url));
+export const ROOT_OBJECT = inInstall('bpf', 'lvs_root.o');
 /** The program libxdp attaches to an interface it shares (xdp-dispatcher.o's). */
 export const DISPATCHER_PROG = 'xdp_dispatcher';
 const BPF_PROG_TYPE_EXT = 28;

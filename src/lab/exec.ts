@@ -5,9 +5,8 @@
  * never through a shell, except the configuration scripts the lab writes itself.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { installRoot } from '../install-root.js';
 
 export interface RunResult { code: number; stdout: string; stderr: string; signal: string | null }
 
@@ -19,15 +18,7 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** The repository (installation) root: the directory with package.json and bpf/. */
-export function installRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json')) || !existsSync(join(d, 'bpf'))) {
-    if (dirname(d) === d) throw new Error('lvs-xdp installation root not found');
-    d = dirname(d);
-  }
-  return d;
-}
+export { installRoot };
 
 /**
  * The environment for programs the lab starts: without LVS_XDP_PIN_DIR / LVS_XDP_STATE_DIR, so

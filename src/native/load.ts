@@ -3,25 +3,22 @@
  * LVS_XDP_NATIVE=/path/to/lvs_bpf.node overrides the search (e.g. a Debug build).
  */
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { inInstall } from '../install-root.js';
 import { existsSync } from 'node:fs';
 import { LvsError, ExitCode } from '../errors.js';
 import type { NativeBinding } from './binding.js';
 
-const require = createRequire(import.meta.url);
+const requireAddon = createRequire(import.meta.url);
 let cached: NativeBinding | undefined;
 
-/** Where the addon may be: from src/native (ts run directly) or dist/src/native (compiled). */
+/** Where the addon may be: the installation's build/ (node-gyp's Release, else Debug). */
 function candidates(): string[] {
-  const here = dirname(fileURLToPath(import.meta.url));
   const out: string[] = [];
   const env = process.env['LVS_XDP_NATIVE'];
   if (env) out.push(resolve(env));
-  for (const up of ['../..', '../../..']) {
-    for (const kind of ['Release', 'Debug']) out.push(resolve(here, up, 'build', kind, 'lvs_bpf.node'));
-  }
-  return [...new Set(out)];
+  for (const kind of ['Release', 'Debug']) out.push(inInstall('build', kind, 'lvs_bpf.node'));
+  return out;
 }
 
 export function loadNative(): NativeBinding {
@@ -34,7 +31,7 @@ export function loadNative(): NativeBinding {
       continue;
     }
     try {
-      cached = require(path) as NativeBinding;
+      cached = requireAddon(path) as NativeBinding;
       return cached;
     } catch (e) {
       lastError = e;

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, rmSync, unlinkSync, readdirSync, rmdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { inInstall } from '../install-root.js';
 import {
   BpfMap, BpfObject, XdpLink, closeFd, ifIndex, ifName, progFdById, progInfo, xdpQuery, type XdpMode,
 } from '../native/index.js';
@@ -17,7 +17,7 @@ import type { ParsedAddress } from '../model/address.js';
 import { DECAP_MAPS, DECAP_PROGRAM, DECAP_STRUCTS, decodeVipStats, vipFromKey, vipKey } from './decap-abi.js';
 import type { DecapStatus } from './model.js';
 
-export const DECAP_OBJECT = fileURLToPath(new URL('../../../bpf/lvs_decap.o', import.meta.url));
+export const DECAP_OBJECT = inInstall('bpf', 'lvs_decap.o');
 
 export interface DecapPins {
   dir: string;

@@ -3,6 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const run = (...args: string[]) => execFileSync('node', ['bin/lvs-xdp.js', ...args], { encoding: 'utf8' });
 
@@ -22,19 +25,30 @@ test('every command of `lvs-xdp --help` loads: `lvs-xdp COMMAND --help` prints i
   }
 });
 
-/** The project modules a CLI invocation loads (a module hook records every URL it loads). */
+/** The project modules a CLI invocation loads (a module hook records every URL it loads): the
+ * bundle's main and chunks (dist/cli/, scripts/bundle.mjs), and dist/src/ modules if any. */
 function modulesLoaded(...args: string[]): string[] {
   const hook = `data:text/javascript,${encodeURIComponent(`
     import { register } from 'node:module';
     register('data:text/javascript,' + encodeURIComponent('export async function load(u, c, n) { process._rawDebug("LOAD " + u); return n(u, c); }'));`)}`;
   const r = spawnSync('node', ['--import', hook, 'bin/lvs-xdp.js', ...args], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  return [...r.stderr.matchAll(/^LOAD (.*)$/gm)].map((m) => m[1]!).filter((u) => u.includes('/dist/src/'));
+  return [...r.stderr.matchAll(/^LOAD (.*)$/gm)].map((m) => m[1]!).filter((u) => u.includes('/dist/'));
 }
+
+test('the CLI runs from its bundle: a change command loads no module of dist/src one by one', () => {
+  const mods = modulesLoaded('-L', '--help');
+  assert.ok(mods.some((u) => u.endsWith('/dist/cli/main.js')), 'the hook sees the bundled CLI');
+  assert.deepEqual(mods.filter((u) => u.includes('/dist/src/')), []);
+});
 
 test('`lvs-xdp --version` loads neither a command module nor the director or the native addon', () => {
   const mods = modulesLoaded('--version');
-  assert.ok(mods.some((u) => u.endsWith('/dist/src/cli/main.js')), 'the hook sees the CLI');
-  const heavy = mods.filter((u) => /\/dist\/src\/(director|native|dataplane|config|ops)\//.test(u) || /\/dist\/src\/cli\/(?!main|ipvsadm-detect)/.test(u));
+  assert.ok(mods.some((u) => u.endsWith('/dist/cli/main.js')), 'the hook sees the CLI');
+  // Chunks are named by hash: what a loaded one holds says which modules it carries.
+  const heavy = mods.filter((u) => /lvs_bpf\.node|lvs_director\.o|\bDirector = class/.test(readFileSync(fileURLToPath(u), 'utf8')));
   assert.deepEqual(heavy, []);
+  // The markers above are in the bundle (else the check could not fail).
+  const all = readdirSync('dist/cli').map((f) => readFileSync(join('dist/cli', f), 'utf8')).join('\n');
+  for (const m of ['lvs_bpf.node', 'lvs_director.o', 'Director = class']) assert.ok(all.includes(m), `the bundle carries ${m}`);
 });
