@@ -7,7 +7,10 @@
  * that every ratio compares figures of the same round:
  *  - `node -e 0` (the floor: a Node process that does nothing), `lvs-xdp --version`;
  *  - `lvs-xdp -e -t VIP:80 -r RIP -g -w W` (one realserver's weight) at 10 and at 1,000 services;
- *  - the same change through the library (Director.open + run, in this process) at both sizes.
+ *  - the same change through the library (Director.open + run, in this process) at both sizes,
+ *    LIB_CHANGES times each per round, alternating, the round's figure their median: a change
+ *    takes ~10-25 ms, of which one RCU grace period (the lvs_tables switch) that varies 5-15 ms
+ *    on its own, so one sample per round made the 1,000-vs-10 ratio swing 0.5-2.5x.
  * Prints one JSON line. Detaches both directors (removing every pinned object) before it exits.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -15,9 +18,12 @@ import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Director } from '../src/index.js';
 import { parseRule } from '../src/ipvsadm/index.js';
+import { median } from './lib/stats.js';
 
 export interface CliChildOpts { rounds: number; small: number; large: number; reals: number }
 const opts = JSON.parse(process.argv[2] ?? '{}') as CliChildOpts;
+/** Library changes per size and round (see above). */
+const LIB_CHANGES = 5;
 const bin = fileURLToPath(new URL('../../bin/lvs-xdp.js', import.meta.url));
 const ip = (...a: string[]) => execFileSync('ip', a, { stdio: ['ignore', 'ignore', 'inherit'] });
 
@@ -99,14 +105,19 @@ try {
       const r = await timed([bin, '-e', '-t', `${t.vip}:80`, '-r', `${t.rip}:80`, '-g', '-w', String(nextWeight(l))], l.env);
       rows[k ? 'cliLarge' : 'cliSmall']!.push(check(r, `-e at ${l.services} services`).ms);
     }
-    for (const [k, l] of labs.entries()) {
-      const t = target(l);
-      const cmd = parseRule(['-e', '-t', `${t.vip}:80`, '-r', `${t.rip}:80`, '-g', '-w', String(nextWeight(l))], 'bench');
-      const t0 = process.hrtime.bigint();
-      const res = await dirs[k]!.run([cmd]);
-      if (!res.applied) throw new Error(`library change at ${l.services} services wrote nothing`);
-      rows[k ? 'libLarge' : 'libSmall']!.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    const lib: number[][] = [[], []];
+    for (let i = 0; i < LIB_CHANGES; i++) {
+      for (const [k, l] of labs.entries()) {
+        const t = target(l);
+        const cmd = parseRule(['-e', '-t', `${t.vip}:80`, '-r', `${t.rip}:80`, '-g', '-w', String(nextWeight(l))], 'bench');
+        const t0 = process.hrtime.bigint();
+        const res = await dirs[k]!.run([cmd]);
+        if (!res.applied) throw new Error(`library change at ${l.services} services wrote nothing`);
+        lib[k]!.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
     }
+    rows.libSmall!.push(median(lib[0]!));
+    rows.libLarge!.push(median(lib[1]!));
   }
   for (const d of dirs) d.close();
   out.rounds = rows;

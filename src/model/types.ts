@@ -266,12 +266,12 @@ export function fwmarkVip(family: 4 | 6): string {
   return family === 6 ? '::' : '0.0.0.0';
 }
 
-/** Realserver identity within a service: its address (the port is the service's). */
 /** A configuration's services by serviceId: one pass, for code that looks many of them up. */
 export function servicesById<S extends ServiceKeyFields>(services: readonly S[]): Map<string, S> {
   return new Map(services.map((s) => [serviceId(s), s] as const));
 }
 
+/** Realserver identity within a service: its address (the port is the service's). */
 export function realserverKey(r: Pick<Realserver, 'address'>): string {
   return r.address;
 }
