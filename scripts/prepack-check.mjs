@@ -20,11 +20,14 @@ const newestOut = Math.max(...readdirSync(join(root, 'dist', 'src'), { recursive
   .filter((f) => f.endsWith('.js')).map((f) => mtime(join('dist', 'src', f))));
 if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) problems.push('dist/cli/main.js (the bundled CLI) is missing');
 else if (mtime('dist/cli/main.js') < newestOut) problems.push('dist/cli/main.js (the bundled CLI) is older than dist/src');
-const bpfSources = readdirSync(join(root, 'bpf')).filter((f) => /\.(bpf\.c|h)$/.test(f));
-const newestBpf = Math.max(...bpfSources.map((f) => mtime(join('bpf', f))));
+// Each object against what its Makefile rule builds it from: its own .bpf.c and the headers.
+const headers = (dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith('.h')).map((f) => join(dir, f));
+const bpfHeaders = headers('bpf');
 for (const o of ['bpf/lvs_director.o', 'bpf/lvs_decap.o', 'bpf/floors.o', 'bench/bpf/wrap.o', 'bench/bpf/live.o']) {
+  const dir = dirname(o);
+  const inputs = [o.replace(/\.o$/, '.bpf.c'), ...bpfHeaders, ...(dir === 'bpf' ? [] : headers(dir))];
   if (!existsSync(join(root, o))) problems.push(`${o} is missing`);
-  else if (mtime(o) < newestBpf) problems.push(`${o} is older than the BPF sources`);
+  else if (mtime(o) < Math.max(...inputs.map(mtime))) problems.push(`${o} is older than its sources`);
 }
 if (problems.length) {
   process.stderr.write(`npm pack: the build is missing or stale; run \`npm run build\` first:\n  ${problems.slice(0, 10).join('\n  ')}${problems.length > 10 ? `\n  ... ${problems.length - 10} more` : ''}\n`);

@@ -23,7 +23,7 @@ test('npm pack installs into a fresh directory, builds the addon, and the lifecy
   try {
     const tgz = run('npm', ['pack', '--silent', '--pack-destination', dir], root).trim().split('\n').pop()!;
     const files = run('tar', ['-tzf', join(dir, tgz)], dir).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-    for (const want of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'bin/lvs-xdp.js', 'bpf/lvs_director.o',
+    for (const want of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'dist/cli/main.js', 'bin/lvs-xdp.js', 'bpf/lvs_director.o',
       'bpf/lvs_decap.o', 'binding.gyp', 'native/addon.cc', 'native/common.h', 'scripts/install-native.mjs', 'src/ops/path-probe.py', 'docs/library.md', 'bench/bpf/wrap.o', 'bench/bpf/live.o']) {
       assert.ok(files.includes(want), `the package carries ${want}`);
     }
@@ -40,7 +40,7 @@ test('npm pack installs into a fresh directory, builds the addon, and the lifecy
     t.diagnostic(`npm install of the tarball (addon built by its install script): ${Date.now() - t0} ms`);
     const installed = join(app, 'node_modules', 'lvs-xdp');
     assert.ok(existsSync(join(installed, 'build', 'Release', 'lvs_bpf.node')), 'the install script built the addon');
-    // The CLI comes along (bin, dist/src/cli), reading the generated glossary of the shipped build.
+    // The CLI comes along (bin, its bundle in dist/cli), reading the generated glossary of the shipped build.
     const glossary = JSON.parse(run(join(app, 'node_modules', '.bin', 'lvs-xdp'), ['counters', '--json'], app)) as unknown[];
     assert.ok(Array.isArray(glossary) && glossary.length > 20, 'lvs-xdp counters --json from the installed package');
 
