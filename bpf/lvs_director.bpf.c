@@ -164,7 +164,17 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 		new_conn = 1;
 	} else {
 		const struct lvs_conn *c = NULL;
+#if defined(LVS_BENCH_SYN_NO_CONNS) || defined(LVS_BENCH_SYN_NO_STATE)
+		/* Benchmark only (bpf/Makefile's bench-objects): what a SYN costs without the cold
+		 * tables' lines, to say what a new flow's target would take. Not a data plane. */
+		int bench_syn = p->proto == IPPROTO_TCP &&
+				(p->tcp_flags & (LVS_TCP_SYN | LVS_TCP_ACK | LVS_TCP_FIN | LVS_TCP_RST)) == LVS_TCP_SYN;
+#endif
+#ifdef LVS_BENCH_SYN_NO_CONNS
+		int hit = bench_syn ? LVS_CONN_MISS : lvs_conn_hit(svc, p, cfg, &t, &ri, &stale, &c);
+#else
 		int hit = lvs_conn_hit(svc, p, cfg, &t, &ri, &stale, &c);
+#endif
 		__u32 synrecv_bucket = 0; /* a TCP flow without entry: its lvs_synrecv bucket, hashed once */
 
 		if (hit == LVS_CONN_HIT && c)
@@ -173,7 +183,11 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 			why = LVS_C_DROP_REAL_GONE;
 			goto drop;
 		}
-		if (hit == LVS_CONN_MISS && p->proto == IPPROTO_TCP) {
+		if (hit == LVS_CONN_MISS && p->proto == IPPROTO_TCP
+#ifdef LVS_BENCH_SYN_NO_STATE
+		    && !bench_syn
+#endif
+		    ) {
 			/* A SYN_RECV connection (lvs_synrecv.h): a retransmitted SYN keeps its
 			 * realserver, any other packet enters it in lvs_conns. */
 			struct lvs_synrecv *e = NULL;
@@ -222,7 +236,9 @@ static __always_inline int lvs_handle_flow(struct xdp_md *ctx, struct lvs_pkt *p
 				/* DR / Tun: SYN_RECV kept out of lvs_conns until the handshake goes on. */
 				if (stale)
 					bpf_map_delete_elem(&lvs_conns, &p->flow);
+#ifndef LVS_BENCH_SYN_NO_STATE
 				lvs_synrecv_add(synrecv_bucket, svc, p, ri, r, cfg, &t);
+#endif
 			} else {
 				lvs_conn_add(svc, p, ri, r, cfg, &t);
 			}
