@@ -24,7 +24,7 @@ test('npm pack installs into a fresh directory, builds the addon, and the lifecy
     const tgz = run('npm', ['pack', '--silent', '--pack-destination', dir], root).trim().split('\n').pop()!;
     const files = run('tar', ['-tzf', join(dir, tgz)], dir).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
     for (const want of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js', 'dist/cli/main.js', 'bin/lvs-xdp.js', 'bpf/lvs_director.o',
-      'bpf/lvs_decap.o', 'binding.gyp', 'native/addon.cc', 'native/common.h', 'scripts/install-native.mjs', 'src/ops/path-probe.py', 'docs/library.md', 'bench/bpf/wrap.o', 'bench/bpf/live.o']) {
+      'bpf/lvs_decap.o', 'binding.gyp', 'native/addon.cc', 'native/common.h', 'scripts/install-native.mjs', 'src/ops/path-probe.py', 'src/ops/neigh-probe.py', 'docs/library.md', 'bench/bpf/wrap.o', 'bench/bpf/live.o']) {
       assert.ok(files.includes(want), `the package carries ${want}`);
     }
     // `lvs-xdp bench` runs bench/bpf/wrap.o (repeat wrapper) and live.o (live-rate sender): shipped.
