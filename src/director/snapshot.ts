@@ -412,25 +412,32 @@ const DELTA_MIN = 64 * 1024;
  */
 export function writeCommitted(path: string, s: Snapshot): void {
   const base = bases.get(s);
-  if (base && !s.pending) {
-    const { seq, updatedAt } = s;
-    s.updatedAt = new Date().toISOString();
-    s.seq = (seq ?? 0) + 1;
-    const parts = snapshotParts(s, base);
-    if (parts.reduce((n, p) => n + p.length, 0) <= Math.max(DELTA_MIN, base.bytes >> 2)) {
-      try {
-        atomicWrite(deltaPath(path), parts);
-        return;
-      } catch (e) {
-        s.seq = seq;
-        s.updatedAt = updatedAt;
-        throw e;
-      }
-    }
-    s.seq = seq;
-    s.updatedAt = updatedAt;
-  }
+  const small = (parts: Buffer[]) => (byteLength(parts) <= Math.max(DELTA_MIN, base!.bytes >> 2) ? parts : undefined);
+  if (base && !s.pending && writeStamped(deltaPath(path), s, () => small(snapshotParts(s, base)))) return;
   writeSnapshot(path, s);
+}
+
+const byteLength = (parts: readonly Buffer[]): number => parts.reduce((n, p) => n + p.length, 0);
+
+/**
+ * Writes at `path` the parts `make` packs of `s` stamped as its next write, and returns them;
+ * undefined (nothing written) when `make` gives none. The snapshot in memory says when it was
+ * written, as the file does (a long-lived Director keeps using it without reading the file
+ * back); its seq only once a file has it (put back when nothing is written, or the write fails).
+ */
+function writeStamped(path: string, s: Snapshot, make: () => Buffer[] | undefined): Buffer[] | undefined {
+  const seq = s.seq;
+  s.updatedAt = new Date().toISOString();
+  s.seq = (seq ?? 0) + 1;
+  const parts = make();
+  try {
+    if (parts) atomicWrite(path, parts);
+  } catch (e) {
+    s.seq = seq;
+    throw e;
+  }
+  if (!parts) s.seq = seq;
+  return parts;
 }
 
 /** A file kept beside the snapshot (a delta, a pending record), or undefined when there is none. */
@@ -599,20 +606,9 @@ export function readSnapshot(path: string): Snapshot | undefined {
 }
 
 export function writeSnapshot(path: string, s: Snapshot): void {
-  // The snapshot in memory says when it was written, as the file does (a long-lived Director
-  // keeps using it without reading the file back); its seq only once the file has it.
-  const seq = s.seq;
-  s.updatedAt = new Date().toISOString();
-  s.seq = (seq ?? 0) + 1;
-  const parts = snapshotParts(s);
-  try {
-    atomicWrite(path, parts);
-  } catch (e) {
-    s.seq = seq;
-    throw e;
-  }
+  const parts = writeStamped(path, s, () => snapshotParts(s))!;
   // The file holds all of it now: a delta beside it is against an earlier write (not read).
-  const base = { applied: s.applied, seq: s.seq, bytes: parts.reduce((n, p) => n + p.length, 0) };
+  const base = { applied: s.applied, seq: s.seq!, bytes: byteLength(parts) };
   bases.set(s, base);
   // (Stated after the rename under the lock: no other write in between.)
   remember(path, Buffer.concat(parts), parts[0]!, s, base, identity(statSync(path)));
