@@ -11,6 +11,7 @@ import { readSnapshot } from '../director/snapshot.js';
 import { openPinned, closeFd, ifName } from '../native/index.js';
 import { parseAddrPort } from '../ipvsadm/index.js';
 import { formatAddrPort } from '../model/address.js';
+import { splitRealId } from '../dataplane/compile.js';
 import { ConfigError, NotAttachedError } from '../errors.js';
 import { Capture, outcomeIndexes, XDP_ACTIONS, CAPTURE, type CaptureFilter, type CaptureRecord } from '../capture/capture.js';
 import { PcapngWriter } from '../capture/pcapng.js';
@@ -47,11 +48,11 @@ export function captureFilter(o: Pick<CaptureOpts, 'service' | 'realserver' | 'o
   if (o.realserver !== undefined) {
     const { address, port } = parseAddrPort('--realserver', o.realserver);
     const hits = Object.entries(alloc.reals).filter(([k]) => {
-      const [svc, rip] = [k.slice(0, k.lastIndexOf('/')), k.slice(k.lastIndexOf('/') + 1)];
-      return rip === address && (port === undefined || svc.endsWith(`:${port}`)) && (svcKey === undefined || svc === svcKey);
+      const { service, rip } = splitRealId(k);
+      return rip === address && (port === undefined || service.endsWith(`:${port}`)) && (svcKey === undefined || service === svcKey);
     });
     if (hits.length === 0) throw new ConfigError(`no realserver ${o.realserver}${svcKey ? ` in ${svcKey}` : ''}`, { field: '--realserver' });
-    if (hits.length > 1) throw new ConfigError(`${o.realserver} serves ${hits.map(([k]) => k.slice(0, k.lastIndexOf('/'))).join(' and ')}`, { field: '--realserver', hint: 'add --service VIP:PORT' });
+    if (hits.length > 1) throw new ConfigError(`${o.realserver} serves ${hits.map(([k]) => splitRealId(k).service).join(' and ')}`, { field: '--realserver', hint: 'add --service VIP:PORT' });
     f.realIdx = hits[0]![1].index;
   }
   if (o.outcome !== undefined) f.outcomes = outcomeIndexes(o.outcome.split(',').map((s) => s.trim()).filter(Boolean));
@@ -92,7 +93,7 @@ export function captureCommand(): Command {
       const filter = captureFilter(o, alloc);
       const names: Names = {
         services: new Map(Object.entries(alloc.services).map(([k, v]) => [v, k])),
-        reals: new Map(Object.entries(alloc.reals).map(([k, v]) => [v.index, k.slice(k.lastIndexOf('/') + 1)])),
+        reals: new Map(Object.entries(alloc.reals).map(([k, v]) => [v.index, splitRealId(k).rip])),
       };
       const progFd = openPinned(`${paths.pinDir}/${PROG_PIN}`);
       let cap: Capture;

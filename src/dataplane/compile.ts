@@ -45,6 +45,12 @@ export function realIdOf(sid: string, rs: Pick<Realserver, 'address'>): string {
 }
 const realMemo = new WeakMap<object, { sid: string; address: string; id: string }>();
 
+/** The service id and realserver key a `realId` is made of. */
+export function splitRealId(id: string): { service: string; rip: string } {
+  const cut = id.lastIndexOf('/');
+  return { service: id.slice(0, cut), rip: id.slice(cut + 1) };
+}
+
 /** The lvs_services key of a service; a firewall-mark service's: the mark (network order) as
  *  its address, port 0, proto LVS_PROTO_FWMARK. */
 export function serviceKey(s: Pick<VirtualService, 'protocol' | 'vip' | 'port' | 'fwmark'>): Buffer {

@@ -43,7 +43,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  compileDirector, compileMarkEntries, emptyAllocation, encodeService, encodeDest, realId, serviceKey, timeoutsByState, COMPILER_EPOCH,
+  compileDirector, compileMarkEntries, emptyAllocation, encodeService, encodeDest, realId, splitRealId, serviceKey, timeoutsByState, COMPILER_EPOCH,
   type Allocation, type CompiledDirector, type CompiledReal, type L2Next, type Limits, type MacResolver, type Reuse,
   type CompiledService,
 } from '../dataplane/compile.js';
@@ -456,8 +456,8 @@ export function buildPlan(inputs: PlanInputs): Plan {
   const reals: RealWrite[] = [];
   // The running lvs_dests value of a realserver, re-encoded from the running configuration.
   const runningDest = (id: string): string | undefined => {
-    const cut = id.lastIndexOf('/');
-    const rs = runningService(id.slice(0, cut))?.realservers.find((x: Realserver) => realserverKey(x) === id.slice(cut + 1));
+    const { service, rip } = splitRealId(id);
+    const rs = runningService(service)?.realservers.find((x: Realserver) => realserverKey(x) === rip);
     return rs && encodeDest(rs).toString('hex');
   };
   // A reused realserver has the slot, value and weight it runs with: nothing to write.

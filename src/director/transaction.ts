@@ -6,7 +6,7 @@
  * plan and the journal; the next command replays the steps that are left.
  */
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { realId, type L2Next, type Limits } from '../dataplane/compile.js';
+import { realId, splitRealId, type L2Next, type Limits } from '../dataplane/compile.js';
 import { serviceId, type DirectorConfig, type Realserver, type VirtualService } from '../model/types.js';
 import { familyOf } from '../model/address.js';
 import { buildPlan, type Plan } from './plan.js';
@@ -79,7 +79,7 @@ function keptServices(running: AppliedState, desired: DirectorConfig, opts: Reso
   if (opts.refresh) return kept;
   const live = liveServices(running);
   let pending = unresolvedServices.get(running);
-  if (!pending) unresolvedServices.set(running, (pending = new Set(Object.keys(running.unresolved ?? {}).map((id) => id.slice(0, id.lastIndexOf('/'))))));
+  if (!pending) unresolvedServices.set(running, (pending = new Set(Object.keys(running.unresolved ?? {}).map((id) => splitRealId(id).service))));
   const asked = earlier && (earlier.l2.size || earlier.unresolved.size) ? earlier : undefined;
   for (const s of desired.services) {
     if (!live.has(s) || (pending.size && pending.has(serviceId(s)))) continue;
@@ -184,7 +184,7 @@ export function compileView(desired: DirectorConfig, l2: ReadonlyMap<string, L2N
   for (const id of unresolved) all.set(id, { mac: NO_MAC });
   // Only the services with an unresolved realserver are copied: the others stay the objects
   // they are (a running one's entries are taken from the running state, plan.ts).
-  const services = new Set([...unresolved].map((id) => id.slice(0, id.lastIndexOf('/'))));
+  const services = new Set([...unresolved].map((id) => splitRealId(id).service));
   return {
     config: {
       ...desired,
