@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { modulesLoadedBy } from '../lib/loads.js';
 
 const run = (...args: string[]) => execFileSync('node', ['bin/lvs-xdp.js', ...args], { encoding: 'utf8' });
 
@@ -28,12 +29,7 @@ test('every command of `lvs-xdp --help` loads: `lvs-xdp COMMAND --help` prints i
 /** The project modules a CLI invocation loads (a module hook records every URL it loads): the
  * bundle's main and chunks (dist/cli/, scripts/bundle.mjs), and dist/src/ modules if any. */
 function modulesLoaded(...args: string[]): string[] {
-  const hook = `data:text/javascript,${encodeURIComponent(`
-    import { register } from 'node:module';
-    register('data:text/javascript,' + encodeURIComponent('export async function load(u, c, n) { process._rawDebug("LOAD " + u); return n(u, c); }'));`)}`;
-  const r = spawnSync('node', ['--import', hook, 'bin/lvs-xdp.js', ...args], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  return [...r.stderr.matchAll(/^LOAD (.*)$/gm)].map((m) => m[1]!).filter((u) => u.includes('/dist/'));
+  return modulesLoadedBy(['bin/lvs-xdp.js', ...args]).filter((u) => u.includes('/dist/'));
 }
 
 test('the CLI runs from its bundle: a change command loads no module of dist/src one by one', () => {

@@ -7,6 +7,7 @@ import { createServer as createHttps } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import { repoRoot } from '../lib/paths.js';
+import { modulesLoadedBy } from '../lib/loads.js';
 import { createSocket } from 'node:dgram';
 import { probeTcp, probeHttp, probeUdp, probeExec, expandArgv, runProbe } from '../../src/ops/probes.js';
 import type { Target, CheckSpec } from '../../src/ops/spec.js';
@@ -178,15 +179,7 @@ test('runProbe dispatches on the type', async () => {
 });
 
 test('the probes module holds node:http, node:https and node:dgram only once a probe needs them', async () => {
-  const { spawnSync } = await import('node:child_process');
-  const hook = `data:text/javascript,${encodeURIComponent(`
-    import { register } from 'node:module';
-    register('data:text/javascript,' + encodeURIComponent('export async function load(u, c, n) { process._rawDebug("LOAD " + u); return n(u, c); }'));`)}`;
-  const loads = (code: string) => {
-    const r = spawnSync(process.execPath, ['--import', hook, '--input-type=module', '-e', code], { encoding: 'utf8', cwd: repoRoot() });
-    assert.equal(r.status, 0, r.stderr);
-    return [...r.stderr.matchAll(/^LOAD (node:\w+)$/gm)].map((m) => m[1]!);
-  };
+  const loads = (code: string) => modulesLoadedBy(['--input-type=module', '-e', code]).filter((u) => /^node:\w+$/.test(u));
   const probes = JSON.stringify(new URL('../../src/ops/probes.js', import.meta.url).href);
   const idle = loads(`const p = await import(${probes}); await p.probeTcp({ host: '127.0.0.1', port: 9 }, 500);`);
   for (const m of ['node:http', 'node:https', 'node:dgram']) assert.ok(!idle.includes(m), `${m} loaded by a tcp probe: ${idle.join(' ')}`);
